@@ -1,0 +1,114 @@
+/* fmrt: the command-line tool. Each command is a function cmd_<name>; this file
+ * only parses the command name and dispatches. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmrt.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+/* A quick end-to-end check of this build: Philox known answer, a tiny op on the
+ * reference backend, and an attempt to open every compiled backend. */
+static int cmd_selftest(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        printf("usage: fmrt selftest\n\nChecks the RNG, a reference op and every compiled backend.\n");
+        return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    int bad = 0;
+    fm_philox4 c = {{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}};
+    fm_philox4 r = fm_philox4x32_10(c, 0xa4093822u, 0x299f31d0u);
+    int rng_ok = r.v[0] == 0xd16cfe09u && r.v[1] == 0x94fdccebu && r.v[2] == 0x5001e420u &&
+                 r.v[3] == 0x24126ea1u;
+    printf("%-28s %s\n", "philox4x32-10 known answer", rng_ok ? "ok" : "FAILED");
+    bad += !rng_ok;
+
+    static _Alignas(64) unsigned char mem[1 << 16];
+    fm_backend be;
+    fm_backend_config cfg = {.name = "ref", .mem = mem, .mem_bytes = sizeof mem};
+    if (fm_backend_open(&be, &cfg) != FM_OK) {
+        fprintf(stderr, "fmrt: %s\n", be.err);
+        return 1;
+    }
+    /* 3x3 all-ones kernel over a 3x3 all-ones image, pad 1: centre 9, corner 4. */
+    fm_tensor x = fm_tensor_4d(FM_F32, 1, 1, 3, 3), w = fm_tensor_4d(FM_F32, 1, 1, 3, 3);
+    fm_tensor y = fm_tensor_4d(FM_F32, 1, 1, 3, 3);
+    float out[9] = {0};
+    fm_status s = fm_tensor_alloc(&be, &x);
+    if (s == FM_OK) s = fm_tensor_alloc(&be, &w);
+    if (s == FM_OK) s = fm_tensor_alloc(&be, &y);
+    if (s == FM_OK) s = fm_fill(&be, &x, 1.0f);
+    if (s == FM_OK) s = fm_fill(&be, &w, 1.0f);
+    if (s == FM_OK) {
+        fm_call call = {.op = FM_OP_CONV2D_FWD, .t = {y, x, w}, .i = {1, 1}};
+        s = fm_run(&be, &call);
+    }
+    if (s == FM_OK) s = fm_download(&be, out, &y);
+    int conv_ok = s == FM_OK && out[4] == 9.0f && out[0] == 4.0f;
+    printf("%-28s %s\n", "ref conv2d 3x3", conv_ok ? "ok" : "FAILED");
+    if (s != FM_OK)
+        fprintf(stderr, "fmrt: %s\n", be.err);
+    bad += !conv_ok;
+    fm_backend_close(&be);
+
+    for (const char *const *n = fm_backend_compiled(); *n; n++) {
+        fm_backend b;
+        fm_backend_config bc = {.name = *n, .mem = mem, .mem_bytes = sizeof mem, .arena_bytes = 1 << 20,
+                                .device_index = -1};
+        s = fm_backend_open(&b, &bc);
+        printf("backend %-20s %s\n", *n, s == FM_OK ? fm_backend_describe(&b) : b.err);
+        if (s == FM_OK)
+            fm_backend_close(&b);
+    }
+    printf("selftest %s\n", bad ? "FAILED" : "passed");
+    return bad ? 1 : 0;
+}
+
+static int cmd_backends(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    for (const char *const *n = fm_backend_compiled(); *n; n++)
+        printf("%s\n", *n);
+    return 0;
+}
+
+static const command commands[] = {
+    {"selftest", cmd_selftest, "check the RNG, a reference op and every compiled backend"},
+    {"backends", cmd_backends, "list the backends compiled into this build"},
+};
+#define NCMD (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: fmrt <command> [options]   (fmrt <command> --help for its options)\n\n");
+    for (size_t i = 0; i < NCMD; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("fmrt %s\n", FMRT_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < NCMD; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "fmrt: unknown command '%s' (try fmrt --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,13 @@
+/* The reference backend: plain C, single-threaded, readable over fast. It is the
+ * oracle every other backend is checked against. One op per file; each file holds
+ * the maths on raw pointers and the table entry fm_ref_<op> that unwraps a call. */
+#ifndef FMRT_KERNELS_REF_H
+#define FMRT_KERNELS_REF_H
+
+#include "../runtime/backend.h"
+
+#define FM_X(id, name, slots) fm_status fm_ref_##name(fm_backend *be, const fm_call *c);
+FM_OP_LIST(FM_X)
+#undef FM_X
+
+#endif

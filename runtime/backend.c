@@ -1,0 +1,216 @@
+/* The registry and the thin layer between callers and a backend's table. It knows
+ * no op maths: it checks shapes (ops.c), moves bytes through the backend and
+ * formats messages. */
+#include "backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* "auto" preference order: fastest first. */
+static const fm_backend_iface *const registry[] = {
+#ifdef FMRT_HAVE_CUDA
+    &fm_backend_cuda,
+#endif
+#ifdef FMRT_HAVE_OPENCL
+    &fm_backend_opencl,
+#endif
+    &fm_backend_ref,
+};
+#define NREG (sizeof registry / sizeof registry[0])
+
+static const char *const compiled[] = {
+#ifdef FMRT_HAVE_CUDA
+    "cuda",
+#endif
+#ifdef FMRT_HAVE_OPENCL
+    "opencl",
+#endif
+    "ref",
+    NULL,
+};
+
+/* Names the project knows, compiled in or not, with the CMake switch for each. */
+static const char *const known[][2] = {
+    {"ref", NULL},
+    {"opencl", "-DFMRT_OPENCL=ON (needs an OpenCL ICD loader and CLBlast)"},
+    {"cuda", "-DFMRT_CUDA=ON (needs the CUDA toolkit)"},
+};
+
+const char *const *fm_backend_compiled(void) { return compiled; }
+
+int fm_backend_is_compiled(const char *name)
+{
+    for (size_t i = 0; i < NREG; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
+{
+    if (be) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(be->err, sizeof be->err, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* strncat with the bound given as the buffer size. */
+static void append(char *dst, size_t size, const char *src)
+{
+    size_t k = strlen(dst);
+    while (*src && k + 1 < size)
+        dst[k++] = *src++;
+    dst[k] = 0;
+}
+
+static fm_status open_one(fm_backend *be, const fm_backend_iface *iface, const fm_backend_config *cfg)
+{
+    fm_status s;
+    memset(be, 0, sizeof *be);
+    be->iface = iface;
+    if (cfg->mem && cfg->mem_bytes) {
+        s = fm_arena_init(&be->host, cfg->mem, cfg->mem_bytes, 0);
+        if (s != FM_OK)
+            return fm_fail(be, s, "backend %s: bad host memory block", iface->name);
+    }
+    s = iface->open(be, cfg);
+    if (s != FM_OK)
+        be->iface = NULL;
+    return s;
+}
+
+fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg)
+{
+    if (!be || !cfg)
+        return FM_ERR_ARG;
+    const char *name = cfg->name ? cfg->name : "auto";
+    if (strcmp(name, "auto") == 0) {
+        /* First backend that opens wins; ref always does when given memory. The
+         * reasons the others failed stay in the message if all fail. */
+        char why[FM_ERR_LEN] = "";
+        fm_status s = FM_ERR_NO_DEVICE;
+        for (size_t i = 0; i < NREG; i++) {
+            s = open_one(be, registry[i], cfg);
+            if (s == FM_OK)
+                return FM_OK;
+            append(why, sizeof why, why[0] ? "; " : "");
+            append(why, sizeof why, be->err);
+        }
+        return fm_fail(be, s, "no backend could be opened: %s", why);
+    }
+    for (size_t i = 0; i < NREG; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return open_one(be, registry[i], cfg);
+    memset(be, 0, sizeof *be);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(known[i][0], name) == 0)
+            return fm_fail(be, FM_ERR_NOT_COMPILED,
+                           "backend '%s' is not compiled into this build (configure with %s)", name,
+                           known[i][1]);
+    return fm_fail(be, FM_ERR_ARG, "unknown backend '%s' (known: auto, ref, opencl, cuda)", name);
+}
+
+void fm_backend_close(fm_backend *be)
+{
+    if (be && be->iface) {
+        if (be->iface->close)
+            be->iface->close(be);
+        be->iface = NULL;
+    }
+}
+
+const char *fm_backend_name(const fm_backend *be) { return be && be->iface ? be->iface->name : "none"; }
+
+const char *fm_backend_describe(fm_backend *be)
+{
+    if (be && be->iface && be->iface->describe)
+        return be->iface->describe(be);
+    return fm_backend_name(be);
+}
+
+const char *fm_backend_error(const fm_backend *be) { return be ? be->err : ""; }
+
+int fm_backend_supports(const fm_backend *be, fm_op op)
+{
+    return be && be->iface && (unsigned)op < FM_OP_COUNT && be->iface->kernels &&
+           be->iface->kernels[op] != NULL;
+}
+
+fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t)
+{
+    size_t off, bytes = fm_tensor_bytes(t);
+    if (t->ndim < 1 || t->ndim > FM_MAX_DIMS || bytes == 0)
+        return fm_fail(be, FM_ERR_ARG, "tensor alloc: bad shape (ndim %d)", t->ndim);
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] < 1)
+            return fm_fail(be, FM_ERR_ARG, "tensor alloc: dimension %d is %lld", i,
+                           (long long)t->shape[i]);
+    if (fm_arena_alloc(&be->arena, bytes, &off) != FM_OK)
+        return fm_fail(be, FM_ERR_ARENA,
+                       "%s arena exhausted: tensor of %zu bytes needs %zu, %zu of %zu bytes free",
+                       fm_backend_name(be), bytes, fm_arena_round(&be->arena, bytes),
+                       fm_arena_free_bytes(&be->arena), be->arena.size);
+    t->base = be->buffer;
+    t->off = off;
+    return FM_OK;
+}
+
+#define NEED(fn)                                                                                   \
+    do {                                                                                           \
+        if (!be || !be->iface)                                                                     \
+            return fm_fail(be, FM_ERR_ARG, "backend is not open");                                \
+        if (!be->iface->fn)                                                                        \
+            return fm_fail(be, FM_ERR_NOT_IMPLEMENTED, "backend %s: " #fn " not implemented",     \
+                           be->iface->name);                                                       \
+    } while (0)
+
+fm_status fm_upload(fm_backend *be, const fm_tensor *dst, const void *src)
+{
+    NEED(upload);
+    return be->iface->upload(be, dst, src);
+}
+
+fm_status fm_download(fm_backend *be, void *dst, const fm_tensor *src)
+{
+    NEED(download);
+    return be->iface->download(be, dst, src);
+}
+
+fm_status fm_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src)
+{
+    NEED(copy);
+    if (fm_tensor_bytes(dst) != fm_tensor_bytes(src))
+        return fm_fail(be, FM_ERR_ARG, "copy: %zu bytes into %zu", fm_tensor_bytes(src),
+                       fm_tensor_bytes(dst));
+    return be->iface->copy(be, dst, src);
+}
+
+fm_status fm_fill(fm_backend *be, const fm_tensor *dst, float value)
+{
+    NEED(fill);
+    return be->iface->fill(be, dst, value);
+}
+
+fm_status fm_sync(fm_backend *be)
+{
+    NEED(sync);
+    return be->iface->sync(be);
+}
+
+fm_status fm_run(fm_backend *be, const fm_call *c)
+{
+    if (!be || !be->iface)
+        return fm_fail(be, FM_ERR_ARG, "backend is not open");
+    if (!c || (unsigned)c->op >= FM_OP_COUNT)
+        return fm_fail(be, FM_ERR_ARG, "unknown op");
+    fm_status s = fm_op_check(c, be->err, sizeof be->err);
+    if (s != FM_OK)
+        return s;
+    if (!fm_backend_supports(be, c->op))
+        return fm_fail(be, FM_ERR_UNSUPPORTED, "backend %s does not support op %s", be->iface->name,
+                       fm_op_get_info(c->op)->name);
+    return be->iface->kernels[c->op](be, c);
+}

@@ -1,0 +1,101 @@
+/* The dispatch table and the backend registry.
+ *
+ * A backend is a table of function pointers (ggml's shape, made flat): memory
+ * movement (upload, download, copy, fill, sync) plus one kernel per op, indexed by
+ * fm_op. A NULL kernel means "unsupported" (fm_run says so; conformance reports it
+ * rather than failing). The model calls ops only through fm_run and the wrappers
+ * in fmrt.h, never a backend directly.
+ *
+ * Memory: a backend takes ONE allocation when it opens (the caller's host block for
+ * `ref`, one device allocation of cfg.arena_bytes for `opencl`/`cuda`) and carves
+ * every tensor from it with an fm_arena. Nothing is allocated afterwards. */
+#ifndef FMRT_BACKEND_H
+#define FMRT_BACKEND_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "ops.h"
+#include "status.h"
+#include "tensor.h"
+
+typedef struct fm_backend fm_backend;
+typedef fm_status (*fm_kernel_fn)(fm_backend *be, const fm_call *c);
+
+typedef struct fm_backend_config {
+    const char *name;      /* "ref", "opencl", "cuda" or "auto" (NULL = "auto") */
+    void *mem;             /* host memory the caller owns; ref: the tensor arena;
+                              device backends: their small host-side state */
+    size_t mem_bytes;
+    size_t arena_bytes;    /* device backends: size of the one device allocation */
+    int device_index;      /* device backends: -1 = first usable device */
+    const char *device_match; /* device backends: substring of the device name, or NULL */
+} fm_backend_config;
+
+typedef struct fm_backend_iface {
+    const char *name;
+    /* Fill be->arena, be->buffer and be->impl; on failure leave a message in be->err. */
+    fm_status (*open)(fm_backend *be, const fm_backend_config *cfg);
+    void (*close)(fm_backend *be);
+    fm_status (*upload)(fm_backend *be, const fm_tensor *dst, const void *src);
+    fm_status (*download)(fm_backend *be, void *dst, const fm_tensor *src);
+    fm_status (*copy)(fm_backend *be, const fm_tensor *dst, const fm_tensor *src);
+    fm_status (*fill)(fm_backend *be, const fm_tensor *dst, float value);
+    fm_status (*sync)(fm_backend *be);
+    const fm_kernel_fn *kernels; /* [FM_OP_COUNT] */
+    /* Text for the one-line device description (may be NULL). */
+    const char *(*describe)(fm_backend *be);
+} fm_backend_iface;
+
+#define FM_ERR_LEN 512
+
+struct fm_backend {
+    const fm_backend_iface *iface;
+    fm_arena arena; /* tensor memory; offsets into `buffer` */
+    void *buffer;   /* what tensors carry as base (host ptr, cl_mem, device ptr) */
+    void *impl;     /* backend-private state */
+    fm_arena host;  /* the caller's host block (device backends keep state here) */
+    char err[FM_ERR_LEN]; /* last error message of this context */
+};
+
+/* Open a backend by name. "auto" tries cuda, then opencl, then ref. Asking for a
+ * backend that is not compiled in, has no device or fails in the driver returns
+ * that status with a message naming what is missing. */
+fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg);
+void fm_backend_close(fm_backend *be);
+const char *fm_backend_name(const fm_backend *be);
+const char *fm_backend_describe(fm_backend *be);
+/* The last error message of this context ("" when none). */
+const char *fm_backend_error(const fm_backend *be);
+
+/* Names compiled into this build, in "auto" preference order; NULL-terminated. */
+const char *const *fm_backend_compiled(void);
+int fm_backend_is_compiled(const char *name);
+/* Is `op` supported by this backend? */
+int fm_backend_supports(const fm_backend *be, fm_op op);
+
+/* Tensor memory from the backend's arena (shape taken from *t, base/off set). */
+fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t);
+fm_status fm_upload(fm_backend *be, const fm_tensor *dst, const void *src);
+fm_status fm_download(fm_backend *be, void *dst, const fm_tensor *src);
+fm_status fm_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src);
+fm_status fm_fill(fm_backend *be, const fm_tensor *dst, float value);
+fm_status fm_sync(fm_backend *be);
+
+/* Check shapes, then dispatch. */
+fm_status fm_run(fm_backend *be, const fm_call *c);
+
+/* Record a message in be->err and return s (printf-style; never allocates). */
+fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Registered by each backend folder (defined only when compiled in). */
+extern const fm_backend_iface fm_backend_ref;
+extern const fm_backend_iface fm_backend_opencl;
+extern const fm_backend_iface fm_backend_cuda;
+
+#endif

@@ -1,0 +1,24 @@
+/* fmrt status codes. Every public function returns one; the message that
+ * explains it lives in the context that failed (fm_backend.err). */
+#ifndef FMRT_STATUS_H
+#define FMRT_STATUS_H
+
+typedef enum fm_status {
+    FM_OK = 0,
+    FM_ERR_ARG,             /* a caller passed a bad argument or shape */
+    FM_ERR_ARENA,           /* an arena request did not fit */
+    FM_ERR_UNSUPPORTED,     /* the backend has no kernel for this op */
+    FM_ERR_NOT_COMPILED,    /* the backend was not compiled into this build */
+    FM_ERR_NO_DEVICE,       /* the backend is compiled in but found no device */
+    FM_ERR_DRIVER,          /* the driver or runtime library reported an error */
+    FM_ERR_NOT_IMPLEMENTED, /* the backend exists only as a skeleton */
+    FM_ERR_IO,              /* a file could not be read or written */
+    FM_ERR_FORMAT,          /* a file is malformed (magic, version, size, checksum) */
+    FM_ERR_NUMERIC,         /* a non-finite value appeared */
+    FM_STATUS_COUNT
+} fm_status;
+
+/* A short, static description of a status code ("arena exhausted", ...). */
+const char *fm_strerror(fm_status s);
+
+#endif

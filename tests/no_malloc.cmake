@@ -1,0 +1,18 @@
+# Fails when any object of the fmrt library references the malloc family: the
+# library must draw all memory from the arenas its callers hand it.
+find_program(NM nm REQUIRED)
+execute_process(COMMAND ${NM} -u ${LIB} OUTPUT_VARIABLE undefined RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "nm failed on ${LIB}")
+endif()
+set(bad "")
+foreach(sym malloc calloc realloc free strdup strndup aligned_alloc posix_memalign)
+  string(REGEX MATCH "(^|\n)[ \t]*U ${sym}(@[^\n]*)?(\n|$)" hit "${undefined}")
+  if(hit)
+    list(APPEND bad ${sym})
+  endif()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "libfmrt references ${bad}: the library must not allocate")
+endif()
+message(STATUS "no allocator symbols referenced by ${LIB}")

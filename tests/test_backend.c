@@ -1,0 +1,118 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "testutil.h"
+
+Test(backend, ref_is_always_compiled)
+{
+    cr_expect(fm_backend_is_compiled("ref"));
+    const char *const *names = fm_backend_compiled();
+    int n = 0;
+    while (names[n])
+        n++;
+    cr_expect_str_eq(names[n - 1], "ref", "ref is the last resort of auto");
+}
+
+Test(backend, unknown_and_missing_backends_are_named)
+{
+    fm_backend be;
+    static char mem[4096];
+    fm_backend_config cfg = {.name = "tpu", .mem = mem, .mem_bytes = sizeof mem};
+    cr_expect_eq(fm_backend_open(&be, &cfg), FM_ERR_ARG);
+    cr_expect(strstr(be.err, "tpu") != NULL, "%s", be.err);
+    const char *gpu[] = {"opencl", "cuda"};
+    for (int i = 0; i < 2; i++) {
+        cfg.name = gpu[i];
+        fm_status s = fm_backend_open(&be, &cfg);
+        if (!fm_backend_is_compiled(gpu[i])) {
+            cr_expect_eq(s, FM_ERR_NOT_COMPILED);
+            cr_expect(strstr(be.err, "not compiled") != NULL, "%s", be.err);
+        } else if (s != FM_OK) {
+            /* Compiled in: the message names the backend and why (no device, driver, ...). */
+            cr_expect(strstr(be.err, gpu[i]) != NULL, "%s", be.err);
+        } else {
+            fm_backend_close(&be);
+        }
+    }
+}
+
+Test(backend, auto_falls_back_to_ref)
+{
+    fm_backend be;
+    static _Alignas(64) char mem[1 << 16];
+    fm_backend_config cfg = {.name = "auto", .mem = mem, .mem_bytes = sizeof mem};
+    cr_assert_eq(fm_backend_open(&be, &cfg), FM_OK, "%s", be.err);
+    cr_expect(fm_backend_supports(&be, FM_OP_CONV2D_FWD));
+    fm_backend_close(&be);
+}
+
+Test(backend, ref_without_memory_is_an_error)
+{
+    fm_backend be;
+    fm_backend_config cfg = {.name = "ref"};
+    cr_expect_eq(fm_backend_open(&be, &cfg), FM_ERR_ARG);
+    cr_expect(strstr(be.err, "memory") != NULL, "%s", be.err);
+}
+
+Test(backend, every_op_has_a_ref_kernel_and_a_name)
+{
+    fm_backend *be = tu_ref();
+    for (int op = 0; op < FM_OP_COUNT; op++) {
+        const fm_op_info *info = fm_op_get_info((fm_op)op);
+        cr_expect(fm_backend_supports(be, (fm_op)op), "ref lacks %s", info->name);
+        cr_expect_eq(fm_op_from_name(info->name), (fm_op)op);
+        cr_expect_eq((int)strlen(info->slots), info->ntensors);
+    }
+    cr_expect_eq(fm_op_from_name("nope"), FM_OP_COUNT);
+}
+
+Test(backend, shape_errors_name_the_op_and_tensor)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor in = tu_tensor(be, FM_F32, 4, 1, 3, 8, 8);
+    fm_tensor w = tu_tensor(be, FM_F32, 4, 4, 2, 3, 3); /* 2 input channels, input has 3 */
+    fm_tensor out = tu_tensor(be, FM_F32, 4, 1, 4, 8, 8);
+    fm_call c = {.op = FM_OP_CONV2D_FWD, .t = {out, in, w}, .i = {1, 1}};
+    cr_expect_eq(fm_run(be, &c), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "conv2d_fwd") != NULL, "%s", be->err);
+    cr_expect(strstr(be->err, "tensor 2") != NULL, "%s", be->err);
+
+    fm_call missing = {.op = FM_OP_SILU_FWD, .t = {out}};
+    cr_expect_eq(fm_run(be, &missing), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "missing") != NULL, "%s", be->err);
+
+    fm_tensor i32 = tu_tensor(be, FM_I32, 1, 4, 1, 1, 1);
+    fm_call dtype = {.op = FM_OP_SILU_FWD, .t = {i32, i32}};
+    cr_expect_eq(fm_run(be, &dtype), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "i32") != NULL, "%s", be->err);
+}
+
+Test(backend, strerror_covers_every_status)
+{
+    for (int s = 0; s < FM_STATUS_COUNT; s++)
+        cr_expect_str_neq(fm_strerror((fm_status)s), "unknown status");
+    cr_expect_str_eq(fm_strerror(FM_STATUS_COUNT), "unknown status");
+}
+
+Test(tensor, shapes_strides_views)
+{
+    fm_tensor t = fm_tensor_4d(FM_F32, 2, 3, 4, 5);
+    cr_expect_eq(fm_tensor_numel(&t), 120);
+    cr_expect_eq(fm_tensor_bytes(&t), 480);
+    cr_expect_eq(fm_tensor_stride(&t, 0), 60);
+    cr_expect_eq(fm_tensor_stride(&t, 1), 20);
+    cr_expect_eq(fm_tensor_stride(&t, 3), 1);
+    fm_tensor s = fm_tensor_slice(t, 1, 1);
+    cr_expect_eq(s.off, 240);
+    cr_expect_eq(s.shape[0], 1);
+    cr_expect_eq(fm_tensor_slice(t, 1, 2).ndim, 0, "slice past the end is absent");
+    int64_t flat[2] = {6, 20};
+    fm_tensor r = fm_tensor_reshape(t, 2, flat);
+    cr_expect_eq(r.ndim, 2);
+    int64_t wrong[1] = {7};
+    cr_expect_eq(fm_tensor_reshape(t, 1, wrong).ndim, 0);
+    char buf[32];
+    cr_expect_str_eq(fm_tensor_shape_str(&t, buf, sizeof buf), "2x3x4x5");
+    cr_expect_eq(fm_dtype_size(FM_F16), 2);
+    cr_expect_str_eq(fm_dtype_name(FM_U8), "u8");
+}
