@@ -104,6 +104,8 @@ fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg)
     for (size_t i = 0; i < NREG; i++)
         if (strcmp(registry[i]->name, name) == 0)
             return open_one(be, registry[i], cfg);
+    if (strcmp(name, "plan") == 0)
+        return open_one(be, &fm_backend_plan, cfg);
     memset(be, 0, sizeof *be);
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(known[i][0], name) == 0)

@@ -59,7 +59,7 @@ struct fm_backend {
     char err[FM_ERR_LEN]; /* last error message of this context */
 };
 
-/* Open a backend by name. "auto" tries cuda, then opencl, then ref. Asking for a
+/* Open a backend by name ("plan" opens the memory-counting backend). "auto" tries cuda, then opencl, then ref. Asking for a
  * backend that is not compiled in, has no device or fails in the driver returns
  * that status with a message naming what is missing. */
 fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg);
@@ -97,5 +97,7 @@ fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
 extern const fm_backend_iface fm_backend_ref;
 extern const fm_backend_iface fm_backend_opencl;
 extern const fm_backend_iface fm_backend_cuda;
+/* Always present, never chosen by "auto": see plan.c. */
+extern const fm_backend_iface fm_backend_plan;
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "fmrt.h"
 
 typedef struct command {
@@ -82,6 +83,7 @@ static int cmd_backends(int argc, char **argv)
 static const command commands[] = {
     {"selftest", cmd_selftest, "check the RNG, a reference op and every compiled backend"},
     {"backends", cmd_backends, "list the backends compiled into this build"},
+    {"golden", cmd_golden, "run a golden case folder and print each tensor's error"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,302 @@
+/* fmrt golden DIR [--backend NAME]: run a golden case folder (format of
+ * ../shared/golden/README.md) and print each tensor's relative L2 error,
+ * ||got - want|| / ||want||, against the float64 reference.
+ *
+ * The case gives a config, parameters, x0, x1, t, y and the expected xt, v, loss,
+ * every gradient, and Euler (4 steps) / Heun (3 steps) samples from x1 with
+ * guidance 2.0 on sample_y when the model is conditional. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "flow.h"
+
+#define MAX_ENTRIES 1024
+
+typedef struct entry {
+    char name[96];
+    fm_dtype dtype;
+    size_t off;
+    int ndim;
+    int64_t shape[4];
+} entry;
+
+typedef struct gcase {
+    fm_config cfg;
+    int batch, euler_steps, heun_steps;
+    float cfg_scale;
+    int n;
+    entry e[MAX_ENTRIES];
+    unsigned char *bin;
+    size_t binlen;
+} gcase;
+
+static const entry *find(const gcase *g, const char *name)
+{
+    for (int i = 0; i < g->n; i++)
+        if (strcmp(g->e[i].name, name) == 0)
+            return &g->e[i];
+    return NULL;
+}
+
+static size_t entry_bytes(const entry *e)
+{
+    size_t n = 4;
+    for (int i = 0; i < e->ndim; i++)
+        n *= (size_t)e->shape[i];
+    return n;
+}
+
+static int parse_shape(const char *s, entry *e)
+{
+    e->ndim = 0;
+    while (*s && e->ndim < 4) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || v < 1 || v > (1ll << 31))
+            return 0;
+        e->shape[e->ndim++] = v;
+        s = *end == 'x' ? end + 1 : end;
+        if (*end != 'x' && *end)
+            return 0;
+    }
+    return *s == 0 && e->ndim > 0;
+}
+
+static int load_case(const char *dir, gcase *g)
+{
+    char path[1024], line[1024], msg[256];
+    snprintf(path, sizeof path, "%s/case.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cli_error("golden: cannot open %s", path);
+    memset(&g->cfg, 0, sizeof g->cfg);
+    g->batch = 0;
+    g->euler_steps = 4;
+    g->heun_steps = 3;
+    g->cfg_scale = 2.0f;
+    g->n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (strncmp(line, "# config ", 9) == 0) {
+            for (char *tok = strtok(line + 9, " "); tok; tok = strtok(NULL, " ")) {
+                char *eq = strchr(tok, '=');
+                if (!eq)
+                    continue;
+                *eq = 0;
+                const char *key = tok, *val = eq + 1;
+                if (strcmp(key, "batch") == 0)
+                    g->batch = atoi(val);
+                else if (strcmp(key, "image") == 0)
+                    g->cfg.image = atoi(val); /* "28x28": square images */
+                else if (fm_config_set(&g->cfg, key, val, msg, sizeof msg) != FM_OK) {
+                    fclose(f);
+                    return cli_error("golden: %s: %s", path, msg);
+                }
+            }
+        } else if (strncmp(line, "# sampler:", 10) == 0) {
+            const char *c = strstr(line, "cfg_scale=");
+            if (c)
+                g->cfg_scale = strtof(c + 10, NULL);
+        } else if (line[0] && line[0] != '#') {
+            entry *e = &g->e[g->n];
+            char dt[8], shape[64];
+            unsigned long long off;
+            if (g->n == MAX_ENTRIES || sscanf(line, "%95s %7s %llu %63s", e->name, dt, &off, shape) != 4 ||
+                !parse_shape(shape, e)) {
+                fclose(f);
+                return cli_error("golden: %s: bad line '%s'", path, line);
+            }
+            e->off = off;
+            e->dtype = strcmp(dt, "i32") == 0 ? FM_I32 : FM_F32;
+            g->n++;
+        }
+    }
+    fclose(f);
+    if (fm_config_validate(&g->cfg, msg, sizeof msg) != FM_OK || g->batch < 1)
+        return cli_error("golden: %s: config: %s", path, g->batch < 1 ? "batch missing" : msg);
+    snprintf(path, sizeof path, "%s/case.bin", dir);
+    if (cli_read_file(path, &g->bin, &g->binlen) != 0)
+        return 1;
+    for (int i = 0; i < g->n; i++)
+        if (g->e[i].off > g->binlen || entry_bytes(&g->e[i]) > g->binlen - g->e[i].off)
+            return cli_error("golden: %s: tensor %s lies outside the %zu-byte file", path, g->e[i].name,
+                             g->binlen);
+    return 0;
+}
+
+static int upload_entry(fm_backend *be, const gcase *g, const char *name, const fm_tensor *t)
+{
+    const entry *e = find(g, name);
+    if (!e)
+        return cli_error("golden: case has no tensor %s", name);
+    if (entry_bytes(e) != fm_tensor_bytes(t))
+        return cli_error("golden: %s has %zu bytes, the model expects %zu", name, entry_bytes(e),
+                         fm_tensor_bytes(t));
+    if (fm_upload(be, t, g->bin + e->off) != FM_OK)
+        return cli_error("golden: %s", be->err);
+    return 0;
+}
+
+typedef struct tally {
+    int pass, fail;
+    double worst_grad;
+    char worst_name[96];
+} tally;
+
+/* rel = ||got - want|| / ||want|| in double; prints one row. */
+static void compare(fm_backend *be, const gcase *g, const char *name, const fm_tensor *t, double tol,
+                    tally *ty)
+{
+    const entry *e = find(g, name);
+    if (!e) {
+        printf("%-34s %12s %10s  missing in case\n", name, "-", "-");
+        ty->fail++;
+        return;
+    }
+    size_t n = (size_t)fm_tensor_numel(t);
+    float *got = malloc(n * sizeof *got);
+    if (!got || entry_bytes(e) != n * 4 || fm_download(be, got, t) != FM_OK) {
+        printf("%-34s shape mismatch or read failure\n", name);
+        ty->fail++;
+        free(got);
+        return;
+    }
+    const unsigned char *w = g->bin + e->off;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        float want;
+        memcpy(&want, w + 4 * i, 4);
+        double d = (double)got[i] - want;
+        num += d * d;
+        den += (double)want * want;
+    }
+    free(got);
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    int ok = rel <= tol && isfinite(rel);
+    printf("%-34s %12.3e %10.0e  %s\n", name, rel, tol, ok ? "pass" : "FAIL");
+    if (ok)
+        ty->pass++;
+    else
+        ty->fail++;
+    if (strncmp(name, "grad.", 5) == 0 && rel > ty->worst_grad) {
+        ty->worst_grad = rel;
+        snprintf(ty->worst_name, sizeof ty->worst_name, "%s", name);
+    }
+}
+
+static int run_case(const gcase *g, const char *backend)
+{
+    fm_unet *m = malloc(sizeof *m);
+    fm_plan plan;
+    char msg[FM_ERR_LEN];
+    if (!m)
+        return cli_error("golden: out of memory");
+    /* Memory: the training state and step, a sampler run's working set on top, and
+     * this command's own nine batch tensors. */
+    fm_plan sp;
+    if (fm_unet_plan(&g->cfg, FM_MODE_TRAIN, g->batch, m, &plan, msg, sizeof msg) != FM_OK ||
+        fm_unet_plan(&g->cfg, FM_MODE_SAMPLE, g->batch, m, &sp, msg, sizeof msg) != FM_OK) {
+        free(m);
+        return cli_error("golden: plan: %s", msg);
+    }
+    size_t image = (size_t)g->batch * g->cfg.in_channels * g->cfg.image * g->cfg.image * 4;
+    size_t bytes = plan.total_bytes + (sp.total_bytes - sp.state_bytes) + 9 * (image + 64);
+    fm_backend be;
+    cli_mem mem;
+    if (cli_open_backend(&be, backend, bytes, &mem) != 0) {
+        free(m);
+        return 1;
+    }
+    int rc = 1;
+    tally ty = {0};
+    const int N = g->batch, C = g->cfg.in_channels, S = g->cfg.image;
+    fm_tensor x0 = fm_tensor_4d(FM_F32, N, C, S, S), x1 = x0, xt = x0, v = x0, xs = x0;
+    fm_tensor t = fm_tensor_1d(FM_F32, N), y = fm_tensor_1d(FM_I32, N), sy = y;
+    fm_tensor loss = fm_tensor_1d(FM_F32, 1);
+    fm_tensor *all[] = {&x0, &x1, &xt, &v, &xs, &t, &y, &sy, &loss};
+    int K = g->cfg.num_classes;
+    if (fm_unet_create(m, &be, &g->cfg, FM_MODE_TRAIN, N) != FM_OK)
+        goto fail;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (fm_tensor_alloc(&be, all[i]) != FM_OK)
+            goto fail;
+    for (int i = 0; i < m->nparams; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "param.%s", m->params[i].name);
+        if (upload_entry(&be, g, name, &m->params[i].t))
+            goto done;
+    }
+    if (upload_entry(&be, g, "input.x0", &x0) || upload_entry(&be, g, "input.x1", &x1) ||
+        upload_entry(&be, g, "input.t", &t) ||
+        (K > 0 && (upload_entry(&be, g, "input.y", &y) || upload_entry(&be, g, "input.sample_y", &sy))))
+        goto done;
+    if (fm_fill(&be, &m->grad, 0.0f) != FM_OK ||
+        fm_flow_loss_grad(m, &x0, &x1, &t, K > 0 ? &y : NULL, &xt, &v, &loss) != FM_OK)
+        goto fail;
+    printf("golden %s on %s: %s\n", g->cfg.num_classes ? "(conditional)" : "(unconditional)",
+           fm_backend_describe(&be), "relative L2 error ||got - want|| / ||want||");
+    printf("%-34s %12s %10s  %s\n", "tensor", "rel error", "tolerance", "result");
+    compare(&be, g, "output.xt", &xt, 1e-5, &ty);
+    compare(&be, g, "output.v", &v, 1e-5, &ty);
+    compare(&be, g, "output.loss", &loss, 1e-5, &ty);
+    for (int i = 0; i < m->nparams; i++) {
+        char name[96];
+        fm_tensor gv = fm_unet_view(m, &m->grad, i);
+        snprintf(name, sizeof name, "grad.%s", m->params[i].name);
+        compare(&be, g, name, &gv, 1e-4, &ty);
+    }
+    const char *samplers[2] = {"output.euler4", "output.heun3"};
+    for (int k = 0; k < 2; k++) {
+        fm_sample_opts o = {.steps = k ? g->heun_steps : g->euler_steps, .heun = k,
+                            .guidance = K > 0, .cfg_scale = g->cfg_scale};
+        if (fm_copy(&be, &xs, &x1) != FM_OK || fm_sample(m, &m->flat, &xs, K > 0 ? &sy : NULL, &o) != FM_OK)
+            goto fail;
+        compare(&be, g, samplers[k], &xs, 1e-4, &ty);
+    }
+    printf("golden: %d passed, %d failed; worst gradient %s %.3e\n", ty.pass, ty.fail, ty.worst_name,
+           ty.worst_grad);
+    rc = ty.fail ? 1 : 0;
+    goto done;
+fail:
+    cli_error("golden: %s", be.err);
+done:
+    fm_backend_close(&be);
+    cli_mem_free(&mem);
+    free(m);
+    return rc;
+}
+
+int cmd_golden(int argc, char **argv)
+{
+    const char *dir = NULL, *backend = "ref";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: fmrt golden DIR [--backend NAME]\n\n"
+                   "Runs a golden case folder (case.txt + case.bin) and prints each tensor's\n"
+                   "relative L2 error against it: forward, loss, every gradient, Euler and Heun.\n"
+                   "Tolerances: 1e-5 for xt, v and loss; 1e-4 for gradients and samplers.\n");
+            return 0;
+        } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
+            backend = argv[++i];
+        else if (argv[i][0] == '-')
+            return cli_usage_error("golden", "unknown option '%s'", argv[i]);
+        else if (!dir)
+            dir = argv[i];
+        else
+            return cli_usage_error("golden", "one case folder only ('%s')", argv[i]);
+    }
+    if (!dir)
+        return cli_usage_error("golden", "missing case folder");
+    gcase *g = calloc(1, sizeof *g);
+    if (!g)
+        return cli_error("golden: out of memory");
+    int rc = load_case(dir, g);
+    if (rc == 0)
+        rc = run_case(g, backend);
+    free(g->bin);
+    free(g);
+    return rc;
+}

@@ -1,0 +1,148 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fm_status fm_config_preset(fm_config *c, const char *name)
+{
+    fm_config mnist = {.in_channels = 1, .image = 28, .base_channels = 64, .levels = 3,
+                       .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 128, .heads = 4,
+                       .groups = 8, .num_classes = 0};
+    if (strcmp(name, "mnist") == 0) {
+        *c = mnist;
+        return FM_OK;
+    }
+    if (strcmp(name, "tiny") == 0) {
+        *c = mnist;
+        c->base_channels = 32;
+        c->time_dim = 64;
+        return FM_OK;
+    }
+    return FM_ERR_ARG;
+}
+
+static int ok_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
+
+fm_status fm_config_validate(const fm_config *c, char *msg, size_t len)
+{
+#define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
+    if (!ok_range(c->in_channels, 1, 16))
+        BAD("in_channels %d out of range 1..16", c->in_channels);
+    if (!ok_range(c->levels, 1, FM_MAX_LEVELS))
+        BAD("channel_mult has %d levels, expected 1..%d", c->levels, FM_MAX_LEVELS);
+    if (!ok_range(c->image, 1, 4096) || c->image % (1 << (c->levels - 1)) != 0)
+        BAD("image %d must be divisible by 2^(levels-1) = %d", c->image, 1 << (c->levels - 1));
+    if (!ok_range(c->groups, 1, 1024))
+        BAD("groups %d out of range", c->groups);
+    if (!ok_range(c->base_channels, 4, 4096) || c->base_channels % c->groups != 0)
+        BAD("base_channels %d must be a multiple of groups %d", c->base_channels, c->groups);
+    if (c->base_channels % 2 || c->base_channels < 4)
+        BAD("base_channels %d must be even and >= 4 (sinusoidal embedding)", c->base_channels);
+    for (int l = 0; l < c->levels; l++)
+        if (!ok_range(c->channel_mult[l], 1, 64))
+            BAD("channel_mult[%d] = %d out of range 1..64", l, c->channel_mult[l]);
+    if (!ok_range(c->res_blocks, 1, 8))
+        BAD("res_blocks %d out of range 1..8", c->res_blocks);
+    if (!ok_range(c->time_dim, 1, 65536))
+        BAD("time_dim %d out of range", c->time_dim);
+    int mid = c->base_channels * c->channel_mult[c->levels - 1];
+    if (!ok_range(c->heads, 1, mid) || mid % c->heads != 0)
+        BAD("heads %d must divide the middle width %d", c->heads, mid);
+    if (!ok_range(c->num_classes, 0, 65535))
+        BAD("num_classes %d out of range 0..65535", c->num_classes);
+    return FM_OK;
+#undef BAD
+}
+
+static int parse_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *msg, size_t len)
+{
+    struct {
+        const char *key;
+        int *field;
+    } ints[] = {
+        {"in_channels", &c->in_channels}, {"image", &c->image},         {"base_channels", &c->base_channels},
+        {"res_blocks", &c->res_blocks},   {"time_dim", &c->time_dim},   {"heads", &c->heads},
+        {"groups", &c->groups},           {"num_classes", &c->num_classes},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (strcmp(key, ints[i].key) == 0) {
+            if (!parse_int(value, ints[i].field)) {
+                snprintf(msg, len, "%s: '%s' is not an integer", key, value);
+                return FM_ERR_ARG;
+            }
+            return FM_OK;
+        }
+    if (strcmp(key, "channel_mult") == 0) {
+        /* Comma-separated integers; parsed in place (strtok would disturb callers
+         * that are themselves tokenising). */
+        int n = 0;
+        const char *p = value;
+        while (*p) {
+            char tok[16];
+            size_t k = strcspn(p, ",");
+            if (n == FM_MAX_LEVELS || k == 0 || k >= sizeof tok) {
+                snprintf(msg, len, "channel_mult: '%s' is not a list of at most %d integers", value,
+                         FM_MAX_LEVELS);
+                return FM_ERR_ARG;
+            }
+            memcpy(tok, p, k);
+            tok[k] = 0;
+            if (!parse_int(tok, &c->channel_mult[n])) {
+                snprintf(msg, len, "channel_mult: '%s' is not a list of integers", value);
+                return FM_ERR_ARG;
+            }
+            n++;
+            p += k;
+            if (*p == ',')
+                p++;
+        }
+        if (n == 0) {
+            snprintf(msg, len, "channel_mult: empty");
+            return FM_ERR_ARG;
+        }
+        c->levels = n;
+        return FM_OK;
+    }
+    snprintf(msg, len, "unknown config field '%s'", key);
+    return FM_ERR_ARG;
+}
+
+int fm_config_format(const fm_config *c, char *buf, size_t len)
+{
+    char mult[48] = "";
+    size_t k = 0;
+    for (int l = 0; l < c->levels && k < sizeof mult; l++)
+        k += (size_t)snprintf(mult + k, sizeof mult - k, l ? ",%d" : "%d", c->channel_mult[l]);
+    return snprintf(buf, len,
+                    "in_channels=%d image=%d base_channels=%d channel_mult=%s res_blocks=%d "
+                    "time_dim=%d heads=%d groups=%d num_classes=%d",
+                    c->in_channels, c->image, c->base_channels, mult, c->res_blocks, c->time_dim,
+                    c->heads, c->groups, c->num_classes);
+}
+
+int fm_config_equal(const fm_config *a, const fm_config *b)
+{
+    if (a->in_channels != b->in_channels || a->image != b->image ||
+        a->base_channels != b->base_channels || a->levels != b->levels ||
+        a->res_blocks != b->res_blocks || a->time_dim != b->time_dim || a->heads != b->heads ||
+        a->groups != b->groups || a->num_classes != b->num_classes)
+        return 0;
+    for (int l = 0; l < a->levels; l++)
+        if (a->channel_mult[l] != b->channel_mult[l])
+            return 0;
+    return 1;
+}

@@ -1,0 +1,197 @@
+#include "flow.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "philox.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        fm_status s_ = (x);                                                                        \
+        if (s_ != FM_OK)                                                                           \
+            return s_;                                                                             \
+    } while (0)
+
+/* Run `body`, then release the arena back to `mark` whatever happened. */
+#define SCOPED(be, mark, body)                                                                     \
+    do {                                                                                           \
+        fm_arena_mark mark_ = (mark);                                                              \
+        fm_status st_ = (body);                                                                    \
+        fm_arena_reset(&(be)->arena, mark_);                                                       \
+        return st_;                                                                                \
+    } while (0)
+
+fm_train_opts fm_train_defaults(void)
+{
+    fm_train_opts o = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                       .weight_decay = 0.01f, .ema_decay = 0.999f, .label_drop = 0.1f, .seed = 0};
+    return o;
+}
+
+static fm_status run(fm_backend *be, fm_call c) { return fm_run(be, &c); }
+
+static fm_status alloc(fm_backend *be, fm_tensor *t, fm_tensor desc)
+{
+    *t = desc;
+    return fm_tensor_alloc(be, t);
+}
+
+fm_status fm_noise(fm_backend *be, const fm_tensor *x, uint64_t seed, uint32_t stream)
+{
+    return run(be, (fm_call){.op = FM_OP_RNG, .t = {*x}, .i = {FM_RNG_NORMAL}, .u = {seed, stream}});
+}
+
+fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+                            const fm_tensor *y, const fm_tensor *xt_out, const fm_tensor *vpred_out,
+                            const fm_tensor *loss)
+{
+    fm_backend *be = m->be;
+    fm_tensor xt, v, vp, dv;
+    if (xt_out)
+        xt = *xt_out;
+    else
+        TRY(alloc(be, &xt, *x0));
+    if (vpred_out)
+        vp = *vpred_out;
+    else
+        TRY(alloc(be, &vp, *x0));
+    TRY(alloc(be, &v, *x0));
+    TRY(alloc(be, &dv, *x0));
+    TRY(run(be, (fm_call){.op = FM_OP_FM_INTERP_FWD, .t = {xt, v, *x0, *x1, *t}}));
+    TRY(fm_unet_forward(m, &m->flat, &vp, &xt, t, y));
+    TRY(run(be, (fm_call){.op = FM_OP_MSE_FWD, .t = {*loss, vp, v}}));
+    TRY(run(be, (fm_call){.op = FM_OP_MSE_BWD, .t = {dv, (fm_tensor){0}, vp, v}, .f = {1.0f}}));
+    return fm_unet_backward(m, &dv);
+}
+
+static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
+                            uint64_t step, float *loss_out)
+{
+    fm_backend *be = m->be;
+    const int N = (int)x0->shape[0], K = m->cfg.num_classes;
+    fm_tensor x1, t, yt = {0}, loss;
+    TRY(alloc(be, &x1, *x0));
+    TRY(alloc(be, &t, fm_tensor_1d(FM_F32, N)));
+    TRY(alloc(be, &loss, fm_tensor_1d(FM_F32, 1)));
+    TRY(fm_noise(be, &x1, o->seed, FM_STREAM(step, 0)));
+
+    /* t and the label dropout are N numbers: drawn on the host from the same Philox
+     * streams, so every backend sees the same values. */
+    float tv[1024];
+    int32_t yv[1024];
+    if (N > 1024)
+        return fm_fail(be, FM_ERR_ARG, "train step: batch %d above 1024", N);
+    for (int n = 0; n < N; n++) {
+        tv[n] = fm_philox_uniform(o->seed, (uint64_t)n, FM_STREAM(step, 1));
+        if (K > 0) {
+            int drop = fm_philox_uniform(o->seed, (uint64_t)n, FM_STREAM(step, 2)) < o->label_drop;
+            yv[n] = drop ? K : y[n];
+        }
+    }
+    TRY(fm_upload(be, &t, tv));
+    if (K > 0) {
+        TRY(alloc(be, &yt, fm_tensor_1d(FM_I32, N)));
+        TRY(fm_upload(be, &yt, yv));
+    }
+    TRY(fm_fill(be, &m->grad, 0.0f));
+    TRY(fm_flow_loss_grad(m, x0, &x1, &t, K > 0 ? &yt : NULL, NULL, NULL, &loss));
+
+    /* Bias corrections in double: 1 - beta^step underflows nothing and loses no
+     * digits for the step counts of a long run. */
+    double bc1 = 1.0 - pow((double)o->beta1, (double)step);
+    double bc2 = 1.0 - pow((double)o->beta2, (double)step);
+    TRY(run(be, (fm_call){.op = FM_OP_ADAMW,
+                          .t = {m->flat, m->adam_m, m->adam_v, m->grad},
+                          .f = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
+                                (float)bc2}}));
+    TRY(run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}}));
+    return fm_download(be, loss_out, &loss);
+}
+
+fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
+                        uint64_t step, float *loss)
+{
+    if (m->mode != FM_MODE_TRAIN)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: the model was created for sampling");
+    if (step < 1 || step >= (1u << 30))
+        return fm_fail(m->be, FM_ERR_ARG, "train step: step %llu outside 1..2^30",
+                       (unsigned long long)step);
+    if (m->cfg.num_classes > 0 && !y)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: a conditional model needs labels");
+    SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "step"), train_step(m, o, x0, y, step, loss));
+}
+
+/* v = v(x, t, y), with classifier-free guidance when asked. */
+static fm_status velocity(fm_unet *m, const fm_tensor *P, const fm_tensor *v, const fm_tensor *x,
+                          const fm_tensor *t, const fm_tensor *y, const fm_tensor *yk,
+                          const fm_tensor *vu, const fm_sample_opts *o)
+{
+    if (!o->guidance || m->cfg.num_classes == 0)
+        return fm_unet_forward(m, P, v, x, t, m->cfg.num_classes ? y : NULL);
+    TRY(fm_unet_forward(m, P, vu, x, t, yk));
+    TRY(fm_unet_forward(m, P, v, x, t, y));
+    /* v = vu + w (vc - vu) = w vc + (1 - w) vu */
+    return run(m->be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*v, *v, *vu},
+                                .f = {o->cfg_scale, 1.0f - o->cfg_scale}});
+}
+
+static fm_status sample(fm_unet *m, const fm_tensor *P, const fm_tensor *x, const fm_tensor *y_in,
+                        const fm_sample_opts *o)
+{
+    fm_backend *be = m->be;
+    const int N = (int)x->shape[0], K = m->cfg.num_classes;
+    fm_tensor t, v, v1, vu, xp, yk = {0}, y = {0};
+    TRY(alloc(be, &t, fm_tensor_1d(FM_F32, N)));
+    TRY(alloc(be, &v, *x));
+    TRY(alloc(be, &vu, *x));
+    if (o->heun) {
+        TRY(alloc(be, &v1, *x));
+        TRY(alloc(be, &xp, *x));
+    }
+    if (K > 0) {
+        /* The "no label" row K for unconditional passes (and for y absent). */
+        TRY(alloc(be, &yk, fm_tensor_1d(FM_I32, N)));
+        TRY(fm_fill(be, &yk, (float)K));
+        y = y_in && y_in->ndim ? *y_in : yk;
+    }
+    const double h = 1.0 / o->steps;
+    for (int i = 0; i < o->steps; i++) {
+        float ti = (float)(1.0 - (double)i / o->steps);
+        TRY(fm_fill(be, &t, ti));
+        TRY(velocity(m, P, &v, x, &t, &y, &yk, &vu, o));
+        if (!o->heun) {
+            /* Euler: x <- x - h v(x, t_i) */
+            TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*x, v, *x}, .f = {(float)-h, 1.0f}}));
+        } else if (i == o->steps - 1) {
+            /* Heun's last step is an Euler step (t_{i+1} = 0 would be wasted). */
+            TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*x, v, *x}, .f = {(float)-h, 1.0f}}));
+        } else {
+            /* xp = x - h v0;  x <- x - h/2 (v0 + v(xp, t_{i+1})) */
+            TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {xp, v, *x}, .f = {(float)-h, 1.0f}}));
+            TRY(fm_fill(be, &t, (float)(1.0 - (double)(i + 1) / o->steps)));
+            TRY(velocity(m, P, &v1, &xp, &t, &y, &yk, &vu, o));
+            TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {v, v, v1}, .f = {1.0f, 1.0f}}));
+            TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*x, v, *x}, .f = {(float)(-h / 2), 1.0f}}));
+        }
+        if (o->on_step)
+            TRY(o->on_step(o->user, i + 1, x));
+    }
+    return FM_OK;
+}
+
+fm_status fm_sample(fm_unet *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
+                    const fm_sample_opts *o)
+{
+    if (o->steps < 1 || o->steps > 100000)
+        return fm_fail(m->be, FM_ERR_ARG, "sample: steps %d outside 1..100000", o->steps);
+    /* No backward follows: release activations module by module even when the
+     * model was created for training. */
+    int keep = m->keep;
+    fm_unet_release(m);
+    m->keep = 0;
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "sample");
+    fm_status s = sample(m, params, x, y, o);
+    fm_arena_reset(&m->be->arena, mark);
+    m->keep = keep;
+    return s;
+}

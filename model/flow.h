@@ -1,0 +1,58 @@
+/* Flow matching on top of the U-Net: the training step and the samplers of
+ * ../shared/spec/model.md. Path: x_t = (1 - t) x0 + t x1, target v = x1 - x0,
+ * loss = mean((v_theta(x_t, t, y) - v)^2); sampling integrates dx/dt = v from t = 1
+ * (noise) to t = 0 (data). */
+#ifndef FMRT_FLOW_H
+#define FMRT_FLOW_H
+
+#include "unet.h"
+
+typedef struct fm_train_opts {
+    float lr, beta1, beta2, eps, weight_decay; /* AdamW */
+    float ema_decay;
+    float label_drop;                          /* conditional models: P(y -> K) */
+    uint64_t seed;
+} fm_train_opts;
+
+/* The seed notebook's recipe: lr 1e-4, betas 0.9/0.999, eps 1e-8, wd 0.01, EMA
+ * 0.999, label dropout 0.1. */
+fm_train_opts fm_train_defaults(void);
+
+/* Philox streams of one training step (seed = opts.seed, counter = element):
+ * noise x1 uses stream 4*step, t uses 4*step+1, label dropout 4*step+2. Step
+ * numbers start at 1; streams are 32 bits, so step < 2^30. */
+#define FM_STREAM(step, k) ((uint32_t)(4u * (uint32_t)(step) + (uint32_t)(k)))
+
+/* One AdamW step on batch x0 [N, Cin, H, W] (already on the device) with host
+ * labels y (N entries, NULL for an unconditional model). step counts from 1.
+ * *loss receives the batch loss before the update. */
+fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
+                        uint64_t step, float *loss);
+
+/* Loss and gradients (accumulated into m->grad, which the caller zeroes) for given
+ * x0, x1, t, y, all on the device: the deterministic core of a training step.
+ * xt and v (targets) and vpred are written when non-NULL (may be absent). */
+fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+                            const fm_tensor *y, const fm_tensor *xt, const fm_tensor *vpred,
+                            const fm_tensor *loss);
+
+typedef struct fm_sample_opts {
+    int steps;        /* N uniform steps, h = 1/N */
+    int heun;         /* 0 = Euler, 1 = Heun */
+    int guidance;     /* conditional models: classifier-free guidance on */
+    float cfg_scale;  /* w: v = v(x,t,K) + w (v(x,t,y) - v(x,t,K)) */
+    /* Called after every step with the current state (may be NULL). */
+    fm_status (*on_step)(void *user, int step, const fm_tensor *x);
+    void *user;
+} fm_sample_opts;
+
+/* Integrate x (in: noise x1 at t = 1; out: the sample at t = 0) with the weights in
+ * `params` (m->flat or m->ema). y: labels [N] i32 on the device, or NULL/absent
+ * (conditional models then use the "no label" row K). */
+fm_status fm_sample(fm_unet *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
+                    const fm_sample_opts *o);
+
+/* Fill x with N(0, 1) noise: Philox(seed), stream `stream`, element = flat index. */
+fm_status fm_noise(fm_backend *be, const fm_tensor *x, uint64_t seed, uint32_t stream);
+
+#endif

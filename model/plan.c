@@ -1,0 +1,51 @@
+/* Exact memory planning by running the real code on the "plan" backend: every
+ * allocation the step makes is counted, every shape checked, nothing computed. */
+#include <stdio.h>
+#include <string.h>
+
+#include "flow.h"
+
+static fm_status plan_run(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
+{
+    fm_status s = fm_unet_create(m, be, cfg, mode, batch);
+    if (s != FM_OK)
+        return s;
+    fm_tensor x = fm_tensor_4d(FM_F32, batch, cfg->in_channels, cfg->image, cfg->image);
+    if ((s = fm_tensor_alloc(be, &x)) != FM_OK)
+        return s;
+    if (mode == FM_MODE_TRAIN) {
+        int32_t y[1024] = {0};
+        float loss;
+        fm_train_opts o = fm_train_defaults();
+        if (batch > 1024)
+            return fm_fail(be, FM_ERR_ARG, "plan: batch %d above 1024", batch);
+        return fm_train_step(m, &o, &x, cfg->num_classes ? y : NULL, 1, &loss);
+    }
+    fm_tensor y = fm_tensor_1d(FM_I32, batch);
+    if ((s = fm_tensor_alloc(be, &y)) != FM_OK)
+        return s;
+    /* The most a sampling run holds: Heun (two states) with guidance (two passes). */
+    fm_sample_opts o = {.steps = 2, .heun = 1, .guidance = 1, .cfg_scale = 1.0f};
+    return fm_sample(m, &m->flat, &x, &y, &o);
+}
+
+fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch, fm_plan *out,
+                       char *err, size_t errlen)
+{
+    fm_backend be;
+    fm_backend_config bc = {.name = "plan"};
+    fm_status s = fm_backend_open(&be, &bc);
+    if (s == FM_OK)
+        s = plan_run(scratch, &be, cfg, mode, batch);
+    if (s != FM_OK) {
+        snprintf(err, errlen, "%s", be.err);
+        return s;
+    }
+    memset(out, 0, sizeof *out);
+    out->nparams = scratch->nfloats;
+    out->params_bytes = (size_t)scratch->nfloats * sizeof(float);
+    out->state_bytes = scratch->persistent.used;
+    out->total_bytes = be.arena.high;
+    fm_backend_close(&be);
+    return FM_OK;
+}

@@ -1,0 +1,680 @@
+/* The U-Net of ../shared/spec/model.md as a sequence of dispatch-table calls.
+ *
+ * Forward (skip stack hs):
+ *   temb = lin2(SiLU(lin1(sinusoid(t)))) [+ class_emb[y]];  st = SiLU(temb)
+ *   h = conv_in(x); push h
+ *   encoder modules (ResBlocks, Down between levels); push after each
+ *   middle: ResBlock, Attention, ResBlock
+ *   decoder: ResBlock(concat[h, pop()]) ..., Up between levels
+ *   v = conv_out(SiLU(norm_out(h)))
+ * Backward runs the same list in reverse; the gradient of every pushed tensor
+ * collects its two uses (the next module and the decoder's concat), and every
+ * ResBlock adds its share of dL/dst. */
+#include "unet.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "philox.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        fm_status s_ = (x);                                                                        \
+        if (s_ != FM_OK)                                                                           \
+            return s_;                                                                             \
+    } while (0)
+
+/* ---- layout ------------------------------------------------------------------------ */
+
+typedef struct builder {
+    fm_param *params;
+    int maxp, np;
+    fm_module *mods;
+    int maxm, nm;
+    int64_t nfloats;
+    int overflow;
+} builder;
+
+static void add_param(builder *b, const char *prefix, const char *name, int ndim, int64_t d0,
+                      int64_t d1, int64_t d2, int64_t d3)
+{
+    if (b->np >= b->maxp) {
+        b->overflow = 1;
+        return;
+    }
+    int64_t shape[4] = {d0, d1, d2, d3};
+    fm_param *p = &b->params[b->np++];
+    snprintf(p->name, sizeof p->name, "%s%s", prefix, name);
+    p->t = fm_tensor_desc(FM_F32, ndim, shape);
+    p->offset = b->nfloats;
+    b->nfloats += fm_tensor_numel(&p->t);
+}
+
+static void add_conv(builder *b, const char *prefix, const char *name, int cout, int cin, int k)
+{
+    char full[FM_PARAM_NAME];
+    snprintf(full, sizeof full, "%s%s.weight", prefix, name);
+    add_param(b, full, "", 4, cout, cin, k, k);
+    snprintf(full, sizeof full, "%s%s.bias", prefix, name);
+    add_param(b, full, "", 1, cout, 1, 1, 1);
+}
+
+static void add_linear(builder *b, const char *prefix, const char *name, int out, int in)
+{
+    char full[FM_PARAM_NAME];
+    snprintf(full, sizeof full, "%s%s.weight", prefix, name);
+    add_param(b, full, "", 2, out, in, 1, 1);
+    snprintf(full, sizeof full, "%s%s.bias", prefix, name);
+    add_param(b, full, "", 1, out, 1, 1, 1);
+}
+
+static void add_norm(builder *b, const char *prefix, const char *name, int c)
+{
+    char full[FM_PARAM_NAME];
+    snprintf(full, sizeof full, "%s%s.weight", prefix, name);
+    add_param(b, full, "", 1, c, 1, 1, 1);
+    snprintf(full, sizeof full, "%s%s.bias", prefix, name);
+    add_param(b, full, "", 1, c, 1, 1, 1);
+}
+
+static fm_module *add_module(builder *b, fm_mod_kind kind, fm_mod_part part, int cin, int cout, int res)
+{
+    static fm_module dummy;
+    if (b->nm >= b->maxm) {
+        b->overflow = 1;
+        return &dummy;
+    }
+    fm_module *m = &b->mods[b->nm++];
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->part = part;
+    m->cin = cin;
+    m->cout = cout;
+    m->res = res;
+    m->p = b->np;
+    return m;
+}
+
+/* ResBlock parameter order: norm1 conv1 temb norm2 conv2 [skip], weight then bias. */
+enum { RB_N1W, RB_N1B, RB_C1W, RB_C1B, RB_TW, RB_TB, RB_N2W, RB_N2B, RB_C2W, RB_C2B, RB_SW, RB_SB };
+/* Attention: norm qkv proj. Down/Up: conv. */
+enum { AT_NW, AT_NB, AT_QW, AT_QB, AT_PW, AT_PB };
+
+static void add_resblock(builder *b, fm_mod_part part, const char *prefix, int cin, int cout, int T,
+                         int res)
+{
+    fm_module *m = add_module(b, FM_MOD_RES, part, cin, cout, res);
+    m->has_skip = cin != cout;
+    add_norm(b, prefix, "norm1", cin);
+    add_conv(b, prefix, "conv1", cout, cin, 3);
+    add_linear(b, prefix, "temb", cout, T);
+    add_norm(b, prefix, "norm2", cout);
+    add_conv(b, prefix, "conv2", cout, cout, 3);
+    if (m->has_skip)
+        add_conv(b, prefix, "skip", cout, cin, 1);
+}
+
+static void build(const fm_config *cfg, builder *b)
+{
+    const int C = cfg->base_channels, T = cfg->time_dim;
+    char prefix[32];
+    int chans[64], nch = 0, c = C, res = cfg->image, e = 0, d = 0;
+
+    add_linear(b, "", "time_lin1", T, C);
+    add_linear(b, "", "time_lin2", T, T);
+    if (cfg->num_classes > 0)
+        add_param(b, "class_emb.weight", "", 2, cfg->num_classes + 1, T, 1, 1);
+    add_conv(b, "", "conv_in", C, cfg->in_channels, 3);
+    chans[nch++] = C;
+    for (int l = 0; l < cfg->levels; l++) {
+        for (int r = 0; r < cfg->res_blocks; r++) {
+            snprintf(prefix, sizeof prefix, "enc.%d.", e++);
+            add_resblock(b, FM_PART_ENC, prefix, c, C * cfg->channel_mult[l], T, res);
+            c = C * cfg->channel_mult[l];
+            chans[nch++] = c;
+        }
+        if (l < cfg->levels - 1) {
+            snprintf(prefix, sizeof prefix, "enc.%d.", e++);
+            add_module(b, FM_MOD_DOWN, FM_PART_ENC, c, c, res);
+            add_conv(b, prefix, "conv", c, c, 3);
+            chans[nch++] = c;
+            res /= 2;
+        }
+    }
+    add_resblock(b, FM_PART_MID, "mid.0.", c, c, T, res);
+    add_module(b, FM_MOD_ATTN, FM_PART_MID, c, c, res);
+    add_norm(b, "mid.1.", "norm", c);
+    add_conv(b, "mid.1.", "qkv", 3 * c, c, 1);
+    add_conv(b, "mid.1.", "proj", c, c, 1);
+    add_resblock(b, FM_PART_MID, "mid.2.", c, c, T, res);
+    for (int l = cfg->levels - 1; l >= 0; l--) {
+        for (int r = 0; r < cfg->res_blocks + 1; r++) {
+            int skip = chans[--nch];
+            snprintf(prefix, sizeof prefix, "dec.%d.", d++);
+            add_resblock(b, FM_PART_DEC, prefix, c + skip, C * cfg->channel_mult[l], T, res);
+            if (b->nm > 0)
+                b->mods[b->nm - 1].cskip = skip;
+            c = C * cfg->channel_mult[l];
+        }
+        if (l > 0) {
+            snprintf(prefix, sizeof prefix, "dec.%d.", d++);
+            add_module(b, FM_MOD_UP, FM_PART_DEC, c, c, res);
+            add_conv(b, prefix, "conv", c, c, 3);
+            res *= 2;
+        }
+    }
+    add_norm(b, "", "norm_out", c);
+    add_conv(b, "", "conv_out", cfg->in_channels, c, 3);
+}
+
+int fm_unet_layout(const fm_config *cfg, fm_param *params, int max, int64_t *nfloats)
+{
+    static fm_module mods[FM_MAX_MODULES];
+    builder b = {.params = params, .maxp = max, .mods = mods, .maxm = FM_MAX_MODULES};
+    build(cfg, &b);
+    if (nfloats)
+        *nfloats = b.nfloats;
+    return b.overflow ? -1 : b.np;
+}
+
+/* ---- memory --------------------------------------------------------------------------- */
+
+fm_tensor fm_unet_view(const fm_unet *m, const fm_tensor *block, int i)
+{
+    fm_tensor t = m->params[i].t;
+    t.base = block->base;
+    t.off = block->off + (size_t)m->params[i].offset * sizeof(float);
+    return t;
+}
+
+const fm_param *fm_unet_find(const fm_unet *m, const char *name)
+{
+    for (int i = 0; i < m->nparams; i++)
+        if (strcmp(m->params[i].name, name) == 0)
+            return &m->params[i];
+    return NULL;
+}
+
+static fm_status alloc4(fm_unet *m, fm_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    *t = fm_tensor_4d(FM_F32, n, c, h, w);
+    return fm_tensor_alloc(m->be, t);
+}
+
+static fm_status alloc2(fm_unet *m, fm_tensor *t, int64_t n, int64_t c)
+{
+    *t = fm_tensor_2d(FM_F32, n, c);
+    return fm_tensor_alloc(m->be, t);
+}
+
+fm_status fm_unet_create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
+{
+    char msg[200];
+    memset(m, 0, sizeof *m);
+    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
+        return fm_fail(be, FM_ERR_ARG, "model config: %s", msg);
+    if (batch < 1)
+        return fm_fail(be, FM_ERR_ARG, "model: batch %d must be >= 1", batch);
+    m->cfg = *cfg;
+    m->mode = mode;
+    m->batch = batch;
+    m->be = be;
+    builder b = {.params = m->params, .maxp = FM_MAX_PARAMS, .mods = m->mods, .maxm = FM_MAX_MODULES};
+    build(cfg, &b);
+    if (b.overflow)
+        return fm_fail(be, FM_ERR_ARG, "model config has more than %d parameters or %d modules",
+                       FM_MAX_PARAMS, FM_MAX_MODULES);
+    m->nparams = b.np;
+    m->nmods = b.nm;
+    m->nfloats = b.nfloats;
+    fm_tensor *blocks[] = {&m->flat, &m->grad, &m->adam_m, &m->adam_v, &m->ema};
+    int nblocks = mode == FM_MODE_TRAIN ? 5 : 1;
+    for (int i = 0; i < nblocks; i++) {
+        *blocks[i] = fm_tensor_1d(FM_F32, m->nfloats);
+        TRY(fm_tensor_alloc(be, blocks[i]));
+        TRY(fm_fill(be, blocks[i], 0.0f));
+    }
+    for (int i = 0; i < m->nparams; i++)
+        m->params[i].t = fm_unet_view(m, &m->flat, i);
+    m->persistent = fm_arena_get_mark(&be->arena, "persistent");
+    m->keep = mode == FM_MODE_TRAIN;
+    return FM_OK;
+}
+
+/* Host-side initialisation: each parameter gets its own Philox stream (its index),
+ * so the values do not depend on how the flat block is laid out on a device. */
+fm_status fm_unet_init_params(fm_unet *m, uint64_t seed)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        fm_param *p = &m->params[i];
+        const char *name = p->name;
+        size_t len = strlen(name);
+        int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
+        int is_norm = strstr(name, "norm") != NULL;
+        int is_out = strncmp(name, "conv_out.", 9) == 0;
+        int is_emb = strncmp(name, "class_emb.", 10) == 0;
+        /* fan_in of a conv/linear is the weight's elements per output row; a bias uses
+         * its weight's (the previous parameter). */
+        const fm_tensor *w = is_bias && i > 0 ? &m->params[i - 1].t : &p->t;
+        int64_t fan_in = fm_tensor_numel(w) / w->shape[0];
+        float bound = 1.0f / sqrtf((float)fan_in);
+        int64_t n = fm_tensor_numel(&p->t);
+        /* Upload in slices through a small stack buffer: the library has no heap. */
+        float buf[1024];
+        for (int64_t s = 0; s < n; s += 1024) {
+            int64_t k = n - s < 1024 ? n - s : 1024;
+            for (int64_t j = 0; j < k; j++) {
+                uint64_t e = (uint64_t)(s + j);
+                float v;
+                if (is_norm)
+                    v = is_bias ? 0.0f : 1.0f;
+                else if (is_out)
+                    v = 0.0f;
+                else if (is_emb) {
+                    fm_philox4 r = fm_philox_element(seed, e, (uint32_t)i);
+                    float u1 = (float)((r.v[0] >> 8) + 1) * FM_PHILOX_INV24;
+                    float u2 = (float)(r.v[1] >> 8) * FM_PHILOX_INV24;
+                    v = sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+                } else
+                    v = bound * (2.0f * fm_philox_uniform(seed, e, (uint32_t)i) - 1.0f);
+                buf[j] = v;
+            }
+            fm_tensor part = fm_tensor_1d(FM_F32, k);
+            part.base = p->t.base;
+            part.off = p->t.off + (size_t)s * sizeof(float);
+            TRY(fm_upload(m->be, &part, buf));
+        }
+    }
+    if (m->mode == FM_MODE_TRAIN)
+        TRY(fm_copy(m->be, &m->ema, &m->flat));
+    return FM_OK;
+}
+
+/* ---- op helpers ----------------------------------------------------------------------- */
+
+typedef struct ctx {
+    fm_unet *m;
+    fm_backend *be;
+    const fm_tensor *P; /* parameter block for forward */
+    int N;
+    int train;
+} ctx;
+
+static fm_tensor W(ctx *c, int i) { return fm_unet_view(c->m, c->P, i); }
+static fm_tensor G(fm_unet *m, int i) { return fm_unet_view(m, &m->grad, i); }
+
+static fm_status run(fm_backend *be, fm_call call) { return fm_run(be, &call); }
+
+static fm_status conv(ctx *c, fm_tensor out, fm_tensor in, int p, int stride)
+{
+    fm_tensor w = W(c, p);
+    int pad = (int)(w.shape[2] / 2);
+    return run(c->be, (fm_call){.op = FM_OP_CONV2D_FWD, .t = {out, in, w, W(c, p + 1)}, .i = {stride, pad}});
+}
+
+static fm_status conv_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor in, const fm_tensor *P,
+                          int p, int stride)
+{
+    fm_tensor w = fm_unet_view(m, P, p);
+    int pad = (int)(w.shape[2] / 2);
+    return run(m->be, (fm_call){.op = FM_OP_CONV2D_BWD,
+                                .t = {din, G(m, p), G(m, p + 1), dout, in, w},
+                                .i = {stride, pad}});
+}
+
+static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
+{
+    int G = c->m->cfg.groups;
+    TRY(alloc2(c->m, mean, c->N, G));
+    TRY(alloc2(c->m, rstd, c->N, G));
+    return run(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
+                                .t = {out, *mean, *rstd, in, W(c, p), W(c, p + 1)},
+                                .i = {G},
+                                .f = {1e-5f}});
+}
+
+static fm_status gnorm_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor in, fm_tensor mean,
+                           fm_tensor rstd, const fm_tensor *P, int p)
+{
+    return run(m->be, (fm_call){.op = FM_OP_GROUPNORM_BWD,
+                                .t = {din, G(m, p), G(m, p + 1), dout, in, mean, rstd,
+                                      fm_unet_view(m, P, p)},
+                                .i = {m->cfg.groups}});
+}
+
+static fm_status silu(fm_backend *be, fm_tensor out, fm_tensor in)
+{
+    return run(be, (fm_call){.op = FM_OP_SILU_FWD, .t = {out, in}});
+}
+
+static fm_status silu_bwd(fm_backend *be, fm_tensor din, fm_tensor dout, fm_tensor in)
+{
+    return run(be, (fm_call){.op = FM_OP_SILU_BWD, .t = {din, dout, in}});
+}
+
+static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
+{
+    return run(be, (fm_call){.op = FM_OP_ADD_FWD, .t = {out, a, b}});
+}
+
+/* ---- modules: forward ---------------------------------------------------------------- */
+
+/* out = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + temb(st)))) + skip(x) */
+static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor out,
+                         fm_tensor st)
+{
+    fm_unet *m = c->m;
+    int N = c->N, H = md->res, p = md->p;
+    fm_tensor tp;
+    s->x = x;
+    TRY(alloc4(m, &s->n1, N, md->cin, H, H));
+    TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + RB_N1W));
+    TRY(alloc4(m, &s->a1, N, md->cin, H, H));
+    TRY(silu(c->be, s->a1, s->n1));
+    TRY(alloc4(m, &s->h1, N, md->cout, H, H));
+    TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
+    TRY(alloc2(m, &tp, N, md->cout));
+    TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
+    TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
+    TRY(alloc4(m, &s->n2, N, md->cout, H, H));
+    TRY(gnorm(c, s->n2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
+    TRY(alloc4(m, &s->a2, N, md->cout, H, H));
+    TRY(silu(c->be, s->a2, s->n2));
+    TRY(conv(c, out, s->a2, p + RB_C2W, 1));
+    if (md->has_skip) {
+        fm_tensor sk;
+        TRY(alloc4(m, &sk, N, md->cout, H, H));
+        TRY(conv(c, sk, x, p + RB_SW, 1));
+        TRY(add(c->be, out, out, sk));
+    } else {
+        TRY(add(c->be, out, out, x));
+    }
+    s->out = out;
+    return FM_OK;
+}
+
+/* out = x + proj(attention(qkv(norm(x)))) */
+static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor out)
+{
+    fm_unet *m = c->m;
+    int N = c->N, H = md->res, C = md->cin, p = md->p, L = H * H, heads = m->cfg.heads;
+    s->x = x;
+    TRY(alloc4(m, &s->n1, N, C, H, H));
+    TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + AT_NW));
+    TRY(alloc4(m, &s->qkv, N, 3 * C, H, H));
+    TRY(conv(c, s->qkv, s->n1, p + AT_QW, 1));
+    s->att = fm_tensor_4d(FM_F32, N, heads, L, L);
+    TRY(fm_tensor_alloc(m->be, &s->att));
+    TRY(alloc4(m, &s->o, N, C, H, H));
+    TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD, .t = {s->o, s->att, s->qkv}, .i = {heads}}));
+    TRY(conv(c, out, s->o, p + AT_PW, 1));
+    TRY(add(c->be, out, out, x));
+    s->out = out;
+    return FM_OK;
+}
+
+static fm_status module_fwd(ctx *c, int i, fm_tensor x, fm_tensor skip, fm_tensor *out, fm_tensor st)
+{
+    fm_unet *m = c->m;
+    const fm_module *md = &m->mods[i];
+    fm_saved local, *s = c->train ? &m->saved[i] : &local;
+    int N = c->N, H = md->res;
+    int Ho = md->kind == FM_MOD_DOWN ? H / 2 : md->kind == FM_MOD_UP ? 2 * H : H;
+    /* The output outlives the module; everything after the mark is the module's own
+     * and, when sampling, is released as soon as the module is done. */
+    TRY(alloc4(m, out, N, md->cout, Ho, Ho));
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "module");
+    if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC) {
+        fm_tensor cat;
+        TRY(alloc4(m, &cat, N, md->cin, H, H));
+        TRY(run(c->be, (fm_call){.op = FM_OP_CONCAT_FWD, .t = {cat, x, skip}}));
+        x = cat;
+    }
+    switch (md->kind) {
+    case FM_MOD_RES: TRY(res_fwd(c, md, s, x, *out, st)); break;
+    case FM_MOD_ATTN: TRY(attn_fwd(c, md, s, x, *out)); break;
+    case FM_MOD_DOWN:
+        s->x = x;
+        TRY(conv(c, *out, x, md->p, 2));
+        break;
+    case FM_MOD_UP:
+        s->x = x;
+        TRY(alloc4(m, &s->up, N, md->cin, 2 * H, 2 * H));
+        TRY(run(c->be, (fm_call){.op = FM_OP_UPSAMPLE2X_FWD, .t = {s->up, x}}));
+        TRY(conv(c, *out, s->up, md->p, 1));
+        break;
+    }
+    if (!c->train)
+        fm_arena_reset(&m->be->arena, mark);
+    return FM_OK;
+}
+
+void fm_unet_release(fm_unet *m)
+{
+    if (m->tape.active)
+        fm_arena_reset(&m->be->arena, m->act);
+    m->tape.active = 0;
+}
+
+fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *v, const fm_tensor *x,
+                          const fm_tensor *t, const fm_tensor *y)
+{
+    const fm_config *cfg = &m->cfg;
+    fm_backend *be = m->be;
+    int N = (int)x->shape[0];
+    int train = m->keep;
+    if (x->ndim != 4 || x->shape[1] != cfg->in_channels || x->shape[2] != cfg->image ||
+        x->shape[3] != cfg->image || N > m->batch || !fm_tensor_same_shape(x, v))
+        return fm_fail(be, FM_ERR_ARG,
+                       "model forward: x must be [N<=%d, %d, %d, %d] like v", m->batch,
+                       cfg->in_channels, cfg->image, cfg->image);
+    if (cfg->num_classes > 0 && (!y || y->ndim == 0))
+        return fm_fail(be, FM_ERR_ARG, "model forward: a conditional model needs labels y");
+    fm_unet_release(m);
+    m->act = fm_arena_get_mark(&be->arena, "activations");
+    fm_tape *tp = &m->tape;
+    ctx c = {m, be, params, N, train};
+    tp->x = *x;
+    tp->t = *t;
+    tp->y = cfg->num_classes > 0 ? *y : (fm_tensor){0};
+    tp->params = *params;
+    tp->active = 1;
+
+    /* time path */
+    const int C = cfg->base_channels, T = cfg->time_dim;
+    TRY(alloc2(m, &tp->e, N, C));
+    TRY(run(be, (fm_call){.op = FM_OP_TIMEEMB_FWD, .t = {tp->e, *t}}));
+    TRY(alloc2(m, &tp->l1, N, T));
+    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->l1, tp->e, W(&c, 0), W(&c, 1)}}));
+    TRY(alloc2(m, &tp->s1, N, T));
+    TRY(silu(be, tp->s1, tp->l1));
+    TRY(alloc2(m, &tp->temb, N, T));
+    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->temb, tp->s1, W(&c, 2), W(&c, 3)}}));
+    int p = 4;
+    if (cfg->num_classes > 0) {
+        fm_tensor ce;
+        TRY(alloc2(m, &ce, N, T));
+        TRY(run(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, W(&c, p), *y}}));
+        TRY(add(be, tp->temb, tp->temb, ce));
+        p++;
+    }
+    TRY(alloc2(m, &tp->st, N, T));
+    TRY(silu(be, tp->st, tp->temb));
+
+    fm_tensor h;
+    TRY(alloc4(m, &h, N, C, cfg->image, cfg->image));
+    TRY(conv(&c, h, *x, p, 1));
+    tp->nhs = 0;
+    tp->hs[tp->nhs++] = h;
+    for (int i = 0; i < m->nmods; i++) {
+        const fm_module *md = &m->mods[i];
+        fm_tensor out, skip = {0};
+        if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC)
+            skip = tp->hs[--tp->nhs];
+        TRY(module_fwd(&c, i, h, skip, &out, tp->st));
+        h = out;
+        if (md->part == FM_PART_ENC)
+            tp->hs[tp->nhs++] = h;
+    }
+
+    int po = m->nparams - 4; /* norm_out.weight, norm_out.bias, conv_out.weight, conv_out.bias */
+    int Cl = (int)h.shape[1], S = cfg->image;
+    TRY(alloc4(m, &tp->nout, N, Cl, S, S));
+    TRY(gnorm(&c, tp->nout, &tp->mout, &tp->rout, h, po));
+    TRY(alloc4(m, &tp->aout, N, Cl, S, S));
+    TRY(silu(be, tp->aout, tp->nout));
+    TRY(conv(&c, *v, tp->aout, po + 2, 1));
+    tp->hlast = h;
+    if (!train)
+        fm_unet_release(m);
+    return FM_OK;
+}
+
+/* ---- modules: backward --------------------------------------------------------------- */
+
+/* Inputs: dout = dL/d(out). Writes dx = dL/dx; adds dL/dst into dst. */
+static fm_status res_bwd(fm_unet *m, const fm_module *md, const fm_saved *s, fm_tensor dx,
+                         fm_tensor dout, fm_tensor dst, const fm_tensor *P)
+{
+    int N = (int)dout.shape[0], H = md->res, p = md->p;
+    fm_tape *tp = &m->tape;
+    fm_tensor da2, dn2, dh1, dtp, dst_i, da1, dn1;
+    TRY(alloc4(m, &da2, N, md->cout, H, H));
+    TRY(conv_bwd(m, da2, dout, s->a2, P, p + RB_C2W, 1));
+    TRY(alloc4(m, &dn2, N, md->cout, H, H));
+    TRY(silu_bwd(m->be, dn2, da2, s->n2));
+    TRY(alloc4(m, &dh1, N, md->cout, H, H));
+    TRY(gnorm_bwd(m, dh1, dn2, s->h1, s->mean2, s->rstd2, P, p + RB_N2W));
+    /* h1 = conv1(a1) + temb(st) broadcast: the projection sees the spatial sums. */
+    TRY(alloc2(m, &dtp, N, md->cout));
+    TRY(run(m->be, (fm_call){.op = FM_OP_BIAS_ADD_BWD, .t = {dtp, dh1}}));
+    TRY(alloc2(m, &dst_i, N, m->cfg.time_dim));
+    TRY(run(m->be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                             .t = {dst_i, G(m, p + RB_TW), G(m, p + RB_TB), dtp, tp->st,
+                                   fm_unet_view(m, P, p + RB_TW)}}));
+    TRY(add(m->be, dst, dst, dst_i));
+    TRY(alloc4(m, &da1, N, md->cin, H, H));
+    TRY(conv_bwd(m, da1, dh1, s->a1, P, p + RB_C1W, 1));
+    TRY(alloc4(m, &dn1, N, md->cin, H, H));
+    TRY(silu_bwd(m->be, dn1, da1, s->n1));
+    TRY(gnorm_bwd(m, dx, dn1, s->x, s->mean1, s->rstd1, P, p + RB_N1W));
+    if (md->has_skip) {
+        fm_tensor dsk;
+        TRY(alloc4(m, &dsk, N, md->cin, H, H));
+        TRY(conv_bwd(m, dsk, dout, s->x, P, p + RB_SW, 1));
+        TRY(add(m->be, dx, dx, dsk));
+    } else {
+        TRY(add(m->be, dx, dx, dout));
+    }
+    return FM_OK;
+}
+
+static fm_status attn_bwd(fm_unet *m, const fm_module *md, const fm_saved *s, fm_tensor dx,
+                          fm_tensor dout, const fm_tensor *P)
+{
+    int N = (int)dout.shape[0], H = md->res, C = md->cin, p = md->p;
+    fm_tensor d_o, dqkv, ws, dn;
+    TRY(alloc4(m, &d_o, N, C, H, H));
+    TRY(conv_bwd(m, d_o, dout, s->o, P, p + AT_PW, 1));
+    TRY(alloc4(m, &dqkv, N, 3 * C, H, H));
+    ws = fm_tensor_1d(FM_F32, fm_attention_ws_floats((int64_t)H * H));
+    TRY(fm_tensor_alloc(m->be, &ws));
+    TRY(run(m->be, (fm_call){.op = FM_OP_ATTENTION_BWD, .t = {dqkv, ws, d_o, s->qkv, s->att},
+                             .i = {m->cfg.heads}}));
+    TRY(alloc4(m, &dn, N, C, H, H));
+    TRY(conv_bwd(m, dn, dqkv, s->n1, P, p + AT_QW, 1));
+    TRY(gnorm_bwd(m, dx, dn, s->x, s->mean1, s->rstd1, P, p + AT_NW));
+    return add(m->be, dx, dx, dout);
+}
+
+fm_status fm_unet_backward(fm_unet *m, const fm_tensor *dv)
+{
+    fm_tape *tp = &m->tape;
+    fm_backend *be = m->be;
+    const fm_config *cfg = &m->cfg;
+    if (m->mode != FM_MODE_TRAIN || !tp->active || !m->keep)
+        return fm_fail(be, FM_ERR_ARG, "model backward: needs a training-mode forward first");
+    const fm_tensor *P = &tp->params;
+    int N = (int)dv->shape[0], S = cfg->image, po = m->nparams - 4;
+    fm_tensor h = tp->hlast, dh, dao, dno, dst;
+    int Cl = (int)h.shape[1];
+
+    TRY(alloc2(m, &dst, N, cfg->time_dim));
+    TRY(fm_fill(be, &dst, 0.0f));
+    TRY(alloc4(m, &dao, N, Cl, S, S));
+    TRY(conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
+    TRY(alloc4(m, &dno, N, Cl, S, S));
+    TRY(silu_bwd(be, dno, dao, tp->nout));
+    TRY(alloc4(m, &dh, N, Cl, S, S));
+    TRY(gnorm_bwd(m, dh, dno, h, tp->mout, tp->rout, P, po));
+
+    /* Gradients of the skip stack, filled by the decoder, consumed by the encoder. */
+    fm_tensor dhs[sizeof tp->hs / sizeof tp->hs[0]];
+    int nskip = 0;
+    for (int i = 0; i < m->nmods; i++)
+        if (m->mods[i].part == FM_PART_ENC)
+            nskip++;
+    nskip++; /* conv_in's output */
+    /* Decoder ResBlocks pop hs[nskip-1] first and hs[0] last; in reverse the first
+     * one met is hs[0]'s. */
+    int top = 0;
+    for (int i = m->nmods - 1; i >= 0; i--) {
+        const fm_module *md = &m->mods[i];
+        const fm_saved *s = &m->saved[i];
+        int H = md->res;
+        fm_tensor dx;
+        if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC) {
+            /* Output gradients first: they outlive the module's temporaries. */
+            int idx = top++;
+            fm_tensor dcat;
+            TRY(alloc4(m, &dx, N, md->cin - md->cskip, H, H));
+            TRY(alloc4(m, &dhs[idx], N, md->cskip, H, H));
+            fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
+            TRY(alloc4(m, &dcat, N, md->cin, H, H));
+            TRY(res_bwd(m, md, s, dcat, dh, dst, P));
+            TRY(run(be, (fm_call){.op = FM_OP_CONCAT_BWD, .t = {dx, dhs[idx], dcat}}));
+            fm_arena_reset(&be->arena, mark);
+        } else {
+            TRY(alloc4(m, &dx, N, md->cin, H, H));
+            fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
+            switch (md->kind) {
+            case FM_MOD_RES: TRY(res_bwd(m, md, s, dx, dh, dst, P)); break;
+            case FM_MOD_ATTN: TRY(attn_bwd(m, md, s, dx, dh, P)); break;
+            case FM_MOD_DOWN: TRY(conv_bwd(m, dx, dh, s->x, P, md->p, 2)); break;
+            case FM_MOD_UP: {
+                fm_tensor du;
+                TRY(alloc4(m, &du, N, md->cin, 2 * H, 2 * H));
+                TRY(conv_bwd(m, du, dh, s->up, P, md->p, 1));
+                TRY(run(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {dx, du}}));
+                break;
+            }
+            }
+            fm_arena_reset(&be->arena, mark);
+        }
+        dh = dx;
+        /* Module i <= nskip - 1 read the pushed tensor hs[i] (encoder module i reads
+         * hs[i] and writes hs[i+1]; the first middle module reads the last one). Its
+         * other use, the decoder's concat, left its gradient in dhs[i]. */
+        if (i < nskip)
+            TRY(add(be, dh, dh, dhs[i]));
+    }
+    /* conv_in: its output was hs[0]; its input x needs no gradient. */
+    TRY(conv_bwd(m, (fm_tensor){0}, dh, tp->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
+
+    /* time path: st = SiLU(temb), temb = lin2(SiLU(lin1(e))) + class_emb[y] */
+    fm_tensor dtemb, ds1, dl1;
+    TRY(alloc2(m, &dtemb, N, cfg->time_dim));
+    TRY(silu_bwd(be, dtemb, dst, tp->temb));
+    if (cfg->num_classes > 0)
+        TRY(run(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {G(m, 4), dtemb, tp->y}}));
+    TRY(alloc2(m, &ds1, N, cfg->time_dim));
+    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                          .t = {ds1, G(m, 2), G(m, 3), dtemb, tp->s1, fm_unet_view(m, P, 2)}}));
+    TRY(alloc2(m, &dl1, N, cfg->time_dim));
+    TRY(silu_bwd(be, dl1, ds1, tp->l1));
+    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                          .t = {(fm_tensor){0}, G(m, 0), G(m, 1), dl1, tp->e, fm_unet_view(m, P, 0)}}));
+    fm_unet_release(m);
+    return FM_OK;
+}
