@@ -19,7 +19,8 @@
 
 /* out[N,C,L], att[N,heads,L,L] from qkv[N,3C,L]. */
 static void attention_forward(float *out, float *att, const float *qkv, int64_t N, int64_t C,
-                              int64_t L, int64_t heads) {
+                              int64_t L, int64_t heads)
+{
     int64_t d = C / heads;
     double scale = 1.0 / sqrt((double)d);
     for (int64_t n = 0; n < N; n++) {
@@ -35,9 +36,11 @@ static void attention_forward(float *out, float *att, const float *qkv, int64_t 
                 double mx = -HUGE_VAL;
                 for (int64_t kk = 0; kk < L; kk++) {
                     double acc = 0.0;
-                    for (int64_t j = 0; j < d; j++) acc += (double)q[j * L + i] * k[j * L + kk];
+                    for (int64_t j = 0; j < d; j++)
+                        acc += (double)q[j * L + i] * k[j * L + kk];
                     ar[kk] = (float)(acc * scale);
-                    if (ar[kk] > mx) mx = ar[kk];
+                    if (ar[kk] > mx)
+                        mx = ar[kk];
                 }
                 double sum = 0.0;
                 for (int64_t kk = 0; kk < L; kk++) {
@@ -45,13 +48,15 @@ static void attention_forward(float *out, float *att, const float *qkv, int64_t 
                     ar[kk] = (float)e;
                     sum += e;
                 }
-                for (int64_t kk = 0; kk < L; kk++) ar[kk] = (float)(ar[kk] / sum);
+                for (int64_t kk = 0; kk < L; kk++)
+                    ar[kk] = (float)(ar[kk] / sum);
             }
             for (int64_t j = 0; j < d; j++) {
                 for (int64_t i = 0; i < L; i++) {
                     const float *ar = a + i * L;
                     double acc = 0.0;
-                    for (int64_t kk = 0; kk < L; kk++) acc += (double)ar[kk] * v[j * L + kk];
+                    for (int64_t kk = 0; kk < L; kk++)
+                        acc += (double)ar[kk] * v[j * L + kk];
                     o[j * L + i] = (float)acc;
                 }
             }
@@ -61,7 +66,8 @@ static void attention_forward(float *out, float *att, const float *qkv, int64_t 
 
 /* dqkv[N,3C,L] = from dout[N,C,L], qkv, att[N,heads,L,L]; ws holds 2*L*L floats. */
 static void attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
-                               const float *att, int64_t N, int64_t C, int64_t L, int64_t heads) {
+                               const float *att, int64_t N, int64_t C, int64_t L, int64_t heads)
+{
     int64_t d = C / heads;
     double scale = 1.0 / sqrt((double)d);
     float *dA = ws, *dS = ws + L * L;
@@ -78,20 +84,23 @@ static void attention_backward(float *dqkv, float *ws, const float *dout, const 
             for (int64_t i = 0; i < L; i++) {
                 for (int64_t kk = 0; kk < L; kk++) {
                     double acc = 0.0;
-                    for (int64_t j = 0; j < d; j++) acc += (double)dO[j * L + i] * v[j * L + kk];
+                    for (int64_t j = 0; j < d; j++)
+                        acc += (double)dO[j * L + i] * v[j * L + kk];
                     dA[i * L + kk] = (float)acc;
                 }
             }
             for (int64_t j = 0; j < d; j++) {
                 for (int64_t kk = 0; kk < L; kk++) {
                     double acc = 0.0;
-                    for (int64_t i = 0; i < L; i++) acc += (double)a[i * L + kk] * dO[j * L + i];
+                    for (int64_t i = 0; i < L; i++)
+                        acc += (double)a[i * L + kk] * dO[j * L + i];
                     dv[j * L + kk] = (float)acc;
                 }
             }
             for (int64_t i = 0; i < L; i++) {
                 double dot = 0.0;
-                for (int64_t kk = 0; kk < L; kk++) dot += (double)a[i * L + kk] * dA[i * L + kk];
+                for (int64_t kk = 0; kk < L; kk++)
+                    dot += (double)a[i * L + kk] * dA[i * L + kk];
                 for (int64_t kk = 0; kk < L; kk++) {
                     dS[i * L + kk] = (float)(a[i * L + kk] * (dA[i * L + kk] - dot));
                 }
@@ -99,12 +108,14 @@ static void attention_backward(float *dqkv, float *ws, const float *dout, const 
             for (int64_t j = 0; j < d; j++) {
                 for (int64_t i = 0; i < L; i++) {
                     double acc = 0.0;
-                    for (int64_t kk = 0; kk < L; kk++) acc += (double)dS[i * L + kk] * k[j * L + kk];
+                    for (int64_t kk = 0; kk < L; kk++)
+                        acc += (double)dS[i * L + kk] * k[j * L + kk];
                     dq[j * L + i] = (float)(acc * scale);
                 }
                 for (int64_t kk = 0; kk < L; kk++) {
                     double acc = 0.0;
-                    for (int64_t i = 0; i < L; i++) acc += (double)dS[i * L + kk] * q[j * L + i];
+                    for (int64_t i = 0; i < L; i++)
+                        acc += (double)dS[i * L + kk] * q[j * L + i];
                     dk[j * L + kk] = (float)(acc * scale);
                 }
             }
@@ -113,16 +124,18 @@ static void attention_backward(float *dqkv, float *ws, const float *dout, const 
 }
 
 /* t: out, att, qkv   i0 heads */
-fm_status fm_ref_attention_fwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_attention_fwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *out = &c->t[0];
-    attention_forward(fm_f32(out), fm_f32(&c->t[1]), fm_f32(&c->t[2]), out->shape[0],
-                      out->shape[1], out->shape[2] * out->shape[3], c->i[0]);
+    attention_forward(fm_f32(out), fm_f32(&c->t[1]), fm_f32(&c->t[2]), out->shape[0], out->shape[1],
+                      out->shape[2] * out->shape[3], c->i[0]);
     return FM_OK;
 }
 
 /* t: dqkv, ws, dout, qkv, att   i0 heads */
-fm_status fm_ref_attention_bwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_attention_bwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *dout = &c->t[2];
     attention_backward(fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(dout), fm_f32(&c->t[3]),

@@ -44,7 +44,8 @@ fm_status fm_ref_concat_fwd(fm_backend *be, const fm_call *c)
 }
 
 /* CONCAT_BWD: da?[N,Ca,H,W], db?[N,Cb,H,W], dout[N,Ca+Cb,H,W]
- * With one gradient absent its channel count follows from dout's. */
+ * ops.c currently demands both; should that relax, an absent one is handled: its
+ * channel count follows from dout's. */
 fm_status fm_ref_concat_bwd(fm_backend *be, const fm_call *c)
 {
     (void)be;

@@ -14,51 +14,61 @@
 /* Output positions [lo, hi) whose input position pos*s + off lies in [0, in_size),
  * clipped to [0, out_size). Empty when hi <= lo. */
 static void valid_range(int64_t off, int64_t s, int64_t in_size, int64_t out_size, int64_t *lo,
-                        int64_t *hi) {
+                        int64_t *hi)
+{
     /* pos*s + off >= 0  <=>  pos >= ceil(-off / s) */
     *lo = off >= 0 ? 0 : (-off + s - 1) / s;
     /* pos*s + off <= in_size - 1  <=>  pos <= floor((in_size - 1 - off) / s) */
     *hi = in_size - 1 - off < 0 ? 0 : (in_size - 1 - off) / s + 1;
-    if (*hi > out_size) *hi = out_size;
+    if (*hi > out_size)
+        *hi = out_size;
 }
 
 /* y[x] += a * v[x*s] for x in [0, n). The stride-1 loop is kept separate so it
  * vectorises; the strided one is a gather. */
-static void axpy_strided(float *restrict y, float a, const float *restrict v, int64_t s,
-                         int64_t n) {
+static void axpy_strided(float *restrict y, float a, const float *restrict v, int64_t s, int64_t n)
+{
     if (s == 1) {
-        for (int64_t x = 0; x < n; x++) y[x] += a * v[x];
+        for (int64_t x = 0; x < n; x++)
+            y[x] += a * v[x];
     } else {
-        for (int64_t x = 0; x < n; x++) y[x] += a * v[x * s];
+        for (int64_t x = 0; x < n; x++)
+            y[x] += a * v[x * s];
     }
 }
 
 /* The transpose of axpy_strided: y[x*s] += a * v[x] (a scatter when s > 1). */
-static void axpy_scatter(float *restrict y, float a, const float *restrict v, int64_t s,
-                         int64_t n) {
+static void axpy_scatter(float *restrict y, float a, const float *restrict v, int64_t s, int64_t n)
+{
     if (s == 1) {
-        for (int64_t x = 0; x < n; x++) y[x] += a * v[x];
+        for (int64_t x = 0; x < n; x++)
+            y[x] += a * v[x];
     } else {
-        for (int64_t x = 0; x < n; x++) y[x * s] += a * v[x];
+        for (int64_t x = 0; x < n; x++)
+            y[x * s] += a * v[x];
     }
 }
 
 /* sum_x u[x] v[x*s] in double (the weight gradient is a long reduction). */
-static double dot_strided(const float *u, const float *v, int64_t s, int64_t n) {
+static double dot_strided(const float *u, const float *v, int64_t s, int64_t n)
+{
     double acc = 0.0;
-    for (int64_t x = 0; x < n; x++) acc += (double)u[x] * (double)v[x * s];
+    for (int64_t x = 0; x < n; x++)
+        acc += (double)u[x] * (double)v[x * s];
     return acc;
 }
 
 /* out[N,Co,Ho,Wo] from in[N,Ci,H,W], w[Co,Ci,K,K], b[Co] (NULL = no bias). */
-static void conv2d_forward(float *out, const float *in, const float *w, const float *b,
-                           int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t K,
-                           int64_t s, int64_t p, int64_t Ho, int64_t Wo) {
+static void conv2d_forward(float *out, const float *in, const float *w, const float *b, int64_t N,
+                           int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t K, int64_t s,
+                           int64_t p, int64_t Ho, int64_t Wo)
+{
     for (int64_t n = 0; n < N; n++) {
         for (int64_t o = 0; o < Co; o++) {
             float *op = out + (n * Co + o) * Ho * Wo;
             float bias = b ? b[o] : 0.0f;
-            for (int64_t i = 0; i < Ho * Wo; i++) op[i] = bias;
+            for (int64_t i = 0; i < Ho * Wo; i++)
+                op[i] = bias;
             for (int64_t c = 0; c < Ci; c++) {
                 const float *ip = in + (n * Ci + c) * H * W;
                 const float *wp = w + (o * Ci + c) * K * K;
@@ -68,7 +78,8 @@ static void conv2d_forward(float *out, const float *in, const float *w, const fl
                     for (int64_t kx = 0; kx < K; kx++) {
                         int64_t x0, x1;
                         valid_range(kx - p, s, W, Wo, &x0, &x1);
-                        if (x1 <= x0) continue;
+                        if (x1 <= x0)
+                            continue;
                         float wv = wp[ky * K + kx];
                         for (int64_t y = y0; y < y1; y++) {
                             const float *irow = ip + (y * s - p + ky) * W;
@@ -88,10 +99,12 @@ static void conv2d_forward(float *out, const float *in, const float *w, const fl
  *   dw[o,c,ky,kx] += sum_{n,y,x} dout[n,o,y,x] in[n,c,y*s-p+ky,x*s-p+kx]
  *   db[o]         += sum_{n,y,x} dout[n,o,y,x] */
 static void conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                            const float *w, int64_t N, int64_t Ci, int64_t H, int64_t W,
-                            int64_t Co, int64_t K, int64_t s, int64_t p, int64_t Ho, int64_t Wo) {
+                            const float *w, int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co,
+                            int64_t K, int64_t s, int64_t p, int64_t Ho, int64_t Wo)
+{
     if (din) {
-        for (int64_t i = 0; i < N * Ci * H * W; i++) din[i] = 0.0f;
+        for (int64_t i = 0; i < N * Ci * H * W; i++)
+            din[i] = 0.0f;
         for (int64_t n = 0; n < N; n++) {
             for (int64_t o = 0; o < Co; o++) {
                 const float *gp = dout + (n * Co + o) * Ho * Wo;
@@ -104,7 +117,8 @@ static void conv2d_backward(float *din, float *dw, float *db, const float *dout,
                         for (int64_t kx = 0; kx < K; kx++) {
                             int64_t x0, x1;
                             valid_range(kx - p, s, W, Wo, &x0, &x1);
-                            if (x1 <= x0) continue;
+                            if (x1 <= x0)
+                                continue;
                             float wv = wp[ky * K + kx];
                             for (int64_t y = y0; y < y1; y++) {
                                 float *drow = dp + (y * s - p + ky) * W;
@@ -131,8 +145,8 @@ static void conv2d_backward(float *din, float *dw, float *db, const float *dout,
                         const float *ip = in + (n * Ci + c) * H * W;
                         for (int64_t y = y0; y < y1; y++) {
                             const float *irow = ip + (y * s - p + ky) * W;
-                            acc += dot_strided(gp + y * Wo + x0, irow + (x0 * s - p + kx), s,
-                                               x1 - x0);
+                            acc +=
+                                dot_strided(gp + y * Wo + x0, irow + (x0 * s - p + kx), s, x1 - x0);
                         }
                     }
                     dw[((o * Ci + c) * K + ky) * K + kx] += (float)acc;
@@ -145,7 +159,8 @@ static void conv2d_backward(float *din, float *dw, float *db, const float *dout,
             double acc = 0.0;
             for (int64_t n = 0; n < N; n++) {
                 const float *gp = dout + (n * Co + o) * Ho * Wo;
-                for (int64_t i = 0; i < Ho * Wo; i++) acc += gp[i];
+                for (int64_t i = 0; i < Ho * Wo; i++)
+                    acc += gp[i];
             }
             db[o] += (float)acc;
         }
@@ -153,23 +168,25 @@ static void conv2d_backward(float *din, float *dw, float *db, const float *dout,
 }
 
 /* t: out, in, w, b?   i0 stride, i1 pad */
-fm_status fm_ref_conv2d_fwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_conv2d_fwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
     conv2d_forward(fm_f32(out), fm_f32(in), fm_f32(w), fm_tensor_present(b) ? fm_f32(b) : NULL,
-                   in->shape[0], in->shape[1], in->shape[2], in->shape[3], w->shape[0],
-                   w->shape[2], c->i[0], c->i[1], out->shape[2], out->shape[3]);
+                   in->shape[0], in->shape[1], in->shape[2], in->shape[3], w->shape[0], w->shape[2],
+                   c->i[0], c->i[1], out->shape[2], out->shape[3]);
     return FM_OK;
 }
 
 /* t: din?, dw, db?, dout, in, w   i0 stride, i1 pad */
-fm_status fm_ref_conv2d_bwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_conv2d_bwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *din = &c->t[0], *dw = &c->t[1], *db = &c->t[2];
     const fm_tensor *dout = &c->t[3], *in = &c->t[4], *w = &c->t[5];
     conv2d_backward(fm_tensor_present(din) ? fm_f32(din) : NULL, fm_f32(dw),
-                    fm_tensor_present(db) ? fm_f32(db) : NULL, fm_f32(dout), fm_f32(in),
-                    fm_f32(w), in->shape[0], in->shape[1], in->shape[2], in->shape[3],
-                    w->shape[0], w->shape[2], c->i[0], c->i[1], dout->shape[2], dout->shape[3]);
+                    fm_tensor_present(db) ? fm_f32(db) : NULL, fm_f32(dout), fm_f32(in), fm_f32(w),
+                    in->shape[0], in->shape[1], in->shape[2], in->shape[3], w->shape[0],
+                    w->shape[2], c->i[0], c->i[1], dout->shape[2], dout->shape[3]);
     return FM_OK;
 }

@@ -7,25 +7,29 @@
 #include "ref.h"
 
 /* out[N,D] from table[R,D], idx[N]. */
-static void embed_forward(float *out, const float *table, const int32_t *idx, int64_t N,
-                          int64_t D) {
+static void embed_forward(float *out, const float *table, const int32_t *idx, int64_t N, int64_t D)
+{
     for (int64_t n = 0; n < N; n++) {
         const float *row = table + (int64_t)idx[n] * D;
-        for (int64_t j = 0; j < D; j++) out[n * D + j] = row[j];
+        for (int64_t j = 0; j < D; j++)
+            out[n * D + j] = row[j];
     }
 }
 
 /* dtable[R,D] += from dout[N,D], idx[N]. */
 static void embed_backward(float *dtable, const float *dout, const int32_t *idx, int64_t N,
-                           int64_t D) {
+                           int64_t D)
+{
     for (int64_t n = 0; n < N; n++) {
         float *row = dtable + (int64_t)idx[n] * D;
-        for (int64_t j = 0; j < D; j++) row[j] += dout[n * D + j];
+        for (int64_t j = 0; j < D; j++)
+            row[j] += dout[n * D + j];
     }
 }
 
 /* t: out, table, idx */
-fm_status fm_ref_embed_fwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_embed_fwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *out = &c->t[0];
     embed_forward(fm_f32(out), fm_f32(&c->t[1]), fm_i32(&c->t[2]), out->shape[0], out->shape[1]);
@@ -33,7 +37,8 @@ fm_status fm_ref_embed_fwd(fm_backend *be, const fm_call *c) {
 }
 
 /* t: dtable, dout, idx */
-fm_status fm_ref_embed_bwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_embed_bwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *dout = &c->t[1];
     embed_backward(fm_f32(&c->t[0]), fm_f32(dout), fm_i32(&c->t[2]), dout->shape[0],

@@ -45,10 +45,10 @@ static float *f32_or_null(const fm_tensor *t) { return fm_tensor_present(t) ? fm
 fm_status fm_ref_fm_interp_fwd(fm_backend *be, const fm_call *c)
 {
     (void)be;
-    const fm_tensor *x0 = &c->t[2];
-    int64_t n = x0->shape[0];
-    fm_interp_forward(fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(x0), fm_f32(&c->t[3]),
-                      fm_f32(&c->t[4]), n, fm_tensor_numel(x0) / n);
+    /* N from t: the images only need equal element counts, not equal shapes */
+    int64_t n = fm_tensor_numel(&c->t[4]);
+    fm_interp_forward(fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(&c->t[2]), fm_f32(&c->t[3]),
+                      fm_f32(&c->t[4]), n, fm_tensor_numel(&c->t[2]) / n);
     return FM_OK;
 }
 

@@ -16,7 +16,8 @@
 /* out[N,C,HW], mean[N,G], rstd[N,G] from in[N,C,HW], gamma[C], beta[C]. */
 static void groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
                               const float *gamma, const float *beta, int64_t N, int64_t C,
-                              int64_t HW, int64_t G, float eps) {
+                              int64_t HW, int64_t G, float eps)
+{
     int64_t Cg = C / G, M = Cg * HW;
     for (int64_t n = 0; n < N; n++) {
         for (int64_t g = 0; g < G; g++) {
@@ -24,10 +25,12 @@ static void groupnorm_forward(float *out, float *mean, float *rstd, const float 
             float *y = out + (n * C + g * Cg) * HW;
             /* Two passes: the centred sum of squares does not cancel like E[x^2]-E[x]^2. */
             double sum = 0.0;
-            for (int64_t i = 0; i < M; i++) sum += x[i];
+            for (int64_t i = 0; i < M; i++)
+                sum += x[i];
             double mu = sum / (double)M;
             double ss = 0.0;
-            for (int64_t i = 0; i < M; i++) ss += (x[i] - mu) * (x[i] - mu);
+            for (int64_t i = 0; i < M; i++)
+                ss += (x[i] - mu) * (x[i] - mu);
             double rs = 1.0 / sqrt(ss / (double)M + (double)eps);
             mean[n * G + g] = (float)mu;
             rstd[n * G + g] = (float)rs;
@@ -47,7 +50,8 @@ static void groupnorm_forward(float *out, float *mean, float *rstd, const float 
  * xhat is recomputed from the saved mean and rstd. */
 static void groupnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                                const float *in, const float *mean, const float *rstd,
-                               const float *gamma, int64_t N, int64_t C, int64_t HW, int64_t G) {
+                               const float *gamma, int64_t N, int64_t C, int64_t HW, int64_t G)
+{
     int64_t Cg = C / G, M = Cg * HW;
     for (int64_t n = 0; n < N; n++) {
         for (int64_t g = 0; g < G; g++) {
@@ -83,7 +87,8 @@ static void groupnorm_backward(float *din, float *dgamma, float *dbeta, const fl
 }
 
 /* t: out, mean, rstd, in, gamma, beta   i0 groups, f0 eps */
-fm_status fm_ref_groupnorm_fwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_groupnorm_fwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *in = &c->t[3];
     groupnorm_forward(fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(&c->t[2]), fm_f32(in),
@@ -93,7 +98,8 @@ fm_status fm_ref_groupnorm_fwd(fm_backend *be, const fm_call *c) {
 }
 
 /* t: din, dgamma, dbeta, dout, in, mean, rstd, gamma   i0 groups */
-fm_status fm_ref_groupnorm_bwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_groupnorm_bwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *in = &c->t[4];
     groupnorm_backward(fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(&c->t[2]), fm_f32(&c->t[3]),

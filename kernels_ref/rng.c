@@ -10,30 +10,19 @@
  * second normal (the sine) is dropped so that every element owns one counter and
  * the result does not depend on how a backend splits the work.
  * i0 distribution, u0 seed (64 bits), u1 stream (low 32 bits used). */
-#include <math.h>
-
 #include "../runtime/philox.h"
 #include "ref.h"
 
-/* 2 pi rounded to float once, so every backend multiplies by the same constant. */
-#define FM_TWO_PI_F 6.28318530717958647692f
-
 static void rng_uniform(float *out, int64_t n, uint64_t seed, uint32_t stream)
 {
-    for (int64_t e = 0; e < n; e++) {
-        fm_philox4 r = fm_philox_element(seed, (uint64_t)e, stream);
-        out[e] = (float)(r.v[0] >> 8) * FM_PHILOX_INV24;
-    }
+    for (int64_t e = 0; e < n; e++)
+        out[e] = fm_philox_uniform(seed, (uint64_t)e, stream);
 }
 
 static void rng_normal(float *out, int64_t n, uint64_t seed, uint32_t stream)
 {
-    for (int64_t e = 0; e < n; e++) {
-        fm_philox4 r = fm_philox_element(seed, (uint64_t)e, stream);
-        float u1 = (float)((r.v[0] >> 8) + 1u) * FM_PHILOX_INV24;
-        float u2 = (float)(r.v[1] >> 8) * FM_PHILOX_INV24;
-        out[e] = sqrtf(-2.0f * logf(u1)) * cosf(FM_TWO_PI_F * u2);
-    }
+    for (int64_t e = 0; e < n; e++)
+        out[e] = fm_philox_normal(seed, (uint64_t)e, stream);
 }
 
 /* RNG: out (f32); i0 FM_RNG_UNIFORM / FM_RNG_NORMAL, u0 seed, u1 stream */

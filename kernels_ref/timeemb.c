@@ -11,12 +11,14 @@
 
 #include "ref.h"
 
-static double timeemb_freq(int64_t i, int64_t half) {
+static double timeemb_freq(int64_t i, int64_t half)
+{
     return exp(-log(10000.0) * (double)i / (double)(half - 1));
 }
 
 /* out[N,D] from t[N]. */
-static void timeemb_forward(float *out, const float *t, int64_t N, int64_t D) {
+static void timeemb_forward(float *out, const float *t, int64_t N, int64_t D)
+{
     int64_t half = D / 2;
     for (int64_t n = 0; n < N; n++) {
         float *e = out + n * D;
@@ -29,7 +31,8 @@ static void timeemb_forward(float *out, const float *t, int64_t N, int64_t D) {
 }
 
 /* dt[N] = from dout[N,D], t[N]. */
-static void timeemb_backward(float *dt, const float *dout, const float *t, int64_t N, int64_t D) {
+static void timeemb_backward(float *dt, const float *dout, const float *t, int64_t N, int64_t D)
+{
     int64_t half = D / 2;
     for (int64_t n = 0; n < N; n++) {
         const float *g = dout + n * D;
@@ -44,7 +47,8 @@ static void timeemb_backward(float *dt, const float *dout, const float *t, int64
 }
 
 /* t: out, t */
-fm_status fm_ref_timeemb_fwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_timeemb_fwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *out = &c->t[0];
     timeemb_forward(fm_f32(out), fm_f32(&c->t[1]), out->shape[0], out->shape[1]);
@@ -52,7 +56,8 @@ fm_status fm_ref_timeemb_fwd(fm_backend *be, const fm_call *c) {
 }
 
 /* t: dt, dout, t */
-fm_status fm_ref_timeemb_bwd(fm_backend *be, const fm_call *c) {
+fm_status fm_ref_timeemb_bwd(fm_backend *be, const fm_call *c)
+{
     (void)be;
     const fm_tensor *dout = &c->t[1];
     timeemb_backward(fm_f32(&c->t[0]), fm_f32(dout), fm_f32(&c->t[2]), dout->shape[0],

@@ -271,12 +271,9 @@ fm_status fm_unet_init_params(fm_unet *m, uint64_t seed)
                     v = is_bias ? 0.0f : 1.0f;
                 else if (is_out)
                     v = 0.0f;
-                else if (is_emb) {
-                    fm_philox4 r = fm_philox_element(seed, e, (uint32_t)i);
-                    float u1 = (float)((r.v[0] >> 8) + 1) * FM_PHILOX_INV24;
-                    float u2 = (float)(r.v[1] >> 8) * FM_PHILOX_INV24;
-                    v = sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
-                } else
+                else if (is_emb)
+                    v = fm_philox_normal(seed, e, (uint32_t)i);
+                else
                     v = bound * (2.0f * fm_philox_uniform(seed, e, (uint32_t)i) - 1.0f);
                 buf[j] = v;
             }

@@ -219,11 +219,8 @@ static void check_shapes(chk *k)
     case FM_OP_CONCAT_BWD: {
         int o = c->op == FM_OP_CONCAT_FWD ? 0 : 2, a = o == 0 ? 1 : 0, b = o == 0 ? 2 : 1;
         dims(k, o, 4, -1, -1, -1, -1);
-        if (has(k, a) && has(k, b)) {
-            dims(k, a, 4, D(k, o, 0), -1, D(k, o, 2), D(k, o, 3));
-            dims(k, b, 4, D(k, o, 0), D(k, o, 1) - D(k, a, 1), D(k, o, 2), D(k, o, 3));
-        } else if (has(k, a) || has(k, b))
-            fail(k, "both parts must be given (the split point needs both channel counts)");
+        dims(k, a, 4, D(k, o, 0), -1, D(k, o, 2), D(k, o, 3));
+        dims(k, b, 4, D(k, o, 0), D(k, o, 1) - D(k, a, 1), D(k, o, 2), D(k, o, 3));
         break;
     }
     case FM_OP_ATTENTION_FWD: attention_shapes(k, 0, 1, 2); break;

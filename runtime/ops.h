@@ -42,7 +42,7 @@
  * UPSAMPLE2X_FWD out[N,C,2H,2W], in[N,C,H,W]   nearest: out[y,x] = in[y/2,x/2]
  * UPSAMPLE2X_BWD din[N,C,H,W], dout[N,C,2H,2W] din[y,x] = sum of its 2x2 block
  * CONCAT_FWD    out[N,Ca+Cb,H,W], a[N,Ca,H,W], b[N,Cb,H,W]   channels of a first
- * CONCAT_BWD    da?, db?, dout            the split
+ * CONCAT_BWD    da, db, dout              the split
  * ATTENTION_FWD out[N,C,H,W], att[N,heads,L,L], qkv[N,3C,H,W]   i0 heads, d = C/heads
  *               q/k/v channel of head h, row j: s*C + h*d + j (s = 0,1,2)
  *               att[n,h,i,k] = softmax_k( sum_j q[j,i] k[j,k] / sqrt(d) )
@@ -88,7 +88,7 @@
     X(UPSAMPLE2X_FWD, upsample2x_fwd, "oi")            \
     X(UPSAMPLE2X_BWD, upsample2x_bwd, "oi")            \
     X(CONCAT_FWD, concat_fwd, "oii")                   \
-    X(CONCAT_BWD, concat_bwd, "OOi")                   \
+    X(CONCAT_BWD, concat_bwd, "ooi")                   \
     X(ATTENTION_FWD, attention_fwd, "ooi")             \
     X(ATTENTION_BWD, attention_bwd, "ooiii")           \
     X(TIMEEMB_FWD, timeemb_fwd, "oi")                  \

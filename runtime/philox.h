@@ -22,11 +22,13 @@ typedef uint fm_u32;
 typedef ulong fm_u64;
 #define FM_PHILOX_FN static inline
 #elif defined(__CUDACC__)
+#include <math.h>
 #include <stdint.h>
 typedef uint32_t fm_u32;
 typedef uint64_t fm_u64;
 #define FM_PHILOX_FN static inline __host__ __device__
 #else
+#include <math.h>
 #include <stdint.h>
 typedef uint32_t fm_u32;
 typedef uint64_t fm_u64;
@@ -73,6 +75,28 @@ FM_PHILOX_FN float fm_philox_uniform(fm_u64 seed, fm_u64 e, fm_u32 s)
 {
     fm_philox4 r = fm_philox_element(seed, e, s);
     return (float)(r.v[0] >> 8) * FM_PHILOX_INV24;
+}
+
+/* Box-Muller from the first two words. logf/sqrtf/cosf are each backend's own,
+ * so normals agree to a few ulps across backends, not bit for bit; the uniform
+ * words they start from are identical. 2 pi is rounded to float once, here. */
+#if defined(__OPENCL_VERSION__)
+#define FM_PHILOX_LOG log
+#define FM_PHILOX_SQRT sqrt
+#define FM_PHILOX_COS cos
+#else
+#define FM_PHILOX_LOG logf
+#define FM_PHILOX_SQRT sqrtf
+#define FM_PHILOX_COS cosf
+#endif
+#define FM_PHILOX_TWO_PI 6.28318530717958647692f
+
+FM_PHILOX_FN float fm_philox_normal(fm_u64 seed, fm_u64 e, fm_u32 s)
+{
+    fm_philox4 r = fm_philox_element(seed, e, s);
+    float u1 = (float)((r.v[0] >> 8) + 1u) * FM_PHILOX_INV24;
+    float u2 = (float)(r.v[1] >> 8) * FM_PHILOX_INV24;
+    return FM_PHILOX_SQRT(-2.0f * FM_PHILOX_LOG(u1)) * FM_PHILOX_COS(FM_PHILOX_TWO_PI * u2);
 }
 
 #endif

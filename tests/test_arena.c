@@ -63,13 +63,14 @@ Test(arena, exhaustion_is_an_error_not_a_crash)
     fm_arena a;
     size_t off = 12345;
     fm_arena_init(&a, block, 256, 0);
-    cr_assert_eq(fm_arena_alloc(&a, 200, &off), FM_OK);
+    cr_assert_eq(fm_arena_alloc(&a, 100, &off), FM_OK); /* rounds to 128 */
     size_t used = a.used;
-    cr_expect_eq(fm_arena_alloc(&a, 100, &off), FM_ERR_ARENA);
+    cr_expect_eq(fm_arena_alloc(&a, 200, &off), FM_ERR_ARENA);
     cr_expect_eq(a.used, used, "failed request leaves the arena unchanged");
     cr_expect_eq(fm_arena_alloc(&a, SIZE_MAX, &off), FM_ERR_ARENA, "overflowing request");
     cr_expect_eq(fm_arena_alloc(&a, SIZE_MAX - 10, &off), FM_ERR_ARENA);
-    cr_expect_eq(fm_arena_alloc(&a, 56, &off), FM_OK, "exact fit still works");
+    cr_expect_eq(fm_arena_alloc(&a, 128, &off), FM_OK, "exact fit still works");
+    cr_expect_eq(off, 128);
     cr_expect_eq(fm_arena_free_bytes(&a), 0);
 }
 

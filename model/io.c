@@ -1,0 +1,600 @@
+/* IDX reading (raw or gzip), whole-file reads and crash-safe writes; see io.h.
+ *
+ * All reads go through open/read with a buffer on the stack, so not even stdio
+ * allocates on our behalf; zlib draws its inflate state from the caller's arena. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+static fm_status fail(char *err, size_t errlen, fm_status s, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* ---- a byte source: raw file or gzip stream ------------------------------------ */
+
+typedef struct idx_src {
+    const char *path;
+    int fd;
+    int gz;          /* 1: the file is gzip'd and bytes come out of inflate */
+    int zinit;       /* inflateInit2 succeeded (inflateEnd is due) */
+    int zend;        /* the current gzip member reached Z_STREAM_END */
+    int in_eof;      /* read() returned 0 */
+    int arena_short; /* a zlib allocation did not fit in the arena */
+    fm_arena *arena;
+    z_stream zs; /* next_in/avail_in also serve the raw path */
+    uint8_t in[16384];
+} idx_src;
+
+/* zlib's allocator hooks. zfree is a no-op: a bump arena cannot free single
+ * blocks, and it need not, because fm_idx_load resets the arena to a mark taken
+ * before inflateInit2 once inflateEnd has run, which releases all of zlib's state
+ * (about 7 KiB of inflate state plus the 32 KiB window) at once. */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    idx_src *s = opaque;
+    size_t off;
+    if (size && items > SIZE_MAX / size) {
+        s->arena_short = 1;
+        return Z_NULL;
+    }
+    if (fm_arena_alloc(s->arena, (size_t)items * size, &off) != FM_OK) {
+        s->arena_short = 1;
+        return Z_NULL;
+    }
+    return fm_arena_ptr(s->arena, off);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    (void)p;
+}
+
+/* Make input available: 1 when zs.avail_in > 0, 0 at end of file, -1 on a read
+ * error (errno set). */
+static int src_fill(idx_src *s)
+{
+    if (s->zs.avail_in)
+        return 1;
+    if (s->in_eof)
+        return 0;
+    ssize_t r;
+    do
+        r = read(s->fd, s->in, sizeof s->in);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        s->in_eof = 1;
+        return 0;
+    }
+    s->zs.next_in = s->in;
+    s->zs.avail_in = (uInt)r;
+    return 1;
+}
+
+/* Start decoding at the current input position (buffered input is kept). */
+static fm_status src_begin(idx_src *s, char *err, size_t errlen)
+{
+    s->zend = 0;
+    if (!s->gz)
+        return FM_OK;
+    s->zs.zalloc = z_alloc;
+    s->zs.zfree = z_free;
+    s->zs.opaque = s;
+    int rc = inflateInit2(&s->zs, 16 + MAX_WBITS); /* 16: gzip wrapper only */
+    if (rc != Z_OK)
+        return s->arena_short
+                   ? fail(err, errlen, FM_ERR_ARENA, "%s: arena too small for zlib's inflate state",
+                          s->path)
+                   : fail(err, errlen, FM_ERR_FORMAT, "%s: inflateInit2 failed (%d)", s->path, rc);
+    s->zinit = 1;
+    return FM_OK;
+}
+
+static void src_end(idx_src *s)
+{
+    if (s->zinit)
+        inflateEnd(&s->zs);
+    s->zinit = 0;
+}
+
+/* Up to n decompressed bytes into dst; *got < n only at a clean end of the data
+ * (end of a raw file, or end of the last gzip member with no input left). A gzip
+ * stream cut short, corrupt data or garbage after the stream are errors. */
+static fm_status src_read(idx_src *s, uint8_t *dst, size_t n, size_t *got, char *err, size_t errlen)
+{
+    *got = 0;
+    while (*got < n) {
+        int f = src_fill(s);
+        if (f < 0)
+            return fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", s->path, strerror(errno));
+        if (!s->gz) {
+            if (f == 0)
+                return FM_OK;
+            size_t k = n - *got < s->zs.avail_in ? n - *got : s->zs.avail_in;
+            memcpy(dst + *got, s->zs.next_in, k);
+            s->zs.next_in += k;
+            s->zs.avail_in -= (uInt)k;
+            *got += k;
+            continue;
+        }
+        if (s->zend) {
+            if (f == 0)
+                return FM_OK; /* the last member ended with the file */
+            /* Concatenated gzip members are one stream (RFC 1952); anything else
+             * after a member is garbage. */
+            if (s->zs.next_in[0] != 0x1f)
+                return fail(err, errlen, FM_ERR_FORMAT,
+                            "%s: trailing garbage after the gzip stream (byte 0x%02x)", s->path,
+                            s->zs.next_in[0]);
+            inflateReset(&s->zs);
+            s->zend = 0;
+        }
+        size_t want = n - *got > UINT_MAX ? UINT_MAX : n - *got;
+        uInt in0 = s->zs.avail_in;
+        s->zs.next_out = dst + *got;
+        s->zs.avail_out = (uInt)want;
+        int rc = inflate(&s->zs, Z_NO_FLUSH);
+        size_t made = want - s->zs.avail_out;
+        *got += made;
+        if (rc == Z_STREAM_END) {
+            s->zend = 1;
+            continue;
+        }
+        if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT)
+            return fail(err, errlen, FM_ERR_FORMAT, "%s: corrupt gzip stream (%s)", s->path,
+                        s->zs.msg ? s->zs.msg : "bad data");
+        if (rc == Z_MEM_ERROR)
+            return fail(err, errlen, FM_ERR_ARENA, "%s: arena too small for zlib's inflate window",
+                        s->path);
+        if (rc != Z_OK && rc != Z_BUF_ERROR)
+            return fail(err, errlen, FM_ERR_FORMAT, "%s: inflate failed (%d)", s->path, rc);
+        if (made == 0 && in0 == s->zs.avail_in && f == 0)
+            return fail(err, errlen, FM_ERR_FORMAT,
+                        "%s: truncated gzip stream (file ends inside the compressed data)",
+                        s->path);
+    }
+    return FM_OK;
+}
+
+/* ---- IDX ------------------------------------------------------------------------- */
+
+static const char *idx_type_name(int t)
+{
+    switch (t) {
+    case 0x08: return "unsigned byte";
+    case 0x09: return "signed byte";
+    case 0x0B: return "short";
+    case 0x0C: return "int";
+    case 0x0D: return "float";
+    case 0x0E: return "double";
+    default: return "unknown";
+    }
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Read and check the header: magic, type, ndim, dims and the payload size. */
+static fm_status idx_header(idx_src *s, uint8_t *hdr, size_t *hlen, fm_idx *out, size_t *payload,
+                            char *err, size_t errlen)
+{
+    size_t got;
+    fm_status st = src_read(s, hdr, 4, &got, err, errlen);
+    if (st)
+        return st;
+    if (got >= 2 && (hdr[0] != 0 || hdr[1] != 0))
+        return fail(err, errlen, FM_ERR_FORMAT,
+                    "%s: not an IDX file (magic %02x %02x %02x %02x, expected 00 00 08 <ndim>)",
+                    s->path, hdr[0], hdr[1], got > 2 ? hdr[2] : 0, got > 3 ? hdr[3] : 0);
+    if (got < 4)
+        return fail(err, errlen, FM_ERR_FORMAT,
+                    "%s: truncated: %zu bytes of data, an IDX header needs at least 4", s->path,
+                    got);
+    if (hdr[2] != 0x08)
+        return fail(err, errlen, FM_ERR_FORMAT,
+                    "%s: IDX type 0x%02x (%s) unsupported, expected 0x08 (unsigned byte)", s->path,
+                    hdr[2], idx_type_name(hdr[2]));
+    int ndim = hdr[3];
+    if (ndim < 1 || ndim > 4)
+        return fail(err, errlen, FM_ERR_FORMAT, "%s: IDX ndim %d, expected 1..4", s->path, ndim);
+    st = src_read(s, hdr + 4, 4 * (size_t)ndim, &got, err, errlen);
+    if (st)
+        return st;
+    if (got < 4 * (size_t)ndim)
+        return fail(err, errlen, FM_ERR_FORMAT,
+                    "%s: truncated: IDX header needs %d bytes for %d dims, file holds %zu", s->path,
+                    4 + 4 * ndim, ndim, 4 + got);
+    *hlen = 4 + 4 * (size_t)ndim;
+    out->ndim = ndim;
+    size_t total = 1;
+    for (int d = 0; d < 4; d++) {
+        uint32_t v = d < ndim ? be32(hdr + 4 + 4 * d) : 1;
+        if (v == 0)
+            return fail(err, errlen, FM_ERR_FORMAT, "%s: IDX dim %d is 0", s->path, d);
+        /* total <= FM_IDX_MAX_BYTES (2^31) and v < 2^32: the product fits in 64 bits. */
+        uint64_t t = (uint64_t)total * v;
+        if (t > FM_IDX_MAX_BYTES)
+            return fail(err, errlen, FM_ERR_FORMAT,
+                        "%s: IDX dims announce more than %zu payload bytes", s->path,
+                        (size_t)FM_IDX_MAX_BYTES);
+        total = (size_t)t;
+        out->dims[d] = v;
+    }
+    out->count = out->dims[0];
+    out->item_bytes = total / out->count;
+    *payload = total;
+    return FM_OK;
+}
+
+fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen)
+{
+    if (!path || !host || !host->base || !out)
+        return fail(err, errlen, FM_ERR_ARG, "fm_idx_load: NULL path, out or host arena");
+    idx_src s;
+    memset(&s, 0, sizeof s);
+    s.path = path;
+    s.arena = host;
+    s.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s.fd < 0)
+        return fail(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+
+    fm_arena_mark mark0 = fm_arena_get_mark(host, "idx");
+    fm_idx idx;
+    memset(&idx, 0, sizeof idx);
+    uint8_t hdr[20];
+    size_t hlen = 0, payload = 0, got = 0, off = 0;
+    fm_status st = FM_OK;
+
+    /* gzip or raw: look at the first two bytes. */
+    if (src_fill(&s) < 0) {
+        st = fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        goto done;
+    }
+    s.gz = s.zs.avail_in >= 2 && s.in[0] == 0x1f && s.in[1] == 0x8b;
+    if (s.gz) {
+        /* Pass 1 only learns the payload size; the stream is then restarted so that
+         * the payload sits at the arena mark and zlib's state above it, to be
+         * released at the end. Re-inflating the few header bytes costs nothing. */
+        if ((st = src_begin(&s, err, errlen)) ||
+            (st = idx_header(&s, hdr, &hlen, &idx, &payload, err, errlen)))
+            goto done;
+        src_end(&s);
+        fm_arena_reset(host, mark0);
+        if (lseek(s.fd, 0, SEEK_SET) != 0) {
+            st = fail(err, errlen, FM_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
+            goto done;
+        }
+        s.zs.next_in = s.in;
+        s.zs.avail_in = 0;
+        s.in_eof = 0;
+    } else {
+        if ((st = src_begin(&s, err, errlen)) ||
+            (st = idx_header(&s, hdr, &hlen, &idx, &payload, err, errlen)))
+            goto done;
+    }
+
+    if (fm_arena_alloc(host, payload, &off) != FM_OK) {
+        st = fail(err, errlen, FM_ERR_ARENA,
+                  "%s: arena has %zu bytes free, the IDX payload needs %zu", path,
+                  fm_arena_free_bytes(host), payload);
+        goto done;
+    }
+    uint8_t *data = fm_arena_ptr(host, off);
+    fm_arena_mark mark1 = fm_arena_get_mark(host, "idx zlib");
+    if (s.gz) {
+        uint8_t again[20];
+        if ((st = src_begin(&s, err, errlen)) ||
+            (st = src_read(&s, again, hlen, &got, err, errlen)))
+            goto done;
+        if (got != hlen || memcmp(again, hdr, hlen) != 0) {
+            st = fail(err, errlen, FM_ERR_IO, "%s: file changed while reading", path);
+            goto done;
+        }
+    }
+    if ((st = src_read(&s, data, payload, &got, err, errlen)))
+        goto done;
+    if (got < payload) {
+        st = fail(err, errlen, FM_ERR_FORMAT,
+                  "%s: truncated: header announces %zu payload bytes, file holds %zu", path,
+                  payload, got);
+        goto done;
+    }
+    /* Nothing may follow; for gzip this also drives inflate through the member's
+     * trailer, so its CRC-32 and length are checked. */
+    uint8_t extra;
+    if ((st = src_read(&s, &extra, 1, &got, err, errlen)))
+        goto done;
+    if (got) {
+        st = fail(err, errlen, FM_ERR_FORMAT, "%s: trailing bytes after the %zu-byte IDX payload",
+                  path, payload);
+        goto done;
+    }
+    src_end(&s);
+    fm_arena_reset(host, mark1);
+    idx.data = data;
+    *out = idx;
+
+done:
+    src_end(&s);
+    close(s.fd);
+    if (st)
+        fm_arena_reset(host, mark0);
+    return st;
+}
+
+fm_status fm_mnist_load(const char *images_path, const char *labels_path, int num_classes,
+                        fm_arena *host, fm_dataset *out, char *err, size_t errlen)
+{
+    if (!images_path || !labels_path || !host || !out)
+        return fail(err, errlen, FM_ERR_ARG, "fm_mnist_load: NULL argument");
+    fm_arena_mark mark = fm_arena_get_mark(host, "mnist");
+    fm_idx im, lb;
+    fm_status st = fm_idx_load(images_path, host, &im, err, errlen);
+    if (st)
+        return st;
+    if (im.ndim != 3) {
+        st = fail(err, errlen, FM_ERR_FORMAT, "%s: images have %d dims, expected 3 (N, H, W)",
+                  images_path, im.ndim);
+        goto bad;
+    }
+    if ((st = fm_idx_load(labels_path, host, &lb, err, errlen)))
+        goto bad;
+    if (lb.ndim != 1) {
+        st = fail(err, errlen, FM_ERR_FORMAT, "%s: labels have %d dims, expected 1 (N)",
+                  labels_path, lb.ndim);
+        goto bad;
+    }
+    if (lb.count != im.count) {
+        st = fail(err, errlen, FM_ERR_FORMAT, "%s: %zu labels, but %s has %zu images", labels_path,
+                  lb.count, images_path, im.count);
+        goto bad;
+    }
+    if (num_classes > 0)
+        for (size_t i = 0; i < lb.count; i++)
+            if (lb.data[i] >= num_classes) {
+                st = fail(err, errlen, FM_ERR_FORMAT,
+                          "%s: label %d at index %zu, expected < %d classes", labels_path,
+                          lb.data[i], i, num_classes);
+                goto bad;
+            }
+    /* The payload limit (2^31 bytes) keeps every count within int. */
+    out->n = (int)im.count;
+    out->h = (int)im.dims[1];
+    out->w = (int)im.dims[2];
+    out->images = im.data;
+    out->labels = lb.data;
+    return FM_OK;
+bad:
+    fm_arena_reset(host, mark);
+    return st;
+}
+
+/* ---- finding MNIST files ------------------------------------------------------- */
+
+static int is_regular(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* dir/<prefix>-<kind>, then with ".gz": 1 found (path in out), 0 not found,
+ * -1 the path does not fit. */
+static int find_one(const char *dir, const char *prefix, const char *kind, char *out, size_t len)
+{
+    size_t dl = strlen(dir);
+    const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+    const char *ext[2] = {"", ".gz"};
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(out, len, "%s%s%s-%s%s", dir, sep, prefix, kind, ext[i]);
+        if (n < 0 || (size_t)n >= len)
+            return -1;
+        if (is_regular(out))
+            return 1;
+    }
+    return 0;
+}
+
+fm_status fm_mnist_find(const char *dir, const char *split, char *images, char *labels,
+                        size_t pathlen, char *err, size_t errlen)
+{
+    if (!dir || !split || !images || !labels || !pathlen)
+        return fail(err, errlen, FM_ERR_ARG, "fm_mnist_find: NULL argument");
+    if (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)
+        return fail(err, errlen, FM_ERR_ARG, "split '%s' unknown, expected train or t10k", split);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return fail(err, errlen, FM_ERR_IO, "data folder %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fail(err, errlen, FM_ERR_IO, "data folder %s: not a folder", dir);
+
+    const char *prefixes[2] = {split, "train-10k"};
+    int nprefix = strcmp(split, "train") == 0 ? 2 : 1;
+    for (int p = 0; p < nprefix; p++) {
+        int a = find_one(dir, prefixes[p], "images-idx3-ubyte", images, pathlen);
+        int b = find_one(dir, prefixes[p], "labels-idx1-ubyte", labels, pathlen);
+        if (a < 0 || b < 0)
+            return fail(err, errlen, FM_ERR_ARG, "data folder %s: path longer than %zu bytes", dir,
+                        pathlen);
+        if (a && b)
+            return FM_OK;
+        if (a || b) /* half a pair is a broken data folder, not a reason to fall back */
+            return fail(err, errlen, FM_ERR_IO, "data folder %s: found %s but no %s-%s[.gz]", dir,
+                        a ? images : labels, prefixes[p],
+                        a ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+    }
+    images[0] = labels[0] = '\0';
+    if (nprefix == 2)
+        return fail(err, errlen, FM_ERR_IO,
+                    "data folder %s: no train split: looked for train-images-idx3-ubyte[.gz] + "
+                    "train-labels-idx1-ubyte[.gz], then train-10k-images-idx3-ubyte[.gz] + "
+                    "train-10k-labels-idx1-ubyte[.gz]",
+                    dir);
+    return fail(err, errlen, FM_ERR_IO,
+                "data folder %s: no %s split: looked for %s-images-idx3-ubyte[.gz] + "
+                "%s-labels-idx1-ubyte[.gz]",
+                dir, split, split, split);
+}
+
+/* ---- whole files ----------------------------------------------------------------- */
+
+fm_status fm_file_read(const char *path, fm_arena *host, const uint8_t **data, size_t *len,
+                       char *err, size_t errlen)
+{
+    if (!path || !host || !host->base || !data || !len)
+        return fail(err, errlen, FM_ERR_ARG, "fm_file_read: NULL argument");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    fm_status s = FM_OK;
+    fm_arena_mark mark = fm_arena_get_mark(host, "file");
+    if (fstat(fd, &st) != 0) {
+        s = fail(err, errlen, FM_ERR_IO, "%s: fstat failed: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        s = fail(err, errlen, FM_ERR_IO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((uintmax_t)st.st_size > SIZE_MAX) {
+        s = fail(err, errlen, FM_ERR_IO, "%s: too large for this address space", path);
+        goto done;
+    }
+    size_t n = (size_t)st.st_size, off, got = 0;
+    if (fm_arena_alloc(host, n, &off) != FM_OK) {
+        s = fail(err, errlen, FM_ERR_ARENA, "%s: %zu bytes, arena has %zu free", path, n,
+                 fm_arena_free_bytes(host));
+        goto done;
+    }
+    uint8_t *p = fm_arena_ptr(host, off);
+    while (got < n) {
+        size_t want = n - got > ((size_t)1 << 30) ? (size_t)1 << 30 : n - got;
+        ssize_t r = read(fd, p + got, want);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            s = fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            goto done;
+        }
+        if (r == 0) {
+            s = fail(err, errlen, FM_ERR_IO, "%s: shrank while reading (%zu of %zu bytes)", path,
+                     got, n);
+            goto done;
+        }
+        got += (size_t)r;
+    }
+    *data = p;
+    *len = n;
+done:
+    close(fd);
+    if (s)
+        fm_arena_reset(host, mark);
+    return s;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        size_t want = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
+        ssize_t w = write(fd, p, want);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0) { /* no progress and no error: treat as a full device */
+            errno = ENOSPC;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+fm_status fm_file_write_atomic(const char *path, const void *const *chunks, const size_t *sizes,
+                               int nchunks, char *err, size_t errlen)
+{
+    if (!path || !*path || nchunks < 0 || (nchunks > 0 && (!chunks || !sizes)))
+        return fail(err, errlen, FM_ERR_ARG, "fm_file_write_atomic: bad path or chunk list");
+    for (int i = 0; i < nchunks; i++)
+        if (sizes[i] && !chunks[i])
+            return fail(err, errlen, FM_ERR_ARG, "%s: chunk %d is NULL with %zu bytes", path, i,
+                        sizes[i]);
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return fail(err, errlen, FM_ERR_ARG, "%s: path too long", path);
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return fail(err, errlen, FM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    const char *what = "write";
+    for (int i = 0; i < nchunks; i++)
+        if (sizes[i] && write_all(fd, chunks[i], sizes[i]) != 0)
+            goto fail_open;
+    what = "fsync";
+    if (fsync(fd) != 0)
+        goto fail_open;
+    what = "close";
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail_open;
+    }
+    fd = -1;
+    what = "rename";
+    if (rename(tmp, path) != 0)
+        goto fail_open;
+
+    /* Make the rename itself durable. Some file systems cannot fsync a folder
+     * (EINVAL); that is not worth failing for. */
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        int rc = fsync(dfd), e = errno;
+        close(dfd);
+        if (rc != 0 && e != EINVAL && e != EROFS)
+            return fail(err, errlen, FM_ERR_IO, "%s: written, but fsync of folder %s failed: %s",
+                        path, dir, strerror(e));
+    }
+    return FM_OK;
+
+fail_open : {
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return fail(err, errlen, FM_ERR_IO, "%s: %s of %s failed: %s", path, what, tmp, strerror(e));
+}
+}
