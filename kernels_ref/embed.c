@@ -27,11 +27,25 @@ static void embed_backward(float *dtable, const float *dout, const int32_t *idx,
     }
 }
 
+/* Indices are data, not shapes, so fm_op_check cannot see them; the oracle refuses
+ * an out-of-range row rather than reading or writing outside the table. */
+static fm_status check_rows(fm_backend *be, const fm_tensor *idx, int64_t rows)
+{
+    const int32_t *v = fm_i32(idx);
+    for (int64_t n = 0; n < fm_tensor_numel(idx); n++)
+        if (v[n] < 0 || v[n] >= rows)
+            return fm_fail(be, FM_ERR_ARG, "embed: index %d at position %lld outside 0..%lld",
+                           (int)v[n], (long long)n, (long long)rows - 1);
+    return FM_OK;
+}
+
 /* t: out, table, idx */
 fm_status fm_ref_embed_fwd(fm_backend *be, const fm_call *c)
 {
-    (void)be;
     const fm_tensor *out = &c->t[0];
+    fm_status s = check_rows(be, &c->t[2], c->t[1].shape[0]);
+    if (s != FM_OK)
+        return s;
     embed_forward(fm_f32(out), fm_f32(&c->t[1]), fm_i32(&c->t[2]), out->shape[0], out->shape[1]);
     return FM_OK;
 }
@@ -39,8 +53,10 @@ fm_status fm_ref_embed_fwd(fm_backend *be, const fm_call *c)
 /* t: dtable, dout, idx */
 fm_status fm_ref_embed_bwd(fm_backend *be, const fm_call *c)
 {
-    (void)be;
     const fm_tensor *dout = &c->t[1];
+    fm_status s = check_rows(be, &c->t[2], c->t[0].shape[0]);
+    if (s != FM_OK)
+        return s;
     embed_backward(fm_f32(&c->t[0]), fm_f32(dout), fm_i32(&c->t[2]), dout->shape[0],
                    dout->shape[1]);
     return FM_OK;

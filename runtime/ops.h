@@ -6,7 +6,8 @@
  *   'o' written (=)          'a' accumulated or updated in place (+=)
  *   'i' read only            upper case: optional (ndim == 0 means absent)
  * Backward convention: parameter gradients accumulate (+=), activation gradients
- * are written (=). Images are NCHW float32, contiguous.
+ * are written (=). Images are NCHW float32, contiguous. Outputs may alias inputs
+ * only where an op says so (elementwise ops); conv2d, linear, attention must not.
  *
  * Adding an op: one line here, one file per backend folder, one line in each
  * backend's table, one shape rule in ops.c, one conformance/test entry. */
@@ -48,10 +49,11 @@
  *               att[n,h,i,k] = softmax_k( sum_j q[j,i] k[j,k] / sqrt(d) )
  *               out[n,h*d+j,i] = sum_k att[n,h,i,k] v[j,k]
  * ATTENTION_BWD dqkv[N,3C,H,W] =, ws[2,L,L] scratch, dout[N,C,H,W], qkv, att   i0 heads
- * TIMEEMB_FWD   out[N,D], t[N]    half = D/2, f_i = exp(-ln(10000) i/(half-1)),
+ * TIMEEMB_FWD   out[N,D], t[N]    D even, >= 4; half = D/2, f_i = exp(-ln(10000) i/(half-1)),
  *               a_i = 1000 t f_i, out = [sin a_0..a_{half-1}, cos a_0..a_{half-1}]
  * TIMEEMB_BWD   dt[N] =, dout[N,D], t
- * EMBED_FWD     out[N,D], table[R,D], idx[N] (i32, 0 <= idx < R)   out[n] = table[idx[n]]
+ * EMBED_FWD     out[N,D], table[R,D], idx[N] (i32, 0 <= idx < R; the ref backend
+ *               refuses others, device backends clamp nothing)   out[n] = table[idx[n]]
  * EMBED_BWD     dtable[R,D] +=, dout[N,D], idx      scatter-add
  * MSE_FWD       loss[1], a, b        loss = mean((a - b)^2)
  * MSE_BWD       da? =, db? =, a, b   f0 dloss: da = 2 (a - b) dloss / n, db = -da

@@ -723,3 +723,18 @@ Test(embed, backward_convention)
     fm_call c = {.op = FM_OP_EMBED_BWD, .t = {dtable, dout, idx}};
     check_convention(be, &c, (const int[]){0}, 1, NULL, 0, "embed_bwd");
 }
+
+Test(embed, out_of_range_index_is_refused)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor out = tu_tensor(be, FM_F32, 2, 2, 3, 1, 1);
+    fm_tensor table = tu_tensor(be, FM_F32, 2, 4, 3, 1, 1);
+    fm_tensor idx = tu_tensor(be, FM_I32, 1, 2, 1, 1, 1);
+    const int32_t bad[2] = {1, 4};
+    tu_set_i32(be, &idx, bad);
+    fm_call c = {.op = FM_OP_EMBED_FWD, .t = {out, table, idx}};
+    cr_expect_eq(fm_run(be, &c), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "index 4") != NULL, "%s", be->err);
+    fm_call b = {.op = FM_OP_EMBED_BWD, .t = {table, out, idx}};
+    cr_expect_eq(fm_run(be, &b), FM_ERR_ARG);
+}
