@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
@@ -6,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "io.h"
 
 int cli_error(const char *fmt, ...)
 {
@@ -107,4 +112,115 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
         return cli_error("%s: '%s' is not a number in %g..%g", flag, s, lo, hi);
     *out = v;
     return 0;
+}
+
+/* ---- helpers of train / sample / info / plan -------------------------------------- */
+
+int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem)
+{
+    bytes = (bytes + 63) & ~(size_t)63;
+    mem->ptr = aligned_alloc(64, bytes ? bytes : 64);
+    mem->bytes = bytes;
+    if (!mem->ptr)
+        return cli_error("cannot allocate %zu bytes of host memory", bytes);
+    if (fm_arena_init(a, mem->ptr, bytes, 0) != FM_OK) {
+        cli_mem_free(mem);
+        return cli_error("cannot set up a host arena of %zu bytes", bytes);
+    }
+    return 0;
+}
+
+int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem)
+{
+    struct stat st;
+    char err[512];
+    if (stat(path, &st) != 0)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return cli_error("%s is not a regular file", path);
+    fm_arena a;
+    if (cli_host_arena(&a, (size_t)st.st_size + 256, mem))
+        return 1;
+    const uint8_t *data;
+    size_t len;
+    if (fm_file_read(path, &a, &data, &len, err, sizeof err) != FM_OK ||
+        fm_weights_parse(data, len, w, err, sizeof err) != FM_OK) {
+        cli_mem_free(mem);
+        /* Messages from the parser may or may not name the file already. */
+        return strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
+    }
+    if (file_bytes)
+        *file_bytes = len;
+    return 0;
+}
+
+int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "--preset") != 0 && strcmp(a, "--config") != 0 && strcmp(a, "--classes") != 0)
+        return -1;
+    if (*i + 1 >= argc)
+        return cli_usage_error(cmd, "%s needs a value", a);
+    const char *v = argv[++*i];
+    if (strcmp(a, "--preset") == 0) {
+        o->preset = v;
+    } else if (strcmp(a, "--config") == 0) {
+        if (o->nsets == CLI_MAX_SETS)
+            return cli_usage_error(cmd, "more than %d --config options", CLI_MAX_SETS);
+        o->sets[o->nsets++] = v;
+    } else {
+        long long k = 0;
+        if (cli_int("--classes", v, 0, 1000, &k))
+            return 2;
+        o->classes = (int)k;
+        o->have_classes = 1;
+    }
+    o->given = 1;
+    return 0;
+}
+
+int cli_build_config(const cli_config_opts *o, fm_config *cfg)
+{
+    char msg[256];
+    const char *preset = o->preset ? o->preset : "mnist";
+    if (fm_config_preset(cfg, preset) != FM_OK)
+        return cli_error("--preset: unknown preset '%s' (have: mnist, tiny)", preset);
+    for (int i = 0; i < o->nsets; i++) {
+        char key[64];
+        const char *eq = strchr(o->sets[i], '=');
+        size_t kl = eq ? (size_t)(eq - o->sets[i]) : 0;
+        if (!eq || kl == 0 || kl >= sizeof key)
+            return cli_error("--config: '%s' is not key=value", o->sets[i]);
+        memcpy(key, o->sets[i], kl);
+        key[kl] = 0;
+        if (fm_config_set(cfg, key, eq + 1, msg, sizeof msg) != FM_OK)
+            return cli_error("--config %s: %s", o->sets[i], msg);
+    }
+    if (o->have_classes)
+        cfg->num_classes = o->classes;
+    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config: %s", msg);
+    return 0;
+}
+
+int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p)
+{
+    /* The planner describes the model in a full fm_unet: too large for the stack. */
+    fm_unet *scratch = malloc(sizeof *scratch);
+    char err[512];
+    if (!scratch)
+        return cli_error("cannot allocate %zu bytes for the planner", sizeof *scratch);
+    fm_status s = fm_unet_plan(cfg, mode, batch, scratch, p, err, sizeof err);
+    free(scratch);
+    if (s != FM_OK)
+        return cli_error("planning the %s arena for batch %d: %s",
+                         mode == FM_MODE_TRAIN ? "training" : "sampling", batch, err);
+    return 0;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #include "fmrt.h"
+#include "unet.h"
+#include "weights.h"
 
 /* "fmrt: <message>" on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -29,6 +31,34 @@ void cli_mem_free(cli_mem *mem);
 int cli_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
 int cli_float(const char *flag, const char *s, double lo, double hi, double *out);
 
+/* A host arena over a fresh 64-aligned block of `bytes` (freed with cli_mem_free). */
+int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem);
+/* Read and validate a weights or checkpoint file; *w points into *mem. */
+int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem);
+
+/* --preset NAME, --config key=value (repeatable), --classes K. */
+#define CLI_MAX_SETS 32
+typedef struct cli_config_opts {
+    const char *preset;
+    const char *sets[CLI_MAX_SETS];
+    int nsets;
+    int classes, have_classes;
+    int given; /* any of the three appeared */
+} cli_config_opts;
+/* argv[*i] is one of the config flags: consume it (and its value), return 0;
+ * not one of them: -1; a usage error: 2 (printed). */
+int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i);
+/* Preset (default mnist), then the --config settings, then --classes; validated. */
+int cli_build_config(const cli_config_opts *o, fm_config *cfg);
+/* fm_unet_plan with its scratch model on the heap; prints the error. */
+int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p);
+/* Monotonic seconds. */
+double cli_now(void);
+
 int cmd_golden(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #endif

@@ -84,6 +84,10 @@ static const command commands[] = {
     {"selftest", cmd_selftest, "check the RNG, a reference op and every compiled backend"},
     {"backends", cmd_backends, "list the backends compiled into this build"},
     {"golden", cmd_golden, "run a golden case folder and print each tensor's error"},
+    {"train", cmd_train, "train a model on MNIST-format IDX data"},
+    {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
+    {"info", cmd_info, "describe a weights or checkpoint file"},
+    {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,95 @@
+/* fmrt info: describe a weights or checkpoint file (the parser has checked its
+ * structure and CRC before anything is printed). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+
+#define CMD "info"
+
+/* Metadata values that carry IEEE float bits (see fm_ckpt_state). */
+static int float_key(const char *k)
+{
+    static const char *const keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay",
+                                       "ema_decay", "label_drop"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(k, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: fmrt info WEIGHTS\n\nPrints the kind, config, tensors and metadata of "
+                   "a weights or checkpoint file\nafter checking its structure and CRC.\n");
+            return 0;
+        }
+        if (argv[i][0] == '-' || path)
+            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+        path = argv[i];
+    }
+    if (!path)
+        return cli_usage_error(CMD, "WEIGHTS file missing");
+    fm_weights w;
+    cli_mem mem = {0};
+    size_t bytes;
+    if (cli_load_weights(path, &w, &bytes, &mem))
+        return 1;
+    char cfg[320];
+    fm_config_format(&w.cfg, cfg, sizeof cfg);
+    int64_t P = 0;
+    fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
+    int np = params ? fm_unet_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
+    free(params);
+    int has_raw = fm_weights_find(&w, FM_RAW_PREFIX "conv_in.weight") >= 0;
+    printf("file        %s (%zu bytes)\n", path, bytes);
+    printf("kind        %s\n", w.kind == FM_WEIGHTS_KIND_CHECKPOINT ? "checkpoint" : "weights");
+    printf("version     %d\n", w.version);
+    printf("dtype       %s\n", fm_dtype_name(w.dtype));
+    printf("config      %s\n", cfg);
+    printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
+           w.cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
+           (double)P * 4 / (1024.0 * 1024.0));
+    printf("weights     canonical = %s%s\n",
+           has_raw ? "EMA" : "as trained", has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
+    printf("crc         0x%08x ok\n", (unsigned)w.crc);
+    printf("payload     %zu bytes\n", w.payload_bytes);
+    printf("meta        %d entries\n", w.nmeta);
+    for (int i = 0; i < w.nmeta; i++) {
+        const uint8_t *e = w.meta + (size_t)i * FM_WEIGHTS_META_BYTES;
+        char key[FM_WEIGHTS_KEY + 1];
+        memcpy(key, e, FM_WEIGHTS_KEY);
+        key[FM_WEIGHTS_KEY] = 0;
+        uint64_t v = 0;
+        fm_weights_meta(&w, key, &v);
+        if (float_key(key)) {
+            uint32_t u = (uint32_t)v;
+            float f;
+            memcpy(&f, &u, sizeof f);
+            printf("  %-22s %g\n", key, (double)f);
+        } else {
+            printf("  %-22s %llu\n", key, (unsigned long long)v);
+        }
+    }
+    printf("tensors     %d\n", w.ntensors);
+    for (int i = 0; i < w.ntensors; i++) {
+        fm_wtensor t;
+        if (fm_weights_tensor(&w, i, &t) != FM_OK) {
+            cli_mem_free(&mem);
+            return cli_error("%s: tensor %d unreadable", path, i);
+        }
+        char shape[64];
+        int n = 0;
+        for (int d = 0; d < t.ndim; d++)
+            n += snprintf(shape + n, sizeof shape - (size_t)n, d ? "x%lld" : "%lld",
+                          (long long)t.shape[d]);
+        printf("  %-40s %-4s %s\n", t.name, fm_dtype_name(t.dtype), shape);
+    }
+    cli_mem_free(&mem);
+    return 0;
+}

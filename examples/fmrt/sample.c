@@ -1,0 +1,360 @@
+/* fmrt sample: draw images from a weights (or checkpoint) file into a PNG grid,
+ * optionally with the trajectory of each sample and the raw u8 pixels. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "flow.h"
+#include "io.h"
+#include "image.h"
+
+#define CMD "sample"
+#define MAX_LIST 1024
+#define PAD 2
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fmrt sample WEIGHTS [options]\n\n"
+            "Integrates noise to images with the EMA weights (the canonical tensors).\n\n"
+            "  --backend NAME       ref, opencl, cuda or auto (default auto)\n"
+            "  --n N                images (default 16)\n"
+            "  --steps N            integration steps (default 50)\n"
+            "  --sampler euler|heun (default euler)\n"
+            "  --seed S             noise: Philox(S), stream 0 (default 0)\n"
+            "  --class K            conditional models: every image of class K\n"
+            "  --classes 0,1,2      conditional models: labels cycling through the list\n"
+            "  --cfg W              guidance scale with --class/--classes (default 2.0)\n"
+            "  --raw                use the raw weights (raw.* tensors) instead of the EMA\n"
+            "  --out F              PNG grid (default samples.png)\n"
+            "  --cols N             grid columns (default 8)\n"
+            "  --traj F             PNG: one row per sample, one column per --traj-steps entry\n"
+            "  --traj-steps LIST    steps shown in --traj (default 0,N/4,N/2,N; 0 = the noise)\n"
+            "  --raw-out F          the N x H x W u8 pixels, no header\n");
+}
+
+typedef struct opts {
+    const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *classes;
+    long long n, steps, seed, cls, cols;
+    double cfg;
+    int have_cls, have_cfg, raw;
+} opts;
+
+/* "0,10,25" into v; returns the count or -1. */
+static int parse_list(const char *flag, const char *s, long long lo, long long hi, int *v, int max)
+{
+    int n = 0;
+    char buf[32];
+    while (*s) {
+        const char *c = strchr(s, ',');
+        size_t l = c ? (size_t)(c - s) : strlen(s);
+        long long x;
+        if (n == max || l == 0 || l >= sizeof buf) {
+            cli_error("%s: '%s' is not a list of at most %d integers", flag, s, max);
+            return -1;
+        }
+        memcpy(buf, s, l);
+        buf[l] = 0;
+        if (cli_int(flag, buf, lo, hi, &x))
+            return -1;
+        v[n++] = (int)x;
+        s += l + (c ? 1 : 0);
+        if (c && !*s) {
+            cli_error("%s: trailing comma", flag);
+            return -1;
+        }
+    }
+    if (n == 0)
+        cli_error("%s: empty list", flag);
+    return n ? n : -1;
+}
+
+static int parse(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n = 16;
+    o->steps = 50;
+    o->cols = 8;
+    o->cfg = 2.0;
+    o->out = "samples.png";
+    o->sampler = "euler";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        }
+        if (strcmp(a, "--raw") == 0) {
+            o->raw = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            if (o->weights)
+                return cli_usage_error(CMD, "unexpected argument '%s'", a);
+            o->weights = a;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return cli_usage_error(CMD, "%s needs a value", a);
+        const char *v = argv[++i];
+        const char **str = NULL;
+        long long *num = NULL, lo = 1, hi = 4096;
+        if (strcmp(a, "--backend") == 0) str = &o->backend;
+        else if (strcmp(a, "--sampler") == 0) str = &o->sampler;
+        else if (strcmp(a, "--out") == 0) str = &o->out;
+        else if (strcmp(a, "--traj") == 0) str = &o->traj;
+        else if (strcmp(a, "--traj-steps") == 0) str = &o->traj_list;
+        else if (strcmp(a, "--raw-out") == 0) str = &o->raw_out;
+        else if (strcmp(a, "--classes") == 0) str = &o->classes;
+        else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024;
+        else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
+        else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
+        else if (strcmp(a, "--cols") == 0) num = &o->cols;
+        else if (strcmp(a, "--class") == 0) num = &o->cls, lo = 0, hi = 1000, o->have_cls = 1;
+        else if (strcmp(a, "--cfg") == 0) {
+            if (cli_float(a, v, -100, 100, &o->cfg))
+                return 2;
+            o->have_cfg = 1;
+            continue;
+        } else return cli_usage_error(CMD, "unknown option '%s'", a);
+        if (str)
+            *str = v;
+        else if (cli_int(a, v, lo, hi, num))
+            return 2;
+    }
+    if (!o->weights)
+        return cli_usage_error(CMD, "WEIGHTS file missing");
+    if (strcmp(o->sampler, "euler") != 0 && strcmp(o->sampler, "heun") != 0)
+        return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
+    if (o->have_cls && o->classes)
+        return cli_usage_error(CMD, "give --class or --classes, not both");
+    if (o->have_cfg && !o->have_cls && !o->classes)
+        return cli_usage_error(CMD, "--cfg needs --class or --classes");
+    if (o->traj_list && !o->traj)
+        return cli_usage_error(CMD, "--traj-steps needs --traj FILE");
+    return 0;
+}
+
+/* Trajectory capture: quantise the state into `q` and keep the columns asked for. */
+typedef struct traj {
+    fm_backend *be;
+    fm_tensor q;       /* [N, C, H, W] u8 on the backend */
+    int ncols, cols[MAX_LIST];
+    uint8_t *host;     /* [ncols][N * C*H*W] */
+    size_t frame;      /* N * C*H*W */
+} traj;
+
+static fm_status capture(traj *t, int step, const fm_tensor *x)
+{
+    for (int c = 0; c < t->ncols; c++) {
+        if (t->cols[c] != step)
+            continue;
+        fm_call q = {.op = FM_OP_QUANTIZE_U8, .t = {t->q, *x}};
+        fm_status s = fm_run(t->be, &q);
+        if (s == FM_OK)
+            s = fm_download(t->be, t->host + (size_t)c * t->frame, &t->q);
+        if (s != FM_OK)
+            return s;
+    }
+    return FM_OK;
+}
+
+static fm_status on_step(void *user, int step, const fm_tensor *x)
+{
+    return capture(user, step, x);
+}
+
+static int write_grid(const char *path, const uint8_t *tiles, int ntiles, int tile_h, int tile_w,
+                      int cols)
+{
+    int w, h;
+    char err[512];
+    if (fm_grid_size(ntiles, cols, tile_h, tile_w, PAD, &w, &h) != FM_OK)
+        return cli_error("%s: grid of %d tiles in %d columns is too large", path, ntiles, cols);
+    uint8_t *px = malloc((size_t)w * (size_t)h);
+    if (!px)
+        return cli_error("cannot allocate a %dx%d image", w, h);
+    fm_grid_compose(px, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
+    fm_arena a;
+    cli_mem mem = {0};
+    int rc = cli_host_arena(&a, (size_t)2 * (size_t)w * (size_t)h + (1 << 20), &mem);
+    if (rc == 0 && fm_png_write_gray(path, px, w, h, &a, err, sizeof err) != FM_OK)
+        rc = strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
+    cli_mem_free(&mem);
+    free(px);
+    return rc;
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    signal(SIGXFSZ, SIG_IGN);
+
+    fm_weights w;
+    cli_mem wmem = {0}, bemem = {0};
+    fm_unet *m = NULL;
+    fm_backend be;
+    int be_open = 0;
+    traj tr = {0};
+    uint8_t *out = NULL, *tiles = NULL;
+    char err[768];
+    if (cli_load_weights(o.weights, &w, NULL, &wmem))
+        return 1;
+    const fm_config cfg = w.cfg;
+    const int N = (int)o.n, C = cfg.in_channels, H = cfg.image, K = cfg.num_classes;
+    const size_t frame = (size_t)C * (size_t)H * (size_t)H;
+
+    int labels[MAX_LIST], nlabels = 0;
+    if (o.have_cls) {
+        labels[0] = (int)o.cls;
+        nlabels = 1;
+    } else if (o.classes && (nlabels = parse_list("--classes", o.classes, 0, 1000, labels,
+                                                  MAX_LIST)) < 0) {
+        rc = 2;
+        goto done;
+    }
+    if (nlabels && K == 0) {
+        rc = cli_error("%s is an unconditional model (num_classes=0): --class/--classes do not "
+                       "apply", o.weights);
+        goto done;
+    }
+    for (int i = 0; i < nlabels; i++)
+        if (labels[i] >= K) {
+            rc = cli_error("class %d out of range: the model has %d classes (0..%d)", labels[i],
+                           K, K - 1);
+            goto done;
+        }
+    tr.ncols = 0;
+    if (o.traj) {
+        if (o.traj_list) {
+            if ((tr.ncols = parse_list("--traj-steps", o.traj_list, 0, o.steps, tr.cols,
+                                       MAX_LIST)) < 0) {
+                rc = 2;
+                goto done;
+            }
+        } else {
+            int d[4] = {0, (int)o.steps / 4, (int)o.steps / 2, (int)o.steps};
+            for (int i = 0; i < 4; i++)
+                if (i == 0 || d[i] != tr.cols[tr.ncols - 1])
+                    tr.cols[tr.ncols++] = d[i];
+        }
+    }
+
+    fm_plan plan;
+    if ((rc = cli_plan(&cfg, FM_MODE_SAMPLE, N, &plan)) != 0)
+        goto done;
+    /* Plus the u8 output tensor this command allocates beside the planned ones. */
+    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto",
+                               plan.total_bytes + frame * (size_t)N + (64 << 10), &bemem)) != 0)
+        goto done;
+    be_open = 1;
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        rc = cli_error("cannot allocate the model description");
+        goto done;
+    }
+    if (fm_unet_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, N, o.raw, NULL, NULL, err,
+                                    sizeof err) != FM_OK) {
+        rc = cli_error("%s: %s", o.weights, err);
+        goto done;
+    }
+    cli_mem_free(&wmem); /* the weights are on the backend now */
+
+    fm_tensor x = fm_tensor_4d(FM_F32, N, C, H, H), y = fm_tensor_1d(FM_I32, N);
+    fm_tensor q = fm_tensor_4d(FM_U8, N, C, H, H);
+    fm_status s = fm_tensor_alloc(&be, &x);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(&be, &y);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(&be, &q);
+    if (s == FM_OK)
+        s = fm_noise(&be, &x, (uint64_t)o.seed, 0);
+    if (s == FM_OK && nlabels) {
+        int32_t yv[1024];
+        for (int i = 0; i < N; i++)
+            yv[i] = labels[i % nlabels];
+        s = fm_upload(&be, &y, yv);
+    }
+    out = malloc(frame * (size_t)N);
+    if (o.traj) {
+        tr.be = &be;
+        tr.q = q;
+        tr.frame = frame * (size_t)N;
+        tr.host = malloc(tr.frame * (size_t)tr.ncols);
+        tiles = malloc(tr.frame * (size_t)tr.ncols);
+        if (!tr.host || !tiles) {
+            rc = cli_error("cannot allocate the trajectory buffers");
+            goto done;
+        }
+        if (s == FM_OK)
+            s = capture(&tr, 0, &x);
+    }
+    if (!out) {
+        rc = cli_error("cannot allocate the output buffer");
+        goto done;
+    }
+    double t0 = cli_now();
+    if (s == FM_OK) {
+        fm_sample_opts so = {.steps = (int)o.steps, .heun = strcmp(o.sampler, "heun") == 0,
+                             .guidance = nlabels > 0, .cfg_scale = (float)o.cfg,
+                             .on_step = o.traj ? on_step : NULL, .user = &tr};
+        s = fm_sample(m, &m->flat, &x, nlabels ? &y : NULL, &so);
+    }
+    if (s == FM_OK) {
+        fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {q, x}};
+        s = fm_run(&be, &qc);
+    }
+    if (s == FM_OK)
+        s = fm_download(&be, out, &q);
+    if (s != FM_OK) {
+        rc = cli_error("sampling: %s", be.err);
+        goto done;
+    }
+    double el = cli_now() - t0;
+    fprintf(stderr, "sampled %d images x %lld %s steps%s in %.2f s (%s weights, backend %s)\n", N,
+            o.steps, o.sampler, nlabels ? " with guidance" : "", el, o.raw ? "raw" : "EMA",
+            fm_backend_name(&be));
+
+    /* Tiles are C*H x W: channels stacked vertically (one for MNIST). */
+    if ((rc = write_grid(o.out, out, N, C * H, H, (int)o.cols)) != 0)
+        goto done;
+    fprintf(stderr, "wrote %s\n", o.out);
+    if (o.traj) {
+        /* Row = sample, column = captured step. */
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < tr.ncols; c++)
+                memcpy(tiles + ((size_t)i * (size_t)tr.ncols + (size_t)c) * frame,
+                       tr.host + (size_t)c * tr.frame + (size_t)i * frame, frame);
+        if ((rc = write_grid(o.traj, tiles, N * tr.ncols, C * H, H, tr.ncols)) != 0)
+            goto done;
+        fprintf(stderr, "wrote %s\n", o.traj);
+    }
+    if (o.raw_out) {
+        const void *chunk = out;
+        size_t len = frame * (size_t)N;
+        if (fm_file_write_atomic(o.raw_out, &chunk, &len, 1, err, sizeof err) != FM_OK) {
+            rc = cli_error("%s", err);
+            goto done;
+        }
+        fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d u8)\n", o.raw_out, len, N, C, H,
+                H);
+    }
+
+done:
+    if (be_open)
+        fm_backend_close(&be);
+    free(m);
+    free(out);
+    free(tiles);
+    free(tr.host);
+    cli_mem_free(&bemem);
+    cli_mem_free(&wmem);
+    return rc;
+}

@@ -1,0 +1,123 @@
+/* conv2d as im2col + CLBlast GEMM (see conv2d.c). Work is done on a chunk of
+ * `cols` output columns g in [g0, g0 + cols) of the flattened (n, y, x) space,
+ * g = n Ho Wo + y Wo + x, so that a chunk may hold several images or part of one.
+ * Matrices in scratch are row-major with `cols` columns:
+ *
+ *   col[r, g - g0]  r = (c K + ky) K + kx:  in[n, c, y s - p + ky, x s - p + kx] (0 outside)
+ *   tmp[o, g - g0]  = (w col)[o, g - g0]    (forward GEMM result, Co rows)
+ *   dT[o, g - g0]   = dout[n, o, y, x]      (backward: dout of the chunk, channel-major)
+ *
+ * 2-D launches: dim 0 runs along the columns (contiguous in scratch), dim 1 over rows. */
+
+__kernel void conv2d_im2col(__global float *col, uint col_off, __global const float *in,
+                            uint in_off, int Ci, int H, int W, int K, int s, int p, int Ho,
+                            int Wo, int g0, int cols)
+{
+    int j = get_global_id(0);
+    int r = get_global_id(1);
+    if (j >= cols || r >= Ci * K * K)
+        return;
+    int g = g0 + j, hw = Ho * Wo;
+    int n = g / hw, q = g - n * hw;
+    int y = q / Wo, x = q - y * Wo;
+    int c = r / (K * K), kk = r - c * K * K;
+    int ky = kk / K, kx = kk - ky * K;
+    int iy = y * s - p + ky, ix = x * s - p + kx;
+    float v = 0.0f;
+    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+        v = in[in_off + ((n * Ci + c) * H + iy) * W + ix];
+    col[col_off + r * cols + j] = v;
+}
+
+/* out[n, o, y, x] = tmp[o, g - g0] (+ b[o]) */
+__kernel void conv2d_store_out(__global float *out, uint out_off, __global const float *tmp,
+                               uint tmp_off, __global const float *b, uint b_off, int has_b,
+                               int Co, int hw, int g0, int cols)
+{
+    int j = get_global_id(0);
+    int o = get_global_id(1);
+    if (j >= cols || o >= Co)
+        return;
+    int g = g0 + j, n = g / hw, q = g - n * hw;
+    float v = tmp[tmp_off + o * cols + j];
+    if (has_b)
+        v += b[b_off + o];
+    out[out_off + (n * Co + o) * hw + q] = v;
+}
+
+/* dT[o, g - g0] = dout[n, o, y, x] */
+__kernel void conv2d_load_dout(__global float *dT, uint dT_off, __global const float *dout,
+                               uint dout_off, int Co, int hw, int g0, int cols)
+{
+    int j = get_global_id(0);
+    int o = get_global_id(1);
+    if (j >= cols || o >= Co)
+        return;
+    int g = g0 + j, n = g / hw, q = g - n * hw;
+    dT[dT_off + o * cols + j] = dout[dout_off + (n * Co + o) * hw + q];
+}
+
+/* col2im as a gather, over the pixels of images n0 .. n0 + nimg - 1:
+ *   din[n, c, iy, ix] (+)= sum over taps (ky, kx) with iy = y s - p + ky, ix = x s - p + kx,
+ *                          0 <= y < Ho, 0 <= x < Wo and g0 <= g < g0 + cols, of dcol[r, g - g0]
+ * acc = 0 writes (the chunk holds every tap of these images), acc = 1 adds (a chunk
+ * that splits an image; din was zeroed first). */
+__kernel void conv2d_col2im(__global float *din, uint din_off, __global const float *dcol,
+                            uint dcol_off, int Ci, int H, int W, int K, int s, int p, int Ho,
+                            int Wo, int g0, int cols, int n0, int nimg, int acc)
+{
+    int i = get_global_id(0);
+    if (i >= nimg * Ci * H * W)
+        return;
+    int ix = i % W, t = i / W;
+    int iy = t % H;
+    t /= H;
+    int c = t % Ci, n = n0 + t / Ci;
+    int hw = Ho * Wo;
+    float sum = 0.0f;
+    for (int ky = 0; ky < K; ky++) {
+        int ty = iy + p - ky;
+        if (ty < 0 || ty % s != 0 || ty / s >= Ho)
+            continue;
+        int y = ty / s;
+        for (int kx = 0; kx < K; kx++) {
+            int tx = ix + p - kx;
+            if (tx < 0 || tx % s != 0 || tx / s >= Wo)
+                continue;
+            int g = n * hw + y * Wo + tx / s - g0;
+            if (g < 0 || g >= cols)
+                continue;
+            sum += dcol[dcol_off + ((c * K + ky) * K + kx) * cols + g];
+        }
+    }
+    uint at = din_off + (uint)(n0 * Ci * H * W + i);
+    if (acc)
+        din[at] += sum;
+    else
+        din[at] = sum;
+}
+
+/* db[o] += sum_{n, q < hw} dout[n, o, q]: one work-group per o (dim 1), its work-items
+ * striding over the N hw values, then a tree reduction in local memory. */
+#define CONV2D_DB_WG 64
+__kernel void conv2d_db(__global float *db, uint db_off, __global const float *dout,
+                        uint dout_off, int N, int Co, int hw)
+{
+    __local float part[CONV2D_DB_WG];
+    int lid = get_local_id(0), lsz = get_local_size(0);
+    int o = get_global_id(1);
+    float acc = 0.0f;
+    for (int e = lid; e < N * hw; e += lsz) {
+        int n = e / hw, q = e - n * hw;
+        acc += dout[dout_off + (n * Co + o) * hw + q];
+    }
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = 1; h < lsz; h <<= 1) {
+        if (lid % (2 * h) == 0 && lid + h < lsz)
+            part[lid] += part[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0)
+        db[db_off + o] += part[0];
+}

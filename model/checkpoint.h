@@ -1,0 +1,73 @@
+/* Glue between the U-Net and the flat weights format (weights.h,
+ * docs/weights-format.md).
+ *
+ * What a file holds, by kind and by the mode the model was created in:
+ *
+ *   tensor            weights, sample model   weights, train model   checkpoint
+ *   <canonical name>  m->flat                 m->ema                 m->ema
+ *   raw.<name>        -                       m->flat                m->flat
+ *   adam_m, adam_v    -                       -                      [P] each
+ *   metadata          -                       step, seed             fmrt_ckpt_* (below)
+ *
+ * Canonical names carry the weights a sampler should use (the EMA when there is
+ * one, as the seed notebook samples with), so every file, checkpoints included,
+ * can be sampled; `raw.<name>` keeps the raw weights beside them. Each block is
+ * written in the canonical order, so every block is one contiguous float run of
+ * the payload.
+ *
+ * Memory: saving downloads the blocks from the backend (which may be a device)
+ * into the caller's host scratch arena first; fm_unet_save_scratch_bytes says
+ * how much. Loading uploads straight from the parsed file image. */
+#ifndef FMRT_CHECKPOINT_H
+#define FMRT_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+#include "weights.h"
+
+#define FM_RAW_PREFIX "raw."
+
+/* Everything a trainer needs, beside the tensors, to continue a run bit-identically.
+ * Floats travel as their IEEE bits in the 64-bit metadata values. */
+typedef struct fm_ckpt_state {
+    uint64_t step;       /* optimizer steps done (the next step is step + 1) */
+    uint64_t seed;       /* Philox key of the run: init, noise, t, label dropout, shuffle */
+    uint64_t epoch;      /* epoch the next step belongs to (0-based) */
+    uint64_t cursor;     /* batches of that epoch already consumed */
+    uint64_t batch;      /* batch size the cursor counts in */
+    uint64_t data_count; /* images in the training set (the shuffle's length) */
+    float lr, beta1, beta2, eps, weight_decay, ema_decay, label_drop;
+} fm_ckpt_state;
+
+/* Host scratch bytes fm_unet_save needs for this model and kind. */
+size_t fm_unet_save_scratch_bytes(const fm_unet *m, int kind);
+
+/* Write m to path (crash-safely, through fm_weights_save). kind is
+ * FM_WEIGHTS_KIND_WEIGHTS or FM_WEIGHTS_KIND_CHECKPOINT; a checkpoint needs a
+ * train-mode model and st. For weights files st may be NULL (else its step and
+ * seed are recorded). scratch is restored before returning. */
+fm_status fm_unet_save(const fm_unet *m, const char *path, int kind, const fm_ckpt_state *st,
+                       fm_arena *scratch, char *err, size_t errlen);
+
+/* Fill m (already created) from a parsed file. Checks the config (both configs in
+ * the message when they differ) and every tensor's presence, dtype and shape
+ * (the message names the tensor, what the model expects and what the file has).
+ *
+ *   sample model: m->flat = raw.<name> when use_raw, else the canonical tensors.
+ *   train model:  m->flat = raw.<name> when present, else the canonical tensors;
+ *                 m->ema = the canonical tensors; adam_m / adam_v from a
+ *                 checkpoint, else zero. use_raw is ignored.
+ * st (may be NULL) receives the checkpoint metadata (zeroes for a weights file,
+ * apart from step and seed when recorded); *has_state (may be NULL) is 1 when the
+ * file is a checkpoint whose state was restored. */
+fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
+                       int *has_state, char *err, size_t errlen);
+
+/* fm_unet_create with the file's config, then fm_unet_load. */
+fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w,
+                                      fm_mode mode, int batch, int use_raw, fm_ckpt_state *st,
+                                      int *has_state, char *err, size_t errlen);
+
+#endif

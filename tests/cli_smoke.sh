@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# End-to-end checks of the fmrt tool on the real MNIST digits in ../shared:
+# train -> weights -> sample (PNG, trajectory, raw bytes); resume is bit-identical
+# to an uninterrupted run across an epoch boundary; bad inputs give one error line
+# and a non-zero exit. Usage: cli_smoke.sh FMRT SHARED_DIR
+set -euo pipefail
+fmrt=$1
+data=$2/data/mnist
+if [ ! -d "$data" ]; then echo "skipped: $data not found"; exit 77; fi
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
+
+"$fmrt" train "${common[@]}" --steps 14 --out "$t/A.fmw" --log "$t/loss.csv" </dev/null
+"$fmrt" train "${common[@]}" --steps 6 --ckpt "$t/c.fmw" --out "$t/B1.fmw" </dev/null
+"$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" </dev/null
+cmp "$t/A.fmw" "$t/B.fmw"
+echo "resume: bit-identical"
+head -2 "$t/loss.csv"
+
+"$fmrt" info "$t/A.fmw" >"$t/info.txt"
+head -5 "$t/info.txt"
+"$fmrt" sample "$t/A.fmw" --n 4 --steps 4 --sampler heun --classes 3,7 --traj "$t/tr.png" \
+    --traj-steps 0,2,4 --raw-out "$t/s.u8" --out "$t/s.png"
+test "$(stat -c %s "$t/s.u8")" -eq $((4 * 28 * 28))
+head -c 8 "$t/s.png" | od -An -c | grep -q 'P   N   G'
+
+# Bad inputs: one line on stderr, exit != 0, nothing overwritten.
+expect_fail() {
+    if "$@" >"$t/out" 2>"$t/err"; then echo "unexpected success: $*"; exit 1; fi
+    test "$(wc -l <"$t/err")" -ge 1
+    echo "rejected ($(head -1 "$t/err"))"
+}
+head -c 1000 "$t/A.fmw" >"$t/trunc.fmw"
+expect_fail "$fmrt" sample "$t/trunc.fmw" --out "$t/x.png"
+expect_fail "$fmrt" sample "$t/missing.fmw"
+expect_fail "$fmrt" sample "$t/A.fmw" --steps 0
+expect_fail "$fmrt" sample "$t/A.fmw" --class 12
+expect_fail "$fmrt" train --data "$t/nowhere" --steps 1
+expect_fail "$fmrt" train "${common[@]}" --batch 0
+expect_fail "$fmrt" sample "$t/A.fmw" --backend tpu
+expect_fail "$fmrt" frobnicate
+cp "$t/A.fmw" "$t/keep.fmw"
+expect_fail "$fmrt" train "${common[@]}" --steps 1 --out "$t/nodir/x.fmw"
+cmp "$t/A.fmw" "$t/keep.fmw"
+echo "cli smoke: ok"
