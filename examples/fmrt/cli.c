@@ -61,17 +61,43 @@ int cli_read_file(const char *path, unsigned char **data, size_t *len)
     return 0;
 }
 
-int cli_open_backend(fm_backend *be, const char *name, size_t arena_bytes, cli_mem *mem)
+/* NAME or NAME:DEVICE, where DEVICE is an index ("opencl:1") or a substring of the
+ * device name ("opencl:Radeon", "cuda:H200"). */
+int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_mem *mem)
 {
-    /* Device backends keep only small state on the host; ref's arena is this block. */
-    size_t host = strcmp(name, "ref") == 0 || strcmp(name, "auto") == 0 ? arena_bytes + 4096 : 1 << 20;
+    char name[32];
+    const char *colon = strchr(spec, ':');
+    size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (nlen == 0 || nlen >= sizeof name)
+        return cli_error("--backend: '%s' is not NAME or NAME:DEVICE", spec);
+    memcpy(name, spec, nlen);
+    name[nlen] = 0;
+    int index = -1;
+    const char *match = NULL;
+    if (colon) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (colon[1] && !*end && v >= 0 && v < 1024)
+            index = (int)v;
+        else if (colon[1])
+            match = colon + 1;
+        else
+            return cli_error("--backend: '%s' names no device after ':'", spec);
+    }
+    /* ref's tensor arena is this host block; device backends keep their state and
+     * the program-binary cache buffer here. */
+    int host_arena = strcmp(name, "ref") == 0 || strcmp(name, "auto") == 0;
+    size_t host = host_arena ? arena_bytes + 4096 : 0;
+    if (host < (32u << 20))
+        host = 32u << 20;
     host = (host + 63) & ~(size_t)63;
     mem->ptr = aligned_alloc(64, host);
     mem->bytes = host;
     if (!mem->ptr)
         return cli_error("cannot allocate %zu bytes of host memory for the arena", host);
     fm_backend_config cfg = {.name = name, .mem = mem->ptr, .mem_bytes = host,
-                             .arena_bytes = arena_bytes, .device_index = -1};
+                             .arena_bytes = arena_bytes, .device_index = index,
+                             .device_match = match};
     if (fm_backend_open(be, &cfg) != FM_OK) {
         char have[128] = "";
         for (const char *const *n = fm_backend_compiled(); *n; n++) {

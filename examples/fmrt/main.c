@@ -88,6 +88,7 @@ static const command commands[] = {
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
     {"info", cmd_info, "describe a weights or checkpoint file"},
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
+    {"bench", cmd_bench, "time SGEMM, training img/s and sampling per backend"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,370 @@
+/* fmrt bench: honest numbers per backend.
+ *
+ *   gemm   the backend's SGEMM rate, measured once through LINEAR_FWD on a
+ *          1024 x 1024 x 1024 problem (2.1 GFLOP): every other figure can be read
+ *          as a fraction of it
+ *   train  img/s of fm_train_step at a batch (default 128) per preset
+ *   sample seconds to sample N digits (default 64) with S Euler steps (default 50)
+ *
+ * Each figure: warm-up runs, then repeats; the median, min and max are printed
+ * (and written as JSON with --json FILE). --quick shortens every run, for smoke
+ * tests; its numbers are not the targets' numbers. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "flow.h"
+
+typedef struct stats {
+    double median, min, max;
+    int n;
+} stats;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static stats summarise(double *v, int n)
+{
+    stats s = {0, 0, 0, n};
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    s.min = v[0];
+    s.max = v[n - 1];
+    s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return s;
+}
+
+typedef struct bench_opts {
+    const char *backend;
+    const char *presets[2];
+    int npresets;
+    int batch, sample_n, sample_steps, repeats, warmup, quick, tf32;
+    const char *json;
+} bench_opts;
+
+typedef struct result {
+    char backend[48], what[48], preset[16], unit[16];
+    stats s;      /* of the time per run, seconds */
+    double value; /* the headline figure in `unit` (from the median) */
+    double work;  /* GFLOP per run where known (0 otherwise) */
+} result;
+
+#define MAX_RESULTS 64
+static result results[MAX_RESULTS];
+static int nresults;
+
+static void add_result(const char *be, const char *what, const char *preset, const char *unit,
+                       stats s, double value, double work)
+{
+    if (nresults == MAX_RESULTS)
+        return;
+    result *r = &results[nresults++];
+    snprintf(r->backend, sizeof r->backend, "%s", be);
+    snprintf(r->what, sizeof r->what, "%s", what);
+    snprintf(r->preset, sizeof r->preset, "%s", preset);
+    snprintf(r->unit, sizeof r->unit, "%s", unit);
+    r->s = s;
+    r->value = value;
+    r->work = work;
+    printf("%-8s %-22s %-6s %12.3f %-8s  (median %.4f s, min %.4f, max %.4f, n=%d)\n", be, what, preset,
+           value, unit, s.median, s.min, s.max, s.n);
+    fflush(stdout);
+}
+
+/* Time `fn` (warm-up + repeats) after which the backend is synchronised. */
+typedef fm_status (*work_fn)(void *ctx);
+static int timed(fm_backend *be, work_fn fn, void *ctx, int warmup, int repeats, stats *out)
+{
+    double t[64];
+    if (repeats > 64)
+        repeats = 64;
+    for (int i = 0; i < warmup + repeats; i++) {
+        double t0 = cli_now();
+        if (fn(ctx) != FM_OK || fm_sync(be) != FM_OK)
+            return cli_error("bench: %s", be->err);
+        if (i >= warmup)
+            t[i - warmup] = cli_now() - t0;
+    }
+    *out = summarise(t, repeats);
+    return 0;
+}
+
+/* ---- SGEMM rate ---------------------------------------------------------------------- */
+
+typedef struct gemm_ctx {
+    fm_backend *be;
+    fm_call call;
+} gemm_ctx;
+
+static fm_status gemm_once(void *p)
+{
+    gemm_ctx *g = p;
+    return fm_run(g->be, &g->call);
+}
+
+static int bench_gemm(const bench_opts *o, const char *spec)
+{
+    const int M = o->quick ? 256 : 1024;
+    fm_backend be;
+    cli_mem mem;
+    size_t bytes = 3 * ((size_t)M * M * 4 + 256);
+    if (cli_open_backend(&be, spec, bytes, &mem))
+        return 1;
+    fm_tensor out = fm_tensor_2d(FM_F32, M, M), in = out, w = out;
+    int rc = 1;
+    if (fm_tensor_alloc(&be, &out) || fm_tensor_alloc(&be, &in) || fm_tensor_alloc(&be, &w) ||
+        fm_fill(&be, &in, 0.5f) || fm_fill(&be, &w, 0.25f)) {
+        cli_error("bench: %s", be.err);
+        goto done;
+    }
+    gemm_ctx g = {&be, {.op = FM_OP_LINEAR_FWD, .t = {out, in, w}}};
+    stats s;
+    if (timed(&be, gemm_once, &g, o->warmup, o->repeats, &s) == 0) {
+        double gflop = 2.0 * M * M * M / 1e9;
+        add_result(fm_backend_name(&be), "sgemm (linear_fwd)", "-", "GFLOP/s", s, gflop / s.median, gflop);
+        rc = 0;
+    }
+done:
+    fm_backend_close(&be);
+    cli_mem_free(&mem);
+    return rc;
+}
+
+/* ---- training and sampling --------------------------------------------------------- */
+
+typedef struct model_ctx {
+    fm_unet *m;
+    fm_train_opts topt;
+    fm_tensor x;
+    int32_t *labels;
+    uint64_t step;
+    fm_sample_opts sopt;
+    uint64_t seed;
+} model_ctx;
+
+static fm_status train_once(void *p)
+{
+    model_ctx *c = p;
+    float loss;
+    return fm_train_step(c->m, &c->topt, &c->x, c->m->cfg.num_classes ? c->labels : NULL, ++c->step,
+                         &loss);
+}
+
+static fm_status sample_once(void *p)
+{
+    model_ctx *c = p;
+    fm_status s = fm_noise(c->m->be, &c->x, c->seed, 0);
+    return s != FM_OK ? s : fm_sample(c->m, &c->m->flat, &c->x, NULL, &c->sopt);
+}
+
+/* Forward GFLOP of one image (2 per multiply-add) from the module list: convs
+ * 2 Cin Cout K^2 Ho Wo, attention 2 C 3C L + 2 C C L (1x1 convs) + 4 L^2 C (q^T k
+ * and A v). A training step is about 3x (backward: two products per layer). */
+static double forward_gflop(const fm_unet *m)
+{
+    const fm_config *c = &m->cfg;
+    double S2 = (double)c->image * c->image, f = 0;
+    f += 2.0 * c->in_channels * c->base_channels * 9 * S2; /* conv_in */
+    int clast = c->base_channels;
+    for (int k = 0; k < m->nmods; k++) {
+        const fm_module *md = &m->mods[k];
+        double r2 = (double)md->res * md->res, ci = md->cin, co = md->cout;
+        switch (md->kind) {
+        case FM_MOD_RES:
+            f += 2.0 * ci * co * 9 * r2 + 2.0 * co * co * 9 * r2 + (md->has_skip ? 2.0 * ci * co * r2 : 0);
+            break;
+        case FM_MOD_DOWN: f += 2.0 * ci * co * 9 * r2 / 4; break;
+        case FM_MOD_UP: f += 2.0 * ci * co * 9 * r2 * 4; break;
+        case FM_MOD_ATTN: f += 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci; break;
+        }
+        clast = md->cout;
+    }
+    f += 2.0 * clast * c->in_channels * 9 * S2; /* conv_out */
+    return f / 1e9;
+}
+
+static int bench_model(const bench_opts *o, const char *spec, const char *preset)
+{
+    fm_config cfg;
+    fm_plan tp, sp;
+    if (fm_config_preset(&cfg, preset) != FM_OK)
+        return cli_error("bench: unknown preset '%s'", preset);
+    int B = o->batch, N = o->sample_n;
+    if (cli_plan(&cfg, FM_MODE_TRAIN, B, &tp) || cli_plan(&cfg, FM_MODE_SAMPLE, N, &sp))
+        return 1;
+    size_t image = (size_t)(B > N ? B : N) * cfg.in_channels * cfg.image * cfg.image * 4 + 256;
+    size_t bytes = tp.total_bytes + image;
+    fm_backend be;
+    cli_mem mem;
+    if (cli_open_backend(&be, spec, bytes, &mem))
+        return 1;
+    fm_unet *m = malloc(sizeof *m);
+    int32_t *labels = calloc((size_t)B, sizeof *labels);
+    int rc = 1;
+    model_ctx c = {.m = m, .topt = fm_train_defaults(), .labels = labels, .seed = 1};
+    if (!m || !labels) {
+        cli_error("bench: out of memory");
+        goto done;
+    }
+    /* Training: a model in train mode at batch B. */
+    if (fm_unet_create(m, &be, &cfg, FM_MODE_TRAIN, B) || fm_unet_init_params(m, 1)) {
+        cli_error("bench: %s", be.err);
+        goto done;
+    }
+    double gf = forward_gflop(m);
+    c.x = fm_tensor_4d(FM_F32, B, cfg.in_channels, cfg.image, cfg.image);
+    if (fm_tensor_alloc(&be, &c.x) || fm_noise(&be, &c.x, 7, 1)) {
+        cli_error("bench: %s", be.err);
+        goto done;
+    }
+    stats s;
+    if (timed(&be, train_once, &c, o->warmup, o->quick ? 1 : o->repeats, &s))
+        goto done;
+    char what[48];
+    snprintf(what, sizeof what, "train b%d", B);
+    add_result(fm_backend_name(&be), what, preset, "img/s", s, B / s.median, 3 * gf * B);
+
+    /* Sampling: N digits, S Euler steps, in a sample-mode model (its own memory). */
+    fm_arena_reset(&be.arena, (fm_arena_mark){"empty", 0});
+    if (fm_unet_create(m, &be, &cfg, FM_MODE_SAMPLE, N) || fm_unet_init_params(m, 1)) {
+        cli_error("bench: %s", be.err);
+        goto done;
+    }
+    c.x = fm_tensor_4d(FM_F32, N, cfg.in_channels, cfg.image, cfg.image);
+    c.sopt = (fm_sample_opts){.steps = o->sample_steps};
+    if (fm_tensor_alloc(&be, &c.x)) {
+        cli_error("bench: %s", be.err);
+        goto done;
+    }
+    if (timed(&be, sample_once, &c, o->quick ? 0 : (o->warmup > 0 ? 1 : 0), o->quick ? 1 : 3, &s))
+        goto done;
+    snprintf(what, sizeof what, "sample %dx%d euler", N, o->sample_steps);
+    add_result(fm_backend_name(&be), what, preset, "s", s, s.median, gf * N * o->sample_steps);
+    printf("%-8s %-22s %-6s %12.1f %-8s  (%.3f GFLOP per image forward)\n", fm_backend_name(&be),
+           "sample throughput", preset, gf * N * o->sample_steps / s.median, "GFLOP/s", gf);
+    rc = 0;
+done:
+    free(m);
+    free(labels);
+    fm_backend_close(&be);
+    cli_mem_free(&mem);
+    return rc;
+}
+
+static int write_json(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return cli_error("bench: cannot write %s", path);
+    fprintf(f, "{\n  \"fmrt\": \"%s\",\n  \"results\": [\n", FMRT_VERSION);
+    for (int i = 0; i < nresults; i++) {
+        const result *r = &results[i];
+        fprintf(f,
+                "    {\"backend\": \"%s\", \"what\": \"%s\", \"preset\": \"%s\", \"value\": %.6g, "
+                "\"unit\": \"%s\", \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, \"runs\": %d, "
+                "\"gflop_per_run\": %.6g}%s\n",
+                r->backend, r->what, r->preset, r->value, r->unit, r->s.median, r->s.min, r->s.max, r->s.n,
+                r->work, i + 1 < nresults ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    return fclose(f) == 0 ? 0 : cli_error("bench: cannot write %s", path);
+}
+
+static void usage(void)
+{
+    printf("usage: fmrt bench [--backend NAME|all] [--preset tiny|mnist|all] [--batch 128]\n"
+           "                  [--sample-n 64] [--sample-steps 50] [--repeats 5] [--warmup 1]\n"
+           "                  [--json FILE] [--quick]\n\n"
+           "Measures each backend's SGEMM rate (LINEAR_FWD, 1024^3), training img/s at a batch\n"
+           "and the time to sample N digits with S Euler steps, per preset: median, min and\n"
+           "max over repeats after warm-up. --quick: tiny sizes for a smoke test.\n");
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o = {.backend = "all", .presets = {"tiny", "mnist"}, .npresets = 2, .batch = 128,
+                    .sample_n = 64, .sample_steps = 50, .repeats = 5, .warmup = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        if (strcmp(a, "--help") == 0) {
+            usage();
+            return 0;
+        } else if (strcmp(a, "--quick") == 0)
+            o.quick = 1;
+        else if (i + 1 >= argc)
+            return cli_usage_error("bench", "unknown option or missing value '%s'", a);
+        else if (strcmp(a, "--backend") == 0)
+            o.backend = argv[++i];
+        else if (strcmp(a, "--preset") == 0) {
+            const char *p = argv[++i];
+            if (strcmp(p, "all") == 0)
+                continue;
+            if (strcmp(p, "tiny") && strcmp(p, "mnist"))
+                return cli_usage_error("bench", "--preset: '%s' is not tiny, mnist or all", p);
+            o.presets[0] = p;
+            o.npresets = 1;
+        } else if (strcmp(a, "--json") == 0)
+            o.json = argv[++i];
+        else if (strcmp(a, "--batch") == 0) {
+            if (cli_int(a, argv[++i], 1, 1024, &v))
+                return 2;
+            o.batch = (int)v;
+        } else if (strcmp(a, "--sample-n") == 0) {
+            if (cli_int(a, argv[++i], 1, 1024, &v))
+                return 2;
+            o.sample_n = (int)v;
+        } else if (strcmp(a, "--sample-steps") == 0) {
+            if (cli_int(a, argv[++i], 1, 10000, &v))
+                return 2;
+            o.sample_steps = (int)v;
+        } else if (strcmp(a, "--repeats") == 0) {
+            if (cli_int(a, argv[++i], 1, 64, &v))
+                return 2;
+            o.repeats = (int)v;
+        } else if (strcmp(a, "--warmup") == 0) {
+            if (cli_int(a, argv[++i], 0, 64, &v))
+                return 2;
+            o.warmup = (int)v;
+        } else
+            return cli_usage_error("bench", "unknown option '%s'", a);
+    }
+    if (o.quick) {
+        o.batch = o.batch > 8 ? 8 : o.batch;
+        o.sample_n = o.sample_n > 4 ? 4 : o.sample_n;
+        o.sample_steps = o.sample_steps > 2 ? 2 : o.sample_steps;
+        o.repeats = 1;
+        o.warmup = 0;
+    }
+    const char *names[8];
+    int nb = 0;
+    if (strcmp(o.backend, "all") == 0) {
+        for (const char *const *n = fm_backend_compiled(); *n && nb < 8; n++)
+            names[nb++] = *n;
+    } else
+        names[nb++] = o.backend;
+    int bad = 0;
+    printf("%-8s %-22s %-6s %12s %-8s\n", "backend", "what", "preset", "value", "unit");
+    for (int b = 0; b < nb; b++) {
+        fm_backend probe;
+        cli_mem pm;
+        if (strcmp(o.backend, "all") == 0 && cli_open_backend(&probe, names[b], 1 << 20, &pm)) {
+            printf("%-8s skipped (cannot open)\n", names[b]);
+            continue;
+        }
+        if (strcmp(o.backend, "all") == 0) {
+            fm_backend_close(&probe);
+            cli_mem_free(&pm);
+        }
+        bad |= bench_gemm(&o, names[b]);
+        for (int p = 0; p < o.npresets; p++)
+            bad |= bench_model(&o, names[b], o.presets[p]);
+    }
+    if (o.json && write_json(o.json))
+        return 1;
+    return bad ? 1 : 0;
+}
