@@ -1,0 +1,96 @@
+/* Host glue for groupnorm.cl: i0 groups, f0 eps. */
+#include "cl.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        fm_status s_ = (x);                                                                        \
+        if (s_ != FM_OK)                                                                           \
+            return s_;                                                                             \
+    } while (0)
+
+/* The power of two covering want, capped at 128 (the kernels' local arrays) and at
+ * the device's work-group limit. */
+static size_t groupnorm_wg(fm_backend *be, int64_t want)
+{
+    size_t local = 1;
+    while (local < 128 && (int64_t)local < want && local * 2 <= fm_cl_of(be)->max_wg)
+        local *= 2;
+    return local;
+}
+
+static fm_status groupnorm_launch(fm_backend *be, cl_kernel k, size_t groups, size_t local)
+{
+    size_t global = groups * local;
+    return fm_cl_check(be,
+                       clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0,
+                                              NULL, NULL),
+                       "launch groupnorm kernel");
+}
+
+/* t: out, mean, rstd, in, gamma, beta */
+fm_status fm_cl_groupnorm_fwd(fm_backend *be, const fm_call *c)
+{
+    cl_kernel k;
+    cl_uint a = 0;
+    const fm_tensor *in = &c->t[3];
+    int64_t N = in->shape[0], C = in->shape[1], HW = in->shape[2] * in->shape[3], G = c->i[0];
+    TRY(fm_cl_kernel(be, "groupnorm_fwd", &k));
+    for (int i = 0; i < 6; i++)
+        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
+    return groupnorm_launch(be, k, (size_t)(N * G), groupnorm_wg(be, C / G * HW));
+}
+
+/* t: din, dgamma, dbeta, dout, in, mean, rstd, gamma */
+fm_status fm_cl_groupnorm_bwd(fm_backend *be, const fm_call *c)
+{
+    cl_kernel k;
+    cl_uint a = 0;
+    const fm_tensor *in = &c->t[4];
+    int64_t N = in->shape[0], C = in->shape[1], HW = in->shape[2] * in->shape[3], G = c->i[0];
+    int64_t NC = N * C, NG = N * G;
+    size_t ws_bytes = (size_t)(2 * NC + 2 * NG) * sizeof(float);
+    if (ws_bytes > fm_cl_of(be)->scratch_bytes)
+        return fm_fail(be, FM_ERR_ARENA, "opencl: groupnorm_bwd needs %zu bytes of scratch, %zu",
+                       ws_bytes, fm_cl_of(be)->scratch_bytes);
+
+    TRY(fm_cl_kernel(be, "groupnorm_bwd_plane", &k));
+    TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    for (int i = 3; i < 7; i++) /* dout, in, mean, rstd */
+        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    TRY(fm_cl_arg_int(be, k, &a, (int)NC));
+    TRY(groupnorm_launch(be, k, (size_t)NC, groupnorm_wg(be, HW)));
+
+    a = 0;
+    TRY(fm_cl_kernel(be, "groupnorm_bwd_reduce", &k));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[2]));
+    TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[7]));
+    TRY(fm_cl_arg_int(be, k, &a, (int)N));
+    TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    TRY(fm_cl_run1d(be, k, (size_t)(C + NG)));
+
+    a = 0;
+    int n = (int)fm_tensor_numel(in);
+    TRY(fm_cl_kernel(be, "groupnorm_bwd_din", &k));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    for (int i = 3; i < 8; i++) /* dout, in, mean, rstd, gamma */
+        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    TRY(fm_cl_arg_int(be, k, &a, n));
+    TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    TRY(fm_cl_arg_int(be, k, &a, (int)NC));
+    TRY(fm_cl_arg_int(be, k, &a, (int)NG));
+    return fm_cl_run1d(be, k, (size_t)n);
+}

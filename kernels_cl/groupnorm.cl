@@ -1,0 +1,156 @@
+/* Group normalisation of in[N,C,H,W], G groups of Cg = C/G channels; group (n, g) is
+ * the contiguous span of M = Cg*HW floats at (n*G + g) * M.
+ *
+ * Forward, one work-group per (n, g), reading the span three times:
+ *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2,  rstd = 1/sqrt(var + eps)
+ *   out  = (x - mean) (rstd gamma[c]) + beta[c]
+ * Backward, with xhat = (x - mean) rstd, in three launches through scratch ws:
+ *   1. per (n, c) plane (one work-group): ws_dy[n,c] = sum dout, ws_dyx[n,c] = sum dout xhat
+ *   2. per channel c:   dbeta[c] += ws_dy[n,c], dgamma[c] += ws_dyx[n,c]  for n = 0..N-1
+ *      per (n, g):      m1 = (1/M) sum_c gamma[c] ws_dy[n,c], m2 = (1/M) sum_c gamma[c] ws_dyx[n,c]
+ *   3. per element:     din = rstd (dout gamma[c] - m1 - xhat m2)
+ * Sums: compensated (Kahan) strided sums per work-item, then a tree in local memory;
+ * the work-group size is a power of two <= 128. */
+#define GROUPNORM_WG_MAX 128
+
+/* Tree sum of v over the work-group, returned to every item; s is free again after. */
+static float groupnorm_tree(__local float *s, float v)
+{
+    int l = get_local_id(0);
+    s[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = get_local_size(0) / 2; h > 0; h >>= 1) {
+        if (l < h)
+            s[l] += s[l + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = s[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+__kernel void groupnorm_fwd(__global float *out, uint out_off, __global float *mean,
+                            uint mean_off, __global float *rstd, uint rstd_off,
+                            __global const float *in, uint in_off, __global const float *gamma,
+                            uint gamma_off, __global const float *beta, uint beta_off, int C,
+                            int HW, int G, float eps)
+{
+    __local float s[GROUPNORM_WG_MAX];
+    int id = get_group_id(0), l = get_local_id(0), ls = get_local_size(0);
+    int Cg = C / G, M = Cg * HW, g = id % G;
+    size_t base = (size_t)id * M;
+    __global const float *x = in + in_off + base;
+    __global float *y = out + out_off + base;
+
+    float acc = 0.0f, comp = 0.0f;
+    for (int i = l; i < M; i += ls) {
+        float v = x[i] - comp;
+        float t = acc + v;
+        comp = (t - acc) - v;
+        acc = t;
+    }
+    float mu = groupnorm_tree(s, acc) / (float)M;
+
+    acc = 0.0f;
+    comp = 0.0f;
+    for (int i = l; i < M; i += ls) {
+        float d = x[i] - mu;
+        float v = d * d - comp;
+        float t = acc + v;
+        comp = (t - acc) - v;
+        acc = t;
+    }
+    float rs = 1.0f / sqrt(groupnorm_tree(s, acc) / (float)M + eps);
+    if (l == 0) {
+        mean[mean_off + id] = mu;
+        rstd[rstd_off + id] = rs;
+    }
+    for (int i = l; i < M; i += ls) {
+        int ch = g * Cg + i / HW;
+        y[i] = (x[i] - mu) * (rs * gamma[gamma_off + ch]) + beta[beta_off + ch];
+    }
+}
+
+/* 1. ws[p] = sum dout, ws[NC + p] = sum dout xhat over plane p = n*C + c. */
+__kernel void groupnorm_bwd_plane(__global float *ws, uint ws_off, __global const float *dout,
+                                  uint dout_off, __global const float *in, uint in_off,
+                                  __global const float *mean, uint mean_off,
+                                  __global const float *rstd, uint rstd_off, int C, int HW, int G,
+                                  int NC)
+{
+    __local float s[GROUPNORM_WG_MAX];
+    int p = get_group_id(0), l = get_local_id(0), ls = get_local_size(0);
+    int n = p / C, c = p % C, ng = n * G + c / (C / G);
+    float mu = mean[mean_off + ng], rs = rstd[rstd_off + ng];
+    __global const float *x = in + in_off + (size_t)p * HW;
+    __global const float *dy = dout + dout_off + (size_t)p * HW;
+    float a1 = 0.0f, c1 = 0.0f, a2 = 0.0f, c2 = 0.0f;
+    for (int i = l; i < HW; i += ls) {
+        float g = dy[i], xh = (x[i] - mu) * rs;
+        float v = g - c1, t = a1 + v;
+        c1 = (t - a1) - v;
+        a1 = t;
+        v = g * xh - c2;
+        t = a2 + v;
+        c2 = (t - a2) - v;
+        a2 = t;
+    }
+    float sdy = groupnorm_tree(s, a1), sdyx = groupnorm_tree(s, a2);
+    if (l == 0) {
+        ws[ws_off + p] = sdy;
+        ws[ws_off + NC + p] = sdyx;
+    }
+}
+
+/* 2. Items [0, C): the parameter gradients of channel c (accumulated over n in the
+ * reference's order). Items [C, C + N*G): m1, m2 of group (n, g) into ws[2NC ...]. */
+__kernel void groupnorm_bwd_reduce(__global float *dgamma, uint dgamma_off,
+                                   __global float *dbeta, uint dbeta_off, __global float *ws,
+                                   uint ws_off, __global const float *gamma, uint gamma_off,
+                                   int N, int C, int HW, int G)
+{
+    int i = get_global_id(0), NC = N * C, NG = N * G;
+    if (i >= C + NG)
+        return;
+    __global float *sdy = ws + ws_off, *sdyx = ws + ws_off + NC;
+    if (i < C) {
+        float b = dbeta[dbeta_off + i], g = dgamma[dgamma_off + i];
+        for (int n = 0; n < N; n++) {
+            b += sdy[n * C + i];
+            g += sdyx[n * C + i];
+        }
+        dbeta[dbeta_off + i] = b;
+        dgamma[dgamma_off + i] = g;
+        return;
+    }
+    int ng = i - C, n = ng / G, gr = ng % G, Cg = C / G;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (int cc = 0; cc < Cg; cc++) {
+        int ch = gr * Cg + cc;
+        float gm = gamma[gamma_off + ch];
+        s1 += sdy[n * C + ch] * gm;
+        s2 += sdyx[n * C + ch] * gm;
+    }
+    float M = (float)Cg * (float)HW;
+    ws[ws_off + 2 * NC + ng] = s1 / M;
+    ws[ws_off + 2 * NC + NG + ng] = s2 / M;
+}
+
+/* 3. din = rstd (dout gamma[c] - m1 - xhat m2), one work-item per element. */
+__kernel void groupnorm_bwd_din(__global float *din, uint din_off, __global const float *dout,
+                                uint dout_off, __global const float *in, uint in_off,
+                                __global const float *mean, uint mean_off,
+                                __global const float *rstd, uint rstd_off,
+                                __global const float *gamma, uint gamma_off,
+                                __global const float *ws, uint ws_off, int n, int C, int HW,
+                                int G, int NC, int NG)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int p = i / HW, c = p % C, ng = (p / C) * G + c / (C / G);
+    float mu = mean[mean_off + ng], rs = rstd[rstd_off + ng];
+    float m1 = ws[ws_off + 2 * NC + ng], m2 = ws[ws_off + 2 * NC + NG + ng];
+    float xh = (in[in_off + i] - mu) * rs;
+    din[din_off + i] = rs * (dout[dout_off + i] * gamma[gamma_off + c] - m1 - xh * m2);
+}

@@ -1,0 +1,65 @@
+/* Host glue for sum.cl: a two-pass reduction through the scratch region. */
+#include "cl.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        fm_status s_ = (x);                                                                        \
+        if (s_ != FM_OK)                                                                           \
+            return s_;                                                                             \
+    } while (0)
+
+/* Work-group size of the reduction kernels: the largest power of two <= 128 the
+ * device allows (the kernels' local arrays hold 128). */
+static size_t sum_wg(fm_backend *be)
+{
+    size_t w = 128;
+    while (w > 1 && w > fm_cl_of(be)->max_wg)
+        w >>= 1;
+    return w;
+}
+
+static fm_status sum_launch(fm_backend *be, cl_kernel k, size_t groups, size_t local)
+{
+    size_t global = groups * local;
+    return fm_cl_check(be,
+                       clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0,
+                                              NULL, NULL),
+                       "launch sum kernel");
+}
+
+fm_status fm_cl_sum_fwd(fm_backend *be, const fm_call *c)
+{
+    cl_kernel k;
+    cl_uint a = 0;
+    int n = (int)fm_tensor_numel(&c->t[1]);
+    size_t wg = sum_wg(be);
+    /* About 16 elements per work-item, at most 1024 partials (4 KiB of scratch). */
+    size_t groups = ((size_t)n + wg * 16 - 1) / (wg * 16);
+    if (groups < 1)
+        groups = 1;
+    if (groups > 1024)
+        groups = 1024;
+    TRY(fm_cl_kernel(be, "sum_partial", &k));
+    TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    TRY(fm_cl_arg_int(be, k, &a, n));
+    TRY(sum_launch(be, k, groups, wg));
+    a = 0;
+    TRY(fm_cl_kernel(be, "sum_final", &k));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    TRY(fm_cl_arg_int(be, k, &a, (int)groups));
+    return sum_launch(be, k, 1, wg);
+}
+
+fm_status fm_cl_sum_bwd(fm_backend *be, const fm_call *c)
+{
+    cl_kernel k;
+    cl_uint a = 0;
+    int n = (int)fm_tensor_numel(&c->t[0]);
+    TRY(fm_cl_kernel(be, "sum_bwd", &k));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    TRY(fm_cl_arg_int(be, k, &a, n));
+    return fm_cl_run1d(be, k, (size_t)n);
+}

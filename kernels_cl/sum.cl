@@ -1,0 +1,64 @@
+/* SUM: out[0] = sum_i in_i;  backward: din_i = dout[0].
+ *
+ * Forward in two passes: P work-groups each reduce a grid-strided share of in into
+ * one partial (scratch), then one work-group reduces the P partials. Within a
+ * work-item the running sum is compensated (Kahan); across work-items the order is
+ * a tree in local memory. The work-group size is a power of two <= 128. */
+#define SUM_WG_MAX 128
+
+/* Tree reduction of s[0..get_local_size(0)) into s[0]; every item must call it. */
+static float sum_tree(__local float *s, float v)
+{
+    int l = get_local_id(0);
+    s[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = get_local_size(0) / 2; h > 0; h >>= 1) {
+        if (l < h)
+            s[l] += s[l + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return s[0];
+}
+
+/* part[group] = sum of in[i] for i = global id, global id + global size, ... < n */
+__kernel void sum_partial(__global float *part, uint part_off, __global const float *in,
+                          uint in_off, int n)
+{
+    __local float s[SUM_WG_MAX];
+    float acc = 0.0f, comp = 0.0f;
+    for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
+        float y = in[in_off + i] - comp;
+        float t = acc + y;
+        comp = (t - acc) - y;
+        acc = t;
+    }
+    float r = sum_tree(s, acc);
+    if (get_local_id(0) == 0)
+        part[part_off + get_group_id(0)] = r;
+}
+
+/* out[0] = sum of part[0..np); one work-group. */
+__kernel void sum_final(__global float *out, uint out_off, __global const float *part,
+                        uint part_off, int np)
+{
+    __local float s[SUM_WG_MAX];
+    float acc = 0.0f, comp = 0.0f;
+    for (int i = get_local_id(0); i < np; i += get_local_size(0)) {
+        float y = part[part_off + i] - comp;
+        float t = acc + y;
+        comp = (t - acc) - y;
+        acc = t;
+    }
+    float r = sum_tree(s, acc);
+    if (get_local_id(0) == 0)
+        out[out_off] = r;
+}
+
+__kernel void sum_bwd(__global float *din, uint din_off, __global const float *dout,
+                      uint dout_off, int n)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    din[din_off + i] = dout[dout_off];
+}
