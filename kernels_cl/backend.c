@@ -219,6 +219,11 @@ static fm_status pick_device(fm_backend *be, fm_cl *cl, const fm_backend_config 
     if (idx == 0)
         return fm_fail(be, FM_ERR_NO_DEVICE, "backend opencl: %u platform(s) but no device", (unsigned)np);
     int want_default = !(cfg->device_match && cfg->device_match[0]) && cfg->device_index < 0;
+    if (want_default && cfg->gpu_only && first_gpu < 0)
+        return fm_fail(be, FM_ERR_NO_DEVICE,
+                       "backend opencl: no GPU (auto leaves CPU devices to the host backends); "
+                       "devices seen: %s",
+                       s.text);
     if (want_default)
         chosen = first_gpu >= 0 ? first_gpu : 0;
     if (chosen < 0) {

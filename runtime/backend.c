@@ -92,8 +92,10 @@ fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg)
          * reasons the others failed stay in the message if all fail. */
         char why[FM_ERR_LEN] = "";
         fm_status s = FM_ERR_NO_DEVICE;
+        fm_backend_config ac = *cfg;
+        ac.gpu_only = 1;
         for (size_t i = 0; i < NREG; i++) {
-            s = open_one(be, registry[i], cfg);
+            s = open_one(be, registry[i], &ac);
             if (s == FM_OK)
                 return FM_OK;
             append(why, sizeof why, why[0] ? "; " : "");
@@ -143,13 +145,20 @@ int fm_backend_supports(const fm_backend *be, fm_op op)
 
 fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t)
 {
-    size_t off, bytes = fm_tensor_bytes(t);
-    if (t->ndim < 1 || t->ndim > FM_MAX_DIMS || bytes == 0)
+    size_t off, bytes;
+    if (t->ndim < 1 || t->ndim > FM_MAX_DIMS)
         return fm_fail(be, FM_ERR_ARG, "tensor alloc: bad shape (ndim %d)", t->ndim);
     for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] < 1)
             return fm_fail(be, FM_ERR_ARG, "tensor alloc: dimension %d is %lld", i,
                            (long long)t->shape[i]);
+    /* Shapes may come from a file's config: a size that overflows is an error of
+     * its own, not a small allocation. */
+    if ((bytes = fm_tensor_bytes(t)) == 0) {
+        char sh[96];
+        return fm_fail(be, FM_ERR_ARENA, "tensor alloc: %s %s overflows the address space",
+                       fm_dtype_name(t->dtype), fm_tensor_shape_str(t, sh, sizeof sh));
+    }
     if (fm_arena_alloc(&be->arena, bytes, &off) != FM_OK)
         return fm_fail(be, FM_ERR_ARENA,
                        "%s arena exhausted: tensor of %zu bytes needs %zu, %zu of %zu bytes free",

@@ -31,6 +31,8 @@ typedef struct fm_backend_config {
     size_t arena_bytes;    /* device backends: size of the one device allocation */
     int device_index;      /* device backends: -1 = first usable device */
     const char *device_match; /* device backends: substring of the device name, or NULL */
+    int gpu_only;          /* device backends: refuse CPU devices (set by "auto", which
+                              prefers the host backends to an OpenCL CPU device) */
 } fm_backend_config;
 
 typedef struct fm_backend_iface {
