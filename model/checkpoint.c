@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "size.h"
+
 #define FAIL(s, ...) return (snprintf(err, errlen, __VA_ARGS__), (s))
 
 enum { NMETA_MAX = 16 };
@@ -18,14 +20,24 @@ static int nblocks(const fm_unet *m, int kind)
 size_t fm_unet_save_scratch_bytes(const fm_unet *m, int kind)
 {
     int nb = nblocks(m, kind);
+    /* nparams <= FM_MAX_PARAMS keeps the table sizes small; the float blocks are
+     * as large as the file's config makes them, so they are checked (SIZE_MAX, which
+     * no arena can provide, when they do not fit). */
     size_t nt = (size_t)m->nparams * 2 + 2;
-    size_t floats = (size_t)m->nfloats * sizeof(float) + 64;
+    size_t floats, blocks;
+    if (m->nfloats < 0 || (uint64_t)m->nfloats > SIZE_MAX ||
+        !fm_mul_add_size((size_t)m->nfloats, sizeof(float), 64, &floats) ||
+        !fm_mul_size((size_t)nb, floats, &blocks))
+        return SIZE_MAX;
     size_t header = FM_WEIGHTS_HEADER_BYTES + nt * FM_WEIGHTS_DIR_BYTES +
                     NMETA_MAX * FM_WEIGHTS_META_BYTES + 2 * FM_WEIGHTS_ALIGN;
     /* fm_weights_save also keeps a chunk list (pointer + size, two chunks per tensor);
      * the slack covers that list's framing and the arena's rounding of each request. */
     size_t chunks = (2 * nt + 2) * (sizeof(void *) + sizeof(size_t));
-    return (size_t)nb * floats + nt * sizeof(fm_wtensor) + 64 + header + chunks + 8192;
+    size_t total;
+    if (!fm_add_size(blocks, nt * sizeof(fm_wtensor) + 64 + header + chunks + 8192, &total))
+        return SIZE_MAX;
+    return total;
 }
 
 static uint64_t fbits(float f)

@@ -36,7 +36,9 @@ static fm_status fail(char *err, size_t errlen, fm_status s, const char *fmt, ..
 
 typedef struct idx_src {
     const char *path;
-    int fd;
+    int fd;          /* -1: the bytes come from mem instead (fm_idx_parse) */
+    const uint8_t *mem;
+    size_t mem_len, mem_pos;
     int gz;          /* 1: the file is gzip'd and bytes come out of inflate */
     int zinit;       /* inflateInit2 succeeded (inflateEnd is due) */
     int zend;        /* the current gzip member reached Z_STREAM_END */
@@ -80,6 +82,20 @@ static int src_fill(idx_src *s)
         return 1;
     if (s->in_eof)
         return 0;
+    if (s->fd < 0) {
+        /* Memory: hand zlib the rest of the image directly, in uInt-sized pieces. */
+        size_t k = s->mem_len - s->mem_pos;
+        if (k == 0) {
+            s->in_eof = 1;
+            return 0;
+        }
+        if (k > UINT_MAX)
+            k = UINT_MAX;
+        s->zs.next_in = (Bytef *)(uintptr_t)(s->mem + s->mem_pos);
+        s->zs.avail_in = (uInt)k;
+        s->mem_pos += k;
+        return 1;
+    }
     ssize_t r;
     do
         r = read(s->fd, s->in, sizeof s->in);
@@ -237,7 +253,7 @@ static fm_status idx_header(idx_src *s, uint8_t *hdr, size_t *hlen, fm_idx *out,
         uint32_t v = d < ndim ? be32(hdr + 4 + 4 * d) : 1;
         if (v == 0)
             return fail(err, errlen, FM_ERR_FORMAT, "%s: IDX dim %d is 0", s->path, d);
-        /* total <= FM_IDX_MAX_BYTES (2^31) and v < 2^32: the product fits in 64 bits. */
+        /* total <= FM_IDX_MAX_BYTES (< 2^31) and v < 2^32: the product fits in 64 bits. */
         uint64_t t = (uint64_t)total * v;
         if (t > FM_IDX_MAX_BYTES)
             return fail(err, errlen, FM_ERR_FORMAT,
@@ -252,18 +268,23 @@ static fm_status idx_header(idx_src *s, uint8_t *hdr, size_t *hlen, fm_idx *out,
     return FM_OK;
 }
 
-fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen)
+/* Back to the first byte of the source, with nothing buffered. */
+static fm_status src_rewind(idx_src *s, char *err, size_t errlen)
 {
-    if (!path || !host || !host->base || !out)
-        return fail(err, errlen, FM_ERR_ARG, "fm_idx_load: NULL path, out or host arena");
-    idx_src s;
-    memset(&s, 0, sizeof s);
-    s.path = path;
-    s.arena = host;
-    s.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0)
-        return fail(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) != 0)
+        return fail(err, errlen, FM_ERR_IO, "%s: seek failed: %s", s->path, strerror(errno));
+    s->mem_pos = 0;
+    s->zs.next_in = s->in;
+    s->zs.avail_in = 0;
+    s->in_eof = 0;
+    return FM_OK;
+}
 
+/* The whole IDX reader over an open source (a file or a memory image); closes
+ * nothing, leaves the arena as it was on failure. */
+static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, size_t errlen)
+{
+    const char *path = s->path;
     fm_arena_mark mark0 = fm_arena_get_mark(host, "idx");
     fm_idx idx;
     memset(&idx, 0, sizeof idx);
@@ -272,30 +293,25 @@ fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, 
     fm_status st = FM_OK;
 
     /* gzip or raw: look at the first two bytes. */
-    if (src_fill(&s) < 0) {
+    if (src_fill(s) < 0) {
         st = fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         goto done;
     }
-    s.gz = s.zs.avail_in >= 2 && s.in[0] == 0x1f && s.in[1] == 0x8b;
-    if (s.gz) {
+    s->gz = s->zs.avail_in >= 2 && s->zs.next_in[0] == 0x1f && s->zs.next_in[1] == 0x8b;
+    if (s->gz) {
         /* Pass 1 only learns the payload size; the stream is then restarted so that
          * the payload sits at the arena mark and zlib's state above it, to be
          * released at the end. Re-inflating the few header bytes costs nothing. */
-        if ((st = src_begin(&s, err, errlen)) ||
-            (st = idx_header(&s, hdr, &hlen, &idx, &payload, err, errlen)))
+        if ((st = src_begin(s, err, errlen)) ||
+            (st = idx_header(s, hdr, &hlen, &idx, &payload, err, errlen)))
             goto done;
-        src_end(&s);
+        src_end(s);
         fm_arena_reset(host, mark0);
-        if (lseek(s.fd, 0, SEEK_SET) != 0) {
-            st = fail(err, errlen, FM_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
+        if ((st = src_rewind(s, err, errlen)))
             goto done;
-        }
-        s.zs.next_in = s.in;
-        s.zs.avail_in = 0;
-        s.in_eof = 0;
     } else {
-        if ((st = src_begin(&s, err, errlen)) ||
-            (st = idx_header(&s, hdr, &hlen, &idx, &payload, err, errlen)))
+        if ((st = src_begin(s, err, errlen)) ||
+            (st = idx_header(s, hdr, &hlen, &idx, &payload, err, errlen)))
             goto done;
     }
 
@@ -307,17 +323,17 @@ fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, 
     }
     uint8_t *data = fm_arena_ptr(host, off);
     fm_arena_mark mark1 = fm_arena_get_mark(host, "idx zlib");
-    if (s.gz) {
+    if (s->gz) {
         uint8_t again[20];
-        if ((st = src_begin(&s, err, errlen)) ||
-            (st = src_read(&s, again, hlen, &got, err, errlen)))
+        if ((st = src_begin(s, err, errlen)) ||
+            (st = src_read(s, again, hlen, &got, err, errlen)))
             goto done;
         if (got != hlen || memcmp(again, hdr, hlen) != 0) {
             st = fail(err, errlen, FM_ERR_IO, "%s: file changed while reading", path);
             goto done;
         }
     }
-    if ((st = src_read(&s, data, payload, &got, err, errlen)))
+    if ((st = src_read(s, data, payload, &got, err, errlen)))
         goto done;
     if (got < payload) {
         st = fail(err, errlen, FM_ERR_FORMAT,
@@ -328,24 +344,56 @@ fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, 
     /* Nothing may follow; for gzip this also drives inflate through the member's
      * trailer, so its CRC-32 and length are checked. */
     uint8_t extra;
-    if ((st = src_read(&s, &extra, 1, &got, err, errlen)))
+    if ((st = src_read(s, &extra, 1, &got, err, errlen)))
         goto done;
     if (got) {
         st = fail(err, errlen, FM_ERR_FORMAT, "%s: trailing bytes after the %zu-byte IDX payload",
                   path, payload);
         goto done;
     }
-    src_end(&s);
+    src_end(s);
     fm_arena_reset(host, mark1);
     idx.data = data;
     *out = idx;
 
 done:
-    src_end(&s);
-    close(s.fd);
+    src_end(s);
     if (st)
         fm_arena_reset(host, mark0);
     return st;
+}
+
+fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen)
+{
+    if (!path || !host || !host->base || !out)
+        return fail(err, errlen, FM_ERR_ARG, "fm_idx_load: NULL path, out or host arena");
+    /* idx_src holds a 16 KiB read buffer: static would not be reentrant, and the
+     * library has no heap, so it lives on this frame. */
+    idx_src s;
+    memset(&s, 0, sizeof s);
+    s.path = path;
+    s.arena = host;
+    s.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s.fd < 0)
+        return fail(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fm_status st = idx_read(&s, host, out, err, errlen);
+    close(s.fd);
+    return st;
+}
+
+fm_status fm_idx_parse(const void *data, size_t len, fm_arena *host, fm_idx *out, char *err,
+                       size_t errlen)
+{
+    if ((!data && len) || !host || !host->base || !out)
+        return fail(err, errlen, FM_ERR_ARG, "fm_idx_parse: NULL data, out or host arena");
+    idx_src s;
+    memset(&s, 0, sizeof s);
+    s.path = "IDX data";
+    s.arena = host;
+    s.fd = -1;
+    s.mem = data;
+    s.mem_len = len;
+    return idx_read(&s, host, out, err, errlen);
 }
 
 fm_status fm_mnist_load(const char *images_path, const char *labels_path, int num_classes,
@@ -383,7 +431,7 @@ fm_status fm_mnist_load(const char *images_path, const char *labels_path, int nu
                           lb.data[i], i, num_classes);
                 goto bad;
             }
-    /* The payload limit (2^31 bytes) keeps every count within int. */
+    /* The payload limit (2^31 - 1 bytes) keeps every count within int. */
     out->n = (int)im.count;
     out->h = (int)im.dims[1];
     out->w = (int)im.dims[2];

@@ -28,8 +28,10 @@
 #include "status.h"
 
 /* Largest IDX payload accepted (bytes); guards the dims product against overflow
- * and against headers that announce absurd sizes. */
-#define FM_IDX_MAX_BYTES ((size_t)1 << 31)
+ * and against headers that announce absurd sizes. INT32_MAX rather than 2^31, so
+ * that every count and dim of an accepted file fits the int fields of fm_dataset
+ * (a 1-D file of exactly 2^31 items would not). */
+#define FM_IDX_MAX_BYTES ((size_t)INT32_MAX)
 
 typedef struct fm_idx {
     int ndim;
@@ -50,6 +52,14 @@ typedef struct fm_dataset {
  * corrupt gzip stream, FM_ERR_ARENA when the payload (or zlib's ~45 KiB of
  * state) does not fit in `host`. */
 fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen);
+
+/* The same reader over an image already in memory (len bytes at data, raw or
+ * gzip'd), with the same checks, statuses and arena use; messages name it "IDX
+ * data". fm_idx_load streams the file through this code instead of reading it
+ * whole, so a gzip'd file never needs its compressed bytes and its payload in the
+ * arena at once. */
+fm_status fm_idx_parse(const void *data, size_t len, fm_arena *host, fm_idx *out, char *err,
+                       size_t errlen);
 
 /* Images [N,H,W] u8 and labels [N] u8 with the same N. num_classes > 0 also
  * requires every label < num_classes; 0 skips that check. */

@@ -208,7 +208,9 @@ static fm_status alloc2(fm_unet *m, fm_tensor *t, int64_t n, int64_t c)
     return fm_tensor_alloc(m->be, t);
 }
 
-fm_status fm_unet_create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
+/* ext: the parameter block in caller memory (sample mode on ref), else NULL. */
+static fm_status create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch,
+                        const void *ext)
 {
     char msg[200];
     memset(m, 0, sizeof *m);
@@ -232,6 +234,11 @@ fm_status fm_unet_create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mo
     int nblocks = mode == FM_MODE_TRAIN ? 5 : 1;
     for (int i = 0; i < nblocks; i++) {
         *blocks[i] = fm_tensor_1d(FM_F32, m->nfloats);
+        if (ext) {
+            /* The tensor API has no const base; the sampler only reads parameters. */
+            blocks[i]->base = (void *)(uintptr_t)ext;
+            continue;
+        }
         TRY(fm_tensor_alloc(be, blocks[i]));
         TRY(fm_fill(be, blocks[i], 0.0f));
     }
@@ -240,6 +247,24 @@ fm_status fm_unet_create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mo
     m->persistent = fm_arena_get_mark(&be->arena, "persistent");
     m->keep = mode == FM_MODE_TRAIN;
     return FM_OK;
+}
+
+fm_status fm_unet_create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
+{
+    return create(m, be, cfg, mode, batch, NULL);
+}
+
+fm_status fm_unet_create_in_place(fm_unet *m, fm_backend *be, const fm_config *cfg, int batch,
+                                  const void *params)
+{
+    if (!params || (uintptr_t)params % sizeof(float) != 0)
+        return fm_fail(be, FM_ERR_ARG, "model in place: parameters %s",
+                       params ? "not 4-byte aligned" : "missing");
+    /* Only the reference backend reads tensors through host pointers. */
+    if (!be || !be->iface || strcmp(fm_backend_name(be), "ref") != 0)
+        return fm_fail(be, FM_ERR_ARG, "model in place: needs the ref backend, not %s",
+                       fm_backend_name(be));
+    return create(m, be, cfg, FM_MODE_SAMPLE, batch, params);
 }
 
 /* Host-side initialisation: each parameter gets its own Philox stream (its index),

@@ -89,6 +89,13 @@ int fm_unet_layout(const fm_config *cfg, fm_param *params, int max, int64_t *nfl
 /* Allocate parameters (and, for training, gradients, AdamW moments and EMA) in
  * be's arena. Contents are zero; call fm_unet_init_params or load weights. */
 fm_status fm_unet_create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch);
+/* Sample mode on the ref backend with the parameters left where they are: m->flat
+ * points at `params` (P floats in canonical order, 4-byte aligned; e.g. a const
+ * weights image in flash, see fm_weights_contiguous) and takes no arena memory,
+ * so the arena needs fm_plan.total_bytes minus the rounded params_bytes. The
+ * block is never written (sampling only reads parameters) and must outlive m. */
+fm_status fm_unet_create_in_place(fm_unet *m, fm_backend *be, const fm_config *cfg, int batch,
+                                  const void *params);
 /* The contract's initialisation, drawn from Philox(seed) on the host and uploaded
  * (conv/linear U(-1/sqrt(fan_in), 1/sqrt(fan_in)), norms 1/0, class_emb N(0,1),
  * conv_out zero). ema starts equal to the weights. */

@@ -8,9 +8,22 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <zlib.h>
 
+#ifdef FMRT_NO_ZLIB
+#include "crc32.h"
+#else
+#include <zlib.h>
+#endif
+#ifndef FMRT_NO_FILES
 #include "io.h"
+#endif
+
+/* Helpers of the save path only: unused when FMRT_NO_FILES leaves it out. */
+#if defined(FMRT_NO_FILES) && defined(__GNUC__)
+#define SAVE_ONLY __attribute__((unused))
+#else
+#define SAVE_ONLY
+#endif
 
 static fm_status fail(char *err, size_t errlen, fm_status s, const char *fmt, ...)
 {
@@ -52,7 +65,7 @@ static void put32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put64(uint8_t *p, uint64_t v)
+static SAVE_ONLY void put64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
@@ -68,11 +81,20 @@ static uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-static uint64_t align_up(uint64_t v, uint64_t a)
+static SAVE_ONLY uint64_t align_up(uint64_t v, uint64_t a)
 {
     return (v + a - 1) / a * a;
 }
 
+/* The file's CRC-32: zlib's on the host (the project's choice); builds without zlib
+ * (FMRT_NO_ZLIB, microcontrollers) use the table-driven fm_crc32, which gives the
+ * same values (tests/test_crc32.c). crc starts at 0. */
+#ifdef FMRT_NO_ZLIB
+static uint32_t crc_update(uint32_t crc, const void *data, size_t n)
+{
+    return fm_crc32(crc, data, n);
+}
+#else
 /* zlib's crc32 takes a uInt length; feed big buffers in pieces. */
 static uint32_t crc_update(uint32_t crc, const void *data, size_t n)
 {
@@ -85,8 +107,9 @@ static uint32_t crc_update(uint32_t crc, const void *data, size_t n)
     }
     return crc;
 }
+#endif
 
-static void config_pack(uint8_t *p, const fm_config *c)
+static SAVE_ONLY void config_pack(uint8_t *p, const fm_config *c)
 {
     int32_t v[NCONFIG] = {c->in_channels, c->image, c->base_channels, c->levels};
     for (int l = 0; l < FM_MAX_LEVELS; l++)
@@ -119,7 +142,7 @@ static void config_unpack(const uint8_t *p, fm_config *c, int32_t v[NCONFIG])
 }
 
 /* strnlen is POSIX, not C11. */
-static size_t bounded_len(const char *s, size_t n)
+static SAVE_ONLY size_t bounded_len(const char *s, size_t n)
 {
     size_t l = 0;
     while (l < n && s[l])
@@ -178,6 +201,10 @@ static const char *shape_str(const uint64_t *shape, int ndim, char *buf, size_t 
 
 /* ---- save -------------------------------------------------------------------------- */
 
+/* Writing files needs io.c (POSIX rename/fsync): builds without a file system
+ * (FMRT_NO_FILES, microcontrollers) keep only the parser. */
+#ifndef FMRT_NO_FILES
+
 /* Header, directory, metadata and padding up to the payload. */
 static size_t header_block(int nt, int nmeta)
 {
@@ -188,7 +215,9 @@ static size_t header_block(int nt, int nmeta)
 
 size_t fm_weights_save_scratch(int nt, int nmeta)
 {
-    if (nt < 0 || nmeta < 0)
+    /* Beyond the format's limits fm_weights_save refuses anyway; the bound also
+     * keeps the sums below far from overflowing a 32-bit size_t. */
+    if (nt < 0 || nmeta < 0 || nt > FM_WEIGHTS_MAX_TENSORS || nmeta > FM_WEIGHTS_MAX_META)
         return 0;
     size_t nchunks = 2 * (size_t)nt + 2;
     return header_block(nt, nmeta) + align_up(sizeof(void *) * nchunks, FM_ARENA_MIN_ALIGN) +
@@ -317,7 +346,7 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
     put64(h + H_PAYLOAD_OFF, hdr);
     put64(h + H_PAYLOAD_BYTES, off);
 
-    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    uint32_t crc = 0; /* zlib's crc32(0, Z_NULL, 0) */
     for (int i = 0; i < c; i++)
         crc = crc_update(crc, chunks[i], sizes[i]);
     uint8_t trailer[4];
@@ -328,6 +357,7 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
     fm_arena_reset(scratch, mark);
     return s;
 }
+#endif /* FMRT_NO_FILES */
 
 /* ---- parse ------------------------------------------------------------------------- */
 
@@ -417,7 +447,7 @@ fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *e
                     " trailing bytes after the checksum (file has %zu, header says %" PRIu64 ")",
                     (uint64_t)len - total, len, total);
     uint32_t stored = get32(p + len - 4);
-    uint32_t crc = crc_update((uint32_t)crc32(0L, Z_NULL, 0), p, len - 4);
+    uint32_t crc = crc_update(0, p, len - 4);
     if (crc != stored)
         return fail(err, errlen, FM_ERR_FORMAT,
                     "checksum mismatch: stored CRC-32 0x%08" PRIx32 ", computed 0x%08" PRIx32

@@ -67,7 +67,8 @@ typedef struct fm_weights {
  * directory and metadata are built in scratch (restored before returning); the
  * payload is written straight from the tensors' data, never copied. The float
  * tensors must share one dtype (F32; F16 is reserved in the format). Checks what
- * the parser checks: valid config, names unique and fitting, shapes vs bytes. */
+ * the parser checks: valid config, names unique and fitting, shapes vs bytes.
+ * Absent from builds without a file system (FMRT_NO_FILES). */
 fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, const fm_wtensor *t,
                           int nt, const fm_wmeta *meta, int nmeta, fm_arena *scratch, char *err,
                           size_t errlen);
@@ -75,7 +76,7 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
 /* Scratch bytes fm_weights_save needs for nt tensors and nmeta metadata entries
  * in an arena of the minimum alignment (64): the header block plus the chunk list
  * handed to fm_file_write_atomic (2 nt + 2 entries). For an arena of alignment A,
- * add 3 (A - 64). */
+ * add 3 (A - 64). 0 for counts outside 0..FM_WEIGHTS_MAX_TENSORS / _META. */
 size_t fm_weights_save_scratch(int nt, int nmeta);
 
 /* Validate a file image (for instance from fm_file_read) and describe it in *w.

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "size.h"
+
 static const fm_op_info infos[FM_OP_COUNT] = {
 #define FM_X(id, nm, sl) [FM_OP_##id] = {#nm, sl, (int)sizeof(sl) - 1},
     FM_OP_LIST(FM_X)
@@ -73,6 +75,19 @@ static void dims(chk *k, int i, int nd, int64_t a, int64_t b, int64_t c, int64_t
         }
 }
 
+/* a * b, or a failed check when the product overflows: shapes can come from a
+ * file's config, so products of dims taken from different tensors (which no
+ * single allocation has bounded) must not wrap. */
+static int64_t mul(chk *k, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (!fm_mul_i64(a, b, &r)) {
+        fail(k, "size %lld x %lld overflows", (long long)a, (long long)b);
+        return -1;
+    }
+    return r;
+}
+
 static void same_numel(chk *k, int i, int j)
 {
     if (has(k, i) && has(k, j) && numel(k, i) != numel(k, j))
@@ -126,8 +141,11 @@ static void groupnorm_shapes(chk *k, int x, int mean, int rstd, int gamma, int b
         fail(k, "%lld channels do not split into %d groups", (long long)D(k, x, 1), G);
         return;
     }
-    want_numel(k, mean, D(k, x, 0) * G);
-    want_numel(k, rstd, D(k, x, 0) * G);
+    int64_t nG = mul(k, D(k, x, 0), G);
+    if (k->s != FM_OK)
+        return;
+    want_numel(k, mean, nG);
+    want_numel(k, rstd, nG);
     dims(k, gamma, 1, D(k, x, 1), -1, -1, -1);
     dims(k, beta, 1, D(k, x, 1), -1, -1, -1);
 }
@@ -152,7 +170,9 @@ static void attention_shapes(chk *k, int o, int att, int qkv)
         return;
     }
     dims(k, o, 4, D(k, qkv, 0), C, D(k, qkv, 2), D(k, qkv, 3));
-    want_numel(k, att, D(k, qkv, 0) * heads * L * L);
+    int64_t natt = mul(k, mul(k, mul(k, D(k, qkv, 0), heads), L), L);
+    if (k->s == FM_OK)
+        want_numel(k, att, natt);
 }
 
 static void check_shapes(chk *k)
@@ -227,9 +247,13 @@ static void check_shapes(chk *k)
     case FM_OP_ATTENTION_BWD:
         attention_shapes(k, 2, 4, 3);
         same_shape(k, 0, 3);
-        if (k->s == FM_OK && numel(k, 1) < fm_attention_ws_floats(D(k, 3, 2) * D(k, 3, 3)))
-            fail(k, "workspace has %lld floats, needs %lld", (long long)numel(k, 1),
-                 (long long)fm_attention_ws_floats(D(k, 3, 2) * D(k, 3, 3)));
+        if (k->s == FM_OK) {
+            /* fm_attention_ws_floats(L) = 2 L^2, spelled out with checked products. */
+            int64_t L = mul(k, D(k, 3, 2), D(k, 3, 3)), ws = mul(k, 2, mul(k, L, L));
+            if (k->s == FM_OK && numel(k, 1) < ws)
+                fail(k, "workspace has %lld floats, needs %lld", (long long)numel(k, 1),
+                     (long long)ws);
+        }
         break;
     case FM_OP_TIMEEMB_FWD:
     case FM_OP_TIMEEMB_BWD: {
@@ -290,7 +314,7 @@ static void check_shapes(chk *k)
     case FM_OP_QUANTIZE_U8: same_numel(k, 0, 1); break;
     case FM_OP_RNG:
         if (c->i[0] != FM_RNG_UNIFORM && c->i[0] != FM_RNG_NORMAL)
-            fail(k, "distribution %d unknown", c->i[0]);
+            fail(k, "distribution %d unknown", (int)c->i[0]);
         break;
     case FM_OP_COUNT: break;
     }
@@ -323,6 +347,8 @@ fm_status fm_op_check(const fm_call *c, char *msg, size_t len)
         }
         if (c->t[i].base == NULL)
             fail(&k, "tensor %d has no memory", i);
+        if (fm_tensor_numel(&c->t[i]) < 0)
+            fail(&k, "tensor %d: its element count overflows or is negative", i);
         if (c->t[i].dtype != slot_dtype(c->op, i))
             fail(&k, "tensor %d is %s, expected %s", i, fm_dtype_name(c->t[i].dtype),
                  fm_dtype_name(slot_dtype(c->op, i)));

@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "size.h"
+
 size_t fm_dtype_size(fm_dtype d)
 {
     switch (d) {
@@ -51,15 +53,26 @@ int fm_tensor_present(const fm_tensor *t) { return t->ndim > 0; }
 
 int64_t fm_tensor_numel(const fm_tensor *t)
 {
-    if (t->ndim <= 0)
+    if (t->ndim <= 0 || t->ndim > FM_MAX_DIMS)
         return 0;
     int64_t n = 1;
+    /* Shapes come from files and configs: an overflowing product must not wrap
+     * into a small, plausible count (signed overflow is undefined anyway). */
     for (int i = 0; i < t->ndim; i++)
-        n *= t->shape[i];
+        if (!fm_mul_i64(n, t->shape[i], &n))
+            return -1;
     return n;
 }
 
-size_t fm_tensor_bytes(const fm_tensor *t) { return (size_t)fm_tensor_numel(t) * fm_dtype_size(t->dtype); }
+size_t fm_tensor_bytes(const fm_tensor *t)
+{
+    int64_t n = fm_tensor_numel(t);
+    size_t b;
+    /* 0 for "no valid size" (negative count, overflow): fm_tensor_alloc refuses it. */
+    if (n <= 0 || (uint64_t)n > SIZE_MAX || !fm_mul_size((size_t)n, fm_dtype_size(t->dtype), &b))
+        return 0;
+    return b;
+}
 
 int64_t fm_tensor_stride(const fm_tensor *t, int d)
 {

@@ -43,7 +43,9 @@ fm_tensor fm_tensor_2d(fm_dtype d, int64_t rows, int64_t cols);
 fm_tensor fm_tensor_1d(fm_dtype d, int64_t n);
 
 int fm_tensor_present(const fm_tensor *t); /* ndim > 0 */
+/* Product of the dims; -1 when it overflows int64_t. */
 int64_t fm_tensor_numel(const fm_tensor *t);
+/* numel * dtype size; 0 when that is negative or overflows size_t. */
 size_t fm_tensor_bytes(const fm_tensor *t);
 /* Elements between consecutive indices of dimension d (row-major). */
 int64_t fm_tensor_stride(const fm_tensor *t, int d);

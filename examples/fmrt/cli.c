@@ -11,26 +11,31 @@
 #include <time.h>
 
 #include "io.h"
+#include "size.h"
+
+int cli_quiet;
 
 int cli_error(const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs("fmrt: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (!cli_quiet)
+        fprintf(stderr, "fmrt: %s\n", msg);
     return 1;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "fmrt %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see fmrt %s --help)\n", cmd);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (!cli_quiet)
+        fprintf(stderr, "fmrt %s: %s (see fmrt %s --help)\n", cmd, msg, cmd);
     return 2;
 }
 
@@ -87,10 +92,13 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
     /* ref's tensor arena is this host block; device backends keep their state and
      * the program-binary cache buffer here. */
     int host_arena = strcmp(name, "ref") == 0 || strcmp(name, "auto") == 0;
-    size_t host = host_arena ? arena_bytes + 4096 : 0;
+    size_t host = 0;
+    /* arena_bytes comes from the planner, i.e. from a config a file or a flag gave. */
+    if (host_arena && (!fm_add_size(arena_bytes, 4096 + 63, &host)))
+        return cli_error("an arena of %zu bytes does not fit in this address space", arena_bytes);
     if (host < (32u << 20))
         host = 32u << 20;
-    host = (host + 63) & ~(size_t)63;
+    host &= ~(size_t)63;
     mem->ptr = aligned_alloc(64, host);
     mem->bytes = host;
     if (!mem->ptr)
@@ -144,7 +152,10 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
 
 int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem)
 {
-    bytes = (bytes + 63) & ~(size_t)63;
+    mem->ptr = NULL;
+    if (!fm_add_size(bytes, 63, &bytes))
+        return cli_error("cannot allocate a host arena larger than the address space");
+    bytes &= ~(size_t)63;
     mem->ptr = aligned_alloc(64, bytes ? bytes : 64);
     mem->bytes = bytes;
     if (!mem->ptr)
@@ -165,7 +176,11 @@ int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_me
     if (!S_ISREG(st.st_mode))
         return cli_error("%s is not a regular file", path);
     fm_arena a;
-    if (cli_host_arena(&a, (size_t)st.st_size + 256, mem))
+    size_t need;
+    if ((uintmax_t)st.st_size > SIZE_MAX || !fm_add_size((size_t)st.st_size, 256, &need))
+        return cli_error("%s: %jd bytes do not fit in this address space", path,
+                         (intmax_t)st.st_size);
+    if (cli_host_arena(&a, need, mem))
         return 1;
     const uint8_t *data;
     size_t len;

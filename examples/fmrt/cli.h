@@ -9,6 +9,11 @@
 #include "unet.h"
 #include "weights.h"
 
+/* Messages of cli_error and cli_usage_error are always formatted, but printed
+ * only while cli_quiet is 0. The fuzz harness sets it: the formatting still runs
+ * under the sanitizers, the terminal stays quiet. */
+extern int cli_quiet;
+
 /* "fmrt: <message>" on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "fmrt <cmd>: <message>" plus a --help hint on stderr; returns 2. */
@@ -54,6 +59,45 @@ int cli_build_config(const cli_config_opts *o, fm_config *cfg);
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p);
 /* Monotonic seconds. */
 double cli_now(void);
+
+/* ---- option parsing, one function per command ----------------------------------------
+ * parse_<cmd>_args(argc, argv, &opts) reads argv[1..argc-1] into opts and checks
+ * the flags against each other. It has no side effects besides one message on
+ * stderr for an error (see cli_quiet): nothing is opened, read, allocated or
+ * written, so it can run on any input (tests/fuzz/fuzz_cli.c does). Returns 0,
+ * CLI_HELP for --help (the command prints its usage) or 2 for a usage error. */
+#define CLI_HELP (-1)
+#define CLI_MAX_LIST 1024
+
+typedef struct cli_train_opts {
+    const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
+    cli_config_opts cfg;
+    long long batch, epochs, steps, seed, ckpt_every, limit, log_every;
+    double lr, wd, ema, label_drop;
+    int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs;
+} cli_train_opts;
+int parse_train_args(int argc, char **argv, cli_train_opts *o);
+
+typedef struct cli_sample_opts {
+    const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *classes;
+    long long n, steps, seed, cls, cols;
+    double cfg;
+    int have_cls, have_cfg, raw;
+    int labels[CLI_MAX_LIST], nlabels;   /* from --class or --classes */
+    int traj_cols[CLI_MAX_LIST], ntraj;  /* steps captured with --traj */
+} cli_sample_opts;
+int parse_sample_args(int argc, char **argv, cli_sample_opts *o);
+
+typedef struct cli_info_opts {
+    const char *path;
+} cli_info_opts;
+int parse_info_args(int argc, char **argv, cli_info_opts *o);
+
+typedef struct cli_plan_opts {
+    cli_config_opts cfg;
+    long long batch, sbatch;
+} cli_plan_opts;
+int parse_plan_args(int argc, char **argv, cli_plan_opts *o);
 
 int cmd_golden(int argc, char **argv);
 int cmd_train(int argc, char **argv);

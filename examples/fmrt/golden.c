@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "flow.h"
+#include "size.h"
 
 #define MAX_ENTRIES 1024
 
@@ -41,11 +42,14 @@ static const entry *find(const gcase *g, const char *name)
     return NULL;
 }
 
+/* SIZE_MAX when the shape overflows: then it lies outside any case.bin, and the
+ * bounds check in load_case refuses it instead of accepting a wrapped size. */
 static size_t entry_bytes(const entry *e)
 {
     size_t n = 4;
     for (int i = 0; i < e->ndim; i++)
-        n *= (size_t)e->shape[i];
+        if (!fm_mul_size(n, (size_t)e->shape[i], &n))
+            return SIZE_MAX;
     return n;
 }
 

@@ -20,21 +20,33 @@ static int float_key(const char *k)
     return 0;
 }
 
+int parse_info_args(int argc, char **argv, cli_info_opts *o)
+{
+    o->path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return CLI_HELP;
+        if (argv[i][0] == '-' || o->path)
+            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+        o->path = argv[i];
+    }
+    if (!o->path)
+        return cli_usage_error(CMD, "WEIGHTS file missing");
+    return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: fmrt info WEIGHTS\n\nPrints the kind, config, tensors and metadata of "
-                   "a weights or checkpoint file\nafter checking its structure and CRC.\n");
-            return 0;
-        }
-        if (argv[i][0] == '-' || path)
-            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-        path = argv[i];
+    cli_info_opts o;
+    int rc = parse_info_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        printf("usage: fmrt info WEIGHTS\n\nPrints the kind, config, tensors and metadata of "
+               "a weights or checkpoint file\nafter checking its structure and CRC.\n");
+        return 0;
     }
-    if (!path)
-        return cli_usage_error(CMD, "WEIGHTS file missing");
+    if (rc)
+        return rc;
+    const char *path = o.path;
     fm_weights w;
     cli_mem mem = {0};
     size_t bytes;

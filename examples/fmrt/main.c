@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "conformance_cmd.h"
 #include "fmrt.h"
 
 typedef struct command {
@@ -88,6 +89,7 @@ static const command commands[] = {
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
     {"info", cmd_info, "describe a weights or checkpoint file"},
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
+    {"conformance", cmd_conformance, "compare a backend with the reference, op by op and whole-model"},
     {"bench", cmd_bench, "time SGEMM, training img/s and sampling per backend"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])

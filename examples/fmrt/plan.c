@@ -16,21 +16,16 @@ static void row(const char *mode, int batch, const fm_plan *p)
            (double)p->state_bytes / mib, p->total_bytes, (double)p->total_bytes / mib);
 }
 
-int cmd_plan(int argc, char **argv)
+int parse_plan_args(int argc, char **argv, cli_plan_opts *o)
 {
-    cli_config_opts co = {0};
-    long long batch = 128, sbatch = 16;
+    memset(o, 0, sizeof *o);
+    o->batch = 128;
+    o->sbatch = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            printf("usage: fmrt plan [--preset mnist|tiny] [--config key=value ...] [--classes K]\n"
-                   "                 [--batch N] [--sample-batch N]\n\n"
-                   "Prints parameters, persistent state and total arena bytes for training\n"
-                   "(batch N, default 128) and sampling (default 16 images), measured by\n"
-                   "running the real code on the plan backend.\n");
-            return 0;
-        }
-        int r = cli_config_option(CMD, &co, argc, argv, &i);
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
+        int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
         if (r == 0)
             continue;
         if (r > 0)
@@ -39,11 +34,29 @@ int cmd_plan(int argc, char **argv)
             return cli_usage_error(CMD, "unknown option '%s'", a);
         if (i + 1 >= argc)
             return cli_usage_error(CMD, "%s needs a value", a);
-        if (cli_int(a, argv[++i], 1, 1024, strcmp(a, "--batch") == 0 ? &batch : &sbatch))
+        if (cli_int(a, argv[++i], 1, 1024, strcmp(a, "--batch") == 0 ? &o->batch : &o->sbatch))
             return 2;
     }
+    return 0;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    cli_plan_opts o;
+    int rc = parse_plan_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        printf("usage: fmrt plan [--preset mnist|tiny] [--config key=value ...] [--classes K]\n"
+               "                 [--batch N] [--sample-batch N]\n\n"
+               "Prints parameters, persistent state and total arena bytes for training\n"
+               "(batch N, default 128) and sampling (default 16 images), measured by\n"
+               "running the real code on the plan backend.\n");
+        return 0;
+    }
+    if (rc)
+        return rc;
+    const long long batch = o.batch, sbatch = o.sbatch;
     fm_config cfg;
-    if (cli_build_config(&co, &cfg))
+    if (cli_build_config(&o.cfg, &cfg))
         return 1;
     char line[320];
     fm_config_format(&cfg, line, sizeof line);

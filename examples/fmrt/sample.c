@@ -11,9 +11,10 @@
 #include "flow.h"
 #include "io.h"
 #include "image.h"
+#include "size.h"
 
 #define CMD "sample"
-#define MAX_LIST 1024
+#define MAX_LIST CLI_MAX_LIST
 #define PAD 2
 
 static void usage(FILE *f)
@@ -37,12 +38,7 @@ static void usage(FILE *f)
             "  --raw-out F          the N x H x W u8 pixels, no header\n");
 }
 
-typedef struct opts {
-    const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *classes;
-    long long n, steps, seed, cls, cols;
-    double cfg;
-    int have_cls, have_cfg, raw;
-} opts;
+typedef cli_sample_opts opts;
 
 /* "0,10,25" into v; returns the count or -1. */
 static int parse_list(const char *flag, const char *s, long long lo, long long hi, int *v, int max)
@@ -73,7 +69,7 @@ static int parse_list(const char *flag, const char *s, long long lo, long long h
     return n ? n : -1;
 }
 
-static int parse(int argc, char **argv, opts *o)
+int parse_sample_args(int argc, char **argv, opts *o)
 {
     memset(o, 0, sizeof *o);
     o->n = 16;
@@ -84,10 +80,8 @@ static int parse(int argc, char **argv, opts *o)
     o->sampler = "euler";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return -1;
-        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
         if (strcmp(a, "--raw") == 0) {
             o->raw = 1;
             continue;
@@ -136,6 +130,28 @@ static int parse(int argc, char **argv, opts *o)
         return cli_usage_error(CMD, "--cfg needs --class or --classes");
     if (o->traj_list && !o->traj)
         return cli_usage_error(CMD, "--traj-steps needs --traj FILE");
+    /* The lists are checked here too, before any file is read; only the check
+     * against the model's class count waits for the weights. */
+    if (o->have_cls) {
+        o->labels[0] = (int)o->cls;
+        o->nlabels = 1;
+    } else if (o->classes && (o->nlabels = parse_list("--classes", o->classes, 0, 1000, o->labels,
+                                                      MAX_LIST)) < 0) {
+        return 2;
+    }
+    o->ntraj = 0;
+    if (o->traj) {
+        if (o->traj_list) {
+            if ((o->ntraj = parse_list("--traj-steps", o->traj_list, 0, o->steps, o->traj_cols,
+                                       MAX_LIST)) < 0)
+                return 2;
+        } else {
+            int d[4] = {0, (int)o->steps / 4, (int)o->steps / 2, (int)o->steps};
+            for (int i = 0; i < 4; i++)
+                if (i == 0 || d[i] != o->traj_cols[o->ntraj - 1])
+                    o->traj_cols[o->ntraj++] = d[i];
+        }
+    }
     return 0;
 }
 
@@ -173,15 +189,17 @@ static int write_grid(const char *path, const uint8_t *tiles, int ntiles, int ti
 {
     int w, h;
     char err[512];
-    if (fm_grid_size(ntiles, cols, tile_h, tile_w, PAD, &w, &h) != FM_OK)
+    size_t npx, need;
+    if (fm_grid_size(ntiles, cols, tile_h, tile_w, PAD, &w, &h) != FM_OK ||
+        !fm_mul_size((size_t)w, (size_t)h, &npx) || !fm_mul_add_size(npx, 2, 1 << 20, &need))
         return cli_error("%s: grid of %d tiles in %d columns is too large", path, ntiles, cols);
-    uint8_t *px = malloc((size_t)w * (size_t)h);
+    uint8_t *px = malloc(npx);
     if (!px)
         return cli_error("cannot allocate a %dx%d image", w, h);
     fm_grid_compose(px, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
     fm_arena a;
     cli_mem mem = {0};
-    int rc = cli_host_arena(&a, (size_t)2 * (size_t)w * (size_t)h + (1 << 20), &mem);
+    int rc = cli_host_arena(&a, need, &mem);
     if (rc == 0 && fm_png_write_gray(path, px, w, h, &a, err, sizeof err) != FM_OK)
         rc = strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
     cli_mem_free(&mem);
@@ -192,9 +210,13 @@ static int write_grid(const char *path, const uint8_t *tiles, int ntiles, int ti
 int cmd_sample(int argc, char **argv)
 {
     opts o;
-    int rc = parse(argc, argv, &o);
+    int rc = parse_sample_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        usage(stdout);
+        return 0;
+    }
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc;
     signal(SIGXFSZ, SIG_IGN);
 
     fm_weights w;
@@ -209,17 +231,19 @@ int cmd_sample(int argc, char **argv)
         return 1;
     const fm_config cfg = w.cfg;
     const int N = (int)o.n, C = cfg.in_channels, H = cfg.image, K = cfg.num_classes;
+    /* The config is the file's: every size below is checked (a validated config
+     * keeps frame under 2^28, but N frames, the arena and the trajectory are
+     * products of that with flags). */
     const size_t frame = (size_t)C * (size_t)H * (size_t)H;
-
-    int labels[MAX_LIST], nlabels = 0;
-    if (o.have_cls) {
-        labels[0] = (int)o.cls;
-        nlabels = 1;
-    } else if (o.classes && (nlabels = parse_list("--classes", o.classes, 0, 1000, labels,
-                                                  MAX_LIST)) < 0) {
-        rc = 2;
+    size_t images_bytes = 0, arena_bytes = 0, traj_bytes = 0;
+    if (!fm_mul_size(frame, (size_t)N, &images_bytes) ||
+        !fm_mul_size(images_bytes, (size_t)(o.ntraj > 0 ? o.ntraj : 1), &traj_bytes)) {
+        rc = cli_error("%s: %d images of %zu bytes do not fit in this address space", o.weights,
+                       N, frame);
         goto done;
     }
+
+    const int *labels = o.labels, nlabels = o.nlabels;
     if (nlabels && K == 0) {
         rc = cli_error("%s is an unconditional model (num_classes=0): --class/--classes do not "
                        "apply", o.weights);
@@ -231,28 +255,19 @@ int cmd_sample(int argc, char **argv)
                            K, K - 1);
             goto done;
         }
-    tr.ncols = 0;
-    if (o.traj) {
-        if (o.traj_list) {
-            if ((tr.ncols = parse_list("--traj-steps", o.traj_list, 0, o.steps, tr.cols,
-                                       MAX_LIST)) < 0) {
-                rc = 2;
-                goto done;
-            }
-        } else {
-            int d[4] = {0, (int)o.steps / 4, (int)o.steps / 2, (int)o.steps};
-            for (int i = 0; i < 4; i++)
-                if (i == 0 || d[i] != tr.cols[tr.ncols - 1])
-                    tr.cols[tr.ncols++] = d[i];
-        }
-    }
+    tr.ncols = o.ntraj;
+    memcpy(tr.cols, o.traj_cols, sizeof tr.cols);
 
     fm_plan plan;
     if ((rc = cli_plan(&cfg, FM_MODE_SAMPLE, N, &plan)) != 0)
         goto done;
     /* Plus the u8 output tensor this command allocates beside the planned ones. */
-    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto",
-                               plan.total_bytes + frame * (size_t)N + (64 << 10), &bemem)) != 0)
+    if (!fm_add_size(plan.total_bytes, images_bytes, &arena_bytes) ||
+        !fm_add_size(arena_bytes, 64 << 10, &arena_bytes)) {
+        rc = cli_error("the sampling arena (%zu bytes) is too large", plan.total_bytes);
+        goto done;
+    }
+    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto", arena_bytes, &bemem)) != 0)
         goto done;
     be_open = 1;
     m = calloc(1, sizeof *m);
@@ -282,13 +297,13 @@ int cmd_sample(int argc, char **argv)
             yv[i] = labels[i % nlabels];
         s = fm_upload(&be, &y, yv);
     }
-    out = malloc(frame * (size_t)N);
+    out = malloc(images_bytes);
     if (o.traj) {
         tr.be = &be;
         tr.q = q;
-        tr.frame = frame * (size_t)N;
-        tr.host = malloc(tr.frame * (size_t)tr.ncols);
-        tiles = malloc(tr.frame * (size_t)tr.ncols);
+        tr.frame = images_bytes;
+        tr.host = malloc(traj_bytes);
+        tiles = malloc(traj_bytes);
         if (!tr.host || !tiles) {
             rc = cli_error("cannot allocate the trajectory buffers");
             goto done;

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "flow.h"
 #include "io.h"
+#include "size.h"
 
 #define CMD "train"
 /* Shuffle streams sit far from the step streams FM_STREAM(step, k) = 4 step + k,
@@ -67,13 +68,7 @@ static void usage(FILE *f)
             "Ctrl-C finishes the current step, writes --out and --ckpt, and exits.\n");
 }
 
-typedef struct opts {
-    const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
-    cli_config_opts cfg;
-    long long batch, epochs, steps, seed, ckpt_every, limit, log_every;
-    double lr, wd, ema, label_drop;
-    int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs;
-} opts;
+typedef cli_train_opts opts;
 
 /* Bytes an IDX file holds once decompressed: a gzip member ends with its length
  * mod 2^32 (RFC 1952 ISIZE), exact for the files the loader accepts (< 2 GiB). */
@@ -95,7 +90,7 @@ static int idx_bytes(const char *path, size_t *bytes)
     return 0;
 }
 
-static int parse(int argc, char **argv, opts *o)
+int parse_train_args(int argc, char **argv, opts *o)
 {
     memset(o, 0, sizeof *o);
     o->batch = 128;
@@ -108,10 +103,8 @@ static int parse(int argc, char **argv, opts *o)
     o->label_drop = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return -1;
-        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
         int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
         if (r == 0)
             continue;
@@ -189,7 +182,11 @@ static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *me
         return 1;
     /* Payloads, their rounding, and zlib's inflate state (freed before returning). */
     fm_arena a;
-    if (cli_host_arena(&a, bi + bl + (1 << 20), mem))
+    size_t need;
+    /* bi and bl come from the files (a gzip trailer is any 32-bit number). */
+    if (!fm_add_size(bi, bl, &need) || !fm_add_size(need, 1 << 20, &need))
+        return cli_error("%s + %s: too large for this address space", images, labels);
+    if (cli_host_arena(&a, need, mem))
         return 1;
     if (fm_mnist_load(images, labels, num_classes, &a, ds, err, sizeof err) != FM_OK) {
         cli_mem_free(mem);
@@ -275,7 +272,11 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
     fm_tensor x0 = fm_tensor_4d(FM_F32, B, C, ds->h, ds->w);
     if (fm_tensor_alloc(be, &x0) != FM_OK)
         return cli_error("batch tensor: %s", be->err);
-    float *xb = malloc(sizeof(float) * (size_t)B * (size_t)C * (size_t)HW);
+    size_t xbytes = 0;
+    float *xb = NULL;
+    if (fm_mul_size((size_t)B * sizeof(float), (size_t)C, &xbytes) &&
+        fm_mul_size(xbytes, (size_t)HW, &xbytes))
+        xb = malloc(xbytes);
     int32_t *yb = malloc(sizeof(int32_t) * (size_t)B);
     uint32_t *perm = malloc(sizeof(uint32_t) * (size_t)ds->n);
     int rc = 0;
@@ -392,9 +393,13 @@ out:
 int cmd_train(int argc, char **argv)
 {
     opts o;
-    int rc = parse(argc, argv, &o);
+    int rc = parse_train_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        usage(stdout);
+        return 0;
+    }
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc;
 
     if (check_writable("--out", o.out) || (o.ckpt && check_writable("--ckpt", o.ckpt)))
         return 1;
@@ -477,8 +482,12 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_plan(&cfg, FM_MODE_TRAIN, batch, &plan)) != 0)
         goto done;
     /* The plan counts the model, one batch tensor and a whole step exactly. */
-    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto", plan.total_bytes + (64 << 10),
-                               &bemem)) != 0)
+    size_t arena_bytes;
+    if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes)) {
+        rc = cli_error("the training arena (%zu bytes) is too large", plan.total_bytes);
+        goto done;
+    }
+    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto", arena_bytes, &bemem)) != 0)
         goto done;
     be_open = 1;
 

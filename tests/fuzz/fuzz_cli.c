@@ -1,0 +1,139 @@
+/* libFuzzer harness: the option parsers of the fmrt commands.
+ *
+ * The input is split at NUL bytes into argv strings (each its own exact-size heap
+ * block, so ASan sees a read past any one of them). The first string names the
+ * command (train, sample, info, plan; anything else picks one by its first byte)
+ * and plays argv[0], as in main.c's dispatch. Then parse_<cmd>_args, which must
+ * not touch a file; for train and plan the model config the flags describe is
+ * built and validated (cli_build_config) and planned (fm_unet_plan, the same
+ * arena sizing the commands do before they allocate), so sizes that come from
+ * flags reach the planner's overflow checks. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            abort();                                                                               \
+    } while (0)
+
+#define MAX_ARGS 128
+
+static fm_unet *g_scratch;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_quiet = 1;
+    g_scratch = malloc(sizeof *g_scratch);
+    if (!g_scratch)
+        abort();
+    return 0;
+}
+
+static void plan(const cli_config_opts *co, long long train_batch, long long sample_batch)
+{
+    fm_config cfg;
+    if (cli_build_config(co, &cfg) != 0)
+        return;
+    char msg[256];
+    CHECK(fm_config_validate(&cfg, msg, sizeof msg) == FM_OK);
+    fm_plan p;
+    char err[512];
+    if (train_batch > 0 &&
+        fm_unet_plan(&cfg, FM_MODE_TRAIN, (int)train_batch, g_scratch, &p, err, sizeof err) ==
+            FM_OK)
+        CHECK(p.total_bytes >= p.state_bytes && p.state_bytes >= p.params_bytes);
+    if (sample_batch > 0 &&
+        fm_unet_plan(&cfg, FM_MODE_SAMPLE, (int)sample_batch, g_scratch, &p, err, sizeof err) ==
+            FM_OK)
+        CHECK(p.total_bytes >= p.params_bytes);
+}
+
+static void run(int argc, char **argv)
+{
+    static const char *const names[4] = {"train", "sample", "info", "plan"};
+    int cmd = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(argv[0], names[i]) == 0)
+            cmd = i;
+    if (cmd < 0)
+        cmd = (unsigned char)argv[0][0] % 4;
+    int rc;
+    switch (cmd) {
+    case 0: {
+        cli_train_opts o;
+        rc = parse_train_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        if (rc == 0) {
+            CHECK(o.batch >= 1 && o.batch <= 1024 && (o.data || (o.images && o.labels)));
+            if (!o.resume)
+                plan(&o.cfg, o.batch, 0);
+        }
+        break;
+    }
+    case 1: {
+        cli_sample_opts *o = malloc(sizeof *o);
+        if (!o)
+            return;
+        rc = parse_sample_args(argc, argv, o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        if (rc == 0) {
+            CHECK(o->weights && o->n >= 1 && o->n <= 1024);
+            CHECK(o->nlabels >= 0 && o->nlabels <= CLI_MAX_LIST);
+            CHECK(o->ntraj >= 0 && o->ntraj <= CLI_MAX_LIST && (o->ntraj > 0) == (o->traj != 0));
+            for (int i = 0; i < o->ntraj; i++)
+                CHECK(o->traj_cols[i] >= 0 && o->traj_cols[i] <= o->steps);
+        }
+        free(o);
+        break;
+    }
+    case 2: {
+        cli_info_opts o;
+        rc = parse_info_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        CHECK(rc != 0 || o.path);
+        break;
+    }
+    default: {
+        cli_plan_opts o;
+        rc = parse_plan_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        if (rc == 0)
+            plan(&o.cfg, o.batch, o.sbatch);
+        break;
+    }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *argv[MAX_ARGS + 1];
+    int argc = 0;
+    size_t start = 0;
+    /* Each NUL ends a string; text after the last NUL is one more string. */
+    for (size_t i = 0; i <= size && argc < MAX_ARGS; i++) {
+        if (i < size && data[i] != 0)
+            continue;
+        if (i == size && i == start && argc > 0)
+            break;
+        size_t len = i - start;
+        argv[argc] = malloc(len + 1);
+        if (!argv[argc])
+            break;
+        memcpy(argv[argc], data + start, len);
+        argv[argc][len] = 0;
+        argc++;
+        start = i + 1;
+    }
+    argv[argc] = NULL;
+    if (argc > 0)
+        run(argc, argv);
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    return 0;
+}

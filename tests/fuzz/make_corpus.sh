@@ -1,0 +1,67 @@
+#!/bin/sh
+# Regenerate the seed corpora of tests/fuzz/corpus/<harness>/ with our own tools:
+# a tiny MNIST-format IDX pair written here, then `fmrt train` and `fmrt sample`
+# on a tiny model (2x2 images, 4 channels) so that every weights and checkpoint
+# file loads into a real model and stays a few KiB.
+#
+#   tests/fuzz/make_corpus.sh [path/to/fmrt]     (default: build/fmrt)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+fmrt=${1:-$here/../../build/fmrt}
+[ -x "$fmrt" ] || { echo "make_corpus.sh: $fmrt not found; build first or pass its path" >&2; exit 1; }
+out=$here/corpus
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$out/weights" "$out/checkpoint" "$out/idx" "$out/cli"
+rm -f "$out"/weights/* "$out"/checkpoint/* "$out"/idx/* "$out"/cli/*
+
+# IDX, big-endian: 00 00 08 ndim, u32 dims, u8 payload. 4 images of 2x2, labels 0..1.
+printf '\000\000\010\003\000\000\000\004\000\000\000\002\000\000\000\002' > "$tmp/images"
+printf '\000\377\200\020\377\000\020\200\001\002\003\004\372\373\374\375' >> "$tmp/images"
+printf '\000\000\010\001\000\000\000\004\000\001\000\001' > "$tmp/labels"
+cp "$tmp/images" "$out/idx/images-3d.idx"
+cp "$tmp/labels" "$out/idx/labels-1d.idx"
+gzip -9 -n -c "$tmp/images" > "$out/idx/images-3d.idx.gz"
+gzip -9 -n -c "$tmp/labels" > "$out/idx/labels-1d.idx.gz"
+# A 4-D header and a single item, the two extremes of ndim.
+printf '\000\000\010\004\000\000\000\001\000\000\000\001\000\000\000\002\000\000\000\001\007\011' \
+    > "$out/idx/tiny-4d.idx"
+printf '\000\000\010\001\000\000\000\001\052' > "$out/idx/one-1d.idx"
+
+# The smallest model the planner accepts with every module kind: one level,
+# attention in the middle, GroupNorm with 2 groups.
+cfg="--config image=2 --config base_channels=4 --config channel_mult=1 --config res_blocks=1"
+cfg="$cfg --config time_dim=4 --config heads=1 --config groups=2"
+data="--images $tmp/images --labels $tmp/labels"
+# shellcheck disable=SC2086
+"$fmrt" train $data --preset tiny $cfg --backend ref --batch 2 --steps 2 --seed 7 \
+    --out "$tmp/u.fmw" --ckpt "$tmp/u.ckpt" >/dev/null 2>&1
+# shellcheck disable=SC2086
+"$fmrt" train $data --preset tiny $cfg --classes 2 --backend ref --batch 2 --steps 1 \
+    --out "$tmp/c.fmw" --ckpt "$tmp/c.ckpt" >/dev/null 2>&1
+# shellcheck disable=SC2086
+"$fmrt" train $data --resume "$tmp/u.ckpt" --backend ref --steps 3 \
+    --out "$tmp/r.fmw" --ckpt "$tmp/r.ckpt" >/dev/null 2>&1
+"$fmrt" sample "$tmp/u.fmw" --backend ref --n 2 --steps 2 --out "$tmp/s.png" >/dev/null 2>&1
+# No .fmw / .ckpt suffixes: .gitignore keeps those out of the repository.
+for f in u c r; do
+    cp "$tmp/$f.fmw" "$out/weights/$f-weights"
+    cp "$tmp/$f.ckpt" "$out/checkpoint/$f-checkpoint"
+done
+cp "$tmp/u.fmw" "$out/checkpoint/u-weights" # weights files load through the same path
+
+# CLI: argv strings separated by NUL bytes, the command name first.
+arg() { printf '%s\000' "$@"; }
+arg train --data d --batch 64 --steps 100 --preset tiny --config channel_mult=1,2 \
+    --classes 10 --lr 3e-4 --ckpt c.ckpt --ckpt-every 10 > "$out/cli/train"
+arg train --images i --labels l --epochs 2 --limit 100 --seed 5 --ema 0.99 --wd 0 \
+    --label-drop 0.2 --log l.csv --log-every 5 --out w.fmw > "$out/cli/train-files"
+arg train --data d --resume c.ckpt --steps 20 > "$out/cli/train-resume"
+arg sample w.fmw --n 16 --steps 10 --sampler heun --classes 0,1,2 --cfg 1.5 --traj t.png \
+    --traj-steps 0,5,10 --cols 4 --raw --raw-out r.u8 --seed 3 > "$out/cli/sample"
+arg sample w.fmw --class 3 --backend ref --out s.png > "$out/cli/sample-class"
+arg info w.fmw > "$out/cli/info"
+arg plan --preset mnist --config groups=4 --batch 32 --sample-batch 8 > "$out/cli/plan"
+arg plan --config in_channels=3 --config image=32 --config channel_mult=1,2,2,2 \
+    --config heads=8 > "$out/cli/plan-config"
+ls -l "$out"/*
