@@ -127,8 +127,7 @@ static fm_status cuda_open_inner(fm_backend *be, const fm_backend_config *cfg)
     }
     TRY(fm_cuda_blas_check(be, cublasSetWorkspace(cu->blas, cu->base + cu->workspace_off, cu->workspace_bytes),
                            "set workspace"));
-    const char *tf32 = getenv("FMRT_CUDA_TF32");
-    cu->tf32 = tf32 && strcmp(tf32, "1") == 0;
+    cu->tf32 = (cfg->flags & FM_BACKEND_TF32) != 0;
     TRY(fm_cuda_blas_check(be, cublasSetMathMode(cu->blas, cu->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                                      : CUBLAS_PEDANTIC_MATH),
                            "set math mode"));

@@ -30,7 +30,7 @@ typedef struct fm_cuda {
     size_t scratch_bytes;
     size_t workspace_off;  /* cuBLAS workspace */
     size_t workspace_bytes;
-    int tf32;              /* opt-in TF32 GEMMs (FMRT_CUDA_TF32=1); strict float32 by default */
+    int tf32;              /* opt-in TF32 GEMMs (FM_BACKEND_TF32); strict float32 by default */
     char describe[320];
 } fm_cuda;
 

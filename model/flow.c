@@ -41,9 +41,10 @@ fm_status fm_noise(fm_backend *be, const fm_tensor *x, uint64_t seed, uint32_t s
     return run(be, (fm_call){.op = FM_OP_RNG, .t = {*x}, .i = {FM_RNG_NORMAL}, .u = {seed, stream}});
 }
 
-fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
-                            const fm_tensor *y, const fm_tensor *xt_out, const fm_tensor *vpred_out,
-                            const fm_tensor *loss)
+/* fm_flow_loss_grad with dL/dv scaled by dscale (1 but for the fault_step test hook). */
+static fm_status loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+                           const fm_tensor *y, const fm_tensor *xt_out, const fm_tensor *vpred_out,
+                           const fm_tensor *loss, float dscale)
 {
     fm_backend *be = m->be;
     fm_tensor xt, v, vp, dv;
@@ -60,8 +61,56 @@ fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1
     TRY(run(be, (fm_call){.op = FM_OP_FM_INTERP_FWD, .t = {xt, v, *x0, *x1, *t}}));
     TRY(fm_unet_forward(m, &m->flat, &vp, &xt, t, y));
     TRY(run(be, (fm_call){.op = FM_OP_MSE_FWD, .t = {*loss, vp, v}}));
-    TRY(run(be, (fm_call){.op = FM_OP_MSE_BWD, .t = {dv, (fm_tensor){0}, vp, v}, .f = {1.0f}}));
+    TRY(run(be, (fm_call){.op = FM_OP_MSE_BWD, .t = {dv, (fm_tensor){0}, vp, v}, .f = {dscale}}));
     return fm_unet_backward(m, &dv);
+}
+
+fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+                            const fm_tensor *y, const fm_tensor *xt_out, const fm_tensor *vpred_out,
+                            const fm_tensor *loss)
+{
+    return loss_grad(m, x0, x1, t, y, xt_out, vpred_out, loss, 1.0f);
+}
+
+/* Sum of `x` on the backend, read back into *out (sum is a [1] tensor). */
+static fm_status sum_of(fm_backend *be, const fm_tensor *sum, const fm_tensor *x, float *out)
+{
+    TRY(run(be, (fm_call){.op = FM_OP_SUM_FWD, .t = {*sum, *x}}));
+    return fm_download(be, out, sum);
+}
+
+static fm_status grad_check(fm_unet *m, uint64_t step, float loss)
+{
+    fm_backend *be = m->be;
+    const unsigned long long n = (unsigned long long)step;
+    if (!isfinite(loss))
+        return fm_fail(be, FM_ERR_NUMERIC, "step %llu: non-finite loss (%g)", n, (double)loss);
+    fm_tensor sum;
+    float total, part;
+    TRY(alloc(be, &sum, fm_tensor_1d(FM_F32, 1)));
+    /* The common case costs one reduction over P floats and a 4-byte read. */
+    TRY(sum_of(be, &sum, &m->grad, &total));
+    if (isfinite(total))
+        return FM_OK;
+    for (int i = 0; i < m->nparams; i++) {
+        fm_tensor view = fm_unet_view(m, &m->grad, i);
+        TRY(sum_of(be, &sum, &view, &part));
+        if (!isfinite(part))
+            return fm_fail(be, FM_ERR_NUMERIC, "step %llu: non-finite gradient in %s (loss %.4f)",
+                           n, m->params[i].name, (double)loss);
+    }
+    /* Every parameter's sum is finite but not their total: gradients near FLT_MAX,
+     * which AdamW's squared moments cannot hold either. */
+    return fm_fail(be, FM_ERR_NUMERIC, "step %llu: the gradient sum overflows (%g) although "
+                   "every parameter's gradient is finite (loss %.4f)", n, (double)total,
+                   (double)loss);
+}
+
+fm_status fm_grad_check(fm_unet *m, uint64_t step, float loss)
+{
+    if (m->mode != FM_MODE_TRAIN)
+        return fm_fail(m->be, FM_ERR_ARG, "gradient check: the model was created for sampling");
+    SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "grad_check"), grad_check(m, step, loss));
 }
 
 static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
@@ -94,7 +143,12 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
         TRY(fm_upload(be, &yt, yv));
     }
     TRY(fm_fill(be, &m->grad, 0.0f));
-    TRY(fm_flow_loss_grad(m, x0, &x1, &t, K > 0 ? &yt : NULL, NULL, NULL, &loss));
+    const float dscale = o->fault_step && step == o->fault_step ? INFINITY : 1.0f;
+    TRY(loss_grad(m, x0, &x1, &t, K > 0 ? &yt : NULL, NULL, NULL, &loss, dscale));
+    /* Before the update: a bad step must leave the weights, EMA and moments as
+     * they were, so that the caller's last checkpoint or a skip stays valid. */
+    TRY(fm_download(be, loss_out, &loss));
+    TRY(grad_check(m, step, *loss_out));
 
     /* Bias corrections in double: 1 - beta^step underflows nothing and loses no
      * digits for the step counts of a long run. */
@@ -104,8 +158,7 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
                           .t = {m->flat, m->adam_m, m->adam_v, m->grad},
                           .f = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
                                 (float)bc2}}));
-    TRY(run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}}));
-    return fm_download(be, loss_out, &loss);
+    return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
 }
 
 fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,

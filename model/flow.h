@@ -12,6 +12,11 @@ typedef struct fm_train_opts {
     float ema_decay;
     float label_drop;                          /* conditional models: P(y -> K) */
     uint64_t seed;
+    /* Test hook, 0 in real runs: at this step the loss gradient dL/dv is scaled by
+     * +inf, which makes every parameter gradient non-finite (NaN or inf) while the
+     * loss itself stays finite. Tests use it to check the non-finite guard below
+     * (tests/test_model.c; fmrt train reads it from FMRT_TEST_FAULT_STEP). */
+    uint64_t fault_step;
 } fm_train_opts;
 
 /* The seed notebook's recipe: lr 1e-4, betas 0.9/0.999, eps 1e-8, wd 0.01, EMA
@@ -25,7 +30,14 @@ fm_train_opts fm_train_defaults(void);
 
 /* One AdamW step on batch x0 [N, Cin, H, W] (already on the device) with host
  * labels y (N entries, NULL for an unconditional model). step counts from 1.
- * *loss receives the batch loss before the update. */
+ * *loss receives the batch loss before the update.
+ *
+ * Numerical faults: after backward and BEFORE the AdamW and EMA updates, the loss
+ * and the gradient block are checked (fm_grad_check). A non-finite value returns
+ * FM_ERR_NUMERIC with "step N: non-finite loss (nan)" or "step N: non-finite
+ * gradient in enc.2.conv1.weight (loss 0.1234)" in be->err, and leaves the
+ * weights, the EMA and the AdamW moments exactly as they were before the step,
+ * so a caller may stop with its last checkpoint intact or skip the step. */
 fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                         uint64_t step, float *loss);
 
@@ -35,6 +47,14 @@ fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0,
 fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
                             const fm_tensor *y, const fm_tensor *xt, const fm_tensor *vpred,
                             const fm_tensor *loss);
+
+/* FM_OK when the loss and every element of m->grad are finite. One SUM over the
+ * whole [P] gradient block decides (a sum is non-finite iff some element is, or
+ * the sum overflows); only then is each parameter's view summed, in the canonical
+ * order, to name the first bad one. FM_ERR_NUMERIC with the message described at
+ * fm_train_step otherwise (a sum that overflows with every element finite is
+ * reported as such). Uses a few bytes of be's arena, released before returning. */
+fm_status fm_grad_check(fm_unet *m, uint64_t step, float loss);
 
 typedef struct fm_sample_opts {
     int steps;        /* N uniform steps, h = 1/N */

@@ -76,6 +76,7 @@ static fm_status open_one(fm_backend *be, const fm_backend_iface *iface, const f
         if (s != FM_OK)
             return fm_fail(be, s, "backend %s: bad host memory block", iface->name);
     }
+    be->flags = cfg->flags;
     s = iface->open(be, cfg);
     if (s != FM_OK)
         be->iface = NULL;

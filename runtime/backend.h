@@ -31,6 +31,7 @@ typedef struct fm_backend_config {
     size_t arena_bytes;    /* device backends: size of the one device allocation */
     int device_index;      /* device backends: -1 = first usable device */
     const char *device_match; /* device backends: substring of the device name, or NULL */
+    unsigned flags;        /* FM_BACKEND_* */
     int gpu_only;          /* device backends: refuse CPU devices (set by "auto", which
                               prefers the host backends to an OpenCL CPU device) */
 } fm_backend_config;
@@ -52,12 +53,21 @@ typedef struct fm_backend_iface {
 
 #define FM_ERR_LEN 512
 
+/* Host memory a device backend wants in fm_backend_config.mem: its state plus
+ * staging for the compiled-program cache (an OpenCL program binary is ~2 MiB on
+ * PoCL). With less, it still works but rebuilds its program on every open. */
+#define FM_DEVICE_HOST_BYTES ((size_t)16 << 20)
+
+/* fm_backend_config.flags */
+#define FM_BACKEND_TF32 1u /* cuda: TF32 tensor-core GEMMs (opt-in; see docs/conformance.md) */
+
 struct fm_backend {
     const fm_backend_iface *iface;
     fm_arena arena; /* tensor memory; offsets into `buffer` */
     void *buffer;   /* what tensors carry as base (host ptr, cl_mem, device ptr) */
     void *impl;     /* backend-private state */
     fm_arena host;  /* the caller's host block (device backends keep state here) */
+    unsigned flags; /* fm_backend_config.flags it was opened with */
     char err[FM_ERR_LEN]; /* last error message of this context */
 };
 

@@ -93,3 +93,86 @@ Test(arena, backend_tensor_alloc_reports_bytes)
     cr_expect(strstr(be->err, "134217728") != NULL, "message names the request: %s", be->err);
     cr_expect(strstr(be->err, "free") != NULL, "message names what is free: %s", be->err);
 }
+
+/* ---- checked size arithmetic (runtime/size.h) and the sizes built on it ---------- */
+
+#include "../runtime/size.h"
+
+Test(size, helpers_detect_overflow)
+{
+    size_t r = 7;
+    cr_expect(fm_mul_size(0, SIZE_MAX, &r) && r == 0);
+    cr_expect(fm_mul_size(SIZE_MAX, 1, &r) && r == SIZE_MAX);
+    r = 7;
+    cr_expect(!fm_mul_size(SIZE_MAX / 2 + 1, 2, &r), "2^63 * 2 wraps to 0");
+    cr_expect(!fm_mul_size((size_t)1 << (4 * sizeof(size_t)), (size_t)1 << (4 * sizeof(size_t)),
+                           &r));
+    cr_expect_eq(r, 7, "the result is untouched on overflow");
+    cr_expect(fm_add_size(SIZE_MAX - 1, 1, &r) && r == SIZE_MAX);
+    cr_expect(!fm_add_size(SIZE_MAX, 1, &r));
+    cr_expect(!fm_add_size(1, SIZE_MAX, &r));
+    cr_expect(fm_mul_add_size(3, 4, 5, &r) && r == 17);
+    cr_expect(!fm_mul_add_size(SIZE_MAX / 4 + 1, 4, 0, &r));
+    cr_expect(!fm_mul_add_size(SIZE_MAX / 4, 4, 4, &r), "the sum overflows");
+    int64_t q = 7;
+    cr_expect(fm_mul_i64(-3, 4, &q) && q == -12);
+    cr_expect(fm_mul_i64(INT64_MAX, 1, &q) && q == INT64_MAX);
+    cr_expect(!fm_mul_i64(INT64_MAX / 2 + 1, 2, &q));
+    cr_expect(!fm_mul_i64(INT64_MIN, -1, &q));
+    cr_expect(!fm_mul_i64((int64_t)1 << 32, (int64_t)1 << 31, &q));
+    cr_expect(fm_mul_i64(-((int64_t)1 << 32), (int64_t)1 << 31, &q) && q == INT64_MIN);
+}
+
+Test(size, tensor_numel_and_bytes_refuse_overflow)
+{
+    /* [1, 262144, 2^24, 2^24]: the attention matrix of a 4096x4096 image with 262144
+     * heads, which a file's config may describe; the product is 2^66. */
+    fm_tensor t = fm_tensor_4d(FM_F32, 1, 262144, 1 << 24, 1 << 24);
+    cr_expect_eq(fm_tensor_numel(&t), -1);
+    cr_expect_eq(fm_tensor_bytes(&t), 0);
+    /* numel fits in int64, numel * 4 does not fit in size_t (on 64-bit hosts). */
+    fm_tensor u = fm_tensor_2d(FM_F32, INT64_MAX / 2, 1);
+    cr_expect_eq(fm_tensor_numel(&u), INT64_MAX / 2);
+    if (sizeof(size_t) <= sizeof(int64_t))
+        cr_expect_eq(fm_tensor_bytes(&u), 0);
+    fm_tensor v = fm_tensor_2d(FM_U8, 3, 5);
+    cr_expect_eq(fm_tensor_bytes(&v), 15);
+}
+
+Test(size, tensor_alloc_reports_an_overflowing_shape)
+{
+    fm_backend *be = tu_ref();
+    size_t used = be->arena.used;
+    fm_tensor t = fm_tensor_4d(FM_F32, 1, 262144, 1 << 24, 1 << 24);
+    cr_expect_eq(fm_tensor_alloc(be, &t), FM_ERR_ARENA);
+    cr_expect(strstr(be->err, "overflows") != NULL, "message: %s", be->err);
+    cr_expect_eq(be->arena.used, used);
+    fm_tensor w = fm_tensor_2d(FM_F32, INT64_MAX / 2, 1);
+    cr_expect_eq(fm_tensor_alloc(be, &w), FM_ERR_ARENA);
+}
+
+Test(size, op_check_refuses_overflowing_products)
+{
+    /* The attention check multiplies dims of different tensors (N heads L L); with
+     * L = 2^24 that used to overflow int64 inside the shape check itself. */
+    static char base;
+    fm_tensor qkv = fm_tensor_4d(FM_F32, 1, 3 * 4, 1 << 12, 1 << 12);
+    fm_tensor o = fm_tensor_4d(FM_F32, 1, 4, 1 << 12, 1 << 12);
+    fm_tensor att = fm_tensor_4d(FM_F32, 1, 4, 1 << 24, 1 << 24); /* 2^50: fits */
+    qkv.base = o.base = att.base = &base;
+    char msg[256];
+    fm_call c = {.op = FM_OP_ATTENTION_FWD, .t = {o, att, qkv}, .i = {4}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_OK, "%s", msg);
+    fm_tensor qkv2 = fm_tensor_4d(FM_F32, 1, 3 * 65536, 1 << 12, 1 << 12);
+    fm_tensor o2 = fm_tensor_4d(FM_F32, 1, 65536, 1 << 12, 1 << 12);
+    qkv2.base = o2.base = &base;
+    fm_call c2 = {.op = FM_OP_ATTENTION_FWD, .t = {o2, att, qkv2}, .i = {65536}};
+    cr_expect_eq(fm_op_check(&c2, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "overflows") != NULL, "message: %s", msg);
+    /* A tensor whose own element count overflows is refused before any rule. */
+    fm_tensor big = fm_tensor_4d(FM_F32, 1 << 20, 1 << 20, 1 << 20, 1 << 20);
+    big.base = &base;
+    fm_call c3 = {.op = FM_OP_SILU_FWD, .t = {big, big}};
+    cr_expect_eq(fm_op_check(&c3, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "overflows") != NULL, "message: %s", msg);
+}

@@ -85,7 +85,7 @@ static int open_pair(pair *p, const char *name, const fm_backend_iface *be_iface
     cr_assert_eq(fm_backend_open(&p->ref, &rc), FM_OK, "%s", p->ref.err);
     p->ref_open = 1;
     int is_ref = strcmp(name, "ref") == 0 || be_iface;
-    size_t bbytes = is_ref ? device + 4096 : (size_t)1 << 20;
+    size_t bbytes = is_ref ? device + 4096 : FM_DEVICE_HOST_BYTES;
     p->bmem = block(bbytes);
     fm_backend_config bc = {.name = name,
                             .mem = p->bmem,

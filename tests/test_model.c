@@ -330,3 +330,27 @@ Test(model, loader_rejects_config_and_shape_mismatch)
     free(m);
     free(o);
 }
+
+/* A file's config is only range-checked field by field; the planner must turn a
+ * config whose tensors overflow into an error. The largest attention of a valid
+ * config (image 4096, one level, 262144 channels and heads) has 2^66 elements;
+ * its element count used to overflow int64_t (undefined behaviour) inside
+ * fm_tensor_numel. Same bytes as tests/fuzz/regress/checkpoint/plan-attention-overflow. */
+Test(model, plan_refuses_a_config_whose_sizes_overflow)
+{
+    fm_config c = {.in_channels = 1, .image = 4096, .base_channels = 4096, .levels = 1,
+                   .channel_mult = {64}, .res_blocks = 1, .time_dim = 4, .heads = 262144,
+                   .groups = 1, .num_classes = 0};
+    char msg[200], err[512];
+    cr_assert_eq(fm_config_validate(&c, msg, sizeof msg), FM_OK, "%s", msg);
+    fm_unet *scratch_model = malloc(sizeof *scratch_model);
+    cr_assert_not_null(scratch_model);
+    fm_plan p;
+    for (int mode = 0; mode < 2; mode++) {
+        err[0] = 0;
+        fm_status s = fm_unet_plan(&c, (fm_mode)mode, 1, scratch_model, &p, err, sizeof err);
+        cr_expect_eq(s, FM_ERR_ARENA, "mode %d: status %d (%s)", mode, s, err);
+        cr_expect(strstr(err, "overflows") != NULL, "mode %d: message: %s", mode, err);
+    }
+    free(scratch_model);
+}

@@ -278,10 +278,11 @@ static void usage(void)
 {
     printf("usage: fmrt bench [--backend NAME|all] [--preset tiny|mnist|all] [--batch 128]\n"
            "                  [--sample-n 64] [--sample-steps 50] [--repeats 5] [--warmup 1]\n"
-           "                  [--json FILE] [--quick]\n\n"
+           "                  [--json FILE] [--quick] [--tf32]\n\n"
            "Measures each backend's SGEMM rate (LINEAR_FWD, 1024^3), training img/s at a batch\n"
            "and the time to sample N digits with S Euler steps, per preset: median, min and\n"
-           "max over repeats after warm-up. --quick: tiny sizes for a smoke test.\n");
+           "max over repeats after warm-up. --quick: tiny sizes for a smoke test.\n"
+           "--tf32: TF32 tensor-core GEMMs on cuda (strict float32 is the default).\n");
 }
 
 int cmd_bench(int argc, char **argv)
@@ -296,6 +297,8 @@ int cmd_bench(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--quick") == 0)
             o.quick = 1;
+        else if (strcmp(a, "--tf32") == 0)
+            cli_backend_flags |= FM_BACKEND_TF32;
         else if (i + 1 >= argc)
             return cli_usage_error("bench", "unknown option or missing value '%s'", a);
         else if (strcmp(a, "--backend") == 0)

@@ -2,8 +2,10 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,8 @@ int cli_read_file(const char *path, unsigned char **data, size_t *len)
     return 0;
 }
 
+unsigned cli_backend_flags;
+
 /* NAME or NAME:DEVICE, where DEVICE is an index ("opencl:1") or a substring of the
  * device name ("opencl:Radeon", "cuda:H200"). */
 int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_mem *mem)
@@ -93,10 +97,25 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
      * the program-binary cache buffer here. */
     int host_arena = strcmp(name, "ref") == 0 || strcmp(name, "auto") == 0;
     size_t host = 0;
+    /* Test hook: FMRT_ARENA_BYTES replaces the planned arena size, so that tests can
+     * reach the "arena too small" and "allocation failed" paths (tests/faults.sh).
+     * The ref arena then gets exactly that many bytes, without the floor below. */
+    const char *forced = getenv("FMRT_ARENA_BYTES");
+    if (forced && *forced) {
+        long long v = 0;
+        if (cli_int("FMRT_ARENA_BYTES", forced, 1, (long long)(SIZE_MAX / 4 < LLONG_MAX
+                                                              ? SIZE_MAX / 4 : LLONG_MAX), &v))
+            return 1;
+        fprintf(stderr, "fmrt: FMRT_ARENA_BYTES: an arena of %lld bytes instead of the planned "
+                "%zu\n", v, arena_bytes);
+        arena_bytes = (size_t)v;
+    } else {
+        forced = NULL;
+    }
     /* arena_bytes comes from the planner, i.e. from a config a file or a flag gave. */
-    if (host_arena && (!fm_add_size(arena_bytes, 4096 + 63, &host)))
+    if (host_arena && (!fm_add_size(arena_bytes, forced ? 63 : 4096 + 63, &host)))
         return cli_error("an arena of %zu bytes does not fit in this address space", arena_bytes);
-    if (host < (32u << 20))
+    if (host < (32u << 20) && !(forced && host_arena))
         host = 32u << 20;
     host &= ~(size_t)63;
     mem->ptr = aligned_alloc(64, host);
@@ -105,7 +124,7 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         return cli_error("cannot allocate %zu bytes of host memory for the arena", host);
     fm_backend_config cfg = {.name = name, .mem = mem->ptr, .mem_bytes = host,
                              .arena_bytes = arena_bytes, .device_index = index,
-                             .device_match = match};
+                             .device_match = match, .flags = cli_backend_flags};
     if (fm_backend_open(be, &cfg) != FM_OK) {
         char have[128] = "";
         for (const char *const *n = fm_backend_compiled(); *n; n++) {

@@ -30,6 +30,8 @@ typedef struct cli_mem {
  * allocation otherwise). Prints the backend's message and what this build has on
  * failure. */
 int cli_open_backend(fm_backend *be, const char *name, size_t arena_bytes, cli_mem *mem);
+/* FM_BACKEND_* flags every backend the tool opens gets (--tf32 sets FM_BACKEND_TF32). */
+extern unsigned cli_backend_flags;
 void cli_mem_free(cli_mem *mem);
 
 /* Parse a decimal integer / float flag value; prints an error naming the flag. */
@@ -75,6 +77,7 @@ typedef struct cli_train_opts {
     long long batch, epochs, steps, seed, ckpt_every, limit, log_every;
     double lr, wd, ema, label_drop;
     int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs;
+    int skip_nonfinite; /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
 } cli_train_opts;
 int parse_train_args(int argc, char **argv, cli_train_opts *o);
 

@@ -46,7 +46,8 @@ static void usage(FILE *f)
             "                       model rows then default to none\n"
             "  --model WHICH        presets for the whole-model rows (default tiny)\n"
             "  --batch N            batch of the model rows (default 2)\n"
-            "  --allow-unsupported  ops the backend lacks do not fail the command\n\n"
+            "  --allow-unsupported  ops the backend lacks do not fail the command\n"
+            "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n\n"
             "Exit status 1 on any failed, errored or (without --allow-unsupported)\n"
             "unsupported row.\n");
 }
@@ -109,7 +110,7 @@ static int open_quiet(fm_backend *be, const char *name, size_t arena, cli_mem *m
                       const char **why)
 {
     /* ref's arena is the host block; device backends keep small state on the host. */
-    size_t host = strcmp(name, "ref") == 0 ? arena + 4096 : (size_t)1 << 20;
+    size_t host = strcmp(name, "ref") == 0 ? arena + 4096 : FM_DEVICE_HOST_BYTES;
     host = (host + 63) & ~(size_t)63;
     mem->ptr = aligned_alloc(64, host);
     mem->bytes = host;
@@ -117,8 +118,8 @@ static int open_quiet(fm_backend *be, const char *name, size_t arena, cli_mem *m
         *why = "out of host memory";
         return 1;
     }
-    fm_backend_config cfg = {
-        .name = name, .mem = mem->ptr, .mem_bytes = host, .arena_bytes = arena, .device_index = -1};
+    fm_backend_config cfg = {.name = name, .mem = mem->ptr, .mem_bytes = host, .arena_bytes = arena,
+                             .device_index = -1, .flags = cli_backend_flags};
     if (fm_backend_open(be, &cfg) != FM_OK) {
         *why = be->err;
         return 1;
@@ -195,6 +196,10 @@ int cmd_conformance(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--tf32") == 0) {
+            cli_backend_flags |= FM_BACKEND_TF32;
+            continue;
         }
         if (strcmp(a, "--allow-unsupported") == 0) {
             o.allow_unsupported = 1;

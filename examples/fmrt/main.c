@@ -60,8 +60,10 @@ static int cmd_selftest(int argc, char **argv)
     fm_backend_close(&be);
 
     for (const char *const *n = fm_backend_compiled(); *n; n++) {
+        static _Alignas(64) unsigned char dev_host[FM_DEVICE_HOST_BYTES];
         fm_backend b;
-        fm_backend_config bc = {.name = *n, .mem = mem, .mem_bytes = sizeof mem, .arena_bytes = 1 << 20,
+        fm_backend_config bc = {.name = *n, .mem = dev_host, .mem_bytes = sizeof dev_host,
+                                .arena_bytes = 1 << 20,
                                 .device_index = -1};
         s = fm_backend_open(&b, &bc);
         printf("backend %-20s %s\n", *n, s == FM_OK ? fm_backend_describe(&b) : b.err);

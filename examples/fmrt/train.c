@@ -63,7 +63,9 @@ static void usage(FILE *f)
             "  --ckpt-every N       steps between checkpoints (default 500 when --ckpt is given)\n"
             "  --resume F           continue the run of checkpoint F bit-identically\n"
             "  --log F              CSV of step,epoch,loss,img_per_s\n"
-            "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n\n"
+            "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n"
+            "  --skip-nonfinite     skip steps whose loss or gradient is NaN/inf (counted)\n"
+            "                       instead of stopping with the last checkpoint kept\n\n"
             "--steps / --epochs count from the start of the run, also after --resume.\n"
             "Ctrl-C finishes the current step, writes --out and --ckpt, and exits.\n");
 }
@@ -105,6 +107,10 @@ int parse_train_args(int argc, char **argv, opts *o)
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return CLI_HELP;
+        if (strcmp(a, "--skip-nonfinite") == 0) {
+            o->skip_nonfinite = 1;
+            continue;
+        }
         int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
         if (r == 0)
             continue;
@@ -288,7 +294,7 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
     const int64_t epochs = (total + spe - 1) / spe;
     const int64_t first = (int64_t)r.st.step;
     double t0 = cli_now(), tlast = t0, epoch_loss = 0;
-    int64_t epoch_steps = 0, shuffled = -1;
+    int64_t epoch_steps = 0, shuffled = -1, skipped = 0;
     fprintf(stderr, "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
             "steps %lld..%lld, backend %s\n",
             cond ? "conditional" : "unconditional", (long long)m->nfloats, ds->n, B,
@@ -312,22 +318,28 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
         fm_status s = fm_upload(be, &x0, xb);
         if (s == FM_OK)
             s = fm_train_step(m, to, &x0, cond ? yb : NULL, step, &loss);
-        if (s != FM_OK) {
-            rc = cli_error("step %llu: %s", (unsigned long long)step, be->err);
-            goto out;
-        }
-        if (!isfinite(loss)) {
+        /* fm_train_step checks the loss and gradients before updating, so on
+         * FM_ERR_NUMERIC the weights are still those of the previous step. */
+        if (s == FM_ERR_NUMERIC && o->skip_nonfinite) {
+            skipped++;
+            fprintf(stderr, "%sskipped %s\n", tty ? "\n" : "", be->err);
+        } else if (s == FM_ERR_NUMERIC) {
             /* Keep the last good checkpoint and weights on disk untouched. */
-            rc = cli_error("loss became %g at step %llu; stopping without saving (the last "
-                           "checkpoint, if any, is intact; try a lower --lr)",
-                           (double)loss, (unsigned long long)step);
+            rc = cli_error("%s; stopping without saving (the last checkpoint, if any, is "
+                           "intact; try a lower --lr, or --skip-nonfinite)", be->err);
+            goto out;
+        } else if (s != FM_OK) {
+            rc = cli_error("step %llu: %s", (unsigned long long)step, be->err);
             goto out;
         }
         double now = cli_now(), dt = now - tlast;
         tlast = now;
         r.st.step = step;
-        epoch_loss += loss;
-        epoch_steps++;
+        if (s == FM_OK) { /* a skipped step has no loss to average */
+            epoch_loss += loss;
+            epoch_steps++;
+        }
+        const double mean = epoch_loss / (double)(epoch_steps ? epoch_steps : 1);
         const uint64_t ep = r.st.epoch, pos = r.st.cursor + 1;
         if (++r.st.cursor == (uint64_t)spe) {
             r.st.cursor = 0;
@@ -347,7 +359,7 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
             bar[20] = 0;
             fprintf(stderr, "\repoch %llu/%lld step %llu/%lld [%s] loss %.4f img/s %.1f ETA %s\x1b[K",
                     (unsigned long long)ep + 1, (long long)epochs, (unsigned long long)pos,
-                    (long long)spe, bar, epoch_loss / (double)epoch_steps, ips, eta);
+                    (long long)spe, bar, mean, ips, eta);
         } else if (step % (uint64_t)o->log_every == 0 || (int64_t)step == first + 1 ||
                    (int64_t)step == total) {
             fprintf(stderr, "step %llu/%lld epoch %llu loss %.4f img/s %.1f ETA %s\n",
@@ -356,7 +368,7 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
         }
         if (r.st.cursor == 0) {
             fprintf(stderr, "%sepoch %llu: mean loss %.4f over %lld steps\n", tty ? "\n" : "",
-                    (unsigned long long)ep + 1, epoch_loss / (double)epoch_steps,
+                    (unsigned long long)ep + 1, mean,
                     (long long)epoch_steps);
             epoch_loss = 0;
             epoch_steps = 0;
@@ -378,6 +390,9 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
             g_stop ? "interrupted" : "done", (unsigned long long)r.st.step, (long long)done, el,
             el > 0 ? (double)done * B / el : 0.0, o->out, o->ckpt ? " and " : "",
             o->ckpt ? o->ckpt : "");
+    if (skipped)
+        fprintf(stderr, "skipped %lld step%s with a non-finite loss or gradient "
+                "(--skip-nonfinite)\n", (long long)skipped, skipped == 1 ? "" : "s");
     if (g_stop && o->ckpt)
         fprintf(stderr, "resume with: --resume %s\n", o->ckpt);
     else if (g_stop)
@@ -546,6 +561,10 @@ int cmd_train(int argc, char **argv)
         st.seed = (uint64_t)o.seed;
     }
     to.seed = st.seed;
+    /* Test hook (tests/cli_faults.sh): poison the gradients of one step. */
+    const char *fault = getenv("FMRT_TEST_FAULT_STEP");
+    if (fault && *fault)
+        to.fault_step = strtoull(fault, NULL, 10);
     st.batch = (uint64_t)batch;
     st.data_count = (uint64_t)ds.n;
     st.lr = to.lr;

@@ -68,7 +68,8 @@ int main(int argc, char **argv)
         return die("model", "out of memory");
     if (fm_unet_plan(&w.cfg, FM_MODE_SAMPLE, 1, m, &plan, err, sizeof err) != FM_OK)
         return die("plan", err);
-    size_t bytes = plan.params_bytes + (1 << 20);
+    /* C11 aligned_alloc wants a size that is a multiple of the alignment. */
+    size_t bytes = (plan.params_bytes + (1 << 20) + 63) / 64 * 64;
     void *mem = aligned_alloc(64, bytes);
     fm_backend be;
     fm_backend_config bc = {.name = "ref", .mem = mem, .mem_bytes = bytes};

@@ -1,0 +1,304 @@
+/* The cpu backend's table, its thread pool and its share of the caller's host block.
+ *
+ * Memory: the caller's block (cfg.mem) is laid out as
+ *
+ *   [ fm_cpu state | threads x scratch | tensor arena ................................ ]
+ *
+ * The tensor arena gets exactly cfg.arena_bytes when the caller names it (the planner's
+ * figure; fm_backend_host_bytes says how large the block must then be), else what is
+ * left after a scratch of at most half the block. Tensors are host pointers, so memory
+ * movement is memcpy, exactly as in kernels_ref/backend.c.
+ *
+ * Threads: nthreads - 1 pthreads started at open (the caller's thread is tid 0);
+ * pthread_create's stacks and thread records are the C library's, like OpenBLAS's
+ * buffers are OpenBLAS's. A parallel region is: publish (fn, ctx, n), bump the
+ * generation, broadcast; every thread takes items from one atomic counter; the last
+ * worker to finish signals. One region at a time: the backend is not re-entrant (no
+ * backend is: a context belongs to one thread). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpu.h"
+
+#define FM_CPU_MAX_THREADS 64
+/* Per-thread scratch: enough for the im2col and weight-gradient tiles of every conv of
+ * the mnist preset at a tile width of ~1024 columns (conv2d.c sizes its tiles to what
+ * is there). */
+#define FM_CPU_SCRATCH_BYTES ((size_t)16 << 20)
+
+typedef struct worker {
+    struct fm_cpu *cpu;
+    int tid;
+} worker;
+
+struct fm_cpu {
+    int nthreads, started;
+    pthread_t th[FM_CPU_MAX_THREADS];
+    worker args[FM_CPU_MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned long gen; /* bumped per parallel region */
+    int quit, active;  /* active: workers not yet done with the current region */
+    fm_cpu_task fn;
+    void *ctx;
+    int64_t n;
+    atomic_llong next; /* next item to hand out */
+    float *scratch;
+    size_t scratch_floats; /* per thread */
+    char desc[128];
+};
+
+/* Ops the pool and BLAS speed up; every other entry is the reference kernel itself
+ * (same host memory model; those ops are small or rare: time embedding, embedding,
+ * loss, interpolation, concat/upsample copies, sum, quantize, rng). */
+static const fm_kernel_fn kernels[FM_OP_COUNT] = {
+#define FM_X(id, name, slots) [FM_OP_##id] = fm_ref_##name,
+    FM_OP_LIST(FM_X)
+#undef FM_X
+        [FM_OP_CONV2D_FWD] = fm_cpu_conv2d_fwd,
+    [FM_OP_CONV2D_BWD] = fm_cpu_conv2d_bwd,
+    [FM_OP_LINEAR_FWD] = fm_cpu_linear_fwd,
+    [FM_OP_LINEAR_BWD] = fm_cpu_linear_bwd,
+    [FM_OP_ATTENTION_FWD] = fm_cpu_attention_fwd,
+    [FM_OP_ATTENTION_BWD] = fm_cpu_attention_bwd,
+    [FM_OP_GROUPNORM_FWD] = fm_cpu_groupnorm_fwd,
+    [FM_OP_GROUPNORM_BWD] = fm_cpu_groupnorm_bwd,
+    [FM_OP_SILU_FWD] = fm_cpu_silu_fwd,
+    [FM_OP_SILU_BWD] = fm_cpu_silu_bwd,
+    [FM_OP_ADAMW] = fm_cpu_adamw,
+    [FM_OP_EMA] = fm_cpu_ema,
+    [FM_OP_ADD_FWD] = fm_cpu_add_fwd,
+    [FM_OP_AXPBY_FWD] = fm_cpu_axpby_fwd,
+    [FM_OP_BIAS_ADD_FWD] = fm_cpu_bias_add_fwd,
+    [FM_OP_BIAS_ADD_BWD] = fm_cpu_bias_add_bwd,
+};
+
+fm_cpu *fm_cpu_of(fm_backend *be) { return be->impl; }
+int fm_cpu_threads(const fm_cpu *cpu) { return cpu->nthreads; }
+float *fm_cpu_scratch(fm_cpu *cpu, int tid) { return cpu->scratch + (size_t)tid * cpu->scratch_floats; }
+size_t fm_cpu_scratch_floats(const fm_cpu *cpu) { return cpu->scratch_floats; }
+
+void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi)
+{
+    *lo = n * k / parts;
+    *hi = n * (k + 1) / parts;
+}
+
+static void run_items(fm_cpu *cpu, int tid)
+{
+    for (;;) {
+        int64_t i = atomic_fetch_add(&cpu->next, 1);
+        if (i >= cpu->n)
+            return;
+        cpu->fn(cpu->ctx, i, tid);
+    }
+}
+
+static void *worker_main(void *p)
+{
+    worker *w = p;
+    fm_cpu *cpu = w->cpu;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&cpu->mu);
+        while (cpu->gen == seen && !cpu->quit)
+            pthread_cond_wait(&cpu->go, &cpu->mu);
+        if (cpu->quit) {
+            pthread_mutex_unlock(&cpu->mu);
+            return NULL;
+        }
+        seen = cpu->gen;
+        pthread_mutex_unlock(&cpu->mu);
+        run_items(cpu, w->tid);
+        pthread_mutex_lock(&cpu->mu);
+        if (--cpu->active == 0)
+            pthread_cond_signal(&cpu->done);
+        pthread_mutex_unlock(&cpu->mu);
+    }
+}
+
+void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    if (n == 1 || cpu->started == 0) { /* nothing to share: no wake-up cost */
+        for (int64_t i = 0; i < n; i++)
+            fn(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&cpu->mu);
+    cpu->fn = fn;
+    cpu->ctx = ctx;
+    cpu->n = n;
+    atomic_store(&cpu->next, 0);
+    cpu->active = cpu->started;
+    cpu->gen++;
+    pthread_cond_broadcast(&cpu->go);
+    pthread_mutex_unlock(&cpu->mu);
+    run_items(cpu, 0);
+    pthread_mutex_lock(&cpu->mu);
+    while (cpu->active > 0)
+        pthread_cond_wait(&cpu->done, &cpu->mu);
+    pthread_mutex_unlock(&cpu->mu);
+}
+
+/* Cores this process may run on (its affinity mask), at least 1. */
+static int cores_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int resolve_threads(int threads)
+{
+    int t = threads > 0 ? threads : cores_available();
+    return t > FM_CPU_MAX_THREADS ? FM_CPU_MAX_THREADS : t;
+}
+
+size_t fm_cpu_host_overhead(int threads)
+{
+    /* state + alignment slack + scratch */
+    return sizeof(fm_cpu) + 2 * FM_ARENA_MIN_ALIGN + (size_t)resolve_threads(threads) * FM_CPU_SCRATCH_BYTES;
+}
+
+static void stop_workers(fm_cpu *cpu)
+{
+    pthread_mutex_lock(&cpu->mu);
+    cpu->quit = 1;
+    pthread_cond_broadcast(&cpu->go);
+    pthread_mutex_unlock(&cpu->mu);
+    for (int i = 0; i < cpu->started; i++)
+        pthread_join(cpu->th[i], NULL);
+    cpu->started = 0;
+    pthread_cond_destroy(&cpu->go);
+    pthread_cond_destroy(&cpu->done);
+    pthread_mutex_destroy(&cpu->mu);
+}
+
+static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
+{
+    if (!cfg->mem || cfg->mem_bytes == 0 || be->host.size == 0)
+        return fm_fail(be, FM_ERR_ARG, "backend cpu: no host memory given for its arena");
+    int nt = resolve_threads(cfg->threads);
+    size_t off;
+    if (fm_arena_alloc(&be->host, sizeof(fm_cpu), &off) != FM_OK)
+        return fm_fail(be, FM_ERR_ARENA, "backend cpu: host block of %zu bytes is too small",
+                       cfg->mem_bytes);
+    fm_cpu *cpu = fm_arena_ptr(&be->host, off);
+    memset(cpu, 0, sizeof *cpu);
+    cpu->nthreads = nt;
+    /* Scratch: what the caller left beyond the tensor arena it asked for (capped), or at
+     * most half the block when it asked for none. */
+    size_t left = fm_arena_free_bytes(&be->host), want = (size_t)nt * FM_CPU_SCRATCH_BYTES;
+    size_t avail = cfg->arena_bytes ? (left > cfg->arena_bytes + FM_ARENA_MIN_ALIGN
+                                           ? left - cfg->arena_bytes - FM_ARENA_MIN_ALIGN
+                                           : 0)
+                                    : left / 2;
+    if (cfg->arena_bytes && left < cfg->arena_bytes)
+        return fm_fail(be, FM_ERR_ARENA,
+                       "backend cpu: host block of %zu bytes cannot hold a %zu-byte arena and "
+                       "the backend's state (fm_backend_host_bytes gives the size)",
+                       cfg->mem_bytes, cfg->arena_bytes);
+    size_t sbytes = (avail < want ? avail : want) / (size_t)nt / FM_ARENA_MIN_ALIGN * FM_ARENA_MIN_ALIGN;
+    if (sbytes > 0 && fm_arena_alloc(&be->host, sbytes * (size_t)nt, &off) == FM_OK) {
+        cpu->scratch = fm_arena_ptr(&be->host, off);
+        cpu->scratch_floats = sbytes / sizeof(float);
+    }
+    /* The tensor arena: the rest of the block. */
+    size_t used = be->host.used;
+    if (fm_arena_init(&be->arena, be->host.base + used, be->host.size - used, 0) != FM_OK)
+        return fm_fail(be, FM_ERR_ARG, "backend cpu: bad host memory block");
+    be->buffer = be->arena.base;
+    be->impl = cpu;
+    fm_cpu_gemm_init();
+    if (pthread_mutex_init(&cpu->mu, NULL) || pthread_cond_init(&cpu->go, NULL) ||
+        pthread_cond_init(&cpu->done, NULL))
+        return fm_fail(be, FM_ERR_DRIVER, "backend cpu: cannot create the pool's locks");
+    for (int i = 1; i < nt; i++) {
+        cpu->args[i - 1] = (worker){cpu, i};
+        if (pthread_create(&cpu->th[i - 1], NULL, worker_main, &cpu->args[i - 1]) != 0)
+            break; /* fewer threads than asked: still correct */
+        cpu->started++;
+    }
+    cpu->nthreads = cpu->started + 1;
+    snprintf(cpu->desc, sizeof cpu->desc, "cpu (%d thread%s, %s, %zu MiB scratch/thread)",
+             cpu->nthreads, cpu->nthreads == 1 ? "" : "s", fm_cpu_gemm_name(),
+             cpu->scratch_floats * sizeof(float) >> 20);
+    return FM_OK;
+}
+
+static void cpu_close(fm_backend *be)
+{
+    if (be->impl)
+        stop_workers(be->impl);
+    be->impl = NULL;
+}
+
+static fm_status cpu_upload(fm_backend *be, const fm_tensor *dst, const void *src)
+{
+    (void)be;
+    memmove((char *)dst->base + dst->off, src, fm_tensor_bytes(dst));
+    return FM_OK;
+}
+
+static fm_status cpu_download(fm_backend *be, void *dst, const fm_tensor *src)
+{
+    (void)be;
+    memmove(dst, (const char *)src->base + src->off, fm_tensor_bytes(src));
+    return FM_OK;
+}
+
+static fm_status cpu_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src)
+{
+    (void)be;
+    memmove((char *)dst->base + dst->off, (const char *)src->base + src->off, fm_tensor_bytes(dst));
+    return FM_OK;
+}
+
+static fm_status cpu_fill(fm_backend *be, const fm_tensor *dst, float value)
+{
+    int64_t n = fm_tensor_numel(dst);
+    switch (dst->dtype) {
+    case FM_F32:
+        for (int64_t i = 0; i < n; i++)
+            fm_f32(dst)[i] = value;
+        return FM_OK;
+    case FM_I32:
+        for (int64_t i = 0; i < n; i++)
+            fm_i32(dst)[i] = (int32_t)value;
+        return FM_OK;
+    case FM_U8:
+        memset(fm_u8(dst), (int)value, (size_t)n);
+        return FM_OK;
+    default: return fm_fail(be, FM_ERR_ARG, "fill: dtype %s unsupported", fm_dtype_name(dst->dtype));
+    }
+}
+
+static fm_status cpu_sync(fm_backend *be)
+{
+    (void)be; /* every kernel returns when its work is done */
+    return FM_OK;
+}
+
+static const char *cpu_describe(fm_backend *be) { return ((fm_cpu *)be->impl)->desc; }
+
+const fm_backend_iface fm_backend_cpu = {
+    .name = "cpu",
+    .open = cpu_open,
+    .close = cpu_close,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .sync = cpu_sync,
+    .kernels = kernels,
+    .describe = cpu_describe,
+};

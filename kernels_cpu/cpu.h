@@ -1,0 +1,65 @@
+/* The cpu backend: the reference backend's memory model (tensors live in the caller's
+ * host block, so a tensor's base is a host pointer) with multithreaded kernels.
+ *
+ *   threads   a small pthread pool started at open; its state lives in the caller's
+ *             block. fm_cpu_parallel hands items [0, n) to the pool and the calling
+ *             thread (tid 0), dynamically (one atomic counter), and returns when all
+ *             are done. Kernels never nest parallel regions.
+ *   GEMM      fm_cpu_sgemm: OpenBLAS through CBLAS when FMRT_HAVE_OPENBLAS (set to one
+ *             thread: parallelism is ours, around it), else our own blocked SGEMM
+ *             (gemm.c). OpenBLAS allocates its packing buffers itself, inside the
+ *             OpenBLAS library: the "library never mallocs" rule covers fmrt's code.
+ *   scratch   per-thread float buffers (im2col columns, partial weight gradients,
+ *             attention scores) carved from the caller's block at open. A kernel whose
+ *             working set does not fit falls back to the reference kernel (correct,
+ *             single-threaded), so the scratch size changes speed, never results.
+ *
+ * Ops not listed here run the reference kernel (fm_ref_<op>) directly: the memory
+ * model is the same, and they are a negligible share of the time (see backend.c). */
+#ifndef FMRT_KERNELS_CPU_H
+#define FMRT_KERNELS_CPU_H
+
+#include "../kernels_ref/ref.h"
+
+typedef void (*fm_cpu_task)(void *ctx, int64_t item, int tid);
+
+typedef struct fm_cpu fm_cpu; /* private to backend.c */
+
+/* The backend state of a cpu backend (be->impl). */
+fm_cpu *fm_cpu_of(fm_backend *be);
+int fm_cpu_threads(const fm_cpu *cpu);
+/* Thread tid's scratch: fm_cpu_scratch_floats(cpu) floats, 64-byte aligned. */
+float *fm_cpu_scratch(fm_cpu *cpu, int tid);
+size_t fm_cpu_scratch_floats(const fm_cpu *cpu);
+/* Run fn(ctx, item, tid) for every item in [0, n) on the pool; returns when done. */
+void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx);
+/* Split [0, n) into about `parts` ranges: range k of `parts` is [*lo, *hi). */
+void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi);
+
+/* Row-major single-threaded SGEMM:
+ *   C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C,   op(X) = X or X^T (ta, tb)
+ * lda/ldb/ldc are the row strides of A, B, C as stored. beta 0 ignores C's contents. */
+void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The same GEMM split over the pool (blocks of rows of C, or of columns when M is small). */
+void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc);
+/* Once per process: OpenBLAS to one thread (no-op for our own GEMM). */
+void fm_cpu_gemm_init(void);
+const char *fm_cpu_gemm_name(void);
+
+/* sum x[i] over n floats, in double: float lanes over short blocks (vectorisable),
+ * each block added to a double (the error stays that of a block of <= 256 terms). */
+double fm_cpu_sum(const float *x, int64_t n);
+
+/* The specialised kernels (one file each). */
+#define FM_CPU_OPS(X)                                                                           \
+    X(conv2d_fwd) X(conv2d_bwd) X(linear_fwd) X(linear_bwd) X(attention_fwd) X(attention_bwd)    \
+    X(groupnorm_fwd) X(groupnorm_bwd) X(silu_fwd) X(silu_bwd) X(adamw) X(ema) X(add_fwd)         \
+    X(axpby_fwd) X(bias_add_fwd) X(bias_add_bwd)
+#define FM_X(name) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);
+FM_CPU_OPS(FM_X)
+#undef FM_X
+
+#endif
