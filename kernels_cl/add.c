@@ -1,22 +1,15 @@
 /* Host glue for add.cl. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 fm_status fm_cl_add_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
     cl_uint a = 0;
     int n = (int)fm_tensor_numel(&c->t[0]);
-    TRY(fm_cl_kernel(be, "add_fwd", &k));
+    FM_TRY(fm_cl_kernel(be, "add_fwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
@@ -28,11 +21,11 @@ fm_status fm_cl_add_bwd(fm_backend *be, const fm_call *c)
     int n = (int)fm_tensor_numel(&c->t[2]);
     if (!has_da && !has_db)
         return FM_OK;
-    TRY(fm_cl_kernel(be, "add_bwd", &k));
+    FM_TRY(fm_cl_kernel(be, "add_bwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, has_da));
-    TRY(fm_cl_arg_int(be, k, &a, has_db));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_da));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_db));
     return fm_cl_run1d(be, k, (size_t)n);
 }

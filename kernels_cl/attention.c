@@ -31,13 +31,6 @@
 
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 typedef struct bmat {
     size_t off, ld, stride; /* elements in the arena buffer; stride between batch items */
     int trans;
@@ -79,19 +72,19 @@ fm_status fm_cl_attention_fwd(fm_backend *be, const fm_call *c)
     float scale = (float)(1.0 / sqrt((double)d));
     for (size_t h = 0; h < heads; h++) {
         size_t q = q0 + h * d * L, k = q + C * L;
-        TRY(gemm_batched(be, L, L, d, scale, bm(q, L, 3 * C * L, 1), bm(k, L, 3 * C * L, 0), 0.0f,
+        FM_TRY(gemm_batched(be, L, L, d, scale, bm(q, L, 3 * C * L, 1), bm(k, L, 3 * C * L, 0), 0.0f,
                          bm(a0 + h * L * L, L, heads * L * L, 0), N));
     }
     cl_kernel ks;
     cl_uint a = 0;
-    TRY(fm_cl_kernel(be, "attention_softmax", &ks));
-    TRY(fm_cl_arg_tensor(be, ks, &a, att));
-    TRY(fm_cl_arg_int(be, ks, &a, (int)(N * heads * L)));
-    TRY(fm_cl_arg_int(be, ks, &a, (int)L));
-    TRY(fm_cl_run1d(be, ks, N * heads * L));
+    FM_TRY(fm_cl_kernel(be, "attention_softmax", &ks));
+    FM_TRY(fm_cl_arg_tensor(be, ks, &a, att));
+    FM_TRY(fm_cl_arg_int(be, ks, &a, (int)(N * heads * L)));
+    FM_TRY(fm_cl_arg_int(be, ks, &a, (int)L));
+    FM_TRY(fm_cl_run1d(be, ks, N * heads * L));
     for (size_t h = 0; h < heads; h++) {
         size_t v = q0 + h * d * L + 2 * C * L;
-        TRY(gemm_batched(be, d, L, L, 1.0f, bm(v, L, 3 * C * L, 0),
+        FM_TRY(gemm_batched(be, d, L, L, 1.0f, bm(v, L, 3 * C * L, 0),
                          bm(a0 + h * L * L, L, heads * L * L, 1), 0.0f,
                          bm(o0 + h * d * L, L, C * L, 0), N));
     }
@@ -116,7 +109,7 @@ fm_status fm_cl_attention_bwd(fm_backend *be, const fm_call *c)
         cap = 2;
     }
     cl_kernel ks;
-    TRY(fm_cl_kernel(be, "attention_softmax_bwd", &ks));
+    FM_TRY(fm_cl_kernel(be, "attention_softmax_bwd", &ks));
     for (size_t h = 0; h < heads; h++) {
         for (size_t n0 = 0; n0 < N; n0 += cap) {
             size_t nb = N - n0 < cap ? N - n0 : cap;
@@ -124,25 +117,25 @@ fm_status fm_cl_attention_bwd(fm_backend *be, const fm_call *c)
             size_t dq = dq0 + (n0 * 3 * C + h * d) * L, dk = dq + C * L, dv = dq + 2 * C * L;
             size_t dO = do0 + (n0 * C + h * d) * L, A = a0 + (n0 * heads + h) * L * L;
             size_t s3 = 3 * C * L, sA = heads * L * L, sB = L * L;
-            TRY(gemm_batched(be, L, L, d, 1.0f, bm(dO, L, C * L, 1), bm(v, L, s3, 0), 0.0f,
+            FM_TRY(gemm_batched(be, L, L, d, 1.0f, bm(dO, L, C * L, 1), bm(v, L, s3, 0), 0.0f,
                              bm(buf, L, sB, 0), nb));
-            TRY(gemm_batched(be, d, L, L, 1.0f, bm(dO, L, C * L, 0), bm(A, L, sA, 0), 0.0f,
+            FM_TRY(gemm_batched(be, d, L, L, 1.0f, bm(dO, L, C * L, 0), bm(A, L, sA, 0), 0.0f,
                              bm(dv, L, s3, 0), nb));
             cl_uint a = 0;
             cl_mem arena = fm_cl_of(be)->arena;
             cl_uint boff = (cl_uint)buf;
-            TRY(fm_cl_check(be, clSetKernelArg(ks, a++, sizeof arena, &arena), "set buffer"));
-            TRY(fm_cl_check(be, clSetKernelArg(ks, a++, sizeof boff, &boff), "set offset"));
-            TRY(fm_cl_arg_tensor(be, ks, &a, att));
-            TRY(fm_cl_arg_int(be, ks, &a, (int)(nb * L)));
-            TRY(fm_cl_arg_int(be, ks, &a, (int)L));
-            TRY(fm_cl_arg_int(be, ks, &a, (int)heads));
-            TRY(fm_cl_arg_int(be, ks, &a, (int)h));
-            TRY(fm_cl_arg_int(be, ks, &a, (int)n0));
-            TRY(fm_cl_run1d(be, ks, nb * L));
-            TRY(gemm_batched(be, d, L, L, scale, bm(k, L, s3, 0), bm(buf, L, sB, 1), 0.0f,
+            FM_TRY(fm_cl_check(be, clSetKernelArg(ks, a++, sizeof arena, &arena), "set buffer"));
+            FM_TRY(fm_cl_check(be, clSetKernelArg(ks, a++, sizeof boff, &boff), "set offset"));
+            FM_TRY(fm_cl_arg_tensor(be, ks, &a, att));
+            FM_TRY(fm_cl_arg_int(be, ks, &a, (int)(nb * L)));
+            FM_TRY(fm_cl_arg_int(be, ks, &a, (int)L));
+            FM_TRY(fm_cl_arg_int(be, ks, &a, (int)heads));
+            FM_TRY(fm_cl_arg_int(be, ks, &a, (int)h));
+            FM_TRY(fm_cl_arg_int(be, ks, &a, (int)n0));
+            FM_TRY(fm_cl_run1d(be, ks, nb * L));
+            FM_TRY(gemm_batched(be, d, L, L, scale, bm(k, L, s3, 0), bm(buf, L, sB, 1), 0.0f,
                              bm(dq, L, s3, 0), nb));
-            TRY(gemm_batched(be, d, L, L, scale, bm(q, L, s3, 0), bm(buf, L, sB, 0), 0.0f,
+            FM_TRY(gemm_batched(be, d, L, L, scale, bm(q, L, s3, 0), bm(buf, L, sB, 0), 0.0f,
                              bm(dk, L, s3, 0), nb));
         }
     }

@@ -1,24 +1,17 @@
 /* Host glue for axpby.cl (f0 a, f1 b). */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 fm_status fm_cl_axpby_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
     cl_uint a = 0;
     int n = (int)fm_tensor_numel(&c->t[0]);
-    TRY(fm_cl_kernel(be, "axpby_fwd", &k));
+    FM_TRY(fm_cl_kernel(be, "axpby_fwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
-    TRY(fm_cl_arg_float(be, k, &a, c->f[1]));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->f[1]));
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
@@ -30,13 +23,13 @@ fm_status fm_cl_axpby_bwd(fm_backend *be, const fm_call *c)
     int n = (int)fm_tensor_numel(&c->t[2]);
     if (!has_dx && !has_dy)
         return FM_OK;
-    TRY(fm_cl_kernel(be, "axpby_bwd", &k));
+    FM_TRY(fm_cl_kernel(be, "axpby_bwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
-    TRY(fm_cl_arg_float(be, k, &a, c->f[1]));
-    TRY(fm_cl_arg_int(be, k, &a, has_dx));
-    TRY(fm_cl_arg_int(be, k, &a, has_dy));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->f[1]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_dx));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_dy));
     return fm_cl_run1d(be, k, (size_t)n);
 }

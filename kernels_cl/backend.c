@@ -52,13 +52,7 @@ fm_status fm_cl_blast_check(fm_backend *be, CLBlastStatusCode st, const char *wh
     return fm_fail(be, FM_ERR_DRIVER, "opencl: CLBlast %s failed with status %d", what, (int)st);
 }
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-#define CLTRY(call, what) TRY(fm_cl_check(be, (call), what))
+#define CLTRY(call, what) FM_TRY(fm_cl_check(be, (call), what))
 
 /* ---- kernels and launches ------------------------------------------------------------ */
 
@@ -146,7 +140,7 @@ fm_status fm_cl_gemm(fm_backend *be, size_t m, size_t n, size_t k, float alpha, 
     CLBlastTranspose ta = a.trans ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = b.trans ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t need = 0;
-    TRY(fm_cl_blast_check(be,
+    FM_TRY(fm_cl_blast_check(be,
                           CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta, tb, m, n, k, a.off, a.ld,
                                                      b.off, b.ld, c.off, c.ld, &cl->queue, &need),
                           "temp buffer size"));
@@ -409,7 +403,7 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
     fm_cl *cl = fm_arena_ptr(&be->host, off);
     memset(cl, 0, sizeof *cl);
     be->impl = cl;
-    TRY(pick_device(be, cl, cfg));
+    FM_TRY(pick_device(be, cl, cfg));
     clGetDeviceInfo(cl->device, CL_DEVICE_NAME, sizeof cl->device_name, cl->device_name, NULL);
     clGetPlatformInfo(cl->platform, CL_PLATFORM_NAME, sizeof cl->platform_name, cl->platform_name, NULL);
     clGetDeviceInfo(cl->device, CL_DRIVER_VERSION, sizeof cl->driver, cl->driver, NULL);
@@ -451,9 +445,9 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
     cl_buffer_region region = {tensors + cl->scratch_bytes, cl->gemm_temp_bytes};
     cl->gemm_temp = clCreateSubBuffer(cl->arena, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
     CLTRY(err, "create GEMM temp sub-buffer");
-    TRY(fm_arena_init(&be->arena, NULL, tensors, align));
+    FM_TRY(fm_arena_init(&be->arena, NULL, tensors, align));
     be->buffer = cl->arena;
-    TRY(build_program(be, cl));
+    FM_TRY(build_program(be, cl));
     snprintf(cl->describe, sizeof cl->describe, "opencl: %s (%s, driver %s)", cl->device_name,
              cl->platform_name, cl->driver);
     return FM_OK;

@@ -1,24 +1,17 @@
 /* Host glue for bias_add.cl. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 fm_status fm_cl_bias_add_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
     cl_uint a = 0;
     const fm_tensor *out = &c->t[0];
     int n = (int)fm_tensor_numel(out), L = (int)(out->shape[2] * out->shape[3]);
-    TRY(fm_cl_kernel(be, "bias_add_fwd", &k));
+    FM_TRY(fm_cl_kernel(be, "bias_add_fwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, L));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, L));
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
@@ -35,10 +28,10 @@ fm_status fm_cl_bias_add_bwd(fm_backend *be, const fm_call *c)
     while (local < 128 && local < (size_t)L && local * 2 <= fm_cl_of(be)->max_wg)
         local *= 2;
     size_t global = planes * local;
-    TRY(fm_cl_kernel(be, "bias_add_bwd", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    TRY(fm_cl_arg_tensor(be, k, &a, dout));
-    TRY(fm_cl_arg_int(be, k, &a, L));
+    FM_TRY(fm_cl_kernel(be, "bias_add_bwd", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, dout));
+    FM_TRY(fm_cl_arg_int(be, k, &a, L));
     return fm_cl_check(be,
                        clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0,
                                               NULL, NULL),

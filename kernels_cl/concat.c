@@ -1,13 +1,6 @@
 /* Host glue for concat.cl. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 fm_status fm_cl_concat_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
@@ -15,12 +8,12 @@ fm_status fm_cl_concat_fwd(fm_backend *be, const fm_call *c)
     const fm_tensor *out = &c->t[0];
     int64_t plane = out->shape[2] * out->shape[3];
     int n = (int)fm_tensor_numel(out);
-    TRY(fm_cl_kernel(be, "concat_fwd", &k));
+    FM_TRY(fm_cl_kernel(be, "concat_fwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)(c->t[1].shape[1] * plane)));
-    TRY(fm_cl_arg_int(be, k, &a, (int)(c->t[2].shape[1] * plane)));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)(c->t[1].shape[1] * plane)));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)(c->t[2].shape[1] * plane)));
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
@@ -36,13 +29,13 @@ fm_status fm_cl_concat_bwd(fm_backend *be, const fm_call *c)
     int64_t cout = dout->shape[1], plane = dout->shape[2] * dout->shape[3];
     int64_t ca = has_a ? da->shape[1] : cout - db->shape[1];
     int n = (int)fm_tensor_numel(dout);
-    TRY(fm_cl_kernel(be, "concat_bwd", &k));
+    FM_TRY(fm_cl_kernel(be, "concat_bwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)(ca * plane)));
-    TRY(fm_cl_arg_int(be, k, &a, (int)((cout - ca) * plane)));
-    TRY(fm_cl_arg_int(be, k, &a, has_a));
-    TRY(fm_cl_arg_int(be, k, &a, has_b));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)(ca * plane)));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)((cout - ca) * plane)));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_a));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_b));
     return fm_cl_run1d(be, k, (size_t)n);
 }

@@ -19,13 +19,6 @@
 
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 typedef struct conv_dims {
     int N, Ci, H, W, Co, K, s, p, Ho, Wo;
     size_t R, hw, total; /* Ci K K, Ho Wo, N Ho Wo */
@@ -57,7 +50,7 @@ static fm_status gemm_fits(fm_backend *be, int ta, int tb, size_t m, size_t n, s
 {
     fm_cl *cl = fm_cl_of(be);
     size_t need = 0;
-    TRY(fm_cl_blast_check(be,
+    FM_TRY(fm_cl_blast_check(be,
                           CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor,
                                                      ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                                                      tb ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -88,12 +81,12 @@ static fm_status chunk_cols(fm_backend *be, const conv_dims *d, int backward, si
         int ok = 1, f;
         size_t R = d->R, Co = (size_t)d->Co;
         if (!backward) {
-            TRY(gemm_fits(be, 0, 0, Co, c, R, R, c, c, &f));
+            FM_TRY(gemm_fits(be, 0, 0, Co, c, R, R, c, c, &f));
             ok &= f;
         } else {
-            TRY(gemm_fits(be, 0, 1, Co, R, c, c, c, R, &f));
+            FM_TRY(gemm_fits(be, 0, 1, Co, R, c, c, c, R, &f));
             ok &= f;
-            TRY(gemm_fits(be, 1, 0, R, c, Co, R, c, c, &f));
+            FM_TRY(gemm_fits(be, 1, 0, R, c, Co, R, c, c, &f));
             ok &= f;
         }
         if (ok)
@@ -112,12 +105,12 @@ static fm_status im2col(fm_backend *be, const conv_dims *d, const fm_tensor *in,
 {
     cl_kernel k;
     cl_uint a = 0;
-    TRY(fm_cl_kernel(be, "conv2d_im2col", &k));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_tensor(be, k, &a, in));
+    FM_TRY(fm_cl_kernel(be, "conv2d_im2col", &k));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, in));
     const int v[] = {d->Ci, d->H, d->W, d->K, d->s, d->p, d->Ho, d->Wo, (int)g0, (int)cols};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        TRY(fm_cl_arg_int(be, k, &a, v[i]));
+        FM_TRY(fm_cl_arg_int(be, k, &a, v[i]));
     return fm_cl_run2d(be, k, cols, d->R, 0);
 }
 
@@ -127,27 +120,27 @@ fm_status fm_cl_conv2d_fwd(fm_backend *be, const fm_call *c)
     const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
     conv_dims d = dims_of(in, w, out, c);
     size_t step;
-    TRY(chunk_cols(be, &d, 0, &step));
+    FM_TRY(chunk_cols(be, &d, 0, &step));
     size_t tmp_byte = d.R * step * sizeof(float);
     cl_kernel ks;
-    TRY(fm_cl_kernel(be, "conv2d_store_out", &ks));
+    FM_TRY(fm_cl_kernel(be, "conv2d_store_out", &ks));
     for (size_t g0 = 0; g0 < d.total; g0 += step) {
         size_t cols = d.total - g0 < step ? d.total - g0 : step;
-        TRY(im2col(be, &d, in, g0, cols));
+        FM_TRY(im2col(be, &d, in, g0, cols));
         fm_cl_mat A = {fm_cl_elem(w), d.R, 0};
         fm_cl_mat B = {fm_cl_scratch_elem(be, 0), cols, 0};
         fm_cl_mat C = {fm_cl_scratch_elem(be, tmp_byte), cols, 0};
-        TRY(fm_cl_gemm(be, (size_t)d.Co, cols, d.R, 1.0f, A, B, 0.0f, C));
+        FM_TRY(fm_cl_gemm(be, (size_t)d.Co, cols, d.R, 1.0f, A, B, 0.0f, C));
         cl_uint a = 0;
-        TRY(fm_cl_arg_tensor(be, ks, &a, out));
-        TRY(fm_cl_arg_scratch(be, ks, &a, tmp_byte));
-        TRY(fm_cl_arg_tensor(be, ks, &a, b));
-        TRY(fm_cl_arg_int(be, ks, &a, fm_tensor_present(b)));
-        TRY(fm_cl_arg_int(be, ks, &a, d.Co));
-        TRY(fm_cl_arg_int(be, ks, &a, (int)d.hw));
-        TRY(fm_cl_arg_int(be, ks, &a, (int)g0));
-        TRY(fm_cl_arg_int(be, ks, &a, (int)cols));
-        TRY(fm_cl_run2d(be, ks, cols, (size_t)d.Co, 0));
+        FM_TRY(fm_cl_arg_tensor(be, ks, &a, out));
+        FM_TRY(fm_cl_arg_scratch(be, ks, &a, tmp_byte));
+        FM_TRY(fm_cl_arg_tensor(be, ks, &a, b));
+        FM_TRY(fm_cl_arg_int(be, ks, &a, fm_tensor_present(b)));
+        FM_TRY(fm_cl_arg_int(be, ks, &a, d.Co));
+        FM_TRY(fm_cl_arg_int(be, ks, &a, (int)d.hw));
+        FM_TRY(fm_cl_arg_int(be, ks, &a, (int)g0));
+        FM_TRY(fm_cl_arg_int(be, ks, &a, (int)cols));
+        FM_TRY(fm_cl_run2d(be, ks, cols, (size_t)d.Co, 0));
     }
     return FM_OK;
 }
@@ -159,56 +152,56 @@ fm_status fm_cl_conv2d_bwd(fm_backend *be, const fm_call *c)
     const fm_tensor *dout = &c->t[3], *in = &c->t[4], *w = &c->t[5];
     conv_dims d = dims_of(in, w, dout, c);
     size_t step;
-    TRY(chunk_cols(be, &d, 1, &step));
+    FM_TRY(chunk_cols(be, &d, 1, &step));
     size_t dT_byte = d.R * step * sizeof(float);
     int whole = step % d.hw == 0; /* every chunk holds whole images */
     if (fm_tensor_present(din) && !whole)
-        TRY(fm_fill(be, din, 0.0f));
+        FM_TRY(fm_fill(be, din, 0.0f));
     cl_kernel kl, kc;
-    TRY(fm_cl_kernel(be, "conv2d_load_dout", &kl));
-    TRY(fm_cl_kernel(be, "conv2d_col2im", &kc));
+    FM_TRY(fm_cl_kernel(be, "conv2d_load_dout", &kl));
+    FM_TRY(fm_cl_kernel(be, "conv2d_col2im", &kc));
     for (size_t g0 = 0; g0 < d.total; g0 += step) {
         size_t cols = d.total - g0 < step ? d.total - g0 : step;
         cl_uint a = 0;
-        TRY(fm_cl_arg_scratch(be, kl, &a, dT_byte));
-        TRY(fm_cl_arg_tensor(be, kl, &a, dout));
-        TRY(fm_cl_arg_int(be, kl, &a, d.Co));
-        TRY(fm_cl_arg_int(be, kl, &a, (int)d.hw));
-        TRY(fm_cl_arg_int(be, kl, &a, (int)g0));
-        TRY(fm_cl_arg_int(be, kl, &a, (int)cols));
-        TRY(fm_cl_run2d(be, kl, cols, (size_t)d.Co, 0));
-        TRY(im2col(be, &d, in, g0, cols));
+        FM_TRY(fm_cl_arg_scratch(be, kl, &a, dT_byte));
+        FM_TRY(fm_cl_arg_tensor(be, kl, &a, dout));
+        FM_TRY(fm_cl_arg_int(be, kl, &a, d.Co));
+        FM_TRY(fm_cl_arg_int(be, kl, &a, (int)d.hw));
+        FM_TRY(fm_cl_arg_int(be, kl, &a, (int)g0));
+        FM_TRY(fm_cl_arg_int(be, kl, &a, (int)cols));
+        FM_TRY(fm_cl_run2d(be, kl, cols, (size_t)d.Co, 0));
+        FM_TRY(im2col(be, &d, in, g0, cols));
         fm_cl_mat col = {fm_cl_scratch_elem(be, 0), cols, 0};
         fm_cl_mat dT = {fm_cl_scratch_elem(be, dT_byte), cols, 0};
         fm_cl_mat colT = {col.off, cols, 1};
         fm_cl_mat dwm = {fm_cl_elem(dw), d.R, 0};
-        TRY(fm_cl_gemm(be, (size_t)d.Co, d.R, cols, 1.0f, dT, colT, 1.0f, dwm));
+        FM_TRY(fm_cl_gemm(be, (size_t)d.Co, d.R, cols, 1.0f, dT, colT, 1.0f, dwm));
         if (!fm_tensor_present(din))
             continue;
         fm_cl_mat wT = {fm_cl_elem(w), d.R, 1};
-        TRY(fm_cl_gemm(be, d.R, cols, (size_t)d.Co, 1.0f, wT, dT, 0.0f, col));
+        FM_TRY(fm_cl_gemm(be, d.R, cols, (size_t)d.Co, 1.0f, wT, dT, 0.0f, col));
         size_t n0 = g0 / d.hw, n1 = (g0 + cols - 1) / d.hw + 1;
         size_t pix = (n1 - n0) * (size_t)d.Ci * (size_t)d.H * (size_t)d.W;
         a = 0;
-        TRY(fm_cl_arg_tensor(be, kc, &a, din));
-        TRY(fm_cl_arg_scratch(be, kc, &a, 0));
+        FM_TRY(fm_cl_arg_tensor(be, kc, &a, din));
+        FM_TRY(fm_cl_arg_scratch(be, kc, &a, 0));
         const int v[] = {d.Ci, d.H, d.W, d.K, d.s, d.p, d.Ho,
                          d.Wo, (int)g0, (int)cols, (int)n0, (int)(n1 - n0), !whole};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-            TRY(fm_cl_arg_int(be, kc, &a, v[i]));
-        TRY(fm_cl_run1d(be, kc, pix));
+            FM_TRY(fm_cl_arg_int(be, kc, &a, v[i]));
+        FM_TRY(fm_cl_run1d(be, kc, pix));
     }
     if (fm_tensor_present(db)) {
         cl_kernel k;
         cl_uint a = 0;
         size_t wg = fm_cl_of(be)->max_wg < 64 ? fm_cl_of(be)->max_wg : 64;
-        TRY(fm_cl_kernel(be, "conv2d_db", &k));
-        TRY(fm_cl_arg_tensor(be, k, &a, db));
-        TRY(fm_cl_arg_tensor(be, k, &a, dout));
-        TRY(fm_cl_arg_int(be, k, &a, d.N));
-        TRY(fm_cl_arg_int(be, k, &a, d.Co));
-        TRY(fm_cl_arg_int(be, k, &a, (int)d.hw));
-        TRY(fm_cl_run2d(be, k, wg, (size_t)d.Co, wg));
+        FM_TRY(fm_cl_kernel(be, "conv2d_db", &k));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, db));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, dout));
+        FM_TRY(fm_cl_arg_int(be, k, &a, d.N));
+        FM_TRY(fm_cl_arg_int(be, k, &a, d.Co));
+        FM_TRY(fm_cl_arg_int(be, k, &a, (int)d.hw));
+        FM_TRY(fm_cl_run2d(be, k, wg, (size_t)d.Co, wg));
     }
     return FM_OK;
 }

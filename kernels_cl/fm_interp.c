@@ -1,23 +1,16 @@
 /* Host glue for fm_interp.cl; N is numel(t), per-sample size numel / N. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 fm_status fm_cl_fm_interp_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
     cl_uint a = 0;
     int64_t N = fm_tensor_numel(&c->t[4]), n = fm_tensor_numel(&c->t[2]);
-    TRY(fm_cl_kernel(be, "fm_interp_fwd", &k));
+    FM_TRY(fm_cl_kernel(be, "fm_interp_fwd", &k));
     for (int i = 0; i < 5; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)(n / N)));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)(n / N)));
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
@@ -36,12 +29,12 @@ fm_status fm_cl_fm_interp_bwd(fm_backend *be, const fm_call *c)
     else
         return FM_OK; /* no dx0, no dx1: nothing to write */
     int64_t N = fm_tensor_numel(&c->t[4]), n = fm_tensor_numel(shape);
-    TRY(fm_cl_kernel(be, "fm_interp_bwd", &k));
+    FM_TRY(fm_cl_kernel(be, "fm_interp_bwd", &k));
     for (int i = 0; i < 5; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)(n / N)));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)(n / N)));
     for (int i = 0; i < 4; i++)
-        TRY(fm_cl_arg_int(be, k, &a, has[i]));
+        FM_TRY(fm_cl_arg_int(be, k, &a, has[i]));
     return fm_cl_run1d(be, k, (size_t)n);
 }

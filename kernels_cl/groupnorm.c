@@ -1,13 +1,6 @@
 /* Host glue for groupnorm.cl: i0 groups, f0 eps. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 /* The power of two covering want, capped at 128 (the kernels' local arrays) and at
  * the device's work-group limit. */
 static size_t groupnorm_wg(fm_backend *be, int64_t want)
@@ -34,13 +27,13 @@ fm_status fm_cl_groupnorm_fwd(fm_backend *be, const fm_call *c)
     cl_uint a = 0;
     const fm_tensor *in = &c->t[3];
     int64_t N = in->shape[0], C = in->shape[1], HW = in->shape[2] * in->shape[3], G = c->i[0];
-    TRY(fm_cl_kernel(be, "groupnorm_fwd", &k));
+    FM_TRY(fm_cl_kernel(be, "groupnorm_fwd", &k));
     for (int i = 0; i < 6; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)C));
-    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
-    TRY(fm_cl_arg_int(be, k, &a, (int)G));
-    TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
     return groupnorm_launch(be, k, (size_t)(N * G), groupnorm_wg(be, C / G * HW));
 }
 
@@ -57,40 +50,40 @@ fm_status fm_cl_groupnorm_bwd(fm_backend *be, const fm_call *c)
         return fm_fail(be, FM_ERR_ARENA, "opencl: groupnorm_bwd needs %zu bytes of scratch, %zu",
                        ws_bytes, fm_cl_of(be)->scratch_bytes);
 
-    TRY(fm_cl_kernel(be, "groupnorm_bwd_plane", &k));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_kernel(be, "groupnorm_bwd_plane", &k));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
     for (int i = 3; i < 7; i++) /* dout, in, mean, rstd */
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)C));
-    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
-    TRY(fm_cl_arg_int(be, k, &a, (int)G));
-    TRY(fm_cl_arg_int(be, k, &a, (int)NC));
-    TRY(groupnorm_launch(be, k, (size_t)NC, groupnorm_wg(be, HW)));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)NC));
+    FM_TRY(groupnorm_launch(be, k, (size_t)NC, groupnorm_wg(be, HW)));
 
     a = 0;
-    TRY(fm_cl_kernel(be, "groupnorm_bwd_reduce", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[2]));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[7]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)N));
-    TRY(fm_cl_arg_int(be, k, &a, (int)C));
-    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
-    TRY(fm_cl_arg_int(be, k, &a, (int)G));
-    TRY(fm_cl_run1d(be, k, (size_t)(C + NG)));
+    FM_TRY(fm_cl_kernel(be, "groupnorm_bwd_reduce", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[2]));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[7]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)N));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    FM_TRY(fm_cl_run1d(be, k, (size_t)(C + NG)));
 
     a = 0;
     int n = (int)fm_tensor_numel(in);
-    TRY(fm_cl_kernel(be, "groupnorm_bwd_din", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    FM_TRY(fm_cl_kernel(be, "groupnorm_bwd_din", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
     for (int i = 3; i < 8; i++) /* dout, in, mean, rstd, gamma */
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)C));
-    TRY(fm_cl_arg_int(be, k, &a, (int)HW));
-    TRY(fm_cl_arg_int(be, k, &a, (int)G));
-    TRY(fm_cl_arg_int(be, k, &a, (int)NC));
-    TRY(fm_cl_arg_int(be, k, &a, (int)NG));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)C));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)NC));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)NG));
     return fm_cl_run1d(be, k, (size_t)n);
 }

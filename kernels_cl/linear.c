@@ -8,13 +8,6 @@
  *             db[O]   += column sums of dout      (linear_db) */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 static fm_cl_mat mat(const fm_tensor *t, size_t ld, int trans)
 {
     fm_cl_mat m = {fm_cl_elem(t), ld, trans};
@@ -30,12 +23,12 @@ fm_status fm_cl_linear_fwd(fm_backend *be, const fm_call *c)
     if (fm_tensor_present(b)) {
         cl_kernel k;
         cl_uint a = 0;
-        TRY(fm_cl_kernel(be, "linear_bias_rows", &k));
-        TRY(fm_cl_arg_tensor(be, k, &a, out));
-        TRY(fm_cl_arg_tensor(be, k, &a, b));
-        TRY(fm_cl_arg_int(be, k, &a, (int)O));
-        TRY(fm_cl_arg_int(be, k, &a, (int)N));
-        TRY(fm_cl_run2d(be, k, O, N, 0));
+        FM_TRY(fm_cl_kernel(be, "linear_bias_rows", &k));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, out));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, b));
+        FM_TRY(fm_cl_arg_int(be, k, &a, (int)O));
+        FM_TRY(fm_cl_arg_int(be, k, &a, (int)N));
+        FM_TRY(fm_cl_run2d(be, k, O, N, 0));
         beta = 1.0f;
     }
     return fm_cl_gemm(be, N, O, I, 1.0f, mat(in, I, 0), mat(w, I, 1), beta, mat(out, O, 0));
@@ -48,17 +41,17 @@ fm_status fm_cl_linear_bwd(fm_backend *be, const fm_call *c)
     const fm_tensor *dout = &c->t[3], *in = &c->t[4], *w = &c->t[5];
     size_t N = (size_t)in->shape[0], O = (size_t)w->shape[0], I = (size_t)w->shape[1];
     if (fm_tensor_present(din))
-        TRY(fm_cl_gemm(be, N, I, O, 1.0f, mat(dout, O, 0), mat(w, I, 0), 0.0f, mat(din, I, 0)));
-    TRY(fm_cl_gemm(be, O, I, N, 1.0f, mat(dout, O, 1), mat(in, I, 0), 1.0f, mat(dw, I, 0)));
+        FM_TRY(fm_cl_gemm(be, N, I, O, 1.0f, mat(dout, O, 0), mat(w, I, 0), 0.0f, mat(din, I, 0)));
+    FM_TRY(fm_cl_gemm(be, O, I, N, 1.0f, mat(dout, O, 1), mat(in, I, 0), 1.0f, mat(dw, I, 0)));
     if (fm_tensor_present(db)) {
         cl_kernel k;
         cl_uint a = 0;
-        TRY(fm_cl_kernel(be, "linear_db", &k));
-        TRY(fm_cl_arg_tensor(be, k, &a, db));
-        TRY(fm_cl_arg_tensor(be, k, &a, dout));
-        TRY(fm_cl_arg_int(be, k, &a, (int)O));
-        TRY(fm_cl_arg_int(be, k, &a, (int)N));
-        TRY(fm_cl_run1d(be, k, O));
+        FM_TRY(fm_cl_kernel(be, "linear_db", &k));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, db));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, dout));
+        FM_TRY(fm_cl_arg_int(be, k, &a, (int)O));
+        FM_TRY(fm_cl_arg_int(be, k, &a, (int)N));
+        FM_TRY(fm_cl_run1d(be, k, O));
     }
     return FM_OK;
 }

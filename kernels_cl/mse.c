@@ -1,13 +1,6 @@
 /* Host glue for mse.cl: a two-pass reduction through the scratch region. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 /* The largest power of two <= 128 the device allows (the kernels' local arrays). */
 static size_t mse_wg(fm_backend *be)
 {
@@ -37,18 +30,18 @@ fm_status fm_cl_mse_fwd(fm_backend *be, const fm_call *c)
         groups = 1;
     if (groups > 1024)
         groups = 1024;
-    TRY(fm_cl_kernel(be, "mse_partial", &k));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[2]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(mse_launch(be, k, groups, wg));
+    FM_TRY(fm_cl_kernel(be, "mse_partial", &k));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[2]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(mse_launch(be, k, groups, wg));
     a = 0;
-    TRY(fm_cl_kernel(be, "mse_final", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_int(be, k, &a, (int)groups));
-    TRY(fm_cl_arg_float(be, k, &a, (float)n));
+    FM_TRY(fm_cl_kernel(be, "mse_final", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)groups));
+    FM_TRY(fm_cl_arg_float(be, k, &a, (float)n));
     return mse_launch(be, k, 1, wg);
 }
 
@@ -60,12 +53,12 @@ fm_status fm_cl_mse_bwd(fm_backend *be, const fm_call *c)
     int n = (int)fm_tensor_numel(&c->t[2]);
     if (!has_da && !has_db)
         return FM_OK;
-    TRY(fm_cl_kernel(be, "mse_bwd", &k));
+    FM_TRY(fm_cl_kernel(be, "mse_bwd", &k));
     for (int i = 0; i < 4; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_float(be, k, &a, 2.0f * c->f[0] / (float)n));
-    TRY(fm_cl_arg_int(be, k, &a, has_da));
-    TRY(fm_cl_arg_int(be, k, &a, has_db));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_float(be, k, &a, 2.0f * c->f[0] / (float)n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_da));
+    FM_TRY(fm_cl_arg_int(be, k, &a, has_db));
     return fm_cl_run1d(be, k, (size_t)n);
 }

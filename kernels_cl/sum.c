@@ -1,13 +1,6 @@
 /* Host glue for sum.cl: a two-pass reduction through the scratch region. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 /* Work-group size of the reduction kernels: the largest power of two <= 128 the
  * device allows (the kernels' local arrays hold 128). */
 static size_t sum_wg(fm_backend *be)
@@ -39,16 +32,16 @@ fm_status fm_cl_sum_fwd(fm_backend *be, const fm_call *c)
         groups = 1;
     if (groups > 1024)
         groups = 1024;
-    TRY(fm_cl_kernel(be, "sum_partial", &k));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(sum_launch(be, k, groups, wg));
+    FM_TRY(fm_cl_kernel(be, "sum_partial", &k));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(sum_launch(be, k, groups, wg));
     a = 0;
-    TRY(fm_cl_kernel(be, "sum_final", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    TRY(fm_cl_arg_int(be, k, &a, (int)groups));
+    FM_TRY(fm_cl_kernel(be, "sum_final", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)groups));
     return sum_launch(be, k, 1, wg);
 }
 
@@ -57,9 +50,9 @@ fm_status fm_cl_sum_bwd(fm_backend *be, const fm_call *c)
     cl_kernel k;
     cl_uint a = 0;
     int n = (int)fm_tensor_numel(&c->t[0]);
-    TRY(fm_cl_kernel(be, "sum_bwd", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_kernel(be, "sum_bwd", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
     return fm_cl_run1d(be, k, (size_t)n);
 }

@@ -3,13 +3,6 @@
 
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 static void timeemb_q(int64_t half, float *hi, float *lo)
 {
     double q = exp(-log(10000.0) / (double)(half - 1));
@@ -26,13 +19,13 @@ fm_status fm_cl_timeemb_fwd(fm_backend *be, const fm_call *c)
     int64_t N = out->shape[0], half = out->shape[1] / 2;
     float qh, ql;
     timeemb_q(half, &qh, &ql);
-    TRY(fm_cl_kernel(be, "timeemb_fwd", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, out));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)N));
-    TRY(fm_cl_arg_int(be, k, &a, (int)half));
-    TRY(fm_cl_arg_float(be, k, &a, qh));
-    TRY(fm_cl_arg_float(be, k, &a, ql));
+    FM_TRY(fm_cl_kernel(be, "timeemb_fwd", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, out));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)N));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)half));
+    FM_TRY(fm_cl_arg_float(be, k, &a, qh));
+    FM_TRY(fm_cl_arg_float(be, k, &a, ql));
     return fm_cl_run1d(be, k, (size_t)(N * half));
 }
 
@@ -49,12 +42,12 @@ fm_status fm_cl_timeemb_bwd(fm_backend *be, const fm_call *c)
     while (local < 128 && (int64_t)local < half && local * 2 <= fm_cl_of(be)->max_wg)
         local *= 2;
     size_t global = (size_t)N * local;
-    TRY(fm_cl_kernel(be, "timeemb_bwd", &k));
+    FM_TRY(fm_cl_kernel(be, "timeemb_bwd", &k));
     for (int i = 0; i < 3; i++)
-        TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)half));
-    TRY(fm_cl_arg_float(be, k, &a, qh));
-    TRY(fm_cl_arg_float(be, k, &a, ql));
+        FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[i]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)half));
+    FM_TRY(fm_cl_arg_float(be, k, &a, qh));
+    FM_TRY(fm_cl_arg_float(be, k, &a, ql));
     return fm_cl_check(be,
                        clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0,
                                               NULL, NULL),

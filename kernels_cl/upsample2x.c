@@ -1,25 +1,18 @@
 /* Host glue for upsample2x.cl. */
 #include "cl.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 fm_status fm_cl_upsample2x_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
     cl_uint a = 0;
     const fm_tensor *in = &c->t[1];
     int n = (int)fm_tensor_numel(&c->t[0]);
-    TRY(fm_cl_kernel(be, "upsample2x_fwd", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    TRY(fm_cl_arg_tensor(be, k, &a, in));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)in->shape[2]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)in->shape[3]));
+    FM_TRY(fm_cl_kernel(be, "upsample2x_fwd", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, in));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)in->shape[2]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)in->shape[3]));
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
@@ -29,11 +22,11 @@ fm_status fm_cl_upsample2x_bwd(fm_backend *be, const fm_call *c)
     cl_uint a = 0;
     const fm_tensor *din = &c->t[0];
     int n = (int)fm_tensor_numel(din);
-    TRY(fm_cl_kernel(be, "upsample2x_bwd", &k));
-    TRY(fm_cl_arg_tensor(be, k, &a, din));
-    TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    TRY(fm_cl_arg_int(be, k, &a, n));
-    TRY(fm_cl_arg_int(be, k, &a, (int)din->shape[2]));
-    TRY(fm_cl_arg_int(be, k, &a, (int)din->shape[3]));
+    FM_TRY(fm_cl_kernel(be, "upsample2x_bwd", &k));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, din));
+    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)din->shape[2]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, (int)din->shape[3]));
     return fm_cl_run1d(be, k, (size_t)n);
 }

@@ -26,13 +26,6 @@
 
 #include "cuda.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 static __device__ float attn_warp_max(float v)
 {
     for (int off = 16; off > 0; off >>= 1)
@@ -108,17 +101,17 @@ extern "C" fm_status fm_cuda_attention_fwd(fm_backend *be, const fm_call *c)
     for (long long h = 0; h < heads; h++) {
         const float *q = q0 + h * d * L, *k = q + C * L;
         /* A[L, L] = scale q[d, L]^T k[d, L], batch over n: strides 3CL, 3CL, heads LL */
-        TRY(fm_cuda_gemm_batched(be, (int)L, (int)L, (int)d, scale, q, (int)L, s3, 1, k, (int)L, s3,
+        FM_TRY(fm_cuda_gemm_batched(be, (int)L, (int)L, (int)d, scale, q, (int)L, s3, 1, k, (int)L, s3,
                                  0, 0.0f, a0 + h * L * L, (int)L, sA, (int)N));
     }
     long long rows = N * heads * L;
     attn_softmax_kernel<<<fm_cuda_blocks(rows * 32), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
         a0, rows, (int)L);
-    TRY(fm_cuda_launched(be, "attn_softmax"));
+    FM_TRY(fm_cuda_launched(be, "attn_softmax"));
     for (long long h = 0; h < heads; h++) {
         const float *v = q0 + h * d * L + 2 * C * L;
         /* o[d, L] = v[d, L] A[L, L]^T, batch over n: strides 3CL, heads LL, CL */
-        TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, 1.0f, v, (int)L, s3, 0, a0 + h * L * L,
+        FM_TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, 1.0f, v, (int)L, s3, 0, a0 + h * L * L,
                                  (int)L, sA, 1, 0.0f, o0 + h * d * L, (int)L, C * L, (int)N));
     }
     return FM_OK;
@@ -154,20 +147,20 @@ extern "C" fm_status fm_cuda_attention_bwd(fm_backend *be, const fm_call *c)
             float *dq = dq0 + (n0 * 3 * C + h * d) * L, *dk = dq + C * L, *dv = dq + 2 * C * L;
             const float *dO = do0 + (n0 * C + h * d) * L, *A = a0 + (n0 * heads + h) * LL;
             /* dA[L, L] = dO[d, L]^T v[d, L] */
-            TRY(fm_cuda_gemm_batched(be, (int)L, (int)L, (int)d, 1.0f, dO, (int)L, sO, 1, v, (int)L,
+            FM_TRY(fm_cuda_gemm_batched(be, (int)L, (int)L, (int)d, 1.0f, dO, (int)L, sO, 1, v, (int)L,
                                      s3, 0, 0.0f, buf, (int)L, LL, nb));
             /* dv[d, L] = dO[d, L] A[L, L] */
-            TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, 1.0f, dO, (int)L, sO, 0, A, (int)L,
+            FM_TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, 1.0f, dO, (int)L, sO, 0, A, (int)L,
                                      sA, 0, 0.0f, dv, (int)L, s3, nb));
             long long rows = (long long)nb * L;
             attn_softmax_bwd_kernel<<<fm_cuda_blocks(rows * 32), FM_CUDA_THREADS, 0,
                                       fm_cuda_of(be)->stream>>>(buf, A, sA, rows, (int)L);
-            TRY(fm_cuda_launched(be, "attn_softmax_bwd"));
+            FM_TRY(fm_cuda_launched(be, "attn_softmax_bwd"));
             /* dq[d, L] = scale k[d, L] dS[L, L]^T */
-            TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, scale, k, (int)L, s3, 0, buf,
+            FM_TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, scale, k, (int)L, s3, 0, buf,
                                      (int)L, LL, 1, 0.0f, dq, (int)L, s3, nb));
             /* dk[d, L] = scale q[d, L] dS[L, L] */
-            TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, scale, q, (int)L, s3, 0, buf,
+            FM_TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, scale, q, (int)L, s3, 0, buf,
                                      (int)L, LL, 0, 0.0f, dk, (int)L, s3, nb));
         }
     }

@@ -32,13 +32,6 @@ fm_status fm_cuda_blas_check(fm_backend *be, cublasStatus_t st, const char *what
                    (int)st);
 }
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 static cublasOperation_t op(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
@@ -102,11 +95,11 @@ static fm_status cuda_open_inner(fm_backend *be, const fm_backend_config *cfg)
                        found < 0 ? cfg->device_match : "out of range", seen);
     cu->device = found;
     cudaDeviceProp prop;
-    TRY(fm_cuda_check(be, cudaSetDevice(cu->device), "set device"));
-    TRY(fm_cuda_check(be, cudaGetDeviceProperties(&prop, cu->device), "device properties"));
-    TRY(fm_cuda_check(be, cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking), "create stream"));
-    TRY(fm_cuda_blas_check(be, cublasCreate(&cu->blas), "create handle"));
-    TRY(fm_cuda_blas_check(be, cublasSetStream(cu->blas, cu->stream), "set stream"));
+    FM_TRY(fm_cuda_check(be, cudaSetDevice(cu->device), "set device"));
+    FM_TRY(fm_cuda_check(be, cudaGetDeviceProperties(&prop, cu->device), "device properties"));
+    FM_TRY(fm_cuda_check(be, cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking), "create stream"));
+    FM_TRY(fm_cuda_blas_check(be, cublasCreate(&cu->blas), "create handle"));
+    FM_TRY(fm_cuda_blas_check(be, cublasSetStream(cu->blas, cu->stream), "set stream"));
 
     const size_t align = 256; /* cudaMalloc's alignment; keeps every region aligned */
     cu->tensor_bytes = (cfg->arena_bytes + align - 1) / align * align;
@@ -125,13 +118,13 @@ static fm_status cuda_open_inner(fm_backend *be, const fm_backend_config *cfg)
                        "backend cuda: cudaMalloc of %zu bytes failed (%s); %zu of %zu bytes free on %s",
                        total, cudaGetErrorString(err), free_b, total_b, prop.name);
     }
-    TRY(fm_cuda_blas_check(be, cublasSetWorkspace(cu->blas, cu->base + cu->workspace_off, cu->workspace_bytes),
+    FM_TRY(fm_cuda_blas_check(be, cublasSetWorkspace(cu->blas, cu->base + cu->workspace_off, cu->workspace_bytes),
                            "set workspace"));
     cu->tf32 = (cfg->flags & FM_BACKEND_TF32) != 0;
-    TRY(fm_cuda_blas_check(be, cublasSetMathMode(cu->blas, cu->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+    FM_TRY(fm_cuda_blas_check(be, cublasSetMathMode(cu->blas, cu->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                                      : CUBLAS_PEDANTIC_MATH),
                            "set math mode"));
-    TRY(fm_arena_init(&be->arena, NULL, cu->tensor_bytes, align));
+    FM_TRY(fm_arena_init(&be->arena, NULL, cu->tensor_bytes, align));
     be->buffer = cu->base;
     snprintf(cu->describe, sizeof cu->describe, "cuda: %s (sm_%d%d, %.1f GiB, %s GEMMs)", prop.name,
              prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
@@ -167,7 +160,7 @@ static void cuda_close(fm_backend *be)
 static fm_status cuda_upload(fm_backend *be, const fm_tensor *dst, const void *src)
 {
     fm_cuda *cu = fm_cuda_of(be);
-    TRY(fm_cuda_check(be, cudaMemcpyAsync((char *)dst->base + dst->off, src, fm_tensor_bytes(dst),
+    FM_TRY(fm_cuda_check(be, cudaMemcpyAsync((char *)dst->base + dst->off, src, fm_tensor_bytes(dst),
                                           cudaMemcpyHostToDevice, cu->stream),
                       "upload"));
     /* The caller may reuse its host buffer as soon as we return. */
@@ -177,7 +170,7 @@ static fm_status cuda_upload(fm_backend *be, const fm_tensor *dst, const void *s
 static fm_status cuda_download(fm_backend *be, void *dst, const fm_tensor *src)
 {
     fm_cuda *cu = fm_cuda_of(be);
-    TRY(fm_cuda_check(be, cudaMemcpyAsync(dst, (char *)src->base + src->off, fm_tensor_bytes(src),
+    FM_TRY(fm_cuda_check(be, cudaMemcpyAsync(dst, (char *)src->base + src->off, fm_tensor_bytes(src),
                                           cudaMemcpyDeviceToHost, cu->stream),
                       "download"));
     return fm_cuda_check(be, cudaStreamSynchronize(cu->stream), "download sync");

@@ -27,13 +27,6 @@
  * output column lies in the chunk). */
 #include "cuda.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 typedef struct conv2d_cu_dims {
     int N, Ci, H, W, Co, K, s, p, Ho, Wo;
     long long R, hw; /* Ci K K, Ho Wo */
@@ -231,7 +224,7 @@ extern "C" fm_status fm_cuda_conv2d_fwd(fm_backend *be, const fm_call *c)
         long long total = (long long)d.N * d.Co * d.hw;
         conv2d_bias_fill_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st>>>(
             po, fm_cuda_f32(b), d.Co, d.hw, total);
-        TRY(fm_cuda_launched(be, "conv2d_bias_fill"));
+        FM_TRY(fm_cuda_launched(be, "conv2d_bias_fill"));
         beta = 1.0f;
     }
     if (d.K == 1 && d.s == 1 && d.p == 0) {
@@ -242,16 +235,16 @@ extern "C" fm_status fm_cuda_conv2d_fwd(fm_backend *be, const fm_call *c)
     }
     int img_step;
     long long pix_step;
-    TRY(conv2d_plan(be, &d, 0, &img_step, &pix_step));
+    FM_TRY(conv2d_plan(be, &d, 0, &img_step, &pix_step));
     float *col = fm_cuda_scratch(be, 0);
     for (int n0 = 0; n0 < d.N; n0 += img_step) {
         for (long long pix0 = 0; pix0 < d.hw; pix0 += pix_step) {
             conv2d_cu_chunk ch = conv2d_chunk(&d, n0, img_step, pix0, pix_step);
-            TRY(conv2d_im2col(be, col, pi, &d, &ch));
+            FM_TRY(conv2d_im2col(be, col, pi, &d, &ch));
             /* out[n0 + j][Co, pix0 ..] (+)= w[Co, R] col[R, j pcols ..]:
              * m = Co, n = pcols, k = R; A = w (lda R, stride 0), B = col (ldb cols,
              * stride pcols), C = out (ldc HW, stride Co HW); batch nimg */
-            TRY(fm_cuda_gemm_batched(be, d.Co, (int)ch.pcols, (int)d.R, 1.0f, pw, (int)d.R, 0, 0,
+            FM_TRY(fm_cuda_gemm_batched(be, d.Co, (int)ch.pcols, (int)d.R, 1.0f, pw, (int)d.R, 0, 0,
                                      col, (int)ch.cols, ch.pcols, 0, beta,
                                      po + (long long)ch.n0 * d.Co * d.hw + ch.pix0, (int)d.hw,
                                      (long long)d.Co * d.hw, ch.nimg));
@@ -273,14 +266,14 @@ extern "C" fm_status fm_cuda_conv2d_bwd(fm_backend *be, const fm_call *c)
     if (fm_tensor_present(db)) {
         conv2d_db_kernel<<<(unsigned)d.Co, FM_CUDA_THREADS, 0, st>>>(fm_cuda_f32(db), pg, d.N, d.Co,
                                                                      d.hw);
-        TRY(fm_cuda_launched(be, "conv2d_db"));
+        FM_TRY(fm_cuda_launched(be, "conv2d_db"));
     }
     int img_step;
     long long pix_step;
-    TRY(conv2d_plan(be, &d, 1, &img_step, &pix_step));
+    FM_TRY(conv2d_plan(be, &d, 1, &img_step, &pix_step));
     int whole = pix_step == d.hw;
     if (pdin && !whole)
-        TRY(fm_cuda_check(be, cudaMemsetAsync(pdin, 0, fm_tensor_bytes(din), st),
+        FM_TRY(fm_cuda_check(be, cudaMemsetAsync(pdin, 0, fm_tensor_bytes(din), st),
                           "conv2d_bwd: zero din"));
     float *col = fm_cuda_scratch(be, 0);
     for (int n0 = 0; n0 < d.N; n0 += img_step) {
@@ -291,22 +284,22 @@ extern "C" fm_status fm_cuda_conv2d_bwd(fm_backend *be, const fm_call *c)
             long long total = (long long)d.Co * ch.cols;
             conv2d_load_dout_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st>>>(dT, pg, d,
                                                                                        ch, total);
-            TRY(fm_cuda_launched(be, "conv2d_load_dout"));
-            TRY(conv2d_im2col(be, col, pi, &d, &ch));
+            FM_TRY(fm_cuda_launched(be, "conv2d_load_dout"));
+            FM_TRY(conv2d_im2col(be, col, pi, &d, &ch));
             /* dw[Co, R] += dT[Co, cols] col[R, cols]^T: m = Co, n = R, k = cols,
              * lda = cols, ldb = cols (B transposed), ldc = R, beta 1 */
-            TRY(fm_cuda_gemm(be, d.Co, (int)d.R, (int)ch.cols, 1.0f, dT, (int)ch.cols, 0, col,
+            FM_TRY(fm_cuda_gemm(be, d.Co, (int)d.R, (int)ch.cols, 1.0f, dT, (int)ch.cols, 0, col,
                              (int)ch.cols, 1, 1.0f, pdw, (int)d.R));
             if (!pdin)
                 continue;
             /* dcol[R, cols] = w[Co, R]^T dT[Co, cols]: m = R, n = cols, k = Co,
              * lda = R (A transposed), ldb = cols, ldc = cols; over col */
-            TRY(fm_cuda_gemm(be, (int)d.R, (int)ch.cols, d.Co, 1.0f, pw, (int)d.R, 1, dT,
+            FM_TRY(fm_cuda_gemm(be, (int)d.R, (int)ch.cols, d.Co, 1.0f, pw, (int)d.R, 1, dT,
                              (int)ch.cols, 0, 0.0f, col, (int)ch.cols));
             total = (long long)ch.nimg * d.Ci * d.H * d.W;
             conv2d_col2im_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st>>>(
                 pdin + (long long)ch.n0 * d.Ci * d.H * d.W, col, d, ch, !whole, total);
-            TRY(fm_cuda_launched(be, "conv2d_col2im"));
+            FM_TRY(fm_cuda_launched(be, "conv2d_col2im"));
         }
     }
     return FM_OK;

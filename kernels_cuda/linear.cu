@@ -12,13 +12,6 @@
  *             over the batch n: coalesced across o, deterministic) */
 #include "cuda.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 /* out[n, o] = b[o] for e = n O + o < N O. */
 static __global__ void linear_bias_rows_kernel(float *out, const float *b, long long O,
                                                long long total)
@@ -52,7 +45,7 @@ extern "C" fm_status fm_cuda_linear_fwd(fm_backend *be, const fm_call *c)
         linear_bias_rows_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0,
                                   fm_cuda_of(be)->stream>>>(fm_cuda_f32(out), fm_cuda_f32(b), O,
                                                             total);
-        TRY(fm_cuda_launched(be, "linear_bias_rows"));
+        FM_TRY(fm_cuda_launched(be, "linear_bias_rows"));
         beta = 1.0f;
     }
     /* out[N,O] (+)= in[N,I] w[O,I]^T */
@@ -69,14 +62,14 @@ extern "C" fm_status fm_cuda_linear_bwd(fm_backend *be, const fm_call *c)
     const float *pg = fm_cuda_f32(dout);
     /* din[N,I] = dout[N,O] w[O,I] */
     if (fm_tensor_present(din))
-        TRY(fm_cuda_gemm(be, N, I, O, 1.0f, pg, O, 0, fm_cuda_f32(w), I, 0, 0.0f, fm_cuda_f32(din),
+        FM_TRY(fm_cuda_gemm(be, N, I, O, 1.0f, pg, O, 0, fm_cuda_f32(w), I, 0, 0.0f, fm_cuda_f32(din),
                          I));
     /* dw[O,I] += dout[N,O]^T in[N,I] */
-    TRY(fm_cuda_gemm(be, O, I, N, 1.0f, pg, O, 1, fm_cuda_f32(in), I, 0, 1.0f, fm_cuda_f32(dw), I));
+    FM_TRY(fm_cuda_gemm(be, O, I, N, 1.0f, pg, O, 1, fm_cuda_f32(in), I, 0, 1.0f, fm_cuda_f32(dw), I));
     if (fm_tensor_present(db)) {
         linear_db_kernel<<<fm_cuda_blocks(O), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
             fm_cuda_f32(db), pg, O, N);
-        TRY(fm_cuda_launched(be, "linear_db"));
+        FM_TRY(fm_cuda_launched(be, "linear_db"));
     }
     return FM_OK;
 }

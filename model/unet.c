@@ -18,13 +18,6 @@
 
 #include "philox.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        fm_status s_ = (x);                                                                        \
-        if (s_ != FM_OK)                                                                           \
-            return s_;                                                                             \
-    } while (0)
-
 /* ---- layout ------------------------------------------------------------------------ */
 
 typedef struct builder {
@@ -239,8 +232,8 @@ static fm_status create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mod
             blocks[i]->base = (void *)(uintptr_t)ext;
             continue;
         }
-        TRY(fm_tensor_alloc(be, blocks[i]));
-        TRY(fm_fill(be, blocks[i], 0.0f));
+        FM_TRY(fm_tensor_alloc(be, blocks[i]));
+        FM_TRY(fm_fill(be, blocks[i], 0.0f));
     }
     for (int i = 0; i < m->nparams; i++)
         m->params[i].t = fm_unet_view(m, &m->flat, i);
@@ -305,11 +298,11 @@ fm_status fm_unet_init_params(fm_unet *m, uint64_t seed)
             fm_tensor part = fm_tensor_1d(FM_F32, k);
             part.base = p->t.base;
             part.off = p->t.off + (size_t)s * sizeof(float);
-            TRY(fm_upload(m->be, &part, buf));
+            FM_TRY(fm_upload(m->be, &part, buf));
         }
     }
     if (m->mode == FM_MODE_TRAIN)
-        TRY(fm_copy(m->be, &m->ema, &m->flat));
+        FM_TRY(fm_copy(m->be, &m->ema, &m->flat));
     return FM_OK;
 }
 
@@ -348,8 +341,8 @@ static fm_status conv_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor i
 static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
 {
     int G = c->m->cfg.groups;
-    TRY(alloc2(c->m, mean, c->N, G));
-    TRY(alloc2(c->m, rstd, c->N, G));
+    FM_TRY(alloc2(c->m, mean, c->N, G));
+    FM_TRY(alloc2(c->m, rstd, c->N, G));
     return run(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
                                 .t = {out, *mean, *rstd, in, W(c, p), W(c, p + 1)},
                                 .i = {G},
@@ -390,27 +383,27 @@ static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, 
     int N = c->N, H = md->res, p = md->p;
     fm_tensor tp;
     s->x = x;
-    TRY(alloc4(m, &s->n1, N, md->cin, H, H));
-    TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + RB_N1W));
-    TRY(alloc4(m, &s->a1, N, md->cin, H, H));
-    TRY(silu(c->be, s->a1, s->n1));
-    TRY(alloc4(m, &s->h1, N, md->cout, H, H));
-    TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
-    TRY(alloc2(m, &tp, N, md->cout));
-    TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
-    TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
-    TRY(alloc4(m, &s->n2, N, md->cout, H, H));
-    TRY(gnorm(c, s->n2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
-    TRY(alloc4(m, &s->a2, N, md->cout, H, H));
-    TRY(silu(c->be, s->a2, s->n2));
-    TRY(conv(c, out, s->a2, p + RB_C2W, 1));
+    FM_TRY(alloc4(m, &s->n1, N, md->cin, H, H));
+    FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + RB_N1W));
+    FM_TRY(alloc4(m, &s->a1, N, md->cin, H, H));
+    FM_TRY(silu(c->be, s->a1, s->n1));
+    FM_TRY(alloc4(m, &s->h1, N, md->cout, H, H));
+    FM_TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
+    FM_TRY(alloc2(m, &tp, N, md->cout));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
+    FM_TRY(alloc4(m, &s->n2, N, md->cout, H, H));
+    FM_TRY(gnorm(c, s->n2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
+    FM_TRY(alloc4(m, &s->a2, N, md->cout, H, H));
+    FM_TRY(silu(c->be, s->a2, s->n2));
+    FM_TRY(conv(c, out, s->a2, p + RB_C2W, 1));
     if (md->has_skip) {
         fm_tensor sk;
-        TRY(alloc4(m, &sk, N, md->cout, H, H));
-        TRY(conv(c, sk, x, p + RB_SW, 1));
-        TRY(add(c->be, out, out, sk));
+        FM_TRY(alloc4(m, &sk, N, md->cout, H, H));
+        FM_TRY(conv(c, sk, x, p + RB_SW, 1));
+        FM_TRY(add(c->be, out, out, sk));
     } else {
-        TRY(add(c->be, out, out, x));
+        FM_TRY(add(c->be, out, out, x));
     }
     s->out = out;
     return FM_OK;
@@ -422,16 +415,16 @@ static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x,
     fm_unet *m = c->m;
     int N = c->N, H = md->res, C = md->cin, p = md->p, L = H * H, heads = m->cfg.heads;
     s->x = x;
-    TRY(alloc4(m, &s->n1, N, C, H, H));
-    TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + AT_NW));
-    TRY(alloc4(m, &s->qkv, N, 3 * C, H, H));
-    TRY(conv(c, s->qkv, s->n1, p + AT_QW, 1));
+    FM_TRY(alloc4(m, &s->n1, N, C, H, H));
+    FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + AT_NW));
+    FM_TRY(alloc4(m, &s->qkv, N, 3 * C, H, H));
+    FM_TRY(conv(c, s->qkv, s->n1, p + AT_QW, 1));
     s->att = fm_tensor_4d(FM_F32, N, heads, L, L);
-    TRY(fm_tensor_alloc(m->be, &s->att));
-    TRY(alloc4(m, &s->o, N, C, H, H));
-    TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD, .t = {s->o, s->att, s->qkv}, .i = {heads}}));
-    TRY(conv(c, out, s->o, p + AT_PW, 1));
-    TRY(add(c->be, out, out, x));
+    FM_TRY(fm_tensor_alloc(m->be, &s->att));
+    FM_TRY(alloc4(m, &s->o, N, C, H, H));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD, .t = {s->o, s->att, s->qkv}, .i = {heads}}));
+    FM_TRY(conv(c, out, s->o, p + AT_PW, 1));
+    FM_TRY(add(c->be, out, out, x));
     s->out = out;
     return FM_OK;
 }
@@ -445,26 +438,26 @@ static fm_status module_fwd(ctx *c, int i, fm_tensor x, fm_tensor skip, fm_tenso
     int Ho = md->kind == FM_MOD_DOWN ? H / 2 : md->kind == FM_MOD_UP ? 2 * H : H;
     /* The output outlives the module; everything after the mark is the module's own
      * and, when sampling, is released as soon as the module is done. */
-    TRY(alloc4(m, out, N, md->cout, Ho, Ho));
+    FM_TRY(alloc4(m, out, N, md->cout, Ho, Ho));
     fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "module");
     if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC) {
         fm_tensor cat;
-        TRY(alloc4(m, &cat, N, md->cin, H, H));
-        TRY(run(c->be, (fm_call){.op = FM_OP_CONCAT_FWD, .t = {cat, x, skip}}));
+        FM_TRY(alloc4(m, &cat, N, md->cin, H, H));
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_CONCAT_FWD, .t = {cat, x, skip}}));
         x = cat;
     }
     switch (md->kind) {
-    case FM_MOD_RES: TRY(res_fwd(c, md, s, x, *out, st)); break;
-    case FM_MOD_ATTN: TRY(attn_fwd(c, md, s, x, *out)); break;
+    case FM_MOD_RES: FM_TRY(res_fwd(c, md, s, x, *out, st)); break;
+    case FM_MOD_ATTN: FM_TRY(attn_fwd(c, md, s, x, *out)); break;
     case FM_MOD_DOWN:
         s->x = x;
-        TRY(conv(c, *out, x, md->p, 2));
+        FM_TRY(conv(c, *out, x, md->p, 2));
         break;
     case FM_MOD_UP:
         s->x = x;
-        TRY(alloc4(m, &s->up, N, md->cin, 2 * H, 2 * H));
-        TRY(run(c->be, (fm_call){.op = FM_OP_UPSAMPLE2X_FWD, .t = {s->up, x}}));
-        TRY(conv(c, *out, s->up, md->p, 1));
+        FM_TRY(alloc4(m, &s->up, N, md->cin, 2 * H, 2 * H));
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_UPSAMPLE2X_FWD, .t = {s->up, x}}));
+        FM_TRY(conv(c, *out, s->up, md->p, 1));
         break;
     }
     if (!c->train)
@@ -505,28 +498,28 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
 
     /* time path */
     const int C = cfg->base_channels, T = cfg->time_dim;
-    TRY(alloc2(m, &tp->e, N, C));
-    TRY(run(be, (fm_call){.op = FM_OP_TIMEEMB_FWD, .t = {tp->e, *t}}));
-    TRY(alloc2(m, &tp->l1, N, T));
-    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->l1, tp->e, W(&c, 0), W(&c, 1)}}));
-    TRY(alloc2(m, &tp->s1, N, T));
-    TRY(silu(be, tp->s1, tp->l1));
-    TRY(alloc2(m, &tp->temb, N, T));
-    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->temb, tp->s1, W(&c, 2), W(&c, 3)}}));
+    FM_TRY(alloc2(m, &tp->e, N, C));
+    FM_TRY(run(be, (fm_call){.op = FM_OP_TIMEEMB_FWD, .t = {tp->e, *t}}));
+    FM_TRY(alloc2(m, &tp->l1, N, T));
+    FM_TRY(run(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->l1, tp->e, W(&c, 0), W(&c, 1)}}));
+    FM_TRY(alloc2(m, &tp->s1, N, T));
+    FM_TRY(silu(be, tp->s1, tp->l1));
+    FM_TRY(alloc2(m, &tp->temb, N, T));
+    FM_TRY(run(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->temb, tp->s1, W(&c, 2), W(&c, 3)}}));
     int p = 4;
     if (cfg->num_classes > 0) {
         fm_tensor ce;
-        TRY(alloc2(m, &ce, N, T));
-        TRY(run(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, W(&c, p), *y}}));
-        TRY(add(be, tp->temb, tp->temb, ce));
+        FM_TRY(alloc2(m, &ce, N, T));
+        FM_TRY(run(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, W(&c, p), *y}}));
+        FM_TRY(add(be, tp->temb, tp->temb, ce));
         p++;
     }
-    TRY(alloc2(m, &tp->st, N, T));
-    TRY(silu(be, tp->st, tp->temb));
+    FM_TRY(alloc2(m, &tp->st, N, T));
+    FM_TRY(silu(be, tp->st, tp->temb));
 
     fm_tensor h;
-    TRY(alloc4(m, &h, N, C, cfg->image, cfg->image));
-    TRY(conv(&c, h, *x, p, 1));
+    FM_TRY(alloc4(m, &h, N, C, cfg->image, cfg->image));
+    FM_TRY(conv(&c, h, *x, p, 1));
     tp->nhs = 0;
     tp->hs[tp->nhs++] = h;
     for (int i = 0; i < m->nmods; i++) {
@@ -534,7 +527,7 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
         fm_tensor out, skip = {0};
         if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC)
             skip = tp->hs[--tp->nhs];
-        TRY(module_fwd(&c, i, h, skip, &out, tp->st));
+        FM_TRY(module_fwd(&c, i, h, skip, &out, tp->st));
         h = out;
         if (md->part == FM_PART_ENC)
             tp->hs[tp->nhs++] = h;
@@ -542,11 +535,11 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
 
     int po = m->nparams - 4; /* norm_out.weight, norm_out.bias, conv_out.weight, conv_out.bias */
     int Cl = (int)h.shape[1], S = cfg->image;
-    TRY(alloc4(m, &tp->nout, N, Cl, S, S));
-    TRY(gnorm(&c, tp->nout, &tp->mout, &tp->rout, h, po));
-    TRY(alloc4(m, &tp->aout, N, Cl, S, S));
-    TRY(silu(be, tp->aout, tp->nout));
-    TRY(conv(&c, *v, tp->aout, po + 2, 1));
+    FM_TRY(alloc4(m, &tp->nout, N, Cl, S, S));
+    FM_TRY(gnorm(&c, tp->nout, &tp->mout, &tp->rout, h, po));
+    FM_TRY(alloc4(m, &tp->aout, N, Cl, S, S));
+    FM_TRY(silu(be, tp->aout, tp->nout));
+    FM_TRY(conv(&c, *v, tp->aout, po + 2, 1));
     tp->hlast = h;
     if (!train)
         fm_unet_release(m);
@@ -562,32 +555,32 @@ static fm_status res_bwd(fm_unet *m, const fm_module *md, const fm_saved *s, fm_
     int N = (int)dout.shape[0], H = md->res, p = md->p;
     fm_tape *tp = &m->tape;
     fm_tensor da2, dn2, dh1, dtp, dst_i, da1, dn1;
-    TRY(alloc4(m, &da2, N, md->cout, H, H));
-    TRY(conv_bwd(m, da2, dout, s->a2, P, p + RB_C2W, 1));
-    TRY(alloc4(m, &dn2, N, md->cout, H, H));
-    TRY(silu_bwd(m->be, dn2, da2, s->n2));
-    TRY(alloc4(m, &dh1, N, md->cout, H, H));
-    TRY(gnorm_bwd(m, dh1, dn2, s->h1, s->mean2, s->rstd2, P, p + RB_N2W));
+    FM_TRY(alloc4(m, &da2, N, md->cout, H, H));
+    FM_TRY(conv_bwd(m, da2, dout, s->a2, P, p + RB_C2W, 1));
+    FM_TRY(alloc4(m, &dn2, N, md->cout, H, H));
+    FM_TRY(silu_bwd(m->be, dn2, da2, s->n2));
+    FM_TRY(alloc4(m, &dh1, N, md->cout, H, H));
+    FM_TRY(gnorm_bwd(m, dh1, dn2, s->h1, s->mean2, s->rstd2, P, p + RB_N2W));
     /* h1 = conv1(a1) + temb(st) broadcast: the projection sees the spatial sums. */
-    TRY(alloc2(m, &dtp, N, md->cout));
-    TRY(run(m->be, (fm_call){.op = FM_OP_BIAS_ADD_BWD, .t = {dtp, dh1}}));
-    TRY(alloc2(m, &dst_i, N, m->cfg.time_dim));
-    TRY(run(m->be, (fm_call){.op = FM_OP_LINEAR_BWD,
+    FM_TRY(alloc2(m, &dtp, N, md->cout));
+    FM_TRY(run(m->be, (fm_call){.op = FM_OP_BIAS_ADD_BWD, .t = {dtp, dh1}}));
+    FM_TRY(alloc2(m, &dst_i, N, m->cfg.time_dim));
+    FM_TRY(run(m->be, (fm_call){.op = FM_OP_LINEAR_BWD,
                              .t = {dst_i, G(m, p + RB_TW), G(m, p + RB_TB), dtp, tp->st,
                                    fm_unet_view(m, P, p + RB_TW)}}));
-    TRY(add(m->be, dst, dst, dst_i));
-    TRY(alloc4(m, &da1, N, md->cin, H, H));
-    TRY(conv_bwd(m, da1, dh1, s->a1, P, p + RB_C1W, 1));
-    TRY(alloc4(m, &dn1, N, md->cin, H, H));
-    TRY(silu_bwd(m->be, dn1, da1, s->n1));
-    TRY(gnorm_bwd(m, dx, dn1, s->x, s->mean1, s->rstd1, P, p + RB_N1W));
+    FM_TRY(add(m->be, dst, dst, dst_i));
+    FM_TRY(alloc4(m, &da1, N, md->cin, H, H));
+    FM_TRY(conv_bwd(m, da1, dh1, s->a1, P, p + RB_C1W, 1));
+    FM_TRY(alloc4(m, &dn1, N, md->cin, H, H));
+    FM_TRY(silu_bwd(m->be, dn1, da1, s->n1));
+    FM_TRY(gnorm_bwd(m, dx, dn1, s->x, s->mean1, s->rstd1, P, p + RB_N1W));
     if (md->has_skip) {
         fm_tensor dsk;
-        TRY(alloc4(m, &dsk, N, md->cin, H, H));
-        TRY(conv_bwd(m, dsk, dout, s->x, P, p + RB_SW, 1));
-        TRY(add(m->be, dx, dx, dsk));
+        FM_TRY(alloc4(m, &dsk, N, md->cin, H, H));
+        FM_TRY(conv_bwd(m, dsk, dout, s->x, P, p + RB_SW, 1));
+        FM_TRY(add(m->be, dx, dx, dsk));
     } else {
-        TRY(add(m->be, dx, dx, dout));
+        FM_TRY(add(m->be, dx, dx, dout));
     }
     return FM_OK;
 }
@@ -597,16 +590,16 @@ static fm_status attn_bwd(fm_unet *m, const fm_module *md, const fm_saved *s, fm
 {
     int N = (int)dout.shape[0], H = md->res, C = md->cin, p = md->p;
     fm_tensor d_o, dqkv, ws, dn;
-    TRY(alloc4(m, &d_o, N, C, H, H));
-    TRY(conv_bwd(m, d_o, dout, s->o, P, p + AT_PW, 1));
-    TRY(alloc4(m, &dqkv, N, 3 * C, H, H));
+    FM_TRY(alloc4(m, &d_o, N, C, H, H));
+    FM_TRY(conv_bwd(m, d_o, dout, s->o, P, p + AT_PW, 1));
+    FM_TRY(alloc4(m, &dqkv, N, 3 * C, H, H));
     ws = fm_tensor_1d(FM_F32, fm_attention_ws_floats((int64_t)H * H));
-    TRY(fm_tensor_alloc(m->be, &ws));
-    TRY(run(m->be, (fm_call){.op = FM_OP_ATTENTION_BWD, .t = {dqkv, ws, d_o, s->qkv, s->att},
+    FM_TRY(fm_tensor_alloc(m->be, &ws));
+    FM_TRY(run(m->be, (fm_call){.op = FM_OP_ATTENTION_BWD, .t = {dqkv, ws, d_o, s->qkv, s->att},
                              .i = {m->cfg.heads}}));
-    TRY(alloc4(m, &dn, N, C, H, H));
-    TRY(conv_bwd(m, dn, dqkv, s->n1, P, p + AT_QW, 1));
-    TRY(gnorm_bwd(m, dx, dn, s->x, s->mean1, s->rstd1, P, p + AT_NW));
+    FM_TRY(alloc4(m, &dn, N, C, H, H));
+    FM_TRY(conv_bwd(m, dn, dqkv, s->n1, P, p + AT_QW, 1));
+    FM_TRY(gnorm_bwd(m, dx, dn, s->x, s->mean1, s->rstd1, P, p + AT_NW));
     return add(m->be, dx, dx, dout);
 }
 
@@ -622,14 +615,14 @@ fm_status fm_unet_backward(fm_unet *m, const fm_tensor *dv)
     fm_tensor h = tp->hlast, dh, dao, dno, dst;
     int Cl = (int)h.shape[1];
 
-    TRY(alloc2(m, &dst, N, cfg->time_dim));
-    TRY(fm_fill(be, &dst, 0.0f));
-    TRY(alloc4(m, &dao, N, Cl, S, S));
-    TRY(conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
-    TRY(alloc4(m, &dno, N, Cl, S, S));
-    TRY(silu_bwd(be, dno, dao, tp->nout));
-    TRY(alloc4(m, &dh, N, Cl, S, S));
-    TRY(gnorm_bwd(m, dh, dno, h, tp->mout, tp->rout, P, po));
+    FM_TRY(alloc2(m, &dst, N, cfg->time_dim));
+    FM_TRY(fm_fill(be, &dst, 0.0f));
+    FM_TRY(alloc4(m, &dao, N, Cl, S, S));
+    FM_TRY(conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
+    FM_TRY(alloc4(m, &dno, N, Cl, S, S));
+    FM_TRY(silu_bwd(be, dno, dao, tp->nout));
+    FM_TRY(alloc4(m, &dh, N, Cl, S, S));
+    FM_TRY(gnorm_bwd(m, dh, dno, h, tp->mout, tp->rout, P, po));
 
     /* Gradients of the skip stack, filled by the decoder, consumed by the encoder. */
     fm_tensor dhs[sizeof tp->hs / sizeof tp->hs[0]];
@@ -650,25 +643,25 @@ fm_status fm_unet_backward(fm_unet *m, const fm_tensor *dv)
             /* Output gradients first: they outlive the module's temporaries. */
             int idx = top++;
             fm_tensor dcat;
-            TRY(alloc4(m, &dx, N, md->cin - md->cskip, H, H));
-            TRY(alloc4(m, &dhs[idx], N, md->cskip, H, H));
+            FM_TRY(alloc4(m, &dx, N, md->cin - md->cskip, H, H));
+            FM_TRY(alloc4(m, &dhs[idx], N, md->cskip, H, H));
             fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
-            TRY(alloc4(m, &dcat, N, md->cin, H, H));
-            TRY(res_bwd(m, md, s, dcat, dh, dst, P));
-            TRY(run(be, (fm_call){.op = FM_OP_CONCAT_BWD, .t = {dx, dhs[idx], dcat}}));
+            FM_TRY(alloc4(m, &dcat, N, md->cin, H, H));
+            FM_TRY(res_bwd(m, md, s, dcat, dh, dst, P));
+            FM_TRY(run(be, (fm_call){.op = FM_OP_CONCAT_BWD, .t = {dx, dhs[idx], dcat}}));
             fm_arena_reset(&be->arena, mark);
         } else {
-            TRY(alloc4(m, &dx, N, md->cin, H, H));
+            FM_TRY(alloc4(m, &dx, N, md->cin, H, H));
             fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
             switch (md->kind) {
-            case FM_MOD_RES: TRY(res_bwd(m, md, s, dx, dh, dst, P)); break;
-            case FM_MOD_ATTN: TRY(attn_bwd(m, md, s, dx, dh, P)); break;
-            case FM_MOD_DOWN: TRY(conv_bwd(m, dx, dh, s->x, P, md->p, 2)); break;
+            case FM_MOD_RES: FM_TRY(res_bwd(m, md, s, dx, dh, dst, P)); break;
+            case FM_MOD_ATTN: FM_TRY(attn_bwd(m, md, s, dx, dh, P)); break;
+            case FM_MOD_DOWN: FM_TRY(conv_bwd(m, dx, dh, s->x, P, md->p, 2)); break;
             case FM_MOD_UP: {
                 fm_tensor du;
-                TRY(alloc4(m, &du, N, md->cin, 2 * H, 2 * H));
-                TRY(conv_bwd(m, du, dh, s->up, P, md->p, 1));
-                TRY(run(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {dx, du}}));
+                FM_TRY(alloc4(m, &du, N, md->cin, 2 * H, 2 * H));
+                FM_TRY(conv_bwd(m, du, dh, s->up, P, md->p, 1));
+                FM_TRY(run(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {dx, du}}));
                 break;
             }
             }
@@ -679,23 +672,23 @@ fm_status fm_unet_backward(fm_unet *m, const fm_tensor *dv)
          * hs[i] and writes hs[i+1]; the first middle module reads the last one). Its
          * other use, the decoder's concat, left its gradient in dhs[i]. */
         if (i < nskip)
-            TRY(add(be, dh, dh, dhs[i]));
+            FM_TRY(add(be, dh, dh, dhs[i]));
     }
     /* conv_in: its output was hs[0]; its input x needs no gradient. */
-    TRY(conv_bwd(m, (fm_tensor){0}, dh, tp->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
+    FM_TRY(conv_bwd(m, (fm_tensor){0}, dh, tp->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
 
     /* time path: st = SiLU(temb), temb = lin2(SiLU(lin1(e))) + class_emb[y] */
     fm_tensor dtemb, ds1, dl1;
-    TRY(alloc2(m, &dtemb, N, cfg->time_dim));
-    TRY(silu_bwd(be, dtemb, dst, tp->temb));
+    FM_TRY(alloc2(m, &dtemb, N, cfg->time_dim));
+    FM_TRY(silu_bwd(be, dtemb, dst, tp->temb));
     if (cfg->num_classes > 0)
-        TRY(run(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {G(m, 4), dtemb, tp->y}}));
-    TRY(alloc2(m, &ds1, N, cfg->time_dim));
-    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_BWD,
+        FM_TRY(run(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {G(m, 4), dtemb, tp->y}}));
+    FM_TRY(alloc2(m, &ds1, N, cfg->time_dim));
+    FM_TRY(run(be, (fm_call){.op = FM_OP_LINEAR_BWD,
                           .t = {ds1, G(m, 2), G(m, 3), dtemb, tp->s1, fm_unet_view(m, P, 2)}}));
-    TRY(alloc2(m, &dl1, N, cfg->time_dim));
-    TRY(silu_bwd(be, dl1, ds1, tp->l1));
-    TRY(run(be, (fm_call){.op = FM_OP_LINEAR_BWD,
+    FM_TRY(alloc2(m, &dl1, N, cfg->time_dim));
+    FM_TRY(silu_bwd(be, dl1, ds1, tp->l1));
+    FM_TRY(run(be, (fm_call){.op = FM_OP_LINEAR_BWD,
                           .t = {(fm_tensor){0}, G(m, 0), G(m, 1), dl1, tp->e, fm_unet_view(m, P, 0)}}));
     fm_unet_release(m);
     return FM_OK;

@@ -18,6 +18,14 @@ typedef enum fm_status {
     FM_STATUS_COUNT
 } fm_status;
 
+/* Return the status of `expr` from the enclosing function unless it is FM_OK. */
+#define FM_TRY(expr)                                                                               \
+    do {                                                                                           \
+        fm_status fm_try_ = (expr);                                                                \
+        if (fm_try_ != FM_OK)                                                                      \
+            return fm_try_;                                                                        \
+    } while (0)
+
 /* A short, static description of a status code ("arena exhausted", ...). */
 const char *fm_strerror(fm_status s);
 
