@@ -12,25 +12,6 @@
 
 static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = whole warps");
 
-/* Sum of v over the block (FM_CUDA_THREADS threads), returned to every thread: a
- * butterfly within each warp, then one over the warp sums. Float addition is
- * commutative, so every lane ends with the same bits; the order is fixed. All
- * threads must call it; sh holds FM_CUDA_THREADS / 32 floats. */
-static __device__ float bias_block_sum(float v, float *sh)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        sh[warp] = v;
-    __syncthreads();
-    v = lane < FM_CUDA_THREADS / 32 ? sh[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads(); /* sh may be reused by the caller */
-    return v;
-}
-
 /* One thread per element; n = planes * plane. */
 static __global__ void bias_add_fwd_kernel(float *out, const float *in, const float *bias,
                                            long long plane, long long n)
@@ -52,7 +33,7 @@ static __global__ void bias_add_bwd_kernel(float *dbias, const float *dout, long
         comp = (t - acc) - y;
         acc = t;
     }
-    acc = bias_block_sum(acc, sh);
+    acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
         dbias[blockIdx.x] = acc;
 }

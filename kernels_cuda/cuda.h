@@ -55,6 +55,25 @@ static inline unsigned fm_cuda_blocks(long long n)
     return (unsigned)((n + FM_CUDA_THREADS - 1) / FM_CUDA_THREADS);
 }
 
+/* Sum of v over the block (float or double), returned to every thread: a fixed
+ * butterfly within each warp, then across the warp sums, so every lane gets the same
+ * bits and the result does not depend on timing (no atomics). Every thread of the
+ * block must call it; sh holds FM_CUDA_THREADS / 32 values. */
+template <typename T> static __device__ T fm_cuda_block_sum(T v, T *sh)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0)
+        sh[warp] = v;
+    __syncthreads();
+    v = lane < FM_CUDA_THREADS / 32 ? sh[lane] : (T)0;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();
+    return v;
+}
+
 /* FM_ERR_DRIVER with "cuda: <what>: <name>: <message>" unless err == cudaSuccess.
  * Also checks cudaGetLastError after a launch when err is cudaSuccess and
  * `after_launch` is set. */

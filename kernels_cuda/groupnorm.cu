@@ -28,24 +28,6 @@ static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = who
 
 #define GN_WARPS (FM_CUDA_THREADS / 32)
 
-/* Sum of v over the block, returned to every thread: a butterfly within each warp,
- * then one over the warp sums (float addition is commutative, so all lanes end with
- * the same bits). All threads call it; sh holds GN_WARPS floats. */
-static __device__ float gn_block_sum(float v, float *sh)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        sh[warp] = v;
-    __syncthreads();
-    v = lane < GN_WARPS ? sh[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads(); /* sh is reused by the next call */
-    return v;
-}
-
 /* One block per (n, g): blockIdx.x = n*G + g, whose span starts at (n*C + g*Cg)*L =
  * blockIdx.x * M. mean, rstd are [N*G]. */
 static __global__ void gn_fwd_kernel(float *out, float *mean, float *rstd, const float *in,
@@ -60,13 +42,13 @@ static __global__ void gn_fwd_kernel(float *out, float *mean, float *rstd, const
     float s = 0.0f;
     for (long long i = threadIdx.x; i < M; i += FM_CUDA_THREADS)
         s += x[i];
-    const float mu = gn_block_sum(s, sh) / (float)M;
+    const float mu = fm_cuda_block_sum(s, sh) / (float)M;
     float ss = 0.0f;
     for (long long i = threadIdx.x; i < M; i += FM_CUDA_THREADS) {
         float d = x[i] - mu;
         ss += d * d;
     }
-    const float var = gn_block_sum(ss, sh) / (float)M;
+    const float var = fm_cuda_block_sum(ss, sh) / (float)M;
     const float rs = 1.0f / sqrtf(var + eps);
     if (threadIdx.x == 0) {
         mean[blockIdx.x] = mu;
@@ -96,8 +78,8 @@ static __global__ void gn_bwd_din_kernel(float *din, const float *dout, const fl
         s1 += dyg;
         s2 += dyg * ((x[i] - mu) * rs);
     }
-    const float m1 = gn_block_sum(s1, sh) / (float)M;
-    const float m2 = gn_block_sum(s2, sh) / (float)M;
+    const float m1 = fm_cuda_block_sum(s1, sh) / (float)M;
+    const float m2 = fm_cuda_block_sum(s2, sh) / (float)M;
     for (long long i = threadIdx.x; i < M; i += FM_CUDA_THREADS) {
         float xh = (x[i] - mu) * rs;
         dx[i] = rs * (dy[i] * gamma[ch0 + i / L] - m1 - xh * m2);
@@ -124,8 +106,8 @@ static __global__ void gn_bwd_dgb_kernel(float *dgamma, float *dbeta, const floa
         cdyx = (t - sdyx) - y;
         sdyx = t;
     }
-    sdy = gn_block_sum(sdy, sh);
-    sdyx = gn_block_sum(sdyx, sh);
+    sdy = fm_cuda_block_sum(sdy, sh);
+    sdyx = fm_cuda_block_sum(sdyx, sh);
     if (threadIdx.x == 0) {
         dbeta[c] += sdy;
         dgamma[c] += sdyx;

@@ -16,23 +16,6 @@ static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = who
 #define MSE_PER_THREAD 16
 #define MSE_MAX_PARTIALS 1024
 
-/* Sum of v over the block, returned to every thread (fixed butterfly order: every
- * lane gets the same bits). All threads call it; sh holds FM_CUDA_THREADS / 32. */
-static __device__ float mse_block_sum(float v, float *sh)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        sh[warp] = v;
-    __syncthreads();
-    v = lane < FM_CUDA_THREADS / 32 ? sh[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    return v;
-}
-
 /* part[block] = sum of (a_i - b_i)^2, i = global thread id + k * total threads < n. */
 static __global__ void mse_partial_kernel(float *part, const float *a, const float *b,
                                           long long n)
@@ -46,7 +29,7 @@ static __global__ void mse_partial_kernel(float *part, const float *a, const flo
         comp = (t - acc) - y;
         acc = t;
     }
-    acc = mse_block_sum(acc, sh);
+    acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
         part[blockIdx.x] = acc;
 }
@@ -61,7 +44,7 @@ static __global__ void mse_final_kernel(float *loss, const float *part, int np, 
         comp = (t - acc) - y;
         acc = t;
     }
-    acc = mse_block_sum(acc, sh);
+    acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
         loss[0] = (float)((double)acc / (double)n);
 }

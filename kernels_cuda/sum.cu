@@ -13,23 +13,6 @@ static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = who
 #define SUM_PER_THREAD 16
 #define SUM_MAX_PARTIALS 1024
 
-/* Sum of v over the block, returned to every thread (fixed butterfly order: every
- * lane gets the same bits). All threads call it; sh holds FM_CUDA_THREADS / 32. */
-static __device__ float sum_block_sum(float v, float *sh)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        sh[warp] = v;
-    __syncthreads();
-    v = lane < FM_CUDA_THREADS / 32 ? sh[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    return v;
-}
-
 /* part[block] = sum of in[i], i = global thread id + k * total threads < n. */
 static __global__ void sum_partial_kernel(float *part, const float *in, long long n)
 {
@@ -41,7 +24,7 @@ static __global__ void sum_partial_kernel(float *part, const float *in, long lon
         comp = (t - acc) - y;
         acc = t;
     }
-    acc = sum_block_sum(acc, sh);
+    acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
         part[blockIdx.x] = acc;
 }
@@ -56,7 +39,7 @@ static __global__ void sum_final_kernel(float *out, const float *part, int np)
         comp = (t - acc) - y;
         acc = t;
     }
-    acc = sum_block_sum(acc, sh);
+    acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
         out[0] = acc;
 }

@@ -23,22 +23,6 @@ static __device__ double timeemb_freq(long long i, long long half)
     return exp(-log(10000.0) * (double)i / (double)(half - 1));
 }
 
-/* Sum of v over the block, returned to every thread; sh holds FM_CUDA_THREADS / 32. */
-static __device__ double timeemb_block_sum(double v, double *sh)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        sh[warp] = v;
-    __syncthreads();
-    v = lane < FM_CUDA_THREADS / 32 ? sh[lane] : 0.0;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    return v;
-}
-
 /* One thread per (n, i); n_items = N * half. */
 static __global__ void timeemb_fwd_kernel(float *out, const float *t, long long half,
                                           long long n_items)
@@ -69,7 +53,7 @@ static __global__ void timeemb_bwd_kernel(float *dt, const float *dout, const fl
         sincos(a, &s, &co);
         acc += 1000.0 * f * (co * g[i] - s * g[half + i]);
     }
-    acc = timeemb_block_sum(acc, sh);
+    acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
         dt[n] = (float)acc;
 }
