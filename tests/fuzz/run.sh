@@ -39,7 +39,7 @@ for h in $harnesses; do
         status=1
         echo "fuzz_$h: FINDING, see $build/fuzz/$h.log and $build/fuzz/artifacts/" >&2
     fi
-    grep -E "^#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec)" \
+    grep -E "^#[0-9]+[[:space:]]+DONE|stat::(number_of_executed_units|average_exec_per_sec)" \
         "$build/fuzz/$h.log" || tail -n 30 "$build/fuzz/$h.log"
 done
 exit $status
