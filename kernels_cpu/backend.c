@@ -2,7 +2,7 @@
  *
  * Memory: the caller's block (cfg.mem) is laid out as
  *
- *   [ fm_cpu state | threads x scratch | tensor arena ................................ ]
+ *   [ fm_cpu state | shared scratch | threads x scratch | tensor arena ................ ]
  *
  * The tensor arena gets exactly cfg.arena_bytes when the caller names it (the planner's
  * figure; fm_backend_host_bytes says how large the block must then be), else what is
@@ -30,6 +30,9 @@
  * the mnist preset at a tile width of ~1024 columns (conv2d.c sizes its tiles to what
  * is there). */
 #define FM_CPU_SCRATCH_BYTES ((size_t)16 << 20)
+/* Shared by all threads: Winograd's transformed weights, 16 x Co x Ci floats (2 MiB for
+ * the largest conv of the mnist preset). */
+#define FM_CPU_SHARED_BYTES ((size_t)8 << 20)
 
 typedef struct worker {
     struct fm_cpu *cpu;
@@ -44,44 +47,82 @@ struct fm_cpu {
     pthread_cond_t go, done;
     unsigned long gen; /* bumped per parallel region */
     int quit, active;  /* active: workers not yet done with the current region */
+    int fixed;         /* the current region assigns items statically */
     fm_cpu_task fn;
     void *ctx;
     int64_t n;
     atomic_llong next; /* next item to hand out */
-    float *scratch;
+    float *scratch, *shared;
     size_t scratch_floats; /* per thread */
+    size_t shared_floats;
     char desc[128];
 };
 
-/* Ops the pool and BLAS speed up; every other entry is the reference kernel itself
- * (same host memory model; those ops are small or rare: time embedding, embedding,
- * loss, interpolation, concat/upsample copies, sum, quantize, rng). */
+/* fm_cpu_<op>: the pool and BLAS (one file each); fm_ref_<op>: the reference kernel
+ * itself, run as is (same host memory model). The latter are small or rare: time
+ * embedding, embedding, loss, interpolation, the concat/upsample copies, sums, the
+ * backward of add/axpby, quantize and rng -- a few percent of a step at most. */
 static const fm_kernel_fn kernels[FM_OP_COUNT] = {
-#define FM_X(id, name, slots) [FM_OP_##id] = fm_ref_##name,
-    FM_OP_LIST(FM_X)
-#undef FM_X
-        [FM_OP_CONV2D_FWD] = fm_cpu_conv2d_fwd,
+    [FM_OP_CONV2D_FWD] = fm_cpu_conv2d_fwd,
     [FM_OP_CONV2D_BWD] = fm_cpu_conv2d_bwd,
-    [FM_OP_LINEAR_FWD] = fm_cpu_linear_fwd,
-    [FM_OP_LINEAR_BWD] = fm_cpu_linear_bwd,
-    [FM_OP_ATTENTION_FWD] = fm_cpu_attention_fwd,
-    [FM_OP_ATTENTION_BWD] = fm_cpu_attention_bwd,
     [FM_OP_GROUPNORM_FWD] = fm_cpu_groupnorm_fwd,
     [FM_OP_GROUPNORM_BWD] = fm_cpu_groupnorm_bwd,
     [FM_OP_SILU_FWD] = fm_cpu_silu_fwd,
     [FM_OP_SILU_BWD] = fm_cpu_silu_bwd,
-    [FM_OP_ADAMW] = fm_cpu_adamw,
-    [FM_OP_EMA] = fm_cpu_ema,
-    [FM_OP_ADD_FWD] = fm_cpu_add_fwd,
-    [FM_OP_AXPBY_FWD] = fm_cpu_axpby_fwd,
+    [FM_OP_LINEAR_FWD] = fm_cpu_linear_fwd,
+    [FM_OP_LINEAR_BWD] = fm_cpu_linear_bwd,
     [FM_OP_BIAS_ADD_FWD] = fm_cpu_bias_add_fwd,
     [FM_OP_BIAS_ADD_BWD] = fm_cpu_bias_add_bwd,
+    [FM_OP_ADD_FWD] = fm_cpu_add_fwd,
+    [FM_OP_ADD_BWD] = fm_ref_add_bwd,
+    [FM_OP_UPSAMPLE2X_FWD] = fm_ref_upsample2x_fwd,
+    [FM_OP_UPSAMPLE2X_BWD] = fm_ref_upsample2x_bwd,
+    [FM_OP_CONCAT_FWD] = fm_ref_concat_fwd,
+    [FM_OP_CONCAT_BWD] = fm_ref_concat_bwd,
+    [FM_OP_ATTENTION_FWD] = fm_cpu_attention_fwd,
+    [FM_OP_ATTENTION_BWD] = fm_cpu_attention_bwd,
+    [FM_OP_TIMEEMB_FWD] = fm_ref_timeemb_fwd,
+    [FM_OP_TIMEEMB_BWD] = fm_ref_timeemb_bwd,
+    [FM_OP_EMBED_FWD] = fm_ref_embed_fwd,
+    [FM_OP_EMBED_BWD] = fm_ref_embed_bwd,
+    [FM_OP_MSE_FWD] = fm_ref_mse_fwd,
+    [FM_OP_MSE_BWD] = fm_ref_mse_bwd,
+    [FM_OP_FM_INTERP_FWD] = fm_ref_fm_interp_fwd,
+    [FM_OP_FM_INTERP_BWD] = fm_ref_fm_interp_bwd,
+    [FM_OP_AXPBY_FWD] = fm_cpu_axpby_fwd,
+    [FM_OP_AXPBY_BWD] = fm_ref_axpby_bwd,
+    [FM_OP_SUM_FWD] = fm_ref_sum_fwd,
+    [FM_OP_SUM_BWD] = fm_ref_sum_bwd,
+    [FM_OP_ADAMW] = fm_cpu_adamw,
+    [FM_OP_EMA] = fm_cpu_ema,
+    [FM_OP_QUANTIZE_U8] = fm_ref_quantize_u8,
+    [FM_OP_RNG] = fm_ref_rng,
 };
 
-fm_cpu *fm_cpu_of(fm_backend *be) { return be->impl; }
-int fm_cpu_threads(const fm_cpu *cpu) { return cpu->nthreads; }
-float *fm_cpu_scratch(fm_cpu *cpu, int tid) { return cpu->scratch + (size_t)tid * cpu->scratch_floats; }
-size_t fm_cpu_scratch_floats(const fm_cpu *cpu) { return cpu->scratch_floats; }
+fm_cpu *fm_cpu_of(fm_backend *be)
+{
+    return be->impl;
+}
+int fm_cpu_threads(const fm_cpu *cpu)
+{
+    return cpu->nthreads;
+}
+float *fm_cpu_scratch(fm_cpu *cpu, int tid)
+{
+    return cpu->scratch + (size_t)tid * cpu->scratch_floats;
+}
+size_t fm_cpu_scratch_floats(const fm_cpu *cpu)
+{
+    return cpu->scratch_floats;
+}
+float *fm_cpu_shared(fm_cpu *cpu)
+{
+    return cpu->shared;
+}
+size_t fm_cpu_shared_floats(const fm_cpu *cpu)
+{
+    return cpu->shared_floats;
+}
 
 void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi)
 {
@@ -91,6 +132,11 @@ void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi)
 
 static void run_items(fm_cpu *cpu, int tid)
 {
+    if (cpu->fixed) { /* item i on thread i mod nthreads, in order: reproducible partials */
+        for (int64_t i = tid; i < cpu->n; i += cpu->nthreads)
+            cpu->fn(cpu->ctx, i, tid);
+        return;
+    }
     for (;;) {
         int64_t i = atomic_fetch_add(&cpu->next, 1);
         if (i >= cpu->n)
@@ -122,7 +168,7 @@ static void *worker_main(void *p)
     }
 }
 
-void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx)
+static void parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx, int fixed)
 {
     if (n <= 0)
         return;
@@ -135,6 +181,7 @@ void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx)
     cpu->fn = fn;
     cpu->ctx = ctx;
     cpu->n = n;
+    cpu->fixed = fixed;
     atomic_store(&cpu->next, 0);
     cpu->active = cpu->started;
     cpu->gen++;
@@ -145,6 +192,16 @@ void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx)
     while (cpu->active > 0)
         pthread_cond_wait(&cpu->done, &cpu->mu);
     pthread_mutex_unlock(&cpu->mu);
+}
+
+void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx)
+{
+    parallel(cpu, n, fn, ctx, 0);
+}
+
+void fm_cpu_parallel_fixed(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx)
+{
+    parallel(cpu, n, fn, ctx, 1);
 }
 
 /* Cores this process may run on (its affinity mask), at least 1. */
@@ -166,7 +223,8 @@ static int resolve_threads(int threads)
 size_t fm_cpu_host_overhead(int threads)
 {
     /* state + alignment slack + scratch */
-    return sizeof(fm_cpu) + 2 * FM_ARENA_MIN_ALIGN + (size_t)resolve_threads(threads) * FM_CPU_SCRATCH_BYTES;
+    return sizeof(fm_cpu) + 3 * FM_ARENA_MIN_ALIGN + FM_CPU_SHARED_BYTES +
+           (size_t)resolve_threads(threads) * FM_CPU_SCRATCH_BYTES;
 }
 
 static void stop_workers(fm_cpu *cpu)
@@ -197,7 +255,8 @@ static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
     cpu->nthreads = nt;
     /* Scratch: what the caller left beyond the tensor arena it asked for (capped), or at
      * most half the block when it asked for none. */
-    size_t left = fm_arena_free_bytes(&be->host), want = (size_t)nt * FM_CPU_SCRATCH_BYTES;
+    size_t left = fm_arena_free_bytes(&be->host);
+    size_t want = FM_CPU_SHARED_BYTES + (size_t)nt * FM_CPU_SCRATCH_BYTES;
     size_t avail = cfg->arena_bytes ? (left > cfg->arena_bytes + FM_ARENA_MIN_ALIGN
                                            ? left - cfg->arena_bytes - FM_ARENA_MIN_ALIGN
                                            : 0)
@@ -207,7 +266,16 @@ static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
                        "backend cpu: host block of %zu bytes cannot hold a %zu-byte arena and "
                        "the backend's state (fm_backend_host_bytes gives the size)",
                        cfg->mem_bytes, cfg->arena_bytes);
-    size_t sbytes = (avail < want ? avail : want) / (size_t)nt / FM_ARENA_MIN_ALIGN * FM_ARENA_MIN_ALIGN;
+    /* the shared buffer takes the same fraction of its size as the per-thread ones */
+    size_t total = avail < want ? avail : want;
+    size_t shbytes = (size_t)((double)total * FM_CPU_SHARED_BYTES / want) / FM_ARENA_MIN_ALIGN *
+                     FM_ARENA_MIN_ALIGN;
+    if (shbytes > 0 && fm_arena_alloc(&be->host, shbytes, &off) == FM_OK) {
+        cpu->shared = fm_arena_ptr(&be->host, off);
+        cpu->shared_floats = shbytes / sizeof(float);
+        total -= shbytes;
+    }
+    size_t sbytes = total / (size_t)nt / FM_ARENA_MIN_ALIGN * FM_ARENA_MIN_ALIGN;
     if (sbytes > 0 && fm_arena_alloc(&be->host, sbytes * (size_t)nt, &off) == FM_OK) {
         cpu->scratch = fm_arena_ptr(&be->host, off);
         cpu->scratch_floats = sbytes / sizeof(float);
@@ -275,10 +343,9 @@ static fm_status cpu_fill(fm_backend *be, const fm_tensor *dst, float value)
         for (int64_t i = 0; i < n; i++)
             fm_i32(dst)[i] = (int32_t)value;
         return FM_OK;
-    case FM_U8:
-        memset(fm_u8(dst), (int)value, (size_t)n);
-        return FM_OK;
-    default: return fm_fail(be, FM_ERR_ARG, "fill: dtype %s unsupported", fm_dtype_name(dst->dtype));
+    case FM_U8: memset(fm_u8(dst), (int)value, (size_t)n); return FM_OK;
+    default:
+        return fm_fail(be, FM_ERR_ARG, "fill: dtype %s unsupported", fm_dtype_name(dst->dtype));
     }
 }
 
@@ -288,7 +355,10 @@ static fm_status cpu_sync(fm_backend *be)
     return FM_OK;
 }
 
-static const char *cpu_describe(fm_backend *be) { return ((fm_cpu *)be->impl)->desc; }
+static const char *cpu_describe(fm_backend *be)
+{
+    return ((fm_cpu *)be->impl)->desc;
+}
 
 const fm_backend_iface fm_backend_cpu = {
     .name = "cpu",

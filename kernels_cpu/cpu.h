@@ -9,10 +9,13 @@
  *             thread: parallelism is ours, around it), else our own blocked SGEMM
  *             (gemm.c). OpenBLAS allocates its packing buffers itself, inside the
  *             OpenBLAS library: the "library never mallocs" rule covers fmrt's code.
- *   scratch   per-thread float buffers (im2col columns, partial weight gradients,
- *             attention scores) carved from the caller's block at open. A kernel whose
- *             working set does not fit falls back to the reference kernel (correct,
- *             single-threaded), so the scratch size changes speed, never results.
+ *   scratch   per-thread float buffers (im2col columns, Winograd tiles, partial weight
+ *             gradients, attention scores) and one shared buffer (Winograd's transformed
+ *             weights), carved from the caller's block at open. A kernel whose working
+ *             set does not fit takes a slower path (im2col, or the reference kernel), so
+ *             the scratch size changes speed, never results beyond rounding.
+ *   SIMD      plain C loops written to vectorise (-O3; -march=native with
+ *             FMRT_CPU_NATIVE; -fno-trapping-math so that clamps and selects do).
  *
  * Ops not listed here run the reference kernel (fm_ref_<op>) directly: the memory
  * model is the same, and they are a negligible share of the time (see backend.c). */
@@ -31,8 +34,15 @@ int fm_cpu_threads(const fm_cpu *cpu);
 /* Thread tid's scratch: fm_cpu_scratch_floats(cpu) floats, 64-byte aligned. */
 float *fm_cpu_scratch(fm_cpu *cpu, int tid);
 size_t fm_cpu_scratch_floats(const fm_cpu *cpu);
+/* One buffer for all threads (transformed weights): fm_cpu_shared_floats(cpu) floats. */
+float *fm_cpu_shared(fm_cpu *cpu);
+size_t fm_cpu_shared_floats(const fm_cpu *cpu);
 /* Run fn(ctx, item, tid) for every item in [0, n) on the pool; returns when done. */
 void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx);
+/* The same with item i always on thread i mod threads, in increasing order: for regions
+ * that add into per-thread partials, so that a run is bit-reproducible (same inputs, same
+ * thread count, same bits: training's --resume promise) whatever the timing. */
+void fm_cpu_parallel_fixed(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx);
 /* Split [0, n) into about `parts` ranges: range k of `parts` is [*lo, *hi). */
 void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi);
 
@@ -49,15 +59,30 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
 void fm_cpu_gemm_init(void);
 const char *fm_cpu_gemm_name(void);
 
+/* 3x3 stride-1 conv by Winograd F(2x2, 3x3) (winograd.c): out[N,Co,Ho,Wo] from
+ * in[N,Ci,H,W], padding `pad`; flip = 0: w[Co,Ci,3,3] (forward), flip = 1: w[Ci,Co,3,3]
+ * used rotated and transposed (the input gradient). 0 when it does not fit the scratch. */
+int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, const float *b,
+                       int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho,
+                       int64_t Wo, int64_t pad, int flip);
+
+/* dw[Co,Ci,3,3] += the weight gradient of that conv (stride 1, padding `pad`) from
+ * in[N,Ci,H,W] and dout[N,Co,Ho,Wo], by Winograd too. 0 when it does not fit. */
+int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *dout, int64_t N,
+                          int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho, int64_t Wo,
+                          int64_t pad);
+
 /* sum x[i] over n floats, in double: float lanes over short blocks (vectorisable),
  * each block added to a double (the error stays that of a block of <= 256 terms). */
 double fm_cpu_sum(const float *x, int64_t n);
 
 /* The specialised kernels (one file each). */
+/* clang-format off */
 #define FM_CPU_OPS(X)                                                                           \
     X(conv2d_fwd) X(conv2d_bwd) X(linear_fwd) X(linear_bwd) X(attention_fwd) X(attention_bwd)    \
     X(groupnorm_fwd) X(groupnorm_bwd) X(silu_fwd) X(silu_bwd) X(adamw) X(ema) X(add_fwd)         \
     X(axpby_fwd) X(bias_add_fwd) X(bias_add_bwd)
+/* clang-format on */
 #define FM_X(name) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);
 FM_CPU_OPS(FM_X)
 #undef FM_X

@@ -6,10 +6,11 @@
  * Our GEMM (the GotoBLAS/BLIS scheme, simplified): B is packed in KC x NC panels of
  * NR-wide column strips, A in MC x KC blocks of MR-row strips. The packing buffers are
  * static per-thread (_Thread_local) arrays, MC x KC + KC x NC floats (1.1 MiB): no
- * allocation, and the GEMM needs nothing from its callers. The micro-kernel keeps an MR x NR tile of C in registers (written
- * with plain loops over fixed sizes, which gcc/clang turn into FMA vector code at -O3
- * with -march=native) and accumulates KC rank-1 updates. */
+ * allocation, and the GEMM needs nothing from its callers. The micro-kernel keeps an
+ * MR x NR tile of C in vector registers (GNU vector extensions, 8 floats each, which the
+ * compiler maps to AVX/FMA or SSE) and accumulates KC rank-1 updates. */
 #include <stddef.h>
+#include <string.h>
 
 #include "cpu.h"
 
@@ -24,7 +25,10 @@ void fm_cpu_gemm_init(void)
     openblas_set_num_threads(1);
 }
 
-const char *fm_cpu_gemm_name(void) { return "OpenBLAS"; }
+const char *fm_cpu_gemm_name(void)
+{
+    return "OpenBLAS";
+}
 
 void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
@@ -38,14 +42,17 @@ void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, 
         return;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C,
-                (blasint)ldc);
+                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
+                C, (blasint)ldc);
 }
 
 #else
 
 void fm_cpu_gemm_init(void) {}
-const char *fm_cpu_gemm_name(void) { return "own blocked SGEMM"; }
+const char *fm_cpu_gemm_name(void)
+{
+    return "own blocked SGEMM";
+}
 
 #define MR 6
 #define NR 16
@@ -64,7 +71,8 @@ static inline float at(const float *X, int64_t ld, int t, int64_t r, int64_t c)
 
 /* B block rows [k0, k0+kc), cols [j0, j0+nc) into NR-wide strips, zero-padded:
  * strip s holds kc rows of NR values. */
-static void pack_b(const float *B, int64_t ldb, int tb, int64_t k0, int64_t kc, int64_t j0, int64_t nc)
+static void pack_b(const float *B, int64_t ldb, int tb, int64_t k0, int64_t kc, int64_t j0,
+                   int64_t nc)
 {
     for (int64_t s = 0; s < nc; s += NR) {
         float *dst = packB + s * kc;
@@ -101,18 +109,11 @@ static void pack_a(const float *A, int64_t lda, int ta, float alpha, int64_t i0,
     }
 }
 
-/* acc[MR][NR] = sum_k a[k][:] (x) b[k][:], then C tile (h x w valid) = acc + first ? beta C : C */
-static void micro(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc,
-                  int64_t h, int64_t w, float beta, int first)
+/* Store the MR x NR tile acc into C (h x w valid): C = acc + beta C on the first K
+ * block, C += acc on the others. */
+static void store_tile(float acc[MR][NR], float *C, int64_t ldc, int64_t h, int64_t w, float beta,
+                       int first)
 {
-    float acc[MR][NR] = {{0}};
-    for (int64_t k = 0; k < kc; k++) {
-        for (int i = 0; i < MR; i++) {
-            float av = a[k * MR + i];
-            for (int j = 0; j < NR; j++)
-                acc[i][j] += av * b[k * NR + j];
-        }
-    }
     for (int64_t i = 0; i < h; i++) {
         float *c = C + i * ldc;
         if (first && beta == 0.0f)
@@ -126,6 +127,45 @@ static void micro(int64_t kc, const float *restrict a, const float *restrict b, 
                 c[j] += acc[i][j];
     }
 }
+
+#if defined(__GNUC__)
+/* acc[MR][NR] = sum_k a[k][:] (x) b[k][:] with the tile in 2 MR vector registers of 8
+ * floats (GNU vector extensions: the compiler emits AVX/FMA or SSE as the target has;
+ * gemm.c is built with -ffp-contract=fast so that a * b + c becomes one FMA). */
+typedef float fm_v8 __attribute__((vector_size(32)));
+
+static void micro(int64_t kc, const float *restrict a, const float *restrict b, float *C,
+                  int64_t ldc, int64_t h, int64_t w, float beta, int first)
+{
+    fm_v8 acc[MR][2];
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = (fm_v8){0};
+    for (int64_t k = 0; k < kc; k++) {
+        fm_v8 b0, b1;
+        memcpy(&b0, b + k * NR, sizeof b0);
+        memcpy(&b1, b + k * NR + 8, sizeof b1);
+        for (int i = 0; i < MR; i++) {
+            fm_v8 av = (fm_v8){0} + a[k * MR + i];
+            acc[i][0] += av * b0;
+            acc[i][1] += av * b1;
+        }
+    }
+    float tile[MR][NR];
+    memcpy(tile, acc, sizeof tile);
+    store_tile(tile, C, ldc, h, w, beta, first);
+}
+#else
+static void micro(int64_t kc, const float *restrict a, const float *restrict b, float *C,
+                  int64_t ldc, int64_t h, int64_t w, float beta, int first)
+{
+    float acc[MR][NR] = {{0}};
+    for (int64_t k = 0; k < kc; k++)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++)
+                acc[i][j] += a[k * MR + i] * b[k * NR + j];
+    store_tile(acc, C, ldc, h, w, beta, first);
+}
+#endif
 
 void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)

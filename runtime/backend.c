@@ -3,6 +3,7 @@
  * formats messages. */
 #include "backend.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +15,10 @@ static const fm_backend_iface *const registry[] = {
 #ifdef FMRT_HAVE_OPENCL
     &fm_backend_opencl,
 #endif
-    &fm_backend_ref,
+#ifdef FMRT_HAVE_CPU
+    &fm_backend_cpu,
+#endif
+    &fm_backend_ref, /* last: always opens */
 };
 #define NREG (sizeof registry / sizeof registry[0])
 
@@ -25,6 +29,9 @@ static const char *const compiled[] = {
 #ifdef FMRT_HAVE_OPENCL
     "opencl",
 #endif
+#ifdef FMRT_HAVE_CPU
+    "cpu",
+#endif
     "ref",
     NULL,
 };
@@ -32,6 +39,7 @@ static const char *const compiled[] = {
 /* Names the project knows, compiled in or not, with the CMake switch for each. */
 static const char *const known[][2] = {
     {"ref", NULL},
+    {"cpu", "-DFMRT_CPU=ON (pthreads; OpenBLAS optional: apt-get install libopenblas-dev)"},
     {"opencl", "-DFMRT_OPENCL=ON (needs an OpenCL ICD loader and CLBlast)"},
     {"cuda", "-DFMRT_CUDA=ON (needs the CUDA toolkit)"},
 };
@@ -55,6 +63,26 @@ fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
         va_end(ap);
     }
     return s;
+}
+
+fm_status fm_backend_host_bytes(const char *name, size_t arena_bytes, int threads, size_t *bytes)
+{
+    *bytes = 0;
+    int is_ref = strcmp(name, "ref") == 0, is_cpu = strcmp(name, "cpu") == 0;
+    int is_auto = strcmp(name, "auto") == 0;
+    if (!is_ref && !is_cpu && !is_auto)
+        return FM_OK;
+    size_t extra = 4096; /* alignment of the block and of the arena's first offset */
+#ifdef FMRT_HAVE_CPU
+    if (is_cpu || is_auto)
+        extra += fm_cpu_host_overhead(threads);
+#else
+    (void)threads;
+#endif
+    if (arena_bytes > SIZE_MAX - extra)
+        return FM_ERR_ARG;
+    *bytes = arena_bytes + extra;
+    return FM_OK;
 }
 
 /* strncat with the bound given as the buffer size. */
@@ -115,7 +143,7 @@ fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg)
             return fm_fail(be, FM_ERR_NOT_COMPILED,
                            "backend '%s' is not compiled into this build (configure with %s)", name,
                            known[i][1]);
-    return fm_fail(be, FM_ERR_ARG, "unknown backend '%s' (known: auto, ref, opencl, cuda)", name);
+    return fm_fail(be, FM_ERR_ARG, "unknown backend '%s' (known: auto, ref, cpu, opencl, cuda)", name);
 }
 
 void fm_backend_close(fm_backend *be)

@@ -24,16 +24,19 @@ typedef struct fm_backend fm_backend;
 typedef fm_status (*fm_kernel_fn)(fm_backend *be, const fm_call *c);
 
 typedef struct fm_backend_config {
-    const char *name;      /* "ref", "opencl", "cuda" or "auto" (NULL = "auto") */
-    void *mem;             /* host memory the caller owns; ref: the tensor arena;
-                              device backends: their small host-side state */
+    const char *name;      /* "ref", "cpu", "opencl", "cuda" or "auto" (NULL = "auto") */
+    void *mem;             /* host memory the caller owns; ref: the tensor arena; cpu:
+                              its state and scratch, then the tensor arena (see
+                              fm_backend_host_bytes); device backends: small state */
     size_t mem_bytes;
-    size_t arena_bytes;    /* device backends: size of the one device allocation */
+    size_t arena_bytes;    /* device backends: size of the one device allocation; cpu:
+                              the tensor arena's share of mem (0: all but the scratch) */
     int device_index;      /* device backends: -1 = first usable device */
     const char *device_match; /* device backends: substring of the device name, or NULL */
     unsigned flags;        /* FM_BACKEND_* */
     int gpu_only;          /* device backends: refuse CPU devices (set by "auto", which
                               prefers the host backends to an OpenCL CPU device) */
+    int threads;           /* cpu backend: worker threads, 0 = the cores available */
 } fm_backend_config;
 
 typedef struct fm_backend_iface {
@@ -71,7 +74,8 @@ struct fm_backend {
     char err[FM_ERR_LEN]; /* last error message of this context */
 };
 
-/* Open a backend by name ("plan" opens the memory-counting backend). "auto" tries cuda, then opencl, then ref. Asking for a
+/* Open a backend by name ("plan" opens the memory-counting backend). "auto" tries cuda,
+ * then opencl (GPU devices only), then cpu, then ref. Asking for a
  * backend that is not compiled in, has no device or fails in the driver returns
  * that status with a message naming what is missing. */
 fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg);
@@ -80,6 +84,14 @@ const char *fm_backend_name(const fm_backend *be);
 const char *fm_backend_describe(fm_backend *be);
 /* The last error message of this context ("" when none). */
 const char *fm_backend_error(const fm_backend *be);
+
+/* Host bytes (cfg.mem_bytes) backend `name` needs for a tensor arena of `arena_bytes`
+ * with `threads` (0 = the cores available): the host backends carve the arena from the
+ * host block (ref: the arena plus alignment slack; cpu: plus its pool state and
+ * per-thread scratch; "auto": the larger, as it may open either); device backends
+ * (opencl, cuda) keep only small state there and get 0, the caller's choice. FM_ERR_ARG
+ * when the sum overflows. */
+fm_status fm_backend_host_bytes(const char *name, size_t arena_bytes, int threads, size_t *bytes);
 
 /* Names compiled into this build, in "auto" preference order; NULL-terminated. */
 const char *const *fm_backend_compiled(void);
@@ -107,6 +119,9 @@ fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
 
 /* Registered by each backend folder (defined only when compiled in). */
 extern const fm_backend_iface fm_backend_ref;
+extern const fm_backend_iface fm_backend_cpu;
+/* Host bytes the cpu backend takes beyond its tensor arena (state + scratch). */
+size_t fm_cpu_host_overhead(int threads);
 extern const fm_backend_iface fm_backend_opencl;
 extern const fm_backend_iface fm_backend_cuda;
 /* Always present, never chosen by "auto": see plan.c. */

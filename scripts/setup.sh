@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcriterion-dev
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcriterion-dev libopenblas-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev)
 missing=()
 for p in "${pkgs[@]}"; do

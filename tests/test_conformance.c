@@ -86,6 +86,9 @@ static int open_pair(pair *p, const char *name, const fm_backend_iface *be_iface
     p->ref_open = 1;
     int is_ref = strcmp(name, "ref") == 0 || be_iface;
     size_t bbytes = is_ref ? device + 4096 : FM_DEVICE_HOST_BYTES;
+    size_t hb = 0; /* host backends (cpu) carve the arena from the host block */
+    if (!is_ref && fm_backend_host_bytes(name, device, 0, &hb) == FM_OK && hb > 0)
+        bbytes = hb;
     p->bmem = block(bbytes);
     fm_backend_config bc = {.name = name,
                             .mem = p->bmem,
@@ -153,6 +156,11 @@ static void check_device(const char *name)
     close_pair(&p);
     cr_expect_eq(t.bad, 0, "%s: %d rows failed (%d unsupported; see the table above)", name, t.bad,
                  t.unsupported);
+}
+
+Test(conformance, cpu, .timeout = 1800)
+{
+    check_device("cpu");
 }
 
 Test(conformance, opencl, .timeout = 1800)

@@ -354,3 +354,91 @@ Test(model, plan_refuses_a_config_whose_sizes_overflow)
     }
     free(scratch_model);
 }
+
+/* ---- numerical faults: fm_grad_check and the guard inside fm_train_step ------------- */
+
+/* fault_step scales dL/dv by +inf at that step: every gradient turns NaN/inf while the
+ * loss stays finite. The step must fail naming the step and a parameter, before AdamW
+ * and EMA touch anything; the same step run again without the fault must then give
+ * exactly the state of a run that never saw it. */
+Test(model, nonfinite_gradient_stops_before_the_update)
+{
+    fm_backend *be = tu_ref();
+    fm_config c = tiny_cfg(0);
+    fm_train_opts o = fm_train_defaults();
+    o.lr = 1e-3f;
+    o.seed = 5;
+    fm_tensor x0 = tu_tensor(be, FM_F32, 4, B, 1, 8, 8);
+    fm_unet *a = new_model(be, &c, FM_MODE_TRAIN, 5), *b = new_model(be, &c, FM_MODE_TRAIN, 5);
+    train_steps(a, &o, &x0, 1, 3);
+    train_steps(b, &o, &x0, 1, 2);
+
+    const fm_tensor *blocks[4] = {&b->flat, &b->ema, &b->adam_m, &b->adam_v};
+    float *before[4];
+    for (int i = 0; i < 4; i++)
+        before[i] = download(be, blocks[i]);
+    fm_train_opts bad = o;
+    bad.fault_step = 3;
+    int32_t y[B];
+    float loss = -1;
+    batch(be, &x0, y, 3);
+    cr_assert_eq(fm_train_step(b, &bad, &x0, NULL, 3, &loss), FM_ERR_NUMERIC, "%s", be->err);
+    char want[96];
+    snprintf(want, sizeof want, "step 3: non-finite gradient in %s (loss ", b->params[0].name);
+    cr_expect(strstr(be->err, want) != NULL, "message: %s", be->err);
+    cr_expect(isfinite(loss), "the loss itself is finite: %g", (double)loss);
+    for (int i = 0; i < 4; i++) {
+        float *now = download(be, blocks[i]);
+        cr_expect_eq(memcmp(now, before[i], fm_tensor_bytes(blocks[i])), 0,
+                     "block %d changed by the failed step", i);
+        free(now);
+        free(before[i]);
+    }
+
+    /* A retry without the fault continues as if nothing had happened. */
+    train_steps(b, &o, &x0, 3, 3);
+    float *ha = download(be, &a->flat), *hb = download(be, &b->flat);
+    cr_expect_eq(memcmp(ha, hb, fm_tensor_bytes(&a->flat)), 0, "weights differ after the retry");
+    free(ha);
+    free(hb);
+    free(a);
+    free(b);
+}
+
+/* The locator: NaN in one parameter's gradient and inf in a later one name the first;
+ * a non-finite loss is reported as such; two finite gradients whose sum overflows
+ * are reported as an overflow. */
+Test(model, grad_check_names_the_first_bad_tensor)
+{
+    fm_backend *be = tu_ref();
+    fm_config c = tiny_cfg(10);
+    fm_unet *m = new_model(be, &c, FM_MODE_TRAIN, 1);
+    cr_assert_gt(m->nparams, 20);
+    cr_assert_eq(fm_fill(be, &m->grad, 0.25f), FM_OK);
+    cr_expect_eq(fm_grad_check(m, 9, 0.5f), FM_OK, "%s", be->err);
+
+    cr_expect_eq(fm_grad_check(m, 9, NAN), FM_ERR_NUMERIC);
+    cr_expect(strstr(be->err, "step 9: non-finite loss") != NULL, "message: %s", be->err);
+
+    float *g = download(be, &m->grad);
+    const int first = 17, later = 20;
+    g[m->params[later].offset] = INFINITY;
+    g[m->params[first].offset + fm_tensor_numel(&m->params[first].t) - 1] = NAN;
+    cr_assert_eq(fm_upload(be, &m->grad, g), FM_OK);
+    cr_expect_eq(fm_grad_check(m, 12, 0.1234f), FM_ERR_NUMERIC);
+    char want[96];
+    snprintf(want, sizeof want, "step 12: non-finite gradient in %s (loss 0.1234)",
+             m->params[first].name);
+    cr_expect_str_eq(be->err, want);
+
+    for (int64_t i = 0; i < m->nfloats; i++)
+        g[i] = 0.0f;
+    g[m->params[first].offset] = 3e38f;
+    g[m->params[later].offset] = 3e38f;
+    cr_assert_eq(fm_upload(be, &m->grad, g), FM_OK);
+    cr_expect_eq(fm_grad_check(m, 4, 1.0f), FM_ERR_NUMERIC);
+    cr_expect(strstr(be->err, "step 4: the gradient sum overflows") != NULL, "message: %s",
+              be->err);
+    free(g);
+    free(m);
+}

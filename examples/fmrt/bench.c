@@ -197,7 +197,8 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
     if (cli_plan(&cfg, FM_MODE_TRAIN, B, &tp) || cli_plan(&cfg, FM_MODE_SAMPLE, N, &sp))
         return 1;
     size_t image = (size_t)(B > N ? B : N) * cfg.in_channels * cfg.image * cfg.image * 4 + 256;
-    size_t bytes = tp.total_bytes + image;
+    /* the training model, then (after a reset) the sampling one: room for the larger */
+    size_t bytes = (tp.total_bytes > sp.total_bytes ? tp.total_bytes : sp.total_bytes) + image;
     fm_backend be;
     cli_mem mem;
     if (cli_open_backend(&be, spec, bytes, &mem))

@@ -69,6 +69,7 @@ int cli_read_file(const char *path, unsigned char **data, size_t *len)
 }
 
 unsigned cli_backend_flags;
+int cli_threads;
 
 /* NAME or NAME:DEVICE, where DEVICE is an index ("opencl:1") or a substring of the
  * device name ("opencl:Radeon", "cuda:H200"). */
@@ -93,9 +94,13 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         else
             return cli_error("--backend: '%s' names no device after ':'", spec);
     }
-    /* ref's tensor arena is this host block; device backends keep their state and
-     * the program-binary cache buffer here. */
-    int host_arena = strcmp(name, "ref") == 0 || strcmp(name, "auto") == 0;
+    /* The tensor arena of ref and cpu is this host block (cpu also keeps its pool state
+     * and scratch here); device backends keep their state and the program-binary cache
+     * buffer here. */
+    size_t extra = 0; /* ref, cpu, auto: the host block holds the arena plus this much */
+    if (fm_backend_host_bytes(name, 0, cli_threads, &extra) != FM_OK)
+        return cli_error("--threads %d: the cpu backend's scratch does not fit", cli_threads);
+    int host_arena = extra > 0;
     size_t host = 0;
     /* Test hook: FMRT_ARENA_BYTES replaces the planned arena size, so that tests can
      * reach the "arena too small" and "allocation failed" paths (tests/faults.sh).
@@ -113,7 +118,7 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         forced = NULL;
     }
     /* arena_bytes comes from the planner, i.e. from a config a file or a flag gave. */
-    if (host_arena && (!fm_add_size(arena_bytes, forced ? 63 : 4096 + 63, &host)))
+    if (host_arena && (!fm_add_size(arena_bytes, (forced ? extra - 4096 : extra) + 63, &host)))
         return cli_error("an arena of %zu bytes does not fit in this address space", arena_bytes);
     if (host < (32u << 20) && !(forced && host_arena))
         host = 32u << 20;
@@ -124,7 +129,8 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         return cli_error("cannot allocate %zu bytes of host memory for the arena", host);
     fm_backend_config cfg = {.name = name, .mem = mem->ptr, .mem_bytes = host,
                              .arena_bytes = arena_bytes, .device_index = index,
-                             .device_match = match, .flags = cli_backend_flags};
+                             .device_match = match, .flags = cli_backend_flags,
+                             .threads = cli_threads};
     if (fm_backend_open(be, &cfg) != FM_OK) {
         char have[128] = "";
         for (const char *const *n = fm_backend_compiled(); *n; n++) {

@@ -32,6 +32,9 @@ typedef struct cli_mem {
 int cli_open_backend(fm_backend *be, const char *name, size_t arena_bytes, cli_mem *mem);
 /* FM_BACKEND_* flags every backend the tool opens gets (--tf32 sets FM_BACKEND_TF32). */
 extern unsigned cli_backend_flags;
+/* --threads N (train, sample, bench, conformance, golden; taken out of argv by main.c):
+ * the cpu backend's worker threads, 0 = the cores available. */
+extern int cli_threads;
 void cli_mem_free(cli_mem *mem);
 
 /* Parse a decimal integer / float flag value; prints an error naming the flag. */
@@ -108,5 +111,6 @@ int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -109,8 +109,14 @@ static int sizes(const opts *o, size_t *device, size_t *host)
 static int open_quiet(fm_backend *be, const char *name, size_t arena, cli_mem *mem,
                       const char **why)
 {
-    /* ref's arena is the host block; device backends keep small state on the host. */
-    size_t host = strcmp(name, "ref") == 0 ? arena + 4096 : FM_DEVICE_HOST_BYTES;
+    /* ref's and cpu's arena is the host block; device backends keep small state there. */
+    size_t host;
+    if (fm_backend_host_bytes(name, arena, cli_threads, &host) != FM_OK) {
+        *why = "the arena does not fit in the address space";
+        return 1;
+    }
+    if (host == 0) /* device backends keep only small state on the host */
+        host = FM_DEVICE_HOST_BYTES;
     host = (host + 63) & ~(size_t)63;
     mem->ptr = aligned_alloc(64, host);
     mem->bytes = host;
@@ -119,7 +125,8 @@ static int open_quiet(fm_backend *be, const char *name, size_t arena, cli_mem *m
         return 1;
     }
     fm_backend_config cfg = {.name = name, .mem = mem->ptr, .mem_bytes = host, .arena_bytes = arena,
-                             .device_index = -1, .flags = cli_backend_flags};
+                             .device_index = -1, .flags = cli_backend_flags,
+                             .threads = cli_threads};
     if (fm_backend_open(be, &cfg) != FM_OK) {
         *why = be->err;
         return 1;

@@ -89,6 +89,7 @@ static const command commands[] = {
     {"golden", cmd_golden, "run a golden case folder and print each tensor's error"},
     {"train", cmd_train, "train a model on MNIST-format IDX data"},
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
+    {"export", cmd_export, "keep only the sampling weights of a weights or checkpoint file"},
     {"info", cmd_info, "describe a weights or checkpoint file"},
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
     {"conformance", cmd_conformance, "compare a backend with the reference, op by op and whole-model"},
@@ -98,9 +99,37 @@ static const command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: fmrt <command> [options]   (fmrt <command> --help for its options)\n\n");
+    fprintf(f, "usage: fmrt <command> [options]   (fmrt <command> --help for its options)\n"
+               "       train, sample, bench, conformance, golden also take --threads N\n"
+               "       (the cpu backend's threads; 0, the default: the cores available)\n\n");
     for (size_t i = 0; i < NCMD; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+/* --threads N for the commands that open backends: the cpu backend's worker threads
+ * (0 = the cores available). Taken out of argv here, so every command's own parser
+ * stays as it is. Returns 0, or 2 for a bad value. */
+static int take_threads(int *argc, char **argv)
+{
+    static const char *const cmds[] = {"train", "sample", "bench", "conformance", "golden"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        known |= strcmp(argv[1], cmds[i]) == 0;
+    for (int i = 2; known && i < *argc; i++) {
+        if (strcmp(argv[i], "--threads") != 0)
+            continue;
+        long long v;
+        if (i + 1 >= *argc)
+            return cli_usage_error(argv[1], "--threads needs a value");
+        if (cli_int("--threads", argv[i + 1], 0, 64, &v))
+            return 2;
+        cli_threads = (int)v;
+        for (int k = i; k + 2 <= *argc; k++)
+            argv[k] = argv[k + 2];
+        *argc -= 2;
+        i--;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -117,6 +146,8 @@ int main(int argc, char **argv)
         printf("fmrt %s\n", FMRT_VERSION);
         return 0;
     }
+    if (take_threads(&argc, argv))
+        return 2;
     for (size_t i = 0; i < NCMD; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

@@ -1,0 +1,383 @@
+/* 2-D convolution as GEMM over im2col columns (Caffe's lowering), threads over tiles.
+ *
+ * Column j of the lowered input of image n at output position q = y*Wo + x holds the
+ * receptive field, row r = (c*K + ky)*K + kx:
+ *
+ *   col[r, q] = in[n, c, y*s - p + ky, x*s - p + kx]    (0 outside the image)
+ *
+ * so that, with Wm = w viewed as [Co, Ci*K*K] and G = dout[n] viewed as [Co, Ho*Wo]:
+ *
+ *   out[n]  = Wm col + b                 (forward)
+ *   dw     += G col^T                    (weight gradient, summed over the batch)
+ *   din[n]  = col2im(Wm^T G)             (col2im: add each column entry back to the
+ *                                         input pixel it was read from)
+ *   db     += row sums of G
+ *
+ * Work is cut into tiles of `cols` columns: one image's positions [q0, q1), or, for
+ * small images, nb whole images side by side (column (i, q) of image n0 + i is i*HW + q),
+ * so that every GEMM has N >= a few hundred. Each thread lowers its tile into its own
+ * scratch; weight gradients go to a per-thread partial [Co, Ci*K*K] added to dw at the
+ * end (a fixed order per tile assignment is not needed: the sum is over float partials
+ * of whole tiles, well inside the conformance tolerance). Input gradients of one image
+ * come from one thread only (backward tiles never split an image across threads), so
+ * col2im needs no atomics. 1x1 stride-1 unpadded convs skip the lowering (col is the
+ * input itself). A shape whose tile does not fit the scratch runs the reference kernel.
+ *
+ * 3x3 stride-1 convs (all but the downsampling ones in the U-Net) go to Winograd
+ * F(2x2, 3x3) instead (winograd.c): forward, din and dw, 2.25x fewer multiply-adds;
+ * im2col remains for stride 2, 1x1 and whatever does not fit the scratch. */
+#include <string.h>
+
+#include "cpu.h"
+
+#ifndef TILE_TARGET      /* (overridable to test the tiling paths) */
+#define TILE_TARGET 1024 /* columns per GEMM: large enough for N, small enough for L2 */
+#endif
+
+typedef struct conv {
+    fm_cpu *cpu;
+    const float *in, *w, *b, *dout;
+    float *out, *din, *dw;
+    int64_t N, Ci, H, W, Co, K, s, p, Ho, Wo, HW, CKK;
+    int64_t nb;     /* images per tile (1: tiles of positions within an image) */
+    int64_t ptile;  /* positions per tile when nb == 1 */
+    int64_t ptiles; /* tiles per image when nb == 1 */
+    int pointwise;  /* 1x1, stride 1, no padding: col = the input */
+    int whole;      /* backward with din: one item = whole image(s) */
+} conv;
+
+/* Tile `t` as images [n0, n1) and positions [q0, q1) of each. */
+static void tile_of(const conv *cv, int64_t t, int64_t *n0, int64_t *n1, int64_t *q0, int64_t *q1)
+{
+    if (cv->nb > 1) {
+        *n0 = t * cv->nb;
+        *n1 = *n0 + cv->nb < cv->N ? *n0 + cv->nb : cv->N;
+        *q0 = 0;
+        *q1 = cv->HW;
+    } else {
+        *n0 = t / cv->ptiles;
+        *n1 = *n0 + 1;
+        *q0 = (t % cv->ptiles) * cv->ptile;
+        *q1 = *q0 + cv->ptile < cv->HW ? *q0 + cv->ptile : cv->HW;
+    }
+}
+
+/* Output columns [*xa, *xb) within [x0, x1) whose input column x*s + off lies in
+ * [0, W): x >= ceil(-off / s) and x <= floor((W - 1 - off) / s). */
+static void valid_x(int64_t x0, int64_t x1, int64_t off, int64_t s, int64_t W, int64_t *xa,
+                    int64_t *xb)
+{
+    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
+    *xa = lo > x0 ? lo : x0;
+    *xb = hi < x1 ? hi : x1;
+    if (*xb < *xa)
+        *xb = *xa;
+}
+
+/* col[CKK, cols] for images [n0, n1), positions [q0, q1). Each output row segment is
+ * zeros, then a contiguous (s = 1) or strided copy of the input row, then zeros: no
+ * per-element test. */
+static void im2col(const conv *cv, float *col, int64_t n0, int64_t n1, int64_t q0, int64_t q1)
+{
+    int64_t np = q1 - q0, cols = (n1 - n0) * np, K = cv->K, s = cv->s, p = cv->p;
+    for (int64_t c = 0; c < cv->Ci; c++)
+        for (int64_t ky = 0; ky < K; ky++)
+            for (int64_t kx = 0; kx < K; kx++) {
+                float *row = col + ((c * K + ky) * K + kx) * cols;
+                for (int64_t n = n0; n < n1; n++) {
+                    const float *ip = cv->in + (n * cv->Ci + c) * cv->H * cv->W;
+                    float *dst = row + (n - n0) * np;
+                    for (int64_t q = q0; q < q1;) {
+                        int64_t y = q / cv->Wo, x0 = q % cv->Wo;
+                        int64_t x1 = x0 + (q1 - q) < cv->Wo ? x0 + (q1 - q) : cv->Wo;
+                        int64_t iy = y * s - p + ky, xa = x1, xb = x1;
+                        if (iy >= 0 && iy < cv->H)
+                            valid_x(x0, x1, kx - p, s, cv->W, &xa, &xb);
+                        float *d = dst - x0; /* d[x] is output column x */
+                        for (int64_t x = x0; x < xa; x++)
+                            d[x] = 0.0f;
+                        if (xb > xa) {
+                            const float *src = ip + iy * cv->W + kx - p; /* src[x*s] */
+                            if (s == 1)
+                                memcpy(d + xa, src + xa, (size_t)(xb - xa) * sizeof(float));
+                            else
+                                for (int64_t x = xa; x < xb; x++)
+                                    d[x] = src[x * s];
+                        }
+                        for (int64_t x = xb; x < x1; x++)
+                            d[x] = 0.0f;
+                        dst += x1 - x0;
+                        q += x1 - x0;
+                    }
+                }
+            }
+}
+
+/* din[n] += the columns of dcol, back at the pixels im2col read them from. */
+static void col2im(const conv *cv, const float *dcol, int64_t n0, int64_t n1, int64_t q0,
+                   int64_t q1)
+{
+    int64_t np = q1 - q0, cols = (n1 - n0) * np, K = cv->K, s = cv->s, p = cv->p;
+    for (int64_t c = 0; c < cv->Ci; c++)
+        for (int64_t ky = 0; ky < K; ky++)
+            for (int64_t kx = 0; kx < K; kx++) {
+                const float *row = dcol + ((c * K + ky) * K + kx) * cols;
+                for (int64_t n = n0; n < n1; n++) {
+                    float *dp = cv->din + (n * cv->Ci + c) * cv->H * cv->W;
+                    const float *src = row + (n - n0) * np;
+                    for (int64_t q = q0; q < q1;) {
+                        int64_t y = q / cv->Wo, x0 = q % cv->Wo;
+                        int64_t x1 = x0 + (q1 - q) < cv->Wo ? x0 + (q1 - q) : cv->Wo;
+                        int64_t iy = y * s - p + ky, xa = x1, xb = x1;
+                        if (iy >= 0 && iy < cv->H)
+                            valid_x(x0, x1, kx - p, s, cv->W, &xa, &xb);
+                        if (xb > xa) {
+                            const float *sv = src - x0;
+                            float *drow = dp + iy * cv->W + kx - p; /* drow[x*s] */
+                            if (s == 1)
+                                for (int64_t x = xa; x < xb; x++)
+                                    drow[x] += sv[x];
+                            else
+                                for (int64_t x = xa; x < xb; x++)
+                                    drow[x * s] += sv[x];
+                        }
+                        src += x1 - x0;
+                        q += x1 - x0;
+                    }
+                }
+            }
+}
+
+/* Choose the tiling for `floats` of scratch per thread, of which `fixed` are taken and
+ * `per_col` are needed per column. 0 when not even a 16-column tile fits. */
+static int plan_tiles(conv *cv, size_t floats, size_t fixed, size_t per_col, int whole)
+{
+    if (floats <= fixed)
+        return 0;
+    int64_t maxc = (int64_t)((floats - fixed) / per_col);
+    if (maxc > TILE_TARGET)
+        maxc = TILE_TARGET;
+    if (maxc < 16)
+        return 0;
+    int nt = fm_cpu_threads(cv->cpu);
+    cv->whole = whole;
+    if (cv->HW <= maxc) {
+        cv->nb = maxc / cv->HW;
+        /* at least ~4 tiles per thread when the batch allows, for balance */
+        int64_t cap = cv->N / (4 * nt);
+        if (cv->nb > cap)
+            cv->nb = cap > 1 ? cap : 1;
+        cv->ptile = cv->HW;
+        cv->ptiles = 1;
+    } else {
+        cv->nb = 1;
+        cv->ptile = maxc;
+        cv->ptiles = (cv->HW + maxc - 1) / maxc;
+    }
+    return 1;
+}
+
+static int64_t ntiles(const conv *cv)
+{
+    return cv->nb > 1 ? (cv->N + cv->nb - 1) / cv->nb : cv->N * cv->ptiles;
+}
+
+/* ---- forward ------------------------------------------------------------------------- */
+
+static void fwd_tile(void *p, int64_t t, int tid)
+{
+    const conv *cv = p;
+    int64_t n0, n1, q0, q1;
+    tile_of(cv, t, &n0, &n1, &q0, &q1);
+    int64_t np = q1 - q0, cols = (n1 - n0) * np;
+    float *scr = fm_cpu_scratch(cv->cpu, tid);
+    const float *B;
+    int64_t ldb;
+    if (cv->pointwise && n1 - n0 == 1) {
+        B = cv->in + n0 * cv->Ci * cv->HW + q0;
+        ldb = cv->HW;
+    } else {
+        im2col(cv, scr, n0, n1, q0, q1);
+        B = scr;
+        ldb = cols;
+    }
+    if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
+        float *C = cv->out + n0 * cv->Co * cv->HW + q0;
+        fm_cpu_sgemm(0, 0, cv->Co, np, cv->CKK, 1.0f, cv->w, cv->CKK, B, ldb, 0.0f, C, cv->HW);
+        if (cv->b)
+            for (int64_t o = 0; o < cv->Co; o++)
+                for (int64_t q = 0; q < np; q++)
+                    C[o * cv->HW + q] += cv->b[o];
+        return;
+    }
+    float *tmp = scr + (B == scr ? cv->CKK * cols : 0);
+    fm_cpu_sgemm(0, 0, cv->Co, cols, cv->CKK, 1.0f, cv->w, cv->CKK, B, ldb, 0.0f, tmp, cols);
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t o = 0; o < cv->Co; o++) {
+            float *dst = cv->out + (n * cv->Co + o) * cv->HW;
+            const float *src = tmp + o * cols + (n - n0) * np;
+            float bias = cv->b ? cv->b[o] : 0.0f;
+            for (int64_t q = 0; q < np; q++)
+                dst[q] = src[q] + bias;
+        }
+}
+
+static void setup(conv *cv, fm_backend *be, const fm_tensor *in, const fm_tensor *w,
+                  const fm_tensor *out, const fm_call *c)
+{
+    memset(cv, 0, sizeof *cv);
+    cv->cpu = fm_cpu_of(be);
+    cv->N = in->shape[0], cv->Ci = in->shape[1], cv->H = in->shape[2], cv->W = in->shape[3];
+    cv->Co = w->shape[0], cv->K = w->shape[2], cv->s = c->i[0], cv->p = c->i[1];
+    cv->Ho = out->shape[2], cv->Wo = out->shape[3], cv->HW = cv->Ho * cv->Wo;
+    cv->CKK = cv->Ci * cv->K * cv->K;
+    cv->pointwise = cv->K == 1 && cv->s == 1 && cv->p == 0;
+}
+
+/* t: out, in, w, b?   i0 stride, i1 pad */
+fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
+{
+    conv cv;
+    setup(&cv, be, &c->t[1], &c->t[2], &c->t[0], c);
+    cv.out = fm_f32(&c->t[0]), cv.in = fm_f32(&c->t[1]), cv.w = fm_f32(&c->t[2]);
+    cv.b = fm_tensor_present(&c->t[3]) ? fm_f32(&c->t[3]) : NULL;
+    if (cv.K == 3 && cv.s == 1 &&
+        fm_cpu_winograd3x3(cv.cpu, cv.out, cv.in, cv.w, cv.b, cv.N, cv.Ci, cv.H, cv.W, cv.Co, cv.Ho,
+                           cv.Wo, cv.p, 0))
+        return FM_OK;
+    /* per column: the lowered input and the GEMM result */
+    if (!plan_tiles(&cv, fm_cpu_scratch_floats(cv.cpu), 0, (size_t)(cv.CKK + cv.Co), 0))
+        return fm_ref_conv2d_fwd(be, c);
+    fm_cpu_parallel(cv.cpu, ntiles(&cv), fwd_tile, &cv);
+    return FM_OK;
+}
+
+/* ---- backward ------------------------------------------------------------------------ */
+
+/* Scratch of one thread: [ dw partial Co x CKK | col CKK x T | dcol CKK x T | G Co x T ] */
+static void bwd_tile(void *p, int64_t t, int tid)
+{
+    const conv *cv = p;
+    float *scr = fm_cpu_scratch(cv->cpu, tid);
+    float *dwp = scr, *col = dwp + cv->Co * cv->CKK;
+    int64_t T = cv->nb > 1 ? cv->nb * cv->HW : cv->ptile;
+    float *dcol = col + cv->CKK * T, *G = dcol + cv->CKK * T;
+    /* A backward item with din is one whole tile group: for nb == 1 all the position
+     * tiles of image t, so that col2im of an image stays on one thread. */
+    int64_t first = t, last = t + 1;
+    if (cv->whole && cv->nb == 1) {
+        first = t * cv->ptiles;
+        last = first + cv->ptiles;
+    }
+    for (int64_t u = first; u < last; u++) {
+        int64_t n0, n1, q0, q1;
+        tile_of(cv, u, &n0, &n1, &q0, &q1);
+        int64_t np = q1 - q0, cols = (n1 - n0) * np;
+        const float *B, *Gp;
+        int64_t ldb, ldg;
+        if (cv->pointwise && n1 - n0 == 1) {
+            B = cv->in + n0 * cv->Ci * cv->HW + q0;
+            ldb = cv->HW;
+        } else {
+            im2col(cv, col, n0, n1, q0, q1);
+            B = col;
+            ldb = cols;
+        }
+        if (n1 - n0 == 1) {
+            Gp = cv->dout + n0 * cv->Co * cv->HW + q0;
+            ldg = cv->HW;
+        } else {
+            for (int64_t n = n0; n < n1; n++)
+                for (int64_t o = 0; o < cv->Co; o++)
+                    memcpy(G + o * cols + (n - n0) * np, cv->dout + (n * cv->Co + o) * cv->HW,
+                           (size_t)np * sizeof(float));
+            Gp = G;
+            ldg = cols;
+        }
+        /* dw_partial[Co, CKK] += G[Co, cols] col[CKK, cols]^T */
+        fm_cpu_sgemm(0, 1, cv->Co, cv->CKK, cols, 1.0f, Gp, ldg, B, ldb, 1.0f, dwp, cv->CKK);
+        if (!cv->din)
+            continue;
+        if (cv->pointwise && n1 - n0 == 1) { /* din[n0][:, q0:q1] = Wm^T G directly */
+            fm_cpu_sgemm(1, 0, cv->Ci, np, cv->Co, 1.0f, cv->w, cv->CKK, Gp, ldg, 0.0f,
+                         cv->din + n0 * cv->Ci * cv->HW + q0, cv->HW);
+            continue;
+        }
+        /* dcol[CKK, cols] = Wm^T G, then col2im into din (zeroed at the image's first tile) */
+        fm_cpu_sgemm(1, 0, cv->CKK, cols, cv->Co, 1.0f, cv->w, cv->CKK, Gp, ldg, 0.0f, dcol, cols);
+        if (q0 == 0)
+            memset(cv->din + n0 * cv->Ci * cv->H * cv->W, 0,
+                   (size_t)((n1 - n0) * cv->Ci * cv->H * cv->W) * sizeof(float));
+        col2im(cv, dcol, n0, n1, q0, q1);
+    }
+}
+
+typedef struct reduce_job {
+    const conv *cv;
+    float *db;
+    int64_t parts;
+    int partials; /* the per-thread dw partials hold something to add */
+} reduce_job;
+
+/* dw[i] += sum_t partial_t[i] over a chunk of i; db[o] += sum_{n,q} dout[n,o,q] */
+static void reduce_part(void *p, int64_t k, int tid)
+{
+    (void)tid;
+    const reduce_job *r = p;
+    const conv *cv = r->cv;
+    int64_t lo, hi, nw = cv->Co * cv->CKK, nt = fm_cpu_threads(cv->cpu);
+    fm_cpu_range(nw, r->parts, k, &lo, &hi);
+    for (int64_t t = 0; t < nt && r->partials; t++) {
+        const float *part = fm_cpu_scratch(cv->cpu, (int)t);
+        for (int64_t i = lo; i < hi; i++)
+            cv->dw[i] += part[i];
+    }
+    if (!r->db)
+        return;
+    fm_cpu_range(cv->Co, r->parts, k, &lo, &hi);
+    for (int64_t o = lo; o < hi; o++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < cv->N; n++)
+            acc += fm_cpu_sum(cv->dout + (n * cv->Co + o) * cv->HW, cv->HW);
+        r->db[o] += (float)acc;
+    }
+}
+
+/* t: din?, dw, db?, dout, in, w   i0 stride, i1 pad */
+fm_status fm_cpu_conv2d_bwd(fm_backend *be, const fm_call *c)
+{
+    conv cv;
+    setup(&cv, be, &c->t[4], &c->t[5], &c->t[3], c);
+    cv.din = fm_tensor_present(&c->t[0]) ? fm_f32(&c->t[0]) : NULL;
+    cv.dw = fm_f32(&c->t[1]);
+    cv.dout = fm_f32(&c->t[3]), cv.in = fm_f32(&c->t[4]), cv.w = fm_f32(&c->t[5]);
+    /* 3x3 stride 1: din by Winograd (a 3x3 conv of dout with the rotated, transposed
+     * weights, padding 2 - p); the tiles below then compute dw and db only. */
+    if (cv.din && cv.K == 3 && cv.s == 1 && cv.p <= 2 &&
+        fm_cpu_winograd3x3(cv.cpu, cv.din, cv.dout, cv.w, NULL, cv.N, cv.Co, cv.Ho, cv.Wo, cv.Ci,
+                           cv.H, cv.W, 2 - cv.p, 1))
+        cv.din = NULL;
+    /* and dw by Winograd too when din is done (or absent): then no im2col tiles at all */
+    int dw_done = !cv.din && cv.K == 3 && cv.s == 1 &&
+                  fm_cpu_winograd3x3_dw(cv.cpu, cv.dw, cv.in, cv.dout, cv.N, cv.Ci, cv.H, cv.W,
+                                        cv.Co, cv.Ho, cv.Wo, cv.p);
+    int nt = fm_cpu_threads(cv.cpu);
+    if (!dw_done) {
+        size_t fixed = (size_t)(cv.Co * cv.CKK), per_col = (size_t)(2 * cv.CKK + cv.Co);
+        if (!plan_tiles(&cv, fm_cpu_scratch_floats(cv.cpu), fixed, per_col, cv.din != NULL))
+            return fm_ref_conv2d_bwd(be, c);
+        for (int t = 0; t < nt; t++)
+            memset(fm_cpu_scratch(cv.cpu, t), 0, fixed * sizeof(float));
+        int64_t items = ntiles(&cv);
+        if (cv.whole && cv.nb == 1)
+            items = cv.N; /* one image (all its position tiles) per item */
+        fm_cpu_parallel_fixed(cv.cpu, items, bwd_tile, &cv); /* dw partials: reproducible */
+    }
+    reduce_job r = {&cv, fm_tensor_present(&c->t[2]) ? fm_f32(&c->t[2]) : NULL, 4 * (int64_t)nt,
+                    !dw_done};
+    if (r.parts > cv.Co)
+        r.parts = cv.Co;
+    fm_cpu_parallel(cv.cpu, r.parts, reduce_part, &r);
+    return FM_OK;
+}

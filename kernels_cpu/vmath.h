@@ -1,0 +1,51 @@
+/* Vectorisable float maths for the cpu kernels: branch-free, no calls, so that gcc and
+ * clang turn the loops that use them into SIMD code.
+ *
+ * fm_cpu_expf (Cephes expf): x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2;
+ * e^r by a degree-6 polynomial (relative error ~1.5 ulp); 2^n by building the float's
+ * exponent field. x is clamped to [-87, 88] first, so n + 127 stays in 1..254: the
+ * result saturates at e^88 = 1.65e38 instead of inf, and at e^-87 = 1.6e-38 instead of
+ * 0 -- both are absorbed by the 1 + e of a sigmoid. The clamps and the blends they
+ * become vectorise only without -ftrapping-math (kernels_cpu is built with
+ * -fno-trapping-math: no code here reads the floating-point exception flags). */
+#ifndef FMRT_KERNELS_CPU_VMATH_H
+#define FMRT_KERNELS_CPU_VMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* Before a loop whose iterations are independent although the compiler cannot prove
+ * that its pointers do not overlap (many output streams into one scratch buffer). */
+#if defined(__clang__)
+#define FM_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define FM_IVDEP _Pragma("GCC ivdep")
+#else
+#define FM_IVDEP
+#endif
+
+static inline float fm_cpu_expf(float x)
+{
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -87.0f ? -87.0f : x;
+    /* round to nearest by the 1.5 * 2^23 trick (|t| < 2^22; no floorf call, so the
+     * loop stays vectorisable without SSE4.1) */
+    float t = x * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f;
+    int32_t n = (int32_t)fn;
+    float r = x - fn * 0.693359375f; /* ln2 = C1 + C2, C1 exact in few bits */
+    r = r - fn * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = (n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+#endif
