@@ -19,7 +19,7 @@ command -v clang >/dev/null 2>&1 || {
     echo "run.sh: clang not found (apt-get install clang)" >&2
     exit 1
 }
-CC=clang cmake -S "$root" -B "$build" -DFMRT_FUZZ=ON -DFMRT_TESTS=OFF -DFMRT_OPENCL=OFF \
+CC=clang cmake -S "$root" -B "$build" -DFMRT_FUZZ=ON -DFMRT_TESTS=OFF -DFMRT_OPENCL=OFF -DFMRT_CPU=OFF \
     -DFMRT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=""
 for h in $harnesses; do targets="$targets fuzz_$h"; done
