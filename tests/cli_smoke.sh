@@ -17,6 +17,8 @@ common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
 cmp "$t/A.fmw" "$t/B.fmw"
 echo "resume: bit-identical"
 head -2 "$t/loss.csv"
+"$fmrt" plot "$t/loss.csv" --out "$t/loss.svg" --smooth 3
+grep -q '<svg' "$t/loss.svg" && grep -q 'optimizer step' "$t/loss.svg"
 
 "$fmrt" info "$t/A.fmw" >"$t/info.txt"
 head -5 "$t/info.txt"
