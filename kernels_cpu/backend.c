@@ -310,51 +310,6 @@ static void cpu_close(fm_backend *be)
     be->impl = NULL;
 }
 
-static fm_status cpu_upload(fm_backend *be, const fm_tensor *dst, const void *src)
-{
-    (void)be;
-    memmove((char *)dst->base + dst->off, src, fm_tensor_bytes(dst));
-    return FM_OK;
-}
-
-static fm_status cpu_download(fm_backend *be, void *dst, const fm_tensor *src)
-{
-    (void)be;
-    memmove(dst, (const char *)src->base + src->off, fm_tensor_bytes(src));
-    return FM_OK;
-}
-
-static fm_status cpu_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src)
-{
-    (void)be;
-    memmove((char *)dst->base + dst->off, (const char *)src->base + src->off, fm_tensor_bytes(dst));
-    return FM_OK;
-}
-
-static fm_status cpu_fill(fm_backend *be, const fm_tensor *dst, float value)
-{
-    int64_t n = fm_tensor_numel(dst);
-    switch (dst->dtype) {
-    case FM_F32:
-        for (int64_t i = 0; i < n; i++)
-            fm_f32(dst)[i] = value;
-        return FM_OK;
-    case FM_I32:
-        for (int64_t i = 0; i < n; i++)
-            fm_i32(dst)[i] = (int32_t)value;
-        return FM_OK;
-    case FM_U8: memset(fm_u8(dst), (int)value, (size_t)n); return FM_OK;
-    default:
-        return fm_fail(be, FM_ERR_ARG, "fill: dtype %s unsupported", fm_dtype_name(dst->dtype));
-    }
-}
-
-static fm_status cpu_sync(fm_backend *be)
-{
-    (void)be; /* every kernel returns when its work is done */
-    return FM_OK;
-}
-
 static const char *cpu_describe(fm_backend *be)
 {
     return ((fm_cpu *)be->impl)->desc;
@@ -364,11 +319,11 @@ const fm_backend_iface fm_backend_cpu = {
     .name = "cpu",
     .open = cpu_open,
     .close = cpu_close,
-    .upload = cpu_upload,
-    .download = cpu_download,
-    .copy = cpu_copy,
-    .fill = cpu_fill,
-    .sync = cpu_sync,
+    .upload = fm_ref_host_upload, /* host memory, as ref */
+    .download = fm_ref_host_download,
+    .copy = fm_ref_host_copy,
+    .fill = fm_ref_host_fill,
+    .sync = fm_ref_host_sync,
     .kernels = kernels,
     .describe = cpu_describe,
 };

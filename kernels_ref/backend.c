@@ -10,6 +10,9 @@ static const fm_kernel_fn kernels[FM_OP_COUNT] = {
 #undef FM_X
 };
 
+/* Host memory movement, shared with every backend whose tensors live in host memory
+ * (ref, cpu): base + off is a plain pointer. */
+
 static fm_status ref_open(fm_backend *be, const fm_backend_config *cfg)
 {
     if (!cfg->mem || cfg->mem_bytes == 0)
@@ -24,28 +27,28 @@ static fm_status ref_open(fm_backend *be, const fm_backend_config *cfg)
 
 static void ref_close(fm_backend *be) { (void)be; }
 
-static fm_status ref_upload(fm_backend *be, const fm_tensor *dst, const void *src)
+fm_status fm_ref_host_upload(fm_backend *be, const fm_tensor *dst, const void *src)
 {
     (void)be;
     memmove((char *)dst->base + dst->off, src, fm_tensor_bytes(dst));
     return FM_OK;
 }
 
-static fm_status ref_download(fm_backend *be, void *dst, const fm_tensor *src)
+fm_status fm_ref_host_download(fm_backend *be, void *dst, const fm_tensor *src)
 {
     (void)be;
     memmove(dst, (const char *)src->base + src->off, fm_tensor_bytes(src));
     return FM_OK;
 }
 
-static fm_status ref_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src)
+fm_status fm_ref_host_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src)
 {
     (void)be;
     memmove((char *)dst->base + dst->off, (const char *)src->base + src->off, fm_tensor_bytes(dst));
     return FM_OK;
 }
 
-static fm_status ref_fill(fm_backend *be, const fm_tensor *dst, float value)
+fm_status fm_ref_host_fill(fm_backend *be, const fm_tensor *dst, float value)
 {
     int64_t n = fm_tensor_numel(dst);
     switch (dst->dtype) {
@@ -64,7 +67,7 @@ static fm_status ref_fill(fm_backend *be, const fm_tensor *dst, float value)
     }
 }
 
-static fm_status ref_sync(fm_backend *be)
+fm_status fm_ref_host_sync(fm_backend *be)
 {
     (void)be;
     return FM_OK;
@@ -80,11 +83,11 @@ const fm_backend_iface fm_backend_ref = {
     .name = "ref",
     .open = ref_open,
     .close = ref_close,
-    .upload = ref_upload,
-    .download = ref_download,
-    .copy = ref_copy,
-    .fill = ref_fill,
-    .sync = ref_sync,
+    .upload = fm_ref_host_upload,
+    .download = fm_ref_host_download,
+    .copy = fm_ref_host_copy,
+    .fill = fm_ref_host_fill,
+    .sync = fm_ref_host_sync,
     .kernels = kernels,
     .describe = ref_describe,
 };

@@ -6,6 +6,13 @@
 
 #include "../runtime/backend.h"
 
+/* Memory movement of host-memory backends (ref and cpu share them). */
+fm_status fm_ref_host_upload(fm_backend *be, const fm_tensor *dst, const void *src);
+fm_status fm_ref_host_download(fm_backend *be, void *dst, const fm_tensor *src);
+fm_status fm_ref_host_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src);
+fm_status fm_ref_host_fill(fm_backend *be, const fm_tensor *dst, float value);
+fm_status fm_ref_host_sync(fm_backend *be);
+
 #define FM_X(id, name, slots) fm_status fm_ref_##name(fm_backend *be, const fm_call *c);
 FM_OP_LIST(FM_X)
 #undef FM_X
