@@ -83,6 +83,11 @@ typedef struct fm_cl_mat {
 fm_status fm_cl_gemm(fm_backend *be, size_t m, size_t n, size_t k, float alpha, fm_cl_mat a,
                      fm_cl_mat b, float beta, fm_cl_mat c);
 
+/* out[0] = sum_i term_i / div, term_i = a_i or (a_i - b_i)^2 when b is given: the
+ * two-pass reduction of sum.cl, shared by SUM_FWD (div 1) and MSE_FWD (div n). */
+fm_status fm_cl_reduce_sum(fm_backend *be, const fm_tensor *out, const fm_tensor *a,
+                           const fm_tensor *b, float div);
+
 /* Element offset of a tensor / of a scratch byte offset, within the arena buffer. */
 static inline size_t fm_cl_elem(const fm_tensor *t) { return t->off / fm_dtype_size(t->dtype); }
 static inline size_t fm_cl_scratch_elem(fm_backend *be, size_t byte_off)

@@ -20,11 +20,12 @@ static fm_status sum_launch(fm_backend *be, cl_kernel k, size_t groups, size_t l
                        "launch sum kernel");
 }
 
-fm_status fm_cl_sum_fwd(fm_backend *be, const fm_call *c)
+fm_status fm_cl_reduce_sum(fm_backend *be, const fm_tensor *out, const fm_tensor *a,
+                           const fm_tensor *b, float div)
 {
     cl_kernel k;
-    cl_uint a = 0;
-    int n = (int)fm_tensor_numel(&c->t[1]);
+    cl_uint arg = 0;
+    int n = (int)fm_tensor_numel(a);
     size_t wg = sum_wg(be);
     /* About 16 elements per work-item, at most 1024 partials (4 KiB of scratch). */
     size_t groups = ((size_t)n + wg * 16 - 1) / (wg * 16);
@@ -32,17 +33,26 @@ fm_status fm_cl_sum_fwd(fm_backend *be, const fm_call *c)
         groups = 1;
     if (groups > 1024)
         groups = 1024;
+    fm_tensor none = {0};
     FM_TRY(fm_cl_kernel(be, "sum_partial", &k));
-    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    FM_TRY(fm_cl_arg_int(be, k, &a, n));
+    FM_TRY(fm_cl_arg_scratch(be, k, &arg, 0));
+    FM_TRY(fm_cl_arg_tensor(be, k, &arg, a));
+    FM_TRY(fm_cl_arg_tensor(be, k, &arg, b ? b : &none));
+    FM_TRY(fm_cl_arg_int(be, k, &arg, b != NULL));
+    FM_TRY(fm_cl_arg_int(be, k, &arg, n));
     FM_TRY(sum_launch(be, k, groups, wg));
-    a = 0;
+    arg = 0;
     FM_TRY(fm_cl_kernel(be, "sum_final", &k));
-    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    FM_TRY(fm_cl_arg_scratch(be, k, &a, 0));
-    FM_TRY(fm_cl_arg_int(be, k, &a, (int)groups));
+    FM_TRY(fm_cl_arg_tensor(be, k, &arg, out));
+    FM_TRY(fm_cl_arg_scratch(be, k, &arg, 0));
+    FM_TRY(fm_cl_arg_int(be, k, &arg, (int)groups));
+    FM_TRY(fm_cl_arg_float(be, k, &arg, div));
     return sum_launch(be, k, 1, wg);
+}
+
+fm_status fm_cl_sum_fwd(fm_backend *be, const fm_call *c)
+{
+    return fm_cl_reduce_sum(be, &c->t[0], &c->t[1], NULL, 1.0f);
 }
 
 fm_status fm_cl_sum_bwd(fm_backend *be, const fm_call *c)

@@ -1,4 +1,5 @@
-/* SUM: out[0] = sum_i in_i;  backward: din_i = dout[0].
+/* SUM: out[0] = sum_i in_i;  backward: din_i = dout[0]. The same two passes serve
+ * MSE's forward: with b, the terms are (in_i - b_i)^2 and the total is divided by n.
  *
  * Forward in two passes: P work-groups each reduce a grid-strided share of in into
  * one partial (scratch), then one work-group reduces the P partials. Within a
@@ -20,14 +21,20 @@ static float sum_tree(__local float *s, float v)
     return s[0];
 }
 
-/* part[group] = sum of in[i] for i = global id, global id + global size, ... < n */
+/* part[group] = sum of term(i) for i = global id, global id + global size, ... < n,
+ * term(i) = in[i], or (in[i] - b[i])^2 when has_b. */
 __kernel void sum_partial(__global float *part, uint part_off, __global const float *in,
-                          uint in_off, int n)
+                          uint in_off, __global const float *b, uint b_off, int has_b, int n)
 {
     __local float s[SUM_WG_MAX];
     float acc = 0.0f, comp = 0.0f;
     for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
-        float y = in[in_off + i] - comp;
+        float x = in[in_off + i];
+        if (has_b) {
+            float d = x - b[b_off + i];
+            x = d * d;
+        }
+        float y = x - comp;
         float t = acc + y;
         comp = (t - acc) - y;
         acc = t;
@@ -37,9 +44,9 @@ __kernel void sum_partial(__global float *part, uint part_off, __global const fl
         part[part_off + get_group_id(0)] = r;
 }
 
-/* out[0] = sum of part[0..np); one work-group. */
+/* out[0] = (sum of part[0..np)) / div; one work-group. */
 __kernel void sum_final(__global float *out, uint out_off, __global const float *part,
-                        uint part_off, int np)
+                        uint part_off, int np, float div)
 {
     __local float s[SUM_WG_MAX];
     float acc = 0.0f, comp = 0.0f;
@@ -51,7 +58,7 @@ __kernel void sum_final(__global float *out, uint out_off, __global const float 
     }
     float r = sum_tree(s, acc);
     if (get_local_id(0) == 0)
-        out[out_off] = r;
+        out[out_off] = r / div;
 }
 
 __kernel void sum_bwd(__global float *din, uint din_off, __global const float *dout,

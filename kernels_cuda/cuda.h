@@ -91,6 +91,11 @@ fm_status fm_cuda_gemm_batched(fm_backend *be, int m, int n, int k, float alpha,
                                int lda, long long sa, int ta, const float *b, int ldb, long long sb,
                                int tb, float beta, float *c, int ldc, long long sc, int batch);
 
+/* out[0] = sum_i term_i (divided by n when mean), term_i = a_i or (a_i - b_i)^2 when
+ * b is not NULL: sum.cu's two-pass reduction, shared by SUM_FWD and MSE_FWD. */
+fm_status fm_cuda_reduce_sum(fm_backend *be, float *out, const float *a, const float *b, long long n,
+                             int mean, const char *what);
+
 /* Table entries, one pair per op, defined in kernels_cuda/<op>.cu. */
 extern "C" {
 #define FM_X(id, name, slots) fm_status fm_cuda_##name(fm_backend *be, const fm_call *c);

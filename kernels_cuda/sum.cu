@@ -5,7 +5,9 @@
  * one partial in the scratch region; then one block reduces the P partials. Within
  * a thread the running sum is Kahan-compensated; across threads the order is a
  * fixed warp-shuffle tree. Float throughout. E.g. 128x64x28x28 = 6.4M elements:
- * 1024 blocks x 256 threads, ~24 elements per thread. Twin of kernels_cl/sum.cl. */
+ * 1024 blocks x 256 threads, ~24 elements per thread. The same two passes serve
+ * MSE's forward: with b the terms are (in_i - b_i)^2 and the total is divided by n
+ * (fm_cuda_reduce_sum). Twin of kernels_cl/sum.cl. */
 #include "cuda.h"
 
 static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = whole warps");
@@ -13,14 +15,20 @@ static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = who
 #define SUM_PER_THREAD 16
 #define SUM_MAX_PARTIALS 1024
 
-/* part[block] = sum of in[i], i = global thread id + k * total threads < n. */
-static __global__ void sum_partial_kernel(float *part, const float *in, long long n)
+/* part[block] = sum of term(i), i = global thread id + k * total threads < n;
+ * term(i) = in[i], or (in[i] - b[i])^2 when b is not NULL. */
+static __global__ void sum_partial_kernel(float *part, const float *in, const float *b, long long n)
 {
     __shared__ float sh[FM_CUDA_THREADS / 32];
     long long stride = (long long)gridDim.x * FM_CUDA_THREADS;
     float acc = 0.0f, comp = 0.0f;
     for (long long i = (long long)blockIdx.x * FM_CUDA_THREADS + threadIdx.x; i < n; i += stride) {
-        float y = in[i] - comp, t = acc + y;
+        float x = in[i];
+        if (b) {
+            float d = x - b[i];
+            x = d * d;
+        }
+        float y = x - comp, t = acc + y;
         comp = (t - acc) - y;
         acc = t;
     }
@@ -29,8 +37,8 @@ static __global__ void sum_partial_kernel(float *part, const float *in, long lon
         part[blockIdx.x] = acc;
 }
 
-/* out[0] = sum of part[0..np); one block. */
-static __global__ void sum_final_kernel(float *out, const float *part, int np)
+/* out[0] = (sum of part[0..np)) / div (in double, as kernels_ref/mse.c); one block. */
+static __global__ void sum_final_kernel(float *out, const float *part, int np, double div)
 {
     __shared__ float sh[FM_CUDA_THREADS / 32];
     float acc = 0.0f, comp = 0.0f;
@@ -41,7 +49,7 @@ static __global__ void sum_final_kernel(float *out, const float *part, int np)
     }
     acc = fm_cuda_block_sum(acc, sh);
     if (threadIdx.x == 0)
-        out[0] = acc;
+        out[0] = div == 1.0 ? acc : (float)((double)acc / div);
 }
 
 static __global__ void sum_bwd_kernel(float *din, const float *dout, long long n)
@@ -52,11 +60,10 @@ static __global__ void sum_bwd_kernel(float *din, const float *dout, long long n
     din[i] = dout[0];
 }
 
-/* t: out[1], in */
-extern "C" fm_status fm_cuda_sum_fwd(fm_backend *be, const fm_call *c)
+fm_status fm_cuda_reduce_sum(fm_backend *be, float *out, const float *a, const float *b, long long n,
+                             int mean, const char *what)
 {
     fm_cuda *cu = fm_cuda_of(be);
-    long long n = fm_tensor_numel(&c->t[1]);
     long long np = (n + (long long)FM_CUDA_THREADS * SUM_PER_THREAD - 1) /
                    ((long long)FM_CUDA_THREADS * SUM_PER_THREAD);
     if (np < 1)
@@ -64,18 +71,23 @@ extern "C" fm_status fm_cuda_sum_fwd(fm_backend *be, const fm_call *c)
     if (np > SUM_MAX_PARTIALS)
         np = SUM_MAX_PARTIALS;
     if ((size_t)np * sizeof(float) > cu->scratch_bytes)
-        return fm_fail(be, FM_ERR_ARENA, "cuda: sum_fwd: scratch of %zu bytes too small",
+        return fm_fail(be, FM_ERR_ARENA, "cuda: %s: scratch of %zu bytes too small", what,
                        cu->scratch_bytes);
     float *part = fm_cuda_scratch(be, 0);
     /* np blocks, then one */
     sum_partial_kernel<<<fm_cuda_blocks(np * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream>>>(
-        part, fm_cuda_f32(&c->t[1]), n);
-    fm_status s = fm_cuda_launched(be, "sum_fwd partial");
-    if (s != FM_OK)
-        return s;
+        part, a, b, n);
+    FM_TRY(fm_cuda_launched(be, what));
     sum_final_kernel<<<fm_cuda_blocks(FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream>>>(
-        fm_cuda_f32(&c->t[0]), part, (int)np);
-    return fm_cuda_launched(be, "sum_fwd final");
+        out, part, (int)np, mean ? (double)n : 1.0);
+    return fm_cuda_launched(be, what);
+}
+
+/* t: out[1], in */
+extern "C" fm_status fm_cuda_sum_fwd(fm_backend *be, const fm_call *c)
+{
+    return fm_cuda_reduce_sum(be, fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), NULL,
+                              fm_tensor_numel(&c->t[1]), 0, "sum_fwd");
 }
 
 /* t: din, dout[1] */
