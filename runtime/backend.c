@@ -252,5 +252,10 @@ fm_status fm_run(fm_backend *be, const fm_call *c)
     if (!fm_backend_supports(be, c->op))
         return fm_fail(be, FM_ERR_UNSUPPORTED, "backend %s does not support op %s", be->iface->name,
                        fm_op_get_info(c->op)->name);
-    return be->iface->kernels[c->op](be, c);
+    if (!be->observer)
+        return be->iface->kernels[c->op](be, c);
+    be->observer(be->observer_user, be, c, 0, FM_OK);
+    s = be->iface->kernels[c->op](be, c);
+    be->observer(be->observer_user, be, c, 1, s);
+    return s;
 }

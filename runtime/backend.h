@@ -56,6 +56,15 @@ typedef struct fm_backend_iface {
 
 #define FM_ERR_LEN 512
 
+/* An observer of every op fm_run dispatches (TensorFlow Lite Micro's MicroProfiler
+ * shape): called with after = 0 just before the kernel and after = 1 just after it
+ * returned (s is its status; FM_OK when after = 0). The runtime keeps no clock and
+ * computes nothing here: a profiler (fmrt bench --ops) times calls, a debugger could
+ * dump tensors. A device backend's kernels are asynchronous: an observer that times
+ * them calls fm_sync first. NULL (the default after open) costs one branch per op. */
+typedef void (*fm_op_observer)(void *user, fm_backend *be, const fm_call *c, int after,
+                               fm_status s);
+
 /* Host memory a device backend wants in fm_backend_config.mem: its state plus
  * staging for the compiled-program cache (an OpenCL program binary is ~2 MiB on
  * PoCL). With less, it still works but rebuilds its program on every open. */
@@ -72,6 +81,8 @@ struct fm_backend {
     fm_arena host;  /* the caller's host block (device backends keep state here) */
     unsigned flags; /* fm_backend_config.flags it was opened with */
     char err[FM_ERR_LEN]; /* last error message of this context */
+    fm_op_observer observer; /* see fm_op_observer; set after open, NULL = none */
+    void *observer_user;
 };
 
 /* Open a backend by name ("plan" opens the memory-counting backend). "auto" tries cuda,

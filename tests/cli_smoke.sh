@@ -27,6 +27,15 @@ head -5 "$t/info.txt"
 test "$(stat -c %s "$t/s.u8")" -eq $((4 * 28 * 28))
 head -c 8 "$t/s.png" | od -An -c | grep -q 'P   N   G'
 
+# bench: every figure and the per-op tables, on the host backends, with JSON
+hb=ref; "$fmrt" backends | grep -qx cpu && hb=cpu
+"$fmrt" bench --backend $hb --preset tiny --quick --top 3 --json "$t/bench.json" >"$t/bench.txt"
+grep -q 'sgemm (linear_fwd)' "$t/bench.txt" && grep -q 'per op, per run' "$t/bench.txt"
+grep -q 'conv2d_bwd' "$t/bench.txt" && grep -q 'per op, per step' "$t/bench.txt"
+grep -q '"ops": \[' "$t/bench.json" && grep -q '"op": "conv2d_fwd"' "$t/bench.json"
+"$fmrt" bench --backend ref --preset tiny --quick --no-ops >"$t/bench.txt"
+if grep -q 'per op' "$t/bench.txt"; then echo "bench --no-ops printed a profile"; exit 1; fi
+
 # Bad inputs: one line on stderr, exit != 0, nothing overwritten.
 expect_fail() {
     if "$@" >"$t/out" 2>"$t/err"; then echo "unexpected success: $*"; exit 1; fi
@@ -42,6 +51,8 @@ expect_fail "$fmrt" train --data "$t/nowhere" --steps 1
 expect_fail "$fmrt" train "${common[@]}" --batch 0
 expect_fail "$fmrt" sample "$t/A.fmw" --backend tpu
 expect_fail "$fmrt" frobnicate
+expect_fail "$fmrt" bench --top -1
+expect_fail "$fmrt" bench --backend tpu --quick
 cp "$t/A.fmw" "$t/keep.fmw"
 expect_fail "$fmrt" train "${common[@]}" --steps 1 --out "$t/nodir/x.fmw"
 cmp "$t/A.fmw" "$t/keep.fmw"

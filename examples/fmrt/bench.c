@@ -5,6 +5,10 @@
  *          as a fraction of it
  *   train  img/s of fm_train_step at a batch (default 128) per preset
  *   sample seconds to sample N digits (default 64) with S Euler steps (default 50)
+ *   ops    per op, forward and backward, with the model's own shapes: one profiled
+ *          training step and a few profiled sampling steps (profile.c), each call's
+ *          time, GFLOP/s (convs, linears, attention) or GB/s (the rest), its share of
+ *          the run and of the SGEMM rate
  *
  * Each figure: warm-up runs, then repeats; the median, min and max are printed
  * (and written as JSON with --json FILE). --quick shortens every run, for smoke
@@ -16,6 +20,7 @@
 
 #include "cli.h"
 #include "flow.h"
+#include "profile.h"
 
 typedef struct stats {
     double median, min, max;
@@ -43,6 +48,7 @@ typedef struct bench_opts {
     const char *presets[2];
     int npresets;
     int batch, sample_n, sample_steps, repeats, warmup, quick, tf32;
+    int ops, top; /* per-op profiles (--no-ops: none); rows shown per profile */
     const char *json;
 } bench_opts;
 
@@ -56,6 +62,30 @@ typedef struct result {
 #define MAX_RESULTS 64
 static result results[MAX_RESULTS];
 static int nresults;
+
+/* Profiles kept for the JSON file. */
+typedef struct kept_profile {
+    char backend[48], what[48], preset[16];
+    double runs;
+    cli_profile p;
+} kept_profile;
+#define MAX_PROFILES 16
+static kept_profile *profiles[MAX_PROFILES];
+static int nprofiles;
+
+static void keep_profile(const char *be, const char *what, const char *preset, double runs,
+                         const cli_profile *p)
+{
+    kept_profile *k = nprofiles < MAX_PROFILES ? malloc(sizeof *k) : NULL;
+    if (!k)
+        return;
+    snprintf(k->backend, sizeof k->backend, "%s", be);
+    snprintf(k->what, sizeof k->what, "%s", what);
+    snprintf(k->preset, sizeof k->preset, "%s", preset);
+    k->runs = runs;
+    k->p = *p;
+    profiles[nprofiles++] = k;
+}
 
 static void add_result(const char *be, const char *what, const char *preset, const char *unit,
                        stats s, double value, double work)
@@ -106,7 +136,7 @@ static fm_status gemm_once(void *p)
     return fm_run(g->be, &g->call);
 }
 
-static int bench_gemm(const bench_opts *o, const char *spec)
+static int bench_gemm(const bench_opts *o, const char *spec, double *rate)
 {
     const int M = o->quick ? 256 : 1024;
     fm_backend be;
@@ -123,9 +153,12 @@ static int bench_gemm(const bench_opts *o, const char *spec)
     }
     gemm_ctx g = {&be, {.op = FM_OP_LINEAR_FWD, .t = {out, in, w}}};
     stats s;
-    if (timed(&be, gemm_once, &g, o->warmup, o->repeats, &s) == 0) {
+    /* at least one warm-up even with --quick: the first call of a device backend
+     * compiles its GEMM kernels (CLBlast: seconds on PoCL), which is no GEMM rate */
+    if (timed(&be, gemm_once, &g, o->warmup > 0 ? o->warmup : 1, o->repeats, &s) == 0) {
         double gflop = 2.0 * M * M * M / 1e9;
         add_result(fm_backend_name(&be), "sgemm (linear_fwd)", "-", "GFLOP/s", s, gflop / s.median, gflop);
+        *rate = gflop / s.median;
         rc = 0;
     }
 done:
@@ -187,7 +220,24 @@ static double forward_gflop(const fm_unet *m)
     return f / 1e9;
 }
 
-static int bench_model(const bench_opts *o, const char *spec, const char *preset)
+/* One profiled run of fn (after the timed ones, so warm): the table, kept for JSON. */
+static int profile_run(const bench_opts *o, fm_backend *be, work_fn fn, void *ctx, const char *what,
+                       const char *preset, double runs, double sgemm)
+{
+    static cli_profile p;
+    cli_profile_begin(&p, be);
+    fm_status s = fn(ctx);
+    if (cli_profile_end(&p, be) || s != FM_OK)
+        return cli_error("bench: %s", be->err);
+    char title[128];
+    snprintf(title, sizeof title, "%s, %s, %s: per op, per %s", fm_backend_name(be), preset, what,
+             runs > 1 ? "step" : "run");
+    cli_profile_print(&p, title, runs, sgemm, o->top);
+    keep_profile(fm_backend_name(be), what, preset, runs, &p);
+    return 0;
+}
+
+static int bench_model(const bench_opts *o, const char *spec, const char *preset, double sgemm)
 {
     fm_config cfg;
     fm_plan tp, sp;
@@ -228,6 +278,8 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
     char what[48];
     snprintf(what, sizeof what, "train b%d", B);
     add_result(fm_backend_name(&be), what, preset, "img/s", s, B / s.median, 3 * gf * B);
+    if (o->ops && profile_run(o, &be, train_once, &c, what, preset, 1, sgemm))
+        goto done;
 
     /* Sampling: N digits, S Euler steps, in a sample-mode model (its own memory). */
     fm_arena_reset(&be.arena, (fm_arena_mark){"empty", 0});
@@ -245,8 +297,18 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
         goto done;
     snprintf(what, sizeof what, "sample %dx%d euler", N, o->sample_steps);
     add_result(fm_backend_name(&be), what, preset, "s", s, s.median, gf * N * o->sample_steps);
-    printf("%-8s %-22s %-6s %12.1f %-8s  (%.3f GFLOP per image forward)\n", fm_backend_name(&be),
-           "sample throughput", preset, gf * N * o->sample_steps / s.median, "GFLOP/s", gf);
+    double rate = gf * N * o->sample_steps / s.median;
+    printf("%-8s %-22s %-6s %12.1f %-8s  (%.3f GFLOP per image forward; %.0f%% of the SGEMM rate)\n",
+           fm_backend_name(&be), "sample throughput", preset, rate, "GFLOP/s", gf,
+           sgemm > 0 ? 100 * rate / sgemm : 0.0);
+    if (o->ops) {
+        /* A few Euler steps, each one forward at batch N: the table is per step. */
+        int steps = o->sample_steps < 5 ? o->sample_steps : 5;
+        c.sopt.steps = steps;
+        snprintf(what, sizeof what, "sample n%d euler", N);
+        if (profile_run(o, &be, sample_once, &c, what, preset, steps, sgemm))
+            goto done;
+    }
     rc = 0;
 done:
     free(m);
@@ -271,7 +333,12 @@ static int write_json(const char *path)
                 r->backend, r->what, r->preset, r->value, r->unit, r->s.median, r->s.min, r->s.max, r->s.n,
                 r->work, i + 1 < nresults ? "," : "");
     }
-    fprintf(f, "  ]\n}\n");
+    fprintf(f, "  ],\n  \"ops\": [\n");
+    int first = 1;
+    for (int i = 0; i < nprofiles; i++)
+        cli_profile_json(&profiles[i]->p, f, profiles[i]->backend, profiles[i]->what, profiles[i]->preset,
+                         profiles[i]->runs, &first);
+    fprintf(f, "\n  ]\n}\n");
     return fclose(f) == 0 ? 0 : cli_error("bench: cannot write %s", path);
 }
 
@@ -279,17 +346,21 @@ static void usage(void)
 {
     printf("usage: fmrt bench [--backend NAME|all] [--preset tiny|mnist|all] [--batch 128]\n"
            "                  [--sample-n 64] [--sample-steps 50] [--repeats 5] [--warmup 1]\n"
-           "                  [--json FILE] [--quick] [--tf32]\n\n"
+           "                  [--json FILE] [--quick] [--tf32] [--no-ops] [--top 12]\n"
+           "                  [--threads N]\n\n"
            "Measures each backend's SGEMM rate (LINEAR_FWD, 1024^3), training img/s at a batch\n"
            "and the time to sample N digits with S Euler steps, per preset: median, min and\n"
-           "max over repeats after warm-up. --quick: tiny sizes for a smoke test.\n"
-           "--tf32: TF32 tensor-core GEMMs on cuda (strict float32 is the default).\n");
+           "max over repeats after warm-up. Then per op (forward and backward, the model's own\n"
+           "shapes): one profiled training step and min(S, 5) profiled sampling steps, each op's\n"
+           "share of the time, time per call and GFLOP/s (as a share of SGEMM) or GB/s; --top K\n"
+           "(op, shape) rows per profile, --no-ops skips them. --quick: tiny sizes for a smoke\n"
+           "test. --tf32: TF32 tensor-core GEMMs on cuda (strict float32 is the default).\n");
 }
 
 int cmd_bench(int argc, char **argv)
 {
     bench_opts o = {.backend = "all", .presets = {"tiny", "mnist"}, .npresets = 2, .batch = 128,
-                    .sample_n = 64, .sample_steps = 50, .repeats = 5, .warmup = 1};
+                    .sample_n = 64, .sample_steps = 50, .repeats = 5, .warmup = 1, .ops = 1, .top = 12};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
@@ -298,6 +369,8 @@ int cmd_bench(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--quick") == 0)
             o.quick = 1;
+        else if (strcmp(a, "--no-ops") == 0)
+            o.ops = 0;
         else if (strcmp(a, "--tf32") == 0)
             cli_backend_flags |= FM_BACKEND_TF32;
         else if (i + 1 >= argc)
@@ -330,6 +403,10 @@ int cmd_bench(int argc, char **argv)
             if (cli_int(a, argv[++i], 1, 64, &v))
                 return 2;
             o.repeats = (int)v;
+        } else if (strcmp(a, "--top") == 0) {
+            if (cli_int(a, argv[++i], 0, CLI_PROFILE_ROWS, &v))
+                return 2;
+            o.top = (int)v;
         } else if (strcmp(a, "--warmup") == 0) {
             if (cli_int(a, argv[++i], 0, 64, &v))
                 return 2;
@@ -364,9 +441,10 @@ int cmd_bench(int argc, char **argv)
             fm_backend_close(&probe);
             cli_mem_free(&pm);
         }
-        bad |= bench_gemm(&o, names[b]);
+        double sgemm = 0;
+        bad |= bench_gemm(&o, names[b], &sgemm);
         for (int p = 0; p < o.npresets; p++)
-            bad |= bench_model(&o, names[b], o.presets[p]);
+            bad |= bench_model(&o, names[b], o.presets[p], sgemm);
     }
     if (o.json && write_json(o.json))
         return 1;
