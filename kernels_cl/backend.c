@@ -156,6 +156,32 @@ fm_status fm_cl_gemm(fm_backend *be, size_t m, size_t n, size_t k, float alpha, 
                              "SgemmWithTempBuffer");
 }
 
+/* CLBlast picks GEMM kernel parameters from its database of tuned devices and falls
+ * back to generic defaults for a device it does not know, such as PoCL's CPU device.
+ * Those defaults use no local memory and small per-item tiles, which on PoCL (work-
+ * items of a work-group run as vectorised loops on one core) left SGEMM at a few
+ * GFLOP/s. These parameters were chosen by timing a small grid of Xgemm settings on
+ * PoCL (x86-64, AVX-512; see the closing note of issue #7): 64 x 64 tiles per
+ * work-group of 8 x 8 items (8 x 8 results each), K in steps of 32 through local
+ * memory for both operands, float4 loads. They apply only to PoCL CPU devices;
+ * FMRT_CLBLAST_DEFAULTS=1 keeps CLBlast's own choice (to compare). CLBlast keeps an
+ * override per device for the life of the process, so setting it twice is harmless. */
+static void tune_clblast(fm_cl *cl)
+{
+    cl_device_type type = 0;
+    clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    if (!(type & CL_DEVICE_TYPE_CPU) || !strstr(cl->platform_name, "Portable Computing Language") ||
+        getenv("FMRT_CLBLAST_DEFAULTS"))
+        return;
+    static const char *names[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
+                                  "NDIMC", "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"};
+    static const size_t values[] = {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 1, 1, 1, 1, 4, 4};
+    /* A refusal (an older CLBlast without one of these names) leaves the defaults. */
+    cl->blast_tuned = CLBlastOverrideParameters(cl->device, "Xgemm", CLBlastPrecisionSingle,
+                                                sizeof names / sizeof names[0], names, values) ==
+                      CLBlastSuccess;
+}
+
 /* ---- device selection ---------------------------------------------------------------- */
 
 typedef struct seen {
@@ -416,6 +442,7 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
     CLTRY(err, "create context");
     cl->queue = clCreateCommandQueue(cl->ctx, cl->device, 0, &err);
     CLTRY(err, "create command queue");
+    tune_clblast(cl);
 
     /* The one allocation: tensors, then scratch, then the GEMM temp buffer, each
      * starting on the device's base-address alignment (sub-buffers require it). */
@@ -448,8 +475,8 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
     FM_TRY(fm_arena_init(&be->arena, NULL, tensors, align));
     be->buffer = cl->arena;
     FM_TRY(build_program(be, cl));
-    snprintf(cl->describe, sizeof cl->describe, "opencl: %s (%s, driver %s)", cl->device_name,
-             cl->platform_name, cl->driver);
+    snprintf(cl->describe, sizeof cl->describe, "opencl: %s (%s, driver %s%s)", cl->device_name,
+             cl->platform_name, cl->driver, cl->blast_tuned ? "; fmrt's CLBlast GEMM parameters" : "");
     return FM_OK;
 }
 

@@ -45,6 +45,7 @@ typedef struct fm_cl {
     char describe[400];
     char cache_path[512]; /* the program binary used (or written) */
     int cache_hit;        /* 1 when the program came from the on-disk cache */
+    int blast_tuned;      /* CLBlast's Xgemm parameters set by tune_clblast */
 } fm_cl;
 
 static inline fm_cl *fm_cl_of(fm_backend *be) { return (fm_cl *)be->impl; }
