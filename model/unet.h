@@ -122,9 +122,18 @@ typedef struct fm_plan {
     size_t params_bytes;  /* 4 P */
     size_t state_bytes;   /* persistent: params (+ grads, AdamW m and v, EMA) */
     size_t total_bytes;   /* high-water mark of the whole arena */
+    size_t live_bytes;    /* fm_unet_plan_live only (else 0): the most bytes live at one
+                             time (fm_plan_live_bytes), params and state included; a
+                             lower bound for total_bytes, whose excess is placement */
 } fm_plan;
 fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch, fm_plan *out,
                        char *err, size_t errlen);
+/* fm_unet_plan that also measures live_bytes, with `mem` (mem_bytes, caller memory)
+ * for the plan backend's allocation tracker: FM_UNET_PLAN_TRACK_BYTES is ample for
+ * any config (at most FM_MAX_MODULES modules of ~20 allocations per forward). */
+#define FM_UNET_PLAN_TRACK_BYTES ((size_t)4 << 20)
+fm_status fm_unet_plan_live(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch,
+                            void *mem, size_t mem_bytes, fm_plan *out, char *err, size_t errlen);
 
 /* Parameter count and a view of parameter i inside another [P] block (grads, ema). */
 fm_tensor fm_unet_view(const fm_unet *m, const fm_tensor *block, int i);

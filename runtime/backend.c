@@ -195,6 +195,8 @@ fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t)
                        fm_arena_free_bytes(&be->arena), be->arena.size);
     t->base = be->buffer;
     t->off = off;
+    if (be->iface && be->iface->on_alloc)
+        be->iface->on_alloc(be, t);
     return FM_OK;
 }
 
