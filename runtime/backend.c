@@ -200,6 +200,21 @@ fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t)
     return FM_OK;
 }
 
+fm_status fm_tensor_free(fm_backend *be, const fm_tensor *t)
+{
+    size_t bytes = fm_tensor_bytes(t);
+    if (!be || t->base != be->buffer || bytes == 0 ||
+        fm_arena_free(&be->arena, t->off, bytes) != FM_OK) {
+        char sh[96];
+        return fm_fail(be, FM_ERR_ARG,
+                       "tensor free: %s %s at offset %zu is not a live allocation of this arena "
+                       "(%zu bytes used; freed twice?)",
+                       fm_dtype_name(t->dtype), fm_tensor_shape_str(t, sh, sizeof sh), t->off,
+                       be ? be->arena.used : 0);
+    }
+    return FM_OK;
+}
+
 #define NEED(fn)                                                                                   \
     do {                                                                                           \
         if (!be || !be->iface)                                                                     \

@@ -104,6 +104,10 @@ int fm_backend_supports(const fm_backend *be, fm_op op);
 
 /* Tensor memory from the backend's arena (shape taken from *t, base/off set). */
 fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t);
+/* Give back the memory of a tensor fm_tensor_alloc returned (same shape and offset),
+ * for later allocations to reuse (fm_arena_free); ops queued on it before still see
+ * it, as every backend runs its calls in order. */
+fm_status fm_tensor_free(fm_backend *be, const fm_tensor *t);
 fm_status fm_upload(fm_backend *be, const fm_tensor *dst, const void *src);
 fm_status fm_download(fm_backend *be, void *dst, const fm_tensor *src);
 fm_status fm_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src);
