@@ -5,7 +5,11 @@
  *           canonical order, so optimizer updates are single ops over P floats
  *   train:  grads, adam_m, adam_v, ema   (P floats each)
  *   then    per-call tensors (inputs, activations, gradients), released after
- *           each forward/backward with an arena mark.
+ *           each forward/backward with an arena mark. A sampling forward (no
+ *           backward follows) also frees each activation right after its last use
+ *           (fm_tensor_free) and runs SiLU in place, so the arena holds little more
+ *           than the live set: the skip stack, one module's input, output and
+ *           temporaries (fm_plan.live_bytes measures the bound).
  * Sizing is exact: fm_unet_plan runs the same code on the "plan" backend, which
  * checks shapes and counts bytes but computes nothing. */
 #ifndef FMRT_UNET_H
@@ -105,7 +109,7 @@ const fm_param *fm_unet_find(const fm_unet *m, const char *name);
 /* v[N,Cin,H,W] = net(x[N,Cin,H,W], t[N], y[N] i32 or absent). N <= batch.
  * `params` selects the weights: m->flat (raw) or m->ema. In train mode the
  * activations stay allocated for fm_unet_backward (call it before the next
- * forward); in sample mode they are released block by block. */
+ * forward); in sample mode each is freed after its last use. */
 fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *v, const fm_tensor *x,
                           const fm_tensor *t, const fm_tensor *y);
 /* Accumulate dL/dparams into m->grad from dv = dL/dv, for the last forward.
