@@ -29,14 +29,17 @@ static fm_status plan_run(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_m
     return fm_sample(m, &m->flat, &x, &y, &o);
 }
 
-fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch, fm_plan *out,
-                       char *err, size_t errlen)
+fm_status fm_unet_plan_live(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch,
+                            void *mem, size_t mem_bytes, fm_plan *out, char *err, size_t errlen)
 {
     fm_backend be;
-    fm_backend_config bc = {.name = "plan"};
+    fm_backend_config bc = {.name = "plan", .mem = mem, .mem_bytes = mem ? mem_bytes : 0};
+    size_t live = 0;
     fm_status s = fm_backend_open(&be, &bc);
     if (s == FM_OK)
         s = plan_run(scratch, &be, cfg, mode, batch);
+    if (s == FM_OK && mem)
+        s = fm_plan_live_bytes(&be, &live);
     if (s != FM_OK) {
         snprintf(err, errlen, "%s", be.err);
         return s;
@@ -46,6 +49,13 @@ fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *s
     out->params_bytes = (size_t)scratch->nfloats * sizeof(float);
     out->state_bytes = scratch->persistent.used;
     out->total_bytes = be.arena.high;
+    out->live_bytes = live;
     fm_backend_close(&be);
     return FM_OK;
+}
+
+fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch, fm_plan *out,
+                       char *err, size_t errlen)
+{
+    return fm_unet_plan_live(cfg, mode, batch, scratch, NULL, 0, out, err, errlen);
 }

@@ -338,15 +338,36 @@ static fm_status conv_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor i
                                 .i = {stride, pad}});
 }
 
+/* Sampling frees every activation right after its last use (fm_tensor_free), so the
+ * arena holds about the live set; training keeps them all for backward. */
+static fm_status dead(ctx *c, const fm_tensor *t)
+{
+    return c->train ? FM_OK : fm_tensor_free(c->be, t);
+}
+
 static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
 {
     int G = c->m->cfg.groups;
     FM_TRY(alloc2(c->m, mean, c->N, G));
     FM_TRY(alloc2(c->m, rstd, c->N, G));
-    return run(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
                                 .t = {out, *mean, *rstd, in, W(c, p), W(c, p + 1)},
                                 .i = {G},
-                                .f = {1e-5f}});
+                                .f = {1e-5f}}));
+    /* [N, G] statistics only backward reads; top of the arena first, so no hole. */
+    FM_TRY(dead(c, rstd));
+    return dead(c, mean);
+}
+
+/* a = SiLU(n): a new tensor when training (backward reads both n and a), else n itself
+ * (SILU_FWD may alias), which saves one activation of n's size. */
+static fm_status silu_act(ctx *c, fm_tensor *a, fm_tensor n)
+{
+    if (c->train)
+        FM_TRY(fm_tensor_alloc(c->be, (*a = n, a)));
+    else
+        *a = n;
+    return run(c->be, (fm_call){.op = FM_OP_SILU_FWD, .t = {*a, n}});
 }
 
 static fm_status gnorm_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor in, fm_tensor mean,
@@ -375,8 +396,13 @@ static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
 
 /* ---- modules: forward ---------------------------------------------------------------- */
 
-/* out = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + temb(st)))) + skip(x) */
-static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor out,
+/* out = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + temb(st)))) + skip(x)
+ *
+ * x [N,cin,H,H], out [N,cout,H,H] allocated here, at its first write. When sampling
+ * each temporary is freed after its last use, so at most x, n1 [N,cin,H,H] (SiLU in
+ * place) and h1 [N,cout,H,H] are alive at once, plus out and sk [N,cout,H,H] at the
+ * end; x itself belongs to the caller (module_fwd). */
+static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor *out,
                          fm_tensor st)
 {
     fm_unet *m = c->m;
@@ -385,32 +411,38 @@ static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, 
     s->x = x;
     FM_TRY(alloc4(m, &s->n1, N, md->cin, H, H));
     FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + RB_N1W));
-    FM_TRY(alloc4(m, &s->a1, N, md->cin, H, H));
-    FM_TRY(silu(c->be, s->a1, s->n1));
+    FM_TRY(silu_act(c, &s->a1, s->n1));
     FM_TRY(alloc4(m, &s->h1, N, md->cout, H, H));
     FM_TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
+    FM_TRY(dead(c, &s->a1));
     FM_TRY(alloc2(m, &tp, N, md->cout));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
+    FM_TRY(dead(c, &tp));
     FM_TRY(alloc4(m, &s->n2, N, md->cout, H, H));
     FM_TRY(gnorm(c, s->n2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
-    FM_TRY(alloc4(m, &s->a2, N, md->cout, H, H));
-    FM_TRY(silu(c->be, s->a2, s->n2));
-    FM_TRY(conv(c, out, s->a2, p + RB_C2W, 1));
+    FM_TRY(dead(c, &s->h1));
+    FM_TRY(silu_act(c, &s->a2, s->n2));
+    FM_TRY(alloc4(m, out, N, md->cout, H, H));
+    FM_TRY(conv(c, *out, s->a2, p + RB_C2W, 1));
+    FM_TRY(dead(c, &s->a2));
     if (md->has_skip) {
         fm_tensor sk;
         FM_TRY(alloc4(m, &sk, N, md->cout, H, H));
         FM_TRY(conv(c, sk, x, p + RB_SW, 1));
-        FM_TRY(add(c->be, out, out, sk));
+        FM_TRY(add(c->be, *out, *out, sk));
+        FM_TRY(dead(c, &sk));
     } else {
-        FM_TRY(add(c->be, out, out, x));
+        FM_TRY(add(c->be, *out, *out, x));
     }
-    s->out = out;
+    s->out = *out;
     return FM_OK;
 }
 
-/* out = x + proj(attention(qkv(norm(x)))) */
-static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor out)
+/* out = x + proj(attention(qkv(norm(x))))
+ * x, out [N,C,H,H]; n1 [N,C,H,H] dies at qkv [N,3C,H,H], which dies with the
+ * attention weights att [N,heads,L,L] once o [N,C,H,H] is written. */
+static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor *out)
 {
     fm_unet *m = c->m;
     int N = c->N, H = md->res, C = md->cin, p = md->p, L = H * H, heads = m->cfg.heads;
@@ -419,49 +451,65 @@ static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x,
     FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + AT_NW));
     FM_TRY(alloc4(m, &s->qkv, N, 3 * C, H, H));
     FM_TRY(conv(c, s->qkv, s->n1, p + AT_QW, 1));
+    FM_TRY(dead(c, &s->n1));
     s->att = fm_tensor_4d(FM_F32, N, heads, L, L);
     FM_TRY(fm_tensor_alloc(m->be, &s->att));
     FM_TRY(alloc4(m, &s->o, N, C, H, H));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD, .t = {s->o, s->att, s->qkv}, .i = {heads}}));
-    FM_TRY(conv(c, out, s->o, p + AT_PW, 1));
-    FM_TRY(add(c->be, out, out, x));
-    s->out = out;
+    FM_TRY(dead(c, &s->att));
+    FM_TRY(dead(c, &s->qkv));
+    FM_TRY(alloc4(m, out, N, C, H, H));
+    FM_TRY(conv(c, *out, s->o, p + AT_PW, 1));
+    FM_TRY(dead(c, &s->o));
+    FM_TRY(add(c->be, *out, *out, x));
+    s->out = *out;
     return FM_OK;
 }
 
-static fm_status module_fwd(ctx *c, int i, fm_tensor x, fm_tensor skip, fm_tensor *out, fm_tensor st)
+/* x_dead: x is not on the skip stack, so this module is its last user (sampling frees
+ * it after its last read). A decoder ResBlock's popped skip always dies at the concat. */
+static fm_status module_fwd(ctx *c, int i, fm_tensor x, int x_dead, fm_tensor skip, fm_tensor *out,
+                            fm_tensor st)
 {
     fm_unet *m = c->m;
     const fm_module *md = &m->mods[i];
     fm_saved local, *s = c->train ? &m->saved[i] : &local;
     int N = c->N, H = md->res;
     int Ho = md->kind == FM_MOD_DOWN ? H / 2 : md->kind == FM_MOD_UP ? 2 * H : H;
-    /* The output outlives the module; everything after the mark is the module's own
-     * and, when sampling, is released as soon as the module is done. */
-    FM_TRY(alloc4(m, out, N, md->cout, Ho, Ho));
-    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "module");
     if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC) {
+        /* cat [N, cin, H, H] = [h, skip] replaces both from here on. */
         fm_tensor cat;
         FM_TRY(alloc4(m, &cat, N, md->cin, H, H));
         FM_TRY(run(c->be, (fm_call){.op = FM_OP_CONCAT_FWD, .t = {cat, x, skip}}));
+        FM_TRY(dead(c, &skip));
+        if (x_dead)
+            FM_TRY(dead(c, &x));
         x = cat;
+        x_dead = 1;
     }
     switch (md->kind) {
-    case FM_MOD_RES: FM_TRY(res_fwd(c, md, s, x, *out, st)); break;
-    case FM_MOD_ATTN: FM_TRY(attn_fwd(c, md, s, x, *out)); break;
+    case FM_MOD_RES: FM_TRY(res_fwd(c, md, s, x, out, st)); break;
+    case FM_MOD_ATTN: FM_TRY(attn_fwd(c, md, s, x, out)); break;
     case FM_MOD_DOWN:
         s->x = x;
+        FM_TRY(alloc4(m, out, N, md->cout, Ho, Ho));
         FM_TRY(conv(c, *out, x, md->p, 2));
         break;
     case FM_MOD_UP:
+        /* up [N, cin, 2H, 2H] is 4x the input, which dies before the conv's out. */
         s->x = x;
         FM_TRY(alloc4(m, &s->up, N, md->cin, 2 * H, 2 * H));
         FM_TRY(run(c->be, (fm_call){.op = FM_OP_UPSAMPLE2X_FWD, .t = {s->up, x}}));
+        if (x_dead)
+            FM_TRY(dead(c, &x));
+        x_dead = 0;
+        FM_TRY(alloc4(m, out, N, md->cout, Ho, Ho));
         FM_TRY(conv(c, *out, s->up, md->p, 1));
+        FM_TRY(dead(c, &s->up));
         break;
     }
-    if (!c->train)
-        fm_arena_reset(&m->be->arena, mark);
+    if (x_dead)
+        FM_TRY(dead(c, &x));
     return FM_OK;
 }
 
@@ -522,14 +570,18 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
     FM_TRY(conv(&c, h, *x, p, 1));
     tp->nhs = 0;
     tp->hs[tp->nhs++] = h;
+    /* Every pushed tensor lives until the decoder pops it; any other h dies in the
+     * module that reads it. */
+    int pushed = 1;
     for (int i = 0; i < m->nmods; i++) {
         const fm_module *md = &m->mods[i];
         fm_tensor out, skip = {0};
         if (md->kind == FM_MOD_RES && md->part == FM_PART_DEC)
             skip = tp->hs[--tp->nhs];
-        FM_TRY(module_fwd(&c, i, h, skip, &out, tp->st));
+        FM_TRY(module_fwd(&c, i, h, !pushed, skip, &out, tp->st));
         h = out;
-        if (md->part == FM_PART_ENC)
+        pushed = md->part == FM_PART_ENC;
+        if (pushed)
             tp->hs[tp->nhs++] = h;
     }
 
@@ -537,9 +589,11 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
     int Cl = (int)h.shape[1], S = cfg->image;
     FM_TRY(alloc4(m, &tp->nout, N, Cl, S, S));
     FM_TRY(gnorm(&c, tp->nout, &tp->mout, &tp->rout, h, po));
-    FM_TRY(alloc4(m, &tp->aout, N, Cl, S, S));
-    FM_TRY(silu(be, tp->aout, tp->nout));
+    if (!pushed)
+        FM_TRY(dead(&c, &h));
+    FM_TRY(silu_act(&c, &tp->aout, tp->nout));
     FM_TRY(conv(&c, *v, tp->aout, po + 2, 1));
+    FM_TRY(dead(&c, &tp->aout));
     tp->hlast = h;
     if (!train)
         fm_unet_release(m);

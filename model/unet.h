@@ -5,7 +5,11 @@
  *           canonical order, so optimizer updates are single ops over P floats
  *   train:  grads, adam_m, adam_v, ema   (P floats each)
  *   then    per-call tensors (inputs, activations, gradients), released after
- *           each forward/backward with an arena mark.
+ *           each forward/backward with an arena mark. A sampling forward (no
+ *           backward follows) also frees each activation right after its last use
+ *           (fm_tensor_free) and runs SiLU in place, so the arena holds little more
+ *           than the live set: the skip stack, one module's input, output and
+ *           temporaries (fm_plan.live_bytes measures the bound).
  * Sizing is exact: fm_unet_plan runs the same code on the "plan" backend, which
  * checks shapes and counts bytes but computes nothing. */
 #ifndef FMRT_UNET_H
@@ -105,7 +109,7 @@ const fm_param *fm_unet_find(const fm_unet *m, const char *name);
 /* v[N,Cin,H,W] = net(x[N,Cin,H,W], t[N], y[N] i32 or absent). N <= batch.
  * `params` selects the weights: m->flat (raw) or m->ema. In train mode the
  * activations stay allocated for fm_unet_backward (call it before the next
- * forward); in sample mode they are released block by block. */
+ * forward); in sample mode each is freed after its last use. */
 fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *v, const fm_tensor *x,
                           const fm_tensor *t, const fm_tensor *y);
 /* Accumulate dL/dparams into m->grad from dv = dL/dv, for the last forward.
@@ -122,9 +126,18 @@ typedef struct fm_plan {
     size_t params_bytes;  /* 4 P */
     size_t state_bytes;   /* persistent: params (+ grads, AdamW m and v, EMA) */
     size_t total_bytes;   /* high-water mark of the whole arena */
+    size_t live_bytes;    /* fm_unet_plan_live only (else 0): the most bytes live at one
+                             time (fm_plan_live_bytes), params and state included; a
+                             lower bound for total_bytes, whose excess is placement */
 } fm_plan;
 fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch, fm_plan *out,
                        char *err, size_t errlen);
+/* fm_unet_plan that also measures live_bytes, with `mem` (mem_bytes, caller memory)
+ * for the plan backend's allocation tracker: FM_UNET_PLAN_TRACK_BYTES is ample for
+ * any config (at most FM_MAX_MODULES modules of ~20 allocations per forward). */
+#define FM_UNET_PLAN_TRACK_BYTES ((size_t)4 << 20)
+fm_status fm_unet_plan_live(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch,
+                            void *mem, size_t mem_bytes, fm_plan *out, char *err, size_t errlen);
 
 /* Parameter count and a view of parameter i inside another [P] block (grads, ema). */
 fm_tensor fm_unet_view(const fm_unet *m, const fm_tensor *block, int i);

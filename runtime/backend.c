@@ -195,6 +195,23 @@ fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t)
                        fm_arena_free_bytes(&be->arena), be->arena.size);
     t->base = be->buffer;
     t->off = off;
+    if (be->iface && be->iface->on_alloc)
+        be->iface->on_alloc(be, t);
+    return FM_OK;
+}
+
+fm_status fm_tensor_free(fm_backend *be, const fm_tensor *t)
+{
+    size_t bytes = fm_tensor_bytes(t);
+    if (!be || t->base != be->buffer || bytes == 0 ||
+        fm_arena_free(&be->arena, t->off, bytes) != FM_OK) {
+        char sh[96];
+        return fm_fail(be, FM_ERR_ARG,
+                       "tensor free: %s %s at offset %zu is not a live allocation of this arena "
+                       "(%zu bytes used; freed twice?)",
+                       fm_dtype_name(t->dtype), fm_tensor_shape_str(t, sh, sizeof sh), t->off,
+                       be ? be->arena.used : 0);
+    }
     return FM_OK;
 }
 

@@ -52,6 +52,9 @@ typedef struct fm_backend_iface {
     const fm_kernel_fn *kernels; /* [FM_OP_COUNT] */
     /* Text for the one-line device description (may be NULL). */
     const char *(*describe)(fm_backend *be);
+    /* Optional: told of every tensor fm_tensor_alloc placed (t->off, its bytes). The
+     * plan backend records allocations here to measure live sets; others leave it NULL. */
+    void (*on_alloc)(fm_backend *be, const fm_tensor *t);
 } fm_backend_iface;
 
 #define FM_ERR_LEN 512
@@ -112,6 +115,10 @@ int fm_backend_supports(const fm_backend *be, fm_op op);
 
 /* Tensor memory from the backend's arena (shape taken from *t, base/off set). */
 fm_status fm_tensor_alloc(fm_backend *be, fm_tensor *t);
+/* Give back the memory of a tensor fm_tensor_alloc returned (same shape and offset),
+ * for later allocations to reuse (fm_arena_free); ops queued on it before still see
+ * it, as every backend runs its calls in order. */
+fm_status fm_tensor_free(fm_backend *be, const fm_tensor *t);
 fm_status fm_upload(fm_backend *be, const fm_tensor *dst, const void *src);
 fm_status fm_download(fm_backend *be, void *dst, const fm_tensor *src);
 fm_status fm_copy(fm_backend *be, const fm_tensor *dst, const fm_tensor *src);
@@ -137,5 +144,17 @@ extern const fm_backend_iface fm_backend_opencl;
 extern const fm_backend_iface fm_backend_cuda;
 /* Always present, never chosen by "auto": see plan.c. */
 extern const fm_backend_iface fm_backend_plan;
+
+/* Host bytes (fm_backend_config.mem) the plan backend's allocation tracker needs to
+ * follow `allocs` tensor allocations. */
+size_t fm_plan_track_bytes(size_t allocs);
+/* The plan backend's live-set lower bound so far: the most bytes that were live at
+ * one time, where an allocation is live from the first to the last op or memory move
+ * that touches it (a tensor touches the most recent allocation that contains its
+ * offset, so views and reused offsets count right). Parameters and any other
+ * persistent state count like every allocation. No allocator can run the same calls
+ * in less. FM_ERR_ARG when be is not a plan backend opened with host memory;
+ * FM_ERR_ARENA, naming the bytes needed, when the tracker ran out of room. */
+fm_status fm_plan_live_bytes(fm_backend *be, size_t *bytes);
 
 #endif

@@ -176,3 +176,59 @@ Test(size, op_check_refuses_overflowing_products)
     cr_expect_eq(fm_op_check(&c3, msg, sizeof msg), FM_ERR_ARG);
     cr_expect(strstr(msg, "overflows") != NULL, "message: %s", msg);
 }
+
+/* fm_arena_free: the top allocation lowers `used`; others become holes that later
+ * requests fill best-fit; neighbours merge; a reset drops the holes above its mark. */
+Test(arena, free_reuses_holes_best_fit)
+{
+    fm_arena a;
+    size_t o[4], off;
+    fm_arena_init(&a, block, sizeof block, 0);
+    const size_t req[4] = {256, 128, 512, 64};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(fm_arena_alloc(&a, req[i], &o[i]), FM_OK);
+    cr_expect_eq(a.used, 960);
+    cr_expect_eq(fm_arena_free(&a, o[3], 64), FM_OK);
+    cr_expect_eq(a.used, 896, "the top allocation goes back to the free top");
+    cr_expect_eq(fm_arena_free(&a, o[0], 256), FM_OK);
+    cr_expect_eq(fm_arena_free(&a, o[2], 512), FM_OK);
+    cr_expect_eq(a.used, 384, "freeing the new top also swallows nothing below a live one");
+    cr_expect_eq(a.nholes, 1);
+    /* Holes: [0, 256). 100 bytes fit there; 300 do not and grow the top. */
+    cr_assert_eq(fm_arena_alloc(&a, 100, &off), FM_OK);
+    cr_expect_eq(off, 0);
+    cr_assert_eq(fm_arena_alloc(&a, 300, &off), FM_OK);
+    cr_expect_eq(off, 384);
+    cr_expect_eq(fm_arena_free(&a, 0, 100), FM_OK);
+    cr_expect_eq(fm_arena_free(&a, 0, 100), FM_ERR_ARG, "a double free is refused");
+    cr_expect_eq(fm_arena_free(&a, 4000, 64), FM_ERR_ARG, "above used");
+    cr_expect_eq(fm_arena_free(&a, 130, 64), FM_ERR_ARG, "misaligned");
+    /* [0,128) hole, [128,256) hole merge with the freed o[1] at 256: one hole [0, 384). */
+    cr_expect_eq(fm_arena_free(&a, o[1], 128), FM_OK);
+    cr_expect_eq(a.nholes, 1);
+    cr_expect_eq(a.holes[0].off, 0);
+    cr_expect_eq(a.holes[0].bytes, 384);
+    fm_arena_mark m = {"start", 0};
+    fm_arena_reset(&a, m);
+    cr_expect_eq(a.nholes, 0);
+    cr_expect_eq(a.used, 0);
+    cr_expect_eq(a.high, 960, "high-water mark survives frees and resets");
+}
+
+Test(arena, a_full_hole_table_forgets_the_smallest)
+{
+    enum { H = FM_ARENA_HOLES };
+    fm_arena a;
+    size_t off[2 * H + 2], o;
+    static _Alignas(64) uint8_t big[64 * (2 * H + 3)];
+    fm_arena_init(&a, big, sizeof big, 0);
+    /* Blocks of 64 bytes but block 2H (128); freeing the even ones wants H + 1 holes
+     * (the odd ones keep them apart). */
+    for (int i = 0; i < 2 * H + 2; i++)
+        cr_assert_eq(fm_arena_alloc(&a, i == 2 * H ? 128 : 64, &off[i]), FM_OK);
+    for (int i = 0; i <= 2 * H; i += 2)
+        cr_assert_eq(fm_arena_free(&a, off[i], i == 2 * H ? 128 : 64), FM_OK);
+    cr_expect_eq(a.nholes, H, "the table holds %d holes", H);
+    cr_assert_eq(fm_arena_alloc(&a, 128, &o), FM_OK);
+    cr_expect_eq(o, off[2 * H], "the largest hole is kept and fits 128 bytes");
+}

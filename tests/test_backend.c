@@ -116,3 +116,39 @@ Test(tensor, shapes_strides_views)
     cr_expect_eq(fm_dtype_size(FM_F16), 2);
     cr_expect_str_eq(fm_dtype_name(FM_U8), "u8");
 }
+
+/* The plan backend's live-set bound: an allocation is live from its first to its last
+ * use; a view counts for the allocation it lies in; an offset reused after a reset
+ * belongs to the newer allocation. */
+Test(backend, plan_measures_the_live_set)
+{
+    static _Alignas(64) char mem[1 << 16];
+    fm_backend be;
+    fm_backend_config cfg = {.name = "plan", .mem = mem, .mem_bytes = sizeof mem};
+    cr_assert_eq(fm_backend_open(&be, &cfg), FM_OK);
+    fm_tensor a = fm_tensor_1d(FM_F32, 64), b = a, c = fm_tensor_1d(FM_F32, 256), d = a;
+    cr_assert_eq(fm_tensor_alloc(&be, &a), FM_OK);   /* 256 bytes */
+    fm_arena_mark m = fm_arena_get_mark(&be.arena, "tmp");
+    cr_assert_eq(fm_tensor_alloc(&be, &b), FM_OK);   /* 256 */
+    cr_assert_eq(fm_tensor_alloc(&be, &c), FM_OK);   /* 1024, never used */
+    fm_call silu = {.op = FM_OP_SILU_FWD, .t = {b, a}};
+    cr_assert_eq(fm_run(&be, &silu), FM_OK);         /* a, b live: 512 */
+    fm_arena_reset(&be.arena, m);
+    cr_assert_eq(fm_tensor_alloc(&be, &d), FM_OK);   /* b's offset again */
+    cr_expect_eq(d.off, b.off);
+    fm_tensor view = fm_tensor_slice(fm_tensor_reshape(d, 2, (int64_t[]){2, 32}), 1, 1);
+    fm_call add = {.op = FM_OP_ADD_FWD, .t = {view, view, view}};
+    cr_assert_eq(fm_run(&be, &add), FM_OK);          /* d only: a is dead by now */
+    size_t live;
+    cr_assert_eq(fm_plan_live_bytes(&be, &live), FM_OK, "%s", be.err);
+    cr_expect_eq(live, 512);
+    cr_expect_eq(be.arena.high, 256 + 256 + 1024);
+    fm_backend_close(&be);
+
+    cfg.mem = NULL;
+    cfg.mem_bytes = 0;
+    cr_assert_eq(fm_backend_open(&be, &cfg), FM_OK);
+    cr_expect_eq(fm_plan_live_bytes(&be, &live), FM_ERR_ARG, "no memory, no tracker");
+    cr_expect(strstr(be.err, "fm_backend_config.mem") != NULL, "%s", be.err);
+    fm_backend_close(&be);
+}

@@ -355,6 +355,50 @@ Test(model, plan_refuses_a_config_whose_sizes_overflow)
     free(scratch_model);
 }
 
+/* Issue #7: the sampling arena of the mnist preset at batch 64 stays within 1.25x of
+ * the live-set lower bound the plan backend measures on the same run (parameters plus
+ * the most activations alive at one time), with and without classifier-free guidance
+ * (--classes 10: two forwards per velocity). A memory regression check, not a timing:
+ * the figures are deterministic. Training plans must still be above their bound. */
+Test(model, mnist_sample_arena_within_1_25x_of_live_set)
+{
+    fm_unet *scratch_model = malloc(sizeof *scratch_model);
+    void *track = malloc(FM_UNET_PLAN_TRACK_BYTES);
+    cr_assert(scratch_model && track);
+    char err[512];
+    for (int k = 0; k <= 10; k += 10) {
+        fm_config c;
+        cr_assert_eq(fm_config_preset(&c, "mnist"), FM_OK);
+        c.num_classes = k;
+        fm_plan sp, tp;
+        cr_assert_eq(fm_unet_plan_live(&c, FM_MODE_SAMPLE, 64, scratch_model, track,
+                                       FM_UNET_PLAN_TRACK_BYTES, &sp, err, sizeof err),
+                     FM_OK, "%s", err);
+        cr_expect_gt(sp.live_bytes, sp.params_bytes, "classes %d: bound %zu", k, sp.live_bytes);
+        cr_expect_leq(sp.live_bytes, sp.total_bytes, "classes %d: bound %zu above arena %zu", k,
+                      sp.live_bytes, sp.total_bytes);
+        cr_expect_leq((double)sp.total_bytes, 1.25 * (double)sp.live_bytes,
+                      "classes %d: sample arena %zu is %.3fx the live set %zu", k, sp.total_bytes,
+                      (double)sp.total_bytes / (double)sp.live_bytes, sp.live_bytes);
+        cr_assert_eq(fm_unet_plan_live(&c, FM_MODE_TRAIN, 8, scratch_model, track,
+                                       FM_UNET_PLAN_TRACK_BYTES, &tp, err, sizeof err),
+                     FM_OK, "%s", err);
+        cr_expect(tp.live_bytes > tp.state_bytes && tp.live_bytes <= tp.total_bytes,
+                  "classes %d: train bound %zu, state %zu, arena %zu", k, tp.live_bytes,
+                  tp.state_bytes, tp.total_bytes);
+    }
+    /* Too little tracker memory is an error that names what it needs. */
+    fm_config c;
+    fm_config_preset(&c, "tiny");
+    fm_plan p;
+    cr_expect_eq(fm_unet_plan_live(&c, FM_MODE_SAMPLE, 1, scratch_model, track, 4096, &p, err,
+                                   sizeof err),
+                 FM_ERR_ARENA);
+    cr_expect(strstr(err, "give the plan backend") != NULL, "%s", err);
+    free(track);
+    free(scratch_model);
+}
+
 /* ---- numerical faults: fm_grad_check and the guard inside fm_train_step ------------- */
 
 /* fault_step scales dL/dv by +inf at that step: every gradient turns NaN/inf while the

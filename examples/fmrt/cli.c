@@ -273,11 +273,18 @@ int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p)
 {
     /* The planner describes the model in a full fm_unet: too large for the stack. */
     fm_unet *scratch = malloc(sizeof *scratch);
+    void *track = malloc(FM_UNET_PLAN_TRACK_BYTES);
     char err[512];
-    if (!scratch)
-        return cli_error("cannot allocate %zu bytes for the planner", sizeof *scratch);
-    fm_status s = fm_unet_plan(cfg, mode, batch, scratch, p, err, sizeof err);
+    if (!scratch || !track) {
+        free(scratch);
+        free(track);
+        return cli_error("cannot allocate %zu bytes for the planner",
+                         sizeof *scratch + FM_UNET_PLAN_TRACK_BYTES);
+    }
+    fm_status s = fm_unet_plan_live(cfg, mode, batch, scratch, track, FM_UNET_PLAN_TRACK_BYTES, p,
+                                    err, sizeof err);
     free(scratch);
+    free(track);
     if (s != FM_OK)
         return cli_error("planning the %s arena for batch %d: %s",
                          mode == FM_MODE_TRAIN ? "training" : "sampling", batch, err);

@@ -60,7 +60,7 @@ typedef struct cli_config_opts {
 int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i);
 /* Preset (default mnist), then the --config settings, then --classes; validated. */
 int cli_build_config(const cli_config_opts *o, fm_config *cfg);
-/* fm_unet_plan with its scratch model on the heap; prints the error. */
+/* fm_unet_plan_live with its scratch model and tracker on the heap; prints the error. */
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p);
 /* Monotonic seconds. */
 double cli_now(void);
