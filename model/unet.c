@@ -338,15 +338,22 @@ static fm_status conv_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor i
                                 .i = {stride, pad}});
 }
 
-static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
+/* act: GROUPNORM_FWD's post-op (FM_GN_ACT_*) */
+static fm_status gnorm_act(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in,
+                           int p, int act)
 {
     int G = c->m->cfg.groups;
     FM_TRY(alloc2(c->m, mean, c->N, G));
     FM_TRY(alloc2(c->m, rstd, c->N, G));
     return run(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
                                 .t = {out, *mean, *rstd, in, W(c, p), W(c, p + 1)},
-                                .i = {G},
+                                .i = {G, act},
                                 .f = {1e-5f}});
+}
+
+static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
+{
+    return gnorm_act(c, out, mean, rstd, in, p, FM_GN_ACT_NONE);
 }
 
 static fm_status gnorm_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor in, fm_tensor mean,
@@ -368,6 +375,25 @@ static fm_status silu_bwd(fm_backend *be, fm_tensor din, fm_tensor dout, fm_tens
     return run(be, (fm_call){.op = FM_OP_SILU_BWD, .t = {din, dout, in}});
 }
 
+/* *act = SiLU(norm(in)), both the shape of in. Training keeps the norm's output in *nrm
+ * for SILU_BWD: two ops. Otherwise one GROUPNORM_FWD with the SiLU post-op, and *nrm is
+ * never allocated (one pass and one tensor less; the same bytes on ref, see
+ * kernels_ref/groupnorm.c). */
+static fm_status norm_silu(ctx *c, fm_tensor *nrm, fm_tensor *act, fm_tensor *mean, fm_tensor *rstd,
+                           fm_tensor in, int p)
+{
+    const int64_t *d = in.shape;
+    if (!c->train) {
+        *nrm = (fm_tensor){0};
+        FM_TRY(alloc4(c->m, act, d[0], d[1], d[2], d[3]));
+        return gnorm_act(c, *act, mean, rstd, in, p, FM_GN_ACT_SILU);
+    }
+    FM_TRY(alloc4(c->m, nrm, d[0], d[1], d[2], d[3]));
+    FM_TRY(gnorm(c, *nrm, mean, rstd, in, p));
+    FM_TRY(alloc4(c->m, act, d[0], d[1], d[2], d[3]));
+    return silu(c->be, *act, *nrm);
+}
+
 static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
 {
     return run(be, (fm_call){.op = FM_OP_ADD_FWD, .t = {out, a, b}});
@@ -383,19 +409,13 @@ static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, 
     int N = c->N, H = md->res, p = md->p;
     fm_tensor tp;
     s->x = x;
-    FM_TRY(alloc4(m, &s->n1, N, md->cin, H, H));
-    FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + RB_N1W));
-    FM_TRY(alloc4(m, &s->a1, N, md->cin, H, H));
-    FM_TRY(silu(c->be, s->a1, s->n1));
+    FM_TRY(norm_silu(c, &s->n1, &s->a1, &s->mean1, &s->rstd1, x, p + RB_N1W));
     FM_TRY(alloc4(m, &s->h1, N, md->cout, H, H));
     FM_TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
     FM_TRY(alloc2(m, &tp, N, md->cout));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
-    FM_TRY(alloc4(m, &s->n2, N, md->cout, H, H));
-    FM_TRY(gnorm(c, s->n2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
-    FM_TRY(alloc4(m, &s->a2, N, md->cout, H, H));
-    FM_TRY(silu(c->be, s->a2, s->n2));
+    FM_TRY(norm_silu(c, &s->n2, &s->a2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
     FM_TRY(conv(c, out, s->a2, p + RB_C2W, 1));
     if (md->has_skip) {
         fm_tensor sk;
@@ -534,11 +554,7 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
     }
 
     int po = m->nparams - 4; /* norm_out.weight, norm_out.bias, conv_out.weight, conv_out.bias */
-    int Cl = (int)h.shape[1], S = cfg->image;
-    FM_TRY(alloc4(m, &tp->nout, N, Cl, S, S));
-    FM_TRY(gnorm(&c, tp->nout, &tp->mout, &tp->rout, h, po));
-    FM_TRY(alloc4(m, &tp->aout, N, Cl, S, S));
-    FM_TRY(silu(be, tp->aout, tp->nout));
+    FM_TRY(norm_silu(&c, &tp->nout, &tp->aout, &tp->mout, &tp->rout, h, po));
     FM_TRY(conv(&c, *v, tp->aout, po + 2, 1));
     tp->hlast = h;
     if (!train)
