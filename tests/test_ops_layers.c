@@ -363,7 +363,10 @@ Test(groupnorm, forward_silu_equals_norm_then_silu)
     tu_rand(be, &in, 51, -1, 3);
     tu_rand(be, &g, 52, 0.5f, 2.5f);
     tu_rand(be, &b, 53, -1, 1);
-    tu_run(be, &(fm_call){.op = FM_OP_GROUPNORM_FWD, .t = {y, m0, r0, in, g, b}, .i = {G}, .f = {1e-5f}});
+    tu_run(be, &(fm_call){.op = FM_OP_GROUPNORM_FWD,
+                          .t = {y, m0, r0, in, g, b},
+                          .i = {G},
+                          .f = {1e-5f}});
     tu_run(be, &(fm_call){.op = FM_OP_SILU_FWD, .t = {y, y}});
     tu_run(be, &(fm_call){.op = FM_OP_GROUPNORM_FWD,
                           .t = {out, m1, r1, in, g, b},
@@ -373,7 +376,8 @@ Test(groupnorm, forward_silu_equals_norm_then_silu)
     int neg = 0;
     for (int64_t e = 0; e < n; e++) {
         cr_expect_eq(memcmp(&got[e], &want[e], sizeof(float)), 0,
-                     "element %lld: fused %.9g, norm then silu %.9g", (long long)e, got[e], want[e]);
+                     "element %lld: fused %.9g, norm then silu %.9g", (long long)e, got[e],
+                     want[e]);
         neg += want[e] < 0;
     }
     cr_expect(neg > 0 && neg < n, "inputs reach both sides of 0 (%d negative of %lld)", neg,
@@ -398,7 +402,8 @@ Test(groupnorm, unknown_activation_refused)
     fm_tensor in = t4(be, 1, 2, 1, 2), g = t1(be, 2), b = t1(be, 2);
     fm_tensor out = t4(be, 1, 2, 1, 2), mean = t2(be, 1, 1), rstd = t2(be, 1, 1);
     char msg[200] = "";
-    fm_call c = {.op = FM_OP_GROUPNORM_FWD, .t = {out, mean, rstd, in, g, b}, .i = {1, 2}, .f = {1e-5f}};
+    fm_call c = {
+        .op = FM_OP_GROUPNORM_FWD, .t = {out, mean, rstd, in, g, b}, .i = {1, 2}, .f = {1e-5f}};
     cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
     cr_expect(strstr(msg, "activation") != NULL, "message: %s", msg);
     c.i[1] = -1;
