@@ -1,4 +1,4 @@
-/* Host glue for groupnorm.cl: i0 groups, f0 eps. */
+/* Host glue for groupnorm.cl: i0 groups, i1 act (forward), f0 eps. */
 #include "cl.h"
 
 /* The power of two covering want, capped at 128 (the kernels' local arrays) and at
@@ -34,6 +34,7 @@ fm_status fm_cl_groupnorm_fwd(fm_backend *be, const fm_call *c)
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
     FM_TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
+    FM_TRY(fm_cl_arg_int(be, k, &a, c->i[1] == FM_GN_ACT_SILU));
     return groupnorm_launch(be, k, (size_t)(N * G), groupnorm_wg(be, C / G * HW));
 }
 

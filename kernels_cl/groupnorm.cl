@@ -3,7 +3,9 @@
  *
  * Forward, one work-group per (n, g), reading the span three times:
  *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2,  rstd = 1/sqrt(var + eps)
- *   out  = (x - mean) (rstd gamma[c]) + beta[c]
+ *   y    = (x - mean) (rstd gamma[c]) + beta[c]
+ *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1: the SiLU post-op, silu.cl's
+ *          formula, applied in the same writing pass)
  * Backward, with xhat = (x - mean) rstd, in three launches through scratch ws:
  *   1. per (n, c) plane (one work-group): ws_dy[n,c] = sum dout, ws_dyx[n,c] = sum dout xhat
  *   2. per channel c:   dbeta[c] += ws_dy[n,c], dgamma[c] += ws_dyx[n,c]  for n = 0..N-1
@@ -33,7 +35,7 @@ __kernel void groupnorm_fwd(__global float *out, uint out_off, __global float *m
                             uint mean_off, __global float *rstd, uint rstd_off,
                             __global const float *in, uint in_off, __global const float *gamma,
                             uint gamma_off, __global const float *beta, uint beta_off, int C,
-                            int HW, int G, float eps)
+                            int HW, int G, float eps, int act)
 {
     __local float s[GROUPNORM_WG_MAX];
     int id = get_group_id(0), l = get_local_id(0), ls = get_local_size(0);
@@ -67,7 +69,8 @@ __kernel void groupnorm_fwd(__global float *out, uint out_off, __global float *m
     }
     for (int i = l; i < M; i += ls) {
         int ch = g * Cg + i / HW;
-        y[i] = (x[i] - mu) * (rs * gamma[gamma_off + ch]) + beta[beta_off + ch];
+        float v = (x[i] - mu) * (rs * gamma[gamma_off + ch]) + beta[beta_off + ch];
+        y[i] = act ? v / (1.0f + exp(-v)) : v;
     }
 }
 

@@ -2,9 +2,9 @@
  * the vectorisable exp of vmath.h (a few ulps from expf; the conformance tolerance of
  * an elementwise op is NMSE 1e-10, i.e. ~1e-5 relative). out may alias in.
  *
- * Fusion with the group norm that precedes every SiLU in the U-Net would save one
- * read and one write of the activation per pair, but needs a new op (GROUPNORM_SILU)
- * in ops.h and in every backend, and the model to call it: proposed, not done. */
+ * The U-Net's SiLUs that follow a group norm run fused into it when sampling
+ * (GROUPNORM_FWD i1 = FM_GN_ACT_SILU, groupnorm.c, same formula); this op serves the
+ * time path and training, whose backward needs the norm's output itself. */
 #include "cpu.h"
 #include "vmath.h"
 

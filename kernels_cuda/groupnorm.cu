@@ -3,7 +3,9 @@
  * channel g*Cg of sample n, and element i of the span has channel g*Cg + i/L.
  *
  *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2 (biased),  rstd = 1/sqrt(var + eps)
- *   out  = (x - mean) rstd gamma[c] + beta[c]
+ *   y    = (x - mean) rstd gamma[c] + beta[c]
+ *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1, the SiLU post-op: silu.cu's
+ *          formula in the writing pass)
  * Backward, xhat = (x - mean) rstd recomputed from the saved statistics:
  *   din       = rstd (dout gamma[c] - m1 - xhat m2),
  *               m1 = (1/M) sum dout gamma,  m2 = (1/M) sum dout gamma xhat   (over the group)
@@ -32,7 +34,7 @@ static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = who
  * blockIdx.x * M. mean, rstd are [N*G]. */
 static __global__ void gn_fwd_kernel(float *out, float *mean, float *rstd, const float *in,
                                      const float *gamma, const float *beta, long long G,
-                                     long long Cg, long long L, float eps)
+                                     long long Cg, long long L, float eps, int act)
 {
     __shared__ float sh[GN_WARPS];
     const long long M = Cg * L, base = (long long)blockIdx.x * M;
@@ -56,7 +58,8 @@ static __global__ void gn_fwd_kernel(float *out, float *mean, float *rstd, const
     }
     for (long long i = threadIdx.x; i < M; i += FM_CUDA_THREADS) {
         long long ch = ch0 + i / L;
-        y[i] = (x[i] - mu) * (rs * gamma[ch]) + beta[ch];
+        float v = (x[i] - mu) * (rs * gamma[ch]) + beta[ch];
+        y[i] = act ? v / (1.0f + expf(-v)) : v;
     }
 }
 
@@ -114,7 +117,7 @@ static __global__ void gn_bwd_dgb_kernel(float *dgamma, float *dbeta, const floa
     }
 }
 
-/* t: out, mean[N,G], rstd[N,G], in[N,C,H,W], gamma[C], beta[C]   i0 groups, f0 eps */
+/* t: out, mean[N,G], rstd[N,G], in[N,C,H,W], gamma[C], beta[C]   i0 groups, i1 act, f0 eps */
 extern "C" fm_status fm_cuda_groupnorm_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *in = &c->t[3];
@@ -124,7 +127,7 @@ extern "C" fm_status fm_cuda_groupnorm_fwd(fm_backend *be, const fm_call *c)
                     fm_cuda_of(be)->stream>>>(fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]),
                                               fm_cuda_f32(&c->t[2]), fm_cuda_f32(in),
                                               fm_cuda_f32(&c->t[4]), fm_cuda_f32(&c->t[5]), G,
-                                              C / G, L, c->f[0]);
+                                              C / G, L, c->f[0], c->i[1] == FM_GN_ACT_SILU);
     return fm_cuda_launched(be, "groupnorm_fwd");
 }
 

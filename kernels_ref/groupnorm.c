@@ -3,7 +3,12 @@
  * g*Cg, so its statistics are plain reductions over one span of memory:
  *
  *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2   (biased),  rstd = 1/sqrt(var + eps)
- *   xhat = (x - mean) rstd,  out = xhat gamma[c] + beta[c]
+ *   xhat = (x - mean) rstd,  y = xhat gamma[c] + beta[c]
+ *   out = y (act 0), or out = silu(y) = y / (1 + e^-y) (act 1, FM_GN_ACT_SILU)
+ *
+ * The SiLU post-op rounds y to float first and then uses silu.c's exact formula, so
+ * GROUPNORM_FWD act 1 is bit for bit GROUPNORM_FWD act 0 followed by SILU_FWD: the
+ * fused sampler on this backend draws the same bytes as the unfused one.
  *
  * Backward, with dxhat = dout gamma[c] and means over the group:
  *   din    = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
@@ -13,10 +18,10 @@
 
 #include "ref.h"
 
-/* out[N,C,HW], mean[N,G], rstd[N,G] from in[N,C,HW], gamma[C], beta[C]. */
+/* out[N,C,HW], mean[N,G], rstd[N,G] from in[N,C,HW], gamma[C], beta[C]; act: i1. */
 static void groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
                               const float *gamma, const float *beta, int64_t N, int64_t C,
-                              int64_t HW, int64_t G, float eps)
+                              int64_t HW, int64_t G, float eps, int act)
 {
     int64_t Cg = C / G, M = Cg * HW;
     for (int64_t n = 0; n < N; n++) {
@@ -39,7 +44,8 @@ static void groupnorm_forward(float *out, float *mean, float *rstd, const float 
                 /* out = x a + b per channel: a = rstd gamma, b = beta - mean a */
                 double a = rs * gamma[ch], b = beta[ch] - mu * a;
                 for (int64_t i = 0; i < HW; i++) {
-                    y[cc * HW + i] = (float)(x[cc * HW + i] * a + b);
+                    float v = (float)(x[cc * HW + i] * a + b);
+                    y[cc * HW + i] = act == FM_GN_ACT_SILU ? v / (1.0f + expf(-v)) : v;
                 }
             }
         }
@@ -86,14 +92,14 @@ static void groupnorm_backward(float *din, float *dgamma, float *dbeta, const fl
     }
 }
 
-/* t: out, mean, rstd, in, gamma, beta   i0 groups, f0 eps */
+/* t: out, mean, rstd, in, gamma, beta   i0 groups, i1 act, f0 eps */
 fm_status fm_ref_groupnorm_fwd(fm_backend *be, const fm_call *c)
 {
     (void)be;
     const fm_tensor *in = &c->t[3];
     groupnorm_forward(fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(&c->t[2]), fm_f32(in),
                       fm_f32(&c->t[4]), fm_f32(&c->t[5]), in->shape[0], in->shape[1],
-                      in->shape[2] * in->shape[3], c->i[0], c->f[0]);
+                      in->shape[2] * in->shape[3], c->i[0], c->f[0], c->i[1]);
     return FM_OK;
 }
 

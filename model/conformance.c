@@ -147,6 +147,16 @@ static const op_desc descs[] = {
      {T4(2, 64, 14, 14), T2(2, 8), T2(2, 8), T4R(2, 64, 14, 14, -1.0f, 3.0f),
       T1R(64, 0.5f, 1.5f), T1(64)},
      {8}, {1e-5f}, .tol = TOL_R},
+    /* i1 = FM_GN_ACT_SILU: out = silu(norm(in)), the sampler's fused pair; gamma and
+     * beta put the normalised values on both sides of SiLU's minimum (y = -1.28). */
+    {OP(GROUPNORM_FWD), "3x6x7x7 G3 +silu",
+     {T4(3, 6, 7, 7), T2(3, 3), T2(3, 3), T4R(3, 6, 7, 7, -1.0f, 3.0f), T1R(6, 0.5f, 1.5f),
+      T1(6)},
+     {3, FM_GN_ACT_SILU}, {1e-5f}, .tol = TOL_R},
+    {OP(GROUPNORM_FWD), "2x64x14x14 G8 +silu",
+     {T4(2, 64, 14, 14), T2(2, 8), T2(2, 8), T4R(2, 64, 14, 14, -1.0f, 3.0f),
+      T1R(64, 0.5f, 1.5f), T1(64)},
+     {8, FM_GN_ACT_SILU}, {1e-5f}, .tol = TOL_R},
     /* din, dgamma +=, dbeta +=, dout, in, mean, rstd, gamma: the statistics are the
      * reference forward's (a real backward never sees others). */
     {OP(GROUPNORM_BWD), "3x6x7x7 G3",

@@ -345,29 +345,25 @@ static fm_status dead(ctx *c, const fm_tensor *t)
     return c->train ? FM_OK : fm_tensor_free(c->be, t);
 }
 
-static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
+/* act: GROUPNORM_FWD's post-op (FM_GN_ACT_*) */
+static fm_status gnorm_act(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in,
+                           int p, int act)
 {
     int G = c->m->cfg.groups;
     FM_TRY(alloc2(c->m, mean, c->N, G));
     FM_TRY(alloc2(c->m, rstd, c->N, G));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
                                 .t = {out, *mean, *rstd, in, W(c, p), W(c, p + 1)},
-                                .i = {G},
+                                .i = {G, act},
                                 .f = {1e-5f}}));
     /* [N, G] statistics only backward reads; top of the arena first, so no hole. */
     FM_TRY(dead(c, rstd));
     return dead(c, mean);
 }
 
-/* a = SiLU(n): a new tensor when training (backward reads both n and a), else n itself
- * (SILU_FWD may alias), which saves one activation of n's size. */
-static fm_status silu_act(ctx *c, fm_tensor *a, fm_tensor n)
+static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
 {
-    if (c->train)
-        FM_TRY(fm_tensor_alloc(c->be, (*a = n, a)));
-    else
-        *a = n;
-    return run(c->be, (fm_call){.op = FM_OP_SILU_FWD, .t = {*a, n}});
+    return gnorm_act(c, out, mean, rstd, in, p, FM_GN_ACT_NONE);
 }
 
 static fm_status gnorm_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor in, fm_tensor mean,
@@ -389,6 +385,25 @@ static fm_status silu_bwd(fm_backend *be, fm_tensor din, fm_tensor dout, fm_tens
     return run(be, (fm_call){.op = FM_OP_SILU_BWD, .t = {din, dout, in}});
 }
 
+/* *act = SiLU(norm(in)), both the shape of in. Training keeps the norm's output in *nrm
+ * for SILU_BWD: two ops. Otherwise one GROUPNORM_FWD with the SiLU post-op, and *nrm is
+ * never allocated (one pass and one tensor less; the same bytes on ref, see
+ * kernels_ref/groupnorm.c). */
+static fm_status norm_silu(ctx *c, fm_tensor *nrm, fm_tensor *act, fm_tensor *mean, fm_tensor *rstd,
+                           fm_tensor in, int p)
+{
+    const int64_t *d = in.shape;
+    if (!c->train) {
+        *nrm = (fm_tensor){0};
+        FM_TRY(alloc4(c->m, act, d[0], d[1], d[2], d[3]));
+        return gnorm_act(c, *act, mean, rstd, in, p, FM_GN_ACT_SILU);
+    }
+    FM_TRY(alloc4(c->m, nrm, d[0], d[1], d[2], d[3]));
+    FM_TRY(gnorm(c, *nrm, mean, rstd, in, p));
+    FM_TRY(alloc4(c->m, act, d[0], d[1], d[2], d[3]));
+    return silu(c->be, *act, *nrm);
+}
+
 static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
 {
     return run(be, (fm_call){.op = FM_OP_ADD_FWD, .t = {out, a, b}});
@@ -399,9 +414,9 @@ static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
 /* out = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + temb(st)))) + skip(x)
  *
  * x [N,cin,H,H], out [N,cout,H,H] allocated here, at its first write. When sampling
- * each temporary is freed after its last use, so at most x, n1 [N,cin,H,H] (SiLU in
- * place) and h1 [N,cout,H,H] are alive at once, plus out and sk [N,cout,H,H] at the
- * end; x itself belongs to the caller (module_fwd). */
+ * each temporary is freed after its last use, so at most x, a1 = SiLU(norm1(x))
+ * [N,cin,H,H] (one fused GROUPNORM_FWD) and h1 [N,cout,H,H] are alive at once, plus
+ * out and sk [N,cout,H,H] at the end; x itself belongs to the caller (module_fwd). */
 static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor *out,
                          fm_tensor st)
 {
@@ -409,9 +424,7 @@ static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, 
     int N = c->N, H = md->res, p = md->p;
     fm_tensor tp;
     s->x = x;
-    FM_TRY(alloc4(m, &s->n1, N, md->cin, H, H));
-    FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + RB_N1W));
-    FM_TRY(silu_act(c, &s->a1, s->n1));
+    FM_TRY(norm_silu(c, &s->n1, &s->a1, &s->mean1, &s->rstd1, x, p + RB_N1W));
     FM_TRY(alloc4(m, &s->h1, N, md->cout, H, H));
     FM_TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
     FM_TRY(dead(c, &s->a1));
@@ -419,10 +432,8 @@ static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, 
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
     FM_TRY(dead(c, &tp));
-    FM_TRY(alloc4(m, &s->n2, N, md->cout, H, H));
-    FM_TRY(gnorm(c, s->n2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
+    FM_TRY(norm_silu(c, &s->n2, &s->a2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
     FM_TRY(dead(c, &s->h1));
-    FM_TRY(silu_act(c, &s->a2, s->n2));
     FM_TRY(alloc4(m, out, N, md->cout, H, H));
     FM_TRY(conv(c, *out, s->a2, p + RB_C2W, 1));
     FM_TRY(dead(c, &s->a2));
@@ -586,12 +597,9 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
     }
 
     int po = m->nparams - 4; /* norm_out.weight, norm_out.bias, conv_out.weight, conv_out.bias */
-    int Cl = (int)h.shape[1], S = cfg->image;
-    FM_TRY(alloc4(m, &tp->nout, N, Cl, S, S));
-    FM_TRY(gnorm(&c, tp->nout, &tp->mout, &tp->rout, h, po));
+    FM_TRY(norm_silu(&c, &tp->nout, &tp->aout, &tp->mout, &tp->rout, h, po));
     if (!pushed)
         FM_TRY(dead(&c, &h));
-    FM_TRY(silu_act(&c, &tp->aout, tp->nout));
     FM_TRY(conv(&c, *v, tp->aout, po + 2, 1));
     FM_TRY(dead(&c, &tp->aout));
     tp->hlast = h;

@@ -190,6 +190,8 @@ static void check_shapes(chk *k)
         same_shape(k, 0, 3);
         if (!(c->f[0] > 0))
             fail(k, "eps must be > 0");
+        if (c->i[1] != FM_GN_ACT_NONE && c->i[1] != FM_GN_ACT_SILU)
+            fail(k, "activation i1 = %d unknown (0 none, 1 SiLU)", (int)c->i[1]);
         break;
     case FM_OP_GROUPNORM_BWD:
         groupnorm_shapes(k, 4, 5, 6, 7, 1);

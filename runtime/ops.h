@@ -27,9 +27,14 @@
  *               out[n,o,y,x] = b[o] + sum_{c,ky,kx} w[o,c,ky,kx] in[n,c,y*s-p+ky,x*s-p+kx]
  *               Ho = (H + 2p - K)/s + 1 (zero padding)
  * CONV2D_BWD    din?[N,Ci,H,W] =, dw[Co,Ci,K,K] +=, db?[Co] +=, dout, in, w   i0 stride, i1 pad
- * GROUPNORM_FWD out, mean[N,G], rstd[N,G], in[N,C,H,W], gamma[C], beta[C]   i0 groups, f0 eps
- *               out = (in - mean_g) * rstd_g * gamma[c] + beta[c], rstd = 1/sqrt(var + eps)
+ * GROUPNORM_FWD out, mean[N,G], rstd[N,G], in[N,C,H,W], gamma[C], beta[C]   i0 groups, f0 eps,
+ *               i1 act (FM_GN_ACT_*: 0 none, 1 SiLU)
+ *               y = (in - mean_g) * rstd_g * gamma[c] + beta[c], rstd = 1/sqrt(var + eps)
  *               (biased variance over the C/G channels x H x W of each group)
+ *               act 0: out = y;  act 1: out = y * sigmoid(y), i.e. SILU_FWD of y in the
+ *               same pass (a post-op, as oneDNN's: for inference, where y itself is not
+ *               needed; mean and rstd are those of in either way, and backward is for
+ *               act 0 only: it needs y, which act 1 does not keep)
  * GROUPNORM_BWD din =, dgamma +=, dbeta +=, dout, in, mean, rstd, gamma     i0 groups
  * SILU_FWD      out, in                  out = in * sigmoid(in)   (out may alias in)
  * SILU_BWD      din, dout, in            din = dout * s * (1 + in * (1 - s)), s = sigmoid(in)
@@ -118,6 +123,8 @@ typedef enum fm_op {
 } fm_op;
 
 enum { FM_RNG_UNIFORM = 0, FM_RNG_NORMAL = 1 };
+/* GROUPNORM_FWD i1: the activation applied to the normalised value. */
+enum { FM_GN_ACT_NONE = 0, FM_GN_ACT_SILU = 1 };
 
 #define FM_CALL_TENSORS 8
 

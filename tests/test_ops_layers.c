@@ -328,6 +328,90 @@ Test(groupnorm, forward_two_groups)
     expect_tensor(be, &rstd, (const float[]){1, 1}, 1e-7, "rstd");
 }
 
+/* The SiLU post-op (i1 = 1) on the G = 2 case above: y = [-0.5, 0.5, 0, 2] and
+ * silu(y) = y / (1 + e^-y):
+ *   -0.5 / (1 + e^0.5)  = -0.5 / 2.6487213 = -0.18877033
+ *    0.5 / (1 + e^-0.5) =  0.5 / 1.6065307 =  0.31122967
+ *    0 / 2 = 0,  2 / (1 + e^-2) = 2 / 1.1353353 = 1.7615942
+ * mean and rstd are those of the input, untouched by the activation. */
+Test(groupnorm, forward_silu_two_groups)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor in = with(be, t4(be, 1, 2, 1, 2), gn_in);
+    fm_tensor g = with(be, t1(be, 2), gn_gamma), b = with(be, t1(be, 2), gn_beta);
+    fm_tensor out = t4(be, 1, 2, 1, 2), mean = t2(be, 1, 2), rstd = t2(be, 1, 2);
+    tu_run(be, &(fm_call){.op = FM_OP_GROUPNORM_FWD,
+                          .t = {out, mean, rstd, in, g, b},
+                          .i = {2, FM_GN_ACT_SILU},
+                          .f = {0.75f}});
+    expect_tensor(be, &out, (const float[]){-0.18877033f, 0.31122967f, 0, 1.7615942f}, 1e-7,
+                  "groupnorm G=2 +silu");
+    expect_tensor(be, &mean, (const float[]){1.5f, 3.5f}, 0, "mean");
+    expect_tensor(be, &rstd, (const float[]){1, 1}, 1e-7, "rstd");
+}
+
+/* The fused op is the unfused pair bit for bit on ref (what keeps the sampler's bytes
+ * unchanged): GROUPNORM_FWD act 1 == SILU_FWD(GROUPNORM_FWD act 0), outputs and
+ * statistics, on random inputs whose normalised values cover both sides of 0. */
+Test(groupnorm, forward_silu_equals_norm_then_silu)
+{
+    fm_backend *be = tu_ref();
+    const int64_t N = 2, C = 6, H = 7, W = 5, G = 3, n = N * C * H * W;
+    fm_tensor in = t4(be, N, C, H, W), g = t1(be, C), b = t1(be, C);
+    fm_tensor y = t4(be, N, C, H, W), m0 = t2(be, N, G), r0 = t2(be, N, G);
+    fm_tensor out = t4(be, N, C, H, W), m1 = t2(be, N, G), r1 = t2(be, N, G);
+    tu_rand(be, &in, 51, -1, 3);
+    tu_rand(be, &g, 52, 0.5f, 2.5f);
+    tu_rand(be, &b, 53, -1, 1);
+    tu_run(be, &(fm_call){.op = FM_OP_GROUPNORM_FWD,
+                          .t = {y, m0, r0, in, g, b},
+                          .i = {G},
+                          .f = {1e-5f}});
+    tu_run(be, &(fm_call){.op = FM_OP_SILU_FWD, .t = {y, y}});
+    tu_run(be, &(fm_call){.op = FM_OP_GROUPNORM_FWD,
+                          .t = {out, m1, r1, in, g, b},
+                          .i = {G, FM_GN_ACT_SILU},
+                          .f = {1e-5f}});
+    float *want = download(be, &y), *got = download(be, &out);
+    int neg = 0;
+    for (int64_t e = 0; e < n; e++) {
+        cr_expect_eq(memcmp(&got[e], &want[e], sizeof(float)), 0,
+                     "element %lld: fused %.9g, norm then silu %.9g", (long long)e, got[e],
+                     want[e]);
+        neg += want[e] < 0;
+    }
+    cr_expect(neg > 0 && neg < n, "inputs reach both sides of 0 (%d negative of %lld)", neg,
+              (long long)n);
+    free(want);
+    free(got);
+    float *a = download(be, &m0), *c = download(be, &m1);
+    cr_expect_eq(memcmp(a, c, (size_t)(N * G) * sizeof(float)), 0, "mean");
+    free(a);
+    free(c);
+    a = download(be, &r0);
+    c = download(be, &r1);
+    cr_expect_eq(memcmp(a, c, (size_t)(N * G) * sizeof(float)), 0, "rstd");
+    free(a);
+    free(c);
+}
+
+/* i1 other than none / SiLU is refused by the shape rules, naming the argument. */
+Test(groupnorm, unknown_activation_refused)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor in = t4(be, 1, 2, 1, 2), g = t1(be, 2), b = t1(be, 2);
+    fm_tensor out = t4(be, 1, 2, 1, 2), mean = t2(be, 1, 1), rstd = t2(be, 1, 1);
+    char msg[200] = "";
+    fm_call c = {
+        .op = FM_OP_GROUPNORM_FWD, .t = {out, mean, rstd, in, g, b}, .i = {1, 2}, .f = {1e-5f}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "activation") != NULL, "message: %s", msg);
+    c.i[1] = -1;
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    c.i[1] = FM_GN_ACT_SILU;
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_OK, "%s", msg);
+}
+
 static double groupnorm_grad(int64_t N, int64_t C, int64_t H, int64_t W, int G, const char *label)
 {
     fm_backend *be = tu_ref();
