@@ -139,6 +139,24 @@ fm_status fm_cl_gemm(fm_backend *be, size_t m, size_t n, size_t k, float alpha, 
     fm_cl *cl = fm_cl_of(be);
     CLBlastTranspose ta = a.trans ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = b.trans ? CLBlastTransposeYes : CLBlastTransposeNo;
+    if (m == 1) {
+        /* One row of C (a conv with one output channel: conv_out): C[1,n] = a[1,k] op(B)
+         * is y = op(B)^T x, a GEMV. Xgemm would pad the single row to a whole tile
+         * (64 rows with the PoCL parameters above: 64x the work). Xgemv computes
+         * alpha A x + beta y and reads y even for beta = 0, so y is zeroed first. */
+        if (beta == 0.0f) {
+            float zero = 0.0f;
+            CLTRY(clEnqueueFillBuffer(cl->queue, cl->arena, &zero, sizeof zero, c.off * sizeof(float),
+                                      n * sizeof(float), 0, NULL, NULL),
+                  "zero GEMV output");
+        }
+        size_t rows = b.trans ? n : k, cols = b.trans ? k : n; /* B as stored */
+        CLBlastTranspose tv = b.trans ? CLBlastTransposeNo : CLBlastTransposeYes;
+        CLBlastStatusCode st = CLBlastSgemv(CLBlastLayoutRowMajor, tv, rows, cols, alpha, cl->arena,
+                                            b.off, b.ld, cl->arena, a.off, a.trans ? a.ld : 1, beta,
+                                            cl->arena, c.off, 1, &cl->queue, NULL);
+        return fm_cl_blast_check(be, st, "Sgemv");
+    }
     size_t need = 0;
     FM_TRY(fm_cl_blast_check(be,
                           CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta, tb, m, n, k, a.off, a.ld,
@@ -158,14 +176,16 @@ fm_status fm_cl_gemm(fm_backend *be, size_t m, size_t n, size_t k, float alpha, 
 
 /* CLBlast picks GEMM kernel parameters from its database of tuned devices and falls
  * back to generic defaults for a device it does not know, such as PoCL's CPU device.
- * Those defaults use no local memory and small per-item tiles, which on PoCL (work-
- * items of a work-group run as vectorised loops on one core) left SGEMM at a few
- * GFLOP/s. These parameters were chosen by timing a small grid of Xgemm settings on
- * PoCL (x86-64, AVX-512; see the closing note of issue #7): 64 x 64 tiles per
- * work-group of 8 x 8 items (8 x 8 results each), K in steps of 32 through local
- * memory for both operands, float4 loads. They apply only to PoCL CPU devices;
- * FMRT_CLBLAST_DEFAULTS=1 keeps CLBlast's own choice (to compare). CLBlast keeps an
- * override per device for the life of the process, so setting it twice is harmless. */
+ * On PoCL (the items of a work-group run as one vectorised loop on a core) those
+ * defaults are slow twice over: Xgemm without local memory ran 1024^3 at 18 GFLOP/s,
+ * and every GEMM below a large size threshold goes to XgemmDirect, which ran the
+ * conv shapes (64 x 3136 x 576 and the like) at 15-30. The parameters here came from
+ * timing a small grid on PoCL (2-core x86-64, AVX-512; issue #7's closing note): 64 x 64
+ * tiles per work-group of 8 x 8 items, K in steps of 32 through local memory for both
+ * operands, float8 loads (1024^3: 66-80 GFLOP/s), and the indirect Xgemm from
+ * 128^3 up (64 x 3136 x 576: about 88). They apply to PoCL CPU devices only;
+ * FMRT_CLBLAST_DEFAULTS=1 keeps CLBlast's own choice, to compare. A refused
+ * override (a CLBlast without these names) leaves its defaults in place. */
 static void tune_clblast(fm_cl *cl)
 {
     cl_device_type type = 0;
@@ -173,13 +193,16 @@ static void tune_clblast(fm_cl *cl)
     if (!(type & CL_DEVICE_TYPE_CPU) || !strstr(cl->platform_name, "Portable Computing Language") ||
         getenv("FMRT_CLBLAST_DEFAULTS"))
         return;
-    static const char *names[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
+    static const char *xgemm[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
                                   "NDIMC", "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"};
-    static const size_t values[] = {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 1, 1, 1, 1, 4, 4};
-    /* A refusal (an older CLBlast without one of these names) leaves the defaults. */
-    cl->blast_tuned = CLBlastOverrideParameters(cl->device, "Xgemm", CLBlastPrecisionSingle,
-                                                sizeof names / sizeof names[0], names, values) ==
-                      CLBlastSuccess;
+    static const size_t xgemm_v[] = {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 1, 1, 1, 1, 8, 8};
+    static const char *routine[] = {"XGEMM_MIN_INDIRECT_SIZE"};
+    static const size_t routine_v[] = {128};
+    cl->blast_tuned =
+        CLBlastOverrideParameters(cl->device, "Xgemm", CLBlastPrecisionSingle, sizeof xgemm / sizeof xgemm[0],
+                                  xgemm, xgemm_v) == CLBlastSuccess &&
+        CLBlastOverrideParameters(cl->device, "GemmRoutine", CLBlastPrecisionSingle, 1, routine, routine_v) ==
+            CLBlastSuccess;
 }
 
 /* ---- device selection ---------------------------------------------------------------- */
@@ -436,6 +459,9 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
     clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof cl->max_wg, &cl->max_wg, NULL);
     if (cl->max_wg == 0)
         cl->max_wg = 1;
+    cl_device_type type = 0;
+    clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    cl->reduce_wg = type & CL_DEVICE_TYPE_CPU ? 16 : 128;
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->platform, 0};
     cl->ctx = clCreateContext(props, 1, &cl->device, NULL, NULL, &err);

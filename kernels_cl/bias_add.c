@@ -15,8 +15,9 @@ fm_status fm_cl_bias_add_fwd(fm_backend *be, const fm_call *c)
     return fm_cl_run1d(be, k, (size_t)n);
 }
 
-/* One work-group per plane; its size the power of two covering L, capped at 128 and
- * at the device limit, so small planes do not idle 128 work-items. */
+/* One work-group per plane; its size the power of two covering L, capped at reduce_wg
+ * (128 on a GPU, 16 on a CPU device; cl.h) and at the device limit, so small planes do
+ * not idle 128 work-items. */
 fm_status fm_cl_bias_add_bwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
@@ -25,7 +26,7 @@ fm_status fm_cl_bias_add_bwd(fm_backend *be, const fm_call *c)
     size_t planes = (size_t)(dout->shape[0] * dout->shape[1]);
     int L = (int)(dout->shape[2] * dout->shape[3]);
     size_t local = 1;
-    while (local < 128 && local < (size_t)L && local * 2 <= fm_cl_of(be)->max_wg)
+    while (local < fm_cl_of(be)->reduce_wg && local < (size_t)L && local * 2 <= fm_cl_of(be)->max_wg)
         local *= 2;
     size_t global = planes * local;
     FM_TRY(fm_cl_kernel(be, "bias_add_bwd", &k));

@@ -111,7 +111,7 @@ static fm_status im2col(fm_backend *be, const conv_dims *d, const fm_tensor *in,
     const int v[] = {d->Ci, d->H, d->W, d->K, d->s, d->p, d->Ho, d->Wo, (int)g0, (int)cols};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         FM_TRY(fm_cl_arg_int(be, k, &a, v[i]));
-    return fm_cl_run2d(be, k, cols, d->R, 0);
+    return fm_cl_run2d(be, k, cols, (size_t)d->Ci, 0);
 }
 
 /* t: out, in, w, b?   i0 stride, i1 pad */
@@ -140,7 +140,7 @@ fm_status fm_cl_conv2d_fwd(fm_backend *be, const fm_call *c)
         FM_TRY(fm_cl_arg_int(be, ks, &a, (int)d.hw));
         FM_TRY(fm_cl_arg_int(be, ks, &a, (int)g0));
         FM_TRY(fm_cl_arg_int(be, ks, &a, (int)cols));
-        FM_TRY(fm_cl_run2d(be, ks, cols, (size_t)d.Co, 0));
+        FM_TRY(fm_cl_run1d(be, ks, cols));
     }
     return FM_OK;
 }
@@ -169,7 +169,7 @@ fm_status fm_cl_conv2d_bwd(fm_backend *be, const fm_call *c)
         FM_TRY(fm_cl_arg_int(be, kl, &a, (int)d.hw));
         FM_TRY(fm_cl_arg_int(be, kl, &a, (int)g0));
         FM_TRY(fm_cl_arg_int(be, kl, &a, (int)cols));
-        FM_TRY(fm_cl_run2d(be, kl, cols, (size_t)d.Co, 0));
+        FM_TRY(fm_cl_run1d(be, kl, cols));
         FM_TRY(im2col(be, &d, in, g0, cols));
         fm_cl_mat col = {fm_cl_scratch_elem(be, 0), cols, 0};
         fm_cl_mat dT = {fm_cl_scratch_elem(be, dT_byte), cols, 0};

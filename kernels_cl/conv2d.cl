@@ -7,54 +7,70 @@
  *   tmp[o, g - g0]  = (w col)[o, g - g0]    (forward GEMM result, Co rows)
  *   dT[o, g - g0]   = dout[n, o, y, x]      (backward: dout of the chunk, channel-major)
  *
- * 2-D launches: dim 0 runs along the columns (contiguous in scratch), dim 1 over rows. */
+ * Launches run dim 0 along the columns (contiguous in scratch), so neighbouring work-
+ * items touch neighbouring addresses; each work-item loops over rows (taps, channels). */
 
+/* One work-item per (column j, input channel c) writes the K*K rows of c: the index
+ * arithmetic of the column (n, y, x from g: two divisions) is done once for K*K
+ * stores instead of per element (on a CPU device such as PoCL, integer division does
+ * not vectorise and it dominated the kernel), and work-items along j still store to
+ * consecutive addresses of each row. */
 __kernel void conv2d_im2col(__global float *col, uint col_off, __global const float *in,
                             uint in_off, int Ci, int H, int W, int K, int s, int p, int Ho,
                             int Wo, int g0, int cols)
 {
     int j = get_global_id(0);
-    int r = get_global_id(1);
-    if (j >= cols || r >= Ci * K * K)
+    int c = get_global_id(1);
+    if (j >= cols || c >= Ci)
         return;
     int g = g0 + j, hw = Ho * Wo;
     int n = g / hw, q = g - n * hw;
     int y = q / Wo, x = q - y * Wo;
-    int c = r / (K * K), kk = r - c * K * K;
-    int ky = kk / K, kx = kk - ky * K;
-    int iy = y * s - p + ky, ix = x * s - p + kx;
-    float v = 0.0f;
-    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-        v = in[in_off + ((n * Ci + c) * H + iy) * W + ix];
-    col[col_off + r * cols + j] = v;
+    __global const float *plane = in + in_off + (size_t)(n * Ci + c) * H * W;
+    __global float *dst = col + col_off + (size_t)c * K * K * cols + j;
+    for (int ky = 0; ky < K; ky++) {
+        int iy = y * s - p + ky;
+        int row_ok = iy >= 0 && iy < H;
+        for (int kx = 0; kx < K; kx++) {
+            int ix = x * s - p + kx;
+            *dst = row_ok && ix >= 0 && ix < W ? plane[iy * W + ix] : 0.0f;
+            dst += cols;
+        }
+    }
 }
 
-/* out[n, o, y, x] = tmp[o, g - g0] (+ b[o]) */
+/* out[n, o, y, x] = tmp[o, g - g0] (+ b[o]): one work-item per column j, looping over
+ * the Co rows (the column's n, q computed once). */
 __kernel void conv2d_store_out(__global float *out, uint out_off, __global const float *tmp,
                                uint tmp_off, __global const float *b, uint b_off, int has_b,
                                int Co, int hw, int g0, int cols)
 {
     int j = get_global_id(0);
-    int o = get_global_id(1);
-    if (j >= cols || o >= Co)
+    if (j >= cols)
         return;
     int g = g0 + j, n = g / hw, q = g - n * hw;
-    float v = tmp[tmp_off + o * cols + j];
-    if (has_b)
-        v += b[b_off + o];
-    out[out_off + (n * Co + o) * hw + q] = v;
+    __global float *dst = out + out_off + (size_t)n * Co * hw + q;
+    __global const float *src = tmp + tmp_off + j;
+    for (int o = 0; o < Co; o++) {
+        float v = src[(size_t)o * cols];
+        if (has_b)
+            v += b[b_off + o];
+        dst[(size_t)o * hw] = v;
+    }
 }
 
-/* dT[o, g - g0] = dout[n, o, y, x] */
+/* dT[o, g - g0] = dout[n, o, y, x]: one work-item per column j, as conv2d_store_out. */
 __kernel void conv2d_load_dout(__global float *dT, uint dT_off, __global const float *dout,
                                uint dout_off, int Co, int hw, int g0, int cols)
 {
     int j = get_global_id(0);
-    int o = get_global_id(1);
-    if (j >= cols || o >= Co)
+    if (j >= cols)
         return;
     int g = g0 + j, n = g / hw, q = g - n * hw;
-    dT[dT_off + o * cols + j] = dout[dout_off + (n * Co + o) * hw + q];
+    __global const float *src = dout + dout_off + (size_t)n * Co * hw + q;
+    __global float *dst = dT + dT_off + j;
+    for (int o = 0; o < Co; o++)
+        dst[(size_t)o * cols] = src[(size_t)o * hw];
 }
 
 /* col2im as a gather, over the pixels of images n0 .. n0 + nimg - 1:

@@ -1,8 +1,10 @@
 /* Group normalisation of in[N,C,H,W], G groups of Cg = C/G channels; group (n, g) is
  * the contiguous span of M = Cg*HW floats at (n*G + g) * M.
  *
- * Forward, one work-group per (n, g), reading the span three times:
+ * Forward in two launches: the statistics, one work-group per (n, g), reading the
+ * span twice:
  *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2,  rstd = 1/sqrt(var + eps)
+ * then the output, one work-item per element:
  *   y    = (x - mean) (rstd gamma[c]) + beta[c]
  *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1: the SiLU post-op, silu.cl's
  *          formula, applied in the same writing pass)
@@ -11,8 +13,11 @@
  *   2. per channel c:   dbeta[c] += ws_dy[n,c], dgamma[c] += ws_dyx[n,c]  for n = 0..N-1
  *      per (n, g):      m1 = (1/M) sum_c gamma[c] ws_dy[n,c], m2 = (1/M) sum_c gamma[c] ws_dyx[n,c]
  *   3. per element:     din = rstd (dout gamma[c] - m1 - xhat m2)
- * Sums: compensated (Kahan) strided sums per work-item, then a tree in local memory;
- * the work-group size is a power of two <= 128. */
+ * Sums: compensated (Kahan) sums per work-item in four float4 lanes (item l takes the
+ * float4s l, l + ls, ...; four independent chains, where one scalar chain was bound by
+ * the adds' latency on a CPU device), the M % 4 tail beside them, then a tree in local
+ * memory; the work-group size is a power of two <= 128. Elementwise passes are 2-D
+ * (position in the plane, plane) so that no work-item divides per element. */
 #define GROUPNORM_WG_MAX 128
 
 /* Tree sum of v over the work-group, returned to every item; s is free again after. */
@@ -31,47 +36,64 @@ static float groupnorm_tree(__local float *s, float v)
     return r;
 }
 
-__kernel void groupnorm_fwd(__global float *out, uint out_off, __global float *mean,
-                            uint mean_off, __global float *rstd, uint rstd_off,
-                            __global const float *in, uint in_off, __global const float *gamma,
-                            uint gamma_off, __global const float *beta, uint beta_off, int C,
-                            int HW, int G, float eps, int act)
+/* Forward statistics, one work-group per (n, g). */
+__kernel void groupnorm_stats(__global float *mean, uint mean_off, __global float *rstd,
+                              uint rstd_off, __global const float *in, uint in_off, int C, int HW,
+                              int G, float eps)
 {
     __local float s[GROUPNORM_WG_MAX];
     int id = get_group_id(0), l = get_local_id(0), ls = get_local_size(0);
-    int Cg = C / G, M = Cg * HW, g = id % G;
-    size_t base = (size_t)id * M;
-    __global const float *x = in + in_off + base;
-    __global float *y = out + out_off + base;
+    int M = C / G * HW, M4 = M / 4;
+    __global const float *x = in + in_off + (size_t)id * M;
 
-    float acc = 0.0f, comp = 0.0f;
-    for (int i = l; i < M; i += ls) {
-        float v = x[i] - comp;
-        float t = acc + v;
+    float4 acc = 0.0f, comp = 0.0f;
+    for (int i = l; i < M4; i += ls) {
+        float4 v = vload4(i, x) - comp;
+        float4 t = acc + v;
         comp = (t - acc) - v;
         acc = t;
     }
-    float mu = groupnorm_tree(s, acc) / (float)M;
+    float tail = 0.0f;
+    for (int i = 4 * M4 + l; i < M; i += ls)
+        tail += x[i];
+    float mu = groupnorm_tree(s, (acc.x + acc.y) + (acc.z + acc.w) + tail) / (float)M;
 
     acc = 0.0f;
     comp = 0.0f;
-    for (int i = l; i < M; i += ls) {
-        float d = x[i] - mu;
-        float v = d * d - comp;
-        float t = acc + v;
+    for (int i = l; i < M4; i += ls) {
+        float4 d = vload4(i, x) - mu;
+        float4 v = d * d - comp;
+        float4 t = acc + v;
         comp = (t - acc) - v;
         acc = t;
     }
-    float rs = 1.0f / sqrt(groupnorm_tree(s, acc) / (float)M + eps);
+    tail = 0.0f;
+    for (int i = 4 * M4 + l; i < M; i += ls)
+        tail += (x[i] - mu) * (x[i] - mu);
+    float var = groupnorm_tree(s, (acc.x + acc.y) + (acc.z + acc.w) + tail) / (float)M;
     if (l == 0) {
         mean[mean_off + id] = mu;
-        rstd[rstd_off + id] = rs;
+        rstd[rstd_off + id] = 1.0f / sqrt(var + eps);
     }
-    for (int i = l; i < M; i += ls) {
-        int ch = g * Cg + i / HW;
-        float v = (x[i] - mu) * (rs * gamma[gamma_off + ch]) + beta[beta_off + ch];
-        y[i] = act ? v / (1.0f + exp(-v)) : v;
-    }
+}
+
+/* Forward output, 2-D: dim 0 the position in a plane, dim 1 the plane n*C + c (uniform
+ * over a work-group, so its channel arithmetic is not per element). */
+__kernel void groupnorm_apply(__global float *out, uint out_off, __global const float *mean,
+                              uint mean_off, __global const float *rstd, uint rstd_off,
+                              __global const float *in, uint in_off, __global const float *gamma,
+                              uint gamma_off, __global const float *beta, uint beta_off, int C,
+                              int HW, int G, int act)
+{
+    int i = get_global_id(0), pl = get_global_id(1);
+    if (i >= HW)
+        return;
+    int c = pl % C, ng = pl / C * G + c / (C / G);
+    float mu = mean[mean_off + ng], sc = rstd[rstd_off + ng] * gamma[gamma_off + c];
+    float bt = beta[beta_off + c];
+    size_t at = (size_t)pl * HW + i;
+    float v = (in[in_off + at] - mu) * sc + bt;
+    out[out_off + at] = act ? v / (1.0f + exp(-v)) : v;
 }
 
 /* 1. ws[p] = sum dout, ws[NC + p] = sum dout xhat over plane p = n*C + c. */
@@ -87,10 +109,11 @@ __kernel void groupnorm_bwd_plane(__global float *ws, uint ws_off, __global cons
     float mu = mean[mean_off + ng], rs = rstd[rstd_off + ng];
     __global const float *x = in + in_off + (size_t)p * HW;
     __global const float *dy = dout + dout_off + (size_t)p * HW;
-    float a1 = 0.0f, c1 = 0.0f, a2 = 0.0f, c2 = 0.0f;
-    for (int i = l; i < HW; i += ls) {
-        float g = dy[i], xh = (x[i] - mu) * rs;
-        float v = g - c1, t = a1 + v;
+    int HW4 = HW / 4;
+    float4 a1 = 0.0f, c1 = 0.0f, a2 = 0.0f, c2 = 0.0f;
+    for (int i = l; i < HW4; i += ls) {
+        float4 g = vload4(i, dy), xh = (vload4(i, x) - mu) * rs;
+        float4 v = g - c1, t = a1 + v;
         c1 = (t - a1) - v;
         a1 = t;
         v = g * xh - c2;
@@ -98,7 +121,13 @@ __kernel void groupnorm_bwd_plane(__global float *ws, uint ws_off, __global cons
         c2 = (t - a2) - v;
         a2 = t;
     }
-    float sdy = groupnorm_tree(s, a1), sdyx = groupnorm_tree(s, a2);
+    float t1 = 0.0f, t2 = 0.0f;
+    for (int i = 4 * HW4 + l; i < HW; i += ls) {
+        t1 += dy[i];
+        t2 += dy[i] * ((x[i] - mu) * rs);
+    }
+    float sdy = groupnorm_tree(s, (a1.x + a1.y) + (a1.z + a1.w) + t1);
+    float sdyx = groupnorm_tree(s, (a2.x + a2.y) + (a2.z + a2.w) + t2);
     if (l == 0) {
         ws[ws_off + p] = sdy;
         ws[ws_off + NC + p] = sdyx;
@@ -139,21 +168,22 @@ __kernel void groupnorm_bwd_reduce(__global float *dgamma, uint dgamma_off,
     ws[ws_off + 2 * NC + NG + ng] = s2 / M;
 }
 
-/* 3. din = rstd (dout gamma[c] - m1 - xhat m2), one work-item per element. */
+/* 3. din = rstd (dout gamma[c] - m1 - xhat m2), 2-D as groupnorm_apply. */
 __kernel void groupnorm_bwd_din(__global float *din, uint din_off, __global const float *dout,
                                 uint dout_off, __global const float *in, uint in_off,
                                 __global const float *mean, uint mean_off,
                                 __global const float *rstd, uint rstd_off,
                                 __global const float *gamma, uint gamma_off,
-                                __global const float *ws, uint ws_off, int n, int C, int HW,
-                                int G, int NC, int NG)
+                                __global const float *ws, uint ws_off, int C, int HW, int G,
+                                int NC, int NG)
 {
-    int i = get_global_id(0);
-    if (i >= n)
+    int i = get_global_id(0), pl = get_global_id(1);
+    if (i >= HW)
         return;
-    int p = i / HW, c = p % C, ng = (p / C) * G + c / (C / G);
+    int c = pl % C, ng = pl / C * G + c / (C / G);
     float mu = mean[mean_off + ng], rs = rstd[rstd_off + ng];
     float m1 = ws[ws_off + 2 * NC + ng], m2 = ws[ws_off + 2 * NC + NG + ng];
-    float xh = (in[in_off + i] - mu) * rs;
-    din[din_off + i] = rs * (dout[dout_off + i] * gamma[gamma_off + c] - m1 - xh * m2);
+    size_t at = (size_t)pl * HW + i;
+    float xh = (in[in_off + at] - mu) * rs;
+    din[din_off + at] = rs * (dout[dout_off + at] * gamma[gamma_off + c] - m1 - xh * m2);
 }

@@ -115,6 +115,9 @@ static const op_desc descs[] = {
      {T4(2, 16, 7, 7), T4(2, 8, 14, 14), T4(16, 8, 3, 3), T1(16)}, {2, 1}, .tol = TOL_R},
     {OP(CONV2D_FWD), "1x1x28x28 K3 s1 p1 Co32 +b",
      {T4(1, 32, 28, 28), T4(1, 1, 28, 28), T4(32, 1, 3, 3), T1(32)}, {1, 1}, .tol = TOL_R},
+    /* one output channel (conv_out): GEMMs with a single row (opencl: a GEMV) */
+    {OP(CONV2D_FWD), "2x32x28x28 K3 s1 p1 Co1 +b",
+     {T4(2, 1, 28, 28), T4(2, 32, 28, 28), T4(1, 32, 3, 3), T1(1)}, {1, 1}, .tol = TOL_R},
     /* din?, dw +=, db? +=, dout, in, w */
     {OP(CONV2D_BWD), "3x3x7x7 K3 s1 p1 Co5 +b",
      {T4(3, 3, 7, 7), T4(5, 3, 3, 3), T1(5), T4(3, 5, 7, 7), T4(3, 3, 7, 7), T4(5, 3, 3, 3)},
@@ -131,6 +134,10 @@ static const op_desc descs[] = {
      {2, 1}, .tol = TOL_R},
     {OP(CONV2D_BWD), "1x1x28x28 K3 s1 p1 Co32 no din",
      {NONE, T4(32, 1, 3, 3), T1(32), T4(1, 32, 28, 28), T4(1, 1, 28, 28), T4(32, 1, 3, 3)},
+     {1, 1}, .tol = TOL_R},
+    {OP(CONV2D_BWD), "2x32x28x28 K3 s1 p1 Co1 +b",
+     {T4(2, 32, 28, 28), T4(1, 32, 3, 3), T1(1), T4(2, 1, 28, 28), T4(2, 32, 28, 28),
+      T4(1, 32, 3, 3)},
      {1, 1}, .tol = TOL_R},
 
     /* groupnorm: out, mean, rstd, in, gamma, beta   i0 groups, f0 eps. Inputs off

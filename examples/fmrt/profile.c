@@ -20,7 +20,10 @@
 
 #include "profile.h"
 
-static int64_t dim(const fm_tensor *t, int d) { return t->ndim > d ? t->shape[d] : 1; }
+static int64_t dim(const fm_tensor *t, int d)
+{
+    return t->ndim > d ? t->shape[d] : 1;
+}
 
 /* flop of a GEMM-shaped call (0 for the others, which are counted in bytes). */
 static double call_flop(const fm_call *c)
@@ -28,13 +31,16 @@ static double call_flop(const fm_call *c)
     const fm_tensor *t = c->t;
     switch (c->op) {
     case FM_OP_CONV2D_FWD:
-        return 2.0 * (double)fm_tensor_numel(&t[0]) * (double)(dim(&t[2], 1) * dim(&t[2], 2) * dim(&t[2], 3));
+        return 2.0 * (double)fm_tensor_numel(&t[0]) *
+               (double)(dim(&t[2], 1) * dim(&t[2], 2) * dim(&t[2], 3));
     case FM_OP_CONV2D_BWD:
-        return 2.0 * (double)fm_tensor_numel(&t[3]) * (double)(dim(&t[5], 1) * dim(&t[5], 2) * dim(&t[5], 3)) *
+        return 2.0 * (double)fm_tensor_numel(&t[3]) *
+               (double)(dim(&t[5], 1) * dim(&t[5], 2) * dim(&t[5], 3)) *
                (1 + fm_tensor_present(&t[0]));
     case FM_OP_LINEAR_FWD: return 2.0 * (double)fm_tensor_numel(&t[0]) * (double)dim(&t[2], 1);
     case FM_OP_LINEAR_BWD:
-        return 2.0 * (double)fm_tensor_numel(&t[3]) * (double)dim(&t[5], 1) * (1 + fm_tensor_present(&t[0]));
+        return 2.0 * (double)fm_tensor_numel(&t[3]) * (double)dim(&t[5], 1) *
+               (1 + fm_tensor_present(&t[0]));
     case FM_OP_ATTENTION_FWD:
     case FM_OP_ATTENTION_BWD: {
         double L = (double)(dim(&t[0], 2) * dim(&t[0], 3));
@@ -69,17 +75,20 @@ static void call_key(const fm_call *c, char *key, size_t len)
     switch (c->op) {
     case FM_OP_CONV2D_FWD:
     case FM_OP_CONV2D_BWD: {
-        const fm_tensor *in = c->op == FM_OP_CONV2D_FWD ? &t[1] : &t[4], *w = c->op == FM_OP_CONV2D_FWD ? &t[2] : &t[5];
-        snprintf(key, len, "N%lld %lld->%lld %lldx%lld k%lld s%d p%d%s", (long long)dim(in, 0), (long long)dim(w, 1),
-                 (long long)dim(w, 0), (long long)dim(in, 2), (long long)dim(in, 3), (long long)dim(w, 2), (int)c->i[0],
-                 (int)c->i[1], c->op == FM_OP_CONV2D_BWD && fm_tensor_present(&t[0]) ? " +din" : "");
+        const fm_tensor *in = c->op == FM_OP_CONV2D_FWD ? &t[1] : &t[4],
+                        *w = c->op == FM_OP_CONV2D_FWD ? &t[2] : &t[5];
+        snprintf(key, len, "N%lld %lld->%lld %lldx%lld k%lld s%d p%d%s", (long long)dim(in, 0),
+                 (long long)dim(w, 1), (long long)dim(w, 0), (long long)dim(in, 2),
+                 (long long)dim(in, 3), (long long)dim(w, 2), (int)c->i[0], (int)c->i[1],
+                 c->op == FM_OP_CONV2D_BWD && fm_tensor_present(&t[0]) ? " +din" : "");
         return;
     }
     case FM_OP_LINEAR_FWD:
     case FM_OP_LINEAR_BWD: {
         const fm_tensor *w = c->op == FM_OP_LINEAR_FWD ? &t[2] : &t[5];
-        snprintf(key, len, "N%lld %lld->%lld%s", (long long)dim(c->op == FM_OP_LINEAR_FWD ? &t[1] : &t[4], 0),
-                 (long long)dim(w, 1), (long long)dim(w, 0),
+        snprintf(key, len, "N%lld %lld->%lld%s",
+                 (long long)dim(c->op == FM_OP_LINEAR_FWD ? &t[1] : &t[4], 0), (long long)dim(w, 1),
+                 (long long)dim(w, 0),
                  c->op == FM_OP_LINEAR_BWD && fm_tensor_present(&t[0]) ? " +din" : "");
         return;
     }
@@ -198,8 +207,9 @@ static void print_row(const cli_profile_row *r, double total, double runs, doubl
             snprintf(rate, sizeof rate, "%8.1f GFLOP/s      ", g);
     } else
         snprintf(rate, sizeof rate, "%8.2f GB/s         ", r->bytes / r->seconds / 1e9);
-    printf("  %5.1f%% %10.3f ms %6.3g %10.1f us  %s  %-15s %s\n", 100 * r->seconds / total, 1e3 * per_run,
-           r->calls / runs, 1e6 * r->seconds / (double)r->calls, rate, fm_op_get_info(r->op)->name, r->shape);
+    printf("  %5.1f%% %10.3f ms %6.3g %10.1f us  %s  %-15s %s\n", 100 * r->seconds / total,
+           1e3 * per_run, r->calls / runs, 1e6 * r->seconds / (double)r->calls, rate,
+           fm_op_get_info(r->op)->name, r->shape);
 }
 
 void cli_profile_print(const cli_profile *p, const char *title, double runs, double sgemm, int top)
@@ -207,10 +217,11 @@ void cli_profile_print(const cli_profile *p, const char *title, double runs, dou
     static cli_profile_row ops[FM_OP_COUNT];
     static cli_profile_row rows[CLI_PROFILE_ROWS];
     double total = p->op_seconds > 0 ? p->op_seconds : 1e-30;
-    printf("\n%s: %.3f s wall for %g run(s), ops %.1f%% of it (the rest: memory moves, host code)\n",
-           title, p->wall, runs, 100 * p->op_seconds / (p->wall > 0 ? p->wall : 1e-30));
-    printf("  %6s %13s %6s %13s  %-22s  %-15s %s\n", "share", "per run", "calls", "per call", "rate", "op",
-           "shapes");
+    printf(
+        "\n%s: %.3f s wall for %g run(s), ops %.1f%% of it (the rest: memory moves, host code)\n",
+        title, p->wall, runs, 100 * p->op_seconds / (p->wall > 0 ? p->wall : 1e-30));
+    printf("  %6s %13s %6s %13s  %-22s  %-15s %s\n", "share", "per run", "calls", "per call",
+           "rate", "op", "shapes");
     int n = by_op(p, ops);
     for (int i = 0; i < n; i++)
         print_row(&ops[i], total, runs, sgemm);
