@@ -60,8 +60,8 @@ struct fm_cpu {
 
 /* fm_cpu_<op>: the pool and BLAS (one file each); fm_ref_<op>: the reference kernel
  * itself, run as is (same host memory model). The latter are small or rare: time
- * embedding, embedding, loss, interpolation, the concat/upsample copies, sums, the
- * backward of add/axpby, quantize and rng -- a few percent of a step at most. */
+ * embedding, embedding, loss, interpolation, sums, the backward of add/axpby, quantize
+ * and rng -- well under a percent of a step (fmrt bench's per-op table). */
 static const fm_kernel_fn kernels[FM_OP_COUNT] = {
     [FM_OP_CONV2D_FWD] = fm_cpu_conv2d_fwd,
     [FM_OP_CONV2D_BWD] = fm_cpu_conv2d_bwd,
@@ -75,10 +75,10 @@ static const fm_kernel_fn kernels[FM_OP_COUNT] = {
     [FM_OP_BIAS_ADD_BWD] = fm_cpu_bias_add_bwd,
     [FM_OP_ADD_FWD] = fm_cpu_add_fwd,
     [FM_OP_ADD_BWD] = fm_ref_add_bwd,
-    [FM_OP_UPSAMPLE2X_FWD] = fm_ref_upsample2x_fwd,
-    [FM_OP_UPSAMPLE2X_BWD] = fm_ref_upsample2x_bwd,
-    [FM_OP_CONCAT_FWD] = fm_ref_concat_fwd,
-    [FM_OP_CONCAT_BWD] = fm_ref_concat_bwd,
+    [FM_OP_UPSAMPLE2X_FWD] = fm_cpu_upsample2x_fwd,
+    [FM_OP_UPSAMPLE2X_BWD] = fm_cpu_upsample2x_bwd,
+    [FM_OP_CONCAT_FWD] = fm_cpu_concat_fwd,
+    [FM_OP_CONCAT_BWD] = fm_cpu_concat_bwd,
     [FM_OP_ATTENTION_FWD] = fm_cpu_attention_fwd,
     [FM_OP_ATTENTION_BWD] = fm_cpu_attention_bwd,
     [FM_OP_TIMEEMB_FWD] = fm_ref_timeemb_fwd,

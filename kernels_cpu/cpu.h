@@ -81,7 +81,8 @@ double fm_cpu_sum(const float *x, int64_t n);
 #define FM_CPU_OPS(X)                                                                           \
     X(conv2d_fwd) X(conv2d_bwd) X(linear_fwd) X(linear_bwd) X(attention_fwd) X(attention_bwd)    \
     X(groupnorm_fwd) X(groupnorm_bwd) X(silu_fwd) X(silu_bwd) X(adamw) X(ema) X(add_fwd)         \
-    X(axpby_fwd) X(bias_add_fwd) X(bias_add_bwd)
+    X(axpby_fwd) X(bias_add_fwd) X(bias_add_bwd) X(concat_fwd) X(concat_bwd) X(upsample2x_fwd)    \
+    X(upsample2x_bwd)
 /* clang-format on */
 #define FM_X(name) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);
 FM_CPU_OPS(FM_X)

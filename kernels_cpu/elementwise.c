@@ -12,7 +12,7 @@ typedef struct ew_job {
     float *out;
     const float *a, *b;
     float fa, fb;
-    int64_t n, plane;
+    int64_t n, plane, per; /* bias ops: n planes of `plane` floats, `per` per item */
 } ew_job;
 
 static void add_chunk(void *p, int64_t k, int tid)
@@ -57,17 +57,23 @@ fm_status fm_cpu_axpby_fwd(fm_backend *be, const fm_call *c)
     return FM_OK;
 }
 
-/* items: planes of H*W */
-static void bias_plane(void *p, int64_t k, int tid)
+/* Items: runs of `per` planes of H*W (at least CHUNK floats when planes are small:
+ * one 7x7 plane per item left the pool's hand-out, not the adds, as the cost). */
+static void bias_planes(void *p, int64_t k, int tid)
 {
     (void)tid;
     const ew_job *j = p;
-    float b = j->b[k];
-    float *o = j->out + k * j->plane;
-    const float *x = j->a + k * j->plane;
-    for (int64_t i = 0; i < j->plane; i++)
-        o[i] = x[i] + b;
+    int64_t hi = (k + 1) * j->per < j->n ? (k + 1) * j->per : j->n;
+    for (int64_t q = k * j->per; q < hi; q++) {
+        float b = j->b[q];
+        float *o = j->out + q * j->plane;
+        const float *x = j->a + q * j->plane;
+        for (int64_t i = 0; i < j->plane; i++)
+            o[i] = x[i] + b;
+    }
 }
+
+static int64_t planes_per_item(int64_t plane) { return plane >= CHUNK ? 1 : CHUNK / plane; }
 
 /* BIAS_ADD_FWD: out[N,C,H,W], in, bias[N,C] */
 fm_status fm_cpu_bias_add_fwd(fm_backend *be, const fm_call *c)
@@ -76,24 +82,31 @@ fm_status fm_cpu_bias_add_fwd(fm_backend *be, const fm_call *c)
     ew_job j = {.out = fm_f32(out),
                 .a = fm_f32(&c->t[1]),
                 .b = fm_f32(&c->t[2]),
+                .n = out->shape[0] * out->shape[1],
                 .plane = out->shape[2] * out->shape[3]};
-    fm_cpu_parallel(fm_cpu_of(be), out->shape[0] * out->shape[1], bias_plane, &j);
+    j.per = planes_per_item(j.plane);
+    fm_cpu_parallel(fm_cpu_of(be), (j.n + j.per - 1) / j.per, bias_planes, &j);
     return FM_OK;
 }
 
-static void dbias_plane(void *p, int64_t k, int tid)
+static void dbias_planes(void *p, int64_t k, int tid)
 {
     (void)tid;
     const ew_job *j = p;
-    j->out[k] = (float)fm_cpu_sum(j->a + k * j->plane, j->plane);
+    int64_t hi = (k + 1) * j->per < j->n ? (k + 1) * j->per : j->n;
+    for (int64_t q = k * j->per; q < hi; q++)
+        j->out[q] = (float)fm_cpu_sum(j->a + q * j->plane, j->plane);
 }
 
 /* BIAS_ADD_BWD: dbias[N,C], dout[N,C,H,W] */
 fm_status fm_cpu_bias_add_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *dout = &c->t[1];
-    ew_job j = {
-        .out = fm_f32(&c->t[0]), .a = fm_f32(dout), .plane = dout->shape[2] * dout->shape[3]};
-    fm_cpu_parallel(fm_cpu_of(be), dout->shape[0] * dout->shape[1], dbias_plane, &j);
+    ew_job j = {.out = fm_f32(&c->t[0]),
+                .a = fm_f32(dout),
+                .n = dout->shape[0] * dout->shape[1],
+                .plane = dout->shape[2] * dout->shape[3]};
+    j.per = planes_per_item(j.plane);
+    fm_cpu_parallel(fm_cpu_of(be), (j.n + j.per - 1) / j.per, dbias_planes, &j);
     return FM_OK;
 }
