@@ -51,9 +51,12 @@
 #include "cpu.h"
 #include "vmath.h"
 
-#define WINO_TILES 512 /* target tiles per GEMM (the N of the a^2 GEMMs) */
+/* Target tiles per GEMM (the M of the a^2 GEMMs): WINO_VALUES / a^2, so that an item's V
+ * and M hold about the same floats per channel whatever the tile size (512 tiles of
+ * F(2x2), 227 of F(4x4): measured, 512 of F(4x4) ran 28x28 convs ~7% slower). */
+#define WINO_VALUES 8192
 #define WINO_MIN_TILES 128 /* and at least that many where the batch allows */
-#define WINO_MAXA 6    /* the largest tile side a = m + 2 */
+#define WINO_MAXA 6        /* the largest tile side a = m + 2 */
 /* The F(4x4) transforms' loops over the tile are unrolled before vectorisation, so that
  * their small arrays become registers and the channel loop around them vectorises. */
 #define FM_UNROLL6 _Pragma("GCC unroll 6")
@@ -125,8 +128,8 @@ static void weight_item(void *p, int64_t o, int tid)
     for (int64_t c0 = 0; c0 < wn->Ci; c0 += WINO_WB) {
         int64_t nc = wn->Ci - c0 < WINO_WB ? wn->Ci - c0 : WINO_WB;
         for (int64_t c = 0; c < nc; c++) {
-            const float *wp = wn->flip ? wn->w + ((c0 + c) * wn->Co + o) * 9
-                                       : wn->w + (o * wn->Ci + c0 + c) * 9;
+            const float *wp =
+                wn->flip ? wn->w + ((c0 + c) * wn->Co + o) * 9 : wn->w + (o * wn->Ci + c0 + c) * 9;
             for (int k = 0; k < 9; k++)
                 g[k][c] = wp[wn->flip ? 8 - k : k];
         }
@@ -180,8 +183,7 @@ static void input_tile4(const float *const *d, float *const *v, int64_t Ci)
         float b[6][6]; /* b[j][i] = (B^T d)[i][j] */
         FM_UNROLL6
         for (int j = 0; j < 6; j++)
-            bt4(d[j][c], d[6 + j][c], d[12 + j][c], d[18 + j][c], d[24 + j][c], d[30 + j][c],
-                b[j]);
+            bt4(d[j][c], d[6 + j][c], d[12 + j][c], d[18 + j][c], d[24 + j][c], d[30 + j][c], b[j]);
         FM_UNROLL6
         for (int i = 0; i < 6; i++) { /* (B^T d) B */
             float r[6];
@@ -294,8 +296,8 @@ static void output_tile4(const float *const *mm, float *const *y, int64_t Co)
         float r[6][4]; /* r[j][i] = (A^T m)[i][j] */
         FM_UNROLL6
         for (int j = 0; j < 6; j++)
-            at4(mm[j][o], mm[6 + j][o], mm[12 + j][o], mm[18 + j][o], mm[24 + j][o],
-                mm[30 + j][o], r[j]);
+            at4(mm[j][o], mm[6 + j][o], mm[12 + j][o], mm[18 + j][o], mm[24 + j][o], mm[30 + j][o],
+                r[j]);
         FM_UNROLL6
         for (int i = 0; i < 4; i++) { /* (A^T m) A */
             float q[4];
@@ -371,17 +373,18 @@ static void set_tiles(wino *wn, int m)
 }
 
 /* Images per item when `fixed` floats of the thread's scratch are taken and each tile
- * costs nx (Ci + Co) floats: up to WINO_TILES tiles and what the scratch holds, at least
+ * costs nx (Ci + Co) floats: up to WINO_VALUES / nx tiles and what the scratch holds, at least
  * ~4 items per thread when the batch allows. 0 when one image does not fit. */
 static int64_t images_per_item(const wino *wn, size_t fixed)
 {
     int64_t per = wn->th * wn->tw, nt = fm_cpu_threads(wn->cpu);
     if (fm_cpu_scratch_floats(wn->cpu) <= fixed)
         return 0;
-    int64_t maxT = (int64_t)((fm_cpu_scratch_floats(wn->cpu) - fixed) /
-                             (size_t)(wn->nx * (wn->Ci + wn->Co)));
-    if (maxT > WINO_TILES)
-        maxT = WINO_TILES > per ? WINO_TILES : per;
+    int64_t maxT =
+        (int64_t)((fm_cpu_scratch_floats(wn->cpu) - fixed) / (size_t)(wn->nx * (wn->Ci + wn->Co)));
+    int64_t target = WINO_VALUES / wn->nx;
+    if (maxT > target)
+        maxT = target > per ? target : per;
     if (per > maxT)
         return 0;
     int64_t nb = maxT / per, cap = wn->N / (4 * nt);
@@ -454,8 +457,8 @@ static void dw_item(void *p, int64_t it, int tid)
         for (int64_t zy = 0; zy < 2 * th; zy++) {
             float *row = Z + zy * ZW * Co;
             int64_t nq = zy < wn->Ho ? wn->Wo : 0;
-            to_last(row, Co, wn->dout + n * Co * wn->Ho * wn->Wo + zy * wn->Wo, wn->Ho * wn->Wo,
-                    nq, Co);
+            to_last(row, Co, wn->dout + n * Co * wn->Ho * wn->Wo + zy * wn->Wo, wn->Ho * wn->Wo, nq,
+                    Co);
             memset(row + nq * Co, 0, (size_t)((ZW - nq) * Co) * sizeof(float));
         }
         for (int64_t ty = 0; ty < th; ty++)
