@@ -24,7 +24,8 @@
  * input itself). A shape whose tile does not fit the scratch runs the reference kernel.
  *
  * 3x3 stride-1 convs (all but the downsampling ones in the U-Net) go to Winograd
- * F(2x2, 3x3) instead (winograd.c): forward, din and dw, 2.25x fewer multiply-adds;
+ * instead (winograd.c): forward and din by F(4x4, 3x3) (4x fewer multiply-adds) or
+ * F(2x2, 3x3) (2.25x) by image size, dw by F(2x2, 3x3);
  * im2col remains for stride 2, 1x1 and whatever does not fit the scratch. */
 #include <string.h>
 

@@ -59,7 +59,8 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
 void fm_cpu_gemm_init(void);
 const char *fm_cpu_gemm_name(void);
 
-/* 3x3 stride-1 conv by Winograd F(2x2, 3x3) (winograd.c): out[N,Co,Ho,Wo] from
+/* 3x3 stride-1 conv by Winograd F(4x4, 3x3) or F(2x2, 3x3), whichever needs fewer
+ * multiply-adds for Ho x Wo (winograd.c): out[N,Co,Ho,Wo] from
  * in[N,Ci,H,W], padding `pad`; flip = 0: w[Co,Ci,3,3] (forward), flip = 1: w[Ci,Co,3,3]
  * used rotated and transposed (the input gradient). 0 when it does not fit the scratch. */
 int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, const float *b,
@@ -67,7 +68,8 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
                        int64_t Wo, int64_t pad, int flip);
 
 /* dw[Co,Ci,3,3] += the weight gradient of that conv (stride 1, padding `pad`) from
- * in[N,Ci,H,W] and dout[N,Co,Ho,Wo], by Winograd too. 0 when it does not fit. */
+ * in[N,Ci,H,W] and dout[N,Co,Ho,Wo], by Winograd F(2x2, 3x3) too. 0 when it does not
+ * fit. */
 int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *dout, int64_t N,
                           int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho, int64_t Wo,
                           int64_t pad);

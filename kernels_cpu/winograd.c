@@ -1,169 +1,399 @@
-/* 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray,
- * "Fast Algorithms for Convolutional Neural Networks", 2016). Each 2x2 block of outputs
- * comes from the 4x4 input tile d around it:
+/* 3x3 stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3), m = 2 or 4
+ * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). Each m x m
+ * block of outputs comes from the a x a input tile d around it, a = m + 2:
  *
- *   Y = A^T [ U . V ] A,   U = G g G^T (4x4 per (out, in) channel pair),
- *                          V = B^T d B (4x4 per (in channel, tile))
+ *   Y = A^T [ U . V ] A,   U = G g G^T (a x a per (out, in) channel pair),
+ *                          V = B^T d B (a x a per (in channel, tile))
+ *
+ * and the sum over input channels of U . V is, for each of the a^2 positions xi of the
+ * tile, one GEMM: M[xi] (Co x T) = U[xi] (Co x Ci) V[xi] (Ci x T) over T tiles.
+ *
+ * F(2x2, 3x3), interpolation points 0, 1, -1 and infinity:
  *
  *   B^T = | 1  0 -1  0 |   G = | 1    0    0  |   A^T = | 1  1  1  0 |
  *         | 0  1  1  0 |       | 1/2  1/2  1/2|         | 0  1 -1 -1 |
  *         | 0 -1  1  0 |       | 1/2 -1/2  1/2|
  *         | 0  1  0 -1 |       | 0    0    1  |
  *
- * and the sum over input channels of U . V is, for each of the 16 positions xi of the
- * 4x4 tile, one GEMM: M[xi] (Co x T) = U[xi] (Co x Ci) V[xi] (Ci x T) over T tiles. That
- * is 16 multiply-adds per 4 outputs per channel pair instead of 36: 2.25x fewer FLOPs.
- * The transforms only add, subtract and halve, so the rounding error stays that of a
+ * 16 multiply-adds per 4 outputs per channel pair instead of 36 (2.25x fewer). The
+ * transforms only add, subtract and halve, so the rounding error stays that of a
  * Ci-term dot product (conformance NMSE ~1e-14, as for im2col).
+ *
+ * F(4x4, 3x3), points 0, 1, -1, 2, -2 and infinity:
+ *
+ *   B^T = | 4  0 -5  0  1  0 |   G = |  1/4     0     0  |   A^T = | 1  1  1  1  1  0 |
+ *         | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6 |         | 0  1 -1  2 -2  0 |
+ *         | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6 |         | 0  1  1  4  4  0 |
+ *         | 0 -2 -1  2  1  0 |       |  1/24  1/12  1/6 |         | 0  1 -1  8 -8  1 |
+ *         | 0  2 -1 -2  1  0 |       |  1/24 -1/12  1/6 |
+ *         | 0  4  0 -5  0  1 |       |  0     0     1   |
+ *
+ * (the rows of A^T are the powers 0..3 of the points 1, -1, 2, -2, with infinity's
+ * column last; G holds the Lagrange weights 1 / prod(p_i - p_j) of the finite points).
+ * 36 multiply-adds per 16 outputs: 4x fewer than direct, 1.78x fewer than F(2x2). The
+ * points are the smallest integers that give 6 distinct ones, so the entries of the
+ * matrices stay small (|A^T| <= 8, |B^T| <= 5) and the transforms stay short: larger or
+ * more points (F(6x6)) grow the matrix entries geometrically and with them the error.
+ * Here the input and output transforms amplify values by up to ~10x each way and
+ * 1/6, 1/12, 1/24 round in U, so the relative error per output is about an order of
+ * magnitude above F(2x2)'s: conformance NMSE ~3e-12 for 64 channels at 28x28 against
+ * ~1e-13 (tolerance 1e-8), whole-model forward ~2e-11. F(4x4) is used where its tiles
+ * cover the image with no more padded work than F(2x2)'s (tile_size).
  *
  * The same routine computes the input gradient of a 3x3 stride-1 conv: din is the
  * correlation of dout with the weights flipped in space and transposed in channels,
- * padded by 2 - p (`flip`); fm_cpu_winograd3x3_dw (at the end) the weight gradient.
- * Work items are groups of whole images; U lives in the shared scratch, V and M in the
- * thread's own. Each returns 0 when the shapes do not fit the scratch (the caller then
- * uses im2col). */
+ * padded by 2 - p (`flip`); fm_cpu_winograd3x3_dw (at the end) the weight gradient, by
+ * F(2x2) only. Work items are groups of whole images; U lives in the shared scratch, V
+ * and M in the thread's own. Each returns 0 when the shapes do not fit the scratch (the
+ * caller then uses im2col). */
 #include <string.h>
 
 #include "cpu.h"
 #include "vmath.h"
 
-#define WINO_TILES 512 /* target tiles per GEMM (the N of the 16 GEMMs) */
+/* Target tiles per GEMM (the M of the a^2 GEMMs): WINO_VALUES / a^2, so that an item's V
+ * and M hold about the same floats per channel whatever the tile size (512 tiles of
+ * F(2x2), 227 of F(4x4): measured, 512 of F(4x4) ran 28x28 convs ~7% slower). */
+#define WINO_VALUES 8192
+#define WINO_MIN_TILES 128 /* and at least that many where the batch allows */
+#define WINO_MAXA 6        /* the largest tile side a = m + 2 */
+/* The F(4x4) transforms' loops over the tile are unrolled before vectorisation, so that
+ * their small arrays become registers and the channel loop around them vectorises. */
+#define FM_UNROLL6 _Pragma("GCC unroll 6")
 
 typedef struct wino {
     fm_cpu *cpu;
     const float *in, *w, *b, *dout;
     float *out, *U;
     int64_t N, Ci, H, W, Co, Ho, Wo, p, th, tw, nb, T;
+    int m, a, nx; /* outputs per tile side, tile side m + 2, positions a^2 */
     int flip;
 } wino;
 
-/* U[xi][o][c] = (G g G^T)[xi] for g = w[o, c] (or, flipped, w[c, o] rotated 180 degrees,
- * with o and c then counting the conv's input and output channels). Item: one o. */
+/* u = G g along one axis: a values from 3. Inlined with a constant m into the channel
+ * loop of weight_block. */
+static inline void filter_1d(int m, float g0, float g1, float g2, float u[WINO_MAXA])
+{
+    if (m == 2) {
+        u[0] = g0;
+        u[1] = 0.5f * (g0 + g1 + g2);
+        u[2] = 0.5f * (g0 - g1 + g2);
+        u[3] = g2;
+    } else {
+        float s = g0 + g2, q = (1.0f / 24.0f) * g0 + (1.0f / 6.0f) * g2;
+        u[0] = 0.25f * g0;
+        u[1] = (-1.0f / 6.0f) * (s + g1);
+        u[2] = (-1.0f / 6.0f) * (s - g1);
+        u[3] = q + (1.0f / 12.0f) * g1;
+        u[4] = q - (1.0f / 12.0f) * g1;
+        u[5] = g2;
+    }
+}
+
+#define WINO_WB 64 /* input channels per block of the weight transform */
+
+/* U[xi][o][c0 + c] = (G g G^T)[xi] for the nc filters g[.][c] (row-major 3x3 in g[0..8]),
+ * vectorised over c. */
+static inline void weight_block(const wino *wn, const float (*g)[WINO_WB], int64_t o, int64_t c0,
+                                int64_t nc, const int m)
+{
+    const int a = m + 2;
+    float *U = wn->U + o * wn->Ci + c0;
+    int64_t xs = wn->Co * wn->Ci; /* U's stride from one xi to the next */
+    FM_IVDEP
+    for (int64_t c = 0; c < nc; c++) {
+        float gg[3][WINO_MAXA]; /* gg[j] = G (column j of g) */
+        FM_UNROLL6
+        for (int j = 0; j < 3; j++)
+            filter_1d(m, g[j][c], g[3 + j][c], g[6 + j][c], gg[j]);
+        FM_UNROLL6
+        for (int i = 0; i < a; i++) { /* row i of G g, through G: (G g) G^T */
+            float u[WINO_MAXA];
+            filter_1d(m, gg[0][i], gg[1][i], gg[2][i], u);
+            FM_UNROLL6
+            for (int j = 0; j < a; j++)
+                U[(i * a + j) * xs + c] = u[j];
+        }
+    }
+}
+
+/* U for g = w[o, c] (or, flipped, w[c, o] rotated 180 degrees, with o and c then counting
+ * the conv's input and output channels), one o per item: the filters of a block of
+ * channels are first gathered channel-innermost, so that the transform vectorises. */
 static void weight_item(void *p, int64_t o, int tid)
 {
     (void)tid;
     const wino *wn = p;
-    for (int64_t c = 0; c < wn->Ci; c++) {
-        float g[3][3];
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++)
-                g[i][j] = wn->flip ? wn->w[((c * wn->Co + o) * 3 + 2 - i) * 3 + 2 - j]
-                                   : wn->w[((o * wn->Ci + c) * 3 + i) * 3 + j];
-        float gg[4][3]; /* G g */
-        for (int j = 0; j < 3; j++) {
-            gg[0][j] = g[0][j];
-            gg[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-            gg[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-            gg[3][j] = g[2][j];
+    float g[9][WINO_WB];
+    for (int64_t c0 = 0; c0 < wn->Ci; c0 += WINO_WB) {
+        int64_t nc = wn->Ci - c0 < WINO_WB ? wn->Ci - c0 : WINO_WB;
+        for (int64_t c = 0; c < nc; c++) {
+            const float *wp =
+                wn->flip ? wn->w + ((c0 + c) * wn->Co + o) * 9 : wn->w + (o * wn->Ci + c0 + c) * 9;
+            for (int k = 0; k < 9; k++)
+                g[k][c] = wp[wn->flip ? 8 - k : k];
         }
-        for (int i = 0; i < 4; i++) { /* (G g) G^T */
-            float u[4] = {gg[i][0], 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]),
-                          0.5f * (gg[i][0] - gg[i][1] + gg[i][2]), gg[i][2]};
-            for (int j = 0; j < 4; j++)
-                wn->U[((i * 4 + j) * wn->Co + o) * wn->Ci + c] = u[j];
+        if (wn->m == 2)
+            weight_block(wn, (const float(*)[WINO_WB])g, o, c0, nc, 2);
+        else
+            weight_block(wn, (const float(*)[WINO_WB])g, o, c0, nc, 4);
+    }
+}
+
+/* v = B^T d for one tile, channel-vectorised: d and v are the a^2 channel vectors of
+ * the tile in row-major order (F(2x2): a = 4). */
+static void input_tile2(const float *const *d, float *const *v, int64_t Ci)
+{
+    FM_IVDEP
+    for (int64_t c = 0; c < Ci; c++) {
+        float b[4][4]; /* B^T d */
+        for (int j = 0; j < 4; j++) {
+            b[0][j] = d[j][c] - d[8 + j][c];
+            b[1][j] = d[4 + j][c] + d[8 + j][c];
+            b[2][j] = d[8 + j][c] - d[4 + j][c];
+            b[3][j] = d[4 + j][c] - d[12 + j][c];
+        }
+        for (int i = 0; i < 4; i++) { /* (B^T d) B */
+            v[i * 4 + 0][c] = b[i][0] - b[i][2];
+            v[i * 4 + 1][c] = b[i][1] + b[i][2];
+            v[i * 4 + 2][c] = b[i][2] - b[i][1];
+            v[i * 4 + 3][c] = b[i][1] - b[i][3];
+        }
+    }
+}
+
+/* r = B^T x of F(4x4), six values: 4 x0 - 5 x2 + x4, then the pairs
+ * (x4 - 4 x2) +- (x3 - 4 x1), (x4 - x2) +- 2 (x3 - x1), and 4 x1 - 5 x3 + x5. */
+static inline void bt4(float x0, float x1, float x2, float x3, float x4, float x5, float *r)
+{
+    float s1 = x4 - 4.0f * x2, d1 = x3 - 4.0f * x1, s2 = x4 - x2, d2 = 2.0f * (x3 - x1);
+    r[0] = 4.0f * x0 - 5.0f * x2 + x4;
+    r[1] = s1 + d1;
+    r[2] = s1 - d1;
+    r[3] = s2 + d2;
+    r[4] = s2 - d2;
+    r[5] = 4.0f * x1 - 5.0f * x3 + x5;
+}
+
+/* The same for F(4x4): a = 6, B^T along the rows, then along the columns. */
+static void input_tile4(const float *const *d, float *const *v, int64_t Ci)
+{
+    FM_IVDEP
+    for (int64_t c = 0; c < Ci; c++) {
+        float b[6][6]; /* b[j][i] = (B^T d)[i][j] */
+        FM_UNROLL6
+        for (int j = 0; j < 6; j++)
+            bt4(d[j][c], d[6 + j][c], d[12 + j][c], d[18 + j][c], d[24 + j][c], d[30 + j][c], b[j]);
+        FM_UNROLL6
+        for (int i = 0; i < 6; i++) { /* (B^T d) B */
+            float r[6];
+            bt4(b[0][i], b[1][i], b[2][i], b[3][i], b[4][i], b[5][i], r);
+            FM_UNROLL6
+            for (int j = 0; j < 6; j++)
+                v[i * 6 + j][c] = r[j];
+        }
+    }
+}
+
+#define WINO_CB 16 /* channels per block of the layout copies */
+
+/* One row of nq positions from channels-first to channels-last: dst[q * ld + c] =
+ * src[c * cs + q], in blocks of WINO_CB channels, so that a block's source rows and
+ * destination lines stay in L1 (a loop over all channels per position reads a new
+ * cache line for every value). */
+static void to_last(float *dst, int64_t ld, const float *src, int64_t cs, int64_t nq, int64_t nc)
+{
+    for (int64_t c0 = 0; c0 < nc; c0 += WINO_CB) {
+        int64_t cb = nc - c0 < WINO_CB ? nc - c0 : WINO_CB;
+        for (int64_t q = 0; q < nq; q++)
+            for (int64_t c = 0; c < cb; c++)
+                dst[q * ld + c0 + c] = src[(c0 + c) * cs + q];
+    }
+}
+
+/* And back, adding the bias: dst[c * cs + q] = src[q * ld + c] + bias[c] (bias NULL: 0). */
+static void to_first(float *dst, int64_t cs, const float *src, int64_t ld, int64_t nq, int64_t nc,
+                     const float *bias)
+{
+    for (int64_t c0 = 0; c0 < nc; c0 += WINO_CB) {
+        int64_t cb = nc - c0 < WINO_CB ? nc - c0 : WINO_CB;
+        for (int64_t c = 0; c < cb; c++) {
+            float b = bias ? bias[c0 + c] : 0.0f;
+            for (int64_t q = 0; q < nq; q++)
+                dst[(c0 + c) * cs + q] = src[q * ld + c0 + c] + b;
         }
     }
 }
 
 /* V[xi][t0 + t][c] = (B^T d B)[xi] for the tiles of image n, through X, a zero-padded
- * channels-last copy of the image: d[i][j] = X[2 ty + i][2 tx + j][:]. */
+ * channels-last copy of the image: d[i][j] = X[m ty + i][m tx + j][:]. */
 static void input_transform(const wino *wn, float *V, float *X, int64_t T, int64_t n, int64_t t0)
 {
-    int64_t th = wn->th, tw = wn->tw, Ci = wn->Ci, PH = 2 * th + 2, PW = 2 * tw + 2;
-    for (int64_t py = 0; py < PH; py++)
-        for (int64_t px = 0; px < PW; px++) {
-            int64_t y = py - wn->p, x = px - wn->p;
-            float *xc = X + (py * PW + px) * Ci;
-            if (y >= 0 && y < wn->H && x >= 0 && x < wn->W) {
-                const float *ip = wn->in + n * Ci * wn->H * wn->W + y * wn->W + x;
-                for (int64_t c = 0; c < Ci; c++)
-                    xc[c] = ip[c * wn->H * wn->W];
-            } else {
-                for (int64_t c = 0; c < Ci; c++)
-                    xc[c] = 0.0f;
-            }
+    int64_t th = wn->th, tw = wn->tw, Ci = wn->Ci, m = wn->m, a = wn->a;
+    int64_t PH = m * th + 2, PW = m * tw + 2;
+    int64_t HW = wn->H * wn->W, nq = wn->W < PW - wn->p ? wn->W : PW - wn->p;
+    for (int64_t py = 0; py < PH; py++) {
+        int64_t y = py - wn->p;
+        float *row = X + py * PW * Ci;
+        if (y < 0 || y >= wn->H) {
+            memset(row, 0, (size_t)(PW * Ci) * sizeof(float));
+            continue;
         }
+        memset(row, 0, (size_t)(wn->p * Ci) * sizeof(float));
+        to_last(row + wn->p * Ci, Ci, wn->in + n * Ci * HW + y * wn->W, HW, nq, Ci);
+        memset(row + (wn->p + nq) * Ci, 0, (size_t)((PW - wn->p - nq) * Ci) * sizeof(float));
+    }
     for (int64_t ty = 0; ty < th; ty++)
         for (int64_t tx = 0; tx < tw; tx++) {
             int64_t t = t0 + ty * tw + tx;
-            const float *d[4][4];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    d[i][j] = X + ((2 * ty + i) * PW + 2 * tx + j) * Ci;
-            float *v[16];
-            for (int xi = 0; xi < 16; xi++)
-                v[xi] = V + (xi * T + t) * Ci;
-            FM_IVDEP
-            for (int64_t c = 0; c < Ci; c++) {
-                float b[4][4]; /* B^T d */
-                for (int j = 0; j < 4; j++) {
-                    b[0][j] = d[0][j][c] - d[2][j][c];
-                    b[1][j] = d[1][j][c] + d[2][j][c];
-                    b[2][j] = d[2][j][c] - d[1][j][c];
-                    b[3][j] = d[1][j][c] - d[3][j][c];
+            const float *d[WINO_MAXA * WINO_MAXA];
+            float *v[WINO_MAXA * WINO_MAXA];
+            for (int64_t i = 0; i < a; i++)
+                for (int64_t j = 0; j < a; j++) {
+                    d[i * a + j] = X + ((m * ty + i) * PW + m * tx + j) * Ci;
+                    v[i * a + j] = V + ((i * a + j) * T + t) * Ci;
                 }
-                for (int i = 0; i < 4; i++) { /* (B^T d) B */
-                    v[i * 4 + 0][c] = b[i][0] - b[i][2];
-                    v[i * 4 + 1][c] = b[i][1] + b[i][2];
-                    v[i * 4 + 2][c] = b[i][2] - b[i][1];
-                    v[i * 4 + 3][c] = b[i][1] - b[i][3];
-                }
-            }
+            if (m == 2)
+                input_tile2(d, v, Ci);
+            else
+                input_tile4(d, v, Ci);
         }
 }
 
+/* y = A^T m A for one tile: mm holds the a^2 channel vectors of M, y the m^2 output
+ * vectors, row-major (F(2x2)). */
+static void output_tile2(const float *const *mm, float *const *y, int64_t Co)
+{
+    FM_IVDEP
+    for (int64_t o = 0; o < Co; o++) {
+        float r[2][4]; /* A^T m */
+        for (int j = 0; j < 4; j++) {
+            r[0][j] = mm[j][o] + mm[4 + j][o] + mm[8 + j][o];
+            r[1][j] = mm[4 + j][o] - mm[8 + j][o] - mm[12 + j][o];
+        }
+        for (int i = 0; i < 2; i++) { /* (A^T m) A */
+            y[i * 2 + 0][o] = r[i][0] + r[i][1] + r[i][2];
+            y[i * 2 + 1][o] = r[i][1] - r[i][2] - r[i][3];
+        }
+    }
+}
+
+/* r = A^T x of F(4x4): with s = x1 + x2, e = x1 - x2, S = x3 + x4, E = x3 - x4 the four
+ * values x0 + s + S, e + 2 E, s + 4 S, e + 8 E + x5. */
+static inline void at4(float x0, float x1, float x2, float x3, float x4, float x5, float *r)
+{
+    float s = x1 + x2, e = x1 - x2, S = x3 + x4, E = x3 - x4;
+    r[0] = x0 + s + S;
+    r[1] = e + 2.0f * E;
+    r[2] = s + 4.0f * S;
+    r[3] = e + 8.0f * E + x5;
+}
+
+static void output_tile4(const float *const *mm, float *const *y, int64_t Co)
+{
+    FM_IVDEP
+    for (int64_t o = 0; o < Co; o++) {
+        float r[6][4]; /* r[j][i] = (A^T m)[i][j] */
+        FM_UNROLL6
+        for (int j = 0; j < 6; j++)
+            at4(mm[j][o], mm[6 + j][o], mm[12 + j][o], mm[18 + j][o], mm[24 + j][o], mm[30 + j][o],
+                r[j]);
+        FM_UNROLL6
+        for (int i = 0; i < 4; i++) { /* (A^T m) A */
+            float q[4];
+            at4(r[0][i], r[1][i], r[2][i], r[3][i], r[4][i], r[5][i], q);
+            FM_UNROLL6
+            for (int j = 0; j < 4; j++)
+                y[i * 4 + j][o] = q[j];
+        }
+    }
+}
+
 /* One item: images [n0, n1), T tiles. Channels are the SIMD dimension (Ci and Co are
- * 64-256 in the model, while a row has only 4-14 tiles): each image is first transposed
- * into a zero-padded channels-last plane X[2 th + 2][2 tw + 2][Ci], so that the 16
- * values of a tile are 16 contiguous channel vectors; V and M are [16][T][channels],
+ * 64-256 in the model, while a row has only 2-14 tiles): each image is first transposed
+ * into a zero-padded channels-last plane X[m th + 2][m tw + 2][Ci], so that the a^2
+ * values of a tile are a^2 contiguous channel vectors; V and M are [a^2][T][channels],
  * the GEMMs are M[xi] (T x Co) = V[xi] (T x Ci) U[xi]^T, and the output transform fills
- * a channels-last Y[2 th][2 tw][Co] that is transposed back into NCHW with the bias. */
+ * a channels-last Y[m th][m tw][Co] that is transposed back into NCHW with the bias. */
 static void tile_item(void *p, int64_t it, int tid)
 {
     const wino *wn = p;
     int64_t n0 = it * wn->nb, n1 = n0 + wn->nb < wn->N ? n0 + wn->nb : wn->N;
     int64_t th = wn->th, tw = wn->tw, per = th * tw, T = (n1 - n0) * per;
-    int64_t Ci = wn->Ci, Co = wn->Co;
-    float *V = fm_cpu_scratch(wn->cpu, tid), *M = V + 16 * T * Ci, *X = M + 16 * T * Co;
+    int64_t Ci = wn->Ci, Co = wn->Co, m = wn->m, nx = wn->nx;
+    float *V = fm_cpu_scratch(wn->cpu, tid), *M = V + nx * T * Ci, *X = M + nx * T * Co;
     float *Y = X; /* the plane buffer is free again once V is complete */
     for (int64_t n = n0; n < n1; n++)
         input_transform(wn, V, X, T, n, (n - n0) * per);
-    for (int xi = 0; xi < 16; xi++)
+    for (int64_t xi = 0; xi < nx; xi++)
         fm_cpu_sgemm(0, 1, T, Co, Ci, 1.0f, V + xi * T * Ci, Ci, wn->U + xi * Co * Ci, Ci, 0.0f,
                      M + xi * T * Co, Co);
-    int64_t YW = 2 * tw;
+    int64_t YW = m * tw;
     for (int64_t n = n0; n < n1; n++) {
-        /* Y[2 ty + i][2 tx + j][o] = (A^T m A)[i][j] */
+        /* Y[m ty + i][m tx + j][o] = (A^T m A)[i][j] */
         for (int64_t ty = 0; ty < th; ty++)
             for (int64_t tx = 0; tx < tw; tx++) {
                 int64_t t = (n - n0) * per + ty * tw + tx;
-                const float *m[16];
-                for (int xi = 0; xi < 16; xi++)
-                    m[xi] = M + (xi * T + t) * Co;
-                float *y00 = Y + ((2 * ty) * YW + 2 * tx) * Co, *y01 = y00 + Co;
-                float *y10 = y00 + YW * Co, *y11 = y10 + Co;
-                FM_IVDEP
-                for (int64_t o = 0; o < Co; o++) {
-                    float a[2][4]; /* A^T m */
-                    for (int j = 0; j < 4; j++) {
-                        a[0][j] = m[j][o] + m[4 + j][o] + m[8 + j][o];
-                        a[1][j] = m[4 + j][o] - m[8 + j][o] - m[12 + j][o];
-                    }
-                    y00[o] = a[0][0] + a[0][1] + a[0][2];
-                    y01[o] = a[0][1] - a[0][2] - a[0][3];
-                    y10[o] = a[1][0] + a[1][1] + a[1][2];
-                    y11[o] = a[1][1] - a[1][2] - a[1][3];
-                }
+                const float *mm[WINO_MAXA * WINO_MAXA];
+                float *y[4 * 4];
+                for (int64_t xi = 0; xi < nx; xi++)
+                    mm[xi] = M + (xi * T + t) * Co;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < m; j++)
+                        y[i * m + j] = Y + ((m * ty + i) * YW + m * tx + j) * Co;
+                if (m == 2)
+                    output_tile2(mm, y, Co);
+                else
+                    output_tile4(mm, y, Co);
             }
         /* out[n, o, y, x] = Y[y][x][o] + b[o] over the image */
-        for (int64_t o = 0; o < Co; o++) {
-            float *op = wn->out + (n * Co + o) * wn->Ho * wn->Wo;
-            float bias = wn->b ? wn->b[o] : 0.0f;
-            for (int64_t y = 0; y < wn->Ho; y++)
-                for (int64_t x = 0; x < wn->Wo; x++)
-                    op[y * wn->Wo + x] = Y[(y * YW + x) * Co + o] + bias;
-        }
+        for (int64_t y = 0; y < wn->Ho; y++)
+            to_first(wn->out + n * Co * wn->Ho * wn->Wo + y * wn->Wo, wn->Ho * wn->Wo,
+                     Y + y * YW * Co, Co, wn->Wo, Co, wn->b);
     }
+}
+
+/* The tile size for an Ho x Wo output: the one with fewer GEMM multiply-adds over the
+ * padded tiles, a^2 per tile (16 ceil(Ho/2) ceil(Wo/2) against 36 ceil(Ho/4) ceil(Wo/4)),
+ * F(2x2) on a tie for its smaller rounding error. F(4x4) never needs more, and wins by
+ * 1.78x where 4 divides Ho and Wo. Measured on the mnist preset's 64-image sampling
+ * (2 threads, AVX-512): 28x28 convs 1.3-1.45x faster than by F(2x2), 14x14 1.05-1.15x,
+ * 7x7 (2x2 tiles of 4, as padded as F(2x2)'s 4x4 tiles of 2) 1.15x. */
+static int tile_size(int64_t Ho, int64_t Wo)
+{
+    int64_t f2 = 16 * ((Ho + 1) / 2) * ((Wo + 1) / 2), f4 = 36 * ((Ho + 3) / 4) * ((Wo + 3) / 4);
+    return f4 < f2 ? 4 : 2;
+}
+
+/* Tile geometry of an F(m x m) plan. */
+static void set_tiles(wino *wn, int m)
+{
+    wn->m = m, wn->a = m + 2, wn->nx = wn->a * wn->a;
+    wn->th = (wn->Ho + m - 1) / m, wn->tw = (wn->Wo + m - 1) / m;
+}
+
+/* Images per item when `fixed` floats of the thread's scratch are taken and each tile
+ * costs nx (Ci + Co) floats: up to WINO_VALUES / nx tiles and what the scratch holds, at least
+ * ~4 items per thread when the batch allows. 0 when one image does not fit. */
+static int64_t images_per_item(const wino *wn, size_t fixed)
+{
+    int64_t per = wn->th * wn->tw, nt = fm_cpu_threads(wn->cpu);
+    if (fm_cpu_scratch_floats(wn->cpu) <= fixed)
+        return 0;
+    int64_t maxT =
+        (int64_t)((fm_cpu_scratch_floats(wn->cpu) - fixed) / (size_t)(wn->nx * (wn->Ci + wn->Co)));
+    int64_t target = WINO_VALUES / wn->nx;
+    if (maxT > target)
+        maxT = target > per ? target : per;
+    if (per > maxT)
+        return 0;
+    int64_t nb = maxT / per, cap = wn->N / (4 * nt);
+    /* but not below WINO_MIN_TILES tiles (small images: short GEMMs run far below the
+     * SGEMM rate), as long as every thread still gets an item */
+    int64_t low = (WINO_MIN_TILES + per - 1) / per, most = (wn->N + nt - 1) / nt;
+    if (cap < low)
+        cap = low < most ? low : most;
+    return nb > cap ? (cap > 1 ? cap : 1) : nb;
 }
 
 int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, const float *b,
@@ -184,25 +414,18 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
                .Wo = Wo,
                .p = pad,
                .flip = flip};
-    wn.th = (Ho + 1) / 2, wn.tw = (Wo + 1) / 2;
-    int64_t per = wn.th * wn.tw, nt = fm_cpu_threads(cpu);
-    if ((size_t)(16 * Co * Ci) > fm_cpu_shared_floats(cpu))
+    /* the chosen tile size, or F(2x2) where F(4x4)'s U (36 Co Ci floats) or tiles do not
+     * fit the scratch; per thread: V and M plus one padded plane, which also holds Y */
+    for (int m = tile_size(Ho, Wo);; m = 2) {
+        set_tiles(&wn, m);
+        size_t plane = (size_t)((m * wn.th + 2) * (m * wn.tw + 2)) * (size_t)(Ci > Co ? Ci : Co);
+        if ((size_t)(wn.nx * Co * Ci) <= fm_cpu_shared_floats(cpu))
+            wn.nb = images_per_item(&wn, plane);
+        if (wn.nb || m == 2)
+            break;
+    }
+    if (!wn.nb)
         return 0;
-    /* images per item: up to WINO_TILES tiles and what the scratch holds, at least ~4
-     * items per thread when the batch allows */
-    /* per thread: V and M (16 x T x (Ci + Co)) plus one padded plane, which also holds Y */
-    size_t plane = (size_t)((2 * wn.th + 2) * (2 * wn.tw + 2)) * (size_t)(Ci > Co ? Ci : Co);
-    if (fm_cpu_scratch_floats(cpu) <= plane)
-        return 0;
-    int64_t maxT = (int64_t)((fm_cpu_scratch_floats(cpu) - plane) / (size_t)(16 * (Ci + Co)));
-    if (maxT > WINO_TILES)
-        maxT = WINO_TILES > per ? WINO_TILES : per;
-    if (per > maxT)
-        return 0;
-    wn.nb = maxT / per;
-    int64_t cap = N / (4 * nt);
-    if (wn.nb > cap)
-        wn.nb = cap > 1 ? cap : 1;
     wn.U = fm_cpu_shared(cpu);
     fm_cpu_parallel(cpu, Co, weight_item, &wn);
     fm_cpu_parallel(cpu, (N + wn.nb - 1) / wn.nb, tile_item, &wn);
@@ -214,7 +437,9 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
  * dg = G^T dU G. The tile sum is, per xi, one GEMM into a per-thread [16][Co][Ci]
  * partial: dU[xi] (Co x Ci) += D[xi]^T (Co x T) V[xi] (T x Ci), D[xi][t][o] =
  * (A dy A^T)[xi] with dy the tile's 2x2 of dout (zero past the image), A = A^T's
- * transpose. 16 multiply-adds per 4 outputs per channel pair instead of 36, as forward. */
+ * transpose. 16 multiply-adds per 4 outputs per channel pair instead of 36, as forward.
+ * (F(2x2) only: here the tile sum of the GEMMs runs over T, and F(4x4)'s larger
+ * transform errors would add up over all the tiles of the batch.) */
 
 static void dw_item(void *p, int64_t it, int tid)
 {
@@ -229,18 +454,13 @@ static void dw_item(void *p, int64_t it, int tid)
     for (int64_t n = n0; n < n1; n++) {
         /* Z[zy][zx][o] = dout[n, o, zy, zx] (channels last), zero past Ho x Wo */
         float *Z = X;
-        for (int64_t zy = 0; zy < 2 * th; zy++)
-            for (int64_t zx = 0; zx < ZW; zx++) {
-                float *z = Z + (zy * ZW + zx) * Co;
-                if (zy < wn->Ho && zx < wn->Wo) {
-                    const float *g = wn->dout + n * Co * wn->Ho * wn->Wo + zy * wn->Wo + zx;
-                    for (int64_t o = 0; o < Co; o++)
-                        z[o] = g[o * wn->Ho * wn->Wo];
-                } else {
-                    for (int64_t o = 0; o < Co; o++)
-                        z[o] = 0.0f;
-                }
-            }
+        for (int64_t zy = 0; zy < 2 * th; zy++) {
+            float *row = Z + zy * ZW * Co;
+            int64_t nq = zy < wn->Ho ? wn->Wo : 0;
+            to_last(row, Co, wn->dout + n * Co * wn->Ho * wn->Wo + zy * wn->Wo, wn->Ho * wn->Wo, nq,
+                    Co);
+            memset(row + nq * Co, 0, (size_t)((ZW - nq) * Co) * sizeof(float));
+        }
         for (int64_t ty = 0; ty < th; ty++)
             for (int64_t tx = 0; tx < tw; tx++) {
                 int64_t t = (n - n0) * per + ty * tw + tx;
@@ -315,21 +535,13 @@ int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *
                .Ho = Ho,
                .Wo = Wo,
                .p = pad};
-    wn.th = (Ho + 1) / 2, wn.tw = (Wo + 1) / 2;
-    int64_t per = wn.th * wn.tw, nt = fm_cpu_threads(cpu);
+    set_tiles(&wn, 2);
+    int nt = fm_cpu_threads(cpu);
     size_t cmax = (size_t)(Ci > Co ? Ci : Co);
     size_t fixed = (size_t)(16 * Co * Ci) + (size_t)((2 * wn.th + 2) * (2 * wn.tw + 2)) * cmax;
-    if (fm_cpu_scratch_floats(cpu) <= fixed)
+    wn.nb = images_per_item(&wn, fixed);
+    if (!wn.nb)
         return 0;
-    int64_t maxT = (int64_t)((fm_cpu_scratch_floats(cpu) - fixed) / (size_t)(16 * (Ci + Co)));
-    if (maxT > WINO_TILES)
-        maxT = WINO_TILES > per ? WINO_TILES : per;
-    if (per > maxT)
-        return 0;
-    wn.nb = maxT / per;
-    int64_t cap = N / (4 * nt);
-    if (wn.nb > cap)
-        wn.nb = cap > 1 ? cap : 1;
     for (int t = 0; t < nt; t++)
         memset(fm_cpu_scratch(cpu, t), 0, (size_t)(16 * Co * Ci) * sizeof(float));
     fm_cpu_parallel_fixed(cpu, (N + wn.nb - 1) / wn.nb, dw_item, &wn); /* reproducible */

@@ -118,6 +118,10 @@ static const op_desc descs[] = {
     /* one output channel (conv_out): GEMMs with a single row (opencl: a GEMV) */
     {OP(CONV2D_FWD), "2x32x28x28 K3 s1 p1 Co1 +b",
      {T4(2, 1, 28, 28), T4(2, 32, 28, 28), T4(1, 32, 3, 3), T1(1)}, {1, 1}, .tol = TOL_R},
+    /* 64 channels at 28x28: Winograd F(4x4, 3x3) on the cpu backend (its larger
+     * transform rounding summed over 64 x 9 terms) */
+    {OP(CONV2D_FWD), "2x64x28x28 K3 s1 p1 Co64 +b",
+     {T4(2, 64, 28, 28), T4(2, 64, 28, 28), T4(64, 64, 3, 3), T1(64)}, {1, 1}, .tol = TOL_R},
     /* din?, dw +=, db? +=, dout, in, w */
     {OP(CONV2D_BWD), "3x3x7x7 K3 s1 p1 Co5 +b",
      {T4(3, 3, 7, 7), T4(5, 3, 3, 3), T1(5), T4(3, 5, 7, 7), T4(3, 3, 7, 7), T4(5, 3, 3, 3)},
@@ -138,6 +142,10 @@ static const op_desc descs[] = {
     {OP(CONV2D_BWD), "2x32x28x28 K3 s1 p1 Co1 +b",
      {T4(2, 32, 28, 28), T4(1, 32, 3, 3), T1(1), T4(2, 1, 28, 28), T4(2, 32, 28, 28),
       T4(1, 32, 3, 3)},
+     {1, 1}, .tol = TOL_R},
+    {OP(CONV2D_BWD), "2x64x28x28 K3 s1 p1 Co64 +b",
+     {T4(2, 64, 28, 28), T4(64, 64, 3, 3), T1(64), T4(2, 64, 28, 28), T4(2, 64, 28, 28),
+      T4(64, 64, 3, 3)},
      {1, 1}, .tol = TOL_R},
 
     /* groupnorm: out, mean, rstd, in, gamma, beta   i0 groups, f0 eps. Inputs off
