@@ -42,9 +42,9 @@ pt_train=$(sed -n 's/^train_step .* median=\([0-9.]*\)s.*/\1/p' "$out/pytorch.tx
 pt_sample=$(sed -n 's/^sample .* median=\([0-9.]*\)s.*/\1/p' "$out/pytorch.txt")
 pt_threads=$(sed -n 's/.*threads=\([0-9]*\).*/\1/p' "$out/pytorch.txt" | head -1)
 fm_train=$(awk -v p="$preset" '$2 == "train" && $4 == p {print $0}' "$out/fmrt.txt" | sed -n 's/.*(median \([0-9.]*\) s.*/\1/p')
-fm_sample=$(awk -v p="$preset" '$2 == "sample" && $3 ~ /euler/ && $4 == p {print $0}' "$out/fmrt.txt" |
+fm_sample=$(awk -v p="$preset" '$2 == "sample" && $4 == "euler" && $5 == p {print $0}' "$out/fmrt.txt" |
             sed -n 's/.*(median \([0-9.]*\) s.*/\1/p')
-fm_sgemm=$(awk '$2 == "sgemm" {print $4}' "$out/fmrt.txt")
+fm_sgemm=$(awk '$2 == "sgemm" {print $5}' "$out/fmrt.txt")
 fm_rate=$(awk -v p="$preset" '$2 == "sample" && $3 == "throughput" && $4 == p {print $5}' "$out/fmrt.txt")
 echo
 printf '%-30s %14s %14s %10s\n' "$preset, $backend vs PyTorch ($pt_threads thr)" "PyTorch" "fmrt" "speed-up"

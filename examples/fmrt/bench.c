@@ -153,9 +153,12 @@ static int bench_gemm(const bench_opts *o, const char *spec, double *rate)
     }
     gemm_ctx g = {&be, {.op = FM_OP_LINEAR_FWD, .t = {out, in, w}}};
     stats s;
-    /* at least one warm-up even with --quick: the first call of a device backend
-     * compiles its GEMM kernels (CLBlast: seconds on PoCL), which is no GEMM rate */
-    if (timed(&be, gemm_once, &g, o->warmup > 0 ? o->warmup : 1, o->repeats, &s) == 0) {
+    /* At least one warm-up even with --quick: the first call of a device backend
+     * compiles its GEMM kernels (CLBlast: seconds on PoCL), which is no GEMM rate;
+     * and at least 20 repeats: one GEMM takes milliseconds, and a median of 3 moved by
+     * 2x when a core was briefly busy elsewhere */
+    if (timed(&be, gemm_once, &g, o->warmup > 0 ? o->warmup : 1, o->repeats > 20 ? o->repeats : 20,
+              &s) == 0) {
         double gflop = 2.0 * M * M * M / 1e9;
         add_result(fm_backend_name(&be), "sgemm (linear_fwd)", "-", "GFLOP/s", s, gflop / s.median, gflop);
         *rate = gflop / s.median;
