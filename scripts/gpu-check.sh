@@ -105,9 +105,14 @@ bench() { # $1 label, rest: flags
   local label=$1; shift
   if timeout 600 $fmrt bench --backend cuda --preset mnist --batch 128 --sample-n 64 \
        --sample-steps 50 --repeats 5 --json "$out/bench-$label.json" "$@" > "$out/bench-$label.txt" 2>&1; then
-    row "sgemm ($label)" "$(awk '/sgemm/ {print $4, $5}' "$out/bench-$label.txt")"
-    row "train mnist b128 ($label)" "$(awk '/train b128/ {print $4, $5}' "$out/bench-$label.txt")"
-    row "sample 64x50 euler ($label)" "$(awk '/sample 64x50/ {print $5, $6}' "$out/bench-$label.txt")"
+    # result lines only ("cuda  train b128  mnist  VALUE UNIT"), not the per-op tables' titles
+    row "sgemm ($label)" "$(awk '$1 == "cuda" && $2 == "sgemm" {print $5, $6}' "$out/bench-$label.txt")"
+    row "train mnist b128 ($label)" "$(awk '$1 == "cuda" && $2 == "train" {print $5, $6}' "$out/bench-$label.txt")"
+    row "sample 64x50 euler ($label)" \
+        "$(awk '$1 == "cuda" && $2 == "sample" && $4 == "euler" {print $6, $7}' "$out/bench-$label.txt")"
+    row "top op, sampling ($label)" \
+        "$(awk '/sample n64 euler: per op/ {getline; getline; print $1, $NF == "shapes)" ? $(NF-2) : $NF; exit}' \
+           "$out/bench-$label.txt")"
   else
     row "bench ($label)" "FAILED (bench-$label.txt)"
     fail=1
