@@ -87,6 +87,50 @@ Test(backend, shape_errors_name_the_op_and_tensor)
     cr_expect(strstr(be->err, "i32") != NULL, "%s", be->err);
 }
 
+/* The op observer (fmrt bench's profiler) sees every dispatched call twice, before and
+ * after its kernel with the kernel's status, and calls refused by the shape check not
+ * at all; with no observer nothing is called. */
+typedef struct seen_calls {
+    int before, after, last_op;
+    fm_status last_status;
+} seen_calls;
+
+static void count_calls(void *user, fm_backend *be, const fm_call *c, int after, fm_status s)
+{
+    (void)be;
+    seen_calls *n = user;
+    if (after) {
+        n->after++;
+        n->last_status = s;
+    } else {
+        n->before++;
+        cr_expect_eq(s, FM_OK);
+    }
+    n->last_op = c->op;
+}
+
+Test(backend, observer_sees_each_dispatched_call)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = tu_tensor(be, FM_F32, 1, 16, 1, 1, 1), y = tu_tensor(be, FM_F32, 1, 16, 1, 1, 1);
+    seen_calls n = {0};
+    be->observer = count_calls;
+    be->observer_user = &n;
+    fm_call silu = {.op = FM_OP_SILU_FWD, .t = {y, x}};
+    cr_expect_eq(fm_run(be, &silu), FM_OK);
+    cr_expect_eq(fm_run(be, &silu), FM_OK);
+    cr_expect_eq(n.before, 2);
+    cr_expect_eq(n.after, 2);
+    cr_expect_eq(n.last_op, FM_OP_SILU_FWD);
+    cr_expect_eq(n.last_status, FM_OK);
+    fm_call bad = {.op = FM_OP_SILU_FWD, .t = {y}}; /* refused before dispatch */
+    cr_expect_eq(fm_run(be, &bad), FM_ERR_ARG);
+    cr_expect_eq(n.before, 2, "a call refused by the shape check is not observed");
+    be->observer = NULL;
+    cr_expect_eq(fm_run(be, &silu), FM_OK);
+    cr_expect_eq(n.after, 2);
+}
+
 Test(backend, strerror_covers_every_status)
 {
     for (int s = 0; s < FM_STATUS_COUNT; s++)
