@@ -111,7 +111,7 @@ fm_status fm_cl_run1d(fm_backend *be, cl_kernel k, size_t n)
 {
     if (n == 0)
         return FM_OK;
-    size_t local = 64 < fm_cl_of(be)->max_wg ? 64 : fm_cl_of(be)->max_wg;
+    size_t local = fm_cl_of(be)->elem_wg;
     size_t global = (n + local - 1) / local * local;
     CLTRY(clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0, NULL, NULL),
           "launch 1-D kernel");
@@ -122,8 +122,11 @@ fm_status fm_cl_run2d(fm_backend *be, cl_kernel k, size_t n0, size_t n1, size_t 
 {
     if (n0 == 0 || n1 == 0)
         return FM_OK;
-    if (local0 == 0)
-        local0 = 64;
+    if (local0 == 0) { /* elem_wg, or the row rounded up to 16 when shorter */
+        local0 = (n0 + 15) / 16 * 16;
+        if (local0 > fm_cl_of(be)->elem_wg)
+            local0 = fm_cl_of(be)->elem_wg;
+    }
     if (local0 > fm_cl_of(be)->max_wg)
         local0 = fm_cl_of(be)->max_wg;
     size_t local[2] = {local0, 1};
@@ -462,6 +465,9 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
     cl_device_type type = 0;
     clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     cl->reduce_wg = type & CL_DEVICE_TYPE_CPU ? 16 : 128;
+    cl->elem_wg = type & CL_DEVICE_TYPE_CPU ? 1024 : 64;
+    if (cl->elem_wg > cl->max_wg)
+        cl->elem_wg = cl->max_wg;
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->platform, 0};
     cl->ctx = clCreateContext(props, 1, &cl->device, NULL, NULL, &err);

@@ -36,6 +36,10 @@ typedef struct fm_cl {
     cl_mem gemm_temp;      /* sub-buffer of arena for CLBlast ...WithTempBuffer */
     size_t gemm_temp_bytes;
     size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t elem_wg;        /* work-group of elementwise launches (fm_cl_run1d/2d): 64 on a
+                              GPU; up to 1024 on a CPU device, where each work-group costs
+                              about 0.1-0.2 us to schedule (PoCL: 64-item groups made the
+                              group norm's output pass 90% of its time) */
     size_t reduce_wg;      /* cap on the work-group of in-kernel tree reductions: 128 on a
                               GPU; 16 on a CPU device, whose work-items run as loops on one
                               core, so that a wider group only adds barrier passes (PoCL:

@@ -34,7 +34,7 @@ fm_status fm_cl_groupnorm_fwd(fm_backend *be, const fm_call *c)
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
     FM_TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
-    FM_TRY(groupnorm_launch(be, k, (size_t)(N * G), groupnorm_wg(be, C / G * HW / 4)));
+    FM_TRY(groupnorm_launch(be, k, (size_t)(N * G), groupnorm_wg(be, C / G * HW / 16)));
 
     a = 0;
     FM_TRY(fm_cl_kernel(be, "groupnorm_apply", &k));
@@ -68,7 +68,7 @@ fm_status fm_cl_groupnorm_bwd(fm_backend *be, const fm_call *c)
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)HW));
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)G));
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)NC));
-    FM_TRY(groupnorm_launch(be, k, (size_t)NC, groupnorm_wg(be, HW / 4)));
+    FM_TRY(groupnorm_launch(be, k, (size_t)NC, groupnorm_wg(be, HW / 16)));
 
     a = 0;
     FM_TRY(fm_cl_kernel(be, "groupnorm_bwd_reduce", &k));
