@@ -191,9 +191,7 @@ fm_status fm_cl_gemm(fm_backend *be, size_t m, size_t n, size_t k, float alpha, 
  * override (a CLBlast without these names) leaves its defaults in place. */
 static void tune_clblast(fm_cl *cl)
 {
-    cl_device_type type = 0;
-    clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    if (!(type & CL_DEVICE_TYPE_CPU) || !strstr(cl->platform_name, "Portable Computing Language") ||
+    if (!cl->cpu_device || !strstr(cl->platform_name, "Portable Computing Language") ||
         getenv("FMRT_CLBLAST_DEFAULTS"))
         return;
     static const char *xgemm[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
@@ -464,8 +462,9 @@ static fm_status cl_open_inner(fm_backend *be, const fm_backend_config *cfg)
         cl->max_wg = 1;
     cl_device_type type = 0;
     clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    cl->reduce_wg = type & CL_DEVICE_TYPE_CPU ? 16 : 128;
-    cl->elem_wg = type & CL_DEVICE_TYPE_CPU ? 1024 : 64;
+    cl->cpu_device = (type & CL_DEVICE_TYPE_CPU) != 0;
+    cl->reduce_wg = cl->cpu_device ? 16 : 128;
+    cl->elem_wg = cl->cpu_device ? 1024 : 64;
     if (cl->elem_wg > cl->max_wg)
         cl->elem_wg = cl->max_wg;
     cl_int err;

@@ -36,6 +36,7 @@ typedef struct fm_cl {
     cl_mem gemm_temp;      /* sub-buffer of arena for CLBlast ...WithTempBuffer */
     size_t gemm_temp_bytes;
     size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    int cpu_device;        /* CL_DEVICE_TYPE_CPU: launch sizes and GEMM parameters follow */
     size_t elem_wg;        /* work-group of elementwise launches (fm_cl_run1d/2d): 64 on a
                               GPU; up to 1024 on a CPU device, where each work-group costs
                               about 0.1-0.2 us to schedule (PoCL: 64-item groups made the

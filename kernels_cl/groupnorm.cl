@@ -6,8 +6,8 @@
  *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2,  rstd = 1/sqrt(var + eps)
  * then the output, one work-item per element:
  *   y    = (x - mean) (rstd gamma[c]) + beta[c]
- *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1: the SiLU post-op, silu.cl's
- *          formula, applied in the same writing pass)
+ *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1: the SiLU post-op, fm_cl_silu of silu.cl,
+ *          applied in the same writing pass)
  * Backward, with xhat = (x - mean) rstd, in three launches through scratch ws:
  *   1. per (n, c) plane (one work-group): ws_dy[n,c] = sum dout, ws_dyx[n,c] = sum dout xhat
  *   2. per channel c:   dbeta[c] += ws_dy[n,c], dgamma[c] += ws_dyx[n,c]  for n = 0..N-1
@@ -21,6 +21,8 @@
  * work-item divides per element. On PoCL the statistics take about a tenth of the
  * forward's time, the output pass the rest (measured by skipping it). */
 #define GROUPNORM_WG_MAX 128
+
+float fm_cl_silu(float x); /* silu.cl */
 
 /* Tree sum of v over the work-group, returned to every item; s is free again after. */
 static float groupnorm_tree(__local float *s, float v)
@@ -104,7 +106,7 @@ __kernel void groupnorm_apply(__global float *out, uint out_off, __global const 
     float bt = beta[beta_off + c];
     size_t at = (size_t)pl * HW + i;
     float v = (in[in_off + at] - mu) * sc + bt;
-    out[out_off + at] = act ? v / (1.0f + exp(-v)) : v;
+    out[out_off + at] = act ? fm_cl_silu(v) : v;
 }
 
 /* 1. ws[p] = sum dout, ws[NC + p] = sum dout xhat over plane p = n*C + c. */

@@ -3,7 +3,7 @@
  * statistics are short vectorisable passes: float lanes over blocks of 256, each block
  * added to a double (fm_cpu_sum), two passes for the centred variance. The SiLU post-op
  * (i1 = FM_GN_ACT_SILU: out = y / (1 + e^-y), y the normalised value) runs in the
- * writing pass with vmath.h's exp, the formula of silu.c, so it equals GROUPNORM_FWD +
+ * writing pass with vmath.h's fm_cpu_silu, as silu.c, so it equals GROUPNORM_FWD +
  * SILU_FWD on this backend while the span is read once less and written once less.
  *
  * Backward: per channel, sdy = sum dy and sdyx = sum dy xhat over the plane; they give
@@ -87,10 +87,8 @@ static void fwd_pair(void *p, int64_t ng, int tid)
         float *yc = y + cc * j->HW;
         /* one loop per activation, so that each stays a plain vectorisable loop */
         if (j->act == FM_GN_ACT_SILU) {
-            for (int64_t i = 0; i < j->HW; i++) {
-                float v = xc[i] * a + b;
-                yc[i] = v / (1.0f + fm_cpu_expf(-v));
-            }
+            for (int64_t i = 0; i < j->HW; i++)
+                yc[i] = fm_cpu_silu(xc[i] * a + b);
         } else {
             for (int64_t i = 0; i < j->HW; i++)
                 yc[i] = xc[i] * a + b;

@@ -48,4 +48,7 @@ static inline float fm_cpu_expf(float x)
     return p * scale;
 }
 
+/* SiLU of one value with that exp: SILU_FWD and GROUPNORM_FWD's SiLU post-op share it. */
+static inline float fm_cpu_silu(float x) { return x / (1.0f + fm_cpu_expf(-x)); }
+
 #endif

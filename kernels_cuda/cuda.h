@@ -59,6 +59,9 @@ static inline unsigned fm_cuda_blocks(long long n)
  * butterfly within each warp, then across the warp sums, so every lane gets the same
  * bits and the result does not depend on timing (no atomics). Every thread of the
  * block must call it; sh holds FM_CUDA_THREADS / 32 values. */
+/* SiLU of one value, x / (1 + e^-x): SILU_FWD and GROUPNORM_FWD's SiLU post-op. */
+static __device__ inline float fm_cuda_silu(float x) { return x / (1.0f + expf(-x)); }
+
 template <typename T> static __device__ T fm_cuda_block_sum(T v, T *sh)
 {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

@@ -4,8 +4,8 @@
  *
  *   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2 (biased),  rstd = 1/sqrt(var + eps)
  *   y    = (x - mean) rstd gamma[c] + beta[c]
- *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1, the SiLU post-op: silu.cu's
- *          formula in the writing pass)
+ *   out  = y (act 0), or silu(y) = y / (1 + e^-y) (act 1, the SiLU post-op: fm_cuda_silu,
+ *          cuda.h, in the writing pass)
  * Backward, xhat = (x - mean) rstd recomputed from the saved statistics:
  *   din       = rstd (dout gamma[c] - m1 - xhat m2),
  *               m1 = (1/M) sum dout gamma,  m2 = (1/M) sum dout gamma xhat   (over the group)
@@ -59,7 +59,7 @@ static __global__ void gn_fwd_kernel(float *out, float *mean, float *rstd, const
     for (long long i = threadIdx.x; i < M; i += FM_CUDA_THREADS) {
         long long ch = ch0 + i / L;
         float v = (x[i] - mu) * (rs * gamma[ch]) + beta[ch];
-        y[i] = act ? v / (1.0f + expf(-v)) : v;
+        y[i] = act ? fm_cuda_silu(v) : v;
     }
 }
 

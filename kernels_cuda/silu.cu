@@ -7,8 +7,7 @@ __global__ void silu_fwd_kernel(float *out, const float *in, long long n)
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n)
         return;
-    float x = in[i];
-    out[i] = x / (1.0f + expf(-x));
+    out[i] = fm_cuda_silu(in[i]);
 }
 
 __global__ void silu_bwd_kernel(float *din, const float *dout, const float *in, long long n)

@@ -6,8 +6,8 @@
  *   xhat = (x - mean) rstd,  y = xhat gamma[c] + beta[c]
  *   out = y (act 0), or out = silu(y) = y / (1 + e^-y) (act 1, FM_GN_ACT_SILU)
  *
- * The SiLU post-op rounds y to float first and then uses silu.c's exact formula, so
- * GROUPNORM_FWD act 1 is bit for bit GROUPNORM_FWD act 0 followed by SILU_FWD: the
+ * The SiLU post-op rounds y to float first and then applies fm_ref_silu (ref.h), as
+ * silu.c does, so GROUPNORM_FWD act 1 is bit for bit GROUPNORM_FWD act 0 followed by SILU_FWD: the
  * fused sampler on this backend draws the same bytes as the unfused one.
  *
  * Backward, with dxhat = dout gamma[c] and means over the group:
@@ -45,7 +45,7 @@ static void groupnorm_forward(float *out, float *mean, float *rstd, const float 
                 double a = rs * gamma[ch], b = beta[ch] - mu * a;
                 for (int64_t i = 0; i < HW; i++) {
                     float v = (float)(x[cc * HW + i] * a + b);
-                    y[cc * HW + i] = act == FM_GN_ACT_SILU ? v / (1.0f + expf(-v)) : v;
+                    y[cc * HW + i] = act == FM_GN_ACT_SILU ? fm_ref_silu(v) : v;
                 }
             }
         }

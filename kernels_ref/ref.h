@@ -4,7 +4,13 @@
 #ifndef FMRT_KERNELS_REF_H
 #define FMRT_KERNELS_REF_H
 
+#include <math.h>
+
 #include "../runtime/backend.h"
+
+/* SiLU of one value, x / (1 + e^-x): SILU_FWD and GROUPNORM_FWD's SiLU post-op both
+ * use it, so that the fused op gives the unfused pair's bits. */
+static inline float fm_ref_silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Memory movement of host-memory backends (ref and cpu share them). */
 fm_status fm_ref_host_upload(fm_backend *be, const fm_tensor *dst, const void *src);

@@ -11,10 +11,8 @@
 
 static void silu_forward(float *out, const float *in, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float x = in[i];
-        out[i] = x / (1.0f + expf(-x));
-    }
+    for (int64_t i = 0; i < n; i++)
+        out[i] = fm_ref_silu(in[i]);
 }
 
 static void silu_backward(float *din, const float *dout, const float *in, int64_t n)

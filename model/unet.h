@@ -7,9 +7,10 @@
  *   then    per-call tensors (inputs, activations, gradients), released after
  *           each forward/backward with an arena mark. A sampling forward (no
  *           backward follows) also frees each activation right after its last use
- *           (fm_tensor_free) and runs SiLU in place, so the arena holds little more
- *           than the live set: the skip stack, one module's input, output and
- *           temporaries (fm_plan.live_bytes measures the bound).
+ *           (fm_tensor_free) and runs each norm + SiLU as one fused GROUPNORM_FWD,
+ *           so the arena holds little more than the live set: the skip stack, one
+ *           module's input, output and temporaries (fm_plan.live_bytes measures the
+ *           bound).
  * Sizing is exact: fm_unet_plan runs the same code on the "plan" backend, which
  * checks shapes and counts bytes but computes nothing. */
 #ifndef FMRT_UNET_H

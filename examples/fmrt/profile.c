@@ -144,8 +144,9 @@ static void observe(void *user, fm_backend *be, const fm_call *c, int after, fm_
     }
     r->calls++;
     r->seconds += now - p->t0;
-    r->flop += call_flop(c);
-    r->bytes += call_flop(c) > 0 ? 0 : call_bytes(c);
+    double flop = call_flop(c);
+    r->flop += flop;
+    r->bytes += flop > 0 ? 0 : call_bytes(c);
     p->op_seconds += now - p->t0;
 }
 
