@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unet.h" /* FM_MAX_MODULES, FM_MAX_PARAMS: the tables a config must fit */
+
 fm_status fm_config_preset(fm_config *c, const char *name)
 {
     fm_config mnist = {.in_channels = 1, .image = 28, .base_channels = 64, .levels = 3,
@@ -26,36 +28,110 @@ fm_status fm_config_preset(fm_config *c, const char *name)
 
 static int ok_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
 
+/* Parameter tensors of one ResBlock: norm1, conv1, temb, norm2, conv2 (weight and
+ * bias each), plus a 1x1 skip conv when the channel count changes. */
+static int resblock_params(int cin, int cout) { return cin != cout ? 12 : 10; }
+
+/* The formula is the walk of build() in model/unet.c, counting instead of
+ * building; keep the two in step. It lives here so that fm_config_validate can
+ * refuse a config that would overflow the U-Net's tables (FM_MAX_MODULES,
+ * FM_MAX_PARAMS) without calling into the model, which validates through here.
+ * tests/test_model.c (layout_counts_match_fm_unet_layout) checks both counts
+ * against fm_unet_layout for every levels x res_blocks up to the maxima. */
+fm_status fm_config_layout_counts(const fm_config *c, int *modules, int *params)
+{
+    const int C = c->base_channels, L = c->levels, R = c->res_blocks;
+    if (!ok_range(L, 1, FM_MAX_LEVELS) || !ok_range(R, 1, FM_MAX_RES_BLOCKS))
+        return FM_ERR_ARG;
+    /* The skip stack: conv_in, every encoder ResBlock and Down. */
+    int chans[1 + FM_MAX_LEVELS * (FM_MAX_RES_BLOCKS + 1)], n = 0, ch = C;
+    int np = 4 + (c->num_classes > 0) + 2; /* time_lin1, time_lin2, class_emb, conv_in */
+    chans[n++] = C;
+    for (int l = 0; l < L; l++) {
+        for (int r = 0; r < R; r++) {
+            np += resblock_params(ch, C * c->channel_mult[l]);
+            ch = chans[n++] = C * c->channel_mult[l];
+        }
+        if (l < L - 1) {
+            np += 2; /* Down conv */
+            chans[n++] = ch;
+        }
+    }
+    np += 10 + 6 + 10; /* middle: ResBlock, Attention (norm, qkv, proj), ResBlock */
+    for (int l = L - 1; l >= 0; l--) {
+        for (int r = 0; r < R + 1; r++) {
+            np += resblock_params(ch + chans[--n], C * c->channel_mult[l]);
+            ch = C * c->channel_mult[l];
+        }
+        np += l > 0 ? 2 : 0; /* Up conv */
+    }
+    *params = np + 4; /* norm_out, conv_out */
+    /* Encoder L R + (L - 1), middle 3, decoder L (R + 1) + (L - 1). */
+    *modules = 2 * L * R + 3 * L + 1;
+    return FM_OK;
+}
+
+#define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
+
+/* The U-Net's fixed tables; run last, on a config whose every field is in range. */
+static fm_status check_tables(const fm_config *c, char *msg, size_t len)
+{
+    int nm, np;
+    if (fm_config_layout_counts(c, &nm, &np) != FM_OK)
+        BAD("levels %d or res_blocks %d out of range", c->levels, c->res_blocks);
+    if (nm > FM_MAX_MODULES)
+        BAD("res_blocks %d with %d levels needs %d modules, more than the %d this build "
+            "supports (FM_MAX_MODULES)", c->res_blocks, c->levels, nm, FM_MAX_MODULES);
+    if (np > FM_MAX_PARAMS)
+        BAD("res_blocks %d with %d levels needs %d parameter tensors, more than the %d this "
+            "build supports (FM_MAX_PARAMS)", c->res_blocks, c->levels, np, FM_MAX_PARAMS);
+    return FM_OK;
+}
+
+/* Range first, then divisibility, so that each message names what is wrong. */
+static fm_status check_sizes(const fm_config *c, char *msg, size_t len)
+{
+    if (!ok_range(c->image, 1, 4096))
+        BAD("image %d out of range 1..4096", c->image);
+    if (c->image % (1 << (c->levels - 1)) != 0)
+        BAD("image %d must be divisible by 2^(levels-1) = %d", c->image, 1 << (c->levels - 1));
+    if (!ok_range(c->groups, 1, 1024))
+        BAD("groups %d out of range 1..1024", c->groups);
+    if (!ok_range(c->base_channels, 4, 4096))
+        BAD("base_channels %d out of range 4..4096", c->base_channels);
+    if (c->base_channels % c->groups != 0)
+        BAD("base_channels %d must be a multiple of groups %d", c->base_channels, c->groups);
+    if (c->base_channels % 2)
+        BAD("base_channels %d must be even (sinusoidal embedding)", c->base_channels);
+    return FM_OK;
+}
+
 fm_status fm_config_validate(const fm_config *c, char *msg, size_t len)
 {
-#define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
     if (!ok_range(c->in_channels, 1, 16))
         BAD("in_channels %d out of range 1..16", c->in_channels);
     if (!ok_range(c->levels, 1, FM_MAX_LEVELS))
         BAD("channel_mult has %d levels, expected 1..%d", c->levels, FM_MAX_LEVELS);
-    if (!ok_range(c->image, 1, 4096) || c->image % (1 << (c->levels - 1)) != 0)
-        BAD("image %d must be divisible by 2^(levels-1) = %d", c->image, 1 << (c->levels - 1));
-    if (!ok_range(c->groups, 1, 1024))
-        BAD("groups %d out of range", c->groups);
-    if (!ok_range(c->base_channels, 4, 4096) || c->base_channels % c->groups != 0)
-        BAD("base_channels %d must be a multiple of groups %d", c->base_channels, c->groups);
-    if (c->base_channels % 2 || c->base_channels < 4)
-        BAD("base_channels %d must be even and >= 4 (sinusoidal embedding)", c->base_channels);
+    if (check_sizes(c, msg, len) != FM_OK)
+        return FM_ERR_ARG;
     for (int l = 0; l < c->levels; l++)
         if (!ok_range(c->channel_mult[l], 1, 64))
             BAD("channel_mult[%d] = %d out of range 1..64", l, c->channel_mult[l]);
-    if (!ok_range(c->res_blocks, 1, 8))
-        BAD("res_blocks %d out of range 1..8", c->res_blocks);
+    if (!ok_range(c->res_blocks, 1, FM_MAX_RES_BLOCKS))
+        BAD("res_blocks %d out of range 1..%d", c->res_blocks, FM_MAX_RES_BLOCKS);
     if (!ok_range(c->time_dim, 1, 65536))
-        BAD("time_dim %d out of range", c->time_dim);
+        BAD("time_dim %d out of range 1..65536", c->time_dim);
     int mid = c->base_channels * c->channel_mult[c->levels - 1];
-    if (!ok_range(c->heads, 1, mid) || mid % c->heads != 0)
+    if (!ok_range(c->heads, 1, mid))
+        BAD("heads %d out of range 1..%d (the middle width)", c->heads, mid);
+    if (mid % c->heads != 0)
         BAD("heads %d must divide the middle width %d", c->heads, mid);
     if (!ok_range(c->num_classes, 0, 65535))
         BAD("num_classes %d out of range 0..65535", c->num_classes);
-    return FM_OK;
-#undef BAD
+    return check_tables(c, msg, len);
 }
+
+#undef BAD
 
 static int parse_int(const char *s, int *out)
 {

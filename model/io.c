@@ -280,6 +280,42 @@ static fm_status src_rewind(idx_src *s, char *err, size_t errlen)
     return FM_OK;
 }
 
+/* The last 4 bytes of a gzip source: ISIZE, the last member's decompressed length
+ * mod 2^32 (RFC 1952). 0 when the source is too short to be gzip (18 bytes). */
+static int gz_isize(const idx_src *s, uint32_t *isize)
+{
+    uint8_t b[4];
+    struct stat st;
+    if (s->fd < 0) {
+        if (s->mem_len < 18)
+            return 0;
+        memcpy(b, s->mem + s->mem_len - 4, 4);
+    } else if (fstat(s->fd, &st) != 0 || st.st_size < 18 ||
+               pread(s->fd, b, 4, st.st_size - 4) != 4) {
+        return 0;
+    }
+    *isize = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return 1;
+}
+
+/* The payload does not fit in the arena. A caller that sized the arena from the
+ * gzip trailer (as fmrt train does) was misled when the trailer disagrees with the
+ * IDX header: name both sizes rather than only the shortfall. */
+static fm_status payload_short(const idx_src *s, fm_arena *host, size_t hlen, size_t payload,
+                               char *err, size_t errlen)
+{
+    uint32_t isize;
+    if (s->gz && gz_isize(s, &isize) && isize != (uint32_t)(hlen + payload))
+        return fail(err, errlen, FM_ERR_ARENA,
+                    "%s: the decompressed size in the gzip trailer (%lu bytes) disagrees with "
+                    "the IDX header, which claims %zu (%zu header + %zu payload); the arena has "
+                    "%zu bytes free", s->path, (unsigned long)isize, hlen + payload, hlen,
+                    payload, fm_arena_free_bytes(host));
+    return fail(err, errlen, FM_ERR_ARENA,
+                "%s: arena has %zu bytes free, the IDX payload needs %zu", s->path,
+                fm_arena_free_bytes(host), payload);
+}
+
 /* The whole IDX reader over an open source (a file or a memory image); closes
  * nothing, leaves the arena as it was on failure. */
 static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, size_t errlen)
@@ -316,9 +352,7 @@ static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, si
     }
 
     if (fm_arena_alloc(host, payload, &off) != FM_OK) {
-        st = fail(err, errlen, FM_ERR_ARENA,
-                  "%s: arena has %zu bytes free, the IDX payload needs %zu", path,
-                  fm_arena_free_bytes(host), payload);
+        st = payload_short(s, host, hlen, payload, err, errlen);
         goto done;
     }
     uint8_t *data = fm_arena_ptr(host, off);

@@ -309,8 +309,15 @@ static void check_shapes(chk *k)
     case FM_OP_ADAMW:
         for (int i = 1; i < 4; i++)
             same_numel(k, i, 0);
-        if (k->s == FM_OK && !(c->f[5] > 0 && c->f[6] > 0))
-            fail(k, "bias corrections f5, f6 must be > 0 (step >= 1)");
+        /* A beta outside [0, 1) is what makes a bias correction 1 - beta^step <= 0
+         * (or the moments diverge): name it before the corrections. fail() keeps the
+         * first message; the comparisons are written so that NaN fails. */
+        for (int b = 1; b <= 2; b++)
+            if (!(c->f[b] >= 0 && c->f[b] < 1))
+                fail(k, "beta%d %g is outside [0, 1)", b, (double)c->f[b]);
+        if (!(c->f[5] > 0 && c->f[6] > 0))
+            fail(k, "bias corrections f5 = 1 - beta1^step = %g and f6 = 1 - beta2^step = %g "
+                    "must be > 0 (step >= 1)", (double)c->f[5], (double)c->f[6]);
         break;
     case FM_OP_EMA:
     case FM_OP_QUANTIZE_U8: same_numel(k, 0, 1); break;

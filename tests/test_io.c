@@ -102,6 +102,12 @@ static void write_gz(const char *path, const void *data, size_t n)
     cr_assert_eq(gzclose(g), Z_OK);
 }
 
+static void put32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* Whole file into a malloc'd buffer. */
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -389,6 +395,52 @@ Test(io, idx_io_and_arena_errors)
     a = arena(60000 + 64 * 1024);
     cr_expect_eq(fm_idx_load(tpath("big.gz"), &a, &idx, err, sizeof err), FM_OK, "%s", err);
     cr_expect_eq(a.used, 60032);
+}
+
+/* Issue 12: fmrt train sizes the arena from the gzip trailer (ISIZE). When the
+ * trailer disagrees with the IDX header, the shortfall is reported as that
+ * disagreement, with both sizes, from the file reader and the memory parser. */
+Test(io, idx_gzip_trailer_disagreeing_with_header)
+{
+    /* A header announcing 2e9 payload bytes over a few real ones. */
+    uint8_t buf[64];
+    const uint32_t dims[2] = {1, 4};
+    size_t n = make_idx(buf, 2, dims);
+    const uint8_t big[8] = {0x77, 0x35, 0x94, 0x00, 0x00, 0x00, 0x00, 0x01}; /* 2e9 x 1 */
+    memcpy(buf + 4, big, 8);
+    write_gz(tpath("lie.gz"), buf, n);
+    fm_arena a = arena(1 << 20);
+    fm_idx idx;
+    char want[200];
+    snprintf(want, sizeof want,
+             "the decompressed size in the gzip trailer (%zu bytes) disagrees with the IDX "
+             "header, which claims 2000000012 (12 header + 2000000000 payload)", n);
+    cr_expect_eq(fm_idx_load(tpath("lie.gz"), &a, &idx, err, sizeof err), FM_ERR_ARENA);
+    cr_expect(strstr(err, want) != NULL, "%s", err);
+    size_t gl;
+    uint8_t *g = slurp(tpath("lie.gz"), &gl);
+    cr_expect_eq(fm_idx_parse(g, gl, &a, &idx, err, sizeof err), FM_ERR_ARENA);
+    cr_expect(strstr(err, want) != NULL, "%s", err);
+    cr_expect_eq(a.used, 0);
+    free(g);
+
+    /* A consistent header whose trailer was edited down to fit a small arena. */
+    static uint8_t pay[70000];
+    const uint32_t d2[2] = {100, 600};
+    n = make_idx(pay, 2, d2);
+    write_gz(tpath("ok.gz"), pay, n);
+    g = slurp(tpath("ok.gz"), &gl);
+    a = arena(50000); /* zlib's state fits, the payload does not */
+    cr_expect_eq(fm_idx_load(tpath("ok.gz"), &a, &idx, err, sizeof err), FM_ERR_ARENA);
+    cr_expect(strstr(err, "arena has 50000 bytes free, the IDX payload needs 60000") != NULL,
+              "an honest trailer: %s", err);
+    put32le(g + gl - 4, 20000);
+    write_raw(tpath("edited.gz"), g, gl);
+    cr_expect_eq(fm_idx_load(tpath("edited.gz"), &a, &idx, err, sizeof err), FM_ERR_ARENA);
+    cr_expect(strstr(err, "gzip trailer (20000 bytes) disagrees with the IDX header, which "
+                          "claims 60012 (12 header + 60000 payload); the arena has 50000 bytes "
+                          "free") != NULL, "%s", err);
+    free(g);
 }
 
 Test(io, mnist_real_data)
@@ -823,12 +875,6 @@ static uint8_t *sample_file(size_t *len, int nmeta)
     return slurp(p, len);
 }
 
-static void put32le(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void put64le(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -938,6 +984,40 @@ Test(io, weights_roundtrip)
     cr_expect_eq(fm_weights_check_config(&w, &other, err, sizeof err), FM_ERR_FORMAT);
     cr_expect(strstr(err, "channel_mult[2]") != NULL, "%s", err);
     free(file);
+}
+
+/* Issue 12: fmrt info escapes what it prints from a file, so a crafted tensor name
+ * or metadata key cannot send control sequences to the terminal. The tool is not
+ * linked into this suite: the test runs the fmrt built next to it (skipped when
+ * it is not built). */
+Test(io, info_escapes_names_and_keys)
+{
+    const char *tool = FMRT_BUILD_DIR "/fmrt";
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    fm_wtensor t[6];
+    int nt = sample_tensors(t);
+    snprintf(t[0].name, sizeof t[0].name, "a\x1b[2Jred\\x");
+    const fm_wmeta meta[2] = {{"k\x1b]0;title\x07", 1}, {"hi\xc3\xa9\x7f", 2}};
+    fm_config c = tiny_config();
+    fm_arena a = arena(1 << 20);
+    cr_assert_eq(fm_weights_save(tpath("esc.fmw"), FM_WEIGHTS_KIND_WEIGHTS, &c, t, nt, meta, 2, &a,
+                                 err, sizeof err),
+                 FM_OK, "%s", err);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s info %s", tool, tpath("esc.fmw"));
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    static char out[16384];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "%s", out);
+    for (size_t i = 0; i < n; i++)
+        cr_expect((out[i] >= 0x20 && out[i] < 0x7f) || out[i] == '\n', "raw byte 0x%02x at %zu",
+                  (unsigned char)out[i], i);
+    cr_expect(strstr(out, "a\\x1b[2Jred\\x5cx ") != NULL, "%s", out);
+    cr_expect(strstr(out, "k\\x1b]0;title\\x07 ") != NULL, "%s", out);
+    cr_expect(strstr(out, "hi\\xc3\\xa9\\x7f ") != NULL, "%s", out);
 }
 
 Test(io, weights_truncated_at_every_length)

@@ -486,3 +486,147 @@ Test(model, grad_check_names_the_first_bad_tensor)
     free(g);
     free(m);
 }
+
+/* Modules in a parameter table: the params of one module are consecutive and share
+ * its "enc.N." / "mid.N." / "dec.N." prefix (Down and Up have a conv, so every
+ * module has at least one parameter). */
+static int count_modules(const fm_param *p, int np)
+{
+    int nm = 0;
+    const char *last = "";
+    size_t last_len = 0;
+    for (int i = 0; i < np; i++) {
+        const char *n = p[i].name;
+        if (strncmp(n, "enc.", 4) && strncmp(n, "mid.", 4) && strncmp(n, "dec.", 4))
+            continue;
+        size_t len = (size_t)(strchr(n + 4, '.') - n);
+        if (len != last_len || strncmp(n, last, len) != 0)
+            nm++;
+        last = n;
+        last_len = len;
+    }
+    return nm;
+}
+
+/* fm_config_layout_counts (config.c) repeats the walk of fm_unet_layout (unet.c) so
+ * that validation can refuse a config the model's tables cannot hold; the two must
+ * agree for every level count and res_blocks up to the maxima, with and without
+ * class embedding and ResBlock skip convs. A table larger than FM_MAX_PARAMS lets
+ * the layout count the configs that validation refuses. */
+Test(model, layout_counts_match_fm_unet_layout)
+{
+    static fm_param params[4 * FM_MAX_PARAMS];
+    static const int mults[3][FM_MAX_LEVELS] = {{1, 2, 2, 4}, {1, 1, 1, 1}, {4, 2, 1, 2}};
+    int checked = 0, refused = 0;
+    for (int L = 1; L <= FM_MAX_LEVELS; L++)
+        for (int R = 1; R <= FM_MAX_RES_BLOCKS; R++)
+            for (int mi = 0; mi < 3; mi++)
+                for (int k = 0; k <= 10; k += 10) {
+                    fm_config c = {.in_channels = 1, .image = 8, .base_channels = 8, .levels = L,
+                                   .res_blocks = R, .time_dim = 16, .heads = 2, .groups = 4,
+                                   .num_classes = k};
+                    memcpy(c.channel_mult, mults[mi], sizeof c.channel_mult);
+                    int64_t P;
+                    int np = fm_unet_layout(&c, params, 4 * FM_MAX_PARAMS, &P), cm, cp;
+                    cr_assert_eq(fm_config_layout_counts(&c, &cm, &cp), FM_OK);
+                    cr_expect_eq(cp, np, "L %d R %d mult %d K %d: params", L, R, mi, k);
+                    cr_expect_eq(cm, count_modules(params, np), "L %d R %d mult %d: modules", L,
+                                 R, mi);
+                    char msg[200];
+                    int fits = np <= FM_MAX_PARAMS && cm <= FM_MAX_MODULES;
+                    cr_expect_eq(fm_config_validate(&c, msg, sizeof msg) == FM_OK, fits,
+                                 "L %d R %d mult %d K %d (%d params): %s", L, R, mi, k, np, msg);
+                    checked++;
+                    refused += !fits;
+                }
+    cr_expect_eq(checked, FM_MAX_LEVELS * FM_MAX_RES_BLOCKS * 6);
+    cr_expect_gt(refused, 0, "the largest configs overflow the tables");
+    int cm, cp;
+    fm_config bad = {.levels = FM_MAX_LEVELS + 1, .res_blocks = 1};
+    cr_expect_eq(fm_config_layout_counts(&bad, &cm, &cp), FM_ERR_ARG);
+}
+
+/* Issue 12: a value out of range is reported with its range, a divisibility rule
+ * only for a value in range, and a config too big for the model's tables by the
+ * field and the count, before anything is built. */
+Test(model, config_messages_name_the_problem)
+{
+    static const struct {
+        const char *key, *value, *want;
+    } cases[] = {
+        {"image", "4100", "image 4100 out of range 1..4096"},
+        {"image", "30", "image 30 must be divisible by 2^(levels-1) = 4"},
+        {"base_channels", "2", "base_channels 2 out of range 4..4096"},
+        {"base_channels", "36", "base_channels 36 must be a multiple of groups 8"},
+        {"groups", "0", "groups 0 out of range 1..1024"},
+        {"time_dim", "0", "time_dim 0 out of range 1..65536"},
+        {"heads", "0", "heads 0 out of range 1..128 (the middle width)"},
+        {"heads", "3", "heads 3 must divide the middle width 128"},
+        {"res_blocks", "9", "res_blocks 9 out of range 1..8"},
+    };
+    char msg[200];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fm_config c;
+        cr_assert_eq(fm_config_preset(&c, "mnist"), FM_OK);
+        cr_assert_eq(fm_config_set(&c, cases[i].key, cases[i].value, msg, sizeof msg), FM_OK);
+        msg[0] = 0;
+        cr_expect_eq(fm_config_validate(&c, msg, sizeof msg), FM_ERR_ARG, "%s", cases[i].want);
+        cr_expect_str_eq(msg, cases[i].want);
+    }
+    fm_config c;
+    cr_assert_eq(fm_config_preset(&c, "mnist"), FM_OK);
+    c.base_channels = 5;
+    c.groups = 5;
+    c.heads = 5;
+    cr_expect_eq(fm_config_validate(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect_str_eq(msg, "base_channels 5 must be even (sinusoidal embedding)");
+
+    /* res_blocks 7 on mnist: its count is the layout's, named with the limit. */
+    static fm_param params[4 * FM_MAX_PARAMS];
+    cr_assert_eq(fm_config_preset(&c, "mnist"), FM_OK);
+    c.res_blocks = 7;
+    int np = fm_unet_layout(&c, params, 4 * FM_MAX_PARAMS, NULL);
+    char want[200];
+    snprintf(want, sizeof want,
+             "res_blocks 7 with 3 levels needs %d parameter tensors, more than the %d this build "
+             "supports (FM_MAX_PARAMS)", np, FM_MAX_PARAMS);
+    cr_expect_eq(fm_config_validate(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect_str_eq(msg, want);
+    /* The model refuses it with the same words, not an overflow of its tables. */
+    fm_unet *m = calloc(1, sizeof *m);
+    cr_assert_not_null(m);
+    fm_backend *be = tu_ref();
+    cr_expect_eq(fm_unet_create(m, be, &c, FM_MODE_SAMPLE, 1), FM_ERR_ARG);
+    cr_expect(strstr(be->err, want) != NULL, "%s", be->err);
+    free(m);
+}
+
+/* Issue 12: AdamW with a beta outside [0, 1) names the beta and its range rather
+ * than the bias correction it spoils; a correction <= 0 with good betas (step 0)
+ * still names the corrections, with their values. */
+Test(model, adamw_names_a_bad_beta)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = tu_tensor(be, FM_F32, 1, 3, 1, 1, 1);
+    static const struct {
+        float b1, b2, bc1, bc2;
+        const char *want;
+    } cases[] = {
+        {1.0f, 0.999f, 0.0f, 0.001f, "beta1 1 is outside [0, 1)"},
+        {0.9f, 1.5f, 0.1f, -0.5f, "beta2 1.5 is outside [0, 1)"},
+        {-0.1f, 0.999f, 1.1f, 0.001f, "beta1 -0.1 is outside [0, 1)"},
+        {NAN, 0.999f, 0.1f, 0.001f, "beta1 nan is outside [0, 1)"},
+        {0.9f, 0.999f, 0.0f, 0.0f,
+         "bias corrections f5 = 1 - beta1^step = 0 and f6 = 1 - beta2^step = 0 must be > 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fm_call c = {.op = FM_OP_ADAMW, .t = {t[0], t[1], t[2], t[3]},
+                     .f = {1e-3f, cases[i].b1, cases[i].b2, 1e-8f, 0.01f, cases[i].bc1,
+                           cases[i].bc2}};
+        cr_expect_eq(fm_run(be, &c), FM_ERR_ARG, "%s", cases[i].want);
+        cr_expect(strstr(be->err, cases[i].want) != NULL, "message '%s' lacks '%s'", be->err,
+                  cases[i].want);
+    }
+}

@@ -20,6 +20,26 @@ static int float_key(const char *k)
     return 0;
 }
 
+const char *cli_escape(const char *s, char *buf, size_t len)
+{
+    size_t k = 0;
+    if (!len)
+        return buf;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        /* Printable ASCII as is; a backslash is escaped too, so that the output
+         * reads back unambiguously. */
+        int plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
+        char one[5];
+        int n = snprintf(one, sizeof one, plain ? "%c" : "\\x%02x", *p);
+        if (k + (size_t)n >= len)
+            break;
+        memcpy(buf + k, one, (size_t)n);
+        k += (size_t)n;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
 int parse_info_args(int argc, char **argv, cli_info_opts *o)
 {
     o->path = NULL;
@@ -33,6 +53,30 @@ int parse_info_args(int argc, char **argv, cli_info_opts *o)
     if (!o->path)
         return cli_usage_error(CMD, "WEIGHTS file missing");
     return 0;
+}
+
+/* Metadata keys come from the file: escaped, so that a crafted file cannot send
+ * control sequences to the terminal. */
+static void print_meta(const fm_weights *w)
+{
+    char esc[4 * FM_WEIGHTS_KEY];
+    printf("meta        %d entries\n", w->nmeta);
+    for (int i = 0; i < w->nmeta; i++) {
+        const uint8_t *e = w->meta + (size_t)i * FM_WEIGHTS_META_BYTES;
+        char key[FM_WEIGHTS_KEY + 1];
+        memcpy(key, e, FM_WEIGHTS_KEY);
+        key[FM_WEIGHTS_KEY] = 0;
+        uint64_t v = 0;
+        fm_weights_meta(w, key, &v);
+        if (float_key(key)) {
+            uint32_t u = (uint32_t)v;
+            float f;
+            memcpy(&f, &u, sizeof f);
+            printf("  %-22s %g\n", cli_escape(key, esc, sizeof esc), (double)f);
+        } else {
+            printf("  %-22s %llu\n", cli_escape(key, esc, sizeof esc), (unsigned long long)v);
+        }
+    }
 }
 
 int cmd_info(int argc, char **argv)
@@ -71,23 +115,9 @@ int cmd_info(int argc, char **argv)
            has_raw ? "EMA" : "as trained", has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
     printf("crc         0x%08x ok\n", (unsigned)w.crc);
     printf("payload     %zu bytes\n", w.payload_bytes);
-    printf("meta        %d entries\n", w.nmeta);
-    for (int i = 0; i < w.nmeta; i++) {
-        const uint8_t *e = w.meta + (size_t)i * FM_WEIGHTS_META_BYTES;
-        char key[FM_WEIGHTS_KEY + 1];
-        memcpy(key, e, FM_WEIGHTS_KEY);
-        key[FM_WEIGHTS_KEY] = 0;
-        uint64_t v = 0;
-        fm_weights_meta(&w, key, &v);
-        if (float_key(key)) {
-            uint32_t u = (uint32_t)v;
-            float f;
-            memcpy(&f, &u, sizeof f);
-            printf("  %-22s %g\n", key, (double)f);
-        } else {
-            printf("  %-22s %llu\n", key, (unsigned long long)v);
-        }
-    }
+    print_meta(&w);
+    /* Tensor names come from the file: escaped (see print_meta). */
+    char esc[4 * FM_WEIGHTS_NAME];
     printf("tensors     %d\n", w.ntensors);
     for (int i = 0; i < w.ntensors; i++) {
         fm_wtensor t;
@@ -100,7 +130,8 @@ int cmd_info(int argc, char **argv)
         for (int d = 0; d < t.ndim; d++)
             n += snprintf(shape + n, sizeof shape - (size_t)n, d ? "x%lld" : "%lld",
                           (long long)t.shape[d]);
-        printf("  %-40s %-4s %s\n", t.name, fm_dtype_name(t.dtype), shape);
+        printf("  %-40s %-4s %s\n", cli_escape(t.name, esc, sizeof esc), fm_dtype_name(t.dtype),
+               shape);
     }
     cli_mem_free(&mem);
     return 0;
