@@ -5,9 +5,13 @@
  * e^r by a degree-6 polynomial (relative error ~1.5 ulp); 2^n by building the float's
  * exponent field. x is clamped to [-87, 88] first, so n + 127 stays in 1..254: the
  * result saturates at e^88 = 1.65e38 instead of inf, and at e^-87 = 1.6e-38 instead of
- * 0 -- both are absorbed by the 1 + e of a sigmoid. The clamps and the blends they
- * become vectorise only without -ftrapping-math (kernels_cpu is built with
- * -fno-trapping-math: no code here reads the floating-point exception flags). */
+ * 0 -- both are absorbed by the 1 + e of a sigmoid. The clamps are written so that a
+ * NaN fails their test and takes the bound (x < 88 is false for NaN), so n is always a
+ * small integer and the exponent shift is defined for any input; the NaN is put back
+ * at the end (x != x selects it), so e^NaN = NaN propagates as expf's does. The
+ * clamps and the blends they become vectorise only without -ftrapping-math
+ * (kernels_cpu is built with -fno-trapping-math: no code here reads the
+ * floating-point exception flags). */
 #ifndef FMRT_KERNELS_CPU_VMATH_H
 #define FMRT_KERNELS_CPU_VMATH_H
 
@@ -26,8 +30,9 @@
 
 static inline float fm_cpu_expf(float x)
 {
-    x = x > 88.0f ? 88.0f : x;
-    x = x < -87.0f ? -87.0f : x;
+    const float in = x;
+    x = x < 88.0f ? x : 88.0f;   /* NaN -> 88 */
+    x = x > -87.0f ? x : -87.0f;
     /* round to nearest by the 1.5 * 2^23 trick (|t| < 2^22; no floorf call, so the
      * loop stays vectorisable without SSE4.1) */
     float t = x * 1.44269504088896341f;
@@ -42,10 +47,10 @@ static inline float fm_cpu_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = (n + 127) << 23;
+    uint32_t bits = (uint32_t)(n + 127) << 23; /* n + 127 in 1..254 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return in != in ? in : p * scale;
 }
 
 /* SiLU of one value with that exp: SILU_FWD and GROUPNORM_FWD's SiLU post-op share it. */

@@ -1,5 +1,8 @@
 #include "checkpoint.h"
 
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -170,9 +173,28 @@ static void shape_str(fm_dtype d, int ndim, const int64_t *shape, char *buf, siz
         n += snprintf(buf + n, len - (size_t)n, i ? "x%lld" : "%lld", (long long)shape[i]);
 }
 
-/* Tensor `name` of the file, which must be f32 with exactly this shape. */
+/* Values of an f32 tensor of the file that are not finite (and, with negative, how
+ * many are below 0). A NaN or inf parameter reaches every output of the network and
+ * quantises to a black image, so the loader refuses it by name and count. */
+static int64_t count_bad(const fm_wtensor *t, int64_t *negative)
+{
+    const uint8_t *p = t->data;
+    int64_t bad = 0, neg = 0, n = (int64_t)(t->bytes / sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, p + (size_t)i * sizeof v, sizeof v); /* payload offsets are 4-aligned */
+        bad += !isfinite(v);
+        neg += v < 0;
+    }
+    if (negative)
+        *negative = neg;
+    return bad;
+}
+
+/* Tensor `name` of the file: f32 with exactly this shape, every value finite (and
+ * >= 0 when nonneg: AdamW's second moment, whose square root it takes). */
 static fm_status expect(const fm_weights *w, const char *name, int ndim, const int64_t *shape,
-                        fm_wtensor *out, char *err, size_t errlen)
+                        int nonneg, fm_wtensor *out, char *err, size_t errlen)
 {
     char want[64], have[64];
     shape_str(FM_F32, ndim, shape, want, sizeof want);
@@ -189,10 +211,18 @@ static fm_status expect(const fm_weights *w, const char *name, int ndim, const i
         shape_str(out->dtype, out->ndim, out->shape, have, sizeof have);
         FAIL(FM_ERR_FORMAT, "tensor '%s': model expects %s, file has %s", name, want, have);
     }
+    int64_t neg = 0, bad = count_bad(out, nonneg ? &neg : NULL);
+    if (bad)
+        FAIL(FM_ERR_FORMAT, "tensor '%s': %lld of its %lld values are not finite (NaN or inf)",
+             name, (long long)bad, (long long)(out->bytes / sizeof(float)));
+    if (neg)
+        FAIL(FM_ERR_FORMAT, "tensor '%s': %lld of its %lld values are negative (a second moment "
+             "is >= 0)", name, (long long)neg, (long long)(out->bytes / sizeof(float)));
     return FM_OK;
 }
 
-/* Upload every parameter of block `dst` from the file tensors "<prefix><name>". */
+/* Check every parameter of block `dst` in the file tensors "<prefix><name>", and
+ * upload it when the model has a backend (m->be NULL: a check only). */
 static fm_status load_block(fm_unet *m, const fm_weights *w, const char *prefix,
                             const fm_tensor *dst, char *err, size_t errlen)
 {
@@ -201,27 +231,41 @@ static fm_status load_block(fm_unet *m, const fm_weights *w, const char *prefix,
         char name[FM_WEIGHTS_NAME + 8];
         fm_wtensor t;
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
-        fm_status s = expect(w, name, p->t.ndim, p->t.shape, &t, err, errlen);
+        fm_status s = expect(w, name, p->t.ndim, p->t.shape, 0, &t, err, errlen);
         if (s != FM_OK)
             return s;
         fm_tensor view = fm_unet_view(m, dst, i);
-        if ((s = fm_upload(m->be, &view, t.data)) != FM_OK)
+        if (m->be && (s = fm_upload(m->be, &view, t.data)) != FM_OK)
             FAIL(s, "tensor '%s': upload: %s", name, fm_backend_error(m->be));
     }
     return FM_OK;
 }
 
-static uint64_t meta_or0(const fm_weights *w, const char *key)
+/* The optimizer moments of a checkpoint, or zeroes (a fresh optimizer over loaded
+ * weights: fine-tuning). */
+static fm_status load_moments(fm_unet *m, const fm_weights *w, char *err, size_t errlen)
 {
-    uint64_t v = 0;
-    return fm_weights_meta(w, key, &v) ? v : 0;
+    const char *names[2] = {"adam_m", "adam_v"};
+    const fm_tensor *dst[2] = {&m->adam_m, &m->adam_v};
+    fm_status s = FM_OK;
+    for (int k = 0; k < 2 && s == FM_OK; k++) {
+        if (w->kind != FM_WEIGHTS_KIND_CHECKPOINT) {
+            if (m->be && (s = fm_fill(m->be, dst[k], 0.0f)) != FM_OK)
+                FAIL(s, "clearing the optimizer state: %s", fm_backend_error(m->be));
+            continue;
+        }
+        fm_wtensor t;
+        s = expect(w, names[k], 1, &m->nfloats, k == 1, &t, err, errlen);
+        if (s == FM_OK && m->be && (s = fm_upload(m->be, dst[k], t.data)) != FM_OK)
+            FAIL(s, "tensor '%s': upload: %s", names[k], fm_backend_error(m->be));
+    }
+    return s;
 }
 
-fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
-                       int *has_state, char *err, size_t errlen)
+/* Every tensor the model's mode takes from the file (see the header's table). */
+static fm_status load_tensors(fm_unet *m, const fm_weights *w, int use_raw, char *err,
+                              size_t errlen)
 {
-    if (has_state)
-        *has_state = 0;
     if (!fm_config_equal(&w->cfg, &m->cfg)) {
         char a[300], b[300];
         fm_config_format(&w->cfg, a, sizeof a);
@@ -232,55 +276,127 @@ fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_sta
         FAIL(FM_ERR_FORMAT, "the file stores %s weights; only f32 is supported",
              fm_dtype_name(w->dtype));
     const int has_raw = fm_weights_find(w, FM_RAW_PREFIX "conv_in.weight") >= 0;
-    fm_status s;
     if (m->mode == FM_MODE_SAMPLE) {
         if (use_raw && !has_raw)
             FAIL(FM_ERR_FORMAT, "the file holds no raw weights (raw.* tensors), only the %s ones",
                  w->kind == FM_WEIGHTS_KIND_CHECKPOINT ? "EMA" : "saved");
-        s = load_block(m, w, use_raw ? FM_RAW_PREFIX : "", &m->flat, err, errlen);
-    } else {
-        s = load_block(m, w, "", &m->ema, err, errlen);
-        if (s == FM_OK)
-            s = load_block(m, w, has_raw ? FM_RAW_PREFIX : "", &m->flat, err, errlen);
-        if (s == FM_OK && w->kind == FM_WEIGHTS_KIND_CHECKPOINT) {
-            const char *names[2] = {"adam_m", "adam_v"};
-            const fm_tensor *dst[2] = {&m->adam_m, &m->adam_v};
-            for (int k = 0; k < 2 && s == FM_OK; k++) {
-                fm_wtensor t;
-                s = expect(w, names[k], 1, &m->nfloats, &t, err, errlen);
-                if (s == FM_OK && (s = fm_upload(m->be, dst[k], t.data)) != FM_OK)
-                    snprintf(err, errlen, "tensor '%s': upload: %s", names[k],
-                             fm_backend_error(m->be));
-            }
-        } else if (s == FM_OK) {
-            /* A fresh optimizer over loaded weights (fine-tuning). */
-            s = fm_fill(m->be, &m->adam_m, 0.0f);
-            if (s == FM_OK)
-                s = fm_fill(m->be, &m->adam_v, 0.0f);
-            if (s != FM_OK)
-                snprintf(err, errlen, "clearing the optimizer state: %s", fm_backend_error(m->be));
-        }
+        return load_block(m, w, use_raw ? FM_RAW_PREFIX : "", &m->flat, err, errlen);
     }
+    fm_status s = load_block(m, w, "", &m->ema, err, errlen);
+    if (s == FM_OK)
+        s = load_block(m, w, has_raw ? FM_RAW_PREFIX : "", &m->flat, err, errlen);
+    return s == FM_OK ? load_moments(m, w, err, errlen) : s;
+}
+
+/* Metadata value `key`: required, or 0 when absent and !required. */
+static fm_status meta_get(const fm_weights *w, const char *key, int required, uint64_t *v,
+                          char *err, size_t errlen)
+{
+    *v = 0;
+    if (!fm_weights_meta(w, key, v) && required)
+        FAIL(FM_ERR_FORMAT, "checkpoint metadata '%s' is missing", key);
+    return FM_OK;
+}
+
+static fm_status meta_range(const char *key, uint64_t v, uint64_t lo, uint64_t hi, char *err,
+                            size_t errlen)
+{
+    if (v < lo || v > hi)
+        FAIL(FM_ERR_FORMAT, "checkpoint metadata %s = %llu is outside %llu..%llu", key,
+             (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+    return FM_OK;
+}
+
+/* The integer state: each field in the range of its fmrt train flag, and the
+ * position consistent with the step (steps run epoch by epoch, spe batches each:
+ * step = epoch spe + cursor, cursor < spe). */
+static fm_status check_position(const fm_ckpt_state *st, char *err, size_t errlen)
+{
+    fm_status s = meta_range("step", st->step, 0, FM_MAX_STEPS, err, errlen);
+    if (s == FM_OK)
+        s = meta_range("seed", st->seed, 0, FM_MAX_SEED, err, errlen);
+    if (s == FM_OK)
+        s = meta_range("batch", st->batch, 1, FM_MAX_BATCH, err, errlen);
+    if (s == FM_OK)
+        s = meta_range("data_count", st->data_count, st->batch, INT32_MAX, err, errlen);
     if (s != FM_OK)
         return s;
-    if (st) {
-        memset(st, 0, sizeof *st);
-        st->step = meta_or0(w, "step");
-        st->seed = meta_or0(w, "seed");
-        if (w->kind == FM_WEIGHTS_KIND_CHECKPOINT) {
-            st->epoch = meta_or0(w, "epoch");
-            st->cursor = meta_or0(w, "cursor");
-            st->batch = meta_or0(w, "batch");
-            st->data_count = meta_or0(w, "data_count");
-            st->lr = bitsf(meta_or0(w, "lr"));
-            st->beta1 = bitsf(meta_or0(w, "beta1"));
-            st->beta2 = bitsf(meta_or0(w, "beta2"));
-            st->eps = bitsf(meta_or0(w, "eps"));
-            st->weight_decay = bitsf(meta_or0(w, "weight_decay"));
-            st->ema_decay = bitsf(meta_or0(w, "ema_decay"));
-            st->label_drop = bitsf(meta_or0(w, "label_drop"));
-        }
+    const uint64_t spe = st->data_count / st->batch; /* >= 1, <= 2^31 */
+    if (st->cursor >= spe || st->epoch > st->step || st->epoch * spe + st->cursor != st->step)
+        FAIL(FM_ERR_FORMAT, "checkpoint metadata disagree: step %llu is not epoch %llu x %llu "
+             "batches (data_count %llu / batch %llu) + cursor %llu",
+             (unsigned long long)st->step, (unsigned long long)st->epoch,
+             (unsigned long long)spe, (unsigned long long)st->data_count,
+             (unsigned long long)st->batch, (unsigned long long)st->cursor);
+    return FM_OK;
+}
+
+/* A checkpoint's float hyper-parameters, by key, travelling as IEEE bits. */
+static const struct {
+    const char *key;
+    size_t off;
+} float_fields[] = {
+    {"lr", offsetof(fm_ckpt_state, lr)},         {"beta1", offsetof(fm_ckpt_state, beta1)},
+    {"beta2", offsetof(fm_ckpt_state, beta2)},   {"eps", offsetof(fm_ckpt_state, eps)},
+    {"weight_decay", offsetof(fm_ckpt_state, weight_decay)},
+    {"ema_decay", offsetof(fm_ckpt_state, ema_decay)},
+    {"label_drop", offsetof(fm_ckpt_state, label_drop)},
+};
+
+fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
+{
+    const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
+    uint64_t *ints[] = {&st->step, &st->seed, &st->epoch, &st->cursor, &st->batch,
+                        &st->data_count};
+    const char *int_keys[] = {"step", "seed", "epoch", "cursor", "batch", "data_count"};
+    memset(st, 0, sizeof *st);
+    fm_status s = FM_OK;
+    /* A weights file may record step and seed; a checkpoint must hold everything. */
+    for (int i = 0; i < (ck ? 6 : 2) && s == FM_OK; i++)
+        s = meta_get(w, int_keys[i], ck, ints[i], err, errlen);
+    if (s != FM_OK || !ck)
+        return s;
+    for (size_t i = 0; i < sizeof float_fields / sizeof float_fields[0]; i++) {
+        uint64_t v;
+        char msg[128];
+        if ((s = meta_get(w, float_fields[i].key, 1, &v, err, errlen)) != FM_OK)
+            return s;
+        if (v > UINT32_MAX)
+            FAIL(FM_ERR_FORMAT, "checkpoint metadata %s = %#llx is not a float32's bits",
+                 float_fields[i].key, (unsigned long long)v);
+        float f = bitsf(v);
+        if (fm_train_opt_check(float_fields[i].key, (double)f, msg, sizeof msg) != FM_OK)
+            FAIL(FM_ERR_FORMAT, "checkpoint metadata: %s", msg);
+        memcpy((char *)st + float_fields[i].off, &f, sizeof f);
     }
+    return check_position(st, err, errlen);
+}
+
+fm_status fm_unet_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_unet *scratch,
+                                char *err, size_t errlen)
+{
+    memset(scratch, 0, sizeof *scratch);
+    scratch->cfg = w->cfg;
+    scratch->mode = mode;
+    scratch->nparams = fm_unet_layout(&w->cfg, scratch->params, FM_MAX_PARAMS, &scratch->nfloats);
+    if (scratch->nparams < 0)
+        FAIL(FM_ERR_FORMAT, "the file's config needs more than %d parameter tensors",
+             FM_MAX_PARAMS);
+    return load_tensors(scratch, w, use_raw, err, errlen);
+}
+
+fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
+                       int *has_state, char *err, size_t errlen)
+{
+    if (has_state)
+        *has_state = 0;
+    fm_ckpt_state tmp;
+    /* The state first: a bad field fails before anything is uploaded. */
+    fm_status s = fm_ckpt_state_read(w, st ? st : &tmp, err, errlen);
+    if (s == FM_OK)
+        s = load_tensors(m, w, use_raw, err, errlen);
+    if (s != FM_OK)
+        return s;
     if (has_state)
         *has_state = w->kind == FM_WEIGHTS_KIND_CHECKPOINT && m->mode == FM_MODE_TRAIN;
     return FM_OK;

@@ -52,18 +52,37 @@ fm_status fm_unet_save(const fm_unet *m, const char *path, int kind, const fm_ck
                        fm_arena *scratch, char *err, size_t errlen);
 
 /* Fill m (already created) from a parsed file. Checks the config (both configs in
- * the message when they differ) and every tensor's presence, dtype and shape
- * (the message names the tensor, what the model expects and what the file has).
+ * the message when they differ) and every tensor's presence, dtype, shape and
+ * values (the message names the tensor, what the model expects and what the file
+ * has; NaN or inf anywhere, or a negative AdamW second moment, is refused with the
+ * tensor's name and the count).
  *
  *   sample model: m->flat = raw.<name> when use_raw, else the canonical tensors.
  *   train model:  m->flat = raw.<name> when present, else the canonical tensors;
  *                 m->ema = the canonical tensors; adam_m / adam_v from a
  *                 checkpoint, else zero. use_raw is ignored.
- * st (may be NULL) receives the checkpoint metadata (zeroes for a weights file,
- * apart from step and seed when recorded); *has_state (may be NULL) is 1 when the
- * file is a checkpoint whose state was restored. */
+ * The state is read first, by fm_ckpt_state_read, into st (may be NULL: read and
+ * checked all the same); *has_state (may be NULL) is 1 when the file is a
+ * checkpoint whose state was restored. */
 fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
                        int *has_state, char *err, size_t errlen);
+
+/* The run state of a parsed file. A weights file: step and seed when recorded, the
+ * rest 0. A checkpoint: every key of fm_ckpt_state is required (a missing one is
+ * named), the hyper-parameters pass fm_train_opt_check, step, seed and batch are in
+ * their fmrt train flags' ranges (FM_MAX_STEPS, FM_MAX_SEED, FM_MAX_BATCH),
+ * batch <= data_count < 2^31, and the position agrees with the step:
+ * step = epoch (data_count / batch) + cursor with cursor < data_count / batch.
+ * FM_ERR_FORMAT with a message naming the field and its value otherwise. */
+fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen);
+
+/* Everything fm_unet_load checks, without a backend or any memory sized by the file:
+ * the layout of w's config (fm_unet_layout, into scratch, which is caller memory)
+ * against the file's tensor directory and values, for this mode and use_raw. Every
+ * byte of parameters the model would allocate is then a byte of the file's payload,
+ * so run this before planning or allocating for a file's config. */
+fm_status fm_unet_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_unet *scratch,
+                                char *err, size_t errlen);
 
 /* fm_unet_create with the file's config, then fm_unet_load. */
 fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w,

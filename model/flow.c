@@ -1,6 +1,7 @@
 #include "flow.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "philox.h"
@@ -26,6 +27,50 @@ fm_train_opts fm_train_defaults(void)
     fm_train_opts o = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                        .weight_decay = 0.01f, .ema_decay = 0.999f, .label_drop = 0.1f, .seed = 0};
     return o;
+}
+
+/* The rules of fm_train_opt_check, once. */
+static const struct hparam_rule {
+    const char *key;
+    double lo, hi;
+    int lo_open, hi_open;
+} hparam_rules[] = {
+    {"lr", 0, 10, 1, 0},         {"beta1", 0, 1, 0, 1},        {"beta2", 0, 1, 0, 1},
+    {"eps", 0, 1, 1, 0},         {"weight_decay", 0, 10, 0, 0}, {"ema_decay", 0, 1, 0, 0},
+    {"label_drop", 0, 1, 0, 0},
+};
+
+fm_status fm_train_opt_check(const char *key, double v, char *msg, size_t len)
+{
+    for (size_t i = 0; i < sizeof hparam_rules / sizeof hparam_rules[0]; i++) {
+        const struct hparam_rule *r = &hparam_rules[i];
+        if (strcmp(key, r->key) != 0)
+            continue;
+        /* Written so that NaN fails: every comparison with NaN is false. */
+        int ok = (r->lo_open ? v > r->lo : v >= r->lo) && (r->hi_open ? v < r->hi : v <= r->hi);
+        if (ok)
+            return FM_OK;
+        snprintf(msg, len, "%s %g is outside %c%g, %g%c", key, v, r->lo_open ? '(' : '[', r->lo,
+                 r->hi, r->hi_open ? ')' : ']');
+        return FM_ERR_ARG;
+    }
+    snprintf(msg, len, "unknown hyper-parameter '%s'", key);
+    return FM_ERR_ARG;
+}
+
+fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len)
+{
+    const struct {
+        const char *key;
+        float v;
+    } f[] = {{"lr", o->lr},       {"beta1", o->beta1},
+             {"beta2", o->beta2}, {"eps", o->eps},
+             {"weight_decay", o->weight_decay}, {"ema_decay", o->ema_decay},
+             {"label_drop", o->label_drop}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (fm_train_opt_check(f[i].key, (double)f[i].v, msg, len) != FM_OK)
+            return FM_ERR_ARG;
+    return FM_OK;
 }
 
 static fm_status run(fm_backend *be, fm_call c) { return fm_run(be, &c); }
@@ -126,10 +171,10 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
 
     /* t and the label dropout are N numbers: drawn on the host from the same Philox
      * streams, so every backend sees the same values. */
-    float tv[1024];
-    int32_t yv[1024];
-    if (N > 1024)
-        return fm_fail(be, FM_ERR_ARG, "train step: batch %d above 1024", N);
+    float tv[FM_MAX_BATCH];
+    int32_t yv[FM_MAX_BATCH];
+    if (N > FM_MAX_BATCH)
+        return fm_fail(be, FM_ERR_ARG, "train step: batch %d above %d", N, FM_MAX_BATCH);
     for (int n = 0; n < N; n++) {
         tv[n] = fm_philox_uniform(o->seed, (uint64_t)n, FM_STREAM(step, 1));
         if (K > 0) {
@@ -171,7 +216,22 @@ fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0,
                        (unsigned long long)step);
     if (m->cfg.num_classes > 0 && !y)
         return fm_fail(m->be, FM_ERR_ARG, "train step: a conditional model needs labels");
+    char msg[128];
+    if (fm_train_opts_check(o, msg, sizeof msg) != FM_OK)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: %s", msg);
     SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "step"), train_step(m, o, x0, y, step, loss));
+}
+
+/* The sampler's state after `step`: its sum is finite iff every element is (or the
+ * sum overflows, which a state in [-1, 1] scale cannot do without something wrong). */
+static fm_status finite_state(fm_backend *be, const fm_tensor *sum, const fm_tensor *x, int step)
+{
+    float total = 0; /* the plan backend computes nothing */
+    TRY(sum_of(be, sum, x, &total));
+    if (isfinite(total))
+        return FM_OK;
+    return fm_fail(be, FM_ERR_NUMERIC, "sampling step %d produced non-finite values (sum %g): "
+                   "the weights or the guidance scale overflow float", step, (double)total);
 }
 
 /* v = v(x, t, y), with classifier-free guidance when asked. */
@@ -193,7 +253,8 @@ static fm_status sample(fm_unet *m, const fm_tensor *P, const fm_tensor *x, cons
 {
     fm_backend *be = m->be;
     const int N = (int)x->shape[0], K = m->cfg.num_classes;
-    fm_tensor t, v, v1, vu, xp, yk = {0}, y = {0};
+    fm_tensor t, v, v1, vu, xp, yk = {0}, y = {0}, sum;
+    TRY(alloc(be, &sum, fm_tensor_1d(FM_F32, 1)));
     TRY(alloc(be, &t, fm_tensor_1d(FM_F32, N)));
     TRY(alloc(be, &v, *x));
     TRY(alloc(be, &vu, *x));
@@ -226,6 +287,7 @@ static fm_status sample(fm_unet *m, const fm_tensor *P, const fm_tensor *x, cons
             TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {v, v, v1}, .f = {1.0f, 1.0f}}));
             TRY(run(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*x, v, *x}, .f = {(float)(-h / 2), 1.0f}}));
         }
+        TRY(finite_state(be, &sum, x, i + 1));
         if (o->on_step)
             TRY(o->on_step(o->user, i + 1, x));
     }

@@ -7,6 +7,13 @@
 
 #include "unet.h"
 
+/* Limits of a training run, shared by fmrt train's flags and a checkpoint's state:
+ * the batch (host arrays of this size in the step), the step count (Philox streams
+ * are 32 bits, FM_STREAM below) and the seed. */
+#define FM_MAX_BATCH 1024
+#define FM_MAX_STEPS ((1ll << 30) - 1)
+#define FM_MAX_SEED (1ll << 62)
+
 typedef struct fm_train_opts {
     float lr, beta1, beta2, eps, weight_decay; /* AdamW */
     float ema_decay;
@@ -23,13 +30,25 @@ typedef struct fm_train_opts {
  * 0.999, label dropout 0.1. */
 fm_train_opts fm_train_defaults(void);
 
+/* The valid range of each hyper-parameter, named by its checkpoint metadata key:
+ *   lr (0, 10]   beta1 [0, 1)   beta2 [0, 1)   eps (0, 1]   weight_decay [0, 10]
+ *   ema_decay [0, 1]   label_drop [0, 1]
+ * (betas below 1 keep AdamW's bias corrections 1 - beta^step above 0.) The flags of
+ * fmrt train and the values of a resumed checkpoint are both held to these rules,
+ * with this message: FM_ERR_ARG and "lr 0 is outside (0, 10]" in msg; NaN fails
+ * every rule. An unknown key is FM_ERR_ARG too. */
+fm_status fm_train_opt_check(const char *key, double v, char *msg, size_t len);
+/* Every hyper-parameter of o by fm_train_opt_check (fm_train_step calls it first). */
+fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len);
+
 /* Philox streams of one training step (seed = opts.seed, counter = element):
  * noise x1 uses stream 4*step, t uses 4*step+1, label dropout 4*step+2. Step
  * numbers start at 1; streams are 32 bits, so step < 2^30. */
 #define FM_STREAM(step, k) ((uint32_t)(4u * (uint32_t)(step) + (uint32_t)(k)))
 
 /* One AdamW step on batch x0 [N, Cin, H, W] (already on the device) with host
- * labels y (N entries, NULL for an unconditional model). step counts from 1.
+ * labels y (N entries, NULL for an unconditional model). step counts from 1;
+ * o must pass fm_train_opts_check (FM_ERR_ARG with its message otherwise).
  * *loss receives the batch loss before the update.
  *
  * Numerical faults: after backward and BEFORE the AdamW and EMA updates, the loss
@@ -68,7 +87,10 @@ typedef struct fm_sample_opts {
 
 /* Integrate x (in: noise x1 at t = 1; out: the sample at t = 0) with the weights in
  * `params` (m->flat or m->ema). y: labels [N] i32 on the device, or NULL/absent
- * (conditional models then use the "no label" row K). */
+ * (conditional models then use the "no label" row K). After every step one SUM over
+ * x checks that the state is finite: a NaN or inf (weights or a guidance scale that
+ * overflow float) stops with FM_ERR_NUMERIC naming the step, rather than handing
+ * back an image that quantises to black. */
 fm_status fm_sample(fm_unet *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
                     const fm_sample_opts *o);
 

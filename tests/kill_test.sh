@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Crash safety under SIGKILL, for real: `fmrt train` writes a checkpoint after every
 # step and is killed at random moments, half of them aimed at a checkpoint write
-# (the kill is sent the moment "<ckpt>.tmp.<pid>" appears, i.e. between the open
+# (the kill is sent the moment "<ckpt>.tmp" appears, i.e. between the open
 # and the rename of fm_file_write_atomic). After every kill:
 #   - the checkpoint on disk, if any, is complete: `fmrt info` reads it and its
 #     CRC checks out;
@@ -40,7 +40,7 @@ for i in $(seq 1 "$kills"); do
             --steps $steps --out "$t/out.fmw" 2>>"$t/train.log" </dev/null &
     fi
     pid=$!
-    tmp=$ck.tmp.$pid
+    tmp=$ck.tmp
     if [ $((i % 2)) -eq 0 ]; then
         # Aimed: let a few writes pass, then kill as soon as the next one starts.
         sleep "0.$((RANDOM % 5))"

@@ -355,3 +355,47 @@ Test(conformance, broken_kernels_are_caught)
     cr_expect_eq(p.be.arena.used, 0u);
     close_pair(&p);
 }
+
+/* ---- non-finite inputs -------------------------------------------------------------- */
+
+/* SILU_FWD over NaN, +-inf and values beyond exp's range: no undefined behaviour in
+ * the vector exp (run under UBSan in scripts/sanitize.sh), NaN stays NaN, finite
+ * inputs give what ref gives within the conformance tolerance (issue 12, item 1). */
+static void silu_nonfinite(const char *name)
+{
+    if (!fm_backend_is_compiled(name))
+        cr_skip_test("%s: not compiled into this build", name);
+    pair p;
+    char why[FM_ERR_LEN];
+    if (open_pair(&p, name, NULL, 1 << 20, 1 << 20, why, sizeof why)) {
+        close_pair(&p);
+        cr_skip_test("%s: %s", name, why);
+    }
+    enum { N = 4096 }; /* long enough for the vector loop and its tail */
+    static float in[N], got[N];
+    const float special[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 88.5f, -87.5f,
+                             3.4e38f, -3.4e38f, 0.0f, -0.0f, 1.0f};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++)
+        in[i] = special[i % ns];
+    fm_tensor x = fm_tensor_1d(FM_F32, N), y = fm_tensor_1d(FM_F32, N);
+    cr_assert_eq(fm_tensor_alloc(&p.be, &x), FM_OK);
+    cr_assert_eq(fm_tensor_alloc(&p.be, &y), FM_OK);
+    cr_assert_eq(fm_upload(&p.be, &x, in), FM_OK);
+    fm_call c = {.op = FM_OP_SILU_FWD, .t = {y, x}};
+    cr_assert_eq(fm_run(&p.be, &c), FM_OK, "%s", p.be.err);
+    cr_assert_eq(fm_download(&p.be, got, &y), FM_OK);
+    for (int i = 0; i < N; i++) {
+        float v = in[i], want = v / (1.0f + expf(-v));
+        if (isnan(v))
+            cr_expect(isnan(got[i]), "%s: silu(nan) = %g, not nan", name, (double)got[i]);
+        else if (isfinite(want))
+            cr_expect(fabsf(got[i] - want) <= 1e-5f * fabsf(want) + 1e-30f,
+                      "%s: silu(%g) = %g, want %g", name, (double)v, (double)got[i],
+                      (double)want);
+    }
+    close_pair(&p);
+}
+
+Test(conformance, silu_nonfinite_ref) { silu_nonfinite("ref"); }
+Test(conformance, silu_nonfinite_cpu) { silu_nonfinite("cpu"); }
