@@ -619,23 +619,102 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The folder part of path ("." or "/" for names without one). */
+static void folder_of(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, len, ".");
+    else if (slash == path)
+        snprintf(dir, len, "/");
+    else
+        snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+fm_status fm_file_check_output(const char *path, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    if (!path || !*path)
+        return fail(err, errlen, FM_ERR_ARG, "an output file name is empty");
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    if (blen == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return fail(err, errlen, FM_ERR_ARG, "%s names a folder, not a file", path);
+    if (strlen(path) + sizeof FM_TMP_SUFFIX > PATH_MAX)
+        return fail(err, errlen, FM_ERR_ARG, "%s: path longer than %d characters with the "
+                    "temporary suffix '%s'", path, PATH_MAX - 1, FM_TMP_SUFFIX);
+    folder_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(err, errlen, FM_ERR_IO, "%s: folder %s does not exist", path, dir);
+    if (access(dir, W_OK) != 0)
+        return fail(err, errlen, FM_ERR_IO, "%s: folder %s is not writable (%s)", path, dir,
+                    strerror(errno));
+    long name_max = pathconf(dir, _PC_NAME_MAX);
+    if (name_max < 0)
+        name_max = NAME_MAX;
+    if (blen + sizeof FM_TMP_SUFFIX - 1 > (size_t)name_max)
+        return fail(err, errlen, FM_ERR_ARG, "%s: file name of %zu characters; with the temporary "
+                    "suffix '%s' it must fit in %ld", path, blen, FM_TMP_SUFFIX, name_max);
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? FM_OK
+                               : fail(err, errlen, FM_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return fail(err, errlen, FM_ERR_ARG, "%s is a symbolic link: fmrt replaces files by "
+                    "renaming, which would replace the link; name the file it points to", path);
+    if (S_ISDIR(st.st_mode))
+        return fail(err, errlen, FM_ERR_ARG, "%s is a folder", path);
+    if (!S_ISREG(st.st_mode))
+        return fail(err, errlen, FM_ERR_ARG, "%s is not a regular file (a device, FIFO or "
+                    "socket); fmrt writes only regular files", path);
+    return FM_OK;
+}
+
+/* Open path's temporary file, "<path>.tmp", for writing: created, or reused and
+ * emptied when a killed save left it behind. A write lock (released by the kernel
+ * when its owner exits) keeps two live writers of the same path apart; O_NOFOLLOW
+ * keeps a link planted at the temporary name from redirecting the write. */
+static int open_tmp(const char *tmp, char *err, size_t errlen, const char *path)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd < 0) {
+        fail(err, errlen, FM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        return -1;
+    }
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct stat st;
+    const char *why = NULL;
+    if (fcntl(fd, F_SETLK, &lk) != 0)
+        why = "another process is writing it";
+    else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        why = "it is not a regular file";
+    else if (ftruncate(fd, 0) != 0)
+        why = strerror(errno);
+    if (why) {
+        close(fd);
+        fail(err, errlen, FM_ERR_IO, "%s: cannot use %s: %s", path, tmp, why);
+        return -1;
+    }
+    return fd;
+}
+
 fm_status fm_file_write_atomic(const char *path, const void *const *chunks, const size_t *sizes,
                                int nchunks, char *err, size_t errlen)
 {
-    if (!path || !*path || nchunks < 0 || (nchunks > 0 && (!chunks || !sizes)))
-        return fail(err, errlen, FM_ERR_ARG, "fm_file_write_atomic: bad path or chunk list");
+    if (nchunks < 0 || (nchunks > 0 && (!chunks || !sizes)))
+        return fail(err, errlen, FM_ERR_ARG, "fm_file_write_atomic: bad chunk list");
     for (int i = 0; i < nchunks; i++)
         if (sizes[i] && !chunks[i])
             return fail(err, errlen, FM_ERR_ARG, "%s: chunk %d is NULL with %zu bytes", path, i,
                         sizes[i]);
+    fm_status s = fm_file_check_output(path, err, errlen);
+    if (s != FM_OK)
+        return s;
     char tmp[PATH_MAX], dir[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return fail(err, errlen, FM_ERR_ARG, "%s: path too long", path);
-
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    snprintf(tmp, sizeof tmp, "%s" FM_TMP_SUFFIX, path); /* fits: checked above */
+    int fd = open_tmp(tmp, err, errlen, path);
     if (fd < 0)
-        return fail(err, errlen, FM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        return FM_ERR_IO;
     const char *what = "write";
     for (int i = 0; i < nchunks; i++)
         if (sizes[i] && write_all(fd, chunks[i], sizes[i]) != 0)
@@ -643,25 +722,19 @@ fm_status fm_file_write_atomic(const char *path, const void *const *chunks, cons
     what = "fsync";
     if (fsync(fd) != 0)
         goto fail_open;
-    what = "close";
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail_open;
-    }
-    fd = -1;
+    /* Renamed while still open and locked: a second writer cannot slip in between. */
     what = "rename";
     if (rename(tmp, path) != 0)
         goto fail_open;
+    what = "close";
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail_renamed;
+    }
 
     /* Make the rename itself durable. Some file systems cannot fsync a folder
      * (EINVAL); that is not worth failing for. */
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    folder_of(path, dir, sizeof dir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         int rc = fsync(dfd), e = errno;
@@ -672,6 +745,9 @@ fm_status fm_file_write_atomic(const char *path, const void *const *chunks, cons
     }
     return FM_OK;
 
+fail_renamed:
+    return fail(err, errlen, FM_ERR_IO, "%s: written, but close failed: %s", path,
+                strerror(errno));
 fail_open : {
     int e = errno;
     if (fd >= 0)

@@ -75,12 +75,28 @@ fm_status fm_mnist_load(const char *images_path, const char *labels_path, int nu
 fm_status fm_mnist_find(const char *dir, const char *split, char *images, char *labels,
                         size_t pathlen, char *err, size_t errlen);
 
-/* Replace `path` with the concatenation of nchunks chunks, crash-safely:
- * write "<path>.tmp.<pid>" in the same folder, fsync it, rename it over path and
- * fsync the folder. On any failure before the rename (open, short write, ENOSPC,
- * EFBIG, EACCES, ...) the temporary file is removed, an existing `path` is left
- * untouched and FM_ERR_IO comes back with the strerror text. A failure of the
- * final folder fsync is reported too, but path is already replaced then.
+/* Suffix of the temporary file of a save (see fm_file_write_atomic). */
+#define FM_TMP_SUFFIX ".tmp"
+
+/* Whether path can be written by fm_file_write_atomic; callers run it on every
+ * output before starting work, so that a bad name fails at once, not after hours:
+ * a non-empty file name (not "", "dir/", "." or ".."); an existing, writable folder;
+ * room for the temporary suffix within the file system's name limit and PATH_MAX;
+ * and, when path exists, a regular file. A symbolic link is refused (a rename
+ * would replace the link itself, not the file it points to), and so are folders,
+ * device nodes, FIFOs and sockets. FM_ERR_ARG or FM_ERR_IO with a message naming
+ * the path and what is wrong. */
+fm_status fm_file_check_output(const char *path, char *err, size_t errlen);
+
+/* Replace `path` with the concatenation of nchunks chunks, crash-safely: check path
+ * (fm_file_check_output), write "<path>.tmp" in the same folder under a write lock,
+ * fsync it, rename it over path and fsync the folder. A temporary file that a
+ * killed save left behind is reused (emptied first), so none accumulate; one that
+ * a live process holds locked fails with a message. On any failure before the
+ * rename (open, short write, ENOSPC, EFBIG, EACCES, ...) the temporary file is
+ * removed, an existing `path` is left untouched and FM_ERR_IO comes back with the
+ * strerror text. A failure of the final folder fsync is reported too, but path is
+ * already replaced then.
  * A process with RLIMIT_FSIZE set should ignore SIGXFSZ so that an over-long file
  * shows up as EFBIG here instead of killing the process. Chunks of size 0 may have
  * a NULL pointer. */

@@ -148,9 +148,12 @@ static int no_temp_files(void)
     DIR *d = opendir(tdir);
     struct dirent *e;
     int ok = 1;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp."))
+    const size_t k = strlen(FM_TMP_SUFFIX);
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n >= k && strcmp(e->d_name + n - k, FM_TMP_SUFFIX) == 0)
             ok = 0;
+    }
     closedir(d);
     return ok;
 }
@@ -642,18 +645,74 @@ Test(io, atomic_write_unwritable_folder)
     char p2[320];
     snprintf(p2, sizeof p2, "%s/no/such/folder/f", tdir);
     cr_expect_eq(fm_file_write_atomic(p2, c, s, 1, err, sizeof err), FM_ERR_IO);
-    cr_expect(strstr(err, strerror(ENOENT)) != NULL, "%s", err);
+    cr_expect(strstr(err, "does not exist") != NULL, "%s", err);
     /* procfs refuses new files even for root. */
     cr_expect_eq(fm_file_write_atomic("/proc/fmrt_io_test", c, s, 1, err, sizeof err), FM_ERR_IO);
     cr_expect(strstr(err, "/proc/fmrt_io_test") != NULL, "%s", err);
-    /* A folder where the file should be: the rename fails, the temp file goes. */
+    /* A folder where the file should be: refused before anything is written. */
     char sub2[300];
     snprintf(sub2, sizeof sub2, "%s/isdir", tdir);
     cr_assert_eq(mkdir(sub2, 0755), 0);
     write_raw(tpath("isdir/keep"), "k", 1);
-    cr_expect_eq(fm_file_write_atomic(sub2, c, s, 1, err, sizeof err), FM_ERR_IO);
-    cr_expect(strstr(err, "rename") != NULL, "%s", err);
+    cr_expect_eq(fm_file_write_atomic(sub2, c, s, 1, err, sizeof err), FM_ERR_ARG);
+    cr_expect(strstr(err, "is a folder") != NULL, "%s", err);
     cr_expect(no_temp_files());
+}
+
+/* Outputs that are not plain files, or names that cannot take the temporary suffix,
+ * are refused before any byte is written (issue 12, item 6). */
+Test(io, atomic_write_refuses_odd_outputs)
+{
+    const void *c[1] = {"new"};
+    const size_t s[1] = {3};
+    /* A symbolic link: renaming over it would replace the link, not its target. */
+    const char *target = tpath("target.bin"), *link = tpath("link.bin");
+    write_raw(target, "old", 3);
+    cr_assert_eq(symlink(target, link), 0);
+    cr_expect_eq(fm_file_write_atomic(link, c, s, 1, err, sizeof err), FM_ERR_ARG);
+    cr_expect(strstr(err, "symbolic link") != NULL, "%s", err);
+    expect_content(target, "old");
+    struct stat st;
+    cr_expect(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced");
+    /* A device node. */
+    cr_expect_eq(fm_file_check_output("/dev/null", err, sizeof err), FM_ERR_ARG);
+    cr_expect(strstr(err, "not a regular file") != NULL, "%s", err);
+    /* Empty names and folders. */
+    cr_expect_eq(fm_file_check_output("", err, sizeof err), FM_ERR_ARG);
+    cr_expect(strstr(err, "empty") != NULL, "%s", err);
+    cr_expect_eq(fm_file_check_output(tpath("sub/"), err, sizeof err), FM_ERR_ARG);
+    /* A name that fits NAME_MAX but not with ".tmp" (the old failure came only after
+     * the work was done). */
+    char name[300];
+    int dlen = snprintf(name, sizeof name, "%s/", tdir);
+    memset(name + dlen, 'a', 253);
+    name[dlen + 253] = 0;
+    cr_expect_eq(fm_file_check_output(name, err, sizeof err), FM_ERR_ARG);
+    cr_expect(strstr(err, "temporary suffix") != NULL, "%s", err);
+    name[dlen + 200] = 0;
+    cr_expect_eq(fm_file_check_output(name, err, sizeof err), FM_OK, "%s", err);
+}
+
+/* A temporary file that a killed save left behind is reused and then gone, not left
+ * to pile up; a symbolic link planted at the temporary name is not followed. */
+Test(io, atomic_write_reuses_stale_temp)
+{
+    const void *c[1] = {"new"};
+    const size_t s[1] = {3};
+    const char *p = tpath("ck.fmw");
+    char tmp[400];
+    snprintf(tmp, sizeof tmp, "%s" FM_TMP_SUFFIX, p);
+    write_raw(tmp, "stale bytes of a killed save", 28);
+    cr_assert_eq(fm_file_write_atomic(p, c, s, 1, err, sizeof err), FM_OK, "%s", err);
+    expect_content(p, "new");
+    cr_expect(no_temp_files());
+    const char *victim = tpath("victim.bin");
+    write_raw(victim, "keep", 4);
+    cr_assert_eq(symlink(victim, tmp), 0);
+    cr_expect_eq(fm_file_write_atomic(p, c, s, 1, err, sizeof err), FM_ERR_IO);
+    expect_content(victim, "keep");
+    expect_content(p, "new");
+    unlink(tmp);
 }
 
 Test(io, atomic_write_efbig_keeps_old_file)

@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "checkpoint.h"
 #include "io.h"
 #include "size.h"
 
@@ -71,6 +73,18 @@ int cli_read_file(const char *path, unsigned char **data, size_t *len)
 unsigned cli_backend_flags;
 int cli_threads;
 
+/* An arena larger than the machine's memory would be granted by an overcommitting
+ * kernel and then fail as an out-of-memory kill midway: refuse it with its size. */
+static int host_too_large(size_t bytes)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || (uint64_t)bytes <= (uint64_t)pages * (uint64_t)page)
+        return 0;
+    return cli_error("the arena needs %.2f GiB of host memory, more than this machine's %.2f GiB "
+                     "(a smaller --n or --batch, or a smaller model, needs less; see fmrt plan)",
+                     (double)bytes / (1u << 30), (double)pages * (double)page / (1u << 30));
+}
+
 /* NAME or NAME:DEVICE, where DEVICE is an index ("opencl:1") or a substring of the
  * device name ("opencl:Radeon", "cuda:H200"). */
 int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_mem *mem)
@@ -82,6 +96,9 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         return cli_error("--backend: '%s' is not NAME or NAME:DEVICE", spec);
     memcpy(name, spec, nlen);
     name[nlen] = 0;
+    if (strcmp(name, "plan") == 0)
+        return cli_error("--backend plan: the plan backend counts bytes and computes nothing; "
+                         "it is not a backend to run on (see fmrt plan)");
     int index = -1;
     const char *match = NULL;
     if (colon) {
@@ -123,6 +140,8 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
     if (host < (32u << 20) && !(forced && host_arena))
         host = 32u << 20;
     host &= ~(size_t)63;
+    if (host_arena && host_too_large(host))
+        return 1;
     mem->ptr = aligned_alloc(64, host);
     mem->bytes = host;
     if (!mem->ptr)
@@ -217,6 +236,71 @@ int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_me
     }
     if (file_bytes)
         *file_bytes = len;
+    return 0;
+}
+
+int cli_check_weights(const char *path, const fm_weights *w, fm_mode mode, int use_raw)
+{
+    /* The layout table lives in a whole fm_unet: too large for the stack. */
+    fm_unet *scratch = malloc(sizeof *scratch);
+    char err[512];
+    if (!scratch)
+        return cli_error("cannot allocate %zu bytes for the layout check", sizeof *scratch);
+    fm_status s = fm_unet_check_weights(w, mode, use_raw, scratch, err, sizeof err);
+    free(scratch);
+    return s == FM_OK ? 0 : cli_error("%s: %s", path, err);
+}
+
+void cli_files_add(cli_files *f, const char *flag, const char *path)
+{
+    if (path && f->n < (int)(sizeof f->paths / sizeof f->paths[0])) {
+        f->flags[f->n] = flag;
+        f->paths[f->n++] = path;
+    }
+}
+
+/* path with its folder resolved ("x" and "./x" agree); 0 when the folder is gone. */
+static int resolved(const char *path, char *out, size_t len)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (!realpath(dir, real))
+        return 0;
+    int n = snprintf(out, len, "%s/%s", real, slash ? slash + 1 : path);
+    return n > 0 && (size_t)n < len;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char ra[PATH_MAX + 256], rb[PATH_MAX + 256];
+    if (strcmp(a, b) == 0)
+        return 1;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return resolved(a, ra, sizeof ra) && resolved(b, rb, sizeof rb) && strcmp(ra, rb) == 0;
+}
+
+int cli_check_outputs(const cli_files *outs, const cli_files *ins)
+{
+    char err[512];
+    for (int i = 0; i < outs->n; i++) {
+        const char *p = outs->paths[i], *flag = outs->flags[i];
+        if (fm_file_check_output(p, err, sizeof err) != FM_OK)
+            return cli_error("%s: %s", flag, err);
+        for (int j = 0; j < i; j++)
+            if (same_file(p, outs->paths[j]))
+                return cli_error("%s and %s name the same file %s: one would overwrite the other",
+                                 outs->flags[j], flag, p);
+        for (int j = 0; ins && j < ins->n; j++)
+            if (same_file(p, ins->paths[j]))
+                return cli_error("%s %s is also the input %s: writing it would destroy the input",
+                                 flag, p, ins->flags[j]);
+    }
     return 0;
 }
 

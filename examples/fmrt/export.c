@@ -36,9 +36,14 @@ int cmd_export(int argc, char **argv)
     fm_weights w;
     size_t file_bytes;
     cli_mem wmem = {0}, dmem = {0}, smem = {0};
-    if (cli_load_weights(in, &w, &file_bytes, &wmem))
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "OUT", out);
+    cli_files_add(&ins, "IN", in);
+    if (cli_check_outputs(&outs, &ins) || cli_load_weights(in, &w, &file_bytes, &wmem))
         return 1;
     int rc = 1;
+    if (cli_check_weights(in, &w, FM_MODE_SAMPLE, use_raw))
+        goto free_w;
     fm_unet *m = malloc(sizeof *m);
     fm_plan plan;
     fm_backend be;

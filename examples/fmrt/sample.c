@@ -227,8 +227,20 @@ int cmd_sample(int argc, char **argv)
     traj tr = {0};
     uint8_t *out = NULL, *tiles = NULL;
     char err[768];
+    /* Every output is checked before the (possibly long) sampling starts. */
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "--out", o.out);
+    cli_files_add(&outs, "--traj", o.traj);
+    cli_files_add(&outs, "--raw-out", o.raw_out);
+    cli_files_add(&ins, "WEIGHTS", o.weights);
+    if (cli_check_outputs(&outs, &ins))
+        return 1;
     if (cli_load_weights(o.weights, &w, NULL, &wmem))
         return 1;
+    if (cli_check_weights(o.weights, &w, FM_MODE_SAMPLE, o.raw)) {
+        cli_mem_free(&wmem);
+        return 1;
+    }
     const fm_config cfg = w.cfg;
     const int N = (int)o.n, C = cfg.in_channels, H = cfg.image, K = cfg.num_classes;
     /* The config is the file's: every size below is checked (a validated config

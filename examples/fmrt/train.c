@@ -8,6 +8,7 @@
  * and the position in the epoch to continue bit-identically. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,9 +122,9 @@ int parse_train_args(int argc, char **argv, opts *o)
         if (i + 1 >= argc)
             return cli_usage_error(CMD, "%s needs a value", a);
         const char *v = argv[++i];
-        const char **str = NULL;
+        const char **str = NULL, *key = NULL; /* key: fm_train_opt_check's name */
         long long *num = NULL, lo = 1, hi = 1ll << 29;
-        double *real = NULL, rlo = 0, rhi = 1;
+        double *real = NULL;
         int *have = NULL;
         if (strcmp(a, "--data") == 0) str = &o->data;
         else if (strcmp(a, "--images") == 0) str = &o->images;
@@ -133,24 +134,28 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--ckpt") == 0) str = &o->ckpt;
         else if (strcmp(a, "--resume") == 0) str = &o->resume;
         else if (strcmp(a, "--log") == 0) str = &o->log;
-        else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = 1024, have = &o->have_batch;
+        else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = FM_MAX_BATCH, have = &o->have_batch;
         else if (strcmp(a, "--epochs") == 0) num = &o->epochs, hi = 1000000, have = &o->have_epochs;
-        else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = (1ll << 30) - 1;
-        else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62, have = &o->have_seed;
+        else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = FM_MAX_STEPS;
+        else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = FM_MAX_SEED, have = &o->have_seed;
         else if (strcmp(a, "--ckpt-every") == 0) num = &o->ckpt_every;
         else if (strcmp(a, "--limit") == 0) num = &o->limit, hi = 1ll << 31;
         else if (strcmp(a, "--log-every") == 0) num = &o->log_every;
-        else if (strcmp(a, "--lr") == 0) real = &o->lr, rhi = 10, have = &o->have_lr;
-        else if (strcmp(a, "--wd") == 0) real = &o->wd, rhi = 10, have = &o->have_wd;
-        else if (strcmp(a, "--ema") == 0) real = &o->ema, have = &o->have_ema;
-        else if (strcmp(a, "--label-drop") == 0) real = &o->label_drop, have = &o->have_drop;
+        else if (strcmp(a, "--lr") == 0) real = &o->lr, key = "lr", have = &o->have_lr;
+        else if (strcmp(a, "--wd") == 0) real = &o->wd, key = "weight_decay", have = &o->have_wd;
+        else if (strcmp(a, "--ema") == 0) real = &o->ema, key = "ema_decay", have = &o->have_ema;
+        else if (strcmp(a, "--label-drop") == 0) real = &o->label_drop, key = "label_drop", have = &o->have_drop;
         else return cli_usage_error(CMD, "unknown option '%s'", a);
+        char msg[128];
         if (str)
             *str = v;
         else if (num && cli_int(a, v, lo, hi, num))
             return 2;
-        else if (real && cli_float(a, v, rlo, rhi, real))
+        else if (real && cli_float(a, v, -DBL_MAX, DBL_MAX, real))
             return 2;
+        /* The rule a resumed checkpoint's value is held to as well (flow.h). */
+        if (real && fm_train_opt_check(key, *real, msg, sizeof msg) != FM_OK)
+            return cli_usage_error(CMD, "%s %s: %s", a, v, msg);
         if (have)
             *have = 1;
     }
@@ -160,8 +165,6 @@ int parse_train_args(int argc, char **argv, opts *o)
         return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
     if (o->steps && o->have_epochs)
         return cli_usage_error(CMD, "give --steps or --epochs, not both");
-    if (o->lr <= 0)
-        return cli_usage_error(CMD, "--lr must be above 0");
     if (o->ckpt_every && !o->ckpt)
         return cli_usage_error(CMD, "--ckpt-every needs --ckpt FILE");
     if (o->ckpt && !o->ckpt_every)
@@ -245,25 +248,21 @@ static int save_all(run *r, int final)
     return rc;
 }
 
-/* The folder of an output file must be writable before hours of training start. */
-static int check_writable(const char *flag, const char *path)
+/* Every output checked before hours of training start (cli_check_outputs): --out,
+ * --ckpt and --log distinct and none of them a data file; --out and --log not the
+ * checkpoint being resumed (--ckpt may be: the run goes on writing it). */
+static int check_outputs(const opts *o)
 {
-    char dir[1024];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return cli_error("%s %s: folder %s does not exist", flag, path, dir);
-    if (access(dir, W_OK) != 0)
-        return cli_error("%s %s: folder %s is not writable", flag, path, dir);
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return cli_error("%s %s is a folder", flag, path);
-    return 0;
+    cli_files outs = {0}, data = {0}, resume = {0}, final = {0};
+    cli_files_add(&outs, "--out", o->out);
+    cli_files_add(&outs, "--ckpt", o->ckpt);
+    cli_files_add(&outs, "--log", o->log);
+    cli_files_add(&data, "--images", o->images);
+    cli_files_add(&data, "--labels", o->labels);
+    cli_files_add(&resume, "--resume", o->resume);
+    cli_files_add(&final, "--out", o->out);
+    cli_files_add(&final, "--log", o->log);
+    return cli_check_outputs(&outs, &data) || cli_check_outputs(&final, &resume);
 }
 
 static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_ckpt_state *st,
@@ -294,15 +293,18 @@ static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_c
     const int64_t epochs = (total + spe - 1) / spe;
     const int64_t first = (int64_t)r.st.step;
     double t0 = cli_now(), tlast = t0, epoch_loss = 0;
-    int64_t epoch_steps = 0, shuffled = -1, skipped = 0;
+    int64_t epoch_steps = 0, skipped = 0;
+    int shuffled = 0;          /* perm holds the order of epoch perm_epoch */
+    uint64_t perm_epoch = 0;
     fprintf(stderr, "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
             "steps %lld..%lld, backend %s\n",
             cond ? "conditional" : "unconditional", (long long)m->nfloats, ds->n, B,
             (long long)spe, (long long)first + 1, (long long)total, fm_backend_describe(be));
     while ((int64_t)r.st.step < total && !g_stop) {
-        if (shuffled != (int64_t)r.st.epoch) {
+        if (!shuffled || perm_epoch != r.st.epoch) {
             shuffle(perm, ds->n, r.st.seed, r.st.epoch);
-            shuffled = (int64_t)r.st.epoch;
+            shuffled = 1;
+            perm_epoch = r.st.epoch;
         }
         /* Gather the batch on the host: pixels p -> p / 127.5 - 1. */
         for (int b = 0; b < B; b++) {
@@ -416,7 +418,7 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc;
 
-    if (check_writable("--out", o.out) || (o.ckpt && check_writable("--ckpt", o.ckpt)))
+    if (check_outputs(&o))
         return 1;
     fm_config cfg;
     fm_ckpt_state st = {0};
@@ -439,13 +441,14 @@ int cmd_train(int argc, char **argv)
         }
         cfg = w.cfg;
         /* The run's own settings come from the checkpoint; changing the ones the
-         * data order depends on would not be a resume. */
-        uint64_t v;
-        if (!fm_weights_meta(&w, "batch", &v) || v < 1 || v > 1024 ||
-            !fm_weights_meta(&w, "step", &v)) {
-            rc = cli_error("%s: checkpoint metadata incomplete (step, batch)", o.resume);
+         * data order depends on would not be a resume. State and tensors are checked
+         * before the data is read or anything is sized by the file's config. */
+        if (fm_ckpt_state_read(&w, &st, err, sizeof err) != FM_OK) {
+            rc = cli_error("%s: %s", o.resume, err);
             goto done;
         }
+        if ((rc = cli_check_weights(o.resume, &w, FM_MODE_TRAIN, 0)) != 0)
+            goto done;
     } else if ((rc = cli_build_config(&o.cfg, &cfg)) != 0) {
         return rc;
     }
@@ -472,15 +475,13 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     int batch = (int)o.batch;
-    uint64_t ck_batch = 0;
     if (o.resume) {
-        fm_weights_meta(&w, "batch", &ck_batch);
-        if (o.have_batch && (uint64_t)o.batch != ck_batch) {
+        if (o.have_batch && (uint64_t)o.batch != st.batch) {
             rc = cli_error("--batch %lld differs from the checkpoint's batch %llu: a resumed run "
-                           "keeps its batch", o.batch, (unsigned long long)ck_batch);
+                           "keeps its batch", o.batch, (unsigned long long)st.batch);
             goto done;
         }
-        batch = (int)ck_batch;
+        batch = (int)st.batch;
     }
     int64_t spe = ds.n / batch;
     if (spe < 1) {
@@ -525,11 +526,8 @@ int cmd_train(int argc, char **argv)
                            (unsigned long long)st.data_count, ds.n);
             goto done;
         }
-        if (st.cursor >= (uint64_t)spe) {
-            rc = cli_error("%s: checkpoint cursor %llu beyond %lld batches per epoch", o.resume,
-                           (unsigned long long)st.cursor, (long long)spe);
-            goto done;
-        }
+        /* With the same data count, fm_ckpt_state_read's cursor < data_count / batch
+         * is cursor < spe: the position indexes this epoch's order. */
         to.lr = st.lr;
         to.beta1 = st.beta1;
         to.beta2 = st.beta2;
