@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "checkpoint.h"
 #include "flow.h"
@@ -630,4 +631,205 @@ Test(model, adamw_names_a_bad_beta)
         cr_expect(strstr(be->err, cases[i].want) != NULL, "message '%s' lacks '%s'", be->err,
                   cases[i].want);
     }
+}
+
+/* ---- hostile files (issue 12) ------------------------------------------------------- */
+
+/* A checkpoint of the tiny model, its bytes in malloc'd memory. */
+static uint8_t *tiny_checkpoint(size_t *len, fm_ckpt_state *st)
+{
+    fm_backend *be = tu_ref();
+    fm_config c = tiny_cfg(10);
+    fm_unet *m = new_model(be, &c, FM_MODE_TRAIN, 3);
+    fm_train_opts o = fm_train_defaults();
+    *st = (fm_ckpt_state){.step = 5, .seed = 3, .epoch = 1, .cursor = 2, .batch = B,
+                          .data_count = 3 * B, /* 3 batches an epoch: 5 = 1 x 3 + 2 */
+                          .lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = o.eps,
+                          .weight_decay = o.weight_decay, .ema_decay = o.ema_decay,
+                          .label_drop = o.label_drop};
+    char path[512], err[512];
+    tmp_path(path, sizeof path, "hostile");
+    cr_assert_eq(fm_unet_save(m, path, FM_WEIGHTS_KIND_CHECKPOINT, st, scratch(), err,
+                              sizeof err), FM_OK, "%s", err);
+    free(m);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    uint8_t *buf = aligned_alloc(64, (*len + 63) & ~(size_t)63);
+    cr_assert(buf && fread(buf, 1, *len, f) == *len);
+    fclose(f);
+    unlink(path);
+    return buf;
+}
+
+/* Rewrite the file's trailing CRC-32 after a patch, and parse it again. */
+static fm_weights reparse(uint8_t *buf, size_t len)
+{
+    uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(len - 4));
+    for (int i = 0; i < 4; i++)
+        buf[len - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    fm_weights w;
+    char err[512];
+    cr_assert_eq(fm_weights_parse(buf, len, &w, err, sizeof err), FM_OK, "%s", err);
+    return w;
+}
+
+/* Metadata entry `key`: its key renamed to newkey (NULL: kept), its value set. */
+static void patch_meta(uint8_t *buf, size_t len, const char *key, const char *newkey,
+                       uint64_t value)
+{
+    fm_weights w = reparse(buf, len);
+    for (int i = 0; i < w.nmeta; i++) {
+        uint8_t *e = buf + (w.meta - buf) + (size_t)i * FM_WEIGHTS_META_BYTES;
+        if (strncmp((const char *)e, key, FM_WEIGHTS_KEY) != 0)
+            continue;
+        if (newkey) {
+            memset(e, 0, FM_WEIGHTS_KEY);
+            memcpy(e, newkey, strlen(newkey));
+        }
+        for (int b = 0; b < 8; b++)
+            e[FM_WEIGHTS_KEY + b] = (uint8_t)(value >> (8 * b));
+        return;
+    }
+    cr_assert_fail("no metadata key %s", key);
+}
+
+static uint64_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* Every checkpoint field is required and held to its flag's rule; the reproducers of
+ * the issue (ema_decay NaN, lr 0 or -1, eps -1 or inf, label_drop NaN, betas out of
+ * range, missing keys, epoch 2^64 - 1) each give one message naming the field. */
+Test(model, checkpoint_state_is_checked)
+{
+    size_t len;
+    fm_ckpt_state st0, st;
+    uint8_t *good = tiny_checkpoint(&len, &st0);
+    uint8_t *buf = malloc(len);
+    cr_assert_not_null(buf);
+    const struct {
+        const char *key, *newkey;
+        uint64_t value;
+        const char *want;
+    } cases[] = {
+        {"ema_decay", NULL, float_bits(NAN), "ema_decay nan is outside [0, 1]"},
+        {"lr", NULL, float_bits(0.0f), "lr 0 is outside (0, 10]"},
+        {"lr", NULL, float_bits(-1.0f), "lr -1 is outside (0, 10]"},
+        {"eps", NULL, float_bits(-1.0f), "eps -1 is outside (0, 1]"},
+        {"eps", NULL, float_bits(INFINITY), "eps inf is outside (0, 1]"},
+        {"label_drop", NULL, float_bits(NAN), "label_drop nan is outside [0, 1]"},
+        {"beta1", NULL, float_bits(1.0f), "beta1 1 is outside [0, 1)"},
+        {"beta2", NULL, float_bits(-0.5f), "beta2 -0.5 is outside [0, 1)"},
+        {"weight_decay", NULL, 1ull << 40, "weight_decay = 0x10000000000 is not a float32"},
+        {"lr", "lR", float_bits(1e-4f), "checkpoint metadata 'lr' is missing"},
+        {"step", "stop", 5, "checkpoint metadata 'step' is missing"},
+        {"epoch", NULL, UINT64_MAX, "metadata disagree: step 5 is not epoch"},
+        {"cursor", NULL, 3, "metadata disagree"},
+        {"batch", NULL, 0, "batch = 0 is outside 1..1024"},
+        {"data_count", NULL, 1ull << 40, "data_count = 1099511627776 is outside"},
+        {"seed", NULL, UINT64_MAX, "seed = 18446744073709551615 is outside"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(buf, good, len);
+        patch_meta(buf, len, cases[i].key, cases[i].newkey, cases[i].value);
+        fm_weights w = reparse(buf, len);
+        cr_expect_eq(fm_ckpt_state_read(&w, &st, err, sizeof err), FM_ERR_FORMAT, "%s: accepted",
+                     cases[i].key);
+        cr_expect(strstr(err, cases[i].want) != NULL, "%s: '%s' lacks '%s'", cases[i].key, err,
+                  cases[i].want);
+    }
+    /* The loader runs the same check before uploading anything. */
+    memcpy(buf, good, len);
+    patch_meta(buf, len, "ema_decay", NULL, float_bits(NAN));
+    fm_weights w = reparse(buf, len);
+    fm_unet *m = calloc(1, sizeof *m);
+    cr_assert_not_null(m);
+    cr_expect_eq(fm_unet_create_from_weights(m, tu_ref(), &w, FM_MODE_TRAIN, B, 0, &st, NULL, err,
+                                             sizeof err), FM_ERR_FORMAT);
+    cr_expect(strstr(err, "ema_decay nan") != NULL, "%s", err);
+    /* The untouched file reads back as saved. */
+    w = reparse(good, len);
+    cr_expect_eq(fm_ckpt_state_read(&w, &st, err, sizeof err), FM_OK, "%s", err);
+    cr_expect(st.step == st0.step && st.epoch == st0.epoch && st.cursor == st0.cursor &&
+              st.data_count == st0.data_count && st.lr == st0.lr &&
+              st.ema_decay == st0.ema_decay && st.label_drop == st0.label_drop);
+    free(m);
+    free(buf);
+    free(good);
+}
+
+/* A NaN or inf parameter is refused with the tensor's name and the count, and a
+ * negative AdamW second moment too, instead of sampling black images. */
+Test(model, loader_refuses_nonfinite_values)
+{
+    size_t len;
+    fm_ckpt_state st;
+    uint8_t *buf = tiny_checkpoint(&len, &st);
+    fm_weights w = reparse(buf, len);
+    fm_wtensor t;
+    char err[512];
+    fm_unet *scratch_m = calloc(1, sizeof *scratch_m);
+    cr_assert_not_null(scratch_m);
+    /* Two bad values in the EMA conv_in.weight (the canonical tensor). */
+    cr_assert_eq(fm_weights_tensor(&w, fm_weights_find(&w, "conv_in.weight"), &t), FM_OK);
+    float bad[2] = {NAN, -INFINITY};
+    memcpy(buf + ((const uint8_t *)t.data - buf), bad, sizeof bad);
+    w = reparse(buf, len);
+    cr_expect_eq(fm_unet_check_weights(&w, FM_MODE_SAMPLE, 0, scratch_m, err, sizeof err),
+                 FM_ERR_FORMAT);
+    cr_expect(strstr(err, "tensor 'conv_in.weight': 2 of its 72 values are not finite") != NULL,
+              "%s", err);
+    /* The raw copy is fine: sampling the raw weights works. */
+    cr_expect_eq(fm_unet_check_weights(&w, FM_MODE_SAMPLE, 1, scratch_m, err, sizeof err), FM_OK,
+                 "%s", err);
+    /* A negative second moment. */
+    uint8_t *good = tiny_checkpoint(&len, &st);
+    w = reparse(good, len);
+    cr_assert_eq(fm_weights_tensor(&w, fm_weights_find(&w, "adam_v"), &t), FM_OK);
+    float neg = -1.0f;
+    memcpy(good + ((const uint8_t *)t.data - good) + 4 * 7, &neg, sizeof neg);
+    w = reparse(good, len);
+    cr_expect_eq(fm_unet_check_weights(&w, FM_MODE_TRAIN, 0, scratch_m, err, sizeof err),
+                 FM_ERR_FORMAT);
+    cr_expect(strstr(err, "tensor 'adam_v': 1 of its") != NULL && strstr(err, "negative"), "%s",
+              err);
+    free(scratch_m);
+    free(buf);
+    free(good);
+}
+
+/* A header can claim a config whose parameters need far more memory than the file
+ * holds (time_dim 65535: ~17 GB); the tensor directory is checked against the
+ * config's layout, so the claim fails before anything is planned or allocated. */
+Test(model, header_cannot_size_more_than_the_file)
+{
+    size_t len;
+    fm_ckpt_state st;
+    uint8_t *buf = tiny_checkpoint(&len, &st);
+    const size_t time_dim_at = 24 + 4 * 9; /* docs/weights-format.md: config slot 9 */
+    for (int b = 0; b < 4; b++)
+        buf[time_dim_at + (size_t)b] = (uint8_t)(65535u >> (8 * b));
+    fm_weights w = reparse(buf, len);
+    cr_assert_eq(w.cfg.time_dim, 65535);
+    fm_unet *s = calloc(1, sizeof *s);
+    cr_assert_not_null(s);
+    int64_t nfloats = 0;
+    cr_assert(fm_unet_layout(&w.cfg, s->params, FM_MAX_PARAMS, &nfloats) > 0);
+    cr_expect_gt((double)nfloats * 4, 1e9, "the claim: %lld floats", (long long)nfloats);
+    cr_expect_lt((double)len, 1e7);
+    char err[512];
+    for (int mode = 0; mode < 2; mode++) {
+        cr_expect_eq(fm_unet_check_weights(&w, (fm_mode)mode, 0, s, err, sizeof err),
+                     FM_ERR_FORMAT);
+        cr_expect(strstr(err, "model expects f32") != NULL && strstr(err, "65535"), "%s", err);
+    }
+    free(s);
+    free(buf);
 }

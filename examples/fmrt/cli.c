@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,6 +20,21 @@
 
 int cli_quiet;
 
+/* One message line on stderr. Messages quote names read from files (tensor names,
+ * metadata keys, paths): control bytes are written as \xNN so that a file cannot
+ * drive the terminal with escape sequences; UTF-8 passes through. */
+static void print_line(const char *prefix, const char *msg, const char *suffix)
+{
+    fputs(prefix, stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputs(suffix, stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
     char msg[2048];
@@ -27,7 +43,7 @@ int cli_error(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!cli_quiet)
-        fprintf(stderr, "fmrt: %s\n", msg);
+        print_line("fmrt: ", msg, "\n");
     return 1;
 }
 
@@ -38,8 +54,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    char prefix[64], suffix[64];
+    snprintf(prefix, sizeof prefix, "fmrt %s: ", cmd);
+    snprintf(suffix, sizeof suffix, " (see fmrt %s --help)\n", cmd);
     if (!cli_quiet)
-        fprintf(stderr, "fmrt %s: %s (see fmrt %s --help)\n", cmd, msg, cmd);
+        print_line(prefix, msg, suffix);
     return 2;
 }
 
@@ -186,6 +205,8 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    if (lo <= -DBL_MAX && hi >= DBL_MAX && (errno || end == s || *end || !isfinite(v)))
+        return cli_error("%s: '%s' is not a finite number", flag, s);
     if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
         return cli_error("%s: '%s' is not a number in %g..%g", flag, s, lo, hi);
     *out = v;

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Hostile inputs to the fmrt tool (issue 12), self-contained: the data is a few
+# made-up MNIST-format digits written here, no ../shared needed. Every case must give
+# one clear error line and an exit status 1..125 (no crash), before any work starts
+# where the case is about the command line, and leave the files already on disk as
+# they were. The file-format cases (NaN tensors, checkpoint fields, a header that
+# claims more memory than its file holds) are Criterion tests in test_model.c.
+# Usage: hostile.sh FMRT
+set -euo pipefail
+fmrt=$1
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+
+# 16 images of 28x28 (IDX3, big-endian header) and their labels 0..9,0..5 (IDX1).
+{ printf '\x00\x00\x08\x03\x00\x00\x00\x10\x00\x00\x00\x1c\x00\x00\x00\x1c'
+  head -c $((16 * 784)) /dev/zero | tr '\0' '\200'; } >"$t/img.idx"
+{ printf '\x00\x00\x08\x01\x00\x00\x00\x10'
+  printf '\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x00\x01\x02\x03\x04\x05'; } >"$t/lab.idx"
+data=(--images "$t/img.idx" --labels "$t/lab.idx" --backend ref --log-every 1000)
+model=(--preset tiny --config base_channels=8 --config "channel_mult=1,2" --config time_dim=16
+       --config heads=2 --config groups=4 --batch 4 --seed 5)
+
+# expect_fail PATTERN CMD...: exit status 1..125, one stderr line matching PATTERN,
+# and no sign that work started (no "training"/"sampled" line).
+expect_fail() {
+    local pat=$1 rc=0
+    shift
+    "$@" >"$t/out" 2>"$t/err" </dev/null || rc=$?
+    if [ "$rc" -eq 0 ] || [ "$rc" -gt 125 ]; then
+        echo "FAIL: exit $rc from: $*"; cat "$t/err"; exit 1
+    fi
+    if ! grep -Eq -- "$pat" "$t/err" || grep -Eq '^(training|sampled) ' "$t/err"; then
+        echo "FAIL: stderr of '$*' lacks /$pat/ or shows work done:"; cat "$t/err"; exit 1
+    fi
+    if [ "$(wc -l <"$t/err")" -ne 1 ]; then
+        echo "FAIL: more than one error line from '$*':"; cat "$t/err"; exit 1
+    fi
+    echo "ok: $(head -c 200 "$t/err")"
+}
+
+"$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --ckpt "$t/c.fmw" --out "$t/w.fmw" \
+    2>"$t/train.log" </dev/null
+cp "$t/c.fmw" "$t/c.keep"
+cp "$t/w.fmw" "$t/w.keep"
+
+# ---- outputs (item 6) ------------------------------------------------------------------
+expect_fail "--out and --ckpt name the same file" \
+    "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --ckpt "$t/c.fmw" --out "$t/./c.fmw"
+expect_fail "--out .*is also the input --resume" \
+    "$fmrt" train "${data[@]}" --resume "$t/c.fmw" --steps 3 --out "$t/c.fmw"
+cmp "$t/c.fmw" "$t/c.keep"
+ln -s "$t/w.fmw" "$t/link.fmw"
+expect_fail "is a symbolic link" "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --out "$t/link.fmw"
+cmp "$t/w.fmw" "$t/w.keep"
+test -L "$t/link.fmw"
+expect_fail "/dev/null is not a regular file" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out /dev/null
+long=$t/$(printf 'a%.0s' $(seq 253))
+expect_fail "temporary suffix" "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --out "$long"
+expect_fail "temporary suffix" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out "$long"
+expect_fail "output file name is empty" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out ''
+expect_fail "folder .*/nodir does not exist" "$fmrt" sample "$t/w.fmw" --n 2 --out "$t/nodir/s.png"
+expect_fail "--out and --traj name the same file" \
+    "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --traj "$t/s.png" --out "$t/s.png"
+expect_fail "--raw-out .*is also the input WEIGHTS" \
+    "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --raw-out "$t/w.fmw"
+cmp "$t/w.fmw" "$t/w.keep"
+expect_fail "OUT .*is also the input IN" "$fmrt" export "$t/w.fmw" "$t/w.fmw"
+cmp "$t/w.fmw" "$t/w.keep"
+
+# A killed save leaves "<file>.tmp": the next save reuses it, and it is gone after.
+printf 'the remains of a killed save' >"$t/c.fmw.tmp"
+"$fmrt" train "${data[@]}" --resume "$t/c.fmw" --ckpt "$t/c.fmw" --steps 3 --out "$t/w3.fmw" \
+    2>>"$t/train.log" </dev/null
+test ! -e "$t/c.fmw.tmp"
+"$fmrt" info "$t/c.fmw" >"$t/info.txt"
+grep -q "^crc .* ok" "$t/info.txt"
+echo "ok: a stale $t/c.fmw.tmp was reused and removed by the next save"
+
+# ---- backends and flags (items 5, 7) -----------------------------------------------------
+expect_fail "plan backend counts bytes and computes nothing" \
+    "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --backend plan --out "$t/p.png"
+expect_fail "plan backend counts bytes and computes nothing" \
+    "$fmrt" train "${data[@]}" "${model[@]}" --steps 1 --backend plan --out "$t/p.fmw"
+expect_fail "--lr 0: lr 0 is outside \(0, 10\]" "$fmrt" train "${data[@]}" --lr 0
+expect_fail "--ema 1.5: ema_decay 1.5 is outside \[0, 1\]" "$fmrt" train "${data[@]}" --ema 1.5
+expect_fail "--label-drop: 'nan' is not a finite number" "$fmrt" train "${data[@]}" --label-drop nan
+
+# ---- terminal escapes in messages (item 7) -------------------------------------------------
+esc=$(printf 'x\033[2Jy')
+expect_fail 'cannot open x\\x1b\[2Jy' "$fmrt" info "$esc"
+if grep -q "$(printf '\033')" "$t/err"; then echo "FAIL: a raw ESC reached stderr"; exit 1; fi
+echo "hostile: ok"
