@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the libFuzzer harnesses with clang in build-fuzz and run each for SECONDS.
 #
-#   tests/fuzz/run.sh [SECONDS] [HARNESS...]     (default 60 s; all four harnesses)
+#   tests/fuzz/run.sh [SECONDS] [HARNESS...]     (default 60 s; every harness)
 #
 # Each run starts from tests/fuzz/corpus/<h> (and tests/fuzz/regress/<h>) and keeps
 # what it learns in build-fuzz/fuzz/corpus/<h>, so later runs continue from there.
@@ -13,7 +13,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-weights checkpoint idx cli}
+harnesses=${*:-weights checkpoint idx cli plot}
 build=$root/build-fuzz
 command -v clang >/dev/null 2>&1 || {
     echo "run.sh: clang not found (apt-get install clang)" >&2
