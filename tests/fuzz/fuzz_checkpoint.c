@@ -4,7 +4,8 @@
  * the checksum itself; here the point is to get past it), then: fm_weights_parse,
  * and for the sampling and the training mode fm_unet_plan on the file's config,
  * fm_unet_create_from_weights on the reference backend and the model-level state
- * restore (fm_ckpt_state). The config comes from the file, so the arena is
+ * restore (fm_ckpt_state), with fm_unet_check_weights first, which must accept
+ * every file the loader accepts. The config comes from the file, so the arena is
  * bounded the way the CLI bounds it: by the planner. A config whose plan fails
  * (through the library's own overflow and size checks) or needs more than
  * ARENA_BYTES is refused before anything is allocated. Models small enough run
@@ -69,6 +70,9 @@ static void load(const fm_weights *w, fm_mode mode, int use_raw)
 {
     fm_plan plan;
     char err[768];
+    /* As the CLI does: the tensors against the config's layout before any plan. */
+    int checked = fm_unet_check_weights(w, mode, use_raw, g_scratch, err, sizeof err) == FM_OK;
+    CHECK(memchr(err, 0, sizeof err) != NULL);
     if (fm_unet_plan(&w->cfg, mode, 1, g_scratch, &plan, err, sizeof err) != FM_OK) {
         CHECK(memchr(err, 0, sizeof err) != NULL);
         return;
@@ -84,6 +88,7 @@ static void load(const fm_weights *w, fm_mode mode, int use_raw)
     fm_status s = fm_unet_create_from_weights(g_model, &be, w, mode, 1, use_raw, &st, &has_state,
                                               err, sizeof err);
     CHECK(memchr(err, 0, sizeof err) != NULL);
+    CHECK(s != FM_OK || checked); /* the check refuses nothing the loader takes */
     if (s == FM_OK) {
         /* The planner's bytes are exact: the model must fit in what it measured. */
         CHECK(be.arena.used <= plan.state_bytes);
