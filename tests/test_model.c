@@ -833,3 +833,26 @@ Test(model, header_cannot_size_more_than_the_file)
     free(s);
     free(buf);
 }
+
+/* An infinite weight (put there without the loader, which refuses NaN and
+ * inf) makes the sampler stop at the first non-finite state, naming the step, rather
+ * than hand back an image that quantises to black. */
+Test(model, sampling_stops_on_a_nonfinite_state)
+{
+    fm_backend *be = tu_ref();
+    fm_config c = tiny_cfg(0);
+    fm_unet *m = new_model(be, &c, FM_MODE_SAMPLE, 5);
+    const fm_param *p = fm_unet_find(m, "conv_out.bias");
+    cr_assert_not_null(p);
+    float big = INFINITY;
+    fm_tensor v = p->t;
+    v.shape[0] = 1;
+    cr_assert_eq(fm_upload(be, &v, &big), FM_OK, "%s", be->err);
+    fm_tensor x = tu_tensor(be, FM_F32, 4, 2, 1, 8, 8);
+    cr_assert_eq(fm_noise(be, &x, 1, 0), FM_OK);
+    fm_sample_opts o = {.steps = 4};
+    cr_expect_eq(fm_sample(m, &m->flat, &x, NULL, &o), FM_ERR_NUMERIC);
+    cr_expect(strstr(be->err, "sampling step 1 produced non-finite values") != NULL, "%s",
+              be->err);
+    free(m);
+}
