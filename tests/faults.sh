@@ -27,19 +27,7 @@ tiny=(--data "$data" --limit 64 --backend ref --log-every 1000)
 model=(--preset tiny --config base_channels=8 --config "channel_mult=1,2" --config time_dim=16
        --config heads=2 --config groups=4 --batch 4 --seed 5)
 
-# expect_fail PATTERN CMD...: exit status 1..125 (not a crash), stderr matches PATTERN.
-expect_fail() {
-    local pat=$1 rc=0
-    shift
-    "$@" >"$t/out" 2>"$t/err" </dev/null || rc=$?
-    if [ "$rc" -eq 0 ] || [ "$rc" -gt 125 ]; then
-        echo "FAIL: exit $rc from: $*"; cat "$t/err"; exit 1
-    fi
-    if ! grep -Eq -- "$pat" "$t/err"; then
-        echo "FAIL: stderr of '$*' lacks /$pat/:"; cat "$t/err"; exit 1
-    fi
-    echo "ok: $(grep -E -- "$pat" "$t/err" | head -1)"
-}
+. "$(dirname "$0")/expect.sh"
 
 # ---- numeric faults ---------------------------------------------------------------
 "$fmrt" train "${tiny[@]}" "${model[@]}" --steps 4 --ckpt "$t/a4.fmw" --out "$t/a.fmw" \

@@ -20,22 +20,14 @@ data=(--images "$t/img.idx" --labels "$t/lab.idx" --backend ref --log-every 1000
 model=(--preset tiny --config base_channels=8 --config "channel_mult=1,2" --config time_dim=16
        --config heads=2 --config groups=4 --batch 4 --seed 5)
 
-# expect_fail PATTERN CMD...: exit status 1..125, one stderr line matching PATTERN,
-# and no sign that work started (no "training"/"sampled" line).
-expect_fail() {
-    local pat=$1 rc=0
-    shift
-    "$@" >"$t/out" 2>"$t/err" </dev/null || rc=$?
-    if [ "$rc" -eq 0 ] || [ "$rc" -gt 125 ]; then
-        echo "FAIL: exit $rc from: $*"; cat "$t/err"; exit 1
+. "$(dirname "$0")/expect.sh"
+# expect_early PATTERN CMD...: expect_fail, with one error line and no sign that work
+# started (no "training" or "sampled" line).
+expect_early() {
+    expect_fail "$@"
+    if grep -Eq '^(training|sampled) ' "$t/err" || [ "$(wc -l <"$t/err")" -ne 1 ]; then
+        echo "FAIL: '$*' started work or printed more than one line:"; cat "$t/err"; exit 1
     fi
-    if ! grep -Eq -- "$pat" "$t/err" || grep -Eq '^(training|sampled) ' "$t/err"; then
-        echo "FAIL: stderr of '$*' lacks /$pat/ or shows work done:"; cat "$t/err"; exit 1
-    fi
-    if [ "$(wc -l <"$t/err")" -ne 1 ]; then
-        echo "FAIL: more than one error line from '$*':"; cat "$t/err"; exit 1
-    fi
-    echo "ok: $(head -c 200 "$t/err")"
 }
 
 "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --ckpt "$t/c.fmw" --out "$t/w.fmw" \
@@ -44,27 +36,27 @@ cp "$t/c.fmw" "$t/c.keep"
 cp "$t/w.fmw" "$t/w.keep"
 
 # ---- outputs (item 6) ------------------------------------------------------------------
-expect_fail "--out and --ckpt name the same file" \
+expect_early "--out and --ckpt name the same file" \
     "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --ckpt "$t/c.fmw" --out "$t/./c.fmw"
-expect_fail "--out .*is also the input --resume" \
+expect_early "--out .*is also the input --resume" \
     "$fmrt" train "${data[@]}" --resume "$t/c.fmw" --steps 3 --out "$t/c.fmw"
 cmp "$t/c.fmw" "$t/c.keep"
 ln -s "$t/w.fmw" "$t/link.fmw"
-expect_fail "is a symbolic link" "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --out "$t/link.fmw"
+expect_early "is a symbolic link" "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --out "$t/link.fmw"
 cmp "$t/w.fmw" "$t/w.keep"
 test -L "$t/link.fmw"
-expect_fail "/dev/null is not a regular file" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out /dev/null
+expect_early "/dev/null is not a regular file" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out /dev/null
 long=$t/$(printf 'a%.0s' $(seq 253))
-expect_fail "temporary suffix" "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --out "$long"
-expect_fail "temporary suffix" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out "$long"
-expect_fail "output file name is empty" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out ''
-expect_fail "folder .*/nodir does not exist" "$fmrt" sample "$t/w.fmw" --n 2 --out "$t/nodir/s.png"
-expect_fail "--out and --traj name the same file" \
+expect_early "temporary suffix" "$fmrt" train "${data[@]}" "${model[@]}" --steps 2 --out "$long"
+expect_early "temporary suffix" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out "$long"
+expect_early "output file name is empty" "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --out ''
+expect_early "folder .*/nodir does not exist" "$fmrt" sample "$t/w.fmw" --n 2 --out "$t/nodir/s.png"
+expect_early "--out and --traj name the same file" \
     "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --traj "$t/s.png" --out "$t/s.png"
-expect_fail "--raw-out .*is also the input WEIGHTS" \
+expect_early "--raw-out .*is also the input WEIGHTS" \
     "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --raw-out "$t/w.fmw"
 cmp "$t/w.fmw" "$t/w.keep"
-expect_fail "OUT .*is also the input IN" "$fmrt" export "$t/w.fmw" "$t/w.fmw"
+expect_early "OUT .*is also the input IN" "$fmrt" export "$t/w.fmw" "$t/w.fmw"
 cmp "$t/w.fmw" "$t/w.keep"
 
 # A killed save leaves "<file>.tmp": the next save reuses it, and it is gone after.
@@ -77,16 +69,16 @@ grep -q "^crc .* ok" "$t/info.txt"
 echo "ok: a stale $t/c.fmw.tmp was reused and removed by the next save"
 
 # ---- backends and flags (items 5, 7) -----------------------------------------------------
-expect_fail "plan backend counts bytes and computes nothing" \
+expect_early "plan backend counts bytes and computes nothing" \
     "$fmrt" sample "$t/w.fmw" --n 2 --steps 1 --backend plan --out "$t/p.png"
-expect_fail "plan backend counts bytes and computes nothing" \
+expect_early "plan backend counts bytes and computes nothing" \
     "$fmrt" train "${data[@]}" "${model[@]}" --steps 1 --backend plan --out "$t/p.fmw"
-expect_fail "--lr 0: lr 0 is outside \(0, 10\]" "$fmrt" train "${data[@]}" --lr 0
-expect_fail "--ema 1.5: ema_decay 1.5 is outside \[0, 1\]" "$fmrt" train "${data[@]}" --ema 1.5
-expect_fail "--label-drop: 'nan' is not a finite number" "$fmrt" train "${data[@]}" --label-drop nan
+expect_early "--lr 0: lr 0 is outside \(0, 10\]" "$fmrt" train "${data[@]}" --lr 0
+expect_early "--ema 1.5: ema_decay 1.5 is outside \[0, 1\]" "$fmrt" train "${data[@]}" --ema 1.5
+expect_early "--label-drop: 'nan' is not a finite number" "$fmrt" train "${data[@]}" --label-drop nan
 
 # ---- terminal escapes in messages (item 7) -------------------------------------------------
 esc=$(printf 'x\033[2Jy')
-expect_fail 'cannot open x\\x1b\[2Jy' "$fmrt" info "$esc"
+expect_early 'cannot open x\\x1b\[2Jy' "$fmrt" info "$esc"
 if grep -q "$(printf '\033')" "$t/err"; then echo "FAIL: a raw ESC reached stderr"; exit 1; fi
 echo "hostile: ok"

@@ -18,12 +18,7 @@
 
 #include "checkpoint.h"
 #include "flow.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define ARENA_BYTES ((size_t)64 << 20)
 #define RUN_BYTES ((size_t)1 << 20) /* models this small also run a step */

@@ -25,12 +25,7 @@
 #include "checkpoint.h"
 #include "flow.h"
 #include "io.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define ARENA_BYTES ((size_t)16 << 20)
 #define NKEYS 13

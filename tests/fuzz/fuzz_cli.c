@@ -13,12 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define MAX_ARGS 128
 

@@ -20,12 +20,7 @@
 #include <zlib.h>
 
 #include "io.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define BIG_ARENA ((size_t)16 << 20)
 #define SMALL_ARENA ((size_t)24 << 10) /* below zlib's ~45 KiB of inflate state */

@@ -14,12 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define MAX_STEP 9007199254740992.0
 

@@ -13,12 +13,7 @@
 #include <zlib.h>
 
 #include "weights.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 static volatile uint32_t g_sink; /* keeps the byte reads from being optimised away */
 
