@@ -3,18 +3,20 @@
  *
  * fm_cpu_expf (Cephes expf): x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2;
  * e^r by a degree-6 polynomial (relative error ~1.5 ulp); 2^n by building the float's
- * exponent field. x is clamped to [-87, 88] first, so n + 127 stays in 1..254: the
- * result saturates at e^88 = 1.65e38 instead of inf, and at e^-87 = 1.6e-38 instead of
- * 0 -- both are absorbed by the 1 + e of a sigmoid. The clamps are written so that a
- * NaN fails their test and takes the bound (x < 88 is false for NaN), so n is always a
- * small integer and the exponent shift is defined for any input; the NaN is put back
- * at the end (x != x selects it), so e^NaN = NaN propagates as expf's does. The
- * clamps and the blends they become vectorise only without -ftrapping-math
- * (kernels_cpu is built with -fno-trapping-math: no code here reads the
- * floating-point exception flags). */
+ * exponent field. x is clamped to [-87, 88] first, so n + 127 stays in 1..254 and the
+ * exponent shift is defined. Above ln(FLT_MAX) = 88.7228 the result is +inf, as expf
+ * gives (a saturated e^88 = 1.65e38 there would make silu(x) = x / (1 + e^-x) of
+ * x = -3e38 come out as -2 instead of -0); between 88 and 88.7228 it is e^88, and
+ * below -87 it is e^-87 = 1.6e-38 instead of a subnormal or 0: both are absorbed by
+ * the 1 + e of a sigmoid. The clamps are written so that a NaN fails their test and
+ * takes the bound (x < 88 is false for NaN); the NaN is put back at the end (x != x
+ * selects it), so e^NaN = NaN propagates as expf's does. The clamps and the blends
+ * they become vectorise only without -ftrapping-math (kernels_cpu is built with
+ * -fno-trapping-math: no code here reads the floating-point exception flags). */
 #ifndef FMRT_KERNELS_CPU_VMATH_H
 #define FMRT_KERNELS_CPU_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -50,7 +52,8 @@ static inline float fm_cpu_expf(float x)
     uint32_t bits = (uint32_t)(n + 127) << 23; /* n + 127 in 1..254 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return in != in ? in : p * scale;
+    float e = in > 88.7228394f ? INFINITY : p * scale;
+    return in != in ? in : e;
 }
 
 /* SiLU of one value with that exp: SILU_FWD and GROUPNORM_FWD's SiLU post-op share it. */
