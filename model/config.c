@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unet.h" /* FM_MAX_MODULES, FM_MAX_PARAMS: the tables a config must fit */
+#include "unet.h" /* fm_unet_count and the tables a config must fit */
 
 fm_status fm_config_preset(fm_config *c, const char *name)
 {
@@ -28,57 +28,13 @@ fm_status fm_config_preset(fm_config *c, const char *name)
 
 static int ok_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
 
-/* Parameter tensors of one ResBlock: norm1, conv1, temb, norm2, conv2 (weight and
- * bias each), plus a 1x1 skip conv when the channel count changes. */
-static int resblock_params(int cin, int cout) { return cin != cout ? 12 : 10; }
-
-/* The formula is the walk of build() in model/unet.c, counting instead of
- * building; keep the two in step. It lives here so that fm_config_validate can
- * refuse a config that would overflow the U-Net's tables (FM_MAX_MODULES,
- * FM_MAX_PARAMS) without calling into the model, which validates through here.
- * tests/test_model.c (layout_counts_match_fm_unet_layout) checks both counts
- * against fm_unet_layout for every levels x res_blocks up to the maxima. */
-fm_status fm_config_layout_counts(const fm_config *c, int *modules, int *params)
-{
-    const int C = c->base_channels, L = c->levels, R = c->res_blocks;
-    if (!ok_range(L, 1, FM_MAX_LEVELS) || !ok_range(R, 1, FM_MAX_RES_BLOCKS))
-        return FM_ERR_ARG;
-    /* The skip stack: conv_in, every encoder ResBlock and Down. */
-    int chans[1 + FM_MAX_LEVELS * (FM_MAX_RES_BLOCKS + 1)], n = 0, ch = C;
-    int np = 4 + (c->num_classes > 0) + 2; /* time_lin1, time_lin2, class_emb, conv_in */
-    chans[n++] = C;
-    for (int l = 0; l < L; l++) {
-        for (int r = 0; r < R; r++) {
-            np += resblock_params(ch, C * c->channel_mult[l]);
-            ch = chans[n++] = C * c->channel_mult[l];
-        }
-        if (l < L - 1) {
-            np += 2; /* Down conv */
-            chans[n++] = ch;
-        }
-    }
-    np += 10 + 6 + 10; /* middle: ResBlock, Attention (norm, qkv, proj), ResBlock */
-    for (int l = L - 1; l >= 0; l--) {
-        for (int r = 0; r < R + 1; r++) {
-            np += resblock_params(ch + chans[--n], C * c->channel_mult[l]);
-            ch = C * c->channel_mult[l];
-        }
-        np += l > 0 ? 2 : 0; /* Up conv */
-    }
-    *params = np + 4; /* norm_out, conv_out */
-    /* Encoder L R + (L - 1), middle 3, decoder L (R + 1) + (L - 1). */
-    *modules = 2 * L * R + 3 * L + 1;
-    return FM_OK;
-}
-
 #define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
 
 /* The U-Net's fixed tables; run last, on a config whose every field is in range. */
 static fm_status check_tables(const fm_config *c, char *msg, size_t len)
 {
     int nm, np;
-    if (fm_config_layout_counts(c, &nm, &np) != FM_OK)
-        BAD("levels %d or res_blocks %d out of range", c->levels, c->res_blocks);
+    fm_unet_count(c, &nm, &np); /* the layout's own walk, counting only */
     if (nm > FM_MAX_MODULES)
         BAD("res_blocks %d with %d levels needs %d modules, more than the %d this build "
             "supports (FM_MAX_MODULES)", c->res_blocks, c->levels, nm, FM_MAX_MODULES);

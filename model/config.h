@@ -29,9 +29,6 @@ fm_status fm_config_preset(fm_config *c, const char *name);
  * 2^(levels-1), heads divide the middle width, ...), and the U-Net fits its
  * tables (FM_MAX_MODULES, FM_MAX_PARAMS). Message names the field. */
 fm_status fm_config_validate(const fm_config *c, char *msg, size_t len);
-/* Modules and parameter tensors of the U-Net model/unet.c builds for c (the count
- * fm_unet_layout returns). FM_ERR_ARG unless levels and res_blocks are in range. */
-fm_status fm_config_layout_counts(const fm_config *c, int *modules, int *params);
 /* Set one field from text ("channel_mult" takes "1,2,2"). */
 fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *msg, size_t len);
 /* "in_channels=1 image=28 base_channels=64 channel_mult=1,2,2 ..." */

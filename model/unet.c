@@ -20,6 +20,8 @@
 
 /* ---- layout ------------------------------------------------------------------------ */
 
+/* The one walk of the layout (build below). With params and mods NULL it only
+ * counts: fm_unet_count, which config validation uses, runs the same code. */
 typedef struct builder {
     fm_param *params;
     int maxp, np;
@@ -27,11 +29,16 @@ typedef struct builder {
     int maxm, nm;
     int64_t nfloats;
     int overflow;
+    fm_module dummy; /* what add_module hands out when it only counts or is full */
 } builder;
 
 static void add_param(builder *b, const char *prefix, const char *name, int ndim, int64_t d0,
                       int64_t d1, int64_t d2, int64_t d3)
 {
+    if (!b->params) {
+        b->np++;
+        return;
+    }
     if (b->np >= b->maxp) {
         b->overflow = 1;
         return;
@@ -73,10 +80,10 @@ static void add_norm(builder *b, const char *prefix, const char *name, int c)
 
 static fm_module *add_module(builder *b, fm_mod_kind kind, fm_mod_part part, int cin, int cout, int res)
 {
-    static fm_module dummy;
-    if (b->nm >= b->maxm) {
-        b->overflow = 1;
-        return &dummy;
+    if (!b->mods || b->nm >= b->maxm) {
+        b->overflow |= b->mods != NULL;
+        b->nm += b->mods == NULL;
+        return &b->dummy;
     }
     fm_module *m = &b->mods[b->nm++];
     memset(m, 0, sizeof *m);
@@ -146,7 +153,7 @@ static void build(const fm_config *cfg, builder *b)
             int skip = chans[--nch];
             snprintf(prefix, sizeof prefix, "dec.%d.", d++);
             add_resblock(b, FM_PART_DEC, prefix, c + skip, C * cfg->channel_mult[l], T, res);
-            if (b->nm > 0)
+            if (b->mods && b->nm > 0 && b->nm <= b->maxm)
                 b->mods[b->nm - 1].cskip = skip;
             c = C * cfg->channel_mult[l];
         }
@@ -159,6 +166,14 @@ static void build(const fm_config *cfg, builder *b)
     }
     add_norm(b, "", "norm_out", c);
     add_conv(b, "", "conv_out", cfg->in_channels, c, 3);
+}
+
+void fm_unet_count(const fm_config *cfg, int *modules, int *params)
+{
+    builder b = {0};
+    build(cfg, &b);
+    *modules = b.nm;
+    *params = b.np;
 }
 
 int fm_unet_layout(const fm_config *cfg, fm_param *params, int max, int64_t *nfloats)

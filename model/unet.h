@@ -88,6 +88,10 @@ typedef struct fm_unet {
     int keep;                 /* forward keeps activations for backward (train mode) */
 } fm_unet;
 
+/* Modules and parameter tensors of the U-Net for cfg, counted by the walk that
+ * fm_unet_layout runs (no tables, no memory). cfg's levels and res_blocks must be in
+ * range (fm_config_validate checks them before it calls this). */
+void fm_unet_count(const fm_config *cfg, int *modules, int *params);
 /* Build the parameter table for cfg (no memory). Returns the parameter count. */
 int fm_unet_layout(const fm_config *cfg, fm_param *params, int max, int64_t *nfloats);
 
