@@ -77,6 +77,12 @@ expect_early "--lr 0: lr 0 is outside \(0, 10\]" "$fmrt" train "${data[@]}" --lr
 expect_early "--ema 1.5: ema_decay 1.5 is outside \[0, 1\]" "$fmrt" train "${data[@]}" --ema 1.5
 expect_early "--label-drop: 'nan' is not a finite number" "$fmrt" train "${data[@]}" --label-drop nan
 
+# ---- non-finite values in a golden case (item 1) -----------------------------------------
+mkdir "$t/g"
+printf '# config in_channels=1 image=4x4 base_channels=4 channel_mult=1 res_blocks=1 time_dim=4 heads=1 groups=2 num_classes=0 batch=1\nparam.conv_in.bias f32 0 2\n' >"$t/g/case.txt"
+printf '\000\000\200\077\000\000\300\177' >"$t/g/case.bin" # 1.0f, NaN
+expect_early "tensor param.conv_in.bias: 1 of its 2 values are not finite" "$fmrt" golden "$t/g"
+
 # ---- terminal escapes in messages (item 7) -------------------------------------------------
 esc=$(printf 'x\033[2Jy')
 expect_early 'cannot open x\\x1b\[2Jy' "$fmrt" info "$esc"

@@ -53,6 +53,18 @@ static size_t entry_bytes(const entry *e)
     return n;
 }
 
+/* Floats of a case.bin tensor (unaligned little-endian bytes) that are NaN or inf. */
+static size_t nonfinite(const unsigned char *p, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, p + 4 * i, sizeof v);
+        bad += !isfinite(v);
+    }
+    return bad;
+}
+
 static int parse_shape(const char *s, entry *e)
 {
     e->ndim = 0;
@@ -124,10 +136,18 @@ static int load_case(const char *dir, gcase *g)
     snprintf(path, sizeof path, "%s/case.bin", dir);
     if (cli_read_file(path, &g->bin, &g->binlen) != 0)
         return 1;
-    for (int i = 0; i < g->n; i++)
-        if (g->e[i].off > g->binlen || entry_bytes(&g->e[i]) > g->binlen - g->e[i].off)
-            return cli_error("golden: %s: tensor %s lies outside the %zu-byte file", path, g->e[i].name,
+    for (int i = 0; i < g->n; i++) {
+        const entry *e = &g->e[i];
+        if (e->off > g->binlen || entry_bytes(e) > g->binlen - e->off)
+            return cli_error("golden: %s: tensor %s lies outside the %zu-byte file", path, e->name,
                              g->binlen);
+        /* A case is computed in float64 from finite inputs: a NaN or inf in it is a
+         * broken case, not a backend's error to report row by row. */
+        size_t bad = e->dtype == FM_F32 ? nonfinite(g->bin + e->off, entry_bytes(e) / 4) : 0;
+        if (bad)
+            return cli_error("golden: %s: tensor %s: %zu of its %zu values are not finite (NaN "
+                             "or inf)", path, e->name, bad, entry_bytes(e) / 4);
+    }
     return 0;
 }
 
