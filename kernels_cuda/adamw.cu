@@ -37,7 +37,7 @@ extern "C" fm_status fm_cuda_adamw(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
     adamw_cu_hp h = {c->f[0], c->f[1], c->f[2], c->f[3], c->f[4], c->f[5], c->f[6]};
-    adamw_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(adamw_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]),
         fm_cuda_f32(&c->t[3]), h, n);
     return fm_cuda_launched(be, "adamw");

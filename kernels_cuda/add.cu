@@ -30,7 +30,7 @@ static __global__ void add_bwd_kernel(float *da, float *db, const float *dout, l
 extern "C" fm_status fm_cuda_add_fwd(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
-    add_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(add_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]), n);
     return fm_cuda_launched(be, "add_fwd");
 }
@@ -43,7 +43,7 @@ extern "C" fm_status fm_cuda_add_bwd(fm_backend *be, const fm_call *c)
     if (!da && !db)
         return FM_OK;
     long long n = fm_tensor_numel(&c->t[2]);
-    add_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(add_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         da, db, fm_cuda_f32(&c->t[2]), n);
     return fm_cuda_launched(be, "add_bwd");
 }

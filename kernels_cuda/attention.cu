@@ -105,7 +105,7 @@ extern "C" fm_status fm_cuda_attention_fwd(fm_backend *be, const fm_call *c)
                                  0, 0.0f, a0 + h * L * L, (int)L, sA, (int)N));
     }
     long long rows = N * heads * L;
-    attn_softmax_kernel<<<fm_cuda_blocks(rows * 32), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(attn_softmax_kernel, fm_cuda_blocks(rows * 32), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         a0, rows, (int)L);
     FM_TRY(fm_cuda_launched(be, "attn_softmax"));
     for (long long h = 0; h < heads; h++) {
@@ -153,8 +153,7 @@ extern "C" fm_status fm_cuda_attention_bwd(fm_backend *be, const fm_call *c)
             FM_TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, 1.0f, dO, (int)L, sO, 0, A, (int)L,
                                      sA, 0, 0.0f, dv, (int)L, s3, nb));
             long long rows = (long long)nb * L;
-            attn_softmax_bwd_kernel<<<fm_cuda_blocks(rows * 32), FM_CUDA_THREADS, 0,
-                                      fm_cuda_of(be)->stream>>>(buf, A, sA, rows, (int)L);
+            FM_CUDA_LAUNCH(attn_softmax_bwd_kernel, fm_cuda_blocks(rows * 32), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(buf, A, sA, rows, (int)L);
             FM_TRY(fm_cuda_launched(be, "attn_softmax_bwd"));
             /* dq[d, L] = scale k[d, L] dS[L, L]^T */
             FM_TRY(fm_cuda_gemm_batched(be, (int)d, (int)L, (int)L, scale, k, (int)L, s3, 0, buf,

@@ -31,7 +31,7 @@ static __global__ void axpby_bwd_kernel(float *dx, float *dy, const float *dout,
 extern "C" fm_status fm_cuda_axpby_fwd(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
-    axpby_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(axpby_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]), c->f[0], c->f[1], n);
     return fm_cuda_launched(be, "axpby_fwd");
 }
@@ -44,7 +44,7 @@ extern "C" fm_status fm_cuda_axpby_bwd(fm_backend *be, const fm_call *c)
     if (!dx && !dy)
         return FM_OK;
     long long n = fm_tensor_numel(&c->t[2]);
-    axpby_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(axpby_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         dx, dy, fm_cuda_f32(&c->t[2]), c->f[0], c->f[1], n);
     return fm_cuda_launched(be, "axpby_bwd");
 }

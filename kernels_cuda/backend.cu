@@ -208,10 +208,10 @@ static fm_status cuda_fill(fm_backend *be, const fm_tensor *dst, float value)
         return FM_OK;
     switch (dst->dtype) {
     case FM_F32:
-        fill_f32<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, cu->stream>>>(fm_cuda_f32(dst), n, value);
+        FM_CUDA_LAUNCH(fill_f32, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, cu->stream)(fm_cuda_f32(dst), n, value);
         break;
     case FM_I32:
-        fill_i32<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, cu->stream>>>(fm_cuda_i32(dst), n, (int)value);
+        FM_CUDA_LAUNCH(fill_i32, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, cu->stream)(fm_cuda_i32(dst), n, (int)value);
         break;
     case FM_U8:
         return fm_cuda_check(be, cudaMemsetAsync(fm_cuda_u8(dst), (int)value, (size_t)n, cu->stream),
@@ -234,10 +234,17 @@ static const fm_kernel_fn kernels[FM_OP_COUNT] = {
 #undef FM_X
 };
 
+/* The table's name and symbol: "cuda", or "cuda-emu" when the test harness builds
+ * these same files for the host (tests/cuda_emu). */
+#ifndef FM_CUDA_IFACE
+#define FM_CUDA_IFACE fm_backend_cuda
+#define FM_CUDA_NAME "cuda"
+#endif
+
 static fm_backend_iface make_iface()
 {
     fm_backend_iface f = {};
-    f.name = "cuda";
+    f.name = FM_CUDA_NAME;
     f.open = cuda_open;
     f.close = cuda_close;
     f.upload = cuda_upload;
@@ -250,4 +257,4 @@ static fm_backend_iface make_iface()
     return f;
 }
 
-extern "C" const fm_backend_iface fm_backend_cuda = make_iface();
+extern "C" const fm_backend_iface FM_CUDA_IFACE = make_iface();

@@ -43,7 +43,7 @@ extern "C" fm_status fm_cuda_bias_add_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *out = &c->t[0];
     long long n = fm_tensor_numel(out), plane = out->shape[2] * out->shape[3];
-    bias_add_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(bias_add_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(out), fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]), plane, n);
     return fm_cuda_launched(be, "bias_add_fwd");
 }
@@ -54,8 +54,7 @@ extern "C" fm_status fm_cuda_bias_add_bwd(fm_backend *be, const fm_call *c)
     const fm_tensor *dout = &c->t[1];
     long long planes = dout->shape[0] * dout->shape[1], plane = dout->shape[2] * dout->shape[3];
     /* one block per plane: planes * FM_CUDA_THREADS threads */
-    bias_add_bwd_kernel<<<fm_cuda_blocks(planes * FM_CUDA_THREADS), FM_CUDA_THREADS, 0,
-                          fm_cuda_of(be)->stream>>>(fm_cuda_f32(&c->t[0]), fm_cuda_f32(dout),
+    FM_CUDA_LAUNCH(bias_add_bwd_kernel, fm_cuda_blocks(planes * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(fm_cuda_f32(&c->t[0]), fm_cuda_f32(dout),
                                                     plane);
     return fm_cuda_launched(be, "bias_add_bwd");
 }

@@ -41,7 +41,7 @@ extern "C" fm_status fm_cuda_concat_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *out = &c->t[0], *a = &c->t[1], *b = &c->t[2];
     long long plane = out->shape[2] * out->shape[3], n = fm_tensor_numel(out);
-    concat_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(concat_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(out), fm_cuda_f32(a), fm_cuda_f32(b), a->shape[1] * plane,
         b->shape[1] * plane, n);
     return fm_cuda_launched(be, "concat_fwd");
@@ -57,7 +57,7 @@ extern "C" fm_status fm_cuda_concat_bwd(fm_backend *be, const fm_call *c)
     long long cout = dout->shape[1], plane = dout->shape[2] * dout->shape[3];
     long long ca = has_a ? da->shape[1] : cout - db->shape[1];
     long long n = fm_tensor_numel(dout);
-    concat_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(concat_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         has_a ? fm_cuda_f32(da) : NULL, has_b ? fm_cuda_f32(db) : NULL, fm_cuda_f32(dout),
         ca * plane, (cout - ca) * plane, n);
     return fm_cuda_launched(be, "concat_bwd");

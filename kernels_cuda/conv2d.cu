@@ -206,7 +206,7 @@ static fm_status conv2d_im2col(fm_backend *be, float *col, const float *in, cons
                                const conv2d_cu_chunk *ch)
 {
     long long total = d->R * ch->cols;
-    conv2d_im2col_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(conv2d_im2col_kernel, fm_cuda_blocks(total), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         col, in, *d, *ch, total);
     return fm_cuda_launched(be, "conv2d_im2col");
 }
@@ -222,7 +222,7 @@ extern "C" fm_status fm_cuda_conv2d_fwd(fm_backend *be, const fm_call *c)
     float beta = 0.0f;
     if (fm_tensor_present(b)) {
         long long total = (long long)d.N * d.Co * d.hw;
-        conv2d_bias_fill_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st>>>(
+        FM_CUDA_LAUNCH(conv2d_bias_fill_kernel, fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st)(
             po, fm_cuda_f32(b), d.Co, d.hw, total);
         FM_TRY(fm_cuda_launched(be, "conv2d_bias_fill"));
         beta = 1.0f;
@@ -264,7 +264,7 @@ extern "C" fm_status fm_cuda_conv2d_bwd(fm_backend *be, const fm_call *c)
     float *pdw = fm_cuda_f32(dw);
     float *pdin = fm_tensor_present(din) ? fm_cuda_f32(din) : NULL;
     if (fm_tensor_present(db)) {
-        conv2d_db_kernel<<<(unsigned)d.Co, FM_CUDA_THREADS, 0, st>>>(fm_cuda_f32(db), pg, d.N, d.Co,
+        FM_CUDA_LAUNCH(conv2d_db_kernel, (unsigned)d.Co, FM_CUDA_THREADS, 0, st)(fm_cuda_f32(db), pg, d.N, d.Co,
                                                                      d.hw);
         FM_TRY(fm_cuda_launched(be, "conv2d_db"));
     }
@@ -282,7 +282,7 @@ extern "C" fm_status fm_cuda_conv2d_bwd(fm_backend *be, const fm_call *c)
             /* dT sits behind the largest col of any chunk (R pix_step img_step floats) */
             float *dT = col + d.R * pix_step * img_step;
             long long total = (long long)d.Co * ch.cols;
-            conv2d_load_dout_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st>>>(dT, pg, d,
+            FM_CUDA_LAUNCH(conv2d_load_dout_kernel, fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st)(dT, pg, d,
                                                                                        ch, total);
             FM_TRY(fm_cuda_launched(be, "conv2d_load_dout"));
             FM_TRY(conv2d_im2col(be, col, pi, &d, &ch));
@@ -297,7 +297,7 @@ extern "C" fm_status fm_cuda_conv2d_bwd(fm_backend *be, const fm_call *c)
             FM_TRY(fm_cuda_gemm(be, (int)d.R, (int)ch.cols, d.Co, 1.0f, pw, (int)d.R, 1, dT,
                              (int)ch.cols, 0, 0.0f, col, (int)ch.cols));
             total = (long long)ch.nimg * d.Ci * d.H * d.W;
-            conv2d_col2im_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st>>>(
+            FM_CUDA_LAUNCH(conv2d_col2im_kernel, fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st)(
                 pdin + (long long)ch.n0 * d.Ci * d.H * d.W, col, d, ch, !whole, total);
             FM_TRY(fm_cuda_launched(be, "conv2d_col2im"));
         }

@@ -48,6 +48,15 @@ static inline float *fm_cuda_scratch(fm_backend *be, size_t byte_off)
     return (float *)(fm_cuda_of(be)->base + fm_cuda_of(be)->scratch_off + byte_off);
 }
 
+/* Every launch goes through this macro: k<<<grid, block, shmem, stream>>> under nvcc,
+ * and the host execution harness's launcher when these files are built as the
+ * "cuda-emu" test backend (tests/cuda_emu/cuda_runtime.h defines FM_CUDA_EMU_LAUNCH). */
+#ifdef FM_CUDA_EMU_LAUNCH
+#define FM_CUDA_LAUNCH FM_CUDA_EMU_LAUNCH
+#else
+#define FM_CUDA_LAUNCH(k, grid, block, shmem, stream) k<<<(grid), (block), (shmem), (stream)>>>
+#endif
+
 /* Launch geometry, in one place: 256 threads per block, enough blocks for n. */
 #define FM_CUDA_THREADS 256
 static inline unsigned fm_cuda_blocks(long long n)

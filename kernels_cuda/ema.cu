@@ -18,7 +18,7 @@ extern "C" fm_status fm_cuda_ema(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
     float decay = c->f[0], keep = 1.0f - decay;
-    ema_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(ema_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), decay, keep, n);
     return fm_cuda_launched(be, "ema");
 }

@@ -47,7 +47,7 @@ extern "C" fm_status fm_cuda_embed_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *out = &c->t[0];
     long long n = fm_tensor_numel(out);
-    embed_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(embed_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(out), fm_cuda_f32(&c->t[1]), fm_cuda_i32(&c->t[2]), out->shape[1], n);
     return fm_cuda_launched(be, "embed_fwd");
 }
@@ -57,7 +57,7 @@ extern "C" fm_status fm_cuda_embed_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *dtable = &c->t[0], *dout = &c->t[1];
     long long n = fm_tensor_numel(dtable);
-    embed_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(embed_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(dtable), fm_cuda_f32(dout), fm_cuda_i32(&c->t[2]), dout->shape[0],
         dtable->shape[1], n);
     return fm_cuda_launched(be, "embed_bwd");

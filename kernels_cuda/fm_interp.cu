@@ -47,7 +47,7 @@ static float *f32_or_null(const fm_tensor *t)
 extern "C" fm_status fm_cuda_fm_interp_fwd(fm_backend *be, const fm_call *c)
 {
     long long N = fm_tensor_numel(&c->t[4]), n = fm_tensor_numel(&c->t[2]);
-    fm_interp_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(fm_interp_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]),
         fm_cuda_f32(&c->t[3]), fm_cuda_f32(&c->t[4]), n / N, n);
     return fm_cuda_launched(be, "fm_interp_fwd");
@@ -62,7 +62,7 @@ extern "C" fm_status fm_cuda_fm_interp_bwd(fm_backend *be, const fm_call *c)
     if (!shape)
         return FM_OK;
     long long N = fm_tensor_numel(&c->t[4]), n = fm_tensor_numel(shape);
-    fm_interp_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(fm_interp_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         f32_or_null(&c->t[0]), f32_or_null(&c->t[1]), f32_or_null(&c->t[2]),
         f32_or_null(&c->t[3]), fm_cuda_f32(&c->t[4]), n / N, n);
     return fm_cuda_launched(be, "fm_interp_bwd");

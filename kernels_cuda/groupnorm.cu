@@ -123,8 +123,7 @@ extern "C" fm_status fm_cuda_groupnorm_fwd(fm_backend *be, const fm_call *c)
     const fm_tensor *in = &c->t[3];
     long long N = in->shape[0], C = in->shape[1], L = in->shape[2] * in->shape[3], G = c->i[0];
     /* one block per (n, g) */
-    gn_fwd_kernel<<<fm_cuda_blocks(N * G * FM_CUDA_THREADS), FM_CUDA_THREADS, 0,
-                    fm_cuda_of(be)->stream>>>(fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]),
+    FM_CUDA_LAUNCH(gn_fwd_kernel, fm_cuda_blocks(N * G * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]),
                                               fm_cuda_f32(&c->t[2]), fm_cuda_f32(in),
                                               fm_cuda_f32(&c->t[4]), fm_cuda_f32(&c->t[5]), G,
                                               C / G, L, c->f[0], c->i[1] == FM_GN_ACT_SILU);
@@ -140,13 +139,13 @@ extern "C" fm_status fm_cuda_groupnorm_bwd(fm_backend *be, const fm_call *c)
     const float *dout = fm_cuda_f32(&c->t[3]), *x = fm_cuda_f32(in);
     const float *mean = fm_cuda_f32(&c->t[5]), *rstd = fm_cuda_f32(&c->t[6]);
     /* dgamma, dbeta first (they read dout), one block per channel */
-    gn_bwd_dgb_kernel<<<fm_cuda_blocks(C * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, st>>>(
+    FM_CUDA_LAUNCH(gn_bwd_dgb_kernel, fm_cuda_blocks(C * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, st)(
         fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]), dout, x, mean, rstd, N, G, C / G, L);
     fm_status s = fm_cuda_launched(be, "groupnorm_bwd dgamma/dbeta");
     if (s != FM_OK)
         return s;
     /* din, one block per (n, g) */
-    gn_bwd_din_kernel<<<fm_cuda_blocks(N * G * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, st>>>(
+    FM_CUDA_LAUNCH(gn_bwd_din_kernel, fm_cuda_blocks(N * G * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, st)(
         fm_cuda_f32(&c->t[0]), dout, x, mean, rstd, fm_cuda_f32(&c->t[7]), G, C / G, L);
     return fm_cuda_launched(be, "groupnorm_bwd din");
 }

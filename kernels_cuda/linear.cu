@@ -42,8 +42,7 @@ extern "C" fm_status fm_cuda_linear_fwd(fm_backend *be, const fm_call *c)
     float beta = 0.0f;
     if (fm_tensor_present(b)) {
         long long total = (long long)N * O;
-        linear_bias_rows_kernel<<<fm_cuda_blocks(total), FM_CUDA_THREADS, 0,
-                                  fm_cuda_of(be)->stream>>>(fm_cuda_f32(out), fm_cuda_f32(b), O,
+        FM_CUDA_LAUNCH(linear_bias_rows_kernel, fm_cuda_blocks(total), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(fm_cuda_f32(out), fm_cuda_f32(b), O,
                                                             total);
         FM_TRY(fm_cuda_launched(be, "linear_bias_rows"));
         beta = 1.0f;
@@ -67,7 +66,7 @@ extern "C" fm_status fm_cuda_linear_bwd(fm_backend *be, const fm_call *c)
     /* dw[O,I] += dout[N,O]^T in[N,I] */
     FM_TRY(fm_cuda_gemm(be, O, I, N, 1.0f, pg, O, 1, fm_cuda_f32(in), I, 0, 1.0f, fm_cuda_f32(dw), I));
     if (fm_tensor_present(db)) {
-        linear_db_kernel<<<fm_cuda_blocks(O), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+        FM_CUDA_LAUNCH(linear_db_kernel, fm_cuda_blocks(O), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
             fm_cuda_f32(db), pg, O, N);
         FM_TRY(fm_cuda_launched(be, "linear_db"));
     }

@@ -38,7 +38,7 @@ extern "C" fm_status fm_cuda_mse_bwd(fm_backend *be, const fm_call *c)
         return FM_OK;
     long long n = fm_tensor_numel(&c->t[2]);
     float s = 2.0f * c->f[0] / (float)n;
-    mse_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(mse_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         da, db, fm_cuda_f32(&c->t[2]), fm_cuda_f32(&c->t[3]), s, n);
     return fm_cuda_launched(be, "mse_bwd");
 }

@@ -21,7 +21,7 @@ static __global__ void quantize_u8_kernel(unsigned char *out, const float *in, l
 extern "C" fm_status fm_cuda_quantize_u8(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
-    quantize_u8_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(quantize_u8_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_u8(&c->t[0]), fm_cuda_f32(&c->t[1]), n);
     return fm_cuda_launched(be, "quantize_u8");
 }

@@ -39,10 +39,10 @@ extern "C" fm_status fm_cuda_rng(fm_backend *be, const fm_call *c)
     cudaStream_t st = fm_cuda_of(be)->stream;
     switch (c->i[0]) {
     case FM_RNG_UNIFORM:
-        rng_uniform_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st>>>(out, n, seed, stream);
+        FM_CUDA_LAUNCH(rng_uniform_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream);
         return fm_cuda_launched(be, "rng uniform");
     case FM_RNG_NORMAL:
-        rng_normal_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st>>>(out, n, seed, stream);
+        FM_CUDA_LAUNCH(rng_normal_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream);
         return fm_cuda_launched(be, "rng normal");
     default: return fm_fail(be, FM_ERR_ARG, "cuda: rng: unknown distribution %d", (int)c->i[0]);
     }

@@ -23,7 +23,7 @@ __global__ void silu_bwd_kernel(float *din, const float *dout, const float *in, 
 extern "C" fm_status fm_cuda_silu_fwd(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
-    silu_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(silu_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), n);
     return fm_cuda_launched(be, "silu_fwd");
 }
@@ -31,7 +31,7 @@ extern "C" fm_status fm_cuda_silu_fwd(fm_backend *be, const fm_call *c)
 extern "C" fm_status fm_cuda_silu_bwd(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
-    silu_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(silu_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), fm_cuda_f32(&c->t[2]), n);
     return fm_cuda_launched(be, "silu_bwd");
 }

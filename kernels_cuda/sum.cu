@@ -75,10 +75,10 @@ fm_status fm_cuda_reduce_sum(fm_backend *be, float *out, const float *a, const f
                        cu->scratch_bytes);
     float *part = fm_cuda_scratch(be, 0);
     /* np blocks, then one */
-    sum_partial_kernel<<<fm_cuda_blocks(np * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream>>>(
+    FM_CUDA_LAUNCH(sum_partial_kernel, fm_cuda_blocks(np * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream)(
         part, a, b, n);
     FM_TRY(fm_cuda_launched(be, what));
-    sum_final_kernel<<<fm_cuda_blocks(FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream>>>(
+    FM_CUDA_LAUNCH(sum_final_kernel, fm_cuda_blocks(FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream)(
         out, part, (int)np, mean ? (double)n : 1.0);
     return fm_cuda_launched(be, what);
 }
@@ -94,7 +94,7 @@ extern "C" fm_status fm_cuda_sum_fwd(fm_backend *be, const fm_call *c)
 extern "C" fm_status fm_cuda_sum_bwd(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
-    sum_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(sum_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]), n);
     return fm_cuda_launched(be, "sum_bwd");
 }

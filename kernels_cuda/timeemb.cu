@@ -63,7 +63,7 @@ extern "C" fm_status fm_cuda_timeemb_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *out = &c->t[0];
     long long half = out->shape[1] / 2, items = out->shape[0] * half;
-    timeemb_fwd_kernel<<<fm_cuda_blocks(items), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(timeemb_fwd_kernel, fm_cuda_blocks(items), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(out), fm_cuda_f32(&c->t[1]), half, items);
     return fm_cuda_launched(be, "timeemb_fwd");
 }
@@ -74,8 +74,7 @@ extern "C" fm_status fm_cuda_timeemb_bwd(fm_backend *be, const fm_call *c)
     const fm_tensor *dout = &c->t[1];
     long long N = dout->shape[0];
     /* one block per sample */
-    timeemb_bwd_kernel<<<fm_cuda_blocks(N * FM_CUDA_THREADS), FM_CUDA_THREADS, 0,
-                         fm_cuda_of(be)->stream>>>(fm_cuda_f32(&c->t[0]), fm_cuda_f32(dout),
+    FM_CUDA_LAUNCH(timeemb_bwd_kernel, fm_cuda_blocks(N * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(fm_cuda_f32(&c->t[0]), fm_cuda_f32(dout),
                                                    fm_cuda_f32(&c->t[2]), dout->shape[1] / 2);
     return fm_cuda_launched(be, "timeemb_bwd");
 }

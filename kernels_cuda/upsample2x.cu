@@ -40,7 +40,7 @@ extern "C" fm_status fm_cuda_upsample2x_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *in = &c->t[1];
     long long n = fm_tensor_numel(&c->t[0]);
-    upsample2x_fwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(upsample2x_fwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(&c->t[0]), fm_cuda_f32(in), in->shape[2], in->shape[3], n);
     return fm_cuda_launched(be, "upsample2x_fwd");
 }
@@ -50,7 +50,7 @@ extern "C" fm_status fm_cuda_upsample2x_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *din = &c->t[0];
     long long n = fm_tensor_numel(din);
-    upsample2x_bwd_kernel<<<fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream>>>(
+    FM_CUDA_LAUNCH(upsample2x_bwd_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
         fm_cuda_f32(din), fm_cuda_f32(&c->t[1]), din->shape[2], din->shape[3], n);
     return fm_cuda_launched(be, "upsample2x_bwd");
 }

@@ -22,6 +22,26 @@ static const fm_backend_iface *const registry[] = {
 };
 #define NREG (sizeof registry / sizeof registry[0])
 
+/* Backends opened by name only: test harnesses, never a choice of "auto". */
+static const fm_backend_iface *const named_only[] = {
+#ifdef FMRT_HAVE_CUDA_EMU
+    &fm_backend_cuda_emu,
+#endif
+    NULL,
+};
+
+/* The backend called name, or NULL. */
+static const fm_backend_iface *lookup(const char *name)
+{
+    for (size_t i = 0; i < NREG; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    for (size_t i = 0; named_only[i]; i++)
+        if (strcmp(named_only[i]->name, name) == 0)
+            return named_only[i];
+    return NULL;
+}
+
 static const char *const compiled[] = {
 #ifdef FMRT_HAVE_CUDA
     "cuda",
@@ -33,6 +53,9 @@ static const char *const compiled[] = {
     "cpu",
 #endif
     "ref",
+#ifdef FMRT_HAVE_CUDA_EMU
+    "cuda-emu",
+#endif
     NULL,
 };
 
@@ -42,17 +65,12 @@ static const char *const known[][2] = {
     {"cpu", "-DFMRT_CPU=ON (pthreads; OpenBLAS optional: apt-get install libopenblas-dev)"},
     {"opencl", "-DFMRT_OPENCL=ON (needs an OpenCL ICD loader and CLBlast)"},
     {"cuda", "-DFMRT_CUDA=ON (needs the CUDA toolkit)"},
+    {"cuda-emu", "-DFMRT_CUDA_EMU=ON (a test build: the CUDA kernels run on the host)"},
 };
 
 const char *const *fm_backend_compiled(void) { return compiled; }
 
-int fm_backend_is_compiled(const char *name)
-{
-    for (size_t i = 0; i < NREG; i++)
-        if (strcmp(registry[i]->name, name) == 0)
-            return 1;
-    return 0;
-}
+int fm_backend_is_compiled(const char *name) { return lookup(name) != NULL; }
 
 fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
 {
@@ -132,9 +150,9 @@ fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg)
         }
         return fm_fail(be, s, "no backend could be opened: %s", why);
     }
-    for (size_t i = 0; i < NREG; i++)
-        if (strcmp(registry[i]->name, name) == 0)
-            return open_one(be, registry[i], cfg);
+    const fm_backend_iface *iface = lookup(name);
+    if (iface)
+        return open_one(be, iface, cfg);
     if (strcmp(name, "plan") == 0)
         return open_one(be, &fm_backend_plan, cfg);
     memset(be, 0, sizeof *be);

@@ -142,6 +142,9 @@ extern const fm_backend_iface fm_backend_cpu;
 size_t fm_cpu_host_overhead(int threads);
 extern const fm_backend_iface fm_backend_opencl;
 extern const fm_backend_iface fm_backend_cuda;
+/* kernels_cuda/ built for the host by the test harness tests/cuda_emu (FMRT_CUDA_EMU):
+ * opened by name only, never by "auto". */
+extern const fm_backend_iface fm_backend_cuda_emu;
 /* Always present, never chosen by "auto": see plan.c. */
 extern const fm_backend_iface fm_backend_plan;
 
