@@ -53,6 +53,10 @@ static const char *const compiled[] = {
     "cpu",
 #endif
     "ref",
+    NULL,
+};
+
+static const char *const harnesses[] = {
 #ifdef FMRT_HAVE_CUDA_EMU
     "cuda-emu",
 #endif
@@ -69,6 +73,8 @@ static const char *const known[][2] = {
 };
 
 const char *const *fm_backend_compiled(void) { return compiled; }
+
+const char *const *fm_backend_test_harnesses(void) { return harnesses; }
 
 int fm_backend_is_compiled(const char *name) { return lookup(name) != NULL; }
 

@@ -109,6 +109,9 @@ fm_status fm_backend_host_bytes(const char *name, size_t arena_bytes, int thread
 
 /* Names compiled into this build, in "auto" preference order; NULL-terminated. */
 const char *const *fm_backend_compiled(void);
+/* Test-harness backends of this build, opened by name only (never by "auto", and not
+ * in fm_backend_compiled): "cuda-emu" in test builds. NULL-terminated. */
+const char *const *fm_backend_test_harnesses(void);
 int fm_backend_is_compiled(const char *name);
 /* Is `op` supported by this backend? */
 int fm_backend_supports(const fm_backend *be, fm_op op);

@@ -16,6 +16,21 @@ typedef struct command {
 
 /* A quick end-to-end check of this build: Philox known answer, a tiny op on the
  * reference backend, and an attempt to open every compiled backend. */
+/* Open each backend with a small arena and print what it is, or why it is not. */
+static void probe_backends(const char *const *names)
+{
+    for (const char *const *n = names; *n; n++) {
+        static _Alignas(64) unsigned char dev_host[FM_DEVICE_HOST_BYTES];
+        fm_backend b;
+        fm_backend_config bc = {.name = *n, .mem = dev_host, .mem_bytes = sizeof dev_host,
+                                .arena_bytes = 1 << 20, .device_index = -1};
+        fm_status s = fm_backend_open(&b, &bc);
+        printf("backend %-20s %s\n", *n, s == FM_OK ? fm_backend_describe(&b) : b.err);
+        if (s == FM_OK)
+            fm_backend_close(&b);
+    }
+}
+
 static int cmd_selftest(int argc, char **argv)
 {
     (void)argv;
@@ -59,17 +74,8 @@ static int cmd_selftest(int argc, char **argv)
     bad += !conv_ok;
     fm_backend_close(&be);
 
-    for (const char *const *n = fm_backend_compiled(); *n; n++) {
-        static _Alignas(64) unsigned char dev_host[FM_DEVICE_HOST_BYTES];
-        fm_backend b;
-        fm_backend_config bc = {.name = *n, .mem = dev_host, .mem_bytes = sizeof dev_host,
-                                .arena_bytes = 1 << 20,
-                                .device_index = -1};
-        s = fm_backend_open(&b, &bc);
-        printf("backend %-20s %s\n", *n, s == FM_OK ? fm_backend_describe(&b) : b.err);
-        if (s == FM_OK)
-            fm_backend_close(&b);
-    }
+    probe_backends(fm_backend_compiled());
+    probe_backends(fm_backend_test_harnesses());
     printf("selftest %s\n", bad ? "FAILED" : "passed");
     return bad ? 1 : 0;
 }
@@ -80,6 +86,8 @@ static int cmd_backends(int argc, char **argv)
     (void)argv;
     for (const char *const *n = fm_backend_compiled(); *n; n++)
         printf("%s\n", *n);
+    for (const char *const *n = fm_backend_test_harnesses(); *n; n++)
+        printf("%s (test harness, by name only)\n", *n);
     return 0;
 }
 
