@@ -173,12 +173,6 @@ Test(conformance, cuda, .timeout = 1800)
     check_device("cuda");
 }
 
-/* kernels_cuda/ itself, executed on the host by tests/cuda_emu (test builds). */
-Test(conformance, cuda_emu, .timeout = 3600)
-{
-    check_device("cuda-emu");
-}
-
 /* ---- the harness itself ------------------------------------------------------------- */
 
 typedef struct exact_tally {

@@ -101,7 +101,7 @@ static float *download(fm_backend *be, const fm_tensor *t)
     return h;
 }
 
-Test(model, tiny_net_learns_a_fixed_batch, .timeout = 120)
+Test(model, tiny_net_learns_a_fixed_batch, .timeout = 600)
 {
     fm_backend *be = tu_ref();
     fm_config c = tiny_cfg(0);
