@@ -619,8 +619,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* The folder part of path ("." or "/" for names without one). */
-static void folder_of(const char *path, char *dir, size_t len)
+void fm_path_folder(const char *path, char *dir, size_t len)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -644,7 +643,7 @@ fm_status fm_file_check_output(const char *path, char *err, size_t errlen)
     if (strlen(path) + sizeof FM_TMP_SUFFIX > PATH_MAX)
         return fail(err, errlen, FM_ERR_ARG, "%s: path longer than %d characters with the "
                     "temporary suffix '%s'", path, PATH_MAX - 1, FM_TMP_SUFFIX);
-    folder_of(path, dir, sizeof dir);
+    fm_path_folder(path, dir, sizeof dir);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return fail(err, errlen, FM_ERR_IO, "%s: folder %s does not exist", path, dir);
     if (access(dir, W_OK) != 0)
@@ -734,7 +733,7 @@ fm_status fm_file_write_atomic(const char *path, const void *const *chunks, cons
 
     /* Make the rename itself durable. Some file systems cannot fsync a folder
      * (EINVAL); that is not worth failing for. */
-    folder_of(path, dir, sizeof dir);
+    fm_path_folder(path, dir, sizeof dir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         int rc = fsync(dfd), e = errno;

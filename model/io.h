@@ -75,6 +75,9 @@ fm_status fm_mnist_load(const char *images_path, const char *labels_path, int nu
 fm_status fm_mnist_find(const char *dir, const char *split, char *images, char *labels,
                         size_t pathlen, char *err, size_t errlen);
 
+/* The folder part of path into dir (len bytes): "." for a bare name, "/" for "/x". */
+void fm_path_folder(const char *path, char *dir, size_t len);
+
 /* Suffix of the temporary file of a save (see fm_file_write_atomic). */
 #define FM_TMP_SUFFIX ".tmp"
 

@@ -285,10 +285,7 @@ static int resolved(const char *path, char *out, size_t len)
 {
     char dir[PATH_MAX], real[PATH_MAX];
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    fm_path_folder(path, dir, sizeof dir);
     if (!realpath(dir, real))
         return 0;
     int n = snprintf(out, len, "%s/%s", real, slash ? slash + 1 : path);
