@@ -173,24 +173,8 @@ static void shape_str(fm_dtype d, int ndim, const int64_t *shape, char *buf, siz
         n += snprintf(buf + n, len - (size_t)n, i ? "x%lld" : "%lld", (long long)shape[i]);
 }
 
-/* Values of an f32 tensor of the file that are not finite (and, with negative, how
- * many are below 0). A NaN or inf parameter reaches every output of the network and
- * quantises to a black image, so the loader refuses it by name and count. */
-static int64_t count_bad(const fm_wtensor *t, int64_t *negative)
-{
-    const uint8_t *p = t->data;
-    int64_t bad = 0, neg = 0, n = (int64_t)(t->bytes / sizeof(float));
-    for (int64_t i = 0; i < n; i++) {
-        float v;
-        memcpy(&v, p + (size_t)i * sizeof v, sizeof v); /* payload offsets are 4-aligned */
-        bad += !isfinite(v);
-        neg += v < 0;
-    }
-    if (negative)
-        *negative = neg;
-    return bad;
-}
-
+/* A NaN or inf parameter reaches every output of the network and quantises to a
+ * black image, so the loader refuses it by name and count (fm_f32_nonfinite). */
 /* Tensor `name` of the file: f32 with exactly this shape, every value finite (and
  * >= 0 when nonneg: AdamW's second moment, whose square root it takes). */
 static fm_status expect(const fm_weights *w, const char *name, int ndim, const int64_t *shape,
@@ -211,13 +195,14 @@ static fm_status expect(const fm_weights *w, const char *name, int ndim, const i
         shape_str(out->dtype, out->ndim, out->shape, have, sizeof have);
         FAIL(FM_ERR_FORMAT, "tensor '%s': model expects %s, file has %s", name, want, have);
     }
-    int64_t neg = 0, bad = count_bad(out, nonneg ? &neg : NULL);
+    const size_t n = out->bytes / sizeof(float);
+    size_t neg = 0, bad = fm_f32_nonfinite(out->data, n, &neg);
     if (bad)
-        FAIL(FM_ERR_FORMAT, "tensor '%s': %lld of its %lld values are not finite (NaN or inf)",
-             name, (long long)bad, (long long)(out->bytes / sizeof(float)));
-    if (neg)
-        FAIL(FM_ERR_FORMAT, "tensor '%s': %lld of its %lld values are negative (a second moment "
-             "is >= 0)", name, (long long)neg, (long long)(out->bytes / sizeof(float)));
+        FAIL(FM_ERR_FORMAT, "tensor '%s': %zu of its %zu values are not finite (NaN or inf)",
+             name, bad, n);
+    if (nonneg && neg)
+        FAIL(FM_ERR_FORMAT, "tensor '%s': %zu of its %zu values are negative (a second moment "
+             "is >= 0)", name, neg, n);
     return FM_OK;
 }
 

@@ -5,6 +5,7 @@
 #include "weights.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -684,4 +685,19 @@ int fm_weights_contiguous(const fm_weights *w, int first, int count, const void 
     if (bytes)
         *bytes = (size_t)(end - start);
     return 1;
+}
+
+size_t fm_f32_nonfinite(const void *data, size_t n, size_t *negative)
+{
+    const unsigned char *p = data;
+    size_t bad = 0, neg = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, p + i * sizeof v, sizeof v); /* file offsets are only 4-aligned */
+        bad += !isfinite(v);
+        neg += v < 0;
+    }
+    if (negative)
+        *negative = neg;
+    return bad;
 }

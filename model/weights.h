@@ -93,6 +93,11 @@ int fm_weights_find(const fm_weights *w, const char *name);
 /* 1 and *value when the metadata holds key, else 0. */
 int fm_weights_meta(const fm_weights *w, const char *key, uint64_t *value);
 
+/* Float32 values at data (n of them, little-endian, any alignment) that are NaN or
+ * inf; *negative (may be NULL) receives how many are below 0. A file's parameters,
+ * moments and golden tensors are scanned with it before use. */
+size_t fm_f32_nonfinite(const void *data, size_t n, size_t *negative);
+
 /* Loader checks with messages in the contract's terms. */
 /* FM_ERR_FORMAT naming the first field where the file's config differs from want. */
 fm_status fm_weights_check_config(const fm_weights *w, const fm_config *want, char *err,

@@ -53,18 +53,6 @@ static size_t entry_bytes(const entry *e)
     return n;
 }
 
-/* Floats of a case.bin tensor (unaligned little-endian bytes) that are NaN or inf. */
-static size_t nonfinite(const unsigned char *p, size_t n)
-{
-    size_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        float v;
-        memcpy(&v, p + 4 * i, sizeof v);
-        bad += !isfinite(v);
-    }
-    return bad;
-}
-
 static int parse_shape(const char *s, entry *e)
 {
     e->ndim = 0;
@@ -143,7 +131,7 @@ static int load_case(const char *dir, gcase *g)
                              g->binlen);
         /* A case is computed in float64 from finite inputs: a NaN or inf in it is a
          * broken case, not a backend's error to report row by row. */
-        size_t bad = e->dtype == FM_F32 ? nonfinite(g->bin + e->off, entry_bytes(e) / 4) : 0;
+        size_t bad = e->dtype == FM_F32 ? fm_f32_nonfinite(g->bin + e->off, entry_bytes(e) / 4, NULL) : 0;
         if (bad)
             return cli_error("golden: %s: tensor %s: %zu of its %zu values are not finite (NaN "
                              "or inf)", path, e->name, bad, entry_bytes(e) / 4);
