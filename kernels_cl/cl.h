@@ -19,7 +19,7 @@
 #include <CL/cl.h>
 #include <clblast_c.h>
 
-#include "../runtime/backend.h"
+#include "backend_impl.h"
 
 #define FM_CL_MAX_KERNELS 96
 

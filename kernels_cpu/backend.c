@@ -58,45 +58,12 @@ struct fm_cpu {
     char desc[128];
 };
 
-/* fm_cpu_<op>: the pool and BLAS (one file each); fm_ref_<op>: the reference kernel
- * itself, run as is (same host memory model). The latter are small or rare: time
- * embedding, embedding, loss, interpolation, sums, the backward of add/axpby, quantize
- * and rng -- well under a percent of a step (fmrt bench's per-op table). */
+/* One entry per op of FM_OP_LIST (cpu.h declares them all: a missing one fails the
+ * link, naming it). */
 static const fm_kernel_fn kernels[FM_OP_COUNT] = {
-    [FM_OP_CONV2D_FWD] = fm_cpu_conv2d_fwd,
-    [FM_OP_CONV2D_BWD] = fm_cpu_conv2d_bwd,
-    [FM_OP_GROUPNORM_FWD] = fm_cpu_groupnorm_fwd,
-    [FM_OP_GROUPNORM_BWD] = fm_cpu_groupnorm_bwd,
-    [FM_OP_SILU_FWD] = fm_cpu_silu_fwd,
-    [FM_OP_SILU_BWD] = fm_cpu_silu_bwd,
-    [FM_OP_LINEAR_FWD] = fm_cpu_linear_fwd,
-    [FM_OP_LINEAR_BWD] = fm_cpu_linear_bwd,
-    [FM_OP_BIAS_ADD_FWD] = fm_cpu_bias_add_fwd,
-    [FM_OP_BIAS_ADD_BWD] = fm_cpu_bias_add_bwd,
-    [FM_OP_ADD_FWD] = fm_cpu_add_fwd,
-    [FM_OP_ADD_BWD] = fm_ref_add_bwd,
-    [FM_OP_UPSAMPLE2X_FWD] = fm_cpu_upsample2x_fwd,
-    [FM_OP_UPSAMPLE2X_BWD] = fm_cpu_upsample2x_bwd,
-    [FM_OP_CONCAT_FWD] = fm_cpu_concat_fwd,
-    [FM_OP_CONCAT_BWD] = fm_cpu_concat_bwd,
-    [FM_OP_ATTENTION_FWD] = fm_cpu_attention_fwd,
-    [FM_OP_ATTENTION_BWD] = fm_cpu_attention_bwd,
-    [FM_OP_TIMEEMB_FWD] = fm_ref_timeemb_fwd,
-    [FM_OP_TIMEEMB_BWD] = fm_ref_timeemb_bwd,
-    [FM_OP_EMBED_FWD] = fm_ref_embed_fwd,
-    [FM_OP_EMBED_BWD] = fm_ref_embed_bwd,
-    [FM_OP_MSE_FWD] = fm_ref_mse_fwd,
-    [FM_OP_MSE_BWD] = fm_ref_mse_bwd,
-    [FM_OP_FM_INTERP_FWD] = fm_ref_fm_interp_fwd,
-    [FM_OP_FM_INTERP_BWD] = fm_ref_fm_interp_bwd,
-    [FM_OP_AXPBY_FWD] = fm_cpu_axpby_fwd,
-    [FM_OP_AXPBY_BWD] = fm_ref_axpby_bwd,
-    [FM_OP_SUM_FWD] = fm_ref_sum_fwd,
-    [FM_OP_SUM_BWD] = fm_ref_sum_bwd,
-    [FM_OP_ADAMW] = fm_cpu_adamw,
-    [FM_OP_EMA] = fm_cpu_ema,
-    [FM_OP_QUANTIZE_U8] = fm_ref_quantize_u8,
-    [FM_OP_RNG] = fm_ref_rng,
+#define FM_X(id, name, slots) [FM_OP_##id] = fm_cpu_##name,
+    FM_OP_LIST(FM_X)
+#undef FM_X
 };
 
 fm_cpu *fm_cpu_of(fm_backend *be)
@@ -220,11 +187,16 @@ static int resolve_threads(int threads)
     return t > FM_CPU_MAX_THREADS ? FM_CPU_MAX_THREADS : t;
 }
 
-size_t fm_cpu_host_overhead(int threads)
+/* The host block beyond the tensor arena: state + alignment slack + scratch. */
+static size_t host_overhead(int threads)
 {
-    /* state + alignment slack + scratch */
     return sizeof(fm_cpu) + 3 * FM_ARENA_MIN_ALIGN + FM_CPU_SHARED_BYTES +
            (size_t)resolve_threads(threads) * FM_CPU_SCRATCH_BYTES;
+}
+
+static fm_status cpu_host_bytes(size_t arena_bytes, int threads, size_t *bytes)
+{
+    return fm_host_arena_bytes(arena_bytes, host_overhead(threads), bytes);
 }
 
 static void stop_workers(fm_cpu *cpu)
@@ -326,4 +298,5 @@ const fm_backend_iface fm_backend_cpu = {
     .sync = fm_ref_host_sync,
     .kernels = kernels,
     .describe = cpu_describe,
+    .host_bytes = cpu_host_bytes,
 };

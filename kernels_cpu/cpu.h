@@ -17,12 +17,12 @@
  *   SIMD      plain C loops written to vectorise (-O3; -march=native with
  *             FMRT_CPU_NATIVE; -fno-trapping-math so that clamps and selects do).
  *
- * Ops not listed here run the reference kernel (fm_ref_<op>) directly: the memory
- * model is the same, and they are a negligible share of the time (see backend.c). */
+ * Ops of FM_CPU_FROM_REF run the reference kernel (fm_ref_<op>) directly: the memory
+ * model is the same, and they are a negligible share of the time. */
 #ifndef FMRT_KERNELS_CPU_H
 #define FMRT_KERNELS_CPU_H
 
-#include "../kernels_ref/ref.h"
+#include "ref.h"
 
 typedef void (*fm_cpu_task)(void *ctx, int64_t item, int tid);
 
@@ -78,16 +78,18 @@ int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *
  * each block added to a double (the error stays that of a block of <= 256 terms). */
 double fm_cpu_sum(const float *x, int64_t n);
 
-/* The specialised kernels (one file each). */
-/* clang-format off */
-#define FM_CPU_OPS(X)                                                                           \
-    X(conv2d_fwd) X(conv2d_bwd) X(linear_fwd) X(linear_bwd) X(attention_fwd) X(attention_bwd)    \
-    X(groupnorm_fwd) X(groupnorm_bwd) X(silu_fwd) X(silu_bwd) X(adamw) X(ema) X(add_fwd)         \
-    X(axpby_fwd) X(bias_add_fwd) X(bias_add_bwd) X(concat_fwd) X(concat_bwd) X(upsample2x_fwd)    \
-    X(upsample2x_bwd)
-/* clang-format on */
-#define FM_X(name) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);
-FM_CPU_OPS(FM_X)
+/* The table entry fm_cpu_<op> of every op in FM_OP_LIST: most have their own file;
+ * the ops of FM_CPU_FROM_REF run the reference kernel as is (same host memory
+ * model), defined in from_ref.c. They are small or rare: time embedding, embedding,
+ * loss, interpolation, sums, the backward of add/axpby, quantize and rng -- well under
+ * a percent of a step (fmrt bench's per-op table). */
+#define FM_CPU_FROM_REF(X)                                                                         \
+    X(add_bwd) X(timeemb_fwd) X(timeemb_bwd) X(embed_fwd) X(embed_bwd) X(mse_fwd) X(mse_bwd)       \
+        X(fm_interp_fwd) X(fm_interp_bwd) X(axpby_bwd) X(sum_fwd) X(sum_bwd) X(quantize_u8)       \
+            X(rng)
+
+#define FM_X(id, name, slots) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);
+FM_OP_LIST(FM_X)
 #undef FM_X
 
 #endif

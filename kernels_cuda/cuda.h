@@ -17,7 +17,7 @@
 #include <cuda_runtime.h>
 
 extern "C" {
-#include "../runtime/backend.h"
+#include "backend_impl.h"
 }
 
 typedef struct fm_cuda {

@@ -8,7 +8,7 @@
  * One thread per element, no state: the uniform bits equal the ref backend's
  * exactly; normals differ only by the device's logf/sqrtf/cosf (a few ulps).
  * Twin of kernels_cl/rng.cl. */
-#include "../runtime/philox.h"
+#include "philox.h"
 #include "cuda.h"
 
 static __global__ void rng_uniform_kernel(float *out, long long n, unsigned long long seed,

@@ -73,6 +73,13 @@ fm_status fm_ref_host_sync(fm_backend *be)
     return FM_OK;
 }
 
+/* The whole host block is the arena, plus alignment slack. */
+static fm_status ref_host_bytes(size_t arena_bytes, int threads, size_t *bytes)
+{
+    (void)threads;
+    return fm_host_arena_bytes(arena_bytes, 0, bytes);
+}
+
 static const char *ref_describe(fm_backend *be)
 {
     (void)be;
@@ -90,4 +97,5 @@ const fm_backend_iface fm_backend_ref = {
     .sync = fm_ref_host_sync,
     .kernels = kernels,
     .describe = ref_describe,
+    .host_bytes = ref_host_bytes,
 };

@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-#include "../runtime/backend.h"
+#include "backend_impl.h"
 
 /* SiLU of one value, x / (1 + e^-x): SILU_FWD and GROUPNORM_FWD's SiLU post-op both
  * use it, so that the fused op gives the unfused pair's bits. */

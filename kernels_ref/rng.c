@@ -10,7 +10,7 @@
  * second normal (the sine) is dropped so that every element owns one counter and
  * the result does not depend on how a backend splits the work.
  * i0 distribution, u0 seed (64 bits), u1 stream (low 32 bits used). */
-#include "../runtime/philox.h"
+#include "philox.h"
 #include "ref.h"
 
 static void rng_uniform(float *out, int64_t n, uint64_t seed, uint32_t stream)

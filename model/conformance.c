@@ -339,76 +339,6 @@ static const op_desc descs[] = {
 /* clang-format on */
 #define NDESC (sizeof descs / sizeof descs[0])
 
-/* Slot names per op, for the note column (ops.h order). */
-static const char *const slot_names[FM_OP_COUNT] = {
-    [FM_OP_CONV2D_FWD] = "out,in,w,b",
-    [FM_OP_CONV2D_BWD] = "din,dw,db,dout,in,w",
-    [FM_OP_GROUPNORM_FWD] = "out,mean,rstd,in,gamma,beta",
-    [FM_OP_GROUPNORM_BWD] = "din,dgamma,dbeta,dout,in,mean,rstd,gamma",
-    [FM_OP_SILU_FWD] = "out,in",
-    [FM_OP_SILU_BWD] = "din,dout,in",
-    [FM_OP_LINEAR_FWD] = "out,in,w,b",
-    [FM_OP_LINEAR_BWD] = "din,dw,db,dout,in,w",
-    [FM_OP_BIAS_ADD_FWD] = "out,in,bias",
-    [FM_OP_BIAS_ADD_BWD] = "dbias,dout",
-    [FM_OP_ADD_FWD] = "out,a,b",
-    [FM_OP_ADD_BWD] = "da,db,dout",
-    [FM_OP_UPSAMPLE2X_FWD] = "out,in",
-    [FM_OP_UPSAMPLE2X_BWD] = "din,dout",
-    [FM_OP_CONCAT_FWD] = "out,a,b",
-    [FM_OP_CONCAT_BWD] = "da,db,dout",
-    [FM_OP_ATTENTION_FWD] = "out,att,qkv",
-    [FM_OP_ATTENTION_BWD] = "dqkv,ws,dout,qkv,att",
-    [FM_OP_TIMEEMB_FWD] = "out,t",
-    [FM_OP_TIMEEMB_BWD] = "dt,dout,t",
-    [FM_OP_EMBED_FWD] = "out,table,idx",
-    [FM_OP_EMBED_BWD] = "dtable,dout,idx",
-    [FM_OP_MSE_FWD] = "loss,a,b",
-    [FM_OP_MSE_BWD] = "da,db,a,b",
-    [FM_OP_FM_INTERP_FWD] = "xt,v,x0,x1,t",
-    [FM_OP_FM_INTERP_BWD] = "dx0,dx1,dxt,dv,t",
-    [FM_OP_AXPBY_FWD] = "out,x,y",
-    [FM_OP_AXPBY_BWD] = "dx,dy,dout",
-    [FM_OP_SUM_FWD] = "out,in",
-    [FM_OP_SUM_BWD] = "din,dout",
-    [FM_OP_ADAMW] = "param,m,v,grad",
-    [FM_OP_EMA] = "ema,param",
-    [FM_OP_QUANTIZE_U8] = "out,in",
-    [FM_OP_RNG] = "out",
-};
-
-/* The k-th comma-separated name of op's slots into buf. */
-static const char *slot_name(fm_op op, int k, char *buf, size_t len)
-{
-    const char *s = slot_names[op];
-    snprintf(buf, len, "t%d", k);
-    if (!s)
-        return buf;
-    for (int j = 0; j < k && s; j++) {
-        s = strchr(s, ',');
-        if (s)
-            s++;
-    }
-    if (s) {
-        size_t n = strcspn(s, ",");
-        if (n >= len)
-            n = len - 1;
-        memcpy(buf, s, n);
-        buf[n] = 0;
-    }
-    return buf;
-}
-
-/* The dtype ops.c requires of a slot. */
-static fm_dtype slot_dtype(fm_op op, int k)
-{
-    if ((op == FM_OP_EMBED_FWD || op == FM_OP_EMBED_BWD) && k == 2)
-        return FM_I32;
-    if (op == FM_OP_QUANTIZE_U8 && k == 0)
-        return FM_U8;
-    return FM_F32;
-}
-
 /* ---- rows and comparison ---------------------------------------------------------- */
 
 const char *fm_conf_status_name(int status)
@@ -636,7 +566,7 @@ static fm_status run_desc(fm_backend *ref, fm_backend *be, fm_arena *host, const
         const slot_desc *sd = &d->t[k];
         if (sd->ndim == 0)
             continue;
-        fm_tensor t = fm_tensor_desc(slot_dtype(d->op, k), sd->ndim, sd->s);
+        fm_tensor t = fm_tensor_desc(fm_op_slot_dtype(d->op, k), sd->ndim, sd->s);
         size_t bytes = fm_tensor_bytes(&t);
         if (bytes > maxbytes)
             maxbytes = bytes;
@@ -694,7 +624,7 @@ static fm_status run_desc(fm_backend *ref, fm_backend *be, fm_arena *host, const
             break;
         cmp c = compare(got, hbuf[k], cr.t[k].dtype, 0, fm_tensor_numel(&cr.t[k]));
         char name[24];
-        row_add(row, &c, slot_name(d->op, k, name, sizeof name), &first);
+        row_add(row, &c, fm_op_slot_name(d->op, k, name, sizeof name), &first);
     }
     if (hs != FM_OK)
         row_call_failed(row, hs, "host", "staging arena exhausted");
@@ -718,7 +648,7 @@ size_t fm_conformance_ops_bytes(void)
         for (int j = 0; j < FM_CALL_TENSORS; j++)
             if (descs[k].t[j].ndim) {
                 fm_tensor t =
-                    fm_tensor_desc(slot_dtype(descs[k].op, j), descs[k].t[j].ndim, descs[k].t[j].s);
+                    fm_tensor_desc(fm_op_slot_dtype(descs[k].op, j), descs[k].t[j].ndim, descs[k].t[j].s);
                 total += fm_tensor_bytes(&t);
                 if (fm_tensor_bytes(&t) > big)
                     big = fm_tensor_bytes(&t);

@@ -1,14 +1,11 @@
-/* The dispatch table and the backend registry.
- *
- * A backend is a table of function pointers (ggml's shape, made flat): memory
- * movement (upload, download, copy, fill, sync) plus one kernel per op, indexed by
- * fm_op. A NULL kernel means "unsupported" (fm_run says so; conformance reports it
- * rather than failing). The model calls ops only through fm_run and the wrappers
- * in fmrt.h, never a backend directly.
+/* Backends as a user of the library sees them: open one by name, give it memory,
+ * allocate tensors from its arena, move bytes and run ops (fm_run checks shapes,
+ * then dispatches). How a backend is built -- its table of kernels -- is in
+ * backend_impl.h, which only backends include.
  *
  * Memory: a backend takes ONE allocation when it opens (the caller's host block for
- * `ref`, one device allocation of cfg.arena_bytes for `opencl`/`cuda`) and carves
- * every tensor from it with an fm_arena. Nothing is allocated afterwards. */
+ * `ref`/`cpu`, one device allocation of cfg.arena_bytes for `opencl`/`cuda`) and
+ * carves every tensor from it with an fm_arena. Nothing is allocated afterwards. */
 #ifndef FMRT_BACKEND_H
 #define FMRT_BACKEND_H
 
@@ -21,7 +18,8 @@
 #include "tensor.h"
 
 typedef struct fm_backend fm_backend;
-typedef fm_status (*fm_kernel_fn)(fm_backend *be, const fm_call *c);
+/* The table a backend fills (backend_impl.h); opaque to users of the library. */
+typedef struct fm_backend_iface fm_backend_iface;
 
 typedef struct fm_backend_config {
     const char *name;      /* "ref", "cpu", "opencl", "cuda" or "auto" (NULL = "auto") */
@@ -38,24 +36,6 @@ typedef struct fm_backend_config {
                               prefers the host backends to an OpenCL CPU device) */
     int threads;           /* cpu backend: worker threads, 0 = the cores available */
 } fm_backend_config;
-
-typedef struct fm_backend_iface {
-    const char *name;
-    /* Fill be->arena, be->buffer and be->impl; on failure leave a message in be->err. */
-    fm_status (*open)(fm_backend *be, const fm_backend_config *cfg);
-    void (*close)(fm_backend *be);
-    fm_status (*upload)(fm_backend *be, const fm_tensor *dst, const void *src);
-    fm_status (*download)(fm_backend *be, void *dst, const fm_tensor *src);
-    fm_status (*copy)(fm_backend *be, const fm_tensor *dst, const fm_tensor *src);
-    fm_status (*fill)(fm_backend *be, const fm_tensor *dst, float value);
-    fm_status (*sync)(fm_backend *be);
-    const fm_kernel_fn *kernels; /* [FM_OP_COUNT] */
-    /* Text for the one-line device description (may be NULL). */
-    const char *(*describe)(fm_backend *be);
-    /* Optional: told of every tensor fm_tensor_alloc placed (t->off, its bytes). The
-     * plan backend records allocations here to measure live sets; others leave it NULL. */
-    void (*on_alloc)(fm_backend *be, const fm_tensor *t);
-} fm_backend_iface;
 
 #define FM_ERR_LEN 512
 
@@ -137,19 +117,6 @@ fm_status fm_fail(fm_backend *be, fm_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-
-/* Registered by each backend folder (defined only when compiled in). */
-extern const fm_backend_iface fm_backend_ref;
-extern const fm_backend_iface fm_backend_cpu;
-/* Host bytes the cpu backend takes beyond its tensor arena (state + scratch). */
-size_t fm_cpu_host_overhead(int threads);
-extern const fm_backend_iface fm_backend_opencl;
-extern const fm_backend_iface fm_backend_cuda;
-/* kernels_cuda/ built for the host by the test harness tests/cuda_emu (FMRT_CUDA_EMU):
- * opened by name only, never by "auto". */
-extern const fm_backend_iface fm_backend_cuda_emu;
-/* Always present, never chosen by "auto": see plan.c. */
-extern const fm_backend_iface fm_backend_plan;
 
 /* Host bytes (fm_backend_config.mem) the plan backend's allocation tracker needs to
  * follow `allocs` tensor allocations. */

@@ -9,11 +9,32 @@
 
 #include "size.h"
 
+/* The slot facts of FM_OP_LIST as three strings per op, one pass each (FM_S is
+ * redefined per pass; every string is a compile-time literal). */
+#define FM_ROW(id, nm, sl) [FM_OP_##id] = sl,
+#define FM_S(role, name, dtype) #role
+static const char op_roles[FM_OP_COUNT][FM_CALL_TENSORS + 1] = {FM_OP_LIST(FM_ROW)};
+#undef FM_S
+#define FM_S(role, name, dtype) #name " "
+static const char op_names[FM_OP_COUNT][FM_CALL_TENSORS * 12] = {FM_OP_LIST(FM_ROW)};
+#undef FM_S
+#define FM_DTYPE_f32 "f"
+#define FM_DTYPE_i32 "i"
+#define FM_DTYPE_u8 "u"
+#define FM_S(role, name, dtype) FM_DTYPE_##dtype
+static const char op_dtypes[FM_OP_COUNT][FM_CALL_TENSORS + 1] = {FM_OP_LIST(FM_ROW)};
+#undef FM_S
+#undef FM_ROW
+
+#define FM_S(role, name, dtype) #role
 static const fm_op_info infos[FM_OP_COUNT] = {
-#define FM_X(id, nm, sl) [FM_OP_##id] = {#nm, sl, (int)sizeof(sl) - 1},
+#define FM_X(id, nm, sl)                                                                           \
+    [FM_OP_##id] = {#nm, op_roles[FM_OP_##id], op_dtypes[FM_OP_##id], op_names[FM_OP_##id],         \
+                    (int)sizeof(sl) - 1},
     FM_OP_LIST(FM_X)
 #undef FM_X
 };
+#undef FM_S
 
 const fm_op_info *fm_op_get_info(fm_op op) { return (unsigned)op < FM_OP_COUNT ? &infos[op] : NULL; }
 
@@ -23,6 +44,27 @@ fm_op fm_op_from_name(const char *name)
         if (strcmp(infos[i].name, name) == 0)
             return (fm_op)i;
     return FM_OP_COUNT;
+}
+
+fm_dtype fm_op_slot_dtype(fm_op op, int k)
+{
+    const fm_op_info *info = fm_op_get_info(op);
+    if (!info || k < 0 || k >= info->ntensors)
+        return FM_F32;
+    return info->dtypes[k] == 'i' ? FM_I32 : info->dtypes[k] == 'u' ? FM_U8 : FM_F32;
+}
+
+const char *fm_op_slot_name(fm_op op, int k, char *buf, size_t len)
+{
+    const fm_op_info *info = fm_op_get_info(op);
+    snprintf(buf, len, "t%d", k);
+    if (!info || k < 0 || k >= info->ntensors)
+        return buf;
+    const char *s = info->names;
+    for (int j = 0; j < k; j++)
+        s = strchr(s, ' ') + 1;
+    snprintf(buf, len, "%.*s", (int)strcspn(s, " "), s);
+    return buf;
 }
 
 typedef struct chk {
@@ -175,168 +217,211 @@ static void attention_shapes(chk *k, int o, int att, int qkv)
         want_numel(k, att, natt);
 }
 
-static void check_shapes(chk *k)
+/* ---- the shape rules, one per op (ops.h gives the shapes) ----------------------- */
+
+static void rule_conv2d_fwd(chk *k) { conv_shapes(k, 0, 1, 2, 3); }
+
+static void rule_conv2d_bwd(chk *k)
 {
-    const fm_call *c = k->c;
-    switch (c->op) {
-    case FM_OP_CONV2D_FWD: conv_shapes(k, 0, 1, 2, 3); break;
-    case FM_OP_CONV2D_BWD:
-        conv_shapes(k, 3, 4, 5, 2);
-        same_shape(k, 0, 4);
-        same_shape(k, 1, 5);
-        break;
-    case FM_OP_GROUPNORM_FWD:
-        groupnorm_shapes(k, 3, 1, 2, 4, 5);
-        same_shape(k, 0, 3);
-        if (!(c->f[0] > 0))
-            fail(k, "eps must be > 0");
-        if (c->i[1] != FM_GN_ACT_NONE && c->i[1] != FM_GN_ACT_SILU)
-            fail(k, "activation i1 = %d unknown (0 none, 1 SiLU)", (int)c->i[1]);
-        break;
-    case FM_OP_GROUPNORM_BWD:
-        groupnorm_shapes(k, 4, 5, 6, 7, 1);
-        dims(k, 2, 1, D(k, 4, 1), -1, -1, -1);
-        same_shape(k, 0, 4);
-        same_shape(k, 3, 4);
-        break;
-    case FM_OP_SILU_FWD: same_numel(k, 0, 1); break;
-    case FM_OP_SILU_BWD:
-        same_numel(k, 0, 2);
-        same_numel(k, 1, 2);
-        break;
-    case FM_OP_LINEAR_FWD: linear_shapes(k, 0, 1, 2, 3); break;
-    case FM_OP_LINEAR_BWD:
-        linear_shapes(k, 3, 4, 5, 2);
-        same_shape(k, 0, 4);
-        same_shape(k, 1, 5);
-        break;
-    case FM_OP_BIAS_ADD_FWD:
-        dims(k, 1, 4, -1, -1, -1, -1);
-        same_shape(k, 0, 1);
-        want_numel(k, 2, D(k, 1, 0) * D(k, 1, 1));
-        break;
-    case FM_OP_BIAS_ADD_BWD:
-        dims(k, 1, 4, -1, -1, -1, -1);
-        want_numel(k, 0, D(k, 1, 0) * D(k, 1, 1));
-        break;
-    case FM_OP_ADD_FWD:
-    case FM_OP_AXPBY_FWD:
-        same_numel(k, 0, 1);
-        same_numel(k, 0, 2);
-        break;
-    case FM_OP_ADD_BWD:
-    case FM_OP_AXPBY_BWD:
-        same_numel(k, 0, 2);
-        same_numel(k, 1, 2);
-        break;
-    case FM_OP_UPSAMPLE2X_FWD:
-        dims(k, 1, 4, -1, -1, -1, -1);
-        dims(k, 0, 4, D(k, 1, 0), D(k, 1, 1), 2 * D(k, 1, 2), 2 * D(k, 1, 3));
-        break;
-    case FM_OP_UPSAMPLE2X_BWD:
-        dims(k, 0, 4, -1, -1, -1, -1);
-        dims(k, 1, 4, D(k, 0, 0), D(k, 0, 1), 2 * D(k, 0, 2), 2 * D(k, 0, 3));
-        break;
-    case FM_OP_CONCAT_FWD:
-    case FM_OP_CONCAT_BWD: {
-        int o = c->op == FM_OP_CONCAT_FWD ? 0 : 2, a = o == 0 ? 1 : 0, b = o == 0 ? 2 : 1;
-        dims(k, o, 4, -1, -1, -1, -1);
-        dims(k, a, 4, D(k, o, 0), -1, D(k, o, 2), D(k, o, 3));
-        dims(k, b, 4, D(k, o, 0), D(k, o, 1) - D(k, a, 1), D(k, o, 2), D(k, o, 3));
-        break;
-    }
-    case FM_OP_ATTENTION_FWD: attention_shapes(k, 0, 1, 2); break;
-    case FM_OP_ATTENTION_BWD:
-        attention_shapes(k, 2, 4, 3);
-        same_shape(k, 0, 3);
-        if (k->s == FM_OK) {
-            /* fm_attention_ws_floats(L) = 2 L^2, spelled out with checked products. */
-            int64_t L = mul(k, D(k, 3, 2), D(k, 3, 3)), ws = mul(k, 2, mul(k, L, L));
-            if (k->s == FM_OK && numel(k, 1) < ws)
-                fail(k, "workspace has %lld floats, needs %lld", (long long)numel(k, 1),
-                     (long long)ws);
-        }
-        break;
-    case FM_OP_TIMEEMB_FWD:
-    case FM_OP_TIMEEMB_BWD: {
-        int o = c->op == FM_OP_TIMEEMB_FWD ? 0 : 1, t = o == 0 ? 1 : 2;
-        dims(k, o, 2, -1, -1, -1, -1);
-        if (k->s == FM_OK && (D(k, o, 1) < 4 || D(k, o, 1) % 2))
-            fail(k, "embedding width %lld must be even and >= 4", (long long)D(k, o, 1));
-        want_numel(k, t, D(k, o, 0));
-        if (o == 1)
-            want_numel(k, 0, D(k, o, 0));
-        break;
-    }
-    case FM_OP_EMBED_FWD:
-    case FM_OP_EMBED_BWD: {
-        int o = c->op == FM_OP_EMBED_FWD ? 0 : 1, tab = o == 0 ? 1 : 0;
-        dims(k, tab, 2, -1, -1, -1, -1);
-        dims(k, o, 2, -1, D(k, tab, 1), -1, -1);
-        want_numel(k, 2, D(k, o, 0));
-        break;
-    }
-    case FM_OP_MSE_FWD:
-        want_numel(k, 0, 1);
-        same_numel(k, 1, 2);
-        break;
-    case FM_OP_MSE_BWD:
-        same_numel(k, 2, 3);
-        same_numel(k, 0, 2);
-        same_numel(k, 1, 2);
-        break;
-    case FM_OP_FM_INTERP_FWD:
-    case FM_OP_FM_INTERP_BWD: {
-        int t = 4, ref = -1;
-        for (int i = 0; i < 4; i++)
-            if (has(k, i)) {
-                if (ref < 0)
-                    ref = i;
-                same_numel(k, i, ref);
-            }
-        if (ref >= 0 && k->s == FM_OK &&
-            (numel(k, t) < 1 || numel(k, ref) % numel(k, t) != 0 || D(k, ref, 0) != numel(k, t)))
-            fail(k, "t has %lld elements, the batch is %lld", (long long)numel(k, t),
-                 (long long)D(k, ref, 0));
-        break;
-    }
-    case FM_OP_SUM_FWD:
-        want_numel(k, 0, 1);
-        break;
-    case FM_OP_SUM_BWD:
-        want_numel(k, 1, 1);
-        break;
-    case FM_OP_ADAMW:
-        for (int i = 1; i < 4; i++)
-            same_numel(k, i, 0);
-        /* A beta outside [0, 1) is what makes a bias correction 1 - beta^step <= 0
-         * (or the moments diverge): name it before the corrections. fail() keeps the
-         * first message; the comparisons are written so that NaN fails. */
-        for (int b = 1; b <= 2; b++)
-            if (!(c->f[b] >= 0 && c->f[b] < 1))
-                fail(k, "beta%d %g is outside [0, 1)", b, (double)c->f[b]);
-        if (!(c->f[5] > 0 && c->f[6] > 0))
-            fail(k, "bias corrections f5 = 1 - beta1^step = %g and f6 = 1 - beta2^step = %g "
-                    "must be > 0 (step >= 1)", (double)c->f[5], (double)c->f[6]);
-        break;
-    case FM_OP_EMA:
-    case FM_OP_QUANTIZE_U8: same_numel(k, 0, 1); break;
-    case FM_OP_RNG:
-        if (c->i[0] != FM_RNG_UNIFORM && c->i[0] != FM_RNG_NORMAL)
-            fail(k, "distribution %d unknown", (int)c->i[0]);
-        break;
-    case FM_OP_COUNT: break;
-    }
+    conv_shapes(k, 3, 4, 5, 2);
+    same_shape(k, 0, 4);
+    same_shape(k, 1, 5);
 }
 
-static fm_dtype slot_dtype(fm_op op, int i)
+static void rule_groupnorm_fwd(chk *k)
 {
-    if ((op == FM_OP_EMBED_FWD || op == FM_OP_EMBED_BWD) && i == 2)
-        return FM_I32;
-    if (op == FM_OP_QUANTIZE_U8 && i == 0)
-        return FM_U8;
-    return FM_F32;
+    groupnorm_shapes(k, 3, 1, 2, 4, 5);
+    same_shape(k, 0, 3);
+    if (!(k->c->f[0] > 0))
+        fail(k, "eps must be > 0");
+    if (k->c->i[1] != FM_GN_ACT_NONE && k->c->i[1] != FM_GN_ACT_SILU)
+        fail(k, "activation i1 = %d unknown (0 none, 1 SiLU)", (int)k->c->i[1]);
 }
+
+static void rule_groupnorm_bwd(chk *k)
+{
+    groupnorm_shapes(k, 4, 5, 6, 7, 1);
+    dims(k, 2, 1, D(k, 4, 1), -1, -1, -1);
+    same_shape(k, 0, 4);
+    same_shape(k, 3, 4);
+}
+
+static void rule_silu_fwd(chk *k) { same_numel(k, 0, 1); }
+
+static void rule_silu_bwd(chk *k)
+{
+    same_numel(k, 0, 2);
+    same_numel(k, 1, 2);
+}
+
+static void rule_linear_fwd(chk *k) { linear_shapes(k, 0, 1, 2, 3); }
+
+static void rule_linear_bwd(chk *k)
+{
+    linear_shapes(k, 3, 4, 5, 2);
+    same_shape(k, 0, 4);
+    same_shape(k, 1, 5);
+}
+
+static void rule_bias_add_fwd(chk *k)
+{
+    dims(k, 1, 4, -1, -1, -1, -1);
+    same_shape(k, 0, 1);
+    want_numel(k, 2, D(k, 1, 0) * D(k, 1, 1));
+}
+
+static void rule_bias_add_bwd(chk *k)
+{
+    dims(k, 1, 4, -1, -1, -1, -1);
+    want_numel(k, 0, D(k, 1, 0) * D(k, 1, 1));
+}
+
+/* out = f(a, b) elementwise, and its backward (da?, db?, dout). */
+static void rule_add_fwd(chk *k)
+{
+    same_numel(k, 0, 1);
+    same_numel(k, 0, 2);
+}
+
+static void rule_add_bwd(chk *k)
+{
+    same_numel(k, 0, 2);
+    same_numel(k, 1, 2);
+}
+
+static void rule_axpby_fwd(chk *k) { rule_add_fwd(k); }
+static void rule_axpby_bwd(chk *k) { rule_add_bwd(k); }
+
+static void rule_upsample2x_fwd(chk *k)
+{
+    dims(k, 1, 4, -1, -1, -1, -1);
+    dims(k, 0, 4, D(k, 1, 0), D(k, 1, 1), 2 * D(k, 1, 2), 2 * D(k, 1, 3));
+}
+
+static void rule_upsample2x_bwd(chk *k)
+{
+    dims(k, 0, 4, -1, -1, -1, -1);
+    dims(k, 1, 4, D(k, 0, 0), D(k, 0, 1), 2 * D(k, 0, 2), 2 * D(k, 0, 3));
+}
+
+/* out[N,Ca+Cb,H,W] and its parts a, b (tensor indices o, a, b). */
+static void concat_shapes(chk *k, int o, int a, int b)
+{
+    dims(k, o, 4, -1, -1, -1, -1);
+    dims(k, a, 4, D(k, o, 0), -1, D(k, o, 2), D(k, o, 3));
+    dims(k, b, 4, D(k, o, 0), D(k, o, 1) - D(k, a, 1), D(k, o, 2), D(k, o, 3));
+}
+
+static void rule_concat_fwd(chk *k) { concat_shapes(k, 0, 1, 2); }
+static void rule_concat_bwd(chk *k) { concat_shapes(k, 2, 0, 1); }
+
+static void rule_attention_fwd(chk *k) { attention_shapes(k, 0, 1, 2); }
+
+static void rule_attention_bwd(chk *k)
+{
+    attention_shapes(k, 2, 4, 3);
+    same_shape(k, 0, 3);
+    if (k->s != FM_OK)
+        return;
+    /* fm_attention_ws_floats(L) = 2 L^2, spelled out with checked products. */
+    int64_t L = mul(k, D(k, 3, 2), D(k, 3, 3)), ws = mul(k, 2, mul(k, L, L));
+    if (k->s == FM_OK && numel(k, 1) < ws)
+        fail(k, "workspace has %lld floats, needs %lld", (long long)numel(k, 1), (long long)ws);
+}
+
+/* emb[N,D] (tensor o) and t[N] (tensor t). */
+static void timeemb_shapes(chk *k, int o, int t)
+{
+    dims(k, o, 2, -1, -1, -1, -1);
+    if (k->s == FM_OK && (D(k, o, 1) < 4 || D(k, o, 1) % 2))
+        fail(k, "embedding width %lld must be even and >= 4", (long long)D(k, o, 1));
+    want_numel(k, t, D(k, o, 0));
+}
+
+static void rule_timeemb_fwd(chk *k) { timeemb_shapes(k, 0, 1); }
+
+static void rule_timeemb_bwd(chk *k)
+{
+    timeemb_shapes(k, 1, 2);
+    want_numel(k, 0, D(k, 1, 0));
+}
+
+/* out[N,D] (tensor o), table[R,D] (tensor tab), idx[N] (tensor 2). */
+static void embed_shapes(chk *k, int o, int tab)
+{
+    dims(k, tab, 2, -1, -1, -1, -1);
+    dims(k, o, 2, -1, D(k, tab, 1), -1, -1);
+    want_numel(k, 2, D(k, o, 0));
+}
+
+static void rule_embed_fwd(chk *k) { embed_shapes(k, 0, 1); }
+static void rule_embed_bwd(chk *k) { embed_shapes(k, 1, 0); }
+
+static void rule_mse_fwd(chk *k)
+{
+    want_numel(k, 0, 1);
+    same_numel(k, 1, 2);
+}
+
+static void rule_mse_bwd(chk *k)
+{
+    same_numel(k, 2, 3);
+    same_numel(k, 0, 2);
+    same_numel(k, 1, 2);
+}
+
+/* Four same-sized tensors (any absent) and t[N] in slot 4, N their batch. */
+static void interp_shapes(chk *k)
+{
+    int t = 4, ref = -1;
+    for (int i = 0; i < 4; i++)
+        if (has(k, i)) {
+            if (ref < 0)
+                ref = i;
+            same_numel(k, i, ref);
+        }
+    if (ref >= 0 && k->s == FM_OK &&
+        (numel(k, t) < 1 || numel(k, ref) % numel(k, t) != 0 || D(k, ref, 0) != numel(k, t)))
+        fail(k, "t has %lld elements, the batch is %lld", (long long)numel(k, t),
+             (long long)D(k, ref, 0));
+}
+
+static void rule_fm_interp_fwd(chk *k) { interp_shapes(k); }
+static void rule_fm_interp_bwd(chk *k) { interp_shapes(k); }
+
+static void rule_sum_fwd(chk *k) { want_numel(k, 0, 1); }
+static void rule_sum_bwd(chk *k) { want_numel(k, 1, 1); }
+
+static void rule_adamw(chk *k)
+{
+    const float *f = k->c->f;
+    for (int i = 1; i < 4; i++)
+        same_numel(k, i, 0);
+    /* A beta outside [0, 1) is what makes a bias correction 1 - beta^step <= 0 (or the
+     * moments diverge): name it before the corrections. fail() keeps the first
+     * message; the comparisons are written so that NaN fails. */
+    for (int b = 1; b <= 2; b++)
+        if (!(f[b] >= 0 && f[b] < 1))
+            fail(k, "beta%d %g is outside [0, 1)", b, (double)f[b]);
+    if (!(f[5] > 0 && f[6] > 0))
+        fail(k, "bias corrections f5 = 1 - beta1^step = %g and f6 = 1 - beta2^step = %g "
+                "must be > 0 (step >= 1)", (double)f[5], (double)f[6]);
+}
+
+static void rule_ema(chk *k) { same_numel(k, 0, 1); }
+static void rule_quantize_u8(chk *k) { same_numel(k, 0, 1); }
+
+static void rule_rng(chk *k)
+{
+    if (k->c->i[0] != FM_RNG_UNIFORM && k->c->i[0] != FM_RNG_NORMAL)
+        fail(k, "distribution %d unknown", (int)k->c->i[0]);
+}
+
+static void (*const rules[FM_OP_COUNT])(chk *k) = {
+#define FM_X(id, name, slots) [FM_OP_##id] = rule_##name,
+    FM_OP_LIST(FM_X)
+#undef FM_X
+};
 
 fm_status fm_op_check(const fm_call *c, char *msg, size_t len)
 {
@@ -358,11 +443,11 @@ fm_status fm_op_check(const fm_call *c, char *msg, size_t len)
             fail(&k, "tensor %d has no memory", i);
         if (fm_tensor_numel(&c->t[i]) < 0)
             fail(&k, "tensor %d: its element count overflows or is negative", i);
-        if (c->t[i].dtype != slot_dtype(c->op, i))
+        if (c->t[i].dtype != fm_op_slot_dtype(c->op, i))
             fail(&k, "tensor %d is %s, expected %s", i, fm_dtype_name(c->t[i].dtype),
-                 fm_dtype_name(slot_dtype(c->op, i)));
+                 fm_dtype_name(fm_op_slot_dtype(c->op, i)));
     }
     if (k.s == FM_OK)
-        check_shapes(&k);
+        rules[c->op](&k);
     return k.s;
 }

@@ -1,16 +1,21 @@
-/* The ops of the dispatch table: one line each.
+/* The ops of the dispatch table: each op's facts written once, in FM_OP_LIST.
  *
  * A call is an op id, its tensors in a fixed order and a few scalars. Order
  * follows llm.c: outputs first, then saved statistics, then inputs and weights.
- * The slot string says, per tensor:
- *   'o' written (=)          'a' accumulated or updated in place (+=)
- *   'i' read only            upper case: optional (ndim == 0 means absent)
+ * Each tensor slot is FM_S(role, name, dtype):
+ *   role 'o' written (=)       'a' accumulated or updated in place (+=)
+ *        'i' read only         upper case: optional (ndim == 0 means absent)
+ *   name what messages and conformance rows call it; dtype f32, i32 or u8.
  * Backward convention: parameter gradients accumulate (+=), activation gradients
  * are written (=). Images are NCHW float32, contiguous. Outputs may alias inputs
  * only where an op says so (elementwise ops); conv2d, linear, attention must not.
  *
- * Adding an op: one line here, one file per backend folder, one line in each
- * backend's table, one shape rule in ops.c, one conformance/test entry. */
+ * Generated from the list: the op enum, names and slot tables (ops.c), every
+ * backend's table of kernels fm_<backend>_<name> (a missing kernel fails the link),
+ * the shape rule table (ops.c: one function rule_<name> per op).
+ *
+ * Adding an op: a line here (with its maths below), its rule_<name> in ops.c, one
+ * kernel file per backend folder, one conformance descriptor. See README. */
 #ifndef FMRT_OPS_H
 #define FMRT_OPS_H
 
@@ -20,7 +25,7 @@
 #include "status.h"
 #include "tensor.h"
 
-/* X(ID, name, slots)
+/* X(ID, name, FM_S(...) per tensor)
  * Shapes and maths (N batch, C channels, L = H*W, "x" = elementwise):
  *
  * CONV2D_FWD    out[N,Co,Ho,Wo], in[N,Ci,H,W], w[Co,Ci,K,K], b?[Co]     i0 stride, i1 pad
@@ -79,41 +84,52 @@
  *               u0 seed, u1 stream: element e = Philox(key = seed, ctr = (e, stream))
  *               (see philox.h)
  */
-#define FM_OP_LIST(X)                                  \
-    X(CONV2D_FWD, conv2d_fwd, "oiiI")                  \
-    X(CONV2D_BWD, conv2d_bwd, "OaAiii")                \
-    X(GROUPNORM_FWD, groupnorm_fwd, "oooiii")          \
-    X(GROUPNORM_BWD, groupnorm_bwd, "oaaiiiii")        \
-    X(SILU_FWD, silu_fwd, "oi")                        \
-    X(SILU_BWD, silu_bwd, "oii")                       \
-    X(LINEAR_FWD, linear_fwd, "oiiI")                  \
-    X(LINEAR_BWD, linear_bwd, "OaAiii")                \
-    X(BIAS_ADD_FWD, bias_add_fwd, "oii")               \
-    X(BIAS_ADD_BWD, bias_add_bwd, "oi")                \
-    X(ADD_FWD, add_fwd, "oii")                         \
-    X(ADD_BWD, add_bwd, "OOi")                         \
-    X(UPSAMPLE2X_FWD, upsample2x_fwd, "oi")            \
-    X(UPSAMPLE2X_BWD, upsample2x_bwd, "oi")            \
-    X(CONCAT_FWD, concat_fwd, "oii")                   \
-    X(CONCAT_BWD, concat_bwd, "ooi")                   \
-    X(ATTENTION_FWD, attention_fwd, "ooi")             \
-    X(ATTENTION_BWD, attention_bwd, "ooiii")           \
-    X(TIMEEMB_FWD, timeemb_fwd, "oi")                  \
-    X(TIMEEMB_BWD, timeemb_bwd, "oii")                 \
-    X(EMBED_FWD, embed_fwd, "oii")                     \
-    X(EMBED_BWD, embed_bwd, "aii")                     \
-    X(MSE_FWD, mse_fwd, "oii")                         \
-    X(MSE_BWD, mse_bwd, "OOii")                        \
-    X(FM_INTERP_FWD, fm_interp_fwd, "ooiii")           \
-    X(FM_INTERP_BWD, fm_interp_bwd, "OOIIi")           \
-    X(AXPBY_FWD, axpby_fwd, "oii")                     \
-    X(AXPBY_BWD, axpby_bwd, "OOi")                     \
-    X(SUM_FWD, sum_fwd, "oi")                          \
-    X(SUM_BWD, sum_bwd, "oi")                          \
-    X(ADAMW, adamw, "aaai")                            \
-    X(EMA, ema, "ai")                                  \
-    X(QUANTIZE_U8, quantize_u8, "oi")                  \
-    X(RNG, rng, "o")
+#define FM_OP_LIST(X)                                                                              \
+    X(CONV2D_FWD, conv2d_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32))  \
+    X(CONV2D_BWD, conv2d_bwd,                                                                      \
+      FM_S(O, din, f32) FM_S(a, dw, f32) FM_S(A, db, f32) FM_S(i, dout, f32) FM_S(i, in, f32)      \
+      FM_S(i, w, f32))                                                                             \
+    X(GROUPNORM_FWD, groupnorm_fwd,                                                                \
+      FM_S(o, out, f32) FM_S(o, mean, f32) FM_S(o, rstd, f32) FM_S(i, in, f32)                     \
+      FM_S(i, gamma, f32) FM_S(i, beta, f32))                                                      \
+    X(GROUPNORM_BWD, groupnorm_bwd,                                                                \
+      FM_S(o, din, f32) FM_S(a, dgamma, f32) FM_S(a, dbeta, f32) FM_S(i, dout, f32)                \
+      FM_S(i, in, f32) FM_S(i, mean, f32) FM_S(i, rstd, f32) FM_S(i, gamma, f32))                  \
+    X(SILU_FWD, silu_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                                      \
+    X(SILU_BWD, silu_bwd, FM_S(o, din, f32) FM_S(i, dout, f32) FM_S(i, in, f32))                   \
+    X(LINEAR_FWD, linear_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32))  \
+    X(LINEAR_BWD, linear_bwd,                                                                      \
+      FM_S(O, din, f32) FM_S(a, dw, f32) FM_S(A, db, f32) FM_S(i, dout, f32) FM_S(i, in, f32)      \
+      FM_S(i, w, f32))                                                                             \
+    X(BIAS_ADD_FWD, bias_add_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, bias, f32))           \
+    X(BIAS_ADD_BWD, bias_add_bwd, FM_S(o, dbias, f32) FM_S(i, dout, f32))                          \
+    X(ADD_FWD, add_fwd, FM_S(o, out, f32) FM_S(i, a, f32) FM_S(i, b, f32))                         \
+    X(ADD_BWD, add_bwd, FM_S(O, da, f32) FM_S(O, db, f32) FM_S(i, dout, f32))                      \
+    X(UPSAMPLE2X_FWD, upsample2x_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                          \
+    X(UPSAMPLE2X_BWD, upsample2x_bwd, FM_S(o, din, f32) FM_S(i, dout, f32))                        \
+    X(CONCAT_FWD, concat_fwd, FM_S(o, out, f32) FM_S(i, a, f32) FM_S(i, b, f32))                   \
+    X(CONCAT_BWD, concat_bwd, FM_S(o, da, f32) FM_S(o, db, f32) FM_S(i, dout, f32))                \
+    X(ATTENTION_FWD, attention_fwd, FM_S(o, out, f32) FM_S(o, att, f32) FM_S(i, qkv, f32))         \
+    X(ATTENTION_BWD, attention_bwd,                                                                \
+      FM_S(o, dqkv, f32) FM_S(o, ws, f32) FM_S(i, dout, f32) FM_S(i, qkv, f32) FM_S(i, att, f32))  \
+    X(TIMEEMB_FWD, timeemb_fwd, FM_S(o, out, f32) FM_S(i, t, f32))                                 \
+    X(TIMEEMB_BWD, timeemb_bwd, FM_S(o, dt, f32) FM_S(i, dout, f32) FM_S(i, t, f32))               \
+    X(EMBED_FWD, embed_fwd, FM_S(o, out, f32) FM_S(i, table, f32) FM_S(i, idx, i32))               \
+    X(EMBED_BWD, embed_bwd, FM_S(a, dtable, f32) FM_S(i, dout, f32) FM_S(i, idx, i32))             \
+    X(MSE_FWD, mse_fwd, FM_S(o, loss, f32) FM_S(i, a, f32) FM_S(i, b, f32))                        \
+    X(MSE_BWD, mse_bwd, FM_S(O, da, f32) FM_S(O, db, f32) FM_S(i, a, f32) FM_S(i, b, f32))         \
+    X(FM_INTERP_FWD, fm_interp_fwd,                                                                \
+      FM_S(o, xt, f32) FM_S(o, v, f32) FM_S(i, x0, f32) FM_S(i, x1, f32) FM_S(i, t, f32))          \
+    X(FM_INTERP_BWD, fm_interp_bwd,                                                                \
+      FM_S(O, dx0, f32) FM_S(O, dx1, f32) FM_S(I, dxt, f32) FM_S(I, dv, f32) FM_S(i, t, f32))      \
+    X(AXPBY_FWD, axpby_fwd, FM_S(o, out, f32) FM_S(i, x, f32) FM_S(i, y, f32))                     \
+    X(AXPBY_BWD, axpby_bwd, FM_S(O, dx, f32) FM_S(O, dy, f32) FM_S(i, dout, f32))                  \
+    X(SUM_FWD, sum_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                                        \
+    X(SUM_BWD, sum_bwd, FM_S(o, din, f32) FM_S(i, dout, f32))                                      \
+    X(ADAMW, adamw, FM_S(a, param, f32) FM_S(a, m, f32) FM_S(a, v, f32) FM_S(i, grad, f32))        \
+    X(EMA, ema, FM_S(a, ema, f32) FM_S(i, param, f32))                                             \
+    X(QUANTIZE_U8, quantize_u8, FM_S(o, out, u8) FM_S(i, in, f32))                                 \
+    X(RNG, rng, FM_S(o, out, f32))
 
 typedef enum fm_op {
 #define FM_X(id, name, slots) FM_OP_##id,
@@ -137,18 +153,41 @@ typedef struct fm_call {
 } fm_call;
 
 typedef struct fm_op_info {
-    const char *name;  /* "conv2d_fwd" */
-    const char *slots; /* see above */
+    const char *name;   /* "conv2d_fwd" */
+    const char *slots;  /* the roles, one letter per tensor: "oiiI" */
+    const char *dtypes; /* one letter per tensor: 'f' f32, 'i' i32, 'u' u8 */
+    const char *names;  /* the slot names, each followed by a space: "out in w b " */
     int ntensors;
 } fm_op_info;
 
 const fm_op_info *fm_op_get_info(fm_op op);
 /* FM_OP_COUNT when no op has that name. */
 fm_op fm_op_from_name(const char *name);
+/* The dtype of tensor k of op (FM_F32 for k out of range). */
+fm_dtype fm_op_slot_dtype(fm_op op, int k);
+/* The name of tensor k of op into buf ("t<k>" when out of range); returns buf. */
+const char *fm_op_slot_name(fm_op op, int k, char *buf, size_t len);
 
 /* The shape rules above: FM_OK or FM_ERR_ARG with a message naming the op, the
  * argument and the shapes. Backends may assume a checked call. */
 fm_status fm_op_check(const fm_call *c, char *msg, size_t len);
+
+/* A conv2d call's geometry (CONV2D_FWD: out, in, w; CONV2D_BWD: dout, in, w), unpacked
+ * once for every backend: in[N,Ci,H,W], w[Co,Ci,K,K], out[N,Co,Ho,Wo], stride s, pad p. */
+typedef struct fm_conv_geom {
+    int64_t N, Ci, H, W, Co, K, s, p, Ho, Wo;
+} fm_conv_geom;
+
+static inline fm_conv_geom fm_conv_geometry(const fm_call *c)
+{
+    int bwd = c->op == FM_OP_CONV2D_BWD;
+    const fm_tensor *out = &c->t[bwd ? 3 : 0], *in = &c->t[bwd ? 4 : 1], *w = &c->t[bwd ? 5 : 2];
+    fm_conv_geom g;
+    g.N = in->shape[0], g.Ci = in->shape[1], g.H = in->shape[2], g.W = in->shape[3];
+    g.Co = w->shape[0], g.K = w->shape[2], g.s = c->i[0], g.p = c->i[1];
+    g.Ho = out->shape[2], g.Wo = out->shape[3];
+    return g;
+}
 
 /* Scratch the ATTENTION_BWD ws tensor needs, in floats, for L = H*W. */
 static inline int64_t fm_attention_ws_floats(int64_t L) { return 2 * L * L; }

@@ -15,7 +15,7 @@
  * the arena hands a freed range out again before any view of the new tensor exists,
  * so a newer record shadows every older one at the same offsets, and a view (a
  * parameter inside the flat block, a batch slice) finds the allocation it lies in. */
-#include "backend.h"
+#include "backend_impl.h"
 
 #include <stdint.h>
 

@@ -96,7 +96,7 @@ Test(arena, backend_tensor_alloc_reports_bytes)
 
 /* ---- checked size arithmetic (runtime/size.h) and the sizes built on it ---------- */
 
-#include "../runtime/size.h"
+#include "size.h"
 
 Test(size, helpers_detect_overflow)
 {

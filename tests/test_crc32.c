@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <zlib.h>
 
-#include "../model/crc32.h"
+#include "crc32.h"
 
 Test(crc32, check_value)
 {

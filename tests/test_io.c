@@ -21,9 +21,9 @@
 
 #include "testutil.h"
 
-#include "../model/io.h"
-#include "../model/image.h"
-#include "../model/weights.h"
+#include "io.h"
+#include "image.h"
+#include "weights.h"
 #include <png.h>
 
 #define MNIST_DIR FMRT_SHARED_DIR "/data/mnist"

@@ -12,7 +12,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "../runtime/philox.h"
+#include "philox.h"
 
 #if defined(__has_include)
 #if __has_include(<Random123/philox.h>)

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "../runtime/fmrt.h"
+#include "fmrt.h"
 
 /* A ref backend over a 64 MiB block, opened once per process, arena reset to
  * empty on every call. */
