@@ -5,20 +5,20 @@
 #   runtime/*.c        arena, tensors, ops and shape rules, dispatch, plan backend
 #   kernels_ref/*.c    the reference backend
 #   model/config.c unet.c flow.c plan.c   the network, samplers, planner
-#   model/weights.c    the parser, built with FMRT_NO_ZLIB (table CRC-32 in
-#                      model/crc32.c) and FMRT_NO_FILES (no fm_weights_save)
+#   model/io/weights.c the parser, built with FMRT_NO_ZLIB (table CRC-32 in
+#                      model/io/crc32.c) and FMRT_NO_FILES (no fm_weights_save)
 # Left out: io.c (POSIX files, gzip), image.c (libpng), checkpoint.c (its loader
 # copies into the arena and its saver writes files; the embedded path loads in
-# place with fm_unet_create_in_place), conformance.c.
+# place with fm_unet_create_in_place), model/conformance.
 set(FMRT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 file(GLOB FMRT_EMBEDDED_SRC CONFIGURE_DEPENDS ${FMRT_ROOT}/runtime/*.c ${FMRT_ROOT}/kernels_ref/*.c)
-foreach(f config unet flow plan weights crc32)
+foreach(f config unet flow plan io/weights io/crc32)
   list(APPEND FMRT_EMBEDDED_SRC ${FMRT_ROOT}/model/${f}.c)
 endforeach()
 
 function(fmrt_add_embedded_library name)
   add_library(${name} STATIC ${FMRT_EMBEDDED_SRC})
-  target_include_directories(${name} PUBLIC ${FMRT_ROOT}/runtime ${FMRT_ROOT}/model)
+  target_include_directories(${name} PUBLIC ${FMRT_ROOT}/runtime ${FMRT_ROOT}/model ${FMRT_ROOT}/model/io)
   target_compile_definitions(${name} PUBLIC FMRT_NO_ZLIB FMRT_NO_FILES)
   target_compile_options(${name} PRIVATE -Wall -Wextra -Werror)
   target_link_libraries(${name} PUBLIC m)

@@ -224,14 +224,14 @@ static void fwd_tile(void *p, int64_t t, int tid)
         }
 }
 
-static void setup(conv *cv, fm_backend *be, const fm_tensor *in, const fm_tensor *w,
-                  const fm_tensor *out, const fm_call *c)
+static void setup(conv *cv, fm_backend *be, const fm_call *c)
 {
+    fm_conv_geom g = fm_conv_geometry(c);
     memset(cv, 0, sizeof *cv);
     cv->cpu = fm_cpu_of(be);
-    cv->N = in->shape[0], cv->Ci = in->shape[1], cv->H = in->shape[2], cv->W = in->shape[3];
-    cv->Co = w->shape[0], cv->K = w->shape[2], cv->s = c->i[0], cv->p = c->i[1];
-    cv->Ho = out->shape[2], cv->Wo = out->shape[3], cv->HW = cv->Ho * cv->Wo;
+    cv->N = g.N, cv->Ci = g.Ci, cv->H = g.H, cv->W = g.W;
+    cv->Co = g.Co, cv->K = g.K, cv->s = g.s, cv->p = g.p;
+    cv->Ho = g.Ho, cv->Wo = g.Wo, cv->HW = cv->Ho * cv->Wo;
     cv->CKK = cv->Ci * cv->K * cv->K;
     cv->pointwise = cv->K == 1 && cv->s == 1 && cv->p == 0;
 }
@@ -240,7 +240,7 @@ static void setup(conv *cv, fm_backend *be, const fm_tensor *in, const fm_tensor
 fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
     conv cv;
-    setup(&cv, be, &c->t[1], &c->t[2], &c->t[0], c);
+    setup(&cv, be, c);
     cv.out = fm_f32(&c->t[0]), cv.in = fm_f32(&c->t[1]), cv.w = fm_f32(&c->t[2]);
     cv.b = fm_tensor_present(&c->t[3]) ? fm_f32(&c->t[3]) : NULL;
     if (cv.K == 3 && cv.s == 1 &&
@@ -349,7 +349,7 @@ static void reduce_part(void *p, int64_t k, int tid)
 fm_status fm_cpu_conv2d_bwd(fm_backend *be, const fm_call *c)
 {
     conv cv;
-    setup(&cv, be, &c->t[4], &c->t[5], &c->t[3], c);
+    setup(&cv, be, c);
     cv.din = fm_tensor_present(&c->t[0]) ? fm_f32(&c->t[0]) : NULL;
     cv.dw = fm_f32(&c->t[1]);
     cv.dout = fm_f32(&c->t[3]), cv.in = fm_f32(&c->t[4]), cv.w = fm_f32(&c->t[5]);

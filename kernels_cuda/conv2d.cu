@@ -146,20 +146,20 @@ static __global__ void conv2d_db_kernel(float *db, const float *dout, long long 
     }
 }
 
-static conv2d_cu_dims conv2d_dims_of(const fm_tensor *in, const fm_tensor *w, const fm_tensor *out,
-                                     const fm_call *c)
+static conv2d_cu_dims conv2d_dims_of(const fm_call *c)
 {
+    fm_conv_geom g = fm_conv_geometry(c);
     conv2d_cu_dims d;
-    d.N = (int)in->shape[0];
-    d.Ci = (int)in->shape[1];
-    d.H = (int)in->shape[2];
-    d.W = (int)in->shape[3];
-    d.Co = (int)w->shape[0];
-    d.K = (int)w->shape[2];
-    d.s = c->i[0];
-    d.p = c->i[1];
-    d.Ho = (int)out->shape[2];
-    d.Wo = (int)out->shape[3];
+    d.N = (int)g.N;
+    d.Ci = (int)g.Ci;
+    d.H = (int)g.H;
+    d.W = (int)g.W;
+    d.Co = (int)g.Co;
+    d.K = (int)g.K;
+    d.s = (int)g.s;
+    d.p = (int)g.p;
+    d.Ho = (int)g.Ho;
+    d.Wo = (int)g.Wo;
     d.R = (long long)d.Ci * d.K * d.K;
     d.hw = (long long)d.Ho * d.Wo;
     return d;
@@ -215,7 +215,7 @@ static fm_status conv2d_im2col(fm_backend *be, float *col, const float *in, cons
 extern "C" fm_status fm_cuda_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
-    conv2d_cu_dims d = conv2d_dims_of(in, w, out, c);
+    conv2d_cu_dims d = conv2d_dims_of(c);
     cudaStream_t st = fm_cuda_of(be)->stream;
     float *po = fm_cuda_f32(out);
     const float *pi = fm_cuda_f32(in), *pw = fm_cuda_f32(w);
@@ -258,7 +258,7 @@ extern "C" fm_status fm_cuda_conv2d_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *din = &c->t[0], *dw = &c->t[1], *db = &c->t[2];
     const fm_tensor *dout = &c->t[3], *in = &c->t[4], *w = &c->t[5];
-    conv2d_cu_dims d = conv2d_dims_of(in, w, dout, c);
+    conv2d_cu_dims d = conv2d_dims_of(c);
     cudaStream_t st = fm_cuda_of(be)->stream;
     const float *pg = fm_cuda_f32(dout), *pi = fm_cuda_f32(in), *pw = fm_cuda_f32(w);
     float *pdw = fm_cuda_f32(dw);

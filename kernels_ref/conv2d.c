@@ -172,9 +172,9 @@ fm_status fm_ref_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
     (void)be;
     const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
+    fm_conv_geom g = fm_conv_geometry(c);
     conv2d_forward(fm_f32(out), fm_f32(in), fm_f32(w), fm_tensor_present(b) ? fm_f32(b) : NULL,
-                   in->shape[0], in->shape[1], in->shape[2], in->shape[3], w->shape[0], w->shape[2],
-                   c->i[0], c->i[1], out->shape[2], out->shape[3]);
+                   g.N, g.Ci, g.H, g.W, g.Co, g.K, g.s, g.p, g.Ho, g.Wo);
     return FM_OK;
 }
 
@@ -184,9 +184,9 @@ fm_status fm_ref_conv2d_bwd(fm_backend *be, const fm_call *c)
     (void)be;
     const fm_tensor *din = &c->t[0], *dw = &c->t[1], *db = &c->t[2];
     const fm_tensor *dout = &c->t[3], *in = &c->t[4], *w = &c->t[5];
+    fm_conv_geom g = fm_conv_geometry(c);
     conv2d_backward(fm_tensor_present(din) ? fm_f32(din) : NULL, fm_f32(dw),
                     fm_tensor_present(db) ? fm_f32(db) : NULL, fm_f32(dout), fm_f32(in), fm_f32(w),
-                    in->shape[0], in->shape[1], in->shape[2], in->shape[3], w->shape[0],
-                    w->shape[2], c->i[0], c->i[1], dout->shape[2], dout->shape[3]);
+                    g.N, g.Ci, g.H, g.W, g.Co, g.K, g.s, g.p, g.Ho, g.Wo);
     return FM_OK;
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "conformance_model.h"
 #include "backend_impl.h" /* broken backends built from the reference table */
 #include "testutil.h"
 

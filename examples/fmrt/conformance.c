@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "conformance.h"
+#include "conformance_model.h"
 #include "conformance_cmd.h"
 
 #define CMD "conformance"

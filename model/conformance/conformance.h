@@ -23,7 +23,6 @@
 #include <stddef.h>
 
 #include "backend.h"
-#include "unet.h"
 
 typedef enum fm_conf_status {
     FM_CONF_PASS = 0,
@@ -62,32 +61,6 @@ int fm_conformance_has_op(const char *name);
  * FM_ERR_ARG for an unknown only_op, FM_ERR_ARENA when `host` is too small. */
 fm_status fm_conformance_ops(fm_backend *ref, fm_backend *be, fm_arena *host, const char *only_op,
                              fm_conf_report cb, void *user, fm_conf_summary *sum);
-
-/* Whole-model rows for `preset` ("tiny" | "mnist") at batch `batch`, unconditional
- * or with 10 classes and guidance: identical parameters on both backends (the
- * seeded init, with the zero-initialised tensors such as conv_out filled with
- * random values so that every gradient is non-zero), then
- *   unet_fwd          v for the same x, t, y                    NMSE <= 1e-8
- *   sample_euler10    10 Euler steps from fm_noise (same seed)  NMSE <= 1e-6
- *   sample_heun10     10 Heun steps, likewise                   NMSE <= 1e-6
- *   train_loss        one fm_train_step: the loss               NMSE <= 1e-8
- *   train_grads       worst per-parameter gradient NMSE         <= 1e-6
- *   train_params      parameters after AdamW (whole block)      <= 1e-6
- *   train_ema         EMA after the step (whole block)          <= 1e-6
- * Sampling runs before the step, so both samplers see the very same weights. A
- * failed call gives an ERROR (or "unsupported") row naming the stage; the rows that
- * depend on it are not emitted. Returns FM_ERR_ARG for a bad preset or batch,
- * FM_ERR_ARENA when `host` cannot hold the staging buffers, else FM_OK. */
-fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, const char *preset,
-                               int batch, int conditional, fm_conf_report cb, void *user,
-                               fm_conf_summary *sum);
-
-/* Bytes fm_conformance_model needs: in each backend's arena (`device`) and in the
- * host arena (`host`, including alignment). `scratch` holds the planner's model
- * description (a caller-owned fm_unet). Messages go to err. */
-fm_status fm_conformance_model_bytes(const char *preset, int batch, int conditional,
-                                     fm_unet *scratch, size_t *device, size_t *host, char *err,
-                                     size_t errlen);
 
 /* Bytes the op rows need in each backend's arena and in the host arena. */
 size_t fm_conformance_ops_bytes(void);

@@ -1,0 +1,33 @@
+/* fmrt: a portable C runtime that trains and samples flow-matching image models.
+ * The one header a user of the library includes.
+ *
+ *   runtime     arena.h (fixed memory), tensor.h, status.h, ops.h (the op table and
+ *               fm_call), backend.h (open a backend, allocate, move bytes, fm_run),
+ *               philox.h (the counter-based RNG shared with the kernels)
+ *   model       config.h (presets and fields), unet.h (the network on a backend),
+ *               flow.h (training step, samplers, the arena planner)
+ *   weights     weights.h (the .fmw format), checkpoint.h (weights and training
+ *               state in and out of files)
+ *
+ * Writing a backend takes backend_impl.h as well; the conformance harness is
+ * conformance.h / conformance_model.h; files, IDX data and PNG are io.h / image.h. */
+#ifndef FMRT_H
+#define FMRT_H
+
+#include "arena.h"
+#include "backend.h"
+#include "ops.h"
+#include "philox.h"
+#include "status.h"
+#include "tensor.h"
+
+#include "config.h"
+#include "flow.h"
+#include "unet.h"
+
+#include "checkpoint.h"
+#include "weights.h"
+
+#define FMRT_VERSION "0.1.0"
+
+#endif

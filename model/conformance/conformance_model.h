@@ -1,0 +1,34 @@
+/* Conformance for the whole model (see conformance.h for rows and tolerances). */
+#ifndef FMRT_CONFORMANCE_MODEL_H
+#define FMRT_CONFORMANCE_MODEL_H
+
+#include "conformance.h"
+#include "unet.h"
+
+/* Whole-model rows for `preset` ("tiny" | "mnist") at batch `batch`, unconditional
+ * or with 10 classes and guidance: identical parameters on both backends (the
+ * seeded init, with the zero-initialised tensors such as conv_out filled with
+ * random values so that every gradient is non-zero), then
+ *   unet_fwd          v for the same x, t, y                    NMSE <= 1e-8
+ *   sample_euler10    10 Euler steps from fm_noise (same seed)  NMSE <= 1e-6
+ *   sample_heun10     10 Heun steps, likewise                   NMSE <= 1e-6
+ *   train_loss        one fm_train_step: the loss               NMSE <= 1e-8
+ *   train_grads       worst per-parameter gradient NMSE         <= 1e-6
+ *   train_params      parameters after AdamW (whole block)      <= 1e-6
+ *   train_ema         EMA after the step (whole block)          <= 1e-6
+ * Sampling runs before the step, so both samplers see the very same weights. A
+ * failed call gives an ERROR (or "unsupported") row naming the stage; the rows that
+ * depend on it are not emitted. Returns FM_ERR_ARG for a bad preset or batch,
+ * FM_ERR_ARENA when `host` cannot hold the staging buffers, else FM_OK. */
+fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, const char *preset,
+                               int batch, int conditional, fm_conf_report cb, void *user,
+                               fm_conf_summary *sum);
+
+/* Bytes fm_conformance_model needs: in each backend's arena (`device`) and in the
+ * host arena (`host`, including alignment). `scratch` holds the planner's model
+ * description (a caller-owned fm_unet). Messages go to err. */
+fm_status fm_conformance_model_bytes(const char *preset, int batch, int conditional,
+                                     fm_unet *scratch, size_t *device, size_t *host, char *err,
+                                     size_t errlen);
+
+#endif
