@@ -3,6 +3,9 @@
 #include "cpu.h"
 
 #define FM_X(name)                                                                                 \
-    fm_status fm_cpu_##name(fm_backend *be, const fm_call *c) { return fm_ref_##name(be, c); }
+    fm_status fm_cpu_##name(fm_backend *be, const fm_call *c)                                      \
+    {                                                                                              \
+        return fm_ref_##name(be, c);                                                               \
+    }
 FM_CPU_FROM_REF(FM_X)
 #undef FM_X

@@ -173,8 +173,8 @@ fm_status fm_ref_conv2d_fwd(fm_backend *be, const fm_call *c)
     (void)be;
     const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
     fm_conv_geom g = fm_conv_geometry(c);
-    conv2d_forward(fm_f32(out), fm_f32(in), fm_f32(w), fm_tensor_present(b) ? fm_f32(b) : NULL,
-                   g.N, g.Ci, g.H, g.W, g.Co, g.K, g.s, g.p, g.Ho, g.Wo);
+    conv2d_forward(fm_f32(out), fm_f32(in), fm_f32(w), fm_tensor_present(b) ? fm_f32(b) : NULL, g.N,
+                   g.Ci, g.H, g.W, g.Co, g.K, g.s, g.p, g.Ho, g.Wo);
     return FM_OK;
 }
 

@@ -37,7 +37,10 @@ void fm_backend_close(fm_backend *be)
     }
 }
 
-const char *fm_backend_name(const fm_backend *be) { return be && be->iface ? be->iface->name : "none"; }
+const char *fm_backend_name(const fm_backend *be)
+{
+    return be && be->iface ? be->iface->name : "none";
+}
 
 const char *fm_backend_describe(fm_backend *be)
 {
@@ -46,7 +49,10 @@ const char *fm_backend_describe(fm_backend *be)
     return fm_backend_name(be);
 }
 
-const char *fm_backend_error(const fm_backend *be) { return be ? be->err : ""; }
+const char *fm_backend_error(const fm_backend *be)
+{
+    return be ? be->err : "";
+}
 
 int fm_backend_supports(const fm_backend *be, fm_op op)
 {
@@ -100,9 +106,9 @@ fm_status fm_tensor_free(fm_backend *be, const fm_tensor *t)
 #define NEED(fn)                                                                                   \
     do {                                                                                           \
         if (!be || !be->iface)                                                                     \
-            return fm_fail(be, FM_ERR_ARG, "backend is not open");                                \
+            return fm_fail(be, FM_ERR_ARG, "backend is not open");                                 \
         if (!be->iface->fn)                                                                        \
-            return fm_fail(be, FM_ERR_NOT_IMPLEMENTED, "backend %s: " #fn " not implemented",     \
+            return fm_fail(be, FM_ERR_NOT_IMPLEMENTED, "backend %s: " #fn " not implemented",      \
                            be->iface->name);                                                       \
     } while (0)
 

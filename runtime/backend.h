@@ -22,19 +22,19 @@ typedef struct fm_backend fm_backend;
 typedef struct fm_backend_iface fm_backend_iface;
 
 typedef struct fm_backend_config {
-    const char *name;      /* "ref", "cpu", "opencl", "cuda" or "auto" (NULL = "auto") */
-    void *mem;             /* host memory the caller owns; ref: the tensor arena; cpu:
-                              its state and scratch, then the tensor arena (see
-                              fm_backend_host_bytes); device backends: small state */
+    const char *name; /* "ref", "cpu", "opencl", "cuda" or "auto" (NULL = "auto") */
+    void *mem;        /* host memory the caller owns; ref: the tensor arena; cpu:
+                         its state and scratch, then the tensor arena (see
+                         fm_backend_host_bytes); device backends: small state */
     size_t mem_bytes;
-    size_t arena_bytes;    /* device backends: size of the one device allocation; cpu:
-                              the tensor arena's share of mem (0: all but the scratch) */
-    int device_index;      /* device backends: -1 = first usable device */
+    size_t arena_bytes;       /* device backends: size of the one device allocation; cpu:
+                                 the tensor arena's share of mem (0: all but the scratch) */
+    int device_index;         /* device backends: -1 = first usable device */
     const char *device_match; /* device backends: substring of the device name, or NULL */
-    unsigned flags;        /* FM_BACKEND_* */
-    int gpu_only;          /* device backends: refuse CPU devices (set by "auto", which
-                              prefers the host backends to an OpenCL CPU device) */
-    int threads;           /* cpu backend: worker threads, 0 = the cores available */
+    unsigned flags;           /* FM_BACKEND_* */
+    int gpu_only;             /* device backends: refuse CPU devices (set by "auto", which
+                                 prefers the host backends to an OpenCL CPU device) */
+    int threads;              /* cpu backend: worker threads, 0 = the cores available */
 } fm_backend_config;
 
 #define FM_ERR_LEN 512
@@ -58,12 +58,12 @@ typedef void (*fm_op_observer)(void *user, fm_backend *be, const fm_call *c, int
 
 struct fm_backend {
     const fm_backend_iface *iface;
-    fm_arena arena; /* tensor memory; offsets into `buffer` */
-    void *buffer;   /* what tensors carry as base (host ptr, cl_mem, device ptr) */
-    void *impl;     /* backend-private state */
-    fm_arena host;  /* the caller's host block (device backends keep state here) */
-    unsigned flags; /* fm_backend_config.flags it was opened with */
-    char err[FM_ERR_LEN]; /* last error message of this context */
+    fm_arena arena;          /* tensor memory; offsets into `buffer` */
+    void *buffer;            /* what tensors carry as base (host ptr, cl_mem, device ptr) */
+    void *impl;              /* backend-private state */
+    fm_arena host;           /* the caller's host block (device backends keep state here) */
+    unsigned flags;          /* fm_backend_config.flags it was opened with */
+    char err[FM_ERR_LEN];    /* last error message of this context */
     fm_op_observer observer; /* see fm_op_observer; set after open, NULL = none */
     void *observer_user;
 };

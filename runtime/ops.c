@@ -29,14 +29,17 @@ static const char op_dtypes[FM_OP_COUNT][FM_CALL_TENSORS + 1] = {FM_OP_LIST(FM_R
 #define FM_S(role, name, dtype) #role
 static const fm_op_info infos[FM_OP_COUNT] = {
 #define FM_X(id, nm, sl)                                                                           \
-    [FM_OP_##id] = {#nm, op_roles[FM_OP_##id], op_dtypes[FM_OP_##id], op_names[FM_OP_##id],         \
+    [FM_OP_##id] = {#nm, op_roles[FM_OP_##id], op_dtypes[FM_OP_##id], op_names[FM_OP_##id],        \
                     (int)sizeof(sl) - 1},
     FM_OP_LIST(FM_X)
 #undef FM_X
 };
 #undef FM_S
 
-const fm_op_info *fm_op_get_info(fm_op op) { return (unsigned)op < FM_OP_COUNT ? &infos[op] : NULL; }
+const fm_op_info *fm_op_get_info(fm_op op)
+{
+    return (unsigned)op < FM_OP_COUNT ? &infos[op] : NULL;
+}
 
 fm_op fm_op_from_name(const char *name)
 {
@@ -77,7 +80,8 @@ typedef struct chk {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int fail(chk *k, const char *fmt, ...)
+static int
+fail(chk *k, const char *fmt, ...)
 {
     if (k->s != FM_OK)
         return 0;
@@ -92,10 +96,22 @@ static int fail(chk *k, const char *fmt, ...)
     return 0;
 }
 
-static const fm_tensor *T(chk *k, int i) { return &k->c->t[i]; }
-static int64_t D(chk *k, int i, int d) { return k->c->t[i].shape[d]; }
-static int has(chk *k, int i) { return k->c->t[i].ndim > 0; }
-static int64_t numel(chk *k, int i) { return fm_tensor_numel(&k->c->t[i]); }
+static const fm_tensor *T(chk *k, int i)
+{
+    return &k->c->t[i];
+}
+static int64_t D(chk *k, int i, int d)
+{
+    return k->c->t[i].shape[d];
+}
+static int has(chk *k, int i)
+{
+    return k->c->t[i].ndim > 0;
+}
+static int64_t numel(chk *k, int i)
+{
+    return fm_tensor_numel(&k->c->t[i]);
+}
 
 /* Tensor i has exactly the dims given (-1 = any). */
 static void dims(chk *k, int i, int nd, int64_t a, int64_t b, int64_t c, int64_t d)
@@ -140,15 +156,17 @@ static void same_numel(chk *k, int i, int j)
 static void want_numel(chk *k, int i, int64_t n)
 {
     if (has(k, i) && numel(k, i) != n)
-        fail(k, "tensor %d has %lld elements, expected %lld", i, (long long)numel(k, i), (long long)n);
+        fail(k, "tensor %d has %lld elements, expected %lld", i, (long long)numel(k, i),
+             (long long)n);
 }
 
 static void same_shape(chk *k, int i, int j)
 {
     char a[64], b[64];
     if (has(k, i) && has(k, j) && !fm_tensor_same_shape(T(k, i), T(k, j)))
-        fail(k, "tensor %d has shape %s, tensor %d has %s", i, fm_tensor_shape_str(T(k, i), a, sizeof a),
-             j, fm_tensor_shape_str(T(k, j), b, sizeof b));
+        fail(k, "tensor %d has shape %s, tensor %d has %s", i,
+             fm_tensor_shape_str(T(k, i), a, sizeof a), j,
+             fm_tensor_shape_str(T(k, j), b, sizeof b));
 }
 
 /* conv2d: tensors out/dout (o), in (x), w; bias / bias-grad (b) optional. */
@@ -208,7 +226,8 @@ static void attention_shapes(chk *k, int o, int att, int qkv)
         return;
     int64_t C = D(k, qkv, 1) / 3, L = D(k, qkv, 2) * D(k, qkv, 3);
     if (D(k, qkv, 1) % 3 != 0 || heads < 1 || C % heads != 0) {
-        fail(k, "qkv has %lld channels: not 3 x a multiple of %d heads", (long long)D(k, qkv, 1), heads);
+        fail(k, "qkv has %lld channels: not 3 x a multiple of %d heads", (long long)D(k, qkv, 1),
+             heads);
         return;
     }
     dims(k, o, 4, D(k, qkv, 0), C, D(k, qkv, 2), D(k, qkv, 3));
@@ -219,7 +238,10 @@ static void attention_shapes(chk *k, int o, int att, int qkv)
 
 /* ---- the shape rules, one per op (ops.h gives the shapes) ----------------------- */
 
-static void rule_conv2d_fwd(chk *k) { conv_shapes(k, 0, 1, 2, 3); }
+static void rule_conv2d_fwd(chk *k)
+{
+    conv_shapes(k, 0, 1, 2, 3);
+}
 
 static void rule_conv2d_bwd(chk *k)
 {
@@ -246,7 +268,10 @@ static void rule_groupnorm_bwd(chk *k)
     same_shape(k, 3, 4);
 }
 
-static void rule_silu_fwd(chk *k) { same_numel(k, 0, 1); }
+static void rule_silu_fwd(chk *k)
+{
+    same_numel(k, 0, 1);
+}
 
 static void rule_silu_bwd(chk *k)
 {
@@ -254,7 +279,10 @@ static void rule_silu_bwd(chk *k)
     same_numel(k, 1, 2);
 }
 
-static void rule_linear_fwd(chk *k) { linear_shapes(k, 0, 1, 2, 3); }
+static void rule_linear_fwd(chk *k)
+{
+    linear_shapes(k, 0, 1, 2, 3);
+}
 
 static void rule_linear_bwd(chk *k)
 {
@@ -289,8 +317,14 @@ static void rule_add_bwd(chk *k)
     same_numel(k, 1, 2);
 }
 
-static void rule_axpby_fwd(chk *k) { rule_add_fwd(k); }
-static void rule_axpby_bwd(chk *k) { rule_add_bwd(k); }
+static void rule_axpby_fwd(chk *k)
+{
+    rule_add_fwd(k);
+}
+static void rule_axpby_bwd(chk *k)
+{
+    rule_add_bwd(k);
+}
 
 static void rule_upsample2x_fwd(chk *k)
 {
@@ -312,10 +346,19 @@ static void concat_shapes(chk *k, int o, int a, int b)
     dims(k, b, 4, D(k, o, 0), D(k, o, 1) - D(k, a, 1), D(k, o, 2), D(k, o, 3));
 }
 
-static void rule_concat_fwd(chk *k) { concat_shapes(k, 0, 1, 2); }
-static void rule_concat_bwd(chk *k) { concat_shapes(k, 2, 0, 1); }
+static void rule_concat_fwd(chk *k)
+{
+    concat_shapes(k, 0, 1, 2);
+}
+static void rule_concat_bwd(chk *k)
+{
+    concat_shapes(k, 2, 0, 1);
+}
 
-static void rule_attention_fwd(chk *k) { attention_shapes(k, 0, 1, 2); }
+static void rule_attention_fwd(chk *k)
+{
+    attention_shapes(k, 0, 1, 2);
+}
 
 static void rule_attention_bwd(chk *k)
 {
@@ -338,7 +381,10 @@ static void timeemb_shapes(chk *k, int o, int t)
     want_numel(k, t, D(k, o, 0));
 }
 
-static void rule_timeemb_fwd(chk *k) { timeemb_shapes(k, 0, 1); }
+static void rule_timeemb_fwd(chk *k)
+{
+    timeemb_shapes(k, 0, 1);
+}
 
 static void rule_timeemb_bwd(chk *k)
 {
@@ -354,8 +400,14 @@ static void embed_shapes(chk *k, int o, int tab)
     want_numel(k, 2, D(k, o, 0));
 }
 
-static void rule_embed_fwd(chk *k) { embed_shapes(k, 0, 1); }
-static void rule_embed_bwd(chk *k) { embed_shapes(k, 1, 0); }
+static void rule_embed_fwd(chk *k)
+{
+    embed_shapes(k, 0, 1);
+}
+static void rule_embed_bwd(chk *k)
+{
+    embed_shapes(k, 1, 0);
+}
 
 static void rule_mse_fwd(chk *k)
 {
@@ -386,11 +438,23 @@ static void interp_shapes(chk *k)
              (long long)D(k, ref, 0));
 }
 
-static void rule_fm_interp_fwd(chk *k) { interp_shapes(k); }
-static void rule_fm_interp_bwd(chk *k) { interp_shapes(k); }
+static void rule_fm_interp_fwd(chk *k)
+{
+    interp_shapes(k);
+}
+static void rule_fm_interp_bwd(chk *k)
+{
+    interp_shapes(k);
+}
 
-static void rule_sum_fwd(chk *k) { want_numel(k, 0, 1); }
-static void rule_sum_bwd(chk *k) { want_numel(k, 1, 1); }
+static void rule_sum_fwd(chk *k)
+{
+    want_numel(k, 0, 1);
+}
+static void rule_sum_bwd(chk *k)
+{
+    want_numel(k, 1, 1);
+}
 
 static void rule_adamw(chk *k)
 {
@@ -404,12 +468,20 @@ static void rule_adamw(chk *k)
         if (!(f[b] >= 0 && f[b] < 1))
             fail(k, "beta%d %g is outside [0, 1)", b, (double)f[b]);
     if (!(f[5] > 0 && f[6] > 0))
-        fail(k, "bias corrections f5 = 1 - beta1^step = %g and f6 = 1 - beta2^step = %g "
-                "must be > 0 (step >= 1)", (double)f[5], (double)f[6]);
+        fail(k,
+             "bias corrections f5 = 1 - beta1^step = %g and f6 = 1 - beta2^step = %g "
+             "must be > 0 (step >= 1)",
+             (double)f[5], (double)f[6]);
 }
 
-static void rule_ema(chk *k) { same_numel(k, 0, 1); }
-static void rule_quantize_u8(chk *k) { same_numel(k, 0, 1); }
+static void rule_ema(chk *k)
+{
+    same_numel(k, 0, 1);
+}
+static void rule_quantize_u8(chk *k)
+{
+    same_numel(k, 0, 1);
+}
 
 static void rule_rng(chk *k)
 {

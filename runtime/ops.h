@@ -88,19 +88,19 @@
     X(CONV2D_FWD, conv2d_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32))  \
     X(CONV2D_BWD, conv2d_bwd,                                                                      \
       FM_S(O, din, f32) FM_S(a, dw, f32) FM_S(A, db, f32) FM_S(i, dout, f32) FM_S(i, in, f32)      \
-      FM_S(i, w, f32))                                                                             \
+          FM_S(i, w, f32))                                                                         \
     X(GROUPNORM_FWD, groupnorm_fwd,                                                                \
-      FM_S(o, out, f32) FM_S(o, mean, f32) FM_S(o, rstd, f32) FM_S(i, in, f32)                     \
-      FM_S(i, gamma, f32) FM_S(i, beta, f32))                                                      \
+      FM_S(o, out, f32) FM_S(o, mean, f32) FM_S(o, rstd, f32) FM_S(i, in, f32) FM_S(i, gamma, f32) \
+          FM_S(i, beta, f32))                                                                      \
     X(GROUPNORM_BWD, groupnorm_bwd,                                                                \
       FM_S(o, din, f32) FM_S(a, dgamma, f32) FM_S(a, dbeta, f32) FM_S(i, dout, f32)                \
-      FM_S(i, in, f32) FM_S(i, mean, f32) FM_S(i, rstd, f32) FM_S(i, gamma, f32))                  \
+          FM_S(i, in, f32) FM_S(i, mean, f32) FM_S(i, rstd, f32) FM_S(i, gamma, f32))              \
     X(SILU_FWD, silu_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                                      \
     X(SILU_BWD, silu_bwd, FM_S(o, din, f32) FM_S(i, dout, f32) FM_S(i, in, f32))                   \
     X(LINEAR_FWD, linear_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32))  \
     X(LINEAR_BWD, linear_bwd,                                                                      \
       FM_S(O, din, f32) FM_S(a, dw, f32) FM_S(A, db, f32) FM_S(i, dout, f32) FM_S(i, in, f32)      \
-      FM_S(i, w, f32))                                                                             \
+          FM_S(i, w, f32))                                                                         \
     X(BIAS_ADD_FWD, bias_add_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, bias, f32))           \
     X(BIAS_ADD_BWD, bias_add_bwd, FM_S(o, dbias, f32) FM_S(i, dout, f32))                          \
     X(ADD_FWD, add_fwd, FM_S(o, out, f32) FM_S(i, a, f32) FM_S(i, b, f32))                         \
@@ -190,6 +190,9 @@ static inline fm_conv_geom fm_conv_geometry(const fm_call *c)
 }
 
 /* Scratch the ATTENTION_BWD ws tensor needs, in floats, for L = H*W. */
-static inline int64_t fm_attention_ws_floats(int64_t L) { return 2 * L * L; }
+static inline int64_t fm_attention_ws_floats(int64_t L)
+{
+    return 2 * L * L;
+}
 
 #endif

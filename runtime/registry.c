@@ -52,8 +52,7 @@ static const char *const compiled[] = {
 #ifdef FMRT_HAVE_CPU
     "cpu",
 #endif
-    "ref",
-    NULL,
+    "ref",    NULL,
 };
 
 static const char *const harnesses[] = {
@@ -72,11 +71,20 @@ static const char *const known[][2] = {
     {"cuda-emu", "-DFMRT_CUDA_EMU=ON (a test build: the CUDA kernels run on the host)"},
 };
 
-const char *const *fm_backend_compiled(void) { return compiled; }
+const char *const *fm_backend_compiled(void)
+{
+    return compiled;
+}
 
-const char *const *fm_backend_test_harnesses(void) { return harnesses; }
+const char *const *fm_backend_test_harnesses(void)
+{
+    return harnesses;
+}
 
-int fm_backend_is_compiled(const char *name) { return lookup(name) != NULL; }
+int fm_backend_is_compiled(const char *name)
+{
+    return lookup(name) != NULL;
+}
 
 fm_status fm_backend_host_bytes(const char *name, size_t arena_bytes, int threads, size_t *bytes)
 {
@@ -104,7 +112,8 @@ static void append(char *dst, size_t size, const char *src)
     dst[k] = 0;
 }
 
-static fm_status open_one(fm_backend *be, const fm_backend_iface *iface, const fm_backend_config *cfg)
+static fm_status open_one(fm_backend *be, const fm_backend_iface *iface,
+                          const fm_backend_config *cfg)
 {
     fm_status s;
     memset(be, 0, sizeof *be);
@@ -153,6 +162,6 @@ fm_status fm_backend_open(fm_backend *be, const fm_backend_config *cfg)
             return fm_fail(be, FM_ERR_NOT_COMPILED,
                            "backend '%s' is not compiled into this build (configure with %s)", name,
                            known[i][1]);
-    return fm_fail(be, FM_ERR_ARG, "unknown backend '%s' (known: auto, ref, cpu, opencl, cuda)", name);
+    return fm_fail(be, FM_ERR_ARG, "unknown backend '%s' (known: auto, ref, cpu, opencl, cuda)",
+                   name);
 }
-

@@ -1,5 +1,19 @@
 #include "status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
+fm_status fm_errorf(char *err, size_t errlen, fm_status s, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
 const char *fm_strerror(fm_status s)
 {
     switch (s) {

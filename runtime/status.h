@@ -29,4 +29,15 @@ typedef enum fm_status {
 /* A short, static description of a status code ("arena exhausted", ...). */
 const char *fm_strerror(fm_status s);
 
+#include <stddef.h>
+
+/* Write a message into err (printf-style, cut to errlen; err may be NULL) and return
+ * s: the one error helper of the layers whose functions take (char *err, size_t
+ * errlen) instead of a backend (files, weights, checkpoints, images). Never allocates. */
+fm_status fm_errorf(char *err, size_t errlen, fm_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 #endif

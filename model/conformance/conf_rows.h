@@ -35,7 +35,6 @@
 #define TOL_TF32_FWD 1e-4
 #define TOL_TF32_STEP 1e-3
 
-
 /* The tolerance a row gets on `be`: the float32 one unless `be` runs TF32 GEMMs. */
 double fm_conf_tol(const fm_backend *be, const char *op, double tol);
 

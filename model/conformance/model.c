@@ -35,7 +35,7 @@ static void stage_failed(model_ctx *x, const char *op, double tol, fm_status s, 
     fm_conf_row row;
     fm_conf_row_init(&row, op, x->shape, fm_conf_tol(x->be, op, tol));
     fm_conf_row_failed(&row, s, on_ref ? "ref" : fm_backend_name(x->be),
-                    on_ref ? x->ref->err : x->be->err);
+                       on_ref ? x->ref->err : x->be->err);
     fm_conf_emit(x->cb, x->user, x->sum, &row);
     fm_unet_release(x->mr);
     fm_unet_release(x->mb);
@@ -106,8 +106,8 @@ static fm_status compare_block(model_ctx *x, const char *op, double tol, const f
     int wi = 0, nonfinite = 0;
     fm_conf_cmp all = {0, 0, 0, 0};
     for (int i = 0; i < m->nparams; i++) {
-        fm_conf_cmp c =
-            fm_conf_compare(x->hb, x->ha, FM_F32, m->params[i].offset, fm_tensor_numel(&m->params[i].t));
+        fm_conf_cmp c = fm_conf_compare(x->hb, x->ha, FM_F32, m->params[i].offset,
+                                        fm_tensor_numel(&m->params[i].t));
         all.se += c.se;
         all.sr += c.sr;
         all.nonfinite += c.nonfinite;
@@ -368,7 +368,7 @@ static fm_status host_exhausted(model_ctx *x, fm_arena *host, const fm_arena_mar
     fm_conf_row row;
     fm_conf_row_init(&row, "unet_create", x->shape, 0);
     fm_conf_row_failed(&row, FM_ERR_ARENA, "host",
-                    "staging arena exhausted (size it with fm_conformance_model_bytes)");
+                       "staging arena exhausted (size it with fm_conformance_model_bytes)");
     fm_conf_emit(x->cb, x->user, x->sum, &row);
     fm_arena_reset(host, marks[0]);
     fm_arena_reset(&x->ref->arena, marks[1]);
@@ -411,7 +411,8 @@ fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, 
         size_t bytes = (size_t)x.mr->nfloats * sizeof(float);
         if (img > bytes)
             bytes = img;
-        if (fm_conf_host_alloc(host, bytes, &ha) != FM_OK || fm_conf_host_alloc(host, bytes, &hb) != FM_OK)
+        if (fm_conf_host_alloc(host, bytes, &ha) != FM_OK ||
+            fm_conf_host_alloc(host, bytes, &hb) != FM_OK)
             return host_exhausted(&x, host, marks);
         x.ha = ha;
         x.hb = hb;
@@ -420,7 +421,8 @@ fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, 
     if (s != FM_OK) {
         fm_conf_row row;
         fm_conf_row_init(&row, "unet_create", x.shape, 0);
-        fm_conf_row_failed(&row, s, on_ref ? "ref" : fm_backend_name(be), on_ref ? ref->err : be->err);
+        fm_conf_row_failed(&row, s, on_ref ? "ref" : fm_backend_name(be),
+                           on_ref ? ref->err : be->err);
         fm_conf_emit(cb, user, sum, &row);
     } else {
         /* Each stage starts from the state after setup: same weights, same arenas. */

@@ -312,7 +312,6 @@ int fm_conformance_has_op(const char *name)
     return 0;
 }
 
-
 /* Deterministic contents of one slot. */
 static void generate(const slot_desc *sd, fm_dtype dt, void *buf, int64_t n, uint64_t seed, int k)
 {
@@ -462,8 +461,8 @@ static fm_status run_desc(fm_backend *ref, fm_backend *be, fm_arena *host, const
         fm_conf_row_failed(row, hs, "host", "staging arena exhausted");
     else if (s != FM_OK)
         fm_conf_row_failed(row, s, who,
-                        strcmp(who, "ref") == 0 || strncmp(who, "ref ", 4) == 0 ? ref->err
-                                                                                : be->err);
+                           strcmp(who, "ref") == 0 || strncmp(who, "ref ", 4) == 0 ? ref->err
+                                                                                   : be->err);
     fm_arena_reset(host, mh);
     fm_arena_reset(&ref->arena, mr);
     fm_arena_reset(&be->arena, mb);
@@ -479,8 +478,8 @@ size_t fm_conformance_ops_bytes(void)
         size_t total = 0, big = 0;
         for (int j = 0; j < FM_CALL_TENSORS; j++)
             if (descs[k].t[j].ndim) {
-                fm_tensor t =
-                    fm_tensor_desc(fm_op_slot_dtype(descs[k].op, j), descs[k].t[j].ndim, descs[k].t[j].s);
+                fm_tensor t = fm_tensor_desc(fm_op_slot_dtype(descs[k].op, j), descs[k].t[j].ndim,
+                                             descs[k].t[j].s);
                 total += fm_tensor_bytes(&t);
                 if (fm_tensor_bytes(&t) > big)
                     big = fm_tensor_bytes(&t);
@@ -511,4 +510,3 @@ fm_status fm_conformance_ops(fm_backend *ref, fm_backend *be, fm_arena *host, co
     }
     return FM_OK;
 }
-

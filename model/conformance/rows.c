@@ -77,7 +77,6 @@ void fm_conf_row_failed(fm_conf_row *row, fm_status s, const char *who, const ch
     row->note[k] = 0;
 }
 
-
 static double as_double(const void *p, fm_dtype d, int64_t e)
 {
     switch (d) {

@@ -8,7 +8,7 @@
 
 #include "size.h"
 
-#define FAIL(s, ...) return (snprintf(err, errlen, __VA_ARGS__), (s))
+#define FAIL(s, ...) return fm_errorf(err, errlen, s, __VA_ARGS__)
 
 enum { NMETA_MAX = 16 };
 
@@ -198,11 +198,13 @@ static fm_status expect(const fm_weights *w, const char *name, int ndim, const i
     const size_t n = out->bytes / sizeof(float);
     size_t neg = 0, bad = fm_f32_nonfinite(out->data, n, &neg);
     if (bad)
-        FAIL(FM_ERR_FORMAT, "tensor '%s': %zu of its %zu values are not finite (NaN or inf)",
-             name, bad, n);
+        FAIL(FM_ERR_FORMAT, "tensor '%s': %zu of its %zu values are not finite (NaN or inf)", name,
+             bad, n);
     if (nonneg && neg)
-        FAIL(FM_ERR_FORMAT, "tensor '%s': %zu of its %zu values are negative (a second moment "
-             "is >= 0)", name, neg, n);
+        FAIL(FM_ERR_FORMAT,
+             "tensor '%s': %zu of its %zu values are negative (a second moment "
+             "is >= 0)",
+             name, neg, n);
     return FM_OK;
 }
 
@@ -308,11 +310,12 @@ static fm_status check_position(const fm_ckpt_state *st, char *err, size_t errle
         return s;
     const uint64_t spe = st->data_count / st->batch; /* >= 1, <= 2^31 */
     if (st->cursor >= spe || st->epoch > st->step || st->epoch * spe + st->cursor != st->step)
-        FAIL(FM_ERR_FORMAT, "checkpoint metadata disagree: step %llu is not epoch %llu x %llu "
+        FAIL(FM_ERR_FORMAT,
+             "checkpoint metadata disagree: step %llu is not epoch %llu x %llu "
              "batches (data_count %llu / batch %llu) + cursor %llu",
-             (unsigned long long)st->step, (unsigned long long)st->epoch,
-             (unsigned long long)spe, (unsigned long long)st->data_count,
-             (unsigned long long)st->batch, (unsigned long long)st->cursor);
+             (unsigned long long)st->step, (unsigned long long)st->epoch, (unsigned long long)spe,
+             (unsigned long long)st->data_count, (unsigned long long)st->batch,
+             (unsigned long long)st->cursor);
     return FM_OK;
 }
 
@@ -321,8 +324,10 @@ static const struct {
     const char *key;
     size_t off;
 } float_fields[] = {
-    {"lr", offsetof(fm_ckpt_state, lr)},         {"beta1", offsetof(fm_ckpt_state, beta1)},
-    {"beta2", offsetof(fm_ckpt_state, beta2)},   {"eps", offsetof(fm_ckpt_state, eps)},
+    {"lr", offsetof(fm_ckpt_state, lr)},
+    {"beta1", offsetof(fm_ckpt_state, beta1)},
+    {"beta2", offsetof(fm_ckpt_state, beta2)},
+    {"eps", offsetof(fm_ckpt_state, eps)},
     {"weight_decay", offsetof(fm_ckpt_state, weight_decay)},
     {"ema_decay", offsetof(fm_ckpt_state, ema_decay)},
     {"label_drop", offsetof(fm_ckpt_state, label_drop)},
@@ -331,8 +336,7 @@ static const struct {
 fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
 {
     const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
-    uint64_t *ints[] = {&st->step, &st->seed, &st->epoch, &st->cursor, &st->batch,
-                        &st->data_count};
+    uint64_t *ints[] = {&st->step, &st->seed, &st->epoch, &st->cursor, &st->batch, &st->data_count};
     const char *int_keys[] = {"step", "seed", "epoch", "cursor", "batch", "data_count"};
     memset(st, 0, sizeof *st);
     fm_status s = FM_OK;
@@ -387,9 +391,9 @@ fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_sta
     return FM_OK;
 }
 
-fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w,
-                                      fm_mode mode, int batch, int use_raw, fm_ckpt_state *st,
-                                      int *has_state, char *err, size_t errlen)
+fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w, fm_mode mode,
+                                      int batch, int use_raw, fm_ckpt_state *st, int *has_state,
+                                      char *err, size_t errlen)
 {
     fm_status s = fm_unet_create(m, be, &w->cfg, mode, batch);
     if (s != FM_OK)

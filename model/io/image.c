@@ -10,17 +10,6 @@
 
 #include "io.h"
 
-static fm_status fail(char *err, size_t errlen, fm_status s, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 fm_status fm_grid_size(int ntiles, int cols, int tile_h, int tile_w, int pad, int *w, int *h)
 {
     if (!w || !h || ntiles < 0 || cols < 1 || tile_h < 1 || tile_w < 1 || pad < 0)
@@ -92,7 +81,7 @@ static void png_arena_free(png_structp png, png_voidp p)
 static void png_on_error(png_structp png, png_const_charp msg)
 {
     png_ctx *c = png_get_error_ptr(png);
-    fail(c->err, c->errlen, FM_ERR_FORMAT, "libpng: %s", msg);
+    fm_errorf(c->err, c->errlen, FM_ERR_FORMAT, "libpng: %s", msg);
     png_longjmp(png, 1);
 }
 
@@ -150,11 +139,11 @@ fm_status fm_png_write_gray(const char *path, const uint8_t *pixels, int width, 
                             fm_arena *scratch, char *err, size_t errlen)
 {
     if (!path || !pixels || !scratch || !scratch->base)
-        return fail(err, errlen, FM_ERR_ARG, "fm_png_write_gray: NULL argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_png_write_gray: NULL argument");
     /* PNG allows 2^31 - 1 per side; 2^24 keeps the size arithmetic far from overflow. */
     if (width < 1 || height < 1 || width > (1 << 24) || height > (1 << 24))
-        return fail(err, errlen, FM_ERR_ARG, "%s: image size %dx%d out of range 1..%d", path, width,
-                    height, 1 << 24);
+        return fm_errorf(err, errlen, FM_ERR_ARG, "%s: image size %dx%d out of range 1..%d", path,
+                         width, height, 1 << 24);
 
     /* Bound on the encoded size: each row gets a filter byte; deflate never grows
      * data by more than stored blocks do (5 bytes per 16 KiB; raw/8 + raw/64 is
@@ -174,20 +163,20 @@ fm_status fm_png_write_gray(const char *path, const uint8_t *pixels, int width, 
     size_t off;
     fm_status s = FM_OK;
     if (fm_arena_alloc(scratch, cap, &off) != FM_OK) {
-        s = fail(err, errlen, FM_ERR_ARENA,
-                 "%s: scratch arena has %zu bytes free, needs %zu for "
-                 "the encoded image alone",
-                 path, fm_arena_free_bytes(scratch), cap);
+        s = fm_errorf(err, errlen, FM_ERR_ARENA,
+                      "%s: scratch arena has %zu bytes free, needs %zu for "
+                      "the encoded image alone",
+                      path, fm_arena_free_bytes(scratch), cap);
         goto done;
     }
     c.buf = fm_arena_ptr(scratch, off);
     if (png_encode(&c, pixels, width, height) != 0) {
         if (c.arena_short)
-            s = fail(err, errlen, FM_ERR_ARENA,
-                     "%s: scratch arena too small for libpng and zlib (%zu bytes free)", path,
-                     fm_arena_free_bytes(scratch));
+            s = fm_errorf(err, errlen, FM_ERR_ARENA,
+                          "%s: scratch arena too small for libpng and zlib (%zu bytes free)", path,
+                          fm_arena_free_bytes(scratch));
         else if (!c.png && !c.overflow)
-            s = fail(err, errlen, FM_ERR_FORMAT, "%s: libpng could not start", path);
+            s = fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: libpng could not start", path);
         else
             s = FM_ERR_FORMAT; /* png_on_error wrote the message */
         goto done;

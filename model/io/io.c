@@ -21,22 +21,11 @@
 #define PATH_MAX 4096
 #endif
 
-static fm_status fail(char *err, size_t errlen, fm_status s, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 /* ---- a byte source: raw file or gzip stream ------------------------------------ */
 
 typedef struct idx_src {
     const char *path;
-    int fd;          /* -1: the bytes come from mem instead (fm_idx_parse) */
+    int fd; /* -1: the bytes come from mem instead (fm_idx_parse) */
     const uint8_t *mem;
     size_t mem_len, mem_pos;
     int gz;          /* 1: the file is gzip'd and bytes come out of inflate */
@@ -122,10 +111,10 @@ static fm_status src_begin(idx_src *s, char *err, size_t errlen)
     s->zs.opaque = s;
     int rc = inflateInit2(&s->zs, 16 + MAX_WBITS); /* 16: gzip wrapper only */
     if (rc != Z_OK)
-        return s->arena_short
-                   ? fail(err, errlen, FM_ERR_ARENA, "%s: arena too small for zlib's inflate state",
-                          s->path)
-                   : fail(err, errlen, FM_ERR_FORMAT, "%s: inflateInit2 failed (%d)", s->path, rc);
+        return s->arena_short ? fm_errorf(err, errlen, FM_ERR_ARENA,
+                                          "%s: arena too small for zlib's inflate state", s->path)
+                              : fm_errorf(err, errlen, FM_ERR_FORMAT,
+                                          "%s: inflateInit2 failed (%d)", s->path, rc);
     s->zinit = 1;
     return FM_OK;
 }
@@ -146,7 +135,8 @@ static fm_status src_read(idx_src *s, uint8_t *dst, size_t n, size_t *got, char 
     while (*got < n) {
         int f = src_fill(s);
         if (f < 0)
-            return fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", s->path, strerror(errno));
+            return fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", s->path,
+                             strerror(errno));
         if (!s->gz) {
             if (f == 0)
                 return FM_OK;
@@ -163,9 +153,9 @@ static fm_status src_read(idx_src *s, uint8_t *dst, size_t n, size_t *got, char 
             /* Concatenated gzip members are one stream (RFC 1952); anything else
              * after a member is garbage. */
             if (s->zs.next_in[0] != 0x1f)
-                return fail(err, errlen, FM_ERR_FORMAT,
-                            "%s: trailing garbage after the gzip stream (byte 0x%02x)", s->path,
-                            s->zs.next_in[0]);
+                return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                                 "%s: trailing garbage after the gzip stream (byte 0x%02x)",
+                                 s->path, s->zs.next_in[0]);
             inflateReset(&s->zs);
             s->zend = 0;
         }
@@ -181,17 +171,17 @@ static fm_status src_read(idx_src *s, uint8_t *dst, size_t n, size_t *got, char 
             continue;
         }
         if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT)
-            return fail(err, errlen, FM_ERR_FORMAT, "%s: corrupt gzip stream (%s)", s->path,
-                        s->zs.msg ? s->zs.msg : "bad data");
+            return fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: corrupt gzip stream (%s)", s->path,
+                             s->zs.msg ? s->zs.msg : "bad data");
         if (rc == Z_MEM_ERROR)
-            return fail(err, errlen, FM_ERR_ARENA, "%s: arena too small for zlib's inflate window",
-                        s->path);
+            return fm_errorf(err, errlen, FM_ERR_ARENA,
+                             "%s: arena too small for zlib's inflate window", s->path);
         if (rc != Z_OK && rc != Z_BUF_ERROR)
-            return fail(err, errlen, FM_ERR_FORMAT, "%s: inflate failed (%d)", s->path, rc);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: inflate failed (%d)", s->path, rc);
         if (made == 0 && in0 == s->zs.avail_in && f == 0)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "%s: truncated gzip stream (file ends inside the compressed data)",
-                        s->path);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "%s: truncated gzip stream (file ends inside the compressed data)",
+                             s->path);
     }
     return FM_OK;
 }
@@ -225,40 +215,42 @@ static fm_status idx_header(idx_src *s, uint8_t *hdr, size_t *hlen, fm_idx *out,
     if (st)
         return st;
     if (got >= 2 && (hdr[0] != 0 || hdr[1] != 0))
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "%s: not an IDX file (magic %02x %02x %02x %02x, expected 00 00 08 <ndim>)",
-                    s->path, hdr[0], hdr[1], got > 2 ? hdr[2] : 0, got > 3 ? hdr[3] : 0);
+        return fm_errorf(
+            err, errlen, FM_ERR_FORMAT,
+            "%s: not an IDX file (magic %02x %02x %02x %02x, expected 00 00 08 <ndim>)", s->path,
+            hdr[0], hdr[1], got > 2 ? hdr[2] : 0, got > 3 ? hdr[3] : 0);
     if (got < 4)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "%s: truncated: %zu bytes of data, an IDX header needs at least 4", s->path,
-                    got);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "%s: truncated: %zu bytes of data, an IDX header needs at least 4",
+                         s->path, got);
     if (hdr[2] != 0x08)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "%s: IDX type 0x%02x (%s) unsupported, expected 0x08 (unsigned byte)", s->path,
-                    hdr[2], idx_type_name(hdr[2]));
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "%s: IDX type 0x%02x (%s) unsupported, expected 0x08 (unsigned byte)",
+                         s->path, hdr[2], idx_type_name(hdr[2]));
     int ndim = hdr[3];
     if (ndim < 1 || ndim > 4)
-        return fail(err, errlen, FM_ERR_FORMAT, "%s: IDX ndim %d, expected 1..4", s->path, ndim);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: IDX ndim %d, expected 1..4", s->path,
+                         ndim);
     st = src_read(s, hdr + 4, 4 * (size_t)ndim, &got, err, errlen);
     if (st)
         return st;
     if (got < 4 * (size_t)ndim)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "%s: truncated: IDX header needs %d bytes for %d dims, file holds %zu", s->path,
-                    4 + 4 * ndim, ndim, 4 + got);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "%s: truncated: IDX header needs %d bytes for %d dims, file holds %zu",
+                         s->path, 4 + 4 * ndim, ndim, 4 + got);
     *hlen = 4 + 4 * (size_t)ndim;
     out->ndim = ndim;
     size_t total = 1;
     for (int d = 0; d < 4; d++) {
         uint32_t v = d < ndim ? be32(hdr + 4 + 4 * d) : 1;
         if (v == 0)
-            return fail(err, errlen, FM_ERR_FORMAT, "%s: IDX dim %d is 0", s->path, d);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: IDX dim %d is 0", s->path, d);
         /* total <= FM_IDX_MAX_BYTES (< 2^31) and v < 2^32: the product fits in 64 bits. */
         uint64_t t = (uint64_t)total * v;
         if (t > FM_IDX_MAX_BYTES)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "%s: IDX dims announce more than %zu payload bytes", s->path,
-                        (size_t)FM_IDX_MAX_BYTES);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "%s: IDX dims announce more than %zu payload bytes", s->path,
+                             (size_t)FM_IDX_MAX_BYTES);
         total = (size_t)t;
         out->dims[d] = v;
     }
@@ -272,7 +264,7 @@ static fm_status idx_header(idx_src *s, uint8_t *hdr, size_t *hlen, fm_idx *out,
 static fm_status src_rewind(idx_src *s, char *err, size_t errlen)
 {
     if (s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) != 0)
-        return fail(err, errlen, FM_ERR_IO, "%s: seek failed: %s", s->path, strerror(errno));
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: seek failed: %s", s->path, strerror(errno));
     s->mem_pos = 0;
     s->zs.next_in = s->in;
     s->zs.avail_in = 0;
@@ -306,14 +298,16 @@ static fm_status payload_short(const idx_src *s, fm_arena *host, size_t hlen, si
 {
     uint32_t isize;
     if (s->gz && gz_isize(s, &isize) && isize != (uint32_t)(hlen + payload))
-        return fail(err, errlen, FM_ERR_ARENA,
-                    "%s: the decompressed size in the gzip trailer (%lu bytes) disagrees with "
-                    "the IDX header, which claims %zu (%zu header + %zu payload); the arena has "
-                    "%zu bytes free", s->path, (unsigned long)isize, hlen + payload, hlen,
-                    payload, fm_arena_free_bytes(host));
-    return fail(err, errlen, FM_ERR_ARENA,
-                "%s: arena has %zu bytes free, the IDX payload needs %zu", s->path,
-                fm_arena_free_bytes(host), payload);
+        return fm_errorf(
+            err, errlen, FM_ERR_ARENA,
+            "%s: the decompressed size in the gzip trailer (%lu bytes) disagrees with "
+            "the IDX header, which claims %zu (%zu header + %zu payload); the arena has "
+            "%zu bytes free",
+            s->path, (unsigned long)isize, hlen + payload, hlen, payload,
+            fm_arena_free_bytes(host));
+    return fm_errorf(err, errlen, FM_ERR_ARENA,
+                     "%s: arena has %zu bytes free, the IDX payload needs %zu", s->path,
+                     fm_arena_free_bytes(host), payload);
 }
 
 /* The whole IDX reader over an open source (a file or a memory image); closes
@@ -330,7 +324,7 @@ static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, si
 
     /* gzip or raw: look at the first two bytes. */
     if (src_fill(s) < 0) {
-        st = fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        st = fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         goto done;
     }
     s->gz = s->zs.avail_in >= 2 && s->zs.next_in[0] == 0x1f && s->zs.next_in[1] == 0x8b;
@@ -359,20 +353,19 @@ static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, si
     fm_arena_mark mark1 = fm_arena_get_mark(host, "idx zlib");
     if (s->gz) {
         uint8_t again[20];
-        if ((st = src_begin(s, err, errlen)) ||
-            (st = src_read(s, again, hlen, &got, err, errlen)))
+        if ((st = src_begin(s, err, errlen)) || (st = src_read(s, again, hlen, &got, err, errlen)))
             goto done;
         if (got != hlen || memcmp(again, hdr, hlen) != 0) {
-            st = fail(err, errlen, FM_ERR_IO, "%s: file changed while reading", path);
+            st = fm_errorf(err, errlen, FM_ERR_IO, "%s: file changed while reading", path);
             goto done;
         }
     }
     if ((st = src_read(s, data, payload, &got, err, errlen)))
         goto done;
     if (got < payload) {
-        st = fail(err, errlen, FM_ERR_FORMAT,
-                  "%s: truncated: header announces %zu payload bytes, file holds %zu", path,
-                  payload, got);
+        st = fm_errorf(err, errlen, FM_ERR_FORMAT,
+                       "%s: truncated: header announces %zu payload bytes, file holds %zu", path,
+                       payload, got);
         goto done;
     }
     /* Nothing may follow; for gzip this also drives inflate through the member's
@@ -381,8 +374,8 @@ static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, si
     if ((st = src_read(s, &extra, 1, &got, err, errlen)))
         goto done;
     if (got) {
-        st = fail(err, errlen, FM_ERR_FORMAT, "%s: trailing bytes after the %zu-byte IDX payload",
-                  path, payload);
+        st = fm_errorf(err, errlen, FM_ERR_FORMAT,
+                       "%s: trailing bytes after the %zu-byte IDX payload", path, payload);
         goto done;
     }
     src_end(s);
@@ -400,7 +393,7 @@ done:
 fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen)
 {
     if (!path || !host || !host->base || !out)
-        return fail(err, errlen, FM_ERR_ARG, "fm_idx_load: NULL path, out or host arena");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_idx_load: NULL path, out or host arena");
     /* idx_src holds a 16 KiB read buffer: static would not be reentrant, and the
      * library has no heap, so it lives on this frame. */
     idx_src s;
@@ -409,7 +402,7 @@ fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, 
     s.arena = host;
     s.fd = open(path, O_RDONLY | O_CLOEXEC);
     if (s.fd < 0)
-        return fail(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fm_status st = idx_read(&s, host, out, err, errlen);
     close(s.fd);
     return st;
@@ -419,7 +412,7 @@ fm_status fm_idx_parse(const void *data, size_t len, fm_arena *host, fm_idx *out
                        size_t errlen)
 {
     if ((!data && len) || !host || !host->base || !out)
-        return fail(err, errlen, FM_ERR_ARG, "fm_idx_parse: NULL data, out or host arena");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_idx_parse: NULL data, out or host arena");
     idx_src s;
     memset(&s, 0, sizeof s);
     s.path = "IDX data";
@@ -434,35 +427,35 @@ fm_status fm_mnist_load(const char *images_path, const char *labels_path, int nu
                         fm_arena *host, fm_dataset *out, char *err, size_t errlen)
 {
     if (!images_path || !labels_path || !host || !out)
-        return fail(err, errlen, FM_ERR_ARG, "fm_mnist_load: NULL argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_mnist_load: NULL argument");
     fm_arena_mark mark = fm_arena_get_mark(host, "mnist");
     fm_idx im, lb;
     fm_status st = fm_idx_load(images_path, host, &im, err, errlen);
     if (st)
         return st;
     if (im.ndim != 3) {
-        st = fail(err, errlen, FM_ERR_FORMAT, "%s: images have %d dims, expected 3 (N, H, W)",
-                  images_path, im.ndim);
+        st = fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: images have %d dims, expected 3 (N, H, W)",
+                       images_path, im.ndim);
         goto bad;
     }
     if ((st = fm_idx_load(labels_path, host, &lb, err, errlen)))
         goto bad;
     if (lb.ndim != 1) {
-        st = fail(err, errlen, FM_ERR_FORMAT, "%s: labels have %d dims, expected 1 (N)",
-                  labels_path, lb.ndim);
+        st = fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: labels have %d dims, expected 1 (N)",
+                       labels_path, lb.ndim);
         goto bad;
     }
     if (lb.count != im.count) {
-        st = fail(err, errlen, FM_ERR_FORMAT, "%s: %zu labels, but %s has %zu images", labels_path,
-                  lb.count, images_path, im.count);
+        st = fm_errorf(err, errlen, FM_ERR_FORMAT, "%s: %zu labels, but %s has %zu images",
+                       labels_path, lb.count, images_path, im.count);
         goto bad;
     }
     if (num_classes > 0)
         for (size_t i = 0; i < lb.count; i++)
             if (lb.data[i] >= num_classes) {
-                st = fail(err, errlen, FM_ERR_FORMAT,
-                          "%s: label %d at index %zu, expected < %d classes", labels_path,
-                          lb.data[i], i, num_classes);
+                st = fm_errorf(err, errlen, FM_ERR_FORMAT,
+                               "%s: label %d at index %zu, expected < %d classes", labels_path,
+                               lb.data[i], i, num_classes);
                 goto bad;
             }
     /* The payload limit (2^31 - 1 bytes) keeps every count within int. */
@@ -506,14 +499,15 @@ fm_status fm_mnist_find(const char *dir, const char *split, char *images, char *
                         size_t pathlen, char *err, size_t errlen)
 {
     if (!dir || !split || !images || !labels || !pathlen)
-        return fail(err, errlen, FM_ERR_ARG, "fm_mnist_find: NULL argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_mnist_find: NULL argument");
     if (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)
-        return fail(err, errlen, FM_ERR_ARG, "split '%s' unknown, expected train or t10k", split);
+        return fm_errorf(err, errlen, FM_ERR_ARG, "split '%s' unknown, expected train or t10k",
+                         split);
     struct stat st;
     if (stat(dir, &st) != 0)
-        return fail(err, errlen, FM_ERR_IO, "data folder %s: %s", dir, strerror(errno));
+        return fm_errorf(err, errlen, FM_ERR_IO, "data folder %s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, FM_ERR_IO, "data folder %s: not a folder", dir);
+        return fm_errorf(err, errlen, FM_ERR_IO, "data folder %s: not a folder", dir);
 
     const char *prefixes[2] = {split, "train-10k"};
     int nprefix = strcmp(split, "train") == 0 ? 2 : 1;
@@ -521,26 +515,27 @@ fm_status fm_mnist_find(const char *dir, const char *split, char *images, char *
         int a = find_one(dir, prefixes[p], "images-idx3-ubyte", images, pathlen);
         int b = find_one(dir, prefixes[p], "labels-idx1-ubyte", labels, pathlen);
         if (a < 0 || b < 0)
-            return fail(err, errlen, FM_ERR_ARG, "data folder %s: path longer than %zu bytes", dir,
-                        pathlen);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "data folder %s: path longer than %zu bytes",
+                             dir, pathlen);
         if (a && b)
             return FM_OK;
         if (a || b) /* half a pair is a broken data folder, not a reason to fall back */
-            return fail(err, errlen, FM_ERR_IO, "data folder %s: found %s but no %s-%s[.gz]", dir,
-                        a ? images : labels, prefixes[p],
-                        a ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+            return fm_errorf(err, errlen, FM_ERR_IO, "data folder %s: found %s but no %s-%s[.gz]",
+                             dir, a ? images : labels, prefixes[p],
+                             a ? "labels-idx1-ubyte" : "images-idx3-ubyte");
     }
     images[0] = labels[0] = '\0';
     if (nprefix == 2)
-        return fail(err, errlen, FM_ERR_IO,
-                    "data folder %s: no train split: looked for train-images-idx3-ubyte[.gz] + "
-                    "train-labels-idx1-ubyte[.gz], then train-10k-images-idx3-ubyte[.gz] + "
-                    "train-10k-labels-idx1-ubyte[.gz]",
-                    dir);
-    return fail(err, errlen, FM_ERR_IO,
-                "data folder %s: no %s split: looked for %s-images-idx3-ubyte[.gz] + "
-                "%s-labels-idx1-ubyte[.gz]",
-                dir, split, split, split);
+        return fm_errorf(
+            err, errlen, FM_ERR_IO,
+            "data folder %s: no train split: looked for train-images-idx3-ubyte[.gz] + "
+            "train-labels-idx1-ubyte[.gz], then train-10k-images-idx3-ubyte[.gz] + "
+            "train-10k-labels-idx1-ubyte[.gz]",
+            dir);
+    return fm_errorf(err, errlen, FM_ERR_IO,
+                     "data folder %s: no %s split: looked for %s-images-idx3-ubyte[.gz] + "
+                     "%s-labels-idx1-ubyte[.gz]",
+                     dir, split, split, split);
 }
 
 /* ---- whole files ----------------------------------------------------------------- */
@@ -549,29 +544,29 @@ fm_status fm_file_read(const char *path, fm_arena *host, const uint8_t **data, s
                        char *err, size_t errlen)
 {
     if (!path || !host || !host->base || !data || !len)
-        return fail(err, errlen, FM_ERR_ARG, "fm_file_read: NULL argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_file_read: NULL argument");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     fm_status s = FM_OK;
     fm_arena_mark mark = fm_arena_get_mark(host, "file");
     if (fstat(fd, &st) != 0) {
-        s = fail(err, errlen, FM_ERR_IO, "%s: fstat failed: %s", path, strerror(errno));
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: fstat failed: %s", path, strerror(errno));
         goto done;
     }
     if (!S_ISREG(st.st_mode)) {
-        s = fail(err, errlen, FM_ERR_IO, "%s: not a regular file", path);
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: not a regular file", path);
         goto done;
     }
     if ((uintmax_t)st.st_size > SIZE_MAX) {
-        s = fail(err, errlen, FM_ERR_IO, "%s: too large for this address space", path);
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: too large for this address space", path);
         goto done;
     }
     size_t n = (size_t)st.st_size, off, got = 0;
     if (fm_arena_alloc(host, n, &off) != FM_OK) {
-        s = fail(err, errlen, FM_ERR_ARENA, "%s: %zu bytes, arena has %zu free", path, n,
-                 fm_arena_free_bytes(host));
+        s = fm_errorf(err, errlen, FM_ERR_ARENA, "%s: %zu bytes, arena has %zu free", path, n,
+                      fm_arena_free_bytes(host));
         goto done;
     }
     uint8_t *p = fm_arena_ptr(host, off);
@@ -581,12 +576,12 @@ fm_status fm_file_read(const char *path, fm_arena *host, const uint8_t **data, s
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            s = fail(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            s = fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
             goto done;
         }
         if (r == 0) {
-            s = fail(err, errlen, FM_ERR_IO, "%s: shrank while reading (%zu of %zu bytes)", path,
-                     got, n);
+            s = fm_errorf(err, errlen, FM_ERR_IO, "%s: shrank while reading (%zu of %zu bytes)",
+                          path, got, n);
             goto done;
         }
         got += (size_t)r;
@@ -635,37 +630,45 @@ fm_status fm_file_check_output(const char *path, char *err, size_t errlen)
     char dir[PATH_MAX];
     struct stat st;
     if (!path || !*path)
-        return fail(err, errlen, FM_ERR_ARG, "an output file name is empty");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "an output file name is empty");
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     size_t blen = strlen(base);
     if (blen == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-        return fail(err, errlen, FM_ERR_ARG, "%s names a folder, not a file", path);
+        return fm_errorf(err, errlen, FM_ERR_ARG, "%s names a folder, not a file", path);
     if (strlen(path) + sizeof FM_TMP_SUFFIX > PATH_MAX)
-        return fail(err, errlen, FM_ERR_ARG, "%s: path longer than %d characters with the "
-                    "temporary suffix '%s'", path, PATH_MAX - 1, FM_TMP_SUFFIX);
+        return fm_errorf(err, errlen, FM_ERR_ARG,
+                         "%s: path longer than %d characters with the "
+                         "temporary suffix '%s'",
+                         path, PATH_MAX - 1, FM_TMP_SUFFIX);
     fm_path_folder(path, dir, sizeof dir);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fail(err, errlen, FM_ERR_IO, "%s: folder %s does not exist", path, dir);
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: folder %s does not exist", path, dir);
     if (access(dir, W_OK) != 0)
-        return fail(err, errlen, FM_ERR_IO, "%s: folder %s is not writable (%s)", path, dir,
-                    strerror(errno));
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: folder %s is not writable (%s)", path, dir,
+                         strerror(errno));
     long name_max = pathconf(dir, _PC_NAME_MAX);
     if (name_max < 0)
         name_max = NAME_MAX;
     if (blen + sizeof FM_TMP_SUFFIX - 1 > (size_t)name_max)
-        return fail(err, errlen, FM_ERR_ARG, "%s: file name of %zu characters; with the temporary "
-                    "suffix '%s' it must fit in %ld", path, blen, FM_TMP_SUFFIX, name_max);
+        return fm_errorf(err, errlen, FM_ERR_ARG,
+                         "%s: file name of %zu characters; with the temporary "
+                         "suffix '%s' it must fit in %ld",
+                         path, blen, FM_TMP_SUFFIX, name_max);
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? FM_OK
-                               : fail(err, errlen, FM_ERR_IO, "%s: %s", path, strerror(errno));
+                               : fm_errorf(err, errlen, FM_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISLNK(st.st_mode))
-        return fail(err, errlen, FM_ERR_ARG, "%s is a symbolic link: fmrt replaces files by "
-                    "renaming, which would replace the link; name the file it points to", path);
+        return fm_errorf(err, errlen, FM_ERR_ARG,
+                         "%s is a symbolic link: fmrt replaces files by "
+                         "renaming, which would replace the link; name the file it points to",
+                         path);
     if (S_ISDIR(st.st_mode))
-        return fail(err, errlen, FM_ERR_ARG, "%s is a folder", path);
+        return fm_errorf(err, errlen, FM_ERR_ARG, "%s is a folder", path);
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, FM_ERR_ARG, "%s is not a regular file (a device, FIFO or "
-                    "socket); fmrt writes only regular files", path);
+        return fm_errorf(err, errlen, FM_ERR_ARG,
+                         "%s is not a regular file (a device, FIFO or "
+                         "socket); fmrt writes only regular files",
+                         path);
     return FM_OK;
 }
 
@@ -677,7 +680,7 @@ static int open_tmp(const char *tmp, char *err, size_t errlen, const char *path)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) {
-        fail(err, errlen, FM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
         return -1;
     }
     struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -691,7 +694,7 @@ static int open_tmp(const char *tmp, char *err, size_t errlen, const char *path)
         why = strerror(errno);
     if (why) {
         close(fd);
-        fail(err, errlen, FM_ERR_IO, "%s: cannot use %s: %s", path, tmp, why);
+        fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot use %s: %s", path, tmp, why);
         return -1;
     }
     return fd;
@@ -701,11 +704,11 @@ fm_status fm_file_write_atomic(const char *path, const void *const *chunks, cons
                                int nchunks, char *err, size_t errlen)
 {
     if (nchunks < 0 || (nchunks > 0 && (!chunks || !sizes)))
-        return fail(err, errlen, FM_ERR_ARG, "fm_file_write_atomic: bad chunk list");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_file_write_atomic: bad chunk list");
     for (int i = 0; i < nchunks; i++)
         if (sizes[i] && !chunks[i])
-            return fail(err, errlen, FM_ERR_ARG, "%s: chunk %d is NULL with %zu bytes", path, i,
-                        sizes[i]);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "%s: chunk %d is NULL with %zu bytes", path,
+                             i, sizes[i]);
     fm_status s = fm_file_check_output(path, err, errlen);
     if (s != FM_OK)
         return s;
@@ -739,19 +742,21 @@ fm_status fm_file_write_atomic(const char *path, const void *const *chunks, cons
         int rc = fsync(dfd), e = errno;
         close(dfd);
         if (rc != 0 && e != EINVAL && e != EROFS)
-            return fail(err, errlen, FM_ERR_IO, "%s: written, but fsync of folder %s failed: %s",
-                        path, dir, strerror(e));
+            return fm_errorf(err, errlen, FM_ERR_IO,
+                             "%s: written, but fsync of folder %s failed: %s", path, dir,
+                             strerror(e));
     }
     return FM_OK;
 
 fail_renamed:
-    return fail(err, errlen, FM_ERR_IO, "%s: written, but close failed: %s", path,
-                strerror(errno));
+    return fm_errorf(err, errlen, FM_ERR_IO, "%s: written, but close failed: %s", path,
+                     strerror(errno));
 fail_open : {
     int e = errno;
     if (fd >= 0)
         close(fd);
     unlink(tmp);
-    return fail(err, errlen, FM_ERR_IO, "%s: %s of %s failed: %s", path, what, tmp, strerror(e));
+    return fm_errorf(err, errlen, FM_ERR_IO, "%s: %s of %s failed: %s", path, what, tmp,
+                     strerror(e));
 }
 }

@@ -26,17 +26,6 @@
 #define SAVE_ONLY
 #endif
 
-static fm_status fail(char *err, size_t errlen, fm_status s, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 /* ---- layout ------------------------------------------------------------------------ */
 
 /* Fixed header. */
@@ -225,91 +214,84 @@ size_t fm_weights_save_scratch(int nt, int nmeta)
            align_up(sizeof(size_t) * nchunks, FM_ARENA_MIN_ALIGN);
 }
 
-fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, const fm_wtensor *t,
-                          int nt, const fm_wmeta *meta, int nmeta, fm_arena *scratch, char *err,
-                          size_t errlen)
+/* The tensors fm_weights_save is given: names, dtypes (one float dtype for all,
+ * returned in *fdt), shapes against byte counts, data, no name twice. */
+static SAVE_ONLY fm_status check_save_tensors(const char *path, const fm_wtensor *t, int nt,
+                                              fm_dtype *fdt, char *err, size_t errlen)
 {
-    char msg[160];
-    if (!path || !cfg || !scratch || !scratch->base || (nt > 0 && !t) || (nmeta > 0 && !meta))
-        return fail(err, errlen, FM_ERR_ARG, "fm_weights_save: NULL argument");
-    if (kind != FM_WEIGHTS_KIND_WEIGHTS && kind != FM_WEIGHTS_KIND_CHECKPOINT)
-        return fail(err, errlen, FM_ERR_ARG, "%s: kind %d, expected 0 (weights) or 1 (checkpoint)",
-                    path, kind);
-    if (nt < 0 || nt > FM_WEIGHTS_MAX_TENSORS || nmeta < 0 || nmeta > FM_WEIGHTS_MAX_META)
-        return fail(err, errlen, FM_ERR_ARG, "%s: %d tensors / %d metadata entries, limits %d / %d",
-                    path, nt, nmeta, FM_WEIGHTS_MAX_TENSORS, FM_WEIGHTS_MAX_META);
-    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
-        return fail(err, errlen, FM_ERR_ARG, "%s: config: %s", path, msg);
-
-    fm_dtype fdt = FM_F32;
+    *fdt = FM_F32;
     int have_float = 0;
     for (int i = 0; i < nt; i++) {
         const fm_wtensor *x = &t[i];
         size_t nl = bounded_len(x->name, FM_WEIGHTS_NAME);
         if (nl == 0 || nl == FM_WEIGHTS_NAME)
-            return fail(err, errlen, FM_ERR_ARG, "%s: tensor %d: name empty or longer than %d",
-                        path, i, FM_WEIGHTS_NAME - 1);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor %d: name empty or longer than %d",
+                             path, i, FM_WEIGHTS_NAME - 1);
         if (!dtype_ok((uint32_t)x->dtype))
-            return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s': dtype %d not storable", path,
-                        x->name, (int)x->dtype);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor '%s': dtype %d not storable",
+                             path, x->name, (int)x->dtype);
         if (dtype_float((uint32_t)x->dtype)) {
-            if (have_float && x->dtype != fdt)
-                return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s' is %s, others are %s", path,
-                            x->name, dname(x->dtype), dname(fdt));
-            fdt = x->dtype;
+            if (have_float && x->dtype != *fdt)
+                return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor '%s' is %s, others are %s",
+                                 path, x->name, dname(x->dtype), dname(*fdt));
+            *fdt = x->dtype;
             have_float = 1;
         }
         if (x->ndim < 1 || x->ndim > 4)
-            return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s': ndim %d, expected 1..4", path,
-                        x->name, x->ndim);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor '%s': ndim %d, expected 1..4",
+                             path, x->name, x->ndim);
         uint64_t shape[4], b = 0;
         for (int d = 0; d < x->ndim; d++) {
             if (x->shape[d] < 1)
-                return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s': dim %d is %" PRId64, path,
-                            x->name, d, x->shape[d]);
+                return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor '%s': dim %d is %" PRId64,
+                                 path, x->name, d, x->shape[d]);
             shape[d] = (uint64_t)x->shape[d];
         }
         if (!shape_bytes(shape, x->ndim, fm_dtype_size(x->dtype), &b) || b > SIZE_MAX)
-            return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s': shape overflows", path, x->name);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor '%s': shape overflows", path,
+                             x->name);
         if (b != x->bytes)
-            return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s': %zu bytes, shape says %" PRIu64,
-                        path, x->name, x->bytes, b);
+            return fm_errorf(err, errlen, FM_ERR_ARG,
+                             "%s: tensor '%s': %zu bytes, shape says %" PRIu64, path, x->name,
+                             x->bytes, b);
         if (!x->data)
-            return fail(err, errlen, FM_ERR_ARG, "%s: tensor '%s': no data", path, x->name);
+            return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor '%s': no data", path, x->name);
         for (int j = 0; j < i; j++)
             if (strcmp(t[j].name, x->name) == 0)
-                return fail(err, errlen, FM_ERR_ARG, "%s: tensor name '%s' appears twice", path,
-                            x->name);
+                return fm_errorf(err, errlen, FM_ERR_ARG, "%s: tensor name '%s' appears twice",
+                                 path, x->name);
     }
+    return FM_OK;
+}
+
+/* Metadata keys: present, short enough, none twice. */
+static SAVE_ONLY fm_status check_save_meta(const char *path, const fm_wmeta *meta, int nmeta,
+                                           char *err, size_t errlen)
+{
     for (int i = 0; i < nmeta; i++) {
         size_t kl = bounded_len(meta[i].key, FM_WEIGHTS_KEY);
         if (kl == 0 || kl == FM_WEIGHTS_KEY)
-            return fail(err, errlen, FM_ERR_ARG, "%s: metadata %d: key empty or longer than %d",
-                        path, i, FM_WEIGHTS_KEY - 1);
+            return fm_errorf(err, errlen, FM_ERR_ARG,
+                             "%s: metadata %d: key empty or longer than %d", path, i,
+                             FM_WEIGHTS_KEY - 1);
         for (int j = 0; j < i; j++)
             if (strcmp(meta[j].key, meta[i].key) == 0)
-                return fail(err, errlen, FM_ERR_ARG, "%s: metadata key '%s' appears twice", path,
-                            meta[i].key);
+                return fm_errorf(err, errlen, FM_ERR_ARG, "%s: metadata key '%s' appears twice",
+                                 path, meta[i].key);
     }
 
-    /* Header, directory, metadata and padding: one block in scratch. */
-    size_t hdr = header_block(nt, nmeta);
-    int nchunks = 1 + 2 * nt + 1; /* header, tensor + padding each, CRC */
-    fm_arena_mark mark = fm_arena_get_mark(scratch, "weights save");
-    size_t off_h, off_c, off_s;
-    if (fm_arena_alloc(scratch, hdr, &off_h) != FM_OK ||
-        fm_arena_alloc(scratch, sizeof(void *) * (size_t)nchunks, &off_c) != FM_OK ||
-        fm_arena_alloc(scratch, sizeof(size_t) * (size_t)nchunks, &off_s) != FM_OK) {
-        fm_arena_reset(scratch, mark);
-        return fail(err, errlen, FM_ERR_ARENA,
-                    "%s: scratch arena too small for the %zu-byte header", path, hdr);
-    }
-    uint8_t *h = fm_arena_ptr(scratch, off_h);
-    const void **chunks = fm_arena_ptr(scratch, off_c);
-    size_t *sizes = fm_arena_ptr(scratch, off_s);
+    return FM_OK;
+}
+
+/* Header h (hdr bytes: fixed header, directory, metadata) filled in, and the chunks of
+ * the file listed in order: header, then each tensor's bytes and its padding to 4.
+ * Returns the number of chunks; the CRC trailer is the caller's. */
+static SAVE_ONLY int pack_file(uint8_t *h, size_t hdr, const void **chunks, size_t *sizes, int kind,
+                               const fm_config *cfg, const fm_wtensor *t, int nt,
+                               const fm_wmeta *meta, int nmeta, fm_dtype fdt)
+{
     static const uint8_t zeros[4];
     memset(h, 0, hdr);
-
     uint64_t off = 0;
     int c = 0;
     chunks[c] = h;
@@ -347,6 +329,50 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
     put64(h + H_PAYLOAD_OFF, hdr);
     put64(h + H_PAYLOAD_BYTES, off);
 
+    return c;
+}
+
+fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, const fm_wtensor *t,
+                          int nt, const fm_wmeta *meta, int nmeta, fm_arena *scratch, char *err,
+                          size_t errlen)
+{
+    char msg[160];
+    if (!path || !cfg || !scratch || !scratch->base || (nt > 0 && !t) || (nmeta > 0 && !meta))
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_weights_save: NULL argument");
+    if (kind != FM_WEIGHTS_KIND_WEIGHTS && kind != FM_WEIGHTS_KIND_CHECKPOINT)
+        return fm_errorf(err, errlen, FM_ERR_ARG,
+                         "%s: kind %d, expected 0 (weights) or 1 (checkpoint)", path, kind);
+    if (nt < 0 || nt > FM_WEIGHTS_MAX_TENSORS || nmeta < 0 || nmeta > FM_WEIGHTS_MAX_META)
+        return fm_errorf(err, errlen, FM_ERR_ARG,
+                         "%s: %d tensors / %d metadata entries, limits %d / %d", path, nt, nmeta,
+                         FM_WEIGHTS_MAX_TENSORS, FM_WEIGHTS_MAX_META);
+    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
+        return fm_errorf(err, errlen, FM_ERR_ARG, "%s: config: %s", path, msg);
+
+    fm_dtype fdt;
+    fm_status s = check_save_tensors(path, t, nt, &fdt, err, errlen);
+    if (s == FM_OK)
+        s = check_save_meta(path, meta, nmeta, err, errlen);
+    if (s != FM_OK)
+        return s;
+
+    /* Header, directory, metadata and padding: one block in scratch. */
+    size_t hdr = header_block(nt, nmeta);
+    int nchunks = 1 + 2 * nt + 1; /* header, tensor + padding each, CRC */
+    fm_arena_mark mark = fm_arena_get_mark(scratch, "weights save");
+    size_t off_h, off_c, off_s;
+    if (fm_arena_alloc(scratch, hdr, &off_h) != FM_OK ||
+        fm_arena_alloc(scratch, sizeof(void *) * (size_t)nchunks, &off_c) != FM_OK ||
+        fm_arena_alloc(scratch, sizeof(size_t) * (size_t)nchunks, &off_s) != FM_OK) {
+        fm_arena_reset(scratch, mark);
+        return fm_errorf(err, errlen, FM_ERR_ARENA,
+                         "%s: scratch arena too small for the %zu-byte header", path, hdr);
+    }
+    uint8_t *h = fm_arena_ptr(scratch, off_h);
+    const void **chunks = fm_arena_ptr(scratch, off_c);
+    size_t *sizes = fm_arena_ptr(scratch, off_s);
+
+    int c = pack_file(h, hdr, chunks, sizes, kind, cfg, t, nt, meta, nmeta, fdt);
     uint32_t crc = 0; /* zlib's crc32(0, Z_NULL, 0) */
     for (int i = 0; i < c; i++)
         crc = crc_update(crc, chunks[i], sizes[i]);
@@ -354,7 +380,7 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
     put32(trailer, crc);
     chunks[c] = trailer;
     sizes[c++] = 4;
-    fm_status s = fm_file_write_atomic(path, chunks, sizes, c, err, errlen);
+    s = fm_file_write_atomic(path, chunks, sizes, c, err, errlen);
     fm_arena_reset(scratch, mark);
     return s;
 }
@@ -386,12 +412,15 @@ static const char *magic_hint(const uint8_t *p, size_t len)
     return "";
 }
 
-fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *err, size_t errlen)
+/* The fixed header's fields, once checked. */
+typedef struct header {
+    uint32_t version, kind, dtype, nt, nm, crc;
+    uint64_t poff, pbytes;
+} header;
+
+/* The magic bytes, shown escaped when wrong (with a hint at what the file is). */
+static fm_status parse_magic(const uint8_t *p, size_t len, char *err, size_t errlen)
 {
-    const uint8_t *p = image;
-    if (!w || (!p && len))
-        return fail(err, errlen, FM_ERR_ARG, "fm_weights_parse: NULL argument");
-    memset(w, 0, sizeof *w);
     size_t m = len < 8 ? len : 8;
     if (m == 0 || memcmp(p, FM_WEIGHTS_MAGIC, m) != 0) {
         char shown[40];
@@ -402,157 +431,204 @@ fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *e
                                   p[i]);
         shown[k] = '\0';
         if (m == 0)
-            return fail(err, errlen, FM_ERR_FORMAT, "truncated: empty file, expected weights");
-        return fail(err, errlen, FM_ERR_FORMAT, "wrong magic \"%s\", expected \"%s\"%s", shown,
-                    FM_WEIGHTS_MAGIC, magic_hint(p, len));
+            return fm_errorf(err, errlen, FM_ERR_FORMAT, "truncated: empty file, expected weights");
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "wrong magic \"%s\", expected \"%s\"%s", shown,
+                         FM_WEIGHTS_MAGIC, magic_hint(p, len));
     }
+    return FM_OK;
+}
+
+/* Version, sizes, limits, payload bounds against the file length, checksum. */
+static fm_status parse_header(const uint8_t *p, size_t len, header *h, char *err, size_t errlen)
+{
     if (len < FM_WEIGHTS_HEADER_BYTES)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "truncated: %zu bytes, the weights header alone is %d", len,
-                    FM_WEIGHTS_HEADER_BYTES);
-    uint32_t version = get32(p + H_VERSION), kind = get32(p + H_KIND);
-    uint32_t hbytes = get32(p + H_HEADER_BYTES), dtype = get32(p + H_DTYPE);
-    uint32_t nt = get32(p + H_NTENSORS), nm = get32(p + H_NMETA);
-    uint64_t poff = get64(p + H_PAYLOAD_OFF), pbytes = get64(p + H_PAYLOAD_BYTES);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "truncated: %zu bytes, the weights header alone is %d", len,
+                         FM_WEIGHTS_HEADER_BYTES);
+    uint32_t version = h->version = get32(p + H_VERSION), kind = h->kind = get32(p + H_KIND);
+    uint32_t hbytes = get32(p + H_HEADER_BYTES);
+    uint32_t nt = h->nt = get32(p + H_NTENSORS), nm = h->nm = get32(p + H_NMETA);
+    uint64_t poff = h->poff = get64(p + H_PAYLOAD_OFF),
+             pbytes = h->pbytes = get64(p + H_PAYLOAD_BYTES);
+    h->dtype = get32(p + H_DTYPE);
     if (version != FM_WEIGHTS_VERSION)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "unknown weights format version %" PRIu32 ", this build reads version %d",
-                    version, FM_WEIGHTS_VERSION);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "unknown weights format version %" PRIu32 ", this build reads version %d",
+                         version, FM_WEIGHTS_VERSION);
     if (hbytes != FM_WEIGHTS_HEADER_BYTES)
-        return fail(err, errlen, FM_ERR_FORMAT, "header size %" PRIu32 ", version 1 has %d", hbytes,
-                    FM_WEIGHTS_HEADER_BYTES);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "header size %" PRIu32 ", version 1 has %d",
+                         hbytes, FM_WEIGHTS_HEADER_BYTES);
     if (kind > FM_WEIGHTS_KIND_CHECKPOINT)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "unknown kind %" PRIu32 ", expected 0 (weights) or 1 (checkpoint)", kind);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "unknown kind %" PRIu32 ", expected 0 (weights) or 1 (checkpoint)", kind);
     if (nt > FM_WEIGHTS_MAX_TENSORS || nm > FM_WEIGHTS_MAX_META)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "%" PRIu32 " tensors / %" PRIu32 " metadata entries, limits %d / %d", nt, nm,
-                    FM_WEIGHTS_MAX_TENSORS, FM_WEIGHTS_MAX_META);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "%" PRIu32 " tensors / %" PRIu32 " metadata entries, limits %d / %d", nt,
+                         nm, FM_WEIGHTS_MAX_TENSORS, FM_WEIGHTS_MAX_META);
     /* nt, nm are small now: no overflow below. */
     uint64_t meta_end = FM_WEIGHTS_HEADER_BYTES + (uint64_t)FM_WEIGHTS_DIR_BYTES * nt +
                         (uint64_t)FM_WEIGHTS_META_BYTES * nm;
     if (poff % FM_WEIGHTS_ALIGN != 0 || poff < meta_end)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "payload offset %" PRIu64 " must be a multiple of %d and >= %" PRIu64
-                    " (end of directory and metadata)",
-                    poff, FM_WEIGHTS_ALIGN, meta_end);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "payload offset %" PRIu64 " must be a multiple of %d and >= %" PRIu64
+                         " (end of directory and metadata)",
+                         poff, FM_WEIGHTS_ALIGN, meta_end);
     if (poff > UINT64_MAX - 4 || pbytes > UINT64_MAX - 4 - poff)
-        return fail(err, errlen, FM_ERR_FORMAT, "payload size %" PRIu64 " overflows", pbytes);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "payload size %" PRIu64 " overflows", pbytes);
     uint64_t total = poff + pbytes + 4;
     if (total > len)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "truncated: file has %zu bytes, its header describes %" PRIu64, len, total);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "truncated: file has %zu bytes, its header describes %" PRIu64, len,
+                         total);
     if (total < len)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "%" PRIu64
-                    " trailing bytes after the checksum (file has %zu, header says %" PRIu64 ")",
-                    (uint64_t)len - total, len, total);
+        return fm_errorf(
+            err, errlen, FM_ERR_FORMAT,
+            "%" PRIu64 " trailing bytes after the checksum (file has %zu, header says %" PRIu64 ")",
+            (uint64_t)len - total, len, total);
     uint32_t stored = get32(p + len - 4);
-    uint32_t crc = crc_update(0, p, len - 4);
+    uint32_t crc = h->crc = crc_update(0, p, len - 4);
     if (crc != stored)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "checksum mismatch: stored CRC-32 0x%08" PRIx32 ", computed 0x%08" PRIx32
-                    " (file corrupt)",
-                    stored, crc);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "checksum mismatch: stored CRC-32 0x%08" PRIx32 ", computed 0x%08" PRIx32
+                         " (file corrupt)",
+                         stored, crc);
 
-    if (dtype != FM_F32 && dtype != FM_F16)
-        return fail(err, errlen, FM_ERR_FORMAT,
-                    "float dtype %" PRIu32 " (%s) unknown, expected "
-                    "%d (f32) or %d (f16)",
-                    dtype, dname(dtype), FM_F32, FM_F16);
+    return FM_OK;
+}
+
+/* The float dtype and the model config of the header (unused slots must be 0). */
+static fm_status parse_config(const uint8_t *p, const header *h, fm_weights *w, char *err,
+                              size_t errlen)
+{
+    if (h->dtype != FM_F32 && h->dtype != FM_F16)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "float dtype %" PRIu32 " (%s) unknown, expected "
+                         "%d (f32) or %d (f16)",
+                         h->dtype, dname(h->dtype), FM_F32, FM_F16);
     int32_t cv[NCONFIG];
     char msg[160];
     config_unpack(p + H_CONFIG, &w->cfg, cv);
     if (fm_config_validate(&w->cfg, msg, sizeof msg) != FM_OK)
-        return fail(err, errlen, FM_ERR_FORMAT, "config: %s", msg);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "config: %s", msg);
     for (int l = w->cfg.levels; l < FM_MAX_LEVELS; l++)
         if (cv[4 + l])
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "config: channel_mult[%d] = %" PRId32 " beyond levels %d, expected 0", l,
-                        cv[4 + l], w->cfg.levels);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "config: channel_mult[%d] = %" PRId32 " beyond levels %d, expected 0",
+                             l, cv[4 + l], w->cfg.levels);
     for (int i = 13; i < NCONFIG; i++)
         if (cv[i])
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "config: reserved slot %d is %" PRId32 ", expected 0", i, cv[i]);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "config: reserved slot %d is %" PRId32 ", expected 0", i, cv[i]);
 
-    const uint8_t *dir = p + FM_WEIGHTS_HEADER_BYTES;
-    uint64_t prev_end = 0;
-    for (uint32_t i = 0; i < nt; i++) {
-        const uint8_t *e = dir + (size_t)FM_WEIGHTS_DIR_BYTES * i;
-        if (!field_ok(e + D_NAME, FM_WEIGHTS_NAME))
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "tensor %" PRIu32 ": name empty, unterminated or not NUL padded", i);
-        const char *name = (const char *)(e + D_NAME);
-        uint32_t dt = get32(e + D_DTYPE), ndim = get32(e + D_NDIM);
-        if (!dtype_ok(dt))
-            return fail(err, errlen, FM_ERR_FORMAT, "tensor '%s': dtype %" PRIu32 " unknown", name,
-                        dt);
-        if (dtype_float(dt) && dt != dtype)
-            return fail(err, errlen, FM_ERR_FORMAT, "tensor '%s' is %s, the header says %s", name,
-                        dname(dt), dname(dtype));
-        if (ndim < 1 || ndim > 4)
-            return fail(err, errlen, FM_ERR_FORMAT, "tensor '%s': ndim %" PRIu32 ", expected 1..4",
-                        name, ndim);
-        uint64_t shape[4], bytes;
-        for (int d = 0; d < 4; d++) {
-            shape[d] = get64(e + D_SHAPE + 8 * d);
-            if ((uint32_t)d < ndim ? shape[d] == 0 || shape[d] > INT64_MAX : shape[d] != 1)
-                return fail(err, errlen, FM_ERR_FORMAT,
-                            "tensor '%s': dim %d is %" PRIu64 ", expected %s", name, d, shape[d],
-                            (uint32_t)d < ndim ? ">= 1" : "1 beyond ndim");
-        }
-        char sh[96];
-        if (!shape_bytes(shape, (int)ndim, fm_dtype_size((fm_dtype)dt), &bytes))
-            return fail(err, errlen, FM_ERR_FORMAT, "tensor '%s': shape %s overflows", name,
-                        shape_str(shape, (int)ndim, sh, sizeof sh));
-        uint64_t toff = get64(e + D_OFFSET), tb = get64(e + D_BYTES);
-        if (tb != bytes)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "tensor '%s': %" PRIu64 " bytes, shape %s of %s needs %" PRIu64, name, tb,
-                        shape_str(shape, (int)ndim, sh, sizeof sh), dname(dt), bytes);
-        if (toff % 4 != 0)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "tensor '%s': payload offset %" PRIu64 " not a multiple of 4", name, toff);
-        if (toff > pbytes || tb > pbytes - toff)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "tensor '%s': bytes %" PRIu64 "..%" PRIu64 " lie outside the %" PRIu64
-                        "-byte payload",
-                        name, toff, toff + tb, pbytes);
-        if (toff < prev_end)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "tensor '%s': offset %" PRIu64
-                        " overlaps the previous tensor (ends at %" PRIu64 ")",
-                        name, toff, prev_end);
-        prev_end = toff + tb;
-        for (uint32_t j = 0; j < i; j++)
-            if (memcmp(dir + (size_t)FM_WEIGHTS_DIR_BYTES * j + D_NAME, e + D_NAME,
-                       FM_WEIGHTS_NAME) == 0)
-                return fail(err, errlen, FM_ERR_FORMAT, "tensor name '%s' appears twice", name);
+    return FM_OK;
+}
+
+/* Directory entry i: name, dtype, shape against bytes, payload range after the
+ * previous tensor's end (*prev_end, advanced), no name twice. */
+static fm_status parse_entry(const uint8_t *dir, uint32_t i, const header *h, uint64_t *prev_end,
+                             char *err, size_t errlen)
+{
+    uint32_t dtype = h->dtype;
+    uint64_t pbytes = h->pbytes;
+    const uint8_t *e = dir + (size_t)FM_WEIGHTS_DIR_BYTES * i;
+    if (!field_ok(e + D_NAME, FM_WEIGHTS_NAME))
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "tensor %" PRIu32 ": name empty, unterminated or not NUL padded", i);
+    const char *name = (const char *)(e + D_NAME);
+    uint32_t dt = get32(e + D_DTYPE), ndim = get32(e + D_NDIM);
+    if (!dtype_ok(dt))
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "tensor '%s': dtype %" PRIu32 " unknown", name,
+                         dt);
+    if (dtype_float(dt) && dt != dtype)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "tensor '%s' is %s, the header says %s", name,
+                         dname(dt), dname(dtype));
+    if (ndim < 1 || ndim > 4)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "tensor '%s': ndim %" PRIu32 ", expected 1..4",
+                         name, ndim);
+    uint64_t shape[4], bytes;
+    for (int d = 0; d < 4; d++) {
+        shape[d] = get64(e + D_SHAPE + 8 * d);
+        if ((uint32_t)d < ndim ? shape[d] == 0 || shape[d] > INT64_MAX : shape[d] != 1)
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "tensor '%s': dim %d is %" PRIu64 ", expected %s", name, d, shape[d],
+                             (uint32_t)d < ndim ? ">= 1" : "1 beyond ndim");
     }
-    const uint8_t *meta = dir + (size_t)FM_WEIGHTS_DIR_BYTES * nt;
+    char sh[96];
+    if (!shape_bytes(shape, (int)ndim, fm_dtype_size((fm_dtype)dt), &bytes))
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "tensor '%s': shape %s overflows", name,
+                         shape_str(shape, (int)ndim, sh, sizeof sh));
+    uint64_t toff = get64(e + D_OFFSET), tb = get64(e + D_BYTES);
+    if (tb != bytes)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "tensor '%s': %" PRIu64 " bytes, shape %s of %s needs %" PRIu64, name, tb,
+                         shape_str(shape, (int)ndim, sh, sizeof sh), dname(dt), bytes);
+    if (toff % 4 != 0)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "tensor '%s': payload offset %" PRIu64 " not a multiple of 4", name, toff);
+    if (toff > pbytes || tb > pbytes - toff)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "tensor '%s': bytes %" PRIu64 "..%" PRIu64 " lie outside the %" PRIu64
+                         "-byte payload",
+                         name, toff, toff + tb, pbytes);
+    if (toff < *prev_end)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "tensor '%s': offset %" PRIu64
+                         " overlaps the previous tensor (ends at %" PRIu64 ")",
+                         name, toff, *prev_end);
+    *prev_end = toff + tb;
+    for (uint32_t j = 0; j < i; j++)
+        if (memcmp(dir + (size_t)FM_WEIGHTS_DIR_BYTES * j + D_NAME, e + D_NAME, FM_WEIGHTS_NAME) ==
+            0)
+            return fm_errorf(err, errlen, FM_ERR_FORMAT, "tensor name '%s' appears twice", name);
+    return FM_OK;
+}
+
+/* Metadata keys: present, NUL padded, none twice. */
+static fm_status parse_meta(const uint8_t *meta, uint32_t nm, char *err, size_t errlen)
+{
     for (uint32_t i = 0; i < nm; i++) {
         const uint8_t *e = meta + (size_t)FM_WEIGHTS_META_BYTES * i;
         if (!field_ok(e + M_KEY, FM_WEIGHTS_KEY))
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "metadata %" PRIu32 ": key empty, unterminated or not NUL padded", i);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "metadata %" PRIu32 ": key empty, unterminated or not NUL padded", i);
         for (uint32_t j = 0; j < i; j++)
             if (memcmp(meta + (size_t)FM_WEIGHTS_META_BYTES * j, e, FM_WEIGHTS_KEY) == 0)
-                return fail(err, errlen, FM_ERR_FORMAT, "metadata key '%s' appears twice",
-                            (const char *)e);
+                return fm_errorf(err, errlen, FM_ERR_FORMAT, "metadata key '%s' appears twice",
+                                 (const char *)e);
     }
 
-    w->version = (int)version;
-    w->kind = (int)kind;
-    w->dtype = (fm_dtype)dtype;
-    w->ntensors = (int)nt;
-    w->nmeta = (int)nm;
+    return FM_OK;
+}
+
+fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *err, size_t errlen)
+{
+    const uint8_t *p = image;
+    header h = {0};
+    if (!w || (!p && len))
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_weights_parse: NULL argument");
+    memset(w, 0, sizeof *w);
+    FM_TRY(parse_magic(p, len, err, errlen));
+    FM_TRY(parse_header(p, len, &h, err, errlen));
+    FM_TRY(parse_config(p, &h, w, err, errlen));
+    const uint8_t *dir = p + FM_WEIGHTS_HEADER_BYTES;
+    uint64_t prev_end = 0;
+    for (uint32_t i = 0; i < h.nt; i++)
+        FM_TRY(parse_entry(dir, i, &h, &prev_end, err, errlen));
+    const uint8_t *meta = dir + (size_t)FM_WEIGHTS_DIR_BYTES * h.nt;
+    FM_TRY(parse_meta(meta, h.nm, err, errlen));
+
+    w->version = (int)h.version;
+    w->kind = (int)h.kind;
+    w->dtype = (fm_dtype)h.dtype;
+    w->ntensors = (int)h.nt;
+    w->nmeta = (int)h.nm;
     w->image = p;
     w->len = len;
-    w->payload = p + poff;
-    w->payload_bytes = (size_t)pbytes;
+    w->payload = p + h.poff;
+    w->payload_bytes = (size_t)h.pbytes;
     w->dir = dir;
     w->meta = meta;
-    w->crc = crc;
+    w->crc = h.crc;
     return FM_OK;
 }
 
@@ -611,7 +687,7 @@ fm_status fm_weights_check_config(const fm_weights *w, const fm_config *want, ch
                                   size_t errlen)
 {
     if (!w || !want)
-        return fail(err, errlen, FM_ERR_ARG, "fm_weights_check_config: NULL argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_weights_check_config: NULL argument");
     const fm_config *a = &w->cfg;
     struct {
         const char *name;
@@ -627,14 +703,14 @@ fm_status fm_weights_check_config(const fm_weights *w, const fm_config *want, ch
              {"num_classes", a->num_classes, want->num_classes}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].file != f[i].model)
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "config mismatch: %s is %d in the file, %d in the model", f[i].name,
-                        f[i].file, f[i].model);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "config mismatch: %s is %d in the file, %d in the model", f[i].name,
+                             f[i].file, f[i].model);
     for (int l = 0; l < a->levels; l++)
         if (a->channel_mult[l] != want->channel_mult[l])
-            return fail(err, errlen, FM_ERR_FORMAT,
-                        "config mismatch: channel_mult[%d] is %d in the file, %d in the model", l,
-                        a->channel_mult[l], want->channel_mult[l]);
+            return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                             "config mismatch: channel_mult[%d] is %d in the file, %d in the model",
+                             l, a->channel_mult[l], want->channel_mult[l]);
     return FM_OK;
 }
 
@@ -642,10 +718,10 @@ fm_status fm_weights_expect(const fm_weights *w, const char *name, fm_dtype dtyp
                             const int64_t *shape, fm_wtensor *out, char *err, size_t errlen)
 {
     if (!w || !name || !shape || !out || ndim < 1 || ndim > 4)
-        return fail(err, errlen, FM_ERR_ARG, "fm_weights_expect: bad argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_weights_expect: bad argument");
     int i = fm_weights_find(w, name);
     if (i < 0)
-        return fail(err, errlen, FM_ERR_FORMAT, "tensor '%s' missing from the file", name);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "tensor '%s' missing from the file", name);
     fm_wtensor t;
     fm_weights_tensor(w, i, &t);
     int same = t.dtype == dtype && t.ndim == ndim;
@@ -658,9 +734,10 @@ fm_status fm_weights_expect(const fm_weights *w, const char *name, fm_dtype dtyp
             fs[d] = (uint64_t)t.shape[d];
             ms[d] = d < ndim ? (uint64_t)shape[d] : 1;
         }
-        return fail(err, errlen, FM_ERR_FORMAT, "tensor '%s': file has %s %s, model expects %s %s",
-                    name, dname(t.dtype), shape_str(fs, t.ndim, a, sizeof a), dname(dtype),
-                    shape_str(ms, ndim, b, sizeof b));
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "tensor '%s': file has %s %s, model expects %s %s", name, dname(t.dtype),
+                         shape_str(fs, t.ndim, a, sizeof a), dname(dtype),
+                         shape_str(ms, ndim, b, sizeof b));
     }
     *out = t;
     return FM_OK;
