@@ -75,7 +75,14 @@ typedef struct chk {
     char *msg;
     size_t len;
     fm_status s;
+    char names[FM_CALL_TENSORS][16]; /* slot names, written only for a message */
 } chk;
+
+/* The name of tensor i of the call ("w", "dout"): messages say which tensor. */
+static const char *NM(chk *k, int i)
+{
+    return fm_op_slot_name(k->c->op, i, k->names[i], sizeof k->names[i]);
+}
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
@@ -121,13 +128,13 @@ static void dims(chk *k, int i, int nd, int64_t a, int64_t b, int64_t c, int64_t
     if (!has(k, i))
         return;
     if (T(k, i)->ndim != nd) {
-        fail(k, "tensor %d has shape %s, expected %d dimensions", i,
+        fail(k, "tensor %d (%s) has shape %s, expected %d dimensions", i, NM(k, i),
              fm_tensor_shape_str(T(k, i), got, sizeof got), nd);
         return;
     }
     for (int j = 0; j < nd; j++)
         if (want[j] >= 0 && D(k, i, j) != want[j]) {
-            fail(k, "tensor %d has shape %s, dimension %d should be %lld", i,
+            fail(k, "tensor %d (%s) has shape %s, dimension %d should be %lld", i, NM(k, i),
                  fm_tensor_shape_str(T(k, i), got, sizeof got), j, (long long)want[j]);
             return;
         }
@@ -149,23 +156,23 @@ static int64_t mul(chk *k, int64_t a, int64_t b)
 static void same_numel(chk *k, int i, int j)
 {
     if (has(k, i) && has(k, j) && numel(k, i) != numel(k, j))
-        fail(k, "tensor %d has %lld elements, tensor %d has %lld", i, (long long)numel(k, i), j,
-             (long long)numel(k, j));
+        fail(k, "tensor %d (%s) has %lld elements, tensor %d (%s) has %lld", i, NM(k, i),
+             (long long)numel(k, i), j, NM(k, j), (long long)numel(k, j));
 }
 
 static void want_numel(chk *k, int i, int64_t n)
 {
     if (has(k, i) && numel(k, i) != n)
-        fail(k, "tensor %d has %lld elements, expected %lld", i, (long long)numel(k, i),
-             (long long)n);
+        fail(k, "tensor %d (%s) has %lld elements, expected %lld", i, NM(k, i),
+             (long long)numel(k, i), (long long)n);
 }
 
 static void same_shape(chk *k, int i, int j)
 {
     char a[64], b[64];
     if (has(k, i) && has(k, j) && !fm_tensor_same_shape(T(k, i), T(k, j)))
-        fail(k, "tensor %d has shape %s, tensor %d has %s", i,
-             fm_tensor_shape_str(T(k, i), a, sizeof a), j,
+        fail(k, "tensor %d (%s) has shape %s, tensor %d (%s) has %s", i, NM(k, i),
+             fm_tensor_shape_str(T(k, i), a, sizeof a), j, NM(k, j),
              fm_tensor_shape_str(T(k, j), b, sizeof b));
 }
 
@@ -497,7 +504,7 @@ static void (*const rules[FM_OP_COUNT])(chk *k) = {
 
 fm_status fm_op_check(const fm_call *c, char *msg, size_t len)
 {
-    chk k = {c, msg, len, FM_OK};
+    chk k = {c, msg, len, FM_OK, {{0}}};
     const fm_op_info *info = fm_op_get_info(c->op);
     if (!info) {
         snprintf(msg, len, "unknown op %d", (int)c->op);
@@ -508,16 +515,16 @@ fm_status fm_op_check(const fm_call *c, char *msg, size_t len)
         int optional = s >= 'A' && s <= 'Z';
         if (!has(&k, i)) {
             if (!optional)
-                fail(&k, "required tensor %d (slot '%c') is missing", i, s);
+                fail(&k, "required tensor %d (%s, slot '%c') is missing", i, NM(&k, i), s);
             continue;
         }
         if (c->t[i].base == NULL)
-            fail(&k, "tensor %d has no memory", i);
+            fail(&k, "tensor %d (%s) has no memory", i, NM(&k, i));
         if (fm_tensor_numel(&c->t[i]) < 0)
-            fail(&k, "tensor %d: its element count overflows or is negative", i);
+            fail(&k, "tensor %d (%s): its element count overflows or is negative", i, NM(&k, i));
         if (c->t[i].dtype != fm_op_slot_dtype(c->op, i))
-            fail(&k, "tensor %d is %s, expected %s", i, fm_dtype_name(c->t[i].dtype),
-                 fm_dtype_name(fm_op_slot_dtype(c->op, i)));
+            fail(&k, "tensor %d (%s) is %s, expected %s", i, NM(&k, i),
+                 fm_dtype_name(c->t[i].dtype), fm_dtype_name(fm_op_slot_dtype(c->op, i)));
     }
     if (k.s == FM_OK)
         rules[c->op](&k);

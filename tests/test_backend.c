@@ -62,7 +62,16 @@ Test(backend, every_op_has_a_ref_kernel_and_a_name)
         cr_expect(fm_backend_supports(be, (fm_op)op), "ref lacks %s", info->name);
         cr_expect_eq(fm_op_from_name(info->name), (fm_op)op);
         cr_expect_eq((int)strlen(info->slots), info->ntensors);
+        cr_expect_eq((int)strlen(info->dtypes), info->ntensors, "%s", info->name);
     }
+    /* The slot facts come from FM_OP_LIST: names, dtypes, and "t<k>" past the end. */
+    char name[16];
+    cr_expect_str_eq(fm_op_slot_name(FM_OP_CONV2D_BWD, 3, name, sizeof name), "dout");
+    cr_expect_str_eq(fm_op_slot_name(FM_OP_RNG, 0, name, sizeof name), "out");
+    cr_expect_str_eq(fm_op_slot_name(FM_OP_RNG, 1, name, sizeof name), "t1");
+    cr_expect_eq(fm_op_slot_dtype(FM_OP_EMBED_FWD, 2), FM_I32);
+    cr_expect_eq(fm_op_slot_dtype(FM_OP_QUANTIZE_U8, 0), FM_U8);
+    cr_expect_eq(fm_op_slot_dtype(FM_OP_QUANTIZE_U8, 1), FM_F32);
     cr_expect_eq(fm_op_from_name("nope"), FM_OP_COUNT);
 }
 
@@ -75,7 +84,7 @@ Test(backend, shape_errors_name_the_op_and_tensor)
     fm_call c = {.op = FM_OP_CONV2D_FWD, .t = {out, in, w}, .i = {1, 1}};
     cr_expect_eq(fm_run(be, &c), FM_ERR_ARG);
     cr_expect(strstr(be->err, "conv2d_fwd") != NULL, "%s", be->err);
-    cr_expect(strstr(be->err, "tensor 2") != NULL, "%s", be->err);
+    cr_expect(strstr(be->err, "tensor 2 (w)") != NULL, "%s", be->err);
 
     fm_call missing = {.op = FM_OP_SILU_FWD, .t = {out}};
     cr_expect_eq(fm_run(be, &missing), FM_ERR_ARG);
