@@ -24,20 +24,20 @@ typedef struct conv_dims {
     size_t R, hw, total; /* Ci K K, Ho Wo, N Ho Wo */
 } conv_dims;
 
-static conv_dims dims_of(const fm_tensor *in, const fm_tensor *w, const fm_tensor *out,
-                         const fm_call *c)
+static conv_dims dims_of(const fm_call *c)
 {
+    fm_conv_geom g = fm_conv_geometry(c);
     conv_dims d;
-    d.N = (int)in->shape[0];
-    d.Ci = (int)in->shape[1];
-    d.H = (int)in->shape[2];
-    d.W = (int)in->shape[3];
-    d.Co = (int)w->shape[0];
-    d.K = (int)w->shape[2];
-    d.s = c->i[0];
-    d.p = c->i[1];
-    d.Ho = (int)out->shape[2];
-    d.Wo = (int)out->shape[3];
+    d.N = (int)g.N;
+    d.Ci = (int)g.Ci;
+    d.H = (int)g.H;
+    d.W = (int)g.W;
+    d.Co = (int)g.Co;
+    d.K = (int)g.K;
+    d.s = (int)g.s;
+    d.p = (int)g.p;
+    d.Ho = (int)g.Ho;
+    d.Wo = (int)g.Wo;
     d.R = (size_t)d.Ci * (size_t)d.K * (size_t)d.K;
     d.hw = (size_t)d.Ho * (size_t)d.Wo;
     d.total = (size_t)d.N * d.hw;
@@ -118,7 +118,7 @@ static fm_status im2col(fm_backend *be, const conv_dims *d, const fm_tensor *in,
 fm_status fm_cl_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
-    conv_dims d = dims_of(in, w, out, c);
+    conv_dims d = dims_of(c);
     size_t step;
     FM_TRY(chunk_cols(be, &d, 0, &step));
     size_t tmp_byte = d.R * step * sizeof(float);
@@ -150,7 +150,7 @@ fm_status fm_cl_conv2d_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *din = &c->t[0], *dw = &c->t[1], *db = &c->t[2];
     const fm_tensor *dout = &c->t[3], *in = &c->t[4], *w = &c->t[5];
-    conv_dims d = dims_of(in, w, dout, c);
+    conv_dims d = dims_of(c);
     size_t step;
     FM_TRY(chunk_cols(be, &d, 1, &step));
     size_t dT_byte = d.R * step * sizeof(float);

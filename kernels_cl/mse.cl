@@ -1,7 +1,7 @@
 /* MSE: loss = (1/n) sum_i (a_i - b_i)^2;  da_i = 2 (a_i - b_i) dloss / n, db_i = -da_i.
  *
  * The forward is sum.cl's two-pass reduction over the squared differences, divided
- * by n (kernels_cl/sum.c: fm_cl_reduce_sum). */
+ * by n (kernels_cl/sum.c). */
 /* g = scale (a - b), scale = 2 dloss / n (host, in float as the reference);
  * da = g and db = -g where present (has_da, has_db). */
 __kernel void mse_bwd(__global float *da, uint da_off, __global float *db, uint db_off,

@@ -1,4 +1,5 @@
-/* Host glue for sum.cl: a two-pass reduction through the scratch region. */
+/* Host glue for sum.cl: a two-pass reduction through the scratch region, for SUM_FWD
+ * and MSE_FWD (SUM_BWD is elementwise: elementwise.c). */
 #include "cl.h"
 
 /* Work-group size of the reduction kernels: the largest power of two <= 128 the
@@ -14,14 +15,15 @@ static size_t sum_wg(fm_backend *be)
 static fm_status sum_launch(fm_backend *be, cl_kernel k, size_t groups, size_t local)
 {
     size_t global = groups * local;
-    return fm_cl_check(be,
-                       clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0,
-                                              NULL, NULL),
-                       "launch sum kernel");
+    return fm_cl_check(
+        be, clEnqueueNDRangeKernel(fm_cl_of(be)->queue, k, 1, NULL, &global, &local, 0, NULL, NULL),
+        "launch sum kernel");
 }
 
-fm_status fm_cl_reduce_sum(fm_backend *be, const fm_tensor *out, const fm_tensor *a,
-                           const fm_tensor *b, float div)
+/* out[0] = sum_i term_i / div, term_i = a_i or (a_i - b_i)^2 when b is given: SUM_FWD
+ * (div 1) and MSE_FWD (div n). */
+static fm_status reduce_sum(fm_backend *be, const fm_tensor *out, const fm_tensor *a,
+                            const fm_tensor *b, float div)
 {
     cl_kernel k;
     cl_uint arg = 0;
@@ -52,17 +54,11 @@ fm_status fm_cl_reduce_sum(fm_backend *be, const fm_tensor *out, const fm_tensor
 
 fm_status fm_cl_sum_fwd(fm_backend *be, const fm_call *c)
 {
-    return fm_cl_reduce_sum(be, &c->t[0], &c->t[1], NULL, 1.0f);
+    return reduce_sum(be, &c->t[0], &c->t[1], NULL, 1.0f);
 }
 
-fm_status fm_cl_sum_bwd(fm_backend *be, const fm_call *c)
+/* loss = sum (a - b)^2 / n through the same reduction (its backward: elementwise.c). */
+fm_status fm_cl_mse_fwd(fm_backend *be, const fm_call *c)
 {
-    cl_kernel k;
-    cl_uint a = 0;
-    int n = (int)fm_tensor_numel(&c->t[0]);
-    FM_TRY(fm_cl_kernel(be, "sum_bwd", &k));
-    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[0]));
-    FM_TRY(fm_cl_arg_tensor(be, k, &a, &c->t[1]));
-    FM_TRY(fm_cl_arg_int(be, k, &a, n));
-    return fm_cl_run1d(be, k, (size_t)n);
+    return reduce_sum(be, &c->t[0], &c->t[1], &c->t[2], (float)fm_tensor_numel(&c->t[1]));
 }
