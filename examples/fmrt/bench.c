@@ -100,8 +100,8 @@ static void add_result(const char *be, const char *what, const char *preset, con
     r->s = s;
     r->value = value;
     r->work = work;
-    printf("%-8s %-22s %-6s %12.3f %-8s  (median %.4f s, min %.4f, max %.4f, n=%d)\n", be, what, preset,
-           value, unit, s.median, s.min, s.max, s.n);
+    printf("%-8s %-22s %-6s %12.3f %-8s  (median %.4f s, min %.4f, max %.4f, n=%d)\n", be, what,
+           preset, value, unit, s.median, s.min, s.max, s.n);
     fflush(stdout);
 }
 
@@ -160,7 +160,8 @@ static int bench_gemm(const bench_opts *o, const char *spec, double *rate)
     if (timed(&be, gemm_once, &g, o->warmup > 0 ? o->warmup : 1, o->repeats > 20 ? o->repeats : 20,
               &s) == 0) {
         double gflop = 2.0 * M * M * M / 1e9;
-        add_result(fm_backend_name(&be), "sgemm (linear_fwd)", "-", "GFLOP/s", s, gflop / s.median, gflop);
+        add_result(fm_backend_name(&be), "sgemm (linear_fwd)", "-", "GFLOP/s", s, gflop / s.median,
+                   gflop);
         *rate = gflop / s.median;
         rc = 0;
     }
@@ -211,11 +212,14 @@ static double forward_gflop(const fm_unet *m)
         double r2 = (double)md->res * md->res, ci = md->cin, co = md->cout;
         switch (md->kind) {
         case FM_MOD_RES:
-            f += 2.0 * ci * co * 9 * r2 + 2.0 * co * co * 9 * r2 + (md->has_skip ? 2.0 * ci * co * r2 : 0);
+            f += 2.0 * ci * co * 9 * r2 + 2.0 * co * co * 9 * r2 +
+                 (md->has_skip ? 2.0 * ci * co * r2 : 0);
             break;
         case FM_MOD_DOWN: f += 2.0 * ci * co * 9 * r2 / 4; break;
         case FM_MOD_UP: f += 2.0 * ci * co * 9 * r2 * 4; break;
-        case FM_MOD_ATTN: f += 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci; break;
+        case FM_MOD_ATTN:
+            f += 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci;
+            break;
         }
         clast = md->cout;
     }
@@ -240,83 +244,104 @@ static int profile_run(const bench_opts *o, fm_backend *be, work_fn fn, void *ct
     return 0;
 }
 
+/* One preset on one backend: what its training and sampling halves share. */
+typedef struct preset_run {
+    const bench_opts *o;
+    const char *preset;
+    fm_config cfg;
+    fm_backend be;
+    model_ctx c;
+    double sgemm, gf; /* the backend's SGEMM GFLOP/s; forward GFLOP per image */
+} preset_run;
+
+/* Training: a model in train mode at batch B. Nonzero (printed) on failure. */
+static int bench_train(preset_run *p)
+{
+    const bench_opts *o = p->o;
+    const fm_config *cfg = &p->cfg;
+    int B = o->batch;
+    if (fm_unet_create(p->c.m, &p->be, cfg, FM_MODE_TRAIN, B) || fm_unet_init_params(p->c.m, 1))
+        return cli_error("bench: %s", p->be.err);
+    p->gf = forward_gflop(p->c.m);
+    p->c.x = fm_tensor_4d(FM_F32, B, cfg->in_channels, cfg->image, cfg->image);
+    if (fm_tensor_alloc(&p->be, &p->c.x) || fm_noise(&p->be, &p->c.x, 7, 1))
+        return cli_error("bench: %s", p->be.err);
+    stats s;
+    if (timed(&p->be, train_once, &p->c, o->warmup, o->quick ? 1 : o->repeats, &s))
+        return 1;
+    char what[48];
+    snprintf(what, sizeof what, "train b%d", B);
+    add_result(fm_backend_name(&p->be), what, p->preset, "img/s", s, B / s.median, 3 * p->gf * B);
+    if (o->ops && profile_run(o, &p->be, train_once, &p->c, what, p->preset, 1, p->sgemm))
+        return 1;
+    return 0;
+}
+
+/* Sampling: N digits, S Euler steps, in a sample-mode model (its own memory). */
+static int bench_sample(preset_run *p)
+{
+    const bench_opts *o = p->o;
+    const fm_config *cfg = &p->cfg;
+    const double gf = p->gf, sgemm = p->sgemm;
+    int N = o->sample_n;
+    fm_arena_reset(&p->be.arena, (fm_arena_mark){"empty", 0});
+    if (fm_unet_create(p->c.m, &p->be, cfg, FM_MODE_SAMPLE, N) || fm_unet_init_params(p->c.m, 1))
+        return cli_error("bench: %s", p->be.err);
+    p->c.x = fm_tensor_4d(FM_F32, N, cfg->in_channels, cfg->image, cfg->image);
+    p->c.sopt = (fm_sample_opts){.steps = o->sample_steps};
+    if (fm_tensor_alloc(&p->be, &p->c.x))
+        return cli_error("bench: %s", p->be.err);
+    stats s;
+    if (timed(&p->be, sample_once, &p->c, o->quick ? 0 : (o->warmup > 0 ? 1 : 0), o->quick ? 1 : 3,
+              &s))
+        return 1;
+    char what[48];
+    snprintf(what, sizeof what, "sample %dx%d euler", N, o->sample_steps);
+    add_result(fm_backend_name(&p->be), what, p->preset, "s", s, s.median,
+               gf * N * o->sample_steps);
+    double rate = gf * N * o->sample_steps / s.median;
+    printf(
+        "%-8s %-22s %-6s %12.1f %-8s  (%.3f GFLOP per image forward; %.0f%% of the SGEMM rate)\n",
+        fm_backend_name(&p->be), "sample throughput", p->preset, rate, "GFLOP/s", gf,
+        sgemm > 0 ? 100 * rate / sgemm : 0.0);
+    if (o->ops) {
+        /* A few Euler steps, each one forward at batch N: the table is per step. */
+        int steps = o->sample_steps < 5 ? o->sample_steps : 5;
+        p->c.sopt.steps = steps;
+        snprintf(what, sizeof what, "sample n%d euler", N);
+        if (profile_run(o, &p->be, sample_once, &p->c, what, p->preset, steps, sgemm))
+            return 1;
+    }
+    return 0;
+}
+
 static int bench_model(const bench_opts *o, const char *spec, const char *preset, double sgemm)
 {
-    fm_config cfg;
+    preset_run p = {.o = o, .preset = preset, .sgemm = sgemm};
     fm_plan tp, sp;
-    if (fm_config_preset(&cfg, preset) != FM_OK)
+    if (fm_config_preset(&p.cfg, preset) != FM_OK)
         return cli_error("bench: unknown preset '%s'", preset);
     int B = o->batch, N = o->sample_n;
-    if (cli_plan(&cfg, FM_MODE_TRAIN, B, &tp) || cli_plan(&cfg, FM_MODE_SAMPLE, N, &sp))
+    if (cli_plan(&p.cfg, FM_MODE_TRAIN, B, &tp) || cli_plan(&p.cfg, FM_MODE_SAMPLE, N, &sp))
         return 1;
-    size_t image = (size_t)(B > N ? B : N) * cfg.in_channels * cfg.image * cfg.image * 4 + 256;
+    size_t image =
+        (size_t)(B > N ? B : N) * p.cfg.in_channels * p.cfg.image * p.cfg.image * 4 + 256;
     /* the training model, then (after a reset) the sampling one: room for the larger */
     size_t bytes = (tp.total_bytes > sp.total_bytes ? tp.total_bytes : sp.total_bytes) + image;
-    fm_backend be;
     cli_mem mem;
-    if (cli_open_backend(&be, spec, bytes, &mem))
+    if (cli_open_backend(&p.be, spec, bytes, &mem))
         return 1;
     fm_unet *m = malloc(sizeof *m);
     int32_t *labels = calloc((size_t)B, sizeof *labels);
     int rc = 1;
-    model_ctx c = {.m = m, .topt = fm_train_defaults(), .labels = labels, .seed = 1};
-    if (!m || !labels) {
+    p.c = (model_ctx){.m = m, .topt = fm_train_defaults(), .labels = labels, .seed = 1};
+    if (!m || !labels)
         cli_error("bench: out of memory");
-        goto done;
-    }
-    /* Training: a model in train mode at batch B. */
-    if (fm_unet_create(m, &be, &cfg, FM_MODE_TRAIN, B) || fm_unet_init_params(m, 1)) {
-        cli_error("bench: %s", be.err);
-        goto done;
-    }
-    double gf = forward_gflop(m);
-    c.x = fm_tensor_4d(FM_F32, B, cfg.in_channels, cfg.image, cfg.image);
-    if (fm_tensor_alloc(&be, &c.x) || fm_noise(&be, &c.x, 7, 1)) {
-        cli_error("bench: %s", be.err);
-        goto done;
-    }
-    stats s;
-    if (timed(&be, train_once, &c, o->warmup, o->quick ? 1 : o->repeats, &s))
-        goto done;
-    char what[48];
-    snprintf(what, sizeof what, "train b%d", B);
-    add_result(fm_backend_name(&be), what, preset, "img/s", s, B / s.median, 3 * gf * B);
-    if (o->ops && profile_run(o, &be, train_once, &c, what, preset, 1, sgemm))
-        goto done;
-
-    /* Sampling: N digits, S Euler steps, in a sample-mode model (its own memory). */
-    fm_arena_reset(&be.arena, (fm_arena_mark){"empty", 0});
-    if (fm_unet_create(m, &be, &cfg, FM_MODE_SAMPLE, N) || fm_unet_init_params(m, 1)) {
-        cli_error("bench: %s", be.err);
-        goto done;
-    }
-    c.x = fm_tensor_4d(FM_F32, N, cfg.in_channels, cfg.image, cfg.image);
-    c.sopt = (fm_sample_opts){.steps = o->sample_steps};
-    if (fm_tensor_alloc(&be, &c.x)) {
-        cli_error("bench: %s", be.err);
-        goto done;
-    }
-    if (timed(&be, sample_once, &c, o->quick ? 0 : (o->warmup > 0 ? 1 : 0), o->quick ? 1 : 3, &s))
-        goto done;
-    snprintf(what, sizeof what, "sample %dx%d euler", N, o->sample_steps);
-    add_result(fm_backend_name(&be), what, preset, "s", s, s.median, gf * N * o->sample_steps);
-    double rate = gf * N * o->sample_steps / s.median;
-    printf("%-8s %-22s %-6s %12.1f %-8s  (%.3f GFLOP per image forward; %.0f%% of the SGEMM rate)\n",
-           fm_backend_name(&be), "sample throughput", preset, rate, "GFLOP/s", gf,
-           sgemm > 0 ? 100 * rate / sgemm : 0.0);
-    if (o->ops) {
-        /* A few Euler steps, each one forward at batch N: the table is per step. */
-        int steps = o->sample_steps < 5 ? o->sample_steps : 5;
-        c.sopt.steps = steps;
-        snprintf(what, sizeof what, "sample n%d euler", N);
-        if (profile_run(o, &be, sample_once, &c, what, preset, steps, sgemm))
-            goto done;
-    }
-    rc = 0;
-done:
+    else if (bench_train(&p) == 0 && bench_sample(&p) == 0)
+        rc = 0;
     free(m);
     free(labels);
-    fm_backend_close(&be);
+    fm_backend_close(&p.be);
     cli_mem_free(&mem);
     return rc;
 }
@@ -329,18 +354,19 @@ static int write_json(const char *path)
     fprintf(f, "{\n  \"fmrt\": \"%s\",\n  \"results\": [\n", FMRT_VERSION);
     for (int i = 0; i < nresults; i++) {
         const result *r = &results[i];
-        fprintf(f,
-                "    {\"backend\": \"%s\", \"what\": \"%s\", \"preset\": \"%s\", \"value\": %.6g, "
-                "\"unit\": \"%s\", \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, \"runs\": %d, "
-                "\"gflop_per_run\": %.6g}%s\n",
-                r->backend, r->what, r->preset, r->value, r->unit, r->s.median, r->s.min, r->s.max, r->s.n,
-                r->work, i + 1 < nresults ? "," : "");
+        fprintf(
+            f,
+            "    {\"backend\": \"%s\", \"what\": \"%s\", \"preset\": \"%s\", \"value\": %.6g, "
+            "\"unit\": \"%s\", \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, \"runs\": %d, "
+            "\"gflop_per_run\": %.6g}%s\n",
+            r->backend, r->what, r->preset, r->value, r->unit, r->s.median, r->s.min, r->s.max,
+            r->s.n, r->work, i + 1 < nresults ? "," : "");
     }
     fprintf(f, "  ],\n  \"ops\": [\n");
     int first = 1;
     for (int i = 0; i < nprofiles; i++)
-        cli_profile_json(&profiles[i]->p, f, profiles[i]->backend, profiles[i]->what, profiles[i]->preset,
-                         profiles[i]->runs, &first);
+        cli_profile_json(&profiles[i]->p, f, profiles[i]->backend, profiles[i]->what,
+                         profiles[i]->preset, profiles[i]->runs, &first);
     fprintf(f, "\n  ]\n}\n");
     return fclose(f) == 0 ? 0 : cli_error("bench: cannot write %s", path);
 }
@@ -360,63 +386,105 @@ static void usage(void)
            "test. --tf32: TF32 tensor-core GEMMs on cuda (strict float32 is the default).\n");
 }
 
-int cmd_bench(int argc, char **argv)
+/* argv into o. Returns 0, CLI_HELP for --help (the caller prints the usage) or 2
+ * for a usage error (printed); --tf32 takes effect here. */
+static int parse_bench_args(int argc, char **argv, bench_opts *o)
 {
-    bench_opts o = {.backend = "all", .presets = {"tiny", "mnist"}, .npresets = 2, .batch = 128,
-                    .sample_n = 64, .sample_steps = 50, .repeats = 5, .warmup = 1, .ops = 1, .top = 12};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
         if (strcmp(a, "--help") == 0) {
-            usage();
-            return 0;
+            return CLI_HELP;
         } else if (strcmp(a, "--quick") == 0)
-            o.quick = 1;
+            o->quick = 1;
         else if (strcmp(a, "--no-ops") == 0)
-            o.ops = 0;
+            o->ops = 0;
         else if (strcmp(a, "--tf32") == 0)
             cli_backend_flags |= FM_BACKEND_TF32;
         else if (i + 1 >= argc)
             return cli_usage_error("bench", "unknown option or missing value '%s'", a);
         else if (strcmp(a, "--backend") == 0)
-            o.backend = argv[++i];
+            o->backend = argv[++i];
         else if (strcmp(a, "--preset") == 0) {
             const char *p = argv[++i];
             if (strcmp(p, "all") == 0)
                 continue;
             if (strcmp(p, "tiny") && strcmp(p, "mnist"))
                 return cli_usage_error("bench", "--preset: '%s' is not tiny, mnist or all", p);
-            o.presets[0] = p;
-            o.npresets = 1;
+            o->presets[0] = p;
+            o->npresets = 1;
         } else if (strcmp(a, "--json") == 0)
-            o.json = argv[++i];
+            o->json = argv[++i];
         else if (strcmp(a, "--batch") == 0) {
             if (cli_int(a, argv[++i], 1, 1024, &v))
                 return 2;
-            o.batch = (int)v;
+            o->batch = (int)v;
         } else if (strcmp(a, "--sample-n") == 0) {
             if (cli_int(a, argv[++i], 1, 1024, &v))
                 return 2;
-            o.sample_n = (int)v;
+            o->sample_n = (int)v;
         } else if (strcmp(a, "--sample-steps") == 0) {
             if (cli_int(a, argv[++i], 1, 10000, &v))
                 return 2;
-            o.sample_steps = (int)v;
+            o->sample_steps = (int)v;
         } else if (strcmp(a, "--repeats") == 0) {
             if (cli_int(a, argv[++i], 1, 64, &v))
                 return 2;
-            o.repeats = (int)v;
+            o->repeats = (int)v;
         } else if (strcmp(a, "--top") == 0) {
             if (cli_int(a, argv[++i], 0, CLI_PROFILE_ROWS, &v))
                 return 2;
-            o.top = (int)v;
+            o->top = (int)v;
         } else if (strcmp(a, "--warmup") == 0) {
             if (cli_int(a, argv[++i], 0, 64, &v))
                 return 2;
-            o.warmup = (int)v;
+            o->warmup = (int)v;
         } else
             return cli_usage_error("bench", "unknown option '%s'", a);
     }
+    return 0;
+}
+
+/* Every figure of one backend; with --backend all, one that cannot be opened is
+ * skipped (not a failure). Returns nonzero when a figure failed. */
+static int bench_backend(const bench_opts *o, const char *name)
+{
+    fm_backend probe;
+    cli_mem pm;
+    if (strcmp(o->backend, "all") == 0 && cli_open_backend(&probe, name, 1 << 20, &pm)) {
+        printf("%-8s skipped (cannot open)\n", name);
+        return 0;
+    }
+    if (strcmp(o->backend, "all") == 0) {
+        fm_backend_close(&probe);
+        cli_mem_free(&pm);
+    }
+    double sgemm = 0;
+    int bad = bench_gemm(o, name, &sgemm);
+    for (int p = 0; p < o->npresets; p++)
+        bad |= bench_model(o, name, o->presets[p], sgemm);
+    return bad;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o = {.backend = "all",
+                    .presets = {"tiny", "mnist"},
+                    .npresets = 2,
+                    .batch = 128,
+                    .sample_n = 64,
+                    .sample_steps = 50,
+                    .repeats = 5,
+                    .warmup = 1,
+                    .ops = 1,
+                    .top = 12};
+    int rc = parse_bench_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        usage();
+        return 0;
+    }
+    if (rc)
+        return rc;
     if (o.quick) {
         o.batch = o.batch > 8 ? 8 : o.batch;
         o.sample_n = o.sample_n > 4 ? 4 : o.sample_n;
@@ -433,22 +501,8 @@ int cmd_bench(int argc, char **argv)
         names[nb++] = o.backend;
     int bad = 0;
     printf("%-8s %-22s %-6s %12s %-8s\n", "backend", "what", "preset", "value", "unit");
-    for (int b = 0; b < nb; b++) {
-        fm_backend probe;
-        cli_mem pm;
-        if (strcmp(o.backend, "all") == 0 && cli_open_backend(&probe, names[b], 1 << 20, &pm)) {
-            printf("%-8s skipped (cannot open)\n", names[b]);
-            continue;
-        }
-        if (strcmp(o.backend, "all") == 0) {
-            fm_backend_close(&probe);
-            cli_mem_free(&pm);
-        }
-        double sgemm = 0;
-        bad |= bench_gemm(&o, names[b], &sgemm);
-        for (int p = 0; p < o.npresets; p++)
-            bad |= bench_model(&o, names[b], o.presets[p], sgemm);
-    }
+    for (int b = 0; b < nb; b++)
+        bad |= bench_backend(&o, names[b]);
     if (o.json && write_json(o.json))
         return 1;
     return bad ? 1 : 0;

@@ -9,8 +9,8 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "flow.h"
-#include "io.h"
 #include "image.h"
+#include "io.h"
 #include "size.h"
 
 #define CMD "sample"
@@ -19,23 +19,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: fmrt sample WEIGHTS [options]\n\n"
-            "Integrates noise to images with the EMA weights (the canonical tensors).\n\n"
-            "  --backend NAME       ref, opencl, cuda or auto (default auto)\n"
-            "  --n N                images (default 16)\n"
-            "  --steps N            integration steps (default 50)\n"
-            "  --sampler euler|heun (default euler)\n"
-            "  --seed S             noise: Philox(S), stream 0 (default 0)\n"
-            "  --class K            conditional models: every image of class K\n"
-            "  --classes 0,1,2      conditional models: labels cycling through the list\n"
-            "  --cfg W              guidance scale with --class/--classes (default 2.0)\n"
-            "  --raw                use the raw weights (raw.* tensors) instead of the EMA\n"
-            "  --out F              PNG grid (default samples.png)\n"
-            "  --cols N             grid columns (default 8)\n"
-            "  --traj F             PNG: one row per sample, one column per --traj-steps entry\n"
-            "  --traj-steps LIST    steps shown in --traj (default 0,N/4,N/2,N; 0 = the noise)\n"
-            "  --raw-out F          the N x H x W u8 pixels, no header\n");
+    fprintf(f, "usage: fmrt sample WEIGHTS [options]\n\n"
+               "Integrates noise to images with the EMA weights (the canonical tensors).\n\n"
+               "  --backend NAME       ref, opencl, cuda or auto (default auto)\n"
+               "  --n N                images (default 16)\n"
+               "  --steps N            integration steps (default 50)\n"
+               "  --sampler euler|heun (default euler)\n"
+               "  --seed S             noise: Philox(S), stream 0 (default 0)\n"
+               "  --class K            conditional models: every image of class K\n"
+               "  --classes 0,1,2      conditional models: labels cycling through the list\n"
+               "  --cfg W              guidance scale with --class/--classes (default 2.0)\n"
+               "  --raw                use the raw weights (raw.* tensors) instead of the EMA\n"
+               "  --out F              PNG grid (default samples.png)\n"
+               "  --cols N             grid columns (default 8)\n"
+               "  --traj F             PNG: one row per sample, one column per --traj-steps entry\n"
+               "  --traj-steps LIST    steps shown in --traj (default 0,N/4,N/2,N; 0 = the noise)\n"
+               "  --raw-out F          the N x H x W u8 pixels, no header\n");
 }
 
 typedef cli_sample_opts opts;
@@ -69,57 +68,10 @@ static int parse_list(const char *flag, const char *s, long long lo, long long h
     return n ? n : -1;
 }
 
-int parse_sample_args(int argc, char **argv, opts *o)
+/* The flags against each other once all are read, and the --classes and
+ * --traj-steps lists expanded. */
+static int check_sample_args(opts *o)
 {
-    memset(o, 0, sizeof *o);
-    o->n = 16;
-    o->steps = 50;
-    o->cols = 8;
-    o->cfg = 2.0;
-    o->out = "samples.png";
-    o->sampler = "euler";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-            return CLI_HELP;
-        if (strcmp(a, "--raw") == 0) {
-            o->raw = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            if (o->weights)
-                return cli_usage_error(CMD, "unexpected argument '%s'", a);
-            o->weights = a;
-            continue;
-        }
-        if (i + 1 >= argc)
-            return cli_usage_error(CMD, "%s needs a value", a);
-        const char *v = argv[++i];
-        const char **str = NULL;
-        long long *num = NULL, lo = 1, hi = 4096;
-        if (strcmp(a, "--backend") == 0) str = &o->backend;
-        else if (strcmp(a, "--sampler") == 0) str = &o->sampler;
-        else if (strcmp(a, "--out") == 0) str = &o->out;
-        else if (strcmp(a, "--traj") == 0) str = &o->traj;
-        else if (strcmp(a, "--traj-steps") == 0) str = &o->traj_list;
-        else if (strcmp(a, "--raw-out") == 0) str = &o->raw_out;
-        else if (strcmp(a, "--classes") == 0) str = &o->classes;
-        else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024;
-        else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
-        else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
-        else if (strcmp(a, "--cols") == 0) num = &o->cols;
-        else if (strcmp(a, "--class") == 0) num = &o->cls, lo = 0, hi = 1000, o->have_cls = 1;
-        else if (strcmp(a, "--cfg") == 0) {
-            if (cli_float(a, v, -100, 100, &o->cfg))
-                return 2;
-            o->have_cfg = 1;
-            continue;
-        } else return cli_usage_error(CMD, "unknown option '%s'", a);
-        if (str)
-            *str = v;
-        else if (cli_int(a, v, lo, hi, num))
-            return 2;
-    }
     if (!o->weights)
         return cli_usage_error(CMD, "WEIGHTS file missing");
     if (strcmp(o->sampler, "euler") != 0 && strcmp(o->sampler, "heun") != 0)
@@ -155,13 +107,69 @@ int parse_sample_args(int argc, char **argv, opts *o)
     return 0;
 }
 
+int parse_sample_args(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n = 16;
+    o->steps = 50;
+    o->cols = 8;
+    o->cfg = 2.0;
+    o->out = "samples.png";
+    o->sampler = "euler";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
+        if (strcmp(a, "--raw") == 0) {
+            o->raw = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            if (o->weights)
+                return cli_usage_error(CMD, "unexpected argument '%s'", a);
+            o->weights = a;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return cli_usage_error(CMD, "%s needs a value", a);
+        const char *v = argv[++i];
+        const char **str = NULL;
+        long long *num = NULL, lo = 1, hi = 4096;
+        /* clang-format off */
+        if (strcmp(a, "--backend") == 0) str = &o->backend;
+        else if (strcmp(a, "--sampler") == 0) str = &o->sampler;
+        else if (strcmp(a, "--out") == 0) str = &o->out;
+        else if (strcmp(a, "--traj") == 0) str = &o->traj;
+        else if (strcmp(a, "--traj-steps") == 0) str = &o->traj_list;
+        else if (strcmp(a, "--raw-out") == 0) str = &o->raw_out;
+        else if (strcmp(a, "--classes") == 0) str = &o->classes;
+        else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024;
+        else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
+        else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
+        else if (strcmp(a, "--cols") == 0) num = &o->cols;
+        else if (strcmp(a, "--class") == 0) num = &o->cls, lo = 0, hi = 1000, o->have_cls = 1;
+        else if (strcmp(a, "--cfg") == 0) {
+            if (cli_float(a, v, -100, 100, &o->cfg))
+                return 2;
+            o->have_cfg = 1;
+            continue;
+        } else return cli_usage_error(CMD, "unknown option '%s'", a);
+        /* clang-format on */
+        if (str)
+            *str = v;
+        else if (cli_int(a, v, lo, hi, num))
+            return 2;
+    }
+    return check_sample_args(o);
+}
+
 /* Trajectory capture: quantise the state into `q` and keep the columns asked for. */
 typedef struct traj {
     fm_backend *be;
-    fm_tensor q;       /* [N, C, H, W] u8 on the backend */
+    fm_tensor q; /* [N, C, H, W] u8 on the backend */
     int ncols, cols[MAX_LIST];
-    uint8_t *host;     /* [ncols][N * C*H*W] */
-    size_t frame;      /* N * C*H*W */
+    uint8_t *host; /* [ncols][N * C*H*W] */
+    size_t frame;  /* N * C*H*W */
 } traj;
 
 static fm_status capture(traj *t, int step, const fm_tensor *x)
@@ -207,10 +215,227 @@ static int write_grid(const char *path, const uint8_t *tiles, int ntiles, int ti
     return rc;
 }
 
+/* What cmd_sample opens, in order; close_job closes whatever is open. */
+typedef struct job {
+    opts o;
+    fm_weights w; /* in wmem until the model holds its tensors */
+    cli_mem wmem, bemem;
+    fm_unet *m;
+    fm_backend be;
+    int be_open;
+    traj tr;
+    uint8_t *out;   /* [N * frame] the final images */
+    uint8_t *tiles; /* --traj: [N][ncols][frame], the trajectory grid's tiles */
+    fm_config cfg;  /* the file's */
+    int N, C, H, K;
+    size_t frame, images_bytes, traj_bytes; /* frame = C*H*W; images = N frames */
+    fm_tensor x, y, q; /* [N, C, H, W] f32 state, [N] i32 labels, [N, C, H, W] u8 */
+} job;
+
+/* Every output is checked before the (possibly long) sampling starts; then the
+ * weights are read and checked. */
+static int open_weights(job *j)
+{
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "--out", j->o.out);
+    cli_files_add(&outs, "--traj", j->o.traj);
+    cli_files_add(&outs, "--raw-out", j->o.raw_out);
+    cli_files_add(&ins, "WEIGHTS", j->o.weights);
+    if (cli_check_outputs(&outs, &ins))
+        return 1;
+    if (cli_load_weights(j->o.weights, &j->w, NULL, &j->wmem))
+        return 1;
+    if (cli_check_weights(j->o.weights, &j->w, FM_MODE_SAMPLE, j->o.raw)) {
+        cli_mem_free(&j->wmem);
+        return 1;
+    }
+    return 0;
+}
+
+/* The sizes of the run, and the labels checked against the model's classes. */
+static int size_job(job *j)
+{
+    const opts *o = &j->o;
+    j->cfg = j->w.cfg;
+    j->N = (int)o->n;
+    j->C = j->cfg.in_channels;
+    j->H = j->cfg.image;
+    j->K = j->cfg.num_classes;
+    /* The config is the file's: every size below is checked (a validated config
+     * keeps frame under 2^28, but N frames, the arena and the trajectory are
+     * products of that with flags). */
+    j->frame = (size_t)j->C * (size_t)j->H * (size_t)j->H;
+    if (!fm_mul_size(j->frame, (size_t)j->N, &j->images_bytes) ||
+        !fm_mul_size(j->images_bytes, (size_t)(o->ntraj > 0 ? o->ntraj : 1), &j->traj_bytes))
+        return cli_error("%s: %d images of %zu bytes do not fit in this address space", o->weights,
+                         j->N, j->frame);
+
+    if (o->nlabels && j->K == 0)
+        return cli_error("%s is an unconditional model (num_classes=0): --class/--classes do "
+                         "not apply",
+                         o->weights);
+    for (int i = 0; i < o->nlabels; i++)
+        if (o->labels[i] >= j->K)
+            return cli_error("class %d out of range: the model has %d classes (0..%d)",
+                             o->labels[i], j->K, j->K - 1);
+    j->tr.ncols = o->ntraj;
+    memcpy(j->tr.cols, o->traj_cols, sizeof j->tr.cols);
+    return 0;
+}
+
+/* The backend, sized by the plan, and the model on it. */
+static int open_model(job *j)
+{
+    char err[768];
+    fm_plan plan;
+    size_t arena_bytes = 0;
+    int rc = cli_plan(&j->cfg, FM_MODE_SAMPLE, j->N, &plan);
+    if (rc != 0)
+        return rc;
+    /* Plus the u8 output tensor this command allocates beside the planned ones. */
+    if (!fm_add_size(plan.total_bytes, j->images_bytes, &arena_bytes) ||
+        !fm_add_size(arena_bytes, 64 << 10, &arena_bytes))
+        return cli_error("the sampling arena (%zu bytes) is too large", plan.total_bytes);
+    if ((rc = cli_open_backend(&j->be, j->o.backend ? j->o.backend : "auto", arena_bytes,
+                               &j->bemem)) != 0)
+        return rc;
+    j->be_open = 1;
+    j->m = calloc(1, sizeof *j->m);
+    if (!j->m)
+        return cli_error("cannot allocate the model description");
+    if (fm_unet_create_from_weights(j->m, &j->be, &j->w, FM_MODE_SAMPLE, j->N, j->o.raw, NULL, NULL,
+                                    err, sizeof err) != FM_OK)
+        return cli_error("%s: %s", j->o.weights, err);
+    cli_mem_free(&j->wmem); /* the weights are on the backend now */
+    return 0;
+}
+
+/* x (noise of --seed, stream 0), y (the labels cycling through the list) and q. */
+static fm_status init_tensors(job *j)
+{
+    j->x = fm_tensor_4d(FM_F32, j->N, j->C, j->H, j->H);
+    j->y = fm_tensor_1d(FM_I32, j->N);
+    j->q = fm_tensor_4d(FM_U8, j->N, j->C, j->H, j->H);
+    fm_status s = fm_tensor_alloc(&j->be, &j->x);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(&j->be, &j->y);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(&j->be, &j->q);
+    if (s == FM_OK)
+        s = fm_noise(&j->be, &j->x, (uint64_t)j->o.seed, 0);
+    if (s == FM_OK && j->o.nlabels) {
+        int32_t yv[1024];
+        for (int i = 0; i < j->N; i++)
+            yv[i] = j->o.labels[i % j->o.nlabels];
+        s = fm_upload(&j->be, &j->y, yv);
+    }
+    return s;
+}
+
+/* The host buffers. With --traj, step 0 (the noise) is captured while *s, the
+ * status so far, is FM_OK. */
+static int alloc_outputs(job *j, fm_status *s)
+{
+    j->out = malloc(j->images_bytes);
+    if (j->o.traj) {
+        j->tr.be = &j->be;
+        j->tr.q = j->q;
+        j->tr.frame = j->images_bytes;
+        j->tr.host = malloc(j->traj_bytes);
+        j->tiles = malloc(j->traj_bytes);
+        if (!j->tr.host || !j->tiles)
+            return cli_error("cannot allocate the trajectory buffers");
+        if (*s == FM_OK)
+            *s = capture(&j->tr, 0, &j->x);
+    }
+    if (!j->out)
+        return cli_error("cannot allocate the output buffer");
+    return 0;
+}
+
+/* Noise to images: the sampler, then the final state quantised into out. */
+static int draw(job *j)
+{
+    const opts *o = &j->o;
+    fm_status s = init_tensors(j);
+    int rc = alloc_outputs(j, &s);
+    if (rc != 0)
+        return rc;
+    double t0 = cli_now();
+    if (s == FM_OK) {
+        fm_sample_opts so = {.steps = (int)o->steps,
+                             .heun = strcmp(o->sampler, "heun") == 0,
+                             .guidance = o->nlabels > 0,
+                             .cfg_scale = (float)o->cfg,
+                             .on_step = o->traj ? on_step : NULL,
+                             .user = &j->tr};
+        s = fm_sample(j->m, &j->m->flat, &j->x, o->nlabels ? &j->y : NULL, &so);
+    }
+    if (s == FM_OK) {
+        fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {j->q, j->x}};
+        s = fm_run(&j->be, &qc);
+    }
+    if (s == FM_OK)
+        s = fm_download(&j->be, j->out, &j->q);
+    if (s != FM_OK)
+        return cli_error("sampling: %s", j->be.err);
+    double el = cli_now() - t0;
+    fprintf(stderr, "sampled %d images x %lld %s steps%s in %.2f s (%s weights, backend %s)\n",
+            j->N, o->steps, o->sampler, o->nlabels ? " with guidance" : "", el,
+            o->raw ? "raw" : "EMA", fm_backend_name(&j->be));
+    return 0;
+}
+
+/* --out, then --traj and --raw-out where asked for. Tiles are C*H x W: channels
+ * stacked vertically (one for MNIST). */
+static int write_outputs(job *j)
+{
+    const opts *o = &j->o;
+    const int N = j->N, CH = j->C * j->H, ncols = j->tr.ncols;
+    const size_t frame = j->frame;
+    char err[768];
+    int rc = write_grid(o->out, j->out, N, CH, j->H, (int)o->cols);
+    if (rc != 0)
+        return rc;
+    fprintf(stderr, "wrote %s\n", o->out);
+    if (o->traj) {
+        /* Row = sample, column = captured step. */
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < ncols; c++)
+                memcpy(j->tiles + ((size_t)i * (size_t)ncols + (size_t)c) * frame,
+                       j->tr.host + (size_t)c * j->tr.frame + (size_t)i * frame, frame);
+        if ((rc = write_grid(o->traj, j->tiles, N * ncols, CH, j->H, ncols)) != 0)
+            return rc;
+        fprintf(stderr, "wrote %s\n", o->traj);
+    }
+    if (o->raw_out) {
+        const void *chunk = j->out;
+        size_t len = frame * (size_t)N;
+        if (fm_file_write_atomic(o->raw_out, &chunk, &len, 1, err, sizeof err) != FM_OK)
+            return cli_error("%s", err);
+        fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d u8)\n", o->raw_out, len, N, j->C,
+                j->H, j->H);
+    }
+    return 0;
+}
+
+static int close_job(job *j, int rc)
+{
+    if (j->be_open)
+        fm_backend_close(&j->be);
+    free(j->m);
+    free(j->out);
+    free(j->tiles);
+    free(j->tr.host);
+    cli_mem_free(&j->bemem);
+    cli_mem_free(&j->wmem);
+    return rc;
+}
+
 int cmd_sample(int argc, char **argv)
 {
-    opts o;
-    int rc = parse_sample_args(argc, argv, &o);
+    job j = {0};
+    int rc = parse_sample_args(argc, argv, &j.o);
     if (rc == CLI_HELP) {
         usage(stdout);
         return 0;
@@ -219,169 +444,9 @@ int cmd_sample(int argc, char **argv)
         return rc;
     signal(SIGXFSZ, SIG_IGN);
 
-    fm_weights w;
-    cli_mem wmem = {0}, bemem = {0};
-    fm_unet *m = NULL;
-    fm_backend be;
-    int be_open = 0;
-    traj tr = {0};
-    uint8_t *out = NULL, *tiles = NULL;
-    char err[768];
-    /* Every output is checked before the (possibly long) sampling starts. */
-    cli_files outs = {0}, ins = {0};
-    cli_files_add(&outs, "--out", o.out);
-    cli_files_add(&outs, "--traj", o.traj);
-    cli_files_add(&outs, "--raw-out", o.raw_out);
-    cli_files_add(&ins, "WEIGHTS", o.weights);
-    if (cli_check_outputs(&outs, &ins))
+    if (open_weights(&j))
         return 1;
-    if (cli_load_weights(o.weights, &w, NULL, &wmem))
-        return 1;
-    if (cli_check_weights(o.weights, &w, FM_MODE_SAMPLE, o.raw)) {
-        cli_mem_free(&wmem);
-        return 1;
-    }
-    const fm_config cfg = w.cfg;
-    const int N = (int)o.n, C = cfg.in_channels, H = cfg.image, K = cfg.num_classes;
-    /* The config is the file's: every size below is checked (a validated config
-     * keeps frame under 2^28, but N frames, the arena and the trajectory are
-     * products of that with flags). */
-    const size_t frame = (size_t)C * (size_t)H * (size_t)H;
-    size_t images_bytes = 0, arena_bytes = 0, traj_bytes = 0;
-    if (!fm_mul_size(frame, (size_t)N, &images_bytes) ||
-        !fm_mul_size(images_bytes, (size_t)(o.ntraj > 0 ? o.ntraj : 1), &traj_bytes)) {
-        rc = cli_error("%s: %d images of %zu bytes do not fit in this address space", o.weights,
-                       N, frame);
-        goto done;
-    }
-
-    const int *labels = o.labels, nlabels = o.nlabels;
-    if (nlabels && K == 0) {
-        rc = cli_error("%s is an unconditional model (num_classes=0): --class/--classes do not "
-                       "apply", o.weights);
-        goto done;
-    }
-    for (int i = 0; i < nlabels; i++)
-        if (labels[i] >= K) {
-            rc = cli_error("class %d out of range: the model has %d classes (0..%d)", labels[i],
-                           K, K - 1);
-            goto done;
-        }
-    tr.ncols = o.ntraj;
-    memcpy(tr.cols, o.traj_cols, sizeof tr.cols);
-
-    fm_plan plan;
-    if ((rc = cli_plan(&cfg, FM_MODE_SAMPLE, N, &plan)) != 0)
-        goto done;
-    /* Plus the u8 output tensor this command allocates beside the planned ones. */
-    if (!fm_add_size(plan.total_bytes, images_bytes, &arena_bytes) ||
-        !fm_add_size(arena_bytes, 64 << 10, &arena_bytes)) {
-        rc = cli_error("the sampling arena (%zu bytes) is too large", plan.total_bytes);
-        goto done;
-    }
-    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto", arena_bytes, &bemem)) != 0)
-        goto done;
-    be_open = 1;
-    m = calloc(1, sizeof *m);
-    if (!m) {
-        rc = cli_error("cannot allocate the model description");
-        goto done;
-    }
-    if (fm_unet_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, N, o.raw, NULL, NULL, err,
-                                    sizeof err) != FM_OK) {
-        rc = cli_error("%s: %s", o.weights, err);
-        goto done;
-    }
-    cli_mem_free(&wmem); /* the weights are on the backend now */
-
-    fm_tensor x = fm_tensor_4d(FM_F32, N, C, H, H), y = fm_tensor_1d(FM_I32, N);
-    fm_tensor q = fm_tensor_4d(FM_U8, N, C, H, H);
-    fm_status s = fm_tensor_alloc(&be, &x);
-    if (s == FM_OK)
-        s = fm_tensor_alloc(&be, &y);
-    if (s == FM_OK)
-        s = fm_tensor_alloc(&be, &q);
-    if (s == FM_OK)
-        s = fm_noise(&be, &x, (uint64_t)o.seed, 0);
-    if (s == FM_OK && nlabels) {
-        int32_t yv[1024];
-        for (int i = 0; i < N; i++)
-            yv[i] = labels[i % nlabels];
-        s = fm_upload(&be, &y, yv);
-    }
-    out = malloc(images_bytes);
-    if (o.traj) {
-        tr.be = &be;
-        tr.q = q;
-        tr.frame = images_bytes;
-        tr.host = malloc(traj_bytes);
-        tiles = malloc(traj_bytes);
-        if (!tr.host || !tiles) {
-            rc = cli_error("cannot allocate the trajectory buffers");
-            goto done;
-        }
-        if (s == FM_OK)
-            s = capture(&tr, 0, &x);
-    }
-    if (!out) {
-        rc = cli_error("cannot allocate the output buffer");
-        goto done;
-    }
-    double t0 = cli_now();
-    if (s == FM_OK) {
-        fm_sample_opts so = {.steps = (int)o.steps, .heun = strcmp(o.sampler, "heun") == 0,
-                             .guidance = nlabels > 0, .cfg_scale = (float)o.cfg,
-                             .on_step = o.traj ? on_step : NULL, .user = &tr};
-        s = fm_sample(m, &m->flat, &x, nlabels ? &y : NULL, &so);
-    }
-    if (s == FM_OK) {
-        fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {q, x}};
-        s = fm_run(&be, &qc);
-    }
-    if (s == FM_OK)
-        s = fm_download(&be, out, &q);
-    if (s != FM_OK) {
-        rc = cli_error("sampling: %s", be.err);
-        goto done;
-    }
-    double el = cli_now() - t0;
-    fprintf(stderr, "sampled %d images x %lld %s steps%s in %.2f s (%s weights, backend %s)\n", N,
-            o.steps, o.sampler, nlabels ? " with guidance" : "", el, o.raw ? "raw" : "EMA",
-            fm_backend_name(&be));
-
-    /* Tiles are C*H x W: channels stacked vertically (one for MNIST). */
-    if ((rc = write_grid(o.out, out, N, C * H, H, (int)o.cols)) != 0)
-        goto done;
-    fprintf(stderr, "wrote %s\n", o.out);
-    if (o.traj) {
-        /* Row = sample, column = captured step. */
-        for (int i = 0; i < N; i++)
-            for (int c = 0; c < tr.ncols; c++)
-                memcpy(tiles + ((size_t)i * (size_t)tr.ncols + (size_t)c) * frame,
-                       tr.host + (size_t)c * tr.frame + (size_t)i * frame, frame);
-        if ((rc = write_grid(o.traj, tiles, N * tr.ncols, C * H, H, tr.ncols)) != 0)
-            goto done;
-        fprintf(stderr, "wrote %s\n", o.traj);
-    }
-    if (o.raw_out) {
-        const void *chunk = out;
-        size_t len = frame * (size_t)N;
-        if (fm_file_write_atomic(o.raw_out, &chunk, &len, 1, err, sizeof err) != FM_OK) {
-            rc = cli_error("%s", err);
-            goto done;
-        }
-        fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d u8)\n", o.raw_out, len, N, C, H,
-                H);
-    }
-
-done:
-    if (be_open)
-        fm_backend_close(&be);
-    free(m);
-    free(out);
-    free(tiles);
-    free(tr.host);
-    cli_mem_free(&bemem);
-    cli_mem_free(&wmem);
-    return rc;
+    if ((rc = size_job(&j)) == 0 && (rc = open_model(&j)) == 0 && (rc = draw(&j)) == 0)
+        rc = write_outputs(&j);
+    return close_job(&j, rc);
 }

@@ -87,9 +87,28 @@ static int idx_bytes(const char *path, size_t *bytes)
     unsigned char head[2] = {0}, tail[4] = {0};
     int gz = fread(head, 1, 2, f) == 2 && head[0] == 0x1f && head[1] == 0x8b;
     if (gz && st.st_size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4)
-        *bytes = (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 |
-                 (size_t)tail[3] << 24;
+        *bytes =
+            (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
     fclose(f);
+    return 0;
+}
+
+/* The flags against each other, once all are read; fills in --ckpt-every's default. */
+static int check_train_args(opts *o)
+{
+    if (o->data && (o->images || o->labels))
+        return cli_usage_error(CMD, "give --data DIR or --images/--labels, not both");
+    if (!o->data && (!o->images || !o->labels))
+        return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
+    if (o->steps && o->have_epochs)
+        return cli_usage_error(CMD, "give --steps or --epochs, not both");
+    if (o->ckpt_every && !o->ckpt)
+        return cli_usage_error(CMD, "--ckpt-every needs --ckpt FILE");
+    if (o->ckpt && !o->ckpt_every)
+        o->ckpt_every = 500;
+    if (o->resume && o->cfg.given)
+        return cli_usage_error(CMD, "--resume takes the model from the checkpoint; drop "
+                                    "--preset/--config/--classes");
     return 0;
 }
 
@@ -126,6 +145,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         long long *num = NULL, lo = 1, hi = 1ll << 29;
         double *real = NULL;
         int *have = NULL;
+        /* clang-format off */
         if (strcmp(a, "--data") == 0) str = &o->data;
         else if (strcmp(a, "--images") == 0) str = &o->images;
         else if (strcmp(a, "--labels") == 0) str = &o->labels;
@@ -146,6 +166,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--ema") == 0) real = &o->ema, key = "ema_decay", have = &o->have_ema;
         else if (strcmp(a, "--label-drop") == 0) real = &o->label_drop, key = "label_drop", have = &o->have_drop;
         else return cli_usage_error(CMD, "unknown option '%s'", a);
+        /* clang-format on */
         char msg[128];
         if (str)
             *str = v;
@@ -159,20 +180,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         if (have)
             *have = 1;
     }
-    if (o->data && (o->images || o->labels))
-        return cli_usage_error(CMD, "give --data DIR or --images/--labels, not both");
-    if (!o->data && (!o->images || !o->labels))
-        return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
-    if (o->steps && o->have_epochs)
-        return cli_usage_error(CMD, "give --steps or --epochs, not both");
-    if (o->ckpt_every && !o->ckpt)
-        return cli_usage_error(CMD, "--ckpt-every needs --ckpt FILE");
-    if (o->ckpt && !o->ckpt_every)
-        o->ckpt_every = 500;
-    if (o->resume && o->cfg.given)
-        return cli_usage_error(CMD, "--resume takes the model from the checkpoint; drop "
-                                    "--preset/--config/--classes");
-    return 0;
+    return check_train_args(o);
 }
 
 /* The training set, in host memory the CLI owns. */
@@ -180,7 +188,8 @@ static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *me
 {
     char images[1024], labels[1024], err[512];
     if (o->data) {
-        if (fm_mnist_find(o->data, "train", images, labels, sizeof images, err, sizeof err) != FM_OK)
+        if (fm_mnist_find(o->data, "train", images, labels, sizeof images, err, sizeof err) !=
+            FM_OK)
             return cli_error("%s", err);
     } else {
         snprintf(images, sizeof images, "%s", o->images);
@@ -227,12 +236,52 @@ static void hms(double s, char *buf, size_t len)
     snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
 }
 
+/* What cmd_train opens, in order. Every field starts zeroed, so close_session is
+ * right after any stage. */
+typedef struct session {
+    opts o;
+    fm_config cfg;
+    fm_ckpt_state st; /* the checkpoint's with --resume, else filled in for a new run */
+    fm_weights w;     /* --resume: the checkpoint, in ckmem until the model holds it */
+    fm_dataset ds;
+    fm_train_opts to;
+    cli_mem ckmem, datamem, bemem, scratchmem;
+    fm_unet *m;
+    fm_backend be;
+    int be_open;
+    int batch;
+    int64_t spe, total; /* steps per epoch; the step the run ends at */
+    FILE *log;
+} session;
+
+/* The step loop's state; st runs ahead of the session's until the run ends. */
 typedef struct run {
     opts *o;
     fm_unet *m;
+    fm_backend *be;
+    const fm_dataset *ds;
+    const fm_train_opts *to;
+    FILE *log;
     fm_ckpt_state st;
     fm_arena scratch;
+    int B, C, HW, cond, tty;
+    int64_t total, spe, epochs, first; /* first: the step the run (or resume) starts after */
+    fm_tensor x0;                      /* [B, C, H, W] f32 on the backend */
+    float *xb;                         /* the same batch on the host */
+    int32_t *yb;                       /* [B] labels */
+    uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
+    double t0, tlast, epoch_loss;
+    int64_t epoch_steps, skipped;
+    int shuffled; /* perm holds the order of epoch perm_epoch */
+    uint64_t perm_epoch;
 } run;
+
+/* One finished step as the log and the progress line show it. */
+typedef struct tick {
+    uint64_t step, ep, pos; /* ep: the step's epoch (from 0); pos: its batch in it (from 1) */
+    float loss;
+    double mean, ips, dt; /* the epoch's mean loss so far; img/s of the run; this step's s */
+} tick;
 
 /* Both files are attempted even when one fails, so one bad path loses nothing else. */
 static int save_all(run *r, int final)
@@ -265,335 +314,390 @@ static int check_outputs(const opts *o)
     return cli_check_outputs(&outs, &data) || cli_check_outputs(&final, &resume);
 }
 
-static int train(opts *o, fm_unet *m, fm_backend *be, const fm_dataset *ds, fm_ckpt_state *st,
-                 int64_t total, int64_t spe, FILE *log, fm_train_opts *to, cli_mem *scratch_mem)
+/* The checkpoint writer's scratch arena, the batch tensor and the host buffers
+ * (freed by train, also on failure). */
+static int alloc_run(run *r, cli_mem *scratch_mem)
 {
-    const int B = (int)st->batch, C = m->cfg.in_channels, HW = ds->h * ds->w;
-    const int cond = m->cfg.num_classes > 0;
-    run r = {.o = o, .m = m, .st = *st};
-    if (cli_host_arena(&r.scratch, fm_unet_save_scratch_bytes(m, FM_WEIGHTS_KIND_CHECKPOINT),
+    if (cli_host_arena(&r->scratch, fm_unet_save_scratch_bytes(r->m, FM_WEIGHTS_KIND_CHECKPOINT),
                        scratch_mem))
         return 1;
-    fm_tensor x0 = fm_tensor_4d(FM_F32, B, C, ds->h, ds->w);
-    if (fm_tensor_alloc(be, &x0) != FM_OK)
-        return cli_error("batch tensor: %s", be->err);
+    r->x0 = fm_tensor_4d(FM_F32, r->B, r->C, r->ds->h, r->ds->w);
+    if (fm_tensor_alloc(r->be, &r->x0) != FM_OK)
+        return cli_error("batch tensor: %s", r->be->err);
     size_t xbytes = 0;
-    float *xb = NULL;
-    if (fm_mul_size((size_t)B * sizeof(float), (size_t)C, &xbytes) &&
-        fm_mul_size(xbytes, (size_t)HW, &xbytes))
-        xb = malloc(xbytes);
-    int32_t *yb = malloc(sizeof(int32_t) * (size_t)B);
-    uint32_t *perm = malloc(sizeof(uint32_t) * (size_t)ds->n);
-    int rc = 0;
-    if (!xb || !yb || !perm) {
-        rc = cli_error("cannot allocate the host batch buffers");
-        goto out;
+    if (fm_mul_size((size_t)r->B * sizeof(float), (size_t)r->C, &xbytes) &&
+        fm_mul_size(xbytes, (size_t)r->HW, &xbytes))
+        r->xb = malloc(xbytes);
+    r->yb = malloc(sizeof(int32_t) * (size_t)r->B);
+    r->perm = malloc(sizeof(uint32_t) * (size_t)r->ds->n);
+    if (!r->xb || !r->yb || !r->perm)
+        return cli_error("cannot allocate the host batch buffers");
+    return 0;
+}
+
+/* The next batch of this epoch's order on the host: pixels p -> p / 127.5 - 1. */
+static void gather_batch(run *r)
+{
+    if (!r->shuffled || r->perm_epoch != r->st.epoch) {
+        shuffle(r->perm, r->ds->n, r->st.seed, r->st.epoch);
+        r->shuffled = 1;
+        r->perm_epoch = r->st.epoch;
     }
-    const int tty = isatty(fileno(stderr));
-    const int64_t epochs = (total + spe - 1) / spe;
-    const int64_t first = (int64_t)r.st.step;
-    double t0 = cli_now(), tlast = t0, epoch_loss = 0;
-    int64_t epoch_steps = 0, skipped = 0;
-    int shuffled = 0;          /* perm holds the order of epoch perm_epoch */
-    uint64_t perm_epoch = 0;
-    fprintf(stderr, "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
-            "steps %lld..%lld, backend %s\n",
-            cond ? "conditional" : "unconditional", (long long)m->nfloats, ds->n, B,
-            (long long)spe, (long long)first + 1, (long long)total, fm_backend_describe(be));
-    while ((int64_t)r.st.step < total && !g_stop) {
-        if (!shuffled || perm_epoch != r.st.epoch) {
-            shuffle(perm, ds->n, r.st.seed, r.st.epoch);
-            shuffled = 1;
-            perm_epoch = r.st.epoch;
-        }
-        /* Gather the batch on the host: pixels p -> p / 127.5 - 1. */
-        for (int b = 0; b < B; b++) {
-            uint32_t idx = perm[r.st.cursor * (uint64_t)B + (uint64_t)b];
-            const uint8_t *px = ds->images + (size_t)idx * (size_t)HW;
-            float *dst = xb + (size_t)b * (size_t)C * (size_t)HW;
-            for (int k = 0; k < HW; k++)
-                dst[k] = (float)px[k] / 127.5f - 1.0f;
-            yb[b] = ds->labels[idx];
-        }
-        uint64_t step = r.st.step + 1;
-        float loss = 0;
-        fm_status s = fm_upload(be, &x0, xb);
-        if (s == FM_OK)
-            s = fm_train_step(m, to, &x0, cond ? yb : NULL, step, &loss);
-        /* fm_train_step checks the loss and gradients before updating, so on
-         * FM_ERR_NUMERIC the weights are still those of the previous step. */
-        if (s == FM_ERR_NUMERIC && o->skip_nonfinite) {
-            skipped++;
-            fprintf(stderr, "%sskipped %s\n", tty ? "\n" : "", be->err);
-        } else if (s == FM_ERR_NUMERIC) {
-            /* Keep the last good checkpoint and weights on disk untouched. */
-            rc = cli_error("%s; stopping without saving (the last checkpoint, if any, is "
-                           "intact; try a lower --lr, or --skip-nonfinite)", be->err);
-            goto out;
-        } else if (s != FM_OK) {
-            rc = cli_error("step %llu: %s", (unsigned long long)step, be->err);
-            goto out;
-        }
-        double now = cli_now(), dt = now - tlast;
-        tlast = now;
-        r.st.step = step;
-        if (s == FM_OK) { /* a skipped step has no loss to average */
-            epoch_loss += loss;
-            epoch_steps++;
-        }
-        const double mean = epoch_loss / (double)(epoch_steps ? epoch_steps : 1);
-        const uint64_t ep = r.st.epoch, pos = r.st.cursor + 1;
-        if (++r.st.cursor == (uint64_t)spe) {
-            r.st.cursor = 0;
-            r.st.epoch++;
-        }
-        double ips = (double)(step - (uint64_t)first) * B / (now - t0);
-        if (log)
-            fprintf(log, "%llu,%llu,%.6f,%.2f\n", (unsigned long long)step,
-                    (unsigned long long)ep + 1, (double)loss, dt > 0 ? B / dt : 0.0);
-        char eta[32];
-        hms((double)(total - (int64_t)step) * B / ips, eta, sizeof eta);
-        if (tty) {
-            char bar[21];
-            int fill = (int)(20 * pos / (uint64_t)spe);
-            for (int k = 0; k < 20; k++)
-                bar[k] = k < fill ? '=' : k == fill ? '>' : ' ';
-            bar[20] = 0;
-            fprintf(stderr, "\repoch %llu/%lld step %llu/%lld [%s] loss %.4f img/s %.1f ETA %s\x1b[K",
-                    (unsigned long long)ep + 1, (long long)epochs, (unsigned long long)pos,
-                    (long long)spe, bar, mean, ips, eta);
-        } else if (step % (uint64_t)o->log_every == 0 || (int64_t)step == first + 1 ||
-                   (int64_t)step == total) {
-            fprintf(stderr, "step %llu/%lld epoch %llu loss %.4f img/s %.1f ETA %s\n",
-                    (unsigned long long)step, (long long)total, (unsigned long long)ep + 1,
-                    (double)loss, ips, eta);
-        }
-        if (r.st.cursor == 0) {
-            fprintf(stderr, "%sepoch %llu: mean loss %.4f over %lld steps\n", tty ? "\n" : "",
-                    (unsigned long long)ep + 1, mean,
-                    (long long)epoch_steps);
-            epoch_loss = 0;
-            epoch_steps = 0;
-        }
-        if (o->ckpt && step % (uint64_t)o->ckpt_every == 0 && (int64_t)step < total && !g_stop) {
-            if ((rc = save_all(&r, 0)) != 0)
-                goto out;
-            if (log)
-                fflush(log);
-        }
+    for (int b = 0; b < r->B; b++) {
+        uint32_t idx = r->perm[r->st.cursor * (uint64_t)r->B + (uint64_t)b];
+        const uint8_t *px = r->ds->images + (size_t)idx * (size_t)r->HW;
+        float *dst = r->xb + (size_t)b * (size_t)r->C * (size_t)r->HW;
+        for (int k = 0; k < r->HW; k++)
+            dst[k] = (float)px[k] / 127.5f - 1.0f;
+        r->yb[b] = r->ds->labels[idx];
     }
-    if (tty && r.st.cursor != 0)
+}
+
+/* The state moved past `step` (one batch further in the epoch), and the step timed. */
+static tick advance(run *r, uint64_t step, float loss, int ok)
+{
+    tick t = {.step = step, .loss = loss};
+    double now = cli_now();
+    t.dt = now - r->tlast;
+    r->tlast = now;
+    r->st.step = step;
+    if (ok) { /* a skipped step has no loss to average */
+        r->epoch_loss += loss;
+        r->epoch_steps++;
+    }
+    t.mean = r->epoch_loss / (double)(r->epoch_steps ? r->epoch_steps : 1);
+    t.ep = r->st.epoch;
+    t.pos = r->st.cursor + 1;
+    if (++r->st.cursor == (uint64_t)r->spe) {
+        r->st.cursor = 0;
+        r->st.epoch++;
+    }
+    t.ips = (double)(step - (uint64_t)r->first) * r->B / (now - r->t0);
+    return t;
+}
+
+/* The --log row, then a bar redrawn in place on a TTY, or a line every --log-every
+ * steps (and the first and last) otherwise. */
+static void progress(const run *r, const tick *t)
+{
+    if (r->log)
+        fprintf(r->log, "%llu,%llu,%.6f,%.2f\n", (unsigned long long)t->step,
+                (unsigned long long)t->ep + 1, (double)t->loss, t->dt > 0 ? r->B / t->dt : 0.0);
+    char eta[32];
+    hms((double)(r->total - (int64_t)t->step) * r->B / t->ips, eta, sizeof eta);
+    if (r->tty) {
+        char bar[21];
+        int fill = (int)(20 * t->pos / (uint64_t)r->spe);
+        for (int k = 0; k < 20; k++)
+            bar[k] = k < fill ? '=' : k == fill ? '>' : ' ';
+        bar[20] = 0;
+        fprintf(stderr, "\repoch %llu/%lld step %llu/%lld [%s] loss %.4f img/s %.1f ETA %s\x1b[K",
+                (unsigned long long)t->ep + 1, (long long)r->epochs, (unsigned long long)t->pos,
+                (long long)r->spe, bar, t->mean, t->ips, eta);
+    } else if (t->step % (uint64_t)r->o->log_every == 0 || (int64_t)t->step == r->first + 1 ||
+               (int64_t)t->step == r->total) {
+        fprintf(stderr, "step %llu/%lld epoch %llu loss %.4f img/s %.1f ETA %s\n",
+                (unsigned long long)t->step, (long long)r->total, (unsigned long long)t->ep + 1,
+                (double)t->loss, t->ips, eta);
+    }
+}
+
+/* One optimizer step on the gathered batch, its report and the periodic
+ * checkpoint; nonzero stops the run. */
+static int step_batch(run *r)
+{
+    uint64_t step = r->st.step + 1;
+    float loss = 0;
+    fm_status s = fm_upload(r->be, &r->x0, r->xb);
+    if (s == FM_OK)
+        s = fm_train_step(r->m, r->to, &r->x0, r->cond ? r->yb : NULL, step, &loss);
+    /* fm_train_step checks the loss and gradients before updating, so on
+     * FM_ERR_NUMERIC the weights are still those of the previous step. */
+    if (s == FM_ERR_NUMERIC && r->o->skip_nonfinite) {
+        r->skipped++;
+        fprintf(stderr, "%sskipped %s\n", r->tty ? "\n" : "", r->be->err);
+    } else if (s == FM_ERR_NUMERIC) {
+        /* Keep the last good checkpoint and weights on disk untouched. */
+        return cli_error("%s; stopping without saving (the last checkpoint, if any, is "
+                         "intact; try a lower --lr, or --skip-nonfinite)",
+                         r->be->err);
+    } else if (s != FM_OK) {
+        return cli_error("step %llu: %s", (unsigned long long)step, r->be->err);
+    }
+    const tick t = advance(r, step, loss, s == FM_OK);
+    progress(r, &t);
+    if (r->st.cursor == 0) {
+        fprintf(stderr, "%sepoch %llu: mean loss %.4f over %lld steps\n", r->tty ? "\n" : "",
+                (unsigned long long)t.ep + 1, t.mean, (long long)r->epoch_steps);
+        r->epoch_loss = 0;
+        r->epoch_steps = 0;
+    }
+    if (r->o->ckpt && step % (uint64_t)r->o->ckpt_every == 0 && (int64_t)step < r->total &&
+        !g_stop) {
+        int rc = save_all(r, 0);
+        if (rc != 0)
+            return rc;
+        if (r->log)
+            fflush(r->log);
+    }
+    return 0;
+}
+
+/* The run ended (target reached or Ctrl-C): the final files and the summary. */
+static int finish(run *r)
+{
+    const opts *o = r->o;
+    if (r->tty && r->st.cursor != 0)
         fputc('\n', stderr);
-    if ((rc = save_all(&r, 1)) != 0)
-        goto out;
-    double el = cli_now() - t0;
-    int64_t done = (int64_t)r.st.step - first;
+    int rc = save_all(r, 1);
+    if (rc != 0)
+        return rc;
+    double el = cli_now() - r->t0;
+    int64_t done = (int64_t)r->st.step - r->first;
     fprintf(stderr, "%s at step %llu: %lld steps in %.1f s (%.1f img/s); wrote %s%s%s\n",
-            g_stop ? "interrupted" : "done", (unsigned long long)r.st.step, (long long)done, el,
-            el > 0 ? (double)done * B / el : 0.0, o->out, o->ckpt ? " and " : "",
+            g_stop ? "interrupted" : "done", (unsigned long long)r->st.step, (long long)done, el,
+            el > 0 ? (double)done * r->B / el : 0.0, o->out, o->ckpt ? " and " : "",
             o->ckpt ? o->ckpt : "");
-    if (skipped)
-        fprintf(stderr, "skipped %lld step%s with a non-finite loss or gradient "
-                "(--skip-nonfinite)\n", (long long)skipped, skipped == 1 ? "" : "s");
+    if (r->skipped)
+        fprintf(stderr,
+                "skipped %lld step%s with a non-finite loss or gradient "
+                "(--skip-nonfinite)\n",
+                (long long)r->skipped, r->skipped == 1 ? "" : "s");
     if (g_stop && o->ckpt)
         fprintf(stderr, "resume with: --resume %s\n", o->ckpt);
     else if (g_stop)
         fprintf(stderr, "no --ckpt given: the optimizer state was not saved\n");
-    *st = r.st;
+    return 0;
+}
+
+/* Steps s->st.step + 1 .. s->total (or up to Ctrl-C), then the final files; on
+ * success s->st is the state written. */
+static int train(session *s)
+{
+    run r = {.o = &s->o,
+             .m = s->m,
+             .be = &s->be,
+             .ds = &s->ds,
+             .to = &s->to,
+             .log = s->log,
+             .st = s->st,
+             .B = (int)s->st.batch,
+             .C = s->m->cfg.in_channels,
+             .HW = s->ds.h * s->ds.w,
+             .cond = s->m->cfg.num_classes > 0,
+             .total = s->total,
+             .spe = s->spe};
+    int rc = alloc_run(&r, &s->scratchmem);
+    if (rc != 0)
+        goto out;
+    r.tty = isatty(fileno(stderr));
+    r.epochs = (r.total + r.spe - 1) / r.spe;
+    r.first = (int64_t)r.st.step;
+    r.t0 = cli_now();
+    r.tlast = r.t0;
+    fprintf(stderr,
+            "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
+            "steps %lld..%lld, backend %s\n",
+            r.cond ? "conditional" : "unconditional", (long long)r.m->nfloats, r.ds->n, r.B,
+            (long long)r.spe, (long long)r.first + 1, (long long)r.total,
+            fm_backend_describe(r.be));
+    while ((int64_t)r.st.step < r.total && !g_stop) {
+        gather_batch(&r);
+        if ((rc = step_batch(&r)) != 0)
+            goto out;
+    }
+    if ((rc = finish(&r)) != 0)
+        goto out;
+    s->st = r.st;
 out:
-    free(xb);
-    free(yb);
-    free(perm);
+    free(r.xb);
+    free(r.yb);
+    free(r.perm);
     return rc;
 }
 
-int cmd_train(int argc, char **argv)
+/* The model's config: the checkpoint's with --resume, else the flags'. */
+static int open_config(session *s)
 {
-    opts o;
-    int rc = parse_train_args(argc, argv, &o);
-    if (rc == CLI_HELP) {
-        usage(stdout);
-        return 0;
-    }
-    if (rc)
-        return rc;
-
-    if (check_outputs(&o))
-        return 1;
-    fm_config cfg;
-    fm_ckpt_state st = {0};
-    fm_weights w;
-    cli_mem ckmem = {0}, datamem = {0}, bemem = {0}, scratchmem = {0};
-    fm_unet *m = NULL;
-    fm_backend be;
-    int be_open = 0;
-    FILE *log = NULL;
-    fm_train_opts to = fm_train_defaults();
+    const opts *o = &s->o;
     char err[768];
-
-    if (o.resume) {
-        if (cli_load_weights(o.resume, &w, NULL, &ckmem))
+    int rc;
+    if (o->resume) {
+        if (cli_load_weights(o->resume, &s->w, NULL, &s->ckmem))
             return 1;
-        if (w.kind != FM_WEIGHTS_KIND_CHECKPOINT) {
-            rc = cli_error("%s is a weights file, not a checkpoint: --resume needs the file "
-                           "written by --ckpt", o.resume);
-            goto done;
-        }
-        cfg = w.cfg;
+        if (s->w.kind != FM_WEIGHTS_KIND_CHECKPOINT)
+            return cli_error("%s is a weights file, not a checkpoint: --resume needs the file "
+                             "written by --ckpt",
+                             o->resume);
+        s->cfg = s->w.cfg;
         /* The run's own settings come from the checkpoint; changing the ones the
          * data order depends on would not be a resume. State and tensors are checked
          * before the data is read or anything is sized by the file's config. */
-        if (fm_ckpt_state_read(&w, &st, err, sizeof err) != FM_OK) {
-            rc = cli_error("%s: %s", o.resume, err);
-            goto done;
-        }
-        if ((rc = cli_check_weights(o.resume, &w, FM_MODE_TRAIN, 0)) != 0)
-            goto done;
-    } else if ((rc = cli_build_config(&o.cfg, &cfg)) != 0) {
+        if (fm_ckpt_state_read(&s->w, &s->st, err, sizeof err) != FM_OK)
+            return cli_error("%s: %s", o->resume, err);
+        if ((rc = cli_check_weights(o->resume, &s->w, FM_MODE_TRAIN, 0)) != 0)
+            return rc;
+    } else if ((rc = cli_build_config(&o->cfg, &s->cfg)) != 0) {
         return rc;
     }
-    if (cfg.in_channels != 1) {
-        rc = cli_error("config: MNIST-format data has 1 channel, the model has in_channels=%d",
-                       cfg.in_channels);
-        goto done;
-    }
+    if (s->cfg.in_channels != 1)
+        return cli_error("config: MNIST-format data has 1 channel, the model has in_channels=%d",
+                         s->cfg.in_channels);
+    return 0;
+}
 
-    fm_dataset ds;
-    if ((rc = load_data(&o, cfg.num_classes, &ds, &datamem)) != 0)
-        goto done;
-    if (ds.h != cfg.image || ds.w != cfg.image) {
-        rc = cli_error("the data has %dx%d images, the model expects image=%d", ds.h, ds.w,
-                       cfg.image);
-        goto done;
+/* The data (its first --limit images), the model description, the batch (the
+ * checkpoint's on --resume) and the run's length in steps. */
+static int size_run(session *s)
+{
+    const opts *o = &s->o;
+    int rc = load_data(o, s->cfg.num_classes, &s->ds, &s->datamem);
+    if (rc != 0)
+        return rc;
+    if (s->ds.h != s->cfg.image || s->ds.w != s->cfg.image)
+        return cli_error("the data has %dx%d images, the model expects image=%d", s->ds.h, s->ds.w,
+                         s->cfg.image);
+    if (o->limit && o->limit < s->ds.n)
+        s->ds.n = (int)o->limit;
+    s->m = calloc(1, sizeof *s->m);
+    if (!s->m)
+        return cli_error("cannot allocate the model description");
+    s->batch = (int)o->batch;
+    if (o->resume) {
+        if (o->have_batch && (uint64_t)o->batch != s->st.batch)
+            return cli_error("--batch %lld differs from the checkpoint's batch %llu: a resumed "
+                             "run keeps its batch",
+                             o->batch, (unsigned long long)s->st.batch);
+        s->batch = (int)s->st.batch;
     }
-    if (o.limit && o.limit < ds.n)
-        ds.n = (int)o.limit;
+    s->spe = s->ds.n / s->batch;
+    if (s->spe < 1)
+        return cli_error("the data has %d images, fewer than one batch of %d", s->ds.n, s->batch);
+    s->total = o->steps ? o->steps : o->epochs * s->spe;
+    if (s->total >= (1ll << 30))
+        return cli_error("%lld steps exceed the limit of 2^30", (long long)s->total);
+    return 0;
+}
 
-    m = calloc(1, sizeof *m);
-    if (!m) {
-        rc = cli_error("cannot allocate the model description");
-        goto done;
-    }
-    int batch = (int)o.batch;
-    if (o.resume) {
-        if (o.have_batch && (uint64_t)o.batch != st.batch) {
-            rc = cli_error("--batch %lld differs from the checkpoint's batch %llu: a resumed run "
-                           "keeps its batch", o.batch, (unsigned long long)st.batch);
-            goto done;
-        }
-        batch = (int)st.batch;
-    }
-    int64_t spe = ds.n / batch;
-    if (spe < 1) {
-        rc = cli_error("the data has %d images, fewer than one batch of %d", ds.n, batch);
-        goto done;
-    }
-    int64_t total = o.steps ? o.steps : o.epochs * spe;
-    if (total >= (1ll << 30)) {
-        rc = cli_error("%lld steps exceed the limit of 2^30", (long long)total);
-        goto done;
-    }
-
+static int open_backend(session *s)
+{
     fm_plan plan;
-    if ((rc = cli_plan(&cfg, FM_MODE_TRAIN, batch, &plan)) != 0)
-        goto done;
+    int rc = cli_plan(&s->cfg, FM_MODE_TRAIN, s->batch, &plan);
+    if (rc != 0)
+        return rc;
     /* The plan counts the model, one batch tensor and a whole step exactly. */
     size_t arena_bytes;
-    if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes)) {
-        rc = cli_error("the training arena (%zu bytes) is too large", plan.total_bytes);
-        goto done;
-    }
-    if ((rc = cli_open_backend(&be, o.backend ? o.backend : "auto", arena_bytes, &bemem)) != 0)
-        goto done;
-    be_open = 1;
+    if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes))
+        return cli_error("the training arena (%zu bytes) is too large", plan.total_bytes);
+    if ((rc = cli_open_backend(&s->be, s->o.backend ? s->o.backend : "auto", arena_bytes,
+                               &s->bemem)) != 0)
+        return rc;
+    s->be_open = 1;
+    return 0;
+}
 
-    if (o.resume) {
-        int has_state = 0;
-        fm_status s = fm_unet_create_from_weights(m, &be, &w, FM_MODE_TRAIN, batch, 0, &st,
-                                                  &has_state, err, sizeof err);
-        if (s != FM_OK) {
-            rc = cli_error("%s: %s", o.resume, err);
-            goto done;
-        }
-        if (o.have_seed && (uint64_t)o.seed != st.seed) {
-            rc = cli_error("--seed %lld differs from the checkpoint's seed %llu: a resumed run "
-                           "keeps its seed", o.seed, (unsigned long long)st.seed);
-            goto done;
-        }
-        if (st.data_count != (uint64_t)ds.n) {
-            rc = cli_error("the checkpoint was trained on %llu images, this data has %d (same "
-                           "files and --limit are needed to resume)",
-                           (unsigned long long)st.data_count, ds.n);
-            goto done;
-        }
-        /* With the same data count, fm_ckpt_state_read's cursor < data_count / batch
-         * is cursor < spe: the position indexes this epoch's order. */
-        to.lr = st.lr;
-        to.beta1 = st.beta1;
-        to.beta2 = st.beta2;
-        to.eps = st.eps;
-        to.weight_decay = st.weight_decay;
-        to.ema_decay = st.ema_decay;
-        to.label_drop = st.label_drop;
-        /* Explicit hyper-parameters still win (a deliberate change mid-run). */
-        if (o.have_lr) to.lr = (float)o.lr;
-        if (o.have_wd) to.weight_decay = (float)o.wd;
-        if (o.have_ema) to.ema_decay = (float)o.ema;
-        if (o.have_drop) to.label_drop = (float)o.label_drop;
-        fprintf(stderr, "resuming %s at step %llu (epoch %llu, batch %llu of the epoch)\n",
-                o.resume, (unsigned long long)st.step, (unsigned long long)st.epoch + 1,
-                (unsigned long long)st.cursor);
-        cli_mem_free(&ckmem); /* the tensors are on the backend now */
-    } else {
-        fm_status s = fm_unet_create(m, &be, &cfg, FM_MODE_TRAIN, batch);
-        if (s == FM_OK)
-            s = fm_unet_init_params(m, (uint64_t)o.seed);
-        if (s != FM_OK) {
-            rc = cli_error("%s", be.err);
-            goto done;
-        }
-        to.lr = (float)o.lr;
-        to.weight_decay = (float)o.wd;
-        to.ema_decay = (float)o.ema;
-        to.label_drop = (float)o.label_drop;
-        st.seed = (uint64_t)o.seed;
-    }
-    to.seed = st.seed;
+/* The checkpoint's tensors onto the backend and its hyper-parameters, after the
+ * checks that the flags and the data continue its run. */
+static int resume_model(session *s)
+{
+    const opts *o = &s->o;
+    fm_train_opts *to = &s->to;
+    char err[768];
+    int has_state = 0;
+    if (fm_unet_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->batch, 0, &s->st,
+                                    &has_state, err, sizeof err) != FM_OK)
+        return cli_error("%s: %s", o->resume, err);
+    if (o->have_seed && (uint64_t)o->seed != s->st.seed)
+        return cli_error("--seed %lld differs from the checkpoint's seed %llu: a resumed run "
+                         "keeps its seed",
+                         o->seed, (unsigned long long)s->st.seed);
+    if (s->st.data_count != (uint64_t)s->ds.n)
+        return cli_error("the checkpoint was trained on %llu images, this data has %d (same "
+                         "files and --limit are needed to resume)",
+                         (unsigned long long)s->st.data_count, s->ds.n);
+    /* With the same data count, fm_ckpt_state_read's cursor < data_count / batch
+     * is cursor < spe: the position indexes this epoch's order. */
+    to->lr = s->st.lr;
+    to->beta1 = s->st.beta1;
+    to->beta2 = s->st.beta2;
+    to->eps = s->st.eps;
+    to->weight_decay = s->st.weight_decay;
+    to->ema_decay = s->st.ema_decay;
+    to->label_drop = s->st.label_drop;
+    /* Explicit hyper-parameters still win (a deliberate change mid-run). */
+    if (o->have_lr)
+        to->lr = (float)o->lr;
+    if (o->have_wd)
+        to->weight_decay = (float)o->wd;
+    if (o->have_ema)
+        to->ema_decay = (float)o->ema;
+    if (o->have_drop)
+        to->label_drop = (float)o->label_drop;
+    fprintf(stderr, "resuming %s at step %llu (epoch %llu, batch %llu of the epoch)\n", o->resume,
+            (unsigned long long)s->st.step, (unsigned long long)s->st.epoch + 1,
+            (unsigned long long)s->st.cursor);
+    cli_mem_free(&s->ckmem); /* the tensors are on the backend now */
+    return 0;
+}
+
+/* A new model: Philox(--seed) weights and the flags' hyper-parameters. */
+static int new_model(session *s)
+{
+    const opts *o = &s->o;
+    fm_status st = fm_unet_create(s->m, &s->be, &s->cfg, FM_MODE_TRAIN, s->batch);
+    if (st == FM_OK)
+        st = fm_unet_init_params(s->m, (uint64_t)o->seed);
+    if (st != FM_OK)
+        return cli_error("%s", s->be.err);
+    s->to.lr = (float)o->lr;
+    s->to.weight_decay = (float)o->wd;
+    s->to.ema_decay = (float)o->ema;
+    s->to.label_drop = (float)o->label_drop;
+    s->st.seed = (uint64_t)o->seed;
+    return 0;
+}
+
+/* The run's settings into the state every checkpoint records. */
+static void record_settings(session *s)
+{
+    fm_train_opts *to = &s->to;
+    to->seed = s->st.seed;
     /* Test hook (tests/cli_faults.sh): poison the gradients of one step. */
     const char *fault = getenv("FMRT_TEST_FAULT_STEP");
     if (fault && *fault)
-        to.fault_step = strtoull(fault, NULL, 10);
-    st.batch = (uint64_t)batch;
-    st.data_count = (uint64_t)ds.n;
-    st.lr = to.lr;
-    st.beta1 = to.beta1;
-    st.beta2 = to.beta2;
-    st.eps = to.eps;
-    st.weight_decay = to.weight_decay;
-    st.ema_decay = to.ema_decay;
-    st.label_drop = to.label_drop;
-    if ((int64_t)st.step >= total) {
-        fprintf(stderr, "the checkpoint is at step %llu, the target is %lld: nothing to train "
-                "(raise --steps or --epochs)\n", (unsigned long long)st.step, (long long)total);
-        goto done;
-    }
+        to->fault_step = strtoull(fault, NULL, 10);
+    s->st.batch = (uint64_t)s->batch;
+    s->st.data_count = (uint64_t)s->ds.n;
+    s->st.lr = to->lr;
+    s->st.beta1 = to->beta1;
+    s->st.beta2 = to->beta2;
+    s->st.eps = to->eps;
+    s->st.weight_decay = to->weight_decay;
+    s->st.ema_decay = to->ema_decay;
+    s->st.label_drop = to->label_drop;
+}
 
-    if (o.log) {
-        /* A resumed run appends to its log; a new run starts one. */
-        int fresh = !o.resume;
-        if (o.resume) {
-            struct stat sb;
-            fresh = stat(o.log, &sb) != 0 || sb.st_size == 0;
-        }
-        log = fopen(o.log, fresh ? "w" : "a");
-        if (!log) {
-            rc = cli_error("cannot open log %s: %s", o.log, strerror(errno));
-            goto done;
-        }
-        if (fresh)
-            fprintf(log, "step,epoch,loss,img_per_s\n");
+/* A resumed run appends to its log; a new run starts one. */
+static int open_log(session *s)
+{
+    const opts *o = &s->o;
+    if (!o->log)
+        return 0;
+    int fresh = !o->resume;
+    if (o->resume) {
+        struct stat sb;
+        fresh = stat(o->log, &sb) != 0 || sb.st_size == 0;
     }
+    s->log = fopen(o->log, fresh ? "w" : "a");
+    if (!s->log)
+        return cli_error("cannot open log %s: %s", o->log, strerror(errno));
+    if (fresh)
+        fprintf(s->log, "step,epoch,loss,img_per_s\n");
+    return 0;
+}
 
+static void catch_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -602,20 +706,54 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN); /* an over-long file shows up as EFBIG, not a kill */
+}
 
-    rc = train(&o, m, &be, &ds, &st, total, spe, log, &to, &scratchmem);
+/* Closes whatever is open; a log that fails to flush fails a run that succeeded. */
+static int close_session(session *s, int rc)
+{
+    if (s->log && fclose(s->log) != 0 && rc == 0)
+        rc = cli_error("writing log %s failed", s->o.log);
+    if (s->be_open)
+        fm_backend_close(&s->be);
+    free(s->m);
+    cli_mem_free(&s->scratchmem);
+    cli_mem_free(&s->bemem);
+    cli_mem_free(&s->datamem);
+    cli_mem_free(&s->ckmem);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    session s = {.to = fm_train_defaults()};
+    int rc = parse_train_args(argc, argv, &s.o);
+    if (rc == CLI_HELP) {
+        usage(stdout);
+        return 0;
+    }
+    if (rc)
+        return rc;
+
+    if (check_outputs(&s.o))
+        return 1;
+    if ((rc = open_config(&s)) != 0 || (rc = size_run(&s)) != 0 || (rc = open_backend(&s)) != 0)
+        return close_session(&s, rc);
+    if ((rc = s.o.resume ? resume_model(&s) : new_model(&s)) != 0)
+        return close_session(&s, rc);
+    record_settings(&s);
+    if ((int64_t)s.st.step >= s.total) {
+        fprintf(stderr,
+                "the checkpoint is at step %llu, the target is %lld: nothing to train "
+                "(raise --steps or --epochs)\n",
+                (unsigned long long)s.st.step, (long long)s.total);
+        return close_session(&s, 0);
+    }
+    if ((rc = open_log(&s)) != 0)
+        return close_session(&s, rc);
+
+    catch_signals();
+    rc = train(&s);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-
-done:
-    if (log && fclose(log) != 0 && rc == 0)
-        rc = cli_error("writing log %s failed", o.log);
-    if (be_open)
-        fm_backend_close(&be);
-    free(m);
-    cli_mem_free(&scratchmem);
-    cli_mem_free(&bemem);
-    cli_mem_free(&datamem);
-    cli_mem_free(&ckmem);
-    return rc;
+    return close_session(&s, rc);
 }
