@@ -154,7 +154,7 @@ Test(model, save_load_sample_is_identical)
 
     char path[512], err[512];
     tmp_path(path, sizeof path, "w");
-    fm_ckpt_state st = {.step = 5, .seed = 3};
+    fm_ckpt_state st = {.step = 5, .opts = {.seed = 3}};
     cr_assert_eq(fm_unet_save(m, path, FM_WEIGHTS_KIND_WEIGHTS, &st, scratch(), err, sizeof err),
                  FM_OK, "%s", err);
     fm_weights w = read_weights(path);
@@ -214,11 +214,10 @@ static void resume_case(int classes)
     train_steps(b, &o, &x0, 1, k);
     char path[512], err[512];
     tmp_path(path, sizeof path, "ckpt");
-    fm_ckpt_state st = {.step = k, .seed = 77, .epoch = 1, .cursor = 1, .batch = B,
+    fm_ckpt_state st = {.step = k, .epoch = 1, .cursor = 1, .batch = B,
                         /* 3 batches an epoch: step 4 = 1 x 3 + 1 */
-                        .data_count = 3 * B + 1, .lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2,
-                        .eps = o.eps, .weight_decay = o.weight_decay, .ema_decay = o.ema_decay,
-                        .label_drop = o.label_drop};
+                        .data_count = 3 * B + 1, .opts = o};
+    st.opts.seed = 77;
     cr_assert_eq(fm_unet_save(b, path, FM_WEIGHTS_KIND_CHECKPOINT, &st, scratch(), err,
                               sizeof err),
                  FM_OK, "%s", err);
@@ -231,13 +230,13 @@ static void resume_case(int classes)
                  FM_OK, "%s", err);
     cr_assert(has_state);
     cr_expect_eq(got.step, k);
-    cr_expect_eq(got.seed, 77);
+    cr_expect_eq(got.opts.seed, 77);
     cr_expect_eq(got.epoch, 1);
     cr_expect_eq(got.cursor, 1);
     cr_expect_eq(got.batch, B);
     cr_expect_eq(got.data_count, 3 * B + 1);
-    cr_expect_eq(memcmp(&got.lr, &o.lr, sizeof o.lr), 0);
-    cr_expect_eq(memcmp(&got.label_drop, &o.label_drop, sizeof o.label_drop), 0);
+    cr_expect_eq(memcmp(&got.opts.lr, &o.lr, sizeof o.lr), 0);
+    cr_expect_eq(memcmp(&got.opts.label_drop, &o.label_drop, sizeof o.label_drop), 0);
     train_steps(r, &o, &x0, k + 1, 2 * k);
 
     const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
@@ -638,12 +637,10 @@ static uint8_t *tiny_checkpoint(size_t *len, fm_ckpt_state *st)
     fm_backend *be = tu_ref();
     fm_config c = tiny_cfg(10);
     fm_unet *m = new_model(be, &c, FM_MODE_TRAIN, 3);
-    fm_train_opts o = fm_train_defaults();
-    *st = (fm_ckpt_state){.step = 5, .seed = 3, .epoch = 1, .cursor = 2, .batch = B,
+    *st = (fm_ckpt_state){.step = 5, .epoch = 1, .cursor = 2, .batch = B,
                           .data_count = 3 * B, /* 3 batches an epoch: 5 = 1 x 3 + 2 */
-                          .lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = o.eps,
-                          .weight_decay = o.weight_decay, .ema_decay = o.ema_decay,
-                          .label_drop = o.label_drop};
+                          .opts = fm_train_defaults()};
+    st->opts.seed = 3;
     char path[512], err[512];
     tmp_path(path, sizeof path, "hostile");
     cr_assert_eq(fm_unet_save(m, path, FM_WEIGHTS_KIND_CHECKPOINT, st, scratch(), err,
@@ -755,8 +752,9 @@ Test(model, checkpoint_state_is_checked)
     w = reparse(good, len);
     cr_expect_eq(fm_ckpt_state_read(&w, &st, err, sizeof err), FM_OK, "%s", err);
     cr_expect(st.step == st0.step && st.epoch == st0.epoch && st.cursor == st0.cursor &&
-              st.data_count == st0.data_count && st.lr == st0.lr &&
-              st.ema_decay == st0.ema_decay && st.label_drop == st0.label_drop);
+              st.data_count == st0.data_count && st.opts.lr == st0.opts.lr &&
+              st.opts.ema_decay == st0.opts.ema_decay &&
+              st.opts.label_drop == st0.opts.label_drop);
     free(m);
     free(buf);
     free(good);

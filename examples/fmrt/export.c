@@ -53,10 +53,11 @@ int cmd_export(int argc, char **argv)
         cli_error("export: out of memory");
         goto free_w;
     }
-    if (cli_plan(&w.cfg, FM_MODE_SAMPLE, 1, &plan) || cli_open_backend(&be, "ref", plan.state_bytes, &dmem))
+    if (cli_plan(&w.cfg, FM_MODE_SAMPLE, 1, &plan) ||
+        cli_open_backend(&be, "ref", plan.state_bytes, &dmem))
         goto free_m;
-    if (fm_unet_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, use_raw, &st, NULL, err, sizeof err) !=
-        FM_OK) {
+    if (fm_unet_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, use_raw, &st, NULL, err,
+                                    sizeof err) != FM_OK) {
         cli_error("export: %s: %s", in, err);
         goto close;
     }
@@ -69,7 +70,7 @@ int cmd_export(int argc, char **argv)
     }
     printf("wrote %s: %s weights, %lld parameters (step %llu, seed %llu)\n", out,
            use_raw ? "raw" : "EMA", (long long)m->nfloats, (unsigned long long)st.step,
-           (unsigned long long)st.seed);
+           (unsigned long long)st.opts.seed);
     rc = 0;
 close:
     fm_backend_close(&be);

@@ -244,7 +244,6 @@ typedef struct session {
     fm_ckpt_state st; /* the checkpoint's with --resume, else filled in for a new run */
     fm_weights w;     /* --resume: the checkpoint, in ckmem until the model holds it */
     fm_dataset ds;
-    fm_train_opts to;
     cli_mem ckmem, datamem, bemem, scratchmem;
     fm_unet *m;
     fm_backend be;
@@ -339,7 +338,7 @@ static int alloc_run(run *r, cli_mem *scratch_mem)
 static void gather_batch(run *r)
 {
     if (!r->shuffled || r->perm_epoch != r->st.epoch) {
-        shuffle(r->perm, r->ds->n, r->st.seed, r->st.epoch);
+        shuffle(r->perm, r->ds->n, r->st.opts.seed, r->st.epoch);
         r->shuffled = 1;
         r->perm_epoch = r->st.epoch;
     }
@@ -478,7 +477,7 @@ static int train(session *s)
              .m = s->m,
              .be = &s->be,
              .ds = &s->ds,
-             .to = &s->to,
+             .to = &s->st.opts,
              .log = s->log,
              .st = s->st,
              .B = (int)s->st.batch,
@@ -601,30 +600,24 @@ static int open_backend(session *s)
 static int resume_model(session *s)
 {
     const opts *o = &s->o;
-    fm_train_opts *to = &s->to;
+    fm_train_opts *to = &s->st.opts;
     char err[768];
     int has_state = 0;
     if (fm_unet_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->batch, 0, &s->st,
                                     &has_state, err, sizeof err) != FM_OK)
         return cli_error("%s: %s", o->resume, err);
-    if (o->have_seed && (uint64_t)o->seed != s->st.seed)
+    if (o->have_seed && (uint64_t)o->seed != to->seed)
         return cli_error("--seed %lld differs from the checkpoint's seed %llu: a resumed run "
                          "keeps its seed",
-                         o->seed, (unsigned long long)s->st.seed);
+                         o->seed, (unsigned long long)to->seed);
     if (s->st.data_count != (uint64_t)s->ds.n)
         return cli_error("the checkpoint was trained on %llu images, this data has %d (same "
                          "files and --limit are needed to resume)",
                          (unsigned long long)s->st.data_count, s->ds.n);
     /* With the same data count, fm_ckpt_state_read's cursor < data_count / batch
-     * is cursor < spe: the position indexes this epoch's order. */
-    to->lr = s->st.lr;
-    to->beta1 = s->st.beta1;
-    to->beta2 = s->st.beta2;
-    to->eps = s->st.eps;
-    to->weight_decay = s->st.weight_decay;
-    to->ema_decay = s->st.ema_decay;
-    to->label_drop = s->st.label_drop;
-    /* Explicit hyper-parameters still win (a deliberate change mid-run). */
+     * is cursor < spe: the position indexes this epoch's order. The checkpoint's
+     * options (s->st.opts) are the run's; explicit hyper-parameters still win (a
+     * deliberate change mid-run). */
     if (o->have_lr)
         to->lr = (float)o->lr;
     if (o->have_wd)
@@ -649,32 +642,25 @@ static int new_model(session *s)
         st = fm_unet_init_params(s->m, (uint64_t)o->seed);
     if (st != FM_OK)
         return cli_error("%s", s->be.err);
-    s->to.lr = (float)o->lr;
-    s->to.weight_decay = (float)o->wd;
-    s->to.ema_decay = (float)o->ema;
-    s->to.label_drop = (float)o->label_drop;
-    s->st.seed = (uint64_t)o->seed;
+    s->st.opts = fm_train_defaults();
+    s->st.opts.lr = (float)o->lr;
+    s->st.opts.weight_decay = (float)o->wd;
+    s->st.opts.ema_decay = (float)o->ema;
+    s->st.opts.label_drop = (float)o->label_drop;
+    s->st.opts.seed = (uint64_t)o->seed;
     return 0;
 }
 
 /* The run's settings into the state every checkpoint records. */
 static void record_settings(session *s)
 {
-    fm_train_opts *to = &s->to;
-    to->seed = s->st.seed;
+    fm_train_opts *to = &s->st.opts;
     /* Test hook (tests/cli_faults.sh): poison the gradients of one step. */
     const char *fault = getenv("FMRT_TEST_FAULT_STEP");
     if (fault && *fault)
         to->fault_step = strtoull(fault, NULL, 10);
     s->st.batch = (uint64_t)s->batch;
     s->st.data_count = (uint64_t)s->ds.n;
-    s->st.lr = to->lr;
-    s->st.beta1 = to->beta1;
-    s->st.beta2 = to->beta2;
-    s->st.eps = to->eps;
-    s->st.weight_decay = to->weight_decay;
-    s->st.ema_decay = to->ema_decay;
-    s->st.label_drop = to->label_drop;
 }
 
 /* A resumed run appends to its log; a new run starts one. */
@@ -725,7 +711,7 @@ static int close_session(session *s, int rc)
 
 int cmd_train(int argc, char **argv)
 {
-    session s = {.to = fm_train_defaults()};
+    session s = {.st = {.opts = fm_train_defaults()}};
     int rc = parse_train_args(argc, argv, &s.o);
     if (rc == CLI_HELP) {
         usage(stdout);

@@ -134,20 +134,20 @@ static fm_status save(const fm_unet *m, const char *path, int kind, const fm_ckp
     } while (0)
     if (st) {
         META("step", st->step);
-        META("seed", st->seed);
+        META("seed", st->opts.seed);
     }
     if (kind == FM_WEIGHTS_KIND_CHECKPOINT) {
         META("epoch", st->epoch);
         META("cursor", st->cursor);
         META("batch", st->batch);
         META("data_count", st->data_count);
-        META("lr", fbits(st->lr));
-        META("beta1", fbits(st->beta1));
-        META("beta2", fbits(st->beta2));
-        META("eps", fbits(st->eps));
-        META("weight_decay", fbits(st->weight_decay));
-        META("ema_decay", fbits(st->ema_decay));
-        META("label_drop", fbits(st->label_drop));
+        META("lr", fbits(st->opts.lr));
+        META("beta1", fbits(st->opts.beta1));
+        META("beta2", fbits(st->opts.beta2));
+        META("eps", fbits(st->opts.eps));
+        META("weight_decay", fbits(st->opts.weight_decay));
+        META("ema_decay", fbits(st->opts.ema_decay));
+        META("label_drop", fbits(st->opts.label_drop));
     }
 #undef META
     return fm_weights_save(path, kind, &m->cfg, t, nt, meta, nm, scratch, err, errlen);
@@ -301,7 +301,7 @@ static fm_status check_position(const fm_ckpt_state *st, char *err, size_t errle
 {
     fm_status s = meta_range("step", st->step, 0, FM_MAX_STEPS, err, errlen);
     if (s == FM_OK)
-        s = meta_range("seed", st->seed, 0, FM_MAX_SEED, err, errlen);
+        s = meta_range("seed", st->opts.seed, 0, FM_MAX_SEED, err, errlen);
     if (s == FM_OK)
         s = meta_range("batch", st->batch, 1, FM_MAX_BATCH, err, errlen);
     if (s == FM_OK)
@@ -324,19 +324,20 @@ static const struct {
     const char *key;
     size_t off;
 } float_fields[] = {
-    {"lr", offsetof(fm_ckpt_state, lr)},
-    {"beta1", offsetof(fm_ckpt_state, beta1)},
-    {"beta2", offsetof(fm_ckpt_state, beta2)},
-    {"eps", offsetof(fm_ckpt_state, eps)},
-    {"weight_decay", offsetof(fm_ckpt_state, weight_decay)},
-    {"ema_decay", offsetof(fm_ckpt_state, ema_decay)},
-    {"label_drop", offsetof(fm_ckpt_state, label_drop)},
+    {"lr", offsetof(fm_ckpt_state, opts.lr)},
+    {"beta1", offsetof(fm_ckpt_state, opts.beta1)},
+    {"beta2", offsetof(fm_ckpt_state, opts.beta2)},
+    {"eps", offsetof(fm_ckpt_state, opts.eps)},
+    {"weight_decay", offsetof(fm_ckpt_state, opts.weight_decay)},
+    {"ema_decay", offsetof(fm_ckpt_state, opts.ema_decay)},
+    {"label_drop", offsetof(fm_ckpt_state, opts.label_drop)},
 };
 
 fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
 {
     const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
-    uint64_t *ints[] = {&st->step, &st->seed, &st->epoch, &st->cursor, &st->batch, &st->data_count};
+    uint64_t *ints[] = {&st->step,   &st->opts.seed, &st->epoch,
+                        &st->cursor, &st->batch,     &st->data_count};
     const char *int_keys[] = {"step", "seed", "epoch", "cursor", "batch", "data_count"};
     memset(st, 0, sizeof *st);
     fm_status s = FM_OK;

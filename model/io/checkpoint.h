@@ -33,12 +33,14 @@
  * Floats travel as their IEEE bits in the 64-bit metadata values. */
 typedef struct fm_ckpt_state {
     uint64_t step;       /* optimizer steps done (the next step is step + 1) */
-    uint64_t seed;       /* Philox key of the run: init, noise, t, label dropout, shuffle */
     uint64_t epoch;      /* epoch the next step belongs to (0-based) */
     uint64_t cursor;     /* batches of that epoch already consumed */
     uint64_t batch;      /* batch size the cursor counts in */
     uint64_t data_count; /* images in the training set (the shuffle's length) */
-    float lr, beta1, beta2, eps, weight_decay, ema_decay, label_drop;
+    /* The run's options, the very struct fm_train_step takes: seed (the Philox key of
+     * init, noise, t, label dropout and shuffle) and the seven hyper-parameters are
+     * saved; fault_step, a test hook, is not (0 after a read). */
+    fm_train_opts opts;
 } fm_ckpt_state;
 
 /* Host scratch bytes fm_unet_save needs for this model and kind. */
@@ -85,8 +87,8 @@ fm_status fm_unet_check_weights(const fm_weights *w, fm_mode mode, int use_raw, 
                                 char *err, size_t errlen);
 
 /* fm_unet_create with the file's config, then fm_unet_load. */
-fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w,
-                                      fm_mode mode, int batch, int use_raw, fm_ckpt_state *st,
-                                      int *has_state, char *err, size_t errlen);
+fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w, fm_mode mode,
+                                      int batch, int use_raw, fm_ckpt_state *st, int *has_state,
+                                      char *err, size_t errlen);
 
 #endif

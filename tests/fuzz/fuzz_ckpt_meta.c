@@ -48,11 +48,9 @@ static void make_checkpoint(void)
     CHECK(fm_backend_open(&be, &bc) == FM_OK);
     CHECK(fm_unet_create(g_model, &be, &g_cfg, FM_MODE_TRAIN, 2) == FM_OK);
     CHECK(fm_unet_init_params(g_model, 7) == FM_OK);
-    fm_train_opts o = fm_train_defaults();
-    fm_ckpt_state st = {.step = 3, .seed = 7, .epoch = 1, .cursor = 1, .batch = 2,
-                        .data_count = 4, .lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2,
-                        .eps = o.eps, .weight_decay = o.weight_decay,
-                        .ema_decay = o.ema_decay, .label_drop = o.label_drop};
+    fm_ckpt_state st = {.step = 3, .epoch = 1, .cursor = 1, .batch = 2, .data_count = 4,
+                        .opts = fm_train_defaults()};
+    st.opts.seed = 7;
     static uint8_t scratch_mem[1 << 20] __attribute__((aligned(64)));
     fm_arena scratch;
     CHECK(fm_arena_init(&scratch, scratch_mem, sizeof scratch_mem, 0) == FM_OK);
@@ -105,15 +103,16 @@ static void patch(const fm_weights *w, const uint8_t *data, size_t size)
 static void check_state(const fm_ckpt_state *st)
 {
     char msg[128];
-    const float f[7] = {st->lr, st->beta1, st->beta2, st->eps, st->weight_decay, st->ema_decay,
-                        st->label_drop};
+    const fm_train_opts *o = &st->opts;
+    const float f[7] = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->ema_decay,
+                        o->label_drop};
     for (int i = 0; i < 7; i++)
         CHECK(isfinite(f[i]) && fm_train_opt_check(keys[6 + i], (double)f[i], msg, sizeof msg) ==
                                     FM_OK);
     CHECK(st->batch >= 1 && st->batch <= FM_MAX_BATCH && st->data_count >= st->batch);
     uint64_t spe = st->data_count / st->batch;
     CHECK(st->cursor < spe && st->epoch <= st->step && st->epoch * spe + st->cursor == st->step);
-    CHECK(st->step <= (uint64_t)FM_MAX_STEPS && st->seed <= (uint64_t)FM_MAX_SEED);
+    CHECK(st->step <= (uint64_t)FM_MAX_STEPS && st->opts.seed <= (uint64_t)FM_MAX_SEED);
 }
 
 /* Load the model and take one step with the restored hyper-parameters. */
@@ -126,9 +125,7 @@ static void run_step(const fm_weights *w, const fm_ckpt_state *st)
     fm_ckpt_state got;
     CHECK(fm_unet_create_from_weights(g_model, &be, w, FM_MODE_TRAIN, 2, 0, &got, NULL, err,
                                       sizeof err) == FM_OK);
-    fm_train_opts o = {.lr = st->lr, .beta1 = st->beta1, .beta2 = st->beta2, .eps = st->eps,
-                       .weight_decay = st->weight_decay, .ema_decay = st->ema_decay,
-                       .label_drop = st->label_drop, .seed = st->seed};
+    fm_train_opts o = st->opts;
     fm_tensor x = fm_tensor_4d(FM_F32, 2, 1, 2, 2);
     int32_t y[2] = {0, 1};
     float loss;
