@@ -12,7 +12,7 @@
 #      check that no allocator or syscall stub was linked
 #
 # Installs the toolchain when run as root (otherwise prints the apt-get line).
-# Needs ../shared/data/mnist for the training data. Usage: scripts/mcu-build.sh
+# Trains on the fixture digits of tests/data/mnist. Usage: scripts/mcu-build.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -35,25 +35,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-shared=${FMRT_SHARED_DIR:-$root/../shared}
-data=$shared/data/mnist
-if [ ! -f "$data/t10k-images-idx3-ubyte.gz" ]; then
-  echo "fmrt mcu: $data/t10k-images-idx3-ubyte.gz not found (training data of the example)" >&2
+data=$root/tests/data/mnist
+if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
+  echo "fmrt mcu: $data/train-images-idx3-ubyte.gz not found (training data of the example)" >&2
   exit 1
 fi
 
 out=$root/build-mcu
 jobs=$(nproc)
 # 1. Host tools and the small model (the main build's examples/mcu block).
-cmake -S . -B "$out/host" -DFMRT_TESTS=OFF -DFMRT_OPENCL=OFF -DFMRT_CUDA=OFF \
-  -DFMRT_SHARED_DIR="$shared" >/dev/null
+cmake -S . -B "$out/host" -DFMRT_TESTS=OFF -DFMRT_OPENCL=OFF -DFMRT_CUDA=OFF >/dev/null
 cmake --build "$out/host" -j"$jobs" --target mcu_sample fmrt_cli fmrt_embed_weights >/dev/null
 small_gen=$out/host/mcu
 tiny_gen=$out/tiny-gen
 mkdir -p "$tiny_gen"
 if [ ! -f "$tiny_gen/fm_mcu_weights.c" ]; then
-  "$out/host/fmrt" train --images "$data/t10k-images-idx3-ubyte.gz" \
-    --labels "$data/t10k-labels-idx1-ubyte.gz" --limit 8 --batch 2 --steps 2 --preset tiny \
+  "$out/host/fmrt" train --images "$data/train-images-idx3-ubyte.gz" \
+    --labels "$data/train-labels-idx1-ubyte.gz" --limit 8 --batch 2 --steps 2 --preset tiny \
     --backend ref --seed 3 --out "$tiny_gen/tiny_train.fmw" </dev/null
   "$out/host/fmrt_embed_weights" "$tiny_gen/tiny_train.fmw" "$tiny_gen/tiny.fmw" \
     "$tiny_gen/fm_mcu_weights.c" "$tiny_gen/fm_mcu_weights.h"

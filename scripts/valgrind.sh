@@ -3,10 +3,10 @@
 # tiny conditional model (with a checkpoint), resume it, read it with `fmrt info`
 # and sample from it with Heun and guidance. Any memory error or leak fails (exit 1).
 # Builds its own RelWithDebInfo tree (build-valgrind; ASan and valgrind do not mix).
-# Usage: scripts/valgrind.sh [DATA_DIR]     (default ../shared/data/mnist)
+# Usage: scripts/valgrind.sh [DATA_DIR]     (default tests/data/mnist, the fixture digits)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${1:-../shared/data/mnist}
+data=${1:-tests/data/mnist}
 if [ ! -d "$data" ]; then echo "valgrind.sh: $data not found" >&2; exit 1; fi
 command -v valgrind >/dev/null || { echo "valgrind.sh: apt-get install valgrind" >&2; exit 1; }
 b=build-valgrind

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# End-to-end checks of the fmrt tool on the real MNIST digits in ../shared:
+# End-to-end checks of the fmrt tool on real MNIST digits (tests/data/mnist, 256 of them):
 # train -> weights -> sample (PNG, trajectory, raw bytes); resume is bit-identical
 # to an uninterrupted run across an epoch boundary; bad inputs give one error line
-# and a non-zero exit. Usage: cli_smoke.sh FMRT SHARED_DIR
+# and a non-zero exit. Usage: cli_smoke.sh FMRT DATA_DIR
 set -euo pipefail
 fmrt=$1
-data=$2/data/mnist
-if [ ! -d "$data" ]; then echo "skipped: $data not found"; exit 77; fi
+data=$2 # train-images-idx3-ubyte.gz and labels (tests/data/mnist)
+if [ ! -d "$data" ]; then echo "$0: $data not found" >&2; exit 1; fi
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)

@@ -10,11 +10,11 @@
 #   disk     a checkpoint written to a full disk (a 1 MiB tmpfs, or RLIMIT_FSIZE
 #            when mounting is not allowed) and to a read-only folder (tmpfs
 #            remounted read-only, before and in the middle of a run).
-# Usage: faults.sh FMRT SHARED_DIR
+# Usage: faults.sh FMRT DATA_DIR
 set -euo pipefail
 fmrt=$1
-data=$2/data/mnist
-if [ ! -d "$data" ]; then echo "skipped: $data not found"; exit 77; fi
+data=$2 # train-images-idx3-ubyte.gz and labels (tests/data/mnist)
+if [ ! -d "$data" ]; then echo "$0: $data not found" >&2; exit 1; fi
 t=$(mktemp -d)
 mounts=()
 cleanup() {

@@ -10,12 +10,12 @@
 # The killed runs form a chain (each resumes the checkpoint the previous one left),
 # so kills also land in resumed runs. A kill that left a temporary file behind is
 # counted as "during a checkpoint write"; at least one must.
-# Usage: kill_test.sh FMRT SHARED_DIR [KILLS]   (KILL_SEED=N replays a sequence)
+# Usage: kill_test.sh FMRT DATA_DIR [KILLS]   (KILL_SEED=N replays a sequence)
 set -euo pipefail
 fmrt=$1
-data=$2/data/mnist
+data=$2 # train-images-idx3-ubyte.gz and labels (tests/data/mnist)
 kills=${3:-10}
-if [ ! -d "$data" ]; then echo "skipped: $data not found"; exit 77; fi
+if [ ! -d "$data" ]; then echo "$0: $data not found" >&2; exit 1; fi
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 seed=${KILL_SEED:-$$}
