@@ -100,7 +100,7 @@ typedef struct cli_train_opts {
 int parse_train_args(int argc, char **argv, cli_train_opts *o);
 
 typedef struct cli_sample_opts {
-    const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *classes;
+    const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *f32_out, *classes;
     long long n, steps, seed, cls, cols;
     double cfg;
     int have_cls, have_cfg, raw;

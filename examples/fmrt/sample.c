@@ -34,7 +34,9 @@ static void usage(FILE *f)
                "  --cols N             grid columns (default 8)\n"
                "  --traj F             PNG: one row per sample, one column per --traj-steps entry\n"
                "  --traj-steps LIST    steps shown in --traj (default 0,N/4,N/2,N; 0 = the noise)\n"
-               "  --raw-out F          the N x H x W u8 pixels, no header\n");
+               "  --raw-out F          the N x H x W u8 pixels, no header\n"
+               "  --f32-out F          the N x C x H x W float32 samples before rounding to\n"
+               "                       pixels (little-endian, no header): for comparisons\n");
 }
 
 typedef cli_sample_opts opts;
@@ -142,6 +144,7 @@ int parse_sample_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--traj") == 0) str = &o->traj;
         else if (strcmp(a, "--traj-steps") == 0) str = &o->traj_list;
         else if (strcmp(a, "--raw-out") == 0) str = &o->raw_out;
+        else if (strcmp(a, "--f32-out") == 0) str = &o->f32_out;
         else if (strcmp(a, "--classes") == 0) str = &o->classes;
         else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024;
         else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
@@ -225,6 +228,7 @@ typedef struct job {
     int be_open;
     traj tr;
     uint8_t *out;   /* [N * frame] the final images */
+    float *out_f32; /* --f32-out: [N * frame] the final state */
     uint8_t *tiles; /* --traj: [N][ncols][frame], the trajectory grid's tiles */
     fm_config cfg;  /* the file's */
     int N, C, H, K;
@@ -240,6 +244,7 @@ static int open_weights(job *j)
     cli_files_add(&outs, "--out", j->o.out);
     cli_files_add(&outs, "--traj", j->o.traj);
     cli_files_add(&outs, "--raw-out", j->o.raw_out);
+    cli_files_add(&outs, "--f32-out", j->o.f32_out);
     cli_files_add(&ins, "WEIGHTS", j->o.weights);
     if (cli_check_outputs(&outs, &ins))
         return 1;
@@ -337,6 +342,8 @@ static fm_status init_tensors(job *j)
 static int alloc_outputs(job *j, fm_status *s)
 {
     j->out = malloc(j->images_bytes);
+    if (j->o.f32_out && !(j->out_f32 = malloc(j->images_bytes * sizeof(float))))
+        return cli_error("cannot allocate the --f32-out buffer");
     if (j->o.traj) {
         j->tr.be = &j->be;
         j->tr.q = j->q;
@@ -377,6 +384,8 @@ static int draw(job *j)
     }
     if (s == FM_OK)
         s = fm_download(&j->be, j->out, &j->q);
+    if (s == FM_OK && j->out_f32)
+        s = fm_download(&j->be, j->out_f32, &j->x);
     if (s != FM_OK)
         return cli_error("sampling: %s", j->be.err);
     double el = cli_now() - t0;
@@ -416,6 +425,14 @@ static int write_outputs(job *j)
         fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d u8)\n", o->raw_out, len, N, j->C,
                 j->H, j->H);
     }
+    if (o->f32_out) {
+        const void *chunk = j->out_f32;
+        size_t len = frame * (size_t)N * sizeof(float);
+        if (fm_file_write_atomic(o->f32_out, &chunk, &len, 1, err, sizeof err) != FM_OK)
+            return cli_error("%s", err);
+        fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d f32)\n", o->f32_out, len, N, j->C,
+                j->H, j->H);
+    }
     return 0;
 }
 
@@ -425,6 +442,7 @@ static int close_job(job *j, int rc)
         fm_backend_close(&j->be);
     free(j->m);
     free(j->out);
+    free(j->out_f32);
     free(j->tiles);
     free(j->tr.host);
     cli_mem_free(&j->bemem);
