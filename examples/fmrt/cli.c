@@ -232,12 +232,42 @@ int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem)
     return 0;
 }
 
+const char *cli_weights_path(const char *arg, char *buf, size_t len)
+{
+    struct stat st;
+    char dir[PATH_MAX];
+    buf[0] = 0;
+    if (!*arg || strchr(arg, '/') || stat(arg, &st) == 0 || errno != ENOENT)
+        return arg;
+    /* /proc/self/exe is the resolved path: P/bin/fmrt -> P. Elsewhere (no /proc),
+     * only the name as given. */
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0 || (size_t)n >= sizeof dir - 1)
+        return arg;
+    dir[n] = 0;
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            return arg;
+        *slash = 0;
+    }
+    int k = snprintf(buf, len, "%s/share/fmrt/%s", dir, arg);
+    if (k < 0 || (size_t)k >= len) {
+        buf[0] = 0;
+        return arg;
+    }
+    return stat(buf, &st) == 0 ? buf : arg;
+}
+
 int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem)
 {
     struct stat st;
-    char err[512];
+    char err[512], installed[CLI_WEIGHTS_PATH];
+    path = cli_weights_path(path, installed, sizeof installed);
     if (stat(path, &st) != 0)
-        return cli_error("cannot open %s: %s", path, strerror(errno));
+        return installed[0] ? cli_error("cannot open %s: %s (nor installed: %s)", path,
+                                        strerror(errno), installed)
+                            : cli_error("cannot open %s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
         return cli_error("%s is not a regular file", path);
     fm_arena a;

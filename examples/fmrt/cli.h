@@ -43,7 +43,14 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
 
 /* A host arena over a fresh 64-aligned block of `bytes` (freed with cli_mem_free). */
 int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem);
-/* Read and validate a weights or checkpoint file; *w points into *mem. */
+/* The file a weights argument names: arg itself, unless arg has no '/' and names no
+ * file here; then the installed copy <folder of bin/fmrt>/../share/fmrt/arg (written to
+ * buf, len bytes) when it exists. buf holds the installed path tried, or "" when none
+ * was (the messages name both places). cli_load_weights looks up its path this way. */
+#define CLI_WEIGHTS_PATH 4352 /* a buf that holds PATH_MAX and a name */
+const char *cli_weights_path(const char *arg, char *buf, size_t len);
+/* Read and validate a weights or checkpoint file; *w points into *mem. A bare name
+ * missing here is looked up with cli_weights_path. */
 int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem);
 /* fm_unet_check_weights for mode and use_raw (the file's tensors against its config's
  * layout, values finite): run before planning or allocating anything the file's
@@ -132,6 +139,8 @@ int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+/* fmrt convert IN OUT: safetensors <-> weights (convert.c, safetensors.h). */
+int cmd_convert(int argc, char **argv);
 
 /* ---- fmrt plot without its files (tests/fuzz/fuzz_plot.c runs these on any input) ----
  * cli_plot_parse adds one trainer CSV log (step,epoch,loss,...; text[0..len), no NUL

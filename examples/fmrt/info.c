@@ -90,7 +90,8 @@ int cmd_info(int argc, char **argv)
     }
     if (rc)
         return rc;
-    const char *path = o.path;
+    char installed[CLI_WEIGHTS_PATH];
+    const char *path = cli_weights_path(o.path, installed, sizeof installed);
     fm_weights w;
     cli_mem mem = {0};
     size_t bytes;

@@ -98,6 +98,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on MNIST-format IDX data"},
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
     {"export", cmd_export, "keep only the sampling weights of a weights or checkpoint file"},
+    {"convert", cmd_convert, "convert between safetensors (PyTorch) and fmrt weights files"},
     {"plot", cmd_plot, "draw loss curves from training CSV logs as SVG"},
     {"info", cmd_info, "describe a weights or checkpoint file"},
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},

@@ -1,0 +1,453 @@
+/* fmrt convert IN OUT: safetensors (the PyTorch / Hugging Face format) <-> fmrt
+ * weights (.fmw). The direction follows IN's contents: a weights or checkpoint file
+ * (magic FMRTWGT1) becomes safetensors, anything else is read as safetensors and
+ * becomes a weights file. Everything is checked before OUT is written, through the
+ * crash-safe writer, after the output checks every command runs.
+ *
+ *   safetensors -> .fmw: a state dict of the contract's network under fmrt's
+ *     canonical names; the config from --preset / --config / --classes (as fmrt
+ *     train), else from the "fmrt.config" metadata; every tensor against that
+ *     config's layout (the first mismatch named); F16 and BF16 widened exactly.
+ *   .fmw -> safetensors: the canonical (EMA) tensors, or the raw ones with --raw,
+ *     as F32 or F16 (--dtype f16), the config in the metadata. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "io.h"
+#include "safetensors.h"
+
+#define CMD "convert"
+
+typedef struct convert_opts {
+    const char *in, *out;
+    cli_config_opts cfg;
+    int raw, f16, have_dtype;
+} convert_opts;
+
+static int parse_convert_args(int argc, char **argv, convert_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
+        int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
+        if (r == 0)
+            continue;
+        if (r > 0)
+            return r;
+        if (strcmp(a, "--raw") == 0) {
+            o->raw = 1;
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--dtype needs a value");
+            const char *v = argv[++i];
+            if (strcmp(v, "f32") != 0 && strcmp(v, "f16") != 0)
+                return cli_usage_error(CMD, "--dtype: '%s' is not f32 or f16", v);
+            o->f16 = strcmp(v, "f16") == 0;
+            o->have_dtype = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error(CMD, "unknown option '%s'", a);
+        } else if (!o->in) {
+            o->in = a;
+        } else if (!o->out) {
+            o->out = a;
+        } else {
+            return cli_usage_error(CMD, "unexpected argument '%s'", a);
+        }
+    }
+    if (!o->in || !o->out)
+        return cli_usage_error(CMD, "needs IN and OUT");
+    return 0;
+}
+
+static void usage(void)
+{
+    printf("usage: fmrt convert IN.safetensors OUT.fmw [--preset mnist|tiny]\n"
+           "                    [--config key=value ...] [--classes K]\n"
+           "       fmrt convert IN.fmw OUT.safetensors [--raw] [--dtype f32|f16]\n\n"
+           "Converts between safetensors (PyTorch, Hugging Face) and fmrt weights files; the\n"
+           "direction follows IN's contents. Everything is checked before OUT is written.\n\n"
+           "safetensors -> weights: a state dict of the contract's network under fmrt's names\n"
+           "(time_lin1.weight, conv_in.weight, enc.0.norm1.weight, mid.1.qkv.weight, ...),\n"
+           "tensors F32, F16 or BF16. The config comes from --preset, --config and --classes\n"
+           "(as for fmrt train), or, without them, from IN's \"fmrt.config\" metadata. Every\n"
+           "tensor is checked against the config's layout: the first one missing, of\n"
+           "another shape or unexpected is named. heads and groups shape no tensor: give\n"
+           "the ones the network was trained with.\n\n"
+           "weights -> safetensors: the canonical tensors (the EMA weights of a trainer's\n"
+           "file), or the raw ones with --raw; F32, or F16 with --dtype f16; the config,\n"
+           "step and seed in the metadata.\n");
+}
+
+/* a's suffix is s. */
+static int ends_with(const char *a, const char *s)
+{
+    size_t la = strlen(a), ls = strlen(s);
+    return la >= ls && strcmp(a + la - ls, s) == 0;
+}
+
+/* The first 8 bytes of path (fewer for a short file) and its size. */
+static int sniff(const char *path, unsigned char magic[8], size_t *n, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return cli_error("%s is not a regular file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    *n = fread(magic, 1, 8, f);
+    fclose(f);
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* The first field where the two configs differ, as "key=a" and "key=b". */
+static void first_difference(const fm_config *a, const fm_config *b, char *fa, char *fb, size_t len)
+{
+    char sa[320], sb[320];
+    fm_config_format(a, sa, sizeof sa);
+    fm_config_format(b, sb, sizeof sb);
+    const char *pa = sa, *pb = sb;
+    while (*pa && *pb) {
+        size_t ka = strcspn(pa, " "), kb = strcspn(pb, " ");
+        if (ka != kb || memcmp(pa, pb, ka) != 0) {
+            snprintf(fa, len, "%.*s", (int)ka, pa);
+            snprintf(fb, len, "%.*s", (int)kb, pb);
+            return;
+        }
+        pa += ka + (pa[ka] == ' ');
+        pb += kb + (pb[kb] == ' ');
+    }
+    snprintf(fa, len, "%s", sa);
+    snprintf(fb, len, "%s", sb);
+}
+
+static int meta_u64(const st_file *f, const char *in, const char *key, uint64_t *v, int *have)
+{
+    const char *s = st_meta_get(f, key);
+    *have = s != NULL;
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] < '0' || s[0] > '9')
+        return cli_error("%s: __metadata__ %s: '%s' is not a decimal integer", in, key, s);
+    *v = x;
+    return 0;
+}
+
+static const char *dtype_summary(const st_file *f)
+{
+    int seen[ST_NDTYPES] = {0}, kinds = 0;
+    st_dtype one = ST_F32;
+    for (int i = 0; i < f->n; i++)
+        if (!seen[f->t[i].dtype]++) {
+            kinds++;
+            one = f->t[i].dtype;
+        }
+    return kinds == 1 ? st_dtype_name(one) : kinds ? "mixed dtypes" : "no tensors";
+}
+
+static int st_to_fmw(const convert_opts *o)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char err[1024];
+    st_file f;
+    /* The header length first: a hostile one is refused before the file is read. */
+    unsigned char first[8];
+    size_t got = 0;
+    uint64_t size = 0, hn;
+    if (sniff(o->in, first, &got, &size))
+        return 1;
+    /* Files that are often mistaken for safetensors. */
+    if (got >= 4 && memcmp(first, "PK\003\004", 4) == 0)
+        return cli_error("%s is a zip archive (torch.save's format?), not safetensors: save with "
+                         "safetensors.torch.save_file(model.state_dict(), ...)",
+                         o->in);
+    if (got >= 2 && first[0] == 0x80 && first[1] >= 2 && first[1] <= 5)
+        return cli_error("%s is a Python pickle, not safetensors: save with "
+                         "safetensors.torch.save_file(model.state_dict(), ...)",
+                         o->in);
+    if (got == 8 && st_header_length(first, size, &hn, err, sizeof err))
+        return cli_error("%s: %s", o->in, err);
+    if (cli_read_file(o->in, &data, &len))
+        return 1;
+    if (st_parse(data, len, &f, err, sizeof err)) {
+        free(data);
+        return cli_error("%s: %s", o->in, err);
+    }
+    int rc = 1;
+    fm_config cfg, meta_cfg;
+    int have_meta = 0;
+    float *flat = NULL;
+    fm_param *params = NULL;
+    fm_wtensor *wt = NULL;
+    cli_mem smem = {0};
+    int r = st_fmrt_config(&f, &meta_cfg, err, sizeof err);
+    if (r > 0 && !o->cfg.given) {
+        cli_error("%s: %s", o->in, err);
+        goto done;
+    }
+    have_meta = r == 0;
+    if (o->cfg.given) {
+        if (cli_build_config(&o->cfg, &cfg))
+            goto done;
+    } else if (have_meta) {
+        cfg = meta_cfg;
+    } else {
+        cli_error("%s has no %s metadata: name the model's config with --preset, --config and "
+                  "--classes (as for fmrt train)",
+                  o->in, ST_META_CONFIG);
+        goto done;
+    }
+    if (st_fmrt_check(&f, &cfg, err, sizeof err)) {
+        cli_error("%s: %s", o->in, err);
+        goto done;
+    }
+    /* heads and groups shape no tensor: a file that says otherwise is a different model. */
+    if (o->cfg.given && have_meta && !fm_config_equal(&cfg, &meta_cfg)) {
+        char a[320], b[320];
+        first_difference(&cfg, &meta_cfg, a, b, sizeof a);
+        cli_error("%s: the flags give %s, the file's %s has %s (drop the flags to use the file's)",
+                  o->in, a, ST_META_CONFIG, b);
+        goto done;
+    }
+    uint64_t step = 0, seed = 0;
+    int have_step, have_seed;
+    if (meta_u64(&f, o->in, ST_META_STEP, &step, &have_step) ||
+        meta_u64(&f, o->in, ST_META_SEED, &seed, &have_seed))
+        goto done;
+
+    int64_t P;
+    params = malloc(sizeof *params * FM_MAX_PARAMS);
+    int np = params ? fm_unet_layout(&cfg, params, FM_MAX_PARAMS, &P) : -1;
+    flat = np > 0 ? malloc((size_t)P * sizeof(float)) : NULL;
+    wt = np > 0 ? calloc((size_t)np, sizeof *wt) : NULL;
+    if (!flat || !wt) {
+        cli_error("convert: out of memory for the %s parameters", o->in);
+        goto done;
+    }
+    for (int i = 0; i < np; i++) {
+        const fm_param *p = &params[i];
+        const st_tensor *t = st_find(&f, p->name);
+        float *dst = flat + p->offset;
+        if (st_to_f32(t, dst, err, sizeof err)) {
+            cli_error("%s: %s", o->in, err);
+            goto done;
+        }
+        size_t bad = fm_f32_nonfinite(dst, (size_t)t->numel, NULL);
+        if (bad) {
+            cli_error("%s: tensor %s: %zu of its %" PRIu64 " values are not finite (NaN or inf)",
+                      o->in, p->name, bad, t->numel);
+            goto done;
+        }
+        snprintf(wt[i].name, sizeof wt[i].name, "%s", p->name);
+        wt[i].dtype = FM_F32;
+        wt[i].ndim = p->t.ndim;
+        for (int d = 0; d < 4; d++)
+            wt[i].shape[d] = d < p->t.ndim ? p->t.shape[d] : 1;
+        wt[i].data = dst;
+        wt[i].bytes = (size_t)t->numel * sizeof(float);
+    }
+    fm_wmeta meta[2];
+    int nm = 0;
+    memset(meta, 0, sizeof meta);
+    if (have_step) {
+        snprintf(meta[nm].key, sizeof meta[nm].key, "step");
+        meta[nm++].value = step;
+    }
+    if (have_seed) {
+        snprintf(meta[nm].key, sizeof meta[nm].key, "seed");
+        meta[nm++].value = seed;
+    }
+    fm_arena scratch;
+    if (cli_host_arena(&scratch, fm_weights_save_scratch(np, nm), &smem))
+        goto done;
+    if (fm_weights_save(o->out, FM_WEIGHTS_KIND_WEIGHTS, &cfg, wt, np, meta, nm, &scratch, err,
+                        sizeof err) != FM_OK) {
+        cli_error("convert: %s", err);
+        goto done;
+    }
+    char cs[320];
+    fm_config_format(&cfg, cs, sizeof cs);
+    printf("wrote %s: weights, %d tensors, %lld parameters from %s (%s)\nconfig %s\n", o->out, np,
+           (long long)P, o->in, dtype_summary(&f), cs);
+    rc = 0;
+done:
+    cli_mem_free(&smem);
+    free(wt);
+    free(flat);
+    free(params);
+    st_free(&f);
+    free(data);
+    return rc;
+}
+
+static int fmw_to_st(const convert_opts *o)
+{
+    fm_weights w;
+    size_t bytes;
+    cli_mem wmem = {0};
+    char err[512];
+    if (cli_load_weights(o->in, &w, &bytes, &wmem))
+        return 1;
+    int rc = 1, has_raw = fm_weights_find(&w, FM_RAW_PREFIX "conv_in.weight") >= 0;
+    fm_param *params = NULL;
+    st_tensor *t = NULL;
+    uint8_t *half = NULL, *hdr = NULL;
+    const void **chunks = NULL;
+    size_t *sizes = NULL;
+    if (o->raw && !has_raw) {
+        cli_error("%s holds one set of weights (no raw.* tensors): convert it without --raw",
+                  o->in);
+        goto done;
+    }
+    if (cli_check_weights(o->in, &w, FM_MODE_SAMPLE, o->raw))
+        goto done;
+    int64_t P;
+    params = malloc(sizeof *params * FM_MAX_PARAMS);
+    int np = params ? fm_unet_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
+    t = np > 0 ? calloc((size_t)np, sizeof *t) : NULL;
+    chunks = np > 0 ? calloc((size_t)np + 1, sizeof *chunks) : NULL;
+    sizes = np > 0 ? calloc((size_t)np + 1, sizeof *sizes) : NULL;
+    half = o->f16 && np > 0 ? malloc((size_t)P * 2) : NULL;
+    if (!t || !chunks || !sizes || (o->f16 && !half)) {
+        cli_error("convert: out of memory for the %s parameters", o->in);
+        goto done;
+    }
+    for (int i = 0; i < np; i++) {
+        const fm_param *p = &params[i];
+        char name[FM_WEIGHTS_NAME + 8];
+        fm_wtensor src;
+        snprintf(name, sizeof name, "%s%s", o->raw ? FM_RAW_PREFIX : "", p->name);
+        /* cli_check_weights has found every one with its shape. */
+        if (fm_weights_tensor(&w, fm_weights_find(&w, name), &src) != FM_OK) {
+            cli_error("%s: tensor %s unreadable", o->in, name);
+            goto done;
+        }
+        t[i].name = p->name;
+        t[i].dtype = o->f16 ? ST_F16 : ST_F32;
+        t[i].ndim = p->t.ndim;
+        for (int d = 0; d < p->t.ndim; d++)
+            t[i].shape[d] = (uint64_t)p->t.shape[d];
+        chunks[i + 1] = src.data;
+        sizes[i + 1] = src.bytes;
+        if (!o->f16)
+            continue;
+        uint8_t *h = half + 2 * p->offset;
+        size_t n = src.bytes / sizeof(float);
+        for (size_t k = 0; k < n; k++) {
+            float v;
+            memcpy(&v, (const uint8_t *)src.data + 4 * k, sizeof v);
+            uint16_t x = st_f32_to_f16(v);
+            if ((x & 0x7c00) == 0x7c00) {
+                cli_error("%s: tensor %s: value %g is beyond F16's range (65504): keep F32", o->in,
+                          name, (double)v);
+                goto done;
+            }
+            h[2 * k] = (uint8_t)x; /* little-endian, as the format says */
+            h[2 * k + 1] = (uint8_t)(x >> 8);
+        }
+        chunks[i + 1] = h;
+        sizes[i + 1] = 2 * n;
+    }
+    char cs[320], step[24], seed[24];
+    fm_config_format(&w.cfg, cs, sizeof cs);
+    st_meta meta[4] = {{"format", "pt"}, {ST_META_CONFIG, cs}};
+    int nm = 2;
+    uint64_t v;
+    if (fm_weights_meta(&w, "step", &v)) {
+        snprintf(step, sizeof step, "%" PRIu64, v);
+        meta[nm++] = (st_meta){ST_META_STEP, step};
+    }
+    if (fm_weights_meta(&w, "seed", &v)) {
+        snprintf(seed, sizeof seed, "%" PRIu64, v);
+        meta[nm++] = (st_meta){ST_META_SEED, seed};
+    }
+    size_t hlen;
+    if (st_header(t, np, meta, nm, &hdr, &hlen, err, sizeof err)) {
+        cli_error("convert: %s", err);
+        goto done;
+    }
+    chunks[0] = hdr;
+    sizes[0] = hlen;
+    if (fm_file_write_atomic(o->out, chunks, sizes, np + 1, err, sizeof err) != FM_OK) {
+        cli_error("convert: %s", err);
+        goto done;
+    }
+    printf("wrote %s: safetensors, %d tensors, %lld parameters, %s (%s weights of %s)\n", o->out,
+           np, (long long)P, o->f16 ? "F16" : "F32",
+           o->raw    ? "raw"
+           : has_raw ? "EMA"
+                     : "canonical",
+           o->in);
+    rc = 0;
+done:
+    free(hdr);
+    free(half);
+    free(sizes);
+    free(chunks);
+    free(t);
+    free(params);
+    cli_mem_free(&wmem);
+    return rc;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    convert_opts o;
+    int rc = parse_convert_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        usage();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    /* A bare name missing here may be an installed model (share/fmrt), as for sample. */
+    char installed[CLI_WEIGHTS_PATH];
+    o.in = cli_weights_path(o.in, installed, sizeof installed);
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "OUT", o.out);
+    cli_files_add(&ins, "IN", o.in);
+    if (cli_check_outputs(&outs, &ins))
+        return 1;
+    unsigned char magic[8];
+    size_t n = 0;
+    uint64_t size;
+    if (sniff(o.in, magic, &n, &size))
+        return 1;
+    int from_fmw = n == 8 && memcmp(magic, FM_WEIGHTS_MAGIC, 8) == 0;
+    if (from_fmw) {
+        if (o.cfg.given)
+            return cli_usage_error(CMD,
+                                   "--preset, --config and --classes are for a safetensors "
+                                   "IN: %s is a weights file, which carries its config",
+                                   o.in);
+        if (ends_with(o.out, ".fmw"))
+            return cli_usage_error(CMD,
+                                   "%s is a weights file, so OUT gets safetensors: name it "
+                                   "*.safetensors, not %s",
+                                   o.in, o.out);
+        return fmw_to_st(&o);
+    }
+    if (o.raw || o.have_dtype)
+        return cli_usage_error(CMD, "--raw and --dtype are for a weights IN (.fmw): %s is not one",
+                               o.in);
+    if (ends_with(o.out, ".safetensors"))
+        return cli_usage_error(CMD,
+                               "%s is read as safetensors, so OUT gets a weights file: name "
+                               "it *.fmw, not %s",
+                               o.in, o.out);
+    return st_to_fmw(&o);
+}
