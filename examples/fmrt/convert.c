@@ -158,140 +158,211 @@ static const char *dtype_summary(const st_file *f)
     return kinds == 1 ? st_dtype_name(one) : kinds ? "mixed dtypes" : "no tensors";
 }
 
-static int st_to_fmw(const convert_opts *o)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    char err[1024];
+/* A safetensors file in memory, and what st_to_fmw builds from it. */
+typedef struct st_job {
+    const convert_opts *o;
+    unsigned char *data; /* the whole file */
+    size_t len;
     st_file f;
-    /* The header length first: a hostile one is refused before the file is read. */
+    int parsed;
+    fm_config cfg;
+    fm_param *params; /* the config's layout: np tensors, P floats */
+    int np;
+    int64_t P;
+    float *flat;      /* [P] the parameters as f32 */
+    fm_wtensor *wt;   /* [np] their entries in the weights file */
+    fm_wmeta meta[2]; /* step and seed, when the file has them */
+    int nm;
+    char err[1024];
+} st_job;
+
+/* The file, read and parsed. The header length is checked first, so that a hostile
+ * one is refused before the file is read; files often mistaken for safetensors are
+ * named. */
+static int st_read(st_job *j)
+{
+    const char *in = j->o->in;
     unsigned char first[8];
     size_t got = 0;
     uint64_t size = 0, hn;
-    if (sniff(o->in, first, &got, &size))
+    if (sniff(in, first, &got, &size))
         return 1;
-    /* Files that are often mistaken for safetensors. */
     if (got >= 4 && memcmp(first, "PK\003\004", 4) == 0)
         return cli_error("%s is a zip archive (torch.save's format?), not safetensors: save with "
                          "safetensors.torch.save_file(model.state_dict(), ...)",
-                         o->in);
+                         in);
     if (got >= 2 && first[0] == 0x80 && first[1] >= 2 && first[1] <= 5)
         return cli_error("%s is a Python pickle, not safetensors: save with "
                          "safetensors.torch.save_file(model.state_dict(), ...)",
-                         o->in);
-    if (got == 8 && st_header_length(first, size, &hn, err, sizeof err))
-        return cli_error("%s: %s", o->in, err);
-    if (cli_read_file(o->in, &data, &len))
+                         in);
+    if (got == 8 && st_header_length(first, size, &hn, j->err, sizeof j->err))
+        return cli_error("%s: %s", in, j->err);
+    if (cli_read_file(in, &j->data, &j->len))
         return 1;
-    if (st_parse(data, len, &f, err, sizeof err)) {
-        free(data);
-        return cli_error("%s: %s", o->in, err);
-    }
-    int rc = 1;
-    fm_config cfg, meta_cfg;
-    int have_meta = 0;
-    float *flat = NULL;
-    fm_param *params = NULL;
-    fm_wtensor *wt = NULL;
-    cli_mem smem = {0};
-    int r = st_fmrt_config(&f, &meta_cfg, err, sizeof err);
-    if (r > 0 && !o->cfg.given) {
-        cli_error("%s: %s", o->in, err);
-        goto done;
-    }
-    have_meta = r == 0;
-    if (o->cfg.given) {
-        if (cli_build_config(&o->cfg, &cfg))
-            goto done;
-    } else if (have_meta) {
-        cfg = meta_cfg;
-    } else {
-        cli_error("%s has no %s metadata: name the model's config with --preset, --config and "
-                  "--classes (as for fmrt train)",
-                  o->in, ST_META_CONFIG);
-        goto done;
-    }
-    if (st_fmrt_check(&f, &cfg, err, sizeof err)) {
-        cli_error("%s: %s", o->in, err);
-        goto done;
-    }
-    /* heads and groups shape no tensor: a file that says otherwise is a different model. */
-    if (o->cfg.given && have_meta && !fm_config_equal(&cfg, &meta_cfg)) {
-        char a[320], b[320];
-        first_difference(&cfg, &meta_cfg, a, b, sizeof a);
-        cli_error("%s: the flags give %s, the file's %s has %s (drop the flags to use the file's)",
-                  o->in, a, ST_META_CONFIG, b);
-        goto done;
-    }
-    uint64_t step = 0, seed = 0;
-    int have_step, have_seed;
-    if (meta_u64(&f, o->in, ST_META_STEP, &step, &have_step) ||
-        meta_u64(&f, o->in, ST_META_SEED, &seed, &have_seed))
-        goto done;
+    if (st_parse(j->data, j->len, &j->f, j->err, sizeof j->err))
+        return cli_error("%s: %s", in, j->err);
+    j->parsed = 1;
+    return 0;
+}
 
-    int64_t P;
-    params = malloc(sizeof *params * FM_MAX_PARAMS);
-    int np = params ? fm_unet_layout(&cfg, params, FM_MAX_PARAMS, &P) : -1;
-    flat = np > 0 ? malloc((size_t)P * sizeof(float)) : NULL;
-    wt = np > 0 ? calloc((size_t)np, sizeof *wt) : NULL;
-    if (!flat || !wt) {
-        cli_error("convert: out of memory for the %s parameters", o->in);
-        goto done;
+/* The config: from the flags, else from the file's metadata; the tensors must fit it,
+ * and flags that fit the tensors must still agree with the metadata (heads and groups
+ * shape no tensor: a file that says otherwise is a different model). */
+static int st_choose_config(st_job *j)
+{
+    const convert_opts *o = j->o;
+    fm_config meta_cfg;
+    int r = st_fmrt_config(&j->f, &meta_cfg, j->err, sizeof j->err);
+    if (r > 0 && !o->cfg.given)
+        return cli_error("%s: %s", o->in, j->err);
+    int have_meta = r == 0;
+    if (o->cfg.given) {
+        if (cli_build_config(&o->cfg, &j->cfg))
+            return 1;
+    } else if (have_meta) {
+        j->cfg = meta_cfg;
+    } else {
+        return cli_error("%s has no %s metadata: name the model's config with --preset, "
+                         "--config and --classes (as for fmrt train)",
+                         o->in, ST_META_CONFIG);
     }
-    for (int i = 0; i < np; i++) {
-        const fm_param *p = &params[i];
-        const st_tensor *t = st_find(&f, p->name);
-        float *dst = flat + p->offset;
-        if (st_to_f32(t, dst, err, sizeof err)) {
-            cli_error("%s: %s", o->in, err);
-            goto done;
+    if (st_fmrt_check(&j->f, &j->cfg, j->err, sizeof j->err))
+        return cli_error("%s: %s", o->in, j->err);
+    if (o->cfg.given && have_meta && !fm_config_equal(&j->cfg, &meta_cfg)) {
+        char a[320], b[320];
+        first_difference(&j->cfg, &meta_cfg, a, b, sizeof a);
+        return cli_error("%s: the flags give %s, the file's %s has %s (drop the flags to use the "
+                         "file's)",
+                         o->in, a, ST_META_CONFIG, b);
+    }
+    return 0;
+}
+
+/* Step and seed from the metadata, when there, into the weights file's metadata. */
+static int st_gather_meta(st_job *j)
+{
+    uint64_t v[2] = {0, 0};
+    int have[2];
+    const char *from[2] = {ST_META_STEP, ST_META_SEED}, *to[2] = {"step", "seed"};
+    for (int k = 0; k < 2; k++) {
+        if (meta_u64(&j->f, j->o->in, from[k], &v[k], &have[k]))
+            return 1;
+        if (have[k]) {
+            snprintf(j->meta[j->nm].key, sizeof j->meta[j->nm].key, "%s", to[k]);
+            j->meta[j->nm++].value = v[k];
         }
+    }
+    return 0;
+}
+
+/* Every parameter of the layout as f32 (finite) in flat, with its weights entry. */
+static int st_gather_tensors(st_job *j)
+{
+    j->params = malloc(sizeof *j->params * FM_MAX_PARAMS);
+    j->np = j->params ? fm_unet_layout(&j->cfg, j->params, FM_MAX_PARAMS, &j->P) : -1;
+    j->flat = j->np > 0 ? malloc((size_t)j->P * sizeof(float)) : NULL;
+    j->wt = j->np > 0 ? calloc((size_t)j->np, sizeof *j->wt) : NULL;
+    if (!j->flat || !j->wt)
+        return cli_error("convert: out of memory for the %s parameters", j->o->in);
+    for (int i = 0; i < j->np; i++) {
+        const fm_param *p = &j->params[i];
+        const st_tensor *t = st_find(&j->f, p->name);
+        float *dst = j->flat + p->offset;
+        if (st_to_f32(t, dst, j->err, sizeof j->err))
+            return cli_error("%s: %s", j->o->in, j->err);
         size_t bad = fm_f32_nonfinite(dst, (size_t)t->numel, NULL);
-        if (bad) {
-            cli_error("%s: tensor %s: %zu of its %" PRIu64 " values are not finite (NaN or inf)",
-                      o->in, p->name, bad, t->numel);
-            goto done;
-        }
-        snprintf(wt[i].name, sizeof wt[i].name, "%s", p->name);
-        wt[i].dtype = FM_F32;
-        wt[i].ndim = p->t.ndim;
+        if (bad)
+            return cli_error("%s: tensor %s: %zu of its %" PRIu64
+                             " values are not finite (NaN or inf)",
+                             j->o->in, p->name, bad, t->numel);
+        fm_wtensor *w = &j->wt[i];
+        snprintf(w->name, sizeof w->name, "%s", p->name);
+        w->dtype = FM_F32;
+        w->ndim = p->t.ndim;
         for (int d = 0; d < 4; d++)
-            wt[i].shape[d] = d < p->t.ndim ? p->t.shape[d] : 1;
-        wt[i].data = dst;
-        wt[i].bytes = (size_t)t->numel * sizeof(float);
+            w->shape[d] = d < p->t.ndim ? p->t.shape[d] : 1;
+        w->data = dst;
+        w->bytes = (size_t)t->numel * sizeof(float);
     }
-    fm_wmeta meta[2];
-    int nm = 0;
-    memset(meta, 0, sizeof meta);
-    if (have_step) {
-        snprintf(meta[nm].key, sizeof meta[nm].key, "step");
-        meta[nm++].value = step;
-    }
-    if (have_seed) {
-        snprintf(meta[nm].key, sizeof meta[nm].key, "seed");
-        meta[nm++].value = seed;
-    }
+    return 0;
+}
+
+static int st_write(st_job *j)
+{
+    cli_mem smem = {0};
     fm_arena scratch;
-    if (cli_host_arena(&scratch, fm_weights_save_scratch(np, nm), &smem))
-        goto done;
-    if (fm_weights_save(o->out, FM_WEIGHTS_KIND_WEIGHTS, &cfg, wt, np, meta, nm, &scratch, err,
-                        sizeof err) != FM_OK) {
-        cli_error("convert: %s", err);
-        goto done;
-    }
-    char cs[320];
-    fm_config_format(&cfg, cs, sizeof cs);
-    printf("wrote %s: weights, %d tensors, %lld parameters from %s (%s)\nconfig %s\n", o->out, np,
-           (long long)P, o->in, dtype_summary(&f), cs);
-    rc = 0;
-done:
+    int rc = cli_host_arena(&scratch, fm_weights_save_scratch(j->np, j->nm), &smem);
+    if (rc == 0 && fm_weights_save(j->o->out, FM_WEIGHTS_KIND_WEIGHTS, &j->cfg, j->wt, j->np,
+                                   j->meta, j->nm, &scratch, j->err, sizeof j->err) != FM_OK)
+        rc = cli_error("convert: %s", j->err);
     cli_mem_free(&smem);
-    free(wt);
-    free(flat);
-    free(params);
-    st_free(&f);
-    free(data);
+    if (rc == 0) {
+        char cs[320];
+        fm_config_format(&j->cfg, cs, sizeof cs);
+        printf("wrote %s: weights, %d tensors, %lld parameters from %s (%s)\nconfig %s\n",
+               j->o->out, j->np, (long long)j->P, j->o->in, dtype_summary(&j->f), cs);
+    }
     return rc;
+}
+
+static int st_to_fmw(const convert_opts *o)
+{
+    st_job j;
+    memset(&j, 0, sizeof j);
+    j.o = o;
+    int rc = st_read(&j);
+    if (rc == 0)
+        rc = st_choose_config(&j);
+    if (rc == 0)
+        rc = st_gather_meta(&j);
+    if (rc == 0)
+        rc = st_gather_tensors(&j);
+    if (rc == 0)
+        rc = st_write(&j);
+    free(j.wt);
+    free(j.flat);
+    free(j.params);
+    if (j.parsed)
+        st_free(&j.f);
+    free(j.data);
+    return rc;
+}
+
+/* n floats of tensor `name` as little-endian F16 into h; a value beyond F16's range
+ * is an error (it would become inf). */
+static int pack_f16(const char *in, const char *name, const void *src, size_t n, uint8_t *h)
+{
+    for (size_t k = 0; k < n; k++) {
+        float v;
+        memcpy(&v, (const uint8_t *)src + 4 * k, sizeof v);
+        uint16_t x = st_f32_to_f16(v);
+        if ((x & 0x7c00) == 0x7c00)
+            return cli_error("%s: tensor %s: value %g is beyond F16's range (65504): keep F32", in,
+                             name, (double)v);
+        h[2 * k] = (uint8_t)x;
+        h[2 * k + 1] = (uint8_t)(x >> 8);
+    }
+    return 0;
+}
+
+/* The metadata of a safetensors file made from w: format, config, and step and seed
+ * when w has them (cs[320], step[24] and seed[24] hold the strings); returns the count. */
+static int meta_of(const fm_weights *w, st_meta meta[4], char *cs, char *step, char *seed)
+{
+    int nm = 0;
+    uint64_t v;
+    fm_config_format(&w->cfg, cs, 320);
+    meta[nm++] = (st_meta){"format", "pt"};
+    meta[nm++] = (st_meta){ST_META_CONFIG, cs};
+    if (fm_weights_meta(w, "step", &v)) {
+        snprintf(step, 24, "%" PRIu64, v);
+        meta[nm++] = (st_meta){ST_META_STEP, step};
+    }
+    if (fm_weights_meta(w, "seed", &v)) {
+        snprintf(seed, 24, "%" PRIu64, v);
+        meta[nm++] = (st_meta){ST_META_SEED, seed};
+    }
+    return nm;
 }
 
 static int fmw_to_st(const convert_opts *o)
@@ -347,34 +418,14 @@ static int fmw_to_st(const convert_opts *o)
             continue;
         uint8_t *h = half + 2 * p->offset;
         size_t n = src.bytes / sizeof(float);
-        for (size_t k = 0; k < n; k++) {
-            float v;
-            memcpy(&v, (const uint8_t *)src.data + 4 * k, sizeof v);
-            uint16_t x = st_f32_to_f16(v);
-            if ((x & 0x7c00) == 0x7c00) {
-                cli_error("%s: tensor %s: value %g is beyond F16's range (65504): keep F32", o->in,
-                          name, (double)v);
-                goto done;
-            }
-            h[2 * k] = (uint8_t)x; /* little-endian, as the format says */
-            h[2 * k + 1] = (uint8_t)(x >> 8);
-        }
+        if (pack_f16(o->in, name, src.data, n, h))
+            goto done;
         chunks[i + 1] = h;
         sizes[i + 1] = 2 * n;
     }
     char cs[320], step[24], seed[24];
-    fm_config_format(&w.cfg, cs, sizeof cs);
-    st_meta meta[4] = {{"format", "pt"}, {ST_META_CONFIG, cs}};
-    int nm = 2;
-    uint64_t v;
-    if (fm_weights_meta(&w, "step", &v)) {
-        snprintf(step, sizeof step, "%" PRIu64, v);
-        meta[nm++] = (st_meta){ST_META_STEP, step};
-    }
-    if (fm_weights_meta(&w, "seed", &v)) {
-        snprintf(seed, sizeof seed, "%" PRIu64, v);
-        meta[nm++] = (st_meta){ST_META_SEED, seed};
-    }
+    st_meta meta[4];
+    int nm = meta_of(&w, meta, cs, step, seed);
     size_t hlen;
     if (st_header(t, np, meta, nm, &hdr, &hlen, err, sizeof err)) {
         cli_error("convert: %s", err);

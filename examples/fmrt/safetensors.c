@@ -164,32 +164,12 @@ static int dtype_of(const char *s, st_dtype *d)
 }
 
 /* One tensor entry: dtype, shape, data_offsets, and the bytes they must agree on. */
-static int parse_tensor(const cJSON *e, st_tensor *t, size_t data_bytes, char *err, size_t errlen)
+/* "shape": t->shape, t->ndim and t->numel; *bytes = numel x the dtype's size, every
+ * product checked against 2^64. */
+static int parse_shape(const cJSON *sh, st_tensor *t, const char *name, uint64_t *bytes, char *err,
+                       size_t errlen)
 {
-    char nb[NAME_MAX_SHOWN + 4], sb[160];
-    const char *name = shown(t->name, nb, sizeof nb);
-    if (!cJSON_IsObject(e)) {
-        msg(err, errlen, "tensor '%s': its entry is %s, not an object", name, json_type(e));
-        return 1;
-    }
-    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
-    const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    const char *missing = !dt ? "dtype" : !sh ? "shape" : !of ? "data_offsets" : NULL;
-    if (missing) {
-        msg(err, errlen, "tensor '%s': field %s is missing", name, missing);
-        return 1;
-    }
-    if (!cJSON_IsString(dt)) {
-        msg(err, errlen, "tensor '%s': dtype is %s, not a string", name, json_type(dt));
-        return 1;
-    }
-    if (!dtype_of(dt->valuestring, &t->dtype)) {
-        char db[NAME_MAX_SHOWN + 4];
-        msg(err, errlen, "tensor '%s': unknown dtype '%s'", name,
-            shown(dt->valuestring, db, sizeof db));
-        return 1;
-    }
+    char sb[160];
     if (!cJSON_IsArray(sh)) {
         msg(err, errlen, "tensor '%s': shape is %s, not an array", name, json_type(sh));
         return 1;
@@ -227,7 +207,17 @@ static int parse_tensor(const cJSON *e, st_tensor *t, size_t data_bytes, char *e
             st_dtype_name(t->dtype));
         return 1;
     }
-    uint64_t bytes = t->numel * esz;
+    *bytes = t->numel * esz;
+    return 0;
+}
+
+/* "data_offsets": [begin, end) within the data_bytes after the header, holding exactly
+ * `bytes`, aligned to the dtype's size. */
+static int parse_offsets(const cJSON *of, st_tensor *t, const char *name, uint64_t bytes,
+                         size_t data_bytes, char *err, size_t errlen)
+{
+    char sb[160];
+    size_t esz = st_dtype_size(t->dtype);
     if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) {
         msg(err, errlen, "tensor '%s': data_offsets is %s, not [begin, end]", name,
             cJSON_IsArray(of) ? "an array of another length" : json_type(of));
@@ -265,6 +255,38 @@ static int parse_tensor(const cJSON *e, st_tensor *t, size_t data_bytes, char *e
         return 1;
     }
     return 0;
+}
+
+static int parse_tensor(const cJSON *e, st_tensor *t, size_t data_bytes, char *err, size_t errlen)
+{
+    char nb[NAME_MAX_SHOWN + 4];
+    const char *name = shown(t->name, nb, sizeof nb);
+    if (!cJSON_IsObject(e)) {
+        msg(err, errlen, "tensor '%s': its entry is %s, not an object", name, json_type(e));
+        return 1;
+    }
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    const char *missing = !dt ? "dtype" : !sh ? "shape" : !of ? "data_offsets" : NULL;
+    if (missing) {
+        msg(err, errlen, "tensor '%s': field %s is missing", name, missing);
+        return 1;
+    }
+    if (!cJSON_IsString(dt)) {
+        msg(err, errlen, "tensor '%s': dtype is %s, not a string", name, json_type(dt));
+        return 1;
+    }
+    if (!dtype_of(dt->valuestring, &t->dtype)) {
+        char db[NAME_MAX_SHOWN + 4];
+        msg(err, errlen, "tensor '%s': unknown dtype '%s'", name,
+            shown(dt->valuestring, db, sizeof db));
+        return 1;
+    }
+    uint64_t bytes;
+    if (parse_shape(sh, t, name, &bytes, err, errlen))
+        return 1;
+    return parse_offsets(of, t, name, bytes, data_bytes, err, errlen);
 }
 
 static const st_tensor *g_sort_t; /* qsort has no context argument */
