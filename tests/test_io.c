@@ -21,8 +21,8 @@
 
 #include "testutil.h"
 
-#include "io.h"
 #include "image.h"
+#include "io.h"
 #include "weights.h"
 #include <png.h>
 
@@ -233,26 +233,26 @@ typedef struct idx_case {
 } idx_case;
 
 static const idx_case idx_cases[] = {
-        {"empty file", {0}, 0, FM_ERR_FORMAT, "truncated"},
-        {"wrong magic", {1, 0, 8, 1, 0, 0, 0, 1, 9}, 9, FM_ERR_FORMAT, "not an IDX file"},
-        {"float type", {0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0}, 12, FM_ERR_FORMAT, "type 0x0d"},
-        {"ndim 0", {0, 0, 8, 0}, 4, FM_ERR_FORMAT, "ndim 0"},
-        {"ndim 5", {0, 0, 8, 5, 0, 0, 0, 1}, 8, FM_ERR_FORMAT, "ndim 5"},
-        {"zero dim", {0, 0, 8, 2, 0, 0, 0, 3, 0, 0, 0, 0}, 12, FM_ERR_FORMAT, "dim 1 is 0"},
-        {"header cut", {0, 0, 8, 3, 0, 0, 0, 1, 0, 0}, 10, FM_ERR_FORMAT, "truncated"},
-        {"magic cut", {0, 0, 8}, 3, FM_ERR_FORMAT, "truncated"},
-        {"payload cut", {0, 0, 8, 1, 0, 0, 0, 10, 1, 2, 3, 4, 5}, 13, FM_ERR_FORMAT, "truncated"},
-        {"trailing", {0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3, 4}, 12, FM_ERR_FORMAT, "trailing"},
-        {"overflow",
-         {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-         16,
-         FM_ERR_FORMAT,
-         "more than"},
-        {"2^31 + 1 bytes", {0, 0, 8, 2, 0x80, 0, 0, 1, 0, 0, 0, 1}, 12, FM_ERR_FORMAT, "more than"},
-        /* Exactly 2^31 one-byte images: fm_mnist_load keeps counts in int, so the
-         * limit is 2^31 - 1 (the header used to pass, then the count became negative). */
-        {"2^31 bytes", {0, 0, 8, 1, 0x80, 0, 0, 0}, 8, FM_ERR_FORMAT, "more than"},
-    };
+    {"empty file", {0}, 0, FM_ERR_FORMAT, "truncated"},
+    {"wrong magic", {1, 0, 8, 1, 0, 0, 0, 1, 9}, 9, FM_ERR_FORMAT, "not an IDX file"},
+    {"float type", {0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0}, 12, FM_ERR_FORMAT, "type 0x0d"},
+    {"ndim 0", {0, 0, 8, 0}, 4, FM_ERR_FORMAT, "ndim 0"},
+    {"ndim 5", {0, 0, 8, 5, 0, 0, 0, 1}, 8, FM_ERR_FORMAT, "ndim 5"},
+    {"zero dim", {0, 0, 8, 2, 0, 0, 0, 3, 0, 0, 0, 0}, 12, FM_ERR_FORMAT, "dim 1 is 0"},
+    {"header cut", {0, 0, 8, 3, 0, 0, 0, 1, 0, 0}, 10, FM_ERR_FORMAT, "truncated"},
+    {"magic cut", {0, 0, 8}, 3, FM_ERR_FORMAT, "truncated"},
+    {"payload cut", {0, 0, 8, 1, 0, 0, 0, 10, 1, 2, 3, 4, 5}, 13, FM_ERR_FORMAT, "truncated"},
+    {"trailing", {0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3, 4}, 12, FM_ERR_FORMAT, "trailing"},
+    {"overflow",
+     {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+     16,
+     FM_ERR_FORMAT,
+     "more than"},
+    {"2^31 + 1 bytes", {0, 0, 8, 2, 0x80, 0, 0, 1, 0, 0, 0, 1}, 12, FM_ERR_FORMAT, "more than"},
+    /* Exactly 2^31 one-byte images: fm_mnist_load keeps counts in int, so the
+     * limit is 2^31 - 1 (the header used to pass, then the count became negative). */
+    {"2^31 bytes", {0, 0, 8, 1, 0x80, 0, 0, 0}, 8, FM_ERR_FORMAT, "more than"},
+};
 #define N_IDX_CASES (sizeof idx_cases / sizeof idx_cases[0])
 
 Test(io, idx_rejections)
@@ -309,8 +309,8 @@ Test(io, idx_parse_from_memory_matches_the_file_reader)
             err[0] = '\0';
             fm_status s = fm_idx_parse(img, len, &a, &idx, err, sizeof err);
             cr_expect_eq(s, c->want, "%s (gz %d): status %d, %s", c->what, gz, s, err);
-            cr_expect(strstr(err, c->msg) != NULL, "%s (gz %d): '%s' lacks '%s'", c->what, gz,
-                      err, c->msg);
+            cr_expect(strstr(err, c->msg) != NULL, "%s (gz %d): '%s' lacks '%s'", c->what, gz, err,
+                      c->msg);
             cr_expect(strstr(err, "IDX data") != NULL, "%s: '%s'", c->what, err);
             cr_expect_eq(a.used, 0, "%s (gz %d): arena not restored", c->what, gz);
             free(z);
@@ -418,7 +418,8 @@ Test(io, idx_gzip_trailer_disagreeing_with_header)
     char want[200];
     snprintf(want, sizeof want,
              "the decompressed size in the gzip trailer (%zu bytes) disagrees with the IDX "
-             "header, which claims 2000000012 (12 header + 2000000000 payload)", n);
+             "header, which claims 2000000012 (12 header + 2000000000 payload)",
+             n);
     cr_expect_eq(fm_idx_load(tpath("lie.gz"), &a, &idx, err, sizeof err), FM_ERR_ARENA);
     cr_expect(strstr(err, want) != NULL, "%s", err);
     size_t gl;
@@ -443,27 +444,34 @@ Test(io, idx_gzip_trailer_disagreeing_with_header)
     cr_expect_eq(fm_idx_load(tpath("edited.gz"), &a, &idx, err, sizeof err), FM_ERR_ARENA);
     cr_expect(strstr(err, "gzip trailer (20000 bytes) disagrees with the IDX header, which "
                           "claims 60012 (12 header + 60000 payload); the arena has 50000 bytes "
-                          "free") != NULL, "%s", err);
+                          "free") != NULL,
+              "%s", err);
     free(g);
 }
 
-/* The project's fixture: the first 256 digits of MNIST's training set, standard names. */
-Test(io, mnist_fixture)
+/* The training set of `dir` (standard names or the train-10k fallback) holds n 28x28
+ * digits and starts with MNIST's first training digit, a 5 of 50..400 bright pixels. */
+static void check_train_set(const char *dir, const char *expect_images, int n)
 {
     char im[512], lb[512];
-    cr_assert_eq(fm_mnist_find(FIXTURE_MNIST_DIR, "train", im, lb, sizeof im, err, sizeof err),
-                 FM_OK, "%s", err);
-    cr_expect(strstr(im, "/train-images-idx3-ubyte.gz") != NULL, "%s", im);
+    cr_assert_eq(fm_mnist_find(dir, "train", im, lb, sizeof im, err, sizeof err), FM_OK, "%s", err);
+    cr_expect(strstr(im, expect_images) != NULL, "%s", im);
     fm_arena a = arena(sizeof mem);
     fm_dataset ds;
     cr_assert_eq(fm_mnist_load(im, lb, 10, &a, &ds, err, sizeof err), FM_OK, "%s", err);
-    cr_expect_eq(ds.n, 256);
-    cr_expect_eq(ds.h, 28);
+    cr_expect_eq(ds.n, n);
+    cr_expect(ds.h == 28 && ds.w == 28, "%dx%d", ds.h, ds.w);
     cr_expect_eq(ds.labels[0], 5, "first training label %d", ds.labels[0]);
     int lit = 0;
     for (int i = 0; i < 784; i++)
         lit += ds.images[i] > 128;
     cr_expect(lit > 50 && lit < 400, "first digit has %d bright pixels", lit);
+}
+
+/* The project's fixture: the first 256 digits of MNIST's training set, standard names. */
+Test(io, mnist_fixture)
+{
+    check_train_set(FIXTURE_MNIST_DIR, "/train-images-idx3-ubyte.gz", 256);
 }
 
 /* The full sets of ../shared, where that folder exists (a user's clone has only the
@@ -473,23 +481,10 @@ Test(io, mnist_real_data)
     struct stat st;
     if (stat(MNIST_DIR, &st) != 0)
         return;
+    check_train_set(MNIST_DIR, "train-10k-images-idx3-ubyte.gz", 10000);
     char im[512], lb[512];
-    cr_assert_eq(fm_mnist_find(MNIST_DIR, "train", im, lb, sizeof im, err, sizeof err), FM_OK, "%s",
-                 err);
-    cr_expect(strstr(im, "train-10k-images-idx3-ubyte.gz") != NULL, "%s", im);
-    cr_expect(strstr(lb, "train-10k-labels-idx1-ubyte.gz") != NULL, "%s", lb);
-    fm_arena a = arena(sizeof mem);
+    fm_arena a;
     fm_dataset ds;
-    cr_assert_eq(fm_mnist_load(im, lb, 10, &a, &ds, err, sizeof err), FM_OK, "%s", err);
-    cr_expect_eq(ds.n, 10000);
-    cr_expect_eq(ds.h, 28);
-    cr_expect_eq(ds.w, 28);
-    cr_expect_eq(ds.labels[0], 5, "first training label %d", ds.labels[0]);
-    int lit = 0;
-    for (int i = 0; i < 784; i++)
-        lit += ds.images[i] > 128;
-    cr_expect(lit > 50 && lit < 400, "first digit has %d bright pixels", lit);
-
     cr_assert_eq(fm_mnist_find(MNIST_DIR, "t10k", im, lb, sizeof im, err, sizeof err), FM_OK, "%s",
                  err);
     a = arena(sizeof mem);
