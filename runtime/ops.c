@@ -416,6 +416,30 @@ static void rule_embed_bwd(chk *k)
     embed_shapes(k, 1, 0);
 }
 
+/* Tensor p: the [N,K] input (logits, or probs in the backward); tensor x: the [N,K]
+ * output of the same shape (probs, or dlogits); tensor lab: labels[N]. K >= 2: with
+ * one class the loss is identically zero. */
+static void xent_shapes(chk *k, int p, int x, int lab)
+{
+    dims(k, p, 2, -1, -1, -1, -1);
+    if (k->s == FM_OK && D(k, p, 1) < 2)
+        fail(k, "tensor %d (%s) has %lld classes, expected at least 2", p, NM(k, p),
+             (long long)D(k, p, 1));
+    same_shape(k, x, p);
+    if (k->s == FM_OK)
+        want_numel(k, lab, D(k, p, 0));
+}
+
+static void rule_softmax_xent_fwd(chk *k)
+{
+    want_numel(k, 0, 1);
+    xent_shapes(k, 2, 1, 3);
+}
+static void rule_softmax_xent_bwd(chk *k)
+{
+    xent_shapes(k, 1, 0, 2);
+}
+
 static void rule_mse_fwd(chk *k)
 {
     want_numel(k, 0, 1);

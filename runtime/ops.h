@@ -65,6 +65,13 @@
  * EMBED_FWD     out[N,D], table[R,D], idx[N] (i32, 0 <= idx < R; the ref backend
  *               refuses others, device backends clamp nothing)   out[n] = table[idx[n]]
  * EMBED_BWD     dtable[R,D] +=, dout[N,D], idx      scatter-add
+ * SOFTMAX_XENT_FWD loss[1], probs[N,K], logits[N,K], labels[N] (i32, K >= 2; 0 <= labels < K:
+ *               the ref backend refuses others, device backends clamp nothing)
+ *               m_n = max_k logits[n,k],  lse_n = m_n + log sum_k exp(logits[n,k] - m_n)
+ *               probs[n,k] = exp(logits[n,k] - lse_n)          (stable softmax)
+ *               loss = (1/N) sum_n (lse_n - logits[n,labels[n]])  = -mean log probs[n,labels[n]]
+ * SOFTMAX_XENT_BWD dlogits[N,K] =, probs[N,K], labels[N]   f0 dloss:
+ *               dlogits[n,k] = dloss (probs[n,k] - [k == labels[n]]) / N
  * MSE_FWD       loss[1], a, b        loss = mean((a - b)^2)
  * MSE_BWD       da? =, db? =, a, b   f0 dloss: da = 2 (a - b) dloss / n, db = -da
  * FM_INTERP_FWD xt, v, x0[N,...], x1, t[N]   xt = (1 - t) x0 + t x1, v = x1 - x0
@@ -116,6 +123,10 @@
     X(TIMEEMB_BWD, timeemb_bwd, FM_S(o, dt, f32) FM_S(i, dout, f32) FM_S(i, t, f32))               \
     X(EMBED_FWD, embed_fwd, FM_S(o, out, f32) FM_S(i, table, f32) FM_S(i, idx, i32))               \
     X(EMBED_BWD, embed_bwd, FM_S(a, dtable, f32) FM_S(i, dout, f32) FM_S(i, idx, i32))             \
+    X(SOFTMAX_XENT_FWD, softmax_xent_fwd,                                                          \
+      FM_S(o, loss, f32) FM_S(o, probs, f32) FM_S(i, logits, f32) FM_S(i, labels, i32))            \
+    X(SOFTMAX_XENT_BWD, softmax_xent_bwd,                                                          \
+      FM_S(o, dlogits, f32) FM_S(i, probs, f32) FM_S(i, labels, i32))                              \
     X(MSE_FWD, mse_fwd, FM_S(o, loss, f32) FM_S(i, a, f32) FM_S(i, b, f32))                        \
     X(MSE_BWD, mse_bwd, FM_S(O, da, f32) FM_S(O, db, f32) FM_S(i, a, f32) FM_S(i, b, f32))         \
     X(FM_INTERP_FWD, fm_interp_fwd,                                                                \

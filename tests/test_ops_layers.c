@@ -1,5 +1,5 @@
 /* Reference-backend tests of the layer ops: conv2d, groupnorm, linear, attention,
- * timeemb, embed. For every op:
+ * timeemb, embed, softmax cross-entropy. For every op:
  *   - forward on small cases whose expected numbers are worked out by hand (the
  *     derivation is in the comment above each case);
  *   - backward against central differences of the forward (tu_gradcheck) on random
@@ -821,4 +821,127 @@ Test(embed, out_of_range_index_is_refused)
     cr_expect(strstr(be->err, "index 4") != NULL, "%s", be->err);
     fm_call b = {.op = FM_OP_EMBED_BWD, .t = {table, out, idx}};
     cr_expect_eq(fm_run(be, &b), FM_ERR_ARG);
+}
+
+/* ---- softmax cross-entropy ---------------------------------------------------------- */
+
+/* N = 2, K = 3. Row 0 = [0, 0, 0], label 1: probs 1/3 each, lse = ln 3, term ln 3.
+ * Row 1 = [1000, 1000, -1000], label 2: exp(1000) overflows float (and double), so
+ * only the max-subtracted form works: probs [1/2, 1/2, e^-2000 = 0], lse = 1000 + ln 2,
+ * term = lse - (-1000) = 2000 + ln 2 (log(probs) would be -inf).
+ * loss = (ln 3 + 2000 + ln 2) / 2 = 1000 + ln(6) / 2 = 1000.89587973...
+ * Backward with dloss = 2: scale = 2 / N = 1, dlogits = probs - onehot:
+ * row 0 [1/3, -2/3, 1/3], row 1 [1/2, 1/2, -1]. */
+Test(softmax_xent, forward_backward_hand)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor logits = with(be, t2(be, 2, 3), (const float[]){0, 0, 0, 1000, 1000, -1000});
+    fm_tensor labels = tu_tensor(be, FM_I32, 1, 2, 1, 1, 1);
+    tu_set_i32(be, &labels, (const int32_t[]){1, 2});
+    fm_tensor loss = t1(be, 1), probs = t2(be, 2, 3), dlogits = t2(be, 2, 3);
+    tu_run(be, &(fm_call){.op = FM_OP_SOFTMAX_XENT_FWD, .t = {loss, probs, logits, labels}});
+    const float third = 1.0f / 3.0f;
+    expect_tensor(be, &probs, (const float[]){third, third, third, 0.5f, 0.5f, 0}, 1e-7, "probs");
+    expect_tensor(be, &loss, (const float[]){(float)(1000.0 + log(6.0) / 2.0)}, 0, "loss");
+
+    tu_run(be,
+           &(fm_call){.op = FM_OP_SOFTMAX_XENT_BWD, .t = {dlogits, probs, labels}, .f = {2.0f}});
+    expect_tensor(be, &dlogits, (const float[]){third, -2 * third, third, 0.5f, 0.5f, -1}, 1e-7,
+                  "dlogits");
+}
+
+Test(softmax_xent, out_of_range_label_is_refused)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor logits = t2(be, 2, 3), probs = t2(be, 2, 3), loss = t1(be, 1);
+    fm_tensor labels = tu_tensor(be, FM_I32, 1, 2, 1, 1, 1);
+    tu_set_i32(be, &labels, (const int32_t[]){1, 3});
+    fm_call f = {.op = FM_OP_SOFTMAX_XENT_FWD, .t = {loss, probs, logits, labels}};
+    cr_expect_eq(fm_run(be, &f), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "label 3 at row 1 outside 0..2") != NULL, "%s", be->err);
+    tu_set_i32(be, &labels, (const int32_t[]){-1, 0});
+    fm_call b = {.op = FM_OP_SOFTMAX_XENT_BWD, .t = {logits, probs, labels}, .f = {1.0f}};
+    cr_expect_eq(fm_run(be, &b), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "label -1 at row 0") != NULL, "%s", be->err);
+}
+
+/* One class makes the loss identically zero: the shape rule refuses K < 2. */
+Test(softmax_xent, one_class_is_refused)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor logits = t2(be, 2, 1), probs = t2(be, 2, 1), loss = t1(be, 1);
+    fm_tensor labels = tu_tensor(be, FM_I32, 1, 2, 1, 1, 1);
+    fm_call f = {.op = FM_OP_SOFTMAX_XENT_FWD, .t = {loss, probs, logits, labels}};
+    cr_expect_eq(fm_run(be, &f), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "at least 2") != NULL, "%s", be->err);
+}
+
+/* Central differences of the loss over logits against SOFTMAX_XENT_BWD fed the
+ * forward's probs. dloss is a scalar (f0), not a dout tensor, so tu_gradcheck does
+ * not apply; the same check by hand, as mse's. The loss is rounded to float once
+ * (~6e-8 relative, |loss| ~ 2), so with h = 1e-2 each numerical gradient carries
+ * ~1e-7 / 2h = 5e-6 of noise against gradients of ~dloss p / N ~ 0.05: ~1e-4
+ * relative at worst (the checks print 2e-5 and 5e-5: the noise is random across
+ * elements); the h^2 truncation term adds ~1e-5. XENT_GRAD_TOL = 1e-3 keeps a 20x
+ * margin and is far below the O(1) error of a wrong sign, label or 1/N. */
+#define XENT_GRAD_TOL 1e-3
+
+static double loss_at(fm_backend *be, const fm_call *fwd)
+{
+    float l;
+    tu_run(be, fwd);
+    tu_get(be, &fwd->t[0], &l);
+    return (double)l;
+}
+
+static double xent_grad(int64_t N, int64_t K, float lo, float hi, const int32_t *lab,
+                        const char *label)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor logits = t2(be, N, K), probs = t2(be, N, K), dlogits = t2(be, N, K), loss = t1(be, 1);
+    fm_tensor labels = tu_tensor(be, FM_I32, 1, N, 1, 1, 1);
+    const float dloss = 0.7f, h = 1e-2f;
+    tu_set_i32(be, &labels, lab);
+    tu_rand(be, &logits, 171, lo, hi);
+    fm_call fwd = {.op = FM_OP_SOFTMAX_XENT_FWD, .t = {loss, probs, logits, labels}};
+    loss_at(be, &fwd);
+    tu_run(be,
+           &(fm_call){.op = FM_OP_SOFTMAX_XENT_BWD, .t = {dlogits, probs, labels}, .f = {dloss}});
+    float *x = download(be, &logits), *g = download(be, &dlogits);
+    double num2 = 0.0, err2 = 0.0;
+    for (int64_t i = 0; i < N * K; i++) {
+        float x0 = x[i], xp = x0 + h, xm = x0 - h;
+        x[i] = xp;
+        tu_set(be, &logits, x);
+        double lp = loss_at(be, &fwd);
+        x[i] = xm;
+        tu_set(be, &logits, x);
+        double lm = loss_at(be, &fwd);
+        x[i] = x0;
+        tu_set(be, &logits, x);
+        double gnum = (double)dloss * (lp - lm) / ((double)xp - (double)xm);
+        num2 += gnum * gnum;
+        err2 += ((double)g[i] - gnum) * ((double)g[i] - gnum);
+    }
+    free(x);
+    free(g);
+    double rel = sqrt(err2) / fmax(sqrt(num2), 1e-12);
+    printf("gradcheck %s: rel %.3e\n", label, rel);
+    return rel;
+}
+
+Test(softmax_xent, grad_3x5)
+{
+    cr_expect_lt(xent_grad(3, 5, -3.0f, 3.0f, (const int32_t[]){4, 0, 2}, "xent N=3 K=5"),
+                 XENT_GRAD_TOL);
+}
+
+/* Logits near 100: e^100 overflows float (max ~e^88.7), so only the max-subtracted
+ * form gives finite probs; the loss is shift-invariant per row, so its gradient must
+ * match as well as near 0. */
+Test(softmax_xent, grad_5x7_offset)
+{
+    cr_expect_lt(
+        xent_grad(5, 7, 97.0f, 103.0f, (const int32_t[]){6, 1, 1, 0, 3}, "xent N=5 K=7 offset 100"),
+        XENT_GRAD_TOL);
 }

@@ -224,6 +224,24 @@ static const op_desc descs[] = {
     {OP(EMBED_BWD), "7 R3 D5", {T2(3, 5), T2(7, 5), IDX(7, 3)}, .tol = TOL_R},
     {OP(EMBED_BWD), "16 R11 D64", {T2(11, 64), T2(16, 64), IDX(16, 11)}, .tol = TOL_R},
 
+    /* softmax_xent: loss[1], probs[N,K], logits[N,K], labels[N] / dlogits, probs, labels
+     * f0 dloss. Logits up to +-30 in the last forward case: probs down to ~e^-60 and
+     * loss terms up to ~60, where a float lse's rounding weighs most, and 1000 terms
+     * (several work-items in the loss reduction). The backward is elementwise in
+     * probs and never assumes a row sums to 1, so independent uniform probs in [0, 1)
+     * test its maths as well as real softmax outputs would, with no prep step; its
+     * expression is the reference's, float for float: TOL_E. */
+    {OP(SOFTMAX_XENT_FWD), "3 K7", {T1(1), T2(3, 7), T2R(3, 7, -4.0f, 4.0f), IDX(3, 7)},
+     .tol = TOL_R},
+    {OP(SOFTMAX_XENT_FWD), "64 K10", {T1(1), T2(64, 10), T2R(64, 10, -4.0f, 4.0f), IDX(64, 10)},
+     .tol = TOL_R},
+    {OP(SOFTMAX_XENT_FWD), "1000 K10 +-30",
+     {T1(1), T2(1000, 10), T2R(1000, 10, -30.0f, 30.0f), IDX(1000, 10)}, .tol = TOL_R},
+    {OP(SOFTMAX_XENT_BWD), "3 K7", {T2(3, 7), T2R(3, 7, 0.0f, 1.0f), IDX(3, 7)}, .f = {1.0f},
+     .tol = TOL_E},
+    {OP(SOFTMAX_XENT_BWD), "64 K10", {T2(64, 10), T2R(64, 10, 0.0f, 1.0f), IDX(64, 10)},
+     .f = {0.5f}, .tol = TOL_E},
+
     /* mse: loss[1], a, b / da?, db?, a, b   f0 dloss */
     {OP(MSE_FWD), "3x1x7x7", {T1(1), T4(3, 1, 7, 7), T4(3, 1, 7, 7)}, .tol = TOL_R},
     {OP(MSE_FWD), "2x3x16x16", {T1(1), T4(2, 3, 16, 16), T4(2, 3, 16, 16)}, .tol = TOL_R},
