@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "checkpoint.h"
+#include "classifier_io.h"
 #include "flow.h"
 #include "io.h"
 #include "testutil.h"
@@ -850,4 +851,57 @@ Test(model, sampling_stops_on_a_nonfinite_state)
     cr_expect(strstr(be->err, "sampling step 1 produced non-finite values") != NULL, "%s",
               be->err);
     free(m);
+}
+
+/* The classifier (issue 16): a fixed batch's loss falls under AdamW, and a saved and
+ * reloaded classifier gives the same logits; a U-Net file is refused. */
+Test(model, classifier_learns_and_round_trips)
+{
+    fm_backend *be = tu_ref();
+    fm_classifier *c = calloc(2, sizeof *c);
+    cr_assert_eq(fm_classifier_create(&c[0], be, 4, FM_MODE_TRAIN), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_init(&c[0], 7), FM_OK);
+    cr_expect_eq(fm_classifier_param_count(), 426122);
+    fm_tensor x = tu_tensor(be, FM_F32, 4, 4, 1, 28, 28);
+    fm_tensor lg = tu_tensor(be, FM_F32, 2, 4, 10, 1, 1);
+    fm_tensor f = tu_tensor(be, FM_F32, 2, 4, 128, 1, 1);
+    tu_rand(be, &x, 3, -1.0f, 1.0f);
+    int32_t y[4] = {1, 7, 3, 0};
+    fm_cls_opts o = fm_cls_defaults();
+    float first = 0, last = 0;
+    int ok = 0;
+    for (int s = 1; s <= 20; s++) {
+        cr_assert_eq(fm_classifier_train_step(&c[0], &o, &x, y, (uint64_t)s, &last, &ok), FM_OK,
+                     "%s", be->err);
+        if (s == 1)
+            first = last;
+    }
+    cr_expect_lt(last, 0.5f * first, "loss %g -> %g", (double)first, (double)last);
+    char path[512];
+    tmp_path(path, sizeof path, "cls");
+    cr_assert_eq(fm_classifier_save(&c[0], path, scratch()), FM_OK, "%s", be->err);
+    fm_weights w = read_weights(path);
+    cr_assert_eq(fm_classifier_create(&c[1], be, 4, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_load(&c[1], &w), FM_OK, "%s", be->err);
+    float a[40], b[40];
+    cr_assert_eq(fm_classifier_forward(&c[0], &x, &f, &lg), FM_OK, "%s", be->err);
+    tu_get(be, &lg, a);
+    cr_assert_eq(fm_classifier_forward(&c[1], &x, NULL, &lg), FM_OK, "%s", be->err);
+    tu_get(be, &lg, b);
+    cr_expect_eq(memcmp(a, b, sizeof a), 0, "logits differ after save/load");
+    cr_expect_eq(fm_classifier_count_correct(a, y, 4), 4);
+    unlink(path);
+    fm_unet *m = calloc(1, sizeof *m);
+    fm_config cfg = tiny_cfg(0);
+    cr_assert_eq(fm_unet_create(m, be, &cfg, FM_MODE_SAMPLE, 1), FM_OK, "%s", be->err);
+    tmp_path(path, sizeof path, "unet");
+    char err[512];
+    fm_ckpt_state st = {0};
+    cr_assert_eq(fm_unet_save(m, path, FM_WEIGHTS_KIND_WEIGHTS, &st, scratch(), err, sizeof err),
+                 FM_OK, "%s", err);
+    w = read_weights(path);
+    cr_expect_eq(fm_classifier_load(&c[1], &w), FM_ERR_FORMAT);
+    unlink(path);
+    free(m);
+    free(c);
 }

@@ -133,6 +133,8 @@ int parse_plan_args(int argc, char **argv, cli_plan_opts *o);
 
 int cmd_golden(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+/* fmrt train-classifier (classifier.c): the MNIST classifier of model/classifier.h. */
+int cmd_train_classifier(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "classifier_io.h"
 #include "cli.h"
 
 #define CMD "info"
@@ -109,9 +110,17 @@ int cmd_info(int argc, char **argv)
     printf("version     %d\n", w.version);
     printf("dtype       %s\n", fm_dtype_name(w.dtype));
     printf("config      %s\n", cfg);
-    printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
-           w.cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
-           (double)P * 4 / (1024.0 * 1024.0));
+    if (fm_weights_is_classifier(&w)) {
+        /* The header's config is a placeholder (classifier_io.h). */
+        P = fm_classifier_param_count();
+        printf("model       classifier (fmrt train-classifier), %d parameter tensors, %lld "
+               "parameters (%.2f MiB)\n",
+               FM_CLS_NPARAMS, (long long)P, (double)P * 4 / (1024.0 * 1024.0));
+    } else {
+        printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
+               w.cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
+               (double)P * 4 / (1024.0 * 1024.0));
+    }
     printf("weights     canonical = %s%s\n",
            has_raw ? "EMA" : "as trained", has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
     printf("crc         0x%08x ok\n", (unsigned)w.crc);

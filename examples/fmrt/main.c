@@ -96,6 +96,7 @@ static const command commands[] = {
     {"backends", cmd_backends, "list the backends compiled into this build"},
     {"golden", cmd_golden, "run a golden case folder and print each tensor's error"},
     {"train", cmd_train, "train a model on MNIST-format IDX data"},
+    {"train-classifier", cmd_train_classifier, "train the MNIST classifier (sample quality)"},
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
     {"export", cmd_export, "keep only the sampling weights of a weights or checkpoint file"},
     {"convert", cmd_convert, "convert between safetensors (PyTorch) and fmrt weights files"},
@@ -121,7 +122,8 @@ static void usage(FILE *f)
  * stays as it is. Returns 0, or 2 for a bad value. */
 static int take_threads(int *argc, char **argv)
 {
-    static const char *const cmds[] = {"train", "sample", "bench", "conformance", "golden"};
+    static const char *const cmds[] = {"train", "train-classifier", "sample", "bench",
+                                       "conformance", "golden"};
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         known |= strcmp(argv[1], cmds[i]) == 0;

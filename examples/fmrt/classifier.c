@@ -1,0 +1,313 @@
+/* fmrt train-classifier: train the MNIST classifier of model/classifier.h (the
+ * sample-quality meter of issue #16) on a folder of IDX digits, report train (and,
+ * when the folder has t10k files, test) accuracy, and write a weights file marked
+ * "model" = 1. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "classifier_io.h"
+#include "cli.h"
+#include "io.h"
+#include "philox.h"
+#include "size.h"
+
+#define CMD "train-classifier"
+#define SHUFFLE_STREAM 0x40000000u
+
+typedef struct cls_cli {
+    const char *data, *backend, *out;
+    long long epochs, batch, seed, limit;
+    double lr;
+} cls_cli;
+
+static void usage(void)
+{
+    printf("usage: fmrt train-classifier --data DIR --out FILE [options]\n\n"
+           "Trains the MNIST classifier (3 convs, 2 linears) on DIR's training digits\n"
+           "and writes its weights; reports test accuracy when DIR has t10k files.\n\n"
+           "  --data DIR       folder with train-images-idx3-ubyte[.gz] and labels\n"
+           "  --out FILE       weights file to write (crash-safe)\n"
+           "  --epochs N       passes over the data (default 3)\n"
+           "  --batch B        batch size (default 64)\n"
+           "  --lr X           AdamW learning rate (default 0.001)\n"
+           "  --seed S         initialisation and shuffling seed (default 0)\n"
+           "  --limit N        use only the first N training digits\n"
+           "  --backend NAME   ref, cpu, opencl, cuda or auto (default auto)\n");
+}
+
+/* One flag with a value at argv[*i]: 0, 1 (unknown flag) or 2 (usage error). */
+static int take(cls_cli *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const char **str = NULL;
+    long long *num = NULL, lo = 1, hi = 1ll << 31;
+    if (strcmp(a, "--data") == 0)
+        str = &o->data;
+    else if (strcmp(a, "--out") == 0)
+        str = &o->out;
+    else if (strcmp(a, "--backend") == 0)
+        str = &o->backend;
+    else if (strcmp(a, "--epochs") == 0)
+        num = &o->epochs, hi = 100000;
+    else if (strcmp(a, "--batch") == 0)
+        num = &o->batch, hi = FM_CLS_MAX_BATCH;
+    else if (strcmp(a, "--seed") == 0)
+        num = &o->seed, lo = 0, hi = 1ll << 62;
+    else if (strcmp(a, "--limit") == 0)
+        num = &o->limit;
+    else if (strcmp(a, "--lr") != 0)
+        return 1;
+    if (*i + 1 >= argc)
+        return cli_usage_error(CMD, "%s needs a value", a);
+    const char *v = argv[++*i];
+    if (str) {
+        *str = v;
+        return 0;
+    }
+    if (num)
+        return cli_int(a, v, lo, hi, num) ? 2 : 0;
+    return cli_float(a, v, 1e-8, 10, &o->lr) ? 2 : 0;
+}
+
+static int parse(int argc, char **argv, cls_cli *o)
+{
+    *o = (cls_cli){.backend = "auto", .epochs = 3, .batch = 64, .lr = 1e-3};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return CLI_HELP;
+        int rc = take(o, argc, argv, &i);
+        if (rc == 1)
+            return cli_usage_error(CMD, "unknown argument '%s'", argv[i]);
+        if (rc)
+            return rc;
+    }
+    if (!o->data)
+        return cli_usage_error(CMD, "--data DIR missing");
+    if (!o->out)
+        return cli_usage_error(CMD, "--out FILE missing");
+    return 0;
+}
+
+/* Bytes of an IDX file's payload: its size, or a gzip file's trailer. */
+static int idx_bytes(const char *path, size_t *bytes)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    *bytes = (size_t)st.st_size;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    unsigned char head[2] = {0}, tail[4] = {0};
+    int gz = fread(head, 1, 2, f) == 2 && head[0] == 0x1f && head[1] == 0x8b;
+    if (gz && st.st_size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4)
+        *bytes =
+            (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
+    fclose(f);
+    return 0;
+}
+
+/* Split "train" or "t10k" of dir into host memory; 28x28 digits, labels 0..9. */
+static int load_split(const char *dir, const char *split, fm_dataset *ds, cli_mem *mem)
+{
+    char images[1024], labels[1024], err[512];
+    if (fm_mnist_find(dir, split, images, labels, sizeof images, err, sizeof err) != FM_OK)
+        return cli_error("%s", err);
+    size_t bi, bl, need;
+    fm_arena a;
+    if (idx_bytes(images, &bi) || idx_bytes(labels, &bl))
+        return 1;
+    if (!fm_add_size(bi, bl, &need) || !fm_add_size(need, 1 << 20, &need))
+        return cli_error("%s + %s: too large for this address space", images, labels);
+    if (cli_host_arena(&a, need, mem))
+        return 1;
+    if (fm_mnist_load(images, labels, FM_CLS_CLASSES, &a, ds, err, sizeof err) != FM_OK) {
+        cli_mem_free(mem);
+        return cli_error("%s", err);
+    }
+    if (ds->h != FM_CLS_IMAGE || ds->w != FM_CLS_IMAGE) {
+        cli_mem_free(mem);
+        return cli_error("%s: digits are %dx%d, the classifier takes 28x28", images, ds->h, ds->w);
+    }
+    return 0;
+}
+
+/* Fisher-Yates over [0, n) for one epoch, as fmrt train shuffles. */
+static void shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch)
+{
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        fm_philox4 r = fm_philox_element(seed, (uint64_t)i, SHUFFLE_STREAM + (uint32_t)epoch);
+        int64_t j = (int64_t)(((uint64_t)r.v[0] * (uint64_t)(i + 1)) >> 32);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* What a run holds; every field starts zeroed. */
+typedef struct cls_run {
+    cls_cli o;
+    fm_dataset train, test;
+    cli_mem train_mem, test_mem, be_mem, save_mem;
+    int have_test, be_open;
+    fm_backend be;
+    fm_classifier c;
+    fm_tensor x, logits;
+    float *xb, *lb; /* host batch [B,784], logits [B,10] */
+    int32_t *yb;    /* host labels [B] */
+    uint32_t *perm; /* [n] */
+} cls_run;
+
+/* Images idx[0..n) of ds into r->xb (p -> p / 127.5 - 1) and r->yb; upload. */
+static fm_status batch_in(cls_run *r, const fm_dataset *ds, const uint32_t *idx, int64_t first,
+                          int n, fm_tensor *x)
+{
+    for (int b = 0; b < n; b++) {
+        int64_t k = idx ? idx[first + b] : first + b;
+        const uint8_t *px = ds->images + (size_t)k * 784;
+        for (int j = 0; j < 784; j++)
+            r->xb[(size_t)b * 784 + j] = (float)px[j] / 127.5f - 1.0f;
+        r->yb[b] = ds->labels[k];
+    }
+    *x = fm_tensor_slice(r->x, 0, n);
+    return fm_upload(&r->be, x, r->xb);
+}
+
+/* Accuracy of the current weights over ds (forward only). */
+static int accuracy(cls_run *r, const fm_dataset *ds, double *acc)
+{
+    int64_t ok = 0;
+    for (int64_t s = 0; s < ds->n; s += r->o.batch) {
+        int n = (int)(ds->n - s < r->o.batch ? ds->n - s : r->o.batch);
+        fm_tensor x, lg = fm_tensor_slice(r->logits, 0, n);
+        if (batch_in(r, ds, NULL, s, n, &x) != FM_OK ||
+            fm_classifier_forward(&r->c, &x, NULL, &lg) != FM_OK ||
+            fm_download(&r->be, r->lb, &lg) != FM_OK)
+            return cli_error("%s", r->be.err);
+        ok += fm_classifier_count_correct(r->lb, r->yb, n);
+    }
+    *acc = 100.0 * (double)ok / (double)ds->n;
+    return 0;
+}
+
+static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step)
+{
+    double t0 = cli_now(), sum = 0;
+    int64_t ok = 0, n_all = r->train.n, nsteps = 0;
+    shuffle(r->perm, n_all, (uint64_t)r->o.seed, e);
+    for (int64_t s = 0; s < n_all; s += r->o.batch, nsteps++) {
+        int n = (int)(n_all - s < r->o.batch ? n_all - s : r->o.batch), good = 0;
+        float loss;
+        fm_tensor x;
+        if (batch_in(r, &r->train, r->perm, s, n, &x) != FM_OK ||
+            fm_classifier_train_step(&r->c, opts, &x, r->yb, ++*step, &loss, &good) != FM_OK)
+            return cli_error("%s", r->be.err);
+        sum += loss * n;
+        ok += good;
+    }
+    fprintf(stderr,
+            "epoch %llu/%lld: loss %.4f, train accuracy %.1f%% (during the epoch), %lld "
+            "steps in %.1f s\n",
+            (unsigned long long)e + 1, r->o.epochs, sum / (double)n_all,
+            100.0 * (double)ok / (double)n_all, (long long)nsteps, cli_now() - t0);
+    return 0;
+}
+
+static int setup(cls_run *r)
+{
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "--out", r->o.out);
+    if (cli_check_outputs(&outs, &ins) || load_split(r->o.data, "train", &r->train, &r->train_mem))
+        return 1;
+    if (r->o.limit && r->o.limit < r->train.n)
+        r->train.n = (int)r->o.limit;
+    char im[1024], lb[1024], err[512];
+    r->have_test = fm_mnist_find(r->o.data, "t10k", im, lb, sizeof im, err, sizeof err) == FM_OK;
+    if (r->have_test && load_split(r->o.data, "t10k", &r->test, &r->test_mem))
+        return 1;
+    int B = (int)r->o.batch;
+    r->xb = malloc(sizeof(float) * 784 * (size_t)B);
+    r->lb = malloc(sizeof(float) * FM_CLS_CLASSES * (size_t)B);
+    r->yb = malloc(sizeof(int32_t) * (size_t)B);
+    r->perm = malloc(sizeof(uint32_t) * (size_t)r->train.n);
+    if (!r->xb || !r->lb || !r->yb || !r->perm)
+        return cli_error("out of host memory");
+    if (cli_open_backend(&r->be, r->o.backend, fm_classifier_arena_bytes(B, FM_MODE_TRAIN),
+                         &r->be_mem))
+        return 1;
+    r->be_open = 1;
+    r->x = fm_tensor_4d(FM_F32, B, 1, FM_CLS_IMAGE, FM_CLS_IMAGE);
+    r->logits = fm_tensor_2d(FM_F32, B, FM_CLS_CLASSES);
+    if (fm_classifier_create(&r->c, &r->be, B, FM_MODE_TRAIN) != FM_OK ||
+        fm_classifier_init(&r->c, (uint64_t)r->o.seed) != FM_OK ||
+        fm_tensor_alloc(&r->be, &r->x) != FM_OK || fm_tensor_alloc(&r->be, &r->logits) != FM_OK)
+        return cli_error("%s", r->be.err);
+    return 0;
+}
+
+static int save(cls_run *r)
+{
+    fm_arena a;
+    if (cli_host_arena(&a, fm_classifier_save_scratch(), &r->save_mem))
+        return 1;
+    if (fm_classifier_save(&r->c, r->o.out, &a) != FM_OK)
+        return cli_error("%s", r->be.err);
+    return 0;
+}
+
+static int train(cls_run *r)
+{
+    fm_cls_opts opts = fm_cls_defaults();
+    opts.lr = (float)r->o.lr;
+    uint64_t step = 0;
+    double t0 = cli_now(), acc;
+    fprintf(stderr,
+            "training classifier on %d digits (%lld parameters), batch %lld, %lld epochs, "
+            "backend %s\n",
+            r->train.n, (long long)r->c.nfloats, r->o.batch, r->o.epochs, fm_backend_name(&r->be));
+    for (uint64_t e = 0; e < (uint64_t)r->o.epochs; e++)
+        if (epoch(r, &opts, e, &step))
+            return 1;
+    if (accuracy(r, &r->train, &acc))
+        return 1;
+    fprintf(stderr, "train accuracy %.2f%% (%d digits)\n", acc, r->train.n);
+    if (r->have_test) {
+        if (accuracy(r, &r->test, &acc))
+            return 1;
+        fprintf(stderr, "test accuracy %.2f%% (%d digits)\n", acc, r->test.n);
+    }
+    if (save(r))
+        return 1;
+    fprintf(stderr, "%llu steps in %.1f s; wrote %s\n", (unsigned long long)step, cli_now() - t0,
+            r->o.out);
+    return 0;
+}
+
+int cmd_train_classifier(int argc, char **argv)
+{
+    cls_run r = {0};
+    int rc = parse(argc, argv, &r.o);
+    if (rc == CLI_HELP) {
+        usage();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    rc = setup(&r) || train(&r);
+    if (r.be_open)
+        fm_backend_close(&r.be);
+    cli_mem_free(&r.be_mem);
+    cli_mem_free(&r.train_mem);
+    cli_mem_free(&r.test_mem);
+    cli_mem_free(&r.save_mem);
+    free(r.xb);
+    free(r.lb);
+    free(r.yb);
+    free(r.perm);
+    return rc;
+}

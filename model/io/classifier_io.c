@@ -1,0 +1,80 @@
+/* Classifier weights files; see classifier_io.h. */
+#include "classifier_io.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int fm_weights_is_classifier(const fm_weights *w)
+{
+    uint64_t v = 0;
+    return fm_weights_meta(w, FM_MODEL_KEY, &v) && v == FM_MODEL_CLASSIFIER;
+}
+
+size_t fm_classifier_save_scratch(void)
+{
+    return fm_weights_save_scratch(FM_CLS_NPARAMS, 1) +
+           (size_t)fm_classifier_param_count() * sizeof(float) + 4 * FM_ARENA_MIN_ALIGN;
+}
+
+#ifndef FMRT_NO_FILES
+/* The directory of c's parameters over the host copy `host` of the flat block. */
+static void directory(const fm_classifier *c, const float *host, fm_wtensor *t)
+{
+    for (int i = 0; i < c->nparams; i++) {
+        const fm_param *p = &c->params[i];
+        memset(&t[i], 0, sizeof t[i]);
+        snprintf(t[i].name, sizeof t[i].name, "%s", p->name);
+        t[i].dtype = FM_F32;
+        t[i].ndim = p->t.ndim;
+        for (int d = 0; d < 4; d++)
+            t[i].shape[d] = p->t.shape[d];
+        t[i].data = host + p->offset;
+        t[i].bytes = fm_tensor_bytes(&p->t);
+    }
+}
+
+static fm_status save(fm_classifier *c, const char *path, fm_arena *scratch)
+{
+    size_t off;
+    if (fm_arena_alloc(scratch, (size_t)c->nfloats * sizeof(float), &off) != FM_OK)
+        return fm_fail(c->be, FM_ERR_ARENA, "classifier save: scratch holds no %lld floats",
+                       (long long)c->nfloats);
+    float *host = fm_arena_ptr(scratch, off);
+    FM_TRY(fm_download(c->be, host, &c->flat));
+    fm_wtensor t[FM_CLS_NPARAMS];
+    directory(c, host, t);
+    fm_config cfg;
+    FM_TRY(fm_config_preset(&cfg, "mnist"));
+    fm_wmeta meta = {.key = FM_MODEL_KEY, .value = FM_MODEL_CLASSIFIER};
+    return fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &cfg, t, c->nparams, &meta, 1, scratch,
+                           c->be->err, sizeof c->be->err);
+}
+
+fm_status fm_classifier_save(fm_classifier *c, const char *path, fm_arena *scratch)
+{
+    fm_arena_mark mark = fm_arena_get_mark(scratch, "classifier save");
+    fm_status s = save(c, path, scratch);
+    fm_arena_reset(scratch, mark);
+    return s;
+}
+#endif
+
+fm_status fm_classifier_load(fm_classifier *c, const fm_weights *w)
+{
+    if (!fm_weights_is_classifier(w))
+        return fm_fail(c->be, FM_ERR_FORMAT,
+                       "not a classifier weights file (no metadata "
+                       "\"" FM_MODEL_KEY "\" = %d)",
+                       FM_MODEL_CLASSIFIER);
+    for (int i = 0; i < c->nparams; i++) {
+        const fm_param *p = &c->params[i];
+        fm_wtensor t;
+        FM_TRY(fm_weights_expect(w, p->name, FM_F32, p->t.ndim, p->t.shape, &t, c->be->err,
+                                 sizeof c->be->err));
+        if (fm_f32_nonfinite(t.data, t.bytes / sizeof(float), NULL))
+            return fm_fail(c->be, FM_ERR_FORMAT, "tensor '%s' holds NaN or inf", p->name);
+        /* The payload is 4-aligned in a 64-aligned image (fm_file_read). */
+        FM_TRY(fm_upload(c->be, &p->t, t.data));
+    }
+    return FM_OK;
+}
