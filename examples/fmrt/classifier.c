@@ -91,43 +91,14 @@ static int parse(int argc, char **argv, cls_cli *o)
     return 0;
 }
 
-/* Bytes of an IDX file's payload: its size, or a gzip file's trailer. */
-static int idx_bytes(const char *path, size_t *bytes)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return cli_error("cannot open %s: %s", path, strerror(errno));
-    *bytes = (size_t)st.st_size;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cli_error("cannot open %s: %s", path, strerror(errno));
-    unsigned char head[2] = {0}, tail[4] = {0};
-    int gz = fread(head, 1, 2, f) == 2 && head[0] == 0x1f && head[1] == 0x8b;
-    if (gz && st.st_size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4)
-        *bytes =
-            (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
-    fclose(f);
-    return 0;
-}
-
 /* Split "train" or "t10k" of dir into host memory; 28x28 digits, labels 0..9. */
 static int load_split(const char *dir, const char *split, fm_dataset *ds, cli_mem *mem)
 {
     char images[1024], labels[1024], err[512];
     if (fm_mnist_find(dir, split, images, labels, sizeof images, err, sizeof err) != FM_OK)
         return cli_error("%s", err);
-    size_t bi, bl, need;
-    fm_arena a;
-    if (idx_bytes(images, &bi) || idx_bytes(labels, &bl))
+    if (cli_load_mnist(images, labels, FM_CLS_CLASSES, ds, mem))
         return 1;
-    if (!fm_add_size(bi, bl, &need) || !fm_add_size(need, 1 << 20, &need))
-        return cli_error("%s + %s: too large for this address space", images, labels);
-    if (cli_host_arena(&a, need, mem))
-        return 1;
-    if (fm_mnist_load(images, labels, FM_CLS_CLASSES, &a, ds, err, sizeof err) != FM_OK) {
-        cli_mem_free(mem);
-        return cli_error("%s", err);
-    }
     if (ds->h != FM_CLS_IMAGE || ds->w != FM_CLS_IMAGE) {
         cli_mem_free(mem);
         return cli_error("%s: digits are %dx%d, the classifier takes 28x28", images, ds->h, ds->w);

@@ -7,6 +7,7 @@
 
 #include "fmrt.h"
 #include "unet.h"
+#include "io.h"
 #include "weights.h"
 
 /* Messages of cli_error and cli_usage_error are always formatted, but printed
@@ -177,5 +178,10 @@ int cli_plot_ref(cli_plot *p, const char *spec, long long steps_per_epoch);
 int cli_plot_fit(const cli_plot *p, cli_plot_axes *ax);
 int cli_plot_svg(const cli_plot *p, char **svg, size_t *len);
 void cli_plot_free(cli_plot *p);
+
+/* An IDX image/label pair into host memory the CLI owns (*mem, sized from the files:
+ * a gzip file by its trailer); labels must be < num_classes (0: any). One error line. */
+int cli_load_mnist(const char *images, const char *labels, int num_classes, fm_dataset *ds,
+                   cli_mem *mem);
 
 #endif

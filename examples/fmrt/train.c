@@ -73,26 +73,6 @@ static void usage(FILE *f)
 
 typedef cli_train_opts opts;
 
-/* Bytes an IDX file holds once decompressed: a gzip member ends with its length
- * mod 2^32 (RFC 1952 ISIZE), exact for the files the loader accepts (< 2 GiB). */
-static int idx_bytes(const char *path, size_t *bytes)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return cli_error("cannot open %s: %s", path, strerror(errno));
-    *bytes = (size_t)st.st_size;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cli_error("cannot open %s: %s", path, strerror(errno));
-    unsigned char head[2] = {0}, tail[4] = {0};
-    int gz = fread(head, 1, 2, f) == 2 && head[0] == 0x1f && head[1] == 0x8b;
-    if (gz && st.st_size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4)
-        *bytes =
-            (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
-    fclose(f);
-    return 0;
-}
-
 /* The flags against each other, once all are read; fills in --ckpt-every's default. */
 static int check_train_args(opts *o)
 {
@@ -195,22 +175,7 @@ static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *me
         snprintf(images, sizeof images, "%s", o->images);
         snprintf(labels, sizeof labels, "%s", o->labels);
     }
-    size_t bi, bl;
-    if (idx_bytes(images, &bi) || idx_bytes(labels, &bl))
-        return 1;
-    /* Payloads, their rounding, and zlib's inflate state (freed before returning). */
-    fm_arena a;
-    size_t need;
-    /* bi and bl come from the files (a gzip trailer is any 32-bit number). */
-    if (!fm_add_size(bi, bl, &need) || !fm_add_size(need, 1 << 20, &need))
-        return cli_error("%s + %s: too large for this address space", images, labels);
-    if (cli_host_arena(&a, need, mem))
-        return 1;
-    if (fm_mnist_load(images, labels, num_classes, &a, ds, err, sizeof err) != FM_OK) {
-        cli_mem_free(mem);
-        return cli_error("%s", err);
-    }
-    return 0;
+    return cli_load_mnist(images, labels, num_classes, ds, mem);
 }
 
 /* Fisher-Yates over [0, n) for one epoch: draw i uses the top bits of Philox
