@@ -15,7 +15,7 @@ trap 'rm -rf "$t"' EXIT
 backends=(ref)
 if "$fmrt" backends | grep -qx cpu; then backends+=(cpu); fi
 for b in "${backends[@]}"; do
-    "$fmrt" train-classifier --data "$data" --limit 256 --epochs 3 --batch 32 --seed 1 \
+    "$fmrt" train-classifier --data "$data" --limit 256 --epochs 4 --batch 32 --shift 0 --seed 1 \
         --backend "$b" --out "$t/cls_$b.fmw" 2>"$t/train_$b.log" </dev/null
     cat "$t/train_$b.log"
     acc=$(sed -n 's/^train accuracy \([0-9.]*\)% .*/\1/p' "$t/train_$b.log")

@@ -3,6 +3,7 @@
  * when the folder has t10k files, test) accuracy, and write a weights file marked
  * "model" = 1. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 typedef struct cls_cli {
     const char *data, *backend, *out;
-    long long epochs, batch, seed, limit;
+    long long epochs, batch, seed, limit, shift;
     double lr;
 } cls_cli;
 
@@ -31,8 +32,11 @@ static void usage(void)
            "  --data DIR       folder with train-images-idx3-ubyte[.gz] and labels\n"
            "  --out FILE       weights file to write (crash-safe)\n"
            "  --epochs N       passes over the data (default 3)\n"
+           "  --shift P        training digits moved by up to P pixels each way, at random\n"
+           "                   (default 2; 0: none): the data augmentation\n"
            "  --batch B        batch size (default 64)\n"
-           "  --lr X           AdamW learning rate (default 0.001)\n"
+           "  --lr X           AdamW learning rate at the start (default 0.001), decayed to 0\n"
+           "                   over the run along a cosine\n"
            "  --seed S         initialisation and shuffling seed (default 0)\n"
            "  --limit N        use only the first N training digits\n"
            "  --backend NAME   ref, cpu, opencl, cuda or auto (default auto)\n");
@@ -58,6 +62,8 @@ static int take(cls_cli *o, int argc, char **argv, int *i)
         num = &o->seed, lo = 0, hi = 1ll << 62;
     else if (strcmp(a, "--limit") == 0)
         num = &o->limit;
+    else if (strcmp(a, "--shift") == 0)
+        num = &o->shift, lo = 0, hi = 8;
     else if (strcmp(a, "--lr") != 0)
         return 1;
     if (*i + 1 >= argc)
@@ -74,7 +80,7 @@ static int take(cls_cli *o, int argc, char **argv, int *i)
 
 static int parse(int argc, char **argv, cls_cli *o)
 {
-    *o = (cls_cli){.backend = "auto", .epochs = 3, .batch = 64, .lr = 1e-3};
+    *o = (cls_cli){.backend = "auto", .epochs = 3, .batch = 64, .shift = 2, .lr = 1e-3};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return CLI_HELP;
@@ -134,15 +140,34 @@ typedef struct cls_run {
     uint32_t *perm; /* [n] */
 } cls_run;
 
-/* Images idx[0..n) of ds into r->xb (p -> p / 127.5 - 1) and r->yb; upload. */
-static fm_status batch_in(cls_run *r, const fm_dataset *ds, const uint32_t *idx, int64_t first,
-                          int n, fm_tensor *x)
+/* Digit px into out (p -> p / 127.5 - 1), moved by (dy, dx) pixels; what moves in
+ * from outside the frame is background (-1). */
+static void digit_in(float *out, const uint8_t *px, int dy, int dx)
 {
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) {
+            int sy = y - dy, sx = x - dx;
+            int in = sy >= 0 && sy < 28 && sx >= 0 && sx < 28;
+            out[y * 28 + x] = in ? (float)px[sy * 28 + sx] / 127.5f - 1.0f : -1.0f;
+        }
+}
+
+/* Images idx[0..n) of ds into r->xb and r->yb; upload. aug >= 0 (training with
+ * --shift P): each image moved by dy, dx uniform in [-P, P], from Philox(seed) at
+ * element aug + b, stream 3, so a run is reproducible. */
+static fm_status batch_in(cls_run *r, const fm_dataset *ds, const uint32_t *idx, int64_t first,
+                          int n, int64_t aug, fm_tensor *x)
+{
+    int P = (int)r->o.shift;
     for (int b = 0; b < n; b++) {
         int64_t k = idx ? idx[first + b] : first + b;
-        const uint8_t *px = ds->images + (size_t)k * 784;
-        for (int j = 0; j < 784; j++)
-            r->xb[(size_t)b * 784 + j] = (float)px[j] / 127.5f - 1.0f;
+        int dy = 0, dx = 0;
+        if (aug >= 0 && P > 0) {
+            fm_philox4 v = fm_philox_element((uint64_t)r->o.seed, (uint64_t)(aug + b), 3);
+            dy = (int)(v.v[0] % (uint32_t)(2 * P + 1)) - P;
+            dx = (int)(v.v[1] % (uint32_t)(2 * P + 1)) - P;
+        }
+        digit_in(r->xb + (size_t)b * 784, ds->images + (size_t)k * 784, dy, dx);
         r->yb[b] = ds->labels[k];
     }
     *x = fm_tensor_slice(r->x, 0, n);
@@ -156,7 +181,7 @@ static int accuracy(cls_run *r, const fm_dataset *ds, double *acc)
     for (int64_t s = 0; s < ds->n; s += r->o.batch) {
         int n = (int)(ds->n - s < r->o.batch ? ds->n - s : r->o.batch);
         fm_tensor x, lg = fm_tensor_slice(r->logits, 0, n);
-        if (batch_in(r, ds, NULL, s, n, &x) != FM_OK ||
+        if (batch_in(r, ds, NULL, s, n, -1, &x) != FM_OK ||
             fm_classifier_forward(&r->c, &x, NULL, &lg) != FM_OK ||
             fm_download(&r->be, r->lb, &lg) != FM_OK)
             return cli_error("%s", r->be.err);
@@ -175,8 +200,12 @@ static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step
         int n = (int)(n_all - s < r->o.batch ? n_all - s : r->o.batch), good = 0;
         float loss;
         fm_tensor x;
-        if (batch_in(r, &r->train, r->perm, s, n, &x) != FM_OK ||
-            fm_classifier_train_step(&r->c, opts, &x, r->yb, ++*step, &loss, &good) != FM_OK)
+        /* Cosine schedule over the whole run: lr_t = lr (1 + cos(pi t / T)) / 2. */
+        fm_cls_opts o = *opts;
+        double T = (double)r->o.epochs * (double)((n_all + r->o.batch - 1) / r->o.batch);
+        o.lr = (float)(opts->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)*step / T)));
+        if (batch_in(r, &r->train, r->perm, s, n, (int64_t)e * n_all + s, &x) != FM_OK ||
+            fm_classifier_train_step(&r->c, &o, &x, r->yb, ++*step, &loss, &good) != FM_OK)
             return cli_error("%s", r->be.err);
         sum += loss * n;
         ok += good;
