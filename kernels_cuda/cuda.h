@@ -107,6 +107,10 @@ fm_status fm_cuda_gemm_batched(fm_backend *be, int m, int n, int k, float alpha,
  * b is not NULL: sum.cu's two-pass reduction, shared by SUM_FWD and MSE_FWD. */
 fm_status fm_cuda_reduce_sum(fm_backend *be, float *out, const float *a, const float *b, long long n,
                              int mean, const char *what);
+/* Its second pass alone: out[0] = (sum of part[0..np)) / div, one block, Kahan within a
+ * thread and a fixed tree across (np <= 2^31; SOFTMAX_XENT_FWD's per-row terms). */
+fm_status fm_cuda_sum_final(fm_backend *be, float *out, const float *part, long long np,
+                            double div, const char *what);
 
 /* Table entries, one pair per op, defined in kernels_cuda/<op>.cu. */
 extern "C" {

@@ -6,8 +6,8 @@
  *
  * Forward in two launches, deterministic (no atomics): one thread per row (K is a
  * class count, ~10) writes its probs and its loss term lse_n - x[n,label] into the
- * scratch; then one block sums the N terms (Kahan within a thread, sum.cu's fixed
- * warp-shuffle tree across threads) and divides by N in double, as
+ * scratch; then sum.cu's second pass (fm_cuda_sum_final: one block, Kahan within a
+ * thread, a fixed warp-shuffle tree across threads) sums them and divides by N in double, as
  * kernels_ref/softmax_xent.c. Backward: one thread per element. Labels are trusted
  * (device backends clamp nothing). Twin of kernels_cl/softmax_xent.cl. */
 #include "cuda.h"
@@ -32,21 +32,6 @@ static __global__ void xent_rows_kernel(float *probs, float *term, const float *
     term[n] = lse - x[labels[n]];
 }
 
-/* loss[0] = (sum of term[0..N)) / N; one block. */
-static __global__ void xent_loss_kernel(float *loss, const float *term, long long N)
-{
-    __shared__ float sh[FM_CUDA_THREADS / 32];
-    float acc = 0.0f, comp = 0.0f;
-    for (long long i = threadIdx.x; i < N; i += FM_CUDA_THREADS) {
-        float y = term[i] - comp, t = acc + y;
-        comp = (t - acc) - y;
-        acc = t;
-    }
-    acc = fm_cuda_block_sum(acc, sh);
-    if (threadIdx.x == 0)
-        loss[0] = (float)((double)acc / (double)N);
-}
-
 static __global__ void xent_bwd_kernel(float *dlogits, const float *probs, const int *labels,
                                        float s, long long K, long long n)
 {
@@ -69,9 +54,7 @@ extern "C" fm_status fm_cuda_softmax_xent_fwd(fm_backend *be, const fm_call *c)
     FM_CUDA_LAUNCH(xent_rows_kernel, fm_cuda_blocks(N), FM_CUDA_THREADS, 0, cu->stream)
     (fm_cuda_f32(&c->t[1]), term, fm_cuda_f32(&c->t[2]), fm_cuda_i32(&c->t[3]), N, K);
     FM_TRY(fm_cuda_launched(be, "softmax_xent_fwd"));
-    FM_CUDA_LAUNCH(xent_loss_kernel, 1, FM_CUDA_THREADS, 0, cu->stream)
-    (fm_cuda_f32(&c->t[0]), term, N);
-    return fm_cuda_launched(be, "softmax_xent_fwd");
+    return fm_cuda_sum_final(be, fm_cuda_f32(&c->t[0]), term, N, (double)N, "softmax_xent_fwd");
 }
 
 /* t: dlogits[N,K], probs[N,K], labels[N]   f0 dloss */

@@ -78,8 +78,14 @@ fm_status fm_cuda_reduce_sum(fm_backend *be, float *out, const float *a, const f
     FM_CUDA_LAUNCH(sum_partial_kernel, fm_cuda_blocks(np * FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream)(
         part, a, b, n);
     FM_TRY(fm_cuda_launched(be, what));
-    FM_CUDA_LAUNCH(sum_final_kernel, fm_cuda_blocks(FM_CUDA_THREADS), FM_CUDA_THREADS, 0, cu->stream)(
-        out, part, (int)np, mean ? (double)n : 1.0);
+    return fm_cuda_sum_final(be, out, part, np, mean ? (double)n : 1.0, what);
+}
+
+fm_status fm_cuda_sum_final(fm_backend *be, float *out, const float *part, long long np,
+                            double div, const char *what)
+{
+    FM_CUDA_LAUNCH(sum_final_kernel, 1, FM_CUDA_THREADS, 0, fm_cuda_of(be)->stream)(
+        out, part, (int)np, div);
     return fm_cuda_launched(be, what);
 }
 

@@ -280,10 +280,17 @@ static void rule_silu_fwd(chk *k)
     same_numel(k, 0, 1);
 }
 
-static void rule_silu_bwd(chk *k)
+/* Tensors 0 and 1 (either absent where optional) have tensor 2's element count: an
+ * elementwise backward (din, dout, in; da?, db?, dout). */
+static void two_like_third(chk *k)
 {
     same_numel(k, 0, 2);
     same_numel(k, 1, 2);
+}
+
+static void rule_silu_bwd(chk *k)
+{
+    two_like_third(k);
 }
 
 static void rule_linear_fwd(chk *k)
@@ -320,8 +327,7 @@ static void rule_add_fwd(chk *k)
 
 static void rule_add_bwd(chk *k)
 {
-    same_numel(k, 0, 2);
-    same_numel(k, 1, 2);
+    two_like_third(k);
 }
 
 static void rule_axpby_fwd(chk *k)
@@ -528,7 +534,10 @@ static void (*const rules[FM_OP_COUNT])(chk *k) = {
 
 fm_status fm_op_check(const fm_call *c, char *msg, size_t len)
 {
-    chk k = {c, msg, len, FM_OK, {{0}}};
+    /* names stay unset: fm_run calls this for every op, and a name is written only for
+     * a message. */
+    chk k;
+    k.c = c, k.msg = msg, k.len = len, k.s = FM_OK;
     const fm_op_info *info = fm_op_get_info(c->op);
     if (!info) {
         snprintf(msg, len, "unknown op %d", (int)c->op);
