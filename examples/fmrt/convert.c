@@ -275,14 +275,7 @@ static int st_gather_tensors(st_job *j)
             return cli_error("%s: tensor %s: %zu of its %" PRIu64
                              " values are not finite (NaN or inf)",
                              j->o->in, p->name, bad, t->numel);
-        fm_wtensor *w = &j->wt[i];
-        snprintf(w->name, sizeof w->name, "%s", p->name);
-        w->dtype = FM_F32;
-        w->ndim = p->t.ndim;
-        for (int d = 0; d < 4; d++)
-            w->shape[d] = d < p->t.ndim ? p->t.shape[d] : 1;
-        w->data = dst;
-        w->bytes = (size_t)t->numel * sizeof(float);
+        fm_wtensor_of_param(&j->wt[i], "", p, j->flat); /* names of the layout: they fit */
     }
     return 0;
 }

@@ -12,6 +12,19 @@
 
 enum { NMETA_MAX = 16 };
 
+int fm_wtensor_of_param(fm_wtensor *e, const char *prefix, const fm_param *p, const float *host)
+{
+    memset(e, 0, sizeof *e);
+    int n = snprintf(e->name, sizeof e->name, "%s%s", prefix, p->name);
+    e->dtype = FM_F32;
+    e->ndim = p->t.ndim;
+    for (int d = 0; d < 4; d++)
+        e->shape[d] = d < p->t.ndim ? p->t.shape[d] : 1;
+    e->data = host + p->offset;
+    e->bytes = fm_tensor_bytes(&p->t);
+    return n < 0 || (size_t)n >= sizeof e->name ? -1 : 0;
+}
+
 /* Blocks a file of this kind holds for this model (see the table in the header). */
 static int nblocks(const fm_unet *m, int kind)
 {
@@ -109,18 +122,9 @@ static fm_status save(const fm_unet *m, const char *path, int kind, const fm_ckp
         }
         for (int i = 0; i < np; i++) {
             const fm_param *p = &m->params[i];
-            fm_wtensor *e = &t[nt++];
-            memset(e, 0, sizeof *e);
-            int n = snprintf(e->name, sizeof e->name, "%s%s", prefix[b], p->name);
-            if (n < 0 || (size_t)n >= sizeof e->name)
+            if (fm_wtensor_of_param(&t[nt++], prefix[b], p, host) != 0)
                 FAIL(FM_ERR_ARG, "save %s: tensor name '%s%s' longer than %d characters", path,
                      prefix[b], p->name, FM_WEIGHTS_NAME - 1);
-            e->dtype = FM_F32;
-            e->ndim = p->t.ndim;
-            for (int d = 0; d < 4; d++)
-                e->shape[d] = d < p->t.ndim ? p->t.shape[d] : 1;
-            e->data = host + p->offset;
-            e->bytes = fm_tensor_bytes(&p->t);
         }
     }
 

@@ -43,6 +43,11 @@ typedef struct fm_ckpt_state {
     fm_train_opts opts;
 } fm_ckpt_state;
 
+/* The weights-file entry of the f32 parameter p, named prefix + p->name, its data at
+ * host + p->offset (host: a copy of the flat parameter block). 0, or -1 when the name
+ * is longer than a file holds. Every writer of parameters builds its directory so. */
+int fm_wtensor_of_param(fm_wtensor *e, const char *prefix, const fm_param *p, const float *host);
+
 /* Host scratch bytes fm_unet_save needs for this model and kind. */
 size_t fm_unet_save_scratch_bytes(const fm_unet *m, int kind);
 

@@ -1,6 +1,8 @@
 /* Classifier weights files; see classifier_io.h. */
 #include "classifier_io.h"
 
+#include "checkpoint.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -20,17 +22,8 @@ size_t fm_classifier_save_scratch(void)
 /* The directory of c's parameters over the host copy `host` of the flat block. */
 static void directory(const fm_classifier *c, const float *host, fm_wtensor *t)
 {
-    for (int i = 0; i < c->nparams; i++) {
-        const fm_param *p = &c->params[i];
-        memset(&t[i], 0, sizeof t[i]);
-        snprintf(t[i].name, sizeof t[i].name, "%s", p->name);
-        t[i].dtype = FM_F32;
-        t[i].ndim = p->t.ndim;
-        for (int d = 0; d < 4; d++)
-            t[i].shape[d] = p->t.shape[d];
-        t[i].data = host + p->offset;
-        t[i].bytes = fm_tensor_bytes(&p->t);
-    }
+    for (int i = 0; i < c->nparams; i++)
+        fm_wtensor_of_param(&t[i], "", &c->params[i], host); /* short canonical names */
 }
 
 static fm_status save(fm_classifier *c, const char *path, fm_arena *scratch)
