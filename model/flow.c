@@ -239,7 +239,9 @@ static fm_status velocity(fm_unet *m, const fm_tensor *P, const fm_tensor *v, co
                           const fm_tensor *t, const fm_tensor *y, const fm_tensor *yk,
                           const fm_tensor *vu, const fm_sample_opts *o)
 {
-    if (!o->guidance || m->cfg.num_classes == 0)
+    /* w = 1 is the conditional velocity itself (w vc + 0 vu = vc exactly for a finite
+     * vu): the unconditional pass would be wasted. */
+    if (!o->guidance || m->cfg.num_classes == 0 || o->cfg_scale == 1.0f)
         return fm_unet_forward(m, P, v, x, t, m->cfg.num_classes ? y : NULL);
     TRY(fm_unet_forward(m, P, vu, x, t, yk));
     TRY(fm_unet_forward(m, P, v, x, t, y));

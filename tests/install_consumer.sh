@@ -73,4 +73,12 @@ if [ "$rc" -eq 0 ] || [ "$(wc -l <"$t/err")" -ne 1 ] || ! grep -q "share/fmrt/no
     cat "$t/err"; exit 1
 fi
 cat "$t/err"
+
+# 4. fmrt eval finds the installed classifier and reference statistics by itself.
+(cd "$t" && "$p/bin/fmrt" eval "$src/tests/data/mnist/train-images-idx3-ubyte.gz" --json \
+    --backend ref) >"$t/eval.json"
+for f in "share/fmrt/classifier.fmw" "share/fmrt/mnist-test.fms" '"fid":'; do
+    grep -q "$f" "$t/eval.json" || { echo "FAIL: fmrt eval did not use $f:"; cat "$t/eval.json"; exit 1; }
+done
+cat "$t/eval.json"
 echo "install_consumer: ok"

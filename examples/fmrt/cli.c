@@ -213,6 +213,34 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
     return 0;
 }
 
+int cli_parse_list(const char *flag, const char *s, long long lo, long long hi, int *v, int max)
+{
+    int n = 0;
+    char buf[32];
+    while (*s) {
+        const char *c = strchr(s, ',');
+        size_t l = c ? (size_t)(c - s) : strlen(s);
+        long long x = 0;
+        if (n == max || l == 0 || l >= sizeof buf) {
+            cli_error("%s: '%s' is not a list of at most %d integers", flag, s, max);
+            return -1;
+        }
+        memcpy(buf, s, l);
+        buf[l] = 0;
+        if (cli_int(flag, buf, lo, hi, &x))
+            return -1;
+        v[n++] = (int)x;
+        s += l + (c ? 1 : 0);
+        if (c && !*s) {
+            cli_error("%s: trailing comma", flag);
+            return -1;
+        }
+    }
+    if (n == 0)
+        cli_error("%s: empty list", flag);
+    return n ? n : -1;
+}
+
 /* ---- helpers of train / sample / info / plan -------------------------------------- */
 
 int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem)
@@ -448,6 +476,73 @@ static int idx_bytes(const char *path, size_t *bytes)
             (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
     fclose(f);
     return 0;
+}
+
+int cli_load_idx(const char *path, fm_idx *idx, cli_mem *mem)
+{
+    char err[512];
+    size_t bytes = 0, need;
+    fm_arena a;
+    if (idx_bytes(path, &bytes))
+        return 1;
+    if (!fm_add_size(bytes, 1 << 20, &need)) /* plus zlib's state */
+        return cli_error("%s: too large for this address space", path);
+    if (cli_host_arena(&a, need, mem))
+        return 1;
+    if (fm_idx_load(path, &a, idx, err, sizeof err) != FM_OK) {
+        cli_mem_free(mem);
+        return strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
+    }
+    return 0;
+}
+
+void cli_pixels(float *dst, const uint8_t *px, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        dst[k] = (float)px[k] / 127.5f - 1.0f;
+}
+
+void cli_hms(double s, char *buf, size_t len)
+{
+    if (!(s >= 0) || s > 360000.0 * 24)
+        s = 0;
+    long t = (long)(s + 0.5);
+    snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+int cli_open_sampler(const char *path, cli_mem *wmem, const fm_weights *w, const char *backend,
+                     int N, int raw, size_t extra, cli_sampler *s)
+{
+    char err[768];
+    fm_plan plan;
+    size_t arena_bytes = 0;
+    int rc = cli_plan(&w->cfg, FM_MODE_SAMPLE, N, &plan);
+    if (rc != 0)
+        return rc;
+    if (!fm_add_size(plan.total_bytes, extra, &arena_bytes) ||
+        !fm_add_size(arena_bytes, 64 << 10, &arena_bytes))
+        return cli_error("the sampling arena (%zu bytes) is too large", plan.total_bytes);
+    if ((rc = cli_open_backend(&s->be, backend ? backend : "auto", arena_bytes, &s->bemem)) != 0)
+        return rc;
+    s->be_open = 1;
+    s->m = calloc(1, sizeof *s->m);
+    if (!s->m)
+        return cli_error("cannot allocate the model description");
+    if (fm_unet_create_from_weights(s->m, &s->be, w, FM_MODE_SAMPLE, N, raw, NULL, NULL, err,
+                                    sizeof err) != FM_OK)
+        return cli_error("%s: %s", path, err);
+    cli_mem_free(wmem); /* the weights are on the backend now */
+    return 0;
+}
+
+void cli_close_sampler(cli_sampler *s)
+{
+    if (s->be_open)
+        fm_backend_close(&s->be);
+    s->be_open = 0;
+    free(s->m);
+    s->m = NULL;
+    cli_mem_free(&s->bemem);
 }
 
 int cli_load_mnist(const char *images, const char *labels, int num_classes, fm_dataset *ds,

@@ -41,6 +41,9 @@ void cli_mem_free(cli_mem *mem);
 /* Parse a decimal integer / float flag value; prints an error naming the flag. */
 int cli_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
 int cli_float(const char *flag, const char *s, double lo, double hi, double *out);
+/* "0,10,25" into v (at most max integers in lo..hi); returns the count, or -1 after
+ * printing what is wrong (an empty list, an empty item, a trailing comma). */
+int cli_parse_list(const char *flag, const char *s, long long lo, long long hi, int *v, int max);
 
 /* A host arena over a fresh 64-aligned block of `bytes` (freed with cli_mem_free). */
 int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem);
@@ -137,6 +140,8 @@ int cmd_train(int argc, char **argv);
 /* fmrt train-classifier (classifier.c): the MNIST classifier of model/classifier.h. */
 int cmd_train_classifier(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+/* fmrt eval (eval.c, fid.h): sample quality through the classifier. */
+int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -178,6 +183,28 @@ int cli_plot_ref(cli_plot *p, const char *spec, long long steps_per_epoch);
 int cli_plot_fit(const cli_plot *p, cli_plot_axes *ax);
 int cli_plot_svg(const cli_plot *p, char **svg, size_t *len);
 void cli_plot_free(cli_plot *p);
+
+/* One IDX file (raw or gzip'd, type u8) into host memory the CLI owns (*mem, sized from
+ * the file). One error line. */
+int cli_load_idx(const char *path, fm_idx *idx, cli_mem *mem);
+/* Pixels to the model's range: dst[k] = px[k] / 127.5 - 1 (model.md's data convention). */
+void cli_pixels(float *dst, const uint8_t *px, size_t n);
+/* "H:MM:SS" of s seconds (0:00:00 for a negative or absurd value). */
+void cli_hms(double s, char *buf, size_t len);
+
+/* A U-Net for sampling batches of up to N images: backend `backend` (NULL: auto) with
+ * the plan's arena plus `extra` bytes, the model from w (checked by cli_check_weights
+ * before), *wmem freed once the model holds its tensors. Prints the error; every
+ * stage is closed by cli_close_sampler whatever was reached. */
+typedef struct cli_sampler {
+    fm_backend be;
+    int be_open;
+    cli_mem bemem;
+    fm_unet *m; /* calloc'd */
+} cli_sampler;
+int cli_open_sampler(const char *path, cli_mem *wmem, const fm_weights *w, const char *backend,
+                     int N, int raw, size_t extra, cli_sampler *s);
+void cli_close_sampler(cli_sampler *s);
 
 /* An IDX image/label pair into host memory the CLI owns (*mem, sized from the files:
  * a gzip file by its trailer); labels must be < num_classes (0: any). One error line. */

@@ -98,6 +98,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on MNIST-format IDX data"},
     {"train-classifier", cmd_train_classifier, "train the MNIST classifier (sample quality)"},
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
+    {"eval", cmd_eval, "sample quality: FID, confidence, coverage, label accuracy"},
     {"export", cmd_export, "keep only the sampling weights of a weights or checkpoint file"},
     {"convert", cmd_convert, "convert between safetensors (PyTorch) and fmrt weights files"},
     {"plot", cmd_plot, "draw loss curves from training CSV logs as SVG"},
@@ -122,7 +123,7 @@ static void usage(FILE *f)
  * stays as it is. Returns 0, or 2 for a bad value. */
 static int take_threads(int *argc, char **argv)
 {
-    static const char *const cmds[] = {"train", "train-classifier", "sample", "bench",
+    static const char *const cmds[] = {"train", "train-classifier", "sample", "eval", "bench",
                                        "conformance", "golden"};
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

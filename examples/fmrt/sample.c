@@ -41,35 +41,6 @@ static void usage(FILE *f)
 
 typedef cli_sample_opts opts;
 
-/* "0,10,25" into v; returns the count or -1. */
-static int parse_list(const char *flag, const char *s, long long lo, long long hi, int *v, int max)
-{
-    int n = 0;
-    char buf[32];
-    while (*s) {
-        const char *c = strchr(s, ',');
-        size_t l = c ? (size_t)(c - s) : strlen(s);
-        long long x;
-        if (n == max || l == 0 || l >= sizeof buf) {
-            cli_error("%s: '%s' is not a list of at most %d integers", flag, s, max);
-            return -1;
-        }
-        memcpy(buf, s, l);
-        buf[l] = 0;
-        if (cli_int(flag, buf, lo, hi, &x))
-            return -1;
-        v[n++] = (int)x;
-        s += l + (c ? 1 : 0);
-        if (c && !*s) {
-            cli_error("%s: trailing comma", flag);
-            return -1;
-        }
-    }
-    if (n == 0)
-        cli_error("%s: empty list", flag);
-    return n ? n : -1;
-}
-
 /* The flags against each other once all are read, and the --classes and
  * --traj-steps lists expanded. */
 static int check_sample_args(opts *o)
@@ -89,14 +60,14 @@ static int check_sample_args(opts *o)
     if (o->have_cls) {
         o->labels[0] = (int)o->cls;
         o->nlabels = 1;
-    } else if (o->classes && (o->nlabels = parse_list("--classes", o->classes, 0, 1000, o->labels,
+    } else if (o->classes && (o->nlabels = cli_parse_list("--classes", o->classes, 0, 1000, o->labels,
                                                       MAX_LIST)) < 0) {
         return 2;
     }
     o->ntraj = 0;
     if (o->traj) {
         if (o->traj_list) {
-            if ((o->ntraj = parse_list("--traj-steps", o->traj_list, 0, o->steps, o->traj_cols,
+            if ((o->ntraj = cli_parse_list("--traj-steps", o->traj_list, 0, o->steps, o->traj_cols,
                                        MAX_LIST)) < 0)
                 return 2;
         } else {
@@ -222,10 +193,8 @@ static int write_grid(const char *path, const uint8_t *tiles, int ntiles, int ti
 typedef struct job {
     opts o;
     fm_weights w; /* in wmem until the model holds its tensors */
-    cli_mem wmem, bemem;
-    fm_unet *m;
-    fm_backend be;
-    int be_open;
+    cli_mem wmem;
+    cli_sampler s; /* backend and model */
     traj tr;
     uint8_t *out;   /* [N * frame] the final images */
     float *out_f32; /* --f32-out: [N * frame] the final state */
@@ -288,31 +257,12 @@ static int size_job(job *j)
     return 0;
 }
 
-/* The backend, sized by the plan, and the model on it. */
+/* The backend, sized by the plan plus the u8 output tensor this command allocates
+ * beside the planned ones, and the model on it. */
 static int open_model(job *j)
 {
-    char err[768];
-    fm_plan plan;
-    size_t arena_bytes = 0;
-    int rc = cli_plan(&j->cfg, FM_MODE_SAMPLE, j->N, &plan);
-    if (rc != 0)
-        return rc;
-    /* Plus the u8 output tensor this command allocates beside the planned ones. */
-    if (!fm_add_size(plan.total_bytes, j->images_bytes, &arena_bytes) ||
-        !fm_add_size(arena_bytes, 64 << 10, &arena_bytes))
-        return cli_error("the sampling arena (%zu bytes) is too large", plan.total_bytes);
-    if ((rc = cli_open_backend(&j->be, j->o.backend ? j->o.backend : "auto", arena_bytes,
-                               &j->bemem)) != 0)
-        return rc;
-    j->be_open = 1;
-    j->m = calloc(1, sizeof *j->m);
-    if (!j->m)
-        return cli_error("cannot allocate the model description");
-    if (fm_unet_create_from_weights(j->m, &j->be, &j->w, FM_MODE_SAMPLE, j->N, j->o.raw, NULL, NULL,
-                                    err, sizeof err) != FM_OK)
-        return cli_error("%s: %s", j->o.weights, err);
-    cli_mem_free(&j->wmem); /* the weights are on the backend now */
-    return 0;
+    return cli_open_sampler(j->o.weights, &j->wmem, &j->w, j->o.backend, j->N, j->o.raw,
+                            j->images_bytes, &j->s);
 }
 
 /* x (noise of --seed, stream 0), y (the labels cycling through the list) and q. */
@@ -321,18 +271,18 @@ static fm_status init_tensors(job *j)
     j->x = fm_tensor_4d(FM_F32, j->N, j->C, j->H, j->H);
     j->y = fm_tensor_1d(FM_I32, j->N);
     j->q = fm_tensor_4d(FM_U8, j->N, j->C, j->H, j->H);
-    fm_status s = fm_tensor_alloc(&j->be, &j->x);
+    fm_status s = fm_tensor_alloc(&j->s.be, &j->x);
     if (s == FM_OK)
-        s = fm_tensor_alloc(&j->be, &j->y);
+        s = fm_tensor_alloc(&j->s.be, &j->y);
     if (s == FM_OK)
-        s = fm_tensor_alloc(&j->be, &j->q);
+        s = fm_tensor_alloc(&j->s.be, &j->q);
     if (s == FM_OK)
-        s = fm_noise(&j->be, &j->x, (uint64_t)j->o.seed, 0);
+        s = fm_noise(&j->s.be, &j->x, (uint64_t)j->o.seed, 0);
     if (s == FM_OK && j->o.nlabels) {
         int32_t yv[1024];
         for (int i = 0; i < j->N; i++)
             yv[i] = j->o.labels[i % j->o.nlabels];
-        s = fm_upload(&j->be, &j->y, yv);
+        s = fm_upload(&j->s.be, &j->y, yv);
     }
     return s;
 }
@@ -345,7 +295,7 @@ static int alloc_outputs(job *j, fm_status *s)
     if (j->o.f32_out && !(j->out_f32 = malloc(j->images_bytes * sizeof(float))))
         return cli_error("cannot allocate the --f32-out buffer");
     if (j->o.traj) {
-        j->tr.be = &j->be;
+        j->tr.be = &j->s.be;
         j->tr.q = j->q;
         j->tr.frame = j->images_bytes;
         j->tr.host = malloc(j->traj_bytes);
@@ -376,22 +326,22 @@ static int draw(job *j)
                              .cfg_scale = (float)o->cfg,
                              .on_step = o->traj ? on_step : NULL,
                              .user = &j->tr};
-        s = fm_sample(j->m, &j->m->flat, &j->x, o->nlabels ? &j->y : NULL, &so);
+        s = fm_sample(j->s.m, &j->s.m->flat, &j->x, o->nlabels ? &j->y : NULL, &so);
     }
     if (s == FM_OK) {
         fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {j->q, j->x}};
-        s = fm_run(&j->be, &qc);
+        s = fm_run(&j->s.be, &qc);
     }
     if (s == FM_OK)
-        s = fm_download(&j->be, j->out, &j->q);
+        s = fm_download(&j->s.be, j->out, &j->q);
     if (s == FM_OK && j->out_f32)
-        s = fm_download(&j->be, j->out_f32, &j->x);
+        s = fm_download(&j->s.be, j->out_f32, &j->x);
     if (s != FM_OK)
-        return cli_error("sampling: %s", j->be.err);
+        return cli_error("sampling: %s", j->s.be.err);
     double el = cli_now() - t0;
     fprintf(stderr, "sampled %d images x %lld %s steps%s in %.2f s (%s weights, backend %s)\n",
             j->N, o->steps, o->sampler, o->nlabels ? " with guidance" : "", el,
-            o->raw ? "raw" : "EMA", fm_backend_name(&j->be));
+            o->raw ? "raw" : "EMA", fm_backend_name(&j->s.be));
     return 0;
 }
 
@@ -438,14 +388,11 @@ static int write_outputs(job *j)
 
 static int close_job(job *j, int rc)
 {
-    if (j->be_open)
-        fm_backend_close(&j->be);
-    free(j->m);
+    cli_close_sampler(&j->s);
     free(j->out);
     free(j->out_f32);
     free(j->tiles);
     free(j->tr.host);
-    cli_mem_free(&j->bemem);
     cli_mem_free(&j->wmem);
     return rc;
 }

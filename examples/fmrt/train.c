@@ -193,14 +193,6 @@ static void shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch)
     }
 }
 
-static void hms(double s, char *buf, size_t len)
-{
-    if (!(s >= 0) || s > 360000.0 * 24)
-        s = 0;
-    long t = (long)(s + 0.5);
-    snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-}
-
 /* What cmd_train opens, in order. Every field starts zeroed, so close_session is
  * right after any stage. */
 typedef struct session {
@@ -311,8 +303,7 @@ static void gather_batch(run *r)
         uint32_t idx = r->perm[r->st.cursor * (uint64_t)r->B + (uint64_t)b];
         const uint8_t *px = r->ds->images + (size_t)idx * (size_t)r->HW;
         float *dst = r->xb + (size_t)b * (size_t)r->C * (size_t)r->HW;
-        for (int k = 0; k < r->HW; k++)
-            dst[k] = (float)px[k] / 127.5f - 1.0f;
+        cli_pixels(dst, px, (size_t)r->HW);
         r->yb[b] = r->ds->labels[idx];
     }
 }
@@ -348,7 +339,7 @@ static void progress(const run *r, const tick *t)
         fprintf(r->log, "%llu,%llu,%.6f,%.2f\n", (unsigned long long)t->step,
                 (unsigned long long)t->ep + 1, (double)t->loss, t->dt > 0 ? r->B / t->dt : 0.0);
     char eta[32];
-    hms((double)(r->total - (int64_t)t->step) * r->B / t->ips, eta, sizeof eta);
+    cli_hms((double)(r->total - (int64_t)t->step) * r->B / t->ips, eta, sizeof eta);
     if (r->tty) {
         char bar[21];
         int fill = (int)(20 * t->pos / (uint64_t)r->spe);

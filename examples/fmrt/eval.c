@@ -1,0 +1,904 @@
+/* fmrt eval: a number for how good digits are (issue #16).
+ *
+ * The digits (a weights file sampled here, an IDX file, raw 28x28 u8 images or an
+ * MNIST folder) go through the shipped classifier (model/classifier.h). From its
+ * outputs:
+ *   FID   Frechet distance between the 128 penultimate features of the digits and
+ *         those of a reference set (fid.h), from the same classifier;
+ *   conf  mean of the largest softmax probability (how sure the classifier is);
+ *   kl    KL(h || uniform) = sum_k h_k ln(10 h_k) of the histogram h of predicted
+ *         classes (0 when every class is equally common: coverage);
+ *   acc   with labels (asked-for classes of a conditional model, or --labels): the
+ *         share classified as their label.
+ * The reference defaults to the shipped statistics of the 10k MNIST test digits
+ * (mnist-test.fms, made by `fmrt eval DIR --save-stats`). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "classifier_io.h"
+#include "cli.h"
+#include "fid.h"
+#include "flow.h"
+#include "philox.h"
+#include "size.h"
+
+#define CMD "eval"
+#define PX (FM_CLS_IMAGE * FM_CLS_IMAGE)
+#define NCLS FM_CLS_CLASSES
+#define DIM FM_CLS_FEATURES
+#define CLS_BATCH 250
+#define DEFAULT_CLASSIFIER "classifier.fmw"
+#define DEFAULT_REF "mnist-test.fms"
+
+static void usage(void)
+{
+    printf("usage: fmrt eval SAMPLES [options]\n"
+           "       fmrt eval --sanity --ref DIR|IDX [options]\n\n"
+           "Sample quality of 28x28 digits through the shipped MNIST classifier: FID to a\n"
+           "reference set (its penultimate features), mean confidence, KL of the class\n"
+           "histogram to uniform, and with labels the share classified as asked.\n\n"
+           "SAMPLES is a weights file (then N digits are sampled here), an IDX image file\n"
+           "(.gz or raw), raw u8 images (N x 784 bytes) or an MNIST folder (t10k, else train).\n\n"
+           "  --ref PATH         reference: MNIST folder, IDX, raw images or a statistics file\n"
+           "                     (default: the shipped " DEFAULT_REF ", the 10k test digits)\n"
+           "  --labels FILE      labels of SAMPLES (IDX1 or raw u8); a folder brings its own\n"
+           "  --n N              digits: sampled (default 1000), or the first N of a file\n"
+           "  --save-stats FILE  write the feature statistics of SAMPLES (a --ref for later)\n"
+           "  --json             print one JSON object instead of the line\n"
+           "  --sanity           the scale's ends on the --ref digits: their two halves, their\n"
+           "                     first N blurred, and N images of uniform noise\n"
+           "  --classifier FILE  (default: the shipped " DEFAULT_CLASSIFIER ")\n"
+           "  --backend NAME     ref, cpu, opencl, cuda or auto (default auto)\n"
+           "sampling (SAMPLES a weights file):\n"
+           "  --steps N          (default 50)     --sampler euler|heun (default euler)\n"
+           "  --seed S           noise of batch b: Philox(S), stream b (default 0)\n"
+           "  --classes 0,1,..   conditional models: labels cycling through the list\n"
+           "                     (default 0..K-1); --class K: all of class K\n"
+           "  --cfg W            guidance scale (default 2.0; 1 = conditional only)\n"
+           "  --raw              the raw weights instead of the EMA\n"
+           "  --batch B          images per sampling batch (default 250)\n"
+           "  --samples-out F    the sampled N x 784 u8 pixels, no header\n");
+}
+
+typedef struct eval_opts {
+    const char *samples, *ref, *labels, *classifier, *backend, *sampler, *classes, *save_stats,
+        *samples_out;
+    long long n, steps, seed, batch, cls;
+    double cfg;
+    int have_n, have_cls, have_cfg, raw, sanity, json;
+} eval_opts;
+
+/* A set of digits in host memory. */
+typedef struct digits {
+    int64_t n;
+    uint8_t *px;     /* [n, 784], malloc'd */
+    int32_t *labels; /* [n] or NULL, malloc'd */
+} digits;
+
+/* What a run holds; every field starts zeroed. */
+typedef struct ev {
+    eval_opts o;
+    char cls_path[CLI_WEIGHTS_PATH], ref_path[CLI_WEIGHTS_PATH];
+    fm_weights cw; /* the classifier file, in cmem until uploaded */
+    cli_mem cmem, bemem;
+    fm_backend be;
+    int be_open;
+    fm_classifier c;
+    fm_tensor x, feat, logits; /* [CLS_BATCH, ...] on the backend */
+    float *xb, *lb;            /* host [CLS_BATCH, 784] pixels, [CLS_BATCH, 10] logits */
+    digits samples, ref;
+    cli_stats ref_stats;
+    int have_ref_stats;
+    int list[CLI_MAX_LIST], nlist; /* --classes */
+    double sample_seconds;         /* 0: SAMPLES was not sampled here */
+} ev;
+
+/* What the classifier says about one set. */
+typedef struct metrics {
+    int64_t n, hist[NCLS], labelled, correct;
+    double conf, kl, fid; /* fid NAN when not computed */
+    cli_stats stats;
+} metrics;
+
+/* ---- options -------------------------------------------------------------------------- */
+
+static int take(eval_opts *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], **str = NULL;
+    long long *num = NULL, lo = 1, hi = 1ll << 31;
+    /* clang-format off */
+    if (strcmp(a, "--ref") == 0) str = &o->ref;
+    else if (strcmp(a, "--labels") == 0) str = &o->labels;
+    else if (strcmp(a, "--classifier") == 0) str = &o->classifier;
+    else if (strcmp(a, "--backend") == 0) str = &o->backend;
+    else if (strcmp(a, "--sampler") == 0) str = &o->sampler;
+    else if (strcmp(a, "--classes") == 0) str = &o->classes;
+    else if (strcmp(a, "--save-stats") == 0) str = &o->save_stats;
+    else if (strcmp(a, "--samples-out") == 0) str = &o->samples_out;
+    else if (strcmp(a, "--n") == 0) num = &o->n, o->have_n = 1, hi = 1ll << 30;
+    else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
+    else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
+    else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = 4096;
+    else if (strcmp(a, "--class") == 0) num = &o->cls, lo = 0, hi = 1000, o->have_cls = 1;
+    else if (strcmp(a, "--cfg") != 0) return cli_usage_error(CMD, "unknown option '%s'", a);
+    /* clang-format on */
+    if (*i + 1 >= argc)
+        return cli_usage_error(CMD, "%s needs a value", a);
+    const char *v = argv[++*i];
+    if (str) {
+        *str = v;
+        return 0;
+    }
+    if (num)
+        return cli_int(a, v, lo, hi, num) ? 2 : 0;
+    o->have_cfg = 1;
+    return cli_float(a, v, -100, 100, &o->cfg) ? 2 : 0;
+}
+
+static int check_args(const eval_opts *o)
+{
+    if (!o->samples && !o->sanity)
+        return cli_usage_error(CMD, "SAMPLES missing (a weights, IDX or raw file, or a folder)");
+    if (o->samples && o->sanity)
+        return cli_usage_error(CMD, "--sanity measures the --ref digits: give no SAMPLES");
+    if (o->sanity && (!o->ref || o->save_stats || o->labels))
+        return cli_usage_error(CMD, "--sanity needs --ref DIGITS and takes no --save-stats or "
+                                    "--labels");
+    if (strcmp(o->sampler, "euler") != 0 && strcmp(o->sampler, "heun") != 0)
+        return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
+    if (o->have_cls && o->classes)
+        return cli_usage_error(CMD, "give --class or --classes, not both");
+    return 0;
+}
+
+static int parse_eval_args(int argc, char **argv, eval_opts *o)
+{
+    *o = (eval_opts){.n = 1000, .steps = 50, .seed = 0, .batch = 250, .cfg = 2.0,
+                     .sampler = "euler"};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
+        if (strcmp(a, "--raw") == 0)
+            o->raw = 1;
+        else if (strcmp(a, "--sanity") == 0)
+            o->sanity = 1;
+        else if (strcmp(a, "--json") == 0)
+            o->json = 1;
+        else if (strncmp(a, "--", 2) != 0 && !o->samples)
+            o->samples = a;
+        else if (strncmp(a, "--", 2) != 0)
+            return cli_usage_error(CMD, "unexpected argument '%s'", a);
+        else
+            rc = take(o, argc, argv, &i);
+        if (rc)
+            return rc;
+    }
+    return check_args(o);
+}
+
+/* ---- digits in ---------------------------------------------------------------------------- */
+
+static void digits_free(digits *d)
+{
+    free(d->px);
+    free(d->labels);
+    *d = (digits){0};
+}
+
+/* The first n of an IDX payload (images: [N,28,28]; labels: [N]) into *dst. */
+static int from_idx(const char *path, int want_ndim, int64_t limit, void **dst, int64_t *n)
+{
+    fm_idx idx;
+    cli_mem mem = {0};
+    if (cli_load_idx(path, &idx, &mem))
+        return 1;
+    int rc = 0;
+    if (idx.ndim != want_ndim || (want_ndim == 3 && (idx.dims[1] != 28 || idx.dims[2] != 28)))
+        rc = cli_error("%s: %s, not %s", path, idx.ndim == 1 ? "a label file" : "IDX data",
+                       want_ndim == 3 ? "28x28 images" : "labels");
+    int64_t cnt = (int64_t)idx.count < limit ? (int64_t)idx.count : limit;
+    size_t item = want_ndim == 3 ? PX : sizeof(int32_t);
+    if (rc == 0 && !(*dst = malloc((size_t)cnt * item + 1)))
+        rc = cli_error("cannot allocate %lld digits", (long long)cnt);
+    for (int64_t i = 0; rc == 0 && i < cnt; i++) {
+        if (want_ndim == 3)
+            memcpy((uint8_t *)*dst + i * PX, idx.data + i * PX, PX);
+        else
+            ((int32_t *)*dst)[i] = idx.data[i];
+    }
+    *n = cnt;
+    cli_mem_free(&mem);
+    return rc;
+}
+
+/* IDX (gzip'd or with the IDX magic 0 0 8 type) or not. */
+static int is_idx(const char *path)
+{
+    unsigned char h[4] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(h, 1, 4, f) : 0;
+    if (f)
+        fclose(f);
+    return got >= 2 && ((h[0] == 0x1f && h[1] == 0x8b) || (got == 4 && !h[0] && !h[1] && h[2] == 8));
+}
+
+/* Raw u8 images: N x 784 bytes, no header. */
+static int from_raw(const char *path, int64_t limit, digits *d)
+{
+    unsigned char *data;
+    size_t len;
+    if (cli_read_file(path, &data, &len))
+        return 1;
+    if (len == 0 || len % PX != 0) {
+        free(data);
+        return cli_error("%s: %zu bytes is not a whole number of 28x28 u8 images (784 bytes "
+                         "each), nor an IDX, weights or statistics file",
+                         path, len);
+    }
+    d->n = (int64_t)(len / PX) < limit ? (int64_t)(len / PX) : limit;
+    d->px = data;
+    return 0;
+}
+
+/* Labels in 0..9 for d from an IDX1 or raw u8 file with at least d->n entries. */
+static int load_labels(const char *path, digits *d)
+{
+    int64_t n = 0;
+    void *lab = NULL;
+    if (is_idx(path)) {
+        if (from_idx(path, 1, d->n, &lab, &n))
+            return 1;
+    } else {
+        unsigned char *raw;
+        size_t len;
+        if (cli_read_file(path, &raw, &len))
+            return 1;
+        n = (int64_t)len < d->n ? (int64_t)len : d->n;
+        lab = malloc(sizeof(int32_t) * (size_t)(n + 1));
+        for (int64_t i = 0; lab && i < n; i++)
+            ((int32_t *)lab)[i] = raw[i];
+        free(raw);
+        if (!lab)
+            return cli_error("cannot allocate %lld labels", (long long)n);
+    }
+    d->labels = lab;
+    if (n < d->n)
+        return cli_error("%s: %lld labels for %lld digits", path, (long long)n, (long long)d->n);
+    for (int64_t i = 0; i < n; i++)
+        if (d->labels[i] >= NCLS)
+            return cli_error("%s: label %d of digit %lld is not a digit class 0..9", path,
+                             d->labels[i], (long long)i);
+    return 0;
+}
+
+/* A folder (t10k, else train, with labels), an IDX file or raw images. */
+static int load_digits(const char *path, int64_t limit, digits *d)
+{
+    struct stat st;
+    char im[1024], lb[1024], err[512];
+    if (stat(path, &st) != 0)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        if (fm_mnist_find(path, "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK &&
+            fm_mnist_find(path, "train", im, lb, sizeof im, err, sizeof err) != FM_OK)
+            return cli_error("%s", err);
+        return from_idx(im, 3, limit, (void **)&d->px, &d->n) || load_labels(lb, d);
+    }
+    if (is_idx(path))
+        return from_idx(path, 3, limit, (void **)&d->px, &d->n);
+    return from_raw(path, limit, d);
+}
+
+/* ---- digits sampled from a weights file ------------------------------------------------ */
+
+static int is_weights(const char *path)
+{
+    char h[8];
+    FILE *f = fopen(path, "rb");
+    int yes = f && fread(h, 1, 8, f) == 8 && memcmp(h, FM_WEIGHTS_MAGIC, 8) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+/* The sampling run: progress is drawn from the step callback. */
+typedef struct sampling {
+    const eval_opts *o;
+    int64_t done, n; /* images finished, asked for */
+    int batch_n, tty;
+    double t0;
+} sampling;
+
+static fm_status on_step(void *user, int step, const fm_tensor *x)
+{
+    (void)x;
+    sampling *s = user;
+    double frac = ((double)s->done + (double)s->batch_n * step / (double)s->o->steps) /
+                  (double)s->n, el = cli_now() - s->t0;
+    char eta[32];
+    cli_hms(frac > 0 ? el / frac - el : 0, eta, sizeof eta);
+    if (s->tty) {
+        char bar[21];
+        for (int k = 0; k < 20; k++)
+            bar[k] = k < (int)(20 * frac) ? '=' : k == (int)(20 * frac) ? '>' : ' ';
+        bar[20] = 0;
+        fprintf(stderr, "\rsampling %lld/%lld [%s] %.0f s ETA %s\x1b[K", (long long)s->done,
+                (long long)s->n, bar, el, eta);
+    } else if (step == (int)s->o->steps) {
+        fprintf(stderr, "sampled %lld/%lld in %.1f s, ETA %s\n",
+                (long long)(s->done + s->batch_n), (long long)s->n, el, eta);
+    }
+    return FM_OK;
+}
+
+/* Labels cycling through --classes / --class / 0..K-1 for a conditional model. */
+static int sampling_labels(ev *e, int K)
+{
+    const eval_opts *o = &e->o;
+    if (K == 0 && (o->classes || o->have_cls || o->have_cfg))
+        return cli_error("%s is an unconditional model: --class/--classes/--cfg do not apply",
+                         o->samples);
+    e->nlist = 0;
+    if (o->have_cls)
+        e->list[e->nlist++] = (int)o->cls;
+    else if (o->classes && (e->nlist = cli_parse_list("--classes", o->classes, 0, 1000, e->list,
+                                                      CLI_MAX_LIST)) < 0)
+        return 2;
+    for (int k = 0; !o->have_cls && !o->classes && k < K && k < CLI_MAX_LIST; k++)
+        e->list[e->nlist++] = k;
+    for (int i = 0; i < e->nlist; i++)
+        if (e->list[i] >= K || e->list[i] >= NCLS)
+            return cli_error("class %d out of range: the model has %d classes and the "
+                             "classifier knows digits 0..9",
+                             e->list[i], K);
+    return 0;
+}
+
+/* One batch of nb images (noise of stream b) into px. */
+static fm_status sample_batch(cli_sampler *sm, const fm_tensor *x, const fm_tensor *y,
+                              const fm_tensor *q, const fm_sample_opts *so, uint64_t seed,
+                              uint32_t b, uint8_t *px)
+{
+    fm_status s = fm_noise(&sm->be, x, seed, b);
+    if (s == FM_OK)
+        s = fm_sample(sm->m, &sm->m->flat, x, y->ndim ? y : NULL, so);
+    fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {*q, *x}};
+    if (s == FM_OK)
+        s = fm_run(&sm->be, &qc);
+    return s == FM_OK ? fm_download(&sm->be, px, q) : s;
+}
+
+/* The batches of the run on an opened sampler. */
+static int sample_all(ev *e, cli_sampler *sm, int B, int K)
+{
+    const eval_opts *o = &e->o;
+    digits *d = &e->samples;
+    sampling st = {.o = o, .n = d->n, .tty = isatty(2), .t0 = cli_now()};
+    fm_sample_opts so = {.steps = (int)o->steps, .heun = strcmp(o->sampler, "heun") == 0,
+                         .guidance = K > 0, .cfg_scale = (float)o->cfg, .on_step = on_step,
+                         .user = &st};
+    fm_tensor x = fm_tensor_4d(FM_F32, B, 1, 28, 28), q = fm_tensor_4d(FM_U8, B, 1, 28, 28);
+    fm_tensor y = fm_tensor_1d(FM_I32, B);
+    fm_status s = fm_tensor_alloc(&sm->be, &x);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(&sm->be, &q);
+    if (s == FM_OK && K > 0)
+        s = fm_tensor_alloc(&sm->be, &y);
+    for (uint32_t b = 0; s == FM_OK && st.done < d->n; b++, st.done += st.batch_n) {
+        st.batch_n = (int)(d->n - st.done < B ? d->n - st.done : B);
+        fm_tensor xb = fm_tensor_slice(x, 0, st.batch_n), qb = fm_tensor_slice(q, 0, st.batch_n);
+        fm_tensor yb = K > 0 ? fm_tensor_slice(y, 0, st.batch_n) : (fm_tensor){0};
+        for (int i = 0; K > 0 && i < st.batch_n; i++)
+            d->labels[st.done + i] = e->list[(st.done + i) % e->nlist];
+        if (K > 0)
+            s = fm_upload(&sm->be, &yb, d->labels + st.done);
+        if (s == FM_OK)
+            s = sample_batch(sm, &xb, &yb, &qb, &so, (uint64_t)o->seed, b, d->px + st.done * PX);
+    }
+    if (st.tty)
+        fputc('\n', stderr);
+    if (s != FM_OK)
+        return cli_error("sampling: %s", sm->be.err);
+    e->sample_seconds = cli_now() - st.t0;
+    fprintf(stderr, "sampled %lld digits x %lld %s steps%s in %.1f s (backend %s)\n",
+            (long long)d->n, o->steps, o->sampler, K > 0 ? " with guidance" : "",
+            e->sample_seconds, fm_backend_name(&sm->be));
+    return 0;
+}
+
+/* --n digits from the weights file SAMPLES, in batches of --batch. */
+static int sample_digits(ev *e)
+{
+    const eval_opts *o = &e->o;
+    fm_weights w;
+    cli_mem wmem = {0};
+    cli_sampler sm = {0};
+    if (cli_load_weights(o->samples, &w, NULL, &wmem) ||
+        cli_check_weights(o->samples, &w, FM_MODE_SAMPLE, o->raw)) {
+        cli_mem_free(&wmem);
+        return 1;
+    }
+    const int K = w.cfg.num_classes, B = (int)(o->batch < o->n ? o->batch : o->n);
+    int rc = 0;
+    if (w.cfg.in_channels != 1 || w.cfg.image != 28)
+        rc = cli_error("%s makes %dx%dx%d images; the classifier measures 1x28x28 digits",
+                       o->samples, w.cfg.in_channels, w.cfg.image, w.cfg.image);
+    if (rc == 0)
+        rc = sampling_labels(e, K);
+    e->samples.n = o->n;
+    e->samples.px = malloc((size_t)o->n * PX);
+    e->samples.labels = K > 0 ? malloc(sizeof(int32_t) * (size_t)o->n) : NULL;
+    if (rc == 0 && (!e->samples.px || (K > 0 && !e->samples.labels)))
+        rc = cli_error("cannot allocate %lld digits", o->n);
+    if (rc == 0)
+        rc = cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw, (size_t)B * PX * 8,
+                              &sm);
+    if (rc == 0)
+        rc = sample_all(e, &sm, B, K);
+    cli_close_sampler(&sm);
+    cli_mem_free(&wmem);
+    return rc;
+}
+
+/* ---- the classifier ---------------------------------------------------------------- */
+
+/* The file a --classifier / --ref default names: the installed share/fmrt copy, else
+ * the source tree's model/ folder this tool was built from. "" when neither exists. */
+static const char *shipped(const char *name, char *buf, size_t len)
+{
+    struct stat st;
+    const char *p = cli_weights_path(name, buf, len);
+    if (p == buf && buf[0])
+        return buf;
+#ifdef FMRT_MODEL_DIR
+    snprintf(buf, len, "%s/%s", FMRT_MODEL_DIR, name);
+    if (stat(buf, &st) == 0)
+        return buf;
+#endif
+    (void)st;
+    buf[0] = 0;
+    return buf;
+}
+
+/* Read the classifier file (before any long work, so a bad one fails at once). */
+static int read_classifier(ev *e)
+{
+    const char *p = e->o.classifier;
+    if (!p && !*(p = shipped(DEFAULT_CLASSIFIER, e->cls_path, sizeof e->cls_path)))
+        return cli_error("the shipped %s was not found (installed share/fmrt or the source "
+                         "tree's model/): give --classifier FILE",
+                         DEFAULT_CLASSIFIER);
+    if (p != e->cls_path)
+        snprintf(e->cls_path, sizeof e->cls_path, "%s", p);
+    if (cli_load_weights(e->cls_path, &e->cw, NULL, &e->cmem))
+        return 1;
+    if (!fm_weights_is_classifier(&e->cw))
+        return cli_error("%s is not a classifier file (fmrt train-classifier writes those)",
+                         e->cls_path);
+    return 0;
+}
+
+/* A backend with the classifier on it and its batch tensors. */
+static int open_classifier(ev *e)
+{
+    if (cli_open_backend(&e->be, e->o.backend ? e->o.backend : "auto",
+                         fm_classifier_arena_bytes(CLS_BATCH, FM_MODE_SAMPLE), &e->bemem))
+        return 1;
+    e->be_open = 1;
+    e->xb = malloc(sizeof(float) * CLS_BATCH * PX);
+    e->lb = malloc(sizeof(float) * CLS_BATCH * NCLS);
+    if (!e->xb || !e->lb)
+        return cli_error("cannot allocate the classifier's batch buffers");
+    e->x = fm_tensor_4d(FM_F32, CLS_BATCH, 1, 28, 28);
+    e->feat = fm_tensor_2d(FM_F32, CLS_BATCH, DIM);
+    e->logits = fm_tensor_2d(FM_F32, CLS_BATCH, NCLS);
+    if (fm_classifier_create(&e->c, &e->be, CLS_BATCH, FM_MODE_SAMPLE) != FM_OK ||
+        fm_classifier_load(&e->c, &e->cw) != FM_OK || fm_tensor_alloc(&e->be, &e->x) != FM_OK ||
+        fm_tensor_alloc(&e->be, &e->feat) != FM_OK || fm_tensor_alloc(&e->be, &e->logits) != FM_OK)
+        return cli_error("%s: %s", e->cls_path, e->be.err);
+    cli_mem_free(&e->cmem);
+    return 0;
+}
+
+/* Softmax of one row of logits: the largest probability and its class. */
+static int top_class(const float *l, double *p)
+{
+    int k = 0;
+    for (int j = 1; j < NCLS; j++)
+        if (l[j] > l[k])
+            k = j;
+    double z = 0;
+    for (int j = 0; j < NCLS; j++)
+        z += exp((double)l[j] - l[k]);
+    *p = 1.0 / z;
+    return k;
+}
+
+/* Confidence, histogram and label hits of nb rows of logits. */
+static void tally(metrics *m, const float *lg, const int32_t *labels, int nb)
+{
+    for (int i = 0; i < nb; i++) {
+        double p;
+        int k = top_class(lg + i * NCLS, &p);
+        m->conf += p;
+        m->hist[k]++;
+        if (labels) {
+            m->labelled++;
+            m->correct += k == labels[i];
+        }
+    }
+}
+
+/* Features (into feat[n, 128] when not NULL) and the metrics of d. */
+static int classify(ev *e, const digits *d, float *feat, metrics *m)
+{
+    float *xb = e->xb, *lb = e->lb;
+    for (int64_t s = 0; s < d->n; s += CLS_BATCH) {
+        int nb = (int)(d->n - s < CLS_BATCH ? d->n - s : CLS_BATCH);
+        fm_tensor x = fm_tensor_slice(e->x, 0, nb), f = fm_tensor_slice(e->feat, 0, nb);
+        fm_tensor lg = fm_tensor_slice(e->logits, 0, nb);
+        cli_pixels(xb, d->px + s * PX, (size_t)nb * PX);
+        if (fm_upload(&e->be, &x, xb) != FM_OK ||
+            fm_classifier_forward(&e->c, &x, &f, &lg) != FM_OK ||
+            fm_download(&e->be, lb, &lg) != FM_OK ||
+            (feat && fm_download(&e->be, feat + s * DIM, &f) != FM_OK))
+            return cli_error("classifier: %s", e->be.err);
+        tally(m, lb, d->labels ? d->labels + s : NULL, nb);
+    }
+    m->n = d->n;
+    m->conf /= (double)d->n;
+    m->kl = 0;
+    for (int k = 0; k < NCLS; k++)
+        if (m->hist[k] > 0) {
+            double h = (double)m->hist[k] / (double)d->n;
+            m->kl += h * log(NCLS * h);
+        }
+    return 0;
+}
+
+/* classify, and the feature statistics of d into m->stats. */
+static int measure(ev *e, const digits *d, metrics *m)
+{
+    *m = (metrics){.fid = NAN};
+    float *feat = malloc(sizeof(float) * DIM * (size_t)d->n);
+    if (!feat)
+        return cli_error("cannot allocate the features of %lld digits", (long long)d->n);
+    int rc = classify(e, d, feat, m);
+    if (rc == 0)
+        rc = cli_stats_compute(&m->stats, feat, d->n, DIM, e->cw.crc);
+    free(feat);
+    return rc;
+}
+
+/* ---- the reference ------------------------------------------------------------------ */
+
+/* --ref (or the shipped statistics): a statistics file is read now; digits are read
+ * now and measured once the classifier is open. No --ref and no shipped file is an
+ * error unless only --save-stats was asked for. */
+static int read_ref(ev *e)
+{
+    const char *p = e->o.ref;
+    if (!p && !*(p = shipped(DEFAULT_REF, e->ref_path, sizeof e->ref_path)))
+        return e->o.save_stats ? 0
+                               : cli_error("the shipped %s was not found (installed share/fmrt "
+                                           "or the source tree's model/): give --ref DIR|IDX",
+                                           DEFAULT_REF);
+    if (p != e->ref_path)
+        snprintf(e->ref_path, sizeof e->ref_path, "%s", p);
+    if (!cli_is_stats_file(e->ref_path))
+        return load_digits(e->ref_path, INT64_MAX, &e->ref);
+    if (cli_stats_load(&e->ref_stats, e->ref_path))
+        return 1;
+    e->have_ref_stats = 1;
+    if (e->ref_stats.cls_crc != e->cw.crc || e->ref_stats.dim != DIM)
+        return cli_error("%s holds the features of another classifier (CRC 0x%08x, %s has "
+                         "0x%08x): make it again with fmrt eval DIGITS --save-stats FILE",
+                         e->ref_path, e->ref_stats.cls_crc, e->cls_path, e->cw.crc);
+    return 0;
+}
+
+/* The reference's statistics, from its digits when it has no file of them. */
+static int ref_stats(ev *e)
+{
+    if (e->have_ref_stats || !e->ref.px)
+        return 0;
+    metrics m;
+    if (measure(e, &e->ref, &m))
+        return 1;
+    e->ref_stats = m.stats;
+    e->have_ref_stats = 1;
+    return 0;
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+static void print_line(const ev *e, const metrics *m, const cli_stats *ref, const char *what)
+{
+    char fid[32] = "-", acc[32] = "-";
+    if (!isnan(m->fid))
+        snprintf(fid, sizeof fid, "%.3f", m->fid);
+    if (m->labelled)
+        snprintf(acc, sizeof acc, "%.2f%%", 100.0 * (double)m->correct / (double)m->labelled);
+    printf("fid %s  acc %s  conf %.4f  kl %.4f  n %lld  ref %lld", fid, acc, m->conf, m->kl,
+           (long long)m->n, (long long)(ref ? ref->n : 0));
+    if (e->sample_seconds > 0)
+        printf("  sampling %.1f s", e->sample_seconds);
+    printf("  (%s)\n", what);
+}
+
+static cJSON *json_of(const ev *e, const metrics *m, const cli_stats *ref, const char *what)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "samples", what);
+    cJSON_AddNumberToObject(j, "n", (double)m->n);
+    if (!isnan(m->fid))
+        cJSON_AddNumberToObject(j, "fid", m->fid);
+    if (m->labelled)
+        cJSON_AddNumberToObject(j, "label_accuracy", (double)m->correct / (double)m->labelled);
+    cJSON_AddNumberToObject(j, "confidence", m->conf);
+    cJSON_AddNumberToObject(j, "class_kl", m->kl);
+    cJSON *h = cJSON_AddArrayToObject(j, "class_histogram");
+    for (int k = 0; k < NCLS; k++)
+        cJSON_AddItemToArray(h, cJSON_CreateNumber((double)m->hist[k]));
+    if (ref) {
+        cJSON_AddStringToObject(j, "ref", e->ref_path);
+        cJSON_AddNumberToObject(j, "ref_n", (double)ref->n);
+    }
+    cJSON_AddStringToObject(j, "classifier", e->cls_path);
+    if (e->sample_seconds > 0) {
+        cJSON *s = cJSON_AddObjectToObject(j, "sampling");
+        cJSON_AddStringToObject(s, "sampler", e->o.sampler);
+        cJSON_AddNumberToObject(s, "steps", (double)e->o.steps);
+        cJSON_AddNumberToObject(s, "seed", (double)e->o.seed);
+        if (e->samples.labels)
+            cJSON_AddNumberToObject(s, "cfg", e->o.cfg);
+        cJSON_AddNumberToObject(s, "seconds", e->sample_seconds);
+    }
+    return j;
+}
+
+/* One result against ref (NULL: none, no FID): a line, or with --json one object
+ * per line. */
+static int report(const ev *e, metrics *m, const cli_stats *ref, const char *what)
+{
+    if (ref && cli_fid_available() && cli_fid(&m->stats, ref, &m->fid))
+        return 1;
+    if (!e->o.json) {
+        print_line(e, m, ref, what);
+        return 0;
+    }
+    cJSON *j = json_of(e, m, ref, what);
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!s)
+        return cli_error("cannot build the JSON result");
+    printf("%s\n", s);
+    cJSON_free(s);
+    return 0;
+}
+
+/* ---- the scale's ends ------------------------------------------------------------- */
+
+/* A Gaussian blur, sigma 1 (taps at -2..2), edges clamped, of each 28x28 image. */
+static void blur(uint8_t *dst, const uint8_t *src, int64_t n)
+{
+    double g[5], z = 0, tmp[PX];
+    for (int k = 0; k < 5; k++)
+        z += g[k] = exp(-0.5 * (k - 2) * (k - 2));
+    for (int64_t i = 0; i < n; i++, src += PX, dst += PX) {
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) {
+                double a = 0;
+                for (int k = 0; k < 5; k++) {
+                    int xx = x + k - 2 < 0 ? 0 : x + k - 2 > 27 ? 27 : x + k - 2;
+                    a += g[k] * src[y * 28 + xx];
+                }
+                tmp[y * 28 + x] = a / z;
+            }
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) {
+                double a = 0;
+                for (int k = 0; k < 5; k++) {
+                    int yy = y + k - 2 < 0 ? 0 : y + k - 2 > 27 ? 27 : y + k - 2;
+                    a += g[k] * tmp[yy * 28 + x];
+                }
+                dst[y * 28 + x] = (uint8_t)(a / z + 0.5);
+            }
+    }
+}
+
+/* Uniform u8 noise: pixel e is the top byte of Philox(seed), element e, stream 7. */
+static void noise(uint8_t *dst, int64_t n, uint64_t seed)
+{
+    for (int64_t e = 0; e < n * PX; e++)
+        dst[e] = (uint8_t)(fm_philox_element(seed, (uint64_t)e, 7).v[0] >> 24);
+}
+
+/* One row: d measured against ref. */
+static int sanity_row(ev *e, const digits *d, const cli_stats *ref, const char *what)
+{
+    metrics m;
+    int rc = measure(e, d, &m) || report(e, &m, ref, what);
+    cli_stats_free(&m.stats);
+    return rc;
+}
+
+/* Digits 0, 2, 4, ... (odd = 0) or 1, 3, 5, ... (odd = 1) of r into a copy. Not the
+ * first and second halves: MNIST's test set has the easier writers (Census staff)
+ * in its first 5000 digits and students in the rest, which FID sees (128.8 for
+ * those halves, 11.0 for the interleaved ones). */
+static int interleaved(const digits *r, int odd, digits *h)
+{
+    h->n = (r->n + 1 - odd) / 2;
+    h->px = malloc((size_t)h->n * PX);
+    h->labels = r->labels ? malloc(sizeof(int32_t) * (size_t)h->n) : NULL;
+    if (!h->px || (r->labels && !h->labels))
+        return cli_error("cannot allocate %lld digits", (long long)h->n);
+    for (int64_t i = 0; i < h->n; i++) {
+        memcpy(h->px + i * PX, r->px + (2 * i + odd) * PX, PX);
+        if (h->labels)
+            h->labels[i] = r->labels[2 * i + odd];
+    }
+    return 0;
+}
+
+/* The floor: the reference's even digits against its odd ones. */
+static int halves(ev *e)
+{
+    digits a = {0}, b = {0};
+    metrics mb = {0};
+    char what[256];
+    int rc = interleaved(&e->ref, 0, &a) || interleaved(&e->ref, 1, &b) || measure(e, &b, &mb);
+    snprintf(what, sizeof what, "halves: the %lld even-numbered reference digits against the "
+             "%lld odd-numbered", (long long)a.n, (long long)b.n);
+    if (rc == 0)
+        rc = sanity_row(e, &a, &mb.stats, what);
+    cli_stats_free(&mb.stats);
+    digits_free(&a);
+    digits_free(&b);
+    return rc;
+}
+
+/* A floor at N: N real digits the reference does not hold (the training split of a
+ * --ref folder), when there are some. */
+static int unseen(ev *e, int64_t n)
+{
+    struct stat st;
+    char im[1024], lb[1024], err[512], what[256];
+    digits t = {0};
+    if (stat(e->ref_path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        fm_mnist_find(e->ref_path, "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK ||
+        fm_mnist_find(e->ref_path, "train", im, lb, sizeof im, err, sizeof err) != FM_OK)
+        return 0;
+    int rc = from_idx(im, 3, n, (void **)&t.px, &t.n) || load_labels(lb, &t);
+    snprintf(what, sizeof what, "real: the first %lld training digits", (long long)t.n);
+    if (rc == 0)
+        rc = sanity_row(e, &t, &e->ref_stats, what);
+    digits_free(&t);
+    return rc;
+}
+
+/* The scale's ends: halves and unseen real digits (floors), the first N reference
+ * digits blurred and N images of uniform noise (towards the ceiling). */
+static int sanity(ev *e)
+{
+    const digits *r = &e->ref;
+    int64_t n = e->o.n < r->n ? e->o.n : r->n;
+    char what[256];
+    if (!r->px)
+        return cli_error("--sanity measures digits: %s is a statistics file", e->ref_path);
+    if (r->n < 4)
+        return cli_error("--sanity needs at least 4 reference digits, %s has %lld", e->ref_path,
+                         (long long)r->n);
+    digits t = {.n = n, .px = malloc((size_t)n * PX), .labels = r->labels};
+    if (!t.px)
+        return cli_error("cannot allocate %lld digits", (long long)n);
+    int rc = halves(e) || unseen(e, n);
+    blur(t.px, r->px, n);
+    snprintf(what, sizeof what, "blurred: the first %lld digits, Gaussian sigma 1 px", (long long)n);
+    if (rc == 0)
+        rc = sanity_row(e, &t, &e->ref_stats, what);
+    noise(t.px, n, (uint64_t)e->o.seed);
+    t.labels = NULL;
+    snprintf(what, sizeof what, "noise: %lld images of uniform u8 pixels", (long long)n);
+    if (rc == 0)
+        rc = sanity_row(e, &t, &e->ref_stats, what);
+    free(t.px);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------------------ */
+
+/* SAMPLES: sampled from a weights file (then written to --samples-out when asked),
+ * or read with their --labels. */
+static int load_samples(ev *e)
+{
+    const eval_opts *o = &e->o;
+    char err[768];
+    if (o->sanity)
+        return 0;
+    if (!is_weights(o->samples)) {
+        if (o->classes || o->have_cls || o->have_cfg || o->samples_out || o->raw)
+            return cli_usage_error(CMD, "--class/--classes/--cfg/--raw/--samples-out are for "
+                                        "a weights file; %s is digits",
+                                   o->samples);
+        return load_digits(o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
+               (o->labels && load_labels(o->labels, &e->samples));
+    }
+    if (o->labels)
+        return cli_usage_error(CMD, "--labels is for digit files: a model's labels are the "
+                                    "classes asked for (--classes)");
+    if (sample_digits(e))
+        return 1;
+    if (!o->samples_out)
+        return 0;
+    const void *chunk = e->samples.px;
+    size_t len = (size_t)e->samples.n * PX;
+    if (fm_file_write_atomic(o->samples_out, &chunk, &len, 1, err, sizeof err) != FM_OK)
+        return cli_error("%s", err);
+    fprintf(stderr, "wrote %s (%zu bytes: %lld x 28 x 28 u8)\n", o->samples_out, len,
+            (long long)e->samples.n);
+    return 0;
+}
+
+static int evaluate(ev *e)
+{
+    metrics m;
+    int rc = measure(e, &e->samples, &m);
+    if (rc == 0)
+        rc = report(e, &m, e->have_ref_stats ? &e->ref_stats : NULL, e->o.samples);
+    if (rc == 0 && e->o.save_stats && (rc = cli_stats_save(&m.stats, e->o.save_stats)) == 0)
+        fprintf(stderr, "wrote %s (features of %lld digits)\n", e->o.save_stats,
+                (long long)m.n);
+    cli_stats_free(&m.stats);
+    return rc;
+}
+
+static int check_files(const eval_opts *o)
+{
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "--save-stats", o->save_stats);
+    cli_files_add(&outs, "--samples-out", o->samples_out);
+    cli_files_add(&ins, "SAMPLES", o->samples);
+    cli_files_add(&ins, "--ref", o->ref);
+    cli_files_add(&ins, "--labels", o->labels);
+    cli_files_add(&ins, "--classifier", o->classifier);
+    return cli_check_outputs(&outs, &ins);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    ev e = {0};
+    int rc = parse_eval_args(argc, argv, &e.o);
+    if (rc == CLI_HELP) {
+        usage();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    signal(SIGXFSZ, SIG_IGN);
+    /* The cheap inputs first: a bad classifier or reference fails before sampling. */
+    rc = check_files(&e.o) || read_classifier(&e) || read_ref(&e) || load_samples(&e) ||
+         open_classifier(&e) || ref_stats(&e) || (e.o.sanity ? sanity(&e) : evaluate(&e));
+    if (e.be_open)
+        fm_backend_close(&e.be);
+    cli_mem_free(&e.bemem);
+    cli_mem_free(&e.cmem);
+    digits_free(&e.samples);
+    digits_free(&e.ref);
+    cli_stats_free(&e.ref_stats);
+    free(e.xb);
+    free(e.lb);
+    return rc;
+}

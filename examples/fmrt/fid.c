@@ -1,0 +1,281 @@
+/* Feature statistics, the Frechet distance through LAPACK, statistics files. */
+#include "fid.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "crc32.h"
+#include "io.h"
+
+#define HEAD 24 /* magic 8, dim 4, classifier CRC 4, n 8 */
+
+void cli_stats_free(cli_stats *s)
+{
+    free(s->mean);
+    free(s->cov);
+    s->mean = s->cov = NULL;
+}
+
+static int stats_alloc(cli_stats *s, int dim)
+{
+    s->dim = dim;
+    s->mean = calloc((size_t)dim, sizeof(double));
+    s->cov = calloc((size_t)dim * (size_t)dim, sizeof(double));
+    if (!s->mean || !s->cov) {
+        cli_stats_free(s);
+        return cli_error("cannot allocate feature statistics of dimension %d", dim);
+    }
+    return 0;
+}
+
+/* Two passes (mean, then the centred products), so no large mean cancels. */
+int cli_stats_compute(cli_stats *s, const float *feat, int64_t n, int dim, uint32_t cls_crc)
+{
+    if (n < 2)
+        return cli_error("feature statistics need at least 2 images, not %lld", (long long)n);
+    if (stats_alloc(s, dim))
+        return 1;
+    s->n = n;
+    s->cls_crc = cls_crc;
+    double *c = malloc(sizeof(double) * (size_t)dim);
+    if (!c) {
+        cli_stats_free(s);
+        return cli_error("cannot allocate feature statistics of dimension %d", dim);
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < dim; k++)
+            s->mean[k] += feat[i * dim + k];
+    for (int k = 0; k < dim; k++)
+        s->mean[k] /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        for (int k = 0; k < dim; k++)
+            c[k] = feat[i * dim + k] - s->mean[k];
+        for (int r = 0; r < dim; r++)
+            for (int k = 0; k <= r; k++)
+                s->cov[r * dim + k] += c[r] * c[k];
+    }
+    for (int r = 0; r < dim; r++)
+        for (int k = 0; k <= r; k++)
+            s->cov[k * dim + r] = s->cov[r * dim + k] /= (double)(n - 1);
+    free(c);
+    return 0;
+}
+
+/* ---- the Frechet distance ----------------------------------------------------------- */
+
+#ifdef FMRT_HAVE_LAPACK
+/* LAPACK's symmetric eigensolver (divide and conquer), Fortran calling convention;
+ * the trailing lengths are gfortran's hidden CHARACTER arguments. */
+extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                    double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+                    int *info, size_t jobz_len, size_t uplo_len);
+
+/* Eigenvalues w (ascending) and, with vectors, eigenvectors in the columns of a
+ * (column-major: a symmetric row-major matrix reads the same). a is overwritten. */
+static int eigh(double *a, double *w, int n, int vectors)
+{
+    int lwork = 1 + 6 * n + 2 * n * n, liwork = 3 + 5 * n, info = 0;
+    double *work = malloc(sizeof(double) * (size_t)lwork);
+    int *iwork = malloc(sizeof(int) * (size_t)liwork);
+    if (!work || !iwork) {
+        free(work);
+        free(iwork);
+        return cli_error("cannot allocate the eigensolver's workspace (n = %d)", n);
+    }
+    dsyevd_(vectors ? "V" : "N", "L", &n, a, &n, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+    free(work);
+    free(iwork);
+    if (info != 0)
+        return cli_error("LAPACK dsyevd failed (info %d): the covariance is not a finite "
+                         "symmetric matrix",
+                         info);
+    return 0;
+}
+
+/* R = V diag(sqrt(max(lambda, 0))) V^T of the symmetric PSD s (n x n) into r. */
+static int sqrt_psd(const double *s, double *r, int n)
+{
+    size_t nn = (size_t)n * (size_t)n;
+    double *v = malloc(sizeof(double) * nn), *w = malloc(sizeof(double) * (size_t)n);
+    int rc = !v || !w ? cli_error("cannot allocate a %d x %d matrix", n, n) : 0;
+    if (rc == 0) {
+        memcpy(v, s, sizeof(double) * nn);
+        rc = eigh(v, w, n, 1);
+    }
+    if (rc == 0) {
+        /* column k of V is v[k * n .. k * n + n) */
+        for (int k = 0; k < n; k++)
+            w[k] = w[k] > 0 ? sqrt(w[k]) : 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double acc = 0;
+                for (int k = 0; k < n; k++)
+                    acc += v[k * n + i] * w[k] * v[k * n + j];
+                r[i * n + j] = acc;
+            }
+    }
+    free(v);
+    free(w);
+    return rc;
+}
+
+/* c = a b for n x n row-major matrices. */
+static void matmul(double *c, const double *a, const double *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = 0;
+            for (int k = 0; k < n; k++)
+                acc += a[i * n + k] * b[k * n + j];
+            c[i * n + j] = acc;
+        }
+}
+
+/* tr((S_a S_b)^(1/2)) = sum sqrt(eig(R S_b R)), R = S_a^(1/2). */
+static int trace_sqrt_product(const double *sa, const double *sb, int n, double *tr)
+{
+    size_t nn = (size_t)n * (size_t)n;
+    double *r = malloc(sizeof(double) * nn), *t = malloc(sizeof(double) * nn);
+    double *m = malloc(sizeof(double) * nn), *w = malloc(sizeof(double) * (size_t)n);
+    int rc = !r || !t || !m || !w ? cli_error("cannot allocate %d x %d matrices", n, n) : 0;
+    if (rc == 0)
+        rc = sqrt_psd(sa, r, n);
+    if (rc == 0) {
+        matmul(t, r, sb, n);
+        matmul(m, t, r, n);
+        /* symmetric up to round-off: make it exactly so for the solver */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < i; j++)
+                m[i * n + j] = m[j * n + i] = 0.5 * (m[i * n + j] + m[j * n + i]);
+        rc = eigh(m, w, n, 0);
+    }
+    *tr = 0;
+    for (int k = 0; rc == 0 && k < n; k++)
+        *tr += w[k] > 0 ? sqrt(w[k]) : 0;
+    free(r);
+    free(t);
+    free(m);
+    free(w);
+    return rc;
+}
+
+int cli_fid_available(void) { return 1; }
+
+int cli_fid(const cli_stats *a, const cli_stats *b, double *fid)
+{
+    if (a->dim != b->dim)
+        return cli_error("feature statistics of dimension %d and %d cannot be compared", a->dim,
+                         b->dim);
+    int n = a->dim;
+    double d2 = 0, tra = 0, trb = 0, trs;
+    for (int k = 0; k < n; k++) {
+        double d = a->mean[k] - b->mean[k];
+        d2 += d * d;
+        tra += a->cov[k * n + k];
+        trb += b->cov[k * n + k];
+    }
+    if (trace_sqrt_product(a->cov, b->cov, n, &trs))
+        return 1;
+    *fid = d2 + tra + trb - 2 * trs;
+    if (*fid < 0) /* round-off of two equal sets */
+        *fid = 0;
+    return 0;
+}
+#else
+int cli_fid_available(void) { return 0; }
+
+int cli_fid(const cli_stats *a, const cli_stats *b, double *fid)
+{
+    (void)a;
+    (void)b;
+    *fid = NAN;
+    return cli_error("FID needs LAPACK, and this build has none (install libopenblas-dev and "
+                     "rebuild)");
+}
+#endif
+
+/* ---- files ------------------------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int cli_stats_save(const cli_stats *s, const char *path)
+{
+    uint8_t head[HEAD], tail[4];
+    uint64_t n = (uint64_t)s->n;
+    size_t nm = sizeof(double) * (size_t)s->dim, nc = nm * (size_t)s->dim;
+    memcpy(head, CLI_STATS_MAGIC, 8);
+    put32(head + 8, (uint32_t)s->dim);
+    put32(head + 12, s->cls_crc);
+    put32(head + 16, (uint32_t)n);
+    put32(head + 20, (uint32_t)(n >> 32));
+    uint32_t crc = fm_crc32(fm_crc32(fm_crc32(0, head, HEAD), s->mean, nm), s->cov, nc);
+    put32(tail, crc);
+    const void *chunks[4] = {head, s->mean, s->cov, tail};
+    size_t sizes[4] = {HEAD, nm, nc, 4};
+    char err[768];
+    if (fm_file_write_atomic(path, chunks, sizes, 4, err, sizeof err) != FM_OK)
+        return cli_error("%s", err);
+    return 0;
+}
+
+int cli_is_stats_file(const char *path)
+{
+    char magic[8];
+    FILE *f = fopen(path, "rb");
+    int yes = f && fread(magic, 1, 8, f) == 8 && memcmp(magic, CLI_STATS_MAGIC, 8) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+/* The header of a file of len bytes: dim and n, checked against len. */
+static int parse_head(const uint8_t *p, size_t len, const char *path, cli_stats *s)
+{
+    if (len < HEAD + 4 || memcmp(p, CLI_STATS_MAGIC, 8) != 0)
+        return cli_error("%s: not a feature statistics file (magic %s)", path, CLI_STATS_MAGIC);
+    uint32_t dim = get32(p + 8);
+    uint64_t n = get32(p + 16) | (uint64_t)get32(p + 20) << 32;
+    if (dim < 1 || dim > 4096 || n < 2 || n > (1ull << 53))
+        return cli_error("%s: bad header (dim %u, n %llu)", path, dim, (unsigned long long)n);
+    size_t want = HEAD + sizeof(double) * ((size_t)dim + (size_t)dim * dim) + 4;
+    if (len != want)
+        return cli_error("%s: %zu bytes, a file of dimension %u has %zu", path, len, dim, want);
+    if (fm_crc32(0, p, len - 4) != get32(p + len - 4))
+        return cli_error("%s: CRC mismatch: the file is damaged", path);
+    s->n = (int64_t)n;
+    s->cls_crc = get32(p + 12);
+    return stats_alloc(s, (int)dim);
+}
+
+int cli_stats_load(cli_stats *s, const char *path)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (cli_read_file(path, &data, &len))
+        return 1;
+    int rc = parse_head(data, len, path, s);
+    if (rc == 0) {
+        size_t nm = sizeof(double) * (size_t)s->dim, nc = nm * (size_t)s->dim;
+        memcpy(s->mean, data + HEAD, nm);
+        memcpy(s->cov, data + HEAD + nm, nc);
+        for (size_t i = 0; rc == 0 && i < nc / sizeof(double); i++)
+            if (!isfinite(s->cov[i]) || (i < (size_t)s->dim && !isfinite(s->mean[i])))
+                rc = cli_error("%s: a value is not finite", path);
+        if (rc)
+            cli_stats_free(s);
+    }
+    free(data);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* Feature statistics and the Frechet distance of fmrt eval (issue #16).
+ *
+ * A set of n feature vectors f_i (dim D, the classifier's penultimate layer) is
+ * summarised by its mean mu and covariance S = 1/(n-1) sum (f_i - mu)(f_i - mu)^T,
+ * both in double. The Frechet distance between two Gaussians (Dowson & Landau 1982;
+ * "FID" in Heusel et al. 2017 with Inception features) is
+ *
+ *   FID = |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^(1/2))
+ *
+ * S_a S_b is not symmetric, but it is similar to M = R S_b R with R = S_a^(1/2)
+ * (R^-1 M R = S_a S_b), so tr((S_a S_b)^(1/2)) = sum_k sqrt(lambda_k(M)) for the
+ * eigenvalues of the symmetric positive semi-definite M. Two symmetric eigen-
+ * decompositions (LAPACK dsyevd from the BLAS package the cpu backend links) give
+ * R and then the lambda_k; round-off below zero is clamped to 0.
+ *
+ * Tool code: it allocates (the library never does). */
+#ifndef FMRT_FID_H
+#define FMRT_FID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cli_stats {
+    int dim;          /* D */
+    int64_t n;        /* vectors summarised, >= 2 */
+    uint32_t cls_crc; /* CRC of the classifier file whose features these are */
+    double *mean;     /* [D], malloc'd */
+    double *cov;      /* [D, D], malloc'd, symmetric */
+} cli_stats;
+
+/* mean and covariance of feat[n, dim] (float, row-major); n >= 2. 0 or 1 (printed). */
+int cli_stats_compute(cli_stats *s, const float *feat, int64_t n, int dim, uint32_t cls_crc);
+void cli_stats_free(cli_stats *s);
+
+/* 1 when this build has LAPACK (FID can be computed). */
+int cli_fid_available(void);
+/* The Frechet distance of a and b (same dim). 0 or 1 (printed). */
+int cli_fid(const cli_stats *a, const cli_stats *b, double *fid);
+
+/* Statistics files: "FMRTFID1", u32 dim, u32 classifier CRC, u64 n, f64 mean[dim],
+ * f64 cov[dim*dim], u32 CRC-32 of everything before it; little-endian. Written
+ * crash-safely; a read checks the sizes, the CRC and that every value is finite. */
+#define CLI_STATS_MAGIC "FMRTFID1"
+int cli_stats_save(const cli_stats *s, const char *path);
+int cli_stats_load(cli_stats *s, const char *path);
+/* 1 when the file at path starts with CLI_STATS_MAGIC. */
+int cli_is_stats_file(const char *path);
+
+#endif
