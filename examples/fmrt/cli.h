@@ -120,6 +120,15 @@ typedef struct cli_sample_opts {
 } cli_sample_opts;
 int parse_sample_args(int argc, char **argv, cli_sample_opts *o);
 
+typedef struct cli_eval_opts {
+    const char *samples, *ref, *labels, *classifier, *backend, *sampler, *classes, *save_stats,
+        *samples_out;
+    long long n, steps, seed, batch, cls;
+    double cfg;
+    int have_n, have_cls, have_cfg, raw, sanity, json;
+} cli_eval_opts;
+int parse_eval_args(int argc, char **argv, cli_eval_opts *o);
+
 typedef struct cli_info_opts {
     const char *path;
 } cli_info_opts;

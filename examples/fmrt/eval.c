@@ -69,13 +69,7 @@ static void usage(void)
            "  --samples-out F    the sampled N x 784 u8 pixels, no header\n");
 }
 
-typedef struct eval_opts {
-    const char *samples, *ref, *labels, *classifier, *backend, *sampler, *classes, *save_stats,
-        *samples_out;
-    long long n, steps, seed, batch, cls;
-    double cfg;
-    int have_n, have_cls, have_cfg, raw, sanity, json;
-} eval_opts;
+typedef cli_eval_opts eval_opts;
 
 /* A set of digits in host memory. */
 typedef struct digits {
@@ -160,7 +154,7 @@ static int check_args(const eval_opts *o)
     return 0;
 }
 
-static int parse_eval_args(int argc, char **argv, eval_opts *o)
+int parse_eval_args(int argc, char **argv, eval_opts *o)
 {
     *o = (eval_opts){.n = 1000, .steps = 50, .seed = 0, .batch = 250, .cfg = 2.0,
                      .sampler = "euler"};

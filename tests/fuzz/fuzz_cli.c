@@ -2,7 +2,7 @@
  *
  * The input is split at NUL bytes into argv strings (each its own exact-size heap
  * block, so ASan sees a read past any one of them). The first string names the
- * command (train, sample, info, plan; anything else picks one by its first byte)
+ * command (train, sample, info, plan, eval; anything else picks one by its first byte)
  * and plays argv[0], as in main.c's dispatch. Then parse_<cmd>_args, which must
  * not touch a file; for train and plan the model config the flags describe is
  * built and validated (cli_build_config) and planned (fm_unet_plan, the same
@@ -51,13 +51,13 @@ static void plan(const cli_config_opts *co, long long train_batch, long long sam
 
 static void run(int argc, char **argv)
 {
-    static const char *const names[4] = {"train", "sample", "info", "plan"};
+    static const char *const names[5] = {"train", "sample", "info", "plan", "eval"};
     int cmd = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (strcmp(argv[0], names[i]) == 0)
             cmd = i;
     if (cmd < 0)
-        cmd = (unsigned char)argv[0][0] % 4;
+        cmd = (unsigned char)argv[0][0] % 5;
     int rc;
     switch (cmd) {
     case 0: {
@@ -92,6 +92,13 @@ static void run(int argc, char **argv)
         rc = parse_info_args(argc, argv, &o);
         CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
         CHECK(rc != 0 || o.path);
+        break;
+    }
+    case 4: {
+        cli_eval_opts o;
+        rc = parse_eval_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        CHECK(rc != 0 || ((o.samples != NULL) != (o.sanity != 0) && o.n >= 1 && o.batch >= 1));
         break;
     }
     default: {

@@ -64,4 +64,8 @@ arg info w.fmw > "$out/cli/info"
 arg plan --preset mnist --config groups=4 --batch 32 --sample-batch 8 > "$out/cli/plan"
 arg plan --config in_channels=3 --config image=32 --config channel_mult=1,2,2,2 \
     --config heads=8 > "$out/cli/plan-config"
+arg eval w.fmw --n 100 --steps 10 --sampler heun --classes 1,2 --cfg 3 --batch 50 --raw \
+    --samples-out s.u8 --ref d --classifier c.fmw --json > "$out/cli/eval"
+arg eval --sanity --ref d --n 200 --backend cpu > "$out/cli/eval-sanity"
+arg eval d/t10k-images-idx3-ubyte.gz --labels l --save-stats s.fms > "$out/cli/eval-digits"
 ls -l "$out"/*
