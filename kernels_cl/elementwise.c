@@ -15,6 +15,8 @@
  *   PER_SAMPLE(k)   int    n / numel(t[k])    (t[k] holds one value per sample)
  *   H(k), W(k)      int    t[k]'s shape[2], shape[3]
  *   HW(k)           int    shape[2] * shape[3] of t[k]
+ *   DIM1(k), DIM2(k) int   t[k]'s shape[1], shape[2] (T and D of tokens [B,T,D])
+ *   PARAM_I(k)      int    c->i[k]
  *
  * A new elementwise op: its kernel in kernels_cl/<op>.cl and a line here. Ops with
  * their own launch geometry, reductions or other host logic keep a file <op>.c. */
@@ -22,7 +24,7 @@
 
 #include "cl.h"
 
-enum { END, S_F, S_ONE_MINUS_F, S_TWICE_F_N, S_PER_SAMPLE, S_H, S_W, S_HW };
+enum { END, S_F, S_ONE_MINUS_F, S_TWICE_F_N, S_PER_SAMPLE, S_H, S_W, S_HW, S_DIM1, S_DIM2, S_I };
 #define NONE END
 #define F(k) (S_F << 4 | (k))
 #define ONE_MINUS_F(k) (S_ONE_MINUS_F << 4 | (k))
@@ -31,6 +33,9 @@ enum { END, S_F, S_ONE_MINUS_F, S_TWICE_F_N, S_PER_SAMPLE, S_H, S_W, S_HW };
 #define H(k) (S_H << 4 | (k))
 #define W(k) (S_W << 4 | (k))
 #define HW(k) (S_HW << 4 | (k))
+#define DIM1(k) (S_DIM1 << 4 | (k))
+#define DIM2(k) (S_DIM2 << 4 | (k))
+#define PARAM_I(k) (S_I << 4 | (k))
 
 /* X(op name, kernel name, scalars or NONE) */
 #define FM_CL_ELEMENTWISE(X)                                                                       \
@@ -49,7 +54,13 @@ enum { END, S_F, S_ONE_MINUS_F, S_TWICE_F_N, S_PER_SAMPLE, S_H, S_W, S_HW };
     X(sum_bwd, "sum_bwd", NONE)                                                                    \
     X(adamw, "adamw_update", F(0), F(1), F(2), F(3), F(4), F(5), F(6))                             \
     X(ema, "ema_update", F(0), ONE_MINUS_F(0))                                                     \
-    X(quantize_u8, "quantize_u8_fwd", NONE)
+    X(quantize_u8, "quantize_u8_fwd", NONE)                                                        \
+    X(gelu_fwd, "gelu_fwd", NONE)                                                                  \
+    X(gelu_bwd, "gelu_bwd", NONE)                                                                  \
+    X(gated_add_fwd, "gated_add_fwd", DIM1(1), DIM2(1))                                            \
+    X(transpose, "transpose", DIM1(1), DIM2(1))                                                    \
+    X(unpatchify_fwd, "unpatchify_fwd", DIM1(0), H(0), W(0), PARAM_I(0))                           \
+    X(unpatchify_bwd, "unpatchify_bwd", DIM1(1), H(1), W(1), PARAM_I(0))
 
 #define MAX_SCALARS 8
 
@@ -71,6 +82,9 @@ static fm_status arg_scalar(fm_backend *be, cl_kernel k, cl_uint *a, const fm_ca
     case S_H: return fm_cl_arg_int(be, k, a, (int)c->t[i].shape[2]);
     case S_W: return fm_cl_arg_int(be, k, a, (int)c->t[i].shape[3]);
     case S_HW: return fm_cl_arg_int(be, k, a, (int)(c->t[i].shape[2] * c->t[i].shape[3]));
+    case S_DIM1: return fm_cl_arg_int(be, k, a, (int)c->t[i].shape[1]);
+    case S_DIM2: return fm_cl_arg_int(be, k, a, (int)c->t[i].shape[2]);
+    case S_I: return fm_cl_arg_int(be, k, a, (int)c->i[i]);
     default: return fm_fail(be, FM_ERR_ARG, "opencl: scalar code %d", code);
     }
 }

@@ -526,6 +526,103 @@ static void rule_rng(chk *k)
         fail(k, "distribution %d unknown", (int)k->c->i[0]);
 }
 
+/* ---- token ops: x[B,T,D] rows, per-sample vectors [B,D] ---------------------------- */
+
+/* Tensor x is [B,T,D]; tensors s1, s2 (either absent, or -1) are [B,D]. */
+static void token_shapes(chk *k, int x, int s1, int s2)
+{
+    dims(k, x, 3, -1, -1, -1, -1);
+    if (k->s != FM_OK)
+        return;
+    if (s1 >= 0)
+        dims(k, s1, 2, D(k, x, 0), D(k, x, 2), -1, -1);
+    if (s2 >= 0)
+        dims(k, s2, 2, D(k, x, 0), D(k, x, 2), -1, -1);
+}
+
+/* Layer norm: x (in), its statistics mean, rstd [B,T]. */
+static void layernorm_shapes(chk *k, int x, int mean, int rstd)
+{
+    dims(k, x, 3, -1, -1, -1, -1);
+    if (k->s != FM_OK)
+        return;
+    want_numel(k, mean, D(k, x, 0) * D(k, x, 1));
+    want_numel(k, rstd, D(k, x, 0) * D(k, x, 1));
+}
+
+static void rule_layernorm_fwd(chk *k)
+{
+    layernorm_shapes(k, 3, 1, 2);
+    token_shapes(k, 3, 4, 5);
+    same_shape(k, 0, 3);
+    if (!(k->c->f[0] > 0))
+        fail(k, "eps must be > 0");
+}
+
+static void rule_layernorm_bwd(chk *k)
+{
+    layernorm_shapes(k, 4, 5, 6);
+    token_shapes(k, 4, 1, 2);
+    token_shapes(k, 4, 7, -1);
+    same_shape(k, 0, 4);
+    same_shape(k, 3, 4);
+}
+
+static void rule_gelu_fwd(chk *k)
+{
+    same_numel(k, 0, 1);
+}
+static void rule_gelu_bwd(chk *k)
+{
+    two_like_third(k);
+}
+
+static void rule_gated_add_fwd(chk *k)
+{
+    token_shapes(k, 1, 2, -1);
+    same_shape(k, 0, 1);
+    same_shape(k, 3, 1);
+}
+
+static void rule_gated_add_bwd(chk *k)
+{
+    token_shapes(k, 2, 3, 1);
+    same_shape(k, 4, 2);
+    same_shape(k, 0, 2);
+}
+
+static void rule_transpose(chk *k)
+{
+    dims(k, 1, 3, -1, -1, -1, -1);
+    dims(k, 0, 3, D(k, 1, 0), D(k, 1, 2), D(k, 1, 1), -1);
+}
+
+/* Unpatchify: image [B,C,H,W] (tensor img), tokens [B,T,p*p*C] (tensor tok), i0 p. */
+static void unpatchify_shapes(chk *k, int img, int tok)
+{
+    int64_t p = k->c->i[0];
+    dims(k, img, 4, -1, -1, -1, -1);
+    if (k->s != FM_OK)
+        return;
+    if (p < 1 || D(k, img, 2) % p || D(k, img, 3) % p) {
+        fail(k, "patch %lld does not divide the image %lldx%lld", (long long)p,
+             (long long)D(k, img, 2), (long long)D(k, img, 3));
+        return;
+    }
+    int64_t T = mul(k, D(k, img, 2) / p, D(k, img, 3) / p), P = mul(k, mul(k, p, p), D(k, img, 1));
+    if (k->s == FM_OK)
+        dims(k, tok, 3, D(k, img, 0), T, P, -1);
+}
+
+static void rule_unpatchify_fwd(chk *k)
+{
+    unpatchify_shapes(k, 0, 1);
+}
+static void rule_unpatchify_bwd(chk *k)
+{
+    unpatchify_shapes(k, 1, 0);
+}
+
 static void (*const rules[FM_OP_COUNT])(chk *k) = {
 #define FM_X(id, name, slots) [FM_OP_##id] = rule_##name,
     FM_OP_LIST(FM_X)

@@ -59,6 +59,32 @@
  *               att[n,h,i,k] = softmax_k( sum_j q[j,i] k[j,k] / sqrt(d) )
  *               out[n,h*d+j,i] = sum_k att[n,h,i,k] v[j,k]
  * ATTENTION_BWD dqkv[N,3C,H,W] =, ws[2,L,L] scratch, dout[N,C,H,W], qkv, att   i0 heads
+ *
+ * Token ops (the DiT): activations are rows, x[B,T,D] row-major (T tokens of width D);
+ * per-sample vectors s[B,D] are broadcast over the T tokens of sample b.
+ * LAYERNORM_FWD out[B,T,D], mean[B,T], rstd[B,T], in[B,T,D], shift?[B,D], scale?[B,D]
+ *               f0 eps. Per row (b,t): layer norm over the last dim, no affine, biased
+ *               variance, then the adaLN modulation as a post-op (absent = 0):
+ *               xhat = (in - mean) rstd, rstd = 1/sqrt(var + eps)
+ *               out[b,t,j] = xhat[b,t,j] (1 + scale[b,j]) + shift[b,j]
+ * LAYERNORM_BWD din[B,T,D] =, dshift?[B,D] =, dscale?[B,D] =, dout, in, mean, rstd,
+ *               scale?[B,D]:  with xhat recomputed and g = dout (1 + scale[b,j]),
+ *               dshift[b,j] = sum_t dout, dscale[b,j] = sum_t dout xhat,
+ *               din = rstd (g - mean_j(g) - xhat mean_j(g xhat))   (means over the row)
+ * GELU_FWD      out, in      out = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3)
+ *               (the tanh form; out may alias in)
+ * GELU_BWD      din, dout, in    din = dout (0.5 (1 + th) + 0.5 x (1 - th^2) a'),
+ *               th = tanh(a), a' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ * GATED_ADD_FWD out[B,T,D], x[B,T,D], g[B,D], h[B,T,D]   out = x + g[b,j] h (adaLN-Zero's
+ *               gated residual; out may alias x)
+ * GATED_ADD_BWD dh? =, dg?[B,D] =, dout[B,T,D], g, h   dh = g[b,j] dout,
+ *               dg[b,j] = sum_t h dout   (dx = dout: no slot)
+ * TRANSPOSE     out[B,C,R], in[B,R,C]   out[b,c,r] = in[b,r,c]; its own backward
+ *               (din = TRANSPOSE of dout). Token-major <-> channel-major: qkv[B,T,3D] ->
+ *               [B,3D,T] for ATTENTION_*, conv outputs [B,D,T] -> tokens [B,T,D]
+ * UNPATCHIFY_FWD out[B,C,H,W], in[B,T,p*p*C]   i0 p; gh = H/p, gw = W/p, T = gh gw:
+ *               out[b,c,i*p+pi,j*p+pj] = in[b, i*gw+j, (pi*p+pj)*C + c]
+ * UNPATCHIFY_BWD din[B,T,p*p*C] =, dout[B,C,H,W]   i0 p: the inverse gather
  * TIMEEMB_FWD   out[N,D], t[N]    D even, >= 4; half = D/2, f_i = exp(-ln(10000) i/(half-1)),
  *               a_i = 1000 t f_i, out = [sin a_0..a_{half-1}, cos a_0..a_{half-1}]
  * TIMEEMB_BWD   dt[N] =, dout[N,D], t
@@ -140,7 +166,22 @@
     X(ADAMW, adamw, FM_S(a, param, f32) FM_S(a, m, f32) FM_S(a, v, f32) FM_S(i, grad, f32))        \
     X(EMA, ema, FM_S(a, ema, f32) FM_S(i, param, f32))                                             \
     X(QUANTIZE_U8, quantize_u8, FM_S(o, out, u8) FM_S(i, in, f32))                                 \
-    X(RNG, rng, FM_S(o, out, f32))
+    X(RNG, rng, FM_S(o, out, f32))                                                                 \
+    X(LAYERNORM_FWD, layernorm_fwd,                                                                \
+      FM_S(o, out, f32) FM_S(o, mean, f32) FM_S(o, rstd, f32) FM_S(i, in, f32) FM_S(I, shift, f32) \
+          FM_S(I, scale, f32))                                                                     \
+    X(LAYERNORM_BWD, layernorm_bwd,                                                                \
+      FM_S(o, din, f32) FM_S(O, dshift, f32) FM_S(O, dscale, f32) FM_S(i, dout, f32)               \
+          FM_S(i, in, f32) FM_S(i, mean, f32) FM_S(i, rstd, f32) FM_S(I, scale, f32))              \
+    X(GELU_FWD, gelu_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                                      \
+    X(GELU_BWD, gelu_bwd, FM_S(o, din, f32) FM_S(i, dout, f32) FM_S(i, in, f32))                   \
+    X(GATED_ADD_FWD, gated_add_fwd,                                                                \
+      FM_S(o, out, f32) FM_S(i, x, f32) FM_S(i, g, f32) FM_S(i, h, f32))                           \
+    X(GATED_ADD_BWD, gated_add_bwd,                                                                \
+      FM_S(O, dh, f32) FM_S(O, dg, f32) FM_S(i, dout, f32) FM_S(i, g, f32) FM_S(i, h, f32))        \
+    X(TRANSPOSE, transpose, FM_S(o, out, f32) FM_S(i, in, f32))                                    \
+    X(UNPATCHIFY_FWD, unpatchify_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                          \
+    X(UNPATCHIFY_BWD, unpatchify_bwd, FM_S(o, din, f32) FM_S(i, dout, f32))
 
 typedef enum fm_op {
 #define FM_X(id, name, slots) FM_OP_##id,

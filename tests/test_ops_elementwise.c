@@ -1,5 +1,5 @@
 /* Reference kernels of the elementwise, reshaping, loss, optimiser and RNG ops:
- * silu, bias_add, add, upsample2x, concat, mse, fm_interp, axpby, sum, adamw, ema,
+ * silu, gelu, bias_add, add, upsample2x, concat, mse, fm_interp, axpby, sum, adamw, ema,
  * quantize_u8, rng.
  *
  * Each op gets (1) small forward cases whose expected values are worked out by hand
@@ -11,7 +11,8 @@
  * op here except SiLU is linear or quadratic in its inputs, so the central
  * difference has no truncation error at all; what remains is the float rounding
  * of the forward outputs, about 6e-8 |out| / (2h) = 3e-6 |out| per element with
- * h = 1e-2, i.e. ~1e-5 relative. SiLU adds the truncation term h^2/6 f''' ~ 2e-5.
+ * h = 1e-2, i.e. ~1e-5 relative. SiLU adds the truncation term h^2/6 f''' ~ 2e-5,
+ * GELU one of the same order.
  * A wrong index or a missing factor shows up as an error of order 1, so the
  * tolerance is set at 1e-3: well above the noise (measured worst: 2.4e-5, sum; the
  * values are printed on every run) and still far below any real bug. */
@@ -109,6 +110,61 @@ Test(silu, gradcheck)
         .n_wrt = 1, .in_slot = {1}, .grad_slot = {0},
     };
     check_grad(be, &gc, "silu");
+}
+
+/* ------------------------------------------------------------------ gelu */
+
+/* gelu(x) = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3); worked in double:
+ *   x = 1: a = 0.7978846 * 1.044715 = 0.8335620, tanh = 0.6823839, gelu = 0.8411920
+ *   x = 2: a = 0.7978846 * 2.35772 = 1.8811868, tanh = 0.9545977 (gelu = x (1+th)/2)
+ *   x = -1, -3: gelu(-x) = gelu(x) - x: -0.158808, and 0.5 (-3)(1 - 0.9975751)
+ *   x = +-10: tanh saturates: 10 and -0 (sign of 0.5 x 0).
+ * gelu'(x) = 0.5 (1 + th) + 0.5 x (1 - th^2) a',  a' = sqrt(2/pi) (1 + 0.134145 x^2):
+ *   gelu'(0) = 0.5; gelu'(1) = 0.8411920 + 0.5 (1 - 0.4656479) 0.7978846 * 1.134145
+ *   = 1.0829641; gelu'(-x) = 1 - gelu'(x). */
+static const float gelu_x[7] = {0.0f, 1.0f, -1.0f, 2.0f, -3.0f, 10.0f, -10.0f};
+static const float gelu_y[7] = {0.0f, 0.841192f, -0.158808f, 1.9545977f, -0.0036374f, 10.0f, 0.0f};
+static const float gelu_d[7] = {0.5f, 1.0829641f, -0.0829641f, 1.0860993f, -0.0115842f, 1.0f,
+                                0.0f};
+
+Test(gelu, forward_hand_in_place)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t1(be, 7);
+    float got[7];
+    tu_set(be, &x, gelu_x);
+    tu_run(be, &(fm_call){.op = FM_OP_GELU_FWD, .t = {x, x}});
+    tu_get(be, &x, got);
+    tu_expect_close(got, gelu_y, 7, 1e-6, 1e-6, "gelu fwd in place");
+}
+
+Test(gelu, backward_hand)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t1(be, 7), dy = t1(be, 7), dx = t1(be, 7);
+    float got[7], want[7], two[7];
+    for (int i = 0; i < 7; i++)
+        want[i] = 2.0f * gelu_d[i], two[i] = 2.0f;
+    tu_set(be, &x, gelu_x);
+    tu_set(be, &dy, two);
+    tu_run(be, &(fm_call){.op = FM_OP_GELU_BWD, .t = {dx, dy, x}});
+    tu_get(be, &dx, got);
+    tu_expect_close(got, want, 7, 1e-6, 1e-6, "gelu bwd");
+}
+
+Test(gelu, gradcheck)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t4(be, 3, 3, 7, 7), y = t4(be, 3, 3, 7, 7);
+    fm_tensor dy = t4(be, 3, 3, 7, 7), dx = t4(be, 3, 3, 7, 7);
+    tu_rand(be, &x, 12, -4.0f, 4.0f);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_GELU_FWD, .t = {y, x}},
+        .bwd = {.op = FM_OP_GELU_BWD, .t = {dx, dy, x}},
+        .n_out = 1, .out_slot = {0}, .dout_slot = {1},
+        .n_wrt = 1, .in_slot = {1}, .grad_slot = {0},
+    };
+    check_grad(be, &gc, "gelu");
 }
 
 /* -------------------------------------------------------------- bias_add */

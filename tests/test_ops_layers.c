@@ -1,5 +1,6 @@
 /* Reference-backend tests of the layer ops: conv2d, groupnorm, linear, attention,
- * timeemb, embed, softmax cross-entropy. For every op:
+ * timeemb, embed, softmax cross-entropy, and the DiT's token ops: layernorm (with its
+ * adaLN post-op), gated_add, transpose, unpatchify. For every op:
  *   - forward on small cases whose expected numbers are worked out by hand (the
  *     derivation is in the comment above each case);
  *   - backward against central differences of the forward (tu_gradcheck) on random
@@ -32,6 +33,10 @@
 static fm_tensor t4(fm_backend *be, int64_t n, int64_t c, int64_t h, int64_t w)
 {
     return tu_tensor(be, FM_F32, 4, n, c, h, w);
+}
+static fm_tensor t3(fm_backend *be, int64_t b, int64_t t, int64_t d)
+{
+    return tu_tensor(be, FM_F32, 3, b, t, d, 1);
 }
 static fm_tensor t2(fm_backend *be, int64_t r, int64_t c)
 {
@@ -944,4 +949,227 @@ Test(softmax_xent, grad_5x7_offset)
     cr_expect_lt(
         xent_grad(5, 7, 97.0f, 103.0f, (const int32_t[]){6, 1, 1, 0, 3}, "xent N=5 K=7 offset 100"),
         XENT_GRAD_TOL);
+}
+
+/* ---- layernorm (+ adaLN modulation) ------------------------------------------------- */
+
+Test(layernorm, forward_hand_modulated)
+{
+    /* One row x = [1, 2, 3, 4]: mean 2.5, var (2.25 + 0.25 + 0.25 + 2.25)/4 = 1.25,
+     * rstd = 1/sqrt(1.25 + 1e-6) = 0.8944268, xhat = [-1.5, -0.5, 0.5, 1.5] rstd.
+     * scale = [1, 0, -1, 0.5], shift = [0, 1, 2, 3]: out = xhat (1 + scale) + shift
+     *   = [-3 rstd, 1 - 0.5 rstd, 2, 3 + 2.25 rstd] = [-2.6832805, 0.5527866, 2, 5.0124604].
+     * Row 2 (same sample) is row 1 + 10: same xhat, so the same out. */
+    fm_backend *be = tu_ref();
+    fm_tensor in = with(be, t3(be, 1, 2, 4),
+                        (const float[]){1, 2, 3, 4, 11, 12, 13, 14});
+    fm_tensor sh = with(be, t2(be, 1, 4), (const float[]){0, 1, 2, 3});
+    fm_tensor sc = with(be, t2(be, 1, 4), (const float[]){1, 0, -1, 0.5f});
+    fm_tensor out = t3(be, 1, 2, 4), mean = t2(be, 1, 2), rstd = t2(be, 1, 2);
+    tu_run(be, &(fm_call){.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in, sh, sc},
+                          .f = {1e-6f}});
+    const float row[4] = {-2.6832805f, 0.5527866f, 2.0f, 5.0124604f};
+    float want[8];
+    memcpy(want, row, sizeof row);
+    memcpy(want + 4, row, sizeof row);
+    expect_tensor(be, &out, want, 1e-5, "layernorm out");
+    expect_tensor(be, &mean, (const float[]){2.5f, 12.5f}, 1e-6, "mean");
+    expect_tensor(be, &rstd, (const float[]){0.8944268f, 0.8944268f}, 1e-6, "rstd");
+}
+
+/* Gradient check of layernorm on x[B,T,D], with (mod) or without the modulation. */
+static double layernorm_grad(int64_t B, int64_t T, int64_t D, int mod, const char *label)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor none = {0};
+    fm_tensor in = t3(be, B, T, D), out = t3(be, B, T, D);
+    fm_tensor din = t3(be, B, T, D), dout = t3(be, B, T, D);
+    fm_tensor mean = t2(be, B, T), rstd = t2(be, B, T);
+    fm_tensor sh = mod ? t2(be, B, D) : none, sc = mod ? t2(be, B, D) : none;
+    fm_tensor dsh = mod ? t2(be, B, D) : none, dsc = mod ? t2(be, B, D) : none;
+    tu_rand(be, &in, 91, -2, 2);
+    if (mod) {
+        tu_rand(be, &sh, 92, -0.5f, 0.5f);
+        tu_rand(be, &sc, 93, -0.5f, 0.5f);
+    }
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in, sh, sc}, .f = {1e-6f}},
+        .bwd = {.op = FM_OP_LAYERNORM_BWD, .t = {din, dsh, dsc, dout, in, mean, rstd, sc}},
+        .n_out = 1,
+        .out_slot = {0},
+        .dout_slot = {3},
+        .n_wrt = mod ? 3 : 1,
+        .in_slot = {3, 4, 5},
+        .grad_slot = {0, 1, 2},
+    };
+    return tu_gradcheck(be, &gc, label);
+}
+
+Test(layernorm, grad_modulated_2x3x5)
+{
+    double e = layernorm_grad(2, 3, 5, 1, "layernorm 2x3x5 +shift+scale");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(layernorm, grad_plain_3x4x7)
+{
+    double e = layernorm_grad(3, 4, 7, 0, "layernorm 3x4x7");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(layernorm, backward_convention)
+{
+    /* din, dshift, dscale are all written. */
+    fm_backend *be = tu_ref();
+    fm_tensor in = t3(be, 2, 3, 5), out = t3(be, 2, 3, 5);
+    fm_tensor din = t3(be, 2, 3, 5), dout = t3(be, 2, 3, 5);
+    fm_tensor mean = t2(be, 2, 3), rstd = t2(be, 2, 3), sh = t2(be, 2, 5), sc = t2(be, 2, 5);
+    fm_tensor dsh = t2(be, 2, 5), dsc = t2(be, 2, 5);
+    tu_rand(be, &in, 94, -1, 1);
+    tu_rand(be, &sc, 95, -0.5f, 0.5f);
+    tu_rand(be, &dout, 96, -1, 1);
+    tu_run(be, &(fm_call){.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in, sh, sc},
+                          .f = {1e-6f}});
+    fm_call c = {.op = FM_OP_LAYERNORM_BWD, .t = {din, dsh, dsc, dout, in, mean, rstd, sc}};
+    check_convention(be, &c, NULL, 0, (const int[]){0, 1, 2}, 3, "layernorm_bwd");
+}
+
+Test(layernorm, shift_of_the_wrong_batch_refused)
+{
+    fm_backend *be = tu_ref();
+    char msg[256];
+    fm_tensor in = t3(be, 2, 3, 5), out = t3(be, 2, 3, 5);
+    fm_tensor mean = t2(be, 2, 3), rstd = t2(be, 2, 3), sh = t2(be, 3, 5);
+    fm_call c = {.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in, sh}, .f = {1e-6f}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "shift") != NULL, "message: %s", msg);
+}
+
+/* ---- gated_add ---------------------------------------------------------------------- */
+
+Test(gated_add, forward_hand_in_place)
+{
+    /* B = 2, T = 2, D = 2: out[b,t,j] = x + g[b,j] h, written over x.
+     *   x = 1..8, h = 10 everywhere, g = [[1, 0], [-1, 0.5]]:
+     *   sample 0: [1 + 10, 2, 3 + 10, 4] = [11, 2, 13, 4]
+     *   sample 1: [5 - 10, 6 + 5, 7 - 10, 8 + 5] = [-5, 11, -3, 13] */
+    fm_backend *be = tu_ref();
+    fm_tensor x = with(be, t3(be, 2, 2, 2), (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    fm_tensor h = with(be, t3(be, 2, 2, 2),
+                       (const float[]){10, 10, 10, 10, 10, 10, 10, 10});
+    fm_tensor g = with(be, t2(be, 2, 2), (const float[]){1, 0, -1, 0.5f});
+    tu_run(be, &(fm_call){.op = FM_OP_GATED_ADD_FWD, .t = {x, x, g, h}});
+    expect_tensor(be, &x, (const float[]){11, 2, 13, 4, -5, 11, -3, 13}, 0, "gated_add");
+}
+
+Test(gated_add, grad_3x5x7)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t3(be, 3, 5, 7), h = t3(be, 3, 5, 7);
+    fm_tensor out = t3(be, 3, 5, 7), g = t2(be, 3, 7);
+    fm_tensor dh = t3(be, 3, 5, 7), dg = t2(be, 3, 7);
+    fm_tensor dout = t3(be, 3, 5, 7);
+    tu_rand(be, &x, 101, -1, 1);
+    tu_rand(be, &h, 102, -1, 1);
+    tu_rand(be, &g, 103, -1, 1);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_GATED_ADD_FWD, .t = {out, x, g, h}},
+        .bwd = {.op = FM_OP_GATED_ADD_BWD, .t = {dh, dg, dout, g, h}},
+        .n_out = 1,
+        .out_slot = {0},
+        .dout_slot = {2},
+        .n_wrt = 2,
+        .in_slot = {2, 3},
+        .grad_slot = {1, 0},
+    };
+    cr_expect_lt(tu_gradcheck(be, &gc, "gated_add 3x5x7"), GRAD_TOL);
+    check_convention(be, &gc.bwd, NULL, 0, (const int[]){0, 1}, 2, "gated_add_bwd");
+}
+
+/* ---- transpose ---------------------------------------------------------------------- */
+
+Test(transpose, forward_hand)
+{
+    /* B = 2 of [2,3] -> [3,2]: [[1,2,3],[4,5,6]] -> [[1,4],[2,5],[3,6]], then +10. */
+    fm_backend *be = tu_ref();
+    fm_tensor in = with(be, t3(be, 2, 2, 3),
+                        (const float[]){1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16});
+    fm_tensor out = t3(be, 2, 3, 2);
+    tu_run(be, &(fm_call){.op = FM_OP_TRANSPOSE, .t = {out, in}});
+    expect_tensor(be, &out, (const float[]){1, 4, 2, 5, 3, 6, 11, 14, 12, 15, 13, 16}, 0,
+                  "transpose");
+}
+
+Test(transpose, grad_is_itself_3x5x7)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor in = t3(be, 3, 5, 7), out = t3(be, 3, 7, 5);
+    fm_tensor din = t3(be, 3, 5, 7), dout = t3(be, 3, 7, 5);
+    tu_rand(be, &in, 111, -1, 1);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_TRANSPOSE, .t = {out, in}},
+        .bwd = {.op = FM_OP_TRANSPOSE, .t = {din, dout}},
+        .n_out = 1,
+        .out_slot = {0},
+        .dout_slot = {1},
+        .n_wrt = 1,
+        .in_slot = {1},
+        .grad_slot = {0},
+    };
+    cr_expect_lt(tu_gradcheck(be, &gc, "transpose 3x5x7"), GRAD_TOL);
+}
+
+/* ---- unpatchify --------------------------------------------------------------------- */
+
+Test(unpatchify, forward_hand_two_tokens)
+{
+    /* C = 1, p = 2, image 2x4: gw = 2, tokens t = 0 (columns 0-1), 1 (columns 2-3);
+     * token t holds (pi*2 + pj): in = 0..7 gives
+     *   row 0: [t0 (0,0), t0 (0,1), t1 (0,0), t1 (0,1)] = [0, 1, 4, 5]
+     *   row 1: [t0 (1,0), t0 (1,1), t1 (1,0), t1 (1,1)] = [2, 3, 6, 7] */
+    fm_backend *be = tu_ref();
+    fm_tensor in = with(be, t3(be, 1, 2, 4), (const float[]){0, 1, 2, 3, 4, 5, 6, 7});
+    fm_tensor out = t4(be, 1, 1, 2, 4);
+    tu_run(be, &(fm_call){.op = FM_OP_UNPATCHIFY_FWD, .t = {out, in}, .i = {2}});
+    expect_tensor(be, &out, (const float[]){0, 1, 4, 5, 2, 3, 6, 7}, 0, "unpatchify C1");
+}
+
+Test(unpatchify, forward_hand_channels_last)
+{
+    /* C = 2, p = 2, one token of 8 = (pi*2 + pj)*2 + c: in = 0..7 gives
+     *   channel 0: [0, 2; 4, 6], channel 1: [1, 3; 5, 7] */
+    fm_backend *be = tu_ref();
+    fm_tensor in = with(be, t3(be, 1, 1, 8), (const float[]){0, 1, 2, 3, 4, 5, 6, 7});
+    fm_tensor out = t4(be, 1, 2, 2, 2);
+    tu_run(be, &(fm_call){.op = FM_OP_UNPATCHIFY_FWD, .t = {out, in}, .i = {2}});
+    expect_tensor(be, &out, (const float[]){0, 2, 4, 6, 1, 3, 5, 7}, 0, "unpatchify C2");
+}
+
+Test(unpatchify, grad_3_C3_6x9_p3)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor in = t3(be, 3, 6, 27), out = t4(be, 3, 3, 6, 9);
+    fm_tensor din = t3(be, 3, 6, 27), dout = t4(be, 3, 3, 6, 9);
+    tu_rand(be, &in, 121, -1, 1);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_UNPATCHIFY_FWD, .t = {out, in}, .i = {3}},
+        .bwd = {.op = FM_OP_UNPATCHIFY_BWD, .t = {din, dout}, .i = {3}},
+        .n_out = 1,
+        .out_slot = {0},
+        .dout_slot = {1},
+        .n_wrt = 1,
+        .in_slot = {1},
+        .grad_slot = {0},
+    };
+    cr_expect_lt(tu_gradcheck(be, &gc, "unpatchify 3 C3 6x9 p3"), GRAD_TOL);
+}
+
+Test(unpatchify, patch_not_dividing_refused)
+{
+    fm_backend *be = tu_ref();
+    char msg[256];
+    fm_tensor in = t3(be, 1, 4, 9), out = t4(be, 1, 1, 7, 7);
+    fm_call c = {.op = FM_OP_UNPATCHIFY_FWD, .t = {out, in}, .i = {3}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "patch") != NULL, "message: %s", msg);
 }

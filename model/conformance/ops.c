@@ -21,7 +21,7 @@ typedef struct slot_desc {
     float lo, hi;
 } slot_desc;
 
-enum { PREP_NONE = 0, PREP_GN_STATS, PREP_ATT };
+enum { PREP_NONE = 0, PREP_GN_STATS, PREP_ATT, PREP_LN_STATS };
 
 typedef struct op_desc {
     fm_op op;
@@ -43,6 +43,7 @@ typedef struct op_desc {
 #define T4(a, b, c, d) {4, {a, b, c, d}, 'u', -1.0f, 1.0f}
 #define T1R(a, lo, hi) {1, {a, 1, 1, 1}, 'u', lo, hi}
 #define T2R(a, b, lo, hi) {2, {a, b, 1, 1}, 'u', lo, hi}
+#define T3R(a, b, c, lo, hi) {3, {a, b, c, 1}, 'u', lo, hi}
 #define T4R(a, b, c, d, lo, hi) {4, {a, b, c, d}, 'u', lo, hi}
 #define IDX(n, r) {1, {n, 1, 1, 1}, 'x', 0.0f, (float)(r)}
 #define PREP2(a, b) {2, {a, b, 1, 1}, 'p', 0.0f, 0.0f}
@@ -305,6 +306,54 @@ static const op_desc descs[] = {
      .tol = TOL_E},
     {OP(RNG), "65537 uniform", {T1(65537)}, {FM_RNG_UNIFORM}, .u = {1ULL << 40, 4},
      .tol = TOL_E},
+
+    /* layernorm: out, mean, rstd, in[B,T,D], shift?, scale?   f0 eps (the DiT's 1e-6).
+     * Inputs off centre as groupnorm's. */
+    {OP(LAYERNORM_FWD), "3x7x5 +shift+scale",
+     {T3(3, 7, 5), T2(3, 7), T2(3, 7), T3R(3, 7, 5, -1.0f, 3.0f), T2(3, 5), T2(3, 5)},
+     .f = {1e-6f}, .tol = TOL_R},
+    {OP(LAYERNORM_FWD), "2x49x128", {T3(2, 49, 128), T2(2, 49), T2(2, 49),
+      T3R(2, 49, 128, -1.0f, 3.0f), NONE, NONE}, .f = {1e-6f}, .tol = TOL_R},
+    {OP(LAYERNORM_FWD), "2x196x192 +scale", {T3(2, 196, 192), T2(2, 196), T2(2, 196),
+      T3R(2, 196, 192, -1.0f, 3.0f), NONE, T2(2, 192)}, .f = {1e-6f}, .tol = TOL_R},
+    /* din, dshift?, dscale?, dout, in, mean, rstd (the reference forward's), scale? */
+    {OP(LAYERNORM_BWD), "3x7x5 +shift+scale",
+     {T3(3, 7, 5), T2(3, 5), T2(3, 5), T3(3, 7, 5), T3R(3, 7, 5, -1.0f, 3.0f), PREP2(3, 7),
+      PREP2(3, 7), T2(3, 5)},
+     .f = {1e-6f}, .tol = TOL_R, .prep = PREP_LN_STATS},
+    {OP(LAYERNORM_BWD), "2x49x128", {T3(2, 49, 128), NONE, NONE, T3(2, 49, 128),
+      T3R(2, 49, 128, -1.0f, 3.0f), PREP2(2, 49), PREP2(2, 49), NONE},
+     .f = {1e-6f}, .tol = TOL_R, .prep = PREP_LN_STATS},
+    {OP(LAYERNORM_BWD), "2x196x192 +dscale", {T3(2, 196, 192), NONE, T2(2, 192),
+      T3(2, 196, 192), T3R(2, 196, 192, -1.0f, 3.0f), PREP2(2, 196), PREP2(2, 196), T2(2, 192)},
+     .f = {1e-6f}, .tol = TOL_R, .prep = PREP_LN_STATS},
+
+    /* gelu: out, in / din, dout, in. Wide ranges reach tanh's saturation. */
+    {OP(GELU_FWD), "3x7x5", {T3(3, 7, 5), T3R(3, 7, 5, -6.0f, 6.0f)}, .tol = TOL_E},
+    {OP(GELU_FWD), "1001", {T1(1001), T1R(1001, -20.0f, 20.0f)}, .tol = TOL_E},
+    {OP(GELU_BWD), "3x7x5", {T3(3, 7, 5), T3(3, 7, 5), T3R(3, 7, 5, -6.0f, 6.0f)},
+     .tol = TOL_E},
+    {OP(GELU_BWD), "1001", {T1(1001), T1(1001), T1R(1001, -20.0f, 20.0f)}, .tol = TOL_E},
+
+    /* gated_add: out, x[B,T,D], g[B,D], h / dh?, dg?, dout, g, h */
+    {OP(GATED_ADD_FWD), "3x7x5", {T3(3, 7, 5), T3(3, 7, 5), T2(3, 5), T3(3, 7, 5)},
+     .tol = TOL_E},
+    {OP(GATED_ADD_FWD), "2x49x128",
+     {T3(2, 49, 128), T3(2, 49, 128), T2(2, 128), T3(2, 49, 128)}, .tol = TOL_E},
+    {OP(GATED_ADD_BWD), "3x7x5", {T3(3, 7, 5), T2(3, 5), T3(3, 7, 5), T2(3, 5), T3(3, 7, 5)},
+     .tol = TOL_R},
+    {OP(GATED_ADD_BWD), "2x196x192 no dh",
+     {NONE, T2(2, 192), T3(2, 196, 192), T2(2, 192), T3(2, 196, 192)}, .tol = TOL_R},
+
+    /* transpose: out[B,C,R], in[B,R,C] (several 32x32 tiles, ragged edges) */
+    {OP(TRANSPOSE), "3x7x5", {T3(3, 5, 7), T3(3, 7, 5)}, .tol = TOL_E},
+    {OP(TRANSPOSE), "2x49x96", {T3(2, 96, 49), T3(2, 49, 96)}, .tol = TOL_E},
+
+    /* unpatchify: out[B,C,H,W], in[B,T,p*p*C]   i0 p / din, dout */
+    {OP(UNPATCHIFY_FWD), "3 C3 6x9 p3", {T4(3, 3, 6, 9), T3(3, 6, 27)}, {3}, .tol = TOL_E},
+    {OP(UNPATCHIFY_FWD), "2 C1 28x28 p4", {T4(2, 1, 28, 28), T3(2, 49, 16)}, {4}, .tol = TOL_E},
+    {OP(UNPATCHIFY_BWD), "3 C3 6x9 p3", {T3(3, 6, 27), T4(3, 3, 6, 9)}, {3}, .tol = TOL_E},
+    {OP(UNPATCHIFY_BWD), "2 C1 28x28 p2", {T3(2, 196, 4), T4(2, 1, 28, 28)}, {2}, .tol = TOL_E},
 };
 /* clang-format on */
 #define NDESC (sizeof descs / sizeof descs[0])
@@ -353,7 +402,8 @@ static void generate(const slot_desc *sd, fm_dtype dt, void *buf, int64_t n, uin
 }
 
 /* Inputs the op's contract ties to others, computed on the reference backend from
- * the call's own tensors: groupnorm's saved statistics, attention's probabilities. */
+ * the call's own tensors: groupnorm's and layernorm's saved statistics, attention's
+ * probabilities. */
 static fm_status prep_on_ref(fm_backend *ref, const op_desc *d, const fm_call *c)
 {
     if (d->prep == PREP_GN_STATS) {
@@ -369,6 +419,17 @@ static fm_status prep_on_ref(fm_backend *ref, const op_desc *d, const fm_call *c
         fm_call f = {.op = FM_OP_GROUPNORM_FWD,
                      .t = {out, c->t[5], c->t[6], c->t[4], c->t[7], beta},
                      .i = {d->i[0]},
+                     .f = {d->f[0]}};
+        return fm_run(ref, &f);
+    }
+    if (d->prep == PREP_LN_STATS) {
+        /* layernorm_bwd: din, dshift, dscale, dout, in, mean, rstd, scale */
+        fm_tensor out = c->t[4];
+        fm_status s = fm_tensor_alloc(ref, &out);
+        if (s != FM_OK)
+            return s;
+        fm_call f = {.op = FM_OP_LAYERNORM_FWD,
+                     .t = {out, c->t[5], c->t[6], c->t[4]},
                      .f = {d->f[0]}};
         return fm_run(ref, &f);
     }
