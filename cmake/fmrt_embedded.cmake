@@ -4,7 +4,7 @@
 #
 #   runtime/*.c        arena, tensors, ops and shape rules, dispatch, plan backend
 #   kernels_ref/*.c    the reference backend
-#   model/config.c unet.c flow.c plan.c   the network, samplers, planner
+#   model/config.c unet.c dit.c layout.c flow.c plan.c   the networks, samplers, planner
 #   model/io/weights.c the parser, built with FMRT_NO_ZLIB (table CRC-32 in
 #                      model/io/crc32.c) and FMRT_NO_FILES (no fm_weights_save)
 # Left out: io.c (POSIX files, gzip), image.c (libpng), checkpoint.c (its loader
@@ -12,7 +12,7 @@
 # place with fm_unet_create_in_place), model/conformance.
 set(FMRT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 file(GLOB FMRT_EMBEDDED_SRC CONFIGURE_DEPENDS ${FMRT_ROOT}/runtime/*.c ${FMRT_ROOT}/kernels_ref/*.c)
-foreach(f config unet flow plan io/weights io/crc32)
+foreach(f config unet dit layout flow plan io/weights io/crc32)
   list(APPEND FMRT_EMBEDDED_SRC ${FMRT_ROOT}/model/${f}.c)
 endforeach()
 

@@ -13,22 +13,34 @@ fm_status fm_config_preset(fm_config *c, const char *name)
     fm_config mnist = {.in_channels = 1, .image = 28, .base_channels = 64, .levels = 3,
                        .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 128, .heads = 4,
                        .groups = 8, .num_classes = 0};
+    /* spec/dit.md's two presets. */
+    fm_config dit = {.arch = FM_ARCH_DIT, .in_channels = 1, .image = 28, .patch = 2,
+                     .hidden = 192, .depth = 6, .heads = 6, .freq_dim = 256, .mlp_ratio = 4};
     if (strcmp(name, "mnist") == 0) {
         *c = mnist;
-        return FM_OK;
-    }
-    if (strcmp(name, "tiny") == 0) {
+    } else if (strcmp(name, "tiny") == 0) {
         *c = mnist;
         c->base_channels = 32;
         c->time_dim = 64;
-        return FM_OK;
+    } else if (strcmp(name, "dit") == 0) {
+        *c = dit;
+    } else if (strcmp(name, "dit-tiny") == 0) {
+        *c = dit;
+        c->patch = 4;
+        c->hidden = 128;
+        c->depth = 4;
+        c->heads = 4;
+        c->freq_dim = 128;
+    } else {
+        return FM_ERR_ARG;
     }
-    return FM_ERR_ARG;
+    return FM_OK;
 }
 
 static int ok_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
 
 #define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
+enum { FM_FAM_ALL, FM_FAM_UNET, FM_FAM_DIT };
 
 /* The U-Net's fixed tables; run last, on a config whose every field is in range. */
 static fm_status check_tables(const fm_config *c, char *msg, size_t len)
@@ -62,10 +74,8 @@ static fm_status check_sizes(const fm_config *c, char *msg, size_t len)
     return FM_OK;
 }
 
-fm_status fm_config_validate(const fm_config *c, char *msg, size_t len)
+static fm_status validate_unet(const fm_config *c, char *msg, size_t len)
 {
-    if (!ok_range(c->in_channels, 1, 16))
-        BAD("in_channels %d out of range 1..16", c->in_channels);
     if (!ok_range(c->levels, 1, FM_MAX_LEVELS))
         BAD("channel_mult has %d levels, expected 1..%d", c->levels, FM_MAX_LEVELS);
     if (check_sizes(c, msg, len) != FM_OK)
@@ -82,9 +92,55 @@ fm_status fm_config_validate(const fm_config *c, char *msg, size_t len)
         BAD("heads %d out of range 1..%d (the middle width)", c->heads, mid);
     if (mid % c->heads != 0)
         BAD("heads %d must divide the middle width %d", c->heads, mid);
+    return check_tables(c, msg, len);
+}
+
+/* spec/dit.md: D divisible by 4 (position table) and by heads; F even, >= 4 (the
+ * sinusoidal embedding's halves); the image a whole number of patches. */
+static fm_status validate_dit(const fm_config *c, char *msg, size_t len)
+{
+    if (!ok_range(c->image, 1, 4096))
+        BAD("image %d out of range 1..4096", c->image);
+    if (!ok_range(c->patch, 1, c->image) || c->image % c->patch != 0)
+        BAD("patch %d must divide image %d", c->patch, c->image);
+    if (!ok_range(c->hidden, 4, 16384) || c->hidden % 4 != 0)
+        BAD("hidden %d must be a multiple of 4 in 4..16384", c->hidden);
+    if (!ok_range(c->heads, 1, c->hidden) || c->hidden % c->heads != 0)
+        BAD("heads %d must divide hidden %d", c->heads, c->hidden);
+    if (!ok_range(c->depth, 1, FM_MAX_DEPTH))
+        BAD("depth %d out of range 1..%d", c->depth, FM_MAX_DEPTH);
+    if (!ok_range(c->mlp_ratio, 1, 64))
+        BAD("mlp_ratio %d out of range 1..64", c->mlp_ratio);
+    if (!ok_range(c->freq_dim, 4, 65536) || c->freq_dim % 2 != 0)
+        BAD("freq_dim %d must be even, in 4..65536", c->freq_dim);
+    return FM_OK;
+}
+
+/* A field of the other family set: e.g. base_channels in a DiT config. */
+static fm_status check_family(const fm_config *c, char *msg, size_t len)
+{
+    const int unet = c->arch == FM_ARCH_UNET;
+#define FM_FAMILY(f, slot, fam)                                                                    \
+    if (c->f != 0 && ((unet && FM_FAM_##fam == FM_FAM_DIT) || (!unet && FM_FAM_##fam == FM_FAM_UNET))) \
+        BAD("%s does not apply to arch=%s", #f, unet ? "unet" : "dit");
+    FM_CONFIG_INTS(FM_FAMILY)
+#undef FM_FAMILY
+    if (!unet && c->levels != 0)
+        BAD("channel_mult does not apply to arch=dit");
+    return FM_OK;
+}
+
+fm_status fm_config_validate(const fm_config *c, char *msg, size_t len)
+{
+    if (c->arch != FM_ARCH_UNET && c->arch != FM_ARCH_DIT)
+        BAD("arch %d unknown (0 unet, 1 dit)", c->arch);
+    if (check_family(c, msg, len) != FM_OK)
+        return FM_ERR_ARG;
+    if (!ok_range(c->in_channels, 1, 16))
+        BAD("in_channels %d out of range 1..16", c->in_channels);
     if (!ok_range(c->num_classes, 0, 65535))
         BAD("num_classes %d out of range 0..65535", c->num_classes);
-    return check_tables(c, msg, len);
+    return c->arch == FM_ARCH_DIT ? validate_dit(c, msg, len) : validate_unet(c, msg, len);
 }
 
 #undef BAD
@@ -106,10 +162,18 @@ fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *
         const char *key;
         int *field;
     } ints[] = {
-        {"in_channels", &c->in_channels}, {"image", &c->image},         {"base_channels", &c->base_channels},
-        {"res_blocks", &c->res_blocks},   {"time_dim", &c->time_dim},   {"heads", &c->heads},
-        {"groups", &c->groups},           {"num_classes", &c->num_classes},
+#define FM_FIELD(f, slot, fam) {#f, &c->f},
+        FM_CONFIG_INTS(FM_FIELD)
+#undef FM_FIELD
     };
+    if (strcmp(key, "arch") == 0) {
+        if (strcmp(value, "unet") != 0 && strcmp(value, "dit") != 0) {
+            snprintf(msg, len, "arch: '%s' is not unet or dit", value);
+            return FM_ERR_ARG;
+        }
+        c->arch = strcmp(value, "dit") == 0 ? FM_ARCH_DIT : FM_ARCH_UNET;
+        return FM_OK;
+    }
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (strcmp(key, ints[i].key) == 0) {
             if (!parse_int(value, ints[i].field)) {
@@ -155,6 +219,12 @@ fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *
 
 int fm_config_format(const fm_config *c, char *buf, size_t len)
 {
+    if (c->arch == FM_ARCH_DIT)
+        return snprintf(buf, len,
+                        "arch=dit in_channels=%d image=%d patch=%d hidden=%d depth=%d heads=%d "
+                        "freq_dim=%d mlp_ratio=%d num_classes=%d",
+                        c->in_channels, c->image, c->patch, c->hidden, c->depth, c->heads,
+                        c->freq_dim, c->mlp_ratio, c->num_classes);
     char mult[48] = "";
     size_t k = 0;
     for (int l = 0; l < c->levels && k < sizeof mult; l++)
@@ -168,11 +238,10 @@ int fm_config_format(const fm_config *c, char *buf, size_t len)
 
 int fm_config_equal(const fm_config *a, const fm_config *b)
 {
-    if (a->in_channels != b->in_channels || a->image != b->image ||
-        a->base_channels != b->base_channels || a->levels != b->levels ||
-        a->res_blocks != b->res_blocks || a->time_dim != b->time_dim || a->heads != b->heads ||
-        a->groups != b->groups || a->num_classes != b->num_classes)
+#define FM_SAME(f, slot, fam) a->f == b->f &&
+    if (!(FM_CONFIG_INTS(FM_SAME) a->arch == b->arch && a->levels == b->levels))
         return 0;
+#undef FM_SAME
     for (int l = 0; l < a->levels; l++)
         if (a->channel_mult[l] != b->channel_mult[l])
             return 0;

@@ -16,116 +16,42 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dit.h"
+#include "layout.h"
 #include "philox.h"
 
 /* ---- layout ------------------------------------------------------------------------ */
-
-/* The one walk of the layout (build below). With params and mods NULL it only
- * counts: fm_unet_count, which config validation uses, runs the same code. */
-typedef struct builder {
-    fm_param *params;
-    int maxp, np;
-    fm_module *mods;
-    int maxm, nm;
-    int64_t nfloats;
-    int overflow;
-    fm_module dummy; /* what add_module hands out when it only counts or is full */
-} builder;
-
-static void add_param(builder *b, const char *prefix, const char *name, int ndim, int64_t d0,
-                      int64_t d1, int64_t d2, int64_t d3)
-{
-    if (!b->params) {
-        b->np++;
-        return;
-    }
-    if (b->np >= b->maxp) {
-        b->overflow = 1;
-        return;
-    }
-    int64_t shape[4] = {d0, d1, d2, d3};
-    fm_param *p = &b->params[b->np++];
-    snprintf(p->name, sizeof p->name, "%s%s", prefix, name);
-    p->t = fm_tensor_desc(FM_F32, ndim, shape);
-    p->offset = b->nfloats;
-    b->nfloats += fm_tensor_numel(&p->t);
-}
-
-static void add_conv(builder *b, const char *prefix, const char *name, int cout, int cin, int k)
-{
-    char full[FM_PARAM_NAME];
-    snprintf(full, sizeof full, "%s%s.weight", prefix, name);
-    add_param(b, full, "", 4, cout, cin, k, k);
-    snprintf(full, sizeof full, "%s%s.bias", prefix, name);
-    add_param(b, full, "", 1, cout, 1, 1, 1);
-}
-
-static void add_linear(builder *b, const char *prefix, const char *name, int out, int in)
-{
-    char full[FM_PARAM_NAME];
-    snprintf(full, sizeof full, "%s%s.weight", prefix, name);
-    add_param(b, full, "", 2, out, in, 1, 1);
-    snprintf(full, sizeof full, "%s%s.bias", prefix, name);
-    add_param(b, full, "", 1, out, 1, 1, 1);
-}
-
-static void add_norm(builder *b, const char *prefix, const char *name, int c)
-{
-    char full[FM_PARAM_NAME];
-    snprintf(full, sizeof full, "%s%s.weight", prefix, name);
-    add_param(b, full, "", 1, c, 1, 1, 1);
-    snprintf(full, sizeof full, "%s%s.bias", prefix, name);
-    add_param(b, full, "", 1, c, 1, 1, 1);
-}
-
-static fm_module *add_module(builder *b, fm_mod_kind kind, fm_mod_part part, int cin, int cout, int res)
-{
-    if (!b->mods || b->nm >= b->maxm) {
-        b->overflow |= b->mods != NULL;
-        b->nm += b->mods == NULL;
-        return &b->dummy;
-    }
-    fm_module *m = &b->mods[b->nm++];
-    memset(m, 0, sizeof *m);
-    m->kind = kind;
-    m->part = part;
-    m->cin = cin;
-    m->cout = cout;
-    m->res = res;
-    m->p = b->np;
-    return m;
-}
 
 /* ResBlock parameter order: norm1 conv1 temb norm2 conv2 [skip], weight then bias. */
 enum { RB_N1W, RB_N1B, RB_C1W, RB_C1B, RB_TW, RB_TB, RB_N2W, RB_N2B, RB_C2W, RB_C2B, RB_SW, RB_SB };
 /* Attention: norm qkv proj. Down/Up: conv. */
 enum { AT_NW, AT_NB, AT_QW, AT_QB, AT_PW, AT_PB };
 
-static void add_resblock(builder *b, fm_mod_part part, const char *prefix, int cin, int cout, int T,
+static void add_resblock(fm_layout *b, fm_mod_part part, const char *prefix, int cin, int cout, int T,
                          int res)
 {
-    fm_module *m = add_module(b, FM_MOD_RES, part, cin, cout, res);
+    fm_module *m = fm_lay_module(b, FM_MOD_RES, part, cin, cout, res);
     m->has_skip = cin != cout;
-    add_norm(b, prefix, "norm1", cin);
-    add_conv(b, prefix, "conv1", cout, cin, 3);
-    add_linear(b, prefix, "temb", cout, T);
-    add_norm(b, prefix, "norm2", cout);
-    add_conv(b, prefix, "conv2", cout, cout, 3);
+    fm_lay_norm(b, prefix, "norm1", cin);
+    fm_lay_conv(b, prefix, "conv1", cout, cin, 3);
+    fm_lay_linear(b, prefix, "temb", cout, T);
+    fm_lay_norm(b, prefix, "norm2", cout);
+    fm_lay_conv(b, prefix, "conv2", cout, cout, 3);
     if (m->has_skip)
-        add_conv(b, prefix, "skip", cout, cin, 1);
+        fm_lay_conv(b, prefix, "skip", cout, cin, 1);
 }
 
-static void build(const fm_config *cfg, builder *b)
+void fm_unet_build(const fm_config *cfg, fm_layout *b)
 {
     const int C = cfg->base_channels, T = cfg->time_dim;
     char prefix[32];
     int chans[64], nch = 0, c = C, res = cfg->image, e = 0, d = 0;
 
-    add_linear(b, "", "time_lin1", T, C);
-    add_linear(b, "", "time_lin2", T, T);
+    fm_lay_linear(b, "", "time_lin1", T, C);
+    fm_lay_linear(b, "", "time_lin2", T, T);
     if (cfg->num_classes > 0)
-        add_param(b, "class_emb.weight", "", 2, cfg->num_classes + 1, T, 1, 1);
-    add_conv(b, "", "conv_in", C, cfg->in_channels, 3);
+        fm_lay_param(b, "class_emb.weight", "", 2, cfg->num_classes + 1, T, 1, 1);
+    fm_lay_conv(b, "", "conv_in", C, cfg->in_channels, 3);
     chans[nch++] = C;
     for (int l = 0; l < cfg->levels; l++) {
         for (int r = 0; r < cfg->res_blocks; r++) {
@@ -136,17 +62,17 @@ static void build(const fm_config *cfg, builder *b)
         }
         if (l < cfg->levels - 1) {
             snprintf(prefix, sizeof prefix, "enc.%d.", e++);
-            add_module(b, FM_MOD_DOWN, FM_PART_ENC, c, c, res);
-            add_conv(b, prefix, "conv", c, c, 3);
+            fm_lay_module(b, FM_MOD_DOWN, FM_PART_ENC, c, c, res);
+            fm_lay_conv(b, prefix, "conv", c, c, 3);
             chans[nch++] = c;
             res /= 2;
         }
     }
     add_resblock(b, FM_PART_MID, "mid.0.", c, c, T, res);
-    add_module(b, FM_MOD_ATTN, FM_PART_MID, c, c, res);
-    add_norm(b, "mid.1.", "norm", c);
-    add_conv(b, "mid.1.", "qkv", 3 * c, c, 1);
-    add_conv(b, "mid.1.", "proj", c, c, 1);
+    fm_lay_module(b, FM_MOD_ATTN, FM_PART_MID, c, c, res);
+    fm_lay_norm(b, "mid.1.", "norm", c);
+    fm_lay_conv(b, "mid.1.", "qkv", 3 * c, c, 1);
+    fm_lay_conv(b, "mid.1.", "proj", c, c, 1);
     add_resblock(b, FM_PART_MID, "mid.2.", c, c, T, res);
     for (int l = cfg->levels - 1; l >= 0; l--) {
         for (int r = 0; r < cfg->res_blocks + 1; r++) {
@@ -159,18 +85,27 @@ static void build(const fm_config *cfg, builder *b)
         }
         if (l > 0) {
             snprintf(prefix, sizeof prefix, "dec.%d.", d++);
-            add_module(b, FM_MOD_UP, FM_PART_DEC, c, c, res);
-            add_conv(b, prefix, "conv", c, c, 3);
+            fm_lay_module(b, FM_MOD_UP, FM_PART_DEC, c, c, res);
+            fm_lay_conv(b, prefix, "conv", c, c, 3);
             res *= 2;
         }
     }
-    add_norm(b, "", "norm_out", c);
-    add_conv(b, "", "conv_out", cfg->in_channels, c, 3);
+    fm_lay_norm(b, "", "norm_out", c);
+    fm_lay_conv(b, "", "conv_out", cfg->in_channels, c, 3);
+}
+
+/* The walk of cfg's architecture. */
+static void build(const fm_config *cfg, fm_layout *b)
+{
+    if (cfg->arch == FM_ARCH_DIT)
+        fm_dit_build(cfg, b);
+    else
+        fm_unet_build(cfg, b);
 }
 
 void fm_unet_count(const fm_config *cfg, int *modules, int *params)
 {
-    builder b = {0};
+    fm_layout b = {0};
     build(cfg, &b);
     *modules = b.nm;
     *params = b.np;
@@ -179,7 +114,7 @@ void fm_unet_count(const fm_config *cfg, int *modules, int *params)
 int fm_unet_layout(const fm_config *cfg, fm_param *params, int max, int64_t *nfloats)
 {
     static fm_module mods[FM_MAX_MODULES];
-    builder b = {.params = params, .maxp = max, .mods = mods, .maxm = FM_MAX_MODULES};
+    fm_layout b = {.params = params, .maxp = max, .mods = mods, .maxm = FM_MAX_MODULES};
     build(cfg, &b);
     if (nfloats)
         *nfloats = b.nfloats;
@@ -230,7 +165,7 @@ static fm_status create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mod
     m->mode = mode;
     m->batch = batch;
     m->be = be;
-    builder b = {.params = m->params, .maxp = FM_MAX_PARAMS, .mods = m->mods, .maxm = FM_MAX_MODULES};
+    fm_layout b = {.params = m->params, .maxp = FM_MAX_PARAMS, .mods = m->mods, .maxm = FM_MAX_MODULES};
     build(cfg, &b);
     if (b.overflow)
         return fm_fail(be, FM_ERR_ARG, "model config has more than %d parameters or %d modules",
@@ -252,6 +187,8 @@ static fm_status create(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mod
     }
     for (int i = 0; i < m->nparams; i++)
         m->params[i].t = fm_unet_view(m, &m->flat, i);
+    if (cfg->arch == FM_ARCH_DIT)
+        FM_TRY(fm_dit_create(m));
     m->persistent = fm_arena_get_mark(&be->arena, "persistent");
     m->keep = mode == FM_MODE_TRAIN;
     return FM_OK;
@@ -279,6 +216,8 @@ fm_status fm_unet_create_in_place(fm_unet *m, fm_backend *be, const fm_config *c
  * so the values do not depend on how the flat block is laid out on a device. */
 fm_status fm_unet_init_params(fm_unet *m, uint64_t seed)
 {
+    if (m->cfg.arch == FM_ARCH_DIT)
+        return fm_dit_init_params(m, seed);
     for (int i = 0; i < m->nparams; i++) {
         fm_param *p = &m->params[i];
         const char *name = p->name;
@@ -569,6 +508,12 @@ fm_status fm_unet_forward(fm_unet *m, const fm_tensor *params, const fm_tensor *
     tp->y = cfg->num_classes > 0 ? *y : (fm_tensor){0};
     tp->params = *params;
     tp->active = 1;
+    if (cfg->arch == FM_ARCH_DIT) {
+        FM_TRY(fm_dit_forward(m, params, v, x, t, y));
+        if (!train)
+            fm_unet_release(m);
+        return FM_OK;
+    }
 
     /* time path */
     const int C = cfg->base_channels, T = cfg->time_dim;
@@ -687,6 +632,8 @@ fm_status fm_unet_backward(fm_unet *m, const fm_tensor *dv)
     const fm_config *cfg = &m->cfg;
     if (m->mode != FM_MODE_TRAIN || !tp->active || !m->keep)
         return fm_fail(be, FM_ERR_ARG, "model backward: needs a training-mode forward first");
+    if (cfg->arch == FM_ARCH_DIT)
+        return fm_dit_backward(m, dv);
     const fm_tensor *P = &tp->params;
     int N = (int)dv->shape[0], S = cfg->image, po = m->nparams - 4;
     fm_tensor h = tp->hlast, dh, dao, dno, dst;

@@ -69,6 +69,28 @@ typedef struct fm_tape {
 
 #define FM_MAX_MODULES 96
 
+/* What a DiT block's backward needs from its forward (dit.c; tokens [N,T,D]). */
+typedef struct fm_dit_saved {
+    fm_tensor x;                 /* block input */
+    fm_tensor mod[6];            /* sh1 sc1 g1 sh2 sc2 g2, [N,D] each */
+    fm_tensor mean1, rstd1, a;   /* a = modulate(LN(x), sh1, sc1) */
+    fm_tensor qkvt, att, o, pr;  /* qkv as [N,3D,T], attention weights, o [N,T,D], proj(o) */
+    fm_tensor x1;                /* x + g1 pr */
+    fm_tensor mean2, rstd2, mm;  /* mm = modulate(LN(x1), sh2, sc2) */
+    fm_tensor h, gh, f;          /* fc1(mm) [N,T,rD], GELU(h), fc2(gh) */
+} fm_dit_saved;
+
+/* A DiT's network-level activations and constants. */
+typedef struct fm_dit_tape {
+    fm_tensor pos, posidx;       /* [T,D] position table, [batch*T] i32 token index (persistent) */
+    fm_tensor e, l1, s1, c, sc;  /* time path: sc = SiLU(c) feeds every ada */
+    fm_tensor fmod[2], meanf, rstdf, af; /* final layer: shift, scale, modulate(LN(x)) */
+    fm_tensor xlast;             /* the last block's output */
+    fm_dit_saved blk[FM_MAX_DEPTH];
+} fm_dit_tape;
+
+/* The model: the U-Net, or the DiT of spec/dit.md when cfg.arch is FM_ARCH_DIT (dit.c;
+ * every fm_unet_* function below serves both). */
 typedef struct fm_unet {
     fm_config cfg;
     fm_mode mode;
@@ -84,6 +106,7 @@ typedef struct fm_unet {
     fm_module mods[FM_MAX_MODULES];
     fm_saved saved[FM_MAX_MODULES]; /* train mode */
     fm_tape tape;
+    fm_dit_tape dit;          /* cfg.arch = dit (the U-Net's mods, saved and tape unused) */
     fm_arena_mark act;        /* activations of the last forward start here */
     int keep;                 /* forward keeps activations for backward (train mode) */
 } fm_unet;

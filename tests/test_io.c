@@ -1137,11 +1137,11 @@ Test(io, weights_rejections)
     b[7] = '2';
     expect_reject(b, len, "another format generation", "FMRTWGT2");
 
-    /* Version 2 with a valid CRC: the version check, not the checksum, answers. */
+    /* Version 3 with a valid CRC: the version check, not the checksum, answers. */
     RESET();
-    put32le(b + 8, 2);
+    put32le(b + 8, 3);
     fix_crc(b, len);
-    expect_reject(b, len, "unknown weights format version 2", "version");
+    expect_reject(b, len, "unknown weights format version 3", "version");
     RESET();
     put32le(b + 12, 7);
     fix_crc(b, len);
@@ -1255,6 +1255,17 @@ Test(io, weights_rejections)
     put32le(b + 24 + 4 * 15, 1);
     fix_crc(b, len);
     expect_reject(b, len, "reserved slot 15", "reserved");
+    /* A version 1 file has no architecture slot; in version 2 a U-Net slot of a DiT
+     * must be 0. */
+    RESET();
+    put32le(b + 24 + 4 * 13, 1);
+    fix_crc(b, len);
+    expect_reject(b, len, "reserved slot 13 is 1, expected 0 (version 1", "v1 arch");
+    RESET();
+    put32le(b + 8, 2);
+    put32le(b + 24 + 4 * 13, 1);
+    fix_crc(b, len);
+    expect_reject(b, len, "config: ", "v2 dit with U-Net fields");
 
     /* NULL with a length, and the untouched file still parses. */
     fm_weights w;

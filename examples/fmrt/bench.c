@@ -45,7 +45,7 @@ static stats summarise(double *v, int n)
 
 typedef struct bench_opts {
     const char *backend;
-    const char *presets[2];
+    const char *presets[4];
     int npresets;
     int batch, sample_n, sample_steps, repeats, warmup, quick, tf32;
     int ops, top; /* per-op profiles (--no-ops: none); rows shown per profile */
@@ -201,9 +201,22 @@ static fm_status sample_once(void *p)
 /* Forward GFLOP of one image (2 per multiply-add) from the module list: convs
  * 2 Cin Cout K^2 Ho Wo, attention 2 C 3C L + 2 C C L (1x1 convs) + 4 L^2 C (q^T k
  * and A v). A training step is about 3x (backward: two products per layer). */
+/* The DiT's, per image (T tokens of width D, MLP ratio r): the patch embedding and
+ * final linear 2 T D p^2 C each; per block adaLN 12 D^2 (per sample), qkv 6 T D^2,
+ * attention 4 T^2 D, proj 2 T D^2, MLP 4 r T D^2; the final adaLN 4 D^2. */
+static double dit_gflop(const fm_config *c)
+{
+    double g = c->image / c->patch, T = g * g, D = c->hidden, r = c->mlp_ratio;
+    double pc = (double)c->patch * c->patch * c->in_channels;
+    double block = 12 * D * D + 6 * T * D * D + 4 * T * T * D + 2 * T * D * D + 4 * r * T * D * D;
+    return (4 * T * D * pc + c->depth * block + 4 * D * D) / 1e9;
+}
+
 static double forward_gflop(const fm_unet *m)
 {
     const fm_config *c = &m->cfg;
+    if (c->arch == FM_ARCH_DIT)
+        return dit_gflop(c);
     double S2 = (double)c->image * c->image, f = 0;
     f += 2.0 * c->in_channels * c->base_channels * 9 * S2; /* conv_in */
     int clast = c->base_channels;
@@ -373,7 +386,8 @@ static int write_json(const char *path)
 
 static void usage(void)
 {
-    printf("usage: fmrt bench [--backend NAME|all] [--preset tiny|mnist|all] [--batch 128]\n"
+    printf("usage: fmrt bench [--backend NAME|all] [--preset tiny|mnist|dit-tiny|dit|all]\n"
+           "                  [--batch 128]\n"
            "                  [--sample-n 64] [--sample-steps 50] [--repeats 5] [--warmup 1]\n"
            "                  [--json FILE] [--quick] [--tf32] [--no-ops] [--top 12]\n"
            "                  [--threads N]\n\n"
@@ -407,12 +421,15 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o)
             o->backend = argv[++i];
         else if (strcmp(a, "--preset") == 0) {
             const char *p = argv[++i];
-            if (strcmp(p, "all") == 0)
-                continue;
-            if (strcmp(p, "tiny") && strcmp(p, "mnist"))
-                return cli_usage_error("bench", "--preset: '%s' is not tiny, mnist or all", p);
-            o->presets[0] = p;
-            o->npresets = 1;
+            static const char *const all[4] = {"tiny", "mnist", "dit-tiny", "dit"};
+            o->npresets = 0;
+            for (int k = 0; k < 4; k++)
+                if (strcmp(p, "all") == 0 || strcmp(p, all[k]) == 0)
+                    o->presets[o->npresets++] = all[k];
+            if (o->npresets == 0)
+                return cli_usage_error("bench", "--preset: '%s' is not tiny, mnist, dit-tiny, "
+                                                "dit or all",
+                                       p);
         } else if (strcmp(a, "--json") == 0)
             o->json = argv[++i];
         else if (strcmp(a, "--batch") == 0) {

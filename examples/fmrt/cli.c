@@ -383,13 +383,18 @@ int cli_check_outputs(const cli_files *outs, const cli_files *ins)
 int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
-    if (strcmp(a, "--preset") != 0 && strcmp(a, "--config") != 0 && strcmp(a, "--classes") != 0)
+    if (strcmp(a, "--preset") != 0 && strcmp(a, "--config") != 0 && strcmp(a, "--classes") != 0 &&
+        strcmp(a, "--arch") != 0)
         return -1;
     if (*i + 1 >= argc)
         return cli_usage_error(cmd, "%s needs a value", a);
     const char *v = argv[++*i];
     if (strcmp(a, "--preset") == 0) {
         o->preset = v;
+    } else if (strcmp(a, "--arch") == 0) {
+        if (strcmp(v, "unet") != 0 && strcmp(v, "dit") != 0)
+            return cli_usage_error(cmd, "--arch must be unet or dit, not '%s'", v);
+        o->arch = v;
     } else if (strcmp(a, "--config") == 0) {
         if (o->nsets == CLI_MAX_SETS)
             return cli_usage_error(cmd, "more than %d --config options", CLI_MAX_SETS);
@@ -408,9 +413,14 @@ int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv
 int cli_build_config(const cli_config_opts *o, fm_config *cfg)
 {
     char msg[256];
-    const char *preset = o->preset ? o->preset : "mnist";
+    /* --arch picks the family's default preset; a preset of the other family is an error. */
+    const int dit = o->arch && strcmp(o->arch, "dit") == 0;
+    const char *preset = o->preset ? o->preset : dit ? "dit" : "mnist";
     if (fm_config_preset(cfg, preset) != FM_OK)
-        return cli_error("--preset: unknown preset '%s' (have: mnist, tiny)", preset);
+        return cli_error("--preset: unknown preset '%s' (have: mnist, tiny, dit, dit-tiny)",
+                         preset);
+    if (o->arch && (cfg->arch == FM_ARCH_DIT) != dit)
+        return cli_error("--preset %s is not a %s preset (--arch %s)", preset, o->arch, o->arch);
     for (int i = 0; i < o->nsets; i++) {
         char key[64];
         const char *eq = strchr(o->sets[i], '=');

@@ -72,9 +72,10 @@ typedef struct cli_files {
 void cli_files_add(cli_files *f, const char *flag, const char *path);
 int cli_check_outputs(const cli_files *outs, const cli_files *ins);
 
-/* --preset NAME, --config key=value (repeatable), --classes K. */
+/* --arch unet|dit, --preset NAME, --config key=value (repeatable), --classes K. */
 #define CLI_MAX_SETS 32
 typedef struct cli_config_opts {
+    const char *arch; /* NULL: the preset's */
     const char *preset;
     const char *sets[CLI_MAX_SETS];
     int nsets;
@@ -84,7 +85,8 @@ typedef struct cli_config_opts {
 /* argv[*i] is one of the config flags: consume it (and its value), return 0;
  * not one of them: -1; a usage error: 2 (printed). */
 int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i);
-/* Preset (default mnist), then the --config settings, then --classes; validated. */
+/* Preset (default mnist, or dit with --arch dit), then the --config settings, then
+ * --classes; validated. */
 int cli_build_config(const cli_config_opts *o, fm_config *cfg);
 /* fm_unet_plan_live with its scratch model and tracker on the heap; prints the error. */
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p);

@@ -1,4 +1,4 @@
-/* fmrt conformance [--backend NAME] [--op NAME] [--model tiny|mnist|all|none] [--batch N]
+/* fmrt conformance [--backend NAME] [--op NAME] [--model tiny|mnist|dit-tiny|dit|all|none] [--batch N]
  *                  [--allow-unsupported]
  *
  * Runs the conformance table of model/conformance.h: every op (or one) on random
@@ -34,7 +34,7 @@ typedef struct opts {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fmrt conformance [--backend NAME] [--op NAME] [--model tiny|mnist|all|none]\n"
+            "usage: fmrt conformance [--backend NAME] [--op NAME] [--model tiny|mnist|dit-tiny|dit|all|none]\n"
             "                        [--batch N] [--allow-unsupported]\n\n"
             "Compares a backend with the reference: every op, forward and backward, on\n"
             "random inputs of several shapes (NMSE against a per-op tolerance), then the\n"
@@ -78,13 +78,16 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
            s->unsupported, secs);
 }
 
+/* The presets of the whole-model rows (--model NAME or all). */
+static const char *const presets[] = {"tiny", "mnist", "dit-tiny", "dit"};
+#define NPRESETS (int)(sizeof presets / sizeof presets[0])
+
 /* Arena bytes for the rows asked: the ops' and, per preset, the model's. */
 static int sizes(const opts *o, size_t *device, size_t *host)
 {
     *device = *host = fm_conformance_ops_bytes();
-    const char *presets[2] = {"tiny", "mnist"};
     fm_unet *scratch = NULL;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < NPRESETS; p++) {
         if (strcmp(o->model, "all") != 0 && strcmp(o->model, presets[p]) != 0)
             continue;
         if (!scratch && !(scratch = malloc(sizeof *scratch)))
@@ -172,8 +175,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
     double t0 = cli_now();
     fm_status s = fm_conformance_ops(&ref, &be, &host, o->op, print_row, NULL, &sum);
     if (s == FM_OK && strcmp(o->model, "none") != 0) {
-        const char *presets[2] = {"tiny", "mnist"};
-        for (int p = 0; p < 2 && s == FM_OK; p++) {
+        for (int p = 0; p < NPRESETS && s == FM_OK; p++) {
             if (strcmp(o->model, "all") != 0 && strcmp(o->model, presets[p]) != 0)
                 continue;
             for (int cond = 0; cond < 2 && s == FM_OK; cond++)
@@ -225,9 +227,12 @@ int cmd_conformance(int argc, char **argv)
                 return cli_usage_error(CMD, "--op: no conformance entries for '%s'", v);
             o.op = v;
         } else if (strcmp(a, "--model") == 0) {
-            if (strcmp(v, "tiny") != 0 && strcmp(v, "mnist") != 0 && strcmp(v, "all") != 0 &&
-                strcmp(v, "none") != 0)
-                return cli_usage_error(CMD, "--model: '%s' is not tiny, mnist, all or none", v);
+            int known = strcmp(v, "all") == 0 || strcmp(v, "none") == 0;
+            for (int p = 0; p < NPRESETS; p++)
+                known |= strcmp(v, presets[p]) == 0;
+            if (!known)
+                return cli_usage_error(CMD, "--model: '%s' is not tiny, mnist, dit-tiny, dit, all "
+                                            "or none", v);
             o.model = v;
         } else {
             long long b;

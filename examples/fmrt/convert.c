@@ -69,7 +69,8 @@ static int parse_convert_args(int argc, char **argv, convert_opts *o)
 
 static void usage(void)
 {
-    printf("usage: fmrt convert IN.safetensors OUT.fmw [--preset mnist|tiny]\n"
+    printf("usage: fmrt convert IN.safetensors OUT.fmw [--arch unet|dit]\n"
+           "                    [--preset mnist|tiny|dit|dit-tiny]\n"
            "                    [--config key=value ...] [--classes K]\n"
            "       fmrt convert IN.fmw OUT.safetensors [--raw] [--dtype f32|f16]\n\n"
            "Converts between safetensors (PyTorch, Hugging Face) and fmrt weights files; the\n"

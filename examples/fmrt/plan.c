@@ -49,7 +49,8 @@ int cmd_plan(int argc, char **argv)
     cli_plan_opts o;
     int rc = parse_plan_args(argc, argv, &o);
     if (rc == CLI_HELP) {
-        printf("usage: fmrt plan [--preset mnist|tiny] [--config key=value ...] [--classes K]\n"
+        printf("usage: fmrt plan [--arch unet|dit] [--preset mnist|tiny|dit|dit-tiny]\n"
+               "                 [--config key=value ...] [--classes K]\n"
                "                 [--batch N] [--sample-batch N]\n\n"
                "Prints parameters, persistent state and total arena bytes for training\n"
                "(batch N, default 128) and sampling (default 16 images), measured by\n"

@@ -99,16 +99,28 @@ static uint32_t crc_update(uint32_t crc, const void *data, size_t n)
 }
 #endif
 
+/* Slot 13 holds the architecture (version 2); the slots of the other family are 0. */
+#define SLOT_ARCH 13
+enum { FAM_ALL, FAM_UNET, FAM_DIT };
+static int in_family(int fam, int arch)
+{
+    return fam == FAM_ALL || (fam == FAM_UNET) == (arch == FM_ARCH_UNET);
+}
+
 static SAVE_ONLY void config_pack(uint8_t *p, const fm_config *c)
 {
-    int32_t v[NCONFIG] = {c->in_channels, c->image, c->base_channels, c->levels};
-    for (int l = 0; l < FM_MAX_LEVELS; l++)
-        v[4 + l] = l < c->levels ? c->channel_mult[l] : 0;
-    v[8] = c->res_blocks;
-    v[9] = c->time_dim;
-    v[10] = c->heads;
-    v[11] = c->groups;
-    v[12] = c->num_classes;
+    int32_t v[NCONFIG] = {0};
+#define PACK(f, slot, fam)                                                                         \
+    if (in_family(FAM_##fam, c->arch))                                                             \
+        v[slot] = c->f;
+    FM_CONFIG_INTS(PACK)
+#undef PACK
+    if (c->arch == FM_ARCH_UNET) {
+        v[3] = c->levels;
+        for (int l = 0; l < FM_MAX_LEVELS; l++)
+            v[4 + l] = l < c->levels ? c->channel_mult[l] : 0;
+    }
+    v[SLOT_ARCH] = c->arch;
     for (int i = 0; i < NCONFIG; i++)
         put32(p + 4 * i, (uint32_t)v[i]);
 }
@@ -118,17 +130,34 @@ static void config_unpack(const uint8_t *p, fm_config *c, int32_t v[NCONFIG])
     for (int i = 0; i < NCONFIG; i++)
         v[i] = (int32_t)get32(p + 4 * i);
     memset(c, 0, sizeof *c);
-    c->in_channels = v[0];
-    c->image = v[1];
-    c->base_channels = v[2];
-    c->levels = v[3];
-    for (int l = 0; l < FM_MAX_LEVELS; l++)
-        c->channel_mult[l] = v[4 + l];
-    c->res_blocks = v[8];
-    c->time_dim = v[9];
-    c->heads = v[10];
-    c->groups = v[11];
-    c->num_classes = v[12];
+    c->arch = v[SLOT_ARCH];
+#define UNPACK(f, slot, fam)                                                                       \
+    if (in_family(FAM_##fam, c->arch))                                                             \
+        c->f = v[slot];
+    FM_CONFIG_INTS(UNPACK)
+#undef UNPACK
+    if (c->arch == FM_ARCH_UNET) {
+        c->levels = v[3];
+        for (int l = 0; l < FM_MAX_LEVELS; l++)
+            c->channel_mult[l] = v[4 + l];
+    }
+}
+
+/* Whether slot i of the config block carries a field of c's architecture. */
+static int slot_used(const fm_config *c, int i)
+{
+    int used = i == SLOT_ARCH || (c->arch == FM_ARCH_UNET && i >= 3 && i < 4 + c->levels);
+#define USED(f, slot, fam) used |= slot == i && in_family(FAM_##fam, c->arch);
+    FM_CONFIG_INTS(USED)
+#undef USED
+    return used;
+}
+
+/* The lowest version that holds cfg: 1 for a U-Net (older builds read it), 2 for
+ * another architecture. */
+static SAVE_ONLY uint32_t version_of(const fm_config *c)
+{
+    return c->arch == FM_ARCH_UNET ? 1 : 2;
 }
 
 /* strnlen is POSIX, not C11. */
@@ -319,7 +348,7 @@ static SAVE_ONLY int pack_file(uint8_t *h, size_t hdr, const void **chunks, size
         put64(e + M_VALUE, meta[i].value);
     }
     memcpy(h + H_MAGIC, FM_WEIGHTS_MAGIC, 8);
-    put32(h + H_VERSION, FM_WEIGHTS_VERSION);
+    put32(h + H_VERSION, version_of(cfg));
     put32(h + H_KIND, (uint32_t)kind);
     put32(h + H_HEADER_BYTES, FM_WEIGHTS_HEADER_BYTES);
     put32(h + H_DTYPE, (uint32_t)fdt);
@@ -451,12 +480,13 @@ static fm_status parse_header(const uint8_t *p, size_t len, header *h, char *err
     uint64_t poff = h->poff = get64(p + H_PAYLOAD_OFF),
              pbytes = h->pbytes = get64(p + H_PAYLOAD_BYTES);
     h->dtype = get32(p + H_DTYPE);
-    if (version != FM_WEIGHTS_VERSION)
+    if (version < 1 || version > FM_WEIGHTS_VERSION)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
-                         "unknown weights format version %" PRIu32 ", this build reads version %d",
+                         "unknown weights format version %" PRIu32
+                         ", this build reads versions 1..%d",
                          version, FM_WEIGHTS_VERSION);
     if (hbytes != FM_WEIGHTS_HEADER_BYTES)
-        return fm_errorf(err, errlen, FM_ERR_FORMAT, "header size %" PRIu32 ", version 1 has %d",
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "header size %" PRIu32 ", the format has %d",
                          hbytes, FM_WEIGHTS_HEADER_BYTES);
     if (kind > FM_WEIGHTS_KIND_CHECKPOINT)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
@@ -508,17 +538,25 @@ static fm_status parse_config(const uint8_t *p, const header *h, fm_weights *w, 
     int32_t cv[NCONFIG];
     char msg[160];
     config_unpack(p + H_CONFIG, &w->cfg, cv);
+    if (h->version == 1 && cv[SLOT_ARCH] != 0)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "config: reserved slot %d is %" PRId32 ", expected 0 (version 1 files "
+                         "hold U-Nets only)",
+                         SLOT_ARCH, cv[SLOT_ARCH]);
     if (fm_config_validate(&w->cfg, msg, sizeof msg) != FM_OK)
         return fm_errorf(err, errlen, FM_ERR_FORMAT, "config: %s", msg);
-    for (int l = w->cfg.levels; l < FM_MAX_LEVELS; l++)
+    const int unet = w->cfg.arch == FM_ARCH_UNET;
+    for (int l = w->cfg.levels; unet && l < FM_MAX_LEVELS; l++)
         if (cv[4 + l])
             return fm_errorf(err, errlen, FM_ERR_FORMAT,
                              "config: channel_mult[%d] = %" PRId32 " beyond levels %d, expected 0",
                              l, cv[4 + l], w->cfg.levels);
-    for (int i = 13; i < NCONFIG; i++)
-        if (cv[i])
+    for (int i = 0; i < NCONFIG; i++)
+        if (cv[i] && !slot_used(&w->cfg, i))
             return fm_errorf(err, errlen, FM_ERR_FORMAT,
-                             "config: reserved slot %d is %" PRId32 ", expected 0", i, cv[i]);
+                             "config: %s slot %d is %" PRId32 ", expected 0",
+                             i > SLOT_ARCH ? "reserved" : unet ? "U-Net's unused" : "DiT's unused",
+                             i, cv[i]);
 
     return FM_OK;
 }
@@ -692,15 +730,12 @@ fm_status fm_weights_check_config(const fm_weights *w, const fm_config *want, ch
     struct {
         const char *name;
         int file, model;
-    } f[] = {{"in_channels", a->in_channels, want->in_channels},
-             {"image", a->image, want->image},
-             {"base_channels", a->base_channels, want->base_channels},
+    } f[] = {{"arch", a->arch, want->arch},
              {"levels (channel_mult length)", a->levels, want->levels},
-             {"res_blocks", a->res_blocks, want->res_blocks},
-             {"time_dim", a->time_dim, want->time_dim},
-             {"heads", a->heads, want->heads},
-             {"groups", a->groups, want->groups},
-             {"num_classes", a->num_classes, want->num_classes}};
+#define FIELD(x, slot, fam) {#x, a->x, want->x},
+             FM_CONFIG_INTS(FIELD)
+#undef FIELD
+    };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].file != f[i].model)
             return fm_errorf(err, errlen, FM_ERR_FORMAT,

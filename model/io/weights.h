@@ -23,7 +23,7 @@
 #include "tensor.h"
 
 #define FM_WEIGHTS_MAGIC "FMRTWGT1" /* 8 bytes, no NUL in the file */
-#define FM_WEIGHTS_VERSION 1
+#define FM_WEIGHTS_VERSION 2 /* the newest this build reads; 2 added the architecture */
 #define FM_WEIGHTS_HEADER_BYTES 112
 #define FM_WEIGHTS_DIR_BYTES 104 /* one directory entry */
 #define FM_WEIGHTS_META_BYTES 40 /* one metadata entry */

@@ -3,12 +3,14 @@
 
 It writes the project's own test fixtures (tests/data/); nothing in the build or the
 tests runs Python (llm.c's train_gpt2.py writing its debug state is the model).
-Written from the contract (spec/model.md of the shared folder): the U-Net, the
-flow-matching loss, the Euler and Heun samplers with classifier-free guidance, and
-Philox4x32-10 noise exactly as runtime/philox.h draws it, so that `fmrt sample
---seed S` starts from the very same x1.
+Written from the contract (spec/model.md and spec/dit.md of the shared folder): the
+U-Net, the DiT, the flow-matching loss, the Euler and Heun samplers with
+classifier-free guidance, and Philox4x32-10 noise exactly as runtime/philox.h draws
+it, so that `fmrt sample --seed S` starts from the very same x1.
 
-    python3 scripts/reference/fmrt_ref.py golden OUT_DIR     # a golden case folder
+    python3 scripts/reference/fmrt_ref.py golden OUT_DIR     # a golden case folder (U-Net)
+    python3 scripts/reference/fmrt_ref.py golden-dit OUT_DIR # a golden case folder (DiT)
+    python3 scripts/reference/fmrt_ref.py check-dit GOLDEN_DIR  # this DiT against a DiT case
     python3 scripts/reference/fmrt_ref.py torch OUT_DIR      # state dict + samples
 
 Set-up (one command): python3 -m venv /tmp/rv && /tmp/rv/bin/pip install torch
@@ -31,6 +33,11 @@ torch.set_default_dtype(torch.float64)
 CFG = dict(in_channels=1, image=16, base_channels=8, channel_mult=(1, 2), res_blocks=1,
            time_dim=16, heads=2, groups=4, num_classes=10)
 BATCH = 2
+# The DiT fixture's configuration: 8x8 images in 2x2 patches (16 tokens), two blocks of
+# two heads, classes on; case.bin stays well under 1 MiB.
+DIT_CFG = dict(in_channels=1, image=8, patch=2, hidden=16, depth=2, heads=2, freq_dim=16,
+               mlp_ratio=4, num_classes=10)
+DIT_BATCH = 2
 EULER_STEPS, HEUN_STEPS, CFG_SCALE = 4, 3, 2.0
 
 
@@ -67,6 +74,15 @@ def philox_normal(shape, seed, stream):
 
 
 # ---- the network (spec/model.md, "Network"; canonical parameter names) ----------------
+def time_embedding(t, width):
+    """e = [sin(a_0..a_{half-1}), cos(a_...)], a_i = 1000 t f_i,
+    f_i = exp(-ln(10000) i / (half - 1)), half = width/2 (U-Net and DiT alike)."""
+    half = width // 2
+    f = torch.exp(-math.log(10000.0) * torch.arange(half) / (half - 1))
+    a = 1000.0 * t[:, None] * f[None]
+    return torch.cat([torch.sin(a), torch.cos(a)], 1)
+
+
 class ResBlock(nn.Module):
     def __init__(self, cin, cout, T, G):
         super().__init__()
@@ -136,10 +152,7 @@ class UNet(nn.Module):
         self.norm_out, self.conv_out = nn.GroupNorm(G, c), nn.Conv2d(c, cfg["in_channels"], 3, padding=1)
 
     def temb(self, t, y):
-        half = self.C // 2
-        f = torch.exp(-math.log(10000.0) * torch.arange(half) / (half - 1))
-        a = 1000.0 * t[:, None] * f[None]
-        e = self.time_lin2(F.silu(self.time_lin1(torch.cat([torch.sin(a), torch.cos(a)], 1))))
+        e = self.time_lin2(F.silu(self.time_lin1(time_embedding(t, self.C))))
         return e + self.class_emb(y) if self.K > 0 else e
 
     def forward(self, x, t, y=None):
@@ -173,6 +186,113 @@ def init_params(model, gen):
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
 
 
+# ---- the DiT (spec/dit.md; canonical parameter names) ---------------------------------
+def pos_table(D, g):
+    """Fixed [g*g, D] table, token n = i*g + j: [sin(j w), cos(j w), sin(i w), cos(i w)],
+    w_k = 10000^(-k/q), k < q = D/4. Computed in float64 and rounded to float32, the
+    table a float32 runtime holds (like the parameters and inputs); the shared
+    dit_small_cond was made so too: only with this rounding does check-dit reproduce it
+    to the last stored bit (without it, ~1e-8 relative beyond float32 rounding)."""
+    q = D // 4
+    w = 10000.0 ** (-torch.arange(q) / q)
+    i = torch.arange(g).repeat_interleave(g)[:, None] * w[None]   # row of token n
+    j = torch.arange(g).repeat(g)[:, None] * w[None]              # column of token n
+    return torch.cat([torch.sin(j), torch.cos(j), torch.sin(i), torch.cos(i)], 1).float().double()
+
+
+def layer_norm(x):
+    """Over the last dim, no affine parameters, biased variance, eps 1e-6."""
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(var + 1e-6)
+
+
+def modulate(x, shift, scale):
+    """x * (1 + scale) + shift; shift, scale [B, D] broadcast over the N tokens."""
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+def gelu_tanh(u):
+    return 0.5 * u * (1 + torch.tanh(math.sqrt(2.0 / math.pi) * (u + 0.044715 * u ** 3)))
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block; members in canonical order ada qkv proj fc1 fc2."""
+    def __init__(self, D, heads, mlp_ratio):
+        super().__init__()
+        self.heads = heads
+        self.ada = nn.Linear(D, 6 * D)
+        self.qkv, self.proj = nn.Linear(D, 3 * D), nn.Linear(D, D)
+        self.fc1, self.fc2 = nn.Linear(D, mlp_ratio * D), nn.Linear(mlp_ratio * D, D)
+
+    def attention(self, a):
+        B, N, D = a.shape
+        d = D // self.heads
+        # column s*D + h*d + j: [B, N, 3, heads, d]
+        qkv = self.qkv(a).reshape(B, N, 3, self.heads, d)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]            # [B, N, heads, d]
+        # A[b, h, n, m] = softmax_m(q_n . k_m / sqrt(d)); o[b, n, h, j] = sum_m A v[b, m, h, j]
+        A = torch.softmax(torch.einsum("bnhj,bmhj->bhnm", q, k) / math.sqrt(d), dim=-1)
+        o = torch.einsum("bhnm,bmhj->bnhj", A, v).reshape(B, N, D)    # column h*d + j
+        return self.proj(o)
+
+    def forward(self, x, c):
+        sh1, sc1, g1, sh2, sc2, g2 = self.ada(F.silu(c)).chunk(6, dim=1)
+        x = x + g1[:, None] * self.attention(modulate(layer_norm(x), sh1, sc1))
+        m = modulate(layer_norm(x), sh2, sc2)
+        return x + g2[:, None] * self.fc2(gelu_tanh(self.fc1(m)))
+
+
+class DiT(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        C, D, p, K = cfg["in_channels"], cfg["hidden"], cfg["patch"], cfg["num_classes"]
+        self.C, self.D, self.p, self.g, self.Fd, self.K = C, D, p, cfg["image"] // p, cfg["freq_dim"], K
+        self.patch = nn.Conv2d(C, D, p, stride=p)
+        self.time_lin1, self.time_lin2 = nn.Linear(self.Fd, D), nn.Linear(D, D)
+        if K > 0:
+            self.class_emb = nn.Embedding(K + 1, D)
+        self.blocks = nn.ModuleList([DiTBlock(D, cfg["heads"], cfg["mlp_ratio"])
+                                     for _ in range(cfg["depth"])])
+        self.final_ada, self.final_linear = nn.Linear(D, 2 * D), nn.Linear(D, p * p * C)
+        self.pos = pos_table(D, self.g)                              # not a parameter
+
+    def forward(self, x, t, y=None):
+        B, p, g, C = x.shape[0], self.p, self.g, self.C
+        # c = time_lin2(SiLU(time_lin1(e))) (+ class_emb[y])
+        c = self.time_lin2(F.silu(self.time_lin1(time_embedding(t, self.Fd))))
+        if self.K > 0:
+            c = c + self.class_emb(y)
+        # tokens [B, N, D], n = i*g + j, plus the position table
+        h = self.patch(x).flatten(2).transpose(1, 2) + self.pos[None]
+        for b in self.blocks:
+            h = b(h, c)
+        shift, scale = self.final_ada(F.silu(c)).chunk(2, dim=1)
+        out = self.final_linear(modulate(layer_norm(h), shift, scale))  # [B, N, p*p*C]
+        # v[b, ch, i*p + pi, j*p + pj] = out[b, i*g + j, (pi*p + pj)*C + ch]
+        return out.reshape(B, g, g, p, p, C).permute(0, 5, 1, 3, 2, 4).reshape(B, C, g * p, g * p)
+
+
+def init_dit_params(model, gen):
+    """The contract's initialisation (Xavier-uniform linears and patch, N(0, 0.02) time
+    MLP and class table), but biases ~ N(0, 0.05) and the adaLN-Zero layers (`ada`,
+    `final_ada`, `final_linear`) weights ~ N(0, 0.05) instead of 0, so that every
+    gradient of a golden case is non-zero (as in the shared dit_small_cond)."""
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            mod = name.rsplit(".", 1)[0]
+            if name.endswith("bias"):
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+            elif mod.endswith("ada") or mod == "final_linear":
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+            elif mod in ("time_lin1", "time_lin2", "class_emb"):
+                p.copy_(0.02 * torch.randn(p.shape, generator=gen))
+            else:  # Xavier-uniform over [out, in] (the patch weight as [D, C*p*p])
+                fan_out, fan_in = p.shape[0], p[0].numel()
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+
+
 # ---- flow matching and samplers (spec/model.md) -------------------------------------
 def velocity(model, x, t, y, guided):
     if not guided:
@@ -196,14 +316,25 @@ def sample(model, x, steps, y, heun):
 
 
 # ---- writers -------------------------------------------------------------------------
-def write_case(out, tensors, cfg, batch):
+def unet_config_line(cfg, batch):
+    mult = ",".join(str(m) for m in cfg["channel_mult"])
+    return ("# config in_channels=%d image=%dx%d base_channels=%d channel_mult=%s res_blocks=%d "
+            "time_dim=%d heads=%d groups=%d num_classes=%d batch=%d" % (
+                cfg["in_channels"], cfg["image"], cfg["image"], cfg["base_channels"], mult,
+                cfg["res_blocks"], cfg["time_dim"], cfg["heads"], cfg["groups"], cfg["num_classes"], batch))
+
+
+def dit_config_line(cfg, batch):
+    return ("# config arch=dit in_channels=%d image=%dx%d patch=%d hidden=%d depth=%d heads=%d "
+            "freq_dim=%d mlp_ratio=%d num_classes=%d batch=%d" % (
+                cfg["in_channels"], cfg["image"], cfg["image"], cfg["patch"], cfg["hidden"],
+                cfg["depth"], cfg["heads"], cfg["freq_dim"], cfg["mlp_ratio"], cfg["num_classes"], batch))
+
+
+def write_case(out, tensors, config_line):
     """case.txt + case.bin in the layout of the shared golden cases."""
     os.makedirs(out, exist_ok=True)
-    mult = ",".join(str(m) for m in cfg["channel_mult"])
-    lines = ["# config in_channels=%d image=%dx%d base_channels=%d channel_mult=%s res_blocks=%d "
-             "time_dim=%d heads=%d groups=%d num_classes=%d batch=%d" % (
-                 cfg["in_channels"], cfg["image"], cfg["image"], cfg["base_channels"], mult,
-                 cfg["res_blocks"], cfg["time_dim"], cfg["heads"], cfg["groups"], cfg["num_classes"], batch),
+    lines = [config_line,
              "# sampler: cfg_scale=%.1f with labels input.sample_y (when num_classes>0); euler%d = %d "
              "Euler steps, heun%d = %d Heun steps, both from x = input.x1 at t=1" % (
                  CFG_SCALE, EULER_STEPS, EULER_STEPS, HEUN_STEPS, HEUN_STEPS),
@@ -221,23 +352,34 @@ def write_case(out, tensors, cfg, batch):
         f.write(blob)
 
 
-def golden(out):
-    """Forward, loss, every gradient and both samplers for one set of parameters."""
-    gen = torch.Generator().manual_seed(20261202)
-    model = UNet(CFG)
-    init_params(model, gen)
-    n, c, s = BATCH, CFG["in_channels"], CFG["image"]
-    x0 = torch.rand(n, c, s, s, generator=gen) * 2 - 1
-    x1 = torch.randn(n, c, s, s, generator=gen)
-    t = torch.rand(n, generator=gen)
-    y = torch.tensor([3, CFG["num_classes"]], dtype=torch.int64)  # one label, one "no label"
-    sy = torch.tensor([7, 1], dtype=torch.int64)
-    # Inputs are stored as float32: the reference computes from the rounded values.
-    r = lambda v: v.float().double()
-    x0, x1, t = r(x0), r(x1), r(t)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(r(p))
+def read_case(folder):
+    """A golden case folder: (config dict, [(name, tensor)]) with f32 as float64, i32 as
+    int64. Config values are ints where they parse; image "HxW" gives H."""
+    with open(os.path.join(folder, "case.txt")) as f:
+        lines = f.read().splitlines()
+    with open(os.path.join(folder, "case.bin"), "rb") as f:
+        blob = f.read()
+    cfg = {}
+    for kv in lines[0].split()[2:]:  # "# config k=v k=v ..."
+        k, v = kv.split("=")
+        v = v.split("x")[0] if k == "image" else v
+        cfg[k] = int(v) if v.lstrip("-").isdigit() else v
+    tensors = []
+    for line in lines:
+        if line.startswith("#") or not line.strip():
+            continue
+        name, dtype, off, shape = line.split()
+        shape = tuple(int(v) for v in shape.split("x"))
+        a = np.frombuffer(blob, dtype="<f4" if dtype == "f32" else "<i4",
+                          count=int(np.prod(shape)), offset=int(off)).reshape(shape)
+        tensors.append((name, torch.from_numpy(a.astype(np.float64 if dtype == "f32" else np.int64))))
+    return cfg, tensors
+
+
+def case_tensors(model, x0, x1, t, y, sy):
+    """Forward, loss, every gradient and both samplers, in the golden cases' order.
+    The inputs and parameters are float32 values (the case stores them so)."""
+    model.zero_grad()
     xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * x1
     v = model(xt, t, y)
     loss = ((v - (x1 - x0)) ** 2).mean()
@@ -252,7 +394,74 @@ def golden(out):
                 ("output.loss", loss.reshape(1))]
     tensors += [("grad." + k, p.grad) for k, p in params]
     tensors += [("output.euler4", e4), ("output.heun3", h3)]
-    write_case(out, tensors, CFG, BATCH)
+    return tensors
+
+
+def random_case(model, init, cfg, batch, seed):
+    """Parameters by init, x0 ~ U(-1, 1), x1 ~ N(0, I), t ~ U(0, 1), all rounded to
+    float32; labels y = [3, K] (one label, one "no label"), sample_y = [7, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    init(model, gen)
+    n, c, s = batch, cfg["in_channels"], cfg["image"]
+    x0 = torch.rand(n, c, s, s, generator=gen) * 2 - 1
+    x1 = torch.randn(n, c, s, s, generator=gen)
+    t = torch.rand(n, generator=gen)
+    y = torch.tensor([3, cfg["num_classes"]], dtype=torch.int64)
+    sy = torch.tensor([7, 1], dtype=torch.int64)
+    # Inputs are stored as float32: the reference computes from the rounded values.
+    r = lambda v: v.float().double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(r(p))
+    return case_tensors(model, r(x0), r(x1), r(t), y, sy)
+
+
+def golden(out):
+    """Forward, loss, every gradient and both samplers for one set of parameters."""
+    tensors = random_case(UNet(CFG), init_params, CFG, BATCH, 20261202)
+    write_case(out, tensors, unet_config_line(CFG, BATCH))
+
+
+def golden_dit(out):
+    """The same for the DiT of spec/dit.md (DIT_CFG, adaLN layers random)."""
+    tensors = random_case(DiT(DIT_CFG), init_dit_params, DIT_CFG, DIT_BATCH, 20261203)
+    write_case(out, tensors, dit_config_line(DIT_CFG, DIT_BATCH))
+
+
+def check_dit(folder, tol=1e-9):
+    """Recompute a DiT golden case (e.g. the shared dit_small_cond) from its parameters and
+    inputs; one line per output/gradient tensor. The case stores float32, so beside the
+    plain relative L2 error |ref - case| / |case| (~3e-8 from that rounding alone) it
+    prints the error beyond it, e_i = max(0, |ref_i - case_i| - ulp32(case_i) / 2), as
+    |e| / |case|: zero when this float64 reference rounds to the stored value; that one
+    must stay under tol. Returns the process exit status."""
+    cfg, tensors = read_case(folder)
+    if cfg.get("arch") != "dit":
+        sys.exit("%s: not a DiT case (no arch=dit in its config line)" % folder)
+    cfg["mlp_ratio"] = cfg.get("mlp_ratio", 4)
+    cfg["num_classes"] = cfg.get("num_classes", 0)
+    model = DiT(cfg)
+    case = dict(tensors)
+    with torch.no_grad():
+        for k, p in model.named_parameters():
+            p.copy_(case["param." + k])
+    ref = dict(case_tensors(model, case["input.x0"], case["input.x1"], case["input.t"],
+                            case["input.y"], case.get("input.sample_y", case["input.y"])))
+    worst, status = 0.0, 0
+    for name, want in tensors:
+        if name.startswith(("param.", "input.")):
+            continue
+        got = ref[name].detach()
+        norm = want.norm().item()
+        rel = (got - want).norm().item() / norm
+        half_ulp = torch.from_numpy(np.spacing(np.abs(want.numpy()).astype(np.float32)).astype(np.float64)) / 2
+        beyond = torch.clamp((got - want).abs() - half_ulp, min=0).norm().item() / norm
+        worst = max(worst, beyond)
+        bad = not beyond <= tol
+        status |= bad
+        print("%-32s rel_l2 %.3e  beyond_f32 %.3e%s" % (name, rel, beyond, "  FAIL" if bad else ""))
+    print("worst beyond_f32 %.3e (tol %.0e): %s" % (worst, tol, "FAIL" if status else "ok"))
+    return status
 
 
 def torch_fixture(out):
@@ -280,6 +489,8 @@ def torch_fixture(out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("golden", "torch"):
+    commands = {"golden": golden, "golden-dit": golden_dit, "torch": torch_fixture,
+                "check-dit": lambda d: sys.exit(check_dit(d))}
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    (golden if sys.argv[1] == "golden" else torch_fixture)(sys.argv[2])
+    commands[sys.argv[1]](sys.argv[2])

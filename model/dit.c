@@ -1,0 +1,527 @@
+/* The DiT of ../shared/spec/dit.md as a sequence of dispatch-table calls.
+ * Tokens are rows: [N, T, D] row-major, T = (image/p)^2 tokens of width D.
+ *
+ *   c  = lin2(SiLU(lin1(sinusoid_F(t)))) [+ class_emb[y]];  sc = SiLU(c)   [N, D]
+ *   x  = tokens(patch conv p x p, stride p) + pos                        [N, T, D]
+ *   block i (adaLN-Zero), [sh1 sc1 g1 sh2 sc2 g2] = ada(sc) in D-row chunks:
+ *     a  = LN(x) (1 + sc1) + sh1                  (one LAYERNORM_FWD)
+ *     x1 = x + g1 proj(attention(qkv(a)))         (GATED_ADD_FWD)
+ *     m  = LN(x1) (1 + sc2) + sh2
+ *     out = x1 + g2 fc2(GELU(fc1(m)))
+ *   v  = unpatchify(final_linear(LN(x) (1 + fscale) + fshift)), [fshift fscale] = final_ada(sc)
+ *
+ * The attention is the U-Net's ATTENTION_FWD/BWD on a channel-major qkv: TRANSPOSE
+ * takes [N, T, 3D] to [N, 3D, T] and the output [N, D, T] back to tokens. A linear
+ * of [N, T, D] is a LINEAR of its [N*T, D] view. An adaLN layer D -> kD is k LINEARs
+ * of [D, D] row blocks of its weight, so each of shift, scale and gate is its own
+ * contiguous [N, D] tensor. The position table is added by gathering its rows for
+ * every sample (EMBED_FWD with the token index) and one ADD_FWD. */
+#include "dit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "layout.h"
+#include "philox.h"
+
+/* Per-block parameters (weight, bias each), in canonical order. */
+enum { B_ADA, B_ADAB, B_QKV, B_QKVB, B_PROJ, B_PROJB, B_FC1, B_FC1B, B_FC2, B_FC2B, B_N };
+#define P_PATCH 0
+#define P_LIN1 2
+#define P_LIN2 4
+#define P_EMB 6
+#define LN_EPS 1e-6f
+
+void fm_dit_build(const fm_config *cfg, fm_layout *b)
+{
+    const int D = cfg->hidden, p = cfg->patch, C = cfg->in_channels;
+    char prefix[32];
+    fm_lay_conv(b, "", "patch", D, C, p);
+    fm_lay_linear(b, "", "time_lin1", D, cfg->freq_dim);
+    fm_lay_linear(b, "", "time_lin2", D, D);
+    if (cfg->num_classes > 0)
+        fm_lay_param(b, "class_emb.weight", "", 2, cfg->num_classes + 1, D, 1, 1);
+    for (int i = 0; i < cfg->depth; i++) {
+        snprintf(prefix, sizeof prefix, "blocks.%d.", i);
+        fm_lay_linear(b, prefix, "ada", 6 * D, D);
+        fm_lay_linear(b, prefix, "qkv", 3 * D, D);
+        fm_lay_linear(b, prefix, "proj", D, D);
+        fm_lay_linear(b, prefix, "fc1", cfg->mlp_ratio * D, D);
+        fm_lay_linear(b, prefix, "fc2", D, cfg->mlp_ratio * D);
+    }
+    fm_lay_linear(b, "", "final_ada", 2 * D, D);
+    fm_lay_linear(b, "", "final_linear", p * p * C, D);
+}
+
+/* ---- sizes and helpers ----------------------------------------------------------------- */
+
+typedef struct ctx {
+    fm_unet *m;
+    fm_backend *be;
+    const fm_tensor *P; /* parameter block of the forward */
+    int N, T, D, g;     /* batch, tokens, width, grid side */
+    int train;
+} ctx;
+
+static int first_block(const fm_unet *m) { return P_EMB + (m->cfg.num_classes > 0); }
+static int block_param(const fm_unet *m, int i, int k) { return first_block(m) + B_N * i + k; }
+
+static fm_status run(fm_backend *be, fm_call call) { return fm_run(be, &call); }
+
+static fm_tensor W(const ctx *c, int i) { return fm_unet_view(c->m, c->P, i); }
+static fm_tensor G(fm_unet *m, int i) { return fm_unet_view(m, &m->grad, i); }
+
+static fm_status alloc(fm_backend *be, fm_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2)
+{
+    int64_t shape[3] = {d0, d1, d2};
+    *t = fm_tensor_desc(FM_F32, ndim, shape);
+    return fm_tensor_alloc(be, t);
+}
+
+/* [N, T, k D] tokens, and their [N*T, k D] rows for LINEAR. */
+static fm_status tokens(const ctx *c, fm_tensor *t, int k)
+{
+    return alloc(c->be, t, 3, c->N, c->T, (int64_t)k * c->D);
+}
+
+static fm_tensor rows(fm_tensor t)
+{
+    int64_t shape[2] = {t.shape[0] * t.shape[1], t.shape[2]};
+    return fm_tensor_reshape(t, 2, shape);
+}
+
+static fm_tensor reshape4(fm_tensor t, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    int64_t shape[4] = {d0, d1, d2, d3};
+    return fm_tensor_reshape(t, 4, shape);
+}
+
+/* Sampling frees each activation after its last use; training keeps them. */
+static fm_status dead(const ctx *c, const fm_tensor *t)
+{
+    return c->train ? FM_OK : fm_tensor_free(c->be, t);
+}
+
+/* dead() on n tensors, in order (the last allocated first keeps the arena unfragmented). */
+static fm_status dead_all(const ctx *c, fm_tensor *const *t, int n)
+{
+    for (int k = 0; k < n; k++)
+        FM_TRY(dead(c, t[k]));
+    return FM_OK;
+}
+
+/* out [rows, O] = in [rows, I] W^T + b for parameter pair p. */
+static fm_status linear(const ctx *c, fm_tensor out, fm_tensor in, int p)
+{
+    return run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {out, in, W(c, p), W(c, p + 1)}});
+}
+
+/* Rows [k D, (k+1) D) of the adaLN layer at p (weight [n D, D], bias [n D]). */
+static fm_tensor chunk_w(const fm_unet *m, const fm_tensor *P, int p, int k)
+{
+    int64_t D = m->cfg.hidden;
+    return fm_tensor_slice(fm_unet_view(m, P, p), k * D, D);
+}
+
+static fm_tensor chunk_b(const fm_unet *m, const fm_tensor *P, int p, int k)
+{
+    int64_t D = m->cfg.hidden;
+    return fm_tensor_slice(fm_unet_view(m, P, p + 1), k * D, D);
+}
+
+/* out[k] [N, D] = sc W_k^T + b_k, k < n: the adaLN layer at p in its n chunks. */
+static fm_status ada(const ctx *c, fm_tensor *out, int n, int p)
+{
+    const fm_tensor sc = c->m->dit.sc;
+    for (int k = 0; k < n; k++) {
+        FM_TRY(alloc(c->be, &out[k], 2, c->N, c->D, 0));
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD,
+                                    .t = {out[k], sc, chunk_w(c->m, c->P, p, k),
+                                          chunk_b(c->m, c->P, p, k)}}));
+    }
+    return FM_OK;
+}
+
+/* out = LN(in) (1 + scale) + shift, with the row statistics for backward. */
+static fm_status ln_mod(const ctx *c, fm_tensor *out, fm_tensor *mean, fm_tensor *rstd,
+                        fm_tensor in, fm_tensor shift, fm_tensor scale)
+{
+    FM_TRY(tokens(c, out, 1));
+    FM_TRY(alloc(c->be, mean, 2, c->N, c->T, 0));
+    FM_TRY(alloc(c->be, rstd, 2, c->N, c->T, 0));
+    return run(c->be, (fm_call){.op = FM_OP_LAYERNORM_FWD,
+                                .t = {*out, *mean, *rstd, in, shift, scale},
+                                .f = {LN_EPS}});
+}
+
+/* ---- memory and initialisation --------------------------------------------------------- */
+
+/* pos[n = i g + j] = [sin(j w_k), cos(j w_k), sin(i w_k), cos(i w_k)], w_k = 10000^(-k/q),
+ * q = D/4 (spec/dit.md), uploaded a row at a time (the library has no heap). */
+static fm_status upload_pos(fm_unet *m, int g, int D)
+{
+    const int q = D / 4;
+    float row[4 * 4096];
+    for (int n = 0; n < g * g; n++) {
+        int i = n / g, j = n % g;
+        for (int k = 0; k < q; k++) {
+            double w = pow(10000.0, -(double)k / q);
+            row[k] = (float)sin(j * w);
+            row[q + k] = (float)cos(j * w);
+            row[2 * q + k] = (float)sin(i * w);
+            row[3 * q + k] = (float)cos(i * w);
+        }
+        fm_tensor r = fm_tensor_slice(m->dit.pos, n, 1);
+        FM_TRY(fm_upload(m->be, &r, row));
+    }
+    return FM_OK;
+}
+
+fm_status fm_dit_create(fm_unet *m)
+{
+    const int g = m->cfg.image / m->cfg.patch, T = g * g, D = m->cfg.hidden;
+    fm_dit_tape *d = &m->dit;
+    if (D > 4 * 4096)
+        return fm_fail(m->be, FM_ERR_ARG, "dit: hidden %d above %d", D, 4 * 4096);
+    FM_TRY(alloc(m->be, &d->pos, 2, T, D, 0));
+    d->posidx = fm_tensor_1d(FM_I32, (int64_t)m->batch * T);
+    FM_TRY(fm_tensor_alloc(m->be, &d->posidx));
+    int32_t idx[1024];
+    for (int64_t s = 0; s < (int64_t)m->batch * T; s += 1024) {
+        int64_t k = (int64_t)m->batch * T - s < 1024 ? (int64_t)m->batch * T - s : 1024;
+        for (int64_t e = 0; e < k; e++)
+            idx[e] = (int32_t)((s + e) % T);
+        fm_tensor part = fm_tensor_slice(d->posidx, s, k);
+        FM_TRY(fm_upload(m->be, &part, idx));
+    }
+    return upload_pos(m, g, D);
+}
+
+/* The value of element e of parameter i (name, shape) under spec/dit.md. */
+static float init_value(const fm_unet *m, int i, uint64_t seed, uint64_t e)
+{
+    const fm_param *p = &m->params[i];
+    const char *name = p->name;
+    size_t len = strlen(name);
+    int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
+    if (is_bias || strstr(name, "ada.") || strncmp(name, "final_linear.", 13) == 0)
+        return 0.0f; /* biases, every adaLN layer and the final linear: adaLN-Zero */
+    if (strncmp(name, "time_lin", 8) == 0 || strncmp(name, "class_emb.", 10) == 0)
+        return 0.02f * fm_philox_normal(seed, e, (uint32_t)i);
+    /* Xavier-uniform on [out, in] (the patch conv as [D, C p p]). */
+    int64_t out = p->t.shape[0], in = fm_tensor_numel(&p->t) / out;
+    float bound = sqrtf(6.0f / (float)(in + out));
+    return bound * (2.0f * fm_philox_uniform(seed, e, (uint32_t)i) - 1.0f);
+}
+
+fm_status fm_dit_init_params(fm_unet *m, uint64_t seed)
+{
+    float buf[1024];
+    for (int i = 0; i < m->nparams; i++) {
+        const fm_param *p = &m->params[i];
+        int64_t n = fm_tensor_numel(&p->t);
+        for (int64_t s = 0; s < n; s += 1024) {
+            int64_t k = n - s < 1024 ? n - s : 1024;
+            for (int64_t j = 0; j < k; j++)
+                buf[j] = init_value(m, i, seed, (uint64_t)(s + j));
+            fm_tensor part = fm_tensor_slice(fm_tensor_reshape(p->t, 1, &n), s, k);
+            FM_TRY(fm_upload(m->be, &part, buf));
+        }
+    }
+    return m->mode == FM_MODE_TRAIN ? fm_copy(m->be, &m->ema, &m->flat) : FM_OK;
+}
+
+/* ---- forward --------------------------------------------------------------------------- */
+
+/* c = lin2(SiLU(lin1(sinusoid(t)))) [+ class_emb[y]], sc = SiLU(c). */
+static fm_status time_fwd(const ctx *c, const fm_tensor *t, const fm_tensor *y)
+{
+    fm_dit_tape *d = &c->m->dit;
+    const int F = c->m->cfg.freq_dim;
+    FM_TRY(alloc(c->be, &d->e, 2, c->N, F, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TIMEEMB_FWD, .t = {d->e, *t}}));
+    FM_TRY(alloc(c->be, &d->l1, 2, c->N, c->D, 0));
+    FM_TRY(linear(c, d->l1, d->e, P_LIN1));
+    FM_TRY(dead(c, &d->e));
+    FM_TRY(alloc(c->be, &d->s1, 2, c->N, c->D, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_SILU_FWD, .t = {d->s1, d->l1}}));
+    FM_TRY(dead(c, &d->l1));
+    FM_TRY(alloc(c->be, &d->c, 2, c->N, c->D, 0));
+    FM_TRY(linear(c, d->c, d->s1, P_LIN2));
+    FM_TRY(dead(c, &d->s1));
+    if (c->m->cfg.num_classes > 0) {
+        fm_tensor ce;
+        FM_TRY(alloc(c->be, &ce, 2, c->N, c->D, 0));
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, W(c, P_EMB), *y}}));
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {d->c, d->c, ce}}));
+        FM_TRY(dead(c, &ce));
+    }
+    FM_TRY(alloc(c->be, &d->sc, 2, c->N, c->D, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_SILU_FWD, .t = {d->sc, d->c}}));
+    return dead(c, &d->c);
+}
+
+/* x [N, T, D] = tokens of the patch conv [N, D, g, g], plus the position table. */
+static fm_status embed_fwd(const ctx *c, const fm_tensor *img, fm_tensor *x)
+{
+    fm_dit_tape *d = &c->m->dit;
+    fm_tensor pe, pr;
+    FM_TRY(alloc(c->be, &pe, 3, c->N, c->D, c->T));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_CONV2D_FWD,
+                                .t = {reshape4(pe, c->N, c->D, c->g, c->g), *img, W(c, P_PATCH),
+                                      W(c, P_PATCH + 1)},
+                                .i = {c->m->cfg.patch, 0}}));
+    FM_TRY(tokens(c, x, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {*x, pe}}));
+    FM_TRY(dead(c, &pe));
+    FM_TRY(tokens(c, &pr, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_EMBED_FWD,
+                                .t = {rows(pr), d->pos,
+                                      fm_tensor_slice(d->posidx, 0, (int64_t)c->N * c->T)}}));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {*x, *x, pr}}));
+    return dead(c, &pr);
+}
+
+/* o [N, T, D] = heads of attention over the tokens of qkv(a), through the channel-major
+ * ATTENTION_FWD. Keeps qkvt and att (training) in s. */
+static fm_status attend(const ctx *c, fm_dit_saved *s, int i, fm_tensor a)
+{
+    const int D = c->D, g = c->g, T = c->T, heads = c->m->cfg.heads;
+    fm_tensor qkv, ot;
+    FM_TRY(tokens(c, &qkv, 3));
+    FM_TRY(linear(c, rows(qkv), rows(a), block_param(c->m, i, B_QKV)));
+    FM_TRY(alloc(c->be, &s->qkvt, 3, c->N, 3 * D, T));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {s->qkvt, qkv}}));
+    FM_TRY(dead(c, &qkv));
+    s->att = fm_tensor_4d(FM_F32, c->N, heads, T, T);
+    FM_TRY(fm_tensor_alloc(c->be, &s->att));
+    FM_TRY(alloc(c->be, &ot, 3, c->N, D, T));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD,
+                                .t = {reshape4(ot, c->N, D, g, g), s->att,
+                                      reshape4(s->qkvt, c->N, 3 * D, g, g)},
+                                .i = {heads}}));
+    FM_TRY(dead(c, &s->att));
+    FM_TRY(dead(c, &s->qkvt));
+    FM_TRY(tokens(c, &s->o, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {s->o, ot}}));
+    return dead(c, &ot);
+}
+
+/* out = x1 + g2 fc2(GELU(fc1(LN(x1) (1 + sc2) + sh2))),  x1 = x + g1 proj(attend(...)). */
+static fm_status block_fwd(const ctx *c, int i, fm_tensor x, fm_tensor *out)
+{
+    fm_dit_saved local, *s = c->train ? &c->m->dit.blk[i] : &local;
+    const int r = c->m->cfg.mlp_ratio;
+    s->x = x;
+    FM_TRY(ada(c, s->mod, 6, block_param(c->m, i, B_ADA)));
+    FM_TRY(ln_mod(c, &s->a, &s->mean1, &s->rstd1, x, s->mod[0], s->mod[1]));
+    FM_TRY(dead_all(c, (fm_tensor *[]){&s->rstd1, &s->mean1, &s->mod[1], &s->mod[0]}, 4));
+    FM_TRY(attend(c, s, i, s->a));
+    FM_TRY(dead(c, &s->a));
+    FM_TRY(tokens(c, &s->pr, 1));
+    FM_TRY(linear(c, rows(s->pr), rows(s->o), block_param(c->m, i, B_PROJ)));
+    FM_TRY(dead(c, &s->o));
+    FM_TRY(tokens(c, &s->x1, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GATED_ADD_FWD, .t = {s->x1, x, s->mod[2], s->pr}}));
+    FM_TRY(dead_all(c, (fm_tensor *[]){&s->pr, &s->mod[2]}, 2));
+    FM_TRY(ln_mod(c, &s->mm, &s->mean2, &s->rstd2, s->x1, s->mod[3], s->mod[4]));
+    FM_TRY(dead_all(c, (fm_tensor *[]){&s->rstd2, &s->mean2, &s->mod[4], &s->mod[3]}, 4));
+    FM_TRY(tokens(c, &s->h, r));
+    FM_TRY(linear(c, rows(s->h), rows(s->mm), block_param(c->m, i, B_FC1)));
+    FM_TRY(dead(c, &s->mm));
+    FM_TRY(tokens(c, &s->gh, r));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GELU_FWD, .t = {s->gh, s->h}}));
+    FM_TRY(dead(c, &s->h));
+    FM_TRY(tokens(c, &s->f, 1));
+    FM_TRY(linear(c, rows(s->f), rows(s->gh), block_param(c->m, i, B_FC2)));
+    FM_TRY(dead(c, &s->gh));
+    FM_TRY(tokens(c, out, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GATED_ADD_FWD, .t = {*out, s->x1, s->mod[5], s->f}}));
+    return dead_all(c, (fm_tensor *[]){&s->f, &s->mod[5], &s->x1}, 3);
+}
+
+/* v = unpatchify(final_linear(LN(x) (1 + fscale) + fshift)). */
+static fm_status final_fwd(const ctx *c, fm_tensor x, const fm_tensor *v)
+{
+    fm_dit_tape *d = &c->m->dit;
+    const int p = c->m->cfg.patch, ppc = p * p * c->m->cfg.in_channels;
+    fm_tensor out;
+    FM_TRY(ada(c, d->fmod, 2, c->m->nparams - 4));
+    FM_TRY(ln_mod(c, &d->af, &d->meanf, &d->rstdf, x, d->fmod[0], d->fmod[1]));
+    FM_TRY(dead_all(c, (fm_tensor *[]){&d->rstdf, &d->meanf, &d->fmod[1], &d->fmod[0]}, 4));
+    FM_TRY(alloc(c->be, &out, 3, c->N, c->T, ppc));
+    FM_TRY(linear(c, rows(out), rows(d->af), c->m->nparams - 2));
+    FM_TRY(dead(c, &d->af));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_UNPATCHIFY_FWD, .t = {*v, out}, .i = {p}}));
+    return dead(c, &out);
+}
+
+fm_status fm_dit_forward(fm_unet *m, const fm_tensor *P, const fm_tensor *v, const fm_tensor *x,
+                         const fm_tensor *t, const fm_tensor *y)
+{
+    const int g = m->cfg.image / m->cfg.patch;
+    ctx c = {m, m->be, P, (int)x->shape[0], g * g, m->cfg.hidden, g, m->keep};
+    fm_tensor h, out;
+    FM_TRY(time_fwd(&c, t, y));
+    FM_TRY(embed_fwd(&c, x, &h));
+    for (int i = 0; i < m->cfg.depth; i++) {
+        FM_TRY(block_fwd(&c, i, h, &out));
+        /* A block's input is saved for backward; when sampling it dies here. */
+        if (i > 0 || !c.train)
+            FM_TRY(dead(&c, &h));
+        h = out;
+    }
+    m->dit.xlast = h;
+    FM_TRY(final_fwd(&c, h, v));
+    return dead(&c, &h);
+}
+
+/* ---- backward -------------------------------------------------------------------------- */
+
+/* The adaLN layer at p, chunks k < n: dW_k, db_k += from dmod[k]; dsc += dmod[k] W_k. */
+static fm_status ada_bwd(const ctx *c, const fm_tensor *dmod, int n, int p, fm_tensor dsc)
+{
+    fm_unet *m = c->m;
+    fm_tensor part;
+    FM_TRY(alloc(c->be, &part, 2, c->N, c->D, 0));
+    for (int k = 0; k < n; k++) {
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                                    .t = {part, chunk_w(m, &m->grad, p, k),
+                                          chunk_b(m, &m->grad, p, k), dmod[k], m->dit.sc,
+                                          chunk_w(m, c->P, p, k)}}));
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {dsc, dsc, part}}));
+    }
+    return FM_OK;
+}
+
+/* din = dL/d(in) of out = in W^T + b at p (rows views); dW, db +=. */
+static fm_status linear_bwd(const ctx *c, fm_tensor din, fm_tensor dout, fm_tensor in, int p)
+{
+    return run(c->be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                                .t = {rows(din), G(c->m, p), G(c->m, p + 1), rows(dout), rows(in),
+                                      W(c, p)}});
+}
+
+/* Through the attention half: dx1 = dL/dx1 in, da = dL/da out; dmod[2] written. */
+static fm_status attend_bwd(const ctx *c, const fm_dit_saved *s, int i, fm_tensor dx1,
+                            fm_tensor *dmod, fm_tensor da)
+{
+    const int D = c->D, g = c->g, T = c->T;
+    fm_tensor dpr, d_o, dot, dqkvt, dqkv, ws;
+    FM_TRY(tokens(c, &dpr, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GATED_ADD_BWD, .t = {dpr, dmod[2], dx1, s->mod[2], s->pr}}));
+    FM_TRY(tokens(c, &d_o, 1));
+    FM_TRY(linear_bwd(c, d_o, dpr, s->o, block_param(c->m, i, B_PROJ)));
+    FM_TRY(alloc(c->be, &dot, 3, c->N, D, T));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {dot, d_o}}));
+    FM_TRY(alloc(c->be, &dqkvt, 3, c->N, 3 * D, T));
+    ws = fm_tensor_1d(FM_F32, fm_attention_ws_floats(T));
+    FM_TRY(fm_tensor_alloc(c->be, &ws));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_BWD,
+                                .t = {reshape4(dqkvt, c->N, 3 * D, g, g), ws,
+                                      reshape4(dot, c->N, D, g, g),
+                                      reshape4(s->qkvt, c->N, 3 * D, g, g), s->att},
+                                .i = {c->m->cfg.heads}}));
+    FM_TRY(tokens(c, &dqkv, 3));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {dqkv, dqkvt}}));
+    return linear_bwd(c, da, dqkv, s->a, block_param(c->m, i, B_QKV));
+}
+
+/* dx = dL/dx of block i from dout = dL/d(out); parameter gradients +=, dsc +=. */
+static fm_status block_bwd(const ctx *c, int i, fm_tensor dout, fm_tensor dx, fm_tensor dsc)
+{
+    const fm_dit_saved *s = &c->m->dit.blk[i];
+    const int r = c->m->cfg.mlp_ratio;
+    fm_tensor dmod[6], df, dgh, dh, dmm, dx1, da;
+    for (int k = 0; k < 6; k++)
+        FM_TRY(alloc(c->be, &dmod[k], 2, c->N, c->D, 0));
+    FM_TRY(tokens(c, &df, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GATED_ADD_BWD, .t = {df, dmod[5], dout, s->mod[5], s->f}}));
+    FM_TRY(tokens(c, &dgh, r));
+    FM_TRY(linear_bwd(c, dgh, df, s->gh, block_param(c->m, i, B_FC2)));
+    FM_TRY(tokens(c, &dh, r));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_GELU_BWD, .t = {dh, dgh, s->h}}));
+    FM_TRY(tokens(c, &dmm, 1));
+    FM_TRY(linear_bwd(c, dmm, dh, s->mm, block_param(c->m, i, B_FC1)));
+    FM_TRY(tokens(c, &dx1, 1));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_LAYERNORM_BWD,
+                                .t = {dx1, dmod[3], dmod[4], dmm, s->x1, s->mean2, s->rstd2,
+                                      s->mod[4]}}));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {dx1, dx1, dout}}));
+    FM_TRY(tokens(c, &da, 1));
+    FM_TRY(attend_bwd(c, s, i, dx1, dmod, da));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_LAYERNORM_BWD,
+                                .t = {dx, dmod[0], dmod[1], da, s->x, s->mean1, s->rstd1,
+                                      s->mod[1]}}));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {dx, dx, dx1}}));
+    return ada_bwd(c, dmod, 6, block_param(c->m, i, B_ADA), dsc);
+}
+
+/* dx [N, T, D] = dL/d(last block's output) from dv; final layers' gradients +=. */
+static fm_status final_bwd(const ctx *c, const fm_tensor *dv, fm_tensor dx, fm_tensor dsc)
+{
+    fm_dit_tape *d = &c->m->dit;
+    const int p = c->m->cfg.patch, ppc = p * p * c->m->cfg.in_channels, pf = c->m->nparams - 4;
+    fm_tensor dout, daf, dfmod[2];
+    FM_TRY(alloc(c->be, &dout, 3, c->N, c->T, ppc));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_UNPATCHIFY_BWD, .t = {dout, *dv}, .i = {p}}));
+    FM_TRY(tokens(c, &daf, 1));
+    FM_TRY(linear_bwd(c, daf, dout, d->af, pf + 2));
+    for (int k = 0; k < 2; k++)
+        FM_TRY(alloc(c->be, &dfmod[k], 2, c->N, c->D, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_LAYERNORM_BWD,
+                                .t = {dx, dfmod[0], dfmod[1], daf, d->xlast, d->meanf, d->rstdf,
+                                      d->fmod[1]}}));
+    return ada_bwd(c, dfmod, 2, pf, dsc);
+}
+
+/* The patch conv's gradients from dx [N, T, D] (the position table is constant), then
+ * the time path's from dsc. */
+static fm_status stem_bwd(const ctx *c, fm_tensor dx, fm_tensor dsc)
+{
+    fm_unet *m = c->m;
+    fm_dit_tape *d = &m->dit;
+    fm_tensor dpe, dc, ds1, dl1;
+    FM_TRY(alloc(c->be, &dpe, 3, c->N, c->D, c->T));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {dpe, dx}}));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_CONV2D_BWD,
+                                .t = {(fm_tensor){0}, G(m, P_PATCH), G(m, P_PATCH + 1),
+                                      reshape4(dpe, c->N, c->D, c->g, c->g), m->tape.x,
+                                      W(c, P_PATCH)},
+                                .i = {m->cfg.patch, 0}}));
+    FM_TRY(alloc(c->be, &dc, 2, c->N, c->D, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_SILU_BWD, .t = {dc, dsc, d->c}}));
+    if (m->cfg.num_classes > 0)
+        FM_TRY(run(c->be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {G(m, P_EMB), dc, m->tape.y}}));
+    FM_TRY(alloc(c->be, &ds1, 2, c->N, c->D, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                                .t = {ds1, G(m, P_LIN2), G(m, P_LIN2 + 1), dc, d->s1, W(c, P_LIN2)}}));
+    FM_TRY(alloc(c->be, &dl1, 2, c->N, c->D, 0));
+    FM_TRY(run(c->be, (fm_call){.op = FM_OP_SILU_BWD, .t = {dl1, ds1, d->l1}}));
+    return run(c->be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                                .t = {(fm_tensor){0}, G(m, P_LIN1), G(m, P_LIN1 + 1), dl1, d->e,
+                                      W(c, P_LIN1)}});
+}
+
+fm_status fm_dit_backward(fm_unet *m, const fm_tensor *dv)
+{
+    const int g = m->cfg.image / m->cfg.patch;
+    ctx c = {m, m->be, &m->tape.params, (int)dv->shape[0], g * g, m->cfg.hidden, g, 1};
+    fm_tensor dsc, dh, dx;
+    FM_TRY(alloc(c.be, &dsc, 2, c.N, c.D, 0));
+    FM_TRY(fm_fill(c.be, &dsc, 0.0f));
+    FM_TRY(tokens(&c, &dh, 1));
+    FM_TRY(final_bwd(&c, dv, dh, dsc));
+    for (int i = m->cfg.depth - 1; i >= 0; i--) {
+        /* The block's temporaries go with the mark; dx survives it. */
+        FM_TRY(tokens(&c, &dx, 1));
+        fm_arena_mark mark = fm_arena_get_mark(&c.be->arena, "dit block grad");
+        FM_TRY(block_bwd(&c, i, dh, dx, dsc));
+        fm_arena_reset(&c.be->arena, mark);
+        dh = dx;
+    }
+    FM_TRY(stem_bwd(&c, dh, dsc));
+    fm_unet_release(m);
+    return FM_OK;
+}
