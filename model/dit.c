@@ -289,14 +289,15 @@ static fm_status attend(const ctx *c, fm_dit_saved *s, int i, fm_tensor a)
 {
     const int D = c->D, g = c->g, T = c->T, heads = c->m->cfg.heads;
     fm_tensor qkv, ot;
+    /* qkvt below qkv, so that qkv's space comes back whole; att, the largest, on top. */
+    FM_TRY(alloc(c->be, &s->qkvt, 3, c->N, 3 * D, T));
     FM_TRY(tokens(c, &qkv, 3));
     FM_TRY(linear(c, rows(qkv), rows(a), block_param(c->m, i, B_QKV)));
-    FM_TRY(alloc(c->be, &s->qkvt, 3, c->N, 3 * D, T));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_TRANSPOSE, .t = {s->qkvt, qkv}}));
     FM_TRY(dead(c, &qkv));
+    FM_TRY(alloc(c->be, &ot, 3, c->N, D, T));
     s->att = fm_tensor_4d(FM_F32, c->N, heads, T, T);
     FM_TRY(fm_tensor_alloc(c->be, &s->att));
-    FM_TRY(alloc(c->be, &ot, 3, c->N, D, T));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD,
                                 .t = {reshape4(ot, c->N, D, g, g), s->att,
                                       reshape4(s->qkvt, c->N, 3 * D, g, g)},
@@ -308,7 +309,9 @@ static fm_status attend(const ctx *c, fm_dit_saved *s, int i, fm_tensor a)
     return dead(c, &ot);
 }
 
-/* out = x1 + g2 fc2(GELU(fc1(LN(x1) (1 + sc2) + sh2))),  x1 = x + g1 proj(attend(...)). */
+/* out = x1 + g2 fc2(GELU(fc1(LN(x1) (1 + sc2) + sh2))),  x1 = x + g1 proj(attend(...)).
+ * Sampling writes x1 and out over x (GATED_ADD_FWD may alias), so the residual stream
+ * keeps one place in the arena; training keeps x and x1 for backward. */
 static fm_status block_fwd(const ctx *c, int i, fm_tensor x, fm_tensor *out)
 {
     fm_dit_saved local, *s = c->train ? &c->m->dit.blk[i] : &local;
@@ -322,7 +325,10 @@ static fm_status block_fwd(const ctx *c, int i, fm_tensor x, fm_tensor *out)
     FM_TRY(tokens(c, &s->pr, 1));
     FM_TRY(linear(c, rows(s->pr), rows(s->o), block_param(c->m, i, B_PROJ)));
     FM_TRY(dead(c, &s->o));
-    FM_TRY(tokens(c, &s->x1, 1));
+    if (c->train)
+        FM_TRY(tokens(c, &s->x1, 1));
+    else
+        s->x1 = x;
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_GATED_ADD_FWD, .t = {s->x1, x, s->mod[2], s->pr}}));
     FM_TRY(dead_all(c, (fm_tensor *[]){&s->pr, &s->mod[2]}, 2));
     FM_TRY(ln_mod(c, &s->mm, &s->mean2, &s->rstd2, s->x1, s->mod[3], s->mod[4]));
@@ -336,9 +342,12 @@ static fm_status block_fwd(const ctx *c, int i, fm_tensor x, fm_tensor *out)
     FM_TRY(tokens(c, &s->f, 1));
     FM_TRY(linear(c, rows(s->f), rows(s->gh), block_param(c->m, i, B_FC2)));
     FM_TRY(dead(c, &s->gh));
-    FM_TRY(tokens(c, out, 1));
+    if (c->train)
+        FM_TRY(tokens(c, out, 1));
+    else
+        *out = s->x1;
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_GATED_ADD_FWD, .t = {*out, s->x1, s->mod[5], s->f}}));
-    return dead_all(c, (fm_tensor *[]){&s->f, &s->mod[5], &s->x1}, 3);
+    return dead_all(c, (fm_tensor *[]){&s->f, &s->mod[5]}, 2);
 }
 
 /* v = unpatchify(final_linear(LN(x) (1 + fscale) + fshift)). */
@@ -367,10 +376,7 @@ fm_status fm_dit_forward(fm_unet *m, const fm_tensor *P, const fm_tensor *v, con
     FM_TRY(embed_fwd(&c, x, &h));
     for (int i = 0; i < m->cfg.depth; i++) {
         FM_TRY(block_fwd(&c, i, h, &out));
-        /* A block's input is saved for backward; when sampling it dies here. */
-        if (i > 0 || !c.train)
-            FM_TRY(dead(&c, &h));
-        h = out;
+        h = out; /* training: a new tensor, the input saved; sampling: h itself */
     }
     m->dit.xlast = h;
     FM_TRY(final_fwd(&c, h, v));

@@ -16,6 +16,16 @@ common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" </dev/null
 cmp "$t/A.fmw" "$t/B.fmw"
 echo "resume: bit-identical"
+# The same for the DiT (issue 17): train, checkpoint, resume bit-identically, sample.
+dit=(--data "$data" --preset dit-tiny --classes 10 --batch 4 --limit 40 --seed 5)
+"$fmrt" train "${dit[@]}" --steps 6 --out "$t/DA.fmw" </dev/null
+"$fmrt" train "${dit[@]}" --steps 3 --ckpt "$t/dc.fmw" --out "$t/DB1.fmw" </dev/null
+"$fmrt" train --data "$data" --limit 40 --resume "$t/dc.fmw" --steps 6 --out "$t/DB.fmw" </dev/null
+cmp "$t/DA.fmw" "$t/DB.fmw"
+"$fmrt" sample "$t/DA.fmw" --n 4 --steps 3 --sampler heun --classes 1,2 --out "$t/dit.png" </dev/null
+"$fmrt" info "$t/DA.fmw" >"$t/dinfo"
+grep -q "^config *arch=dit" "$t/dinfo"
+echo "dit: resume bit-identical, samples, info"
 head -2 "$t/loss.csv"
 "$fmrt" plot "$t/loss.csv" --out "$t/loss.svg" --smooth 3
 grep -q '<svg' "$t/loss.svg" && grep -q 'optimizer step' "$t/loss.svg"

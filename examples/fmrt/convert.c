@@ -367,7 +367,7 @@ static int fmw_to_st(const convert_opts *o)
     char err[512];
     if (cli_load_weights(o->in, &w, &bytes, &wmem))
         return 1;
-    int rc = 1, has_raw = fm_weights_find(&w, FM_RAW_PREFIX "conv_in.weight") >= 0;
+    int rc = 1, has_raw = fm_weights_has_raw(&w);
     fm_param *params = NULL;
     st_tensor *t = NULL;
     uint8_t *half = NULL, *hdr = NULL;

@@ -104,7 +104,7 @@ int cmd_info(int argc, char **argv)
     fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
     int np = params ? fm_unet_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
     free(params);
-    int has_raw = fm_weights_find(&w, FM_RAW_PREFIX "conv_in.weight") >= 0;
+    int has_raw = fm_weights_has_raw(&w);
     printf("file        %s (%zu bytes)\n", path, bytes);
     printf("kind        %s\n", w.kind == FM_WEIGHTS_KIND_CHECKPOINT ? "checkpoint" : "weights");
     printf("version     %d\n", w.version);

@@ -253,6 +253,16 @@ static fm_status load_moments(fm_unet *m, const fm_weights *w, char *err, size_t
     return s;
 }
 
+int fm_weights_has_raw(const fm_weights *w)
+{
+    fm_wtensor t;
+    for (int i = 0; w && i < w->ntensors; i++)
+        if (fm_weights_tensor(w, i, &t) == FM_OK &&
+            strncmp(t.name, FM_RAW_PREFIX, sizeof FM_RAW_PREFIX - 1) == 0)
+            return 1;
+    return 0;
+}
+
 /* Every tensor the model's mode takes from the file (see the header's table). */
 static fm_status load_tensors(fm_unet *m, const fm_weights *w, int use_raw, char *err,
                               size_t errlen)
@@ -266,7 +276,7 @@ static fm_status load_tensors(fm_unet *m, const fm_weights *w, int use_raw, char
     if (w->dtype != FM_F32)
         FAIL(FM_ERR_FORMAT, "the file stores %s weights; only f32 is supported",
              fm_dtype_name(w->dtype));
-    const int has_raw = fm_weights_find(w, FM_RAW_PREFIX "conv_in.weight") >= 0;
+    const int has_raw = fm_weights_has_raw(w);
     if (m->mode == FM_MODE_SAMPLE) {
         if (use_raw && !has_raw)
             FAIL(FM_ERR_FORMAT, "the file holds no raw weights (raw.* tensors), only the %s ones",

@@ -29,6 +29,9 @@
 
 #define FM_RAW_PREFIX "raw."
 
+/* 1 when w holds raw weights beside the canonical (EMA) ones: a tensor named raw.*. */
+int fm_weights_has_raw(const fm_weights *w);
+
 /* Everything a trainer needs, beside the tensors, to continue a run bit-identically.
  * Floats travel as their IEEE bits in the 64-bit metadata values. */
 typedef struct fm_ckpt_state {
