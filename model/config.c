@@ -171,7 +171,11 @@ fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *
             snprintf(msg, len, "arch: '%s' is not unet or dit", value);
             return FM_ERR_ARG;
         }
-        c->arch = strcmp(value, "dit") == 0 ? FM_ARCH_DIT : FM_ARCH_UNET;
+        /* Another family: its default preset (every field of the old one would be
+         * refused), so "arch=dit" first, then the DiT's own fields. */
+        int arch = strcmp(value, "dit") == 0 ? FM_ARCH_DIT : FM_ARCH_UNET;
+        if (arch != c->arch)
+            fm_config_preset(c, arch == FM_ARCH_DIT ? "dit" : "mnist");
         return FM_OK;
     }
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)

@@ -62,7 +62,9 @@ fm_status fm_config_preset(fm_config *c, const char *name);
  * 2^(levels-1), heads divide the middle width, ...), and the U-Net fits its
  * tables (FM_MAX_MODULES, FM_MAX_PARAMS). Message names the field. */
 fm_status fm_config_validate(const fm_config *c, char *msg, size_t len);
-/* Set one field from text ("channel_mult" takes "1,2,2", "arch" unet or dit). */
+/* Set one field from text ("channel_mult" takes "1,2,2"). "arch" takes unet or dit; a
+ * change of family starts from that family's default preset (mnist or dit), so it
+ * comes before the other fields ("arch=dit patch=4 ..."). */
 fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *msg, size_t len);
 /* "in_channels=1 image=28 base_channels=64 channel_mult=1,2,2 ..." (a DiT's starts
  * with "arch=dit" and lists its own fields). */

@@ -2,23 +2,30 @@
 # The main job: set up, build, check the build, then sample digits.png from the
 # class-conditional weights shipped in model/ (one row per class, guidance 2.0) on
 # the best backend this machine has. No data set and no training needed.
-#   scripts/run.sh [--backend NAME] [--steps N] [--seed S] [--out FILE]
+#   scripts/run.sh [--arch unet|dit] [--backend NAME] [--steps N] [--seed S] [--out FILE]
+# --arch dit samples the shipped DiT (model/dit-tiny-cond.fmw) instead of the U-Net.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend=auto steps=25 seed=1 out=digits.png
+backend=auto steps=25 seed=1 out=digits.png arch=unet
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) backend=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: scripts/run.sh [--backend NAME] [--steps N] [--seed S] [--out FILE]" >&2; exit 2 ;;
+    --arch) arch=$2; shift 2 ;;
+    *) echo "usage: scripts/run.sh [--arch unet|dit] [--backend NAME] [--steps N] [--seed S] [--out FILE]" >&2; exit 2 ;;
   esac
 done
+case "$arch" in
+  unet) weights=model/tiny-cond.fmw ;;
+  dit) weights=model/dit-tiny-cond.fmw ;;
+  *) echo "scripts/run.sh: --arch must be unet or dit, not '$arch'" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 ./build/fmrt selftest
 # Ten rows, one per digit class, eight samples each.
 classes=$(for c in 0 1 2 3 4 5 6 7 8 9; do for _ in 1 2 3 4 5 6 7 8; do printf '%d,' "$c"; done; done)
-time ./build/fmrt sample model/tiny-cond.fmw --backend "$backend" --classes "${classes%,}" \
+time ./build/fmrt sample "$weights" --backend "$backend" --classes "${classes%,}" \
     --n 80 --cols 8 --steps "$steps" --sampler euler --cfg 2.0 --seed "$seed" --out "$out"
 echo "wrote $out"

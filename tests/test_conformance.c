@@ -131,11 +131,11 @@ static void check_device(const char *name)
 {
     if (!fm_backend_is_compiled(name))
         cr_skip_test("%s: not compiled into this build", name);
-    /* tiny at batch 2, both unconditional and conditional; mnist at batch 1. */
-    const char *presets[] = {"tiny", "mnist"};
-    const int batches[] = {2, 1};
+    /* tiny and dit-tiny at batch 2, both unconditional and conditional; mnist at batch 1. */
+    const char *presets[] = {"tiny", "mnist", "dit-tiny"};
+    const int batches[] = {2, 1, 2};
     size_t device, host;
-    sizes(presets, batches, 2, &device, &host);
+    sizes(presets, batches, 3, &device, &host);
     pair p;
     char why[FM_ERR_LEN];
     if (open_pair(&p, name, NULL, device, host, why, sizeof why)) {
@@ -152,6 +152,10 @@ static void check_device(const char *name)
             fm_conformance_model(&p.ref, &p.be, &p.host, "tiny", 2, cond, on_row, &t, &sum), FM_OK);
     cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "mnist", 1, 1, on_row, &t, &sum),
                  FM_OK);
+    for (int cond = 0; cond < 2; cond++)
+        cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "dit-tiny", 2, cond, on_row, &t,
+                                          &sum),
+                     FM_OK);
     printf("%s: %d pass, %d fail, %d error, %d unsupported\n", name, sum.pass, sum.fail, sum.error,
            sum.unsupported);
     close_pair(&p);
@@ -209,7 +213,7 @@ Test(conformance, ref_against_ref_is_exact, .timeout = 600)
     cr_expect_geq(op_rows, 2 * FM_OP_COUNT, "at least two cases per op");
     cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "tiny", 1, 1, on_exact_row, &t, &sum),
                  FM_OK);
-    cr_expect_eq(t.rows - op_rows, 7, "unet_fwd, 2 samplers, loss, grads, params, ema");
+    cr_expect_eq(t.rows - op_rows, 7, "model_fwd, 2 samplers, loss, grads, params, ema");
     cr_expect_eq(t.not_exact, 0);
     cr_expect_eq(sum.pass, t.rows);
     /* Everything taken from the arenas was given back. */
@@ -349,7 +353,7 @@ Test(conformance, broken_kernels_are_caught)
     memset(&sum, 0, sizeof sum);
     cr_expect_eq(
         fm_conformance_model(&p.ref, &p.be, &p.host, "tiny", 1, 0, on_broken_row, &t, &sum), FM_OK);
-    cr_expect_eq(sum.unsupported, 4, "unet_fwd, two samplers, train_loss");
+    cr_expect_eq(sum.unsupported, 4, "model_fwd, two samplers, train_loss");
     cr_expect_eq(sum.pass + sum.fail + sum.error, 0);
     cr_expect_eq(t.other_bad, 0);
     cr_expect_eq(p.host.used, 0u);

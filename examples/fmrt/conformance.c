@@ -1,4 +1,4 @@
-/* fmrt conformance [--backend NAME] [--op NAME] [--model tiny|mnist|dit-tiny|dit|all|none] [--batch N]
+/* fmrt conformance [--backend NAME] [--op NAME] [--model LIST|all|none] [--batch N]
  *                  [--allow-unsupported]
  *
  * Runs the conformance table of model/conformance.h: every op (or one) on random
@@ -34,7 +34,7 @@ typedef struct opts {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fmrt conformance [--backend NAME] [--op NAME] [--model tiny|mnist|dit-tiny|dit|all|none]\n"
+            "usage: fmrt conformance [--backend NAME] [--op NAME] [--model LIST|all|none]\n"
             "                        [--batch N] [--allow-unsupported]\n\n"
             "Compares a backend with the reference: every op, forward and backward, on\n"
             "random inputs of several shapes (NMSE against a per-op tolerance), then the\n"
@@ -44,7 +44,8 @@ static void usage(FILE *f)
             "                       'ref' checks ref against a second ref instance)\n"
             "  --op NAME            only this op ('conv2d_bwd') or family ('conv2d');\n"
             "                       model rows then default to none\n"
-            "  --model WHICH        presets for the whole-model rows (default tiny)\n"
+            "  --model LIST         presets of the whole-model rows, separated by commas: tiny,\n"
+            "                       mnist, dit-tiny, dit; or all, or none (default tiny)\n"
             "  --batch N            batch of the model rows (default 2)\n"
             "  --allow-unsupported  ops the backend lacks do not fail the command\n"
             "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n\n"
@@ -82,13 +83,26 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
 static const char *const presets[] = {"tiny", "mnist", "dit-tiny", "dit"};
 #define NPRESETS (int)(sizeof presets / sizeof presets[0])
 
+/* Whether --model LIST ("all", or names separated by commas) asks for preset. */
+static int wants(const char *list, const char *preset)
+{
+    if (strcmp(list, "all") == 0)
+        return 1;
+    size_t n = strlen(preset);
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+        if (strncmp(p, preset, n) == 0 && (p[n] == ',' || p[n] == 0))
+            return 1;
+    }
+    return 0;
+}
+
 /* Arena bytes for the rows asked: the ops' and, per preset, the model's. */
 static int sizes(const opts *o, size_t *device, size_t *host)
 {
     *device = *host = fm_conformance_ops_bytes();
     fm_unet *scratch = NULL;
     for (int p = 0; p < NPRESETS; p++) {
-        if (strcmp(o->model, "all") != 0 && strcmp(o->model, presets[p]) != 0)
+        if (!wants(o->model, presets[p]))
             continue;
         if (!scratch && !(scratch = malloc(sizeof *scratch)))
             return cli_error("cannot allocate the planner's model description");
@@ -176,7 +190,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
     fm_status s = fm_conformance_ops(&ref, &be, &host, o->op, print_row, NULL, &sum);
     if (s == FM_OK && strcmp(o->model, "none") != 0) {
         for (int p = 0; p < NPRESETS && s == FM_OK; p++) {
-            if (strcmp(o->model, "all") != 0 && strcmp(o->model, presets[p]) != 0)
+            if (!wants(o->model, presets[p]))
                 continue;
             for (int cond = 0; cond < 2 && s == FM_OK; cond++)
                 s = fm_conformance_model(&ref, &be, &host, presets[p], o->batch, cond, print_row,
@@ -227,12 +241,14 @@ int cmd_conformance(int argc, char **argv)
                 return cli_usage_error(CMD, "--op: no conformance entries for '%s'", v);
             o.op = v;
         } else if (strcmp(a, "--model") == 0) {
+            /* Every name of the list is known (the list's length: the names it matched). */
             int known = strcmp(v, "all") == 0 || strcmp(v, "none") == 0;
+            size_t len = 0;
             for (int p = 0; p < NPRESETS; p++)
-                known |= strcmp(v, presets[p]) == 0;
-            if (!known)
-                return cli_usage_error(CMD, "--model: '%s' is not tiny, mnist, dit-tiny, dit, all "
-                                            "or none", v);
+                len += wants(v, presets[p]) ? strlen(presets[p]) + 1 : 0;
+            if (!known && len != strlen(v) + 1)
+                return cli_usage_error(CMD, "--model: '%s' is not a list of tiny, mnist, "
+                                            "dit-tiny, dit, or all or none", v);
             o.model = v;
         } else {
             long long b;

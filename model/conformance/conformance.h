@@ -32,7 +32,7 @@ typedef enum fm_conf_status {
 } fm_conf_status;
 
 typedef struct fm_conf_row {
-    char op[32];    /* "conv2d_bwd", "unet_fwd", "train_grads", ... */
+    char op[32];    /* "conv2d_bwd", "model_fwd", "train_grads", ... */
     char shape[64]; /* "3x3x7x7 K3 s2 p1", "tiny b2 cond" */
     double max_abs; /* largest |x - r| over the compared tensors */
     double nmse;    /* worst NMSE over the compared tensors */

@@ -9,7 +9,7 @@
  * or with 10 classes and guidance: identical parameters on both backends (the
  * seeded init, with the zero-initialised tensors such as conv_out filled with
  * random values so that every gradient is non-zero), then
- *   unet_fwd          v for the same x, t, y                    NMSE <= 1e-8
+ *   model_fwd          v for the same x, t, y                    NMSE <= 1e-8
  *   sample_euler10    10 Euler steps from fm_noise (same seed)  NMSE <= 1e-6
  *   sample_heun10     10 Heun steps, likewise                   NMSE <= 1e-6
  *   train_loss        one fm_train_step: the loss               NMSE <= 1e-8

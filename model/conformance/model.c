@@ -279,15 +279,15 @@ static void stage_forward(model_ctx *x, const fm_config *cfg, int batch)
     if (s == FM_OK && K > 0)
         s = upload_both(x, &yr, &yb, yv, &on_ref);
     if (s != FM_OK) {
-        stage_failed(x, "unet_fwd", TOL_FWD, s, on_ref);
+        stage_failed(x, "model_fwd", TOL_FWD, s, on_ref);
         return;
     }
-    BOTH(x, "unet_fwd", TOL_FWD,
+    BOTH(x, "model_fwd", TOL_FWD,
          fm_unet_forward(x->mr, &x->mr->flat, &vr, &xr, &tr, K ? &yr : NULL),
          fm_unet_forward(x->mb, &x->mb->flat, &vb, &xb, &tb, K ? &yb : NULL), done);
     fm_unet_release(x->mr);
     fm_unet_release(x->mb);
-    compare_tensor(x, "unet_fwd", TOL_FWD, &vr, &vb);
+    compare_tensor(x, "model_fwd", TOL_FWD, &vr, &vb);
 done:
     return;
 }
