@@ -43,6 +43,15 @@ void fm_cpu_parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx);
  * that add into per-thread partials, so that a run is bit-reproducible (same inputs, same
  * thread count, same bits: training's --resume promise) whatever the timing. */
 void fm_cpu_parallel_fixed(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx);
+/* An elementwise kernel's loop over [lo, hi): out from a, b (NULL for one input) and
+ * the op's float parameters f. */
+typedef void (*fm_cpu_map_fn)(float *out, const float *a, const float *b, const float *f,
+                              int64_t lo, int64_t hi);
+/* fn over [0, n) in chunks of FM_CPU_CHUNK floats on the pool (elementwise.c). out may
+ * alias a or b when fn reads each element before writing it. */
+#define FM_CPU_CHUNK 16384
+void fm_cpu_map(fm_cpu *cpu, int64_t n, fm_cpu_map_fn fn, float *out, const float *a,
+                const float *b, const float *f);
 /* Split [0, n) into about `parts` ranges: range k of `parts` is [*lo, *hi). */
 void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi);
 

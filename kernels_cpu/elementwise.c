@@ -6,54 +6,59 @@
  * through the vectorisable fm_cpu_sum. */
 #include "cpu.h"
 
-#define CHUNK 16384
+#define CHUNK FM_CPU_CHUNK
 
 typedef struct ew_job {
     float *out;
     const float *a, *b;
-    float fa, fb;
+    const float *f;
+    fm_cpu_map_fn fn;
     int64_t n, plane, per; /* bias ops: n planes of `plane` floats, `per` per item */
 } ew_job;
 
-static void add_chunk(void *p, int64_t k, int tid)
+static void map_chunk(void *p, int64_t k, int tid)
 {
     (void)tid;
     const ew_job *j = p;
     int64_t lo = k * CHUNK, hi = lo + CHUNK < j->n ? lo + CHUNK : j->n;
+    j->fn(j->out, j->a, j->b, j->f, lo, hi);
+}
+
+void fm_cpu_map(fm_cpu *cpu, int64_t n, fm_cpu_map_fn fn, float *out, const float *a,
+                const float *b, const float *f)
+{
+    ew_job j = {.out = out, .a = a, .b = b, .f = f, .fn = fn, .n = n};
+    fm_cpu_parallel(cpu, (n + CHUNK - 1) / CHUNK, map_chunk, &j);
+}
+
+static void add_range(float *out, const float *a, const float *b, const float *f, int64_t lo,
+                      int64_t hi)
+{
+    (void)f;
     for (int64_t i = lo; i < hi; i++)
-        j->out[i] = j->a[i] + j->b[i];
+        out[i] = a[i] + b[i];
 }
 
 /* ADD_FWD: out, a, b */
 fm_status fm_cpu_add_fwd(fm_backend *be, const fm_call *c)
 {
-    ew_job j = {.out = fm_f32(&c->t[0]),
-                .a = fm_f32(&c->t[1]),
-                .b = fm_f32(&c->t[2]),
-                .n = fm_tensor_numel(&c->t[0])};
-    fm_cpu_parallel(fm_cpu_of(be), (j.n + CHUNK - 1) / CHUNK, add_chunk, &j);
+    fm_cpu_map(fm_cpu_of(be), fm_tensor_numel(&c->t[0]), add_range, fm_f32(&c->t[0]),
+               fm_f32(&c->t[1]), fm_f32(&c->t[2]), NULL);
     return FM_OK;
 }
 
-static void axpby_chunk(void *p, int64_t k, int tid)
+static void axpby_range(float *out, const float *x, const float *y, const float *f, int64_t lo,
+                        int64_t hi)
 {
-    (void)tid;
-    const ew_job *j = p;
-    int64_t lo = k * CHUNK, hi = lo + CHUNK < j->n ? lo + CHUNK : j->n;
     for (int64_t i = lo; i < hi; i++)
-        j->out[i] = j->fa * j->a[i] + j->fb * j->b[i];
+        out[i] = f[0] * x[i] + f[1] * y[i];
 }
 
 /* AXPBY_FWD: out, x, y   f0 a, f1 b */
 fm_status fm_cpu_axpby_fwd(fm_backend *be, const fm_call *c)
 {
-    ew_job j = {.out = fm_f32(&c->t[0]),
-                .a = fm_f32(&c->t[1]),
-                .b = fm_f32(&c->t[2]),
-                .fa = c->f[0],
-                .fb = c->f[1],
-                .n = fm_tensor_numel(&c->t[0])};
-    fm_cpu_parallel(fm_cpu_of(be), (j.n + CHUNK - 1) / CHUNK, axpby_chunk, &j);
+    fm_cpu_map(fm_cpu_of(be), fm_tensor_numel(&c->t[0]), axpby_range, fm_f32(&c->t[0]),
+               fm_f32(&c->t[1]), fm_f32(&c->t[2]), c->f);
     return FM_OK;
 }
 

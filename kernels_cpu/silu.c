@@ -8,32 +8,19 @@
 #include "cpu.h"
 #include "vmath.h"
 
-#define CHUNK 16384
-
-typedef struct ew_job {
-    float *out;
-    const float *a, *b;
-    int64_t n;
-} ew_job;
-
-static void fwd_chunk(void *p, int64_t k, int tid)
+static void fwd_range(float *out, const float *in, const float *unused, const float *f,
+                      int64_t lo, int64_t hi)
 {
-    (void)tid;
-    const ew_job *j = p;
-    int64_t lo = k * CHUNK, hi = lo + CHUNK < j->n ? lo + CHUNK : j->n;
-    float *out = j->out;
-    const float *in = j->a;
+    (void)unused;
+    (void)f;
     for (int64_t i = lo; i < hi; i++)
         out[i] = fm_cpu_silu(in[i]);
 }
 
-static void bwd_chunk(void *p, int64_t k, int tid)
+static void bwd_range(float *din, const float *dout, const float *in, const float *f, int64_t lo,
+                      int64_t hi)
 {
-    (void)tid;
-    const ew_job *j = p;
-    int64_t lo = k * CHUNK, hi = lo + CHUNK < j->n ? lo + CHUNK : j->n;
-    float *din = j->out;
-    const float *dout = j->a, *in = j->b;
+    (void)f;
     for (int64_t i = lo; i < hi; i++) {
         float x = in[i];
         float s = 1.0f / (1.0f + fm_cpu_expf(-x));
@@ -44,15 +31,15 @@ static void bwd_chunk(void *p, int64_t k, int tid)
 /* SILU_FWD: out, in */
 fm_status fm_cpu_silu_fwd(fm_backend *be, const fm_call *c)
 {
-    ew_job j = {fm_f32(&c->t[0]), fm_f32(&c->t[1]), NULL, fm_tensor_numel(&c->t[0])};
-    fm_cpu_parallel(fm_cpu_of(be), (j.n + CHUNK - 1) / CHUNK, fwd_chunk, &j);
+    fm_cpu_map(fm_cpu_of(be), fm_tensor_numel(&c->t[0]), fwd_range, fm_f32(&c->t[0]),
+               fm_f32(&c->t[1]), NULL, NULL);
     return FM_OK;
 }
 
 /* SILU_BWD: din, dout, in */
 fm_status fm_cpu_silu_bwd(fm_backend *be, const fm_call *c)
 {
-    ew_job j = {fm_f32(&c->t[0]), fm_f32(&c->t[1]), fm_f32(&c->t[2]), fm_tensor_numel(&c->t[0])};
-    fm_cpu_parallel(fm_cpu_of(be), (j.n + CHUNK - 1) / CHUNK, bwd_chunk, &j);
+    fm_cpu_map(fm_cpu_of(be), fm_tensor_numel(&c->t[0]), bwd_range, fm_f32(&c->t[0]),
+               fm_f32(&c->t[1]), fm_f32(&c->t[2]), NULL);
     return FM_OK;
 }

@@ -506,6 +506,16 @@ int cli_load_idx(const char *path, fm_idx *idx, cli_mem *mem)
     return 0;
 }
 
+int cli_file_has_magic(const char *path, const char *magic, size_t n)
+{
+    char head[16];
+    FILE *f = fopen(path, "rb");
+    int yes = f && n <= sizeof head && fread(head, 1, n, f) == n && memcmp(head, magic, n) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
 void cli_pixels(float *dst, const uint8_t *px, size_t n)
 {
     for (size_t k = 0; k < n; k++)

@@ -198,6 +198,8 @@ void cli_plot_free(cli_plot *p);
 /* One IDX file (raw or gzip'd, type u8) into host memory the CLI owns (*mem, sized from
  * the file). One error line. */
 int cli_load_idx(const char *path, fm_idx *idx, cli_mem *mem);
+/* 1 when the file at path starts with the n (<= 16) bytes of magic. */
+int cli_file_has_magic(const char *path, const char *magic, size_t n);
 /* Pixels to the model's range: dst[k] = px[k] / 127.5 - 1 (model.md's data convention). */
 void cli_pixels(float *dst, const uint8_t *px, size_t n);
 /* "H:MM:SS" of s seconds (0:00:00 for a negative or absurd value). */

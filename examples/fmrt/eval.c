@@ -296,15 +296,7 @@ static int load_digits(const char *path, int64_t limit, digits *d)
 
 /* ---- digits sampled from a weights file ------------------------------------------------ */
 
-static int is_weights(const char *path)
-{
-    char h[8];
-    FILE *f = fopen(path, "rb");
-    int yes = f && fread(h, 1, 8, f) == 8 && memcmp(h, FM_WEIGHTS_MAGIC, 8) == 0;
-    if (f)
-        fclose(f);
-    return yes;
-}
+static int is_weights(const char *path) { return cli_file_has_magic(path, FM_WEIGHTS_MAGIC, 8); }
 
 /* The sampling run: progress is drawn from the step callback. */
 typedef struct sampling {

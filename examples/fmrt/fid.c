@@ -230,15 +230,7 @@ int cli_stats_save(const cli_stats *s, const char *path)
     return 0;
 }
 
-int cli_is_stats_file(const char *path)
-{
-    char magic[8];
-    FILE *f = fopen(path, "rb");
-    int yes = f && fread(magic, 1, 8, f) == 8 && memcmp(magic, CLI_STATS_MAGIC, 8) == 0;
-    if (f)
-        fclose(f);
-    return yes;
-}
+int cli_is_stats_file(const char *path) { return cli_file_has_magic(path, CLI_STATS_MAGIC, 8); }
 
 /* The header of a file of len bytes: dim and n, checked against len. */
 static int parse_head(const uint8_t *p, size_t len, const char *path, cli_stats *s)
