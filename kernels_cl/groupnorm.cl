@@ -24,8 +24,9 @@
 
 float fm_cl_silu(float x); /* silu.cl */
 
-/* Tree sum of v over the work-group, returned to every item; s is free again after. */
-static float groupnorm_tree(__local float *s, float v)
+/* Tree sum of v over the work-group (a power of two), returned to every item; s is
+ * free again after. Shared with layernorm.cl (the .cl files are one program). */
+float fm_cl_tree_sum(__local float *s, float v)
 {
     int l = get_local_id(0);
     s[l] = v;
@@ -69,7 +70,7 @@ __kernel void groupnorm_stats(__global float *mean, uint mean_off, __global floa
     float tail = 0.0f;
     for (int i = 16 * M16 + l; i < M; i += ls)
         tail += x[i];
-    float mu = groupnorm_tree(s, groupnorm_lanes(acc) + tail) / (float)M;
+    float mu = fm_cl_tree_sum(s, groupnorm_lanes(acc) + tail) / (float)M;
 
     acc = 0.0f;
     comp = 0.0f;
@@ -83,7 +84,7 @@ __kernel void groupnorm_stats(__global float *mean, uint mean_off, __global floa
     tail = 0.0f;
     for (int i = 16 * M16 + l; i < M; i += ls)
         tail += (x[i] - mu) * (x[i] - mu);
-    float var = groupnorm_tree(s, groupnorm_lanes(acc) + tail) / (float)M;
+    float var = fm_cl_tree_sum(s, groupnorm_lanes(acc) + tail) / (float)M;
     if (l == 0) {
         mean[mean_off + id] = mu;
         rstd[rstd_off + id] = 1.0f / sqrt(var + eps);
@@ -139,8 +140,8 @@ __kernel void groupnorm_bwd_plane(__global float *ws, uint ws_off, __global cons
         t1 += dy[i];
         t2 += dy[i] * ((x[i] - mu) * rs);
     }
-    float sdy = groupnorm_tree(s, groupnorm_lanes(a1) + t1);
-    float sdyx = groupnorm_tree(s, groupnorm_lanes(a2) + t2);
+    float sdy = fm_cl_tree_sum(s, groupnorm_lanes(a1) + t1);
+    float sdyx = fm_cl_tree_sum(s, groupnorm_lanes(a2) + t2);
     if (l == 0) {
         ws[ws_off + p] = sdy;
         ws[ws_off + NC + p] = sdyx;

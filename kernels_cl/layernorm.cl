@@ -11,21 +11,7 @@
  * The work-group size is a power of two <= LN_WG_MAX (the local array). */
 #define LN_WG_MAX 128
 
-/* Tree sum of v over the work-group, returned to every item; s is free again after. */
-static float ln_tree(__local float *s, float v)
-{
-    int l = get_local_id(0);
-    s[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int h = get_local_size(0) / 2; h > 0; h >>= 1) {
-        if (l < h)
-            s[l] += s[l + h];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = s[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
+float fm_cl_tree_sum(__local float *s, float v); /* groupnorm.cl */
 
 __kernel void layernorm_fwd(__global float *out, uint out_off, __global float *mean,
                             uint mean_off, __global float *rstd, uint rstd_off,
@@ -40,11 +26,11 @@ __kernel void layernorm_fwd(__global float *out, uint out_off, __global float *m
     float acc = 0.0f;
     for (int j = l; j < D; j += ls)
         acc += x[j];
-    float mu = ln_tree(s, acc) / (float)D;
+    float mu = fm_cl_tree_sum(s, acc) / (float)D;
     acc = 0.0f;
     for (int j = l; j < D; j += ls)
         acc += (x[j] - mu) * (x[j] - mu);
-    float rs = 1.0f / sqrt(ln_tree(s, acc) / (float)D + eps);
+    float rs = 1.0f / sqrt(fm_cl_tree_sum(s, acc) / (float)D + eps);
     if (l == 0) {
         mean[mean_off + r] = mu;
         rstd[rstd_off + r] = rs;
@@ -103,7 +89,7 @@ __kernel void layernorm_bwd_din(__global float *din, uint din_off, __global cons
         s1 += g;
         s2 += g * ((x[j] - mu) * rs);
     }
-    float m1 = ln_tree(s, s1) / (float)D, m2 = ln_tree(s, s2) / (float)D;
+    float m1 = fm_cl_tree_sum(s, s1) / (float)D, m2 = fm_cl_tree_sum(s, s2) / (float)D;
     for (int j = l; j < D; j += ls) {
         float g = dy[j] * (1.0f + (has_scale ? scale[scale_off + sb + j] : 0.0f));
         din[din_off + base + j] = rs * (g - m1 - (x[j] - mu) * rs * m2);
