@@ -156,6 +156,39 @@ static int parse_int(const char *s, int *out)
     return 1;
 }
 
+/* "1,2,2": comma-separated integers, parsed in place (strtok would disturb callers
+ * that are themselves tokenising); levels = their count. */
+static fm_status set_mult(fm_config *c, const char *value, char *msg, size_t len)
+{
+    int n = 0;
+    const char *p = value;
+    while (*p) {
+        char tok[16];
+        size_t k = strcspn(p, ",");
+        if (n == FM_MAX_LEVELS || k == 0 || k >= sizeof tok) {
+            snprintf(msg, len, "channel_mult: '%s' is not a list of at most %d integers", value,
+                     FM_MAX_LEVELS);
+            return FM_ERR_ARG;
+        }
+        memcpy(tok, p, k);
+        tok[k] = 0;
+        if (!parse_int(tok, &c->channel_mult[n])) {
+            snprintf(msg, len, "channel_mult: '%s' is not a list of integers", value);
+            return FM_ERR_ARG;
+        }
+        n++;
+        p += k;
+        if (*p == ',')
+            p++;
+    }
+    if (n == 0) {
+        snprintf(msg, len, "channel_mult: empty");
+        return FM_ERR_ARG;
+    }
+    c->levels = n;
+    return FM_OK;
+}
+
 fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *msg, size_t len)
 {
     struct {
@@ -186,37 +219,8 @@ fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *
             }
             return FM_OK;
         }
-    if (strcmp(key, "channel_mult") == 0) {
-        /* Comma-separated integers; parsed in place (strtok would disturb callers
-         * that are themselves tokenising). */
-        int n = 0;
-        const char *p = value;
-        while (*p) {
-            char tok[16];
-            size_t k = strcspn(p, ",");
-            if (n == FM_MAX_LEVELS || k == 0 || k >= sizeof tok) {
-                snprintf(msg, len, "channel_mult: '%s' is not a list of at most %d integers", value,
-                         FM_MAX_LEVELS);
-                return FM_ERR_ARG;
-            }
-            memcpy(tok, p, k);
-            tok[k] = 0;
-            if (!parse_int(tok, &c->channel_mult[n])) {
-                snprintf(msg, len, "channel_mult: '%s' is not a list of integers", value);
-                return FM_ERR_ARG;
-            }
-            n++;
-            p += k;
-            if (*p == ',')
-                p++;
-        }
-        if (n == 0) {
-            snprintf(msg, len, "channel_mult: empty");
-            return FM_ERR_ARG;
-        }
-        c->levels = n;
-        return FM_OK;
-    }
+    if (strcmp(key, "channel_mult") == 0)
+        return set_mult(c, value, msg, len);
     snprintf(msg, len, "unknown config field '%s'", key);
     return FM_ERR_ARG;
 }
