@@ -16,7 +16,6 @@
 #include "size.h"
 
 #define CMD "train-classifier"
-#define SHUFFLE_STREAM 0x40000000u
 
 typedef struct cls_cli {
     const char *data, *backend, *out;
@@ -112,20 +111,6 @@ static int load_split(const char *dir, const char *split, fm_dataset *ds, cli_me
     return 0;
 }
 
-/* Fisher-Yates over [0, n) for one epoch, as fmrt train shuffles. */
-static void shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch)
-{
-    for (int64_t i = 0; i < n; i++)
-        perm[i] = (uint32_t)i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        fm_philox4 r = fm_philox_element(seed, (uint64_t)i, SHUFFLE_STREAM + (uint32_t)epoch);
-        int64_t j = (int64_t)(((uint64_t)r.v[0] * (uint64_t)(i + 1)) >> 32);
-        uint32_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
 /* What a run holds; every field starts zeroed. */
 typedef struct cls_run {
     cls_cli o;
@@ -195,7 +180,7 @@ static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step
 {
     double t0 = cli_now(), sum = 0;
     int64_t ok = 0, n_all = r->train.n, nsteps = 0;
-    shuffle(r->perm, n_all, (uint64_t)r->o.seed, e);
+    cli_shuffle(r->perm, n_all, (uint64_t)r->o.seed, e);
     for (int64_t s = 0; s < n_all; s += r->o.batch, nsteps++) {
         int n = (int)(n_all - s < r->o.batch ? n_all - s : r->o.batch), good = 0;
         float loss;

@@ -1,5 +1,6 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
+#include "philox.h"
 
 #include <errno.h>
 #include <float.h>
@@ -520,6 +521,21 @@ void cli_pixels(float *dst, const uint8_t *px, size_t n)
 {
     for (size_t k = 0; k < n; k++)
         dst[k] = (float)px[k] / 127.5f - 1.0f;
+}
+
+/* Fisher-Yates over [0, n) for one epoch: draw i uses the top bits of Philox
+ * word r0 (multiply-shift, so j is uniform in [0, i] up to 2^-32 bias). */
+void cli_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch)
+{
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        fm_philox4 r = fm_philox_element(seed, (uint64_t)i, CLI_SHUFFLE_STREAM + (uint32_t)epoch);
+        int64_t j = (int64_t)(((uint64_t)r.v[0] * (uint64_t)(i + 1)) >> 32);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
 }
 
 void cli_hms(double s, char *buf, size_t len)

@@ -202,6 +202,11 @@ int cli_load_idx(const char *path, fm_idx *idx, cli_mem *mem);
 int cli_file_has_magic(const char *path, const char *magic, size_t n);
 /* Pixels to the model's range: dst[k] = px[k] / 127.5 - 1 (model.md's data convention). */
 void cli_pixels(float *dst, const uint8_t *px, size_t n);
+/* perm = a permutation of [0, n) for one epoch (fmrt train, train-classifier):
+ * Fisher-Yates whose draw i is Philox(seed), element i, stream CLI_SHUFFLE_STREAM +
+ * epoch; a checkpoint's epoch and seed give its data order back (bit-identical resume). */
+#define CLI_SHUFFLE_STREAM 0x40000000u
+void cli_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
 /* "H:MM:SS" of s seconds (0:00:00 for a negative or absurd value). */
 void cli_hms(double s, char *buf, size_t len);
 

@@ -3,7 +3,7 @@
  * Determinism: every random number of a run is a pure function of (seed, step,
  * epoch): the initial weights (Philox(seed)), the per-step noise, t and label
  * dropout (FM_STREAM(step, k)), and the data order, a Fisher-Yates shuffle per
- * epoch whose draws come from Philox(seed) stream SHUFFLE_STREAM + epoch. A
+ * epoch whose draws come from Philox(seed) stream CLI_SHUFFLE_STREAM + epoch. A
  * checkpoint therefore only needs the tensors (raw, EMA, Adam moments), the step
  * and the position in the epoch to continue bit-identically. */
 #define _POSIX_C_SOURCE 200809L
@@ -26,7 +26,6 @@
 #define CMD "train"
 /* Shuffle streams sit far from the step streams FM_STREAM(step, k) = 4 step + k,
  * which reach them only after 2^28 steps. */
-#define SHUFFLE_STREAM 0x40000000u
 
 static volatile sig_atomic_t g_stop;
 
@@ -180,21 +179,6 @@ static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *me
     return cli_load_mnist(images, labels, num_classes, ds, mem);
 }
 
-/* Fisher-Yates over [0, n) for one epoch: draw i uses the top bits of Philox
- * word r0 (multiply-shift, so j is uniform in [0, i] up to 2^-32 bias). */
-static void shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch)
-{
-    for (int64_t i = 0; i < n; i++)
-        perm[i] = (uint32_t)i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        fm_philox4 r = fm_philox_element(seed, (uint64_t)i, SHUFFLE_STREAM + (uint32_t)epoch);
-        int64_t j = (int64_t)(((uint64_t)r.v[0] * (uint64_t)(i + 1)) >> 32);
-        uint32_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
 /* What cmd_train opens, in order. Every field starts zeroed, so close_session is
  * right after any stage. */
 typedef struct session {
@@ -297,7 +281,7 @@ static int alloc_run(run *r, cli_mem *scratch_mem)
 static void gather_batch(run *r)
 {
     if (!r->shuffled || r->perm_epoch != r->st.epoch) {
-        shuffle(r->perm, r->ds->n, r->st.opts.seed, r->st.epoch);
+        cli_shuffle(r->perm, r->ds->n, r->st.opts.seed, r->st.epoch);
         r->shuffled = 1;
         r->perm_epoch = r->st.epoch;
     }
