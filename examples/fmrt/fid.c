@@ -138,8 +138,9 @@ static void matmul(double *c, const double *a, const double *b, int n)
 static int trace_sqrt_product(const double *sa, const double *sb, int n, double *tr)
 {
     size_t nn = (size_t)n * (size_t)n;
-    double *r = malloc(sizeof(double) * nn), *t = malloc(sizeof(double) * nn);
-    double *m = malloc(sizeof(double) * nn), *w = malloc(sizeof(double) * (size_t)n);
+    /* calloc: zeroed, so no path reads an unset element (and gcc -O2 can see it) */
+    double *r = calloc(nn, sizeof(double)), *t = calloc(nn, sizeof(double));
+    double *m = calloc(nn, sizeof(double)), *w = calloc((size_t)n, sizeof(double));
     int rc = !r || !t || !m || !w ? cli_error("cannot allocate %d x %d matrices", n, n) : 0;
     if (rc == 0)
         rc = sqrt_psd(sa, r, n);
