@@ -1,6 +1,7 @@
 /* Counter-based random numbers (runtime/philox.h, the single source every backend
  * compiles): element e = flat index of out, stream s = low 32 bits of u1, seed =
- * u0; Philox4x32-10 with key (seed lo, seed hi) and counter (e lo, e hi, s, 0).
+ * u0; Philox4x32-10 with key (seed lo, seed hi) and counter (u2 + e lo, hi, s, 0),
+ * u2 the first counter (0 but for a data-parallel rank's slice).
  *
  *   uniform  u = (r0 >> 8) 2^-24
  *   normal   z = sqrt(-2 ln u1) cos(2 pi u2),  u1 = ((r0 >> 8) + 1) 2^-24, u2 = (r1 >> 8) 2^-24
@@ -12,24 +13,24 @@
 #include "cuda.h"
 
 static __global__ void rng_uniform_kernel(float *out, long long n, unsigned long long seed,
-                                          unsigned stream)
+                                          unsigned stream, unsigned long long first)
 {
     long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= n)
         return;
-    out[e] = fm_philox_uniform(seed, (fm_u64)e, stream);
+    out[e] = fm_philox_uniform(seed, first + (fm_u64)e, stream);
 }
 
 static __global__ void rng_normal_kernel(float *out, long long n, unsigned long long seed,
-                                         unsigned stream)
+                                         unsigned stream, unsigned long long first)
 {
     long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= n)
         return;
-    out[e] = fm_philox_normal(seed, (fm_u64)e, stream);
+    out[e] = fm_philox_normal(seed, first + (fm_u64)e, stream);
 }
 
-/* t: out (f32)   i0 FM_RNG_UNIFORM / FM_RNG_NORMAL, u0 seed, u1 stream */
+/* t: out (f32)   i0 FM_RNG_UNIFORM / FM_RNG_NORMAL, u0 seed, u1 stream, u2 first counter */
 extern "C" fm_status fm_cuda_rng(fm_backend *be, const fm_call *c)
 {
     long long n = fm_tensor_numel(&c->t[0]);
@@ -39,10 +40,10 @@ extern "C" fm_status fm_cuda_rng(fm_backend *be, const fm_call *c)
     cudaStream_t st = fm_cuda_of(be)->stream;
     switch (c->i[0]) {
     case FM_RNG_UNIFORM:
-        FM_CUDA_LAUNCH(rng_uniform_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream);
+        FM_CUDA_LAUNCH(rng_uniform_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream, c->u[2]);
         return fm_cuda_launched(be, "rng uniform");
     case FM_RNG_NORMAL:
-        FM_CUDA_LAUNCH(rng_normal_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream);
+        FM_CUDA_LAUNCH(rng_normal_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream, c->u[2]);
         return fm_cuda_launched(be, "rng normal");
     default: return fm_fail(be, FM_ERR_ARG, "cuda: rng: unknown distribution %d", (int)c->i[0]);
     }

@@ -167,7 +167,10 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
     TRY(alloc(be, &x1, *x0));
     TRY(alloc(be, &t, fm_tensor_1d(FM_F32, N)));
     TRY(alloc(be, &loss, fm_tensor_1d(FM_F32, 1)));
-    TRY(fm_noise(be, &x1, o->seed, FM_STREAM(step, 0)));
+    /* global row shard + n starts at counter (shard + n) * (C H W) */
+    const uint64_t row = (uint64_t)(fm_tensor_numel(x0) / N), first = (uint64_t)o->shard * row;
+    TRY(run(be, (fm_call){.op = FM_OP_RNG, .t = {x1}, .i = {FM_RNG_NORMAL},
+                          .u = {o->seed, FM_STREAM(step, 0), first}}));
 
     /* t and the label dropout are N numbers: drawn on the host from the same Philox
      * streams, so every backend sees the same values. */
@@ -176,9 +179,10 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
     if (N > FM_MAX_BATCH)
         return fm_fail(be, FM_ERR_ARG, "train step: batch %d above %d", N, FM_MAX_BATCH);
     for (int n = 0; n < N; n++) {
-        tv[n] = fm_philox_uniform(o->seed, (uint64_t)n, FM_STREAM(step, 1));
+        const uint64_t g = (uint64_t)(o->shard + n); /* the row in the global batch */
+        tv[n] = fm_philox_uniform(o->seed, g, FM_STREAM(step, 1));
         if (K > 0) {
-            int drop = fm_philox_uniform(o->seed, (uint64_t)n, FM_STREAM(step, 2)) < o->label_drop;
+            int drop = fm_philox_uniform(o->seed, g, FM_STREAM(step, 2)) < o->label_drop;
             yv[n] = drop ? K : y[n];
         }
     }
@@ -193,6 +197,8 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
     /* Before the update: a bad step must leave the weights, EMA and moments as
      * they were, so that the caller's last checkpoint or a skip stays valid. */
     TRY(fm_download(be, loss_out, &loss));
+    if (o->grad_hook)
+        TRY(o->grad_hook(o->grad_user, be, &m->grad, loss_out));
     TRY(grad_check(m, step, *loss_out));
 
     /* Bias corrections in double: 1 - beta^step underflows nothing and loses no
@@ -216,6 +222,9 @@ fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0,
                        (unsigned long long)step);
     if (m->cfg.num_classes > 0 && !y)
         return fm_fail(m->be, FM_ERR_ARG, "train step: a conditional model needs labels");
+    if (o->shard < 0 || o->shard > (1ll << 40))
+        return fm_fail(m->be, FM_ERR_ARG, "train step: shard %lld outside 0..2^40",
+                       (long long)o->shard);
     char msg[128];
     if (fm_train_opts_check(o, msg, sizeof msg) != FM_OK)
         return fm_fail(m->be, FM_ERR_ARG, "train step: %s", msg);

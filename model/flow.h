@@ -24,6 +24,19 @@ typedef struct fm_train_opts {
      * loss itself stays finite. Tests use it to check the non-finite guard below
      * (tests/test_model.c; fmrt train reads it from FMRT_TEST_FAULT_STEP). */
     uint64_t fault_step;
+    /* Data parallelism: R ranks each run this step on their slice of one global
+     * batch. shard is this rank's first row in that batch (0 on one rank): the
+     * noise, t and label dropout of local row n are those of global row shard + n,
+     * so R slices draw exactly the numbers of one rank's whole batch. */
+    int64_t shard;
+    /* Called once per step after backward and BEFORE the non-finite check and the
+     * AdamW and EMA updates (NULL: none). grad is the whole [P] gradient block, one
+     * contiguous tensor in the backend's memory; *loss is this rank's batch loss.
+     * A data-parallel layer replaces both by their means over the ranks, so every
+     * rank then takes the same decision (finite or not) and the same update. An
+     * error status stops the step with the weights untouched (message in be). */
+    fm_status (*grad_hook)(void *user, fm_backend *be, const fm_tensor *grad, float *loss);
+    void *grad_user;
 } fm_train_opts;
 
 /* The seed notebook's recipe: lr 1e-4, betas 0.9/0.999, eps 1e-8, wd 0.01, EMA
@@ -41,9 +54,9 @@ fm_status fm_train_opt_check(const char *key, double v, char *msg, size_t len);
 /* Every hyper-parameter of o by fm_train_opt_check (fm_train_step calls it first). */
 fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len);
 
-/* Philox streams of one training step (seed = opts.seed, counter = element):
- * noise x1 uses stream 4*step, t uses 4*step+1, label dropout 4*step+2. Step
- * numbers start at 1; streams are 32 bits, so step < 2^30. */
+/* Philox streams of one training step (seed = opts.seed, counter = element of the
+ * global batch): noise x1 uses stream 4*step, t uses 4*step+1, label dropout
+ * 4*step+2. Step numbers start at 1; streams are 32 bits, so step < 2^30. */
 #define FM_STREAM(step, k) ((uint32_t)(4u * (uint32_t)(step) + (uint32_t)(k)))
 
 /* One AdamW step on batch x0 [N, Cin, H, W] (already on the device) with host

@@ -114,8 +114,9 @@
  * EMA           ema +=, param        f0 decay: ema = decay ema + (1 - decay) param
  * QUANTIZE_U8   out (u8), in         out = round(clamp((in + 1) * 127.5, 0, 255))
  * RNG           out (f32)            i0 distribution (FM_RNG_UNIFORM / FM_RNG_NORMAL),
- *               u0 seed, u1 stream: element e = Philox(key = seed, ctr = (e, stream))
- *               (see philox.h)
+ *               u0 seed, u1 stream, u2 first counter: element e =
+ *               Philox(key = seed, ctr = (u2 + e, stream)) (see philox.h); u2 lets a
+ *               data-parallel rank draw its slice of the one global batch's numbers
  */
 #define FM_OP_LIST(X)                                                                              \
     X(CONV2D_FWD, conv2d_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32))  \
@@ -201,7 +202,7 @@ typedef struct fm_call {
     fm_tensor t[FM_CALL_TENSORS];
     int32_t i[4];
     float f[8];
-    uint64_t u[2];
+    uint64_t u[3];
 } fm_call;
 
 typedef struct fm_op_info {

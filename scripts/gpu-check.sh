@@ -7,6 +7,7 @@
 #   5. sampling benchmark: 64 digits x 50 Euler steps
 #   6. train a few steps on cuda, sample the same seed on cuda and ref: the weights
 #      file crosses backends (max pixel difference)
+#   7. fmrt train --dist with one rank on cuda (NCCL) against a plain cuda run
 # and prints one summary table. Logs go to $OUT (or ./gpu-check-out).
 #
 # A bare GPU machine may lack zlib/libpng headers and MNIST: run
@@ -141,6 +142,24 @@ if [ -d "$data" ]; then
   fi
 else
   row "cuda weights sampled on ref" "skipped: no MNIST data"
+fi
+
+# --- 7. data-parallel training, one rank on cuda (NCCL) --------------------------
+# One rank's NCCL average is the gradient itself: the weights must equal a plain
+# cuda run's (fmrt diff, rel L2 0 up to the device's own run-to-run order).
+if [ -d "$data" ] && $fmrt train --help | grep -q -- '--dist'; then
+  t=$out/dist
+  mkdir -p "$t"
+  flags=(--data "$data" --preset tiny --classes 10 --batch 32 --steps 20 --backend cuda --seed 5)
+  if $fmrt train "${flags[@]}" --out "$t/plain.fmw" > "$t/plain.txt" 2>&1 &&
+     $fmrt train "${flags[@]}" --dist --out "$t/dist.fmw" > "$t/dist.txt" 2>&1; then
+    row "--dist, 1 rank, NCCL" "$($fmrt diff "$t/plain.fmw" "$t/dist.fmw" 2>&1 | tail -1)"
+  else
+    row "--dist, 1 rank, NCCL" "FAILED: $(grep -m1 -i 'fmrt' "$t/dist.txt")"
+    fail=1
+  fi
+else
+  row "--dist, 1 rank, NCCL" "skipped: no MNIST data or a build without MPI"
 fi
 
 echo

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcriterion-dev libopenblas-dev
-      ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev)
+      ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev
+      libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

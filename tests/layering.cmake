@@ -13,7 +13,7 @@ if(NOT ROOT)
 endif()
 
 set(units runtime kernels_ref kernels_cpu kernels_cl kernels_cuda model model/io conf_ops
-          conf_model include)
+          conf_model include dist)
 set(allow_runtime runtime)
 set(allow_kernels_ref runtime)
 set(allow_kernels_cpu runtime kernels_ref)
@@ -24,6 +24,7 @@ set(allow_model/io runtime model)
 set(allow_conf_ops runtime)
 set(allow_conf_model runtime model conf_ops)
 set(allow_include runtime model model/io)
+set(allow_dist runtime model model/io) # data parallel (MPI, NCCL): beside the library
 
 # The unit a file belongs to.
 function(unit_of path out)
@@ -43,7 +44,7 @@ endfunction()
 # Every library source and header, and where each header name lives.
 set(files)
 foreach(d runtime kernels_ref kernels_cpu kernels_cl kernels_cuda model model/io model/conformance
-          include)
+          include dist)
   file(GLOB f ${ROOT}/${d}/*.c ${ROOT}/${d}/*.h ${ROOT}/${d}/*.cu)
   list(APPEND files ${f})
 endforeach()

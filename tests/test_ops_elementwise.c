@@ -971,6 +971,26 @@ Test(rng, exact_values_flat_index)
     tu_expect_close(got, want, 120, 1e-6, 1e-6, "normal vs philox");
 }
 
+/* u2, the first counter: R slices of n elements drawn with first = r n are the one
+ * draw of R n elements (what each data-parallel rank relies on). */
+Test(rng, slices_from_first_counter_are_the_whole_draw)
+{
+    fm_backend *be = tu_ref();
+    enum { R = 3, N = 50 };
+    fm_tensor whole = t1(be, R * N), part = t1(be, N);
+    float w[R * N], p[N];
+    for (int dist = FM_RNG_UNIFORM; dist <= FM_RNG_NORMAL; dist++) {
+        rng(be, &whole, dist, 5, 9);
+        tu_get(be, &whole, w);
+        for (int r = 0; r < R; r++) {
+            tu_run(be, &(fm_call){.op = FM_OP_RNG, .t = {part}, .i = {dist},
+                                  .u = {5, 9, (uint64_t)r * N}});
+            tu_get(be, &part, p);
+            tu_expect_close(p, w + r * N, N, 0, 0, "slice r of the whole draw");
+        }
+    }
+}
+
 /* Same seed and stream: identical. Another stream, or a seed differing only in its
  * high 32 bits (the second key word): different in (almost) every element. */
 Test(rng, determinism_and_independence)

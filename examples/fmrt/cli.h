@@ -109,6 +109,8 @@ typedef struct cli_train_opts {
     double lr, wd, ema, label_drop;
     int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs;
     int skip_nonfinite; /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
+    int dist;           /* --dist: one rank of a data-parallel run (train_dist.c) */
+    long long dist_check; /* --dist-check N: the ranks' parameter checksums every N steps */
 } cli_train_opts;
 int parse_train_args(int argc, char **argv, cli_train_opts *o);
 
@@ -154,6 +156,7 @@ int cmd_sample(int argc, char **argv);
 /* fmrt eval (eval.c, fid.h): sample quality through the classifier. */
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_export(int argc, char **argv);

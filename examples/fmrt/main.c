@@ -103,6 +103,7 @@ static const command commands[] = {
     {"convert", cmd_convert, "convert between safetensors (PyTorch) and fmrt weights files"},
     {"plot", cmd_plot, "draw loss curves from training CSV logs as SVG"},
     {"info", cmd_info, "describe a weights or checkpoint file"},
+    {"diff", cmd_diff, "how far two weights or checkpoint files are apart (rel L2)"},
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
     {"conformance", cmd_conformance, "compare a backend with the reference, op by op and whole-model"},
     {"bench", cmd_bench, "time SGEMM, training img/s and sampling per backend"},

@@ -22,6 +22,7 @@
 #include "flow.h"
 #include "io.h"
 #include "size.h"
+#include "train_dist.h"
 
 #define CMD "train"
 /* Shuffle streams sit far from the step streams FM_STREAM(step, k) = 4 step + k,
@@ -67,7 +68,12 @@ static void usage(FILE *f)
             "  --log F              CSV of step,epoch,loss,img_per_s\n"
             "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n"
             "  --skip-nonfinite     skip steps whose loss or gradient is NaN/inf (counted)\n"
-            "                       instead of stopping with the last checkpoint kept\n\n"
+            "                       instead of stopping with the last checkpoint kept\n"
+            "data parallel (mpirun -np N fmrt train ... --dist):\n"
+            "  --dist               one rank of N: each takes batch/N rows of every global\n"
+            "                       batch; gradients averaged by MPI (NCCL for cuda ranks);\n"
+            "                       rank 0 logs and writes the files (on by itself under mpirun)\n"
+            "  --dist-check N       compare the ranks' parameter checksums every N steps (100)\n\n"
             "--steps / --epochs count from the start of the run, also after --resume.\n"
             "Ctrl-C finishes the current step, writes --out and --ckpt, and exits.\n");
 }
@@ -104,12 +110,13 @@ int parse_train_args(int argc, char **argv, opts *o)
     o->wd = 0.01;
     o->ema = 0.999;
     o->label_drop = 0.1;
+    o->dist_check = 100;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return CLI_HELP;
-        if (strcmp(a, "--skip-nonfinite") == 0) {
-            o->skip_nonfinite = 1;
+        if (strcmp(a, "--skip-nonfinite") == 0 || strcmp(a, "--dist") == 0) {
+            *(a[2] == 's' ? &o->skip_nonfinite : &o->dist) = 1;
             continue;
         }
         int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
@@ -142,6 +149,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--ckpt-every") == 0) num = &o->ckpt_every;
         else if (strcmp(a, "--limit") == 0) num = &o->limit, hi = 1ll << 31;
         else if (strcmp(a, "--log-every") == 0) num = &o->log_every;
+        else if (strcmp(a, "--dist-check") == 0) num = &o->dist_check;
         else if (strcmp(a, "--lr") == 0) real = &o->lr, key = "lr", have = &o->have_lr;
         else if (strcmp(a, "--wd") == 0) real = &o->wd, key = "weight_decay", have = &o->have_wd;
         else if (strcmp(a, "--ema") == 0) real = &o->ema, key = "ema_decay", have = &o->have_ema;
@@ -191,7 +199,8 @@ typedef struct session {
     fm_unet *m;
     fm_backend be;
     int be_open;
-    int batch;
+    int batch, lb; /* the global batch; this rank's share (batch / ranks) */
+    train_dist dist;
     int64_t spe, total; /* steps per epoch; the step the run ends at */
     FILE *log;
 } session;
@@ -207,12 +216,15 @@ typedef struct run {
     fm_ckpt_state st;
     fm_arena scratch;
     int B, C, HW, cond, tty;
+    int lb;          /* this rank's rows of each batch of B (B on one rank) */
+    train_dist *dist;
     int64_t total, spe, epochs, first; /* first: the step the run (or resume) starts after */
     fm_tensor x0;                      /* [B, C, H, W] f32 on the backend */
     float *xb;                         /* the same batch on the host */
     int32_t *yb;                       /* [B] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
     double t0, tlast, epoch_loss;
+    int stop; /* --dist: some rank asked to stop (the same on every rank) */
     int64_t epoch_steps, skipped;
     int shuffled; /* perm holds the order of epoch perm_epoch */
     uint64_t perm_epoch;
@@ -230,6 +242,8 @@ static int save_all(run *r, int final)
 {
     char err[512];
     int rc = 0;
+    if (r->dist->rank != 0) /* rank 0 writes; every rank holds the same state */
+        return 0;
     if (r->o->ckpt && fm_unet_save(r->m, r->o->ckpt, FM_WEIGHTS_KIND_CHECKPOINT, &r->st,
                                    &r->scratch, err, sizeof err) != FM_OK)
         rc = cli_error("writing checkpoint: %s", err);
@@ -263,21 +277,22 @@ static int alloc_run(run *r, cli_mem *scratch_mem)
     if (cli_host_arena(&r->scratch, fm_unet_save_scratch_bytes(r->m, FM_WEIGHTS_KIND_CHECKPOINT),
                        scratch_mem))
         return 1;
-    r->x0 = fm_tensor_4d(FM_F32, r->B, r->C, r->ds->h, r->ds->w);
+    r->x0 = fm_tensor_4d(FM_F32, r->lb, r->C, r->ds->h, r->ds->w);
     if (fm_tensor_alloc(r->be, &r->x0) != FM_OK)
         return cli_error("batch tensor: %s", r->be->err);
     size_t xbytes = 0;
-    if (fm_mul_size((size_t)r->B * sizeof(float), (size_t)r->C, &xbytes) &&
+    if (fm_mul_size((size_t)r->lb * sizeof(float), (size_t)r->C, &xbytes) &&
         fm_mul_size(xbytes, (size_t)r->HW, &xbytes))
         r->xb = malloc(xbytes);
-    r->yb = malloc(sizeof(int32_t) * (size_t)r->B);
+    r->yb = malloc(sizeof(int32_t) * (size_t)r->lb);
     r->perm = malloc(sizeof(uint32_t) * (size_t)r->ds->n);
     if (!r->xb || !r->yb || !r->perm)
         return cli_error("cannot allocate the host batch buffers");
     return 0;
 }
 
-/* The next batch of this epoch's order on the host: pixels p -> p / 127.5 - 1. */
+/* This rank's rows of the next batch of this epoch's order on the host (rows
+ * rank * lb .. + lb of the B; all B on one rank): pixels p -> p / 127.5 - 1. */
 static void gather_batch(run *r)
 {
     if (!r->shuffled || r->perm_epoch != r->st.epoch) {
@@ -285,8 +300,9 @@ static void gather_batch(run *r)
         r->shuffled = 1;
         r->perm_epoch = r->st.epoch;
     }
-    for (int b = 0; b < r->B; b++) {
-        uint32_t idx = r->perm[r->st.cursor * (uint64_t)r->B + (uint64_t)b];
+    const uint64_t row0 = r->st.cursor * (uint64_t)r->B + (uint64_t)r->dist->rank * (uint64_t)r->lb;
+    for (int b = 0; b < r->lb; b++) {
+        uint32_t idx = r->perm[row0 + (uint64_t)b];
         const uint8_t *px = r->ds->images + (size_t)idx * (size_t)r->HW;
         float *dst = r->xb + (size_t)b * (size_t)r->C * (size_t)r->HW;
         cli_pixels(dst, px, (size_t)r->HW);
@@ -321,6 +337,8 @@ static tick advance(run *r, uint64_t step, float loss, int ok)
  * steps (and the first and last) otherwise. */
 static void progress(const run *r, const tick *t)
 {
+    if (r->dist->rank != 0)
+        return;
     if (r->log)
         fprintf(r->log, "%llu,%llu,%.6f,%.2f\n", (unsigned long long)t->step,
                 (unsigned long long)t->ep + 1, (double)t->loss, t->dt > 0 ? r->B / t->dt : 0.0);
@@ -343,12 +361,17 @@ static void progress(const run *r, const tick *t)
     }
 }
 
+/* Ctrl-C: on one rank at once; in a --dist run only once every rank knows it
+ * (the stop flag travels with the step's all-reduce), so all end after one step. */
+static int stopping(const run *r) { return r->dist->on ? r->stop : g_stop; }
+
 /* One optimizer step on the gathered batch, its report and the periodic
  * checkpoint; nonzero stops the run. */
 static int step_batch(run *r)
 {
     uint64_t step = r->st.step + 1;
     float loss = 0;
+    train_dist_request_stop(r->dist, g_stop);
     fm_status s = fm_upload(r->be, &r->x0, r->xb);
     if (s == FM_OK)
         s = fm_train_step(r->m, r->to, &r->x0, r->cond ? r->yb : NULL, step, &loss);
@@ -356,7 +379,8 @@ static int step_batch(run *r)
      * FM_ERR_NUMERIC the weights are still those of the previous step. */
     if (s == FM_ERR_NUMERIC && r->o->skip_nonfinite) {
         r->skipped++;
-        fprintf(stderr, "%sskipped %s\n", r->tty ? "\n" : "", r->be->err);
+        if (r->dist->rank == 0)
+            fprintf(stderr, "%sskipped %s\n", r->tty ? "\n" : "", r->be->err);
     } else if (s == FM_ERR_NUMERIC) {
         /* Keep the last good checkpoint and weights on disk untouched. */
         return cli_error("%s; stopping without saving (the last checkpoint, if any, is "
@@ -366,16 +390,21 @@ static int step_batch(run *r)
         return cli_error("step %llu: %s", (unsigned long long)step, r->be->err);
     }
     const tick t = advance(r, step, loss, s == FM_OK);
+    int rc = train_dist_after_step(r->dist, r->m, step, &r->stop);
+    if (rc != 0)
+        return rc;
     progress(r, &t);
-    if (r->st.cursor == 0) {
+    if (r->st.cursor == 0 && r->dist->rank == 0) {
         fprintf(stderr, "%sepoch %llu: mean loss %.4f over %lld steps\n", r->tty ? "\n" : "",
                 (unsigned long long)t.ep + 1, t.mean, (long long)r->epoch_steps);
+    }
+    if (r->st.cursor == 0) {
         r->epoch_loss = 0;
         r->epoch_steps = 0;
     }
     if (r->o->ckpt && step % (uint64_t)r->o->ckpt_every == 0 && (int64_t)step < r->total &&
-        !g_stop) {
-        int rc = save_all(r, 0);
+        !stopping(r)) {
+        rc = save_all(r, 0);
         if (rc != 0)
             return rc;
         if (r->log)
@@ -391,12 +420,13 @@ static int finish(run *r)
     if (r->tty && r->st.cursor != 0)
         fputc('\n', stderr);
     int rc = save_all(r, 1);
-    if (rc != 0)
+    if (rc != 0 || r->dist->rank != 0)
         return rc;
+    const int interrupted = stopping(r);
     double el = cli_now() - r->t0;
     int64_t done = (int64_t)r->st.step - r->first;
     fprintf(stderr, "%s at step %llu: %lld steps in %.1f s (%.1f img/s); wrote %s%s%s\n",
-            g_stop ? "interrupted" : "done", (unsigned long long)r->st.step, (long long)done, el,
+            interrupted ? "interrupted" : "done", (unsigned long long)r->st.step, (long long)done, el,
             el > 0 ? (double)done * r->B / el : 0.0, o->out, o->ckpt ? " and " : "",
             o->ckpt ? o->ckpt : "");
     if (r->skipped)
@@ -404,9 +434,9 @@ static int finish(run *r)
                 "skipped %lld step%s with a non-finite loss or gradient "
                 "(--skip-nonfinite)\n",
                 (long long)r->skipped, r->skipped == 1 ? "" : "s");
-    if (g_stop && o->ckpt)
+    if (interrupted && o->ckpt)
         fprintf(stderr, "resume with: --resume %s\n", o->ckpt);
-    else if (g_stop)
+    else if (interrupted)
         fprintf(stderr, "no --ckpt given: the optimizer state was not saved\n");
     return 0;
 }
@@ -426,6 +456,8 @@ static int train(session *s)
              .C = s->m->cfg.in_channels,
              .HW = s->ds.h * s->ds.w,
              .cond = s->m->cfg.num_classes > 0,
+             .lb = s->lb,
+             .dist = &s->dist,
              .total = s->total,
              .spe = s->spe};
     int rc = alloc_run(&r, &s->scratchmem);
@@ -436,13 +468,17 @@ static int train(session *s)
     r.first = (int64_t)r.st.step;
     r.t0 = cli_now();
     r.tlast = r.t0;
-    fprintf(stderr,
-            "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
-            "steps %lld..%lld, backend %s\n",
-            r.cond ? "conditional" : "unconditional", (long long)r.m->nfloats, r.ds->n, r.B,
-            (long long)r.spe, (long long)r.first + 1, (long long)r.total,
-            fm_backend_describe(r.be));
-    while ((int64_t)r.st.step < r.total && !g_stop) {
+    if (r.dist->rank == 0 && r.dist->on)
+        fprintf(stderr, "data parallel: %d rank%s, %d rows each of every batch of %d\n",
+                r.dist->size, r.dist->size == 1 ? "" : "s", r.lb, r.B);
+    if (r.dist->rank == 0)
+        fprintf(stderr,
+                "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
+                "steps %lld..%lld, backend %s\n",
+                r.cond ? "conditional" : "unconditional", (long long)r.m->nfloats, r.ds->n, r.B,
+                (long long)r.spe, (long long)r.first + 1, (long long)r.total,
+                fm_backend_describe(r.be));
+    while ((int64_t)r.st.step < r.total && !stopping(&r)) {
         gather_batch(&r);
         if ((rc = step_batch(&r)) != 0)
             goto out;
@@ -511,6 +547,11 @@ static int size_run(session *s)
                              o->batch, (unsigned long long)s->st.batch);
         s->batch = (int)s->st.batch;
     }
+    if (s->batch % s->dist.size != 0)
+        return cli_error("--dist: batch %d does not divide among %d ranks (each rank takes "
+                         "batch / ranks rows of every batch)",
+                         s->batch, s->dist.size);
+    s->lb = s->batch / s->dist.size;
     s->spe = s->ds.n / s->batch;
     if (s->spe < 1)
         return cli_error("the data has %d images, fewer than one batch of %d", s->ds.n, s->batch);
@@ -523,15 +564,17 @@ static int size_run(session *s)
 static int open_backend(session *s)
 {
     fm_plan plan;
-    int rc = cli_plan(&s->cfg, FM_MODE_TRAIN, s->batch, &plan);
+    int rc = cli_plan(&s->cfg, FM_MODE_TRAIN, s->lb, &plan);
     if (rc != 0)
         return rc;
     /* The plan counts the model, one batch tensor and a whole step exactly. */
     size_t arena_bytes;
     if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes))
         return cli_error("the training arena (%zu bytes) is too large", plan.total_bytes);
-    if ((rc = cli_open_backend(&s->be, s->o.backend ? s->o.backend : "auto", arena_bytes,
-                               &s->bemem)) != 0)
+    char spec[64];
+    const char *name = train_dist_backend(&s->dist, s->o.backend ? s->o.backend : "auto", spec,
+                                          sizeof spec);
+    if ((rc = cli_open_backend(&s->be, name, arena_bytes, &s->bemem)) != 0)
         return rc;
     s->be_open = 1;
     return 0;
@@ -545,7 +588,7 @@ static int resume_model(session *s)
     fm_train_opts *to = &s->st.opts;
     char err[768];
     int has_state = 0;
-    if (fm_unet_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->batch, 0, &s->st,
+    if (fm_unet_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->lb, 0, &s->st,
                                     &has_state, err, sizeof err) != FM_OK)
         return cli_error("%s: %s", o->resume, err);
     if (o->have_seed && (uint64_t)o->seed != to->seed)
@@ -568,9 +611,10 @@ static int resume_model(session *s)
         to->ema_decay = (float)o->ema;
     if (o->have_drop)
         to->label_drop = (float)o->label_drop;
-    fprintf(stderr, "resuming %s at step %llu (epoch %llu, batch %llu of the epoch)\n", o->resume,
-            (unsigned long long)s->st.step, (unsigned long long)s->st.epoch + 1,
-            (unsigned long long)s->st.cursor);
+    if (s->dist.rank == 0)
+        fprintf(stderr, "resuming %s at step %llu (epoch %llu, batch %llu of the epoch)\n",
+                o->resume, (unsigned long long)s->st.step, (unsigned long long)s->st.epoch + 1,
+                (unsigned long long)s->st.cursor);
     cli_mem_free(&s->ckmem); /* the tensors are on the backend now */
     return 0;
 }
@@ -579,7 +623,7 @@ static int resume_model(session *s)
 static int new_model(session *s)
 {
     const opts *o = &s->o;
-    fm_status st = fm_unet_create(s->m, &s->be, &s->cfg, FM_MODE_TRAIN, s->batch);
+    fm_status st = fm_unet_create(s->m, &s->be, &s->cfg, FM_MODE_TRAIN, s->lb);
     if (st == FM_OK)
         st = fm_unet_init_params(s->m, (uint64_t)o->seed);
     if (st != FM_OK)
@@ -609,7 +653,7 @@ static void record_settings(session *s)
 static int open_log(session *s)
 {
     const opts *o = &s->o;
-    if (!o->log)
+    if (!o->log || s->dist.rank != 0) /* rank 0 logs for the run */
         return 0;
     int fresh = !o->resume;
     if (o->resume) {
@@ -624,7 +668,20 @@ static int open_log(session *s)
     return 0;
 }
 
-static void catch_signals(void)
+/* A --dist rank that the launcher ends (mpirun sends SIGTERM to every rank when
+ * one fails) cannot finish its step: the others are gone. It says so and exits;
+ * files are written atomically, so the last checkpoint stays whole. */
+static void on_sigterm_dist(int sig)
+{
+    static const char msg[] = "fmrt train: this rank was ended by the launcher (another rank "
+                              "stopped or failed); the last checkpoint on disk is intact\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(143);
+}
+
+static void catch_signals(int dist)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -632,6 +689,8 @@ static void catch_signals(void)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    if (dist)
+        sa.sa_handler = on_sigterm_dist;
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN); /* an over-long file shows up as EFBIG, not a kill */
 }
@@ -644,6 +703,9 @@ static int close_session(session *s, int rc)
     if (s->be_open)
         fm_backend_close(&s->be);
     free(s->m);
+    if (rc != 0)
+        train_dist_fail(&s->dist, rc); /* no rank may wait for this one */
+    train_dist_close(&s->dist);
     cli_mem_free(&s->scratchmem);
     cli_mem_free(&s->bemem);
     cli_mem_free(&s->datamem);
@@ -662,13 +724,17 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc;
 
+    if ((rc = train_dist_init(&s.dist, s.o.dist, s.o.dist_check)) != 0)
+        return close_session(&s, rc);
     if (check_outputs(&s.o))
-        return 1;
+        return close_session(&s, 1);
     if ((rc = open_config(&s)) != 0 || (rc = size_run(&s)) != 0 || (rc = open_backend(&s)) != 0)
         return close_session(&s, rc);
     if ((rc = s.o.resume ? resume_model(&s) : new_model(&s)) != 0)
         return close_session(&s, rc);
     record_settings(&s);
+    if ((rc = train_dist_attach(&s.dist, s.m, &s.st.opts, s.lb)) != 0)
+        return close_session(&s, rc);
     if ((int64_t)s.st.step >= s.total) {
         fprintf(stderr,
                 "the checkpoint is at step %llu, the target is %lld: nothing to train "
@@ -679,7 +745,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = open_log(&s)) != 0)
         return close_session(&s, rc);
 
-    catch_signals();
+    catch_signals(s.dist.on && s.dist.size > 1);
     rc = train(&s);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);

@@ -29,7 +29,7 @@ typedef struct op_desc {
     slot_desc t[FM_CALL_TENSORS];
     int32_t i[4];
     float f[8];
-    uint64_t u[2];
+    uint64_t u[3];
     double tol;
     unsigned nocmp; /* bit k: slot k is scratch, not compared */
     int prep;       /* inputs that must be consistent: computed by the reference */
@@ -306,6 +306,9 @@ static const op_desc descs[] = {
      .tol = TOL_E},
     {OP(RNG), "65537 uniform", {T1(65537)}, {FM_RNG_UNIFORM}, .u = {1ULL << 40, 4},
      .tol = TOL_E},
+    /* u2 first counter: a data-parallel rank's slice, counters past 2^32 */
+    {OP(RNG), "3x784 normal from 2^32+5", {T2(3, 784)}, {FM_RNG_NORMAL},
+     .u = {9, 12, (1ULL << 32) + 5}, .tol = TOL_E},
 
     /* layernorm: out, mean, rstd, in[B,T,D], shift?, scale?   f0 eps (the DiT's 1e-6).
      * Inputs off centre as groupnorm's. */

@@ -1,0 +1,122 @@
+/* fmrt diff A B: how far two weights or checkpoint files of one model are apart,
+ * tensor by tensor. For runs that should agree up to float summation order (two
+ * backends, one rank against N ranks): rel = ||a - b||_2 / ||a||_2 over every float
+ * of the tensors both files hold, and per tensor with --all. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "io.h"
+
+#define CMD "diff"
+
+typedef struct diff_opts {
+    const char *a, *b;
+    double tol;
+    int have_tol, all;
+} diff_opts;
+
+static int parse_diff_args(int argc, char **argv, diff_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CLI_HELP;
+        if (strcmp(a, "--all") == 0) {
+            o->all = 1;
+        } else if (strcmp(a, "--tol") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--tol needs a value");
+            if (cli_float("--tol", argv[++i], 0, 1e30, &o->tol))
+                return 2;
+            o->have_tol = 1;
+        } else if (strncmp(a, "--", 2) == 0) {
+            return cli_usage_error(CMD, "unknown option '%s'", a);
+        } else if (!o->a || !o->b) {
+            *(o->a ? &o->b : &o->a) = a;
+        } else {
+            return cli_usage_error(CMD, "unexpected argument '%s'", a);
+        }
+    }
+    if (!o->b)
+        return cli_usage_error(CMD, "give two files: fmrt diff A B");
+    return 0;
+}
+
+/* Sums over one tensor pair: ||a||^2, ||a - b||^2 and max |a - b|. */
+typedef struct sums {
+    double aa, dd, maxabs;
+} sums;
+
+static sums compare(const float *a, const float *b, size_t n)
+{
+    sums s = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        s.aa += (double)a[i] * a[i];
+        s.dd += d * d;
+        if (!(fabs(d) <= s.maxabs)) /* NaN sticks */
+            s.maxabs = fabs(d);
+    }
+    return s;
+}
+
+static double rel(sums s) { return s.aa > 0 ? sqrt(s.dd / s.aa) : sqrt(s.dd); }
+
+/* Every float tensor of a against the tensor of that name in b. */
+static int diff(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)
+{
+    sums tot = {0, 0, 0};
+    long long n = 0;
+    int nt = 0;
+    for (int i = 0; i < wa->ntensors; i++) {
+        fm_wtensor ta, tb;
+        if (fm_weights_tensor(wa, i, &ta) != FM_OK || ta.dtype != FM_F32)
+            continue;
+        int j = fm_weights_find(wb, ta.name);
+        if (j < 0 || fm_weights_tensor(wb, j, &tb) != FM_OK)
+            return cli_error("%s has %s, %s does not", o->a, ta.name, o->b);
+        if (tb.dtype != FM_F32 || tb.bytes != ta.bytes ||
+            memcmp(ta.shape, tb.shape, sizeof ta.shape) != 0)
+            return cli_error("%s: shape or type differs between %s and %s", ta.name, o->a, o->b);
+        size_t cnt = ta.bytes / sizeof(float);
+        sums s = compare(ta.data, tb.data, cnt);
+        if (o->all)
+            printf("  %-40s max abs %.3e  rel %.3e\n", ta.name, s.maxabs, rel(s));
+        tot.aa += s.aa;
+        tot.dd += s.dd;
+        tot.maxabs = s.maxabs > tot.maxabs || isnan(s.maxabs) ? s.maxabs : tot.maxabs;
+        n += (long long)cnt;
+        nt++;
+    }
+    printf("%d tensors, %lld floats: max abs %.3e  rel L2 %.3e\n", nt, n, tot.maxabs, rel(tot));
+    if (o->have_tol && !(rel(tot) <= o->tol))
+        return cli_error("rel L2 %.3e is above --tol %.3e", rel(tot), o->tol);
+    return 0;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+    diff_opts o;
+    int rc = parse_diff_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        printf("usage: fmrt diff A B [--tol X] [--all]\n\n"
+               "Compares the float tensors of two weights or checkpoint files: max |a - b|\n"
+               "and rel L2 = ||a - b|| / ||a|| over all of them (each with --all). With\n"
+               "--tol, exits 1 when rel L2 is above X.\n");
+        return 0;
+    }
+    if (rc)
+        return rc;
+    fm_weights wa, wb;
+    cli_mem ma = {0}, mb = {0};
+    rc = cli_load_weights(o.a, &wa, NULL, &ma) || cli_load_weights(o.b, &wb, NULL, &mb);
+    if (rc == 0)
+        rc = diff(&o, &wa, &wb);
+    cli_mem_free(&ma);
+    cli_mem_free(&mb);
+    return rc;
+}
