@@ -466,6 +466,84 @@ Test(model, nonfinite_gradient_stops_before_the_update)
     free(b);
 }
 
+/* ---- data parallelism: fm_train_opts.shard and grad_hook ---------------------------- */
+
+/* What the hook saw; it then fails the step, which must leave the weights as they were. */
+typedef struct captured {
+    float *grad, loss;
+    int calls;
+} captured;
+
+static fm_status capture_hook(void *user, fm_backend *be, const fm_tensor *grad, float *loss)
+{
+    captured *c = user;
+    c->grad = download(be, grad);
+    c->loss = *loss;
+    c->calls++;
+    return fm_fail(be, FM_ERR_ARG, "captured");
+}
+
+/* The gradient of rows shard .. shard + n of the global batch (x, y: the whole batch). */
+static captured half_step(fm_backend *be, const fm_config *c, const float *x, const int32_t *y,
+                          int n, int shard)
+{
+    fm_unet *m = calloc(1, sizeof *m);
+    cr_assert_not_null(m);
+    cr_assert_eq(fm_unet_create(m, be, c, FM_MODE_TRAIN, n), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_unet_init_params(m, 5), FM_OK, "%s", be->err);
+    fm_tensor xs = tu_tensor(be, FM_F32, 4, n, 1, 8, 8);
+    cr_assert_eq(fm_upload(be, &xs, x + (size_t)shard * 64), FM_OK);
+    captured got = {0};
+    fm_train_opts o = fm_train_defaults();
+    o.seed = 11;
+    o.shard = shard;
+    o.grad_hook = capture_hook;
+    o.grad_user = &got;
+    float *before = download(be, &m->flat), loss;
+    cr_assert_eq(fm_train_step(m, &o, &xs, y + shard, 4, &loss), FM_ERR_ARG);
+    float *after = download(be, &m->flat);
+    cr_expect_eq(memcmp(before, after, fm_tensor_bytes(&m->flat)), 0,
+                 "a failed hook left the weights changed");
+    cr_expect_eq(got.calls, 1, "hook called %d times in one step", got.calls);
+    free(before);
+    free(after);
+    free(m);
+    return got;
+}
+
+/* Two ranks' slices of one global batch (shard 0 and B/2), their gradients and losses
+ * averaged, are the whole batch's on one rank: the noise, t and label dropout of
+ * each slice are the global rows' (the RNG's first counter), and the hook sees the
+ * gradient before the update. Only the summation order differs. */
+Test(model, shards_averaged_by_the_hook_are_the_whole_batch)
+{
+    fm_backend *be = tu_ref();
+    fm_config c = tiny_cfg(10);
+    fm_tensor x0 = tu_tensor(be, FM_F32, 4, B, 1, 8, 8);
+    int32_t y[B];
+    batch(be, &x0, y, 4);
+    float *x = download(be, &x0);
+    captured whole = half_step(be, &c, x, y, B, 0);
+    captured h0 = half_step(be, &c, x, y, B / 2, 0), h1 = half_step(be, &c, x, y, B / 2, B / 2);
+    int64_t P = 0;
+    fm_param params[FM_MAX_PARAMS];
+    fm_unet_layout(&c, params, FM_MAX_PARAMS, &P);
+    double dd = 0, ww = 0;
+    for (int64_t i = 0; i < P; i++) {
+        double avg = 0.5 * ((double)h0.grad[i] + h1.grad[i]), d = avg - whole.grad[i];
+        dd += d * d;
+        ww += (double)whole.grad[i] * whole.grad[i];
+    }
+    cr_expect(sqrt(dd / ww) < 1e-6, "averaged slice gradients: rel L2 %.3g", sqrt(dd / ww));
+    float lavg = 0.5f * (h0.loss + h1.loss);
+    cr_expect(fabsf(lavg - whole.loss) <= 1e-6f * whole.loss, "loss %.9g vs %.9g", (double)lavg,
+              (double)whole.loss);
+    free(x);
+    free(whole.grad);
+    free(h0.grad);
+    free(h1.grad);
+}
+
 /* The locator: NaN in one parameter's gradient and inf in a later one name the first;
  * a non-finite loss is reported as such; two finite gradients whose sum overflows
  * are reported as an overflow. */
