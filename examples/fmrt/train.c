@@ -99,7 +99,8 @@ static int check_train_args(opts *o)
     return 0;
 }
 
-int parse_train_args(int argc, char **argv, opts *o)
+/* The flags' defaults: the seed notebook's recipe (flow.h). */
+static void default_train_args(opts *o)
 {
     memset(o, 0, sizeof *o);
     o->batch = 128;
@@ -111,6 +112,11 @@ int parse_train_args(int argc, char **argv, opts *o)
     o->ema = 0.999;
     o->label_drop = 0.1;
     o->dist_check = 100;
+}
+
+int parse_train_args(int argc, char **argv, opts *o)
+{
+    default_train_args(o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
