@@ -24,14 +24,16 @@ row() { # row MODEL-LABEL SAMPLER-LABEL GUIDANCE-LABEL < one JSON line
 
 echo "| model | sampler | guidance | FID | label acc | confidence | class KL | sampling |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-for model in tiny-cond tiny-uncond; do
+for model in tiny-cond tiny-uncond dit-tiny-cond; do
+    cond=0
+    case $model in *-cond) cond=1 ;; esac
     for s in euler:10 euler:25 euler:50 heun:10 heun:25; do
         g=(); gl=-
-        if [ $model = tiny-cond ]; then g=(--cfg 2); gl=2; fi
+        if [ $cond = 1 ]; then g=(--cfg 2); gl=2; fi
         "$fmrt" eval "$root/model/$model.fmw" --n 1000 --sampler "${s%:*}" --steps "${s#*:}" \
             "${g[@]}" --backend "$backend" --json 2>/dev/null | row "$model" "${s/:/ }" "$gl"
     done
-    if [ $model = tiny-cond ]; then
+    if [ $cond = 1 ]; then
         for w in 1 3; do
             "$fmrt" eval "$root/model/$model.fmw" --n 1000 --steps 50 --cfg $w \
                 --backend "$backend" --json 2>/dev/null | row "$model" "euler 50" "$w"
