@@ -23,18 +23,24 @@ int cli_quiet;
 
 /* One message line on stderr. Messages quote names read from files (tensor names,
  * metadata keys, paths): control bytes are written as \xNN so that a file cannot
- * drive the terminal with escape sequences; UTF-8 passes through. */
+ * drive the terminal with escape sequences; UTF-8 passes through. The line goes out
+ * in one call: the ranks of a --dist run share a terminal, and an unbuffered stderr
+ * would interleave their characters. */
 static void print_line(const char *prefix, const char *msg, const char *suffix)
 {
-    fputs(prefix, stderr);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+    char line[4 * 2048 + 256];
+    size_t k = (size_t)snprintf(line, sizeof line, "%s", prefix);
+    for (const unsigned char *p = (const unsigned char *)msg; *p && k + 8 < sizeof line; p++) {
         if (*p < 0x20 || *p == 0x7f)
-            fprintf(stderr, "\\x%02x", *p);
+            k += (size_t)snprintf(line + k, sizeof line - k, "\\x%02x", *p);
         else
-            fputc(*p, stderr);
+            line[k++] = (char)*p;
     }
-    fputs(suffix, stderr);
+    snprintf(line + k, sizeof line - k, "%s", suffix);
+    fputs(line, stderr);
 }
+
+char cli_prefix[32] = "fmrt: ";
 
 int cli_error(const char *fmt, ...)
 {
@@ -44,7 +50,7 @@ int cli_error(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!cli_quiet)
-        print_line("fmrt: ", msg, "\n");
+        print_line(cli_prefix, msg, "\n");
     return 1;
 }
 

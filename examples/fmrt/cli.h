@@ -15,6 +15,8 @@
  * under the sanitizers, the terminal stays quiet. */
 extern int cli_quiet;
 
+/* cli_error's prefix: "fmrt: ", or "fmrt [rank 1]: " on the ranks of a --dist run. */
+extern char cli_prefix[32];
 /* "fmrt: <message>" on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "fmrt <cmd>: <message>" plus a --help hint on stderr; returns 2. */

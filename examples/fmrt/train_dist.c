@@ -11,8 +11,9 @@
 
 const char *train_dist_backend(const train_dist *t, const char *spec, char *buf, size_t len)
 {
-    if (t->on && spec && strcmp(spec, "cuda") == 0) {
-        snprintf(buf, len, "cuda:%d", t->local_rank);
+    /* "auto:N" gives N to whichever device backend auto picks; cpu and ref ignore it */
+    if (t->on && t->size > 1 && spec && (strcmp(spec, "cuda") == 0 || strcmp(spec, "auto") == 0)) {
+        snprintf(buf, len, "%s:%d", spec, t->local_rank);
         return buf;
     }
     return spec;
@@ -38,6 +39,8 @@ int train_dist_init(train_dist *t, int want, long long check)
     t->rank = d->rank;
     t->size = d->size;
     t->local_rank = d->local_rank;
+    if (t->size > 1)
+        snprintf(cli_prefix, sizeof cli_prefix, "fmrt [rank %d]: ", t->rank);
     const char *ds = getenv("FMRT_TEST_DIE_STEP"), *dr = getenv("FMRT_TEST_DIE_RANK");
     if (ds && *ds) {
         t->die_step = strtoll(ds, NULL, 10);

@@ -23,8 +23,9 @@ typedef struct train_dist {
  * process; otherwise a one-rank run with on = 0. Prints and returns nonzero on error. */
 int train_dist_init(train_dist *t, int want, long long check);
 
-/* The default backend of a rank: "cuda" becomes "cuda:LOCAL_RANK" (one GPU per
- * rank); anything else is kept. buf holds the result. */
+/* The backend of a rank: with several ranks, "cuda" and "auto" (the default) become
+ * "cuda:LOCAL_RANK" and "auto:LOCAL_RANK", one GPU per rank; a named device is
+ * kept. buf holds the result. */
 const char *train_dist_backend(const train_dist *t, const char *spec, char *buf, size_t len);
 
 /* After the model exists: hook and shard into *o (local batch lb), rank 0's
