@@ -5,7 +5,12 @@
  * dropout (FM_STREAM(step, k)), and the data order, a Fisher-Yates shuffle per
  * epoch whose draws come from Philox(seed) stream CLI_SHUFFLE_STREAM + epoch. A
  * checkpoint therefore only needs the tensors (raw, EMA, Adam moments), the step
- * and the position in the epoch to continue bit-identically. */
+ * and the position in the epoch to continue bit-identically.
+ *
+ * --dist (train_dist.h): rank r of N takes rows r B/N .. (r+1) B/N - 1 of every
+ * global batch of B and draws those rows' numbers (fm_train_opts.shard); the
+ * gradients are averaged before the update, so the N ranks run the one-rank run's
+ * steps up to summation order. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <float.h>
@@ -114,6 +119,17 @@ static void default_train_args(opts *o)
     o->dist_check = 100;
 }
 
+/* The flags without a value; 1 when a is one of them. */
+static int switch_flag(const char *a, opts *o)
+{
+    int *on = strcmp(a, "--skip-nonfinite") == 0 ? &o->skip_nonfinite
+              : strcmp(a, "--dist") == 0         ? &o->dist
+                                                 : NULL;
+    if (on)
+        *on = 1;
+    return on != NULL;
+}
+
 int parse_train_args(int argc, char **argv, opts *o)
 {
     default_train_args(o);
@@ -121,10 +137,8 @@ int parse_train_args(int argc, char **argv, opts *o)
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return CLI_HELP;
-        if (strcmp(a, "--skip-nonfinite") == 0 || strcmp(a, "--dist") == 0) {
-            *(a[2] == 's' ? &o->skip_nonfinite : &o->dist) = 1;
+        if (switch_flag(a, o))
             continue;
-        }
         int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
         if (r == 0)
             continue;
@@ -225,9 +239,9 @@ typedef struct run {
     int lb;          /* this rank's rows of each batch of B (B on one rank) */
     train_dist *dist;
     int64_t total, spe, epochs, first; /* first: the step the run (or resume) starts after */
-    fm_tensor x0;                      /* [B, C, H, W] f32 on the backend */
-    float *xb;                         /* the same batch on the host */
-    int32_t *yb;                       /* [B] labels */
+    fm_tensor x0;                      /* [lb, C, H, W] f32 on the backend */
+    float *xb;                         /* the same rows on the host */
+    int32_t *yb;                       /* [lb] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
     double t0, tlast, epoch_loss;
     int stop; /* --dist: some rank asked to stop (the same on every rank) */
