@@ -63,6 +63,16 @@ expect_fail "$fmrt" sample "$t/A.fmw" --backend tpu
 expect_fail "$fmrt" frobnicate
 expect_fail "$fmrt" bench --top -1
 expect_fail "$fmrt" bench --backend tpu --quick
+# fmrt diff: a file against itself is 0, against its resumed twin too; two models
+# that differ are over a tolerance; files that do not match are refused.
+"$fmrt" diff "$t/A.fmw" "$t/B.fmw" --tol 0 | grep -q "rel L2 0.000e+00"
+"$fmrt" diff "$t/A.fmw" "$t/B1.fmw" --all >"$t/diff.txt"
+grep -q "conv_in.weight" "$t/diff.txt"
+expect_fail "$fmrt" diff "$t/A.fmw" "$t/B1.fmw" --tol 1e-9
+expect_fail "$fmrt" diff "$t/A.fmw" "$t/DA.fmw"
+expect_fail "$fmrt" diff "$t/A.fmw"
+expect_fail "$fmrt" diff "$t/A.fmw" "$t/trunc.fmw"
+expect_fail "$fmrt" train "${common[@]}" --steps 1 --dist --dist-check 0 --out "$t/x.fmw"
 cp "$t/A.fmw" "$t/keep.fmw"
 expect_fail "$fmrt" train "${common[@]}" --steps 1 --out "$t/nodir/x.fmw"
 cmp "$t/A.fmw" "$t/keep.fmw"

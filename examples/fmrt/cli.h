@@ -135,6 +135,13 @@ typedef struct cli_eval_opts {
 } cli_eval_opts;
 int parse_eval_args(int argc, char **argv, cli_eval_opts *o);
 
+typedef struct cli_diff_opts {
+    const char *a, *b;
+    double tol;
+    int have_tol, all;
+} cli_diff_opts;
+int parse_diff_args(int argc, char **argv, cli_diff_opts *o);
+
 typedef struct cli_info_opts {
     const char *path;
 } cli_info_opts;

@@ -12,13 +12,9 @@
 
 #define CMD "diff"
 
-typedef struct diff_opts {
-    const char *a, *b;
-    double tol;
-    int have_tol, all;
-} diff_opts;
+typedef cli_diff_opts diff_opts;
 
-static int parse_diff_args(int argc, char **argv, diff_opts *o)
+int parse_diff_args(int argc, char **argv, diff_opts *o)
 {
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++) {

@@ -2,8 +2,8 @@
  *
  * The input is split at NUL bytes into argv strings (each its own exact-size heap
  * block, so ASan sees a read past any one of them). The first string names the
- * command (train, sample, info, plan, eval; anything else picks one by its first byte)
- * and plays argv[0], as in main.c's dispatch. Then parse_<cmd>_args, which must
+ * command (train, sample, info, plan, eval, diff by name; anything else picks one of
+ * the first five by its first byte) and plays argv[0], as in main.c's dispatch. Then parse_<cmd>_args, which must
  * not touch a file; for train and plan the model config the flags describe is
  * built and validated (cli_build_config) and planned (fm_unet_plan, the same
  * arena sizing the commands do before they allocate), so sizes that come from
@@ -51,9 +51,10 @@ static void plan(const cli_config_opts *co, long long train_batch, long long sam
 
 static void run(int argc, char **argv)
 {
-    static const char *const names[5] = {"train", "sample", "info", "plan", "eval"};
+    /* diff by name only: the other commands keep their "% 5" slots (corpus, regress) */
+    static const char *const names[6] = {"train", "sample", "info", "plan", "eval", "diff"};
     int cmd = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (strcmp(argv[0], names[i]) == 0)
             cmd = i;
     if (cmd < 0)
@@ -99,6 +100,13 @@ static void run(int argc, char **argv)
         rc = parse_eval_args(argc, argv, &o);
         CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
         CHECK(rc != 0 || ((o.samples != NULL) != (o.sanity != 0) && o.n >= 1 && o.batch >= 1));
+        break;
+    }
+    case 5: {
+        cli_diff_opts o;
+        rc = parse_diff_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        CHECK(rc != 0 || (o.a && o.b && (!o.have_tol || o.tol >= 0)));
         break;
     }
     default: {

@@ -57,6 +57,8 @@ arg train --data d --batch 64 --steps 100 --preset tiny --config channel_mult=1,
 arg train --images i --labels l --epochs 2 --limit 100 --seed 5 --ema 0.99 --wd 0 \
     --label-drop 0.2 --log l.csv --log-every 5 --out w.fmw > "$out/cli/train-files"
 arg train --data d --resume c.ckpt --steps 20 > "$out/cli/train-resume"
+arg train --data d --batch 64 --dist --dist-check 10 > "$out/cli/train-dist"
+arg diff a.fmw b.fmw --tol 1e-6 --all > "$out/cli/diff"
 arg sample w.fmw --n 16 --steps 10 --sampler heun --classes 0,1,2 --cfg 1.5 --traj t.png \
     --traj-steps 0,5,10 --cols 4 --raw --raw-out r.u8 --seed 3 > "$out/cli/sample"
 arg sample w.fmw --class 3 --backend ref --out s.png > "$out/cli/sample-class"
