@@ -182,14 +182,6 @@ int fm_dist_same(fm_dist *d, fm_backend *be, const fm_tensor *t, const char *wha
     return rc;
 }
 
-int fm_dist_any(fm_dist *d, int flag)
-{
-    int v = flag != 0, any = v;
-    if (mpi_ok(d, MPI_Allreduce(&v, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce"))
-        return 1; /* cannot agree: treat as set */
-    return any;
-}
-
 void fm_dist_abort(fm_dist *d, int code)
 {
     (void)d;

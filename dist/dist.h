@@ -56,9 +56,6 @@ int fm_dist_bcast(fm_dist *d, fm_backend *be, const fm_tensor *t);
 int fm_dist_same(fm_dist *d, fm_backend *be, const fm_tensor *t, const char *what,
                  uint64_t step);
 
-/* 1 on every rank when flag is nonzero on any rank (a collective decision). */
-int fm_dist_any(fm_dist *d, int flag);
-
 /* Ends the whole job at once (another rank failed or this one did): MPI_Abort. */
 void fm_dist_abort(fm_dist *d, int code);
 
