@@ -38,8 +38,9 @@ int fm_dist_launched(void)
 static int local_rank(fm_dist *d, int *out)
 {
     MPI_Comm node;
-    if (mpi_ok(d, MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank,
-                                      MPI_INFO_NULL, &node),
+    if (mpi_ok(d,
+               MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL,
+                                   &node),
                "MPI_Comm_split_type"))
         return 1;
     int rc = mpi_ok(d, MPI_Comm_rank(node, out), "MPI_Comm_rank");
@@ -100,9 +101,10 @@ static int reduce_host(fm_dist *d, fm_backend *be, const fm_tensor *grad, float 
     d->host[P] = *loss;
     d->host[P + 1] = d->local_stop ? 1.0f : 0.0f;
     /* MPI counts are int: P < 2^31 floats (8 GiB of gradients) */
-    if (mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, d->host, (int)(P + 2), MPI_FLOAT, MPI_SUM,
-                                MPI_COMM_WORLD),
-               "MPI_Allreduce of the gradients"))
+    if (mpi_ok(
+            d,
+            MPI_Allreduce(MPI_IN_PLACE, d->host, (int)(P + 2), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce of the gradients"))
         return 1;
     const float inv = 1.0f / (float)d->size; /* exact for power-of-two rank counts */
     for (size_t i = 0; i <= P; i++)
@@ -175,8 +177,9 @@ int fm_dist_same(fm_dist *d, fm_backend *be, const fm_tensor *t, const char *wha
                     "MPI_Allgather of the checksums");
     for (int r = 1; rc == 0 && r < d->size; r++)
         if (all[r] != all[0])
-            rc = fail(d, "step %llu: the ranks drifted apart: rank %d's %s (crc 0x%08x) differ "
-                         "from rank 0's (crc 0x%08x)",
+            rc = fail(d,
+                      "step %llu: the ranks drifted apart: rank %d's %s (crc 0x%08x) differ "
+                      "from rank 0's (crc 0x%08x)",
                       (unsigned long long)step, r, what, all[r], all[0]);
     free(all);
     return rc;

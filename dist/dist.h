@@ -53,8 +53,7 @@ int fm_dist_bcast(fm_dist *d, fm_backend *be, const fm_tensor *t);
 
 /* The drift check: the CRC-32 of t's bytes on every rank, all-gathered; nonzero
  * with d->err naming the first rank that differs from rank 0. */
-int fm_dist_same(fm_dist *d, fm_backend *be, const fm_tensor *t, const char *what,
-                 uint64_t step);
+int fm_dist_same(fm_dist *d, fm_backend *be, const fm_tensor *t, const char *what, uint64_t step);
 
 /* Ends the whole job at once (another rank failed or this one did): MPI_Abort. */
 void fm_dist_abort(fm_dist *d, int code);

@@ -102,6 +102,9 @@ int fm_dist_nccl_avg(fm_dist *d, fm_backend *be, const fm_tensor *grad)
     return 1;
 }
 
-void fm_dist_nccl_close(fm_dist *d) { (void)d; }
+void fm_dist_nccl_close(fm_dist *d)
+{
+    (void)d;
+}
 
 #endif

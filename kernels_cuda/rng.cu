@@ -37,13 +37,16 @@ extern "C" fm_status fm_cuda_rng(fm_backend *be, const fm_call *c)
     float *out = fm_cuda_f32(&c->t[0]);
     unsigned long long seed = c->u[0];
     unsigned stream = (unsigned)c->u[1];
+    unsigned long long first = c->u[2];
     cudaStream_t st = fm_cuda_of(be)->stream;
     switch (c->i[0]) {
     case FM_RNG_UNIFORM:
-        FM_CUDA_LAUNCH(rng_uniform_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream, c->u[2]);
+        FM_CUDA_LAUNCH(rng_uniform_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed,
+                                                                               stream, first);
         return fm_cuda_launched(be, "rng uniform");
     case FM_RNG_NORMAL:
-        FM_CUDA_LAUNCH(rng_normal_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed, stream, c->u[2]);
+        FM_CUDA_LAUNCH(rng_normal_kernel, fm_cuda_blocks(n), FM_CUDA_THREADS, 0, st)(out, n, seed,
+                                                                              stream, first);
         return fm_cuda_launched(be, "rng normal");
     default: return fm_fail(be, FM_ERR_ARG, "cuda: rng: unknown distribution %d", (int)c->i[0]);
     }

@@ -1,6 +1,7 @@
 /* Counter-based random numbers (philox.h): element e (the flat index in out) of
  * stream s under seed S is Philox4x32-10 with key (S lo, S hi) and counter
- * (u2 + e lo, hi, s, 0), u2 the first counter (0 but for a data-parallel rank's slice). Only the first two output words r0, r1 are used:
+ * (u2 + e lo, hi, s, 0), u2 the first counter (0 but for a data-parallel rank's
+ * slice). Only the first two output words r0, r1 are used:
  *
  *   uniform  u = (r0 >> 8) 2^-24                                  in [0, 1)
  *   normal   z = sqrt(-2 ln u1) cos(2 pi u2),
@@ -9,7 +10,7 @@
  * u1 > 0, so the log is finite and |z| <= sqrt(2 * 24 ln 2) ~ 5.77. Box-Muller's
  * second normal (the sine) is dropped so that every element owns one counter and
  * the result does not depend on how a backend splits the work.
- * i0 distribution, u0 seed (64 bits), u1 stream (low 32 bits used). */
+ * i0 distribution, u0 seed (64 bits), u1 stream (low 32 bits used), u2 first counter. */
 #include "philox.h"
 #include "ref.h"
 

@@ -60,7 +60,10 @@ static sums compare(const float *a, const float *b, size_t n)
     return s;
 }
 
-static double rel(sums s) { return s.aa > 0 ? sqrt(s.dd / s.aa) : sqrt(s.dd); }
+static double rel(sums s)
+{
+    return s.aa > 0 ? sqrt(s.dd / s.aa) : sqrt(s.dd);
+}
 
 /* Every float tensor of a against the tensor of that name in b. */
 static int diff(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)

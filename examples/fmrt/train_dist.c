@@ -132,8 +132,17 @@ int train_dist_after_step(train_dist *t, fm_unet *m, uint64_t step, int *stop)
     return 0;
 }
 
-void train_dist_request_stop(train_dist *t, int local_stop) { (void)t, (void)local_stop; }
-void train_dist_fail(train_dist *t, int rc) { (void)t, (void)rc; }
-void train_dist_close(train_dist *t) { (void)t; }
+void train_dist_request_stop(train_dist *t, int local_stop)
+{
+    (void)t, (void)local_stop;
+}
+void train_dist_fail(train_dist *t, int rc)
+{
+    (void)t, (void)rc;
+}
+void train_dist_close(train_dist *t)
+{
+    (void)t;
+}
 
 #endif

@@ -9,14 +9,14 @@
 #include "flow.h"
 
 typedef struct train_dist {
-    int on;             /* a --dist run (also with one rank) */
+    int on; /* a --dist run (also with one rank) */
     int rank, size, local_rank;
-    long long check;    /* drift check every this many steps */
+    long long check; /* drift check every this many steps */
     /* Test hook (tests/dist.sh): rank FMRT_TEST_DIE_RANK kills itself (SIGKILL)
      * after step FMRT_TEST_DIE_STEP, as a crashed or lost rank would end. */
     long long die_step;
     int die_rank;
-    void *d;            /* fm_dist, when on */
+    void *d; /* fm_dist, when on */
 } train_dist;
 
 /* want: --dist given. Starts MPI when asked or when an MPI launcher started this
