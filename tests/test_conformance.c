@@ -131,11 +131,18 @@ static void check_device(const char *name)
 {
     if (!fm_backend_is_compiled(name))
         cr_skip_test("%s: not compiled into this build", name);
-    /* tiny and dit-tiny at batch 2, both unconditional and conditional; mnist at batch 1. */
-    const char *presets[] = {"tiny", "mnist", "dit-tiny"};
-    const int batches[] = {2, 1, 2};
+    /* tiny and dit-tiny at batch 2, both unconditional and conditional; mnist at batch 1
+     * (not under the sanitizers: its rows there take longer than the rest of the suite,
+     * and tiny reaches the same kernels; the plain build runs them). */
+    const char *presets[] = {"tiny", "dit-tiny", "mnist"};
+    const int batches[] = {2, 2, 1};
+#ifdef FMRT_SANITIZED_BUILD
+    const int npresets = 2;
+#else
+    const int npresets = 3;
+#endif
     size_t device, host;
-    sizes(presets, batches, 3, &device, &host);
+    sizes(presets, batches, npresets, &device, &host);
     pair p;
     char why[FM_ERR_LEN];
     if (open_pair(&p, name, NULL, device, host, why, sizeof why)) {
@@ -150,8 +157,9 @@ static void check_device(const char *name)
     for (int cond = 0; cond < 2; cond++)
         cr_expect_eq(
             fm_conformance_model(&p.ref, &p.be, &p.host, "tiny", 2, cond, on_row, &t, &sum), FM_OK);
-    cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "mnist", 1, 1, on_row, &t, &sum),
-                 FM_OK);
+    if (npresets > 2)
+        cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "mnist", 1, 1, on_row, &t, &sum),
+                     FM_OK);
     for (int cond = 0; cond < 2; cond++)
         cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "dit-tiny", 2, cond, on_row, &t,
                                           &sum),
