@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
 typedef struct att_job {
     fm_cpu *cpu;
@@ -36,11 +37,12 @@ static void fwd_pair(void *p, int64_t nh, int tid)
         float *r = a + i * L, mx = r[0];
         for (int64_t t = 1; t < L; t++)
             mx = r[t] > mx ? r[t] : mx;
+        /* the exps in a loop of their own: vmath.h's expf vectorises, libm's does not */
+        for (int64_t t = 0; t < L; t++)
+            r[t] = fm_cpu_expf(r[t] - mx);
         double sum = 0.0;
-        for (int64_t t = 0; t < L; t++) {
-            r[t] = expf(r[t] - mx);
+        for (int64_t t = 0; t < L; t++)
             sum += r[t];
-        }
         float inv = (float)(1.0 / sum);
         for (int64_t t = 0; t < L; t++)
             r[t] *= inv;

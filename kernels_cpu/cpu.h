@@ -99,7 +99,7 @@ double fm_cpu_sum(const float *x, int64_t n);
     X(add_bwd) X(axpby_bwd) X(timeemb_fwd) X(timeemb_bwd) X(embed_fwd) X(embed_bwd)                \
     X(softmax_xent_fwd) X(softmax_xent_bwd) X(mse_fwd) X(mse_bwd) X(fm_interp_fwd)                 \
     X(fm_interp_bwd) X(sum_fwd) X(sum_bwd) X(quantize_u8) X(rng) X(gated_add_fwd)                \
-    X(gated_add_bwd) X(transpose) X(unpatchify_fwd) X(unpatchify_bwd)
+    X(gated_add_bwd) X(unpatchify_fwd) X(unpatchify_bwd)
 /* clang-format on */
 
 #define FM_X(id, name, slots) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);
