@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "conf_rows.h"
 #include "io.h"
 
 #define CMD "diff"
@@ -42,33 +43,13 @@ int parse_diff_args(int argc, char **argv, diff_opts *o)
     return 0;
 }
 
-/* Sums over one tensor pair: ||a||^2, ||a - b||^2 and max |a - b|. */
-typedef struct sums {
-    double aa, dd, maxabs;
-} sums;
-
-static sums compare(const float *a, const float *b, size_t n)
-{
-    sums s = {0, 0, 0};
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        s.aa += (double)a[i] * a[i];
-        s.dd += d * d;
-        if (!(fabs(d) <= s.maxabs)) /* NaN sticks */
-            s.maxabs = fabs(d);
-    }
-    return s;
-}
-
-static double rel(sums s)
-{
-    return s.aa > 0 ? sqrt(s.dd / s.aa) : sqrt(s.dd);
-}
+/* rel L2 = sqrt(NMSE) of the conformance comparison (b against the reference a). */
+static double rel(const fm_conf_cmp *c) { return sqrt(fm_conf_nmse(c)); }
 
 /* Every float tensor of a against the tensor of that name in b. */
 static int diff(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)
 {
-    sums tot = {0, 0, 0};
+    fm_conf_cmp tot = {0, 0, 0, 0};
     long long n = 0;
     int nt = 0;
     for (int i = 0; i < wa->ntensors; i++) {
@@ -81,19 +62,22 @@ static int diff(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)
         if (tb.dtype != FM_F32 || tb.bytes != ta.bytes ||
             memcmp(ta.shape, tb.shape, sizeof ta.shape) != 0)
             return cli_error("%s: shape or type differs between %s and %s", ta.name, o->a, o->b);
-        size_t cnt = ta.bytes / sizeof(float);
-        sums s = compare(ta.data, tb.data, cnt);
+        int64_t cnt = (int64_t)(ta.bytes / sizeof(float));
+        fm_conf_cmp c = fm_conf_compare(tb.data, ta.data, FM_F32, 0, cnt);
         if (o->all)
-            printf("  %-40s max abs %.3e  rel %.3e\n", ta.name, s.maxabs, rel(s));
-        tot.aa += s.aa;
-        tot.dd += s.dd;
-        tot.maxabs = s.maxabs > tot.maxabs || isnan(s.maxabs) ? s.maxabs : tot.maxabs;
-        n += (long long)cnt;
+            printf("  %-40s max abs %.3e  rel %.3e\n", ta.name, c.max_abs, rel(&c));
+        tot.se += c.se;
+        tot.sr += c.sr;
+        tot.max_abs = c.max_abs > tot.max_abs ? c.max_abs : tot.max_abs;
+        tot.nonfinite += c.nonfinite;
+        n += cnt;
         nt++;
     }
-    printf("%d tensors, %lld floats: max abs %.3e  rel L2 %.3e\n", nt, n, tot.maxabs, rel(tot));
-    if (o->have_tol && !(rel(tot) <= o->tol))
-        return cli_error("rel L2 %.3e is above --tol %.3e", rel(tot), o->tol);
+    printf("%d tensors, %lld floats: max abs %.3e  rel L2 %.3e\n", nt, n, tot.max_abs, rel(&tot));
+    if (tot.nonfinite)
+        return cli_error("%d non-finite values (NaN or inf) in the files", tot.nonfinite);
+    if (o->have_tol && !(rel(&tot) <= o->tol))
+        return cli_error("rel L2 %.3e is above --tol %.3e", rel(&tot), o->tol);
     return 0;
 }
 
