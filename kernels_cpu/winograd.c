@@ -90,53 +90,54 @@ static inline void filter_1d(int m, float g0, float g1, float g2, float u[WINO_M
     }
 }
 
-#define WINO_WB 64 /* input channels per block of the weight transform */
+#define WINO_WB 64 /* output channels per block of the weight transform */
 
-/* U[xi][o][c0 + c] = (G g G^T)[xi] for the nc filters g[.][c] (row-major 3x3 in g[0..8]),
- * vectorised over c. */
-static inline void weight_block(const wino *wn, const float (*g)[WINO_WB], int64_t o, int64_t c0,
-                                int64_t nc, const int m)
+/* U[xi][c][o0 + o] = (G g G^T)[xi] for the no filters g[.][o] (row-major 3x3 in g[0..8]),
+ * vectorised over o. */
+static inline void weight_block(const wino *wn, const float (*g)[WINO_WB], int64_t c, int64_t o0,
+                                int64_t no, const int m)
 {
     const int a = m + 2;
-    float *U = wn->U + o * wn->Ci + c0;
+    float *U = wn->U + c * wn->Co + o0;
     int64_t xs = wn->Co * wn->Ci; /* U's stride from one xi to the next */
     FM_IVDEP
-    for (int64_t c = 0; c < nc; c++) {
+    for (int64_t o = 0; o < no; o++) {
         float gg[3][WINO_MAXA]; /* gg[j] = G (column j of g) */
         FM_UNROLL6
         for (int j = 0; j < 3; j++)
-            filter_1d(m, g[j][c], g[3 + j][c], g[6 + j][c], gg[j]);
+            filter_1d(m, g[j][o], g[3 + j][o], g[6 + j][o], gg[j]);
         FM_UNROLL6
         for (int i = 0; i < a; i++) { /* row i of G g, through G: (G g) G^T */
             float u[WINO_MAXA];
             filter_1d(m, gg[0][i], gg[1][i], gg[2][i], u);
             FM_UNROLL6
             for (int j = 0; j < a; j++)
-                U[(i * a + j) * xs + c] = u[j];
+                U[(i * a + j) * xs + o] = u[j];
         }
     }
 }
 
 /* U for g = w[o, c] (or, flipped, w[c, o] rotated 180 degrees, with o and c then counting
- * the conv's input and output channels), one o per item: the filters of a block of
- * channels are first gathered channel-innermost, so that the transform vectorises. */
-static void weight_item(void *p, int64_t o, int tid)
+ * the conv's output and input channels), one c per item: the filters of a block of
+ * output channels are first gathered channel-innermost, so that the transform
+ * vectorises and writes U's rows [c][o] whole. */
+static void weight_item(void *p, int64_t c, int tid)
 {
     (void)tid;
     const wino *wn = p;
     float g[9][WINO_WB];
-    for (int64_t c0 = 0; c0 < wn->Ci; c0 += WINO_WB) {
-        int64_t nc = wn->Ci - c0 < WINO_WB ? wn->Ci - c0 : WINO_WB;
-        for (int64_t c = 0; c < nc; c++) {
+    for (int64_t o0 = 0; o0 < wn->Co; o0 += WINO_WB) {
+        int64_t no = wn->Co - o0 < WINO_WB ? wn->Co - o0 : WINO_WB;
+        for (int64_t o = 0; o < no; o++) {
             const float *wp =
-                wn->flip ? wn->w + ((c0 + c) * wn->Co + o) * 9 : wn->w + (o * wn->Ci + c0 + c) * 9;
+                wn->flip ? wn->w + (c * wn->Co + o0 + o) * 9 : wn->w + ((o0 + o) * wn->Ci + c) * 9;
             for (int k = 0; k < 9; k++)
-                g[k][c] = wp[wn->flip ? 8 - k : k];
+                g[k][o] = wp[wn->flip ? 8 - k : k];
         }
         if (wn->m == 2)
-            weight_block(wn, (const float(*)[WINO_WB])g, o, c0, nc, 2);
+            weight_block(wn, (const float(*)[WINO_WB])g, c, o0, no, 2);
         else
-            weight_block(wn, (const float(*)[WINO_WB])g, o, c0, nc, 4);
+            weight_block(wn, (const float(*)[WINO_WB])g, c, o0, no, 4);
     }
 }
 
@@ -313,7 +314,7 @@ static void output_tile4(const float *const *mm, float *const *y, int64_t Co)
  * 64-256 in the model, while a row has only 2-14 tiles): each image is first transposed
  * into a zero-padded channels-last plane X[m th + 2][m tw + 2][Ci], so that the a^2
  * values of a tile are a^2 contiguous channel vectors; V and M are [a^2][T][channels],
- * the GEMMs are M[xi] (T x Co) = V[xi] (T x Ci) U[xi]^T, and the output transform fills
+ * the GEMMs are M[xi] (T x Co) = V[xi] (T x Ci) U[xi] (Ci x Co), and the output transform fills
  * a channels-last Y[m th][m tw][Co] that is transposed back into NCHW with the bias. */
 static void tile_item(void *p, int64_t it, int tid)
 {
@@ -326,8 +327,8 @@ static void tile_item(void *p, int64_t it, int tid)
     for (int64_t n = n0; n < n1; n++)
         input_transform(wn, V, X, T, n, (n - n0) * per);
     for (int64_t xi = 0; xi < nx; xi++)
-        fm_cpu_sgemm(0, 1, T, Co, Ci, 1.0f, V + xi * T * Ci, Ci, wn->U + xi * Co * Ci, Ci, 0.0f,
-                     M + xi * T * Co, Co);
+        fm_cpu_sgemm_small(T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co, M + xi * T * Co,
+                           Co, 0);
     int64_t YW = m * tw;
     for (int64_t n = n0; n < n1; n++) {
         /* Y[m ty + i][m tx + j][o] = (A^T m A)[i][j] */
@@ -427,7 +428,7 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
     if (!wn.nb)
         return 0;
     wn.U = fm_cpu_shared(cpu);
-    fm_cpu_parallel(cpu, Co, weight_item, &wn);
+    fm_cpu_parallel(cpu, Ci, weight_item, &wn);
     fm_cpu_parallel(cpu, (N + wn.nb - 1) / wn.nb, tile_item, &wn);
     return 1;
 }

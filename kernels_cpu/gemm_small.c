@@ -1,0 +1,116 @@
+/* The GEMMs of the convolutions' inner loops without packing:
+ *
+ *   C[M,N] = A[M,K] B[K,N]  (accumulate 0)   or   C += A B  (accumulate 1)
+ *
+ * all row-major with row strides lda, ldb, ldc. Winograd's a^2 GEMMs per tile block
+ * (M = tiles, K = input channels, N = output channels) are small (M ~ 100-250, K and N
+ * 64-256) and their operands are already laid out for a register-tile kernel: A's rows
+ * are read with broadcasts, B's rows with vector loads. A packing GEMM (OpenBLAS) copies
+ * both into its panels on every call, which cost as much as a fifth of a sampling step.
+ *
+ * Kernel: an MR x (NV VW) tile of C stays in vector registers while k runs over all of
+ * K; per k it loads NV vectors of B's row k and, for each of the MR rows, broadcasts
+ * A[r][k] into NV fused multiply-adds. MR x NV accumulators + NV loads + a broadcast
+ * fit the register file: AVX-512 (32 registers of 16 floats) 14 x 2, AVX 6 x 2 (16
+ * registers of 8), otherwise 4 x 2 vectors of 4. The loop order (column strips outside,
+ * row tiles inside) keeps a strip of B (K x NV VW floats: 32 KiB at K = 256) in L1
+ * while A streams from L2. The sum over k runs in order, one rounding per fused
+ * multiply-add, as OpenBLAS's kernels do.
+ *
+ * Shapes it does not take (N not a multiple of VW, K above GS_KMAX, where a strip of B
+ * would leave L2) go to fm_cpu_sgemm. */
+#include "cpu.h"
+
+#if defined(__AVX512F__)
+#define GS_VW 16
+#define GS_MR 14
+#elif defined(__AVX__)
+#define GS_VW 8
+#define GS_MR 6
+#else
+#define GS_VW 4
+#define GS_MR 4
+#endif
+#define GS_NV 2
+#define GS_KMAX 1024
+
+typedef float gs_vec __attribute__((vector_size(GS_VW * sizeof(float)), aligned(sizeof(float))));
+
+/* One mr x (nv VW) tile; mr and nv are constants at every call (tile_rows), so the
+ * arrays become registers and the loops unroll. */
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, int64_t K,
+                                                       const float *A, int64_t lda,
+                                                       const float *B, int64_t ldb, float *C,
+                                                       int64_t ldc, int accumulate)
+{
+    gs_vec c[GS_MR][GS_NV];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            c[r][v] = accumulate ? *(const gs_vec *)(C + r * ldc + v * GS_VW) : (gs_vec){0};
+    for (int64_t k = 0; k < K; k++) {
+        gs_vec b[GS_NV];
+        for (int v = 0; v < nv; v++)
+            b[v] = *(const gs_vec *)(B + k * ldb + v * GS_VW);
+        for (int r = 0; r < mr; r++) {
+            float a = A[r * lda + k];
+            for (int v = 0; v < nv; v++)
+                c[r][v] += a * b[v];
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            *(gs_vec *)(C + r * ldc + v * GS_VW) = c[r][v];
+}
+
+/* The tile with constant sizes: the full one, or the last rows / last strip. */
+#define GS_CASE(mr)                                                                                \
+    case mr:                                                                                       \
+        if (nv == GS_NV)                                                                           \
+            tile(mr, GS_NV, K, A, lda, B, ldb, C, ldc, accumulate);                                \
+        else                                                                                       \
+            tile(mr, 1, K, A, lda, B, ldb, C, ldc, accumulate);                                    \
+        break;
+
+static void tile_rows(int mr, int nv, int64_t K, const float *A, int64_t lda, const float *B,
+                      int64_t ldb, float *C, int64_t ldc, int accumulate)
+{
+    switch (mr) {
+        GS_CASE(1)
+        GS_CASE(2)
+        GS_CASE(3)
+        GS_CASE(4)
+#if GS_MR > 4
+        GS_CASE(5)
+        GS_CASE(6)
+#endif
+#if GS_MR > 6
+        GS_CASE(7)
+        GS_CASE(8)
+        GS_CASE(9)
+        GS_CASE(10)
+        GS_CASE(11)
+        GS_CASE(12)
+        GS_CASE(13)
+        GS_CASE(14)
+#endif
+    default:
+        break;
+    }
+}
+
+void fm_cpu_sgemm_small(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
+{
+    if (N % GS_VW != 0 || K > GS_KMAX || K <= 0) {
+        fm_cpu_sgemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+        return;
+    }
+    for (int64_t j0 = 0; j0 < N; j0 += GS_NV * GS_VW) {
+        int nv = N - j0 >= GS_NV * GS_VW ? GS_NV : 1;
+        for (int64_t i0 = 0; i0 < M; i0 += GS_MR) {
+            int mr = M - i0 < GS_MR ? (int)(M - i0) : GS_MR;
+            tile_rows(mr, nv, K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
+                      accumulate);
+        }
+    }
+}
