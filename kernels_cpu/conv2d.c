@@ -205,7 +205,7 @@ static void fwd_tile(void *p, int64_t t, int tid)
     }
     if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
         float *C = cv->out + n0 * cv->Co * cv->HW + q0;
-        fm_cpu_sgemm(0, 0, cv->Co, np, cv->CKK, 1.0f, cv->w, cv->CKK, B, ldb, 0.0f, C, cv->HW);
+        fm_cpu_sgemm_small(cv->Co, np, cv->CKK, cv->w, cv->CKK, B, ldb, C, cv->HW, 0);
         if (cv->b)
             for (int64_t o = 0; o < cv->Co; o++)
                 for (int64_t q = 0; q < np; q++)
@@ -213,7 +213,7 @@ static void fwd_tile(void *p, int64_t t, int tid)
         return;
     }
     float *tmp = scr + (B == scr ? cv->CKK * cols : 0);
-    fm_cpu_sgemm(0, 0, cv->Co, cols, cv->CKK, 1.0f, cv->w, cv->CKK, B, ldb, 0.0f, tmp, cols);
+    fm_cpu_sgemm_small(cv->Co, cols, cv->CKK, cv->w, cv->CKK, B, ldb, tmp, cols, 0);
     for (int64_t n = n0; n < n1; n++)
         for (int64_t o = 0; o < cv->Co; o++) {
             float *dst = cv->out + (n * cv->Co + o) * cv->HW;

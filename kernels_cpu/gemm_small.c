@@ -17,8 +17,10 @@
  * while A streams from L2. The sum over k runs in order, one rounding per fused
  * multiply-add, as OpenBLAS's kernels do.
  *
- * Shapes it does not take (N not a multiple of VW, K above GS_KMAX, where a strip of B
- * would leave L2) go to fm_cpu_sgemm. */
+ * The last N mod VW columns take a narrower strip whose vectors are filled and stored
+ * element by element (a 14x14 image's 196 positions are 12 vectors of 16 and 4). K
+ * above GS_KMAX, where a strip of B would leave L2, and N below VW (the U-Net's last,
+ * one-channel conv: all tail) go to fm_cpu_sgemm. */
 #include "cpu.h"
 
 #if defined(__AVX512F__)
@@ -32,7 +34,7 @@
 #define GS_MR 4
 #endif
 #define GS_NV 2
-#define GS_KMAX 1024
+#define GS_KMAX 2304 /* a strip of B: 288 KiB */
 
 typedef float gs_vec __attribute__((vector_size(GS_VW * sizeof(float)), aligned(sizeof(float))));
 
@@ -60,6 +62,28 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
             *(gs_vec *)(C + r * ldc + v * GS_VW) = c[r][v];
+}
+
+/* The last rem < VW columns of mr rows: B's and C's partial vectors go through lanes. */
+static void tile_tail(int mr, int rem, int64_t K, const float *A, int64_t lda, const float *B,
+                      int64_t ldb, float *C, int64_t ldc, int accumulate)
+{
+    gs_vec c[GS_MR];
+    for (int r = 0; r < mr; r++) {
+        c[r] = (gs_vec){0};
+        for (int i = 0; accumulate && i < rem; i++)
+            c[r][i] = C[r * ldc + i];
+    }
+    for (int64_t k = 0; k < K; k++) {
+        gs_vec b = {0};
+        for (int i = 0; i < rem; i++)
+            b[i] = B[k * ldb + i];
+        for (int r = 0; r < mr; r++)
+            c[r] += A[r * lda + k] * b;
+    }
+    for (int r = 0; r < mr; r++)
+        for (int i = 0; i < rem; i++)
+            C[r * ldc + i] = c[r][i];
 }
 
 /* The tile with constant sizes: the full one, or the last rows / last strip. */
@@ -101,12 +125,17 @@ static void tile_rows(int mr, int nv, int64_t K, const float *A, int64_t lda, co
 void fm_cpu_sgemm_small(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
-    if (N % GS_VW != 0 || K > GS_KMAX || K <= 0) {
+    if (K > GS_KMAX || K <= 0 || N < GS_VW) { /* (N < VW: all tail, e.g. a 1-channel conv) */
         fm_cpu_sgemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
         return;
     }
-    for (int64_t j0 = 0; j0 < N; j0 += GS_NV * GS_VW) {
-        int nv = N - j0 >= GS_NV * GS_VW ? GS_NV : 1;
+    int64_t Nv = N - N % GS_VW; /* columns in whole vectors */
+    if (Nv < N)
+        for (int64_t i0 = 0; i0 < M; i0 += GS_MR)
+            tile_tail(M - i0 < GS_MR ? (int)(M - i0) : GS_MR, (int)(N - Nv), K, A + i0 * lda, lda,
+                      B + Nv, ldb, C + i0 * ldc + Nv, ldc, accumulate);
+    for (int64_t j0 = 0; j0 < Nv; j0 += GS_NV * GS_VW) {
+        int nv = Nv - j0 >= GS_NV * GS_VW ? GS_NV : 1;
         for (int64_t i0 = 0; i0 < M; i0 += GS_MR) {
             int mr = M - i0 < GS_MR ? (int)(M - i0) : GS_MR;
             tile_rows(mr, nv, K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,

@@ -52,10 +52,14 @@
 #include "vmath.h"
 
 /* Target tiles per GEMM (the M of the a^2 GEMMs): WINO_VALUES / a^2, so that an item's V
- * and M hold about the same floats per channel whatever the tile size (512 tiles of
- * F(2x2), 227 of F(4x4): measured, 512 of F(4x4) ran 28x28 convs ~7% slower). */
-#define WINO_VALUES 8192
-#define WINO_MIN_TILES 128 /* and at least that many where the batch allows */
+ * and M hold about the same floats per channel whatever the tile size. Small, so that V
+ * and M stay in L2 between the transforms and the GEMMs: the GEMMs do not pack
+ * (gemm_small.c), so short ones lose little. Measured on the mnist preset's sampling (2
+ * threads, AVX-512): 8192 (227 tiles of F(4x4), right for OpenBLAS's packing GEMM) 2.55
+ * s per 10 steps, 2048 2.36-2.42 s, 1024 2.24 s, 512 2.27-2.62 s. Items are whole
+ * images, so a 28x28 one (49 tiles of F(4x4)) is one item whatever the target. */
+#define WINO_VALUES 1024
+#define WINO_MIN_TILES 64 /* and at least that many where the batch allows */
 #define WINO_MAXA 6        /* the largest tile side a = m + 2 */
 /* The F(4x4) transforms' loops over the tile are unrolled before vectorisation, so that
  * their small arrays become registers and the channel loop around them vectorises. */
