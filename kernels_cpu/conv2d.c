@@ -205,7 +205,7 @@ static void fwd_tile(void *p, int64_t t, int tid)
     }
     if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
         float *C = cv->out + n0 * cv->Co * cv->HW + q0;
-        fm_cpu_sgemm_small(cv->Co, np, cv->CKK, cv->w, cv->CKK, B, ldb, C, cv->HW, 0);
+        fm_cpu_sgemm_small(0, cv->Co, np, cv->CKK, cv->w, cv->CKK, B, ldb, C, cv->HW, 0);
         if (cv->b)
             for (int64_t o = 0; o < cv->Co; o++)
                 for (int64_t q = 0; q < np; q++)
@@ -213,7 +213,7 @@ static void fwd_tile(void *p, int64_t t, int tid)
         return;
     }
     float *tmp = scr + (B == scr ? cv->CKK * cols : 0);
-    fm_cpu_sgemm_small(cv->Co, cols, cv->CKK, cv->w, cv->CKK, B, ldb, tmp, cols, 0);
+    fm_cpu_sgemm_small(0, cv->Co, cols, cv->CKK, cv->w, cv->CKK, B, ldb, tmp, cols, 0);
     for (int64_t n = n0; n < n1; n++)
         for (int64_t o = 0; o < cv->Co; o++) {
             float *dst = cv->out + (n * cv->Co + o) * cv->HW;
@@ -301,12 +301,12 @@ static void bwd_tile(void *p, int64_t t, int tid)
         if (!cv->din)
             continue;
         if (cv->pointwise && n1 - n0 == 1) { /* din[n0][:, q0:q1] = Wm^T G directly */
-            fm_cpu_sgemm(1, 0, cv->Ci, np, cv->Co, 1.0f, cv->w, cv->CKK, Gp, ldg, 0.0f,
-                         cv->din + n0 * cv->Ci * cv->HW + q0, cv->HW);
+            fm_cpu_sgemm_small(1, cv->Ci, np, cv->Co, cv->w, cv->CKK, Gp, ldg,
+                               cv->din + n0 * cv->Ci * cv->HW + q0, cv->HW, 0);
             continue;
         }
         /* dcol[CKK, cols] = Wm^T G, then col2im into din (zeroed at the image's first tile) */
-        fm_cpu_sgemm(1, 0, cv->CKK, cols, cv->Co, 1.0f, cv->w, cv->CKK, Gp, ldg, 0.0f, dcol, cols);
+        fm_cpu_sgemm_small(1, cv->CKK, cols, cv->Co, cv->w, cv->CKK, Gp, ldg, dcol, cols, 0);
         if (q0 == 0)
             memset(cv->din + n0 * cv->Ci * cv->H * cv->W, 0,
                    (size_t)((n1 - n0) * cv->Ci * cv->H * cv->W) * sizeof(float));

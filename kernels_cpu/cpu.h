@@ -64,9 +64,10 @@ void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, 
 void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                       float *C, int64_t ldc);
-/* C[M,N] = A[M,K] B[K,N] (accumulate 0) or C += A B (1), row-major, without packing:
- * a register-tile kernel for the small GEMMs inside the convolutions (gemm_small.c). */
-void fm_cpu_sgemm_small(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+/* C[M,N] = op(A)[M,K] B[K,N] (accumulate 0) or C += op(A) B (1), row-major, op(A) = A or
+ * A^T (ta), without packing: a register-tile kernel for the small GEMMs inside the
+ * convolutions (gemm_small.c). */
+void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
 /* Once per process: OpenBLAS to one thread (no-op for our own GEMM). */
 void fm_cpu_gemm_init(void);

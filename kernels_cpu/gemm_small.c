@@ -1,8 +1,9 @@
 /* The GEMMs of the convolutions' inner loops without packing:
  *
- *   C[M,N] = A[M,K] B[K,N]  (accumulate 0)   or   C += A B  (accumulate 1)
+ *   C[M,N] = op(A)[M,K] B[K,N]  (accumulate 0)   or   C += op(A) B  (accumulate 1)
  *
- * all row-major with row strides lda, ldb, ldc. Winograd's a^2 GEMMs per tile block
+ * all row-major with row strides lda, ldb, ldc; op(A) = A, or A^T (ta: A stored K x M,
+ * as the weight gradients' dout^T and the input gradients' w^T are). Winograd's a^2 GEMMs per tile block
  * (M = tiles, K = input channels, N = output channels) are small (M ~ 100-250, K and N
  * 64-256) and their operands are already laid out for a register-tile kernel: A's rows
  * are read with broadcasts, B's rows with vector loads. A packing GEMM (OpenBLAS) copies
@@ -40,8 +41,8 @@ typedef float gs_vec __attribute__((vector_size(GS_VW * sizeof(float)), aligned(
 
 /* One mr x (nv VW) tile; mr and nv are constants at every call (tile_rows), so the
  * arrays become registers and the loops unroll. */
-static inline __attribute__((always_inline)) void tile(const int mr, const int nv, int64_t K,
-                                                       const float *A, int64_t lda,
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const int ta,
+                                                       int64_t K, const float *A, int64_t lda,
                                                        const float *B, int64_t ldb, float *C,
                                                        int64_t ldc, int accumulate)
 {
@@ -54,7 +55,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         for (int v = 0; v < nv; v++)
             b[v] = *(const gs_vec *)(B + k * ldb + v * GS_VW);
         for (int r = 0; r < mr; r++) {
-            float a = A[r * lda + k];
+            float a = ta ? A[k * lda + r] : A[r * lda + k];
             for (int v = 0; v < nv; v++)
                 c[r][v] += a * b[v];
         }
@@ -65,7 +66,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
 }
 
 /* The last rem < VW columns of mr rows: B's and C's partial vectors go through lanes. */
-static void tile_tail(int mr, int rem, int64_t K, const float *A, int64_t lda, const float *B,
+static void tile_tail(int mr, int rem, int ta, int64_t K, const float *A, int64_t lda, const float *B,
                       int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
     gs_vec c[GS_MR];
@@ -79,7 +80,7 @@ static void tile_tail(int mr, int rem, int64_t K, const float *A, int64_t lda, c
         for (int i = 0; i < rem; i++)
             b[i] = B[k * ldb + i];
         for (int r = 0; r < mr; r++)
-            c[r] += A[r * lda + k] * b;
+            c[r] += (ta ? A[k * lda + r] : A[r * lda + k]) * b;
     }
     for (int r = 0; r < mr; r++)
         for (int i = 0; i < rem; i++)
@@ -89,13 +90,17 @@ static void tile_tail(int mr, int rem, int64_t K, const float *A, int64_t lda, c
 /* The tile with constant sizes: the full one, or the last rows / last strip. */
 #define GS_CASE(mr)                                                                                \
     case mr:                                                                                       \
-        if (nv == GS_NV)                                                                           \
-            tile(mr, GS_NV, K, A, lda, B, ldb, C, ldc, accumulate);                                \
+        if (nv == GS_NV && ta)                                                                     \
+            tile(mr, GS_NV, 1, K, A, lda, B, ldb, C, ldc, accumulate);                             \
+        else if (nv == GS_NV)                                                                      \
+            tile(mr, GS_NV, 0, K, A, lda, B, ldb, C, ldc, accumulate);                             \
+        else if (ta)                                                                               \
+            tile(mr, 1, 1, K, A, lda, B, ldb, C, ldc, accumulate);                                 \
         else                                                                                       \
-            tile(mr, 1, K, A, lda, B, ldb, C, ldc, accumulate);                                    \
+            tile(mr, 1, 0, K, A, lda, B, ldb, C, ldc, accumulate);                                 \
         break;
 
-static void tile_rows(int mr, int nv, int64_t K, const float *A, int64_t lda, const float *B,
+static void tile_rows(int mr, int nv, int ta, int64_t K, const float *A, int64_t lda, const float *B,
                       int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
     switch (mr) {
@@ -122,23 +127,24 @@ static void tile_rows(int mr, int nv, int64_t K, const float *A, int64_t lda, co
     }
 }
 
-void fm_cpu_sgemm_small(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
+    int64_t ra = ta ? 1 : lda; /* A's step from one row of op(A) to the next */
     if (K > GS_KMAX || K <= 0 || N < GS_VW) { /* (N < VW: all tail, e.g. a 1-channel conv) */
-        fm_cpu_sgemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+        fm_cpu_sgemm(ta, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
         return;
     }
     int64_t Nv = N - N % GS_VW; /* columns in whole vectors */
     if (Nv < N)
         for (int64_t i0 = 0; i0 < M; i0 += GS_MR)
-            tile_tail(M - i0 < GS_MR ? (int)(M - i0) : GS_MR, (int)(N - Nv), K, A + i0 * lda, lda,
+            tile_tail(M - i0 < GS_MR ? (int)(M - i0) : GS_MR, (int)(N - Nv), ta, K, A + i0 * ra, lda,
                       B + Nv, ldb, C + i0 * ldc + Nv, ldc, accumulate);
     for (int64_t j0 = 0; j0 < Nv; j0 += GS_NV * GS_VW) {
         int nv = Nv - j0 >= GS_NV * GS_VW ? GS_NV : 1;
         for (int64_t i0 = 0; i0 < M; i0 += GS_MR) {
             int mr = M - i0 < GS_MR ? (int)(M - i0) : GS_MR;
-            tile_rows(mr, nv, K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
+            tile_rows(mr, nv, ta, K, A + i0 * ra, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
                       accumulate);
         }
     }

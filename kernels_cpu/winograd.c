@@ -331,7 +331,7 @@ static void tile_item(void *p, int64_t it, int tid)
     for (int64_t n = n0; n < n1; n++)
         input_transform(wn, V, X, T, n, (n - n0) * per);
     for (int64_t xi = 0; xi < nx; xi++)
-        fm_cpu_sgemm_small(T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co, M + xi * T * Co,
+        fm_cpu_sgemm_small(0, T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co, M + xi * T * Co,
                            Co, 0);
     int64_t YW = m * tw;
     for (int64_t n = n0; n < n1; n++) {
@@ -491,8 +491,8 @@ static void dw_item(void *p, int64_t it, int tid)
             }
     }
     for (int xi = 0; xi < 16; xi++)
-        fm_cpu_sgemm(1, 0, Co, Ci, T, 1.0f, D + xi * T * Co, Co, V + xi * T * Ci, Ci, 1.0f,
-                     dU + xi * Co * Ci, Ci);
+        fm_cpu_sgemm_small(1, Co, Ci, T, D + xi * T * Co, Co, V + xi * T * Ci, Ci,
+                           dU + xi * Co * Ci, Ci, 1);
 }
 
 /* dw[o, c] += G^T (sum over threads of dU[:, o, c]) G. Item: one o. */
