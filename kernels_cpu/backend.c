@@ -55,7 +55,8 @@ struct fm_cpu {
     float *scratch, *shared;
     size_t scratch_floats; /* per thread */
     size_t shared_floats;
-    char desc[128];
+    int bf16; /* FM_BACKEND_BF16 asked and this build has the kernels */
+    char desc[160];
 };
 
 /* One entry per op of FM_OP_LIST (cpu.h declares them all: a missing one fails the
@@ -65,6 +66,11 @@ static const fm_kernel_fn kernels[FM_OP_COUNT] = {
     FM_OP_LIST(FM_X)
 #undef FM_X
 };
+
+int fm_cpu_bf16(const fm_cpu *cpu)
+{
+    return cpu->bf16;
+}
 
 fm_cpu *fm_cpu_of(fm_backend *be)
 {
@@ -269,9 +275,15 @@ static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
         cpu->started++;
     }
     cpu->nthreads = cpu->started + 1;
-    snprintf(cpu->desc, sizeof cpu->desc, "cpu (%d thread%s, %s, %zu MiB scratch/thread)",
+    /* bf16 without the instructions: float32, said in the description (a clean fallback:
+     * same results as without the flag) */
+    cpu->bf16 = (cfg->flags & FM_BACKEND_BF16) && fm_cpu_bf16_native();
+    const char *prec = !(cfg->flags & FM_BACKEND_BF16) ? ""
+                       : cpu->bf16 ? ", bf16 3x3 convs (AVX512-BF16)"
+                                   : ", bf16 asked: no AVX512-BF16 in this build, float32";
+    snprintf(cpu->desc, sizeof cpu->desc, "cpu (%d thread%s, %s, %zu MiB scratch/thread%s)",
              cpu->nthreads, cpu->nthreads == 1 ? "" : "s", fm_cpu_gemm_name(),
-             cpu->scratch_floats * sizeof(float) >> 20);
+             cpu->scratch_floats * sizeof(float) >> 20, prec);
     return FM_OK;
 }
 

@@ -69,6 +69,16 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
  * convolutions (gemm_small.c). */
 void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
+/* bfloat16 GEMMs (FM_BACKEND_BF16; gemm_bf16.c): whether this build has AVX512-BF16
+ * kernels, whether a GEMM with N columns and K depth fits them (N % 16, K even), and
+ * C[M,N] = A[M,K] B[K,N] with A bfloat16 row-major, B bfloat16 pair-packed (element
+ * (k, j) at Bp[(k/2) ldp + 2 j + k % 2]), products summed in float32. fm_cpu_bf16: the
+ * backend was opened with FM_BACKEND_BF16 and the build has the kernels. */
+int fm_cpu_bf16_native(void);
+int fm_cpu_sbgemm_fits(int64_t N, int64_t K);
+void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
+                         const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc);
+int fm_cpu_bf16(const fm_cpu *cpu);
 /* Once per process: OpenBLAS to one thread (no-op for our own GEMM). */
 void fm_cpu_gemm_init(void);
 const char *fm_cpu_gemm_name(void);
@@ -87,6 +97,11 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
 int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *dout, int64_t N,
                           int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho, int64_t Wo,
                           int64_t pad);
+
+/* dst[j ldd + i] = src[i lds + j] + bias[j] (bias NULL: 0) for i < rows, j < cols:
+ * a transpose by register blocks (transpose.c). */
+void fm_cpu_transpose_add(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                          int64_t cols, const float *bias);
 
 /* sum x[i] over n floats, in double: float lanes over short blocks (vectorisable),
  * each block added to a double (the error stays that of a block of <= 256 terms). */

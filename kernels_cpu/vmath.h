@@ -59,4 +59,16 @@ static inline float fm_cpu_expf(float x)
 /* SiLU of one value with that exp: SILU_FWD and GROUPNORM_FWD's SiLU post-op share it. */
 static inline float fm_cpu_silu(float x) { return x / (1.0f + fm_cpu_expf(-x)); }
 
+/* x rounded to bfloat16 (float32's top 16 bits: 8 exponent bits, 7 mantissa bits, a
+ * relative error of at most 2^-9), to nearest, ties to even: add 0x7fff plus the lowest
+ * kept bit, then truncate. A NaN stays a (quiet) NaN; values that round past FLT_MAX
+ * become infinity, as in the hardware's VCVTNEPS2BF16. */
+static inline uint16_t fm_cpu_to_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint16_t r = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    return x != x ? (uint16_t)((u >> 16) | 0x40u) : r;
+}
+
 #endif

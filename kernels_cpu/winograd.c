@@ -70,8 +70,10 @@ typedef struct wino {
     const float *in, *w, *b, *dout;
     float *out, *U;
     int64_t N, Ci, H, W, Co, Ho, Wo, p, th, tw, nb, T;
+    int64_t rpi, rchunks; /* nb = 1: tile rows per item, items per image (else th, 1) */
     int m, a, nx; /* outputs per tile side, tile side m + 2, positions a^2 */
     int flip;
+    int bf16; /* U and V in bfloat16 (U pair-packed), the GEMMs by fm_cpu_sbgemm_small */
 } wino;
 
 /* u = G g along one axis: a values from 3. Inlined with a constant m into the channel
@@ -97,12 +99,15 @@ static inline void filter_1d(int m, float g0, float g1, float g2, float u[WINO_M
 #define WINO_WB 64 /* output channels per block of the weight transform */
 
 /* U[xi][c][o0 + o] = (G g G^T)[xi] for the no filters g[.][o] (row-major 3x3 in g[0..8]),
- * vectorised over o. */
-static inline void weight_block(const wino *wn, const float (*g)[WINO_WB], int64_t c, int64_t o0,
-                                int64_t no, const int m)
+ * vectorised over o; bf: in bfloat16, pair-packed over c (U[xi][c/2][o][c % 2]). */
+static inline __attribute__((always_inline)) void weight_block(const wino *wn,
+                                                               const float (*g)[WINO_WB],
+                                                               int64_t c, int64_t o0, int64_t no,
+                                                               const int m, const int bf)
 {
     const int a = m + 2;
     float *U = wn->U + c * wn->Co + o0;
+    uint16_t *Ub = (uint16_t *)wn->U + (c / 2) * 2 * wn->Co + 2 * o0 + c % 2;
     int64_t xs = wn->Co * wn->Ci; /* U's stride from one xi to the next */
     FM_IVDEP
     for (int64_t o = 0; o < no; o++) {
@@ -115,8 +120,12 @@ static inline void weight_block(const wino *wn, const float (*g)[WINO_WB], int64
             float u[WINO_MAXA];
             filter_1d(m, gg[0][i], gg[1][i], gg[2][i], u);
             FM_UNROLL6
-            for (int j = 0; j < a; j++)
-                U[(i * a + j) * xs + o] = u[j];
+            for (int j = 0; j < a; j++) {
+                if (bf)
+                    Ub[(i * a + j) * xs + 2 * o] = fm_cpu_to_bf16(u[j]);
+                else
+                    U[(i * a + j) * xs + o] = u[j];
+            }
         }
     }
 }
@@ -138,10 +147,13 @@ static void weight_item(void *p, int64_t c, int tid)
             for (int k = 0; k < 9; k++)
                 g[k][o] = wp[wn->flip ? 8 - k : k];
         }
+        const float(*gb)[WINO_WB] = (const float(*)[WINO_WB])g;
         if (wn->m == 2)
-            weight_block(wn, (const float(*)[WINO_WB])g, c, o0, no, 2);
+            weight_block(wn, gb, c, o0, no, 2, 0);
+        else if (wn->bf16)
+            weight_block(wn, gb, c, o0, no, 4, 1);
         else
-            weight_block(wn, (const float(*)[WINO_WB])g, c, o0, no, 4);
+            weight_block(wn, gb, c, o0, no, 4, 0);
     }
 }
 
@@ -180,8 +192,12 @@ static inline void bt4(float x0, float x1, float x2, float x3, float x4, float x
     r[5] = 4.0f * x1 - 5.0f * x3 + x5;
 }
 
-/* The same for F(4x4): a = 6, B^T along the rows, then along the columns. */
-static void input_tile4(const float *const *d, float *const *v, int64_t Ci)
+/* The same for F(4x4): a = 6, B^T along the rows, then along the columns; bf: into vb,
+ * rounded to bfloat16. */
+static inline __attribute__((always_inline)) void input_tile4(const float *const *d,
+                                                              float *const *v,
+                                                              uint16_t *const *vb, int64_t Ci,
+                                                              const int bf)
 {
     FM_IVDEP
     for (int64_t c = 0; c < Ci; c++) {
@@ -194,51 +210,41 @@ static void input_tile4(const float *const *d, float *const *v, int64_t Ci)
             float r[6];
             bt4(b[0][i], b[1][i], b[2][i], b[3][i], b[4][i], b[5][i], r);
             FM_UNROLL6
-            for (int j = 0; j < 6; j++)
-                v[i * 6 + j][c] = r[j];
+            for (int j = 0; j < 6; j++) {
+                if (bf)
+                    vb[i * 6 + j][c] = fm_cpu_to_bf16(r[j]);
+                else
+                    v[i * 6 + j][c] = r[j];
+            }
         }
     }
 }
 
-#define WINO_CB 16 /* channels per block of the layout copies */
-
 /* One row of nq positions from channels-first to channels-last: dst[q * ld + c] =
- * src[c * cs + q], in blocks of WINO_CB channels, so that a block's source rows and
- * destination lines stay in L1 (a loop over all channels per position reads a new
- * cache line for every value). */
+ * src[c * cs + q]. */
 static void to_last(float *dst, int64_t ld, const float *src, int64_t cs, int64_t nq, int64_t nc)
 {
-    for (int64_t c0 = 0; c0 < nc; c0 += WINO_CB) {
-        int64_t cb = nc - c0 < WINO_CB ? nc - c0 : WINO_CB;
-        for (int64_t q = 0; q < nq; q++)
-            for (int64_t c = 0; c < cb; c++)
-                dst[q * ld + c0 + c] = src[(c0 + c) * cs + q];
-    }
+    fm_cpu_transpose_add(dst, ld, src, cs, nc, nq, NULL);
 }
 
 /* And back, adding the bias: dst[c * cs + q] = src[q * ld + c] + bias[c] (bias NULL: 0). */
 static void to_first(float *dst, int64_t cs, const float *src, int64_t ld, int64_t nq, int64_t nc,
                      const float *bias)
 {
-    for (int64_t c0 = 0; c0 < nc; c0 += WINO_CB) {
-        int64_t cb = nc - c0 < WINO_CB ? nc - c0 : WINO_CB;
-        for (int64_t c = 0; c < cb; c++) {
-            float b = bias ? bias[c0 + c] : 0.0f;
-            for (int64_t q = 0; q < nq; q++)
-                dst[(c0 + c) * cs + q] = src[q * ld + c0 + c] + b;
-        }
-    }
+    fm_cpu_transpose_add(dst, cs, src, ld, nq, nc, bias);
 }
 
-/* V[xi][t0 + t][c] = (B^T d B)[xi] for the tiles of image n, through X, a zero-padded
- * channels-last copy of the image: d[i][j] = X[m ty + i][m tx + j][:]. */
-static void input_transform(const wino *wn, float *V, float *X, int64_t T, int64_t n, int64_t t0)
+/* V[xi][t0 + t][c] = (B^T d B)[xi] for the tiles of tile rows [r0, r1) of image n,
+ * through X, a zero-padded channels-last copy of the image rows they cover:
+ * d[i][j] = X[m (ty - r0) + i][m tx + j][:]. */
+static void input_transform(const wino *wn, float *V, float *X, int64_t T, int64_t n, int64_t t0,
+                            int64_t r0, int64_t r1)
 {
-    int64_t th = wn->th, tw = wn->tw, Ci = wn->Ci, m = wn->m, a = wn->a;
-    int64_t PH = m * th + 2, PW = m * tw + 2;
+    int64_t tw = wn->tw, Ci = wn->Ci, m = wn->m, a = wn->a;
+    int64_t PH = m * (r1 - r0) + 2, PW = m * tw + 2;
     int64_t HW = wn->H * wn->W, nq = wn->W < PW - wn->p ? wn->W : PW - wn->p;
     for (int64_t py = 0; py < PH; py++) {
-        int64_t y = py - wn->p;
+        int64_t y = m * r0 + py - wn->p;
         float *row = X + py * PW * Ci;
         if (y < 0 || y >= wn->H) {
             memset(row, 0, (size_t)(PW * Ci) * sizeof(float));
@@ -248,20 +254,24 @@ static void input_transform(const wino *wn, float *V, float *X, int64_t T, int64
         to_last(row + wn->p * Ci, Ci, wn->in + n * Ci * HW + y * wn->W, HW, nq, Ci);
         memset(row + (wn->p + nq) * Ci, 0, (size_t)((PW - wn->p - nq) * Ci) * sizeof(float));
     }
-    for (int64_t ty = 0; ty < th; ty++)
+    for (int64_t ty = 0; ty < r1 - r0; ty++)
         for (int64_t tx = 0; tx < tw; tx++) {
             int64_t t = t0 + ty * tw + tx;
             const float *d[WINO_MAXA * WINO_MAXA];
             float *v[WINO_MAXA * WINO_MAXA];
+            uint16_t *vb[WINO_MAXA * WINO_MAXA];
             for (int64_t i = 0; i < a; i++)
                 for (int64_t j = 0; j < a; j++) {
                     d[i * a + j] = X + ((m * ty + i) * PW + m * tx + j) * Ci;
                     v[i * a + j] = V + ((i * a + j) * T + t) * Ci;
+                    vb[i * a + j] = (uint16_t *)V + ((i * a + j) * T + t) * Ci;
                 }
             if (m == 2)
                 input_tile2(d, v, Ci);
+            else if (wn->bf16)
+                input_tile4(d, v, vb, Ci, 1);
             else
-                input_tile4(d, v, Ci);
+                input_tile4(d, v, vb, Ci, 0);
         }
 }
 
@@ -314,7 +324,17 @@ static void output_tile4(const float *const *mm, float *const *y, int64_t Co)
     }
 }
 
-/* One item: images [n0, n1), T tiles. Channels are the SIMD dimension (Ci and Co are
+/* Item it: images [n0, n1), tile rows [r0, r1) of each. */
+static void item_range(const wino *wn, int64_t it, int64_t *n0, int64_t *n1, int64_t *r0,
+                       int64_t *r1)
+{
+    *n0 = it / wn->rchunks * wn->nb;
+    *n1 = *n0 + wn->nb < wn->N ? *n0 + wn->nb : wn->N;
+    *r0 = it % wn->rchunks * wn->rpi;
+    *r1 = *r0 + wn->rpi < wn->th ? *r0 + wn->rpi : wn->th;
+}
+
+/* One item: images [n0, n1), tile rows [r0, r1), T tiles. Channels are the SIMD dimension (Ci and Co are
  * 64-256 in the model, while a row has only 2-14 tiles): each image is first transposed
  * into a zero-padded channels-last plane X[m th + 2][m tw + 2][Ci], so that the a^2
  * values of a tile are a^2 contiguous channel vectors; V and M are [a^2][T][channels],
@@ -323,20 +343,25 @@ static void output_tile4(const float *const *mm, float *const *y, int64_t Co)
 static void tile_item(void *p, int64_t it, int tid)
 {
     const wino *wn = p;
-    int64_t n0 = it * wn->nb, n1 = n0 + wn->nb < wn->N ? n0 + wn->nb : wn->N;
-    int64_t th = wn->th, tw = wn->tw, per = th * tw, T = (n1 - n0) * per;
+    int64_t n0, n1, r0, r1;
+    item_range(wn, it, &n0, &n1, &r0, &r1);
+    int64_t tw = wn->tw, per = (r1 - r0) * tw, T = (n1 - n0) * per;
     int64_t Ci = wn->Ci, Co = wn->Co, m = wn->m, nx = wn->nx;
     float *V = fm_cpu_scratch(wn->cpu, tid), *M = V + nx * T * Ci, *X = M + nx * T * Co;
     float *Y = X; /* the plane buffer is free again once V is complete */
     for (int64_t n = n0; n < n1; n++)
-        input_transform(wn, V, X, T, n, (n - n0) * per);
+        input_transform(wn, V, X, T, n, (n - n0) * per, r0, r1);
     for (int64_t xi = 0; xi < nx; xi++)
-        fm_cpu_sgemm_small(0, T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co, M + xi * T * Co,
-                           Co, 0);
+        if (wn->bf16)
+            fm_cpu_sbgemm_small(T, Co, Ci, (const uint16_t *)V + xi * T * Ci, Ci,
+                                (const uint16_t *)wn->U + xi * Ci * Co, 2 * Co, M + xi * T * Co, Co);
+        else
+            fm_cpu_sgemm_small(0, T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co,
+                               M + xi * T * Co, Co, 0);
     int64_t YW = m * tw;
     for (int64_t n = n0; n < n1; n++) {
-        /* Y[m ty + i][m tx + j][o] = (A^T m A)[i][j] */
-        for (int64_t ty = 0; ty < th; ty++)
+        /* Y[m (ty - r0) + i][m tx + j][o] = (A^T m A)[i][j] */
+        for (int64_t ty = 0; ty < r1 - r0; ty++)
             for (int64_t tx = 0; tx < tw; tx++) {
                 int64_t t = (n - n0) * per + ty * tw + tx;
                 const float *mm[WINO_MAXA * WINO_MAXA];
@@ -351,10 +376,11 @@ static void tile_item(void *p, int64_t it, int tid)
                 else
                     output_tile4(mm, y, Co);
             }
-        /* out[n, o, y, x] = Y[y][x][o] + b[o] over the image */
-        for (int64_t y = 0; y < wn->Ho; y++)
+        /* out[n, o, y, x] = Y[y - m r0][x][o] + b[o] over the item's rows */
+        int64_t y1 = m * r1 < wn->Ho ? m * r1 : wn->Ho;
+        for (int64_t y = m * r0; y < y1; y++)
             to_first(wn->out + n * Co * wn->Ho * wn->Wo + y * wn->Wo, wn->Ho * wn->Wo,
-                     Y + y * YW * Co, Co, wn->Wo, Co, wn->b);
+                     Y + (y - m * r0) * YW * Co, Co, wn->Wo, Co, wn->b);
     }
 }
 
@@ -401,6 +427,19 @@ static int64_t images_per_item(const wino *wn, size_t fixed)
     return nb > cap ? (cap > 1 ? cap : 1) : nb;
 }
 
+/* Items of one image each whose image has more than the target tiles take
+ * ceil(target / tw) tile rows each instead (a 28x28 output by F(4x4): 4 + 3 of its 7
+ * rows), so that V and M stay in L2. */
+static void split_rows(wino *wn)
+{
+    int64_t target = WINO_VALUES / wn->nx;
+    wn->rpi = wn->th, wn->rchunks = 1;
+    if (wn->nb == 1 && wn->th * wn->tw > target) {
+        wn->rpi = (target + wn->tw - 1) / wn->tw;
+        wn->rchunks = (wn->th + wn->rpi - 1) / wn->rpi;
+    }
+}
+
 int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, const float *b,
                        int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho,
                        int64_t Wo, int64_t pad, int flip)
@@ -431,9 +470,11 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
     }
     if (!wn.nb)
         return 0;
+    split_rows(&wn);
     wn.U = fm_cpu_shared(cpu);
+    wn.bf16 = wn.m == 4 && fm_cpu_bf16(cpu) && fm_cpu_sbgemm_fits(Co, Ci);
     fm_cpu_parallel(cpu, Ci, weight_item, &wn);
-    fm_cpu_parallel(cpu, (N + wn.nb - 1) / wn.nb, tile_item, &wn);
+    fm_cpu_parallel(cpu, (N + wn.nb - 1) / wn.nb * wn.rchunks, tile_item, &wn);
     return 1;
 }
 
@@ -455,7 +496,7 @@ static void dw_item(void *p, int64_t it, int tid)
     float *dU = fm_cpu_scratch(wn->cpu, tid), *V = dU + 16 * Co * Ci, *D = V + 16 * T * Ci;
     float *X = D + 16 * T * Co;
     for (int64_t n = n0; n < n1; n++)
-        input_transform(wn, V, X, T, n, (n - n0) * per);
+        input_transform(wn, V, X, T, n, (n - n0) * per, 0, th);
     for (int64_t n = n0; n < n1; n++) {
         /* Z[zy][zx][o] = dout[n, o, zy, zx] (channels last), zero past Ho x Wo */
         float *Z = X;

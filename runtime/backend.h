@@ -55,6 +55,7 @@ typedef void (*fm_op_observer)(void *user, fm_backend *be, const fm_call *c, int
 
 /* fm_backend_config.flags */
 #define FM_BACKEND_TF32 1u /* cuda: TF32 tensor-core GEMMs (opt-in; see docs/conformance.md) */
+#define FM_BACKEND_BF16 2u /* cpu: bfloat16 operands in the 3x3 convs' GEMMs, float32 sums (opt-in) */
 
 struct fm_backend {
     const fm_backend_iface *iface;

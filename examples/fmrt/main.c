@@ -114,7 +114,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: fmrt <command> [options]   (fmrt <command> --help for its options)\n"
                "       train, sample, bench, conformance, golden also take --threads N\n"
-               "       (the cpu backend's threads; 0, the default: the cores available)\n\n");
+               "       (the cpu backend's threads; 0, the default: the cores available);\n"
+               "       sample, eval, bench, conformance take --precision f32|bf16 (cpu: the\n"
+               "       3x3 convolutions' GEMMs on bfloat16 operands, float32 sums)\n\n");
     for (size_t i = 0; i < NCMD; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
@@ -146,6 +148,33 @@ static int take_threads(int *argc, char **argv)
     return 0;
 }
 
+/* --precision f32|bf16 for the commands that sample: bf16 opens the cpu backend with
+ * FM_BACKEND_BF16 (cli_open refuses it for the others). Taken out of argv as --threads. */
+static int take_precision(int *argc, char **argv)
+{
+    static const char *const cmds[] = {"sample", "eval", "bench", "conformance"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        known |= strcmp(argv[1], cmds[i]) == 0;
+    for (int i = 2; known && i < *argc; i++) {
+        if (strcmp(argv[i], "--precision") != 0)
+            continue;
+        if (i + 1 >= *argc)
+            return cli_usage_error(argv[1], "--precision needs a value (f32 or bf16)");
+        if (strcmp(argv[i + 1], "bf16") == 0)
+            cli_backend_flags |= FM_BACKEND_BF16;
+        else if (strcmp(argv[i + 1], "f32") == 0)
+            cli_backend_flags &= ~FM_BACKEND_BF16;
+        else
+            return cli_usage_error(argv[1], "--precision '%s': f32 or bf16", argv[i + 1]);
+        for (int k = i; k + 2 <= *argc; k++)
+            argv[k] = argv[k + 2];
+        *argc -= 2;
+        i--;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -160,7 +189,7 @@ int main(int argc, char **argv)
         printf("fmrt %s\n", FMRT_VERSION);
         return 0;
     }
-    if (take_threads(&argc, argv))
+    if (take_threads(&argc, argv) || take_precision(&argc, argv))
         return 2;
     for (size_t i = 0; i < NCMD; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
