@@ -14,15 +14,19 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-/* dst[j ldd + i] = src[i lds + j] (+ bias[j]) for i, j < 16. Three rounds of shuffles:
- * unpack interleaves pairs of rows, shuffle_ps gathers four rows' column 4k + c into
- * 128-bit lane k, shuffle_f32x4 (twice) puts lane k of the four row groups together. */
-static inline void block16(float *dst, int64_t ldd, const float *src, int64_t lds,
+/* dst[j ldd + i] = src[i lds + j] (+ bias[j]) for i < nr, j < nc (both <= 16): masked
+ * loads and stores at the edges. Three rounds of shuffles: unpack interleaves pairs of
+ * rows, shuffle_ps gathers four rows' column 4k + c into 128-bit lane k, shuffle_f32x4
+ * (twice) puts lane k of the four row groups together. */
+static inline void block16(float *dst, int64_t ldd, const float *src, int64_t lds, int nr, int nc,
                            const float *bias)
 {
     __m512 t[16], u[16];
+    const __mmask16 cm = (__mmask16)((1u << nc) - 1), rm = (__mmask16)((1u << nr) - 1);
     for (int p = 0; p < 8; p++) {
-        __m512 a = _mm512_loadu_ps(src + (2 * p) * lds), b = _mm512_loadu_ps(src + (2 * p + 1) * lds);
+        __m512 a = 2 * p < nr ? _mm512_maskz_loadu_ps(cm, src + (2 * p) * lds) : _mm512_setzero_ps();
+        __m512 b = 2 * p + 1 < nr ? _mm512_maskz_loadu_ps(cm, src + (2 * p + 1) * lds)
+                                  : _mm512_setzero_ps();
         t[2 * p] = _mm512_unpacklo_ps(a, b);
         t[2 * p + 1] = _mm512_unpackhi_ps(a, b);
     }
@@ -33,16 +37,19 @@ static inline void block16(float *dst, int64_t ldd, const float *src, int64_t ld
         u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
     }
     for (int c = 0; c < 4; c++) {
-        __m512 p = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), q = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 p = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        __m512 q = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
         __m512 r = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
         __m512 s = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
         __m512 col[4] = {_mm512_shuffle_f32x4(p, r, 0x88), _mm512_shuffle_f32x4(q, s, 0x88),
                          _mm512_shuffle_f32x4(p, r, 0xDD), _mm512_shuffle_f32x4(q, s, 0xDD)};
         for (int k = 0; k < 4; k++) { /* column j = 4k + c */
             int j = 4 * k + c;
+            if (j >= nc)
+                continue;
             if (bias)
                 col[k] = _mm512_add_ps(col[k], _mm512_set1_ps(bias[j]));
-            _mm512_storeu_ps(dst + j * ldd, col[k]);
+            _mm512_mask_storeu_ps(dst + j * ldd, rm, col[k]);
         }
     }
 }
@@ -54,19 +61,17 @@ static inline void block16(float *dst, int64_t ldd, const float *src, int64_t ld
 void fm_cpu_transpose_add(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                           int64_t cols, const float *bias)
 {
-    int64_t r0 = 0, c0 = 0;
 #if FM_TR_BLOCK
-    for (r0 = 0; r0 + 16 <= rows; r0 += 16)
-        for (c0 = 0; c0 + 16 <= cols; c0 += 16)
-            block16(dst + c0 * ldd + r0, ldd, src + r0 * lds + c0, lds, bias ? bias + c0 : NULL);
-    /* edges: columns [c0, cols) of the whole-block rows, then rows [r0, rows) */
-    for (int64_t j = c0; j < cols; j++)
-        for (int64_t i = 0; i < r0; i++)
+    for (int64_t r0 = 0; r0 < rows; r0 += 16)
+        for (int64_t c0 = 0; c0 < cols; c0 += 16)
+            block16(dst + c0 * ldd + r0, ldd, src + r0 * lds + c0, lds,
+                    rows - r0 < 16 ? (int)(rows - r0) : 16, cols - c0 < 16 ? (int)(cols - c0) : 16,
+                    bias ? bias + c0 : NULL);
+#else
+    for (int64_t j = 0; j < cols; j++)
+        for (int64_t i = 0; i < rows; i++)
             dst[j * ldd + i] = src[i * lds + j] + (bias ? bias[j] : 0.0f);
 #endif
-    for (int64_t j = 0; j < cols; j++)
-        for (int64_t i = r0; i < rows; i++)
-            dst[j * ldd + i] = src[i * lds + j] + (bias ? bias[j] : 0.0f);
 }
 
 typedef struct transpose_job {

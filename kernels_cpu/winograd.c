@@ -220,18 +220,28 @@ static inline __attribute__((always_inline)) void input_tile4(const float *const
     }
 }
 
-/* One row of nq positions from channels-first to channels-last: dst[q * ld + c] =
- * src[c * cs + q]. */
-static void to_last(float *dst, int64_t ld, const float *src, int64_t cs, int64_t nq, int64_t nc)
+/* rows x nq positions from channels-first to channels-last: dst[y drow + q ld + c] =
+ * src[c cs + y srow + q]. Blocks of 16 channels outermost, so that the 16 source planes
+ * are read as 16 sequential streams (the prefetchers follow them; a loop over rows
+ * outermost jumps between planes every few positions and waits on memory). */
+static void to_last(float *dst, int64_t drow, int64_t ld, const float *src, int64_t srow,
+                    int64_t cs, int64_t rows, int64_t nq, int64_t nc)
 {
-    fm_cpu_transpose_add(dst, ld, src, cs, nc, nq, NULL);
+    for (int64_t c0 = 0; c0 < nc; c0 += 16)
+        for (int64_t y = 0; y < rows; y++)
+            fm_cpu_transpose_add(dst + y * drow + c0, ld, src + y * srow + c0 * cs, cs,
+                                 nc - c0 < 16 ? nc - c0 : 16, nq, NULL);
 }
 
-/* And back, adding the bias: dst[c * cs + q] = src[q * ld + c] + bias[c] (bias NULL: 0). */
-static void to_first(float *dst, int64_t cs, const float *src, int64_t ld, int64_t nq, int64_t nc,
-                     const float *bias)
+/* And back, adding the bias: dst[c cs + y drow + q] = src[y srow + q ld + c] + bias[c]
+ * (bias NULL: 0); the same order, 16 destination planes written as streams. */
+static void to_first(float *dst, int64_t drow, int64_t cs, const float *src, int64_t srow,
+                     int64_t ld, int64_t rows, int64_t nq, int64_t nc, const float *bias)
 {
-    fm_cpu_transpose_add(dst, cs, src, ld, nq, nc, bias);
+    for (int64_t c0 = 0; c0 < nc; c0 += 16)
+        for (int64_t y = 0; y < rows; y++)
+            fm_cpu_transpose_add(dst + y * drow + c0 * cs, cs, src + y * srow + c0, ld, nq,
+                                 nc - c0 < 16 ? nc - c0 : 16, bias ? bias + c0 : NULL);
 }
 
 /* V[xi][t0 + t][c] = (B^T d B)[xi] for the tiles of tile rows [r0, r1) of image n,
@@ -243,17 +253,24 @@ static void input_transform(const wino *wn, float *V, float *X, int64_t T, int64
     int64_t tw = wn->tw, Ci = wn->Ci, m = wn->m, a = wn->a;
     int64_t PH = m * (r1 - r0) + 2, PW = m * tw + 2;
     int64_t HW = wn->H * wn->W, nq = wn->W < PW - wn->p ? wn->W : PW - wn->p;
+    /* image rows [y0, y1) land in X's rows from py0; the rest is zero padding */
+    int64_t y0 = m * r0 - wn->p, y1 = y0 + PH, py0 = 0;
+    if (y0 < 0)
+        py0 = -y0, y0 = 0;
+    if (y1 > wn->H)
+        y1 = wn->H;
     for (int64_t py = 0; py < PH; py++) {
-        int64_t y = m * r0 + py - wn->p;
         float *row = X + py * PW * Ci;
-        if (y < 0 || y >= wn->H) {
+        if (py < py0 || py >= py0 + y1 - y0) {
             memset(row, 0, (size_t)(PW * Ci) * sizeof(float));
             continue;
         }
         memset(row, 0, (size_t)(wn->p * Ci) * sizeof(float));
-        to_last(row + wn->p * Ci, Ci, wn->in + n * Ci * HW + y * wn->W, HW, nq, Ci);
         memset(row + (wn->p + nq) * Ci, 0, (size_t)((PW - wn->p - nq) * Ci) * sizeof(float));
     }
+    if (y1 > y0)
+        to_last(X + (py0 * PW + wn->p) * Ci, PW * Ci, Ci, wn->in + n * Ci * HW + y0 * wn->W, wn->W,
+                HW, y1 - y0, nq, Ci);
     for (int64_t ty = 0; ty < r1 - r0; ty++)
         for (int64_t tx = 0; tx < tw; tx++) {
             int64_t t = t0 + ty * tw + tx;
@@ -378,9 +395,8 @@ static void tile_item(void *p, int64_t it, int tid)
             }
         /* out[n, o, y, x] = Y[y - m r0][x][o] + b[o] over the item's rows */
         int64_t y1 = m * r1 < wn->Ho ? m * r1 : wn->Ho;
-        for (int64_t y = m * r0; y < y1; y++)
-            to_first(wn->out + n * Co * wn->Ho * wn->Wo + y * wn->Wo, wn->Ho * wn->Wo,
-                     Y + (y - m * r0) * YW * Co, Co, wn->Wo, Co, wn->b);
+        to_first(wn->out + n * Co * wn->Ho * wn->Wo + m * r0 * wn->Wo, wn->Wo, wn->Ho * wn->Wo, Y,
+                 YW * Co, Co, y1 - m * r0, wn->Wo, Co, wn->b);
     }
 }
 
@@ -472,7 +488,7 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
         return 0;
     split_rows(&wn);
     wn.U = fm_cpu_shared(cpu);
-    wn.bf16 = wn.m == 4 && fm_cpu_bf16(cpu) && fm_cpu_sbgemm_fits(Co, Ci);
+    wn.bf16 = !flip && wn.m == 4 && fm_cpu_bf16(cpu) && fm_cpu_sbgemm_fits(Co, Ci);
     fm_cpu_parallel(cpu, Ci, weight_item, &wn);
     fm_cpu_parallel(cpu, (N + wn.nb - 1) / wn.nb * wn.rchunks, tile_item, &wn);
     return 1;
@@ -503,10 +519,10 @@ static void dw_item(void *p, int64_t it, int tid)
         for (int64_t zy = 0; zy < 2 * th; zy++) {
             float *row = Z + zy * ZW * Co;
             int64_t nq = zy < wn->Ho ? wn->Wo : 0;
-            to_last(row, Co, wn->dout + n * Co * wn->Ho * wn->Wo + zy * wn->Wo, wn->Ho * wn->Wo, nq,
-                    Co);
             memset(row + nq * Co, 0, (size_t)((ZW - nq) * Co) * sizeof(float));
         }
+        to_last(Z, ZW * Co, Co, wn->dout + n * Co * wn->Ho * wn->Wo, wn->Wo, wn->Ho * wn->Wo,
+                wn->Ho, wn->Wo, Co);
         for (int64_t ty = 0; ty < th; ty++)
             for (int64_t tx = 0; tx < tw; tx++) {
                 int64_t t = (n - n0) * per + ty * tw + tx;

@@ -390,7 +390,7 @@ static void usage(void)
            "                  [--batch 128]\n"
            "                  [--sample-n 64] [--sample-steps 50] [--repeats 5] [--warmup 1]\n"
            "                  [--json FILE] [--quick] [--tf32] [--no-ops] [--top 12]\n"
-           "                  [--threads N]\n\n"
+           "                  [--threads N] [--precision f32|bf16]\n\n"
            "Measures each backend's SGEMM rate (LINEAR_FWD, 1024^3), training img/s at a batch\n"
            "and the time to sample N digits with S Euler steps, per preset: median, min and\n"
            "max over repeats after warm-up. Then per op (forward and backward, the model's own\n"

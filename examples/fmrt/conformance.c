@@ -48,7 +48,8 @@ static void usage(FILE *f)
             "                       mnist, dit-tiny, dit; or all, or none (default tiny)\n"
             "  --batch N            batch of the model rows (default 2)\n"
             "  --allow-unsupported  ops the backend lacks do not fail the command\n"
-            "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n\n"
+            "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n"
+            "  --precision bf16     cpu: bfloat16 3x3 convs, checked with the bf16 tolerances\n\n"
             "Exit status 1 on any failed, errored or (without --allow-unsupported)\n"
             "unsupported row.\n");
 }

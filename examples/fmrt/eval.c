@@ -58,6 +58,7 @@ static void usage(void)
            "                     first N blurred, and N images of uniform noise\n"
            "  --classifier FILE  (default: the shipped " DEFAULT_CLASSIFIER ")\n"
            "  --backend NAME     ref, cpu, opencl, cuda or auto (default auto)\n"
+           "  --precision P      f32 (default) or bf16: cpu, 3x3 convs on bfloat16 operands\n"
            "sampling (SAMPLES a weights file):\n"
            "  --steps N          (default 50)     --sampler euler|heun (default euler)\n"
            "  --seed S           noise of batch b: Philox(S), stream b (default 0)\n"

@@ -132,7 +132,7 @@ static fm_status compare_block(model_ctx *x, const char *op, double tol, const f
         snprintf(row.note, sizeof row.note, "worst: %s", m->params[wi].name);
     else
         snprintf(row.note, sizeof row.note, "worst: %s (%.1e)", m->params[wi].name, worst);
-    if (all.nonfinite || !(row.nmse <= tol))
+    if (all.nonfinite || !(row.nmse <= row.tol))
         row.status = FM_CONF_FAIL;
     fm_conf_emit(x->cb, x->user, x->sum, &row);
     return FM_OK;

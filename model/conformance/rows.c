@@ -6,12 +6,35 @@
 
 #include "conf_rows.h"
 
+/* A whole-model forward row: its loss or its output. */
+static int forward_row(const char *op)
+{
+    return strncmp(op, "unet", 4) == 0 || strncmp(op, "model_fwd", 9) == 0 ||
+           strncmp(op, "train_loss", 10) == 0;
+}
+
+/* bfloat16 convs (cpu): see TOL_BF16_* */
+static double tol_bf16(const char *op, double tol)
+{
+    if (tol == TOL_FWD && forward_row(op))
+        return TOL_BF16_FWD;
+    if (strncmp(op, "train_grads", 11) == 0)
+        return TOL_BF16_GRAD;
+    if (tol == TOL_STEP)
+        return TOL_BF16_STEP;
+    if (strncmp(op, "conv2d", 6) == 0)
+        return tol > TOL_BF16_CONV ? tol : TOL_BF16_CONV;
+    return tol;
+}
+
 /* The tolerance a row gets on `be`: the float32 one unless `be` runs TF32 GEMMs. */
 double fm_conf_tol(const fm_backend *be, const char *op, double tol)
 {
+    if (be->flags & FM_BACKEND_BF16)
+        return tol_bf16(op, tol);
     if (!(be->flags & FM_BACKEND_TF32))
         return tol;
-    if (tol == TOL_FWD && (strncmp(op, "unet", 4) == 0 || strncmp(op, "train_loss", 10) == 0))
+    if (tol == TOL_FWD && forward_row(op))
         return TOL_TF32_FWD;
     if (tol == TOL_STEP)
         return TOL_TF32_STEP;
