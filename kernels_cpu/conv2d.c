@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
 #ifndef TILE_TARGET      /* (overridable to test the tiling paths) */
 #define TILE_TARGET 1024 /* columns per GEMM: large enough for N, small enough for L2 */
@@ -45,6 +46,7 @@ typedef struct conv {
     int64_t ptiles; /* tiles per image when nb == 1 */
     int pointwise;  /* 1x1, stride 1, no padding: col = the input */
     int whole;      /* backward with din: one item = whole image(s) */
+    uint16_t *wb;   /* forward under FM_BACKEND_BF16: w in bfloat16 (else NULL) */
 } conv;
 
 /* Tile `t` as images [n0, n1) and positions [q0, q1) of each. */
@@ -186,6 +188,17 @@ static int64_t ntiles(const conv *cv)
 
 /* ---- forward ------------------------------------------------------------------------- */
 
+/* C[Co, nc] = Wm B: float32, or from bfloat16 operands (Bp, the pair-packed B) */
+static void gemm(const conv *cv, int64_t nc, const float *B, int64_t ldb, const uint16_t *Bp,
+                 float *C, int64_t ldc)
+{
+    if (Bp)
+        fm_cpu_sbgemm_small(cv->Co, nc, cv->CKK, cv->wb, cv->CKK, Bp, 2 * ((nc + 15) / 16 * 16), C,
+                            ldc);
+    else
+        fm_cpu_sgemm_small(0, cv->Co, nc, cv->CKK, cv->w, cv->CKK, B, ldb, C, ldc, 0);
+}
+
 static void fwd_tile(void *p, int64_t t, int tid)
 {
     const conv *cv = p;
@@ -203,9 +216,15 @@ static void fwd_tile(void *p, int64_t t, int tid)
         B = scr;
         ldb = cols;
     }
+    int64_t nc = n1 - n0 == 1 ? np : cols; /* the GEMM's columns */
+    uint16_t *Bp = NULL; /* bf16: B pair-packed, after the columns and the GEMM result */
+    if (cv->wb) {
+        Bp = (uint16_t *)(scr + (cv->CKK + cv->Co) * cols);
+        fm_cpu_bf16_pack(Bp, B, ldb, cv->CKK, nc);
+    }
     if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
         float *C = cv->out + n0 * cv->Co * cv->HW + q0;
-        fm_cpu_sgemm_small(0, cv->Co, np, cv->CKK, cv->w, cv->CKK, B, ldb, C, cv->HW, 0);
+        gemm(cv, np, B, ldb, Bp, C, cv->HW);
         if (cv->b)
             for (int64_t o = 0; o < cv->Co; o++)
                 for (int64_t q = 0; q < np; q++)
@@ -213,7 +232,7 @@ static void fwd_tile(void *p, int64_t t, int tid)
         return;
     }
     float *tmp = scr + (B == scr ? cv->CKK * cols : 0);
-    fm_cpu_sgemm_small(0, cv->Co, cols, cv->CKK, cv->w, cv->CKK, B, ldb, tmp, cols, 0);
+    gemm(cv, cols, B, ldb, Bp, tmp, cols);
     for (int64_t n = n0; n < n1; n++)
         for (int64_t o = 0; o < cv->Co; o++) {
             float *dst = cv->out + (n * cv->Co + o) * cv->HW;
@@ -236,6 +255,15 @@ static void setup(conv *cv, fm_backend *be, const fm_call *c)
     cv->pointwise = cv->K == 1 && cv->s == 1 && cv->p == 0;
 }
 
+/* wb[o, :] = bf16(w[o, :]), one o per item */
+static void weights_bf16(void *p, int64_t o, int tid)
+{
+    (void)tid;
+    const conv *cv = p;
+    for (int64_t k = 0; k < cv->CKK; k++)
+        cv->wb[o * cv->CKK + k] = fm_cpu_to_bf16(cv->w[o * cv->CKK + k]);
+}
+
 /* t: out, in, w, b?   i0 stride, i1 pad */
 fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
@@ -247,8 +275,18 @@ fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
         fm_cpu_winograd3x3(cv.cpu, cv.out, cv.in, cv.w, cv.b, cv.N, cv.Ci, cv.H, cv.W, cv.Co, cv.Ho,
                            cv.Wo, cv.p, 0))
         return FM_OK;
+    /* bf16 (FM_BACKEND_BF16): the weights rounded once into the shared buffer; per tile
+     * the lowered input pair-packed after the float32 one (CKK / 2 floats per column,
+     * plus up to 15 columns of padding) */
+    size_t bcol = 0, bfix = 0;
+    if (fm_cpu_bf16(cv.cpu) && fm_cpu_sbgemm_fits(cv.CKK) &&
+        (size_t)(cv.Co * cv.CKK) <= 2 * fm_cpu_shared_floats(cv.cpu)) {
+        cv.wb = (uint16_t *)fm_cpu_shared(cv.cpu);
+        fm_cpu_parallel(cv.cpu, cv.Co, weights_bf16, &cv);
+        bcol = (size_t)cv.CKK / 2, bfix = (size_t)cv.CKK * 8;
+    }
     /* per column: the lowered input and the GEMM result */
-    if (!plan_tiles(&cv, fm_cpu_scratch_floats(cv.cpu), 0, (size_t)(cv.CKK + cv.Co), 0))
+    if (!plan_tiles(&cv, fm_cpu_scratch_floats(cv.cpu), bfix, (size_t)(cv.CKK + cv.Co) + bcol, 0))
         return fm_ref_conv2d_fwd(be, c);
     fm_cpu_parallel(cv.cpu, ntiles(&cv), fwd_tile, &cv);
     return FM_OK;

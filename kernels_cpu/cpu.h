@@ -70,14 +70,17 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
 void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
 /* bfloat16 GEMMs (FM_BACKEND_BF16; gemm_bf16.c): whether this build has AVX512-BF16
- * kernels, whether a GEMM with N columns and K depth fits them (N % 16, K even), and
- * C[M,N] = A[M,K] B[K,N] with A bfloat16 row-major, B bfloat16 pair-packed (element
- * (k, j) at Bp[(k/2) ldp + 2 j + k % 2]), products summed in float32. fm_cpu_bf16: the
- * backend was opened with FM_BACKEND_BF16 and the build has the kernels. */
+ * kernels, whether a GEMM of depth K fits them (K even), and C[M,N] = A[M,K] B[K,N] with
+ * A bfloat16 row-major, B bfloat16 pair-packed (element (k, j) at Bp[(k/2) ldp + 2 j +
+ * k % 2], readable up to the next multiple of 16 columns), products summed in float32;
+ * fm_cpu_bf16_pack writes such a Bp from float rows, ldp = 2 ceil(N/16) 16, zero
+ * padded. fm_cpu_bf16: the backend was opened with FM_BACKEND_BF16 and the build has
+ * the kernels. */
 int fm_cpu_bf16_native(void);
-int fm_cpu_sbgemm_fits(int64_t N, int64_t K);
+int fm_cpu_sbgemm_fits(int64_t K);
 void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
                          const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc);
+void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N);
 int fm_cpu_bf16(const fm_cpu *cpu);
 /* Once per process: OpenBLAS to one thread (no-op for our own GEMM). */
 void fm_cpu_gemm_init(void);

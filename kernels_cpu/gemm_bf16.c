@@ -13,17 +13,21 @@
  * float32 FMA, from operands half the size. The register tile is gemm_small.c's (14
  * rows x 32 columns, no packing).
  *
+ * B's rows are read in whole vectors of 16 columns: past N (N not a multiple of 16) B
+ * must hold readable values (fm_cpu_bf16_pack pads with zeros); C's last columns are
+ * written under a mask.
+ *
  * Built where the compiler targets AVX512-BF16 (-march=native on such a CPU):
- * fm_cpu_bf16_native() says whether this build has it. Elsewhere the function is a
- * plain loop (correct, slow); the backend does not call it there. N must be a multiple
- * of 16 (the caller checks: fm_cpu_sbgemm_fits). */
+ * fm_cpu_bf16_native() says whether this build has it. Elsewhere the functions are
+ * plain loops (correct, slow); the backend does not call them there. */
 #include <string.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
-int fm_cpu_sbgemm_fits(int64_t N, int64_t K)
+int fm_cpu_sbgemm_fits(int64_t K)
 {
-    return fm_cpu_bf16_native() && N % 16 == 0 && K % 2 == 0 && K > 0;
+    return fm_cpu_bf16_native() && K % 2 == 0 && K > 0;
 }
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
@@ -36,11 +40,12 @@ int fm_cpu_bf16_native(void)
 
 #define SB_MR 14
 
-/* One mr x (nv 16) tile over K2 = K / 2 pairs; mr and nv constant at every call. */
+/* One mr x (nv 16) tile over K2 = K / 2 pairs; mr and nv constant at every call. The
+ * last vector of each row of C is stored under `last` (all ones but at C's edge). */
 static inline __attribute__((always_inline)) void sbtile(const int mr, const int nv, int64_t K2,
                                                          const uint16_t *A, int64_t lda,
                                                          const uint16_t *B, int64_t ldp, float *C,
-                                                         int64_t ldc)
+                                                         int64_t ldc, __mmask16 last)
 {
     __m512 c[SB_MR][2];
     for (int r = 0; r < mr; r++)
@@ -60,19 +65,19 @@ static inline __attribute__((always_inline)) void sbtile(const int mr, const int
     }
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
-            _mm512_storeu_ps(C + r * ldc + v * 16, c[r][v]);
+            _mm512_mask_storeu_ps(C + r * ldc + v * 16, v == nv - 1 ? last : 0xffff, c[r][v]);
 }
 
 #define SB_CASE(mr)                                                                                \
     case mr:                                                                                       \
         if (nv == 2)                                                                               \
-            sbtile(mr, 2, K2, A, lda, B, ldp, C, ldc);                                             \
+            sbtile(mr, 2, K2, A, lda, B, ldp, C, ldc, last);                                       \
         else                                                                                       \
-            sbtile(mr, 1, K2, A, lda, B, ldp, C, ldc);                                             \
+            sbtile(mr, 1, K2, A, lda, B, ldp, C, ldc, last);                                       \
         break;
 
 static void sbtile_rows(int mr, int nv, int64_t K2, const uint16_t *A, int64_t lda,
-                        const uint16_t *B, int64_t ldp, float *C, int64_t ldc)
+                        const uint16_t *B, int64_t ldp, float *C, int64_t ldc, __mmask16 last)
 {
     switch (mr) {
         SB_CASE(1)
@@ -98,12 +103,37 @@ void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int
                          const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc)
 {
     for (int64_t j0 = 0; j0 < N; j0 += 32) {
-        int nv = N - j0 >= 32 ? 2 : 1;
+        int64_t w = N - j0 < 32 ? N - j0 : 32; /* columns of this strip */
+        int nv = w > 16 ? 2 : 1;
+        __mmask16 last = (__mmask16)(w % 16 ? (1u << (w % 16)) - 1 : 0xffff);
         for (int64_t i0 = 0; i0 < M; i0 += SB_MR) {
             int mr = M - i0 < SB_MR ? (int)(M - i0) : SB_MR;
-            sbtile_rows(mr, nv, K / 2, A + i0 * lda, lda, Bp + 2 * j0, ldp, C + i0 * ldc + j0, ldc);
+            sbtile_rows(mr, nv, K / 2, A + i0 * lda, lda, Bp + 2 * j0, ldp, C + i0 * ldc + j0, ldc,
+                        last);
         }
     }
+}
+
+/* Bp (pair-packed, row pairs of ldp = 2 ceil(N / 16) 16 values) from the float rows of
+ * B[K,N] (K even): per row pair and 16 columns, the two rows' vectors interleaved
+ * (a0 b0 a1 b1 ...) by two permutes and rounded by VCVTNEPS2BF16 (to nearest, ties to
+ * even, as fm_cpu_to_bf16); columns past N are zeros. */
+void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    int64_t ldp = 2 * ((N + 15) / 16 * 16);
+    for (int64_t k = 0; k < K; k += 2)
+        for (int64_t j = 0; j < N; j += 16) {
+            __mmask16 m = (__mmask16)(N - j >= 16 ? 0xffff : (1u << (N - j)) - 1);
+            __m512 a = _mm512_maskz_loadu_ps(m, B + k * ldb + j);
+            __m512 b = _mm512_maskz_loadu_ps(m, B + (k + 1) * ldb + j);
+            uint16_t *d = Bp + (k / 2) * ldp + 2 * j;
+            _mm256_storeu_si256((__m256i *)d,
+                                (__m256i)_mm512_cvtneps_pbh(_mm512_permutex2var_ps(a, lo, b)));
+            _mm256_storeu_si256((__m256i *)(d + 16),
+                                (__m256i)_mm512_cvtneps_pbh(_mm512_permutex2var_ps(a, hi, b)));
+        }
 }
 
 #else
@@ -119,6 +149,14 @@ static float widen(uint16_t h)
     float x;
     memcpy(&x, &u, sizeof x);
     return x;
+}
+
+void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
+{
+    int64_t ldp = 2 * ((N + 15) / 16 * 16);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < ldp / 2; j++)
+            Bp[(k / 2) * ldp + 2 * j + (k & 1)] = j < N ? fm_cpu_to_bf16(B[k * ldb + j]) : 0;
 }
 
 void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,

@@ -488,7 +488,7 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
         return 0;
     split_rows(&wn);
     wn.U = fm_cpu_shared(cpu);
-    wn.bf16 = !flip && wn.m == 4 && fm_cpu_bf16(cpu) && fm_cpu_sbgemm_fits(Co, Ci);
+    wn.bf16 = !flip && wn.m == 4 && fm_cpu_bf16(cpu) && Co % 16 == 0 && fm_cpu_sbgemm_fits(Ci);
     fm_cpu_parallel(cpu, Ci, weight_item, &wn);
     fm_cpu_parallel(cpu, (N + wn.nb - 1) / wn.nb * wn.rchunks, tile_item, &wn);
     return 1;
