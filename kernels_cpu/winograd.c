@@ -43,9 +43,15 @@
  * The same routine computes the input gradient of a 3x3 stride-1 conv: din is the
  * correlation of dout with the weights flipped in space and transposed in channels,
  * padded by 2 - p (`flip`); fm_cpu_winograd3x3_dw (at the end) the weight gradient, by
- * F(2x2) only. Work items are groups of whole images; U lives in the shared scratch, V
- * and M in the thread's own. Each returns 0 when the shapes do not fit the scratch (the
- * caller then uses im2col). */
+ * F(2x2) only. Work items are groups of whole images, or (images with more tiles than
+ * an item's target) runs of whole tile rows of one image; U lives in the shared
+ * scratch, V and M in the thread's own. Each returns 0 when the shapes do not fit the
+ * scratch (the caller then uses im2col).
+ *
+ * Under FM_BACKEND_BF16 (cpu's --precision bf16) the forward F(4x4) path writes U and V
+ * rounded to bfloat16 and its GEMMs run on AVX512-BF16 (gemm_bf16.c) with float32
+ * sums; the transforms stay float32. The rounding, amplified by the transforms, gives
+ * conv NMSE ~6e-4 (TOL_BF16_* in model/conformance/conf_rows.h). */
 #include <string.h>
 
 #include "cpu.h"
@@ -56,8 +62,8 @@
  * and M stay in L2 between the transforms and the GEMMs: the GEMMs do not pack
  * (gemm_small.c), so short ones lose little. Measured on the mnist preset's sampling (2
  * threads, AVX-512): 8192 (227 tiles of F(4x4), right for OpenBLAS's packing GEMM) 2.55
- * s per 10 steps, 2048 2.36-2.42 s, 1024 2.24 s, 512 2.27-2.62 s. Items are whole
- * images, so a 28x28 one (49 tiles of F(4x4)) is one item whatever the target. */
+ * s per 10 steps, 2048 2.36-2.42 s, 1024 2.24 s, 512 2.27-2.62 s (whole images per
+ * item then; split_rows now also cuts a 28x28 image's 49 tiles into 28 + 21). */
 #define WINO_VALUES 1024
 #define WINO_MIN_TILES 64 /* and at least that many where the batch allows */
 #define WINO_MAXA 6        /* the largest tile side a = m + 2 */

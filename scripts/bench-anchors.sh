@@ -7,6 +7,8 @@
 #
 # The anchors need Python; fmrt does not. Their venv, once:
 #   python3 -m venv /tmp/av && /tmp/av/bin/pip install torch onnxruntime onnx numpy
+# fmrt samples at both precisions (float32, and --precision bf16 where the cpu backend
+# has AVX512-BF16; elsewhere that row measures float32 again, as the backend says).
 # Usage: scripts/bench-anchors.sh [--python PY] [--anchors DIR] [--fmrt BIN]
 #            [--threads 2] [--rounds 3] [--preset mnist]
 set -euo pipefail
@@ -34,6 +36,10 @@ for r in $(seq "$rounds"); do
       --repeats 1 --warmup 1 --no-ops --threads "$threads" 2>/dev/null |
     awk '$1 == "cpu" && $2 == "train" { sub(/.*median /, ""); print "fmrt_train", $1 }
          $1 == "cpu" && $2 == "sample" && $4 == "euler" { sub(/.*median /, ""); print "fmrt_sample", $1 }' >> "$t/all"
+  echo "round $r/$rounds: fmrt --precision bf16" >&2
+  "$fmrt" bench --backend cpu --preset "$preset" --batch 128 --sample-n 64 --sample-steps 50 \
+      --repeats 1 --warmup 1 --no-ops --threads "$threads" --precision bf16 2>/dev/null |
+    awk '$1 == "cpu" && $2 == "sample" && $4 == "euler" { sub(/.*median /, ""); print "fmrt_bf16_sample", $1 }' >> "$t/all"
   echo "round $r/$rounds: anchors" >&2
   OMP_NUM_THREADS=$threads "$py" "$anchors/bench_modern.py" --preset "$preset" --threads "$threads" \
       --repeats 1 --what train,sample,ort 2>/dev/null |
@@ -59,3 +65,7 @@ row "PyTorch 2 eager, train step b128" fmrt_train torch_train
 row "PyTorch 2 eager, sample 64 x 50 Euler" fmrt_sample torch_sample
 row "PyTorch 2 channels-last, sample" fmrt_sample torch_sample_channels_last
 row "ONNX Runtime, sample" fmrt_sample ort_sample
+if grep -q '^fmrt_bf16_sample ' "$t/all"; then
+  row "ONNX Runtime, sample; fmrt --precision bf16" fmrt_bf16_sample ort_sample
+  row "fmrt f32 sample; fmrt --precision bf16" fmrt_bf16_sample fmrt_sample
+fi
