@@ -233,10 +233,18 @@ static inline __attribute__((always_inline)) void input_tile4(const float *const
 static void to_last(float *dst, int64_t drow, int64_t ld, const float *src, int64_t srow,
                     int64_t cs, int64_t rows, int64_t nq, int64_t nc)
 {
-    for (int64_t c0 = 0; c0 < nc; c0 += 16)
-        for (int64_t y = 0; y < rows; y++)
-            fm_cpu_transpose_add(dst + y * drow + c0, ld, src + y * srow + c0 * cs, cs,
-                                 nc - c0 < 16 ? nc - c0 : 16, nq, NULL);
+    for (int64_t c0 = 0; c0 < nc; c0 += 16) {
+        int64_t cb = nc - c0 < 16 ? nc - c0 : 16;
+        for (int64_t y = 0; y < rows; y++) {
+            /* the 16 planes' row two ahead: the loads below otherwise wait on memory */
+            if (y + 2 < rows)
+                for (int64_t c = 0; c < cb; c++)
+                    for (int64_t q = 0; q < nq; q += 16)
+                        __builtin_prefetch(src + (y + 2) * srow + (c0 + c) * cs + q);
+            fm_cpu_transpose_add(dst + y * drow + c0, ld, src + y * srow + c0 * cs, cs, cb, nq,
+                                 NULL);
+        }
+    }
 }
 
 /* And back, adding the bias: dst[c cs + y drow + q] = src[y srow + q ld + c] + bias[c]
@@ -244,10 +252,17 @@ static void to_last(float *dst, int64_t drow, int64_t ld, const float *src, int6
 static void to_first(float *dst, int64_t drow, int64_t cs, const float *src, int64_t srow,
                      int64_t ld, int64_t rows, int64_t nq, int64_t nc, const float *bias)
 {
-    for (int64_t c0 = 0; c0 < nc; c0 += 16)
-        for (int64_t y = 0; y < rows; y++)
-            fm_cpu_transpose_add(dst + y * drow + c0 * cs, cs, src + y * srow + c0, ld, nq,
-                                 nc - c0 < 16 ? nc - c0 : 16, bias ? bias + c0 : NULL);
+    for (int64_t c0 = 0; c0 < nc; c0 += 16) {
+        int64_t cb = nc - c0 < 16 ? nc - c0 : 16;
+        for (int64_t y = 0; y < rows; y++) {
+            if (y + 2 < rows) /* the same for the stores' lines */
+                for (int64_t c = 0; c < cb; c++)
+                    for (int64_t q = 0; q < nq; q += 16)
+                        __builtin_prefetch(dst + (y + 2) * drow + (c0 + c) * cs + q, 1);
+            fm_cpu_transpose_add(dst + y * drow + c0 * cs, cs, src + y * srow + c0, ld, nq, cb,
+                                 bias ? bias + c0 : NULL);
+        }
+    }
 }
 
 /* V[xi][t0 + t][c] = (B^T d B)[xi] for the tiles of tile rows [r0, r1) of image n,
