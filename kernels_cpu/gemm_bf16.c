@@ -94,8 +94,7 @@ static void sbtile_rows(int mr, int nv, int64_t K2, const uint16_t *A, int64_t l
         SB_CASE(12)
         SB_CASE(13)
         SB_CASE(14)
-    default:
-        break;
+    default: break;
     }
 }
 

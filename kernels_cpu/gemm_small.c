@@ -3,11 +3,12 @@
  *   C[M,N] = op(A)[M,K] B[K,N]  (accumulate 0)   or   C += op(A) B  (accumulate 1)
  *
  * all row-major with row strides lda, ldb, ldc; op(A) = A, or A^T (ta: A stored K x M,
- * as the weight gradients' dout^T and the input gradients' w^T are). Winograd's a^2 GEMMs per tile block
- * (M = tiles, K = input channels, N = output channels) are small (M ~ 100-250, K and N
- * 64-256) and their operands are already laid out for a register-tile kernel: A's rows
- * are read with broadcasts, B's rows with vector loads. A packing GEMM (OpenBLAS) copies
- * both into its panels on every call, which cost as much as a fifth of a sampling step.
+ * as the weight gradients' dout^T and the input gradients' w^T are). Winograd's a^2
+ * GEMMs per tile block (M = tiles, K = input channels, N = output channels) are small
+ * (M ~ 20-64, K and N 64-256) and their operands are already laid out for a register-
+ * tile kernel: A's rows are read with broadcasts, B's rows with vector loads. A packing
+ * GEMM (OpenBLAS) copies both into its panels on every call, which cost as much as a
+ * fifth of a sampling step.
  *
  * Kernel: an MR x (NV VW) tile of C stays in vector registers while k runs over all of
  * K; per k it loads NV vectors of B's row k and, for each of the MR rows, broadcasts
@@ -66,8 +67,8 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
 }
 
 /* The last rem < VW columns of mr rows: B's and C's partial vectors go through lanes. */
-static void tile_tail(int mr, int rem, int ta, int64_t K, const float *A, int64_t lda, const float *B,
-                      int64_t ldb, float *C, int64_t ldc, int accumulate)
+static void tile_tail(int mr, int rem, int ta, int64_t K, const float *A, int64_t lda,
+                      const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
     gs_vec c[GS_MR];
     for (int r = 0; r < mr; r++) {
@@ -100,8 +101,8 @@ static void tile_tail(int mr, int rem, int ta, int64_t K, const float *A, int64_
             tile(mr, 1, 0, K, A, lda, B, ldb, C, ldc, accumulate);                                 \
         break;
 
-static void tile_rows(int mr, int nv, int ta, int64_t K, const float *A, int64_t lda, const float *B,
-                      int64_t ldb, float *C, int64_t ldc, int accumulate)
+static void tile_rows(int mr, int nv, int ta, int64_t K, const float *A, int64_t lda,
+                      const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
     switch (mr) {
         GS_CASE(1)
@@ -122,15 +123,14 @@ static void tile_rows(int mr, int nv, int ta, int64_t K, const float *A, int64_t
         GS_CASE(13)
         GS_CASE(14)
 #endif
-    default:
-        break;
+    default: break;
     }
 }
 
 void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
-    int64_t ra = ta ? 1 : lda; /* A's step from one row of op(A) to the next */
+    int64_t ra = ta ? 1 : lda;                /* A's step from one row of op(A) to the next */
     if (K > GS_KMAX || K <= 0 || N < GS_VW) { /* (N < VW: all tail, e.g. a 1-channel conv) */
         fm_cpu_sgemm(ta, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
         return;
@@ -138,8 +138,8 @@ void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A,
     int64_t Nv = N - N % GS_VW; /* columns in whole vectors */
     if (Nv < N)
         for (int64_t i0 = 0; i0 < M; i0 += GS_MR)
-            tile_tail(M - i0 < GS_MR ? (int)(M - i0) : GS_MR, (int)(N - Nv), ta, K, A + i0 * ra, lda,
-                      B + Nv, ldb, C + i0 * ldc + Nv, ldc, accumulate);
+            tile_tail(M - i0 < GS_MR ? (int)(M - i0) : GS_MR, (int)(N - Nv), ta, K, A + i0 * ra,
+                      lda, B + Nv, ldb, C + i0 * ldc + Nv, ldc, accumulate);
     for (int64_t j0 = 0; j0 < Nv; j0 += GS_NV * GS_VW) {
         int nv = Nv - j0 >= GS_NV * GS_VW ? GS_NV : 1;
         for (int64_t i0 = 0; i0 < M; i0 += GS_MR) {
