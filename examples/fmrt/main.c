@@ -121,52 +121,58 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
-/* --threads N for the commands that open backends: the cpu backend's worker threads
- * (0 = the cores available). Taken out of argv here, so every command's own parser
- * stays as it is. Returns 0, or 2 for a bad value. */
-static int take_threads(int *argc, char **argv)
+/* Options every backend-opening command takes, applied here and taken out of argv, so
+ * that each command's own parser stays as it is: --threads N (the cpu backend's worker
+ * threads, 0 = the cores available) and --precision f32|bf16 (bf16 opens the cpu
+ * backend with FM_BACKEND_BF16; cli_open refuses it for the others). Each applier
+ * returns 0, or 2 for a bad value (after its message). */
+static int apply_threads(const char *cmd, const char *v)
 {
-    static const char *const cmds[] = {"train", "train-classifier", "sample", "eval", "bench",
-                                       "conformance", "golden"};
-    int known = 0;
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        known |= strcmp(argv[1], cmds[i]) == 0;
-    for (int i = 2; known && i < *argc; i++) {
-        if (strcmp(argv[i], "--threads") != 0)
-            continue;
-        long long v;
-        if (i + 1 >= *argc)
-            return cli_usage_error(argv[1], "--threads needs a value");
-        if (cli_int("--threads", argv[i + 1], 0, 64, &v))
-            return 2;
-        cli_threads = (int)v;
-        for (int k = i; k + 2 <= *argc; k++)
-            argv[k] = argv[k + 2];
-        *argc -= 2;
-        i--;
-    }
+    (void)cmd;
+    long long n;
+    if (cli_int("--threads", v, 0, 64, &n))
+        return 2;
+    cli_threads = (int)n;
     return 0;
 }
 
-/* --precision f32|bf16 for the commands that sample: bf16 opens the cpu backend with
- * FM_BACKEND_BF16 (cli_open refuses it for the others). Taken out of argv as --threads. */
-static int take_precision(int *argc, char **argv)
+static int apply_precision(const char *cmd, const char *v)
 {
-    static const char *const cmds[] = {"sample", "eval", "bench", "conformance"};
+    if (strcmp(v, "bf16") == 0)
+        cli_backend_flags |= FM_BACKEND_BF16;
+    else if (strcmp(v, "f32") == 0)
+        cli_backend_flags &= ~FM_BACKEND_BF16;
+    else
+        return cli_usage_error(cmd, "--precision '%s': f32 or bf16", v);
+    return 0;
+}
+
+typedef struct global_opt {
+    const char *flag, *need; /* need: the message for a missing value */
+    int (*apply)(const char *cmd, const char *v);
+    const char *cmds[8]; /* the commands that take it, NULL-terminated */
+} global_opt;
+
+static const global_opt global_opts[] = {
+    {"--threads", "--threads needs a value", apply_threads,
+     {"train", "train-classifier", "sample", "eval", "bench", "conformance", "golden", NULL}},
+    {"--precision", "--precision needs a value (f32 or bf16)", apply_precision,
+     {"sample", "eval", "bench", "conformance", NULL}},
+};
+
+static int take_global(int *argc, char **argv, const global_opt *o)
+{
     int known = 0;
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        known |= strcmp(argv[1], cmds[i]) == 0;
+    for (const char *const *c = o->cmds; *c; c++)
+        known |= strcmp(argv[1], *c) == 0;
     for (int i = 2; known && i < *argc; i++) {
-        if (strcmp(argv[i], "--precision") != 0)
+        if (strcmp(argv[i], o->flag) != 0)
             continue;
         if (i + 1 >= *argc)
-            return cli_usage_error(argv[1], "--precision needs a value (f32 or bf16)");
-        if (strcmp(argv[i + 1], "bf16") == 0)
-            cli_backend_flags |= FM_BACKEND_BF16;
-        else if (strcmp(argv[i + 1], "f32") == 0)
-            cli_backend_flags &= ~FM_BACKEND_BF16;
-        else
-            return cli_usage_error(argv[1], "--precision '%s': f32 or bf16", argv[i + 1]);
+            return cli_usage_error(argv[1], "%s", o->need);
+        int rc = o->apply(argv[1], argv[i + 1]);
+        if (rc)
+            return rc;
         for (int k = i; k + 2 <= *argc; k++)
             argv[k] = argv[k + 2];
         *argc -= 2;
@@ -189,8 +195,9 @@ int main(int argc, char **argv)
         printf("fmrt %s\n", FMRT_VERSION);
         return 0;
     }
-    if (take_threads(&argc, argv) || take_precision(&argc, argv))
-        return 2;
+    for (size_t i = 0; i < sizeof global_opts / sizeof global_opts[0]; i++)
+        if (take_global(&argc, argv, &global_opts[i]))
+            return 2;
     for (size_t i = 0; i < NCMD; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
