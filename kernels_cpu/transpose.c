@@ -5,8 +5,9 @@
  *
  * The tiles, and Winograd's layout changes (NCHW <-> channels-last), go through
  * fm_cpu_transpose_add: 16 x 16 blocks in AVX-512 registers where the build has it
- * (16 vector loads, 64 shuffles, 16 vector stores per block, against 256 scalar loads
- * and stores, one of the two sides strided), plain loops for the edges. */
+ * (16 vector loads, 64 shuffles, 16 vector stores per block, masked at the edges,
+ * against 256 scalar loads and stores, one of the two sides strided), plain loops
+ * elsewhere. Without a bias it is a copy, bit for bit. */
 #include "cpu.h"
 
 #define FM_TILE 32
@@ -70,7 +71,7 @@ void fm_cpu_transpose_add(float *dst, int64_t ldd, const float *src, int64_t lds
 #else
     for (int64_t j = 0; j < cols; j++)
         for (int64_t i = 0; i < rows; i++)
-            dst[j * ldd + i] = src[i * lds + j] + (bias ? bias[j] : 0.0f);
+            dst[j * ldd + i] = bias ? src[i * lds + j] + bias[j] : src[i * lds + j];
 #endif
 }
 

@@ -46,4 +46,6 @@ expect_fail "precision needs a value" "$fmrt" sample "$src/model/tiny-cond.fmw" 
 expect_fail "only the cpu backend has a bfloat16 path" "$fmrt" sample "$src/model/tiny-cond.fmw" \
     --backend ref --precision bf16 --n 1 --steps 1 --out "$t/x.png"
 expect_fail "unknown option" "$fmrt" train --precision bf16
+expect_fail "only the cpu backend has a bfloat16 path" "$fmrt" conformance --backend ref \
+    --precision bf16 --op add
 echo "bf16: ok"

@@ -49,7 +49,8 @@ static void usage(FILE *f)
             "  --batch N            batch of the model rows (default 2)\n"
             "  --allow-unsupported  ops the backend lacks do not fail the command\n"
             "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n"
-            "  --precision bf16     cpu: bfloat16 3x3 convs, checked with the bf16 tolerances\n\n"
+            "  --precision bf16     cpu (the default backend then): bfloat16 conv GEMMs,\n"
+            "                       checked with the bf16 tolerances\n\n"
             "Exit status 1 on any failed, errored or (without --allow-unsupported)\n"
             "unsupported row.\n");
 }
@@ -260,6 +261,13 @@ int cmd_conformance(int argc, char **argv)
     }
     if (!o.model)
         o.model = o.op ? "none" : "tiny";
+    /* bfloat16 is the cpu backend's alone: it is checked there, or refused */
+    if (cli_backend_flags & FM_BACKEND_BF16) {
+        if (o.backend && strcmp(o.backend, "cpu") != 0)
+            return cli_usage_error(CMD, "--precision bf16: only the cpu backend has a "
+                                        "bfloat16 path (asked: %s)", o.backend);
+        o.backend = "cpu";
+    }
 
     if (o.backend)
         return check_backend(&o, o.backend, 1) > 0;
