@@ -25,9 +25,9 @@ static inline void block16(float *dst, int64_t ldd, const float *src, int64_t ld
     __m512 t[16], u[16];
     const __mmask16 cm = (__mmask16)((1u << nc) - 1), rm = (__mmask16)((1u << nr) - 1);
     for (int p = 0; p < 8; p++) {
-        __m512 a = 2 * p < nr ? _mm512_maskz_loadu_ps(cm, src + (2 * p) * lds) : _mm512_setzero_ps();
-        __m512 b = 2 * p + 1 < nr ? _mm512_maskz_loadu_ps(cm, src + (2 * p + 1) * lds)
-                                  : _mm512_setzero_ps();
+        const float *ra = src + (2 * p) * lds, *rb = ra + lds;
+        __m512 a = 2 * p < nr ? _mm512_maskz_loadu_ps(cm, ra) : _mm512_setzero_ps();
+        __m512 b = 2 * p + 1 < nr ? _mm512_maskz_loadu_ps(cm, rb) : _mm512_setzero_ps();
         t[2 * p] = _mm512_unpacklo_ps(a, b);
         t[2 * p + 1] = _mm512_unpackhi_ps(a, b);
     }

@@ -372,12 +372,14 @@ static void item_range(const wino *wn, int64_t it, int64_t *n0, int64_t *n1, int
     *r1 = *r0 + wn->rpi < wn->th ? *r0 + wn->rpi : wn->th;
 }
 
-/* One item: images [n0, n1), tile rows [r0, r1), T tiles. Channels are the SIMD dimension (Ci and Co are
- * 64-256 in the model, while a row has only 2-14 tiles): each image is first transposed
- * into a zero-padded channels-last plane X[m th + 2][m tw + 2][Ci], so that the a^2
- * values of a tile are a^2 contiguous channel vectors; V and M are [a^2][T][channels],
- * the GEMMs are M[xi] (T x Co) = V[xi] (T x Ci) U[xi] (Ci x Co), and the output transform fills
- * a channels-last Y[m th][m tw][Co] that is transposed back into NCHW with the bias. */
+/* One item: images [n0, n1), tile rows [r0, r1), T tiles. Channels are the SIMD
+ * dimension (Ci and Co are 64-256 in the model, while a row has only 2-14 tiles): the
+ * image rows the tiles cover are first transposed into a zero-padded channels-last
+ * plane X[m (r1 - r0) + 2][m tw + 2][Ci], so that the a^2 values of a tile are a^2
+ * contiguous channel vectors; V and M are [a^2][T][channels], the GEMMs are
+ * M[xi] (T x Co) = V[xi] (T x Ci) U[xi] (Ci x Co), and the output transform fills a
+ * channels-last Y[m (r1 - r0)][m tw][Co] that is transposed back into NCHW with the
+ * bias. */
 static void tile_item(void *p, int64_t it, int tid)
 {
     const wino *wn = p;
@@ -392,7 +394,8 @@ static void tile_item(void *p, int64_t it, int tid)
     for (int64_t xi = 0; xi < nx; xi++)
         if (wn->bf16)
             fm_cpu_sbgemm_small(T, Co, Ci, (const uint16_t *)V + xi * T * Ci, Ci,
-                                (const uint16_t *)wn->U + xi * Ci * Co, 2 * Co, M + xi * T * Co, Co);
+                                (const uint16_t *)wn->U + xi * Ci * Co, 2 * Co, M + xi * T * Co,
+                                Co);
         else
             fm_cpu_sgemm_small(0, T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co,
                                M + xi * T * Co, Co, 0);

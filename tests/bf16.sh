@@ -39,7 +39,9 @@ worst=$(cmp -l "$t/f32.u8" "$t/bf16.u8" | awk '
     function v(o,   n, i) { for (i = 1; i <= length(o); i++) n = n * 8 + substr(o, i, 1); return n }
     { d = v($2) - v($3); if (d < 0) d = -d; if (d > m) m = d } END { print m + 0 }' || true)
 echo "largest pixel difference, f32 against bf16, 16 digits x 10 steps: $worst / 255"
-if [ "$worst" -gt 64 ]; then echo "FAIL: bf16 samples differ from f32's by $worst grey levels"; exit 1; fi
+if [ "$worst" -gt 64 ]; then
+    echo "FAIL: bf16 samples differ from f32's by $worst grey levels"; exit 1
+fi
 
 expect_fail "precision 'fp8': f32 or bf16" "$fmrt" sample "$src/model/tiny-cond.fmw" --precision fp8
 expect_fail "precision needs a value" "$fmrt" sample "$src/model/tiny-cond.fmw" --precision
