@@ -142,14 +142,6 @@ int fm_cpu_bf16_native(void)
     return 0;
 }
 
-static float widen(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
 {
     int64_t ldp = 2 * ((N + 15) / 16 * 16);
@@ -165,7 +157,8 @@ void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int
         for (int64_t j = 0; j < N; j++) {
             float s = 0.0f;
             for (int64_t k = 0; k < K; k++)
-                s += widen(A[i * lda + k]) * widen(Bp[(k / 2) * ldp + 2 * j + (k & 1)]);
+                s += fm_cpu_from_bf16(A[i * lda + k]) *
+                     fm_cpu_from_bf16(Bp[(k / 2) * ldp + 2 * j + (k & 1)]);
             C[i * ldc + j] = s;
         }
 }

@@ -71,4 +71,13 @@ static inline uint16_t fm_cpu_to_bf16(float x)
     return x != x ? (uint16_t)((u >> 16) | 0x40u) : r;
 }
 
+/* And back: a bfloat16 is a float32's top half, so widening is exact. */
+static inline float fm_cpu_from_bf16(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 #endif
