@@ -502,8 +502,7 @@ int cmd_bench(int argc, char **argv)
     }
     if (rc)
         return rc;
-    if ((cli_backend_flags & FM_BACKEND_BF16) && strcmp(o.backend, "all") == 0)
-        o.backend = "cpu"; /* the one backend with a bfloat16 path */
+    o.backend = cli_precision_backend(o.backend);
     if (o.quick) {
         o.batch = o.batch > 8 ? 8 : o.batch;
         o.sample_n = o.sample_n > 4 ? 4 : o.sample_n;

@@ -187,14 +187,27 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         cli_mem_free(mem);
         return 1;
     }
-    if ((cli_backend_flags & FM_BACKEND_BF16) && strcmp(fm_backend_name(be), "cpu") != 0) {
-        cli_error("--precision bf16: only the cpu backend has a bfloat16 path (this is %s)",
-                  fm_backend_name(be));
+    if (cli_precision_check(fm_backend_name(be))) {
         fm_backend_close(be);
         cli_mem_free(mem);
         return 1;
     }
     return 0;
+}
+
+const char *cli_precision_backend(const char *asked)
+{
+    if ((cli_backend_flags & FM_BACKEND_BF16) && (!asked || strcmp(asked, "all") == 0))
+        return "cpu";
+    return asked;
+}
+
+int cli_precision_check(const char *name)
+{
+    if (!(cli_backend_flags & FM_BACKEND_BF16) || strcmp(name, "cpu") == 0)
+        return 0;
+    cli_error("--precision bf16: only the cpu backend has a bfloat16 path (this is %s)", name);
+    return 1;
 }
 
 void cli_mem_free(cli_mem *mem)

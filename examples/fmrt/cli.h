@@ -35,6 +35,13 @@ typedef struct cli_mem {
 int cli_open_backend(fm_backend *be, const char *name, size_t arena_bytes, cli_mem *mem);
 /* FM_BACKEND_* flags every backend the tool opens gets (--tf32 sets FM_BACKEND_TF32). */
 extern unsigned cli_backend_flags;
+/* --precision bf16 is the cpu backend's alone (cli_backend_flags has FM_BACKEND_BF16):
+ * cli_precision_backend turns a request for every backend ("all" or NULL) into "cpu"
+ * and leaves others as asked; cli_precision_check(name) is 0, or 1 after one error line
+ * when the backend `name` has no bfloat16 path (cli_open_backend checks the backend it
+ * opened, "auto" resolved). */
+const char *cli_precision_backend(const char *asked);
+int cli_precision_check(const char *name);
 /* --threads N (train, sample, bench, conformance, golden; taken out of argv by main.c):
  * the cpu backend's worker threads, 0 = the cores available. */
 extern int cli_threads;

@@ -261,13 +261,9 @@ int cmd_conformance(int argc, char **argv)
     }
     if (!o.model)
         o.model = o.op ? "none" : "tiny";
-    /* bfloat16 is the cpu backend's alone: it is checked there, or refused */
-    if (cli_backend_flags & FM_BACKEND_BF16) {
-        if (o.backend && strcmp(o.backend, "cpu") != 0)
-            return cli_usage_error(CMD, "--precision bf16: only the cpu backend has a "
-                                        "bfloat16 path (asked: %s)", o.backend);
-        o.backend = "cpu";
-    }
+    o.backend = cli_precision_backend(o.backend);
+    if (o.backend && cli_precision_check(o.backend))
+        return 1;
 
     if (o.backend)
         return check_backend(&o, o.backend, 1) > 0;
