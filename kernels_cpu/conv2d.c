@@ -264,6 +264,52 @@ static void weights_bf16(void *p, int64_t o, int tid)
         cv->wb[o * cv->CKK + k] = fm_cpu_to_bf16(cv->w[o * cv->CKK + k]);
 }
 
+/* Stride 1 with fewer output channels than a vector (the U-Net's last conv, Co = 1):
+ * every GEMM form would leave most of its register tile idle (under Winograd, N = Co),
+ * so each image runs directly, images over the threads. Each input plane is copied into
+ * a zero-bordered plane of row length Wp = W + 2p, and the outputs are summed in that
+ * plane's coordinates, i = y Wp + x:
+ *
+ *   acc[o, i] = sum_{c,ky,kx} w[o,c,ky,kx] pad_c[i + ky Wp + kx],  i < (Ho - 1) Wp + Wo
+ *
+ * so that every tap is one contiguous axpy over the whole plane (the p columns past Wo
+ * in each row are summed and dropped). Scratch: the padded plane and Co x L sums. */
+static int64_t direct_floats(const conv *cv)
+{
+    int64_t Wp = cv->W + 2 * cv->p, L = (cv->Ho - 1) * Wp + cv->Wo;
+    return (cv->H + 2 * cv->p) * Wp + cv->Co * L;
+}
+
+static void direct_image(void *p, int64_t n, int tid)
+{
+    const conv *cv = p;
+    int64_t Wp = cv->W + 2 * cv->p, Hp = cv->H + 2 * cv->p, L = (cv->Ho - 1) * Wp + cv->Wo;
+    int64_t KK = cv->K * cv->K;
+    float *restrict pad = fm_cpu_scratch(cv->cpu, tid), *restrict acc = pad + Hp * Wp;
+    memset(pad, 0, (size_t)(Hp * Wp) * sizeof(float));
+    memset(acc, 0, (size_t)(cv->Co * L) * sizeof(float));
+    for (int64_t c = 0; c < cv->Ci; c++) {
+        const float *src = cv->in + (n * cv->Ci + c) * cv->H * cv->W;
+        for (int64_t y = 0; y < cv->H; y++) /* the border stays zero */
+            memcpy(pad + (y + cv->p) * Wp + cv->p, src + y * cv->W, (size_t)cv->W * sizeof(float));
+        for (int64_t o = 0; o < cv->Co; o++)
+            for (int64_t t = 0; t < KK; t++) {
+                float wt = cv->w[(o * cv->Ci + c) * KK + t];
+                const float *restrict v = pad + (t / cv->K) * Wp + t % cv->K;
+                float *restrict a = acc + o * L;
+                for (int64_t i = 0; i < L; i++)
+                    a[i] += wt * v[i];
+            }
+    }
+    for (int64_t o = 0; o < cv->Co; o++) {
+        float bias = cv->b ? cv->b[o] : 0.0f;
+        float *dst = cv->out + (n * cv->Co + o) * cv->HW;
+        for (int64_t y = 0; y < cv->Ho; y++)
+            for (int64_t x = 0; x < cv->Wo; x++)
+                dst[y * cv->Wo + x] = acc[o * L + y * Wp + x] + bias;
+    }
+}
+
 /* t: out, in, w, b?   i0 stride, i1 pad */
 fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
@@ -271,6 +317,10 @@ fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
     setup(&cv, be, c);
     cv.out = fm_f32(&c->t[0]), cv.in = fm_f32(&c->t[1]), cv.w = fm_f32(&c->t[2]);
     cv.b = fm_tensor_present(&c->t[3]) ? fm_f32(&c->t[3]) : NULL;
+    if (cv.Co < 8 && cv.s == 1 && (size_t)direct_floats(&cv) <= fm_cpu_scratch_floats(cv.cpu)) {
+        fm_cpu_parallel(cv.cpu, cv.N, direct_image, &cv);
+        return FM_OK;
+    }
     if (cv.K == 3 && cv.s == 1 &&
         fm_cpu_winograd3x3(cv.cpu, cv.out, cv.in, cv.w, cv.b, cv.N, cv.Ci, cv.H, cv.W, cv.Co, cv.Ho,
                            cv.Wo, cv.p, 0))
