@@ -5,7 +5,8 @@
  *
  *   forward   col[R, cols] = im2col(in)
  *             tmp[Co, cols] = w[Co, R] col[R, cols]          m = Co, n = cols, k = R
- *             out[n, o, y, x] = tmp[o, g - g0] + b[o]         (conv2d_store_out)
+ *             out[n, o, y, x] = tmp[o, g - g0] + b[o] + bn[n, o] + res[n, o, y, x]
+ *                                                              (conv2d_store_out)
  *   backward  dT[Co, cols] = dout of the chunk                (conv2d_load_dout)
  *             dw[Co, R] += dT[Co, cols] col[R, cols]^T        m = Co, n = R, k = cols, beta 1
  *             dcol[R, cols] = w[Co, R]^T dT[Co, cols]         m = R, n = cols, k = Co
@@ -114,10 +115,10 @@ static fm_status im2col(fm_backend *be, const conv_dims *d, const fm_tensor *in,
     return fm_cl_run2d(be, k, cols, (size_t)d->Ci, 0);
 }
 
-/* t: out, in, w, b?   i0 stride, i1 pad */
+/* t: out, in, w, b?, bn?, res?   i0 stride, i1 pad */
 fm_status fm_cl_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
-    const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
+    const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2];
     conv_dims d = dims_of(c);
     size_t step;
     FM_TRY(chunk_cols(be, &d, 0, &step));
@@ -134,8 +135,10 @@ fm_status fm_cl_conv2d_fwd(fm_backend *be, const fm_call *c)
         cl_uint a = 0;
         FM_TRY(fm_cl_arg_tensor(be, ks, &a, out));
         FM_TRY(fm_cl_arg_scratch(be, ks, &a, tmp_byte));
-        FM_TRY(fm_cl_arg_tensor(be, ks, &a, b));
-        FM_TRY(fm_cl_arg_int(be, ks, &a, fm_tensor_present(b)));
+        for (int e = 3; e < 6; e++) { /* b?, bn?, res?: the epilogue terms */
+            FM_TRY(fm_cl_arg_tensor(be, ks, &a, &c->t[e]));
+            FM_TRY(fm_cl_arg_int(be, ks, &a, fm_tensor_present(&c->t[e])));
+        }
         FM_TRY(fm_cl_arg_int(be, ks, &a, d.Co));
         FM_TRY(fm_cl_arg_int(be, ks, &a, (int)d.hw));
         FM_TRY(fm_cl_arg_int(be, ks, &a, (int)g0));

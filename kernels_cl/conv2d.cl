@@ -39,22 +39,29 @@ __kernel void conv2d_im2col(__global float *col, uint col_off, __global const fl
     }
 }
 
-/* out[n, o, y, x] = tmp[o, g - g0] (+ b[o]): one work-item per column j, looping over
- * the Co rows (the column's n, q computed once). */
+/* out[n, o, y, x] = tmp[o, g - g0] (+ b[o]) (+ bn[n, o]) (+ res[n, o, y, x]): one
+ * work-item per column j, looping over the Co rows (the column's n, q computed once). */
 __kernel void conv2d_store_out(__global float *out, uint out_off, __global const float *tmp,
                                uint tmp_off, __global const float *b, uint b_off, int has_b,
-                               int Co, int hw, int g0, int cols)
+                               __global const float *bn, uint bn_off, int has_bn,
+                               __global const float *res, uint res_off, int has_res, int Co,
+                               int hw, int g0, int cols)
 {
     int j = get_global_id(0);
     if (j >= cols)
         return;
     int g = g0 + j, n = g / hw, q = g - n * hw;
-    __global float *dst = out + out_off + (size_t)n * Co * hw + q;
+    size_t at = (size_t)n * Co * hw + q;
+    __global float *dst = out + out_off + at;
     __global const float *src = tmp + tmp_off + j;
     for (int o = 0; o < Co; o++) {
         float v = src[(size_t)o * cols];
         if (has_b)
             v += b[b_off + o];
+        if (has_bn)
+            v += bn[bn_off + (size_t)n * Co + o];
+        if (has_res)
+            v += res[res_off + at + (size_t)o * hw];
         dst[(size_t)o * hw] = v;
     }
 }

@@ -39,6 +39,7 @@
 typedef struct conv {
     fm_cpu *cpu;
     const float *in, *w, *b, *dout;
+    const float *bn, *res; /* forward: the per-sample bias [N,Co] and residual (or NULL) */
     float *out, *din, *dw;
     int64_t N, Ci, H, W, Co, K, s, p, Ho, Wo, HW, CKK;
     int64_t nb;     /* images per tile (1: tiles of positions within an image) */
@@ -199,6 +200,22 @@ static void gemm(const conv *cv, int64_t nc, const float *B, int64_t ldb, const 
         fm_cpu_sgemm_small(0, cv->Co, nc, cv->CKK, cv->w, cv->CKK, B, ldb, C, ldc, 0);
 }
 
+/* out[n, o, q0 + i] = src[i] + b[o] + bn[n, o] + res[n, o, q0 + i] for i < np: every
+ * forward path's epilogue (src may be that stretch of out itself). */
+static void store_plane(const conv *cv, int64_t n, int64_t o, int64_t q0, const float *src,
+                        int64_t np)
+{
+    int64_t at = (n * cv->Co + o) * cv->HW + q0;
+    float bias = (cv->b ? cv->b[o] : 0.0f) + (cv->bn ? cv->bn[n * cv->Co + o] : 0.0f);
+    float *dst = cv->out + at;
+    if (cv->res)
+        for (int64_t q = 0; q < np; q++)
+            dst[q] = src[q] + bias + cv->res[at + q];
+    else
+        for (int64_t q = 0; q < np; q++)
+            dst[q] = src[q] + bias;
+}
+
 static void fwd_tile(void *p, int64_t t, int tid)
 {
     const conv *cv = p;
@@ -225,22 +242,16 @@ static void fwd_tile(void *p, int64_t t, int tid)
     if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
         float *C = cv->out + n0 * cv->Co * cv->HW + q0;
         gemm(cv, np, B, ldb, Bp, C, cv->HW);
-        if (cv->b)
+        if (cv->b || cv->bn || cv->res)
             for (int64_t o = 0; o < cv->Co; o++)
-                for (int64_t q = 0; q < np; q++)
-                    C[o * cv->HW + q] += cv->b[o];
+                store_plane(cv, n0, o, q0, C + o * cv->HW, np);
         return;
     }
     float *tmp = scr + (B == scr ? cv->CKK * cols : 0);
     gemm(cv, cols, B, ldb, Bp, tmp, cols);
     for (int64_t n = n0; n < n1; n++)
-        for (int64_t o = 0; o < cv->Co; o++) {
-            float *dst = cv->out + (n * cv->Co + o) * cv->HW;
-            const float *src = tmp + o * cols + (n - n0) * np;
-            float bias = cv->b ? cv->b[o] : 0.0f;
-            for (int64_t q = 0; q < np; q++)
-                dst[q] = src[q] + bias;
-        }
+        for (int64_t o = 0; o < cv->Co; o++)
+            store_plane(cv, n, o, 0, tmp + o * cols + (n - n0) * np, np);
 }
 
 static void setup(conv *cv, fm_backend *be, const fm_call *c)
@@ -301,29 +312,27 @@ static void direct_image(void *p, int64_t n, int tid)
                     a[i] += wt * v[i];
             }
     }
-    for (int64_t o = 0; o < cv->Co; o++) {
-        float bias = cv->b ? cv->b[o] : 0.0f;
-        float *dst = cv->out + (n * cv->Co + o) * cv->HW;
+    for (int64_t o = 0; o < cv->Co; o++)
         for (int64_t y = 0; y < cv->Ho; y++)
-            for (int64_t x = 0; x < cv->Wo; x++)
-                dst[y * cv->Wo + x] = acc[o * L + y * Wp + x] + bias;
-    }
+            store_plane(cv, n, o, y * cv->Wo, acc + o * L + y * Wp, cv->Wo);
 }
 
-/* t: out, in, w, b?   i0 stride, i1 pad */
+/* t: out, in, w, b?, bn?, res?   i0 stride, i1 pad */
 fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
     conv cv;
     setup(&cv, be, c);
     cv.out = fm_f32(&c->t[0]), cv.in = fm_f32(&c->t[1]), cv.w = fm_f32(&c->t[2]);
     cv.b = fm_tensor_present(&c->t[3]) ? fm_f32(&c->t[3]) : NULL;
+    cv.bn = fm_tensor_present(&c->t[4]) ? fm_f32(&c->t[4]) : NULL;
+    cv.res = fm_tensor_present(&c->t[5]) ? fm_f32(&c->t[5]) : NULL;
     if (cv.Co < 8 && cv.s == 1 && (size_t)direct_floats(&cv) <= fm_cpu_scratch_floats(cv.cpu)) {
         fm_cpu_parallel(cv.cpu, cv.N, direct_image, &cv);
         return FM_OK;
     }
     if (cv.K == 3 && cv.s == 1 &&
-        fm_cpu_winograd3x3(cv.cpu, cv.out, cv.in, cv.w, cv.b, cv.N, cv.Ci, cv.H, cv.W, cv.Co, cv.Ho,
-                           cv.Wo, cv.p, 0))
+        fm_cpu_winograd3x3(cv.cpu, cv.out, cv.in, cv.w, (fm_cpu_adds){cv.b, cv.bn, cv.res}, cv.N,
+                           cv.Ci, cv.H, cv.W, cv.Co, cv.Ho, cv.Wo, cv.p, 0))
         return FM_OK;
     /* bf16 (FM_BACKEND_BF16): the weights rounded once into the shared buffer; per tile
      * the lowered input pair-packed after the float32 one (CKK / 2 floats per column,
@@ -444,8 +453,8 @@ fm_status fm_cpu_conv2d_bwd(fm_backend *be, const fm_call *c)
     /* 3x3 stride 1: din by Winograd (a 3x3 conv of dout with the rotated, transposed
      * weights, padding 2 - p); the tiles below then compute dw and db only. */
     if (cv.din && cv.K == 3 && cv.s == 1 && cv.p <= 2 &&
-        fm_cpu_winograd3x3(cv.cpu, cv.din, cv.dout, cv.w, NULL, cv.N, cv.Co, cv.Ho, cv.Wo, cv.Ci,
-                           cv.H, cv.W, 2 - cv.p, 1))
+        fm_cpu_winograd3x3(cv.cpu, cv.din, cv.dout, cv.w, (fm_cpu_adds){0}, cv.N, cv.Co, cv.Ho,
+                           cv.Wo, cv.Ci, cv.H, cv.W, 2 - cv.p, 1))
         cv.din = NULL;
     /* and dw by Winograd too when din is done (or absent): then no im2col tiles at all */
     int dw_done = !cv.din && cv.K == 3 && cv.s == 1 &&

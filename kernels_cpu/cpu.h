@@ -86,11 +86,18 @@ int fm_cpu_bf16(const fm_cpu *cpu);
 void fm_cpu_gemm_init(void);
 const char *fm_cpu_gemm_name(void);
 
+/* A forward conv's epilogue terms (CONV2D_FWD): out[n,o,.] += b[o] + bn[n,o] + res[n,o,.],
+ * each NULL when absent. */
+typedef struct fm_cpu_adds {
+    const float *b, *bn, *res;
+} fm_cpu_adds;
+
 /* 3x3 stride-1 conv by Winograd F(4x4, 3x3) or F(2x2, 3x3), whichever needs fewer
  * multiply-adds for Ho x Wo (winograd.c): out[N,Co,Ho,Wo] from
- * in[N,Ci,H,W], padding `pad`; flip = 0: w[Co,Ci,3,3] (forward), flip = 1: w[Ci,Co,3,3]
- * used rotated and transposed (the input gradient). 0 when it does not fit the scratch. */
-int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, const float *b,
+ * in[N,Ci,H,W], padding `pad`, plus the epilogue terms e; flip = 0: w[Co,Ci,3,3]
+ * (forward), flip = 1: w[Ci,Co,3,3] used rotated and transposed (the input gradient).
+ * 0 when it does not fit the scratch. */
+int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, fm_cpu_adds e,
                        int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho,
                        int64_t Wo, int64_t pad, int flip);
 
@@ -101,10 +108,11 @@ int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *
                           int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho, int64_t Wo,
                           int64_t pad);
 
-/* dst[j ldd + i] = src[i lds + j] + bias[j] (bias NULL: 0) for i < rows, j < cols:
- * a transpose by register blocks (transpose.c). */
+/* dst[j ldd + i] = src[i lds + j] + bias[j] + res[j ldd + i] (bias, res NULL: 0) for
+ * i < rows, j < cols: a transpose by register blocks (transpose.c); res is laid out as
+ * dst. */
 void fm_cpu_transpose_add(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                          int64_t cols, const float *bias);
+                          int64_t cols, const float *bias, const float *res);
 
 /* sum x[i] over n floats, in double: float lanes over short blocks (vectorisable),
  * each block added to a double (the error stays that of a block of <= 256 terms). */

@@ -20,7 +20,7 @@
  * rows, shuffle_ps gathers four rows' column 4k + c into 128-bit lane k, shuffle_f32x4
  * (twice) puts lane k of the four row groups together. */
 static inline void block16(float *dst, int64_t ldd, const float *src, int64_t lds, int nr, int nc,
-                           const float *bias)
+                           const float *bias, const float *res)
 {
     __m512 t[16], u[16];
     const __mmask16 cm = (__mmask16)((1u << nc) - 1), rm = (__mmask16)((1u << nr) - 1);
@@ -50,6 +50,8 @@ static inline void block16(float *dst, int64_t ldd, const float *src, int64_t ld
                 continue;
             if (bias)
                 col[k] = _mm512_add_ps(col[k], _mm512_set1_ps(bias[j]));
+            if (res)
+                col[k] = _mm512_add_ps(col[k], _mm512_maskz_loadu_ps(rm, res + j * ldd));
             _mm512_mask_storeu_ps(dst + j * ldd, rm, col[k]);
         }
     }
@@ -60,18 +62,20 @@ static inline void block16(float *dst, int64_t ldd, const float *src, int64_t ld
 #endif
 
 void fm_cpu_transpose_add(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                          int64_t cols, const float *bias)
+                          int64_t cols, const float *bias, const float *res)
 {
 #if FM_TR_BLOCK
     for (int64_t r0 = 0; r0 < rows; r0 += 16)
         for (int64_t c0 = 0; c0 < cols; c0 += 16)
             block16(dst + c0 * ldd + r0, ldd, src + r0 * lds + c0, lds,
                     rows - r0 < 16 ? (int)(rows - r0) : 16, cols - c0 < 16 ? (int)(cols - c0) : 16,
-                    bias ? bias + c0 : NULL);
+                    bias ? bias + c0 : NULL, res ? res + c0 * ldd + r0 : NULL);
 #else
     for (int64_t j = 0; j < cols; j++)
-        for (int64_t i = 0; i < rows; i++)
-            dst[j * ldd + i] = bias ? src[i * lds + j] + bias[j] : src[i * lds + j];
+        for (int64_t i = 0; i < rows; i++) {
+            float v = bias ? src[i * lds + j] + bias[j] : src[i * lds + j];
+            dst[j * ldd + i] = res ? v + res[j * ldd + i] : v;
+        }
 #endif
 }
 
@@ -92,7 +96,7 @@ static void tile_row(void *ctx, int64_t item, int tid)
     for (int64_t c0 = 0; c0 < j->C; c0 += FM_TILE) {
         const int64_t c1 = c0 + FM_TILE < j->C ? c0 + FM_TILE : j->C;
         fm_cpu_transpose_add(out + c0 * j->R + r0, j->R, in + r0 * j->C + c0, j->C, r1 - r0,
-                             c1 - c0, NULL);
+                             c1 - c0, NULL, NULL);
     }
 }
 

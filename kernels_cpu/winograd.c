@@ -73,9 +73,11 @@
 
 typedef struct wino {
     fm_cpu *cpu;
-    const float *in, *w, *b, *dout;
+    const float *in, *w, *dout;
+    fm_cpu_adds e; /* the epilogue terms (forward) */
     float *out, *U;
     int64_t N, Ci, H, W, Co, Ho, Wo, p, th, tw, nb, T;
+    int64_t plane; /* floats of a thread's padded plane X (Y after it; then Co of bias) */
     int64_t rpi, rchunks; /* nb = 1: tile rows per item, items per image (else th, 1) */
     int m, a, nx; /* outputs per tile side, tile side m + 2, positions a^2 */
     int flip;
@@ -242,15 +244,17 @@ static void to_last(float *dst, int64_t drow, int64_t ld, const float *src, int6
                     for (int64_t q = 0; q < nq; q += 16)
                         __builtin_prefetch(src + (y + 2) * srow + (c0 + c) * cs + q);
             fm_cpu_transpose_add(dst + y * drow + c0, ld, src + y * srow + c0 * cs, cs, cb, nq,
-                                 NULL);
+                                 NULL, NULL);
         }
     }
 }
 
-/* And back, adding the bias: dst[c cs + y drow + q] = src[y srow + q ld + c] + bias[c]
- * (bias NULL: 0); the same order, 16 destination planes written as streams. */
+/* And back, adding the bias and the residual: dst[c cs + y drow + q] =
+ * src[y srow + q ld + c] + bias[c] + res[c cs + y drow + q] (bias, res NULL: 0); the
+ * same order, 16 destination planes written as streams. */
 static void to_first(float *dst, int64_t drow, int64_t cs, const float *src, int64_t srow,
-                     int64_t ld, int64_t rows, int64_t nq, int64_t nc, const float *bias)
+                     int64_t ld, int64_t rows, int64_t nq, int64_t nc, const float *bias,
+                     const float *res)
 {
     for (int64_t c0 = 0; c0 < nc; c0 += 16) {
         int64_t cb = nc - c0 < 16 ? nc - c0 : 16;
@@ -260,7 +264,8 @@ static void to_first(float *dst, int64_t drow, int64_t cs, const float *src, int
                     for (int64_t q = 0; q < nq; q += 16)
                         __builtin_prefetch(dst + (y + 2) * drow + (c0 + c) * cs + q, 1);
             fm_cpu_transpose_add(dst + y * drow + c0 * cs, cs, src + y * srow + c0, ld, nq, cb,
-                                 bias ? bias + c0 : NULL);
+                                 bias ? bias + c0 : NULL,
+                                 res ? res + y * drow + c0 * cs : NULL);
         }
     }
 }
@@ -372,6 +377,16 @@ static void item_range(const wino *wn, int64_t it, int64_t *n0, int64_t *n1, int
     *r1 = *r0 + wn->rpi < wn->th ? *r0 + wn->rpi : wn->th;
 }
 
+/* The bias of image n's planes: b, or b[o] + bn[n, o] into buf[Co]; NULL when neither. */
+static const float *item_bias(const wino *wn, float *buf, int64_t n)
+{
+    if (!wn->e.bn)
+        return wn->e.b;
+    for (int64_t o = 0; o < wn->Co; o++)
+        buf[o] = (wn->e.b ? wn->e.b[o] : 0.0f) + wn->e.bn[n * wn->Co + o];
+    return buf;
+}
+
 /* One item: images [n0, n1), tile rows [r0, r1), T tiles. Channels are the SIMD
  * dimension (Ci and Co are 64-256 in the model, while a row has only 2-14 tiles): the
  * image rows the tiles cover are first transposed into a zero-padded channels-last
@@ -417,10 +432,12 @@ static void tile_item(void *p, int64_t it, int tid)
                 else
                     output_tile4(mm, y, Co);
             }
-        /* out[n, o, y, x] = Y[y - m r0][x][o] + b[o] over the item's rows */
+        /* out[n, o, y, x] = Y[y - m r0][x][o] + b[o] + bn[n, o] + res[n, o, y, x] over the
+         * item's rows */
         int64_t y1 = m * r1 < wn->Ho ? m * r1 : wn->Ho;
-        to_first(wn->out + n * Co * wn->Ho * wn->Wo + m * r0 * wn->Wo, wn->Wo, wn->Ho * wn->Wo, Y,
-                 YW * Co, Co, y1 - m * r0, wn->Wo, Co, wn->b);
+        int64_t at = n * Co * wn->Ho * wn->Wo + m * r0 * wn->Wo;
+        to_first(wn->out + at, wn->Wo, wn->Ho * wn->Wo, Y, YW * Co, Co, y1 - m * r0, wn->Wo, Co,
+                 item_bias(wn, X + wn->plane, n), wn->e.res ? wn->e.res + at : NULL);
     }
 }
 
@@ -480,14 +497,14 @@ static void split_rows(wino *wn)
     }
 }
 
-int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, const float *b,
+int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w, fm_cpu_adds e,
                        int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t Ho,
                        int64_t Wo, int64_t pad, int flip)
 {
     wino wn = {.cpu = cpu,
                .in = in,
                .w = w,
-               .b = b,
+               .e = e,
                .out = out,
                .N = N,
                .Ci = Ci,
@@ -499,12 +516,13 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
                .p = pad,
                .flip = flip};
     /* the chosen tile size, or F(2x2) where F(4x4)'s U (36 Co Ci floats) or tiles do not
-     * fit the scratch; per thread: V and M plus one padded plane, which also holds Y */
+     * fit the scratch; per thread: V and M, one padded plane, which also holds Y, and Co
+     * floats of per-image bias */
     for (int m = tile_size(Ho, Wo);; m = 2) {
         set_tiles(&wn, m);
-        size_t plane = (size_t)((m * wn.th + 2) * (m * wn.tw + 2)) * (size_t)(Ci > Co ? Ci : Co);
+        wn.plane = (m * wn.th + 2) * (m * wn.tw + 2) * (Ci > Co ? Ci : Co);
         if ((size_t)(wn.nx * Co * Ci) <= fm_cpu_shared_floats(cpu))
-            wn.nb = images_per_item(&wn, plane);
+            wn.nb = images_per_item(&wn, (size_t)(wn.plane + Co));
         if (wn.nb || m == 2)
             break;
     }

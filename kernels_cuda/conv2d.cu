@@ -8,7 +8,7 @@
  *   col[r, jc]  r = (c K + ky) K + kx:  in[n, c, y s - p + ky, x s - p + kx] (0 outside)
  *   dT[o, jc]   = dout[n, o, q]         (backward only, behind col)
  *
- *   forward   out is first filled with b (conv2d_bias_fill) when there is a bias, then
+ *   forward   out is first filled with b + bn + res (conv2d_bias_fill) when any is given, then
  *             per image j of the chunk (one strided-batched GEMM, w shared: stride 0)
  *             out[n0 + j][:, pix0 .. pix0 + pcols) (+)= w[Co, R] col[:, j pcols ..]
  *                 m = Co, n = pcols, k = R, lda = R, ldb = cols, ldc = HW
@@ -109,14 +109,19 @@ static __global__ void conv2d_col2im_kernel(float *din, const float *dcol, conv2
         din[e] = sum;
 }
 
-/* out[n, o, q] = b[o] over all N Co HW elements (the GEMMs then add with beta = 1). */
-static __global__ void conv2d_bias_fill_kernel(float *out, const float *b, long long Co,
-                                               long long hw, long long total)
+/* out[n, o, q] = b[o] + bn[n, o] + res[n, o, q] (each NULL: 0) over all N Co HW elements
+ * (the GEMMs then add with beta = 1). */
+static __global__ void conv2d_bias_fill_kernel(float *out, const float *b, const float *bn,
+                                               const float *res, long long Co, long long hw,
+                                               long long total)
 {
     long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= total)
         return;
-    out[e] = b[(e / hw) % Co];
+    float v = b ? b[(e / hw) % Co] : 0.0f;
+    if (bn)
+        v += bn[e / hw];
+    out[e] = res ? v + res[e] : v;
 }
 
 /* db[o] += sum_{n < N, q < hw} dout[n, o, q]: one block of FM_CUDA_THREADS per o (grid
@@ -211,19 +216,22 @@ static fm_status conv2d_im2col(fm_backend *be, float *col, const float *in, cons
     return fm_cuda_launched(be, "conv2d_im2col");
 }
 
-/* t: out, in, w, b?   i0 stride, i1 pad */
+/* t: out, in, w, b?, bn?, res?   i0 stride, i1 pad */
 extern "C" fm_status fm_cuda_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
-    const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
+    const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2];
     conv2d_cu_dims d = conv2d_dims_of(c);
     cudaStream_t st = fm_cuda_of(be)->stream;
     float *po = fm_cuda_f32(out);
     const float *pi = fm_cuda_f32(in), *pw = fm_cuda_f32(w);
+    const float *e[3]; /* b?, bn?, res?: the epilogue terms, NULL when absent */
+    for (int k = 0; k < 3; k++)
+        e[k] = fm_tensor_present(&c->t[3 + k]) ? fm_cuda_f32(&c->t[3 + k]) : NULL;
     float beta = 0.0f;
-    if (fm_tensor_present(b)) {
+    if (e[0] || e[1] || e[2]) {
         long long total = (long long)d.N * d.Co * d.hw;
         FM_CUDA_LAUNCH(conv2d_bias_fill_kernel, fm_cuda_blocks(total), FM_CUDA_THREADS, 0, st)(
-            po, fm_cuda_f32(b), d.Co, d.hw, total);
+            po, e[0], e[1], e[2], d.Co, d.hw, total);
         FM_TRY(fm_cuda_launched(be, "conv2d_bias_fill"));
         beta = 1.0f;
     }

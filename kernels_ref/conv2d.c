@@ -1,6 +1,7 @@
 /* 2-D convolution (cross-correlation, as in PyTorch), square kernel, zero padding.
  *
- *   out[n,o,y,x] = b[o] + sum_{c,ky,kx} w[o,c,ky,kx] in[n,c, y*s - p + ky, x*s - p + kx]
+ *   out[n,o,y,x] = b[o] + bn[n,o] + res[n,o,y,x]
+ *                  + sum_{c,ky,kx} w[o,c,ky,kx] in[n,c, y*s - p + ky, x*s - p + kx]
  *   Ho = (H + 2p - K)/s + 1,  Wo = (W + 2p - K)/s + 1
  *
  * Every loop nest below is organised around one kernel tap (o, c, ky, kx) at a time:
@@ -58,17 +59,24 @@ static double dot_strided(const float *u, const float *v, int64_t s, int64_t n)
     return acc;
 }
 
-/* out[N,Co,Ho,Wo] from in[N,Ci,H,W], w[Co,Ci,K,K], b[Co] (NULL = no bias). */
-static void conv2d_forward(float *out, const float *in, const float *w, const float *b, int64_t N,
+/* The epilogue terms of CONV2D_FWD: b[Co], bn[N,Co], res[N,Co,Ho,Wo] (NULL = 0). */
+typedef struct conv_adds {
+    const float *b, *bn, *res;
+} conv_adds;
+
+/* out[N,Co,Ho,Wo] from in[N,Ci,H,W], w[Co,Ci,K,K]; each plane starts from its
+ * epilogue terms, b[o] + bn[n,o] + res[n,o,.], and the taps add to it. */
+static void conv2d_forward(float *out, const float *in, const float *w, conv_adds e, int64_t N,
                            int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t K, int64_t s,
                            int64_t p, int64_t Ho, int64_t Wo)
 {
     for (int64_t n = 0; n < N; n++) {
         for (int64_t o = 0; o < Co; o++) {
             float *op = out + (n * Co + o) * Ho * Wo;
-            float bias = b ? b[o] : 0.0f;
+            float bias = (e.b ? e.b[o] : 0.0f) + (e.bn ? e.bn[n * Co + o] : 0.0f);
+            const float *r = e.res ? e.res + (n * Co + o) * Ho * Wo : NULL;
             for (int64_t i = 0; i < Ho * Wo; i++)
-                op[i] = bias;
+                op[i] = r ? bias + r[i] : bias;
             for (int64_t c = 0; c < Ci; c++) {
                 const float *ip = in + (n * Ci + c) * H * W;
                 const float *wp = w + (o * Ci + c) * K * K;
@@ -167,14 +175,17 @@ static void conv2d_backward(float *din, float *dw, float *db, const float *dout,
     }
 }
 
-/* t: out, in, w, b?   i0 stride, i1 pad */
+/* t: out, in, w, b?, bn?, res?   i0 stride, i1 pad */
 fm_status fm_ref_conv2d_fwd(fm_backend *be, const fm_call *c)
 {
     (void)be;
-    const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2], *b = &c->t[3];
+    const fm_tensor *out = &c->t[0], *in = &c->t[1], *w = &c->t[2];
     fm_conv_geom g = fm_conv_geometry(c);
-    conv2d_forward(fm_f32(out), fm_f32(in), fm_f32(w), fm_tensor_present(b) ? fm_f32(b) : NULL, g.N,
-                   g.Ci, g.H, g.W, g.Co, g.K, g.s, g.p, g.Ho, g.Wo);
+    conv_adds e = {fm_tensor_present(&c->t[3]) ? fm_f32(&c->t[3]) : NULL,
+                   fm_tensor_present(&c->t[4]) ? fm_f32(&c->t[4]) : NULL,
+                   fm_tensor_present(&c->t[5]) ? fm_f32(&c->t[5]) : NULL};
+    conv2d_forward(fm_f32(out), fm_f32(in), fm_f32(w), e, g.N, g.Ci, g.H, g.W, g.Co, g.K, g.s, g.p,
+                   g.Ho, g.Wo);
     return FM_OK;
 }
 

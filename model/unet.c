@@ -275,11 +275,21 @@ static fm_tensor G(fm_unet *m, int i) { return fm_unet_view(m, &m->grad, i); }
 
 static fm_status run(fm_backend *be, fm_call call) { return fm_run(be, &call); }
 
-static fm_status conv(ctx *c, fm_tensor out, fm_tensor in, int p, int stride)
+/* out = conv(in) + bias (+ bn[N,Co] per sample) (+ res, the residual): bn and res are
+ * CONV2D_FWD's epilogue terms ({0}: absent). */
+static fm_status conv_add(ctx *c, fm_tensor out, fm_tensor in, int p, int stride, fm_tensor bn,
+                          fm_tensor res)
 {
     fm_tensor w = W(c, p);
     int pad = (int)(w.shape[2] / 2);
-    return run(c->be, (fm_call){.op = FM_OP_CONV2D_FWD, .t = {out, in, w, W(c, p + 1)}, .i = {stride, pad}});
+    return run(c->be, (fm_call){.op = FM_OP_CONV2D_FWD,
+                                .t = {out, in, w, W(c, p + 1), bn, res},
+                                .i = {stride, pad}});
+}
+
+static fm_status conv(ctx *c, fm_tensor out, fm_tensor in, int p, int stride)
+{
+    return conv_add(c, out, in, p, stride, (fm_tensor){0}, (fm_tensor){0});
 }
 
 static fm_status conv_bwd(fm_unet *m, fm_tensor din, fm_tensor dout, fm_tensor in, const fm_tensor *P,
@@ -367,10 +377,14 @@ static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
 
 /* out = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + temb(st)))) + skip(x)
  *
- * x [N,cin,H,H], out [N,cout,H,H] allocated here, at its first write. When sampling
- * each temporary is freed after its last use, so at most x, a1 = SiLU(norm1(x))
- * [N,cin,H,H] (one fused GROUPNORM_FWD) and h1 [N,cout,H,H] are alive at once, plus
- * out and sk [N,cout,H,H] at the end; x itself belongs to the caller (module_fwd). */
+ * The time embedding tp [N,cout] and the skip path are conv1's and conv2's epilogue
+ * terms (CONV2D_FWD bn and res), not passes of their own. x [N,cin,H,H], out
+ * [N,cout,H,H] allocated here, at its first write. When sampling each temporary is
+ * freed after its last use, so at most x, a1 = SiLU(norm1(x)) [N,cin,H,H] (one fused
+ * GROUPNORM_FWD) and h1 [N,cout,H,H] are alive at once, plus a2, sk and out
+ * [N,cout,H,H] at the end (sk before out: the order in which the arena's holes fit,
+ * tests/test_model.c's mnist_sample_arena check); x itself belongs to the caller
+ * (module_fwd). */
 static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor *out,
                          fm_tensor st)
 {
@@ -379,32 +393,29 @@ static fm_status res_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, 
     fm_tensor tp;
     s->x = x;
     FM_TRY(norm_silu(c, &s->n1, &s->a1, &s->mean1, &s->rstd1, x, p + RB_N1W));
-    FM_TRY(alloc4(m, &s->h1, N, md->cout, H, H));
-    FM_TRY(conv(c, s->h1, s->a1, p + RB_C1W, 1));
-    FM_TRY(dead(c, &s->a1));
     FM_TRY(alloc2(m, &tp, N, md->cout));
     FM_TRY(run(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
-    FM_TRY(run(c->be, (fm_call){.op = FM_OP_BIAS_ADD_FWD, .t = {s->h1, s->h1, tp}}));
+    FM_TRY(alloc4(m, &s->h1, N, md->cout, H, H));
+    FM_TRY(conv_add(c, s->h1, s->a1, p + RB_C1W, 1, tp, (fm_tensor){0}));
+    FM_TRY(dead(c, &s->a1));
     FM_TRY(dead(c, &tp));
     FM_TRY(norm_silu(c, &s->n2, &s->a2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
     FM_TRY(dead(c, &s->h1));
-    FM_TRY(alloc4(m, out, N, md->cout, H, H));
-    FM_TRY(conv(c, *out, s->a2, p + RB_C2W, 1));
-    FM_TRY(dead(c, &s->a2));
+    fm_tensor sk = x;
     if (md->has_skip) {
-        fm_tensor sk;
         FM_TRY(alloc4(m, &sk, N, md->cout, H, H));
         FM_TRY(conv(c, sk, x, p + RB_SW, 1));
-        FM_TRY(add(c->be, *out, *out, sk));
-        FM_TRY(dead(c, &sk));
-    } else {
-        FM_TRY(add(c->be, *out, *out, x));
     }
+    FM_TRY(alloc4(m, out, N, md->cout, H, H));
+    FM_TRY(conv_add(c, *out, s->a2, p + RB_C2W, 1, (fm_tensor){0}, sk));
+    FM_TRY(dead(c, &s->a2));
+    if (md->has_skip)
+        FM_TRY(dead(c, &sk));
     s->out = *out;
     return FM_OK;
 }
 
-/* out = x + proj(attention(qkv(norm(x))))
+/* out = x + proj(attention(qkv(norm(x)))), x the projection's epilogue term
  * x, out [N,C,H,H]; n1 [N,C,H,H] dies at qkv [N,3C,H,H], which dies with the
  * attention weights att [N,heads,L,L] once o [N,C,H,H] is written. */
 static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x, fm_tensor *out)
@@ -424,9 +435,8 @@ static fm_status attn_fwd(ctx *c, const fm_module *md, fm_saved *s, fm_tensor x,
     FM_TRY(dead(c, &s->att));
     FM_TRY(dead(c, &s->qkv));
     FM_TRY(alloc4(m, out, N, C, H, H));
-    FM_TRY(conv(c, *out, s->o, p + AT_PW, 1));
+    FM_TRY(conv_add(c, *out, s->o, p + AT_PW, 1, (fm_tensor){0}, x));
     FM_TRY(dead(c, &s->o));
-    FM_TRY(add(c->be, *out, *out, x));
     s->out = *out;
     return FM_OK;
 }

@@ -248,6 +248,9 @@ static void attention_shapes(chk *k, int o, int att, int qkv)
 static void rule_conv2d_fwd(chk *k)
 {
     conv_shapes(k, 0, 1, 2, 3);
+    if (k->s == FM_OK)
+        dims(k, 4, 2, D(k, 0, 0), D(k, 0, 1), -1, -1);
+    same_shape(k, 5, 0);
 }
 
 static void rule_conv2d_bwd(chk *k)

@@ -28,9 +28,15 @@
 /* X(ID, name, FM_S(...) per tensor)
  * Shapes and maths (N batch, C channels, L = H*W, "x" = elementwise):
  *
- * CONV2D_FWD    out[N,Co,Ho,Wo], in[N,Ci,H,W], w[Co,Ci,K,K], b?[Co]     i0 stride, i1 pad
- *               out[n,o,y,x] = b[o] + sum_{c,ky,kx} w[o,c,ky,kx] in[n,c,y*s-p+ky,x*s-p+kx]
- *               Ho = (H + 2p - K)/s + 1 (zero padding)
+ * CONV2D_FWD    out[N,Co,Ho,Wo], in[N,Ci,H,W], w[Co,Ci,K,K], b?[Co], bn?[N,Co],
+ *               res?[N,Co,Ho,Wo]    i0 stride, i1 pad
+ *               out[n,o,y,x] = b[o] + bn[n,o] + res[n,o,y,x]
+ *                              + sum_{c,ky,kx} w[o,c,ky,kx] in[n,c,y*s-p+ky,x*s-p+kx]
+ *               Ho = (H + 2p - K)/s + 1 (zero padding); an absent b, bn or res is 0.
+ *               bn (a per-sample bias: the time embedding) and res (a residual) are
+ *               epilogue adds, as oneDNN's sum post-op: one pass over out less than
+ *               BIAS_ADD_FWD / ADD_FWD after the conv. Backward is CONV2D_BWD's with
+ *               dres = dout and dbn = BIAS_ADD_BWD(dout).
  * CONV2D_BWD    din?[N,Ci,H,W] =, dw[Co,Ci,K,K] +=, db?[Co] +=, dout, in, w   i0 stride, i1 pad
  * GROUPNORM_FWD out, mean[N,G], rstd[N,G], in[N,C,H,W], gamma[C], beta[C]   i0 groups, f0 eps,
  *               i1 act (FM_GN_ACT_*: 0 none, 1 SiLU)
@@ -119,7 +125,9 @@
  *               data-parallel rank draw its slice of the one global batch's numbers
  */
 #define FM_OP_LIST(X)                                                                              \
-    X(CONV2D_FWD, conv2d_fwd, FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32))  \
+    X(CONV2D_FWD, conv2d_fwd,                                                                      \
+      FM_S(o, out, f32) FM_S(i, in, f32) FM_S(i, w, f32) FM_S(I, b, f32) FM_S(I, bn, f32)          \
+          FM_S(I, res, f32))                                                                       \
     X(CONV2D_BWD, conv2d_bwd,                                                                      \
       FM_S(O, din, f32) FM_S(a, dw, f32) FM_S(A, db, f32) FM_S(i, dout, f32) FM_S(i, in, f32)      \
           FM_S(i, w, f32))                                                                         \

@@ -57,7 +57,7 @@ typedef struct op_desc {
 
 /* At least two cases per op, one of them odd (7x7, 3 channels, batch 3). */
 static const op_desc descs[] = {
-    /* conv2d: out, in, w, b?   i0 stride, i1 pad */
+    /* conv2d: out, in, w, b?, bn?, res?   i0 stride, i1 pad */
     {OP(CONV2D_FWD), "3x3x7x7 K3 s1 p1 Co5 +b",
      {T4(3, 5, 7, 7), T4(3, 3, 7, 7), T4(5, 3, 3, 3), T1(5)}, {1, 1}, .tol = TOL_R},
     {OP(CONV2D_FWD), "3x3x7x7 K3 s2 p1 Co4 +b",
@@ -75,6 +75,20 @@ static const op_desc descs[] = {
      * transform rounding summed over 64 x 9 terms) */
     {OP(CONV2D_FWD), "2x64x28x28 K3 s1 p1 Co64 +b",
      {T4(2, 64, 28, 28), T4(2, 64, 28, 28), T4(64, 64, 3, 3), T1(64)}, {1, 1}, .tol = TOL_R},
+    /* the epilogue terms, per-sample bias and residual, on each forward path of the cpu
+     * backend: Winograd, im2col over several images, a 1x1 GEMM, the direct small-Co one */
+    {OP(CONV2D_FWD), "2x64x28x28 K3 s1 p1 Co64 +b +bn +res",
+     {T4(2, 64, 28, 28), T4(2, 64, 28, 28), T4(64, 64, 3, 3), T1(64), T2(2, 64),
+      T4(2, 64, 28, 28)}, {1, 1}, .tol = TOL_R},
+    {OP(CONV2D_FWD), "3x3x7x7 K3 s2 p1 Co4 +bn +res",
+     {T4(3, 4, 4, 4), T4(3, 3, 7, 7), T4(4, 3, 3, 3), NONE, T2(3, 4), T4(3, 4, 4, 4)}, {2, 1},
+     .tol = TOL_R},
+    {OP(CONV2D_FWD), "2x16x28x28 K1 s1 p0 Co16 +b +bn +res",
+     {T4(2, 16, 28, 28), T4(2, 16, 28, 28), T4(16, 16, 1, 1), T1(16), T2(2, 16),
+      T4(2, 16, 28, 28)}, {1, 0}, .tol = TOL_R},
+    {OP(CONV2D_FWD), "2x6x8x8 K3 s1 p1 Co3 +b +bn +res",
+     {T4(2, 3, 8, 8), T4(2, 6, 8, 8), T4(3, 6, 3, 3), T1(3), T2(2, 3), T4(2, 3, 8, 8)}, {1, 1},
+     .tol = TOL_R},
     /* din?, dw +=, db? +=, dout, in, w */
     {OP(CONV2D_BWD), "3x3x7x7 K3 s1 p1 Co5 +b",
      {T4(3, 3, 7, 7), T4(5, 3, 3, 3), T1(5), T4(3, 5, 7, 7), T4(3, 3, 7, 7), T4(5, 3, 3, 3)},
