@@ -81,23 +81,29 @@ static void valid_x(int64_t x0, int64_t x1, int64_t off, int64_t s, int64_t W, i
 
 /* col[CKK, cols] for images [n0, n1), positions [q0, q1). Each output row segment is
  * zeros, then a contiguous (s = 1) or strided copy of the input row, then zeros: no
- * per-element test. */
+ * per-element test. The valid columns of a tap are found once per tap and rows are
+ * walked by counting, so that a short row (14 columns at stride 2) pays no division. */
 static void im2col(const conv *cv, float *col, int64_t n0, int64_t n1, int64_t q0, int64_t q1)
 {
     int64_t np = q1 - q0, cols = (n1 - n0) * np, K = cv->K, s = cv->s, p = cv->p;
+    int64_t yq0 = q0 / cv->Wo, xq0 = q0 % cv->Wo; /* the tile's first position */
     for (int64_t c = 0; c < cv->Ci; c++)
         for (int64_t ky = 0; ky < K; ky++)
             for (int64_t kx = 0; kx < K; kx++) {
                 float *row = col + ((c * K + ky) * K + kx) * cols;
+                int64_t lo, hi; /* the tap's valid output columns in a whole row */
+                valid_x(0, cv->Wo, kx - p, s, cv->W, &lo, &hi);
                 for (int64_t n = n0; n < n1; n++) {
                     const float *ip = cv->in + (n * cv->Ci + c) * cv->H * cv->W;
                     float *dst = row + (n - n0) * np;
-                    for (int64_t q = q0; q < q1;) {
-                        int64_t y = q / cv->Wo, x0 = q % cv->Wo;
+                    for (int64_t q = q0, y = yq0, x0 = xq0; q < q1; y++, x0 = 0) {
                         int64_t x1 = x0 + (q1 - q) < cv->Wo ? x0 + (q1 - q) : cv->Wo;
                         int64_t iy = y * s - p + ky, xa = x1, xb = x1;
-                        if (iy >= 0 && iy < cv->H)
-                            valid_x(x0, x1, kx - p, s, cv->W, &xa, &xb);
+                        if (iy >= 0 && iy < cv->H) {
+                            xa = lo > x0 ? lo : x0;
+                            xb = hi < x1 ? hi : x1;
+                            xb = xb < xa ? xa : xb;
+                        }
                         float *d = dst - x0; /* d[x] is output column x */
                         for (int64_t x = x0; x < xa; x++)
                             d[x] = 0.0f;

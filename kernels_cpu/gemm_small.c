@@ -127,6 +127,15 @@ static void tile_rows(int mr, int nv, int ta, int64_t K, const float *A, int64_t
     }
 }
 
+/* Rows of the block starting at row i0 of M: the ceil(M / MR) blocks share the rows
+ * evenly (M = 16: 8 + 8, not 14 + 2), so that no block is a thin tail whose few FMAs per
+ * B load leave it waiting on loads; each block still re-reads B, so fewer is better. */
+static int64_t row_block(int64_t M, int64_t i0)
+{
+    int64_t left = (M - i0 + GS_MR - 1) / GS_MR; /* blocks still to do, this one included */
+    return (M - i0 + left - 1) / left;
+}
+
 void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
 {
@@ -137,14 +146,16 @@ void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A,
     }
     int64_t Nv = N - N % GS_VW; /* columns in whole vectors */
     if (Nv < N)
-        for (int64_t i0 = 0; i0 < M; i0 += GS_MR)
-            tile_tail(M - i0 < GS_MR ? (int)(M - i0) : GS_MR, (int)(N - Nv), ta, K, A + i0 * ra,
-                      lda, B + Nv, ldb, C + i0 * ldc + Nv, ldc, accumulate);
+        for (int64_t i0 = 0, mr; i0 < M; i0 += mr) {
+            mr = row_block(M, i0);
+            tile_tail((int)mr, (int)(N - Nv), ta, K, A + i0 * ra, lda, B + Nv, ldb,
+                      C + i0 * ldc + Nv, ldc, accumulate);
+        }
     for (int64_t j0 = 0; j0 < Nv; j0 += GS_NV * GS_VW) {
         int nv = Nv - j0 >= GS_NV * GS_VW ? GS_NV : 1;
-        for (int64_t i0 = 0; i0 < M; i0 += GS_MR) {
-            int mr = M - i0 < GS_MR ? (int)(M - i0) : GS_MR;
-            tile_rows(mr, nv, ta, K, A + i0 * ra, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
+        for (int64_t i0 = 0, mr; i0 < M; i0 += mr) {
+            mr = row_block(M, i0);
+            tile_rows((int)mr, nv, ta, K, A + i0 * ra, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
                       accumulate);
         }
     }
