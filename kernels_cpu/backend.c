@@ -110,11 +110,19 @@ static void run_items(fm_cpu *cpu, int tid)
             cpu->fn(cpu->ctx, i, tid);
         return;
     }
+    /* Items are claimed a few at a time: one atomic add per item, on a counter both
+     * cores write, cost as much as a small item (a 7x7 group norm pair) itself. About
+     * 16 claims per thread keep the ends of the threads' runs within 1/16 of each
+     * other. */
+    int64_t grain = cpu->n / (16 * cpu->nthreads);
+    grain = grain > 0 ? grain : 1;
     for (;;) {
-        int64_t i = atomic_fetch_add(&cpu->next, 1);
-        if (i >= cpu->n)
+        int64_t i0 = atomic_fetch_add(&cpu->next, grain);
+        if (i0 >= cpu->n)
             return;
-        cpu->fn(cpu->ctx, i, tid);
+        int64_t i1 = i0 + grain < cpu->n ? i0 + grain : cpu->n;
+        for (int64_t i = i0; i < i1; i++)
+            cpu->fn(cpu->ctx, i, tid);
     }
 }
 

@@ -114,9 +114,14 @@ int fm_cpu_winograd3x3_dw(fm_cpu *cpu, float *dw, const float *in, const float *
 void fm_cpu_transpose_add(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                           int64_t cols, const float *bias, const float *res);
 
-/* sum x[i] over n floats, in double: float lanes over short blocks (vectorisable),
- * each block added to a double (the error stays that of a block of <= 256 terms). */
-double fm_cpu_sum(const float *x, int64_t n);
+/* sum_i (a[i] - ma) (b[i] - mb) over n floats (b NULL: sum_i (a[i] - ma)), in double:
+ * float lanes over short blocks (vectorisable), each block added to a double (the error
+ * stays that of a block of <= 256 terms). */
+double fm_cpu_dot(const float *a, float ma, const float *b, float mb, int64_t n);
+static inline double fm_cpu_sum(const float *x, int64_t n)
+{
+    return fm_cpu_dot(x, 0.0f, NULL, 0.0f, n);
+}
 
 /* The table entry fm_cpu_<op> of every op in FM_OP_LIST: most have their own file;
  * the ops of FM_CPU_FROM_REF run the reference kernel as is (same host memory

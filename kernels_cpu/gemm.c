@@ -244,23 +244,34 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
     fm_cpu_parallel(cpu, g.parts, gemm_part, &g);
 }
 
-/* ---- a vectorisable sum in double --------------------------------------------------------- */
+/* ---- vectorisable sums in double ---------------------------------------------------------- */
 
-double fm_cpu_sum(const float *x, int64_t n)
+/* sum_i (a[i] - ma) (b[i] - mb), or sum_i (a[i] - ma) when b is NULL: float lanes over
+ * blocks of up to 256 values, each block added to a double. The blocks cover all whole
+ * vectors (n = 196: 12 vectors, then 4 values), so that a short span is not a chain of
+ * dependent double adds. */
+double fm_cpu_dot(const float *a, float ma, const float *b, float mb, int64_t n)
 {
     double total = 0.0;
-    int64_t i = 0;
-    for (; i + 256 <= n; i += 256) {
+    int64_t nv = n - n % 16;
+    for (int64_t i0 = 0; i0 < nv; i0 += 256) {
+        int64_t len = nv - i0 < 256 ? nv - i0 : 256;
+        const float *x = a + i0, *y = b ? b + i0 : NULL;
         float lane[16] = {0};
-        for (int b = 0; b < 256; b += 16)
-            for (int j = 0; j < 16; j++)
-                lane[j] += x[i + b + j];
+        if (y)
+            for (int64_t v = 0; v < len; v += 16)
+                for (int j = 0; j < 16; j++)
+                    lane[j] += (x[v + j] - ma) * (y[v + j] - mb);
+        else
+            for (int64_t v = 0; v < len; v += 16)
+                for (int j = 0; j < 16; j++)
+                    lane[j] += x[v + j] - ma;
         float s = 0.0f;
         for (int j = 0; j < 16; j++)
             s += lane[j];
         total += s;
     }
-    for (; i < n; i++)
-        total += x[i];
+    for (int64_t i = nv; i < n; i++)
+        total += b ? (double)(a[i] - ma) * (b[i] - mb) : (double)(a[i] - ma);
     return total;
 }

@@ -1,10 +1,10 @@
 /* Group normalisation (maths in kernels_ref/groupnorm.c) over the pool, one (sample,
  * group) pair per item. Each group is one contiguous span of M = Cg*H*W floats, so its
  * statistics are short vectorisable passes: float lanes over blocks of 256, each block
- * added to a double (fm_cpu_sum), two passes for the centred variance. The SiLU post-op
- * (i1 = FM_GN_ACT_SILU: out = y / (1 + e^-y), y the normalised value) runs in the
- * writing pass with vmath.h's fm_cpu_silu, as silu.c, so it equals GROUPNORM_FWD +
- * SILU_FWD on this backend while the span is read once less and written once less.
+ * added to a double (fm_cpu_sum, fm_cpu_dot), two passes for the centred variance. The
+ * SiLU post-op (i1 = FM_GN_ACT_SILU: out = y / (1 + e^-y), y the normalised value) runs
+ * in the writing pass with vmath.h's fm_cpu_silu, as silu.c, so it equals GROUPNORM_FWD
+ * + SILU_FWD on this backend while the span is read once less and written once less.
  *
  * Backward: per channel, sdy = sum dy and sdyx = sum dy xhat over the plane; they give
  * din for the pair and, summed over the batch, dgamma and dbeta. The per-(n, c) sums go
@@ -25,48 +25,6 @@ typedef struct gn_job {
     int act; /* forward: FM_GN_ACT_* */
 } gn_job;
 
-/* sum (x - mu)^2 in double, float lanes per block of 256 */
-static double centred_ss(const float *x, int64_t n, float mu)
-{
-    double total = 0.0;
-    int64_t i = 0;
-    for (; i + 256 <= n; i += 256) {
-        float lane[16] = {0};
-        for (int b = 0; b < 256; b += 16)
-            for (int j = 0; j < 16; j++) {
-                float d = x[i + b + j] - mu;
-                lane[j] += d * d;
-            }
-        float s = 0.0f;
-        for (int j = 0; j < 16; j++)
-            s += lane[j];
-        total += s;
-    }
-    for (; i < n; i++)
-        total += (double)(x[i] - mu) * (x[i] - mu);
-    return total;
-}
-
-/* sum dy (x - mu) in double, same blocking */
-static double dot_centred(const float *dy, const float *x, int64_t n, float mu)
-{
-    double total = 0.0;
-    int64_t i = 0;
-    for (; i + 256 <= n; i += 256) {
-        float lane[16] = {0};
-        for (int b = 0; b < 256; b += 16)
-            for (int j = 0; j < 16; j++)
-                lane[j] += dy[i + b + j] * (x[i + b + j] - mu);
-        float s = 0.0f;
-        for (int j = 0; j < 16; j++)
-            s += lane[j];
-        total += s;
-    }
-    for (; i < n; i++)
-        total += (double)dy[i] * (x[i] - mu);
-    return total;
-}
-
 static void fwd_pair(void *p, int64_t ng, int tid)
 {
     (void)tid;
@@ -75,7 +33,7 @@ static void fwd_pair(void *p, int64_t ng, int tid)
     const float *x = j->in + (n * j->C + g * Cg) * j->HW;
     float *y = j->out + (n * j->C + g * Cg) * j->HW;
     double mu = fm_cpu_sum(x, M) / (double)M;
-    double var = centred_ss(x, M, (float)mu) / (double)M;
+    double var = fm_cpu_dot(x, (float)mu, x, (float)mu, M) / (double)M;
     double rs = 1.0 / sqrt(var + (double)j->eps);
     j->mean[ng] = (float)mu;
     j->rstd[ng] = (float)rs;
@@ -131,7 +89,7 @@ static void bwd_pair(void *p, int64_t ng, int tid)
     for (int64_t cc = 0; cc < Cg; cc++) {
         int64_t ch = g * Cg + cc;
         double sdy = fm_cpu_sum(dy + cc * j->HW, j->HW);
-        double sdyx = dot_centred(dy + cc * j->HW, x + cc * j->HW, j->HW, mu) * rs;
+        double sdyx = fm_cpu_dot(dy + cc * j->HW, 0.0f, x + cc * j->HW, mu, j->HW) * rs;
         sdy_t[ch] = sdy;
         sdyx_t[ch] = sdyx;
         s1 += sdy * j->gamma[ch];
