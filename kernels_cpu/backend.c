@@ -12,8 +12,8 @@
  * Threads: nthreads - 1 pthreads started at open (the caller's thread is tid 0);
  * pthread_create's stacks and thread records are the C library's, like OpenBLAS's
  * buffers are OpenBLAS's. A parallel region is: publish (fn, ctx, n), bump the
- * generation, broadcast; every thread takes items from one atomic counter; the last
- * worker to finish signals. One region at a time: the backend is not re-entrant (no
+ * generation, broadcast; every thread takes items from one atomic counter, a few at a
+ * time; the last worker to finish signals. One region at a time: the backend is not re-entrant (no
  * backend is: a context belongs to one thread). */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -45,8 +45,9 @@ struct fm_cpu {
     worker args[FM_CPU_MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    unsigned long gen; /* bumped per parallel region */
-    int quit, active;  /* active: workers not yet done with the current region */
+    atomic_ulong gen;  /* bumped per parallel region (under mu; also read while spinning) */
+    atomic_int active; /* workers not yet done with the current region */
+    int quit;
     int fixed;         /* the current region assigns items statically */
     fm_cpu_task fn;
     void *ctx;
@@ -126,12 +127,30 @@ static void run_items(fm_cpu *cpu, int tid)
     }
 }
 
+/* Between regions a thread spins a while (2000 pauses: ~60 us on Zen 4) before it
+ * sleeps on a condition variable: the ops of a sampling step open a region every
+ * ~0.1-2 ms, and a futex wake-up costs tens of microseconds, which both the workers'
+ * start and the caller's wait would otherwise pay (OpenMP runtimes do the same:
+ * KMP_BLOCKTIME). Measured on the mnist preset's sampling, 5 interleaved pairs: step
+ * wall time -4% (median), -2% (minimum). The spin only shortens the wait: the
+ * condition variable's protocol under mu is unchanged. */
+#define FM_CPU_SPINS 2000
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker_main(void *p)
 {
     worker *w = p;
     fm_cpu *cpu = w->cpu;
     unsigned long seen = 0;
     for (;;) {
+        for (int k = 0; k < FM_CPU_SPINS && atomic_load(&cpu->gen) == seen; k++)
+            spin_pause();
         pthread_mutex_lock(&cpu->mu);
         while (cpu->gen == seen && !cpu->quit)
             pthread_cond_wait(&cpu->go, &cpu->mu);
@@ -143,7 +162,7 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&cpu->mu);
         run_items(cpu, w->tid);
         pthread_mutex_lock(&cpu->mu);
-        if (--cpu->active == 0)
+        if (atomic_fetch_sub(&cpu->active, 1) == 1)
             pthread_cond_signal(&cpu->done);
         pthread_mutex_unlock(&cpu->mu);
     }
@@ -169,8 +188,10 @@ static void parallel(fm_cpu *cpu, int64_t n, fm_cpu_task fn, void *ctx, int fixe
     pthread_cond_broadcast(&cpu->go);
     pthread_mutex_unlock(&cpu->mu);
     run_items(cpu, 0);
+    for (int k = 0; k < FM_CPU_SPINS && atomic_load(&cpu->active) > 0; k++)
+        spin_pause();
     pthread_mutex_lock(&cpu->mu);
-    while (cpu->active > 0)
+    while (atomic_load(&cpu->active) > 0)
         pthread_cond_wait(&cpu->done, &cpu->mu);
     pthread_mutex_unlock(&cpu->mu);
 }
