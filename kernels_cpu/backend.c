@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@ struct fm_cpu {
     atomic_ulong gen;  /* bumped per parallel region (under mu; also read while spinning) */
     atomic_int active; /* workers not yet done with the current region */
     int quit;
-    int fixed;         /* the current region assigns items statically */
+    int fixed; /* the current region assigns items statically */
     fm_cpu_task fn;
     void *ctx;
     int64_t n;
@@ -56,8 +57,9 @@ struct fm_cpu {
     float *scratch, *shared;
     size_t scratch_floats; /* per thread */
     size_t shared_floats;
-    int bf16; /* FM_BACKEND_BF16 asked and this build has the kernels */
-    char desc[160];
+    int bf16;           /* FM_BACKEND_BF16 asked, and a bfloat16 path runs */
+    fm_cpu_force force; /* FMRT_CPU_FORCE, read at open */
+    char desc[256];
 };
 
 /* One entry per op of FM_OP_LIST (cpu.h declares them all: a missing one fails the
@@ -71,6 +73,11 @@ static const fm_kernel_fn kernels[FM_OP_COUNT] = {
 int fm_cpu_bf16(const fm_cpu *cpu)
 {
     return cpu->bf16;
+}
+
+const fm_cpu_force *fm_cpu_forced(const fm_cpu *cpu)
+{
+    return &cpu->force;
 }
 
 fm_cpu *fm_cpu_of(fm_backend *be)
@@ -260,6 +267,9 @@ static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
     fm_cpu *cpu = fm_arena_ptr(&be->host, off);
     memset(cpu, 0, sizeof *cpu);
     cpu->nthreads = nt;
+    char err[160];
+    if (!fm_cpu_force_parse(getenv("FMRT_CPU_FORCE"), &cpu->force, err, sizeof err))
+        return fm_fail(be, FM_ERR_ARG, "backend cpu: %s", err);
     /* Scratch: what the caller left beyond the tensor arena it asked for (capped), or at
      * most half the block when it asked for none. */
     size_t left = fm_arena_free_bytes(&be->host);
@@ -305,14 +315,20 @@ static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
     }
     cpu->nthreads = cpu->started + 1;
     /* bf16 without the instructions: float32, said in the description (a clean fallback:
-     * same results as without the flag) */
-    cpu->bf16 = (cfg->flags & FM_BACKEND_BF16) && fm_cpu_bf16_native();
-    const char *prec = !(cfg->flags & FM_BACKEND_BF16) ? ""
-                       : cpu->bf16 ? ", bf16 3x3 convs (AVX512-BF16)"
-                                   : ", bf16 asked: no AVX512-BF16 in this build, float32";
-    snprintf(cpu->desc, sizeof cpu->desc, "cpu (%d thread%s, %s, %zu MiB scratch/thread%s)",
+     * same results as without the flag), unless the portable loops are forced */
+    int want16 = (cfg->flags & FM_BACKEND_BF16) != 0;
+    cpu->bf16 = want16 && (fm_cpu_bf16_native() || cpu->force.bf16_portable);
+    const char *prec = !want16      ? ""
+                       : !cpu->bf16 ? ", bf16 asked: no AVX512-BF16 in this build, float32"
+                       : fm_cpu_bf16_native() && !cpu->force.bf16_portable
+                           ? ", bf16 3x3 convs (AVX512-BF16)"
+                           : ", bf16 3x3 convs (portable C)";
+    char forced[96];
+    fm_cpu_force_describe(&cpu->force, forced, sizeof forced);
+    snprintf(cpu->desc, sizeof cpu->desc, "cpu (%d thread%s, %s, %zu MiB scratch/thread%s%s%s)",
              cpu->nthreads, cpu->nthreads == 1 ? "" : "s", fm_cpu_gemm_name(),
-             cpu->scratch_floats * sizeof(float) >> 20, prec);
+             cpu->scratch_floats * sizeof(float) >> 20, prec, forced[0] ? ", FMRT_CPU_FORCE=" : "",
+             forced);
     return FM_OK;
 }
 

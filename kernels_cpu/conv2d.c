@@ -26,15 +26,14 @@
  * 3x3 stride-1 convs (all but the downsampling ones in the U-Net) go to Winograd
  * instead (winograd.c): forward and din by F(4x4, 3x3) (4x fewer multiply-adds) or
  * F(2x2, 3x3) (2.25x) by image size, dw by F(2x2, 3x3);
- * im2col remains for stride 2, 1x1 and whatever does not fit the scratch. */
+ * im2col remains for stride 2, 1x1 and whatever does not fit the scratch.
+ *
+ * Which path a conv takes depends on its shape and the scratch; FMRT_CPU_FORCE (cpu.h)
+ * forces one, so that the tests cover each on any machine. */
 #include <string.h>
 
 #include "cpu.h"
 #include "vmath.h"
-
-#ifndef TILE_TARGET      /* (overridable to test the tiling paths) */
-#define TILE_TARGET 1024 /* columns per GEMM: large enough for N, small enough for L2 */
-#endif
 
 typedef struct conv {
     fm_cpu *cpu;
@@ -165,9 +164,10 @@ static int plan_tiles(conv *cv, size_t floats, size_t fixed, size_t per_col, int
 {
     if (floats <= fixed)
         return 0;
-    int64_t maxc = (int64_t)((floats - fixed) / per_col);
-    if (maxc > TILE_TARGET)
-        maxc = TILE_TARGET;
+    /* columns per GEMM: large enough for N, small enough for L2 (FM_CPU_BLOCK) */
+    int64_t maxc = (int64_t)((floats - fixed) / per_col), target = fm_cpu_forced(cv->cpu)->block;
+    if (maxc > target)
+        maxc = target;
     if (maxc < 16)
         return 0;
     int nt = fm_cpu_threads(cv->cpu);
@@ -200,8 +200,8 @@ static void gemm(const conv *cv, int64_t nc, const float *B, int64_t ldb, const 
                  float *C, int64_t ldc)
 {
     if (Bp)
-        fm_cpu_sbgemm_small(cv->Co, nc, cv->CKK, cv->wb, cv->CKK, Bp, 2 * ((nc + 15) / 16 * 16), C,
-                            ldc);
+        fm_cpu_sbgemm_small(cv->cpu, cv->Co, nc, cv->CKK, cv->wb, cv->CKK, Bp,
+                            2 * ((nc + 15) / 16 * 16), C, ldc);
     else
         fm_cpu_sgemm_small(0, cv->Co, nc, cv->CKK, cv->w, cv->CKK, B, ldb, C, ldc, 0);
 }
@@ -243,7 +243,7 @@ static void fwd_tile(void *p, int64_t t, int tid)
     uint16_t *Bp = NULL; /* bf16: B pair-packed, after the columns and the GEMM result */
     if (cv->wb) {
         Bp = (uint16_t *)(scr + (cv->CKK + cv->Co) * cols);
-        fm_cpu_bf16_pack(Bp, B, ldb, cv->CKK, nc);
+        fm_cpu_bf16_pack(cv->cpu, Bp, B, ldb, cv->CKK, nc);
     }
     if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
         float *C = cv->out + n0 * cv->Co * cv->HW + q0;
@@ -332,11 +332,15 @@ fm_status fm_cpu_conv2d_fwd(fm_backend *be, const fm_call *c)
     cv.b = fm_tensor_present(&c->t[3]) ? fm_f32(&c->t[3]) : NULL;
     cv.bn = fm_tensor_present(&c->t[4]) ? fm_f32(&c->t[4]) : NULL;
     cv.res = fm_tensor_present(&c->t[5]) ? fm_f32(&c->t[5]) : NULL;
-    if (cv.Co < 8 && cv.s == 1 && (size_t)direct_floats(&cv) <= fm_cpu_scratch_floats(cv.cpu)) {
+    fm_cpu_conv_path path = fm_cpu_forced(cv.cpu)->conv;
+    if (path == FM_CPU_CONV_REF)
+        return fm_ref_conv2d_fwd(be, c);
+    int direct = path == FM_CPU_CONV_AUTO ? cv.Co < 8 : path == FM_CPU_CONV_DIRECT;
+    if (direct && cv.s == 1 && (size_t)direct_floats(&cv) <= fm_cpu_scratch_floats(cv.cpu)) {
         fm_cpu_parallel(cv.cpu, cv.N, direct_image, &cv);
         return FM_OK;
     }
-    if (cv.K == 3 && cv.s == 1 &&
+    if (path != FM_CPU_CONV_IM2COL && cv.K == 3 && cv.s == 1 &&
         fm_cpu_winograd3x3(cv.cpu, cv.out, cv.in, cv.w, (fm_cpu_adds){cv.b, cv.bn, cv.res}, cv.N,
                            cv.Ci, cv.H, cv.W, cv.Co, cv.Ho, cv.Wo, cv.p, 0))
         return FM_OK;
@@ -456,14 +460,18 @@ fm_status fm_cpu_conv2d_bwd(fm_backend *be, const fm_call *c)
     cv.din = fm_tensor_present(&c->t[0]) ? fm_f32(&c->t[0]) : NULL;
     cv.dw = fm_f32(&c->t[1]);
     cv.dout = fm_f32(&c->t[3]), cv.in = fm_f32(&c->t[4]), cv.w = fm_f32(&c->t[5]);
+    fm_cpu_conv_path path = fm_cpu_forced(cv.cpu)->conv;
+    if (path == FM_CPU_CONV_REF)
+        return fm_ref_conv2d_bwd(be, c);
+    int wino = path != FM_CPU_CONV_IM2COL && cv.K == 3 && cv.s == 1;
     /* 3x3 stride 1: din by Winograd (a 3x3 conv of dout with the rotated, transposed
      * weights, padding 2 - p); the tiles below then compute dw and db only. */
-    if (cv.din && cv.K == 3 && cv.s == 1 && cv.p <= 2 &&
+    if (cv.din && wino && cv.p <= 2 &&
         fm_cpu_winograd3x3(cv.cpu, cv.din, cv.dout, cv.w, (fm_cpu_adds){0}, cv.N, cv.Co, cv.Ho,
                            cv.Wo, cv.Ci, cv.H, cv.W, 2 - cv.p, 1))
         cv.din = NULL;
     /* and dw by Winograd too when din is done (or absent): then no im2col tiles at all */
-    int dw_done = !cv.din && cv.K == 3 && cv.s == 1 &&
+    int dw_done = !cv.din && wino &&
                   fm_cpu_winograd3x3_dw(cv.cpu, cv.dw, cv.in, cv.dout, cv.N, cv.Ci, cv.H, cv.W,
                                         cv.Co, cv.Ho, cv.Wo, cv.p);
     int nt = fm_cpu_threads(cv.cpu);

@@ -55,6 +55,49 @@ void fm_cpu_map(fm_cpu *cpu, int64_t n, fm_cpu_map_fn fn, float *out, const floa
 /* Split [0, n) into about `parts` ranges: range k of `parts` is [*lo, *hi). */
 void fm_cpu_range(int64_t n, int64_t parts, int64_t k, int64_t *lo, int64_t *hi);
 
+/* The paths the backend chooses by shape and by the size of its scratch, forceable so
+ * that every one of them is tested on whatever machine runs the suite (a 2-core CI
+ * machine with 1 MiB of L2 would otherwise never take some). Read once, at open, from
+ * the environment variable FMRT_CPU_FORCE: a comma-separated list of
+ *
+ *   direct      forward stride-1 convs directly (auto: only those with Co < 8)
+ *   winograd    3x3 stride-1 convs by Winograd, tile size by shape (auto, after direct)
+ *   winograd2   ... always F(2x2, 3x3)          winograd4   ... always F(4x4, 3x3)
+ *   im2col      every conv by im2col + GEMM (1x1 stride-1: the input itself)
+ *   ref         every conv by the reference kernel (what a shape too large takes)
+ *   block=N     GEMM columns per block: im2col's tile width and Winograd's values per
+ *               item (auto 1024; small values force multi-tile images, row splits)
+ *   bf16-portable  --precision bf16 on portable C loops (same operands and float32
+ *               sums as AVX512-BF16's): the bf16 path on a CPU without the instructions
+ *
+ * A forced conv path applies where the shape allows it (Winograd: 3x3 stride 1; direct:
+ * forward, stride 1, fits the scratch); elsewhere the automatic choice stands. Every
+ * path computes the same maths within the conformance tolerances. */
+typedef enum fm_cpu_conv_path {
+    FM_CPU_CONV_AUTO,
+    FM_CPU_CONV_DIRECT,
+    FM_CPU_CONV_WINOGRAD,
+    FM_CPU_CONV_WINOGRAD2,
+    FM_CPU_CONV_WINOGRAD4,
+    FM_CPU_CONV_IM2COL,
+    FM_CPU_CONV_REF,
+} fm_cpu_conv_path;
+
+typedef struct fm_cpu_force {
+    fm_cpu_conv_path conv;
+    int64_t block;     /* GEMM columns per block (FM_CPU_BLOCK unless forced) */
+    int bf16_portable; /* bfloat16 GEMMs by the portable loops */
+} fm_cpu_force;
+
+#define FM_CPU_BLOCK 1024
+/* Parses FMRT_CPU_FORCE's value (NULL or "": nothing forced) into *f; on a bad word
+ * writes a message naming it into err and returns 0. */
+int fm_cpu_force_parse(const char *s, fm_cpu_force *f, char *err, size_t errlen);
+/* What the backend runs with, and a description of it for the backend's line ("" when
+ * nothing is forced). */
+const fm_cpu_force *fm_cpu_forced(const fm_cpu *cpu);
+void fm_cpu_force_describe(const fm_cpu_force *f, char *buf, size_t len);
+
 /* Row-major single-threaded SGEMM:
  *   C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C,   op(X) = X or X^T (ta, tb)
  * lda/ldb/ldc are the row strides of A, B, C as stored. beta 0 ignores C's contents. */
@@ -74,13 +117,15 @@ void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A,
  * A bfloat16 row-major, B bfloat16 pair-packed (element (k, j) at Bp[(k/2) ldp + 2 j +
  * k % 2], readable up to the next multiple of 16 columns), products summed in float32;
  * fm_cpu_bf16_pack writes such a Bp from float rows, ldp = 2 ceil(N/16) 16, zero
- * padded. fm_cpu_bf16: the backend was opened with FM_BACKEND_BF16 and the build has
- * the kernels. */
+ * padded. Both run the AVX512-BF16 kernels where the build has them, else (or with
+ * bf16-portable forced) portable loops. fm_cpu_bf16: the backend was opened with
+ * FM_BACKEND_BF16 and runs a bfloat16 path (native, or forced portable). */
 int fm_cpu_bf16_native(void);
 int fm_cpu_sbgemm_fits(int64_t K);
-void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
-                         const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc);
-void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N);
+void fm_cpu_sbgemm_small(const fm_cpu *cpu, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                         int64_t lda, const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc);
+void fm_cpu_bf16_pack(const fm_cpu *cpu, uint16_t *Bp, const float *B, int64_t ldb, int64_t K,
+                      int64_t N);
 int fm_cpu_bf16(const fm_cpu *cpu);
 /* Once per process: OpenBLAS to one thread (no-op for our own GEMM). */
 void fm_cpu_gemm_init(void);

@@ -18,8 +18,11 @@
  * written under a mask.
  *
  * Built where the compiler targets AVX512-BF16 (-march=native on such a CPU):
- * fm_cpu_bf16_native() says whether this build has it. Elsewhere the functions are
- * plain loops (correct, slow); the backend does not call them there. */
+ * fm_cpu_bf16_native() says whether this build has it. The portable loops at the end
+ * compute the same: bfloat16 operands, exact products (two 8-bit significands fit a
+ * float's 24), float32 sums; only the order of the sums differs. They run where the
+ * instructions are missing and bf16-portable is forced (FMRT_CPU_FORCE), so that the
+ * bf16 path's accuracy is tested on every CPU. */
 #include <string.h>
 
 #include "cpu.h"
@@ -27,8 +30,12 @@
 
 int fm_cpu_sbgemm_fits(int64_t K)
 {
-    return fm_cpu_bf16_native() && K % 2 == 0 && K > 0;
+    return K % 2 == 0 && K > 0;
 }
+
+static void sbgemm_portable(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
+                            const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc);
+static void pack_portable(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N);
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -98,8 +105,8 @@ static void sbtile_rows(int mr, int nv, int64_t K2, const uint16_t *A, int64_t l
     }
 }
 
-void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
-                         const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc)
+static void sbgemm_native(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
+                          const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc)
 {
     for (int64_t j0 = 0; j0 < N; j0 += 32) {
         int64_t w = N - j0 < 32 ? N - j0 : 32; /* columns of this strip */
@@ -117,7 +124,7 @@ void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int
  * B[K,N] (K even): per row pair and 16 columns, the two rows' vectors interleaved
  * (a0 b0 a1 b1 ...) by two permutes and rounded by VCVTNEPS2BF16 (to nearest, ties to
  * even, as fm_cpu_to_bf16); columns past N are zeros. */
-void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
+static void pack_native(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
@@ -142,7 +149,31 @@ int fm_cpu_bf16_native(void)
     return 0;
 }
 
-void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
+#define sbgemm_native sbgemm_portable /* never called: fm_cpu_bf16_native() is 0 */
+#define pack_native pack_portable
+
+#endif
+
+static int native(const fm_cpu *cpu)
+{
+    return fm_cpu_bf16_native() && !fm_cpu_forced(cpu)->bf16_portable;
+}
+
+void fm_cpu_sbgemm_small(const fm_cpu *cpu, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                         int64_t lda, const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc)
+{
+    (native(cpu) ? sbgemm_native : sbgemm_portable)(M, N, K, A, lda, Bp, ldp, C, ldc);
+}
+
+void fm_cpu_bf16_pack(const fm_cpu *cpu, uint16_t *Bp, const float *B, int64_t ldb, int64_t K,
+                      int64_t N)
+{
+    (native(cpu) ? pack_native : pack_portable)(Bp, B, ldb, K, N);
+}
+
+/* ---- portable loops -------------------------------------------------------------------- */
+
+static void pack_portable(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int64_t N)
 {
     int64_t ldp = 2 * ((N + 15) / 16 * 16);
     for (int64_t k = 0; k < K; k++)
@@ -150,17 +181,21 @@ void fm_cpu_bf16_pack(uint16_t *Bp, const float *B, int64_t ldb, int64_t K, int6
             Bp[(k / 2) * ldp + 2 * j + (k & 1)] = j < N ? fm_cpu_to_bf16(B[k * ldb + j]) : 0;
 }
 
-void fm_cpu_sbgemm_small(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
-                         const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc)
+/* Row i of C as a sum over k's pairs of c[j] += a0 b0[j] + a1 b1[j]: the products are
+ * exact, so the pair's sum rounds once and its addition to c once, fused or not (as a
+ * VDPBF16PS lane adds a pair); the loop over j vectorises. */
+static void sbgemm_portable(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
+                            const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc)
 {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int64_t k = 0; k < K; k++)
-                s += fm_cpu_from_bf16(A[i * lda + k]) *
-                     fm_cpu_from_bf16(Bp[(k / 2) * ldp + 2 * j + (k & 1)]);
-            C[i * ldc + j] = s;
+    for (int64_t i = 0; i < M; i++) {
+        float *restrict c = C + i * ldc;
+        for (int64_t j = 0; j < N; j++)
+            c[j] = 0.0f;
+        for (int64_t k = 0; k < K; k += 2) {
+            float a0 = fm_cpu_from_bf16(A[i * lda + k]), a1 = fm_cpu_from_bf16(A[i * lda + k + 1]);
+            const uint16_t *restrict b = Bp + (k / 2) * ldp;
+            for (int64_t j = 0; j < N; j++)
+                c[j] += a0 * fm_cpu_from_bf16(b[2 * j]) + a1 * fm_cpu_from_bf16(b[2 * j + 1]);
         }
+    }
 }
-
-#endif

@@ -57,16 +57,16 @@
 #include "cpu.h"
 #include "vmath.h"
 
-/* Target tiles per GEMM (the M of the a^2 GEMMs): WINO_VALUES / a^2, so that an item's V
+/* Target tiles per GEMM (the M of the a^2 GEMMs): values / a^2, so that an item's V
  * and M hold about the same floats per channel whatever the tile size. Small, so that V
  * and M stay in L2 between the transforms and the GEMMs: the GEMMs do not pack
  * (gemm_small.c), so short ones lose little. Measured on the mnist preset's sampling (2
  * threads, AVX-512): 8192 (227 tiles of F(4x4), right for OpenBLAS's packing GEMM) 2.55
  * s per 10 steps, 2048 2.36-2.42 s, 1024 2.24 s, 512 2.27-2.62 s (whole images per
- * item then; split_rows now also cuts a 28x28 image's 49 tiles into 28 + 21). */
-#define WINO_VALUES 1024
+ * item then; split_rows now also cuts a 28x28 image's 49 tiles into 28 + 21). The values
+ * are the backend's block (FM_CPU_BLOCK, 1024, unless FMRT_CPU_FORCE sets it). */
 #define WINO_MIN_TILES 64 /* and at least that many where the batch allows */
-#define WINO_MAXA 6        /* the largest tile side a = m + 2 */
+#define WINO_MAXA 6       /* the largest tile side a = m + 2 */
 /* The F(4x4) transforms' loops over the tile are unrolled before vectorisation, so that
  * their small arrays become registers and the channel loop around them vectorises. */
 #define FM_UNROLL6 _Pragma("GCC unroll 6")
@@ -77,9 +77,9 @@ typedef struct wino {
     fm_cpu_adds e; /* the epilogue terms (forward) */
     float *out, *U;
     int64_t N, Ci, H, W, Co, Ho, Wo, p, th, tw, nb, T;
-    int64_t plane; /* floats of a thread's padded plane X (Y after it; then Co of bias) */
+    int64_t plane;        /* floats of a thread's padded plane X (Y after it; then Co of bias) */
     int64_t rpi, rchunks; /* nb = 1: tile rows per item, items per image (else th, 1) */
-    int m, a, nx; /* outputs per tile side, tile side m + 2, positions a^2 */
+    int m, a, nx;         /* outputs per tile side, tile side m + 2, positions a^2 */
     int flip;
     int bf16; /* U and V in bfloat16 (U pair-packed), the GEMMs by fm_cpu_sbgemm_small */
 } wino;
@@ -109,9 +109,9 @@ static inline void filter_1d(int m, float g0, float g1, float g2, float u[WINO_M
 /* U[xi][c][o0 + o] = (G g G^T)[xi] for the no filters g[.][o] (row-major 3x3 in g[0..8]),
  * vectorised over o; bf: in bfloat16, pair-packed over c (U[xi][c/2][o][c % 2]). */
 static inline __attribute__((always_inline)) void weight_block(const wino *wn,
-                                                               const float (*g)[WINO_WB],
-                                                               int64_t c, int64_t o0, int64_t no,
-                                                               const int m, const int bf)
+                                                               const float (*g)[WINO_WB], int64_t c,
+                                                               int64_t o0, int64_t no, const int m,
+                                                               const int bf)
 {
     const int a = m + 2;
     float *U = wn->U + c * wn->Co + o0;
@@ -202,10 +202,8 @@ static inline void bt4(float x0, float x1, float x2, float x3, float x4, float x
 
 /* The same for F(4x4): a = 6, B^T along the rows, then along the columns; bf: into vb,
  * rounded to bfloat16. */
-static inline __attribute__((always_inline)) void input_tile4(const float *const *d,
-                                                              float *const *v,
-                                                              uint16_t *const *vb, int64_t Ci,
-                                                              const int bf)
+static inline __attribute__((always_inline)) void
+input_tile4(const float *const *d, float *const *v, uint16_t *const *vb, int64_t Ci, const int bf)
 {
     FM_IVDEP
     for (int64_t c = 0; c < Ci; c++) {
@@ -264,8 +262,7 @@ static void to_first(float *dst, int64_t drow, int64_t cs, const float *src, int
                     for (int64_t q = 0; q < nq; q += 16)
                         __builtin_prefetch(dst + (y + 2) * drow + (c0 + c) * cs + q, 1);
             fm_cpu_transpose_add(dst + y * drow + c0 * cs, cs, src + y * srow + c0, ld, nq, cb,
-                                 bias ? bias + c0 : NULL,
-                                 res ? res + y * drow + c0 * cs : NULL);
+                                 bias ? bias + c0 : NULL, res ? res + y * drow + c0 * cs : NULL);
         }
     }
 }
@@ -408,7 +405,7 @@ static void tile_item(void *p, int64_t it, int tid)
         input_transform(wn, V, X, T, n, (n - n0) * per, r0, r1);
     for (int64_t xi = 0; xi < nx; xi++)
         if (wn->bf16)
-            fm_cpu_sbgemm_small(T, Co, Ci, (const uint16_t *)V + xi * T * Ci, Ci,
+            fm_cpu_sbgemm_small(wn->cpu, T, Co, Ci, (const uint16_t *)V + xi * T * Ci, Ci,
                                 (const uint16_t *)wn->U + xi * Ci * Co, 2 * Co, M + xi * T * Co,
                                 Co);
         else
@@ -453,6 +450,15 @@ static int tile_size(int64_t Ho, int64_t Wo)
     return f4 < f2 ? 4 : 2;
 }
 
+/* tile_size's choice, or the one FMRT_CPU_FORCE names */
+static int first_tile_size(const fm_cpu *cpu, int64_t Ho, int64_t Wo)
+{
+    fm_cpu_conv_path path = fm_cpu_forced(cpu)->conv;
+    return path == FM_CPU_CONV_WINOGRAD2   ? 2
+           : path == FM_CPU_CONV_WINOGRAD4 ? 4
+                                           : tile_size(Ho, Wo);
+}
+
 /* Tile geometry of an F(m x m) plan. */
 static void set_tiles(wino *wn, int m)
 {
@@ -460,8 +466,15 @@ static void set_tiles(wino *wn, int m)
     wn->th = (wn->Ho + m - 1) / m, wn->tw = (wn->Wo + m - 1) / m;
 }
 
+/* Tiles per item: the backend's block of values over a^2, at least one. */
+static int64_t target_tiles(const wino *wn)
+{
+    int64_t t = fm_cpu_forced(wn->cpu)->block / wn->nx;
+    return t > 0 ? t : 1;
+}
+
 /* Images per item when `fixed` floats of the thread's scratch are taken and each tile
- * costs nx (Ci + Co) floats: up to WINO_VALUES / nx tiles and what the scratch holds, at least
+ * costs nx (Ci + Co) floats: up to block / nx tiles and what the scratch holds, at least
  * ~4 items per thread when the batch allows. 0 when one image does not fit. */
 static int64_t images_per_item(const wino *wn, size_t fixed)
 {
@@ -470,7 +483,7 @@ static int64_t images_per_item(const wino *wn, size_t fixed)
         return 0;
     int64_t maxT =
         (int64_t)((fm_cpu_scratch_floats(wn->cpu) - fixed) / (size_t)(wn->nx * (wn->Ci + wn->Co)));
-    int64_t target = WINO_VALUES / wn->nx;
+    int64_t target = target_tiles(wn);
     if (maxT > target)
         maxT = target > per ? target : per;
     if (per > maxT)
@@ -489,7 +502,7 @@ static int64_t images_per_item(const wino *wn, size_t fixed)
  * rows), so that V and M stay in L2. */
 static void split_rows(wino *wn)
 {
-    int64_t target = WINO_VALUES / wn->nx;
+    int64_t target = target_tiles(wn);
     wn->rpi = wn->th, wn->rchunks = 1;
     if (wn->nb == 1 && wn->th * wn->tw > target) {
         wn->rpi = (target + wn->tw - 1) / wn->tw;
@@ -518,7 +531,7 @@ int fm_cpu_winograd3x3(fm_cpu *cpu, float *out, const float *in, const float *w,
     /* the chosen tile size, or F(2x2) where F(4x4)'s U (36 Co Ci floats) or tiles do not
      * fit the scratch; per thread: V and M, one padded plane, which also holds Y, and Co
      * floats of per-image bias */
-    for (int m = tile_size(Ho, Wo);; m = 2) {
+    for (int m = first_tile_size(cpu, Ho, Wo);; m = 2) {
         set_tiles(&wn, m);
         wn.plane = (m * wn.th + 2) * (m * wn.tw + 2) * (Ci > Co ? Ci : Co);
         if ((size_t)(wn.nx * Co * Ci) <= fm_cpu_shared_floats(cpu))

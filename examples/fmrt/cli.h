@@ -135,7 +135,7 @@ int parse_sample_args(int argc, char **argv, cli_sample_opts *o);
 
 typedef struct cli_eval_opts {
     const char *samples, *ref, *labels, *classifier, *backend, *sampler, *classes, *save_stats,
-        *samples_out;
+        *samples_out, *classes_out;
     long long n, steps, seed, batch, cls;
     double cfg;
     int have_n, have_cls, have_cfg, raw, sanity, json;

@@ -67,7 +67,10 @@ static void usage(void)
            "  --cfg W            guidance scale (default 2.0; 1 = conditional only)\n"
            "  --raw              the raw weights instead of the EMA\n"
            "  --batch B          images per sampling batch (default 250)\n"
-           "  --samples-out F    the sampled N x 784 u8 pixels, no header\n");
+           "  --samples-out F    the sampled N x 784 u8 pixels, no header\n"
+           "output:\n"
+           "  --classes-out F    the classifier's class of each digit of SAMPLES, one u8\n"
+           "                     each, no header (to compare two runs digit by digit)\n");
 }
 
 typedef cli_eval_opts eval_opts;
@@ -100,6 +103,7 @@ typedef struct ev {
 /* What the classifier says about one set. */
 typedef struct metrics {
     int64_t n, hist[NCLS], labelled, correct;
+    uint8_t *top;         /* [n]: each digit's class, or NULL (not kept) */
     double conf, kl, fid; /* fid NAN when not computed */
     cli_stats stats;
 } metrics;
@@ -119,6 +123,7 @@ static int take(eval_opts *o, int argc, char **argv, int *i)
     else if (strcmp(a, "--classes") == 0) str = &o->classes;
     else if (strcmp(a, "--save-stats") == 0) str = &o->save_stats;
     else if (strcmp(a, "--samples-out") == 0) str = &o->samples_out;
+    else if (strcmp(a, "--classes-out") == 0) str = &o->classes_out;
     else if (strcmp(a, "--n") == 0) num = &o->n, o->have_n = 1, hi = 1ll << 30;
     else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
     else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
@@ -145,9 +150,9 @@ static int check_args(const eval_opts *o)
         return cli_usage_error(CMD, "SAMPLES missing (a weights, IDX or raw file, or a folder)");
     if (o->samples && o->sanity)
         return cli_usage_error(CMD, "--sanity measures the --ref digits: give no SAMPLES");
-    if (o->sanity && (!o->ref || o->save_stats || o->labels))
-        return cli_usage_error(CMD, "--sanity needs --ref DIGITS and takes no --save-stats or "
-                                    "--labels");
+    if (o->sanity && (!o->ref || o->save_stats || o->labels || o->classes_out))
+        return cli_usage_error(CMD, "--sanity needs --ref DIGITS and takes no --save-stats, "
+                                    "--labels or --classes-out");
     if (strcmp(o->sampler, "euler") != 0 && strcmp(o->sampler, "heun") != 0)
         return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
     if (o->have_cls && o->classes)
@@ -157,8 +162,8 @@ static int check_args(const eval_opts *o)
 
 int parse_eval_args(int argc, char **argv, eval_opts *o)
 {
-    *o = (eval_opts){.n = 1000, .steps = 50, .seed = 0, .batch = 250, .cfg = 2.0,
-                     .sampler = "euler"};
+    *o = (eval_opts){
+        .n = 1000, .steps = 50, .seed = 0, .batch = 250, .cfg = 2.0, .sampler = "euler"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int rc = 0;
@@ -225,7 +230,8 @@ static int is_idx(const char *path)
     size_t got = f ? fread(h, 1, 4, f) : 0;
     if (f)
         fclose(f);
-    return got >= 2 && ((h[0] == 0x1f && h[1] == 0x8b) || (got == 4 && !h[0] && !h[1] && h[2] == 8));
+    return got >= 2 &&
+           ((h[0] == 0x1f && h[1] == 0x8b) || (got == 4 && !h[0] && !h[1] && h[2] == 8));
 }
 
 /* Raw u8 images: N x 784 bytes, no header. */
@@ -297,7 +303,10 @@ static int load_digits(const char *path, int64_t limit, digits *d)
 
 /* ---- digits sampled from a weights file ------------------------------------------------ */
 
-static int is_weights(const char *path) { return cli_file_has_magic(path, FM_WEIGHTS_MAGIC, 8); }
+static int is_weights(const char *path)
+{
+    return cli_file_has_magic(path, FM_WEIGHTS_MAGIC, 8);
+}
 
 /* The sampling run: progress is drawn from the step callback. */
 typedef struct sampling {
@@ -311,8 +320,9 @@ static fm_status on_step(void *user, int step, const fm_tensor *x)
 {
     (void)x;
     sampling *s = user;
-    double frac = ((double)s->done + (double)s->batch_n * step / (double)s->o->steps) /
-                  (double)s->n, el = cli_now() - s->t0;
+    double frac =
+               ((double)s->done + (double)s->batch_n * step / (double)s->o->steps) / (double)s->n,
+           el = cli_now() - s->t0;
     char eta[32];
     cli_hms(frac > 0 ? el / frac - el : 0, eta, sizeof eta);
     if (s->tty) {
@@ -323,8 +333,8 @@ static fm_status on_step(void *user, int step, const fm_tensor *x)
         fprintf(stderr, "\rsampling %lld/%lld [%s] %.0f s ETA %s\x1b[K", (long long)s->done,
                 (long long)s->n, bar, el, eta);
     } else if (step == (int)s->o->steps) {
-        fprintf(stderr, "sampled %lld/%lld in %.1f s, ETA %s\n",
-                (long long)(s->done + s->batch_n), (long long)s->n, el, eta);
+        fprintf(stderr, "sampled %lld/%lld in %.1f s, ETA %s\n", (long long)(s->done + s->batch_n),
+                (long long)s->n, el, eta);
     }
     return FM_OK;
 }
@@ -372,8 +382,11 @@ static int sample_all(ev *e, cli_sampler *sm, int B, int K)
     const eval_opts *o = &e->o;
     digits *d = &e->samples;
     sampling st = {.o = o, .n = d->n, .tty = isatty(2), .t0 = cli_now()};
-    fm_sample_opts so = {.steps = (int)o->steps, .heun = strcmp(o->sampler, "heun") == 0,
-                         .guidance = K > 0, .cfg_scale = (float)o->cfg, .on_step = on_step,
+    fm_sample_opts so = {.steps = (int)o->steps,
+                         .heun = strcmp(o->sampler, "heun") == 0,
+                         .guidance = K > 0,
+                         .cfg_scale = (float)o->cfg,
+                         .on_step = on_step,
                          .user = &st};
     fm_tensor x = fm_tensor_4d(FM_F32, B, 1, 28, 28), q = fm_tensor_4d(FM_U8, B, 1, 28, 28);
     fm_tensor y = fm_tensor_1d(FM_I32, B);
@@ -399,8 +412,8 @@ static int sample_all(ev *e, cli_sampler *sm, int B, int K)
         return cli_error("sampling: %s", sm->be.err);
     e->sample_seconds = cli_now() - st.t0;
     fprintf(stderr, "sampled %lld digits x %lld %s steps%s in %.1f s (backend %s)\n",
-            (long long)d->n, o->steps, o->sampler, K > 0 ? " with guidance" : "",
-            e->sample_seconds, fm_backend_name(&sm->be));
+            (long long)d->n, o->steps, o->sampler, K > 0 ? " with guidance" : "", e->sample_seconds,
+            fm_backend_name(&sm->be));
     return 0;
 }
 
@@ -429,8 +442,8 @@ static int sample_digits(ev *e)
     if (rc == 0 && (!e->samples.px || (K > 0 && !e->samples.labels)))
         rc = cli_error("cannot allocate %lld digits", o->n);
     if (rc == 0)
-        rc = cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw, (size_t)B * PX * 8,
-                              &sm);
+        rc =
+            cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw, (size_t)B * PX * 8, &sm);
     if (rc == 0)
         rc = sample_all(e, &sm, B, K);
     cli_close_sampler(&sm);
@@ -512,12 +525,14 @@ static int top_class(const float *l, double *p)
     return k;
 }
 
-/* Confidence, histogram and label hits of nb rows of logits. */
-static void tally(metrics *m, const float *lg, const int32_t *labels, int nb)
+/* Confidence, histogram and label hits of nb rows of logits, digits [s, s + nb). */
+static void tally(metrics *m, const float *lg, const int32_t *labels, int64_t s, int nb)
 {
     for (int i = 0; i < nb; i++) {
         double p;
         int k = top_class(lg + i * NCLS, &p);
+        if (m->top)
+            m->top[s + i] = (uint8_t)k;
         m->conf += p;
         m->hist[k]++;
         if (labels) {
@@ -541,7 +556,7 @@ static int classify(ev *e, const digits *d, float *feat, metrics *m)
             fm_download(&e->be, lb, &lg) != FM_OK ||
             (feat && fm_download(&e->be, feat + s * DIM, &f) != FM_OK))
             return cli_error("classifier: %s", e->be.err);
-        tally(m, lb, d->labels ? d->labels + s : NULL, nb);
+        tally(m, lb, d->labels ? d->labels + s : NULL, s, nb);
     }
     m->n = d->n;
     m->conf /= (double)d->n;
@@ -554,10 +569,11 @@ static int classify(ev *e, const digits *d, float *feat, metrics *m)
     return 0;
 }
 
-/* classify, and the feature statistics of d into m->stats. */
-static int measure(ev *e, const digits *d, metrics *m)
+/* classify, and the feature statistics of d into m->stats (each digit's class into
+ * top[n] when not NULL). */
+static int measure_top(ev *e, const digits *d, metrics *m, uint8_t *top)
 {
-    *m = (metrics){.fid = NAN};
+    *m = (metrics){.fid = NAN, .top = top};
     float *feat = malloc(sizeof(float) * DIM * (size_t)d->n);
     if (!feat)
         return cli_error("cannot allocate the features of %lld digits", (long long)d->n);
@@ -566,6 +582,11 @@ static int measure(ev *e, const digits *d, metrics *m)
         rc = cli_stats_compute(&m->stats, feat, d->n, DIM, e->cw.crc);
     free(feat);
     return rc;
+}
+
+static int measure(ev *e, const digits *d, metrics *m)
+{
+    return measure_top(e, d, m, NULL);
 }
 
 /* ---- the reference ------------------------------------------------------------------ */
@@ -747,8 +768,10 @@ static int halves(ev *e)
     metrics mb = {0};
     char what[256];
     int rc = interleaved(&e->ref, 0, &a) || interleaved(&e->ref, 1, &b) || measure(e, &b, &mb);
-    snprintf(what, sizeof what, "halves: the %lld even-numbered reference digits against the "
-             "%lld odd-numbered", (long long)a.n, (long long)b.n);
+    snprintf(what, sizeof what,
+             "halves: the %lld even-numbered reference digits against the "
+             "%lld odd-numbered",
+             (long long)a.n, (long long)b.n);
     if (rc == 0)
         rc = sanity_row(e, &a, &mb.stats, what);
     cli_stats_free(&mb.stats);
@@ -793,7 +816,8 @@ static int sanity(ev *e)
         return cli_error("cannot allocate %lld digits", (long long)n);
     int rc = halves(e) || unseen(e, n);
     blur(t.px, r->px, n);
-    snprintf(what, sizeof what, "blurred: the first %lld digits, Gaussian sigma 1 px", (long long)n);
+    snprintf(what, sizeof what, "blurred: the first %lld digits, Gaussian sigma 1 px",
+             (long long)n);
     if (rc == 0)
         rc = sanity_row(e, &t, &e->ref_stats, what);
     noise(t.px, n, (uint64_t)e->o.seed);
@@ -817,8 +841,9 @@ static int load_samples(ev *e)
         return 0;
     if (!is_weights(o->samples)) {
         if (o->classes || o->have_cls || o->have_cfg || o->samples_out || o->raw)
-            return cli_usage_error(CMD, "--class/--classes/--cfg/--raw/--samples-out are for "
-                                        "a weights file; %s is digits",
+            return cli_usage_error(CMD,
+                                   "--class/--classes/--cfg/--raw/--samples-out are for "
+                                   "a weights file; %s is digits",
                                    o->samples);
         return load_digits(o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
                (o->labels && load_labels(o->labels, &e->samples));
@@ -839,15 +864,32 @@ static int load_samples(ev *e)
     return 0;
 }
 
+/* --classes-out: top[n], one byte per digit */
+static int write_classes(const char *path, const uint8_t *top, int64_t n)
+{
+    char err[768];
+    const void *chunk = top;
+    size_t len = (size_t)n;
+    if (fm_file_write_atomic(path, &chunk, &len, 1, err, sizeof err) != FM_OK)
+        return cli_error("%s", err);
+    fprintf(stderr, "wrote %s (%lld classes, u8)\n", path, (long long)n);
+    return 0;
+}
+
 static int evaluate(ev *e)
 {
     metrics m;
-    int rc = measure(e, &e->samples, &m);
+    uint8_t *top = e->o.classes_out ? malloc((size_t)e->samples.n + 1) : NULL;
+    if (e->o.classes_out && !top)
+        return cli_error("cannot allocate the classes of %lld digits", (long long)e->samples.n);
+    int rc = measure_top(e, &e->samples, &m, top);
+    if (rc == 0 && top)
+        rc = write_classes(e->o.classes_out, top, e->samples.n);
+    free(top);
     if (rc == 0)
         rc = report(e, &m, e->have_ref_stats ? &e->ref_stats : NULL, e->o.samples);
     if (rc == 0 && e->o.save_stats && (rc = cli_stats_save(&m.stats, e->o.save_stats)) == 0)
-        fprintf(stderr, "wrote %s (features of %lld digits)\n", e->o.save_stats,
-                (long long)m.n);
+        fprintf(stderr, "wrote %s (features of %lld digits)\n", e->o.save_stats, (long long)m.n);
     cli_stats_free(&m.stats);
     return rc;
 }
@@ -857,6 +899,7 @@ static int check_files(const eval_opts *o)
     cli_files outs = {0}, ins = {0};
     cli_files_add(&outs, "--save-stats", o->save_stats);
     cli_files_add(&outs, "--samples-out", o->samples_out);
+    cli_files_add(&outs, "--classes-out", o->classes_out);
     cli_files_add(&ins, "SAMPLES", o->samples);
     cli_files_add(&ins, "--ref", o->ref);
     cli_files_add(&ins, "--labels", o->labels);
