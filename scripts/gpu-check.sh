@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fetch-deps" ]; then
   mkdir -p .gpu-deps/mnist
   (cd .gpu-deps && apt-get download zlib1g zlib1g-dev libpng16-16 libpng-dev >/dev/null) || exit 1
-  cp ../shared/data/mnist/train-10k-*.gz .gpu-deps/mnist/ 2>/dev/null || true
+  cp "${FMRT_SHARED_DIR:-../shared}"/data/mnist/train-10k-*.gz .gpu-deps/mnist/ 2>/dev/null || true
   ls -la .gpu-deps .gpu-deps/mnist
   exit 0
 fi
@@ -46,7 +46,7 @@ if ! printf '#include <zlib.h>\n#include <png.h>\n' | cc -E -x c - >/dev/null 2>
     echo "gpu-check: zlib/libpng headers missing and no .gpu-deps/ (run --fetch-deps first)" >&2
   fi
 fi
-data=../shared/data/mnist
+data=${FMRT_SHARED_DIR:-../shared}/data/mnist
 [ -d "$data" ] || data=.gpu-deps/mnist
 
 # --- 1. build ----------------------------------------------------------------

@@ -50,9 +50,12 @@ done
 # levels while the rest stay put, so the largest pixel difference says nothing stable
 # about the path (77 of 255 on one Intel CPU, a few levels on AMD, same code). What a
 # user cares about is judged instead, each with margin on both vendors:
-#   mean |difference| over all pixels   <= 2 grey levels    (measured 0.1-0.4)
-#   share of pixels within 8 levels     >= 98%              (measured > 99.5%)
-#   same class by fmrt eval's classifier >= 90 of 100 digits (measured 98-100)
+#   mean |difference| over all pixels    <= 2 grey levels
+#   share of pixels within 8 levels      >= 98%
+#   same class by fmrt eval's classifier >= 90 of 100 digits
+# Measured, seeds 0-5: AMD EPYC (Zen 3, AVX2, portable loops) mean 0.30-0.32, 99.81-99.90%
+# within 8, 100 of 100 the same class, while the largest difference ranged from 25 to
+# 134 levels; an Intel Xeon with AVX512-BF16 (native), 16 digits: mean 0.35, largest 77.
 n=100
 "$fmrt" sample "$src/model/tiny-cond.fmw" --backend cpu --n $n --steps 10 \
     --classes 0,1,2,3,4,5,6,7,8,9 --out "$t/f32.png" --raw-out "$t/f32.u8" >"$t/log" 2>&1 ||

@@ -2,8 +2,8 @@
 # fmrt eval (issue 16) on the fixture digits with the shipped classifier:
 # - FID of a set against itself is ~0, also through a saved statistics file;
 # - the interleaved halves of a set are far closer than noise (--sanity);
-# - the label accuracy of labelled real digits equals the classifier's own test
-#   accuracy (train-classifier's, on the same digits);
+# - the label accuracy of labelled real digits is the classifier's own test accuracy
+#   (train-classifier's, on the same digits) within one digit;
 # - a weights file is sampled (2 steps) and measured, with labels from --classes;
 # - every bad input is one error line and a non-zero exit.
 # Usage: eval.sh FMRT TEST_DATA_DIR (tests/data) SOURCE_DIR
@@ -59,10 +59,17 @@ test_acc=$(sed -n 's/^test accuracy \([0-9.]*\)% .*/\1/p' "$t/train.log")
 "$fmrt" eval "$t/d" --classifier "$t/cls.fmw" --ref "$im" --backend $b >"$t/acc"
 cat "$t/acc"
 eval_acc=$(sed -n 's/.* acc \([0-9.]*\)% .*/\1/p' "$t/acc")
-if [ -z "$test_acc" ] || [ "$test_acc" != "$eval_acc" ]; then
-    echo "FAIL: eval's label accuracy '$eval_acc' is not train-classifier's '$test_acc'"; exit 1
+# The two classify in batches of different sizes (250 and 32), so on the cpu backend the
+# GEMMs may sum in another order; a digit whose two top logits tie within that rounding
+# may flip. One digit of the 256 (0.39 points) is allowed; more is a real difference.
+n_test=$(sed -n 's/^test accuracy [0-9.]*% (\([0-9]*\) digits).*/\1/p' "$t/train.log")
+if [ -z "$test_acc" ] || [ -z "$eval_acc" ] ||
+    ! awk -v a="$eval_acc" -v b="$test_acc" -v n="${n_test:-256}" \
+        'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 100 / n + 0.005) }'; then
+    echo "FAIL: eval's label accuracy '$eval_acc' is not train-classifier's '$test_acc'" \
+        "(within one digit)"; exit 1
 fi
-echo "ok: label accuracy $eval_acc% = the classifier's test accuracy $test_acc%"
+echo "ok: label accuracy $eval_acc%, the classifier's test accuracy $test_acc% (within one digit)"
 
 # A conditional model sampled here: labels cycle through --classes, the pixels are written.
 "$fmrt" eval "$src/model/tiny-cond.fmw" --n 12 --steps 2 --batch 5 --classes 3,7 --cfg 1 \

@@ -120,7 +120,12 @@ if mount -t tmpfs -o size=8m fmrt-ro "$t/ro" 2>/dev/null; then
     pid=$!
     while [ ! -e "$t/ro/c.fmw" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
     # The remount fails with EBUSY while a temporary file is open for writing.
-    for _ in $(seq 200); do mount -o remount,ro "$t/ro" 2>/dev/null && break; sleep 0.01; done
+    ro=0
+    for _ in $(seq 1000); do mount -o remount,ro "$t/ro" 2>/dev/null && { ro=1; break; }; sleep 0.01; done
+    if [ "$ro" -eq 0 ]; then
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        echo "FAIL: $t/ro stayed busy (EBUSY) for 10 s: could not turn it read-only mid-run"; exit 1
+    fi
     cp "$t/ro/c.fmw" "$t/ro.keep"
     rc=0
     wait "$pid" || rc=$?

@@ -480,7 +480,8 @@ Test(io, mnist_real_data)
 {
     struct stat st;
     if (stat(MNIST_DIR, &st) != 0)
-        return;
+        cr_skip_test("%s not found (set FMRT_SHARED_DIR at configure time for the full sets)",
+                     MNIST_DIR);
     check_train_set(MNIST_DIR, "train-10k-images-idx3-ubyte.gz", 10000);
     char im[512], lb[512];
     fm_arena a;
