@@ -13,7 +13,7 @@ fm_status fm_config_preset(fm_config *c, const char *name)
     fm_config mnist = {.in_channels = 1, .image = 28, .base_channels = 64, .levels = 3,
                        .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 128, .heads = 4,
                        .groups = 8, .num_classes = 0};
-    /* spec/dit.md's two presets. */
+    /* docs/spec/dit.md's two presets. */
     fm_config dit = {.arch = FM_ARCH_DIT, .in_channels = 1, .image = 28, .patch = 2,
                      .hidden = 192, .depth = 6, .heads = 6, .freq_dim = 256, .mlp_ratio = 4};
     if (strcmp(name, "mnist") == 0) {
@@ -95,7 +95,7 @@ static fm_status validate_unet(const fm_config *c, char *msg, size_t len)
     return check_tables(c, msg, len);
 }
 
-/* spec/dit.md: D divisible by 4 (position table) and by heads; F even, >= 4 (the
+/* docs/spec/dit.md: D divisible by 4 (position table) and by heads; F even, >= 4 (the
  * sinusoidal embedding's halves); the image a whole number of patches. */
 static fm_status validate_dit(const fm_config *c, char *msg, size_t len)
 {

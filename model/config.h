@@ -1,4 +1,4 @@
-/* The model configuration of ../shared/spec/model.md: field names are the ones
+/* The model configuration of docs/spec/unet.md and docs/spec/dit.md: field names are the ones
  * used in files and on the command line. */
 #ifndef FMRT_CONFIG_H
 #define FMRT_CONFIG_H
@@ -11,7 +11,7 @@
 #define FM_MAX_RES_BLOCKS 8
 #define FM_MAX_DEPTH 32 /* DiT blocks */
 
-/* The network family: the U-Net of spec/model.md or the DiT of spec/dit.md. */
+/* The network family: the U-Net of docs/spec/unet.md or the DiT of docs/spec/dit.md. */
 typedef enum fm_arch { FM_ARCH_UNET = 0, FM_ARCH_DIT = 1 } fm_arch;
 
 /* X(field, slot, arch): the plain int fields of fm_config, the slot of a weights

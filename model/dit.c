@@ -1,4 +1,4 @@
-/* The DiT of ../shared/spec/dit.md as a sequence of dispatch-table calls.
+/* The DiT of docs/spec/dit.md as a sequence of dispatch-table calls.
  * Tokens are rows: [N, T, D] row-major, T = (image/p)^2 tokens of width D.
  *
  *   c  = lin2(SiLU(lin1(sinusoid_F(t)))) [+ class_emb[y]];  sc = SiLU(c)   [N, D]
@@ -158,7 +158,7 @@ static fm_status ln_mod(const ctx *c, fm_tensor *out, fm_tensor *mean, fm_tensor
 /* ---- memory and initialisation --------------------------------------------------------- */
 
 /* pos[n = i g + j] = [sin(j w_k), cos(j w_k), sin(i w_k), cos(i w_k)], w_k = 10000^(-k/q),
- * q = D/4 (spec/dit.md), uploaded a row at a time (the library has no heap). */
+ * q = D/4 (docs/spec/dit.md), uploaded a row at a time (the library has no heap). */
 static fm_status upload_pos(fm_unet *m, int g, int D)
 {
     const int q = D / 4;
@@ -198,7 +198,7 @@ fm_status fm_dit_create(fm_unet *m)
     return upload_pos(m, g, D);
 }
 
-/* The value of element e of parameter i (name, shape) under spec/dit.md. */
+/* The value of element e of parameter i (name, shape) under docs/spec/dit.md. */
 static float init_value(const fm_unet *m, int i, uint64_t seed, uint64_t e)
 {
     const fm_param *p = &m->params[i];

@@ -1,5 +1,5 @@
 /* Flow matching on top of the U-Net: the training step and the samplers of
- * ../shared/spec/model.md. Path: x_t = (1 - t) x0 + t x1, target v = x1 - x0,
+ * docs/spec/flow.md. Path: x_t = (1 - t) x0 + t x1, target v = x1 - x0,
  * loss = mean((v_theta(x_t, t, y) - v)^2); sampling integrates dx/dt = v from t = 1
  * (noise) to t = 0 (data). */
 #ifndef FMRT_FLOW_H

@@ -1,4 +1,4 @@
-/* The U-Net of ../shared/spec/model.md as a sequence of dispatch-table calls.
+/* The U-Net of docs/spec/unet.md as a sequence of dispatch-table calls.
  *
  * Forward (skip stack hs):
  *   temb = lin2(SiLU(lin1(sinusoid(t)))) [+ class_emb[y]];  st = SiLU(temb)

@@ -1,4 +1,4 @@
-/* The U-Net of ../shared/spec/model.md, built only from dispatch-table calls.
+/* The U-Net of docs/spec/unet.md, built only from dispatch-table calls.
  *
  * Memory (all from the backend's one arena, in this order):
  *   params  P floats, one flat block; each parameter is a view into it, in the
@@ -89,7 +89,7 @@ typedef struct fm_dit_tape {
     fm_dit_saved blk[FM_MAX_DEPTH];
 } fm_dit_tape;
 
-/* The model: the U-Net, or the DiT of spec/dit.md when cfg.arch is FM_ARCH_DIT (dit.c;
+/* The model: the U-Net, or the DiT of docs/spec/dit.md when cfg.arch is FM_ARCH_DIT (dit.c;
  * every fm_unet_* function below serves both). */
 typedef struct fm_unet {
     fm_config cfg;

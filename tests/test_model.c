@@ -27,7 +27,7 @@ static fm_config tiny_cfg(int classes)
     return c;
 }
 
-/* The DiT of spec/dit.md at the same 8x8 size: 16 tokens of width 16. */
+/* The DiT of docs/spec/dit.md at the same 8x8 size: 16 tokens of width 16. */
 static fm_config dit_cfg(int classes)
 {
     fm_config c = {.arch = FM_ARCH_DIT, .in_channels = 1, .image = 8, .patch = 2, .hidden = 16,

@@ -219,7 +219,7 @@ void cli_plot_free(cli_plot *p);
 int cli_load_idx(const char *path, fm_idx *idx, cli_mem *mem);
 /* 1 when the file at path starts with the n (<= 16) bytes of magic. */
 int cli_file_has_magic(const char *path, const char *magic, size_t n);
-/* Pixels to the model's range: dst[k] = px[k] / 127.5 - 1 (model.md's data convention). */
+/* Pixels to the model's range: dst[k] = px[k] / 127.5 - 1 (docs/spec/flow.md, "Data"). */
 void cli_pixels(float *dst, const uint8_t *px, size_t n);
 /* perm = a permutation of [0, n) for one epoch (fmrt train, train-classifier):
  * Fisher-Yates whose draw i is Philox(seed), element i, stream CLI_SHUFFLE_STREAM +

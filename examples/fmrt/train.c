@@ -51,7 +51,7 @@ static void usage(FILE *f)
             "  --images F --labels F  IDX files (raw or gzip'd)\n"
             "  --limit N            use only the first N images\n"
             "model:\n"
-            "  --arch unet|dit      the network family (default unet; dit: spec/dit.md)\n"
+            "  --arch unet|dit      the network family (default unet; dit: docs/spec/dit.md)\n"
             "  --preset NAME        base configuration: mnist, tiny (U-Nets), dit, dit-tiny\n"
             "                       (default mnist, or dit with --arch dit)\n"
             "  --config key=value   override one config field (repeatable)\n"

@@ -3,7 +3,7 @@
 
 It writes the project's own test fixtures (tests/data/); nothing in the build or the
 tests runs Python (llm.c's train_gpt2.py writing its debug state is the model).
-Written from the contract (spec/model.md and spec/dit.md of the shared folder): the
+Written from the contract (docs/spec/unet.md, flow.md, rng.md and dit.md): the
 U-Net, the DiT, the flow-matching loss, the Euler and Heun samplers with
 classifier-free guidance, and Philox4x32-10 noise exactly as runtime/philox.h draws
 it, so that `fmrt sample --seed S` starts from the very same x1.
@@ -73,7 +73,7 @@ def philox_normal(shape, seed, stream):
     return torch.from_numpy(x.astype(np.float32).reshape(shape)).double()
 
 
-# ---- the network (spec/model.md, "Network"; canonical parameter names) ----------------
+# ---- the network (docs/spec/unet.md; canonical parameter names) ---------------------
 def time_embedding(t, width):
     """e = [sin(a_0..a_{half-1}), cos(a_...)], a_i = 1000 t f_i,
     f_i = exp(-ln(10000) i / (half - 1)), half = width/2 (U-Net and DiT alike)."""
@@ -186,7 +186,7 @@ def init_params(model, gen):
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
 
 
-# ---- the DiT (spec/dit.md; canonical parameter names) ---------------------------------
+# ---- the DiT (docs/spec/dit.md; canonical parameter names) ----------------------------
 def pos_table(D, g):
     """Fixed [g*g, D] table, token n = i*g + j: [sin(j w), cos(j w), sin(i w), cos(i w)],
     w_k = 10000^(-k/q), k < q = D/4. Computed in float64 and rounded to float32, the
@@ -293,7 +293,7 @@ def init_dit_params(model, gen):
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
 
 
-# ---- flow matching and samplers (spec/model.md) -------------------------------------
+# ---- flow matching and samplers (docs/spec/flow.md) ---------------------------------
 def velocity(model, x, t, y, guided):
     if not guided:
         return model(x, t, y)
@@ -423,7 +423,7 @@ def golden(out):
 
 
 def golden_dit(out):
-    """The same for the DiT of spec/dit.md (DIT_CFG, adaLN layers random)."""
+    """The same for the DiT of docs/spec/dit.md (DIT_CFG, adaLN layers random)."""
     tensors = random_case(DiT(DIT_CFG), init_dit_params, DIT_CFG, DIT_BATCH, 20261203)
     write_case(out, tensors, dit_config_line(DIT_CFG, DIT_BATCH))
 
