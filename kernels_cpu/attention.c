@@ -26,13 +26,12 @@ typedef struct att_job {
 
 static void fwd_pair(void *p, int64_t nh, int tid)
 {
-    (void)tid;
     const att_job *j = p;
     int64_t n = nh / j->heads, h = nh % j->heads, L = j->L, d = j->d;
     const float *q = j->qkv + (n * 3 * j->C + h * d) * L;
     const float *k = q + j->C * L, *v = k + j->C * L;
     float *a = j->att + nh * L * L, *o = j->out + (n * j->C + h * d) * L;
-    fm_cpu_sgemm(1, 0, L, L, d, j->scale, q, L, k, L, 0.0f, a, L);
+    fm_cpu_sgemm(j->cpu, tid, 1, 0, L, L, d, j->scale, q, L, k, L, 0.0f, a, L);
     for (int64_t i = 0; i < L; i++) { /* max-shifted softmax: exp never overflows */
         float *r = a + i * L, mx = r[0];
         for (int64_t t = 1; t < L; t++)
@@ -47,7 +46,7 @@ static void fwd_pair(void *p, int64_t nh, int tid)
         for (int64_t t = 0; t < L; t++)
             r[t] *= inv;
     }
-    fm_cpu_sgemm(0, 1, d, L, L, 1.0f, v, L, a, L, 0.0f, o, L);
+    fm_cpu_sgemm(j->cpu, tid, 0, 1, d, L, L, 1.0f, v, L, a, L, 0.0f, o, L);
 }
 
 /* t: out, att, qkv   i0 heads */
@@ -77,8 +76,8 @@ static void bwd_pair(void *p, int64_t nh, int tid)
     float *dk = dq + j->C * L, *dv = dk + j->C * L;
     const float *a = j->catt + nh * L * L, *dO = j->dout + (n * j->C + h * d) * L;
     float *dA = fm_cpu_scratch(j->cpu, tid);
-    fm_cpu_sgemm(1, 0, L, L, d, 1.0f, dO, L, v, L, 0.0f, dA, L);
-    fm_cpu_sgemm(0, 0, d, L, L, 1.0f, dO, L, a, L, 0.0f, dv, L);
+    fm_cpu_sgemm(j->cpu, tid, 1, 0, L, L, d, 1.0f, dO, L, v, L, 0.0f, dA, L);
+    fm_cpu_sgemm(j->cpu, tid, 0, 0, d, L, L, 1.0f, dO, L, a, L, 0.0f, dv, L);
     for (int64_t i = 0; i < L; i++) {
         const float *ar = a + i * L;
         float *r = dA + i * L;
@@ -89,8 +88,8 @@ static void bwd_pair(void *p, int64_t nh, int tid)
         for (int64_t t = 0; t < L; t++)
             r[t] = ar[t] * (r[t] - fd);
     }
-    fm_cpu_sgemm(0, 1, d, L, L, j->scale, k, L, dA, L, 0.0f, dq, L);
-    fm_cpu_sgemm(0, 0, d, L, L, j->scale, q, L, dA, L, 0.0f, dk, L);
+    fm_cpu_sgemm(j->cpu, tid, 0, 1, d, L, L, j->scale, k, L, dA, L, 0.0f, dq, L);
+    fm_cpu_sgemm(j->cpu, tid, 0, 0, d, L, L, j->scale, q, L, dA, L, 0.0f, dk, L);
 }
 
 /* t: dqkv, ws, dout, qkv, att   i0 heads */

@@ -196,14 +196,15 @@ static int64_t ntiles(const conv *cv)
 /* ---- forward ------------------------------------------------------------------------- */
 
 /* C[Co, nc] = Wm B: float32, or from bfloat16 operands (Bp, the pair-packed B) */
-static void gemm(const conv *cv, int64_t nc, const float *B, int64_t ldb, const uint16_t *Bp,
-                 float *C, int64_t ldc)
+static void gemm(const conv *cv, int tid, int64_t nc, const float *B, int64_t ldb,
+                 const uint16_t *Bp, float *C, int64_t ldc)
 {
     if (Bp)
         fm_cpu_sbgemm_small(cv->cpu, cv->Co, nc, cv->CKK, cv->wb, cv->CKK, Bp,
                             2 * ((nc + 15) / 16 * 16), C, ldc);
     else
-        fm_cpu_sgemm_small(0, cv->Co, nc, cv->CKK, cv->w, cv->CKK, B, ldb, C, ldc, 0);
+        fm_cpu_sgemm_small(cv->cpu, tid, 0, cv->Co, nc, cv->CKK, cv->w, cv->CKK, B, ldb, C, ldc,
+                           0);
 }
 
 /* out[n, o, q0 + i] = src[i] + b[o] + bn[n, o] + res[n, o, q0 + i] for i < np: every
@@ -247,14 +248,14 @@ static void fwd_tile(void *p, int64_t t, int tid)
     }
     if (n1 - n0 == 1) { /* straight into out[n0][:, q0:q1] */
         float *C = cv->out + n0 * cv->Co * cv->HW + q0;
-        gemm(cv, np, B, ldb, Bp, C, cv->HW);
+        gemm(cv, tid, np, B, ldb, Bp, C, cv->HW);
         if (cv->b || cv->bn || cv->res)
             for (int64_t o = 0; o < cv->Co; o++)
                 store_plane(cv, n0, o, q0, C + o * cv->HW, np);
         return;
     }
     float *tmp = scr + (B == scr ? cv->CKK * cols : 0);
-    gemm(cv, cols, B, ldb, Bp, tmp, cols);
+    gemm(cv, tid, cols, B, ldb, Bp, tmp, cols);
     for (int64_t n = n0; n < n1; n++)
         for (int64_t o = 0; o < cv->Co; o++)
             store_plane(cv, n, o, 0, tmp + o * cols + (n - n0) * np, np);
@@ -404,16 +405,18 @@ static void bwd_tile(void *p, int64_t t, int tid)
             ldg = cols;
         }
         /* dw_partial[Co, CKK] += G[Co, cols] col[CKK, cols]^T */
-        fm_cpu_sgemm(0, 1, cv->Co, cv->CKK, cols, 1.0f, Gp, ldg, B, ldb, 1.0f, dwp, cv->CKK);
+        fm_cpu_sgemm(cv->cpu, tid, 0, 1, cv->Co, cv->CKK, cols, 1.0f, Gp, ldg, B, ldb, 1.0f, dwp,
+                     cv->CKK);
         if (!cv->din)
             continue;
         if (cv->pointwise && n1 - n0 == 1) { /* din[n0][:, q0:q1] = Wm^T G directly */
-            fm_cpu_sgemm_small(1, cv->Ci, np, cv->Co, cv->w, cv->CKK, Gp, ldg,
+            fm_cpu_sgemm_small(cv->cpu, tid, 1, cv->Ci, np, cv->Co, cv->w, cv->CKK, Gp, ldg,
                                cv->din + n0 * cv->Ci * cv->HW + q0, cv->HW, 0);
             continue;
         }
         /* dcol[CKK, cols] = Wm^T G, then col2im into din (zeroed at the image's first tile) */
-        fm_cpu_sgemm_small(1, cv->CKK, cols, cv->Co, cv->w, cv->CKK, Gp, ldg, dcol, cols, 0);
+        fm_cpu_sgemm_small(cv->cpu, tid, 1, cv->CKK, cols, cv->Co, cv->w, cv->CKK, Gp, ldg, dcol,
+                           cols, 0);
         if (q0 == 0)
             memset(cv->din + n0 * cv->Ci * cv->H * cv->W, 0,
                    (size_t)((n1 - n0) * cv->Ci * cv->H * cv->W) * sizeof(float));

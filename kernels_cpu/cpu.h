@@ -26,7 +26,7 @@
 
 typedef void (*fm_cpu_task)(void *ctx, int64_t item, int tid);
 
-typedef struct fm_cpu fm_cpu; /* private to backend.c */
+typedef struct fm_cpu fm_cpu; /* private to pool.c */
 
 /* The backend state of a cpu backend (be->impl). */
 fm_cpu *fm_cpu_of(fm_backend *be);
@@ -90,6 +90,7 @@ typedef struct fm_cpu_force {
 } fm_cpu_force;
 
 #define FM_CPU_BLOCK 1024
+#define FM_CPU_DESC 256 /* bytes of the backend's description */
 /* Parses FMRT_CPU_FORCE's value (NULL or "": nothing forced) into *f; on a bad word
  * writes a message naming it into err and returns 0. */
 int fm_cpu_force_parse(const char *s, fm_cpu_force *f, char *err, size_t errlen);
@@ -98,11 +99,35 @@ int fm_cpu_force_parse(const char *s, fm_cpu_force *f, char *err, size_t errlen)
 const fm_cpu_force *fm_cpu_forced(const fm_cpu *cpu);
 void fm_cpu_force_describe(const fm_cpu_force *f, char *buf, size_t len);
 
-/* Row-major single-threaded SGEMM:
+/* Starting and stopping the state (pool.c; backend.c's open and close): the state
+ * takes fm_cpu_state_bytes() of the host block; fm_cpu_start carves its buffers from
+ * host within `budget` bytes (GEMM packing, shared, per-thread scratch; sizes the wish,
+ * scaled down to the budget), starts nthreads - 1 workers and returns the threads
+ * running (0: the pool's locks failed). fm_cpu_desc: FM_CPU_DESC bytes for the line
+ * fm_backend_describe shows. */
+typedef struct fm_cpu_sizes {
+    size_t shared_bytes, scratch_bytes; /* wished for: shared, per thread */
+    size_t pack_floats;                 /* per thread, for the GEMM (fm_cpu_gemm_pack_floats) */
+} fm_cpu_sizes;
+size_t fm_cpu_state_bytes(void);
+int fm_cpu_resolve_threads(int threads); /* 0: the cores available; at most 64 */
+int fm_cpu_start(fm_cpu *cpu, int nthreads, fm_arena *host, size_t budget,
+                 const fm_cpu_sizes *sz, const fm_cpu_force *force, int bf16);
+void fm_cpu_stop(fm_cpu *cpu);
+char *fm_cpu_desc(fm_cpu *cpu);
+/* Thread tid's GEMM packing buffer, fm_cpu_gemm_pack_floats() floats (NULL when the
+ * GEMM needs none, or the block had no room: it then runs unpacked). */
+float *fm_cpu_pack(fm_cpu *cpu, int tid);
+
+/* Row-major single-threaded SGEMM on thread tid of the pool:
  *   C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C,   op(X) = X or X^T (ta, tb)
- * lda/ldb/ldc are the row strides of A, B, C as stored. beta 0 ignores C's contents. */
-void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+ * lda/ldb/ldc are the row strides of A, B, C as stored. beta 0 ignores C's contents.
+ * Our own GEMM packs into fm_cpu_pack(cpu, tid); OpenBLAS packs into its own buffers. */
+void fm_cpu_sgemm(fm_cpu *cpu, int tid, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float beta, float *C, int64_t ldc);
+/* Floats of packing buffer our own GEMM needs per thread (0 with OpenBLAS). */
+size_t fm_cpu_gemm_pack_floats(void);
 /* The same GEMM split over the pool (blocks of rows of C, or of columns when M is small). */
 void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
@@ -110,8 +135,9 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
 /* C[M,N] = op(A)[M,K] B[K,N] (accumulate 0) or C += op(A) B (1), row-major, op(A) = A or
  * A^T (ta), without packing: a register-tile kernel for the small GEMMs inside the
  * convolutions (gemm_small.c). */
-void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                        const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
+void fm_cpu_sgemm_small(fm_cpu *cpu, int tid, int ta, int64_t M, int64_t N, int64_t K,
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                        int64_t ldc, int accumulate);
 /* bfloat16 GEMMs (FM_BACKEND_BF16; gemm_bf16.c): whether this build has AVX512-BF16
  * kernels, whether a GEMM of depth K fits them (K even), and C[M,N] = A[M,K] B[K,N] with
  * A bfloat16 row-major, B bfloat16 pair-packed (element (k, j) at Bp[(k/2) ldp + 2 j +

@@ -4,9 +4,10 @@
  *   C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C
  *
  * Our GEMM (the GotoBLAS/BLIS scheme, simplified): B is packed in KC x NC panels of
- * NR-wide column strips, A in MC x KC blocks of MR-row strips. The packing buffers are
- * static per-thread (_Thread_local) arrays, MC x KC + KC x NC floats (1.1 MiB): no
- * allocation, and the GEMM needs nothing from its callers. The micro-kernel keeps an
+ * NR-wide column strips, A in MC x KC blocks of MR-row strips. The packing buffers,
+ * MC x KC + KC x NC floats (1.1 MiB) per thread, are carved from the caller's block at
+ * open (fm_cpu_pack): the calling thread's, so that no two threads share one. Where the
+ * block had no room for them the GEMM runs unpacked (plain loops). The micro-kernel keeps an
  * MR x NR tile of C in vector registers (GNU vector extensions, 8 floats each, which the
  * compiler maps to AVX/FMA or SSE) and accumulates KC rank-1 updates. */
 #include <stddef.h>
@@ -20,8 +21,7 @@
 void fm_cpu_gemm_init(void)
 {
     /* Parallelism is ours (threads over images, tiles, heads); OpenBLAS threads inside
-     * ours would oversubscribe the cores. Measured on 2 cores: see the report in
-     * kernels_cpu/README or the commit message. */
+     * ours would oversubscribe the cores. */
     openblas_set_num_threads(1);
 }
 
@@ -30,9 +30,16 @@ const char *fm_cpu_gemm_name(void)
     return "OpenBLAS";
 }
 
-void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+size_t fm_cpu_gemm_pack_floats(void)
 {
+    return 0; /* OpenBLAS packs into buffers of its own */
+}
+
+void fm_cpu_sgemm(fm_cpu *cpu, int tid, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float beta, float *C, int64_t ldc)
+{
+    (void)cpu, (void)tid;
     if (M <= 0 || N <= 0)
         return;
     if (K <= 0) { /* C = beta C */
@@ -60,8 +67,10 @@ const char *fm_cpu_gemm_name(void)
 #define MC 96
 #define NC 1024
 
-static _Thread_local float packA[MC * KC] __attribute__((aligned(64)));
-static _Thread_local float packB[KC * NC] __attribute__((aligned(64)));
+size_t fm_cpu_gemm_pack_floats(void)
+{
+    return MC * KC + KC * NC;
+}
 
 /* op(X)[r, c] of a row-major X with row stride ld. */
 static inline float at(const float *X, int64_t ld, int t, int64_t r, int64_t c)
@@ -71,8 +80,8 @@ static inline float at(const float *X, int64_t ld, int t, int64_t r, int64_t c)
 
 /* B block rows [k0, k0+kc), cols [j0, j0+nc) into NR-wide strips, zero-padded:
  * strip s holds kc rows of NR values. */
-static void pack_b(const float *B, int64_t ldb, int tb, int64_t k0, int64_t kc, int64_t j0,
-                   int64_t nc)
+static void pack_b(float *packB, const float *B, int64_t ldb, int tb, int64_t k0, int64_t kc,
+                   int64_t j0, int64_t nc)
 {
     for (int64_t s = 0; s < nc; s += NR) {
         float *dst = packB + s * kc;
@@ -93,8 +102,8 @@ static void pack_b(const float *B, int64_t ldb, int tb, int64_t k0, int64_t kc, 
 
 /* A block rows [i0, i0+mc), cols [k0, k0+kc) into MR-row strips: strip s holds kc
  * columns of MR values, alpha applied here. */
-static void pack_a(const float *A, int64_t lda, int ta, float alpha, int64_t i0, int64_t mc,
-                   int64_t k0, int64_t kc)
+static void pack_a(float *packA, const float *A, int64_t lda, int ta, float alpha, int64_t i0,
+                   int64_t mc, int64_t k0, int64_t kc)
 {
     for (int64_t s = 0; s < mc; s += MR) {
         float *dst = packA + s * kc;
@@ -167,25 +176,42 @@ static void micro(int64_t kc, const float *restrict a, const float *restrict b, 
 }
 #endif
 
-void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* Without packing buffers: C = alpha op(A) op(B) + beta C by rows, in plain loops. */
+static void sgemm_unpacked(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                           float *C, int64_t ldc)
 {
+    for (int64_t i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        for (int64_t j = 0; j < N; j++)
+            c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        for (int64_t k = 0; k < K; k++) {
+            float a = alpha * at(A, lda, ta, i, k);
+            for (int64_t j = 0; j < N; j++)
+                c[j] += a * at(B, ldb, tb, k, j);
+        }
+    }
+}
+
+void fm_cpu_sgemm(fm_cpu *cpu, int tid, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float beta, float *C, int64_t ldc)
+{
+    float *packA = fm_cpu_pack(cpu, tid), *packB = packA ? packA + MC * KC : NULL;
     if (M <= 0 || N <= 0)
         return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    if (!packA || K <= 0) {
+        sgemm_unpacked(ta, tb, M, N, K > 0 ? K : 0, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     for (int64_t j0 = 0; j0 < N; j0 += NC) {
         int64_t nc = N - j0 < NC ? N - j0 : NC;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
             int64_t kc = K - k0 < KC ? K - k0 : KC;
-            pack_b(B, ldb, tb, k0, kc, j0, nc);
+            pack_b(packB, B, ldb, tb, k0, kc, j0, nc);
             for (int64_t i0 = 0; i0 < M; i0 += MC) {
                 int64_t mc = M - i0 < MC ? M - i0 : MC;
-                pack_a(A, lda, ta, alpha, i0, mc, k0, kc);
+                pack_a(packA, A, lda, ta, alpha, i0, mc, k0, kc);
                 for (int64_t s = 0; s < mc; s += MR)
                     for (int64_t t = 0; t < nc; t += NR)
                         micro(kc, packA + s * kc, packB + t * kc, C + (i0 + s) * ldc + j0 + t, ldc,
@@ -200,6 +226,7 @@ void fm_cpu_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, 
 /* ---- the pool-parallel GEMM ------------------------------------------------------------ */
 
 typedef struct gemm_job {
+    fm_cpu *cpu;
     int ta, tb;
     int64_t M, N, K, lda, ldb, ldc, parts;
     float alpha, beta;
@@ -210,19 +237,18 @@ typedef struct gemm_job {
 
 static void gemm_part(void *p, int64_t k, int tid)
 {
-    (void)tid;
     const gemm_job *g = p;
     int64_t lo, hi;
     if (g->by_rows) { /* rows [lo, hi) of C: rows of op(A) */
         fm_cpu_range(g->M, g->parts, k, &lo, &hi);
         const float *A = g->ta ? g->A + lo : g->A + lo * g->lda;
-        fm_cpu_sgemm(g->ta, g->tb, hi - lo, g->N, g->K, g->alpha, A, g->lda, g->B, g->ldb, g->beta,
-                     g->C + lo * g->ldc, g->ldc);
+        fm_cpu_sgemm(g->cpu, tid, g->ta, g->tb, hi - lo, g->N, g->K, g->alpha, A, g->lda, g->B,
+                     g->ldb, g->beta, g->C + lo * g->ldc, g->ldc);
     } else { /* columns [lo, hi) of C: columns of op(B) */
         fm_cpu_range(g->N, g->parts, k, &lo, &hi);
         const float *B = g->tb ? g->B + lo * g->ldb : g->B + lo;
-        fm_cpu_sgemm(g->ta, g->tb, g->M, hi - lo, g->K, g->alpha, g->A, g->lda, B, g->ldb, g->beta,
-                     g->C + lo, g->ldc);
+        fm_cpu_sgemm(g->cpu, tid, g->ta, g->tb, g->M, hi - lo, g->K, g->alpha, g->A, g->lda, B,
+                     g->ldb, g->beta, g->C + lo, g->ldc);
     }
 }
 
@@ -233,10 +259,10 @@ void fm_cpu_sgemm_par(fm_cpu *cpu, int ta, int tb, int64_t M, int64_t N, int64_t
     int nt = fm_cpu_threads(cpu);
     /* Below ~4 MFLOP the wake-up costs more than it saves. */
     if (nt == 1 || (double)M * N * K < 2e6) {
-        fm_cpu_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        fm_cpu_sgemm(cpu, 0, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    gemm_job g = {ta, tb, M, N, K, lda, ldb, ldc, nt, alpha, beta, A, B, C, M >= N};
+    gemm_job g = {cpu, ta, tb, M, N, K, lda, ldb, ldc, nt, alpha, beta, A, B, C, M >= N};
     /* Parts of at least 16 rows/columns. */
     int64_t dim = g.by_rows ? M : N;
     if (g.parts > dim / 16)

@@ -136,12 +136,14 @@ static int64_t row_block(int64_t M, int64_t i0)
     return (M - i0 + left - 1) / left;
 }
 
-void fm_cpu_sgemm_small(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                        const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate)
+void fm_cpu_sgemm_small(fm_cpu *cpu, int tid, int ta, int64_t M, int64_t N, int64_t K,
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                        int64_t ldc, int accumulate)
 {
     int64_t ra = ta ? 1 : lda;                /* A's step from one row of op(A) to the next */
     if (K > GS_KMAX || K <= 0 || N < GS_VW) { /* (N < VW: all tail, e.g. a 1-channel conv) */
-        fm_cpu_sgemm(ta, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+        fm_cpu_sgemm(cpu, tid, ta, 0, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C,
+                     ldc);
         return;
     }
     int64_t Nv = N - N % GS_VW; /* columns in whole vectors */

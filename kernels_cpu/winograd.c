@@ -409,7 +409,7 @@ static void tile_item(void *p, int64_t it, int tid)
                                 (const uint16_t *)wn->U + xi * Ci * Co, 2 * Co, M + xi * T * Co,
                                 Co);
         else
-            fm_cpu_sgemm_small(0, T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co,
+            fm_cpu_sgemm_small(wn->cpu, tid, 0, T, Co, Ci, V + xi * T * Ci, Ci, wn->U + xi * Ci * Co, Co,
                                M + xi * T * Co, Co, 0);
     int64_t YW = m * tw;
     for (int64_t n = n0; n < n1; n++) {
@@ -603,7 +603,7 @@ static void dw_item(void *p, int64_t it, int tid)
             }
     }
     for (int xi = 0; xi < 16; xi++)
-        fm_cpu_sgemm_small(1, Co, Ci, T, D + xi * T * Co, Co, V + xi * T * Ci, Ci,
+        fm_cpu_sgemm_small(wn->cpu, tid, 1, Co, Ci, T, D + xi * T * Co, Co, V + xi * T * Ci, Ci,
                            dU + xi * Co * Ci, Ci, 1);
 }
 

@@ -74,6 +74,10 @@ static void *block(size_t bytes)
     return p;
 }
 
+/* Host backends: the block is the arena plus this much (0: what fm_backend_host_bytes
+ * asks for, the backend's full scratch). */
+static size_t host_slack;
+
 /* Open ref and `name` with `device` arena bytes each. `be_iface` non-NULL: open that
  * table directly (the deliberately broken backends below). Returns 0, or fills why. */
 static int open_pair(pair *p, const char *name, const fm_backend_iface *be_iface, size_t device,
@@ -89,7 +93,7 @@ static int open_pair(pair *p, const char *name, const fm_backend_iface *be_iface
     size_t bbytes = is_ref ? device + 4096 : FM_DEVICE_HOST_BYTES;
     size_t hb = 0; /* host backends (cpu) carve the arena from the host block */
     if (!is_ref && fm_backend_host_bytes(name, device, 0, &hb) == FM_OK && hb > 0)
-        bbytes = hb;
+        bbytes = host_slack ? device + host_slack : hb;
     p->bmem = block(bbytes);
     fm_backend_config bc = {.name = name,
                             .mem = p->bmem,
@@ -174,6 +178,34 @@ static void check_device(const char *name)
 Test(conformance, cpu, .timeout = 1800)
 {
     check_device("cpu");
+}
+
+/* The cpu backend in a block with little room beyond its tensor arena: no GEMM packing
+ * buffers (our own GEMM then runs unpacked) and a scratch too small for most conv tiles
+ * (those convs run the reference kernel), as on a machine given a tight block. The ops
+ * and the tiny model stay within the tolerances. */
+Test(conformance, cpu_small_scratch, .timeout = 600)
+{
+    if (!fm_backend_is_compiled("cpu"))
+        cr_skip_test("cpu: not compiled into this build");
+    const char *presets[] = {"tiny"};
+    const int batches[] = {2};
+    size_t device, host;
+    sizes(presets, batches, 1, &device, &host);
+    pair p;
+    char why[FM_ERR_LEN];
+    host_slack = (size_t)256 << 10;
+    int bad = open_pair(&p, "cpu", NULL, device, host, why, sizeof why);
+    host_slack = 0;
+    cr_assert_eq(bad, 0, "%s", why);
+    printf("%s\n", fm_backend_describe(&p.be));
+    tally t = {.backend = "cpu", .verbose = 0};
+    fm_conf_summary sum = {0};
+    cr_expect_eq(fm_conformance_ops(&p.ref, &p.be, &p.host, NULL, on_row, &t, &sum), FM_OK);
+    cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "tiny", 2, 1, on_row, &t, &sum),
+                 FM_OK);
+    close_pair(&p);
+    cr_expect_eq(t.bad, 0, "cpu in a small block: %d rows failed", t.bad);
 }
 
 Test(conformance, opencl, .timeout = 1800)
