@@ -5,14 +5,17 @@
 #   runtime/*.c        arena, tensors, ops and shape rules, dispatch, plan backend
 #   kernels_ref/*.c    the reference backend
 #   model/config.c unet.c dit.c layout.c flow.c plan.c   the networks, samplers, planner
-#   model/io/weights.c the parser, built with FMRT_NO_ZLIB (table CRC-32 in
-#                      model/io/crc32.c) and FMRT_NO_FILES (no fm_weights_save)
-# Left out: io.c (POSIX files, gzip), image.c (libpng), checkpoint.c (its loader
-# copies into the arena and its saver writes files; the embedded path loads in
-# place with fm_unet_create_in_place), model/conformance.
+#   model/io/weights_read.c  the parser, views and checks (memory only), built with
+#                            FMRT_NO_ZLIB (table CRC-32 in model/io/crc32.c)
+# Left out: weights_write.c (fm_weights_save, through file.c), file.c (POSIX files),
+# idx.c (IDX data, gzip), image.c (libpng), checkpoint.c and classifier_io.c (their
+# loaders copy into the arena and their savers write files; the embedded path loads
+# in place with fm_unet_create_in_place), model/conformance. FMRT_NO_FILES marks a
+# build without a file system; none of the files above needs it since the weights
+# writer has a file of its own, but classifier_io.c still honours it.
 set(FMRT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 file(GLOB FMRT_EMBEDDED_SRC CONFIGURE_DEPENDS ${FMRT_ROOT}/runtime/*.c ${FMRT_ROOT}/kernels_ref/*.c)
-foreach(f config unet dit layout flow plan io/weights io/crc32)
+foreach(f config unet dit layout flow plan io/weights_read io/crc32)
   list(APPEND FMRT_EMBEDDED_SRC ${FMRT_ROOT}/model/${f}.c)
 endforeach()
 

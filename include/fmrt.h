@@ -10,7 +10,8 @@
  *               state in and out of files)
  *
  * Writing a backend takes backend_impl.h as well; the conformance harness is
- * conformance.h / conformance_model.h; files, IDX data and PNG are io.h / image.h. */
+ * conformance.h / conformance_model.h; files, IDX data and PNG are file.h, idx.h
+ * (io.h includes both) / image.h. */
 #ifndef FMRT_H
 #define FMRT_H
 

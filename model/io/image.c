@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io.h"
+#include "file.h"
 
 fm_status fm_grid_size(int ntiles, int cols, int tile_h, int tile_w, int pad, int *w, int *h)
 {

@@ -10,7 +10,11 @@
  *
  * fm_weights_parse checks everything (sizes, every directory entry, the config,
  * the checksum) and never reads outside [image, image + len) for any input; the
- * parsed fm_weights then points into the caller's image, which must outlive it. */
+ * parsed fm_weights then points into the caller's image, which must outlive it.
+ *
+ * The reader (parse, checks, queries: weights_read.c) works on memory alone and is
+ * all that a microcontroller build compiles; the writer (weights_write.c) saves
+ * files through file.h. weights_format.h is the byte layout both share. */
 #ifndef FMRT_WEIGHTS_H
 #define FMRT_WEIGHTS_H
 
@@ -68,7 +72,8 @@ typedef struct fm_weights {
  * payload is written straight from the tensors' data, never copied. The float
  * tensors must share one dtype (F32; F16 is reserved in the format). Checks what
  * the parser checks: valid config, names unique and fitting, shapes vs bytes.
- * Absent from builds without a file system (FMRT_NO_FILES). */
+ * Absent, with fm_weights_save_scratch, from builds without a file system: they
+ * leave out weights_write.c (the embedded library, cmake/fmrt_embedded.cmake). */
 fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, const fm_wtensor *t,
                           int nt, const fm_wmeta *meta, int nmeta, fm_arena *scratch, char *err,
                           size_t errlen);

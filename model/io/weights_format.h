@@ -1,0 +1,102 @@
+/* Private to model/io: the byte layout of the .fmw format (weights.h gives the
+ * whole picture, docs/weights-format.md every field) and the helpers its reader
+ * (weights_read.c) and its writer (weights_write.c) share. Not installed.
+ * Offsets are in bytes from the start of the fixed header, of a directory entry
+ * or of a metadata entry; every integer is little-endian. */
+#ifndef FMRT_WEIGHTS_FORMAT_H
+#define FMRT_WEIGHTS_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "tensor.h"
+#include "weights.h"
+
+#ifdef FMRT_NO_ZLIB
+#include "crc32.h"
+#else
+#include <zlib.h>
+#endif
+
+/* Fixed header. */
+enum {
+    H_MAGIC = 0,          /* char[8] "FMRTWGT1" */
+    H_VERSION = 8,        /* u32 */
+    H_KIND = 12,          /* u32: 0 weights, 1 checkpoint */
+    H_HEADER_BYTES = 16,  /* u32: 112, where the directory starts */
+    H_DTYPE = 20,         /* u32: fm_dtype of the float tensors */
+    H_CONFIG = 24,        /* i32[16] */
+    H_NTENSORS = 88,      /* u32 */
+    H_NMETA = 92,         /* u32 */
+    H_PAYLOAD_OFF = 96,   /* u64, multiple of 64 */
+    H_PAYLOAD_BYTES = 104 /* u64 */
+};
+/* Directory entry. */
+enum { D_NAME = 0, D_DTYPE = 48, D_NDIM = 52, D_SHAPE = 56, D_OFFSET = 88, D_BYTES = 96 };
+/* Metadata entry. */
+enum { M_KEY = 0, M_VALUE = 32 };
+/* Config slots: in_channels, image, base_channels, levels, channel_mult[4],
+ * res_blocks, time_dim, heads, groups, num_classes, 3 reserved (zero). */
+#define NCONFIG 16
+
+/* The file's CRC-32: zlib's on the host (the project's choice); builds without zlib
+ * (FMRT_NO_ZLIB, microcontrollers) use the table-driven fm_crc32, which gives the
+ * same values (tests/test_crc32.c). crc starts at 0. */
+#ifdef FMRT_NO_ZLIB
+static inline uint32_t fm_wf_crc(uint32_t crc, const void *data, size_t n)
+{
+    return fm_crc32(crc, data, n);
+}
+#else
+/* zlib's crc32 takes a uInt length; feed big buffers in pieces. */
+static inline uint32_t fm_wf_crc(uint32_t crc, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return crc;
+}
+#endif
+
+/* Slot 13 holds the architecture (version 2); the slots of the other family are 0. */
+#define SLOT_ARCH 13
+enum { FAM_ALL, FAM_UNET, FAM_DIT };
+static inline int fm_wf_in_family(int fam, int arch)
+{
+    return fam == FAM_ALL || (fam == FAM_UNET) == (arch == FM_ARCH_UNET);
+}
+
+/* The dtypes a file may store (its floats all share the header's dtype), and a
+ * dtype's name for messages, "?" for a value outside fm_dtype. */
+static inline int fm_wf_dtype_ok(uint32_t d)
+{
+    return d == FM_F32 || d == FM_F16 || d == FM_I32 || d == FM_U8;
+}
+static inline int fm_wf_dtype_float(uint32_t d)
+{
+    return d == FM_F32 || d == FM_F16;
+}
+static inline const char *fm_wf_dtype_name(uint32_t d)
+{
+    return d < FM_DTYPE_COUNT ? fm_dtype_name((fm_dtype)d) : "?";
+}
+
+/* prod(shape[0..ndim)) * size into *bytes; 0 on overflow of 64 bits. */
+static inline int fm_wf_shape_bytes(const uint64_t *shape, int ndim, uint64_t size, uint64_t *bytes)
+{
+    uint64_t b = size;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0 || b > UINT64_MAX / shape[d])
+            return 0;
+        b *= shape[d];
+    }
+    *bytes = b;
+    return 1;
+}
+
+#endif
