@@ -1,4 +1,4 @@
-/* fmrt eval's Frechet distance (examples/fmrt/fid.c) against closed forms:
+/* fmrt eval's Frechet distance (tools/fmrt/fid.c) against closed forms:
  *   equal sets: 0;
  *   commuting covariances S_a = Q diag(a) Q^T, S_b = Q diag(b) Q^T (one rotation Q):
  *     FID = |mu_a - mu_b|^2 + sum_k (sqrt(a_k) - sqrt(b_k))^2;
