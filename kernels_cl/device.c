@@ -132,7 +132,7 @@ static void query_device(fm_cl *cl)
  * defaults are slow twice over: Xgemm without local memory ran 1024^3 at 18 GFLOP/s,
  * and every GEMM below a large size threshold goes to XgemmDirect, which ran the
  * conv shapes (64 x 3136 x 576 and the like) at 15-30. The parameters here came from
- * timing a small grid on PoCL (2-core x86-64, AVX-512; issue #7's closing note): 64 x 64
+ * timing a small grid on PoCL (2-core x86-64, AVX-512): 64 x 64
  * tiles per work-group of 8 x 8 items, K in steps of 32 through local memory for both
  * operands, float8 loads (1024^3: 66-80 GFLOP/s), and the indirect Xgemm from
  * 128^3 up (64 x 3136 x 576: about 88). They apply to PoCL CPU devices only;

@@ -1,4 +1,4 @@
-/* A small MNIST classifier (issue #16: the sample-quality meter), built only from
+/* A small MNIST classifier (the sample-quality meter of fmrt eval), built only from
  * dispatch-table calls, forward and backward:
  *
  *   x[N,1,28,28] -> c1 conv 3x3 1->16 pad 1 -> SiLU -> h1[N,16,28,28]

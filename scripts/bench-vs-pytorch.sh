@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fmrt against PyTorch on this machine, in one run (issue #7's targets): the anchor
+# fmrt against PyTorch on this machine, in one run: the anchor
 # script ../shared/anchors/bench_pytorch.py (the same network, timed the same way,
 # Debian's python3-torch) next to `fmrt bench`, then the ratios.
 #

@@ -10,11 +10,13 @@
 # - the shipped conditional model samples the same digits at both precisions, judged by
 #   what a user sees and what is stable across CPUs (below);
 # - bad values and backends without a bf16 path are one error line each.
-# Usage: bf16.sh FMRT SOURCE_DIR [MODELS (default tiny; none under the sanitizers)]
+# Usage: bf16.sh FMRT SOURCE_DIR [MODELS [N]]   (default tiny and 100 digits; none and 20
+#        under the sanitizers, where -O0 with ASan samples ~30x slower)
 set -euo pipefail
 fmrt=$1
 src=$2
 models=${3:-tiny}
+n=${4:-100}
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 
@@ -44,7 +46,7 @@ for p in $paths; do
     tail -1 "$t/conf"
 done
 
-# The same 100 digits (10 per class, the same noise) at float32 and at bf16. A sampler
+# The same N digits (classes 0-9 in turn, the same noise) at float32 and at bf16. A sampler
 # integrates an ODE: a few-ULP difference in one bf16 dot product (the instruction's
 # rounding differs between CPU makers) can move one stroke of one digit by tens of grey
 # levels while the rest stay put, so the largest pixel difference says nothing stable
@@ -52,11 +54,10 @@ done
 # user cares about is judged instead, each with margin on both vendors:
 #   mean |difference| over all pixels    <= 2 grey levels
 #   share of pixels within 8 levels      >= 98%
-#   same class by fmrt eval's classifier >= 90 of 100 digits
+#   same class by fmrt eval's classifier >= 90% of the digits
 # Measured, seeds 0-5: AMD EPYC (Zen 3, AVX2, portable loops) mean 0.30-0.32, 99.81-99.90%
 # within 8, 100 of 100 the same class, while the largest difference ranged from 25 to
 # 134 levels; an Intel Xeon with AVX512-BF16 (native), 16 digits: mean 0.35, largest 77.
-n=100
 "$fmrt" sample "$src/model/tiny-cond.fmw" --backend cpu --n $n --steps 10 \
     --classes 0,1,2,3,4,5,6,7,8,9 --out "$t/f32.png" --raw-out "$t/f32.u8" >"$t/log" 2>&1 ||
     { cat "$t/log"; echo "FAIL: sample --precision f32"; exit 1; }
@@ -77,7 +78,8 @@ for p in $paths; do
     same=$((n - $(cmp -l "$t/f32.cls" "$t/bf16.cls" | wc -l || true)))
     echo "bf16 ($p) against f32, $n digits x 10 steps: mean |diff| $mean grey levels," \
         "$within% of pixels within 8, same class $same of $n"
-    awk -v m="$mean" -v w="$within" -v s="$same" 'BEGIN { exit !(m <= 2 && w >= 98 && s >= 90) }' ||
+    awk -v m="$mean" -v w="$within" -v s="$same" -v n=$n \
+        'BEGIN { exit !(m <= 2 && w >= 98 && s >= 0.9 * n) }' ||
         { echo "FAIL: bf16 ($p) digits differ from f32's beyond the bounds above"; exit 1; }
 done
 

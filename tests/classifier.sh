@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fmrt train-classifier (issue 16, the sample-quality meter) on the fixture digits:
+# fmrt train-classifier (the sample-quality meter of fmrt eval) on the fixture digits:
 # 4 epochs over 256 digits on ref and on cpu (when built) must learn them (train
 # accuracy above 60%; measured 68.75% on ref, and on cpu under every forced path of
 # FMRT_CPU_FORCE at 1, 2 and 3 threads alike: 32 steps from one seed do not amplify

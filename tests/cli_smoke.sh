@@ -16,7 +16,7 @@ common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" </dev/null
 cmp "$t/A.fmw" "$t/B.fmw"
 echo "resume: bit-identical"
-# The same for the DiT (issue 17): train, checkpoint, resume bit-identically, sample.
+# The same for the DiT: train, checkpoint, resume bit-identically, sample.
 dit=(--data "$data" --preset dit-tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train "${dit[@]}" --steps 6 --out "$t/DA.fmw" </dev/null
 "$fmrt" train "${dit[@]}" --steps 3 --ckpt "$t/dc.fmw" --out "$t/DB1.fmw" </dev/null

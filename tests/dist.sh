@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training (issue 18) with mpirun -np 2 on the fixture digits, cpu
+# Data-parallel training with mpirun -np 2 on the fixture digits, cpu
 # ranks of 1 thread each (and ref ranks, and opencl ranks where a device exists),
 # against one rank with the same global batch:
 # - after one step the weights equal the 1-rank run's within 1e-6 relative L2 (only

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fmrt eval (issue 16) on the fixture digits with the shipped classifier:
+# fmrt eval on the fixture digits with the shipped classifier:
 # - FID of a set against itself is ~0, also through a saved statistics file;
 # - the interleaved halves of a set are far closer than noise (--sanity);
 # - the label accuracy of labelled real digits is the classifier's own test accuracy

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hostile inputs to the fmrt tool (issue 12), self-contained: the data is a few
+# Hostile inputs to the fmrt tool, self-contained: the data is a few
 # made-up MNIST-format digits written here, no ../shared needed. Every case must give
 # one clear error line and an exit status 1..125 (no crash), before any work starts
 # where the case is about the command line, and leave the files already on disk as

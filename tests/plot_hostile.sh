@@ -1,5 +1,5 @@
 #!/bin/sh
-# fmrt plot on hostile input (issue 12, item 3): every case must end within 10 s
+# fmrt plot on hostile input: every case must end within 10 s
 # with an exit status in 1..125 and exactly one "fmrt..." line on stderr, and leave an
 # existing SVG byte-identical. Also: a normal log still plots, non-finite losses are
 # skipped with a count, and a failed write (RLIMIT_FSIZE) keeps the old SVG.

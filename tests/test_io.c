@@ -678,7 +678,7 @@ Test(io, atomic_write_unwritable_folder)
 }
 
 /* Outputs that are not plain files, or names that cannot take the temporary suffix,
- * are refused before any byte is written (issue 12, item 6). */
+ * are refused before any byte is written. */
 Test(io, atomic_write_refuses_odd_outputs)
 {
     const void *c[1] = {"new"};

@@ -723,7 +723,7 @@ Test(model, adamw_names_a_bad_beta)
     }
 }
 
-/* ---- hostile files (issue 12) ------------------------------------------------------- */
+/* ---- hostile files ------------------------------------------------------------------ */
 
 /* A checkpoint of the tiny model, its bytes in malloc'd memory. */
 static uint8_t *tiny_checkpoint(size_t *len, fm_ckpt_state *st)
@@ -946,7 +946,7 @@ Test(model, sampling_stops_on_a_nonfinite_state)
     free(m);
 }
 
-/* The classifier (issue 16): a fixed batch's loss falls under AdamW, and a saved and
+/* The classifier: a fixed batch's loss falls under AdamW, and a saved and
  * reloaded classifier gives the same logits; a U-Net file is refused. */
 Test(model, classifier_learns_and_round_trips)
 {
