@@ -13,6 +13,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_config.h"
+#include "cli_diff.h"
+#include "cli_eval.h"
+#include "cli_info.h"
+#include "cli_plan.h"
+#include "cli_sample.h"
+#include "cli_train.h"
 #include "fuzz.h"
 
 #define MAX_ARGS 128

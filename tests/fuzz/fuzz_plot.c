@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_plot.h"
 #include "fuzz.h"
 
 #define MAX_STEP 9007199254740992.0

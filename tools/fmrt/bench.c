@@ -19,7 +19,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_config.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "flow.h"
+#include "fmrt.h"
 #include "profile.h"
 
 typedef struct stats {

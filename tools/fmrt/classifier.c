@@ -11,6 +11,10 @@
 
 #include "classifier_io.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_data.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "io.h"
 #include "philox.h"
 #include "size.h"

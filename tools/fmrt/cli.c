@@ -1,5 +1,9 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_config.h"
+#include "cli_data.h"
+#include "cli_mem.h"
 #include "philox.h"
 
 #include <errno.h>

@@ -18,8 +18,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "conformance_model.h"
-#include "conformance_cmd.h"
 
 #define CMD "conformance"
 

@@ -19,6 +19,10 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_config.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "io.h"
 #include "safetensors.h"
 

@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_diff.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "conf_rows.h"
 #include "io.h"
 

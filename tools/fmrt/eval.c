@@ -26,7 +26,13 @@
 
 #include "classifier_io.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_data.h"
+#include "cli_eval.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "fid.h"
+#include "file.h"
 #include "flow.h"
 #include "philox.h"
 #include "size.h"

@@ -9,6 +9,10 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_config.h"
+#include "cli_mem.h"
+#include "commands.h"
 
 int cmd_export(int argc, char **argv)
 {

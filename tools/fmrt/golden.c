@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_mem.h"
+#include "commands.h"
 #include "flow.h"
 #include "size.h"
 

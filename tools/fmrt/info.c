@@ -7,6 +7,10 @@
 #include "checkpoint.h"
 #include "classifier_io.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_info.h"
+#include "cli_mem.h"
+#include "commands.h"
 
 #define CMD "info"
 

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "conformance_cmd.h"
+#include "cli_backend.h"
+#include "commands.h"
 #include "fmrt.h"
 
 typedef struct command {

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_config.h"
+#include "cli_plan.h"
+#include "commands.h"
 
 #define CMD "plan"
 

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cli_plot.h"
+#include "commands.h"
 #include "io.h"
 
 #define MAX_LINE 256

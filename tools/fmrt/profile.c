@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "profile.h"
 
 static int64_t dim(const fm_tensor *t, int d)

@@ -4,7 +4,8 @@
 
 #include <stdio.h>
 
-#include "cli.h"
+#include "backend.h"
+#include "ops.h"
 
 #define CLI_PROFILE_ROWS 256
 #define CLI_PROFILE_KEY 96

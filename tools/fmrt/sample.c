@@ -8,6 +8,10 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_mem.h"
+#include "cli_sample.h"
+#include "commands.h"
 #include "flow.h"
 #include "image.h"
 #include "io.h"

@@ -24,6 +24,12 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "cli_backend.h"
+#include "cli_config.h"
+#include "cli_data.h"
+#include "cli_mem.h"
+#include "cli_train.h"
+#include "commands.h"
 #include "flow.h"
 #include "io.h"
 #include "size.h"

@@ -1,0 +1,18 @@
+/* fmrt info's options (info.c; tests/fuzz/fuzz_cli.c) and the escaping of what it
+ * prints from files. */
+#ifndef FMRT_CLI_INFO_H
+#define FMRT_CLI_INFO_H
+
+#include <stddef.h>
+
+typedef struct cli_info_opts {
+    const char *path;
+} cli_info_opts;
+/* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
+int parse_info_args(int argc, char **argv, cli_info_opts *o);
+/* s with every byte outside printable ASCII, and the backslash, written as \xNN,
+ * into buf (len bytes, cut at a whole escape); returns buf. For strings read from
+ * files: names and keys reach the terminal without control sequences. */
+const char *cli_escape(const char *s, char *buf, size_t len);
+
+#endif

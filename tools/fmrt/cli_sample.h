@@ -1,0 +1,18 @@
+/* fmrt sample's options (sample.c; tests/fuzz/fuzz_cli.c). */
+#ifndef FMRT_CLI_SAMPLE_H
+#define FMRT_CLI_SAMPLE_H
+
+#include "cli.h"
+
+typedef struct cli_sample_opts {
+    const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *f32_out, *classes;
+    long long n, steps, seed, cls, cols;
+    double cfg;
+    int have_cls, have_cfg, raw;
+    int labels[CLI_MAX_LIST], nlabels;  /* from --class or --classes */
+    int traj_cols[CLI_MAX_LIST], ntraj; /* steps captured with --traj */
+} cli_sample_opts;
+/* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
+int parse_sample_args(int argc, char **argv, cli_sample_opts *o);
+
+#endif

@@ -1,0 +1,20 @@
+/* fmrt train's options (train.c; tests/fuzz/fuzz_cli.c). */
+#ifndef FMRT_CLI_TRAIN_H
+#define FMRT_CLI_TRAIN_H
+
+#include "cli_config.h"
+
+typedef struct cli_train_opts {
+    const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
+    cli_config_opts cfg;
+    long long batch, epochs, steps, seed, ckpt_every, limit, log_every;
+    double lr, wd, ema, label_drop;
+    int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs;
+    int skip_nonfinite;   /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
+    int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */
+    long long dist_check; /* --dist-check N: the ranks' parameter checksums every N steps */
+} cli_train_opts;
+/* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
+int parse_train_args(int argc, char **argv, cli_train_opts *o);
+
+#endif
