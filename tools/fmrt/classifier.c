@@ -1,5 +1,5 @@
 /* fmrt train-classifier: train the MNIST classifier of model/classifier.h (the
- * sample-quality meter of issue #16) on a folder of IDX digits, report train (and,
+ * sample-quality meter of fmrt eval) on a folder of IDX digits, report train (and,
  * when the folder has t10k files, test) accuracy, and write a weights file marked
  * "model" = 1. */
 #include <errno.h>

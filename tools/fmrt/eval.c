@@ -1,4 +1,4 @@
-/* fmrt eval: a number for how good digits are (issue #16).
+/* fmrt eval: a number for how good digits are.
  *
  * The digits (a weights file sampled here, an IDX file, raw 28x28 u8 images or an
  * MNIST folder) go through the shipped classifier (model/classifier.h). From its

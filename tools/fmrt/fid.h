@@ -1,4 +1,4 @@
-/* Feature statistics and the Frechet distance of fmrt eval (issue #16).
+/* Feature statistics and the Frechet distance of fmrt eval.
  *
  * A set of n feature vectors f_i (dim D, the classifier's penultimate layer) is
  * summarised by its mean mu and covariance S = 1/(n-1) sum (f_i - mu)(f_i - mu)^T,
