@@ -10,7 +10,7 @@
 # - the shipped conditional model samples the same digits at both precisions, judged by
 #   what a user sees and what is stable across CPUs (below);
 # - bad values and backends without a bf16 path are one error line each.
-# Usage: bf16.sh FMRT SOURCE_DIR [MODELS [N]]   (default tiny and 100 digits; none and 20
+# Usage: bf16.sh FMRT SOURCE_DIR [MODELS [N]]   (default tiny and 100 digits; none and 10
 #        under the sanitizers, where -O0 with ASan samples ~30x slower)
 set -euo pipefail
 fmrt=$1
