@@ -73,6 +73,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+int cli_write_file(const char *path, const void *data, size_t len)
+{
+    char err[768];
+    if (fm_file_write_atomic(path, &data, &len, 1, err, sizeof err) != FM_OK)
+        return cli_error("%s", err);
+    return 0;
+}
+
 int cli_read_file(const char *path, unsigned char **data, size_t *len)
 {
     FILE *f = fopen(path, "rb");

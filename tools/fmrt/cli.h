@@ -20,6 +20,9 @@ extern char cli_prefix[32];
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "fmrt <cmd>: <message>" plus a --help hint on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* len bytes of data as the whole file at path, crash-safe (fm_file_write_atomic);
+ * prints the error and returns 1 on failure. */
+int cli_write_file(const char *path, const void *data, size_t len);
 /* Whole file into malloc'd memory; prints the error and returns 1 on failure. */
 int cli_read_file(const char *path, unsigned char **data, size_t *len);
 /* 1 when the file at path starts with the n (<= 16) bytes of magic. */

@@ -32,7 +32,6 @@
 #include "cli_mem.h"
 #include "commands.h"
 #include "fid.h"
-#include "file.h"
 #include "flow.h"
 #include "philox.h"
 #include "size.h"
@@ -842,7 +841,6 @@ static int sanity(ev *e)
 static int load_samples(ev *e)
 {
     const eval_opts *o = &e->o;
-    char err[768];
     if (o->sanity)
         return 0;
     if (!is_weights(o->samples)) {
@@ -861,24 +859,11 @@ static int load_samples(ev *e)
         return 1;
     if (!o->samples_out)
         return 0;
-    const void *chunk = e->samples.px;
     size_t len = (size_t)e->samples.n * PX;
-    if (fm_file_write_atomic(o->samples_out, &chunk, &len, 1, err, sizeof err) != FM_OK)
-        return cli_error("%s", err);
+    if (cli_write_file(o->samples_out, e->samples.px, len))
+        return 1;
     fprintf(stderr, "wrote %s (%zu bytes: %lld x 28 x 28 u8)\n", o->samples_out, len,
             (long long)e->samples.n);
-    return 0;
-}
-
-/* --classes-out: top[n], one byte per digit */
-static int write_classes(const char *path, const uint8_t *top, int64_t n)
-{
-    char err[768];
-    const void *chunk = top;
-    size_t len = (size_t)n;
-    if (fm_file_write_atomic(path, &chunk, &len, 1, err, sizeof err) != FM_OK)
-        return cli_error("%s", err);
-    fprintf(stderr, "wrote %s (%lld classes, u8)\n", path, (long long)n);
     return 0;
 }
 
@@ -889,8 +874,9 @@ static int evaluate(ev *e)
     if (e->o.classes_out && !top)
         return cli_error("cannot allocate the classes of %lld digits", (long long)e->samples.n);
     int rc = measure_top(e, &e->samples, &m, top);
-    if (rc == 0 && top)
-        rc = write_classes(e->o.classes_out, top, e->samples.n);
+    if (rc == 0 && top && (rc = cli_write_file(e->o.classes_out, top, (size_t)e->samples.n)) == 0)
+        fprintf(stderr, "wrote %s (%lld classes, u8)\n", e->o.classes_out,
+                (long long)e->samples.n);
     free(top);
     if (rc == 0)
         rc = report(e, &m, e->have_ref_stats ? &e->ref_stats : NULL, e->o.samples);

@@ -359,7 +359,6 @@ static int write_outputs(job *j)
     const opts *o = &j->o;
     const int N = j->N, CH = j->C * j->H, ncols = j->tr.ncols;
     const size_t frame = j->frame;
-    char err[768];
     int rc = write_grid(o->out, j->out, N, CH, j->H, (int)o->cols);
     if (rc != 0)
         return rc;
@@ -375,18 +374,16 @@ static int write_outputs(job *j)
         fprintf(stderr, "wrote %s\n", o->traj);
     }
     if (o->raw_out) {
-        const void *chunk = j->out;
         size_t len = frame * (size_t)N;
-        if (fm_file_write_atomic(o->raw_out, &chunk, &len, 1, err, sizeof err) != FM_OK)
-            return cli_error("%s", err);
+        if (cli_write_file(o->raw_out, j->out, len))
+            return 1;
         fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d u8)\n", o->raw_out, len, N, j->C,
                 j->H, j->H);
     }
     if (o->f32_out) {
-        const void *chunk = j->out_f32;
         size_t len = frame * (size_t)N * sizeof(float);
-        if (fm_file_write_atomic(o->f32_out, &chunk, &len, 1, err, sizeof err) != FM_OK)
-            return cli_error("%s", err);
+        if (cli_write_file(o->f32_out, j->out_f32, len))
+            return 1;
         fprintf(stderr, "wrote %s (%zu bytes: %d x %d x %d x %d f32)\n", o->f32_out, len, N, j->C,
                 j->H, j->H);
     }
