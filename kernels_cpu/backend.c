@@ -51,13 +51,14 @@ static void describe(fm_cpu *cpu, int want16)
 {
     const fm_cpu_force *f = fm_cpu_forced(cpu);
     int nt = fm_cpu_threads(cpu);
-    /* bf16 without the instructions: float32, said here (a clean fallback: the same
-     * results as without the flag), unless the portable loops are forced */
-    const char *prec = !want16             ? ""
-                       : !fm_cpu_bf16(cpu) ? ", bf16 asked: no AVX512-BF16 in this build, float32"
-                       : fm_cpu_bf16_native() && !f->bf16_portable
-                           ? ", bf16 3x3 convs (AVX512-BF16)"
-                           : ", bf16 3x3 convs (portable C)";
+    /* bf16 without a bf16 GEMM: float32, said here (a clean fallback: the same results
+     * as without the flag) */
+    const char *kernel = fm_cpu_bf16_kernel(f);
+    char prec[64] = "";
+    if (want16 && kernel)
+        snprintf(prec, sizeof prec, ", bf16 3x3 convs (%s)", kernel);
+    else if (want16)
+        snprintf(prec, sizeof prec, ", bf16 asked: no AVX512-BF16 in this build, float32");
     char forced[96];
     fm_cpu_force_describe(f, forced, sizeof forced);
     snprintf(fm_cpu_desc(cpu), FM_CPU_DESC, "cpu (%d thread%s, %s, %zu MiB scratch/thread%s%s%s)",
@@ -95,7 +96,7 @@ static fm_status cpu_open(fm_backend *be, const fm_backend_config *cfg)
     int want16 = (cfg->flags & FM_BACKEND_BF16) != 0;
     fm_cpu_gemm_init();
     int started = fm_cpu_start(cpu, fm_cpu_resolve_threads(cfg->threads), &be->host, budget, &sz,
-                               &force, want16 && (fm_cpu_bf16_native() || force.bf16_portable));
+                               &force, want16 && fm_cpu_bf16_kernel(&force));
     be->impl = cpu;
     if (!started)
         return fm_fail(be, FM_ERR_DRIVER, "backend cpu: cannot create the pool's locks");

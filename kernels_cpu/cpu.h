@@ -147,6 +147,9 @@ void fm_cpu_sgemm_small(fm_cpu *cpu, int tid, int ta, int64_t M, int64_t N, int6
  * bf16-portable forced) portable loops. fm_cpu_bf16: the backend was opened with
  * FM_BACKEND_BF16 and runs a bfloat16 path (native, or forced portable). */
 int fm_cpu_bf16_native(void);
+/* The bfloat16 GEMM that runs under f: "AVX512-BF16", "portable C" (bf16-portable
+ * forced), or NULL (none: --precision bf16 runs float32). */
+const char *fm_cpu_bf16_kernel(const fm_cpu_force *f);
 int fm_cpu_sbgemm_fits(int64_t K);
 void fm_cpu_sbgemm_small(const fm_cpu *cpu, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                          int64_t lda, const uint16_t *Bp, int64_t ldp, float *C, int64_t ldc);

@@ -154,6 +154,11 @@ int fm_cpu_bf16_native(void)
 
 #endif
 
+const char *fm_cpu_bf16_kernel(const fm_cpu_force *f)
+{
+    return f->bf16_portable ? "portable C" : fm_cpu_bf16_native() ? "AVX512-BF16" : NULL;
+}
+
 static int native(const fm_cpu *cpu)
 {
     return fm_cpu_bf16_native() && !fm_cpu_forced(cpu)->bf16_portable;

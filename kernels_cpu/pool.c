@@ -43,7 +43,7 @@ struct fm_cpu {
     size_t pack_floats; /* per thread (0: the GEMM packs nothing of ours) */
     int bf16;           /* FM_BACKEND_BF16 asked, and a bfloat16 path runs */
     fm_cpu_force force; /* FMRT_CPU_FORCE, read at open */
-    char desc[256];
+    char desc[FM_CPU_DESC];
 };
 
 int fm_cpu_bf16(const fm_cpu *cpu)

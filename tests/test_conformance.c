@@ -74,14 +74,12 @@ static void *block(size_t bytes)
     return p;
 }
 
-/* Host backends: the block is the arena plus this much (0: what fm_backend_host_bytes
- * asks for, the backend's full scratch). */
-static size_t host_slack;
-
 /* Open ref and `name` with `device` arena bytes each. `be_iface` non-NULL: open that
- * table directly (the deliberately broken backends below). Returns 0, or fills why. */
+ * table directly (the deliberately broken backends below). slack: a host backend's
+ * block is the arena plus that much (0: what fm_backend_host_bytes asks for, the
+ * backend's full scratch). Returns 0, or fills why. */
 static int open_pair(pair *p, const char *name, const fm_backend_iface *be_iface, size_t device,
-                     size_t host, char *why, size_t whylen)
+                     size_t host, size_t slack, char *why, size_t whylen)
 {
     memset(p, 0, sizeof *p);
     size_t rbytes = device + 4096;
@@ -93,7 +91,7 @@ static int open_pair(pair *p, const char *name, const fm_backend_iface *be_iface
     size_t bbytes = is_ref ? device + 4096 : FM_DEVICE_HOST_BYTES;
     size_t hb = 0; /* host backends (cpu) carve the arena from the host block */
     if (!is_ref && fm_backend_host_bytes(name, device, 0, &hb) == FM_OK && hb > 0)
-        bbytes = host_slack ? device + host_slack : hb;
+        bbytes = slack ? device + slack : hb;
     p->bmem = block(bbytes);
     fm_backend_config bc = {.name = name,
                             .mem = p->bmem,
@@ -149,7 +147,7 @@ static void check_device(const char *name)
     sizes(presets, batches, npresets, &device, &host);
     pair p;
     char why[FM_ERR_LEN];
-    if (open_pair(&p, name, NULL, device, host, why, sizeof why)) {
+    if (open_pair(&p, name, NULL, device, host, 0, why, sizeof why)) {
         close_pair(&p);
         cr_skip_test("%s: %s", name, why);
     }
@@ -194,10 +192,8 @@ Test(conformance, cpu_small_scratch, .timeout = 1800)
     sizes(presets, batches, 1, &device, &host);
     pair p;
     char why[FM_ERR_LEN];
-    host_slack = (size_t)256 << 10;
-    int bad = open_pair(&p, "cpu", NULL, device, host, why, sizeof why);
-    host_slack = 0;
-    cr_assert_eq(bad, 0, "%s", why);
+    cr_assert_eq(open_pair(&p, "cpu", NULL, device, host, (size_t)256 << 10, why, sizeof why), 0,
+                 "%s", why);
     printf("%s\n", fm_backend_describe(&p.be));
     tally t = {.backend = "cpu", .verbose = 0};
     fm_conf_summary sum = {0};
@@ -247,7 +243,7 @@ Test(conformance, ref_against_ref_is_exact, .timeout = 600)
     sizes(presets, batches, 1, &device, &host);
     pair p;
     char why[FM_ERR_LEN];
-    cr_assert_eq(open_pair(&p, "ref", NULL, device, host, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(open_pair(&p, "ref", NULL, device, host, 0, why, sizeof why), 0, "%s", why);
     exact_tally t = {0};
     fm_conf_summary sum = {0};
     cr_expect_eq(fm_conformance_ops(&p.ref, &p.be, &p.host, NULL, on_exact_row, &t, &sum), FM_OK);
@@ -270,7 +266,7 @@ Test(conformance, every_op_has_two_cases)
     pair p;
     char why[FM_ERR_LEN];
     size_t bytes = fm_conformance_ops_bytes();
-    cr_assert_eq(open_pair(&p, "ref", NULL, bytes, bytes, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(open_pair(&p, "ref", NULL, bytes, bytes, 0, why, sizeof why), 0, "%s", why);
     for (int op = 0; op < FM_OP_COUNT; op++) {
         const char *name = fm_op_get_info((fm_op)op)->name;
         cr_expect(fm_conformance_has_op(name), "no conformance entry for %s", name);
@@ -368,7 +364,7 @@ Test(conformance, broken_kernels_are_caught)
     sizes(presets, batches, 1, &device, &host);
     pair p;
     char why[FM_ERR_LEN];
-    cr_assert_eq(open_pair(&p, "broken", &broken, device, host, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(open_pair(&p, "broken", &broken, device, host, 0, why, sizeof why), 0, "%s", why);
     broken_tally t = {0};
     fm_conf_summary sum = {0};
     cr_expect_eq(fm_conformance_ops(&p.ref, &p.be, &p.host, NULL, on_broken_row, &t, &sum), FM_OK);
@@ -414,7 +410,7 @@ static void silu_nonfinite(const char *name)
         cr_skip_test("%s: not compiled into this build", name);
     pair p;
     char why[FM_ERR_LEN];
-    if (open_pair(&p, name, NULL, 1 << 20, 1 << 20, why, sizeof why)) {
+    if (open_pair(&p, name, NULL, 1 << 20, 1 << 20, 0, why, sizeof why)) {
         close_pair(&p);
         cr_skip_test("%s: %s", name, why);
     }
