@@ -10,12 +10,12 @@
 # Left out: weights_write.c (fm_weights_save, through file.c), file.c (POSIX files),
 # idx.c (IDX data, gzip), image.c (libpng), checkpoint.c and classifier_io.c (their
 # loaders copy into the arena and their savers write files; the embedded path loads
-# in place with fm_unet_create_in_place), model/conformance. FMRT_NO_FILES marks a
+# in place with fm_model_create_in_place), model/conformance. FMRT_NO_FILES marks a
 # build without a file system; none of the files above needs it since the weights
 # writer has a file of its own, but classifier_io.c still honours it.
 set(FMRT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 file(GLOB FMRT_EMBEDDED_SRC CONFIGURE_DEPENDS ${FMRT_ROOT}/runtime/*.c ${FMRT_ROOT}/kernels_ref/*.c)
-foreach(f config unet dit layout flow plan io/weights_read io/crc32)
+foreach(f config arch model unet dit classifier layout flow plan io/weights_read io/crc32)
   list(APPEND FMRT_EMBEDDED_SRC ${FMRT_ROOT}/model/${f}.c)
 endforeach()
 

@@ -24,7 +24,7 @@
 
 #include "config.h"
 #include "flow.h"
-#include "unet.h"
+#include "model.h"
 
 #include "checkpoint.h"
 #include "weights.h"

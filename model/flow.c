@@ -87,7 +87,7 @@ fm_status fm_noise(fm_backend *be, const fm_tensor *x, uint64_t seed, uint32_t s
 }
 
 /* fm_flow_loss_grad with dL/dv scaled by dscale (1 but for the fault_step test hook). */
-static fm_status loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+static fm_status loss_grad(fm_model *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
                            const fm_tensor *y, const fm_tensor *xt_out, const fm_tensor *vpred_out,
                            const fm_tensor *loss, float dscale)
 {
@@ -104,13 +104,13 @@ static fm_status loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1,
     TRY(alloc(be, &v, *x0));
     TRY(alloc(be, &dv, *x0));
     TRY(run(be, (fm_call){.op = FM_OP_FM_INTERP_FWD, .t = {xt, v, *x0, *x1, *t}}));
-    TRY(fm_unet_forward(m, &m->flat, &vp, &xt, t, y));
+    TRY(fm_model_forward(m, FM_MODE_TRAIN, &m->flat, &vp, &xt, t, y));
     TRY(run(be, (fm_call){.op = FM_OP_MSE_FWD, .t = {*loss, vp, v}}));
     TRY(run(be, (fm_call){.op = FM_OP_MSE_BWD, .t = {dv, (fm_tensor){0}, vp, v}, .f = {dscale}}));
-    return fm_unet_backward(m, &dv);
+    return fm_model_backward(m, &dv);
 }
 
-fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+fm_status fm_flow_loss_grad(fm_model *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
                             const fm_tensor *y, const fm_tensor *xt_out, const fm_tensor *vpred_out,
                             const fm_tensor *loss)
 {
@@ -124,7 +124,7 @@ static fm_status sum_of(fm_backend *be, const fm_tensor *sum, const fm_tensor *x
     return fm_download(be, out, sum);
 }
 
-static fm_status grad_check(fm_unet *m, uint64_t step, float loss)
+static fm_status grad_check(fm_model *m, uint64_t step, float loss)
 {
     fm_backend *be = m->be;
     const unsigned long long n = (unsigned long long)step;
@@ -138,7 +138,7 @@ static fm_status grad_check(fm_unet *m, uint64_t step, float loss)
     if (isfinite(total))
         return FM_OK;
     for (int i = 0; i < m->nparams; i++) {
-        fm_tensor view = fm_unet_view(m, &m->grad, i);
+        fm_tensor view = fm_model_view(m, &m->grad, i);
         TRY(sum_of(be, &sum, &view, &part));
         if (!isfinite(part))
             return fm_fail(be, FM_ERR_NUMERIC, "step %llu: non-finite gradient in %s (loss %.4f)",
@@ -151,14 +151,14 @@ static fm_status grad_check(fm_unet *m, uint64_t step, float loss)
                    (double)loss);
 }
 
-fm_status fm_grad_check(fm_unet *m, uint64_t step, float loss)
+fm_status fm_grad_check(fm_model *m, uint64_t step, float loss)
 {
     if (m->mode != FM_MODE_TRAIN)
         return fm_fail(m->be, FM_ERR_ARG, "gradient check: the model was created for sampling");
     SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "grad_check"), grad_check(m, step, loss));
 }
 
-static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
+static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                             uint64_t step, float *loss_out)
 {
     fm_backend *be = m->be;
@@ -212,11 +212,14 @@ static fm_status train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor 
     return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
 }
 
-fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
+fm_status fm_train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                         uint64_t step, float *loss)
 {
     if (m->mode != FM_MODE_TRAIN)
         return fm_fail(m->be, FM_ERR_ARG, "train step: the model was created for sampling");
+    if (!m->arch->velocity)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: a %s is not a velocity model",
+                       m->arch->name);
     if (step < 1 || step >= (1u << 30))
         return fm_fail(m->be, FM_ERR_ARG, "train step: step %llu outside 1..2^30",
                        (unsigned long long)step);
@@ -244,22 +247,22 @@ static fm_status finite_state(fm_backend *be, const fm_tensor *sum, const fm_ten
 }
 
 /* v = v(x, t, y), with classifier-free guidance when asked. */
-static fm_status velocity(fm_unet *m, const fm_tensor *P, const fm_tensor *v, const fm_tensor *x,
+static fm_status velocity(fm_model *m, const fm_tensor *P, const fm_tensor *v, const fm_tensor *x,
                           const fm_tensor *t, const fm_tensor *y, const fm_tensor *yk,
                           const fm_tensor *vu, const fm_sample_opts *o)
 {
     /* w = 1 is the conditional velocity itself (w vc + 0 vu = vc exactly for a finite
      * vu): the unconditional pass would be wasted. */
     if (!o->guidance || m->cfg.num_classes == 0 || o->cfg_scale == 1.0f)
-        return fm_unet_forward(m, P, v, x, t, m->cfg.num_classes ? y : NULL);
-    TRY(fm_unet_forward(m, P, vu, x, t, yk));
-    TRY(fm_unet_forward(m, P, v, x, t, y));
+        return fm_model_forward(m, FM_MODE_SAMPLE, P, v, x, t, m->cfg.num_classes ? y : NULL);
+    TRY(fm_model_forward(m, FM_MODE_SAMPLE, P, vu, x, t, yk));
+    TRY(fm_model_forward(m, FM_MODE_SAMPLE, P, v, x, t, y));
     /* v = vu + w (vc - vu) = w vc + (1 - w) vu */
     return run(m->be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*v, *v, *vu},
                                 .f = {o->cfg_scale, 1.0f - o->cfg_scale}});
 }
 
-static fm_status sample(fm_unet *m, const fm_tensor *P, const fm_tensor *x, const fm_tensor *y_in,
+static fm_status sample(fm_model *m, const fm_tensor *P, const fm_tensor *x, const fm_tensor *y_in,
                         const fm_sample_opts *o)
 {
     fm_backend *be = m->be;
@@ -305,19 +308,18 @@ static fm_status sample(fm_unet *m, const fm_tensor *P, const fm_tensor *x, cons
     return FM_OK;
 }
 
-fm_status fm_sample(fm_unet *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
+fm_status fm_sample(fm_model *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
                     const fm_sample_opts *o)
 {
+    if (!m->arch->velocity)
+        return fm_fail(m->be, FM_ERR_ARG, "sample: a %s is not a velocity model", m->arch->name);
     if (o->steps < 1 || o->steps > 100000)
         return fm_fail(m->be, FM_ERR_ARG, "sample: steps %d outside 1..100000", o->steps);
-    /* No backward follows: release activations module by module even when the
-     * model was created for training. */
-    int keep = m->keep;
-    fm_unet_release(m);
-    m->keep = 0;
+    /* Every forward of the sampler is a sampling one (no backward follows): it frees
+     * activations module by module even in a model created for training. */
+    fm_model_release(m);
     fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "sample");
     fm_status s = sample(m, params, x, y, o);
     fm_arena_reset(&m->be->arena, mark);
-    m->keep = keep;
     return s;
 }

@@ -1,11 +1,11 @@
-/* Flow matching on top of the U-Net: the training step and the samplers of
+/* Flow matching on top of any velocity model (fm_arch.velocity: the U-Net, the DiT): the training step and the samplers of
  * docs/spec/flow.md. Path: x_t = (1 - t) x0 + t x1, target v = x1 - x0,
  * loss = mean((v_theta(x_t, t, y) - v)^2); sampling integrates dx/dt = v from t = 1
  * (noise) to t = 0 (data). */
 #ifndef FMRT_FLOW_H
 #define FMRT_FLOW_H
 
-#include "unet.h"
+#include "model.h"
 
 /* Limits of a training run, shared by fmrt train's flags and a checkpoint's state:
  * the batch (host arrays of this size in the step), the step count (Philox streams
@@ -70,13 +70,13 @@ fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len);
  * gradient in enc.2.conv1.weight (loss 0.1234)" in be->err, and leaves the
  * weights, the EMA and the AdamW moments exactly as they were before the step,
  * so a caller may stop with its last checkpoint intact or skip the step. */
-fm_status fm_train_step(fm_unet *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
+fm_status fm_train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                         uint64_t step, float *loss);
 
 /* Loss and gradients (accumulated into m->grad, which the caller zeroes) for given
  * x0, x1, t, y, all on the device: the deterministic core of a training step.
  * xt and v (targets) and vpred are written when non-NULL (may be absent). */
-fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
+fm_status fm_flow_loss_grad(fm_model *m, const fm_tensor *x0, const fm_tensor *x1, const fm_tensor *t,
                             const fm_tensor *y, const fm_tensor *xt, const fm_tensor *vpred,
                             const fm_tensor *loss);
 
@@ -86,7 +86,7 @@ fm_status fm_flow_loss_grad(fm_unet *m, const fm_tensor *x0, const fm_tensor *x1
  * order, to name the first bad one. FM_ERR_NUMERIC with the message described at
  * fm_train_step otherwise (a sum that overflows with every element finite is
  * reported as such). Uses a few bytes of be's arena, released before returning. */
-fm_status fm_grad_check(fm_unet *m, uint64_t step, float loss);
+fm_status fm_grad_check(fm_model *m, uint64_t step, float loss);
 
 typedef struct fm_sample_opts {
     int steps;        /* N uniform steps, h = 1/N */
@@ -104,7 +104,7 @@ typedef struct fm_sample_opts {
  * x checks that the state is finite: a NaN or inf (weights or a guidance scale that
  * overflow float) stops with FM_ERR_NUMERIC naming the step, rather than handing
  * back an image that quantises to black. */
-fm_status fm_sample(fm_unet *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
+fm_status fm_sample(fm_model *m, const fm_tensor *params, const fm_tensor *x, const fm_tensor *y,
                     const fm_sample_opts *o);
 
 /* Fill x with N(0, 1) noise: Philox(seed), stream `stream`, element = flat index. */

@@ -1,22 +1,38 @@
-/* The parameter table of a model (names, shapes, offsets in the flat block) and its
- * module list, built by one walk per architecture (unet.c, dit.c) that these helpers
- * append to. Internal to model/. */
+/* The parameter table of a model: names, shapes and offsets in the flat block, in
+ * the canonical order that weights files store. Each architecture's layout walk
+ * (fm_arch.layout) appends to it with these helpers; the same walk with params NULL
+ * only counts, which is how an architecture checks that a config fits the table. */
 #ifndef FMRT_LAYOUT_H
 #define FMRT_LAYOUT_H
 
-#include "unet.h"
+#include <stdint.h>
 
-/* The one walk of the layout (build below). With params and mods NULL it only
- * counts: fm_unet_count, which config validation uses, runs the same code. */
+#include "tensor.h"
+
+#define FM_MAX_PARAMS 512
+#define FM_PARAM_NAME 48
+
+typedef struct fm_param {
+    char name[FM_PARAM_NAME]; /* canonical, e.g. "enc.0.conv1.weight" */
+    fm_tensor t;              /* view into the model's flat block */
+    int64_t offset;           /* in floats from the start of the flat block */
+} fm_param;
+
 typedef struct fm_layout {
-    fm_param *params;
+    fm_param *params; /* NULL: count only */
     int maxp, np;
-    fm_module *mods;
-    int maxm, nm;
-    int64_t nfloats;
-    int overflow;
-    fm_module dummy; /* what add_module hands out when it only counts or is full */
+    int64_t nfloats;  /* P, the flat block's length */
+    int overflow;     /* more than maxp parameters were added */
 } fm_layout;
+
+/* Parameter p's view inside a [P] block (the parameters, gradients, EMA, ...). */
+static inline fm_tensor fm_param_view(const fm_param *p, const fm_tensor *block)
+{
+    fm_tensor t = p->t;
+    t.base = block->base;
+    t.off = block->off + (size_t)p->offset * sizeof(float);
+    return t;
+}
 
 /* One parameter "<prefix><name>" of shape d0..d(ndim-1), at the end of the flat block. */
 void fm_lay_param(fm_layout *b, const char *prefix, const char *name, int ndim, int64_t d0,
@@ -27,12 +43,5 @@ void fm_lay_conv(fm_layout *b, const char *prefix, const char *name, int cout, i
 void fm_lay_linear(fm_layout *b, const char *prefix, const char *name, int out, int in);
 /* "<prefix><name>.weight" and ".bias", [c] each. */
 void fm_lay_norm(fm_layout *b, const char *prefix, const char *name, int c);
-/* A module whose first parameter is the next one added. */
-fm_module *fm_lay_module(fm_layout *b, fm_mod_kind kind, fm_mod_part part, int cin, int cout,
-                         int res);
-
-/* The walk of cfg's architecture (unet.c; dit.c for arch = dit). */
-void fm_unet_build(const fm_config *cfg, fm_layout *b);
-void fm_dit_build(const fm_config *cfg, fm_layout *b);
 
 #endif

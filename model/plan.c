@@ -5,9 +5,9 @@
 
 #include "flow.h"
 
-static fm_status plan_run(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
+static fm_status plan_run(fm_model *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
 {
-    fm_status s = fm_unet_create(m, be, cfg, mode, batch);
+    fm_status s = fm_model_create(m, be, cfg, mode, batch);
     if (s != FM_OK)
         return s;
     fm_tensor x = fm_tensor_4d(FM_F32, batch, cfg->in_channels, cfg->image, cfg->image);
@@ -29,7 +29,7 @@ static fm_status plan_run(fm_unet *m, fm_backend *be, const fm_config *cfg, fm_m
     return fm_sample(m, &m->flat, &x, &y, &o);
 }
 
-fm_status fm_unet_plan_live(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch,
+fm_status fm_model_plan_live(const fm_config *cfg, fm_mode mode, int batch, fm_model *scratch,
                             void *mem, size_t mem_bytes, fm_plan *out, char *err, size_t errlen)
 {
     fm_backend be;
@@ -54,8 +54,8 @@ fm_status fm_unet_plan_live(const fm_config *cfg, fm_mode mode, int batch, fm_un
     return FM_OK;
 }
 
-fm_status fm_unet_plan(const fm_config *cfg, fm_mode mode, int batch, fm_unet *scratch, fm_plan *out,
+fm_status fm_model_plan(const fm_config *cfg, fm_mode mode, int batch, fm_model *scratch, fm_plan *out,
                        char *err, size_t errlen)
 {
-    return fm_unet_plan_live(cfg, mode, batch, scratch, NULL, 0, out, err, errlen);
+    return fm_model_plan_live(cfg, mode, batch, scratch, NULL, 0, out, err, errlen);
 }

@@ -51,7 +51,7 @@ static void sizes(const char *const *presets, const int *batches, int n, size_t 
                   size_t *host)
 {
     *device = *host = fm_conformance_ops_bytes();
-    fm_unet *scratch = malloc(sizeof *scratch);
+    fm_model *scratch = malloc(sizeof *scratch);
     cr_assert(scratch);
     for (int i = 0; i < n; i++)
         for (int cond = 0; cond < 2; cond++) {

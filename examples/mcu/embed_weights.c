@@ -9,7 +9,7 @@
  * flash holds P floats, not 2 P or 4 P. OUT.c holds that file as
  * fm_weights_image[], 64-byte aligned so the payload can serve as the model's
  * parameter block in place. OUT.h gives the sizes mcu_sample.c needs at compile
- * time, the arena measured by fm_unet_plan on the plan backend. */
+ * time, the arena measured by fm_model_plan on the plan backend. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +63,10 @@ int main(int argc, char **argv)
     /* Reduce to a sample-mode weights file through the library's own loader and
      * writer, so the result is exactly what fmrt would save. */
     fm_plan plan;
-    fm_unet *m = calloc(1, sizeof *m);
+    fm_model *m = calloc(1, sizeof *m);
     if (!m)
         return die("model", "out of memory");
-    if (fm_unet_plan(&w.cfg, FM_MODE_SAMPLE, 1, m, &plan, err, sizeof err) != FM_OK)
+    if (fm_model_plan(&w.cfg, FM_MODE_SAMPLE, 1, m, &plan, err, sizeof err) != FM_OK)
         return die("plan", err);
     /* C11 aligned_alloc wants a size that is a multiple of the alignment. */
     size_t bytes = (plan.params_bytes + (1 << 20) + 63) / 64 * 64;
@@ -75,15 +75,15 @@ int main(int argc, char **argv)
     fm_backend_config bc = {.name = "ref", .mem = mem, .mem_bytes = bytes};
     if (!mem || fm_backend_open(&be, &bc) != FM_OK)
         return die("backend", mem ? be.err : "out of memory");
-    if (fm_unet_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, 0, NULL, NULL, err,
+    if (fm_model_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, 0, NULL, NULL, err,
                                     sizeof err) != FM_OK)
         return die(in, err);
-    size_t sbytes = fm_unet_save_scratch_bytes(m, FM_WEIGHTS_KIND_WEIGHTS);
+    size_t sbytes = fm_model_save_scratch_bytes(m, FM_WEIGHTS_KIND_WEIGHTS);
     void *smem = aligned_alloc(64, (sbytes + 63) / 64 * 64);
     fm_arena scratch;
     if (!smem || fm_arena_init(&scratch, smem, (sbytes + 63) / 64 * 64, 0) != FM_OK)
         return die("scratch", "out of memory");
-    if (fm_unet_save(m, out_w, FM_WEIGHTS_KIND_WEIGHTS, NULL, &scratch, err, sizeof err) != FM_OK)
+    if (fm_model_save(m, out_w, FM_WEIGHTS_KIND_WEIGHTS, NULL, &scratch, err, sizeof err) != FM_OK)
         return die(out_w, err);
     fm_backend_close(&be);
     free(img);
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
             "/* Floats of one image (C x H x W). */\n"
             "#define FM_MCU_FRAME %zuu\n"
             "/* Arena bytes of one batch-1 sampling run (Heun with guidance, the most any\n"
-            " * sampler holds) with the parameters in place, measured by fm_unet_plan. */\n"
+            " * sampler holds) with the parameters in place, measured by fm_model_plan. */\n"
             "#define FM_MCU_ARENA_MODEL %zuu\n\n"
             "extern const unsigned char fm_weights_image[FM_MCU_WEIGHTS_BYTES];\n\n#endif\n",
             in, cfgtext, cfgtext, len, (long long)plan.nparams, frame, arena_model);

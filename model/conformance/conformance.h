@@ -14,7 +14,7 @@
  *
  * Memory: no allocation. Both backends must be open with room for the tensors (op
  * rows need well under 1 MiB; model rows the bytes fm_conformance_model_bytes gives);
- * `host` is a host arena for staging downloads (and the two fm_unet descriptions of
+ * `host` is a host arena for staging downloads (and the two fm_model descriptions of
  * the model rows). Everything taken from the three arenas is released before
  * returning. */
 #ifndef FMRT_CONFORMANCE_H

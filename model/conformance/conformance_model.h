@@ -3,7 +3,7 @@
 #define FMRT_CONFORMANCE_MODEL_H
 
 #include "conformance.h"
-#include "unet.h"
+#include "model.h"
 
 /* Whole-model rows for `preset` ("tiny" | "mnist") at batch `batch`, unconditional
  * or with 10 classes and guidance: identical parameters on both backends (the
@@ -26,9 +26,9 @@ fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, 
 
 /* Bytes fm_conformance_model needs: in each backend's arena (`device`) and in the
  * host arena (`host`, including alignment). `scratch` holds the planner's model
- * description (a caller-owned fm_unet). Messages go to err. */
+ * description (a caller-owned fm_model). Messages go to err. */
 fm_status fm_conformance_model_bytes(const char *preset, int batch, int conditional,
-                                     fm_unet *scratch, size_t *device, size_t *host, char *err,
+                                     fm_model *scratch, size_t *device, size_t *host, char *err,
                                      size_t errlen);
 
 #endif

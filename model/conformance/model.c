@@ -21,7 +21,7 @@
 
 typedef struct model_ctx {
     fm_backend *ref, *be;
-    fm_unet *mr, *mb;
+    fm_model *mr, *mb;
     float *ha, *hb; /* P floats each: host staging */
     fm_conf_report cb;
     void *user;
@@ -37,8 +37,8 @@ static void stage_failed(model_ctx *x, const char *op, double tol, fm_status s, 
     fm_conf_row_failed(&row, s, on_ref ? "ref" : fm_backend_name(x->be),
                        on_ref ? x->ref->err : x->be->err);
     fm_conf_emit(x->cb, x->user, x->sum, &row);
-    fm_unet_release(x->mr);
-    fm_unet_release(x->mb);
+    fm_model_release(x->mr);
+    fm_model_release(x->mb);
 }
 
 /* Run `expr_be` then `expr_ref`; on failure report the stage and go to `fail`. The
@@ -101,7 +101,7 @@ static fm_status compare_block(model_ctx *x, const char *op, double tol, const f
         stage_failed(x, op, tol, s, 0);
         return s;
     }
-    const fm_unet *m = x->mr;
+    const fm_model *m = x->mr;
     double worst = -1;
     int wi = 0, nonfinite = 0;
     fm_conf_cmp all = {0, 0, 0, 0};
@@ -167,9 +167,9 @@ static fm_status upload_both(model_ctx *x, const fm_tensor *tr, const fm_tensor 
  * the rows would test nothing. */
 static fm_status setup_params(model_ctx *x, int *on_ref)
 {
-    fm_unet *mr = x->mr, *mb = x->mb;
+    fm_model *mr = x->mr, *mb = x->mb;
     *on_ref = 1;
-    fm_status s = fm_unet_init_params(mr, MODEL_SEED);
+    fm_status s = fm_model_init(mr, MODEL_SEED);
     if (s == FM_OK)
         s = fm_download(x->ref, x->ha, &mr->flat);
     if (s != FM_OK)
@@ -189,7 +189,7 @@ static fm_status setup_params(model_ctx *x, int *on_ref)
                 bound * (2.0f * fm_philox_uniform(MODEL_SEED + 1, (uint64_t)e, (uint32_t)i) - 1.0f);
     }
     s = upload_both(x, &mr->flat, &mb->flat, x->ha, on_ref);
-    fm_unet *ms[2] = {mr, mb};
+    fm_model *ms[2] = {mr, mb};
     for (int k = 0; k < 2 && s == FM_OK; k++) {
         fm_backend *b = k ? x->be : x->ref;
         *on_ref = !k;
@@ -219,7 +219,7 @@ static fm_status model_config(const char *preset, int conditional, fm_config *cf
 }
 
 fm_status fm_conformance_model_bytes(const char *preset, int batch, int conditional,
-                                     fm_unet *scratch, size_t *device, size_t *host, char *err,
+                                     fm_model *scratch, size_t *device, size_t *host, char *err,
                                      size_t errlen)
 {
     fm_config cfg;
@@ -229,9 +229,9 @@ fm_status fm_conformance_model_bytes(const char *preset, int batch, int conditio
         return FM_ERR_ARG;
     }
     fm_plan tp, sp;
-    fm_status s = fm_unet_plan(&cfg, FM_MODE_TRAIN, batch, scratch, &tp, err, errlen);
+    fm_status s = fm_model_plan(&cfg, FM_MODE_TRAIN, batch, scratch, &tp, err, errlen);
     if (s == FM_OK)
-        s = fm_unet_plan(&cfg, FM_MODE_SAMPLE, batch, scratch, &sp, err, errlen);
+        s = fm_model_plan(&cfg, FM_MODE_SAMPLE, batch, scratch, &sp, err, errlen);
     if (s != FM_OK)
         return s;
     /* Sampling a train-mode model: its persistent state plus the sampler's
@@ -244,7 +244,7 @@ fm_status fm_conformance_model_bytes(const char *preset, int batch, int conditio
         need = sampling;
     size_t img = (size_t)image_numel(&cfg, batch) * sizeof(float);
     *device = need + need / 16 + 4 * (img + 4096) + 4 * 8192 + (1u << 20);
-    *host = 2 * (sizeof(fm_unet) + 4096) + 2 * ((size_t)tp.nparams * sizeof(float) + 4096) +
+    *host = 2 * (sizeof(fm_model) + 4096) + 2 * ((size_t)tp.nparams * sizeof(float) + 4096) +
             4 * (img + 4096) + 8192;
     return FM_OK;
 }
@@ -283,10 +283,10 @@ static void stage_forward(model_ctx *x, const fm_config *cfg, int batch)
         return;
     }
     BOTH(x, "model_fwd", TOL_FWD,
-         fm_unet_forward(x->mr, &x->mr->flat, &vr, &xr, &tr, K ? &yr : NULL),
-         fm_unet_forward(x->mb, &x->mb->flat, &vb, &xb, &tb, K ? &yb : NULL), done);
-    fm_unet_release(x->mr);
-    fm_unet_release(x->mb);
+         fm_model_forward(x->mr, x->mr->mode, &x->mr->flat, &vr, &xr, &tr, K ? &yr : NULL),
+         fm_model_forward(x->mb, x->mb->mode, &x->mb->flat, &vb, &xb, &tb, K ? &yb : NULL), done);
+    fm_model_release(x->mr);
+    fm_model_release(x->mb);
     compare_tensor(x, "model_fwd", TOL_FWD, &vr, &vb);
 done:
     return;
@@ -392,19 +392,19 @@ fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, 
 
     /* The two model descriptions are large (~200 KiB each): host arena, not stack. */
     void *pr = NULL, *pb = NULL, *ha = NULL, *hb = NULL;
-    fm_status s = fm_conf_host_alloc(host, sizeof(fm_unet), &pr);
+    fm_status s = fm_conf_host_alloc(host, sizeof(fm_model), &pr);
     if (s == FM_OK)
-        s = fm_conf_host_alloc(host, sizeof(fm_unet), &pb);
+        s = fm_conf_host_alloc(host, sizeof(fm_model), &pb);
     if (s != FM_OK)
         return host_exhausted(&x, host, marks);
     x.mr = pr;
     x.mb = pb;
 
     int on_ref = 1;
-    s = fm_unet_create(x.mr, ref, &cfg, FM_MODE_TRAIN, batch);
+    s = fm_model_create(x.mr, ref, &cfg, FM_MODE_TRAIN, batch);
     if (s == FM_OK) {
         on_ref = 0;
-        s = fm_unet_create(x.mb, be, &cfg, FM_MODE_TRAIN, batch);
+        s = fm_model_create(x.mb, be, &cfg, FM_MODE_TRAIN, batch);
     }
     if (s == FM_OK) {
         size_t img = (size_t)image_numel(&cfg, batch) * sizeof(float);
@@ -435,8 +435,8 @@ fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, 
             case 2: stage_sample(&x, &cfg, batch, 1); break;
             default: stage_train(&x, &cfg, batch); break;
             }
-            fm_unet_release(x.mr);
-            fm_unet_release(x.mb);
+            fm_model_release(x.mr);
+            fm_model_release(x.mb);
             fm_arena_reset(&ref->arena, br);
             fm_arena_reset(&be->arena, bb);
         }

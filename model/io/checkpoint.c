@@ -26,14 +26,14 @@ int fm_wtensor_of_param(fm_wtensor *e, const char *prefix, const fm_param *p, co
 }
 
 /* Blocks a file of this kind holds for this model (see the table in the header). */
-static int nblocks(const fm_unet *m, int kind)
+static int nblocks(const fm_model *m, int kind)
 {
     if (kind == FM_WEIGHTS_KIND_CHECKPOINT)
         return 4;
     return m->mode == FM_MODE_TRAIN ? 2 : 1;
 }
 
-size_t fm_unet_save_scratch_bytes(const fm_unet *m, int kind)
+size_t fm_model_save_scratch_bytes(const fm_model *m, int kind)
 {
     int nb = nblocks(m, kind);
     /* nparams <= FM_MAX_PARAMS keeps the table sizes small; the float blocks are
@@ -80,7 +80,7 @@ static void *scratch_alloc(fm_arena *a, size_t bytes)
     return fm_arena_ptr(a, off);
 }
 
-static fm_status save(const fm_unet *m, const char *path, int kind, const fm_ckpt_state *st,
+static fm_status save(const fm_model *m, const char *path, int kind, const fm_ckpt_state *st,
                       fm_arena *scratch, char *err, size_t errlen)
 {
     const int np = m->nparams;
@@ -157,7 +157,7 @@ static fm_status save(const fm_unet *m, const char *path, int kind, const fm_ckp
     return fm_weights_save(path, kind, &m->cfg, t, nt, meta, nm, scratch, err, errlen);
 }
 
-fm_status fm_unet_save(const fm_unet *m, const char *path, int kind, const fm_ckpt_state *st,
+fm_status fm_model_save(const fm_model *m, const char *path, int kind, const fm_ckpt_state *st,
                        fm_arena *scratch, char *err, size_t errlen)
 {
     if (kind != FM_WEIGHTS_KIND_WEIGHTS && kind != FM_WEIGHTS_KIND_CHECKPOINT)
@@ -214,7 +214,7 @@ static fm_status expect(const fm_weights *w, const char *name, int ndim, const i
 
 /* Check every parameter of block `dst` in the file tensors "<prefix><name>", and
  * upload it when the model has a backend (m->be NULL: a check only). */
-static fm_status load_block(fm_unet *m, const fm_weights *w, const char *prefix,
+static fm_status load_block(fm_model *m, const fm_weights *w, const char *prefix,
                             const fm_tensor *dst, char *err, size_t errlen)
 {
     for (int i = 0; i < m->nparams; i++) {
@@ -225,7 +225,7 @@ static fm_status load_block(fm_unet *m, const fm_weights *w, const char *prefix,
         fm_status s = expect(w, name, p->t.ndim, p->t.shape, 0, &t, err, errlen);
         if (s != FM_OK)
             return s;
-        fm_tensor view = fm_unet_view(m, dst, i);
+        fm_tensor view = fm_model_view(m, dst, i);
         if (m->be && (s = fm_upload(m->be, &view, t.data)) != FM_OK)
             FAIL(s, "tensor '%s': upload: %s", name, fm_backend_error(m->be));
     }
@@ -234,7 +234,7 @@ static fm_status load_block(fm_unet *m, const fm_weights *w, const char *prefix,
 
 /* The optimizer moments of a checkpoint, or zeroes (a fresh optimizer over loaded
  * weights: fine-tuning). */
-static fm_status load_moments(fm_unet *m, const fm_weights *w, char *err, size_t errlen)
+static fm_status load_moments(fm_model *m, const fm_weights *w, char *err, size_t errlen)
 {
     const char *names[2] = {"adam_m", "adam_v"};
     const fm_tensor *dst[2] = {&m->adam_m, &m->adam_v};
@@ -264,7 +264,7 @@ int fm_weights_has_raw(const fm_weights *w)
 }
 
 /* Every tensor the model's mode takes from the file (see the header's table). */
-static fm_status load_tensors(fm_unet *m, const fm_weights *w, int use_raw, char *err,
+static fm_status load_tensors(fm_model *m, const fm_weights *w, int use_raw, char *err,
                               size_t errlen)
 {
     if (!fm_config_equal(&w->cfg, &m->cfg)) {
@@ -376,20 +376,20 @@ fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, 
     return check_position(st, err, errlen);
 }
 
-fm_status fm_unet_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_unet *scratch,
+fm_status fm_model_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_model *scratch,
                                 char *err, size_t errlen)
 {
     memset(scratch, 0, sizeof *scratch);
     scratch->cfg = w->cfg;
     scratch->mode = mode;
-    scratch->nparams = fm_unet_layout(&w->cfg, scratch->params, FM_MAX_PARAMS, &scratch->nfloats);
+    scratch->nparams = fm_model_layout(&w->cfg, scratch->params, FM_MAX_PARAMS, &scratch->nfloats);
     if (scratch->nparams < 0)
         FAIL(FM_ERR_FORMAT, "the file's config needs more than %d parameter tensors",
              FM_MAX_PARAMS);
     return load_tensors(scratch, w, use_raw, err, errlen);
 }
 
-fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
+fm_status fm_model_load(fm_model *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
                        int *has_state, char *err, size_t errlen)
 {
     if (has_state)
@@ -406,12 +406,12 @@ fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_sta
     return FM_OK;
 }
 
-fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w, fm_mode mode,
+fm_status fm_model_create_from_weights(fm_model *m, fm_backend *be, const fm_weights *w, fm_mode mode,
                                       int batch, int use_raw, fm_ckpt_state *st, int *has_state,
                                       char *err, size_t errlen)
 {
-    fm_status s = fm_unet_create(m, be, &w->cfg, mode, batch);
+    fm_status s = fm_model_create(m, be, &w->cfg, mode, batch);
     if (s != FM_OK)
         FAIL(s, "%s", fm_backend_error(be));
-    return fm_unet_load(m, w, use_raw, st, has_state, err, errlen);
+    return fm_model_load(m, w, use_raw, st, has_state, err, errlen);
 }

@@ -16,7 +16,7 @@
  * the payload.
  *
  * Memory: saving downloads the blocks from the backend (which may be a device)
- * into the caller's host scratch arena first; fm_unet_save_scratch_bytes says
+ * into the caller's host scratch arena first; fm_model_save_scratch_bytes says
  * how much. Loading uploads straight from the parsed file image. */
 #ifndef FMRT_CHECKPOINT_H
 #define FMRT_CHECKPOINT_H
@@ -51,14 +51,14 @@ typedef struct fm_ckpt_state {
  * is longer than a file holds. Every writer of parameters builds its directory so. */
 int fm_wtensor_of_param(fm_wtensor *e, const char *prefix, const fm_param *p, const float *host);
 
-/* Host scratch bytes fm_unet_save needs for this model and kind. */
-size_t fm_unet_save_scratch_bytes(const fm_unet *m, int kind);
+/* Host scratch bytes fm_model_save needs for this model and kind. */
+size_t fm_model_save_scratch_bytes(const fm_model *m, int kind);
 
 /* Write m to path (crash-safely, through fm_weights_save). kind is
  * FM_WEIGHTS_KIND_WEIGHTS or FM_WEIGHTS_KIND_CHECKPOINT; a checkpoint needs a
  * train-mode model and st. For weights files st may be NULL (else its step and
  * seed are recorded). scratch is restored before returning. */
-fm_status fm_unet_save(const fm_unet *m, const char *path, int kind, const fm_ckpt_state *st,
+fm_status fm_model_save(const fm_model *m, const char *path, int kind, const fm_ckpt_state *st,
                        fm_arena *scratch, char *err, size_t errlen);
 
 /* Fill m (already created) from a parsed file. Checks the config (both configs in
@@ -74,7 +74,7 @@ fm_status fm_unet_save(const fm_unet *m, const char *path, int kind, const fm_ck
  * The state is read first, by fm_ckpt_state_read, into st (may be NULL: read and
  * checked all the same); *has_state (may be NULL) is 1 when the file is a
  * checkpoint whose state was restored. */
-fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
+fm_status fm_model_load(fm_model *m, const fm_weights *w, int use_raw, fm_ckpt_state *st,
                        int *has_state, char *err, size_t errlen);
 
 /* The run state of a parsed file. A weights file: step and seed when recorded, the
@@ -86,16 +86,16 @@ fm_status fm_unet_load(fm_unet *m, const fm_weights *w, int use_raw, fm_ckpt_sta
  * FM_ERR_FORMAT with a message naming the field and its value otherwise. */
 fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen);
 
-/* Everything fm_unet_load checks, without a backend or any memory sized by the file:
- * the layout of w's config (fm_unet_layout, into scratch, which is caller memory)
+/* Everything fm_model_load checks, without a backend or any memory sized by the file:
+ * the layout of w's config (fm_model_layout, into scratch, which is caller memory)
  * against the file's tensor directory and values, for this mode and use_raw. Every
  * byte of parameters the model would allocate is then a byte of the file's payload,
  * so run this before planning or allocating for a file's config. */
-fm_status fm_unet_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_unet *scratch,
+fm_status fm_model_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_model *scratch,
                                 char *err, size_t errlen);
 
-/* fm_unet_create with the file's config, then fm_unet_load. */
-fm_status fm_unet_create_from_weights(fm_unet *m, fm_backend *be, const fm_weights *w, fm_mode mode,
+/* fm_model_create with the file's config, then fm_model_load. */
+fm_status fm_model_create_from_weights(fm_model *m, fm_backend *be, const fm_weights *w, fm_mode mode,
                                       int batch, int use_raw, fm_ckpt_state *st, int *has_state,
                                       char *err, size_t errlen);
 

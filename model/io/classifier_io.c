@@ -9,24 +9,26 @@
 int fm_weights_is_classifier(const fm_weights *w)
 {
     uint64_t v = 0;
-    return fm_weights_meta(w, FM_MODEL_KEY, &v) && v == FM_MODEL_CLASSIFIER;
+    const fm_arch *a = fm_arch_by_id(w->cfg.arch);
+    return (a && strcmp(a->name, "classifier") == 0) ||
+           (fm_weights_meta(w, FM_MODEL_KEY, &v) && v == FM_MODEL_CLASSIFIER);
 }
 
 size_t fm_classifier_save_scratch(void)
 {
-    return fm_weights_save_scratch(FM_CLS_NPARAMS, 1) +
+    return fm_weights_save_scratch(FM_CLS_NPARAMS, 0) +
            (size_t)fm_classifier_param_count() * sizeof(float) + 4 * FM_ARENA_MIN_ALIGN;
 }
 
 #ifndef FMRT_NO_FILES
 /* The directory of c's parameters over the host copy `host` of the flat block. */
-static void directory(const fm_classifier *c, const float *host, fm_wtensor *t)
+static void directory(const fm_model *c, const float *host, fm_wtensor *t)
 {
     for (int i = 0; i < c->nparams; i++)
         fm_wtensor_of_param(&t[i], "", &c->params[i], host); /* short canonical names */
 }
 
-static fm_status save(fm_classifier *c, const char *path, fm_arena *scratch)
+static fm_status save(fm_model *c, const char *path, fm_arena *scratch)
 {
     size_t off;
     if (fm_arena_alloc(scratch, (size_t)c->nfloats * sizeof(float), &off) != FM_OK)
@@ -36,14 +38,11 @@ static fm_status save(fm_classifier *c, const char *path, fm_arena *scratch)
     FM_TRY(fm_download(c->be, host, &c->flat));
     fm_wtensor t[FM_CLS_NPARAMS];
     directory(c, host, t);
-    fm_config cfg;
-    FM_TRY(fm_config_preset(&cfg, "mnist"));
-    fm_wmeta meta = {.key = FM_MODEL_KEY, .value = FM_MODEL_CLASSIFIER};
-    return fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &cfg, t, c->nparams, &meta, 1, scratch,
+    return fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c->cfg, t, c->nparams, NULL, 0, scratch,
                            c->be->err, sizeof c->be->err);
 }
 
-fm_status fm_classifier_save(fm_classifier *c, const char *path, fm_arena *scratch)
+fm_status fm_classifier_save(fm_model *c, const char *path, fm_arena *scratch)
 {
     fm_arena_mark mark = fm_arena_get_mark(scratch, "classifier save");
     fm_status s = save(c, path, scratch);
@@ -52,13 +51,11 @@ fm_status fm_classifier_save(fm_classifier *c, const char *path, fm_arena *scrat
 }
 #endif
 
-fm_status fm_classifier_load(fm_classifier *c, const fm_weights *w)
+fm_status fm_classifier_load(fm_model *c, const fm_weights *w)
 {
     if (!fm_weights_is_classifier(w))
-        return fm_fail(c->be, FM_ERR_FORMAT,
-                       "not a classifier weights file (no metadata "
-                       "\"" FM_MODEL_KEY "\" = %d)",
-                       FM_MODEL_CLASSIFIER);
+        return fm_fail(c->be, FM_ERR_FORMAT, "not a classifier weights file (arch %s)",
+                       fm_arch_by_id(w->cfg.arch) ? fm_arch_by_id(w->cfg.arch)->name : "?");
     for (int i = 0; i < c->nparams; i++) {
         const fm_param *p = &c->params[i];
         fm_wtensor t;

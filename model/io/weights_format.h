@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "model.h" /* the config block's slots: fm_config_pack, fm_config_unpack */
 #include "tensor.h"
 #include "weights.h"
 
@@ -36,8 +36,8 @@ enum {
 enum { D_NAME = 0, D_DTYPE = 48, D_NDIM = 52, D_SHAPE = 56, D_OFFSET = 88, D_BYTES = 96 };
 /* Metadata entry. */
 enum { M_KEY = 0, M_VALUE = 32 };
-/* Config slots: in_channels, image, base_channels, levels, channel_mult[4],
- * res_blocks, time_dim, heads, groups, num_classes, 3 reserved (zero). */
+/* Config slots: each architecture's fields (FM_CONFIG_INTS), the architecture's id in
+ * slot 13 (version 2), 2 reserved (zero); fm_config_pack places them. */
 #define NCONFIG 16
 
 /* The file's CRC-32: zlib's on the host (the project's choice); builds without zlib
@@ -62,14 +62,6 @@ static inline uint32_t fm_wf_crc(uint32_t crc, const void *data, size_t n)
     return crc;
 }
 #endif
-
-/* Slot 13 holds the architecture (version 2); the slots of the other family are 0. */
-#define SLOT_ARCH 13
-enum { FAM_ALL, FAM_UNET, FAM_DIT };
-static inline int fm_wf_in_family(int fam, int arch)
-{
-    return fam == FAM_ALL || (fam == FAM_UNET) == (arch == FM_ARCH_UNET);
-}
 
 /* The dtypes a file may store (its floats all share the header's dtype), and a
  * dtype's name for messages, "?" for a value outside fm_dtype. */

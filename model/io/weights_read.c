@@ -29,28 +29,7 @@ static void config_unpack(const uint8_t *p, fm_config *c, int32_t v[NCONFIG])
 {
     for (int i = 0; i < NCONFIG; i++)
         v[i] = (int32_t)get32(p + 4 * i);
-    memset(c, 0, sizeof *c);
-    c->arch = v[SLOT_ARCH];
-#define UNPACK(f, slot, fam)                                                                       \
-    if (fm_wf_in_family(FAM_##fam, c->arch))                                                       \
-        c->f = v[slot];
-    FM_CONFIG_INTS(UNPACK)
-#undef UNPACK
-    if (c->arch == FM_ARCH_UNET) {
-        c->levels = v[3];
-        for (int l = 0; l < FM_MAX_LEVELS; l++)
-            c->channel_mult[l] = v[4 + l];
-    }
-}
-
-/* Whether slot i of the config block carries a field of c's architecture. */
-static int slot_used(const fm_config *c, int i)
-{
-    int used = i == SLOT_ARCH || (c->arch == FM_ARCH_UNET && i >= 3 && i < 4 + c->levels);
-#define USED(f, slot, fam) used |= slot == i && fm_wf_in_family(FAM_##fam, c->arch);
-    FM_CONFIG_INTS(USED)
-#undef USED
-    return used;
+    fm_config_unpack(v, c);
 }
 
 /* A fixed-size name field: 1 = NUL-terminated, non-empty and zero after the NUL. */
@@ -199,27 +178,26 @@ static fm_status parse_config(const uint8_t *p, const header *h, fm_weights *w, 
     int32_t cv[NCONFIG];
     char msg[160];
     config_unpack(p + H_CONFIG, &w->cfg, cv);
-    if (h->version == 1 && cv[SLOT_ARCH] != 0)
+    if (h->version == 1 && cv[FM_CONFIG_SLOT_ARCH] != 0)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
                          "config: reserved slot %d is %" PRId32 ", expected 0 (version 1 files "
                          "hold U-Nets only)",
-                         SLOT_ARCH, cv[SLOT_ARCH]);
+                         FM_CONFIG_SLOT_ARCH, cv[FM_CONFIG_SLOT_ARCH]);
     if (fm_config_validate(&w->cfg, msg, sizeof msg) != FM_OK)
         return fm_errorf(err, errlen, FM_ERR_FORMAT, "config: %s", msg);
-    const int unet = w->cfg.arch == FM_ARCH_UNET;
-    for (int l = w->cfg.levels; unet && l < FM_MAX_LEVELS; l++)
+    const fm_arch *arch = fm_arch_by_id(w->cfg.arch);
+    const int mult = (arch->fields & FM_FIELD(channel_mult)) != 0;
+    for (int l = w->cfg.levels; mult && l < FM_MAX_LEVELS; l++)
         if (cv[4 + l])
             return fm_errorf(err, errlen, FM_ERR_FORMAT,
                              "config: channel_mult[%d] = %" PRId32 " beyond levels %d, expected 0",
                              l, cv[4 + l], w->cfg.levels);
     for (int i = 0; i < NCONFIG; i++)
-        if (cv[i] && !slot_used(&w->cfg, i))
+        if (cv[i] && !fm_config_slot_used(&w->cfg, i))
             return fm_errorf(err, errlen, FM_ERR_FORMAT,
-                             "config: %s slot %d is %" PRId32 ", expected 0",
-                             i > SLOT_ARCH ? "reserved"
-                             : unet        ? "U-Net's unused"
-                                           : "DiT's unused",
-                             i, cv[i]);
+                             "config: %s%s slot %d is %" PRId32 ", expected 0",
+                             i > FM_CONFIG_SLOT_ARCH ? "reserved" : arch->name,
+                             i > FM_CONFIG_SLOT_ARCH ? "" : "'s unused", i, cv[i]);
 
     return FM_OK;
 }
@@ -395,7 +373,7 @@ fm_status fm_weights_check_config(const fm_weights *w, const fm_config *want, ch
         int file, model;
     } f[] = {{"arch", a->arch, want->arch},
              {"levels (channel_mult length)", a->levels, want->levels},
-#define FIELD(x, slot, fam) {#x, a->x, want->x},
+#define FIELD(x, slot) {#x, a->x, want->x},
              FM_CONFIG_INTS(FIELD)
 #undef FIELD
     };

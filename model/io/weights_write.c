@@ -34,27 +34,17 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 static void config_pack(uint8_t *p, const fm_config *c)
 {
-    int32_t v[NCONFIG] = {0};
-#define PACK(f, slot, fam)                                                                         \
-    if (fm_wf_in_family(FAM_##fam, c->arch))                                                       \
-        v[slot] = c->f;
-    FM_CONFIG_INTS(PACK)
-#undef PACK
-    if (c->arch == FM_ARCH_UNET) {
-        v[3] = c->levels;
-        for (int l = 0; l < FM_MAX_LEVELS; l++)
-            v[4 + l] = l < c->levels ? c->channel_mult[l] : 0;
-    }
-    v[SLOT_ARCH] = c->arch;
+    int32_t v[NCONFIG];
+    fm_config_pack(c, v);
     for (int i = 0; i < NCONFIG; i++)
         put32(p + 4 * i, (uint32_t)v[i]);
 }
 
-/* The lowest version that holds cfg: 1 for a U-Net (older builds read it), 2 for
- * another architecture. */
+/* The lowest version that holds cfg: 1 for a U-Net (architecture 0; older builds
+ * read it), 2 for another architecture. */
 static uint32_t version_of(const fm_config *c)
 {
-    return c->arch == FM_ARCH_UNET ? 1 : 2;
+    return c->arch == 0 ? 1 : 2;
 }
 
 /* strnlen is POSIX, not C11. */

@@ -78,7 +78,7 @@ static int weights(const char *path)
         return 1;
     }
     int64_t nfloats = 0;
-    int np = fm_unet_layout(&w.cfg, params, FM_MAX_PARAMS, &nfloats);
+    int np = fm_model_layout(&w.cfg, params, FM_MAX_PARAMS, &nfloats);
     printf("weights: %d tensors, %d parameter tensors, %lld parameters, %d classes, crc 0x%08x\n",
            w.ntensors, np, (long long)nfloats, w.cfg.num_classes, (unsigned)w.crc);
     free(image);

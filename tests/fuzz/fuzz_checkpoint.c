@@ -2,9 +2,9 @@
  *
  * The input's last four bytes are replaced by its CRC-32 (fuzz_weights covers
  * the checksum itself; here the point is to get past it), then: fm_weights_parse,
- * and for the sampling and the training mode fm_unet_plan on the file's config,
- * fm_unet_create_from_weights on the reference backend and the model-level state
- * restore (fm_ckpt_state), with fm_unet_check_weights first, which must accept
+ * and for the sampling and the training mode fm_model_plan on the file's config,
+ * fm_model_create_from_weights on the reference backend and the model-level state
+ * restore (fm_ckpt_state), with fm_model_check_weights first, which must accept
  * every file the loader accepts. The config comes from the file, so the arena is
  * bounded the way the CLI bounds it: by the planner. A config whose plan fails
  * (through the library's own overflow and size checks) or needs more than
@@ -24,7 +24,7 @@
 #define RUN_BYTES ((size_t)1 << 20) /* models this small also run a step */
 
 static uint8_t *g_mem;
-static fm_unet *g_model, *g_scratch;
+static fm_model *g_model, *g_scratch;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void run_step(fm_backend *be, fm_unet *m, fm_mode mode)
+static void run_step(fm_backend *be, fm_model *m, fm_mode mode)
 {
     const fm_config *c = &m->cfg;
     fm_tensor x = fm_tensor_4d(FM_F32, 1, c->in_channels, c->image, c->image);
@@ -66,9 +66,9 @@ static void load(const fm_weights *w, fm_mode mode, int use_raw)
     fm_plan plan;
     char err[768];
     /* As the CLI does: the tensors against the config's layout before any plan. */
-    int checked = fm_unet_check_weights(w, mode, use_raw, g_scratch, err, sizeof err) == FM_OK;
+    int checked = fm_model_check_weights(w, mode, use_raw, g_scratch, err, sizeof err) == FM_OK;
     CHECK(memchr(err, 0, sizeof err) != NULL);
-    if (fm_unet_plan(&w->cfg, mode, 1, g_scratch, &plan, err, sizeof err) != FM_OK) {
+    if (fm_model_plan(&w->cfg, mode, 1, g_scratch, &plan, err, sizeof err) != FM_OK) {
         CHECK(memchr(err, 0, sizeof err) != NULL);
         return;
     }
@@ -80,7 +80,7 @@ static void load(const fm_weights *w, fm_mode mode, int use_raw)
     CHECK(fm_backend_open(&be, &bc) == FM_OK);
     fm_ckpt_state st;
     int has_state = -1;
-    fm_status s = fm_unet_create_from_weights(g_model, &be, w, mode, 1, use_raw, &st, &has_state,
+    fm_status s = fm_model_create_from_weights(g_model, &be, w, mode, 1, use_raw, &st, &has_state,
                                               err, sizeof err);
     CHECK(memchr(err, 0, sizeof err) != NULL);
     CHECK(s != FM_OK || checked); /* the check refuses nothing the loader takes */

@@ -35,7 +35,7 @@ static const char *const keys[NKEYS] = {"step", "seed", "epoch", "cursor", "batc
                                         "weight_decay", "ema_decay", "label_drop"};
 static uint8_t *g_mem, *g_image, *g_copy;
 static size_t g_len;
-static fm_unet *g_model;
+static fm_model *g_model;
 static fm_config g_cfg = {.in_channels = 1, .image = 2, .base_channels = 4, .levels = 1,
                           .channel_mult = {1}, .res_blocks = 1, .time_dim = 4, .heads = 1,
                           .groups = 2, .num_classes = 2};
@@ -46,8 +46,8 @@ static void make_checkpoint(void)
     fm_backend be;
     fm_backend_config bc = {.name = "ref", .mem = g_mem, .mem_bytes = ARENA_BYTES};
     CHECK(fm_backend_open(&be, &bc) == FM_OK);
-    CHECK(fm_unet_create(g_model, &be, &g_cfg, FM_MODE_TRAIN, 2) == FM_OK);
-    CHECK(fm_unet_init_params(g_model, 7) == FM_OK);
+    CHECK(fm_model_create(g_model, &be, &g_cfg, FM_MODE_TRAIN, 2) == FM_OK);
+    CHECK(fm_model_init(g_model, 7) == FM_OK);
     fm_ckpt_state st = {.step = 3, .epoch = 1, .cursor = 1, .batch = 2, .data_count = 4,
                         .opts = fm_train_defaults()};
     st.opts.seed = 7;
@@ -56,7 +56,7 @@ static void make_checkpoint(void)
     CHECK(fm_arena_init(&scratch, scratch_mem, sizeof scratch_mem, 0) == FM_OK);
     char path[64], err[512];
     snprintf(path, sizeof path, "/tmp/fuzz_ckpt_meta.%ld.fmw", (long)getpid());
-    CHECK(fm_unet_save(g_model, path, FM_WEIGHTS_KIND_CHECKPOINT, &st, &scratch, err,
+    CHECK(fm_model_save(g_model, path, FM_WEIGHTS_KIND_CHECKPOINT, &st, &scratch, err,
                        sizeof err) == FM_OK);
     fm_backend_close(&be);
     FILE *f = fopen(path, "rb");
@@ -123,7 +123,7 @@ static void run_step(const fm_weights *w, const fm_ckpt_state *st)
     CHECK(fm_backend_open(&be, &bc) == FM_OK);
     char err[512];
     fm_ckpt_state got;
-    CHECK(fm_unet_create_from_weights(g_model, &be, w, FM_MODE_TRAIN, 2, 0, &got, NULL, err,
+    CHECK(fm_model_create_from_weights(g_model, &be, w, FM_MODE_TRAIN, 2, 0, &got, NULL, err,
                                       sizeof err) == FM_OK);
     fm_train_opts o = st->opts;
     fm_tensor x = fm_tensor_4d(FM_F32, 2, 1, 2, 2);

@@ -5,7 +5,7 @@
  * command (train, sample, info, plan, eval, diff by name; anything else picks one of
  * the first five by its first byte) and plays argv[0], as in main.c's dispatch. Then parse_<cmd>_args, which must
  * not touch a file; for train and plan the model config the flags describe is
- * built and validated (cli_build_config) and planned (fm_unet_plan, the same
+ * built and validated (cli_build_config) and planned (fm_model_plan, the same
  * arena sizing the commands do before they allocate), so sizes that come from
  * flags reach the planner's overflow checks. */
 #include <stdint.h>
@@ -24,7 +24,7 @@
 
 #define MAX_ARGS 128
 
-static fm_unet *g_scratch;
+static fm_model *g_scratch;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -47,11 +47,11 @@ static void plan(const cli_config_opts *co, long long train_batch, long long sam
     fm_plan p;
     char err[512];
     if (train_batch > 0 &&
-        fm_unet_plan(&cfg, FM_MODE_TRAIN, (int)train_batch, g_scratch, &p, err, sizeof err) ==
+        fm_model_plan(&cfg, FM_MODE_TRAIN, (int)train_batch, g_scratch, &p, err, sizeof err) ==
             FM_OK)
         CHECK(p.total_bytes >= p.state_bytes && p.state_bytes >= p.params_bytes);
     if (sample_batch > 0 &&
-        fm_unet_plan(&cfg, FM_MODE_SAMPLE, (int)sample_batch, g_scratch, &p, err, sizeof err) ==
+        fm_model_plan(&cfg, FM_MODE_SAMPLE, (int)sample_batch, g_scratch, &p, err, sizeof err) ==
             FM_OK)
         CHECK(p.total_bytes >= p.params_bytes);
 }

@@ -179,7 +179,7 @@ done:
 /* ---- training and sampling --------------------------------------------------------- */
 
 typedef struct model_ctx {
-    fm_unet *m;
+    fm_model *m;
     fm_train_opts topt;
     fm_tensor x;
     int32_t *labels;
@@ -203,46 +203,11 @@ static fm_status sample_once(void *p)
     return s != FM_OK ? s : fm_sample(c->m, &c->m->flat, &c->x, NULL, &c->sopt);
 }
 
-/* Forward GFLOP of one image (2 per multiply-add) from the module list: convs
- * 2 Cin Cout K^2 Ho Wo, attention 2 C 3C L + 2 C C L (1x1 convs) + 4 L^2 C (q^T k
- * and A v). A training step is about 3x (backward: two products per layer). */
-/* The DiT's, per image (T tokens of width D, MLP ratio r): the patch embedding and
- * final linear 2 T D p^2 C each; per block adaLN 12 D^2 (per sample), qkv 6 T D^2,
- * attention 4 T^2 D, proj 2 T D^2, MLP 4 r T D^2; the final adaLN 4 D^2. */
-static double dit_gflop(const fm_config *c)
+/* Forward GFLOP of one image (2 per multiply-add), as its architecture counts it. A
+ * training step is about 3x (backward: two products per layer). */
+static double forward_gflop(const fm_model *m)
 {
-    double g = c->image / c->patch, T = g * g, D = c->hidden, r = c->mlp_ratio;
-    double pc = (double)c->patch * c->patch * c->in_channels;
-    double block = 12 * D * D + 6 * T * D * D + 4 * T * T * D + 2 * T * D * D + 4 * r * T * D * D;
-    return (4 * T * D * pc + c->depth * block + 4 * D * D) / 1e9;
-}
-
-static double forward_gflop(const fm_unet *m)
-{
-    const fm_config *c = &m->cfg;
-    if (c->arch == FM_ARCH_DIT)
-        return dit_gflop(c);
-    double S2 = (double)c->image * c->image, f = 0;
-    f += 2.0 * c->in_channels * c->base_channels * 9 * S2; /* conv_in */
-    int clast = c->base_channels;
-    for (int k = 0; k < m->nmods; k++) {
-        const fm_module *md = &m->mods[k];
-        double r2 = (double)md->res * md->res, ci = md->cin, co = md->cout;
-        switch (md->kind) {
-        case FM_MOD_RES:
-            f += 2.0 * ci * co * 9 * r2 + 2.0 * co * co * 9 * r2 +
-                 (md->has_skip ? 2.0 * ci * co * r2 : 0);
-            break;
-        case FM_MOD_DOWN: f += 2.0 * ci * co * 9 * r2 / 4; break;
-        case FM_MOD_UP: f += 2.0 * ci * co * 9 * r2 * 4; break;
-        case FM_MOD_ATTN:
-            f += 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci;
-            break;
-        }
-        clast = md->cout;
-    }
-    f += 2.0 * clast * c->in_channels * 9 * S2; /* conv_out */
-    return f / 1e9;
+    return m->arch->gflop(&m->cfg);
 }
 
 /* One profiled run of fn (after the timed ones, so warm): the table, kept for JSON. */
@@ -278,7 +243,7 @@ static int bench_train(preset_run *p)
     const bench_opts *o = p->o;
     const fm_config *cfg = &p->cfg;
     int B = o->batch;
-    if (fm_unet_create(p->c.m, &p->be, cfg, FM_MODE_TRAIN, B) || fm_unet_init_params(p->c.m, 1))
+    if (fm_model_create(p->c.m, &p->be, cfg, FM_MODE_TRAIN, B) || fm_model_init(p->c.m, 1))
         return cli_error("bench: %s", p->be.err);
     p->gf = forward_gflop(p->c.m);
     p->c.x = fm_tensor_4d(FM_F32, B, cfg->in_channels, cfg->image, cfg->image);
@@ -303,7 +268,7 @@ static int bench_sample(preset_run *p)
     const double gf = p->gf, sgemm = p->sgemm;
     int N = o->sample_n;
     fm_arena_reset(&p->be.arena, (fm_arena_mark){"empty", 0});
-    if (fm_unet_create(p->c.m, &p->be, cfg, FM_MODE_SAMPLE, N) || fm_unet_init_params(p->c.m, 1))
+    if (fm_model_create(p->c.m, &p->be, cfg, FM_MODE_SAMPLE, N) || fm_model_init(p->c.m, 1))
         return cli_error("bench: %s", p->be.err);
     p->c.x = fm_tensor_4d(FM_F32, N, cfg->in_channels, cfg->image, cfg->image);
     p->c.sopt = (fm_sample_opts){.steps = o->sample_steps};
@@ -349,7 +314,7 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
     cli_mem mem;
     if (cli_open_backend(&p.be, spec, bytes, &mem))
         return 1;
-    fm_unet *m = malloc(sizeof *m);
+    fm_model *m = malloc(sizeof *m);
     int32_t *labels = calloc((size_t)B, sizeof *labels);
     int rc = 1;
     p.c = (model_ctx){.m = m, .topt = fm_train_defaults(), .labels = labels, .seed = 1};

@@ -122,7 +122,7 @@ typedef struct cls_run {
     cli_mem train_mem, test_mem, be_mem, save_mem;
     int have_test, be_open;
     fm_backend be;
-    fm_classifier c;
+    fm_model c;
     fm_tensor x, logits;
     float *xb, *lb; /* host batch [B,784], logits [B,10] */
     int32_t *yb;    /* host labels [B] */

@@ -359,12 +359,12 @@ int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_me
 
 int cli_check_weights(const char *path, const fm_weights *w, fm_mode mode, int use_raw)
 {
-    /* The layout table lives in a whole fm_unet: too large for the stack. */
-    fm_unet *scratch = malloc(sizeof *scratch);
+    /* The layout table lives in a whole fm_model: too large for the stack. */
+    fm_model *scratch = malloc(sizeof *scratch);
     char err[512];
     if (!scratch)
         return cli_error("cannot allocate %zu bytes for the layout check", sizeof *scratch);
-    fm_status s = fm_unet_check_weights(w, mode, use_raw, scratch, err, sizeof err);
+    fm_status s = fm_model_check_weights(w, mode, use_raw, scratch, err, sizeof err);
     free(scratch);
     return s == FM_OK ? 0 : cli_error("%s: %s", path, err);
 }
@@ -431,8 +431,10 @@ int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv
     if (strcmp(a, "--preset") == 0) {
         o->preset = v;
     } else if (strcmp(a, "--arch") == 0) {
-        if (strcmp(v, "unet") != 0 && strcmp(v, "dit") != 0)
-            return cli_usage_error(cmd, "--arch must be unet or dit, not '%s'", v);
+        const fm_arch *arch = fm_arch_find(v);
+        if (!arch || !arch->velocity)
+            return cli_usage_error(cmd, "--arch must be a velocity model (%s), not '%s'",
+                                   cli_velocity_archs(), v);
         o->arch = v;
     } else if (strcmp(a, "--config") == 0) {
         if (o->nsets == CLI_MAX_SETS)
@@ -449,17 +451,29 @@ int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv
     return 0;
 }
 
+const char *cli_velocity_archs(void)
+{
+    static char buf[128];
+    size_t k = 0;
+    for (int i = 0; fm_arch_at(i); i++)
+        if (fm_arch_at(i)->velocity && k < sizeof buf)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, k ? ", %s" : "%s", fm_arch_at(i)->name);
+    return buf;
+}
+
 int cli_build_config(const cli_config_opts *o, fm_config *cfg)
 {
     char msg[256];
-    /* --arch picks the family's default preset; a preset of the other family is an error. */
-    const int dit = o->arch && strcmp(o->arch, "dit") == 0;
-    const char *preset = o->preset ? o->preset : dit ? "dit" : "mnist";
+    /* --arch picks its default preset; a preset of another architecture is an error. */
+    const fm_arch *arch = fm_arch_find(o->arch ? o->arch : "unet");
+    const char *preset = o->preset ? o->preset : arch->presets[0].name;
     if (fm_config_preset(cfg, preset) != FM_OK)
-        return cli_error("--preset: unknown preset '%s' (have: mnist, tiny, dit, dit-tiny)",
-                         preset);
-    if (o->arch && (cfg->arch == FM_ARCH_DIT) != dit)
+        return cli_error("--preset: unknown preset '%s' (have: %s)", preset, fm_preset_names());
+    if (o->arch && cfg->arch != arch->id)
         return cli_error("--preset %s is not a %s preset (--arch %s)", preset, o->arch, o->arch);
+    if (!fm_arch_by_id(cfg->arch)->velocity)
+        return cli_error("--preset %s is a %s, not a velocity model", preset,
+                         fm_arch_by_id(cfg->arch)->name);
     for (int i = 0; i < o->nsets; i++) {
         char key[64];
         const char *eq = strchr(o->sets[i], '=');
@@ -480,17 +494,17 @@ int cli_build_config(const cli_config_opts *o, fm_config *cfg)
 
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p)
 {
-    /* The planner describes the model in a full fm_unet: too large for the stack. */
-    fm_unet *scratch = malloc(sizeof *scratch);
-    void *track = malloc(FM_UNET_PLAN_TRACK_BYTES);
+    /* The planner describes the model in a full fm_model: too large for the stack. */
+    fm_model *scratch = malloc(sizeof *scratch);
+    void *track = malloc(FM_MODEL_PLAN_TRACK_BYTES);
     char err[512];
     if (!scratch || !track) {
         free(scratch);
         free(track);
         return cli_error("cannot allocate %zu bytes for the planner",
-                         sizeof *scratch + FM_UNET_PLAN_TRACK_BYTES);
+                         sizeof *scratch + FM_MODEL_PLAN_TRACK_BYTES);
     }
-    fm_status s = fm_unet_plan_live(cfg, mode, batch, scratch, track, FM_UNET_PLAN_TRACK_BYTES, p,
+    fm_status s = fm_model_plan_live(cfg, mode, batch, scratch, track, FM_MODEL_PLAN_TRACK_BYTES, p,
                                     err, sizeof err);
     free(scratch);
     free(track);
@@ -602,7 +616,7 @@ int cli_open_sampler(const char *path, cli_mem *wmem, const fm_weights *w, const
     s->m = calloc(1, sizeof *s->m);
     if (!s->m)
         return cli_error("cannot allocate the model description");
-    if (fm_unet_create_from_weights(s->m, &s->be, w, FM_MODE_SAMPLE, N, raw, NULL, NULL, err,
+    if (fm_model_create_from_weights(s->m, &s->be, w, FM_MODE_SAMPLE, N, raw, NULL, NULL, err,
                                     sizeof err) != FM_OK)
         return cli_error("%s: %s", path, err);
     cli_mem_free(wmem); /* the weights are on the backend now */

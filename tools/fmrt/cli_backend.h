@@ -8,7 +8,7 @@
 
 #include "backend.h"
 #include "cli_mem.h"
-#include "unet.h"
+#include "model.h"
 #include "weights.h"
 
 /* Open backend `name` with an arena of `arena_bytes` (host block for ref, device
@@ -37,7 +37,7 @@ const char *cli_weights_path(const char *arg, char *buf, size_t len);
 /* Read and validate a weights or checkpoint file; *w points into *mem. A bare name
  * missing here is looked up with cli_weights_path. */
 int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem);
-/* fm_unet_check_weights for mode and use_raw (the file's tensors against its config's
+/* fm_model_check_weights for mode and use_raw (the file's tensors against its config's
  * layout, values finite): run before planning or allocating anything the file's
  * config sizes, so that no header can ask for more memory than its file holds. */
 int cli_check_weights(const char *path, const fm_weights *w, fm_mode mode, int use_raw);
@@ -50,7 +50,7 @@ typedef struct cli_sampler {
     fm_backend be;
     int be_open;
     cli_mem bemem;
-    fm_unet *m; /* calloc'd */
+    fm_model *m; /* calloc'd */
 } cli_sampler;
 int cli_open_sampler(const char *path, cli_mem *wmem, const fm_weights *w, const char *backend,
                      int N, int raw, size_t extra, cli_sampler *s);

@@ -5,9 +5,9 @@
 #define FMRT_CLI_CONFIG_H
 
 #include "config.h"
-#include "unet.h"
+#include "model.h"
 
-/* --arch unet|dit, --preset NAME, --config key=value (repeatable), --classes K. */
+/* --arch NAME (a velocity model's architecture), --preset NAME, --config key=value (repeatable), --classes K. */
 #define CLI_MAX_SETS 32
 typedef struct cli_config_opts {
     const char *arch; /* NULL: the preset's */
@@ -20,10 +20,12 @@ typedef struct cli_config_opts {
 /* argv[*i] is one of the config flags: consume it (and its value), return 0;
  * not one of them: -1; a usage error: 2 (printed). */
 int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i);
-/* Preset (default mnist, or dit with --arch dit), then the --config settings, then
+/* The velocity models' architectures, "unet, dit": what --arch takes. */
+const char *cli_velocity_archs(void);
+/* Preset (default: the architecture's first, mnist for the U-Net), then the --config settings, then
  * --classes; validated. */
 int cli_build_config(const cli_config_opts *o, fm_config *cfg);
-/* fm_unet_plan_live with its scratch model and tracker on the heap; prints the error. */
+/* fm_model_plan_live with its scratch model and tracker on the heap; prints the error. */
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p);
 
 #endif

@@ -104,7 +104,7 @@ static int wants(const char *list, const char *preset)
 static int sizes(const opts *o, size_t *device, size_t *host)
 {
     *device = *host = fm_conformance_ops_bytes();
-    fm_unet *scratch = NULL;
+    fm_model *scratch = NULL;
     for (int p = 0; p < NPRESETS; p++) {
         if (!wants(o->model, presets[p]))
             continue;

@@ -264,7 +264,7 @@ static int st_gather_meta(st_job *j)
 static int st_gather_tensors(st_job *j)
 {
     j->params = malloc(sizeof *j->params * FM_MAX_PARAMS);
-    j->np = j->params ? fm_unet_layout(&j->cfg, j->params, FM_MAX_PARAMS, &j->P) : -1;
+    j->np = j->params ? fm_model_layout(&j->cfg, j->params, FM_MAX_PARAMS, &j->P) : -1;
     j->flat = j->np > 0 ? malloc((size_t)j->P * sizeof(float)) : NULL;
     j->wt = j->np > 0 ? calloc((size_t)j->np, sizeof *j->wt) : NULL;
     if (!j->flat || !j->wt)
@@ -386,7 +386,7 @@ static int fmw_to_st(const convert_opts *o)
         goto done;
     int64_t P;
     params = malloc(sizeof *params * FM_MAX_PARAMS);
-    int np = params ? fm_unet_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
+    int np = params ? fm_model_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
     t = np > 0 ? calloc((size_t)np, sizeof *t) : NULL;
     chunks = np > 0 ? calloc((size_t)np + 1, sizeof *chunks) : NULL;
     sizes = np > 0 ? calloc((size_t)np + 1, sizeof *sizes) : NULL;

@@ -95,7 +95,7 @@ typedef struct ev {
     cli_mem cmem, bemem;
     fm_backend be;
     int be_open;
-    fm_classifier c;
+    fm_model c;
     fm_tensor x, feat, logits; /* [CLS_BATCH, ...] on the backend */
     float *xb, *lb;            /* host [CLS_BATCH, 784] pixels, [CLS_BATCH, 10] logits */
     digits samples, ref;

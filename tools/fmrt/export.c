@@ -48,7 +48,7 @@ int cmd_export(int argc, char **argv)
     int rc = 1;
     if (cli_check_weights(in, &w, FM_MODE_SAMPLE, use_raw))
         goto free_w;
-    fm_unet *m = malloc(sizeof *m);
+    fm_model *m = malloc(sizeof *m);
     fm_plan plan;
     fm_backend be;
     fm_ckpt_state st;
@@ -60,15 +60,15 @@ int cmd_export(int argc, char **argv)
     if (cli_plan(&w.cfg, FM_MODE_SAMPLE, 1, &plan) ||
         cli_open_backend(&be, "ref", plan.state_bytes, &dmem))
         goto free_m;
-    if (fm_unet_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, use_raw, &st, NULL, err,
+    if (fm_model_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, use_raw, &st, NULL, err,
                                     sizeof err) != FM_OK) {
         cli_error("export: %s: %s", in, err);
         goto close;
     }
     fm_arena scratch;
-    if (cli_host_arena(&scratch, fm_unet_save_scratch_bytes(m, FM_WEIGHTS_KIND_WEIGHTS), &smem))
+    if (cli_host_arena(&scratch, fm_model_save_scratch_bytes(m, FM_WEIGHTS_KIND_WEIGHTS), &smem))
         goto close;
-    if (fm_unet_save(m, out, FM_WEIGHTS_KIND_WEIGHTS, &st, &scratch, err, sizeof err) != FM_OK) {
+    if (fm_model_save(m, out, FM_WEIGHTS_KIND_WEIGHTS, &st, &scratch, err, sizeof err) != FM_OK) {
         cli_error("export: %s", err);
         goto close;
     }

@@ -204,7 +204,7 @@ static void compare(fm_backend *be, const gcase *g, const char *name, const fm_t
 
 static int run_case(const gcase *g, const char *backend)
 {
-    fm_unet *m = malloc(sizeof *m);
+    fm_model *m = malloc(sizeof *m);
     fm_plan plan;
     char msg[FM_ERR_LEN];
     if (!m)
@@ -212,8 +212,8 @@ static int run_case(const gcase *g, const char *backend)
     /* Memory: the training state and step, a sampler run's working set on top, and
      * this command's own nine batch tensors. */
     fm_plan sp;
-    if (fm_unet_plan(&g->cfg, FM_MODE_TRAIN, g->batch, m, &plan, msg, sizeof msg) != FM_OK ||
-        fm_unet_plan(&g->cfg, FM_MODE_SAMPLE, g->batch, m, &sp, msg, sizeof msg) != FM_OK) {
+    if (fm_model_plan(&g->cfg, FM_MODE_TRAIN, g->batch, m, &plan, msg, sizeof msg) != FM_OK ||
+        fm_model_plan(&g->cfg, FM_MODE_SAMPLE, g->batch, m, &sp, msg, sizeof msg) != FM_OK) {
         free(m);
         return cli_error("golden: plan: %s", msg);
     }
@@ -233,7 +233,7 @@ static int run_case(const gcase *g, const char *backend)
     fm_tensor loss = fm_tensor_1d(FM_F32, 1);
     fm_tensor *all[] = {&x0, &x1, &xt, &v, &xs, &t, &y, &sy, &loss};
     int K = g->cfg.num_classes;
-    if (fm_unet_create(m, &be, &g->cfg, FM_MODE_TRAIN, N) != FM_OK)
+    if (fm_model_create(m, &be, &g->cfg, FM_MODE_TRAIN, N) != FM_OK)
         goto fail;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (fm_tensor_alloc(&be, all[i]) != FM_OK)
@@ -259,7 +259,7 @@ static int run_case(const gcase *g, const char *backend)
     compare(&be, g, "output.loss", &loss, 1e-5, &ty);
     for (int i = 0; i < m->nparams; i++) {
         char name[96];
-        fm_tensor gv = fm_unet_view(m, &m->grad, i);
+        fm_tensor gv = fm_model_view(m, &m->grad, i);
         snprintf(name, sizeof name, "grad.%s", m->params[i].name);
         compare(&be, g, name, &gv, 1e-4, &ty);
     }

@@ -106,7 +106,7 @@ int cmd_info(int argc, char **argv)
     fm_config_format(&w.cfg, cfg, sizeof cfg);
     int64_t P = 0;
     fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
-    int np = params ? fm_unet_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
+    int np = params ? fm_model_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
     free(params);
     int has_raw = fm_weights_has_raw(&w);
     printf("file        %s (%zu bytes)\n", path, bytes);

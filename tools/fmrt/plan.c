@@ -1,4 +1,4 @@
-/* fmrt plan: the exact arena bytes fm_unet_plan measures for training and
+/* fmrt plan: the exact arena bytes fm_model_plan measures for training and
  * sampling, so a user can size a device before starting a run. */
 #include <stdio.h>
 #include <string.h>

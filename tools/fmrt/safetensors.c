@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unet.h"
+#include "model.h"
 
 static const struct {
     const char *name;
@@ -711,7 +711,7 @@ int st_fmrt_check(const st_file *f, const fm_config *cfg, char *err, size_t errl
         return 1;
     }
     int64_t P;
-    int np = fm_unet_layout(cfg, params, FM_MAX_PARAMS, &P), rc = 1;
+    int np = fm_model_layout(cfg, params, FM_MAX_PARAMS, &P), rc = 1;
     if (np < 0) {
         msg(err, errlen, "the config needs more than %d parameter tensors", FM_MAX_PARAMS);
         goto out;

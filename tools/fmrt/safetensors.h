@@ -118,7 +118,7 @@ int st_header(st_tensor *t, int n, const st_meta *meta, int nmeta, uint8_t **hdr
  * key=value, then fm_config_validate). Returns 0, -1 when the key is absent, or 1
  * with a message. */
 int st_fmrt_config(const st_file *f, fm_config *cfg, char *err, size_t errlen);
-/* The file against cfg's parameter layout (fm_unet_layout): every parameter present
+/* The file against cfg's parameter layout (fm_model_layout): every parameter present
  * with its exact shape and a float dtype (F32, F16, BF16), nothing else. Returns 0,
  * or 1 naming the first mismatch in canonical order ("missing tensor
  * mid.1.proj.bias", "enc.0.conv1.weight: shape 16x1x3x3, the config needs

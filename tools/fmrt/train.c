@@ -222,7 +222,7 @@ typedef struct session {
     fm_weights w;     /* --resume: the checkpoint, in ckmem until the model holds it */
     fm_dataset ds;
     cli_mem ckmem, datamem, bemem, scratchmem;
-    fm_unet *m;
+    fm_model *m;
     fm_backend be;
     int be_open;
     int batch, lb; /* the global batch; this rank's share (batch / ranks) */
@@ -234,7 +234,7 @@ typedef struct session {
 /* The step loop's state; st runs ahead of the session's until the run ends. */
 typedef struct run {
     opts *o;
-    fm_unet *m;
+    fm_model *m;
     fm_backend *be;
     const fm_dataset *ds;
     const fm_train_opts *to;
@@ -270,10 +270,10 @@ static int save_all(run *r, int final)
     int rc = 0;
     if (r->dist->rank != 0) /* rank 0 writes; every rank holds the same state */
         return 0;
-    if (r->o->ckpt && fm_unet_save(r->m, r->o->ckpt, FM_WEIGHTS_KIND_CHECKPOINT, &r->st,
+    if (r->o->ckpt && fm_model_save(r->m, r->o->ckpt, FM_WEIGHTS_KIND_CHECKPOINT, &r->st,
                                    &r->scratch, err, sizeof err) != FM_OK)
         rc = cli_error("writing checkpoint: %s", err);
-    if (final && fm_unet_save(r->m, r->o->out, FM_WEIGHTS_KIND_WEIGHTS, &r->st, &r->scratch, err,
+    if (final && fm_model_save(r->m, r->o->out, FM_WEIGHTS_KIND_WEIGHTS, &r->st, &r->scratch, err,
                               sizeof err) != FM_OK)
         rc = cli_error("writing weights: %s", err);
     return rc;
@@ -300,7 +300,7 @@ static int check_outputs(const opts *o)
  * (freed by train, also on failure). */
 static int alloc_run(run *r, cli_mem *scratch_mem)
 {
-    if (cli_host_arena(&r->scratch, fm_unet_save_scratch_bytes(r->m, FM_WEIGHTS_KIND_CHECKPOINT),
+    if (cli_host_arena(&r->scratch, fm_model_save_scratch_bytes(r->m, FM_WEIGHTS_KIND_CHECKPOINT),
                        scratch_mem))
         return 1;
     r->x0 = fm_tensor_4d(FM_F32, r->lb, r->C, r->ds->h, r->ds->w);
@@ -614,7 +614,7 @@ static int resume_model(session *s)
     fm_train_opts *to = &s->st.opts;
     char err[768];
     int has_state = 0;
-    if (fm_unet_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->lb, 0, &s->st,
+    if (fm_model_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->lb, 0, &s->st,
                                     &has_state, err, sizeof err) != FM_OK)
         return cli_error("%s: %s", o->resume, err);
     if (o->have_seed && (uint64_t)o->seed != to->seed)
@@ -649,9 +649,9 @@ static int resume_model(session *s)
 static int new_model(session *s)
 {
     const opts *o = &s->o;
-    fm_status st = fm_unet_create(s->m, &s->be, &s->cfg, FM_MODE_TRAIN, s->lb);
+    fm_status st = fm_model_create(s->m, &s->be, &s->cfg, FM_MODE_TRAIN, s->lb);
     if (st == FM_OK)
-        st = fm_unet_init_params(s->m, (uint64_t)o->seed);
+        st = fm_model_init(s->m, (uint64_t)o->seed);
     if (st != FM_OK)
         return cli_error("%s", s->be.err);
     s->st.opts = fm_train_defaults();

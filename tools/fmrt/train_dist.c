@@ -49,7 +49,7 @@ int train_dist_init(train_dist *t, int want, long long check)
     return 0;
 }
 
-int train_dist_attach(train_dist *t, fm_unet *m, fm_train_opts *o, int lb)
+int train_dist_attach(train_dist *t, fm_model *m, fm_train_opts *o, int lb)
 {
     if (!t->on)
         return 0;
@@ -69,7 +69,7 @@ int train_dist_attach(train_dist *t, fm_unet *m, fm_train_opts *o, int lb)
     return 0;
 }
 
-int train_dist_after_step(train_dist *t, fm_unet *m, uint64_t step, int *stop)
+int train_dist_after_step(train_dist *t, fm_model *m, uint64_t step, int *stop)
 {
     if (!t->on)
         return 0;
@@ -120,13 +120,13 @@ int train_dist_init(train_dist *t, int want, long long check)
     return 0;
 }
 
-int train_dist_attach(train_dist *t, fm_unet *m, fm_train_opts *o, int lb)
+int train_dist_attach(train_dist *t, fm_model *m, fm_train_opts *o, int lb)
 {
     (void)t, (void)m, (void)o, (void)lb;
     return 0;
 }
 
-int train_dist_after_step(train_dist *t, fm_unet *m, uint64_t step, int *stop)
+int train_dist_after_step(train_dist *t, fm_model *m, uint64_t step, int *stop)
 {
     (void)t, (void)m, (void)step, (void)stop;
     return 0;

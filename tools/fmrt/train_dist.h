@@ -30,11 +30,11 @@ const char *train_dist_backend(const train_dist *t, const char *spec, char *buf,
 
 /* After the model exists: hook and shard into *o (local batch lb), rank 0's
  * parameters, EMA and AdamW moments to every rank, and a first drift check. */
-int train_dist_attach(train_dist *t, fm_unet *m, fm_train_opts *o, int lb);
+int train_dist_attach(train_dist *t, fm_model *m, fm_train_opts *o, int lb);
 
 /* After step `step`: the drift check every t->check steps; *stop becomes 1 when
  * some rank asked to stop. local_stop: this rank's Ctrl-C, sent with the next step. */
-int train_dist_after_step(train_dist *t, fm_unet *m, uint64_t step, int *stop);
+int train_dist_after_step(train_dist *t, fm_model *m, uint64_t step, int *stop);
 void train_dist_request_stop(train_dist *t, int local_stop);
 
 /* A rank failed with rc: end every rank (MPI_Abort) so none waits forever. */
