@@ -4,8 +4,9 @@
  *   runtime     arena.h (fixed memory), tensor.h, status.h, ops.h (the op table and
  *               fm_call), backend.h (open a backend, allocate, move bytes, fm_run),
  *               philox.h (the counter-based RNG shared with the kernels)
- *   model       config.h (presets and fields), unet.h (the network on a backend),
- *               flow.h (training step, samplers, the arena planner)
+ *   model       config.h (fields), model.h (the model on a backend, its architectures
+ *               and presets, the arena planner), flow.h (training step, samplers),
+ *               classifier.h (the MNIST classifier of fmrt eval)
  *   weights     weights.h (the .fmw format), checkpoint.h (weights and training
  *               state in and out of files)
  *
@@ -22,6 +23,7 @@
 #include "status.h"
 #include "tensor.h"
 
+#include "classifier.h"
 #include "config.h"
 #include "flow.h"
 #include "model.h"

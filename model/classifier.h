@@ -58,6 +58,9 @@ fm_status fm_classifier_forward(fm_model *c, const fm_tensor *x, const fm_tensor
  * leaves the parameters untouched. */
 fm_status fm_classifier_train_step(fm_model *c, const fm_cls_opts *o, const fm_tensor *x,
                                    const int32_t *labels, uint64_t step, float *loss, int *correct);
+/* Have the next forward of m (a classifier) copy its features [N,128] into
+ * `features` (NULL: none); fm_classifier_forward's way to them. */
+void fm_classifier_want_features(fm_model *m, const fm_tensor *features);
 /* How many rows of host logits[n,10] have their argmax equal to labels[n]. */
 int fm_classifier_count_correct(const float *logits, const int32_t *labels, int n);
 

@@ -588,6 +588,7 @@ const fm_arch fm_arch_dit = {
               FM_FIELD(depth) | FM_FIELD(heads) | FM_FIELD(freq_dim) | FM_FIELD(mlp_ratio) |
               FM_FIELD(num_classes),
     .presets = presets,
+    .conformance = "dit-tiny",
     .velocity = 1,
     .check = check,
     .layout = layout,

@@ -63,6 +63,8 @@ typedef struct fm_arch {
     int id;                  /* what a weights file records (config slot 13) */
     uint32_t fields;         /* FM_FIELD() bits of the config fields it uses */
     const fm_preset *presets; /* the first is its default */
+    const char *conformance; /* the (small) preset whose whole-model rows every backend
+                                runs (tests/test_conformance.c); NULL: none */
     int velocity;            /* 1: out = v(x, t, y), the shape of x (flow matching) */
     /* Ranges and consistency of the fields it uses, once the shared ones
      * (in_channels, num_classes) are checked; the message names the field. */

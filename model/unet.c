@@ -727,6 +727,7 @@ const fm_arch fm_arch_unet = {
               FM_FIELD(channel_mult) | FM_FIELD(res_blocks) | FM_FIELD(time_dim) | FM_FIELD(heads) |
               FM_FIELD(groups) | FM_FIELD(num_classes),
     .presets = presets,
+    .conformance = "tiny",
     .velocity = 1,
     .check = check,
     .layout = layout,

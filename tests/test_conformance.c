@@ -133,15 +133,21 @@ static void check_device(const char *name)
 {
     if (!fm_backend_is_compiled(name))
         cr_skip_test("%s: not compiled into this build", name);
-    /* tiny and dit-tiny at batch 2, both unconditional and conditional; mnist at batch 1
-     * (not under the sanitizers: its rows there take longer than the rest of the suite,
-     * and tiny reaches the same kernels; the plain build runs them). */
-    const char *presets[] = {"tiny", "dit-tiny", "mnist"};
-    const int batches[] = {2, 2, 1};
-#ifdef FMRT_SANITIZED_BUILD
-    const int npresets = 2;
-#else
-    const int npresets = 3;
+    /* Every architecture's conformance preset (tiny, dit-tiny) at batch 2, both
+     * unconditional and conditional; then mnist at batch 1, conditional (not under the
+     * sanitizers: its rows there take longer than the rest of the suite, and tiny
+     * reaches the same kernels; the plain build runs them). */
+    const char *presets[8];
+    int batches[8], npresets = 0;
+    for (int i = 0; fm_arch_at(i) && npresets < 7; i++)
+        if (fm_arch_at(i)->conformance) {
+            presets[npresets] = fm_arch_at(i)->conformance;
+            batches[npresets++] = 2;
+        }
+    const int narch = npresets;
+#ifndef FMRT_SANITIZED_BUILD
+    presets[npresets] = "mnist";
+    batches[npresets++] = 1;
 #endif
     size_t device, host;
     sizes(presets, batches, npresets, &device, &host);
@@ -156,16 +162,11 @@ static void check_device(const char *name)
         .backend = name, .verbose = 1, .allow_unsupported = allow && strcmp(allow, "1") == 0};
     fm_conf_summary sum = {0};
     cr_expect_eq(fm_conformance_ops(&p.ref, &p.be, &p.host, NULL, on_row, &t, &sum), FM_OK);
-    for (int cond = 0; cond < 2; cond++)
-        cr_expect_eq(
-            fm_conformance_model(&p.ref, &p.be, &p.host, "tiny", 2, cond, on_row, &t, &sum), FM_OK);
-    if (npresets > 2)
-        cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "mnist", 1, 1, on_row, &t, &sum),
-                     FM_OK);
-    for (int cond = 0; cond < 2; cond++)
-        cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, "dit-tiny", 2, cond, on_row, &t,
-                                          &sum),
-                     FM_OK);
+    for (int i = 0; i < npresets; i++)
+        for (int cond = i < narch ? 0 : 1; cond < 2; cond++)
+            cr_expect_eq(fm_conformance_model(&p.ref, &p.be, &p.host, presets[i], batches[i], cond,
+                                              on_row, &t, &sum),
+                         FM_OK, "%s", presets[i]);
     printf("%s: %d pass, %d fail, %d error, %d unsupported\n", name, sum.pass, sum.fail, sum.error,
            sum.unsupported);
     close_pair(&p);

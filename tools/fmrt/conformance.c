@@ -40,7 +40,7 @@ static void usage(FILE *f)
             "                        [--batch N] [--allow-unsupported]\n\n"
             "Compares a backend with the reference: every op, forward and backward, on\n"
             "random inputs of several shapes (NMSE against a per-op tolerance), then the\n"
-            "U-Net forward, one training step and 10-step Euler and Heun sampling runs,\n"
+            "model's forward, one training step and 10-step Euler and Heun sampling runs,\n"
             "unconditional and conditional (10 classes, guidance 2).\n\n"
             "  --backend NAME       backend to check (default: every compiled one but ref;\n"
             "                       'ref' checks ref against a second ref instance)\n"
@@ -83,9 +83,20 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
            s->unsupported, secs);
 }
 
-/* The presets of the whole-model rows (--model NAME or all). */
-static const char *const presets[] = {"tiny", "mnist", "dit-tiny", "dit"};
-#define NPRESETS (int)(sizeof presets / sizeof presets[0])
+/* The presets of the whole-model rows (--model NAME or all): every preset of every
+ * velocity model's architecture, in the table's order (tiny, mnist, dit-tiny, dit...). */
+#define MAX_PRESETS 32
+static const char *presets[MAX_PRESETS];
+static int NPRESETS;
+
+static void list_presets(void)
+{
+    NPRESETS = 0;
+    for (int i = 0; fm_arch_at(i); i++)
+        for (const fm_preset *p = fm_arch_at(i)->presets; fm_arch_at(i)->velocity && p->name; p++)
+            if (NPRESETS < MAX_PRESETS)
+                presets[NPRESETS++] = p->name;
+}
 
 /* Whether --model LIST ("all", or names separated by commas) asks for preset. */
 static int wants(const char *list, const char *preset)
@@ -217,6 +228,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
 
 int cmd_conformance(int argc, char **argv)
 {
+    list_presets();
     opts o = {.backend = NULL, .op = NULL, .model = NULL, .batch = 2, .allow_unsupported = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -251,8 +263,8 @@ int cmd_conformance(int argc, char **argv)
             for (int p = 0; p < NPRESETS; p++)
                 len += wants(v, presets[p]) ? strlen(presets[p]) + 1 : 0;
             if (!known && len != strlen(v) + 1)
-                return cli_usage_error(CMD, "--model: '%s' is not a list of tiny, mnist, "
-                                            "dit-tiny, dit, or all or none", v);
+                return cli_usage_error(CMD, "--model: '%s' is not a list of the velocity "
+                                            "models' presets, or all or none", v);
             o.model = v;
         } else {
             long long b;
