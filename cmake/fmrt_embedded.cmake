@@ -4,7 +4,7 @@
 #
 #   runtime/*.c        arena, tensors, ops and shape rules, dispatch, plan backend
 #   kernels_ref/*.c    the reference backend
-#   model/config.c unet.c dit.c layout.c flow.c plan.c   the networks, samplers, planner
+#   model/*.c          the model, every architecture, samplers, planner
 #   model/io/weights_read.c  the parser, views and checks (memory only), built with
 #                            FMRT_NO_ZLIB (table CRC-32 in model/io/crc32.c)
 # Left out: weights_write.c (fm_weights_save, through file.c), file.c (POSIX files),
@@ -14,8 +14,9 @@
 # build without a file system; none of the files above needs it since the weights
 # writer has a file of its own, but classifier_io.c still honours it.
 set(FMRT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
-file(GLOB FMRT_EMBEDDED_SRC CONFIGURE_DEPENDS ${FMRT_ROOT}/runtime/*.c ${FMRT_ROOT}/kernels_ref/*.c)
-foreach(f config arch model unet dit classifier layout flow plan io/weights_read io/crc32)
+file(GLOB FMRT_EMBEDDED_SRC CONFIGURE_DEPENDS ${FMRT_ROOT}/runtime/*.c ${FMRT_ROOT}/kernels_ref/*.c
+     ${FMRT_ROOT}/model/*.c)
+foreach(f io/weights_read io/crc32)
   list(APPEND FMRT_EMBEDDED_SRC ${FMRT_ROOT}/model/${f}.c)
 endforeach()
 

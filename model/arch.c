@@ -6,9 +6,14 @@
 
 #include "model.h"
 
-extern const fm_arch fm_arch_unet, fm_arch_dit, fm_arch_classifier;
+/* Every architecture, by the name of its fm_arch (fm_arch_<name>, defined in its own
+ * file): adding one is one entry here. The order is the order of listings. */
+#define FM_ARCHS(X) X(unet) X(dit) X(classifier)
 
-static const fm_arch *const archs[] = {&fm_arch_unet, &fm_arch_dit, &fm_arch_classifier};
+#define FM_ARCH_EXTERN(a) extern const fm_arch fm_arch_##a;
+FM_ARCHS(FM_ARCH_EXTERN)
+#define FM_ARCH_ENTRY(a) &fm_arch_##a,
+static const fm_arch *const archs[] = {FM_ARCHS(FM_ARCH_ENTRY)};
 #define NARCH (sizeof archs / sizeof archs[0])
 
 const fm_arch *fm_arch_find(const char *name)
