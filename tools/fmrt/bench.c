@@ -50,7 +50,7 @@ static stats summarise(double *v, int n)
 
 typedef struct bench_opts {
     const char *backend;
-    const char *presets[4];
+    const char *presets[32];
     int npresets;
     int batch, sample_n, sample_steps, repeats, warmup, quick, tf32;
     int ops, top; /* per-op profiles (--no-ops: none); rows shown per profile */
@@ -356,7 +356,7 @@ static int write_json(const char *path)
 
 static void usage(void)
 {
-    printf("usage: fmrt bench [--backend NAME|all] [--preset tiny|mnist|dit-tiny|dit|all]\n"
+    printf("usage: fmrt bench [--backend NAME|all] [--preset NAME|all]\n"
            "                  [--batch 128]\n"
            "                  [--sample-n 64] [--sample-steps 50] [--repeats 5] [--warmup 1]\n"
            "                  [--json FILE] [--quick] [--tf32] [--no-ops] [--top 12]\n"
@@ -391,14 +391,15 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o)
             o->backend = argv[++i];
         else if (strcmp(a, "--preset") == 0) {
             const char *p = argv[++i];
-            static const char *const all[4] = {"tiny", "mnist", "dit-tiny", "dit"};
+            const char *all[32];
+            int nall = cli_velocity_presets(all, 32);
             o->npresets = 0;
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < nall; k++)
                 if (strcmp(p, "all") == 0 || strcmp(p, all[k]) == 0)
                     o->presets[o->npresets++] = all[k];
             if (o->npresets == 0)
-                return cli_usage_error("bench", "--preset: '%s' is not tiny, mnist, dit-tiny, "
-                                                "dit or all",
+                return cli_usage_error("bench", "--preset: '%s' is not a velocity model's "
+                                                "preset or all",
                                        p);
         } else if (strcmp(a, "--json") == 0)
             o->json = argv[++i];

@@ -461,6 +461,16 @@ const char *cli_velocity_archs(void)
     return buf;
 }
 
+int cli_velocity_presets(const char **names, int max)
+{
+    int n = 0;
+    for (int i = 0; fm_arch_at(i); i++)
+        for (const fm_preset *p = fm_arch_at(i)->presets; fm_arch_at(i)->velocity && p->name; p++)
+            if (n < max)
+                names[n++] = p->name;
+    return n;
+}
+
 int cli_build_config(const cli_config_opts *o, fm_config *cfg)
 {
     char msg[256];

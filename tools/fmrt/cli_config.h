@@ -22,6 +22,9 @@ typedef struct cli_config_opts {
 int cli_config_option(const char *cmd, cli_config_opts *o, int argc, char **argv, int *i);
 /* The velocity models' architectures, "unet, dit": what --arch takes. */
 const char *cli_velocity_archs(void);
+/* The velocity models' presets (tiny, mnist, dit-tiny, dit, ...) into names, at most
+ * max of them; returns how many. */
+int cli_velocity_presets(const char **names, int max);
 /* Preset (default: the architecture's first, mnist for the U-Net), then the --config settings, then
  * --classes; validated. */
 int cli_build_config(const cli_config_opts *o, fm_config *cfg);

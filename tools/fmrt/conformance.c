@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "cli_backend.h"
+#include "cli_config.h"
 #include "cli_mem.h"
 #include "commands.h"
 #include "conformance_model.h"
@@ -85,18 +86,8 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
 
 /* The presets of the whole-model rows (--model NAME or all): every preset of every
  * velocity model's architecture, in the table's order (tiny, mnist, dit-tiny, dit...). */
-#define MAX_PRESETS 32
-static const char *presets[MAX_PRESETS];
+static const char *presets[32];
 static int NPRESETS;
-
-static void list_presets(void)
-{
-    NPRESETS = 0;
-    for (int i = 0; fm_arch_at(i); i++)
-        for (const fm_preset *p = fm_arch_at(i)->presets; fm_arch_at(i)->velocity && p->name; p++)
-            if (NPRESETS < MAX_PRESETS)
-                presets[NPRESETS++] = p->name;
-}
 
 /* Whether --model LIST ("all", or names separated by commas) asks for preset. */
 static int wants(const char *list, const char *preset)
@@ -228,7 +219,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
 
 int cmd_conformance(int argc, char **argv)
 {
-    list_presets();
+    NPRESETS = cli_velocity_presets(presets, 32);
     opts o = {.backend = NULL, .op = NULL, .model = NULL, .batch = 2, .allow_unsupported = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
