@@ -13,7 +13,7 @@ if(NOT ROOT)
 endif()
 
 set(units runtime kernels_ref kernels_cpu kernels_cl kernels_cuda model model/io conf_ops
-          conf_model include dist tools/fmrt)
+          conf_model include dist formats tools/fmrt)
 set(allow_runtime runtime)
 set(allow_kernels_ref runtime)
 set(allow_kernels_cpu runtime kernels_ref)
@@ -25,9 +25,10 @@ set(allow_conf_ops runtime)
 set(allow_conf_model runtime model conf_ops)
 set(allow_include runtime model model/io)
 set(allow_dist runtime model model/io) # data parallel (MPI, NCCL): beside the library
-# The fmrt tool: every public layer, the conformance rows' tolerances, the dist layer;
+set(allow_formats runtime model model/io) # formats that allocate (safetensors, cJSON): beside it
+# The fmrt tool: every public layer, the conformance rows' tolerances, the dist and formats layers;
 # never a backend's own headers (it names backends through the registry).
-set(allow_tools/fmrt runtime model model/io conf_ops conf_model include dist)
+set(allow_tools/fmrt runtime model model/io conf_ops conf_model include dist formats)
 
 # The unit a file belongs to.
 function(unit_of path out)
@@ -47,7 +48,7 @@ endfunction()
 # Every library source and header, and where each header name lives.
 set(files)
 foreach(d runtime kernels_ref kernels_cpu kernels_cl kernels_cuda model model/io model/conformance
-          include dist tools/fmrt)
+          include dist formats tools/fmrt)
   file(GLOB f ${ROOT}/${d}/*.c ${ROOT}/${d}/*.h ${ROOT}/${d}/*.cu)
   list(APPEND files ${f})
 endforeach()

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the safetensors reader of fmrt convert (tools/fmrt/safetensors.c)
+/* libFuzzer harness: the safetensors reader of fmrt convert (formats/safetensors.c)
  * and what convert does with a parsed file.
  *
  * Every input is parsed. A refusal must come with a message. An accepted file must
