@@ -8,7 +8,7 @@
 
 /* Every architecture, by the name of its fm_arch (fm_arch_<name>, defined in its own
  * file): adding one is one entry here. The order is the order of listings. */
-#define FM_ARCHS(X) X(unet) X(dit) X(classifier) X(mlp)
+#define FM_ARCHS(X) X(unet) X(dit) X(classifier)
 
 #define FM_ARCH_EXTERN(a) extern const fm_arch fm_arch_##a;
 FM_ARCHS(FM_ARCH_EXTERN)
