@@ -594,9 +594,75 @@ static fm_status attn_bwd(fm_model *m, const module *md, const saved *s, fm_tens
     return add(m->be, dx, dx, dout);
 }
 
+/* Module i's backward: *dx (allocated here, it outlives the module's temporaries) =
+ * dL/d(its input) from dh; dst +=. A decoder ResBlock also writes the gradient of its
+ * popped skip into dhs[(*top)++]. */
+static fm_status module_bwd(fm_model *m, int i, fm_tensor dh, fm_tensor dst, fm_tensor *dhs,
+                            int *top, fm_tensor *dx)
+{
+    const unet_state *tp = state(m);
+    const module *md = &tp->mods[i];
+    const saved *s = &tp->sv[i];
+    const fm_tensor *P = &m->P;
+    fm_backend *be = m->be;
+    const int N = (int)dh.shape[0], H = md->res;
+    fm_arena_mark mark;
+    if (md->kind == MOD_RES && md->part == PART_DEC) {
+        int idx = (*top)++;
+        fm_tensor dcat;
+        FM_TRY(fm_new4(be, dx, N, md->cin - md->cskip, H, H));
+        FM_TRY(fm_new4(be, &dhs[idx], N, md->cskip, H, H));
+        mark = fm_arena_get_mark(&be->arena, "module grad");
+        FM_TRY(fm_new4(be, &dcat, N, md->cin, H, H));
+        FM_TRY(res_bwd(m, md, s, dcat, dh, dst, P));
+        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_CONCAT_BWD, .t = {*dx, dhs[idx], dcat}}));
+        fm_arena_reset(&be->arena, mark);
+        return FM_OK;
+    }
+    FM_TRY(fm_new4(be, dx, N, md->cin, H, H));
+    mark = fm_arena_get_mark(&be->arena, "module grad");
+    switch (md->kind) {
+    case MOD_RES: FM_TRY(res_bwd(m, md, s, *dx, dh, dst, P)); break;
+    case MOD_ATTN: FM_TRY(attn_bwd(m, md, s, *dx, dh, P)); break;
+    case MOD_DOWN: FM_TRY(conv_bwd(m, *dx, dh, s->x, P, md->p, 2)); break;
+    case MOD_UP: {
+        fm_tensor du;
+        FM_TRY(fm_new4(be, &du, N, md->cin, 2 * H, 2 * H));
+        FM_TRY(conv_bwd(m, du, dh, s->up, P, md->p, 1));
+        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {*dx, du}}));
+        break;
+    }
+    }
+    fm_arena_reset(&be->arena, mark);
+    return FM_OK;
+}
+
+/* The time path from dst = dL/dst: st = SiLU(temb), temb = lin2(SiLU(lin1(e))) +
+ * class_emb[y]. */
+static fm_status time_bwd(fm_model *m, fm_tensor dst)
+{
+    const unet_state *tp = state(m);
+    const fm_tensor *P = &m->P;
+    fm_backend *be = m->be;
+    const int N = (int)dst.shape[0], T = m->cfg.time_dim;
+    fm_tensor dtemb, ds1, dl1;
+    FM_TRY(fm_new2(be, &dtemb, N, T));
+    FM_TRY(silu_bwd(be, dtemb, dst, tp->temb));
+    if (m->cfg.num_classes > 0)
+        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {fm_g(m, 4), dtemb, m->y}}));
+    FM_TRY(fm_new2(be, &ds1, N, T));
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                               .t = {ds1, fm_g(m, 2), fm_g(m, 3), dtemb, tp->s1, fm_w(m, P, 2)}}));
+    FM_TRY(fm_new2(be, &dl1, N, T));
+    FM_TRY(silu_bwd(be, dl1, ds1, tp->l1));
+    return fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
+                               .t = {(fm_tensor){0}, fm_g(m, 0), fm_g(m, 1), dl1, tp->e,
+                                     fm_w(m, P, 0)}});
+}
+
 static fm_status backward(fm_model *m, const fm_tensor *dv)
 {
-    unet_state *tp = state(m);
+    const unet_state *tp = state(m);
     fm_backend *be = m->be;
     const fm_config *cfg = &m->cfg;
     const fm_tensor *P = &m->P;
@@ -604,58 +670,25 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
     fm_tensor h = tp->hlast, dh, dao, dno, dst;
     int Cl = (int)h.shape[1];
 
-    FM_TRY(fm_new2(m->be, &dst, N, cfg->time_dim));
+    FM_TRY(fm_new2(be, &dst, N, cfg->time_dim));
     FM_TRY(fm_fill(be, &dst, 0.0f));
-    FM_TRY(fm_new4(m->be, &dao, N, Cl, S, S));
+    FM_TRY(fm_new4(be, &dao, N, Cl, S, S));
     FM_TRY(conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
-    FM_TRY(fm_new4(m->be, &dno, N, Cl, S, S));
+    FM_TRY(fm_new4(be, &dno, N, Cl, S, S));
     FM_TRY(silu_bwd(be, dno, dao, tp->nout));
-    FM_TRY(fm_new4(m->be, &dh, N, Cl, S, S));
+    FM_TRY(fm_new4(be, &dh, N, Cl, S, S));
     FM_TRY(gnorm_bwd(m, dh, dno, h, tp->mout, tp->rout, P, po));
 
-    /* Gradients of the skip stack, filled by the decoder, consumed by the encoder. */
-    fm_tensor dhs[sizeof tp->hs / sizeof tp->hs[0]];
-    int nskip = 0;
-    for (int i = 0; i < tp->nmods; i++)
-        if (tp->mods[i].part == PART_ENC)
-            nskip++;
-    nskip++; /* conv_in's output */
-    /* Decoder ResBlocks pop hs[nskip-1] first and hs[0] last; in reverse the first
+    /* Gradients of the skip stack, filled by the decoder, consumed by the encoder.
+     * Decoder ResBlocks pop hs[nskip-1] first and hs[0] last; in reverse the first
      * one met is hs[0]'s. */
-    int top = 0;
+    fm_tensor dhs[sizeof tp->hs / sizeof tp->hs[0]];
+    int nskip = 1, top = 0; /* conv_in's output, then every encoder module's */
+    for (int i = 0; i < tp->nmods; i++)
+        nskip += tp->mods[i].part == PART_ENC;
     for (int i = tp->nmods - 1; i >= 0; i--) {
-        const module *md = &tp->mods[i];
-        const saved *s = &tp->sv[i];
-        int H = md->res;
         fm_tensor dx;
-        if (md->kind == MOD_RES && md->part == PART_DEC) {
-            /* Output gradients first: they outlive the module's temporaries. */
-            int idx = top++;
-            fm_tensor dcat;
-            FM_TRY(fm_new4(m->be, &dx, N, md->cin - md->cskip, H, H));
-            FM_TRY(fm_new4(m->be, &dhs[idx], N, md->cskip, H, H));
-            fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
-            FM_TRY(fm_new4(m->be, &dcat, N, md->cin, H, H));
-            FM_TRY(res_bwd(m, md, s, dcat, dh, dst, P));
-            FM_TRY(fm_do(be, (fm_call){.op = FM_OP_CONCAT_BWD, .t = {dx, dhs[idx], dcat}}));
-            fm_arena_reset(&be->arena, mark);
-        } else {
-            FM_TRY(fm_new4(m->be, &dx, N, md->cin, H, H));
-            fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
-            switch (md->kind) {
-            case MOD_RES: FM_TRY(res_bwd(m, md, s, dx, dh, dst, P)); break;
-            case MOD_ATTN: FM_TRY(attn_bwd(m, md, s, dx, dh, P)); break;
-            case MOD_DOWN: FM_TRY(conv_bwd(m, dx, dh, s->x, P, md->p, 2)); break;
-            case MOD_UP: {
-                fm_tensor du;
-                FM_TRY(fm_new4(m->be, &du, N, md->cin, 2 * H, 2 * H));
-                FM_TRY(conv_bwd(m, du, dh, s->up, P, md->p, 1));
-                FM_TRY(fm_do(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {dx, du}}));
-                break;
-            }
-            }
-            fm_arena_reset(&be->arena, mark);
-        }
+        FM_TRY(module_bwd(m, i, dh, dst, dhs, &top, &dx));
         dh = dx;
         /* Module i <= nskip - 1 read the pushed tensor hs[i] (encoder module i reads
          * hs[i] and writes hs[i+1]; the first middle module reads the last one). Its
@@ -665,21 +698,7 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
     }
     /* conv_in: its output was hs[0]; its input x needs no gradient. */
     FM_TRY(conv_bwd(m, (fm_tensor){0}, dh, m->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
-
-    /* time path: st = SiLU(temb), temb = lin2(SiLU(lin1(e))) + class_emb[y] */
-    fm_tensor dtemb, ds1, dl1;
-    FM_TRY(fm_new2(m->be, &dtemb, N, cfg->time_dim));
-    FM_TRY(silu_bwd(be, dtemb, dst, tp->temb));
-    if (cfg->num_classes > 0)
-        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {fm_g(m, 4), dtemb, m->y}}));
-    FM_TRY(fm_new2(m->be, &ds1, N, cfg->time_dim));
-    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
-                          .t = {ds1, fm_g(m, 2), fm_g(m, 3), dtemb, tp->s1, fm_w(m, P, 2)}}));
-    FM_TRY(fm_new2(m->be, &dl1, N, cfg->time_dim));
-    FM_TRY(silu_bwd(be, dl1, ds1, tp->l1));
-    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
-                          .t = {(fm_tensor){0}, fm_g(m, 0), fm_g(m, 1), dl1, tp->e, fm_w(m, P, 0)}}));
-    return FM_OK;
+    return time_bwd(m, dst);
 }
 
 /* Forward GFLOP of one image (2 per multiply-add) from the module list: convs
