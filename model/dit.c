@@ -553,14 +553,6 @@ static fm_status check(const fm_config *c, char *msg, size_t len)
 
 #undef BAD
 
-static int out_shape(const fm_config *c, int64_t n, int64_t shape[4])
-{
-    shape[0] = n;
-    shape[1] = c->in_channels;
-    shape[2] = shape[3] = c->image;
-    return 4;
-}
-
 /* Forward GFLOP per image (T tokens of width D, MLP ratio r): the patch embedding and
  * final linear 2 T D p^2 C each; per block adaLN 12 D^2 (per sample), qkv 6 T D^2,
  * attention 4 T^2 D, proj 2 T D^2, MLP 4 r T D^2; the final adaLN 4 D^2. */
@@ -592,7 +584,6 @@ const fm_arch fm_arch_dit = {
     .velocity = 1,
     .check = check,
     .layout = layout,
-    .out_shape = out_shape,
     .init = init,
     .create = create,
     .forward = forward,

@@ -153,8 +153,9 @@ static fm_status check_inputs(fm_model *m, const fm_tensor *out, const fm_tensor
         x->shape[3] != c->image || x->shape[0] < 1 || x->shape[0] > m->batch)
         return fm_fail(m->be, FM_ERR_ARG, "model forward: x must be [N<=%d, %d, %d, %d]",
                        m->batch, c->in_channels, c->image, c->image);
-    int nd = m->arch->out_shape(c, x->shape[0], shape);
-    fm_tensor want = fm_tensor_desc(FM_F32, nd, shape);
+    fm_tensor want = *x;
+    if (m->arch->out_shape)
+        want = fm_tensor_desc(FM_F32, m->arch->out_shape(c, x->shape[0], shape), shape);
     if (!fm_tensor_same_shape(out, &want))
         return fm_fail(m->be, FM_ERR_ARG, "model forward: %s's output must be %s for N = %lld",
                        m->arch->name, m->arch->velocity ? "the shape of x" : "[N, classes]",

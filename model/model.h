@@ -71,7 +71,8 @@ typedef struct fm_arch {
     fm_status (*check)(const fm_config *c, char *msg, size_t len);
     /* The parameter table in canonical order (fm_lay_*). */
     void (*layout)(const fm_config *c, fm_layout *b);
-    /* Shape of the forward's output for n inputs; returns its ndim. */
+    /* Shape of the forward's output for n inputs; returns its ndim. NULL: the shape
+     * of x (a velocity model's). */
     int (*out_shape)(const fm_config *c, int64_t n, int64_t shape[4]);
     fm_init (*init)(const fm_model *m, int i);
     /* Its state (m->state) and persistent constants, after the parameter blocks. NULL:

@@ -219,14 +219,6 @@ static fm_status check(const fm_config *c, char *msg, size_t len)
 
 #undef BAD
 
-static int out_shape(const fm_config *c, int64_t n, int64_t shape[4])
-{
-    shape[0] = n;
-    shape[1] = c->in_channels;
-    shape[2] = shape[3] = c->image;
-    return 4;
-}
-
 /* docs/spec/unet.md: conv/linear U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (a bias takes its
  * weight's fan_in, the elements per output row), norms 1/0, class_emb N(0, 1),
  * conv_out zero. */
@@ -750,7 +742,6 @@ const fm_arch fm_arch_unet = {
     .velocity = 1,
     .check = check,
     .layout = layout,
-    .out_shape = out_shape,
     .init = init,
     .create = create,
     .forward = forward,
