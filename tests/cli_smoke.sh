@@ -16,6 +16,20 @@ common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" </dev/null
 cmp "$t/A.fmw" "$t/B.fmw"
 echo "resume: bit-identical"
+# Ctrl-C: the run finishes its step, saves --out and --ckpt, and exits with 130, so
+# that "train ... && sample ..." stops there.
+"$fmrt" train "${common[@]}" --steps 1000000 --ckpt "$t/i.ckpt" --out "$t/I.fmw" --log-every 1 \
+    </dev/null 2>"$t/int.log" &
+pid=$!
+until grep -q '^step ' "$t/int.log" || ! kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+test "$rc" -eq 130 || { echo "Ctrl-C: exit status $rc, expected 130"; cat "$t/int.log"; exit 1; }
+grep -q '^interrupted at step' "$t/int.log"
+"$fmrt" info "$t/I.fmw" >"$t/iinfo" && grep -q '^crc .* ok' "$t/iinfo"
+"$fmrt" info "$t/i.ckpt" >"$t/iinfo" && grep -q '^crc .* ok' "$t/iinfo"
+echo "Ctrl-C: saved, exit status 130"
 # The same for the DiT: train, checkpoint, resume bit-identically, sample.
 dit=(--data "$data" --preset dit-tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train "${dit[@]}" --steps 6 --out "$t/DA.fmw" </dev/null

@@ -58,6 +58,9 @@ void cli_hms(double s, char *buf, size_t len);
  * or written, so it can run on any input (tests/fuzz/fuzz_cli.c does). Returns 0,
  * CLI_HELP for --help (the command prints its usage) or 2 for a usage error. */
 #define CLI_HELP (-1)
+/* Exit status of a command that Ctrl-C stopped after saving its work cleanly: 130,
+ * 128 + SIGINT, as a shell reports a command the signal ended. */
+#define CLI_INTERRUPTED 130
 #define CLI_MAX_LIST 1024
 
 #endif

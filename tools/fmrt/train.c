@@ -86,7 +86,8 @@ static void usage(FILE *f)
             "                       rank 0 logs and writes the files (on by itself under mpirun)\n"
             "  --dist-check N       compare the ranks' parameter checksums every N steps (100)\n\n"
             "--steps / --epochs count from the start of the run, also after --resume.\n"
-            "Ctrl-C finishes the current step, writes --out and --ckpt, and exits.\n");
+            "Ctrl-C finishes the current step, writes --out and --ckpt, and exits with\n"
+            "status 130 (a second Ctrl-C ends it at once).\n");
 }
 
 typedef cli_train_opts opts;
@@ -439,16 +440,18 @@ static int step_batch(run *r)
     return 0;
 }
 
-/* The run ended (target reached or Ctrl-C): the final files and the summary. */
+/* The run ended (target reached or Ctrl-C): the final files and the summary. Exit
+ * status 130 (128 + SIGINT, what a shell reports for a command Ctrl-C ended) after
+ * an interruption that saved cleanly, so that "train ... && sample ..." stops there. */
 static int finish(run *r)
 {
     const opts *o = r->o;
     if (r->tty && r->st.cursor != 0)
         fputc('\n', stderr);
     int rc = save_all(r, 1);
-    if (rc != 0 || r->dist->rank != 0)
-        return rc;
     const int interrupted = stopping(r);
+    if (rc != 0 || r->dist->rank != 0)
+        return rc != 0 ? rc : interrupted ? CLI_INTERRUPTED : 0;
     double el = cli_now() - r->t0;
     int64_t done = (int64_t)r->st.step - r->first;
     fprintf(stderr, "%s at step %llu: %lld steps in %.1f s (%.1f img/s); wrote %s%s%s\n",
@@ -464,7 +467,7 @@ static int finish(run *r)
         fprintf(stderr, "resume with: --resume %s\n", o->ckpt);
     else if (interrupted)
         fprintf(stderr, "no --ckpt given: the optimizer state was not saved\n");
-    return 0;
+    return interrupted ? CLI_INTERRUPTED : 0;
 }
 
 /* Steps s->st.step + 1 .. s->total (or up to Ctrl-C), then the final files; on
@@ -509,9 +512,9 @@ static int train(session *s)
         if ((rc = step_batch(&r)) != 0)
             goto out;
     }
-    if ((rc = finish(&r)) != 0)
-        goto out;
-    s->st = r.st;
+    rc = finish(&r);
+    if (rc == 0 || rc == CLI_INTERRUPTED)
+        s->st = r.st;
 out:
     free(r.xb);
     free(r.yb);
@@ -724,12 +727,13 @@ static void catch_signals(int dist)
 /* Closes whatever is open; a log that fails to flush fails a run that succeeded. */
 static int close_session(session *s, int rc)
 {
-    if (s->log && fclose(s->log) != 0 && rc == 0)
+    const int ok = rc == 0 || rc == CLI_INTERRUPTED; /* a saved Ctrl-C is no failure */
+    if (s->log && fclose(s->log) != 0 && ok)
         rc = cli_error("writing log %s failed", s->o.log);
     if (s->be_open)
         fm_backend_close(&s->be);
     free(s->m);
-    if (rc != 0)
+    if (rc != 0 && rc != CLI_INTERRUPTED)
         train_dist_fail(&s->dist, rc); /* no rank may wait for this one */
     train_dist_close(&s->dist);
     cli_mem_free(&s->scratchmem);
