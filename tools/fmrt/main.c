@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_backend.h"
@@ -129,11 +130,16 @@ static void usage(FILE *f)
  * returns 0, or 2 for a bad value (after its message). */
 static int apply_threads(const char *cmd, const char *v)
 {
-    (void)cmd;
     long long n;
     if (cli_int("--threads", v, 0, 64, &n))
         return 2;
     cli_threads = (int)n;
+    /* More threads than cores is allowed (a shared machine may say fewer than it has)
+     * but each extra thread waits at every barrier of the pool: said once. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && n > cores)
+        fprintf(stderr, "fmrt %s: warning: --threads %lld is more than the %ld cores here; the "
+                        "extra threads wait at every op and make it slower\n", cmd, n, cores);
     return 0;
 }
 

@@ -25,7 +25,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: fmrt sample WEIGHTS [options]\n\n"
                "Integrates noise to images with the EMA weights (the canonical tensors).\n\n"
-               "  --backend NAME       ref, opencl, cuda or auto (default auto)\n"
+               "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
+               "                       compiled in that opens: fmrt backends lists them)\n"
                "  --precision P        f32 (default) or bf16: on cpu, the 3x3 convolutions'\n"
                "                       GEMMs on bfloat16 operands with float32 sums (AVX512-\n"
                "                       BF16; float32 where the CPU lacks it)\n"
