@@ -62,6 +62,8 @@ static const char *magic_hint(const uint8_t *p, size_t len)
 {
     if (len >= 7 && memcmp(p, FM_WEIGHTS_MAGIC, 7) == 0)
         return " (an fmrt weights file of another format generation)";
+    if (len >= 8 && memcmp(p, "FMRTFID1", 8) == 0)
+        return " (fmrt eval's feature statistics, --save-stats: not weights)";
     if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b)
         return " (looks like gzip: decompress it first)";
     if (len >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)

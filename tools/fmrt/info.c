@@ -103,7 +103,12 @@ int cmd_info(int argc, char **argv)
     if (cli_load_weights(path, &w, &bytes, &mem))
         return 1;
     char cfg[320];
-    fm_config_format(&w.cfg, cfg, sizeof cfg);
+    fm_config c = w.cfg;
+    /* An older classifier file holds a placeholder U-Net config (classifier_io.h): the
+     * classifier's is the one that describes it. */
+    if (fm_weights_is_classifier(&w))
+        fm_config_preset(&c, "classifier");
+    fm_config_format(&c, cfg, sizeof cfg);
     int64_t P = 0;
     fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
     int np = params ? fm_model_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
@@ -115,7 +120,6 @@ int cmd_info(int argc, char **argv)
     printf("dtype       %s\n", fm_dtype_name(w.dtype));
     printf("config      %s\n", cfg);
     if (fm_weights_is_classifier(&w)) {
-        /* The header's config is a placeholder (classifier_io.h). */
         P = fm_classifier_param_count();
         printf("model       classifier (fmrt train-classifier), %d parameter tensors, %lld "
                "parameters (%.2f MiB)\n",
@@ -125,8 +129,16 @@ int cmd_info(int argc, char **argv)
                w.cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
                (double)P * 4 / (1024.0 * 1024.0));
     }
+    /* Without raw.* a file fmrt trained (it records the step) holds the EMA alone
+     * (fmrt export keeps only it); the classifier has no EMA; a converted file holds
+     * whatever it was given. */
+    uint64_t step;
+    const int trained = fm_weights_meta(&w, "step", &step);
     printf("weights     canonical = %s%s\n",
-           has_raw ? "EMA" : "as trained", has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
+           fm_weights_is_classifier(&w) ? "as trained"
+           : has_raw || trained         ? "EMA"
+                                        : "as converted (no training record)",
+           has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
     printf("crc         0x%08x ok\n", (unsigned)w.crc);
     printf("payload     %zu bytes\n", w.payload_bytes);
     print_meta(&w);
