@@ -9,6 +9,7 @@
  *               classifier.h (the MNIST classifier of fmrt eval)
  *   weights     weights.h (the .fmw format), checkpoint.h (weights and training
  *               state in and out of files)
+ *   sampler.h   a weights file to images in a handful of calls (start here)
  *
  * Writing a backend takes backend_impl.h as well; the conformance harness is
  * conformance.h / conformance_model.h; files, IDX data and PNG are file.h, idx.h
@@ -29,6 +30,7 @@
 #include "model.h"
 
 #include "checkpoint.h"
+#include "sampler.h"
 #include "weights.h"
 
 #define FMRT_VERSION "0.1.0"

@@ -59,6 +59,9 @@ awk '/^fmrt .*, backend ref, silu:/ {
      END { exit bad || !ok }' "$t/out.pc" || { echo "FAIL: unexpected silu line"; exit 1; }
 grep -q " 1009825 parameters" "$t/out.pc" \
     || { echo "FAIL: tiny-cond.fmw should hold 1009825 parameters"; exit 1; }
+# A digit has ink and background: between 3% and 50% of its pixels above half.
+awk '/^sampled 1 digit:/ { ok = $4 >= 24 && $4 <= 392 } END { exit !ok }' "$t/out.pc" \
+    || { echo "FAIL: the sampled digit:"; cat "$t/out.pc"; exit 1; }
 
 # 3. The installed tool finds the shipped weights by bare name, from another folder.
 (cd "$t" && "$p/bin/fmrt" info tiny-cond.fmw) >"$t/info.txt"

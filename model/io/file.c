@@ -20,6 +20,39 @@
 
 /* ---- whole files ----------------------------------------------------------------- */
 
+fm_status fm_file_head(const char *path, void *buf, size_t n, size_t *got, size_t *size, char *err,
+                       size_t errlen)
+{
+    if (!path || (!buf && n) || !got || !size)
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_file_head: NULL argument");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    fm_status s = FM_OK;
+    *got = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uintmax_t)st.st_size > SIZE_MAX) {
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: not a regular file of this address space", path);
+        goto done;
+    }
+    *size = (size_t)st.st_size;
+    while (*got < n) {
+        ssize_t r = read(fd, (uint8_t *)buf + *got, n - *got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            s = fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            goto done;
+        }
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+done:
+    close(fd);
+    return s;
+}
+
 fm_status fm_file_read(const char *path, fm_arena *host, const uint8_t **data, size_t *len,
                        char *err, size_t errlen)
 {

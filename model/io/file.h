@@ -46,6 +46,11 @@ fm_status fm_file_check_output(const char *path, char *err, size_t errlen);
 fm_status fm_file_write_atomic(const char *path, const void *const *chunks, const size_t *sizes,
                                int nchunks, char *err, size_t errlen);
 
+/* The first n bytes of regular file path into buf (fewer when the file is shorter:
+ * *got says how many) and its size in *size: what a caller reads to size the memory
+ * of a whole read (a weights file's header holds its config). */
+fm_status fm_file_head(const char *path, void *buf, size_t n, size_t *got, size_t *size, char *err,
+                       size_t errlen);
 /* Whole regular file into the host arena (64-byte aligned, as every arena
  * allocation); *len receives its size. */
 fm_status fm_file_read(const char *path, fm_arena *host, const uint8_t **data, size_t *len,

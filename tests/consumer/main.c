@@ -1,7 +1,8 @@
 /* A program outside the fmrt tree, built against an installed fmrt (cmake --install)
  * by tests/install_consumer.sh: with find_package(fmrt) (CMakeLists.txt here) and with
  * pkg-config. It includes the public header only, runs one op on the ref backend over
- * a static host block, and reads a weights file with the library's parser.
+ * a static host block, reads a weights file with the library's parser, and samples a
+ * digit from it through fm_sampler (sampler.h).
  * Usage: consumer WEIGHTS.fmw */
 #include <fmrt/fmrt.h>
 
@@ -85,11 +86,38 @@ static int weights(const char *path)
     return 0;
 }
 
+/* One 7 (10 Euler steps, seed 3, ref): its ink and a checksum of its pixels. */
+static int sample(const char *path)
+{
+    static fm_sampler s;
+    fm_sampler_config c = {.weights = path, .backend = "ref", .batch = 1};
+    size_t bytes;
+    void *mem = NULL;
+    uint8_t px[28 * 28];
+    int32_t seven = 7;
+    fm_sample_request r = {.n = 1, .steps = 10, .seed = 3, .labels = &seven};
+    int rc = fm_sampler_bytes(&s, &c, &bytes) != FM_OK || !(mem = aligned_alloc(64, bytes)) ||
+             fm_sampler_open(&s, &c, mem, bytes) != FM_OK || fm_sampler_run(&s, &r, px) != FM_OK;
+    if (rc) {
+        fprintf(stderr, "consumer: %s\n", s.err);
+    } else {
+        unsigned ink = 0, sum = 0;
+        for (int i = 0; i < 28 * 28; i++) {
+            ink += px[i] > 127;
+            sum = sum * 31u + px[i];
+        }
+        printf("sampled 1 digit: %u of 784 pixels inked, checksum 0x%08x\n", ink, sum);
+    }
+    fm_sampler_close(&s);
+    free(mem);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: consumer WEIGHTS.fmw\n");
         return 2;
     }
-    return silu() || weights(argv[1]);
+    return silu() || weights(argv[1]) || sample(argv[1]);
 }
