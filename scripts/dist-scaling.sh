@@ -27,9 +27,9 @@ for p in "${presets[@]}"; do
          --seed 1 --out "$t/w.fmw")
   a=() b=() c=()
   for _ in $(seq "$reps"); do
-    "$fmrt" train --threads 1 "${flags[@]}" 2>"$t/a"; a+=("$(ips "$t/a")")
-    mpirun -np 2 "$fmrt" train --threads 1 "${flags[@]}" --dist 2>"$t/b"; b+=("$(ips "$t/b")")
-    "$fmrt" train --threads 2 "${flags[@]}" 2>"$t/c"; c+=("$(ips "$t/c")")
+    "$fmrt" train --force --threads 1 "${flags[@]}" 2>"$t/a"; a+=("$(ips "$t/a")")
+    mpirun -np 2 "$fmrt" train --force --threads 1 "${flags[@]}" --dist 2>"$t/b"; b+=("$(ips "$t/b")")
+    "$fmrt" train --force --threads 2 "${flags[@]}" 2>"$t/c"; c+=("$(ips "$t/c")")
   done
   ma=$(echo "${a[*]}" | median) mb=$(echo "${b[*]}" | median) mc=$(echo "${c[*]}" | median)
   printf '| `%s` | %s img/s | %s img/s | %s img/s | %.2fx |\n' "$p" "$ma" "$mb" "$mc" \

@@ -26,6 +26,6 @@ scripts/setup.sh
 ./build/fmrt selftest
 # Ten rows, one per digit class, eight samples each.
 classes=$(for c in 0 1 2 3 4 5 6 7 8 9; do for _ in 1 2 3 4 5 6 7 8; do printf '%d,' "$c"; done; done)
-time ./build/fmrt sample "$weights" --backend "$backend" --classes "${classes%,}" \
+time ./build/fmrt sample --force "$weights" --backend "$backend" --classes "${classes%,}" \
     --n 80 --cols 8 --steps "$steps" --sampler euler --cfg 2.0 --seed "$seed" --out "$out"
 echo "wrote $out"

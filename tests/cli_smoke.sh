@@ -30,6 +30,22 @@ grep -q '^interrupted at step' "$t/int.log"
 "$fmrt" info "$t/I.fmw" >"$t/iinfo" && grep -q '^crc .* ok' "$t/iinfo"
 "$fmrt" info "$t/i.ckpt" >"$t/iinfo" && grep -q '^crc .* ok' "$t/iinfo"
 echo "Ctrl-C: saved, exit status 130"
+# An existing output that this run did not write is kept unless --force: one line,
+# status 1, before any work; the file untouched. A resumed run's own files are exempt.
+cp "$t/A.fmw" "$t/A.keep"
+rc=0
+"$fmrt" train "${common[@]}" --steps 2 --out "$t/A.fmw" </dev/null 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && test "$(wc -l <"$t/err")" -eq 1 && grep -q -- "--out .*A.fmw exists: --force" "$t/err"
+cmp "$t/A.fmw" "$t/A.keep"
+rc=0
+"$fmrt" sample "$t/A.fmw" --n 1 --steps 1 --out "$t/A.keep" </dev/null 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && grep -q -- "--out .*A.keep exists" "$t/err"
+"$fmrt" sample "$t/A.fmw" --n 1 --steps 1 --out "$t/A.keep" --force </dev/null 2>/dev/null
+head -c 8 "$t/A.keep" | od -An -c | grep -q 'P   N   G'
+"$fmrt" train --data "$data" --limit 40 --resume "$t/i.ckpt" --ckpt "$t/i.ckpt" --out "$t/I.fmw" \
+    --steps "$(($(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$t/int.log") + 1))" \
+    </dev/null 2>/dev/null
+echo "outputs: kept without --force, replaced with it; a resumed run's own replaced"
 # The same for the DiT: train, checkpoint, resume bit-identically, sample.
 dit=(--data "$data" --preset dit-tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train "${dit[@]}" --steps 6 --out "$t/DA.fmw" </dev/null

@@ -42,14 +42,14 @@ if grep -q "^backend opencl  *opencl: " <<<"$("$fmrt" selftest 2>&1)"; then
   bes+=(opencl)
 fi
 for be in "${bes[@]}"; do
-  "$fmrt" train "${run[@]}" "${model[@]}" --backend $be --steps 1 --out "$t/one.fmw" 2>"$t/log"
-  mpi2 train "${run[@]}" "${model[@]}" --backend $be --steps 1 --out "$t/two.fmw" --dist 2>"$t/log"
+  "$fmrt" train --force "${run[@]}" "${model[@]}" --backend $be --steps 1 --out "$t/one.fmw" 2>"$t/log"
+  mpi2 train --force "${run[@]}" "${model[@]}" --backend $be --steps 1 --out "$t/two.fmw" --dist 2>"$t/log"
   echo "$be, 1 step, 1 rank vs 2: $("$fmrt" diff "$t/one.fmw" "$t/two.fmw" --tol 1e-6)"
 done
 
-"$fmrt" train "${run[@]}" "${model[@]}" --backend $b --steps 50 --out "$t/one50.fmw" \
+"$fmrt" train --force "${run[@]}" "${model[@]}" --backend $b --steps 50 --out "$t/one50.fmw" \
     --log "$t/one.csv" 2>"$t/log"
-mpi2 train "${run[@]}" "${model[@]}" --backend $b --steps 50 --out "$t/two50.fmw" \
+mpi2 train --force "${run[@]}" "${model[@]}" --backend $b --steps 50 --out "$t/two50.fmw" \
     --log "$t/two.csv" --dist --dist-check 10 2>"$t/log"
 echo "$b, 50 steps, 1 rank vs 2: $("$fmrt" diff "$t/one50.fmw" "$t/two50.fmw" --tol 1e-4)"
 # Training amplifies the gradient average's rounding step by step, so the loss logs are
@@ -59,29 +59,29 @@ paste -d, "$t/one.csv" "$t/two.csv" | awk -F, 'NR > 1 { d = $3 - $7; if (d < 0) 
           exit !(k > 0 && s / k <= 2e-5) }'
 
 # resume bit-identical
-mpi2 train "${run[@]}" "${model[@]}" --backend $b --steps 20 --ckpt "$t/ca.fmw" --ckpt-every 10 \
+mpi2 train --force "${run[@]}" "${model[@]}" --backend $b --steps 20 --ckpt "$t/ca.fmw" --ckpt-every 10 \
     --out "$t/a.fmw" --dist 2>"$t/log"
-mpi2 train "${run[@]}" "${model[@]}" --backend $b --steps 10 --ckpt "$t/cb.fmw" \
+mpi2 train --force "${run[@]}" "${model[@]}" --backend $b --steps 10 --ckpt "$t/cb.fmw" \
     --out "$t/b10.fmw" --dist 2>"$t/log"
-mpi2 train "${run[@]}" --backend $b --resume "$t/cb.fmw" --steps 20 --out "$t/b.fmw" --dist \
+mpi2 train --force "${run[@]}" --backend $b --resume "$t/cb.fmw" --steps 20 --out "$t/b.fmw" --dist \
     2>"$t/log"
 cmp "$t/a.fmw" "$t/b.fmw"
 echo "ok: a 2-rank run resumed at step 10 writes the bytes of the uninterrupted run"
 
 # a rank killed mid-run
 rc=0
-FMRT_TEST_DIE_RANK=1 FMRT_TEST_DIE_STEP=15 mpi2 train "${run[@]}" "${model[@]}" --backend $b \
+FMRT_TEST_DIE_RANK=1 FMRT_TEST_DIE_STEP=15 mpi2 train --force "${run[@]}" "${model[@]}" --backend $b \
     --steps 30 --ckpt "$t/ck.fmw" --ckpt-every 10 --out "$t/k.fmw" --dist >"$t/kill.log" 2>&1 || rc=$?
 if [ "$rc" -eq 0 ] || [ -e "$t/k.fmw" ]; then echo "FAIL: the killed run did not fail"; exit 1; fi
 grep -q "rank 1 .*exited on signal 9\|this rank was ended by the launcher" "$t/kill.log" ||
     { echo "FAIL: no error naming the lost rank"; cat "$t/kill.log"; exit 1; }
 "$fmrt" info "$t/ck.fmw" >"$t/info"
 grep -Eq "^ +step +10$" "$t/info" || { echo "FAIL: checkpoint not at step 10"; cat "$t/info"; exit 1; }
-mpi2 train "${run[@]}" --backend $b --resume "$t/ck.fmw" --steps 20 --out "$t/k20.fmw" --dist \
+mpi2 train --force "${run[@]}" --backend $b --resume "$t/ck.fmw" --steps 20 --out "$t/k20.fmw" --dist \
     2>"$t/log"
 cmp "$t/a.fmw" "$t/k20.fmw"
 echo "ok: rank 1 killed at step 15: job failed (exit $rc), checkpoint at step 10 whole, resumed to the same bytes"
 
 expect_fail "batch 9 does not divide among 2 ranks" \
-    mpi2 train "${run[@]}" "${model[@]}" --backend $b --batch 9 --steps 1 --out "$t/x.fmw" --dist
+    mpi2 train --force "${run[@]}" "${model[@]}" --backend $b --batch 9 --steps 1 --out "$t/x.fmw" --dist
 echo "dist: all checks passed"

@@ -30,17 +30,17 @@ model=(--preset tiny --config base_channels=8 --config "channel_mult=1,2" --conf
 . "$(dirname "$0")/expect.sh"
 
 # ---- numeric faults ---------------------------------------------------------------
-"$fmrt" train "${tiny[@]}" "${model[@]}" --steps 4 --ckpt "$t/a4.fmw" --out "$t/a.fmw" \
+"$fmrt" train --force "${tiny[@]}" "${model[@]}" --steps 4 --ckpt "$t/a4.fmw" --out "$t/a.fmw" \
     2>/dev/null </dev/null
 echo sentinel >"$t/b.fmw"
 cp "$t/b.fmw" "$t/b.keep"
 FMRT_TEST_FAULT_STEP=5 expect_fail "step 5: non-finite gradient in [a-z_0-9.]+ \(loss [0-9.]+\)" \
-    "$fmrt" train "${tiny[@]}" "${model[@]}" --steps 8 --ckpt "$t/b4.fmw" --ckpt-every 2 \
+    "$fmrt" train --force "${tiny[@]}" "${model[@]}" --steps 8 --ckpt "$t/b4.fmw" --ckpt-every 2 \
     --out "$t/b.fmw"
 cmp "$t/a4.fmw" "$t/b4.fmw" # the checkpoint of step 4, not a later one
 cmp "$t/b.keep" "$t/b.fmw"  # --out never written
 echo "ok: the step-4 checkpoint and --out are intact"
-FMRT_TEST_FAULT_STEP=5 "$fmrt" train "${tiny[@]}" "${model[@]}" --steps 8 --skip-nonfinite \
+FMRT_TEST_FAULT_STEP=5 "$fmrt" train --force "${tiny[@]}" "${model[@]}" --steps 8 --skip-nonfinite \
     --out "$t/s.fmw" 2>"$t/err" </dev/null
 grep -q "skipped 1 step with a non-finite" "$t/err"
 echo "ok: --skip-nonfinite: $(grep '^skipped step' "$t/err")"
@@ -51,24 +51,24 @@ have_opencl=0
 "$fmrt" backends >"$t/backends.txt" 2>&1
 grep -q opencl "$t/backends.txt" && have_opencl=1
 FMRT_ARENA_BYTES=1000000 expect_fail "ref arena exhausted: .*needs [0-9]+, [0-9]+ of [0-9]+ bytes free" \
-    "$fmrt" sample "$w" --n 4 --steps 2 --backend ref --out "$t/x.png"
+    "$fmrt" sample --force "$w" --n 4 --steps 2 --backend ref --out "$t/x.png"
 FMRT_ARENA_BYTES=1125899906842624 expect_fail "the arena needs [0-9.]+ GiB of host memory, more than this machine" \
-    "$fmrt" sample "$w" --n 4 --steps 2 --backend ref --out "$t/x.png"
-FMRT_ARENA_BYTES=12x expect_fail "FMRT_ARENA_BYTES: '12x'" "$fmrt" sample "$w" --backend ref
+    "$fmrt" sample --force "$w" --n 4 --steps 2 --backend ref --out "$t/x.png"
+FMRT_ARENA_BYTES=12x expect_fail "FMRT_ARENA_BYTES: '12x'" "$fmrt" sample --force "$w" --backend ref
 if [ "$have_opencl" = 1 ]; then
     FMRT_ARENA_BYTES=1000000 expect_fail "opencl arena exhausted: .*needs [0-9]+, [0-9]+ of [0-9]+ bytes free" \
-        "$fmrt" sample "$w" --n 4 --steps 2 --backend opencl --out "$t/x.png"
+        "$fmrt" sample --force "$w" --n 4 --steps 2 --backend opencl --out "$t/x.png"
     FMRT_ARENA_BYTES=1125899906842624 expect_fail "allows one allocation of at most|allocation of [0-9]+ bytes failed" \
-        "$fmrt" sample "$w" --n 4 --steps 2 --backend opencl --out "$t/x.png"
-    expect_fail "no device 99; devices seen: \[0\]" "$fmrt" sample "$w" --backend opencl:99
+        "$fmrt" sample --force "$w" --n 4 --steps 2 --backend opencl --out "$t/x.png"
+    expect_fail "no device 99; devices seen: \[0\]" "$fmrt" sample --force "$w" --backend opencl:99
     # The non-finite guard runs on the device backend's own reduction too.
-    FMRT_TEST_FAULT_STEP=2 expect_fail "step 2: non-finite gradient in " "$fmrt" train \
+    FMRT_TEST_FAULT_STEP=2 expect_fail "step 2: non-finite gradient in " "$fmrt" train --force \
         --data "$data" --limit 16 --log-every 1000 "${model[@]}" --backend opencl --steps 3 \
         --out "$t/o.fmw"
 else
-    expect_fail "'opencl' is not compiled" "$fmrt" sample "$w" --backend opencl:99
+    expect_fail "'opencl' is not compiled" "$fmrt" sample --force "$w" --backend opencl:99
 fi
-if "$fmrt" sample "$w" --n 2 --steps 1 --backend cuda --out "$t/x.png" 2>"$t/err" </dev/null; then
+if "$fmrt" sample --force "$w" --n 2 --steps 1 --backend cuda --out "$t/x.png" 2>"$t/err" </dev/null; then
     echo "note: a CUDA device is present; the no-device path is not checked here"
 else
     test "$(wc -l <"$t/err")" -eq 1
@@ -88,10 +88,10 @@ else
     limit=1 # 300 KiB per file: EFBIG instead of ENOSPC
     echo "full disk: cannot mount a tmpfs here; RLIMIT_FSIZE (ulimit -f 300) instead"
 fi
-"$fmrt" train "${tiny[@]}" "${model[@]}" --steps 2 --ckpt "$t/full/c.fmw" --out "$t/w2.fmw" \
+"$fmrt" train --force "${tiny[@]}" "${model[@]}" --steps 2 --ckpt "$t/full/c.fmw" --out "$t/w2.fmw" \
     2>/dev/null </dev/null
 cp "$t/full/c.fmw" "$t/c.keep"
-resume=("$fmrt" train "${tiny[@]}" --resume "$t/full/c.fmw" --ckpt "$t/full/c.fmw" --steps 4
+resume=("$fmrt" train --force "${tiny[@]}" --resume "$t/full/c.fmw" --ckpt "$t/full/c.fmw" --steps 4
         --out "$t/w4.fmw")
 if [ "$limit" = 1 ]; then
     expect_fail "writing checkpoint: .*(File too large|No space left)" \
@@ -109,13 +109,13 @@ if mount -t tmpfs -o size=8m fmrt-ro "$t/ro" 2>/dev/null; then
     mounts+=("$t/ro")
     cp "$t/c.keep" "$t/ro/c.fmw"
     mount -o remount,ro "$t/ro"
-    expect_fail "not writable" "$fmrt" train "${tiny[@]}" --resume "$t/ro/c.fmw" \
+    expect_fail "not writable" "$fmrt" train --force "${tiny[@]}" --resume "$t/ro/c.fmw" \
         --ckpt "$t/ro/c.fmw" --steps 4 --out "$t/w4.fmw"
     cmp "$t/c.keep" "$t/ro/c.fmw"
     # In the middle of a run: the folder turns read-only between two checkpoints.
     mount -o remount,rw "$t/ro"
     rm -f "$t/ro/c.fmw"
-    "$fmrt" train "${tiny[@]}" "${model[@]}" --steps 100000 --ckpt "$t/ro/c.fmw" --ckpt-every 1 \
+    "$fmrt" train --force "${tiny[@]}" "${model[@]}" --steps 100000 --ckpt "$t/ro/c.fmw" --ckpt-every 1 \
         --out "$t/ro/w.fmw" 2>"$t/err" </dev/null &
     pid=$!
     while [ ! -e "$t/ro/c.fmw" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
@@ -136,7 +136,7 @@ if mount -t tmpfs -o size=8m fmrt-ro "$t/ro" 2>/dev/null; then
     grep -q '^crc .* ok' "$t/info.txt"
     echo "ok: read-only mid-run: exit $rc, the last checkpoint is intact and loads"
 elif cp "$t/c.keep" "$t/ro/c.fmw" && chattr +i "$t/ro" 2>/dev/null; then
-    expect_fail "not writable|Permission denied|Operation not permitted" "$fmrt" train \
+    expect_fail "not writable|Permission denied|Operation not permitted" "$fmrt" train --force \
         "${tiny[@]}" --resume "$t/ro/c.fmw" --ckpt "$t/ro/c.fmw" --steps 4 --out "$t/w4.fmw"
     chattr -i "$t/ro"
     cmp "$t/c.keep" "$t/ro/c.fmw"

@@ -29,17 +29,17 @@ steps=20 # 16 steps per epoch: resumes cross an epoch boundary too
 data_args=(--data "$data" --limit 64 --backend ref --log-every 1000)
 model_args=(--preset tiny --config base_channels=8 --config "channel_mult=1,2" --config time_dim=16
             --config heads=2 --config groups=4 --batch 4 --seed 11)
-"$fmrt" train "${data_args[@]}" "${model_args[@]}" --steps $steps --out "$t/ref.fmw" \
+"$fmrt" train --force "${data_args[@]}" "${model_args[@]}" --steps $steps --out "$t/ref.fmw" \
     --ckpt "$t/ref_ck.fmw" 2>"$t/ref.log" </dev/null
 
 ck=$t/c.fmw
 landed=0 before=0 finished=0 resumed=0
 for i in $(seq 1 "$kills"); do
     if [ -e "$ck" ]; then
-        "$fmrt" train "${data_args[@]}" --resume "$ck" --ckpt "$ck" --ckpt-every 1 --steps $steps \
+        "$fmrt" train --force "${data_args[@]}" --resume "$ck" --ckpt "$ck" --ckpt-every 1 --steps $steps \
             --out "$t/out.fmw" 2>>"$t/train.log" </dev/null &
     else
-        "$fmrt" train "${data_args[@]}" "${model_args[@]}" --ckpt "$ck" --ckpt-every 1 \
+        "$fmrt" train --force "${data_args[@]}" "${model_args[@]}" --ckpt "$ck" --ckpt-every 1 \
             --steps $steps --out "$t/out.fmw" 2>>"$t/train.log" </dev/null &
     fi
     pid=$!
@@ -88,7 +88,7 @@ for i in $(seq 1 "$kills"); do
         continue
     fi
     cp "$ck" "$t/snap.fmw"
-    "$fmrt" train "${data_args[@]}" --resume "$t/snap.fmw" --steps $steps --out "$t/r.fmw" \
+    "$fmrt" train --force "${data_args[@]}" --resume "$t/snap.fmw" --steps $steps --out "$t/r.fmw" \
         2>"$t/resume.log" </dev/null
     cmp "$t/r.fmw" "$t/ref.fmw"
     resumed=$((resumed + 1))
@@ -106,7 +106,7 @@ fi
 # between the open and the rename of the next write leaves them (the learning rate is
 # constant: a 7-step run is the first 7 steps of the 20-step one).
 p=$t/p.fmw
-"$fmrt" train "${data_args[@]}" "${model_args[@]}" --steps 7 --ckpt "$p" --out "$t/p7.fmw" \
+"$fmrt" train --force "${data_args[@]}" "${model_args[@]}" --steps 7 --ckpt "$p" --out "$t/p7.fmw" \
     2>>"$t/train.log" </dev/null
 head -c 1000 "$t/ref_ck.fmw" >"$p.tmp"
 "$fmrt" info "$p" >"$t/info.txt"
@@ -114,7 +114,7 @@ grep -q '^crc .* ok' "$t/info.txt"
 if "$fmrt" info "$p.tmp" >"$t/torn.out" 2>"$t/torn.err"; then
     echo "FAIL: fmrt info accepted a torn checkpoint"; exit 1
 fi
-"$fmrt" train "${data_args[@]}" --resume "$p" --ckpt "$p" --ckpt-every 1 --steps $steps \
+"$fmrt" train --force "${data_args[@]}" --resume "$p" --ckpt "$p" --ckpt-every 1 --steps $steps \
     --out "$t/p20.fmw" 2>>"$t/train.log" </dev/null
 cmp "$t/p20.fmw" "$t/ref.fmw"
 if [ -e "$p.tmp" ]; then echo "FAIL: the torn temporary file was left behind"; exit 1; fi

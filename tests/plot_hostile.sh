@@ -13,7 +13,7 @@ trap 'rm -rf "$t"' EXIT
 fail=0
 
 printf 'step,epoch,loss,img_per_s\n1,1,1.2,40\n50,1,0.41,44\n100,1,0.2,44\n150,2,0.15,44\n' >"$t/ok.csv"
-timeout 10 "$fmrt" plot "$t/ok.csv" --out "$t/old.svg" --smooth 2 >/dev/null || {
+timeout 10 "$fmrt" plot --force "$t/ok.csv" --out "$t/old.svg" --smooth 2 >/dev/null || {
     echo "FAIL: a normal log does not plot"
     exit 1
 }
@@ -29,7 +29,7 @@ hostile() {
     name=$1 expect=$2
     shift 3
     before=$(files)
-    (ulimit -f "${fsize:-unlimited}" && exec timeout 10 "$fmrt" plot "$@") >/dev/null 2>"$t/err"
+    (ulimit -f "${fsize:-unlimited}" && exec timeout 10 "$fmrt" plot --force "$@") >/dev/null 2>"$t/err"
     rc=$?
     lines=$(wc -l <"$t/err")
     if [ "$rc" -lt 1 ] || [ "$rc" -gt 125 ] || [ "$lines" -ne 1 ] || ! grep -q "^fmrt.*$expect" "$t/err"; then
@@ -75,7 +75,7 @@ fsize=1 hostile "RLIMIT_FSIZE" "File too large" -- "$t/ok.csv" "$t/ok.csv" --out
 
 # Non-finite losses are skipped and counted; the rest plots.
 printf '1,1,nan\n2,1,0.5\n3,1,inf\n4,1,0.4\n' >"$t/some.csv"
-if ! timeout 10 "$fmrt" plot "$t/some.csv" --out "$t/some.svg" >/dev/null 2>"$t/err" ||
+if ! timeout 10 "$fmrt" plot --force "$t/some.csv" --out "$t/some.svg" >/dev/null 2>"$t/err" ||
     ! grep -q "skipped 2 rows" "$t/err" || grep -qi "nan\|inf" "$t/some.svg"; then
     echo "FAIL: non-finite losses: $(cat "$t/err")"
     fail=1

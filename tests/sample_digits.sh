@@ -10,7 +10,7 @@ trap 'rm -rf "$t"' EXIT
 for be in ref cpu; do
   "$example" "$weights" "$be" "$t/ex.u8" >"$t/ex.txt"
   "$fmrt" sample "$weights" --backend "$be" --n 10 --steps 20 --seed 1 --cfg 2.0 \
-      --classes 0,1,2,3,4,5,6,7,8,9 --out "$t/s.png" --raw-out "$t/cli.u8" 2>/dev/null
+      --classes 0,1,2,3,4,5,6,7,8,9 --out "$t/s.png" --raw-out "$t/cli.u8" --force 2>/dev/null
   cmp "$t/ex.u8" "$t/cli.u8"
   test "$(wc -l <"$t/ex.txt")" -eq 14
   echo "sample_digits on $be: the same 10 digits as fmrt sample"

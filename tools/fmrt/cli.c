@@ -369,12 +369,22 @@ int cli_check_weights(const char *path, const fm_weights *w, fm_mode mode, int u
     return s == FM_OK ? 0 : cli_error("%s: %s", path, err);
 }
 
+int cli_force;
+
 void cli_files_add(cli_files *f, const char *flag, const char *path)
 {
     if (path && f->n < (int)(sizeof f->paths / sizeof f->paths[0])) {
         f->flags[f->n] = flag;
+        f->own[f->n] = 0;
         f->paths[f->n++] = path;
     }
+}
+
+void cli_files_add_own(cli_files *f, const char *flag, const char *path)
+{
+    cli_files_add(f, flag, path);
+    if (path && f->n > 0 && f->paths[f->n - 1] == path)
+        f->own[f->n - 1] = 1;
 }
 
 /* path with its folder resolved ("x" and "./x" agree); 0 when the folder is gone. */
@@ -415,6 +425,13 @@ int cli_check_outputs(const cli_files *outs, const cli_files *ins)
             if (same_file(p, ins->paths[j]))
                 return cli_error("%s %s is also the input %s: writing it would destroy the input",
                                  flag, p, ins->flags[j]);
+    }
+    /* Last, so that a clash above is named first: what --force would not cure. */
+    for (int i = 0; i < outs->n && !cli_force; i++) {
+        struct stat sb;
+        if (!outs->own[i] && lstat(outs->paths[i], &sb) == 0)
+            return cli_error("%s %s exists: --force replaces it (or name another file)",
+                             outs->flags[i], outs->paths[i]);
     }
     return 0;
 }

@@ -36,14 +36,20 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
 int cli_parse_list(const char *flag, const char *s, long long lo, long long hi, int *v, int max);
 
 /* The output files of a command, checked before any work starts: each passes
- * fm_file_check_output, and no two name the same file, nor one an input (same path
- * after resolving the folder, or the same file when both exist). flags[i] names
- * outs[i] in messages; NULL entries are skipped. */
+ * fm_file_check_output, none that exists is replaced without --force unless it is
+ * the run's own (cli_files_add_own: a resumed run's checkpoint, weights and log), and
+ * no two name the same file, nor one an input (same path after resolving the folder,
+ * or the same file when both exist). flags[i] names outs[i] in messages; NULL entries
+ * are skipped. */
 typedef struct cli_files {
     const char *flags[8], *paths[8];
+    int own[8];
     int n;
 } cli_files;
 void cli_files_add(cli_files *f, const char *flag, const char *path);
+void cli_files_add_own(cli_files *f, const char *flag, const char *path);
+/* --force (every command; taken out of argv by main.c): replace existing outputs. */
+extern int cli_force;
 int cli_check_outputs(const cli_files *outs, const cli_files *ins);
 
 /* Monotonic seconds. */

@@ -117,6 +117,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: fmrt <command> [options]   (fmrt <command> --help for its options)\n"
                "       train, sample, bench, conformance, golden also take --threads N\n"
                "       (the cpu backend's threads; 0, the default: the cores available);\n"
+               "       train, train-classifier, sample, eval, export, convert, plot take\n"
+               "       --force (replace an existing output file; without it, one that this\n"
+               "       run did not write stops the command before any work);\n"
                "       sample, eval, bench, conformance take --precision f32|bf16 (cpu: the\n"
                "       3x3 convolutions' GEMMs on bfloat16 operands, float32 sums)\n\n");
     for (size_t i = 0; i < NCMD; i++)
@@ -154,8 +157,15 @@ static int apply_precision(const char *cmd, const char *v)
     return 0;
 }
 
+static int apply_force(const char *cmd, const char *v)
+{
+    (void)cmd, (void)v;
+    cli_force = 1;
+    return 0;
+}
+
 typedef struct global_opt {
-    const char *flag, *need; /* need: the message for a missing value */
+    const char *flag, *need; /* need: the message for a missing value; NULL: takes none */
     int (*apply)(const char *cmd, const char *v);
     const char *cmds[8]; /* the commands that take it, NULL-terminated */
 } global_opt;
@@ -165,6 +175,8 @@ static const global_opt global_opts[] = {
      {"train", "train-classifier", "sample", "eval", "bench", "conformance", "golden", NULL}},
     {"--precision", "--precision needs a value (f32 or bf16)", apply_precision,
      {"sample", "eval", "bench", "conformance", NULL}},
+    {"--force", NULL, apply_force,
+     {"train", "train-classifier", "sample", "eval", "export", "convert", "plot", NULL}},
 };
 
 static int take_global(int *argc, char **argv, const global_opt *o)
@@ -175,14 +187,15 @@ static int take_global(int *argc, char **argv, const global_opt *o)
     for (int i = 2; known && i < *argc; i++) {
         if (strcmp(argv[i], o->flag) != 0)
             continue;
-        if (i + 1 >= *argc)
+        const int take = o->need ? 2 : 1; /* the flag, and its value */
+        if (i + take > *argc)
             return cli_usage_error(argv[1], "%s", o->need);
-        int rc = o->apply(argv[1], argv[i + 1]);
+        int rc = o->apply(argv[1], o->need ? argv[i + 1] : NULL);
         if (rc)
             return rc;
-        for (int k = i; k + 2 <= *argc; k++)
-            argv[k] = argv[k + 2];
-        *argc -= 2;
+        for (int k = i; k + take <= *argc; k++)
+            argv[k] = argv[k + take];
+        *argc -= take;
         i--;
     }
     return 0;

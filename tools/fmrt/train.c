@@ -283,18 +283,22 @@ static int save_all(run *r, int final)
 
 /* Every output checked before hours of training start (cli_check_outputs): --out,
  * --ckpt and --log distinct and none of them a data file; --out and --log not the
- * checkpoint being resumed (--ckpt may be: the run goes on writing it). */
+ * checkpoint being resumed (--ckpt may be: the run goes on writing it). A resumed
+ * run's outputs are its own (the run that wrote them goes on): an existing one is
+ * replaced (--log: extended) without --force; a new run's are not. */
 static int check_outputs(const opts *o)
 {
     cli_files outs = {0}, data = {0}, resume = {0}, final = {0};
-    cli_files_add(&outs, "--out", o->out);
-    cli_files_add(&outs, "--ckpt", o->ckpt);
-    cli_files_add(&outs, "--log", o->log);
+    void (*add)(cli_files *, const char *, const char *) = o->resume ? cli_files_add_own
+                                                                     : cli_files_add;
+    add(&outs, "--out", o->out);
+    add(&outs, "--ckpt", o->ckpt);
+    add(&outs, "--log", o->log);
     cli_files_add(&data, "--images", o->images);
     cli_files_add(&data, "--labels", o->labels);
     cli_files_add(&resume, "--resume", o->resume);
-    cli_files_add(&final, "--out", o->out);
-    cli_files_add(&final, "--log", o->log);
+    add(&final, "--out", o->out);
+    add(&final, "--log", o->log);
     return cli_check_outputs(&outs, &data) || cli_check_outputs(&final, &resume);
 }
 
