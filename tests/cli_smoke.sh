@@ -15,7 +15,14 @@ common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train "${common[@]}" --steps 6 --ckpt "$t/c.fmw" --out "$t/B1.fmw" </dev/null
 "$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" </dev/null
 cmp "$t/A.fmw" "$t/B.fmw"
-echo "resume: bit-identical"
+# The original command with --resume added: its model flags agree, so it resumes.
+"$fmrt" train "${common[@]}" --resume "$t/c.fmw" --steps 14 --out "$t/B2.fmw" </dev/null 2>/dev/null
+cmp "$t/A.fmw" "$t/B2.fmw"
+rc=0
+"$fmrt" train "${common[@]}" --classes 5 --resume "$t/c.fmw" --steps 14 --out "$t/B3.fmw" \
+    </dev/null 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && test "$(wc -l <"$t/err")" -eq 1 && grep -q "num_classes is 10 in the file, 5" "$t/err"
+echo "resume: bit-identical, also with the original command's flags"
 # Ctrl-C: the run finishes its step, saves --out and --ckpt, and exits with 130, so
 # that "train ... && sample ..." stops there.
 "$fmrt" train "${common[@]}" --steps 1000000 --ckpt "$t/i.ckpt" --out "$t/I.fmw" --log-every 1 \
@@ -27,6 +34,7 @@ rc=0
 wait "$pid" || rc=$?
 test "$rc" -eq 130 || { echo "Ctrl-C: exit status $rc, expected 130"; cat "$t/int.log"; exit 1; }
 grep -q '^interrupted at step' "$t/int.log"
+grep -q "^resume with: fmrt train --data $data --limit 40 .*--resume $t/i.ckpt" "$t/int.log"
 "$fmrt" info "$t/I.fmw" >"$t/iinfo" && grep -q '^crc .* ok' "$t/iinfo"
 "$fmrt" info "$t/i.ckpt" >"$t/iinfo" && grep -q '^crc .* ok' "$t/iinfo"
 echo "Ctrl-C: saved, exit status 130"

@@ -106,9 +106,6 @@ static int check_train_args(opts *o)
         return cli_usage_error(CMD, "--ckpt-every needs --ckpt FILE");
     if (o->ckpt && !o->ckpt_every)
         o->ckpt_every = 500;
-    if (o->resume && o->cfg.given)
-        return cli_usage_error(CMD, "--resume takes the model from the checkpoint; drop "
-                                    "--preset/--config/--classes");
     return 0;
 }
 
@@ -445,6 +442,25 @@ static int step_batch(run *r)
     return 0;
 }
 
+/* The command that goes on from the checkpoint: the data, its --limit, the run's
+ * length and outputs (the model and the recipe come from the checkpoint). */
+static void print_resume(const opts *o)
+{
+    fprintf(stderr, "resume with: fmrt train");
+    if (o->data)
+        fprintf(stderr, " --data %s", o->data);
+    else
+        fprintf(stderr, " --images %s --labels %s", o->images, o->labels);
+    if (o->limit)
+        fprintf(stderr, " --limit %lld", o->limit);
+    if (o->steps)
+        fprintf(stderr, " --steps %lld", o->steps);
+    else
+        fprintf(stderr, " --epochs %lld", o->epochs);
+    fprintf(stderr, " --resume %s --ckpt %s --out %s%s%s\n", o->ckpt, o->ckpt, o->out,
+            o->log ? " --log " : "", o->log ? o->log : "");
+}
+
 /* The run ended (target reached or Ctrl-C): the final files and the summary. Exit
  * status 130 (128 + SIGINT, what a shell reports for a command Ctrl-C ended) after
  * an interruption that saved cleanly, so that "train ... && sample ..." stops there. */
@@ -469,7 +485,7 @@ static int finish(run *r)
                 "(--skip-nonfinite)\n",
                 (long long)r->skipped, r->skipped == 1 ? "" : "s");
     if (interrupted && o->ckpt)
-        fprintf(stderr, "resume with: --resume %s\n", o->ckpt);
+        print_resume(o);
     else if (interrupted)
         fprintf(stderr, "no --ckpt given: the optimizer state was not saved\n");
     return interrupted ? CLI_INTERRUPTED : 0;
@@ -527,6 +543,24 @@ out:
     return rc;
 }
 
+/* --resume with the original command's --preset/--config/--classes: they must describe
+ * the checkpoint's model; the first field that differs is named. */
+static int same_model(session *s)
+{
+    const opts *o = &s->o;
+    fm_config flags;
+    char err[256];
+    if (!o->cfg.given)
+        return 0;
+    if (cli_build_config(&o->cfg, &flags) != 0)
+        return 1;
+    if (fm_weights_check_config(&s->w, &flags, err, sizeof err) != FM_OK)
+        return cli_error("--resume %s: the model flags describe another model (%s); drop them "
+                         "or resume the run they describe",
+                         o->resume, err + (strncmp(err, "config mismatch: ", 17) ? 0 : 17));
+    return 0;
+}
+
 /* The model's config: the checkpoint's with --resume, else the flags'. */
 static int open_config(session *s)
 {
@@ -547,6 +581,8 @@ static int open_config(session *s)
         if (fm_ckpt_state_read(&s->w, &s->st, err, sizeof err) != FM_OK)
             return cli_error("%s: %s", o->resume, err);
         if ((rc = cli_check_weights(o->resume, &s->w, FM_MODE_TRAIN, 0)) != 0)
+            return rc;
+        if ((rc = same_model(s)) != 0)
             return rc;
     } else if ((rc = cli_build_config(&o->cfg, &s->cfg)) != 0) {
         return rc;
