@@ -368,20 +368,22 @@ static void progress(const run *r, const tick *t)
 {
     if (r->dist->rank != 0)
         return;
-    if (r->log)
+    if (r->log) { /* flushed: the CSV is readable (fmrt plot) while the run goes on */
         fprintf(r->log, "%llu,%llu,%.6f,%.2f\n", (unsigned long long)t->step,
                 (unsigned long long)t->ep + 1, (double)t->loss, t->dt > 0 ? r->B / t->dt : 0.0);
+        fflush(r->log);
+    }
     char eta[32];
     cli_hms((double)(r->total - (int64_t)t->step) * r->B / t->ips, eta, sizeof eta);
     if (r->tty) {
         char bar[21];
-        int fill = (int)(20 * t->pos / (uint64_t)r->spe);
+        int fill = (int)(20 * (int64_t)t->step / r->total); /* the run's progress */
         for (int k = 0; k < 20; k++)
             bar[k] = k < fill ? '=' : k == fill ? '>' : ' ';
         bar[20] = 0;
-        fprintf(stderr, "\repoch %llu/%lld step %llu/%lld [%s] loss %.4f img/s %.1f ETA %s\x1b[K",
-                (unsigned long long)t->ep + 1, (long long)r->epochs, (unsigned long long)t->pos,
-                (long long)r->spe, bar, t->mean, t->ips, eta);
+        fprintf(stderr, "\rstep %llu/%lld epoch %llu/%lld [%s] loss %.4f img/s %.1f ETA %s\x1b[K",
+                (unsigned long long)t->step, (long long)r->total, (unsigned long long)t->ep + 1,
+                (long long)r->epochs, bar, t->mean, t->ips, eta);
     } else if (t->step % (uint64_t)r->o->log_every == 0 || (int64_t)t->step == r->first + 1 ||
                (int64_t)t->step == r->total) {
         fprintf(stderr, "step %llu/%lld epoch %llu loss %.4f img/s %.1f ETA %s\n",
