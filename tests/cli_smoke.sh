@@ -54,6 +54,13 @@ head -c 8 "$t/A.keep" | od -An -c | grep -q 'P   N   G'
     --steps "$(($(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$t/int.log") + 1))" \
     </dev/null 2>/dev/null
 echo "outputs: kept without --force, replaced with it; a resumed run's own replaced"
+# A conditional model samples a row per class by default, with guidance; --classes none
+# keeps the "no label" row.
+"$fmrt" sample "$t/A.fmw" --steps 1 --cols 2 --out "$t/rows.png" </dev/null 2>"$t/err"
+grep -q "^sampled 20 images x 1 euler steps with guidance" "$t/err"
+"$fmrt" sample "$t/A.fmw" --steps 1 --n 3 --classes none --out "$t/none.png" </dev/null 2>"$t/err"
+grep -q "^sampled 3 images x 1 euler steps in" "$t/err"
+echo "sample: a row per class by default"
 # The same for the DiT: train, checkpoint, resume bit-identically, sample.
 dit=(--data "$data" --preset dit-tiny --classes 10 --batch 4 --limit 40 --seed 5)
 "$fmrt" train "${dit[@]}" --steps 6 --out "$t/DA.fmw" </dev/null

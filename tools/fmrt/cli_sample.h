@@ -8,7 +8,9 @@ typedef struct cli_sample_opts {
     const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *f32_out, *classes;
     long long n, steps, seed, cls, cols;
     double cfg;
-    int have_cls, have_cfg, raw;
+    int have_cls, have_cfg, have_n, raw;
+    int rows;      /* --classes all (the default of a conditional model): a row per class */
+    int unguided;  /* --classes none: the "no label" row K, no guidance */
     int labels[CLI_MAX_LIST], nlabels;  /* from --class or --classes */
     int traj_cols[CLI_MAX_LIST], ntraj; /* steps captured with --traj */
 } cli_sample_opts;

@@ -30,13 +30,16 @@ static void usage(FILE *f)
                "  --precision P        f32 (default) or bf16: on cpu, the 3x3 convolutions'\n"
                "                       GEMMs on bfloat16 operands with float32 sums (AVX512-\n"
                "                       BF16; float32 where the CPU lacks it)\n"
-               "  --n N                images (default 16)\n"
+               "  --n N                images (default 16; conditional models: a row per class)\n"
                "  --steps N            integration steps (default 50)\n"
                "  --sampler euler|heun (default euler)\n"
                "  --seed S             noise: Philox(S), stream 0 (default 0)\n"
                "  --class K            conditional models: every image of class K\n"
-               "  --classes 0,1,2      conditional models: labels cycling through the list\n"
-               "  --cfg W              guidance scale with --class/--classes (default 2.0)\n"
+               "  --classes 0,1,2      conditional models: labels cycling through the list;\n"
+               "                       all (the default): a row of --cols images per class\n"
+               "                       (--n then defaults to classes x cols); none: the\n"
+               "                       \"no label\" row, no guidance\n"
+               "  --cfg W              guidance scale with labels (default 2.0)\n"
                "  --raw                use the raw weights (raw.* tensors) instead of the EMA\n"
                "  --out F              PNG grid (default samples.png)\n"
                "  --cols N             grid columns (default 8)\n"
@@ -59,8 +62,8 @@ static int check_sample_args(opts *o)
         return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
     if (o->have_cls && o->classes)
         return cli_usage_error(CMD, "give --class or --classes, not both");
-    if (o->have_cfg && !o->have_cls && !o->classes)
-        return cli_usage_error(CMD, "--cfg needs --class or --classes");
+    if (o->have_cfg && o->classes && strcmp(o->classes, "none") == 0)
+        return cli_usage_error(CMD, "--cfg does not apply to --classes none (no guidance)");
     if (o->traj_list && !o->traj)
         return cli_usage_error(CMD, "--traj-steps needs --traj FILE");
     /* The lists are checked here too, before any file is read; only the check
@@ -68,6 +71,10 @@ static int check_sample_args(opts *o)
     if (o->have_cls) {
         o->labels[0] = (int)o->cls;
         o->nlabels = 1;
+    } else if (o->classes && strcmp(o->classes, "all") == 0) {
+        o->rows = 1;
+    } else if (o->classes && strcmp(o->classes, "none") == 0) {
+        o->unguided = 1;
     } else if (o->classes && (o->nlabels = cli_parse_list("--classes", o->classes, 0, 1000, o->labels,
                                                       MAX_LIST)) < 0) {
         return 2;
@@ -125,7 +132,7 @@ int parse_sample_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--raw-out") == 0) str = &o->raw_out;
         else if (strcmp(a, "--f32-out") == 0) str = &o->f32_out;
         else if (strcmp(a, "--classes") == 0) str = &o->classes;
-        else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024;
+        else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024, o->have_n = 1;
         else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
         else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
         else if (strcmp(a, "--cols") == 0) num = &o->cols;
@@ -234,10 +241,35 @@ static int open_weights(job *j)
     return 0;
 }
 
+/* A conditional model without --class/--classes (or with --classes all): a row of
+ * --cols images per class, all K classes unless --n says otherwise, with guidance. */
+static int class_rows(job *j)
+{
+    opts *o = &j->o;
+    const int K = j->w.cfg.num_classes;
+    if (K == 0)
+        return o->rows ? cli_error("%s is an unconditional model (num_classes=0): --classes all "
+                                   "does not apply", o->weights)
+                       : 0;
+    if (o->nlabels || o->unguided)
+        return 0;
+    if (!o->have_n)
+        o->n = (long long)K * o->cols > MAX_LIST ? MAX_LIST : (long long)K * o->cols;
+    for (int i = 0; i < o->n; i++)
+        o->labels[i] = (int)(i / o->cols % K);
+    o->nlabels = (int)o->n;
+    return 0;
+}
+
 /* The sizes of the run, and the labels checked against the model's classes. */
 static int size_job(job *j)
 {
     const opts *o = &j->o;
+    if (class_rows(j))
+        return 1;
+    if (o->have_cfg && j->w.cfg.num_classes == 0)
+        return cli_error("%s is an unconditional model (num_classes=0): --cfg does not apply",
+                         o->weights);
     j->cfg = j->w.cfg;
     j->N = (int)o->n;
     j->C = j->cfg.in_channels;
