@@ -61,7 +61,8 @@ static void usage(FILE *f)
             "  --preset NAME        base configuration: mnist, tiny (U-Nets), dit, dit-tiny\n"
             "                       (default mnist, or dit with --arch dit)\n"
             "  --config key=value   override one config field (repeatable)\n"
-            "  --classes K          conditional model with K classes (default 0)\n"
+            "  --classes K          conditional model with K classes (default: the labels'\n"
+            "                       classes, 10 for MNIST; 0: an unconditional model)\n"
             "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
             "optimisation:\n"
@@ -595,6 +596,23 @@ static int open_config(session *s)
     return 0;
 }
 
+/* A new run without --classes: conditional on the classes its labels hold (the largest
+ * label + 1 over the whole file, so that --limit does not change the model). */
+static int classes_of_labels(session *s)
+{
+    int K = 0;
+    char msg[200];
+    for (int i = 0; i < s->ds.n; i++)
+        K = s->ds.labels[i] + 1 > K ? s->ds.labels[i] + 1 : K;
+    s->cfg.num_classes = K;
+    if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config: %s", msg);
+    if (s->dist.rank == 0)
+        fprintf(stderr, "conditional on the %d classes of the labels (--classes 0: an "
+                        "unconditional model)\n", K);
+    return 0;
+}
+
 /* The data (its first --limit images), the model description, the batch (the
  * checkpoint's on --resume) and the run's length in steps. */
 static int size_run(session *s)
@@ -602,6 +620,8 @@ static int size_run(session *s)
     const opts *o = &s->o;
     int rc = load_data(o, s->cfg.num_classes, &s->ds, &s->datamem);
     if (rc != 0)
+        return rc;
+    if (!o->resume && !o->cfg.have_classes && (rc = classes_of_labels(s)) != 0)
         return rc;
     if (s->ds.h != s->cfg.image || s->ds.w != s->cfg.image)
         return cli_error("the data has %dx%d images, the model expects image=%d", s->ds.h, s->ds.w,
