@@ -225,6 +225,7 @@ typedef struct session {
     fm_model *m;
     fm_backend be;
     int be_open;
+    int auto_classes; /* num_classes came from the labels (no --classes) */
     int batch, lb; /* the global batch; this rank's share (batch / ranks) */
     train_dist dist;
     int64_t spe, total; /* steps per epoch; the step the run ends at */
@@ -526,9 +527,11 @@ static int train(session *s)
                 r.dist->size, r.dist->size == 1 ? "" : "s", r.lb, r.B);
     if (r.dist->rank == 0)
         fprintf(stderr,
-                "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
+                "training %s%s: %lld params, %d images, batch %d, %lld steps/epoch, "
                 "steps %lld..%lld, backend %s\n",
-                r.cond ? "conditional" : "unconditional", (long long)r.m->nfloats, r.ds->n, r.B,
+                r.cond ? "conditional" : "unconditional",
+                s->auto_classes ? " (the labels' classes; --classes 0: unconditional)" : "",
+                (long long)r.m->nfloats, r.ds->n, r.B,
                 (long long)r.spe, (long long)r.first + 1, (long long)r.total,
                 fm_backend_describe(r.be));
     while ((int64_t)r.st.step < r.total && !stopping(&r)) {
@@ -605,11 +608,9 @@ static int classes_of_labels(session *s)
     for (int i = 0; i < s->ds.n; i++)
         K = s->ds.labels[i] + 1 > K ? s->ds.labels[i] + 1 : K;
     s->cfg.num_classes = K;
+    s->auto_classes = 1; /* said in the run's first line */
     if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
         return cli_error("config: %s", msg);
-    if (s->dist.rank == 0)
-        fprintf(stderr, "conditional on the %d classes of the labels (--classes 0: an "
-                        "unconditional model)\n", K);
     return 0;
 }
 
