@@ -17,7 +17,7 @@ trap 'rm -rf "$t"' EXIT
 
 bad=0
 for layer in fmrt_runtime fmrt_kernels_ref fmrt_kernels_cpu fmrt_kernels_cl fmrt_kernels_cuda \
-    fmrt_model fmrt_io fmrt_conformance_ops fmrt_conformance_model cli_tool dist_mpi fmrt_formats; do
+    fmrt_model fmrt_io fmrt_conformance_ops fmrt_conformance_model cli_tool dist_mpi alloc_formats; do
     d=$b/CMakeFiles/$layer.dir
     [ -d "$d" ] || continue
     mapfile -t objs < <(find "$d" -name '*.o' | sort)
