@@ -20,35 +20,55 @@
 
 /* ---- whole files ----------------------------------------------------------------- */
 
-fm_status fm_file_head(const char *path, void *buf, size_t n, size_t *got, size_t *size, char *err,
-                       size_t errlen)
+/* path opened for reading, a regular file whose size fits size_t: *fd and *size. */
+static fm_status open_regular(const char *path, int *fd, size_t *size, char *err, size_t errlen)
 {
-    if (!path || (!buf && n) || !got || !size)
-        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_file_head: NULL argument");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     fm_status s = FM_OK;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(*fd, &st) != 0)
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: fstat failed: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: not a regular file", path);
+    else if ((uintmax_t)st.st_size > SIZE_MAX)
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: too large for this address space", path);
+    if (s != FM_OK)
+        close(*fd);
+    else
+        *size = (size_t)st.st_size;
+    return s;
+}
+
+/* Up to n bytes of fd into p, in pieces of at most 1 GiB; *got stops short at the end
+ * of the file. */
+static fm_status read_upto(int fd, const char *path, uint8_t *p, size_t n, size_t *got, char *err,
+                           size_t errlen)
+{
     *got = 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uintmax_t)st.st_size > SIZE_MAX) {
-        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: not a regular file of this address space", path);
-        goto done;
-    }
-    *size = (size_t)st.st_size;
     while (*got < n) {
-        ssize_t r = read(fd, (uint8_t *)buf + *got, n - *got);
+        size_t want = n - *got > ((size_t)1 << 30) ? (size_t)1 << 30 : n - *got;
+        ssize_t r = read(fd, p + *got, want);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            s = fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-            goto done;
-        }
+        if (r < 0)
+            return fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         if (r == 0)
             break;
         *got += (size_t)r;
     }
-done:
+    return FM_OK;
+}
+
+fm_status fm_file_head(const char *path, void *buf, size_t n, size_t *got, size_t *size, char *err,
+                       size_t errlen)
+{
+    int fd;
+    if (!path || (!buf && n) || !got || !size)
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_file_head: NULL argument");
+    FM_TRY(open_regular(path, &fd, size, err, errlen));
+    fm_status s = read_upto(fd, path, buf, n, got, err, errlen);
     close(fd);
     return s;
 }
@@ -56,56 +76,29 @@ done:
 fm_status fm_file_read(const char *path, fm_arena *host, const uint8_t **data, size_t *len,
                        char *err, size_t errlen)
 {
+    int fd;
+    size_t n, off, got = 0;
     if (!path || !host || !host->base || !data || !len)
         return fm_errorf(err, errlen, FM_ERR_ARG, "fm_file_read: NULL argument");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    fm_status s = FM_OK;
+    FM_TRY(open_regular(path, &fd, &n, err, errlen));
     fm_arena_mark mark = fm_arena_get_mark(host, "file");
-    if (fstat(fd, &st) != 0) {
-        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: fstat failed: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uintmax_t)st.st_size > SIZE_MAX) {
-        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: too large for this address space", path);
-        goto done;
-    }
-    size_t n = (size_t)st.st_size, off, got = 0;
-    if (fm_arena_alloc(host, n, &off) != FM_OK) {
+    fm_status s = fm_arena_alloc(host, n, &off);
+    if (s != FM_OK)
         s = fm_errorf(err, errlen, FM_ERR_ARENA, "%s: %zu bytes, arena has %zu free", path, n,
                       fm_arena_free_bytes(host));
-        goto done;
-    }
-    uint8_t *p = fm_arena_ptr(host, off);
-    while (got < n) {
-        size_t want = n - got > ((size_t)1 << 30) ? (size_t)1 << 30 : n - got;
-        ssize_t r = read(fd, p + got, want);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            s = fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-            goto done;
-        }
-        if (r == 0) {
-            s = fm_errorf(err, errlen, FM_ERR_IO, "%s: shrank while reading (%zu of %zu bytes)",
-                          path, got, n);
-            goto done;
-        }
-        got += (size_t)r;
-    }
-    *data = p;
-    *len = n;
-done:
+    if (s == FM_OK)
+        s = read_upto(fd, path, fm_arena_ptr(host, off), n, &got, err, errlen);
+    if (s == FM_OK && got < n)
+        s = fm_errorf(err, errlen, FM_ERR_IO, "%s: shrank while reading (%zu of %zu bytes)", path,
+                      got, n);
     close(fd);
-    if (s)
+    if (s != FM_OK) {
         fm_arena_reset(host, mark);
-    return s;
+        return s;
+    }
+    *data = fm_arena_ptr(host, off);
+    *len = n;
+    return FM_OK;
 }
 
 /* ---- crash-safe writes ---------------------------------------------------------- */
