@@ -70,7 +70,33 @@ fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len)
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (fm_train_opt_check(f[i].key, (double)f[i].v, msg, len) != FM_OK)
             return FM_ERR_ARG;
+    if (o->lr_schedule > FM_LR_COSINE) {
+        snprintf(msg, len, "lr_schedule %u is not constant (0) or cosine (1)", o->lr_schedule);
+        return FM_ERR_ARG;
+    }
+    if (o->warmup > FM_MAX_STEPS || o->decay_steps > FM_MAX_STEPS) {
+        snprintf(msg, len, "warmup %llu / decay_steps %llu: above %lld steps",
+                 (unsigned long long)o->warmup, (unsigned long long)o->decay_steps, FM_MAX_STEPS);
+        return FM_ERR_ARG;
+    }
+    if (o->lr_schedule == FM_LR_COSINE && o->decay_steps <= o->warmup) {
+        snprintf(msg, len, "a cosine schedule needs decay_steps %llu above warmup %llu",
+                 (unsigned long long)o->decay_steps, (unsigned long long)o->warmup);
+        return FM_ERR_ARG;
+    }
     return FM_OK;
+}
+
+float fm_train_lr(const fm_train_opts *o, uint64_t step)
+{
+    double w = o->warmup && step < o->warmup ? (double)step / (double)o->warmup : 1.0;
+    if (o->lr_schedule != FM_LR_COSINE)
+        return (float)((double)o->lr * w);
+    double p = step > o->warmup + 1
+                   ? (double)(step - 1 - o->warmup) / (double)(o->decay_steps - o->warmup)
+                   : 0.0;
+    p = p > 1.0 ? 1.0 : p;
+    return (float)((double)o->lr * w * 0.5 * (1.0 + cos(3.14159265358979323846 * p)));
 }
 
 static fm_status run(fm_backend *be, fm_call c) { return fm_run(be, &c); }
@@ -207,7 +233,7 @@ static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor
     double bc2 = 1.0 - pow((double)o->beta2, (double)step);
     TRY(run(be, (fm_call){.op = FM_OP_ADAMW,
                           .t = {m->flat, m->adam_m, m->adam_v, m->grad},
-                          .f = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
+                          .f = {fm_train_lr(o, step), o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
                                 (float)bc2}}));
     return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
 }

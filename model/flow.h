@@ -19,6 +19,12 @@ typedef struct fm_train_opts {
     float ema_decay;
     float label_drop;                          /* conditional models: P(y -> K) */
     uint64_t seed;
+    /* The learning rate of step s (from 1), fm_train_lr: a linear warmup over the first
+     * `warmup` steps (lr s / warmup), then constant (FM_LR_CONSTANT) or a half cosine
+     * from lr down to 0 at step decay_steps (FM_LR_COSINE). All three are saved in a
+     * checkpoint, so a resumed run follows the same curve. */
+    uint32_t lr_schedule;
+    uint64_t warmup, decay_steps;
     /* Test hook, 0 in real runs: at this step the loss gradient dL/dv is scaled by
      * +inf, which makes every parameter gradient non-finite (NaN or inf) while the
      * loss itself stays finite. Tests use it to check the non-finite guard below
@@ -39,6 +45,17 @@ typedef struct fm_train_opts {
     void *grad_user;
 } fm_train_opts;
 
+enum { FM_LR_CONSTANT = 0, FM_LR_COSINE = 1 };
+
+/* The learning rate of step s >= 1 (computed in double on the host, so every backend
+ * and every rank uses the same float):
+ *   w(s) = min(1, s / warmup)              (1 when warmup = 0)
+ *   constant: lr w(s)
+ *   cosine:   lr w(s) (1 + cos(pi p)) / 2,  p = clamp((s - 1 - warmup) / (decay_steps - warmup), 0, 1)
+ * so the first step after the warmup takes the full lr and the curve reaches 0 one
+ * step after decay_steps. */
+float fm_train_lr(const fm_train_opts *o, uint64_t step);
+
 /* The seed notebook's recipe: lr 1e-4, betas 0.9/0.999, eps 1e-8, wd 0.01, EMA
  * 0.999, label dropout 0.1. */
 fm_train_opts fm_train_defaults(void);
@@ -51,7 +68,9 @@ fm_train_opts fm_train_defaults(void);
  * with this message: FM_ERR_ARG and "lr 0 is outside (0, 10]" in msg; NaN fails
  * every rule. An unknown key is FM_ERR_ARG too. */
 fm_status fm_train_opt_check(const char *key, double v, char *msg, size_t len);
-/* Every hyper-parameter of o by fm_train_opt_check (fm_train_step calls it first). */
+/* Every hyper-parameter of o by fm_train_opt_check, and the schedule: lr_schedule one
+ * of FM_LR_*, warmup and decay_steps <= FM_MAX_STEPS, and a cosine's decay_steps above
+ * its warmup (fm_train_step calls it first). */
 fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len);
 
 /* Philox streams of one training step (seed = opts.seed, counter = element of the

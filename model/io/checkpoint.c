@@ -10,7 +10,7 @@
 
 #define FAIL(s, ...) return fm_errorf(err, errlen, s, __VA_ARGS__)
 
-enum { NMETA_MAX = 16 };
+enum { NMETA_MAX = 24 };
 
 int fm_wtensor_of_param(fm_wtensor *e, const char *prefix, const fm_param *p, const float *host)
 {
@@ -69,6 +69,13 @@ static float bitsf(uint64_t v)
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
+}
+
+static uint64_t dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
 }
 
 /* count floats of host memory from the scratch arena. */
@@ -152,6 +159,11 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
         META("weight_decay", fbits(st->opts.weight_decay));
         META("ema_decay", fbits(st->opts.ema_decay));
         META("label_drop", fbits(st->opts.label_drop));
+        META("lr_schedule", st->opts.lr_schedule);
+        META("warmup", st->opts.warmup);
+        META("decay_steps", st->opts.decay_steps);
+        META("epoch_loss", dbits(st->epoch_loss));
+        META("epoch_loss_steps", st->epoch_steps);
     }
 #undef META
     return fm_weights_save(path, kind, &m->cfg, t, nt, meta, nm, scratch, err, errlen);
@@ -347,6 +359,31 @@ static const struct {
     {"label_drop", offsetof(fm_ckpt_state, opts.label_drop)},
 };
 
+/* The keys later versions added, absent from older checkpoints (their defaults are
+ * what those runs did): the lr schedule and the epoch's losses so far. */
+static fm_status read_later_keys(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
+{
+    uint64_t sched = 0, loss = 0;
+    char msg[160];
+    meta_get(w, "lr_schedule", 0, &sched, err, errlen);
+    meta_get(w, "warmup", 0, &st->opts.warmup, err, errlen);
+    meta_get(w, "decay_steps", 0, &st->opts.decay_steps, err, errlen);
+    meta_get(w, "epoch_loss", 0, &loss, err, errlen);
+    meta_get(w, "epoch_loss_steps", 0, &st->epoch_steps, err, errlen);
+    if (sched > FM_LR_COSINE)
+        FAIL(FM_ERR_FORMAT, "checkpoint metadata lr_schedule = %llu is not 0 (constant) or 1 "
+             "(cosine)", (unsigned long long)sched);
+    st->opts.lr_schedule = (uint32_t)sched;
+    if (fm_train_opts_check(&st->opts, msg, sizeof msg) != FM_OK)
+        FAIL(FM_ERR_FORMAT, "checkpoint metadata: %s", msg);
+    memcpy(&st->epoch_loss, &loss, sizeof loss);
+    if (st->epoch_steps > st->cursor || !isfinite(st->epoch_loss) || st->epoch_loss < 0)
+        FAIL(FM_ERR_FORMAT, "checkpoint metadata: epoch_loss %g over %llu steps does not fit "
+             "cursor %llu", st->epoch_loss, (unsigned long long)st->epoch_steps,
+             (unsigned long long)st->cursor);
+    return FM_OK;
+}
+
 fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
 {
     const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
@@ -373,7 +410,9 @@ fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, 
             FAIL(FM_ERR_FORMAT, "checkpoint metadata: %s", msg);
         memcpy((char *)st + float_fields[i].off, &f, sizeof f);
     }
-    return check_position(st, err, errlen);
+    if ((s = check_position(st, err, errlen)) != FM_OK)
+        return s;
+    return read_later_keys(w, st, err, errlen);
 }
 
 fm_status fm_model_check_weights(const fm_weights *w, fm_mode mode, int use_raw, fm_model *scratch,

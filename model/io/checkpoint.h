@@ -44,6 +44,10 @@ typedef struct fm_ckpt_state {
      * init, noise, t, label dropout and shuffle) and the seven hyper-parameters are
      * saved; fault_step, a test hook, is not (0 after a read). */
     fm_train_opts opts;
+    /* The epoch's losses so far (the cursor steps before this one that were not
+     * skipped): their sum and count, so that the epoch's mean spans a resume. */
+    double epoch_loss;
+    uint64_t epoch_steps;
 } fm_ckpt_state;
 
 /* The weights-file entry of the f32 parameter p, named prefix + p->name, its data at

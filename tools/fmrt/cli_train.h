@@ -6,10 +6,11 @@
 
 typedef struct cli_train_opts {
     const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
+    const char *lr_schedule; /* --lr-schedule constant|cosine (NULL: not given) */
     cli_config_opts cfg;
-    long long batch, epochs, steps, seed, ckpt_every, limit, log_every;
+    long long batch, epochs, steps, seed, ckpt_every, limit, log_every, warmup;
     double lr, wd, ema, label_drop;
-    int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs;
+    int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs, have_warmup;
     int skip_nonfinite;   /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
     int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */
     long long dist_check; /* --dist-check N: the ranks' parameter checksums every N steps */

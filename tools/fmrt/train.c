@@ -70,6 +70,9 @@ static void usage(FILE *f)
             "  --epochs N           epochs to train (default 30)\n"
             "  --steps N            total optimizer steps instead of --epochs\n"
             "  --lr X --wd X        AdamW learning rate / weight decay (1e-4, 0.01)\n"
+            "  --lr-schedule S      constant (default) or cosine: from lr down to 0 at the\n"
+            "                       run's last step\n"
+            "  --warmup N           steps of linear warmup to lr (default 0)\n"
             "  --ema X              EMA decay (0.999)\n"
             "  --label-drop P       conditional models: label dropout probability (0.1)\n"
             "  --seed S             Philox seed of the whole run (default 0)\n"
@@ -94,6 +97,14 @@ static void usage(FILE *f)
 
 typedef cli_train_opts opts;
 
+/* FM_LR_* of a --lr-schedule name, -1 for another. */
+static int schedule_id(const char *name)
+{
+    return strcmp(name, "constant") == 0 ? FM_LR_CONSTANT
+           : strcmp(name, "cosine") == 0 ? FM_LR_COSINE
+                                         : -1;
+}
+
 /* The flags against each other, once all are read; fills in --ckpt-every's default. */
 static int check_train_args(opts *o)
 {
@@ -107,6 +118,8 @@ static int check_train_args(opts *o)
         return cli_usage_error(CMD, "--ckpt-every needs --ckpt FILE");
     if (o->ckpt && !o->ckpt_every)
         o->ckpt_every = 500;
+    if (o->lr_schedule && schedule_id(o->lr_schedule) < 0)
+        return cli_usage_error(CMD, "--lr-schedule %s: constant or cosine", o->lr_schedule);
     return 0;
 }
 
@@ -168,6 +181,8 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--ckpt") == 0) str = &o->ckpt;
         else if (strcmp(a, "--resume") == 0) str = &o->resume;
         else if (strcmp(a, "--log") == 0) str = &o->log;
+        else if (strcmp(a, "--lr-schedule") == 0) str = &o->lr_schedule;
+        else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
         else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = FM_MAX_BATCH, have = &o->have_batch;
         else if (strcmp(a, "--epochs") == 0) num = &o->epochs, hi = 1000000, have = &o->have_epochs;
         else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = FM_MAX_STEPS;
@@ -250,9 +265,9 @@ typedef struct run {
     float *xb;                         /* the same rows on the host */
     int32_t *yb;                       /* [lb] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
-    double t0, tlast, epoch_loss;
+    double t0, tlast;
     int stop; /* --dist: some rank asked to stop (the same on every rank) */
-    int64_t epoch_steps, skipped;
+    int64_t skipped;
     int shuffled; /* perm holds the order of epoch perm_epoch */
     uint64_t perm_epoch;
 } run;
@@ -350,10 +365,10 @@ static tick advance(run *r, uint64_t step, float loss, int ok)
     r->tlast = now;
     r->st.step = step;
     if (ok) { /* a skipped step has no loss to average */
-        r->epoch_loss += loss;
-        r->epoch_steps++;
+        r->st.epoch_loss += loss;
+        r->st.epoch_steps++;
     }
-    t.mean = r->epoch_loss / (double)(r->epoch_steps ? r->epoch_steps : 1);
+    t.mean = r->st.epoch_loss / (double)(r->st.epoch_steps ? r->st.epoch_steps : 1);
     t.ep = r->st.epoch;
     t.pos = r->st.cursor + 1;
     if (++r->st.cursor == (uint64_t)r->spe) {
@@ -429,11 +444,11 @@ static int step_batch(run *r)
     progress(r, &t);
     if (r->st.cursor == 0 && r->dist->rank == 0) {
         fprintf(stderr, "%sepoch %llu: mean loss %.4f over %lld steps\n", r->tty ? "\n" : "",
-                (unsigned long long)t.ep + 1, t.mean, (long long)r->epoch_steps);
+                (unsigned long long)t.ep + 1, t.mean, (long long)r->st.epoch_steps);
     }
     if (r->st.cursor == 0) {
-        r->epoch_loss = 0;
-        r->epoch_steps = 0;
+        r->st.epoch_loss = 0;
+        r->st.epoch_steps = 0;
     }
     if (r->o->ckpt && step % (uint64_t)r->o->ckpt_every == 0 && (int64_t)step < r->total &&
         !stopping(r)) {
@@ -495,6 +510,19 @@ static int finish(run *r)
     return interrupted ? CLI_INTERRUPTED : 0;
 }
 
+/* "lr 0.0003 cosine to 0 at step 3000, warmup 100" for the run's first line. */
+static const char *describe_lr(const fm_train_opts *o, char *buf, size_t len)
+{
+    int k = snprintf(buf, len, "lr %g", (double)o->lr);
+    if (o->lr_schedule == FM_LR_COSINE && k > 0 && (size_t)k < len)
+        k += snprintf(buf + k, len - (size_t)k, " cosine to 0 at step %llu",
+                      (unsigned long long)o->decay_steps);
+    if (o->warmup && k > 0 && (size_t)k < len)
+        snprintf(buf + k, len - (size_t)k, "%s warmup %llu", o->lr_schedule ? "," : "",
+                 (unsigned long long)o->warmup);
+    return buf;
+}
+
 /* Steps s->st.step + 1 .. s->total (or up to Ctrl-C), then the final files; on
  * success s->st is the state written. */
 static int train(session *s)
@@ -514,6 +542,7 @@ static int train(session *s)
              .dist = &s->dist,
              .total = s->total,
              .spe = s->spe};
+    char lr[96];
     int rc = alloc_run(&r, &s->scratchmem);
     if (rc != 0)
         goto out;
@@ -528,12 +557,12 @@ static int train(session *s)
     if (r.dist->rank == 0)
         fprintf(stderr,
                 "training %s%s: %lld params, %d images, batch %d, %lld steps/epoch, "
-                "steps %lld..%lld, backend %s\n",
+                "steps %lld..%lld, %s, backend %s\n",
                 r.cond ? "conditional" : "unconditional",
                 s->auto_classes ? " (the labels' classes; --classes 0: unconditional)" : "",
                 (long long)r.m->nfloats, r.ds->n, r.B,
                 (long long)r.spe, (long long)r.first + 1, (long long)r.total,
-                fm_backend_describe(r.be));
+                describe_lr(r.to, lr, sizeof lr), fm_backend_describe(r.be));
     while ((int64_t)r.st.step < r.total && !stopping(&r)) {
         gather_batch(&r);
         if ((rc = step_batch(&r)) != 0)
@@ -560,6 +589,8 @@ static int same_model(session *s)
         return 0;
     if (cli_build_config(&o->cfg, &flags) != 0)
         return 1;
+    if (!o->cfg.have_classes) /* a new run took its classes from the labels */
+        flags.num_classes = s->w.cfg.num_classes;
     if (fm_weights_check_config(&s->w, &flags, err, sizeof err) != FM_OK)
         return cli_error("--resume %s: the model flags describe another model (%s); drop them "
                          "or resume the run they describe",
@@ -673,6 +704,23 @@ static int open_backend(session *s)
     return 0;
 }
 
+/* --resume with --lr-schedule / --warmup: they must be the checkpoint's. */
+static int same_schedule(const session *s)
+{
+    const opts *o = &s->o;
+    const fm_train_opts *to = &s->st.opts;
+    static const char *const names[] = {"constant", "cosine"};
+    if (o->lr_schedule && (uint32_t)schedule_id(o->lr_schedule) != to->lr_schedule)
+        return cli_error("--lr-schedule %s differs from the checkpoint's %s: a resumed run "
+                         "keeps its schedule",
+                         o->lr_schedule, names[to->lr_schedule]);
+    if (o->have_warmup && (uint64_t)o->warmup != to->warmup)
+        return cli_error("--warmup %lld differs from the checkpoint's %llu: a resumed run keeps "
+                         "its schedule",
+                         o->warmup, (unsigned long long)to->warmup);
+    return 0;
+}
+
 /* The checkpoint's tensors onto the backend and its hyper-parameters, after the
  * checks that the flags and the data continue its run. */
 static int resume_model(session *s)
@@ -680,7 +728,7 @@ static int resume_model(session *s)
     const opts *o = &s->o;
     fm_train_opts *to = &s->st.opts;
     char err[768];
-    int has_state = 0;
+    int has_state = 0, rc;
     if (fm_model_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->lb, 0, &s->st,
                                     &has_state, err, sizeof err) != FM_OK)
         return cli_error("%s: %s", o->resume, err);
@@ -688,6 +736,16 @@ static int resume_model(session *s)
         return cli_error("--seed %lld differs from the checkpoint's seed %llu: a resumed run "
                          "keeps its seed",
                          o->seed, (unsigned long long)to->seed);
+    if ((rc = same_schedule(s)) != 0)
+        return rc;
+    /* A resume with the run's --steps/--epochs follows the same curve; a longer or
+     * shorter run stretches the cosine to end at its own last step (said). */
+    if (to->lr_schedule == FM_LR_COSINE && to->decay_steps != (uint64_t)s->total) {
+        if (s->dist.rank == 0)
+            fprintf(stderr, "cosine schedule: now ends at step %lld (the checkpoint's run ended "
+                    "at %llu)\n", (long long)s->total, (unsigned long long)to->decay_steps);
+        to->decay_steps = (uint64_t)s->total;
+    }
     if (s->st.data_count != (uint64_t)s->ds.n)
         return cli_error("the checkpoint was trained on %llu images, this data has %d (same "
                          "files and --limit are needed to resume)",
@@ -727,6 +785,13 @@ static int new_model(session *s)
     s->st.opts.ema_decay = (float)o->ema;
     s->st.opts.label_drop = (float)o->label_drop;
     s->st.opts.seed = (uint64_t)o->seed;
+    /* The schedule's length is this run's (a resume to another length stretches it). */
+    s->st.opts.lr_schedule = (uint32_t)(o->lr_schedule ? schedule_id(o->lr_schedule) : FM_LR_CONSTANT);
+    s->st.opts.warmup = (uint64_t)o->warmup;
+    s->st.opts.decay_steps = (uint64_t)s->total;
+    char msg[160];
+    if (fm_train_opts_check(&s->st.opts, msg, sizeof msg) != FM_OK)
+        return cli_error("%s", msg);
     return 0;
 }
 
