@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: set up, build, check the build, then sample digits.png from the
+# The main job: set up, build the fmrt tool (only it and what it needs; scripts/test.sh
+# builds everything), check the build, then sample digits.png from the
 # class-conditional weights shipped in model/ (one row per class, guidance 2.0) on
 # the best backend this machine has. No data set and no training needed.
 #   scripts/run.sh [--arch unet|dit] [--backend NAME] [--steps N] [--seed S] [--out FILE]
@@ -22,7 +23,7 @@ case "$arch" in
   dit) weights=model/dit-tiny-cond.fmw ;;
   *) echo "scripts/run.sh: --arch must be unet or dit, not '$arch'" >&2; exit 2 ;;
 esac
-scripts/setup.sh
+scripts/setup.sh --target fmrt_cli
 ./build/fmrt selftest
 # Ten rows, one per digit class, eight samples each.
 classes=$(for c in 0 1 2 3 4 5 6 7 8 9; do for _ in 1 2 3 4 5 6 7 8; do printf '%d,' "$c"; done; done)
