@@ -7,11 +7,14 @@
 typedef struct cli_train_opts {
     const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
     const char *lr_schedule; /* --lr-schedule constant|cosine (NULL: not given) */
+    const char *recipe;      /* --recipe NAME (default quick): what the flags leave open */
+    char ckpt_default[4096]; /* --ckpt's default: --out with .ckpt for .fmw */
     cli_config_opts cfg;
     long long batch, epochs, steps, seed, ckpt_every, limit, log_every, warmup;
     double lr, wd, ema, label_drop;
     int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs, have_warmup;
     int skip_nonfinite;   /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
+    int no_ckpt;          /* --no-ckpt: no checkpoint file (Ctrl-C keeps only --out) */
     int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */
     long long dist_check; /* --dist-check N: the ranks' parameter checksums every N steps */
 } cli_train_opts;

@@ -56,20 +56,26 @@ static void usage(FILE *f)
             "  --data DIR           train-images-idx3-ubyte[.gz] and labels in DIR\n"
             "  --images F --labels F  IDX files (raw or gzip'd)\n"
             "  --limit N            use only the first N images\n"
+            "recipe (what a new run's flags leave open):\n"
+            "  --recipe NAME        quick (default): --preset tiny --batch 32 --steps 3000\n"
+            "                       --lr 3e-4 (dit-tiny, 20000 steps, lr 1e-3 with --arch dit);\n"
+            "                       good digits in about half an hour on 2 cores\n"
+            "                       notebook: the seed notebook's: --preset mnist (dit)\n"
+            "                       --batch 128 --epochs 30 --lr 1e-4\n"
             "model:\n"
             "  --arch unet|dit      the network family (default unet; dit: docs/spec/dit.md)\n"
             "  --preset NAME        base configuration: mnist, tiny (U-Nets), dit, dit-tiny\n"
-            "                       (default mnist, or dit with --arch dit)\n"
+            "                       (default: the recipe's)\n"
             "  --config key=value   override one config field (repeatable)\n"
             "  --classes K          conditional model with K classes (default: the labels'\n"
             "                       classes, 10 for MNIST; 0: an unconditional model)\n"
             "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
             "optimisation:\n"
-            "  --batch N            batch size (default 128; the last partial batch is dropped)\n"
-            "  --epochs N           epochs to train (default 30)\n"
+            "  --batch N            batch size (the recipe's; the last partial batch is dropped)\n"
+            "  --epochs N           epochs to train\n"
             "  --steps N            total optimizer steps instead of --epochs\n"
-            "  --lr X --wd X        AdamW learning rate / weight decay (1e-4, 0.01)\n"
+            "  --lr X --wd X        AdamW learning rate (the recipe's) / weight decay (0.01)\n"
             "  --lr-schedule S      constant (default) or cosine: from lr down to 0 at the\n"
             "                       run's last step\n"
             "  --warmup N           steps of linear warmup to lr (default 0)\n"
@@ -79,8 +85,12 @@ static void usage(FILE *f)
             "output:\n"
             "  --out F              weights file written at the end (default weights.fmw)\n"
             "  --ckpt F             checkpoint written every --ckpt-every steps and at the end\n"
-            "  --ckpt-every N       steps between checkpoints (default 500 when --ckpt is given)\n"
-            "  --resume F           continue the run of checkpoint F bit-identically\n"
+            "                       (default: --out with .ckpt for .fmw; with --resume, F)\n"
+            "  --ckpt-every N       steps between checkpoints (default 500)\n"
+            "  --no-ckpt            no checkpoint (Ctrl-C then keeps only the weights)\n"
+            "  --resume F           continue the run of checkpoint F bit-identically (the\n"
+            "                       original command with --resume F added, or just\n"
+            "                       --data DIR --resume F: the model, recipe and length are F's)\n"
             "  --log F              CSV of step,epoch,loss,img_per_s\n"
             "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n"
             "  --skip-nonfinite     skip steps whose loss or gradient is NaN/inf (counted)\n"
@@ -96,6 +106,75 @@ static void usage(FILE *f)
 }
 
 typedef cli_train_opts opts;
+
+/* Named recipes: what a new run takes for the flags it leaves out (the preset, when
+ * its architecture is the run's, the batch, the length and the lr). quick is the
+ * README's: good digits on a 2-core CPU in about half an hour (README "Shipped
+ * weights" measures both); notebook is the seed notebook's. */
+static const struct recipe {
+    const char *name, *preset;
+    int batch;
+    long long steps, epochs;
+    double lr;
+} recipes[] = {
+    {"quick", "tiny", 32, 3000, 0, 3e-4},
+    {"quick", "dit-tiny", 32, 20000, 0, 1e-3},
+    {"notebook", "mnist", 128, 0, 30, 1e-4},
+    {"notebook", "dit", 128, 0, 30, 1e-4},
+};
+
+/* The architecture id the flags ask for (--arch, else --preset's, else the U-Net's);
+ * -1 when they name none (cli_build_config says why later). */
+static int wanted_arch(const cli_config_opts *c)
+{
+    fm_config cfg;
+    const fm_arch *a = fm_arch_find(c->arch ? c->arch : "unet");
+    if (!c->arch && c->preset)
+        return fm_config_preset(&cfg, c->preset) == FM_OK ? (int)cfg.arch : -1;
+    return a ? a->id : -1;
+}
+
+/* --recipe (default quick) fills in what a new run's flags leave open. */
+static int apply_recipe(opts *o)
+{
+    const char *name = o->recipe ? o->recipe : "quick";
+    const int arch = wanted_arch(&o->cfg);
+    const struct recipe *r = NULL;
+    fm_config cfg;
+    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0] && !r; i++) {
+        const int same = arch < 0 || (fm_config_preset(&cfg, recipes[i].preset) == FM_OK &&
+                                      (int)cfg.arch == arch);
+        if (strcmp(recipes[i].name, name) == 0 && same)
+            r = &recipes[i];
+    }
+    if (!r)
+        return cli_usage_error(CMD, "--recipe %s: quick or notebook", name);
+    if (!o->cfg.preset)
+        o->cfg.preset = r->preset;
+    if (!o->have_batch)
+        o->batch = r->batch;
+    if (!o->steps && !o->have_epochs) {
+        o->steps = r->steps;
+        o->epochs = r->epochs;
+    }
+    if (!o->have_lr)
+        o->lr = r->lr;
+    return 0;
+}
+
+/* --ckpt's default: --out's name with .ckpt for .fmw (or added). */
+static int default_ckpt(opts *o)
+{
+    size_t n = strlen(o->out);
+    if (n > 4 && strcmp(o->out + n - 4, ".fmw") == 0)
+        n -= 4;
+    if (n + 6 > sizeof o->ckpt_default)
+        return cli_usage_error(CMD, "--out: a name of %zu characters is too long", n);
+    memcpy(o->ckpt_default, o->out, n);
+    memcpy(o->ckpt_default + n, ".ckpt", 6);
+    o->ckpt = o->ckpt_default;
+    return 0;
+}
 
 /* FM_LR_* of a --lr-schedule name, -1 for another. */
 static int schedule_id(const char *name)
@@ -114,24 +193,26 @@ static int check_train_args(opts *o)
         return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
     if (o->steps && o->have_epochs)
         return cli_usage_error(CMD, "give --steps or --epochs, not both");
-    if (o->ckpt_every && !o->ckpt)
-        return cli_usage_error(CMD, "--ckpt-every needs --ckpt FILE");
+    if (o->no_ckpt && (o->ckpt || o->ckpt_every))
+        return cli_usage_error(CMD, "--no-ckpt with --ckpt or --ckpt-every");
+    /* Checkpoints are on by default: a resumed run goes on writing its own. */
+    if (!o->no_ckpt && !o->ckpt && o->resume)
+        o->ckpt = o->resume;
+    if (!o->no_ckpt && !o->ckpt && default_ckpt(o) != 0)
+        return 2;
     if (o->ckpt && !o->ckpt_every)
         o->ckpt_every = 500;
     if (o->lr_schedule && schedule_id(o->lr_schedule) < 0)
         return cli_usage_error(CMD, "--lr-schedule %s: constant or cosine", o->lr_schedule);
-    return 0;
+    return o->resume ? 0 : apply_recipe(o);
 }
 
 /* The flags' defaults: the seed notebook's recipe (flow.h). */
 static void default_train_args(opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->batch = 128;
-    o->epochs = 30;
     o->out = "weights.fmw";
     o->log_every = 50;
-    o->lr = 1e-4;
     o->wd = 0.01;
     o->ema = 0.999;
     o->label_drop = 0.1;
@@ -143,6 +224,7 @@ static int switch_flag(const char *a, opts *o)
 {
     int *on = strcmp(a, "--skip-nonfinite") == 0 ? &o->skip_nonfinite
               : strcmp(a, "--dist") == 0         ? &o->dist
+              : strcmp(a, "--no-ckpt") == 0      ? &o->no_ckpt
                                                  : NULL;
     if (on)
         *on = 1;
@@ -182,6 +264,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--resume") == 0) str = &o->resume;
         else if (strcmp(a, "--log") == 0) str = &o->log;
         else if (strcmp(a, "--lr-schedule") == 0) str = &o->lr_schedule;
+        else if (strcmp(a, "--recipe") == 0) str = &o->recipe;
         else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
         else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = FM_MAX_BATCH, have = &o->have_batch;
         else if (strcmp(a, "--epochs") == 0) num = &o->epochs, hi = 1000000, have = &o->have_epochs;
@@ -463,7 +546,7 @@ static int step_batch(run *r)
 
 /* The command that goes on from the checkpoint: the data, its --limit, the run's
  * length and outputs (the model and the recipe come from the checkpoint). */
-static void print_resume(const opts *o)
+static void print_resume(const opts *o, int64_t total)
 {
     fprintf(stderr, "resume with: fmrt train");
     if (o->data)
@@ -472,10 +555,7 @@ static void print_resume(const opts *o)
         fprintf(stderr, " --images %s --labels %s", o->images, o->labels);
     if (o->limit)
         fprintf(stderr, " --limit %lld", o->limit);
-    if (o->steps)
-        fprintf(stderr, " --steps %lld", o->steps);
-    else
-        fprintf(stderr, " --epochs %lld", o->epochs);
+    fprintf(stderr, " --steps %lld", (long long)total);
     fprintf(stderr, " --resume %s --ckpt %s --out %s%s%s\n", o->ckpt, o->ckpt, o->out,
             o->log ? " --log " : "", o->log ? o->log : "");
 }
@@ -504,7 +584,7 @@ static int finish(run *r)
                 "(--skip-nonfinite)\n",
                 (long long)r->skipped, r->skipped == 1 ? "" : "s");
     if (interrupted && o->ckpt)
-        print_resume(o);
+        print_resume(o, r->total);
     else if (interrupted)
         fprintf(stderr, "no --ckpt given: the optimizer state was not saved\n");
     return interrupted ? CLI_INTERRUPTED : 0;
@@ -680,6 +760,10 @@ static int size_run(session *s)
     if (s->spe < 1)
         return cli_error("the data has %d images, fewer than one batch of %d", s->ds.n, s->batch);
     s->total = o->steps ? o->steps : o->epochs * s->spe;
+    /* A resume without --steps/--epochs goes on to the run's own end. */
+    if (o->resume && !o->steps && !o->have_epochs && !(s->total = (int64_t)s->st.opts.decay_steps))
+        return cli_error("%s records no target step (an older checkpoint): give --steps or "
+                         "--epochs", o->resume);
     if (s->total >= (1ll << 30))
         return cli_error("%lld steps exceed the limit of 2^30", (long long)s->total);
     return 0;
@@ -740,12 +824,11 @@ static int resume_model(session *s)
         return rc;
     /* A resume with the run's --steps/--epochs follows the same curve; a longer or
      * shorter run stretches the cosine to end at its own last step (said). */
-    if (to->lr_schedule == FM_LR_COSINE && to->decay_steps != (uint64_t)s->total) {
-        if (s->dist.rank == 0)
-            fprintf(stderr, "cosine schedule: now ends at step %lld (the checkpoint's run ended "
-                    "at %llu)\n", (long long)s->total, (unsigned long long)to->decay_steps);
-        to->decay_steps = (uint64_t)s->total;
-    }
+    if (to->lr_schedule == FM_LR_COSINE && to->decay_steps != (uint64_t)s->total &&
+        s->dist.rank == 0)
+        fprintf(stderr, "cosine schedule: now ends at step %lld (the checkpoint's run ended at "
+                "%llu)\n", (long long)s->total, (unsigned long long)to->decay_steps);
+    to->decay_steps = (uint64_t)s->total; /* the run's end, also what a later resume takes */
     if (s->st.data_count != (uint64_t)s->ds.n)
         return cli_error("the checkpoint was trained on %llu images, this data has %d (same "
                          "files and --limit are needed to resume)",
