@@ -24,7 +24,7 @@ for b in "${backends[@]}"; do
     if [ -z "$acc" ] || ! awk -v a="$acc" 'BEGIN { exit !(a > 60) }'; then
         echo "FAIL: $b: train accuracy '${acc}' is not above 60%"; exit 1
     fi
-    "$fmrt" info "$t/cls_$b.fmw" >"$t/info_$b"
+    "$fmrt" info "$t/cls_$b.fmw" --tensors >"$t/info_$b"
     if ! grep -q '^model *classifier' "$t/info_$b" || ! grep -q 'fc2.bias' "$t/info_$b"; then
         echo "FAIL: $b: fmrt info does not describe the classifier:"; cat "$t/info_$b"; exit 1
     fi

@@ -45,11 +45,12 @@ rc=0
 "$fmrt" train "${common[@]}" --steps 2 --out "$t/A.fmw" </dev/null 2>"$t/err" || rc=$?
 test "$rc" -eq 1 && test "$(wc -l <"$t/err")" -eq 1 && grep -q -- "--out .*A.fmw exists: --force" "$t/err"
 cmp "$t/A.fmw" "$t/A.keep"
+cp "$t/A.fmw" "$t/keep.png" # sample's --out must be .png (cli_names.sh)
 rc=0
-"$fmrt" sample "$t/A.fmw" --n 1 --steps 1 --out "$t/A.keep" </dev/null 2>"$t/err" || rc=$?
-test "$rc" -eq 1 && grep -q -- "--out .*A.keep exists" "$t/err"
-"$fmrt" sample "$t/A.fmw" --n 1 --steps 1 --out "$t/A.keep" --force </dev/null 2>/dev/null
-head -c 8 "$t/A.keep" | od -An -c | grep -q 'P   N   G'
+"$fmrt" sample "$t/A.fmw" --n 1 --steps 1 --out "$t/keep.png" </dev/null 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && grep -q -- "--out .*keep.png exists" "$t/err"
+"$fmrt" sample "$t/A.fmw" --n 1 --steps 1 --out "$t/keep.png" --force </dev/null 2>/dev/null
+head -c 8 "$t/keep.png" | od -An -c | grep -q 'P   N   G'
 "$fmrt" train --data "$data" --limit 40 --resume "$t/i.ckpt" --ckpt "$t/i.ckpt" --out "$t/I.fmw" \
     --steps "$(($(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$t/int.log") + 1))" \
     </dev/null 2>/dev/null

@@ -72,7 +72,7 @@ if "$fmrt" sample --force "$w" --n 2 --steps 1 --backend cuda --out "$t/x.png" 2
     echo "note: a CUDA device is present; the no-device path is not checked here"
 else
     test "$(wc -l <"$t/err")" -eq 1
-    grep -Eq "^fmrt: .*cuda" "$t/err"
+    grep -Eq "^fmrt sample: .*cuda" "$t/err"
     echo "ok: $(cat "$t/err")"
 fi
 

@@ -120,7 +120,7 @@ static int timed(fm_backend *be, work_fn fn, void *ctx, int warmup, int repeats,
     for (int i = 0; i < warmup + repeats; i++) {
         double t0 = cli_now();
         if (fn(ctx) != FM_OK || fm_sync(be) != FM_OK)
-            return cli_error("bench: %s", be->err);
+            return cli_error("%s", be->err);
         if (i >= warmup)
             t[i - warmup] = cli_now() - t0;
     }
@@ -153,7 +153,7 @@ static int bench_gemm(const bench_opts *o, const char *spec, double *rate)
     int rc = 1;
     if (fm_tensor_alloc(&be, &out) || fm_tensor_alloc(&be, &in) || fm_tensor_alloc(&be, &w) ||
         fm_fill(&be, &in, 0.5f) || fm_fill(&be, &w, 0.25f)) {
-        cli_error("bench: %s", be.err);
+        cli_error("%s", be.err);
         goto done;
     }
     gemm_ctx g = {&be, {.op = FM_OP_LINEAR_FWD, .t = {out, in, w}}};
@@ -218,7 +218,7 @@ static int profile_run(const bench_opts *o, fm_backend *be, work_fn fn, void *ct
     cli_profile_begin(&p, be);
     fm_status s = fn(ctx);
     if (cli_profile_end(&p, be) || s != FM_OK)
-        return cli_error("bench: %s", be->err);
+        return cli_error("%s", be->err);
     char title[128];
     snprintf(title, sizeof title, "%s, %s, %s: per op, per %s", fm_backend_name(be), preset, what,
              runs > 1 ? "step" : "run");
@@ -244,11 +244,11 @@ static int bench_train(preset_run *p)
     const fm_config *cfg = &p->cfg;
     int B = o->batch;
     if (fm_model_create(p->c.m, &p->be, cfg, FM_MODE_TRAIN, B) || fm_model_init(p->c.m, 1))
-        return cli_error("bench: %s", p->be.err);
+        return cli_error("%s", p->be.err);
     p->gf = forward_gflop(p->c.m);
     p->c.x = fm_tensor_4d(FM_F32, B, cfg->in_channels, cfg->image, cfg->image);
     if (fm_tensor_alloc(&p->be, &p->c.x) || fm_noise(&p->be, &p->c.x, 7, 1))
-        return cli_error("bench: %s", p->be.err);
+        return cli_error("%s", p->be.err);
     stats s;
     if (timed(&p->be, train_once, &p->c, o->warmup, o->quick ? 1 : o->repeats, &s))
         return 1;
@@ -269,11 +269,11 @@ static int bench_sample(preset_run *p)
     int N = o->sample_n;
     fm_arena_reset(&p->be.arena, (fm_arena_mark){"empty", 0});
     if (fm_model_create(p->c.m, &p->be, cfg, FM_MODE_SAMPLE, N) || fm_model_init(p->c.m, 1))
-        return cli_error("bench: %s", p->be.err);
+        return cli_error("%s", p->be.err);
     p->c.x = fm_tensor_4d(FM_F32, N, cfg->in_channels, cfg->image, cfg->image);
     p->c.sopt = (fm_sample_opts){.steps = o->sample_steps};
     if (fm_tensor_alloc(&p->be, &p->c.x))
-        return cli_error("bench: %s", p->be.err);
+        return cli_error("%s", p->be.err);
     stats s;
     if (timed(&p->be, sample_once, &p->c, o->quick ? 0 : (o->warmup > 0 ? 1 : 0), o->quick ? 1 : 3,
               &s))
@@ -303,7 +303,7 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
     preset_run p = {.o = o, .preset = preset, .sgemm = sgemm};
     fm_plan tp, sp;
     if (fm_config_preset(&p.cfg, preset) != FM_OK)
-        return cli_error("bench: unknown preset '%s'", preset);
+        return cli_error("unknown preset '%s'", preset);
     int B = o->batch, N = o->sample_n;
     if (cli_plan(&p.cfg, FM_MODE_TRAIN, B, &tp) || cli_plan(&p.cfg, FM_MODE_SAMPLE, N, &sp))
         return 1;
@@ -319,7 +319,7 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
     int rc = 1;
     p.c = (model_ctx){.m = m, .topt = fm_train_defaults(), .labels = labels, .seed = 1};
     if (!m || !labels)
-        cli_error("bench: out of memory");
+        cli_error("out of memory");
     else if (bench_train(&p) == 0 && bench_sample(&p) == 0)
         rc = 0;
     free(m);
@@ -333,7 +333,7 @@ static int write_json(const char *path)
 {
     FILE *f = fopen(path, "w");
     if (!f)
-        return cli_error("bench: cannot write %s", path);
+        return cli_error("cannot write %s", path);
     fprintf(f, "{\n  \"fmrt\": \"%s\",\n  \"results\": [\n", FMRT_VERSION);
     for (int i = 0; i < nresults; i++) {
         const result *r = &results[i];
@@ -351,7 +351,7 @@ static int write_json(const char *path)
         cli_profile_json(&profiles[i]->p, f, profiles[i]->backend, profiles[i]->what,
                          profiles[i]->preset, profiles[i]->runs, &first);
     fprintf(f, "\n  ]\n}\n");
-    return fclose(f) == 0 ? 0 : cli_error("bench: cannot write %s", path);
+    return fclose(f) == 0 ? 0 : cli_error("cannot write %s", path);
 }
 
 static void usage(void)

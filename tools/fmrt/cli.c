@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,8 +167,9 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
         if (cli_int("FMRT_ARENA_BYTES", forced, 1, (long long)(SIZE_MAX / 4 < LLONG_MAX
                                                               ? SIZE_MAX / 4 : LLONG_MAX), &v))
             return 1;
-        fprintf(stderr, "fmrt: FMRT_ARENA_BYTES: an arena of %lld bytes instead of the planned "
-                "%zu\n", v, arena_bytes);
+        /* A note, not an error: cli_error for the command's prefix. */
+        cli_error("FMRT_ARENA_BYTES: an arena of %lld bytes instead of the planned %zu", v,
+                  arena_bytes);
         arena_bytes = (size_t)v;
     } else {
         forced = NULL;
@@ -299,42 +301,75 @@ int cli_host_arena(fm_arena *a, size_t bytes, cli_mem *mem)
     return 0;
 }
 
-const char *cli_weights_path(const char *arg, char *buf, size_t len)
+/* <prefix>/share/fmrt/name into buf, prefix being the folder above bin/ of this
+ * executable (/proc/self/exe is the resolved path: P/bin/fmrt -> P); 0 where there is
+ * no /proc or the path does not fit. */
+static int installed_path(const char *name, char *buf, size_t len)
 {
-    struct stat st;
     char dir[PATH_MAX];
-    buf[0] = 0;
-    if (!*arg || strchr(arg, '/') || stat(arg, &st) == 0 || errno != ENOENT)
-        return arg;
-    /* /proc/self/exe is the resolved path: P/bin/fmrt -> P. Elsewhere (no /proc),
-     * only the name as given. */
     ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
     if (n <= 0 || (size_t)n >= sizeof dir - 1)
-        return arg;
+        return 0;
     dir[n] = 0;
     for (int up = 0; up < 2; up++) {
         char *slash = strrchr(dir, '/');
         if (!slash)
-            return arg;
+            return 0;
         *slash = 0;
     }
-    int k = snprintf(buf, len, "%s/share/fmrt/%s", dir, arg);
-    if (k < 0 || (size_t)k >= len) {
-        buf[0] = 0;
-        return arg;
+    int k = snprintf(buf, len, "%s/share/fmrt/%s", dir, name);
+    return k > 0 && (size_t)k < len;
+}
+
+const char *cli_shipped_path(const char *name, char *buf, size_t len)
+{
+    char places[2][PATH_MAX + 256];
+    int n = installed_path(name, places[0], sizeof places[0]);
+#ifdef FMRT_MODEL_DIR
+    int k = snprintf(places[n], sizeof places[n], "%s/%s", FMRT_MODEL_DIR, name);
+    n += k > 0 && (size_t)k < sizeof places[n];
+#endif
+    struct stat st;
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (stat(places[i], &st) == 0) {
+            snprintf(buf, len, "%s", places[i]);
+            return buf;
+        }
+        /* The places tried, for the caller's message. */
+        if (used < len)
+            used += (size_t)snprintf(buf + used, len - used, i ? ", nor %s" : "%s", places[i]);
     }
-    return stat(buf, &st) == 0 ? buf : arg;
+    return NULL;
+}
+
+const char *cli_weights_path(const char *arg, char *buf, size_t len)
+{
+    struct stat st;
+    buf[0] = 0;
+    if (!*arg || strchr(arg, '/') || stat(arg, &st) == 0 || errno != ENOENT)
+        return arg;
+    const char *p = cli_shipped_path(arg, buf, len);
+    return p ? p : arg;
+}
+
+int cli_find_input(const char *arg, char *buf, size_t len, const char **path)
+{
+    *path = cli_weights_path(arg, buf, len);
+    if (*path != arg || !buf[0])
+        return 0;
+    return cli_error("cannot open %s: %s (nor %s)", arg, strerror(ENOENT), buf);
 }
 
 int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem)
 {
     struct stat st;
-    char err[512], installed[CLI_WEIGHTS_PATH];
-    path = cli_weights_path(path, installed, sizeof installed);
+    char err[512], found[CLI_WEIGHTS_PATH];
+    if (cli_find_input(path, found, sizeof found, &path))
+        return 1;
     if (stat(path, &st) != 0)
-        return installed[0] ? cli_error("cannot open %s: %s (nor installed: %s)", path,
-                                        strerror(errno), installed)
-                            : cli_error("cannot open %s: %s", path, strerror(errno));
+        return cli_error("cannot open %s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
         return cli_error("%s is not a regular file", path);
     fm_arena a;
@@ -367,6 +402,17 @@ int cli_check_weights(const char *path, const fm_weights *w, fm_mode mode, int u
     fm_status s = fm_model_check_weights(w, mode, use_raw, scratch, err, sizeof err);
     free(scratch);
     return s == FM_OK ? 0 : cli_error("%s: %s", path, err);
+}
+
+int cli_check_ext(const char *flag, const char *path, const char *ext, const char *what)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base || strcasecmp(dot, ext) == 0)
+        return 0;
+    cli_error("%s %s: %s; name the file %s", flag, path, what, ext);
+    return 2;
 }
 
 int cli_force;

@@ -14,9 +14,11 @@
  * under the sanitizers, the terminal stays quiet. */
 extern int cli_quiet;
 
-/* cli_error's prefix: "fmrt: ", or "fmrt [rank 1]: " on the ranks of a --dist run. */
+/* cli_error's prefix: "fmrt: " until main.c knows the command, then "fmrt CMD: ", so
+ * that every line of a command names it (notes too: print them with cli_error);
+ * "fmrt [rank 1]: " on the ranks of a --dist run. */
 extern char cli_prefix[32];
-/* "fmrt: <message>" on stderr; returns 1. */
+/* "<cli_prefix><message>" on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "fmrt <cmd>: <message>" plus a --help hint on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -51,6 +53,13 @@ void cli_files_add_own(cli_files *f, const char *flag, const char *path);
 /* --force (every command; taken out of argv by main.c): replace existing outputs. */
 extern int cli_force;
 int cli_check_outputs(const cli_files *outs, const cli_files *ins);
+
+/* The format an output flag gets, explicit: path's extension (after the last '.' of
+ * its last component; a leading dot starts none) must be ext (".png"), in any case,
+ * or path may have none (taken as is: /dev/stdout, a fifo). Else one line, "--out
+ * x.jpg: sample writes PNG images; name the file .png", and 2. It reads no file, so
+ * parse_<cmd>_args may call it. Used by sample (--out, --traj) and plot (--out). */
+int cli_check_ext(const char *flag, const char *path, const char *ext, const char *what);
 
 /* Monotonic seconds. */
 double cli_now(void);

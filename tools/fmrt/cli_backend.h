@@ -28,14 +28,27 @@ int cli_precision_check(const char *name);
  * the cpu backend's worker threads, 0 = the cores available. */
 extern int cli_threads;
 
-/* The file a weights argument names: arg itself, unless arg has no '/' and names no
- * file here; then the installed copy <folder of bin/fmrt>/../share/fmrt/arg (written to
- * buf, len bytes) when it exists. buf holds the installed path tried, or "" when none
- * was (the messages name both places). cli_load_weights looks up its path this way. */
-#define CLI_WEIGHTS_PATH 4352 /* a buf that holds PATH_MAX and a name */
+/* The lookup rule for a file the commands read by name (weights, checkpoints,
+ * statistics: sample, eval's SAMPLES / --classifier / --ref, info, export, convert,
+ * diff, train --resume), one rule everywhere: a name with a '/', or one that names
+ * something here, is taken as given; a bare name missing here is the shipped copy,
+ * looked for in this order:
+ *   1. the installed <prefix>/share/fmrt/NAME (prefix: the folder above bin/fmrt);
+ *   2. the source tree's model/NAME this tool was built from (FMRT_MODEL_DIR), so the
+ *      build tree's fmrt finds the shipped files too.
+ * cli_shipped_path looks in those two places only (eval's defaults, which a stray
+ * file here must not replace): buf gets the path found, returned, or the places
+ * tried ("A, nor B") and NULL. cli_weights_path applies the rule: arg, or buf when a
+ * shipped copy was found; buf holds the places tried, or "" when none was.
+ * cli_find_input is cli_weights_path with the error: a bare name found nowhere is
+ * one line naming every place tried ("cannot open NAME: ... (nor A, nor B)") and 1;
+ * else 0 and *path is the file to open. */
+#define CLI_WEIGHTS_PATH 8704 /* a buf that holds two places: 2 x (PATH_MAX and a name) */
+const char *cli_shipped_path(const char *name, char *buf, size_t len);
 const char *cli_weights_path(const char *arg, char *buf, size_t len);
-/* Read and validate a weights or checkpoint file; *w points into *mem. A bare name
- * missing here is looked up with cli_weights_path. */
+int cli_find_input(const char *arg, char *buf, size_t len, const char **path);
+/* Read and validate a weights or checkpoint file; *w points into *mem. path is looked
+ * up with cli_find_input. */
 int cli_load_weights(const char *path, fm_weights *w, size_t *file_bytes, cli_mem *mem);
 /* fm_model_check_weights for mode and use_raw (the file's tensors against its config's
  * layout, values finite): run before planning or allocating anything the file's

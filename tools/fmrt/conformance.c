@@ -168,7 +168,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
     const char *why = "";
     if (open_quiet(&be, name, device, &bmem, &why)) {
         if (explicit_backend)
-            cli_error("conformance: cannot open backend %s: %s", name, why);
+            cli_error("cannot open backend %s: %s", name, why);
         else
             printf("%s: skipped: %s\n", name, why);
         cli_mem_free(&bmem);

@@ -268,7 +268,7 @@ static int st_gather_tensors(st_job *j)
     j->flat = j->np > 0 ? malloc((size_t)j->P * sizeof(float)) : NULL;
     j->wt = j->np > 0 ? calloc((size_t)j->np, sizeof *j->wt) : NULL;
     if (!j->flat || !j->wt)
-        return cli_error("convert: out of memory for the %s parameters", j->o->in);
+        return cli_error("out of memory for the %s parameters", j->o->in);
     for (int i = 0; i < j->np; i++) {
         const fm_param *p = &j->params[i];
         const st_tensor *t = st_find(&j->f, p->name);
@@ -292,7 +292,7 @@ static int st_write(st_job *j)
     int rc = cli_host_arena(&scratch, fm_weights_save_scratch(j->np, j->nm), &smem);
     if (rc == 0 && fm_weights_save(j->o->out, FM_WEIGHTS_KIND_WEIGHTS, &j->cfg, j->wt, j->np,
                                    j->meta, j->nm, &scratch, j->err, sizeof j->err) != FM_OK)
-        rc = cli_error("convert: %s", j->err);
+        rc = cli_error("%s", j->err);
     cli_mem_free(&smem);
     if (rc == 0) {
         char cs[320];
@@ -392,7 +392,7 @@ static int fmw_to_st(const convert_opts *o)
     sizes = np > 0 ? calloc((size_t)np + 1, sizeof *sizes) : NULL;
     half = o->f16 && np > 0 ? malloc((size_t)P * 2) : NULL;
     if (!t || !chunks || !sizes || (o->f16 && !half)) {
-        cli_error("convert: out of memory for the %s parameters", o->in);
+        cli_error("out of memory for the %s parameters", o->in);
         goto done;
     }
     for (int i = 0; i < np; i++) {
@@ -426,13 +426,13 @@ static int fmw_to_st(const convert_opts *o)
     int nm = meta_of(&w, meta, cs, step, seed);
     size_t hlen;
     if (st_header(t, np, meta, nm, &hdr, &hlen, err, sizeof err)) {
-        cli_error("convert: %s", err);
+        cli_error("%s", err);
         goto done;
     }
     chunks[0] = hdr;
     sizes[0] = hlen;
     if (fm_file_write_atomic(o->out, chunks, sizes, np + 1, err, sizeof err) != FM_OK) {
-        cli_error("convert: %s", err);
+        cli_error("%s", err);
         goto done;
     }
     printf("wrote %s: safetensors, %d tensors, %lld parameters, %s (%s weights of %s)\n", o->out,
@@ -463,9 +463,10 @@ int cmd_convert(int argc, char **argv)
     }
     if (rc)
         return rc;
-    /* A bare name missing here may be an installed model (share/fmrt), as for sample. */
-    char installed[CLI_WEIGHTS_PATH];
-    o.in = cli_weights_path(o.in, installed, sizeof installed);
+    /* A bare name missing here may be a shipped model (cli_find_input), as for sample. */
+    char found[CLI_WEIGHTS_PATH];
+    if (cli_find_input(o.in, found, sizeof found, &o.in))
+        return 1;
     cli_files outs = {0}, ins = {0};
     cli_files_add(&outs, "OUT", o.out);
     cli_files_add(&ins, "IN", o.in);

@@ -52,7 +52,9 @@ static void usage(void)
            "reference set (its penultimate features), mean confidence, KL of the class\n"
            "histogram to uniform, and with labels the share classified as asked.\n\n"
            "SAMPLES is a weights file (then N digits are sampled here), an IDX image file\n"
-           "(.gz or raw), raw u8 images (N x 784 bytes) or an MNIST folder (t10k, else train).\n\n"
+           "(.gz or raw), raw u8 images (N x 784 bytes) or an MNIST folder (t10k, else train).\n"
+           "A bare name missing here (SAMPLES, --ref, --classifier) is a shipped file: the\n"
+           "installed share/fmrt, then the source tree's model/ (fmrt eval tiny-cond.fmw).\n\n"
            "  --ref PATH         reference: MNIST folder, IDX, raw images or a statistics file\n"
            "                     (default: the shipped " DEFAULT_REF ", the 10k test digits)\n"
            "  --labels FILE      labels of SAMPLES (IDX1 or raw u8); a folder brings its own\n"
@@ -90,7 +92,7 @@ typedef struct digits {
 /* What a run holds; every field starts zeroed. */
 typedef struct ev {
     eval_opts o;
-    char cls_path[CLI_WEIGHTS_PATH], ref_path[CLI_WEIGHTS_PATH];
+    char cls_path[CLI_WEIGHTS_PATH], ref_path[CLI_WEIGHTS_PATH], samples_path[CLI_WEIGHTS_PATH];
     fm_weights cw; /* the classifier file, in cmem until uploaded */
     cli_mem cmem, bemem;
     fm_backend be;
@@ -458,32 +460,13 @@ static int sample_digits(ev *e)
 
 /* ---- the classifier ---------------------------------------------------------------- */
 
-/* The file a --classifier / --ref default names: the installed share/fmrt copy, else
- * the source tree's model/ folder this tool was built from. "" when neither exists. */
-static const char *shipped(const char *name, char *buf, size_t len)
-{
-    struct stat st;
-    const char *p = cli_weights_path(name, buf, len);
-    if (p == buf && buf[0])
-        return buf;
-#ifdef FMRT_MODEL_DIR
-    snprintf(buf, len, "%s/%s", FMRT_MODEL_DIR, name);
-    if (stat(buf, &st) == 0)
-        return buf;
-#endif
-    (void)st;
-    buf[0] = 0;
-    return buf;
-}
-
 /* Read the classifier file (before any long work, so a bad one fails at once). */
 static int read_classifier(ev *e)
 {
     const char *p = e->o.classifier;
-    if (!p && !*(p = shipped(DEFAULT_CLASSIFIER, e->cls_path, sizeof e->cls_path)))
-        return cli_error("the shipped %s was not found (installed share/fmrt or the source "
-                         "tree's model/): give --classifier FILE",
-                         DEFAULT_CLASSIFIER);
+    if (!p && !(p = cli_shipped_path(DEFAULT_CLASSIFIER, e->cls_path, sizeof e->cls_path)))
+        return cli_error("the shipped %s was not found (%s): give --classifier FILE",
+                         DEFAULT_CLASSIFIER, e->cls_path);
     if (p != e->cls_path)
         snprintf(e->cls_path, sizeof e->cls_path, "%s", p);
     if (cli_load_weights(e->cls_path, &e->cw, NULL, &e->cmem))
@@ -602,11 +585,14 @@ static int measure(ev *e, const digits *d, metrics *m)
 static int read_ref(ev *e)
 {
     const char *p = e->o.ref;
-    if (!p && !*(p = shipped(DEFAULT_REF, e->ref_path, sizeof e->ref_path)))
-        return e->o.save_stats ? 0
-                               : cli_error("the shipped %s was not found (installed share/fmrt "
-                                           "or the source tree's model/): give --ref DIR|IDX",
-                                           DEFAULT_REF);
+    if (!p && !(p = cli_shipped_path(DEFAULT_REF, e->ref_path, sizeof e->ref_path))) {
+        if (e->o.save_stats) {
+            e->ref_path[0] = 0;
+            return 0;
+        }
+        return cli_error("the shipped %s was not found (%s): give --ref DIR|IDX", DEFAULT_REF,
+                         e->ref_path);
+    }
     if (p != e->ref_path)
         snprintf(e->ref_path, sizeof e->ref_path, "%s", p);
     if (!cli_is_stats_file(e->ref_path))
@@ -886,6 +872,18 @@ static int evaluate(ev *e)
     return rc;
 }
 
+/* SAMPLES, --ref and --classifier by the rule of every command (cli_find_input): a
+ * bare name missing here may be a shipped file (fmrt eval tiny-cond.fmw). */
+static int find_inputs(ev *e)
+{
+    eval_opts *o = &e->o;
+    return (o->samples &&
+            cli_find_input(o->samples, e->samples_path, sizeof e->samples_path, &o->samples)) ||
+           (o->ref && cli_find_input(o->ref, e->ref_path, sizeof e->ref_path, &o->ref)) ||
+           (o->classifier &&
+            cli_find_input(o->classifier, e->cls_path, sizeof e->cls_path, &o->classifier));
+}
+
 static int check_files(const eval_opts *o)
 {
     cli_files outs = {0}, ins = {0};
@@ -911,7 +909,7 @@ int cmd_eval(int argc, char **argv)
         return rc;
     signal(SIGXFSZ, SIG_IGN);
     /* The cheap inputs first: a bad classifier or reference fails before sampling. */
-    rc = check_files(&e.o) || read_classifier(&e) || read_ref(&e) || load_samples(&e) ||
+    rc = find_inputs(&e) || check_files(&e.o) || read_classifier(&e) || read_ref(&e) || load_samples(&e) ||
          open_classifier(&e) || ref_stats(&e) || (e.o.sanity ? sanity(&e) : evaluate(&e));
     if (e.be_open)
         fm_backend_close(&e.be);

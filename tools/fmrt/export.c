@@ -41,6 +41,10 @@ int cmd_export(int argc, char **argv)
     size_t file_bytes;
     cli_mem wmem = {0}, dmem = {0}, smem = {0};
     cli_files outs = {0}, ins = {0};
+    char found[CLI_WEIGHTS_PATH];
+    /* IN resolved first (cli_find_input): OUT must not be the shipped file it names. */
+    if (cli_find_input(in, found, sizeof found, &in))
+        return 1;
     cli_files_add(&outs, "OUT", out);
     cli_files_add(&ins, "IN", in);
     if (cli_check_outputs(&outs, &ins) || cli_load_weights(in, &w, &file_bytes, &wmem))
@@ -54,7 +58,7 @@ int cmd_export(int argc, char **argv)
     fm_ckpt_state st;
     char err[FM_ERR_LEN];
     if (!m) {
-        cli_error("export: out of memory");
+        cli_error("out of memory");
         goto free_w;
     }
     if (cli_plan(&w.cfg, FM_MODE_SAMPLE, 1, &plan) ||
@@ -62,14 +66,14 @@ int cmd_export(int argc, char **argv)
         goto free_m;
     if (fm_model_create_from_weights(m, &be, &w, FM_MODE_SAMPLE, 1, use_raw, &st, NULL, err,
                                     sizeof err) != FM_OK) {
-        cli_error("export: %s: %s", in, err);
+        cli_error("%s: %s", in, err);
         goto close;
     }
     fm_arena scratch;
     if (cli_host_arena(&scratch, fm_model_save_scratch_bytes(m, FM_WEIGHTS_KIND_WEIGHTS), &smem))
         goto close;
     if (fm_model_save(m, out, FM_WEIGHTS_KIND_WEIGHTS, &st, &scratch, err, sizeof err) != FM_OK) {
-        cli_error("export: %s", err);
+        cli_error("%s", err);
         goto close;
     }
     printf("wrote %s: %s weights, %lld parameters (step %llu, seed %llu)\n", out,

@@ -78,7 +78,7 @@ static int load_case(const char *dir, gcase *g)
     snprintf(path, sizeof path, "%s/case.txt", dir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return cli_error("golden: cannot open %s", path);
+        return cli_error("cannot open %s", path);
     memset(&g->cfg, 0, sizeof g->cfg);
     g->batch = 0;
     g->euler_steps = 4;
@@ -100,7 +100,7 @@ static int load_case(const char *dir, gcase *g)
                     g->cfg.image = atoi(val); /* "28x28": square images */
                 else if (fm_config_set(&g->cfg, key, val, msg, sizeof msg) != FM_OK) {
                     fclose(f);
-                    return cli_error("golden: %s: %s", path, msg);
+                    return cli_error("%s: %s", path, msg);
                 }
             }
         } else if (strncmp(line, "# sampler:", 10) == 0) {
@@ -114,7 +114,7 @@ static int load_case(const char *dir, gcase *g)
             if (g->n == MAX_ENTRIES || sscanf(line, "%95s %7s %llu %63s", e->name, dt, &off, shape) != 4 ||
                 !parse_shape(shape, e)) {
                 fclose(f);
-                return cli_error("golden: %s: bad line '%s'", path, line);
+                return cli_error("%s: bad line '%s'", path, line);
             }
             e->off = off;
             e->dtype = strcmp(dt, "i32") == 0 ? FM_I32 : FM_F32;
@@ -123,20 +123,20 @@ static int load_case(const char *dir, gcase *g)
     }
     fclose(f);
     if (fm_config_validate(&g->cfg, msg, sizeof msg) != FM_OK || g->batch < 1)
-        return cli_error("golden: %s: config: %s", path, g->batch < 1 ? "batch missing" : msg);
+        return cli_error("%s: config: %s", path, g->batch < 1 ? "batch missing" : msg);
     snprintf(path, sizeof path, "%s/case.bin", dir);
     if (cli_read_file(path, &g->bin, &g->binlen) != 0)
         return 1;
     for (int i = 0; i < g->n; i++) {
         const entry *e = &g->e[i];
         if (e->off > g->binlen || entry_bytes(e) > g->binlen - e->off)
-            return cli_error("golden: %s: tensor %s lies outside the %zu-byte file", path, e->name,
+            return cli_error("%s: tensor %s lies outside the %zu-byte file", path, e->name,
                              g->binlen);
         /* A case is computed in float64 from finite inputs: a NaN or inf in it is a
          * broken case, not a backend's error to report row by row. */
         size_t bad = e->dtype == FM_F32 ? fm_f32_nonfinite(g->bin + e->off, entry_bytes(e) / 4, NULL) : 0;
         if (bad)
-            return cli_error("golden: %s: tensor %s: %zu of its %zu values are not finite (NaN "
+            return cli_error("%s: tensor %s: %zu of its %zu values are not finite (NaN "
                              "or inf)", path, e->name, bad, entry_bytes(e) / 4);
     }
     return 0;
@@ -146,12 +146,12 @@ static int upload_entry(fm_backend *be, const gcase *g, const char *name, const 
 {
     const entry *e = find(g, name);
     if (!e)
-        return cli_error("golden: case has no tensor %s", name);
+        return cli_error("case has no tensor %s", name);
     if (entry_bytes(e) != fm_tensor_bytes(t))
-        return cli_error("golden: %s has %zu bytes, the model expects %zu", name, entry_bytes(e),
+        return cli_error("%s has %zu bytes, the model expects %zu", name, entry_bytes(e),
                          fm_tensor_bytes(t));
     if (fm_upload(be, t, g->bin + e->off) != FM_OK)
-        return cli_error("golden: %s", be->err);
+        return cli_error("%s", be->err);
     return 0;
 }
 
@@ -208,14 +208,14 @@ static int run_case(const gcase *g, const char *backend)
     fm_plan plan;
     char msg[FM_ERR_LEN];
     if (!m)
-        return cli_error("golden: out of memory");
+        return cli_error("out of memory");
     /* Memory: the training state and step, a sampler run's working set on top, and
      * this command's own nine batch tensors. */
     fm_plan sp;
     if (fm_model_plan(&g->cfg, FM_MODE_TRAIN, g->batch, m, &plan, msg, sizeof msg) != FM_OK ||
         fm_model_plan(&g->cfg, FM_MODE_SAMPLE, g->batch, m, &sp, msg, sizeof msg) != FM_OK) {
         free(m);
-        return cli_error("golden: plan: %s", msg);
+        return cli_error("plan: %s", msg);
     }
     size_t image = (size_t)g->batch * g->cfg.in_channels * g->cfg.image * g->cfg.image * 4;
     size_t bytes = plan.total_bytes + (sp.total_bytes - sp.state_bytes) + 9 * (image + 64);
@@ -276,7 +276,7 @@ static int run_case(const gcase *g, const char *backend)
     rc = ty.fail ? 1 : 0;
     goto done;
 fail:
-    cli_error("golden: %s", be.err);
+    cli_error("%s", be.err);
 done:
     fm_backend_close(&be);
     cli_mem_free(&mem);
@@ -307,7 +307,7 @@ int cmd_golden(int argc, char **argv)
         return cli_usage_error("golden", "missing case folder");
     gcase *g = calloc(1, sizeof *g);
     if (!g)
-        return cli_error("golden: out of memory");
+        return cli_error("out of memory");
     int rc = load_case(dir, g);
     if (rc == 0)
         rc = run_case(g, backend);

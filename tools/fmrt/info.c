@@ -48,9 +48,14 @@ const char *cli_escape(const char *s, char *buf, size_t len)
 int parse_info_args(int argc, char **argv, cli_info_opts *o)
 {
     o->path = NULL;
+    o->tensors = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return CLI_HELP;
+        if (strcmp(argv[i], "--tensors") == 0) {
+            o->tensors = 1;
+            continue;
+        }
         if (argv[i][0] == '-' || o->path)
             return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
         o->path = argv[i];
@@ -84,73 +89,14 @@ static void print_meta(const fm_weights *w)
     }
 }
 
-int cmd_info(int argc, char **argv)
+/* Tensor names come from the file: escaped (see print_meta). */
+static int print_tensors(const fm_weights *w, const char *path)
 {
-    cli_info_opts o;
-    int rc = parse_info_args(argc, argv, &o);
-    if (rc == CLI_HELP) {
-        printf("usage: fmrt info WEIGHTS\n\nPrints the kind, config, tensors and metadata of "
-               "a weights or checkpoint file\nafter checking its structure and CRC.\n");
-        return 0;
-    }
-    if (rc)
-        return rc;
-    char installed[CLI_WEIGHTS_PATH];
-    const char *path = cli_weights_path(o.path, installed, sizeof installed);
-    fm_weights w;
-    cli_mem mem = {0};
-    size_t bytes;
-    if (cli_load_weights(path, &w, &bytes, &mem))
-        return 1;
-    char cfg[320];
-    fm_config c = w.cfg;
-    /* An older classifier file holds a placeholder U-Net config (classifier_io.h): the
-     * classifier's is the one that describes it. */
-    if (fm_weights_is_classifier(&w))
-        fm_config_preset(&c, "classifier");
-    fm_config_format(&c, cfg, sizeof cfg);
-    int64_t P = 0;
-    fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
-    int np = params ? fm_model_layout(&w.cfg, params, FM_MAX_PARAMS, &P) : -1;
-    free(params);
-    int has_raw = fm_weights_has_raw(&w);
-    printf("file        %s (%zu bytes)\n", path, bytes);
-    printf("kind        %s\n", w.kind == FM_WEIGHTS_KIND_CHECKPOINT ? "checkpoint" : "weights");
-    printf("version     %d\n", w.version);
-    printf("dtype       %s\n", fm_dtype_name(w.dtype));
-    printf("config      %s\n", cfg);
-    if (fm_weights_is_classifier(&w)) {
-        P = fm_classifier_param_count();
-        printf("model       classifier (fmrt train-classifier), %d parameter tensors, %lld "
-               "parameters (%.2f MiB)\n",
-               FM_CLS_NPARAMS, (long long)P, (double)P * 4 / (1024.0 * 1024.0));
-    } else {
-        printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
-               w.cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
-               (double)P * 4 / (1024.0 * 1024.0));
-    }
-    /* Without raw.* a file fmrt trained (it records the step) holds the EMA alone
-     * (fmrt export keeps only it); the classifier has no EMA; a converted file holds
-     * whatever it was given. */
-    uint64_t step;
-    const int trained = fm_weights_meta(&w, "step", &step);
-    printf("weights     canonical = %s%s\n",
-           fm_weights_is_classifier(&w) ? "as trained"
-           : has_raw || trained         ? "EMA"
-                                        : "as converted (no training record)",
-           has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
-    printf("crc         0x%08x ok\n", (unsigned)w.crc);
-    printf("payload     %zu bytes\n", w.payload_bytes);
-    print_meta(&w);
-    /* Tensor names come from the file: escaped (see print_meta). */
     char esc[4 * FM_WEIGHTS_NAME];
-    printf("tensors     %d\n", w.ntensors);
-    for (int i = 0; i < w.ntensors; i++) {
+    for (int i = 0; i < w->ntensors; i++) {
         fm_wtensor t;
-        if (fm_weights_tensor(&w, i, &t) != FM_OK) {
-            cli_mem_free(&mem);
+        if (fm_weights_tensor(w, i, &t) != FM_OK)
             return cli_error("%s: tensor %d unreadable", path, i);
-        }
         char shape[64];
         int n = 0;
         for (int d = 0; d < t.ndim; d++)
@@ -159,6 +105,102 @@ int cmd_info(int argc, char **argv)
         printf("  %-40s %-4s %s\n", cli_escape(t.name, esc, sizeof esc), fm_dtype_name(t.dtype),
                shape);
     }
-    cli_mem_free(&mem);
     return 0;
+}
+
+/* The tensors in one line: how many of each kind (canonical, raw.*, the rest: a
+ * checkpoint's optimizer state) and their bytes; the list itself with --tensors. */
+static int print_tensor_counts(const fm_weights *w, const char *path, int list)
+{
+    int raw = 0, other = 0;
+    size_t bytes = 0;
+    const size_t np = strlen(FM_RAW_PREFIX);
+    for (int i = 0; i < w->ntensors; i++) {
+        fm_wtensor t;
+        if (fm_weights_tensor(w, i, &t) != FM_OK)
+            return cli_error("%s: tensor %d unreadable", path, i);
+        bytes += t.bytes;
+        raw += strncmp(t.name, FM_RAW_PREFIX, np) == 0;
+        other += strncmp(t.name, "adam_", 5) == 0;
+    }
+    printf("tensors     %d: %d canonical, %d raw.*, %d optimizer state; %zu bytes (%.2f MiB)%s\n",
+           w->ntensors, w->ntensors - raw - other, raw, other, bytes,
+           (double)bytes / (1024.0 * 1024.0), list ? "" : " (--tensors lists them)");
+    return list ? print_tensors(w, path) : 0;
+}
+
+/* What the file is and records: kind, config, parameters, canonical weights, CRC,
+ * metadata. */
+static void print_summary(const fm_weights *w, const char *path, size_t bytes)
+{
+    char cfg[320];
+    fm_config c = w->cfg;
+    /* An older classifier file holds a placeholder U-Net config (classifier_io.h): the
+     * classifier's is the one that describes it. */
+    if (fm_weights_is_classifier(w))
+        fm_config_preset(&c, "classifier");
+    fm_config_format(&c, cfg, sizeof cfg);
+    int64_t P = 0;
+    fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
+    int np = params ? fm_model_layout(&w->cfg, params, FM_MAX_PARAMS, &P) : -1;
+    free(params);
+    int has_raw = fm_weights_has_raw(w);
+    printf("file        %s (%zu bytes)\n", path, bytes);
+    printf("kind        %s\n", w->kind == FM_WEIGHTS_KIND_CHECKPOINT ? "checkpoint" : "weights");
+    printf("version     %d\n", w->version);
+    printf("dtype       %s\n", fm_dtype_name(w->dtype));
+    printf("config      %s\n", cfg);
+    if (fm_weights_is_classifier(w)) {
+        P = fm_classifier_param_count();
+        printf("model       classifier (fmrt train-classifier), %d parameter tensors, %lld "
+               "parameters (%.2f MiB)\n",
+               FM_CLS_NPARAMS, (long long)P, (double)P * 4 / (1024.0 * 1024.0));
+    } else {
+        printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
+               w->cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
+               (double)P * 4 / (1024.0 * 1024.0));
+    }
+    /* Without raw.* a file fmrt trained (it records the step) holds the EMA alone
+     * (fmrt export keeps only it); the classifier has no EMA; a converted file holds
+     * whatever it was given. */
+    uint64_t step;
+    const int trained = fm_weights_meta(w, "step", &step);
+    printf("weights     canonical = %s%s\n",
+           fm_weights_is_classifier(w) ? "as trained"
+           : has_raw || trained         ? "EMA"
+                                        : "as converted (no training record)",
+           has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
+    printf("crc         0x%08x ok\n", (unsigned)w->crc);
+    printf("payload     %zu bytes\n", w->payload_bytes);
+    print_meta(w);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    cli_info_opts o;
+    int rc = parse_info_args(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        printf("usage: fmrt info WEIGHTS [--tensors]\n\n"
+               "Describes a weights or checkpoint file after checking its structure and\n"
+               "CRC: kind, config, parameters, which weights are canonical, the metadata\n"
+               "it records (step, seed, ...) and its tensors' counts and bytes.\n"
+               "  --tensors  also list every tensor: name, dtype, shape\n"
+               "A bare name missing here is a shipped model (share/fmrt, then the source\n"
+               "tree's model/): fmrt info tiny-cond.fmw.\n");
+        return 0;
+    }
+    if (rc)
+        return rc;
+    char found[CLI_WEIGHTS_PATH];
+    const char *path;
+    fm_weights w;
+    cli_mem mem = {0};
+    size_t bytes;
+    if (cli_find_input(o.path, found, sizeof found, &path) ||
+        cli_load_weights(path, &w, &bytes, &mem))
+        return 1;
+    print_summary(&w, path, bytes);
+    rc = print_tensor_counts(&w, path, o.tensors);
+    cli_mem_free(&mem);
+    return rc;
 }

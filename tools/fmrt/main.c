@@ -52,8 +52,7 @@ static int cmd_selftest(int argc, char **argv)
     fm_backend be;
     fm_backend_config cfg = {.name = "ref", .mem = mem, .mem_bytes = sizeof mem};
     if (fm_backend_open(&be, &cfg) != FM_OK) {
-        fprintf(stderr, "fmrt: %s\n", be.err);
-        return 1;
+        return cli_error("%s", be.err);
     }
     /* 3x3 all-ones kernel over a 3x3 all-ones image, pad 1: centre 9, corner 4. */
     fm_tensor x = fm_tensor_4d(FM_F32, 1, 1, 3, 3), w = fm_tensor_4d(FM_F32, 1, 1, 3, 3);
@@ -72,7 +71,7 @@ static int cmd_selftest(int argc, char **argv)
     int conv_ok = s == FM_OK && out[4] == 9.0f && out[0] == 4.0f;
     printf("%-28s %s\n", "ref conv2d 3x3", conv_ok ? "ok" : "FAILED");
     if (s != FM_OK)
-        fprintf(stderr, "fmrt: %s\n", be.err);
+        cli_error("%s", be.err);
     bad += !conv_ok;
     fm_backend_close(&be);
 
@@ -219,8 +218,11 @@ int main(int argc, char **argv)
         if (take_global(&argc, argv, &global_opts[i]))
             return 2;
     for (size_t i = 0; i < NCMD; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* From here every line of the command says which one it is (cli_error). */
+            snprintf(cli_prefix, sizeof cli_prefix, "fmrt %s: ", commands[i].name);
             return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "fmrt: unknown command '%s' (try fmrt --help)\n", argv[1]);
     return 2;
 }

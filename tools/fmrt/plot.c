@@ -53,7 +53,7 @@ static int grow(reader *r)
         r->lg->step = a;
     double *b = a ? realloc(r->lg->loss, (size_t)cap * sizeof *b) : NULL;
     if (!b)
-        return cli_error("plot: out of memory");
+        return cli_error("out of memory");
     r->lg->loss = b;
     r->cap = cap;
     return 0;
@@ -67,26 +67,26 @@ static int take_line(reader *r, const char *s, size_t n)
     if (ln == 1 && n >= 5 && memcmp(s, "step,", 5) == 0)
         return 0;
     if (n >= MAX_LINE)
-        return cli_error("plot: %s:%lld: line longer than %d bytes", name, ln, MAX_LINE - 1);
+        return cli_error("%s:%lld: line longer than %d bytes", name, ln, MAX_LINE - 1);
     char line[MAX_LINE];
     memcpy(line, s, n);
     line[n] = 0;
     double st, ep, lo;
     if (sscanf(line, "%lf,%lf,%lf", &st, &ep, &lo) != 3)
-        return cli_error("plot: %s:%lld: expected 'step,epoch,loss,...'", name, ln);
+        return cli_error("%s:%lld: expected 'step,epoch,loss,...'", name, ln);
     if (!(st >= 0 && st <= MAX_STEP))
-        return cli_error("plot: %s:%lld: step %g is not in 0..2^53", name, ln, st);
+        return cli_error("%s:%lld: step %g is not in 0..2^53", name, ln, st);
     if (!(isfinite(ep) && ep >= 0))
-        return cli_error("plot: %s:%lld: epoch %g is not a finite number >= 0", name, ln, ep);
+        return cli_error("%s:%lld: epoch %g is not a finite number >= 0", name, ln, ep);
     if (!isfinite(lo)) {
         r->lg->skipped++;
         return 0;
     }
     if (!(lo > 0 && lo <= MAX_LOSS))
-        return cli_error("plot: %s:%lld: loss %g is not in (0, 1e100] (the y axis is logarithmic)",
+        return cli_error("%s:%lld: loss %g is not in (0, 1e100] (the y axis is logarithmic)",
                          name, ln, lo);
     if (r->lg->n == MAX_ROWS)
-        return cli_error("plot: %s:%lld: more than %d rows", name, ln, MAX_ROWS);
+        return cli_error("%s:%lld: more than %d rows", name, ln, MAX_ROWS);
     if (r->lg->n == r->cap && grow(r))
         return 1;
     r->lg->step[r->lg->n] = st;
@@ -97,7 +97,7 @@ static int take_line(reader *r, const char *s, size_t n)
 int cli_plot_parse(cli_plot *p, const char *name, const char *text, size_t len)
 {
     if (p->nlogs == CLI_PLOT_MAX_FILES)
-        return cli_error("plot: at most %d logs", CLI_PLOT_MAX_FILES);
+        return cli_error("at most %d logs", CLI_PLOT_MAX_FILES);
     /* Counted before reading, so cli_plot_free also frees a half-read log. */
     cli_plot_log *lg = &p->logs[p->nlogs++];
     *lg = (cli_plot_log){.name = name};
@@ -110,7 +110,7 @@ int cli_plot_parse(cli_plot *p, const char *name, const char *text, size_t len)
         pos += n + (nl != NULL);
     }
     if (lg->n == 0)
-        return cli_error("plot: %s has no data rows%s", name,
+        return cli_error("%s has no data rows%s", name,
                          lg->skipped ? " with a finite loss" : "");
     return 0;
 }
@@ -118,23 +118,23 @@ int cli_plot_parse(cli_plot *p, const char *name, const char *text, size_t len)
 int cli_plot_ref(cli_plot *p, const char *spec, long long spe)
 {
     if (spe < 1)
-        return cli_error("plot: --ref needs --steps-per-epoch >= 1");
+        return cli_error("--ref needs --steps-per-epoch >= 1");
     for (const char *q = spec; *q;) {
         if (p->nref == CLI_PLOT_MAX_REF)
-            return cli_error("plot: --ref: more than %d pairs", CLI_PLOT_MAX_REF);
+            return cli_error("--ref: more than %d pairs", CLI_PLOT_MAX_REF);
         char *end;
         double e = strtod(q, &end);
         if (end == q || *end != ':')
-            return cli_error("plot: --ref: expected EPOCH:LOSS pairs, got '%s'", q);
+            return cli_error("--ref: expected EPOCH:LOSS pairs, got '%s'", q);
         if (!(e >= 0 && e * (double)spe <= MAX_STEP))
             return cli_error(
-                "plot: --ref: epoch %g x --steps-per-epoch %lld is not in 0..2^53 steps", e, spe);
+                "--ref: epoch %g x --steps-per-epoch %lld is not in 0..2^53 steps", e, spe);
         const char *lq = end + 1;
         double l = strtod(lq, &end);
         if (end == lq || (*end && *end != ','))
-            return cli_error("plot: --ref: bad loss in '%s'", q);
+            return cli_error("--ref: bad loss in '%s'", q);
         if (!(l > 0 && l <= MAX_LOSS))
-            return cli_error("plot: --ref: loss %g is not in (0, 1e100]", l);
+            return cli_error("--ref: loss %g is not in (0, 1e100]", l);
         p->refx[p->nref] = e * (double)spe;
         p->refy[p->nref++] = l;
         q = *end ? end + 1 : end;
@@ -212,7 +212,7 @@ int cli_plot_fit(const cli_plot *p, cli_plot_axes *ax)
         y1 = fmax(y1, p->refy[r]);
     }
     if (!(y0 > 0 && y0 <= y1 && y1 <= MAX_LOSS && x1 <= MAX_STEP))
-        return cli_error("plot: nothing to plot");
+        return cli_error("nothing to plot");
     ax->ly0 = floor(log10(y0) * 4) / 4;
     ax->ly1 = ceil(log10(y1) * 4) / 4;
     if (ax->ly1 <= ax->ly0) /* all losses equal: one decade around them */
@@ -345,18 +345,18 @@ int cli_plot_svg(const cli_plot *p, char **svg, size_t *len)
     *len = 0;
     cli_plot_axes ax;
     if (p->smooth < 1 || !p->title)
-        return cli_error("plot: needs a title and --smooth >= 1");
+        return cli_error("needs a title and --smooth >= 1");
     if (cli_plot_fit(p, &ax))
         return 1;
     FILE *f = open_memstream(svg, len);
     if (!f)
-        return cli_error("plot: out of memory");
+        return cli_error("out of memory");
     draw(f, p, &ax);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
         free(*svg);
         *svg = NULL;
-        return cli_error("plot: out of memory");
+        return cli_error("out of memory");
     }
     return 0;
 }
@@ -378,7 +378,8 @@ static int usage(void)
            "epoch x --steps-per-epoch). Sampling trajectories: fmrt sample --traj.\n"
            "Steps must be in 0..2^53 and losses in (0, 1e100]; rows with a NaN or inf\n"
            "loss are skipped and counted on stderr. --out is replaced atomically: on a\n"
-           "failed write the old file stays as it was.\n");
+           "failed write the old file stays as it was. It must end in .svg (any case) or\n"
+           "have no extension.\n");
     return CLI_HELP;
 }
 
@@ -413,6 +414,8 @@ static int parse_args(int argc, char **argv, cli_plot *p, plot_args *a)
     }
     if (a->nfiles == 0 || !a->out)
         return cli_usage_error("plot", "needs at least one CSV file and --out FILE.svg");
+    if (cli_check_ext("--out", a->out, ".svg", "plot writes SVG"))
+        return 2;
     if (a->ref && !a->spe)
         return cli_usage_error("plot", "--ref needs --steps-per-epoch");
     return a->ref && cli_plot_ref(p, a->ref, a->spe) ? 2 : 0;
@@ -423,9 +426,9 @@ static int read_log(cli_plot *p, const char *path)
 {
     struct stat si;
     if (stat(path, &si) != 0)
-        return cli_error("plot: cannot open %s: %s", path, strerror(errno));
+        return cli_error("cannot open %s: %s", path, strerror(errno));
     if (S_ISREG(si.st_mode) && (long long)si.st_size > MAX_BYTES)
-        return cli_error("plot: %s is larger than %lld MiB, not a trainer log", path,
+        return cli_error("%s is larger than %lld MiB, not a trainer log", path,
                          MAX_BYTES >> 20);
     unsigned char *text;
     size_t len;
@@ -434,9 +437,9 @@ static int read_log(cli_plot *p, const char *path)
     int rc = cli_plot_parse(p, path, (const char *)text, len);
     free(text);
     const cli_plot_log *lg = &p->logs[p->nlogs - 1];
-    if (rc == 0 && lg->skipped && !cli_quiet)
-        fprintf(stderr, "fmrt: plot: %s: skipped %lld rows with a non-finite loss\n", path,
-                lg->skipped);
+    /* A note, not an error: cli_error for the prefix and the escaping of the name. */
+    if (rc == 0 && lg->skipped)
+        cli_error("%s: skipped %lld rows with a non-finite loss", path, lg->skipped);
     return rc;
 }
 
@@ -450,7 +453,7 @@ static int write_svg(const cli_plot *p, const char *out)
     char err[512];
     fm_status st = fm_file_write_atomic(out, &chunk, &len, 1, err, sizeof err);
     free(svg);
-    return st == FM_OK ? 0 : cli_error("plot: %s", err);
+    return st == FM_OK ? 0 : cli_error("%s", err);
 }
 
 int cmd_plot(int argc, char **argv)

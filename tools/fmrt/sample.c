@@ -24,7 +24,9 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fmrt sample WEIGHTS [options]\n\n"
-               "Integrates noise to images with the EMA weights (the canonical tensors).\n\n"
+               "Integrates noise to images with the EMA weights (the canonical tensors).\n"
+               "A bare WEIGHTS name missing here is a shipped model: the installed\n"
+               "share/fmrt, then the source tree's model/ (fmrt sample tiny-cond.fmw).\n\n"
                "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
                "  --precision P        f32 (default) or bf16: on cpu, the 3x3 convolutions'\n"
@@ -41,7 +43,8 @@ static void usage(FILE *f)
                "                       \"no label\" row, no guidance\n"
                "  --cfg W              guidance scale with labels (default 2.0)\n"
                "  --raw                use the raw weights (raw.* tensors) instead of the EMA\n"
-               "  --out F              PNG grid (default samples.png)\n"
+               "  --out F              PNG grid (default samples.png); --out and --traj\n"
+               "                       must end in .png (any case) or have no extension\n"
                "  --cols N             grid columns (default 8)\n"
                "  --traj F             PNG: one row per sample, one column per --traj-steps entry\n"
                "  --traj-steps LIST    steps shown in --traj (default 0,N/4,N/2,N; 0 = the noise)\n"
@@ -66,6 +69,9 @@ static int check_sample_args(opts *o)
         return cli_usage_error(CMD, "--cfg does not apply to --classes none (no guidance)");
     if (o->traj_list && !o->traj)
         return cli_usage_error(CMD, "--traj-steps needs --traj FILE");
+    if (cli_check_ext("--out", o->out, ".png", "sample writes PNG images") ||
+        (o->traj && cli_check_ext("--traj", o->traj, ".png", "sample writes PNG images")))
+        return 2;
     /* The lists are checked here too, before any file is read; only the check
      * against the model's class count waits for the weights. */
     if (o->have_cls) {
@@ -215,6 +221,7 @@ typedef struct job {
     float *out_f32; /* --f32-out: [N * frame] the final state */
     uint8_t *tiles; /* --traj: [N][ncols][frame], the trajectory grid's tiles */
     fm_config cfg;  /* the file's */
+    char weights_path[CLI_WEIGHTS_PATH]; /* a shipped WEIGHTS' path (cli_find_input) */
     int N, C, H, K;
     size_t frame, images_bytes, traj_bytes; /* frame = C*H*W; images = N frames */
     fm_tensor x, y, q; /* [N, C, H, W] f32 state, [N] i32 labels, [N, C, H, W] u8 */
@@ -225,6 +232,8 @@ typedef struct job {
 static int open_weights(job *j)
 {
     cli_files outs = {0}, ins = {0};
+    if (cli_find_input(j->o.weights, j->weights_path, sizeof j->weights_path, &j->o.weights))
+        return 1;
     cli_files_add(&outs, "--out", j->o.out);
     cli_files_add(&outs, "--traj", j->o.traj);
     cli_files_add(&outs, "--raw-out", j->o.raw_out);
