@@ -1,0 +1,154 @@
+/* Sample previews during training (cli_preview.h): the EMA weights of the training
+ * model sampled on its own backend, between two steps, in memory the arena gives
+ * back before the next step. */
+#include "cli_preview.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_config.h"
+#include "cli_mem.h"
+#include "flow.h"
+#include "image.h"
+#include "size.h"
+
+#define PAD 2 /* pixels between tiles, as fmrt sample's grids */
+
+int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int tile_h, int tile_w,
+                   int cols)
+{
+    int w, h;
+    char err[512];
+    size_t npx, need;
+    /* The PNG encoder's scratch: twice the image plus 1 MiB for libpng and zlib. */
+    if (fm_grid_size(ntiles, cols, tile_h, tile_w, PAD, &w, &h) != FM_OK ||
+        !fm_mul_size((size_t)w, (size_t)h, &npx) || !fm_mul_add_size(npx, 2, 1 << 20, &need))
+        return cli_error("%s: grid of %d tiles in %d columns is too large", path, ntiles, cols);
+    uint8_t *px = malloc(npx);
+    if (!px)
+        return cli_error("cannot allocate a %dx%d image", w, h);
+    fm_grid_compose(px, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
+    fm_arena a;
+    cli_mem mem = {0};
+    int rc = cli_host_arena(&a, need, &mem);
+    if (rc == 0 && fm_png_write_gray(path, px, w, h, &a, err, sizeof err) != FM_OK)
+        rc = strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
+    cli_mem_free(&mem);
+    free(px);
+    return rc;
+}
+
+/* Bytes of one [n, C, H, W] u8 tensor as the arena places it (64-byte rounding, the
+ * plan backend's), or 0 when the product overflows. */
+static size_t u8_images_bytes(const fm_config *cfg, int n)
+{
+    size_t frame = (size_t)cfg->in_channels * (size_t)cfg->image * (size_t)cfg->image, b;
+    if (!fm_mul_size(frame, (size_t)n, &b) || !fm_add_size(b, 63, &b))
+        return 0;
+    return b & ~(size_t)63;
+}
+
+int cli_preview_bytes(const fm_config *cfg, int n, size_t *bytes)
+{
+    *bytes = 0;
+    if (n <= 0)
+        return 0;
+    fm_plan p;
+    if (cli_plan(cfg, FM_MODE_SAMPLE, n, &p))
+        return 1;
+    /* The sample plan's high-water mark above its persistent part is exactly x [n,C,H,W]
+     * f32, y [n] i32 and a 2-step Heun sampler with guidance (more than Euler's); the
+     * parameters are already in the training arena (its EMA block is sampled). Add q
+     * [n,C,H,W] u8, which the plan lacks, and 64 KiB for a device whose arena aligns
+     * beyond the plan backend's 64 bytes (the margin fmrt train and sample keep). */
+    size_t q = u8_images_bytes(cfg, n);
+    if (q == 0 || !fm_add_size(p.total_bytes - p.state_bytes, q, bytes) ||
+        !fm_add_size(*bytes, 64 << 10, bytes))
+        return cli_error("a preview of %d images does not fit in this address space", n);
+    return 0;
+}
+
+/* The arguments against the model, before anything is allocated. */
+static int check_preview(const fm_model *m, int n, int cols)
+{
+    if (m->mode != FM_MODE_TRAIN)
+        return cli_error("preview: needs a model created for training (its EMA weights)");
+    if (n < 1 || n > m->batch)
+        return cli_error("preview: %d images outside 1..%d (the training batch the arena is "
+                         "planned for)",
+                         n, m->batch);
+    if (cols < 1)
+        return cli_error("preview: %d columns", cols);
+    return 0;
+}
+
+/* One preview's device tensors. */
+typedef struct preview {
+    fm_tensor x, y, q; /* [n, C, H, W] f32 state, [n] i32 labels, [n, C, H, W] u8 pixels */
+} preview;
+
+/* x (Philox(seed) stream 0, as fmrt sample --seed), y (rows of classes 0..K-1) and q,
+ * all above the caller's mark. */
+static fm_status init_preview(fm_model *m, preview *p, int n, int cols, uint64_t seed)
+{
+    const fm_config *c = &m->cfg;
+    const int K = c->num_classes;
+    p->x = fm_tensor_4d(FM_F32, n, c->in_channels, c->image, c->image);
+    p->y = fm_tensor_1d(FM_I32, n);
+    p->q = fm_tensor_4d(FM_U8, n, c->in_channels, c->image, c->image);
+    fm_status s = fm_tensor_alloc(m->be, &p->x);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(m->be, &p->y);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(m->be, &p->q);
+    if (s == FM_OK)
+        s = fm_noise(m->be, &p->x, seed, 0);
+    if (s == FM_OK && K > 0) {
+        int32_t yv[FM_MAX_BATCH]; /* n <= m->batch <= FM_MAX_BATCH */
+        for (int i = 0; i < n; i++)
+            yv[i] = i / cols % K;
+        s = fm_upload(m->be, &p->y, yv);
+    }
+    return s;
+}
+
+/* Noise to u8 pixels in out [n * C*H*W]: Euler on the EMA weights, quantised. */
+static fm_status draw_preview(fm_model *m, int n, int cols, int steps, float cfg, uint64_t seed,
+                              uint8_t *out)
+{
+    preview p;
+    const int cond = m->cfg.num_classes > 0;
+    fm_status s = init_preview(m, &p, n, cols, seed);
+    if (s == FM_OK) {
+        fm_sample_opts so = {.steps = steps, .guidance = cond, .cfg_scale = cfg};
+        s = fm_sample(m, &m->ema, &p.x, cond ? &p.y : NULL, &so);
+    }
+    if (s == FM_OK)
+        s = fm_run(m->be, &(fm_call){.op = FM_OP_QUANTIZE_U8, .t = {p.q, p.x}});
+    if (s == FM_OK)
+        s = fm_download(m->be, out, &p.q);
+    return s;
+}
+
+int cli_preview(fm_model *m, int n, int cols, int steps, float cfg, uint64_t seed, const char *path)
+{
+    if (check_preview(m, n, cols))
+        return 1;
+    const fm_config *c = &m->cfg;
+    const int CH = c->in_channels * c->image;
+    /* n <= batch <= FM_MAX_BATCH frames of a validated config: no overflow. */
+    uint8_t *out = malloc((size_t)n * (size_t)CH * (size_t)c->image);
+    if (!out)
+        return cli_error("preview: cannot allocate %d images", n);
+    /* Everything the preview takes lies above this mark; the reset hands it back, so
+     * the next training step allocates exactly where it would have. */
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "preview");
+    fm_status s = draw_preview(m, n, cols, steps, cfg, seed, out);
+    fm_arena_reset(&m->be->arena, mark);
+    /* Tiles are C*H x W: channels stacked vertically, as fmrt sample's. */
+    int rc = s == FM_OK ? cli_write_grid(path, out, n, CH, c->image, cols)
+                        : cli_error("preview: %s", m->be->err);
+    free(out);
+    return rc;
+}
