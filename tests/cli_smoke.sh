@@ -13,7 +13,8 @@ common=(--data "$data" --preset tiny --classes 10 --batch 4 --limit 40 --seed 5)
 
 "$fmrt" train "${common[@]}" --steps 14 --out "$t/A.fmw" --log "$t/loss.csv" </dev/null
 "$fmrt" train "${common[@]}" --steps 6 --ckpt "$t/c.fmw" --out "$t/B1.fmw" </dev/null
-"$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" </dev/null
+"$fmrt" train --data "$data" --limit 40 --resume "$t/c.fmw" --steps 14 --out "$t/B.fmw" --no-ckpt \
+    </dev/null
 cmp "$t/A.fmw" "$t/B.fmw"
 # The original command with --resume added: its model flags agree, so it resumes.
 "$fmrt" train "${common[@]}" --resume "$t/c.fmw" --steps 14 --out "$t/B2.fmw" </dev/null 2>/dev/null

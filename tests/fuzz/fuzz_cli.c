@@ -73,7 +73,9 @@ static void run(int argc, char **argv)
         rc = parse_train_args(argc, argv, &o);
         CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
         if (rc == 0) {
-            CHECK(o.batch >= 1 && o.batch <= 1024 && (o.data || (o.images && o.labels)));
+            /* a resume takes the checkpoint's batch unless --batch is given */
+            CHECK((o.resume && !o.have_batch) || (o.batch >= 1 && o.batch <= 1024));
+            CHECK(o.data || (o.images && o.labels));
             if (!o.resume)
                 plan(&o.cfg, o.batch, 0);
         }

@@ -396,7 +396,9 @@ static int check_outputs(const opts *o)
     cli_files_add(&resume, "--resume", o->resume);
     add(&final, "--out", o->out);
     add(&final, "--log", o->log);
-    return cli_check_outputs(&outs, &data) || cli_check_outputs(&final, &resume);
+    /* A resume's --ckpt defaults to --resume, so --out = --resume is named as such first. */
+    return (o->resume && cli_check_outputs(&final, &resume)) || cli_check_outputs(&outs, &data) ||
+           cli_check_outputs(&final, &resume);
 }
 
 /* The checkpoint writer's scratch arena, the batch tensor and the host buffers
