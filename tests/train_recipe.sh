@@ -20,6 +20,15 @@ test -f "$t/q.ckpt"
     --out "$t/n.fmw" </dev/null 2>/dev/null
 test ! -e "$t/n.ckpt"
 echo "defaults: the quick recipe, checkpoint q.ckpt beside q.fmw; --no-ckpt writes none"
+# --preview-every: a PNG grid beside --out, and the weights of a run without previews.
+"$fmrt" train --data "$data" --limit 64 --steps 2 --config base_channels=8 --no-ckpt \
+    --preview-every 1 --out "$t/p.fmw" </dev/null 2>"$t/p.log"
+grep -q "step 2: preview $t/p-preview.png" "$t/p.log"
+test "$(head -c 8 "$t/p-preview.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+"$fmrt" train --data "$data" --limit 64 --steps 2 --config base_channels=8 --no-ckpt \
+    --out "$t/p2.fmw" </dev/null 2>/dev/null
+cmp "$t/p.fmw" "$t/p2.fmw"
+echo "previews: a PNG every step, training unchanged"
 
 # 2. Cosine with warmup: an uninterrupted run, then one stopped by SIGINT wherever it
 #    is and resumed with --data and --resume only.

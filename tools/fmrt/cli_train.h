@@ -9,8 +9,11 @@ typedef struct cli_train_opts {
     const char *lr_schedule; /* --lr-schedule constant|cosine (NULL: not given) */
     const char *recipe;      /* --recipe NAME (default quick): what the flags leave open */
     char ckpt_default[4096]; /* --ckpt's default: --out with .ckpt for .fmw */
+    const char *preview;     /* --preview FILE (default: --out with -preview.png) */
+    char preview_default[4096];
     cli_config_opts cfg;
     long long batch, epochs, steps, seed, ckpt_every, limit, log_every, warmup;
+    long long preview_every; /* --preview-every N: a sample grid every N steps (0: none) */
     double lr, wd, ema, label_drop;
     int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs, have_warmup;
     int skip_nonfinite;   /* --skip-nonfinite: skip (and count) steps with a NaN/inf */

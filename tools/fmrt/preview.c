@@ -13,7 +13,7 @@
 #include "image.h"
 #include "size.h"
 
-#define PAD 2 /* pixels between tiles, as fmrt sample's grids */
+#define PAD 2 /* pixels between tiles of every grid the tool writes */
 
 int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int tile_h, int tile_w,
                    int cols)

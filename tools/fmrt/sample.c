@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_backend.h"
 #include "cli_mem.h"
+#include "cli_preview.h"
 #include "cli_sample.h"
 #include "commands.h"
 #include "flow.h"
@@ -19,7 +20,6 @@
 
 #define CMD "sample"
 #define MAX_LIST CLI_MAX_LIST
-#define PAD 2
 
 static void usage(FILE *f)
 {
@@ -185,29 +185,6 @@ static fm_status capture(traj *t, int step, const fm_tensor *x)
 static fm_status on_step(void *user, int step, const fm_tensor *x)
 {
     return capture(user, step, x);
-}
-
-static int write_grid(const char *path, const uint8_t *tiles, int ntiles, int tile_h, int tile_w,
-                      int cols)
-{
-    int w, h;
-    char err[512];
-    size_t npx, need;
-    if (fm_grid_size(ntiles, cols, tile_h, tile_w, PAD, &w, &h) != FM_OK ||
-        !fm_mul_size((size_t)w, (size_t)h, &npx) || !fm_mul_add_size(npx, 2, 1 << 20, &need))
-        return cli_error("%s: grid of %d tiles in %d columns is too large", path, ntiles, cols);
-    uint8_t *px = malloc(npx);
-    if (!px)
-        return cli_error("cannot allocate a %dx%d image", w, h);
-    fm_grid_compose(px, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
-    fm_arena a;
-    cli_mem mem = {0};
-    int rc = cli_host_arena(&a, need, &mem);
-    if (rc == 0 && fm_png_write_gray(path, px, w, h, &a, err, sizeof err) != FM_OK)
-        rc = strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
-    cli_mem_free(&mem);
-    free(px);
-    return rc;
 }
 
 /* What cmd_sample opens, in order; close_job closes whatever is open. */
@@ -401,7 +378,7 @@ static int write_outputs(job *j)
     const opts *o = &j->o;
     const int N = j->N, CH = j->C * j->H, ncols = j->tr.ncols;
     const size_t frame = j->frame;
-    int rc = write_grid(o->out, j->out, N, CH, j->H, (int)o->cols);
+    int rc = cli_write_grid(o->out, j->out, N, CH, j->H, (int)o->cols);
     if (rc != 0)
         return rc;
     fprintf(stderr, "wrote %s\n", o->out);
@@ -411,7 +388,7 @@ static int write_outputs(job *j)
             for (int c = 0; c < ncols; c++)
                 memcpy(j->tiles + ((size_t)i * (size_t)ncols + (size_t)c) * frame,
                        j->tr.host + (size_t)c * j->tr.frame + (size_t)i * frame, frame);
-        if ((rc = write_grid(o->traj, j->tiles, N * ncols, CH, j->H, ncols)) != 0)
+        if ((rc = cli_write_grid(o->traj, j->tiles, N * ncols, CH, j->H, ncols)) != 0)
             return rc;
         fprintf(stderr, "wrote %s\n", o->traj);
     }

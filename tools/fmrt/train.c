@@ -28,6 +28,7 @@
 #include "cli_config.h"
 #include "cli_data.h"
 #include "cli_mem.h"
+#include "cli_preview.h"
 #include "cli_train.h"
 #include "commands.h"
 #include "flow.h"
@@ -93,6 +94,10 @@ static void usage(FILE *f)
             "                       --data DIR --resume F: the model, recipe and length are F's)\n"
             "  --log F              CSV of step,epoch,loss,img_per_s\n"
             "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n"
+            "  --preview-every N    every N steps, a grid sampled from the EMA weights (the\n"
+            "                       same noise each time; a row per class, guidance 2, 20\n"
+            "                       Euler steps), replacing the last one\n"
+            "  --preview F          that grid's PNG file (default: --out with -preview.png)\n"
             "  --skip-nonfinite     skip steps whose loss or gradient is NaN/inf (counted)\n"
             "                       instead of stopping with the last checkpoint kept\n"
             "data parallel (mpirun -np N fmrt train ... --dist):\n"
@@ -162,18 +167,18 @@ static int apply_recipe(opts *o)
     return 0;
 }
 
-/* --ckpt's default: --out's name with .ckpt for .fmw (or added). */
-static int default_ckpt(opts *o)
+/* A default output name: --out's with `suffix` for .fmw (or added), into buf. */
+static const char *beside_out(const opts *o, const char *suffix, char *buf, size_t len)
 {
     size_t n = strlen(o->out);
     if (n > 4 && strcmp(o->out + n - 4, ".fmw") == 0)
         n -= 4;
-    if (n + 6 > sizeof o->ckpt_default)
-        return cli_usage_error(CMD, "--out: a name of %zu characters is too long", n);
-    memcpy(o->ckpt_default, o->out, n);
-    memcpy(o->ckpt_default + n, ".ckpt", 6);
-    o->ckpt = o->ckpt_default;
-    return 0;
+    if (n + strlen(suffix) >= len) {
+        cli_usage_error(CMD, "--out: a name of %zu characters is too long", n);
+        return NULL;
+    }
+    snprintf(buf, len, "%.*s%s", (int)n, o->out, suffix);
+    return buf;
 }
 
 /* FM_LR_* of a --lr-schedule name, -1 for another. */
@@ -198,7 +203,15 @@ static int check_train_args(opts *o)
     /* Checkpoints are on by default: a resumed run goes on writing its own. */
     if (!o->no_ckpt && !o->ckpt && o->resume)
         o->ckpt = o->resume;
-    if (!o->no_ckpt && !o->ckpt && default_ckpt(o) != 0)
+    if (!o->no_ckpt && !o->ckpt &&
+        !(o->ckpt = beside_out(o, ".ckpt", o->ckpt_default, sizeof o->ckpt_default)))
+        return 2;
+    if (o->preview && !o->preview_every)
+        return cli_usage_error(CMD, "--preview needs --preview-every N");
+    if (o->preview_every && !o->preview &&
+        !(o->preview = beside_out(o, "-preview.png", o->preview_default, sizeof o->preview_default)))
+        return 2;
+    if (o->preview && cli_check_ext("--preview", o->preview, ".png", "previews are PNG images"))
         return 2;
     if (o->ckpt && !o->ckpt_every)
         o->ckpt_every = 500;
@@ -265,6 +278,8 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--log") == 0) str = &o->log;
         else if (strcmp(a, "--lr-schedule") == 0) str = &o->lr_schedule;
         else if (strcmp(a, "--recipe") == 0) str = &o->recipe;
+        else if (strcmp(a, "--preview") == 0) str = &o->preview;
+        else if (strcmp(a, "--preview-every") == 0) num = &o->preview_every;
         else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
         else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = FM_MAX_BATCH, have = &o->have_batch;
         else if (strcmp(a, "--epochs") == 0) num = &o->epochs, hi = 1000000, have = &o->have_epochs;
@@ -325,6 +340,7 @@ typedef struct session {
     int be_open;
     int auto_classes; /* num_classes came from the labels (no --classes) */
     int batch, lb; /* the global batch; this rank's share (batch / ranks) */
+    int preview_n, preview_cols; /* --preview-every: the grid's images and columns */
     train_dist dist;
     int64_t spe, total; /* steps per epoch; the step the run ends at */
     FILE *log;
@@ -342,6 +358,7 @@ typedef struct run {
     fm_arena scratch;
     int B, C, HW, cond, tty;
     int lb;          /* this rank's rows of each batch of B (B on one rank) */
+    int preview_n, preview_cols;
     train_dist *dist;
     int64_t total, spe, epochs, first; /* first: the step the run (or resume) starts after */
     fm_tensor x0;                      /* [lb, C, H, W] f32 on the backend */
@@ -391,6 +408,7 @@ static int check_outputs(const opts *o)
     add(&outs, "--out", o->out);
     add(&outs, "--ckpt", o->ckpt);
     add(&outs, "--log", o->log);
+    add(&outs, "--preview", o->preview);
     cli_files_add(&data, "--images", o->images);
     cli_files_add(&data, "--labels", o->labels);
     cli_files_add(&resume, "--resume", o->resume);
@@ -498,6 +516,20 @@ static void progress(const run *r, const tick *t)
  * (the stop flag travels with the step's all-reduce), so all end after one step. */
 static int stopping(const run *r) { return r->dist->on ? r->stop : g_stop; }
 
+/* --preview-every: rank 0 samples the grid from the EMA weights between steps (the
+ * training state is untouched, so the ranks stay in step). A failed preview is said
+ * and training goes on. */
+static int preview(run *r, uint64_t step)
+{
+    if (!r->o->preview_every || step % (uint64_t)r->o->preview_every != 0 || r->dist->rank != 0)
+        return 0;
+    if (r->tty)
+        fputc('\n', stderr);
+    if (cli_preview(r->m, r->preview_n, r->preview_cols, 20, 2.0f, 0, r->o->preview) == 0)
+        fprintf(stderr, "step %llu: preview %s\n", (unsigned long long)step, r->o->preview);
+    return 0;
+}
+
 /* One optimizer step on the gathered batch, its report and the periodic
  * checkpoint; nonzero stops the run. */
 static int step_batch(run *r)
@@ -535,6 +567,8 @@ static int step_batch(run *r)
         r->st.epoch_loss = 0;
         r->st.epoch_steps = 0;
     }
+    if ((rc = preview(r, step)) != 0)
+        return rc;
     if (r->o->ckpt && step % (uint64_t)r->o->ckpt_every == 0 && (int64_t)step < r->total &&
         !stopping(r)) {
         rc = save_all(r, 0);
@@ -621,6 +655,8 @@ static int train(session *s)
              .HW = s->ds.h * s->ds.w,
              .cond = s->m->cfg.num_classes > 0,
              .lb = s->lb,
+             .preview_n = s->preview_n,
+             .preview_cols = s->preview_cols,
              .dist = &s->dist,
              .total = s->total,
              .spe = s->spe};
@@ -771,15 +807,34 @@ static int size_run(session *s)
     return 0;
 }
 
+/* A preview's grid: a row of up to 8 per class (as many classes as the batch holds:
+ * its forwards run at batch n <= the rank's batch lb), or up to 16 unconditional
+ * images in rows of 8. */
+static void preview_shape(int lb, int K, int *n, int *cols)
+{
+    if (K > 0) {
+        *cols = lb / K < 1 ? 1 : lb / K > 8 ? 8 : lb / K;
+        *n = *cols * (lb < K ? lb : K);
+    } else {
+        *n = lb < 16 ? lb : 16;
+        *cols = 8;
+    }
+}
+
 static int open_backend(session *s)
 {
     fm_plan plan;
     int rc = cli_plan(&s->cfg, FM_MODE_TRAIN, s->lb, &plan);
     if (rc != 0)
         return rc;
-    /* The plan counts the model, one batch tensor and a whole step exactly. */
-    size_t arena_bytes;
-    if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes))
+    /* The plan counts the model, one batch tensor and a whole step exactly; a preview
+     * samples between steps from the level a step starts at, so its bytes add. */
+    size_t arena_bytes, pv = 0;
+    preview_shape(s->lb, s->cfg.num_classes, &s->preview_n, &s->preview_cols);
+    if (s->o.preview_every && (rc = cli_preview_bytes(&s->cfg, s->preview_n, &pv)) != 0)
+        return rc;
+    if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes) ||
+        !fm_add_size(arena_bytes, pv, &arena_bytes))
         return cli_error("the training arena (%zu bytes) is too large", plan.total_bytes);
     char spec[64];
     const char *name = train_dist_backend(&s->dist, s->o.backend ? s->o.backend : "auto", spec,

@@ -40,7 +40,7 @@ int train_dist_init(train_dist *t, int want, long long check)
     t->size = d->size;
     t->local_rank = d->local_rank;
     if (t->size > 1)
-        snprintf(cli_prefix, sizeof cli_prefix, "fmrt [rank %d]: ", t->rank);
+        snprintf(cli_prefix, sizeof cli_prefix, "fmrt train [rank %d]: ", t->rank);
     const char *ds = getenv("FMRT_TEST_DIE_STEP"), *dr = getenv("FMRT_TEST_DIE_RANK");
     if (ds && *ds) {
         t->die_step = strtoll(ds, NULL, 10);
