@@ -48,8 +48,8 @@ kill -INT "$pid" 2>/dev/null || true
 rc=0
 wait "$pid" || rc=$?
 test "$rc" -eq 0 || test "$rc" -eq 130
-"$fmrt" train --data "$data" --limit 40 --resume "$t/B.ckpt" --out "$t/B.fmw" \
-    </dev/null 2>>"$t/B.log"
+# The checkpoint records the data (its path, --limit as its image count) and the end.
+"$fmrt" train --resume "$t/B.ckpt" --out "$t/B.fmw" </dev/null 2>>"$t/B.log"
 cmp "$t/A.fmw" "$t/B.fmw"
 a=$(grep "^epoch 2: mean loss" "$t/A.log")
 b=$(grep "^epoch 2: mean loss" "$t/B.log" | tail -1)
@@ -68,3 +68,32 @@ rc=0
 "$fmrt" train --data "$data" --lr-schedule linear 2>"$t/err" || rc=$?
 test "$rc" -eq 2 && test "$(wc -l <"$t/err")" -eq 1
 echo "refusals: one line each"
+
+# 4. Class names recorded in the model: info shows them and the data; sample takes them.
+"$fmrt" train --data "$data" --limit 64 --steps 1 --config base_channels=8 --no-ckpt \
+    --class-names zero,one,two,three,four,five,six,seven,eight,nine --out "$t/k.fmw" \
+    </dev/null 2>/dev/null
+"$fmrt" info "$t/k.fmw" >"$t/info"
+grep -q "^classes *zero,one,two,three,four,five,six,seven,eight,nine$" "$t/info"
+grep -q "^data *data=/.*mnist$" "$t/info"
+"$fmrt" sample "$t/k.fmw" --class seven --n 2 --steps 2 --raw-out "$t/s7.u8" --out "$t/s7.png" 2>/dev/null
+"$fmrt" sample "$t/k.fmw" --class 7 --n 2 --steps 2 --raw-out "$t/n7.u8" --out "$t/n7.png" 2>/dev/null
+cmp "$t/s7.u8" "$t/n7.u8"
+rc=0
+"$fmrt" sample "$t/k.fmw" --classes two,sneaker --steps 2 --out "$t/x.png" 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && test "$(wc -l <"$t/err")" -eq 1 && grep -q "'sneaker' is not one of" "$t/err"
+rc=0
+"$fmrt" train --data "$data" --limit 64 --steps 1 --class-names a,b --out "$t/y.fmw" \
+    </dev/null 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && test "$(wc -l <"$t/err")" -eq 1 && grep -q "2 names for 10 classes" "$t/err"
+echo "class names: recorded, shown by info, taken by sample --class NAME"
+# 5. The recorded data moved: one line that says so.
+mkdir "$t/moved"
+cp "$data"/train-* "$t/moved/"
+"$fmrt" train --data "$t/moved" --limit 64 --steps 1 --config base_channels=8 --out "$t/m.fmw" \
+    </dev/null 2>/dev/null
+rm -r "$t/moved"
+rc=0
+"$fmrt" train --resume "$t/m.ckpt" --steps 2 --out "$t/m.fmw" </dev/null 2>"$t/err" || rc=$?
+test "$rc" -eq 1 && test "$(wc -l <"$t/err")" -eq 1 && grep -q "training data .*moved.* is gone" "$t/err"
+echo "recorded data gone: one line"

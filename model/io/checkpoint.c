@@ -39,7 +39,7 @@ size_t fm_model_save_scratch_bytes(const fm_model *m, int kind)
     /* nparams <= FM_MAX_PARAMS keeps the table sizes small; the float blocks are
      * as large as the file's config makes them, so they are checked (SIZE_MAX, which
      * no arena can provide, when they do not fit). */
-    size_t nt = (size_t)m->nparams * 2 + 2;
+    size_t nt = (size_t)m->nparams * 2 + 4; /* + the moments, text.data, text.classes */
     size_t floats, blocks;
     if (m->nfloats < 0 || (uint64_t)m->nfloats > SIZE_MAX ||
         !fm_mul_add_size((size_t)m->nfloats, sizeof(float), 64, &floats) ||
@@ -87,6 +87,22 @@ static void *scratch_alloc(fm_arena *a, size_t bytes)
     return fm_arena_ptr(a, off);
 }
 
+/* The u8 tensor of a recorded text at *e: 1, or 0 (e untouched) when there is none. */
+static int text_tensor(fm_wtensor *e, const char *name, const fm_text *x)
+{
+    if (!x->n)
+        return 0;
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->dtype = FM_U8;
+    e->ndim = 1;
+    e->shape[0] = (int64_t)x->n;
+    e->shape[1] = e->shape[2] = e->shape[3] = 1;
+    e->data = x->s;
+    e->bytes = x->n;
+    return 1;
+}
+
 static fm_status save(const fm_model *m, const char *path, int kind, const fm_ckpt_state *st,
                       fm_arena *scratch, char *err, size_t errlen)
 {
@@ -101,7 +117,7 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
     src[2] = &m->adam_m;
     src[3] = &m->adam_v;
 
-    fm_wtensor *t = scratch_alloc(scratch, sizeof(fm_wtensor) * ((size_t)np * 2 + 2));
+    fm_wtensor *t = scratch_alloc(scratch, sizeof(fm_wtensor) * ((size_t)np * 2 + 4));
     if (!t)
         FAIL(FM_ERR_ARENA, "save %s: scratch arena too small (%zu bytes free)", path,
              fm_arena_free_bytes(scratch));
@@ -135,6 +151,10 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
         }
     }
 
+    if (st) {
+        nt += text_tensor(&t[nt], "text.data", &st->data);
+        nt += text_tensor(&t[nt], "text.classes", &st->classes);
+    }
     fm_wmeta meta[NMETA_MAX];
     int nm = 0;
 #define META(k, v)                                                                                 \
@@ -384,6 +404,70 @@ static fm_status read_later_keys(const fm_weights *w, fm_ckpt_state *st, char *e
     return FM_OK;
 }
 
+int fm_class_name_ok(const char *name, size_t len)
+{
+    if (len < 1 || len >= FM_CLASS_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == ',')
+            return 0;
+    return 1;
+}
+
+int fm_class_index(const fm_text *classes, const char *name)
+{
+    const size_t len = strlen(name);
+    size_t at = 0;
+    for (int k = 0; classes->s && at < classes->n; k++) {
+        const char *nl = memchr(classes->s + at, '\n', classes->n - at);
+        const size_t end = nl ? (size_t)(nl - classes->s) : classes->n;
+        if (end - at == len && memcmp(classes->s + at, name, len) == 0)
+            return k;
+        at = end + 1;
+    }
+    return -1;
+}
+
+/* Recorded text `name` of w into *x (none: n = 0): u8, one dimension, at most
+ * FM_TEXT_MAX bytes, printable but for '\n' separators. */
+static fm_status read_text(const fm_weights *w, const char *name, fm_text *x, char *err,
+                           size_t errlen)
+{
+    fm_wtensor t;
+    const int i = fm_weights_find(w, name);
+    x->s = NULL;
+    x->n = 0;
+    if (i < 0)
+        return FM_OK;
+    if (fm_weights_tensor(w, i, &t) != FM_OK || t.dtype != FM_U8 || t.ndim != 1 ||
+        t.bytes > FM_TEXT_MAX)
+        FAIL(FM_ERR_FORMAT, "tensor '%s': recorded text is u8 [n], n <= %d", name, FM_TEXT_MAX);
+    const char *s = t.data;
+    for (size_t k = 0; k < t.bytes; k++)
+        if (((unsigned char)s[k] < 0x20 && s[k] != '\n') || s[k] == 0x7f)
+            FAIL(FM_ERR_FORMAT, "tensor '%s': byte %zu is a control character", name, k);
+    x->s = s;
+    x->n = t.bytes;
+    return FM_OK;
+}
+
+/* text.classes: num_classes valid names, one per line. */
+static fm_status check_classes(const fm_text *c, int num_classes, char *err, size_t errlen)
+{
+    int k = 0;
+    for (size_t at = 0; c->n && at <= c->n; k++) {
+        const char *nl = memchr(c->s + at, '\n', c->n - at);
+        const size_t end = nl ? (size_t)(nl - c->s) : c->n;
+        if (!fm_class_name_ok(c->s + at, end - at))
+            FAIL(FM_ERR_FORMAT, "text.classes: name %d is empty, longer than %d bytes or holds "
+                 "a ','", k, FM_CLASS_NAME_MAX - 1);
+        at = end + 1;
+    }
+    if (c->n && k != num_classes)
+        FAIL(FM_ERR_FORMAT, "text.classes: %d names for num_classes=%d", k, num_classes);
+    return FM_OK;
+}
+
 fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
 {
     const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
@@ -391,7 +475,11 @@ fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, 
                         &st->cursor, &st->batch,     &st->data_count};
     const char *int_keys[] = {"step", "seed", "epoch", "cursor", "batch", "data_count"};
     memset(st, 0, sizeof *st);
-    fm_status s = FM_OK;
+    fm_status s = read_text(w, "text.data", &st->data, err, errlen);
+    if (s == FM_OK)
+        s = read_text(w, "text.classes", &st->classes, err, errlen);
+    if (s == FM_OK)
+        s = check_classes(&st->classes, w->cfg.num_classes, err, errlen);
     /* A weights file may record step and seed; a checkpoint must hold everything. */
     for (int i = 0; i < (ck ? 6 : 2) && s == FM_OK; i++)
         s = meta_get(w, int_keys[i], ck, ints[i], err, errlen);

@@ -32,6 +32,21 @@
 /* 1 when w holds raw weights beside the canonical (EMA) ones: a tensor named raw.*. */
 int fm_weights_has_raw(const fm_weights *w);
 
+/* Text a run records beside its tensors, as u8 tensors of the file (not
+ * NUL-terminated; n = 0: none):
+ *   text.data     where the training data came from: "data=DIR", or
+ *                 "images=FILE\nlabels=FILE" (absolute paths)
+ *   text.classes  the classes' names, one per line, num_classes lines; each 1 to
+ *                 FM_CLASS_NAME_MAX - 1 bytes, printable, without ',' (so that a
+ *                 list of them is a --classes value)
+ * Both at most FM_TEXT_MAX bytes. A reader points s into the parsed file. */
+#define FM_TEXT_MAX 8192
+#define FM_CLASS_NAME_MAX 64
+typedef struct fm_text {
+    const char *s;
+    size_t n;
+} fm_text;
+
 /* Everything a trainer needs, beside the tensors, to continue a run bit-identically.
  * Floats travel as their IEEE bits in the 64-bit metadata values. */
 typedef struct fm_ckpt_state {
@@ -48,7 +63,13 @@ typedef struct fm_ckpt_state {
      * skipped): their sum and count, so that the epoch's mean spans a resume. */
     double epoch_loss;
     uint64_t epoch_steps;
+    fm_text data, classes; /* weights files and checkpoints alike (above) */
 } fm_ckpt_state;
+
+/* 1 when name (len bytes) is a valid class name (FM_CLASS_NAME_MAX, printable, no ','). */
+int fm_class_name_ok(const char *name, size_t len);
+/* The index of class `name` (NUL-terminated) in a text.classes list, or -1. */
+int fm_class_index(const fm_text *classes, const char *name);
 
 /* The weights-file entry of the f32 parameter p, named prefix + p->name, its data at
  * host + p->offset (host: a copy of the flat parameter block). 0, or -1 when the name
@@ -82,8 +103,11 @@ fm_status fm_model_load(fm_model *m, const fm_weights *w, int use_raw, fm_ckpt_s
                        int *has_state, char *err, size_t errlen);
 
 /* The run state of a parsed file. A weights file: step and seed when recorded, the
- * rest 0. A checkpoint: every key of fm_ckpt_state is required (a missing one is
- * named), the hyper-parameters pass fm_train_opt_check, step, seed and batch are in
+ * recorded text, the rest 0. A checkpoint: every key of fm_ckpt_state is required (a
+ * missing one is named) except those later versions added, which default to what
+ * older runs did (lr_schedule constant, warmup and decay_steps 0, no epoch losses, no
+ * text). Text is checked by the rules above (classes against the config's
+ * num_classes). The hyper-parameters pass fm_train_opt_check, step, seed and batch are in
  * their fmrt train flags' ranges (FM_MAX_STEPS, FM_MAX_SEED, FM_MAX_BATCH),
  * batch <= data_count < 2^31, and the position agrees with the step:
  * step = epoch (data_count / batch) + cursor with cursor < data_count / batch.

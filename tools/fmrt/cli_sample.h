@@ -10,6 +10,8 @@ typedef struct cli_sample_opts {
     double cfg;
     int have_cls, have_cfg, have_n, raw;
     int rows;      /* --classes all (the default of a conditional model): a row per class */
+    int named;     /* --class/--classes name classes: resolved with the model's names */
+    const char *class_arg; /* --class's value */
     int unguided;  /* --classes none: the "no label" row K, no guidance */
     int labels[CLI_MAX_LIST], nlabels;  /* from --class or --classes */
     int traj_cols[CLI_MAX_LIST], ntraj; /* steps captured with --traj */

@@ -8,6 +8,7 @@ typedef struct cli_train_opts {
     const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
     const char *lr_schedule; /* --lr-schedule constant|cosine (NULL: not given) */
     const char *recipe;      /* --recipe NAME (default quick): what the flags leave open */
+    const char *class_names; /* --class-names a,b,c or @FILE (one per line) */
     char ckpt_default[4096]; /* --ckpt's default: --out with .ckpt for .fmw */
     const char *preview;     /* --preview FILE (default: --out with -preview.png) */
     char preview_default[4096];

@@ -78,7 +78,11 @@ static void print_meta(const fm_weights *w)
         key[FM_WEIGHTS_KEY] = 0;
         uint64_t v = 0;
         fm_weights_meta(w, key, &v);
-        if (float_key(key)) {
+        if (strcmp(key, "epoch_loss") == 0) { /* a double's bits */
+            double d;
+            memcpy(&d, &v, sizeof d);
+            printf("  %-22s %g\n", key, d);
+        } else if (float_key(key)) {
             uint32_t u = (uint32_t)v;
             float f;
             memcpy(&f, &u, sizeof f);
@@ -112,7 +116,7 @@ static int print_tensors(const fm_weights *w, const char *path)
  * checkpoint's optimizer state) and their bytes; the list itself with --tensors. */
 static int print_tensor_counts(const fm_weights *w, const char *path, int list)
 {
-    int raw = 0, other = 0;
+    int raw = 0, other = 0, text = 0;
     size_t bytes = 0;
     const size_t np = strlen(FM_RAW_PREFIX);
     for (int i = 0; i < w->ntensors; i++) {
@@ -122,11 +126,33 @@ static int print_tensor_counts(const fm_weights *w, const char *path, int list)
         bytes += t.bytes;
         raw += strncmp(t.name, FM_RAW_PREFIX, np) == 0;
         other += strncmp(t.name, "adam_", 5) == 0;
+        text += strncmp(t.name, "text.", 5) == 0;
     }
-    printf("tensors     %d: %d canonical, %d raw.*, %d optimizer state; %zu bytes (%.2f MiB)%s\n",
-           w->ntensors, w->ntensors - raw - other, raw, other, bytes,
+    printf("tensors     %d: %d canonical, %d raw.*, %d optimizer state, %d text; %zu bytes "
+           "(%.2f MiB)%s\n",
+           w->ntensors, w->ntensors - raw - other - text, raw, other, text, bytes,
            (double)bytes / (1024.0 * 1024.0), list ? "" : " (--tensors lists them)");
     return list ? print_tensors(w, path) : 0;
+}
+
+/* What the run recorded: its data and its classes' names (text.*, checkpoint.h),
+ * escaped like every string from the file; the names on one line, comma-separated. */
+static void print_texts(const fm_weights *w)
+{
+    fm_ckpt_state st;
+    char err[256], raw[FM_TEXT_MAX + 1], esc[4 * FM_TEXT_MAX + 1];
+    if (fm_ckpt_state_read(w, &st, err, sizeof err) != FM_OK)
+        return;
+    const fm_text *x[2] = {&st.data, &st.classes};
+    const char *label[2] = {"data        ", "classes     "};
+    for (int k = 0; k < 2; k++) {
+        if (!x[k]->n)
+            continue;
+        snprintf(raw, sizeof raw, "%.*s", (int)x[k]->n, x[k]->s);
+        for (char *c = raw; (c = strchr(c, '\n')) != NULL;)
+            *c = k ? ',' : ' ';
+        printf("%s%s\n", label[k], cli_escape(raw, esc, sizeof esc));
+    }
 }
 
 /* What the file is and records: kind, config, parameters, canonical weights, CRC,
@@ -170,6 +196,7 @@ static void print_summary(const fm_weights *w, const char *path, size_t bytes)
            : has_raw || trained         ? "EMA"
                                         : "as converted (no training record)",
            has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
+    print_texts(w);
     printf("crc         0x%08x ok\n", (unsigned)w->crc);
     printf("payload     %zu bytes\n", w->payload_bytes);
     print_meta(w);

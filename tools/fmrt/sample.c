@@ -36,8 +36,10 @@ static void usage(FILE *f)
                "  --steps N            integration steps (default 50)\n"
                "  --sampler euler|heun (default euler)\n"
                "  --seed S             noise: Philox(S), stream 0 (default 0)\n"
-               "  --class K            conditional models: every image of class K\n"
-               "  --classes 0,1,2      conditional models: labels cycling through the list;\n"
+               "  --class K            conditional models: every image of class K (a number,\n"
+               "                       or a name the model records: --class sneaker)\n"
+               "  --classes 0,1,2      conditional models: labels cycling through the list\n"
+               "                       (numbers or names);\n"
                "                       all (the default): a row of --cols images per class\n"
                "                       (--n then defaults to classes x cols); none: the\n"
                "                       \"no label\" row, no guidance\n"
@@ -54,6 +56,8 @@ static void usage(FILE *f)
 }
 
 typedef cli_sample_opts opts;
+
+static int all_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
 
 /* The flags against each other once all are read, and the --classes and
  * --traj-steps lists expanded. */
@@ -74,9 +78,17 @@ static int check_sample_args(opts *o)
         return 2;
     /* The lists are checked here too, before any file is read; only the check
      * against the model's class count waits for the weights. */
-    if (o->have_cls) {
+    if (o->have_cls && !all_digits(o->class_arg)) {
+        o->classes = o->class_arg; /* a name: resolved once the model's names are read */
+        o->named = 1;
+    } else if (o->have_cls) {
+        if (cli_int("--class", o->class_arg, 0, 1000, &o->cls))
+            return 2;
         o->labels[0] = (int)o->cls;
         o->nlabels = 1;
+    } else if (o->classes && strspn(o->classes, "0123456789,") != strlen(o->classes) &&
+               strcmp(o->classes, "all") != 0 && strcmp(o->classes, "none") != 0) {
+        o->named = 1;
     } else if (o->classes && strcmp(o->classes, "all") == 0) {
         o->rows = 1;
     } else if (o->classes && strcmp(o->classes, "none") == 0) {
@@ -142,7 +154,7 @@ int parse_sample_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
         else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
         else if (strcmp(a, "--cols") == 0) num = &o->cols;
-        else if (strcmp(a, "--class") == 0) num = &o->cls, lo = 0, hi = 1000, o->have_cls = 1;
+        else if (strcmp(a, "--class") == 0) str = &o->class_arg, o->have_cls = 1;
         else if (strcmp(a, "--cfg") == 0) {
             if (cli_float(a, v, -100, 100, &o->cfg))
                 return 2;
@@ -247,11 +259,42 @@ static int class_rows(job *j)
     return 0;
 }
 
+/* --class NAME / --classes a,b,3: each item a number or one of the class names the
+ * model records (fmrt train --class-names). */
+static int named_classes(job *j)
+{
+    opts *o = &j->o;
+    fm_ckpt_state st;
+    char err[256], item[FM_CLASS_NAME_MAX];
+    if (!o->named)
+        return 0;
+    if (fm_ckpt_state_read(&j->w, &st, err, sizeof err) != FM_OK)
+        return cli_error("%s: %s", o->weights, err);
+    for (const char *p = o->classes; *p && o->nlabels < MAX_LIST; p += *p == ',') {
+        size_t l = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)(l < sizeof item ? l : sizeof item - 1), p);
+        p += l;
+        int k = all_digits(item) ? atoi(item) : fm_class_index(&st.classes, item);
+        if (k < 0 && !st.classes.n)
+            return cli_error("class '%s': %s records no class names (fmrt train --class-names); "
+                             "give numbers", item, o->weights);
+        if (k < 0) {
+            char names[FM_TEXT_MAX + 1];
+            snprintf(names, sizeof names, "%.*s", (int)st.classes.n, st.classes.s);
+            for (char *c = names; (c = strchr(c, '\n')) != NULL;)
+                *c = ',';
+            return cli_error("class '%s' is not one of the model's: %s", item, names);
+        }
+        o->labels[o->nlabels++] = k;
+    }
+    return 0;
+}
+
 /* The sizes of the run, and the labels checked against the model's classes. */
 static int size_job(job *j)
 {
     const opts *o = &j->o;
-    if (class_rows(j))
+    if (named_classes(j) || class_rows(j))
         return 1;
     if (o->have_cfg && j->w.cfg.num_classes == 0)
         return cli_error("%s is an unconditional model (num_classes=0): --cfg does not apply",

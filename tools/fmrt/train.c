@@ -11,9 +11,10 @@
  * global batch of B and draws those rows' numbers (fm_train_opts.shard); the
  * gradients are averaged before the update, so the N ranks run the one-rank run's
  * steps up to summation order. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ static void usage(FILE *f)
             "  --config key=value   override one config field (repeatable)\n"
             "  --classes K          conditional model with K classes (default: the labels'\n"
             "                       classes, 10 for MNIST; 0: an unconditional model)\n"
+            "  --class-names L      the classes' names, recorded in the model (fmrt sample\n"
+            "                       --class NAME): a,b,c or @FILE with one name per line\n"
             "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
             "optimisation:\n"
@@ -194,7 +197,7 @@ static int check_train_args(opts *o)
 {
     if (o->data && (o->images || o->labels))
         return cli_usage_error(CMD, "give --data DIR or --images/--labels, not both");
-    if (!o->data && (!o->images || !o->labels))
+    if (!o->data && (!o->images || !o->labels) && (!o->resume || o->images || o->labels))
         return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
     if (o->steps && o->have_epochs)
         return cli_usage_error(CMD, "give --steps or --epochs, not both");
@@ -209,7 +212,8 @@ static int check_train_args(opts *o)
     if (o->preview && !o->preview_every)
         return cli_usage_error(CMD, "--preview needs --preview-every N");
     if (o->preview_every && !o->preview &&
-        !(o->preview = beside_out(o, "-preview.png", o->preview_default, sizeof o->preview_default)))
+        !(o->preview =
+              beside_out(o, "-preview.png", o->preview_default, sizeof o->preview_default)))
         return 2;
     if (o->preview && cli_check_ext("--preview", o->preview, ".png", "previews are PNG images"))
         return 2;
@@ -278,6 +282,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--log") == 0) str = &o->log;
         else if (strcmp(a, "--lr-schedule") == 0) str = &o->lr_schedule;
         else if (strcmp(a, "--recipe") == 0) str = &o->recipe;
+        else if (strcmp(a, "--class-names") == 0) str = &o->class_names;
         else if (strcmp(a, "--preview") == 0) str = &o->preview;
         else if (strcmp(a, "--preview-every") == 0) num = &o->preview_every;
         else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
@@ -341,6 +346,12 @@ typedef struct session {
     int auto_classes; /* num_classes came from the labels (no --classes) */
     int batch, lb; /* the global batch; this rank's share (batch / ranks) */
     int preview_n, preview_cols; /* --preview-every: the grid's images and columns */
+    /* What st.data and st.classes point to (the checkpoint's memory is freed early);
+     * the recorded data's paths when a resume names none. */
+    char data_text[FM_TEXT_MAX], class_text[FM_TEXT_MAX], rec_data[FM_TEXT_MAX],
+        rec_labels[FM_TEXT_MAX];
+    size_t class_len; /* --class-names parsed into class_text */
+    int data_recorded; /* a resume without data flags: the checkpoint's data */
     train_dist dist;
     int64_t spe, total; /* steps per epoch; the step the run ends at */
     FILE *log;
@@ -580,19 +591,11 @@ static int step_batch(run *r)
     return 0;
 }
 
-/* The command that goes on from the checkpoint: the data, its --limit, the run's
- * length and outputs (the model and the recipe come from the checkpoint). */
-static void print_resume(const opts *o, int64_t total)
+/* The command that goes on from the checkpoint, which records the data, the model,
+ * the recipe and the target step: only the outputs are said. */
+static void print_resume(const opts *o)
 {
-    fprintf(stderr, "resume with: fmrt train");
-    if (o->data)
-        fprintf(stderr, " --data %s", o->data);
-    else
-        fprintf(stderr, " --images %s --labels %s", o->images, o->labels);
-    if (o->limit)
-        fprintf(stderr, " --limit %lld", o->limit);
-    fprintf(stderr, " --steps %lld", (long long)total);
-    fprintf(stderr, " --resume %s --ckpt %s --out %s%s%s\n", o->ckpt, o->ckpt, o->out,
+    fprintf(stderr, "resume with: fmrt train --resume %s --out %s%s%s\n", o->ckpt, o->out,
             o->log ? " --log " : "", o->log ? o->log : "");
 }
 
@@ -620,7 +623,7 @@ static int finish(run *r)
                 "(--skip-nonfinite)\n",
                 (long long)r->skipped, r->skipped == 1 ? "" : "s");
     if (interrupted && o->ckpt)
-        print_resume(o, r->total);
+        print_resume(o);
     else if (interrupted)
         fprintf(stderr, "no --ckpt given: the optimizer state was not saved\n");
     return interrupted ? CLI_INTERRUPTED : 0;
@@ -716,6 +719,105 @@ static int same_model(session *s)
     return 0;
 }
 
+/* One line "key=value" of a recorded text into buf (len bytes); 0 when absent. */
+static int text_value(const fm_text *t, const char *key, char *buf, size_t len)
+{
+    const size_t kl = strlen(key);
+    for (size_t at = 0; t->s && at < t->n;) {
+        const char *nl = memchr(t->s + at, '\n', t->n - at);
+        const size_t end = nl ? (size_t)(nl - t->s) : t->n;
+        if (end - at > kl && memcmp(t->s + at, key, kl) == 0 && t->s[at + kl] == '=' &&
+            end - at - kl - 1 < len) {
+            snprintf(buf, len, "%.*s", (int)(end - at - kl - 1), t->s + at + kl + 1);
+            return 1;
+        }
+        at = end + 1;
+    }
+    return 0;
+}
+
+/* A resume that names no data: the checkpoint's (text.data), which must still be there. */
+static int recorded_data(session *s)
+{
+    opts *o = &s->o;
+    struct stat sb;
+    if (o->data || o->images)
+        return 0;
+    if (text_value(&s->st.data, "data", s->rec_data, sizeof s->rec_data))
+        o->data = s->rec_data;
+    else if (text_value(&s->st.data, "images", s->rec_data, sizeof s->rec_data) &&
+             text_value(&s->st.data, "labels", s->rec_labels, sizeof s->rec_labels))
+        o->images = s->rec_data, o->labels = s->rec_labels;
+    else
+        return cli_error("%s records no training data (an older checkpoint): give --data DIR",
+                         o->resume);
+    const char *gone = stat(s->rec_data, &sb) != 0    ? s->rec_data
+                       : o->labels && stat(o->labels, &sb) != 0 ? o->labels
+                                                                : NULL;
+    if (gone)
+        return cli_error("the checkpoint's training data %s is gone (%s): give --data DIR or "
+                         "--images/--labels",
+                         gone, strerror(errno));
+    s->data_recorded = 1;
+    return 0;
+}
+
+/* text.data of a run whose data the flags name: their absolute paths. */
+static int record_data(session *s)
+{
+    const opts *o = &s->o;
+    char a[PATH_MAX], b[PATH_MAX];
+    int k;
+    if (o->data)
+        k = realpath(o->data, a) ? snprintf(s->data_text, sizeof s->data_text, "data=%s", a) : -1;
+    else
+        k = realpath(o->images, a) && realpath(o->labels, b)
+                ? snprintf(s->data_text, sizeof s->data_text, "images=%s\nlabels=%s", a, b)
+                : -1;
+    if (k < 0 || (size_t)k >= sizeof s->data_text)
+        return cli_error("cannot record the data's path (%s)",
+                         k < 0 ? strerror(errno) : "too long");
+    s->st.data.s = s->data_text;
+    s->st.data.n = (size_t)k;
+    return 0;
+}
+
+/* --class-names a,b,c or @FILE (a name per line) into class_text: num_classes valid
+ * names (fm_class_name_ok), one per line. */
+static int parse_class_names(session *s)
+{
+    const char *arg = s->o.class_names;
+    unsigned char *file = NULL;
+    size_t len = 0, n = 0;
+    int k = 0;
+    if (!arg)
+        return 0;
+    if (*arg == '@' && cli_read_file(arg + 1, &file, &len))
+        return 1;
+    const char *p = file ? (const char *)file : arg, *end = file ? p + len : p + strlen(p);
+    const char sep = file ? '\n' : ',';
+    int rc = 0;
+    while (p < end && rc == 0) {
+        const char *q = memchr(p, sep, (size_t)(end - p));
+        size_t l = (size_t)((q ? q : end) - p);
+        if (file && l && p[l - 1] == '\r')
+            l--;
+        if (!fm_class_name_ok(p, l) || n + l + 1 > sizeof s->class_text)
+            rc = cli_error("--class-names: name %d '%.*s' is empty, over %d bytes or holds a ','",
+                           k, (int)(l < 80 ? l : 80), p, FM_CLASS_NAME_MAX - 1);
+        else
+            n += (size_t)snprintf(s->class_text + n, sizeof s->class_text - n, "%s%.*s",
+                                  k ? "\n" : "", (int)l, p) ;
+        k++;
+        p = q ? q + 1 : end;
+    }
+    free(file);
+    if (rc == 0 && k != s->cfg.num_classes)
+        rc = cli_error("--class-names: %d names for %d classes", k, s->cfg.num_classes);
+    s->class_len = n;
+    return rc;
+}
+
 /* The model's config: the checkpoint's with --resume, else the flags'. */
 static int open_config(session *s)
 {
@@ -737,7 +839,7 @@ static int open_config(session *s)
             return cli_error("%s: %s", o->resume, err);
         if ((rc = cli_check_weights(o->resume, &s->w, FM_MODE_TRAIN, 0)) != 0)
             return rc;
-        if ((rc = same_model(s)) != 0)
+        if ((rc = same_model(s)) != 0 || (rc = recorded_data(s)) != 0)
             return rc;
     } else if ((rc = cli_build_config(&o->cfg, &s->cfg)) != 0) {
         return rc;
@@ -778,6 +880,11 @@ static int size_run(session *s)
                          s->cfg.image);
     if (o->limit && o->limit < s->ds.n)
         s->ds.n = (int)o->limit;
+    /* A resume without --limit takes the first images its run took. */
+    if (o->resume && !o->limit && s->st.data_count < (uint64_t)s->ds.n)
+        s->ds.n = (int)s->st.data_count;
+    if ((rc = parse_class_names(s)) != 0)
+        return rc;
     s->m = calloc(1, sizeof *s->m);
     if (!s->m)
         return cli_error("cannot allocate the model description");
@@ -862,6 +969,15 @@ static int same_schedule(const session *s)
     return 0;
 }
 
+/* The checkpoint's text into the session before its memory goes. */
+static void keep_texts(session *s)
+{
+    memcpy(s->data_text, s->st.data.s ? s->st.data.s : "", s->st.data.n);
+    memcpy(s->class_text, s->st.classes.s ? s->st.classes.s : "", s->st.classes.n);
+    s->st.data.s = s->data_text;
+    s->st.classes.s = s->class_text;
+}
+
 /* The checkpoint's tensors onto the backend and its hyper-parameters, after the
  * checks that the flags and the data continue its run. */
 static int resume_model(session *s)
@@ -906,6 +1022,7 @@ static int resume_model(session *s)
         fprintf(stderr, "resuming %s at step %llu (epoch %llu, batch %llu of the epoch)\n",
                 o->resume, (unsigned long long)s->st.step, (unsigned long long)s->st.epoch + 1,
                 (unsigned long long)s->st.cursor);
+    keep_texts(s);
     cli_mem_free(&s->ckmem); /* the tensors are on the backend now */
     return 0;
 }
@@ -936,7 +1053,7 @@ static int new_model(session *s)
 }
 
 /* The run's settings into the state every checkpoint records. */
-static void record_settings(session *s)
+static int record_settings(session *s)
 {
     fm_train_opts *to = &s->st.opts;
     /* Test hook (tests/cli_faults.sh): poison the gradients of one step. */
@@ -945,6 +1062,11 @@ static void record_settings(session *s)
         to->fault_step = strtoull(fault, NULL, 10);
     s->st.batch = (uint64_t)s->batch;
     s->st.data_count = (uint64_t)s->ds.n;
+    if (s->class_len) {
+        s->st.classes.s = s->class_text;
+        s->st.classes.n = s->class_len;
+    }
+    return s->data_recorded ? 0 : record_data(s);
 }
 
 /* A resumed run appends to its log; a new run starts one. */
@@ -1031,8 +1153,8 @@ int cmd_train(int argc, char **argv)
         return close_session(&s, rc);
     if ((rc = s.o.resume ? resume_model(&s) : new_model(&s)) != 0)
         return close_session(&s, rc);
-    record_settings(&s);
-    if ((rc = train_dist_attach(&s.dist, s.m, &s.st.opts, s.lb)) != 0)
+    if ((rc = record_settings(&s)) != 0 ||
+        (rc = train_dist_attach(&s.dist, s.m, &s.st.opts, s.lb)) != 0)
         return close_session(&s, rc);
     if ((int64_t)s.st.step >= s.total) {
         fprintf(stderr,
