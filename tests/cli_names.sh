@@ -84,7 +84,7 @@ echo "ok: --out and --traj of sample are .png, plot's .svg (any case) or no exte
 
 # ---- info: a summary, --tensors lists them ---------------------------------------------
 "$fmrt" info tiny-cond.fmw >info.txt
-grep -Eq "^tensors +[0-9]+: [0-9]+ canonical, 0 raw.\*, 0 optimizer state; [0-9]+ bytes" info.txt
+grep -Eq "^tensors +[0-9]+: [0-9]+ canonical, 0 raw.\*, 0 optimizer state, 0 text; [0-9]+ bytes" info.txt
 grep -q "^weights *canonical = EMA" info.txt && grep -q "^meta " info.txt
 if grep -q "conv_in.weight" info.txt; then echo "FAIL: info lists tensors without --tensors"; exit 1; fi
 "$fmrt" info tiny-cond.fmw --tensors >info.txt

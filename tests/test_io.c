@@ -1082,7 +1082,7 @@ Test(io, info_escapes_names_and_keys)
                                  err, sizeof err),
                  FM_OK, "%s", err);
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s info %s", tool, tpath("esc.fmw"));
+    snprintf(cmd, sizeof cmd, "%s info --tensors %s", tool, tpath("esc.fmw"));
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     static char out[16384];
