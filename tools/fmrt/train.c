@@ -52,8 +52,8 @@ static void on_sigint(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fmrt train (--data DIR | --images F --labels F) [options]\n\n"
-            "Trains the flow-matching U-Net with the seed notebook's recipe.\n\n"
+            "usage: fmrt train (--data DIR | --images F --labels F | --resume F) [options]\n\n"
+            "Trains a flow-matching model (U-Net or DiT) on MNIST-format data.\n\n"
             "data:\n"
             "  --data DIR           train-images-idx3-ubyte[.gz] and labels in DIR\n"
             "  --images F --labels F  IDX files (raw or gzip'd)\n"
@@ -94,7 +94,8 @@ static void usage(FILE *f)
             "  --no-ckpt            no checkpoint (Ctrl-C then keeps only the weights)\n"
             "  --resume F           continue the run of checkpoint F bit-identically (the\n"
             "                       original command with --resume F added, or just\n"
-            "                       --data DIR --resume F: the model, recipe and length are F's)\n"
+            "                       --resume F: the data's path, --limit, model, recipe and\n"
+            "                       length are F's)\n"
             "  --log F              CSV of step,epoch,loss,img_per_s\n"
             "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n"
             "  --preview-every N    every N steps, a grid sampled from the EMA weights (the\n"
