@@ -181,7 +181,8 @@ static const char *beside_out(const opts *o, const char *suffix, char *buf, size
         cli_usage_error(CMD, "--out: a name of %zu characters is too long", n);
         return NULL;
     }
-    snprintf(buf, len, "%.*s%s", (int)n, o->out, suffix);
+    memcpy(buf, o->out, n);
+    memcpy(buf + n, suffix, strlen(suffix) + 1);
     return buf;
 }
 
