@@ -71,7 +71,8 @@ fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len)
         if (fm_train_opt_check(f[i].key, (double)f[i].v, msg, len) != FM_OK)
             return FM_ERR_ARG;
     if (o->lr_schedule > FM_LR_COSINE) {
-        snprintf(msg, len, "lr_schedule %u is not constant (0) or cosine (1)", o->lr_schedule);
+        snprintf(msg, len, "lr_schedule %lu is not constant (0) or cosine (1)",
+                 (unsigned long)o->lr_schedule);
         return FM_ERR_ARG;
     }
     if (o->warmup > FM_MAX_STEPS || o->decay_steps > FM_MAX_STEPS) {
