@@ -21,6 +21,7 @@ typedef struct cli_train_opts {
     int no_ckpt;          /* --no-ckpt: no checkpoint file (Ctrl-C keeps only --out) */
     int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */
     long long dist_check; /* --dist-check N: the ranks' parameter checksums every N steps */
+    int have_dist_check;  /* --dist-check given: refused without --dist */
 } cli_train_opts;
 /* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
 int parse_train_args(int argc, char **argv, cli_train_opts *o);

@@ -203,6 +203,8 @@ static int check_train_args(opts *o)
         return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
     if (o->steps && o->have_epochs)
         return cli_usage_error(CMD, "give --steps or --epochs, not both");
+    if (o->have_dist_check && !o->dist)
+        return cli_usage_error(CMD, "--dist-check is for a --dist run (the ranks' checksums)");
     if (o->no_ckpt && (o->ckpt || o->ckpt_every))
         return cli_usage_error(CMD, "--no-ckpt with --ckpt or --ckpt-every");
     /* Checkpoints are on by default: a resumed run goes on writing its own. */
@@ -295,7 +297,7 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--ckpt-every") == 0) num = &o->ckpt_every;
         else if (strcmp(a, "--limit") == 0) num = &o->limit, hi = 1ll << 31;
         else if (strcmp(a, "--log-every") == 0) num = &o->log_every;
-        else if (strcmp(a, "--dist-check") == 0) num = &o->dist_check;
+        else if (strcmp(a, "--dist-check") == 0) num = &o->dist_check, have = &o->have_dist_check;
         else if (strcmp(a, "--lr") == 0) real = &o->lr, key = "lr", have = &o->have_lr;
         else if (strcmp(a, "--wd") == 0) real = &o->wd, key = "weight_decay", have = &o->have_wd;
         else if (strcmp(a, "--ema") == 0) real = &o->ema, key = "ema_decay", have = &o->have_ema;
