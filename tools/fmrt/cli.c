@@ -7,6 +7,7 @@
 #include "philox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -82,31 +83,78 @@ int cli_write_file(const char *path, const void *data, size_t len)
     return 0;
 }
 
+/* What a pipe may bring at most: IDX's own limit (FM_IDX_MAX_BYTES), so that
+ * /dev/zero or an endless writer ends in one line, not in an out-of-memory kill. */
+#define PIPE_MAX_BYTES ((size_t)INT32_MAX)
+
+/* fd's bytes to its end into *data (cap bytes allocated, grown by doubling). */
+static int read_all(const char *path, int fd, size_t cap, unsigned char **data, size_t *len)
+{
+    unsigned char *buf = malloc(cap + 1);
+    size_t n = 0;
+    for (;;) {
+        if (!buf)
+            return cli_error("cannot allocate %zu bytes to read %s", cap + 1, path);
+        if (n == cap) {
+            if (cap >= PIPE_MAX_BYTES) {
+                free(buf);
+                return cli_error("%s: more than %zu bytes; give a regular file", path, cap);
+            }
+            cap *= 2;
+            unsigned char *grown = realloc(buf, cap + 1);
+            if (!grown)
+                free(buf);
+            buf = grown;
+            continue;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            free(buf);
+            return cli_error("cannot read %s: %s", path, strerror(errno));
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+/* Read once from the start, never seeked nor reopened, so that a FIFO or a pipe (a
+ * shell's <(...), /dev/fd/N) reads as a regular file does. The open does not wait
+ * for a FIFO's writer (O_NONBLOCK, cleared once open): one with none reads as empty
+ * instead of blocking forever. */
 int cli_read_file(const char *path, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return cli_error("cannot open %s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return cli_error("cannot seek in %s", path);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || fstat(fd, &st) != 0) {
+        close(fd);
+        return cli_error("cannot read %s: %s", path, strerror(errno));
     }
-    long n = ftell(f);
-    rewind(f);
-    if (n < 0) {
-        fclose(f);
-        return cli_error("cannot size %s", path);
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return cli_error("%s is a folder, not a file", path);
     }
-    *data = malloc((size_t)n + 1);
-    if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(*data);
-        *data = NULL;
-        return cli_error("cannot read %s", path);
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return 0;
+    /* A regular file's size plus one byte, so that its end is seen without growing. */
+    size_t cap = 1 << 16;
+    if (S_ISREG(st.st_mode))
+        cap = (uintmax_t)st.st_size < SIZE_MAX / 2 ? (size_t)st.st_size + 1 : SIZE_MAX / 2;
+    int rc = read_all(path, fd, cap, data, len);
+    close(fd);
+    return rc;
+}
+
+int cli_is_pipe(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
 unsigned cli_backend_flags;
@@ -138,6 +186,12 @@ int cli_open_backend(fm_backend *be, const char *spec, size_t arena_bytes, cli_m
     if (strcmp(name, "plan") == 0)
         return cli_error("--backend plan: the plan backend counts bytes and computes nothing; "
                          "it is not a backend to run on (see fmrt plan)");
+    /* The host backends have no device to choose: cpu:99 would run on cpu as if the
+     * suffix meant something. */
+    if (colon && (strcmp(name, "ref") == 0 || strcmp(name, "cpu") == 0))
+        return cli_error("--backend %s: %s has no devices to choose (NAME:DEVICE is for opencl "
+                         "and cuda); give --backend %s",
+                         spec, name, name);
     int index = -1;
     const char *match = NULL;
     if (colon) {

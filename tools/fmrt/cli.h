@@ -25,8 +25,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* len bytes of data as the whole file at path, crash-safe (fm_file_write_atomic);
  * prints the error and returns 1 on failure. */
 int cli_write_file(const char *path, const void *data, size_t len);
-/* Whole file into malloc'd memory; prints the error and returns 1 on failure. */
+/* Whole file into malloc'd memory (one byte more, allocated); prints the error and
+ * returns 1 on failure. Read once, never seeked or reopened: a FIFO or a pipe (<(...))
+ * works, and a FIFO with no writer reads as empty instead of blocking. */
 int cli_read_file(const char *path, unsigned char **data, size_t *len);
+/* 1 when path exists and is neither a regular file nor a folder (a FIFO, a pipe, a
+ * device): an input that can be read only once, from its start. */
+int cli_is_pipe(const char *path);
 /* 1 when the file at path starts with the n (<= 16) bytes of magic. */
 int cli_file_has_magic(const char *path, const char *magic, size_t n);
 
