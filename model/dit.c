@@ -199,6 +199,8 @@ static fm_status create(fm_model *m)
     FM_TRY(alloc(m->be, &d->pos, 2, T, D, 0));
     d->posidx = fm_tensor_1d(FM_I32, (int64_t)m->batch * T);
     FM_TRY(fm_tensor_alloc(m->be, &d->posidx));
+    if (!fm_backend_keeps_data(m->be)) /* planning: the sizes are known, nothing to fill */
+        return FM_OK;
     int32_t idx[1024];
     for (int64_t s = 0; s < (int64_t)m->batch * T; s += 1024) {
         int64_t k = (int64_t)m->batch * T - s < 1024 ? (int64_t)m->batch * T - s : 1024;

@@ -94,6 +94,10 @@ const char *const *fm_backend_compiled(void);
  * in fm_backend_compiled): "cuda-emu" in test builds. NULL-terminated. */
 const char *const *fm_backend_test_harnesses(void);
 int fm_backend_is_compiled(const char *name);
+/* 0 for the plan backend, which counts memory and keeps no data (its uploads are
+ * dropped): model code skips host-side work that only fills tensors, so that planning
+ * a configuration costs arithmetic, not work that scales with its sizes. 1 otherwise. */
+int fm_backend_keeps_data(const fm_backend *be);
 /* Is `op` supported by this backend? */
 int fm_backend_supports(const fm_backend *be, fm_op op);
 

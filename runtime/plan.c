@@ -87,6 +87,8 @@ static void use(fm_backend *be, const fm_tensor *a, const fm_tensor *b)
         touch(be, b);
 }
 
+int fm_backend_keeps_data(const fm_backend *be) { return be->iface != &fm_backend_plan; }
+
 fm_status fm_plan_live_bytes(fm_backend *be, size_t *bytes)
 {
     *bytes = 0;
