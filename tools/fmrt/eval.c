@@ -54,11 +54,16 @@ static void usage(void)
            "SAMPLES is a weights file (then N digits are sampled here), an IDX image file\n"
            "(.gz or raw), raw u8 images (N x 784 bytes) or an MNIST folder (t10k, else train).\n"
            "A bare name missing here (SAMPLES, --ref, --classifier) is a shipped file: the\n"
-           "installed share/fmrt, then the source tree's model/ (fmrt eval tiny-cond.fmw).\n\n"
+           "installed share/fmrt, then the source tree's model/ (fmrt eval tiny-cond.fmw).\n"
+           "Files are read once from their start: a FIFO or <(...) works for digits.\n"
+           "FID needs more than 128 digits on each side (its 128x128 covariances; 1000+\n"
+           "for a stable number): with fewer, a warning line says so and FID is a rough sign.\n"
+           "--labels must hold as many labels as the images file holds digits.\n\n"
            "  --ref PATH         reference: MNIST folder, IDX, raw images or a statistics file\n"
            "                     (default: the shipped " DEFAULT_REF ", the 10k test digits)\n"
            "  --labels FILE      labels of SAMPLES (IDX1 or raw u8); a folder brings its own\n"
            "  --n N              digits: sampled (default 1000), or the first N of a file\n"
+           "                     (a note says when the file holds fewer)\n"
            "  --save-stats FILE  write the feature statistics of SAMPLES (a --ref for later)\n"
            "  --json             print one JSON object instead of the line\n"
            "  --sanity           the scale's ends on the --ref digits: their two halves, their\n"
@@ -84,9 +89,9 @@ typedef cli_eval_opts eval_opts;
 
 /* A set of digits in host memory. */
 typedef struct digits {
-    int64_t n;
-    uint8_t *px;     /* [n, 784], malloc'd */
-    int32_t *labels; /* [n] or NULL, malloc'd */
+    int64_t n, total; /* digits held, of total in the file they came from */
+    uint8_t *px;      /* [n, 784], malloc'd */
+    int32_t *labels;  /* [n] or NULL, malloc'd */
 } digits;
 
 /* What a run holds; every field starts zeroed. */
@@ -203,12 +208,43 @@ static void digits_free(digits *d)
     *d = (digits){0};
 }
 
-/* The first n of an IDX payload (images: [N,28,28]; labels: [N]) into *dst. */
-static int from_idx(const char *path, int want_ndim, int64_t limit, void **dst, int64_t *n)
+/* IDX (gzip'd or with the IDX magic 0 0 8 type) or not, from its first bytes. */
+static int is_idx(const unsigned char *h, size_t len)
+{
+    return len >= 2 &&
+           ((h[0] == 0x1f && h[1] == 0x8b) || (len >= 4 && !h[0] && !h[1] && h[2] == 8));
+}
+
+/* An IDX file's bytes (raw or gzip'd, already in memory) parsed into idx, in *mem. */
+static int parse_idx(const char *path, const unsigned char *buf, size_t len, fm_idx *idx,
+                     cli_mem *mem)
+{
+    char err[512];
+    size_t bytes = len, need;
+    fm_arena a;
+    /* A gzip member ends with its length mod 2^32 (RFC 1952 ISIZE): the payload's. */
+    if (len >= 18 && buf[0] == 0x1f && buf[1] == 0x8b)
+        bytes = (size_t)buf[len - 4] | (size_t)buf[len - 3] << 8 | (size_t)buf[len - 2] << 16 |
+                (size_t)buf[len - 1] << 24;
+    if (!fm_add_size(bytes, 1 << 20, &need)) /* plus zlib's state */
+        return cli_error("%s: too large for this address space", path);
+    if (cli_host_arena(&a, need, mem))
+        return 1;
+    if (fm_idx_parse(buf, len, &a, idx, err, sizeof err) != FM_OK) {
+        cli_mem_free(mem);
+        return cli_error("%s: %s", path, err);
+    }
+    return 0;
+}
+
+/* The first `limit` items of an IDX file's bytes (images: [N,28,28]; labels: [N])
+ * into *dst (malloc'd); *n of them, of *total in the file. */
+static int from_idx(const char *path, const unsigned char *buf, size_t len, int want_ndim,
+                    int64_t limit, void **dst, int64_t *n, int64_t *total)
 {
     fm_idx idx;
     cli_mem mem = {0};
-    if (cli_load_idx(path, &idx, &mem))
+    if (parse_idx(path, buf, len, &idx, &mem))
         return 1;
     int rc = 0;
     if (idx.ndim != want_ndim || (want_ndim == 3 && (idx.dims[1] != 28 || idx.dims[2] != 28)))
@@ -225,64 +261,76 @@ static int from_idx(const char *path, int want_ndim, int64_t limit, void **dst, 
             ((int32_t *)*dst)[i] = idx.data[i];
     }
     *n = cnt;
+    *total = (int64_t)idx.count;
     cli_mem_free(&mem);
     return rc;
 }
 
-/* IDX (gzip'd or with the IDX magic 0 0 8 type) or not. */
-static int is_idx(const char *path)
+/* A file read once (cli_read_file: a FIFO or a pipe works, and never blocks without a
+ * writer); every format is told from these bytes, never by opening it again. An
+ * empty one is refused here, naming a pipe as the likely cause. */
+static int read_once(const char *path, unsigned char **buf, size_t *len)
 {
-    unsigned char h[4] = {0};
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(h, 1, 4, f) : 0;
-    if (f)
-        fclose(f);
-    return got >= 2 &&
-           ((h[0] == 0x1f && h[1] == 0x8b) || (got == 4 && !h[0] && !h[1] && h[2] == 8));
+    if (cli_read_file(path, buf, len))
+        return 1;
+    if (*len > 0)
+        return 0;
+    free(*buf);
+    *buf = NULL;
+    return cli_error("%s is empty%s", path,
+                     cli_is_pipe(path) ? " (a FIFO or pipe nothing wrote to: start its writer "
+                                         "first, or give a regular file)"
+                                       : "");
 }
 
-/* Raw u8 images: N x 784 bytes, no header. */
-static int from_raw(const char *path, int64_t limit, digits *d)
+/* Raw u8 images: N x 784 bytes, no header (buf is taken over). */
+static int from_raw(const char *path, unsigned char *buf, size_t len, int64_t limit, digits *d)
 {
-    unsigned char *data;
-    size_t len;
-    if (cli_read_file(path, &data, &len))
-        return 1;
-    if (len == 0 || len % PX != 0) {
-        free(data);
+    if (len % PX != 0) {
+        free(buf);
         return cli_error("%s: %zu bytes is not a whole number of 28x28 u8 images (784 bytes "
                          "each), nor an IDX, weights or statistics file",
                          path, len);
     }
-    d->n = (int64_t)(len / PX) < limit ? (int64_t)(len / PX) : limit;
-    d->px = data;
+    d->total = (int64_t)(len / PX);
+    d->n = d->total < limit ? d->total : limit;
+    d->px = buf;
     return 0;
 }
 
-/* Labels in 0..9 for d from an IDX1 or raw u8 file with at least d->n entries. */
+/* Labels in 0..9 for d from an IDX1 or raw u8 file holding exactly as many as the
+ * images d was read from (d->total; the first d->n are kept). They replace any d
+ * had (a folder's own). */
 static int load_labels(const char *path, digits *d)
 {
-    int64_t n = 0;
-    void *lab = NULL;
-    if (is_idx(path)) {
-        if (from_idx(path, 1, d->n, &lab, &n))
+    int64_t n = 0, total = 0;
+    unsigned char *buf;
+    size_t len;
+    int32_t *lab = NULL;
+    if (read_once(path, &buf, &len))
+        return 1;
+    if (is_idx(buf, len)) {
+        int rc = from_idx(path, buf, len, 1, d->n, (void **)&lab, &n, &total);
+        free(buf);
+        if (rc) {
+            free(lab);
             return 1;
+        }
     } else {
-        unsigned char *raw;
-        size_t len;
-        if (cli_read_file(path, &raw, &len))
-            return 1;
-        n = (int64_t)len < d->n ? (int64_t)len : d->n;
+        total = (int64_t)len;
+        n = total < d->n ? total : d->n;
         lab = malloc(sizeof(int32_t) * (size_t)(n + 1));
         for (int64_t i = 0; lab && i < n; i++)
-            ((int32_t *)lab)[i] = raw[i];
-        free(raw);
+            lab[i] = buf[i];
+        free(buf);
         if (!lab)
             return cli_error("cannot allocate %lld labels", (long long)n);
     }
+    free(d->labels);
     d->labels = lab;
-    if (n < d->n)
-        return cli_error("%s: %lld labels for %lld digits", path, (long long)n, (long long)d->n);
+    if (total != d->total)
+        return cli_error("%s: %lld labels for %lld digits: the counts must match", path,
+                         (long long)total, (long long)d->total);
     for (int64_t i = 0; i < n; i++)
         if (d->labels[i] >= NCLS)
             return cli_error("%s: label %d of digit %lld is not a digit class 0..9", path,
@@ -290,7 +338,21 @@ static int load_labels(const char *path, digits *d)
     return 0;
 }
 
-/* A folder (t10k, else train, with labels), an IDX file or raw images. */
+/* Images (IDX, n of them at most) from the file at path, with the labels at lb. */
+static int load_pair(const char *im, const char *lb, int64_t limit, digits *d)
+{
+    unsigned char *buf;
+    size_t len;
+    if (read_once(im, &buf, &len))
+        return 1;
+    int rc = from_idx(im, buf, len, 3, limit, (void **)&d->px, &d->n, &d->total);
+    free(buf);
+    return rc || load_labels(lb, d);
+}
+
+/* A folder (t10k, else train, with labels), an IDX file or raw images. A FIFO or a
+ * pipe is read once; one holding a weights or statistics file is refused (those are
+ * read from regular files only). */
 static int load_digits(const char *path, int64_t limit, digits *d)
 {
     struct stat st;
@@ -301,11 +363,29 @@ static int load_digits(const char *path, int64_t limit, digits *d)
         if (fm_mnist_find(path, "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK &&
             fm_mnist_find(path, "train", im, lb, sizeof im, err, sizeof err) != FM_OK)
             return cli_error("%s", err);
-        return from_idx(im, 3, limit, (void **)&d->px, &d->n) || load_labels(lb, d);
+        return load_pair(im, lb, limit, d);
     }
-    if (is_idx(path))
-        return from_idx(path, 3, limit, (void **)&d->px, &d->n);
-    return from_raw(path, limit, d);
+    unsigned char *buf;
+    size_t len;
+    if (read_once(path, &buf, &len))
+        return 1;
+    const char *kind = NULL;
+    if (len >= 8 && memcmp(buf, FM_WEIGHTS_MAGIC, 8) == 0)
+        kind = "weights";
+    else if (len >= 8 && memcmp(buf, CLI_STATS_MAGIC, 8) == 0)
+        kind = "statistics";
+    if (kind) {
+        free(buf);
+        if (cli_is_pipe(path))
+            return cli_error("%s is a FIFO or pipe holding a %s file: give a regular file", path,
+                             kind);
+        return cli_error("%s is a %s file, not digits", path, kind);
+    }
+    if (!is_idx(buf, len))
+        return from_raw(path, buf, len, limit, d);
+    int rc = from_idx(path, buf, len, 3, limit, (void **)&d->px, &d->n, &d->total);
+    free(buf);
+    return rc;
 }
 
 /* ---- digits sampled from a weights file ------------------------------------------------ */
@@ -460,6 +540,35 @@ static int sample_digits(ev *e)
 
 /* ---- the classifier ---------------------------------------------------------------- */
 
+/* The classifier file's tensors checked now (names, shapes, dtype, finite values) by
+ * loading it on a throwaway ref backend, so that a bad file is named for what is
+ * wrong with it before anything is compared with it (the --ref statistics' CRC) or
+ * sampled. No --backend or --precision flags: this is the file's check only. */
+static int check_classifier(ev *e)
+{
+    size_t arena = fm_classifier_arena_bytes(1, FM_MODE_SAMPLE), host = 0;
+    if (fm_backend_host_bytes("ref", arena, 0, &host) != FM_OK)
+        return cli_error("cannot size the classifier check's arena");
+    host = (host + 63) & ~(size_t)63;
+    void *mem = aligned_alloc(64, host);
+    fm_model *c = malloc(sizeof *c); /* its layout table: too large for the stack */
+    fm_backend be;
+    fm_backend_config bc = {
+        .name = "ref", .mem = mem, .mem_bytes = host, .arena_bytes = arena, .device_index = -1};
+    int rc = !mem || !c ? cli_error("cannot allocate the classifier check") : 0;
+    if (rc == 0 && fm_backend_open(&be, &bc) != FM_OK)
+        rc = cli_error("classifier check: %s", be.err);
+    else if (rc == 0) {
+        if (fm_classifier_create(c, &be, 1, FM_MODE_SAMPLE) != FM_OK ||
+            fm_classifier_load(c, &e->cw) != FM_OK)
+            rc = cli_error("%s: %s", e->cls_path, be.err);
+        fm_backend_close(&be);
+    }
+    free(c);
+    free(mem);
+    return rc;
+}
+
 /* Read the classifier file (before any long work, so a bad one fails at once). */
 static int read_classifier(ev *e)
 {
@@ -474,7 +583,7 @@ static int read_classifier(ev *e)
     if (!fm_weights_is_classifier(&e->cw))
         return cli_error("%s is not a classifier file (fmrt train-classifier writes those)",
                          e->cls_path);
-    return 0;
+    return check_classifier(e);
 }
 
 /* A backend with the classifier on it and its batch tensors. */
@@ -595,12 +704,16 @@ static int read_ref(ev *e)
     }
     if (p != e->ref_path)
         snprintf(e->ref_path, sizeof e->ref_path, "%s", p);
-    if (!cli_is_stats_file(e->ref_path))
+    if (cli_is_pipe(e->ref_path) || !cli_is_stats_file(e->ref_path))
         return load_digits(e->ref_path, INT64_MAX, &e->ref);
     if (cli_stats_load(&e->ref_stats, e->ref_path))
         return 1;
     e->have_ref_stats = 1;
-    if (e->ref_stats.cls_crc != e->cw.crc || e->ref_stats.dim != DIM)
+    if (e->ref_stats.dim != DIM)
+        return cli_error("%s holds features of dimension %d; the classifier's have %d: make it "
+                         "again with fmrt eval DIGITS --save-stats FILE",
+                         e->ref_path, e->ref_stats.dim, DIM);
+    if (e->ref_stats.cls_crc != e->cw.crc)
         return cli_error("%s holds the features of another classifier (CRC 0x%08x, %s has "
                          "0x%08x): make it again with fmrt eval DIGITS --save-stats FILE",
                          e->ref_path, e->ref_stats.cls_crc, e->cls_path, e->cw.crc);
@@ -673,6 +786,13 @@ static int report(const ev *e, metrics *m, const cli_stats *ref, const char *wha
 {
     if (ref && cli_fid_available() && cli_fid(&m->stats, ref, &m->fid))
         return 1;
+    /* A covariance of n <= D features is singular: FID then measures mostly its own
+     * bias (tens to thousands on real digits). Said, not refused: a quick look at a
+     * few samples is still a use. */
+    if (ref && !isnan(m->fid) && (m->n <= DIM || ref->n <= DIM))
+        cli_error("warning: FID of %lld digits against %lld: its %dx%d covariances need more "
+                  "than %d on each side (1000+ for a stable number); read it as a rough sign",
+                  (long long)m->n, (long long)ref->n, DIM, DIM, DIM);
     if (!e->o.json) {
         print_line(e, m, ref, what);
         return 0;
@@ -782,7 +902,7 @@ static int unseen(ev *e, int64_t n)
         fm_mnist_find(e->ref_path, "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK ||
         fm_mnist_find(e->ref_path, "train", im, lb, sizeof im, err, sizeof err) != FM_OK)
         return 0;
-    int rc = from_idx(im, 3, n, (void **)&t.px, &t.n) || load_labels(lb, &t);
+    int rc = load_pair(im, lb, n, &t);
     snprintf(what, sizeof what, "real: the first %lld training digits", (long long)t.n);
     if (rc == 0)
         rc = sanity_row(e, &t, &e->ref_stats, what);
@@ -829,14 +949,20 @@ static int load_samples(ev *e)
     const eval_opts *o = &e->o;
     if (o->sanity)
         return 0;
-    if (!is_weights(o->samples)) {
+    /* A FIFO or a pipe is not opened to sniff it: it is read once, as digits. */
+    if (cli_is_pipe(o->samples) || !is_weights(o->samples)) {
         if (o->classes || o->have_cls || o->have_cfg || o->samples_out || o->raw)
             return cli_usage_error(CMD,
                                    "--class/--classes/--cfg/--raw/--samples-out are for "
                                    "a weights file; %s is digits",
                                    o->samples);
-        return load_digits(o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
-               (o->labels && load_labels(o->labels, &e->samples));
+        if (load_digits(o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
+            (o->labels && load_labels(o->labels, &e->samples)))
+            return 1;
+        if (o->have_n && o->n > e->samples.n)
+            cli_error("note: --n %lld, but %s holds %lld digits: measuring those %lld", o->n,
+                      o->samples, (long long)e->samples.n, (long long)e->samples.n);
+        return 0;
     }
     if (o->labels)
         return cli_usage_error(CMD, "--labels is for digit files: a model's labels are the "
@@ -909,8 +1035,9 @@ int cmd_eval(int argc, char **argv)
         return rc;
     signal(SIGXFSZ, SIG_IGN);
     /* The cheap inputs first: a bad classifier or reference fails before sampling. */
-    rc = find_inputs(&e) || check_files(&e.o) || read_classifier(&e) || read_ref(&e) || load_samples(&e) ||
-         open_classifier(&e) || ref_stats(&e) || (e.o.sanity ? sanity(&e) : evaluate(&e));
+    rc = find_inputs(&e) || check_files(&e.o) || read_classifier(&e) || read_ref(&e) ||
+         load_samples(&e) || open_classifier(&e) || ref_stats(&e) ||
+         (e.o.sanity ? sanity(&e) : evaluate(&e));
     if (e.be_open)
         fm_backend_close(&e.be);
     cli_mem_free(&e.bemem);
