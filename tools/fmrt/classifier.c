@@ -207,27 +207,12 @@ static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step
     return 0;
 }
 
-/* --out against the data files --data DIR holds (train and t10k, images and labels,
- * as fm_mnist_find resolves them): the weights must not replace the digits. */
-static int check_out(const cls_run *r)
-{
-    char path[4][1024], err[512];
-    cli_files outs = {0}, ins = {0};
-    static const char *const flag[4] = {"--data (train images)", "--data (train labels)",
-                                        "--data (t10k images)", "--data (t10k labels)"};
-    cli_files_add(&outs, "--out", r->o.out);
-    for (int k = 0; k < 2; k++)
-        if (fm_mnist_find(r->o.data, k ? "t10k" : "train", path[2 * k], path[2 * k + 1],
-                          sizeof path[0], err, sizeof err) == FM_OK) {
-            cli_files_add(&ins, flag[2 * k], path[2 * k]);
-            cli_files_add(&ins, flag[2 * k + 1], path[2 * k + 1]);
-        }
-    return cli_check_outputs(&outs, &ins);
-}
-
 static int setup(cls_run *r)
 {
-    if (check_out(r) || load_split(r->o.data, "train", &r->train, &r->train_mem))
+    cli_files outs = {0}, ins = {0};
+    cli_files_add(&outs, "--out", r->o.out);
+    cli_files_add_data(&ins, "--data", r->o.data); /* --out must not replace the digits */
+    if (cli_check_outputs(&outs, &ins) || load_split(r->o.data, "train", &r->train, &r->train_mem))
         return 1;
     if (r->o.limit && r->o.limit < r->train.n)
         r->train.n = (int)r->o.limit;

@@ -487,6 +487,24 @@ void cli_files_add_own(cli_files *f, const char *flag, const char *path)
         f->own[f->n - 1] = 1;
 }
 
+void cli_files_add_data(cli_files *f, const char *flag, const char *path)
+{
+    struct stat st;
+    char err[512];
+    cli_files_add(f, flag, path);
+    if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    for (int k = 0; k < 2 && f->nheld + 2 <= 8; k++) {
+        char *im = f->held[f->nheld], *lb = f->held[f->nheld + 1];
+        if (fm_mnist_find(path, k ? "t10k" : "train", im, lb, sizeof f->held[0], err,
+                          sizeof err) != FM_OK)
+            continue;
+        f->nheld += 2;
+        cli_files_add(f, flag, im);
+        cli_files_add(f, flag, lb);
+    }
+}
+
 /* path with its folder resolved ("x" and "./x" agree); 0 when the folder is gone. */
 static int resolved(const char *path, char *out, size_t len)
 {

@@ -49,12 +49,18 @@ int cli_parse_list(const char *flag, const char *s, long long lo, long long hi, 
  * or the same file when both exist). flags[i] names outs[i] in messages; NULL entries
  * are skipped. */
 typedef struct cli_files {
-    const char *flags[8], *paths[8];
-    int own[8];
+    const char *flags[16], *paths[16];
+    int own[16];
     int n;
+    char held[8][1024]; /* paths cli_files_add_data resolved */
+    int nheld;
 } cli_files;
 void cli_files_add(cli_files *f, const char *flag, const char *path);
 void cli_files_add_own(cli_files *f, const char *flag, const char *path);
+/* An input that may be an MNIST folder (--data DIR, eval's SAMPLES or --ref): path,
+ * and where it is a folder the files fm_mnist_find resolves in it (train and t10k,
+ * images and labels), so that no output replaces the digits read from it. */
+void cli_files_add_data(cli_files *f, const char *flag, const char *path);
 /* --force (every command; taken out of argv by main.c): replace existing outputs. */
 extern int cli_force;
 int cli_check_outputs(const cli_files *outs, const cli_files *ins);

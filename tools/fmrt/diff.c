@@ -240,8 +240,8 @@ static int diff(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)
         return cli_error("%lld non-finite values (NaN or inf) in the files", tot.nonfinite);
     double dist = tot.sa > 0 ? sqrt(tot.se / tot.sa) : sqrt(tot.se);
     if (o->have_tol && !(dist <= o->tol))
-        return cli_error("%s %.3e is above --tol %.3e", tot.sa > 0 ? "rel L2" : "abs L2 (A is all zero)",
-                         dist, o->tol);
+        return cli_error("%s %.3e is above --tol %.3e",
+                         tot.sa > 0 ? "rel L2" : "abs L2 (A is all zero)", dist, o->tol);
     if (o->have_tol && tot.ints_differ)
         return cli_error("%lld integer entries differ: --tol applies to floats, integers must "
                          "be equal",

@@ -1016,8 +1016,8 @@ static int check_files(const eval_opts *o)
     cli_files_add(&outs, "--save-stats", o->save_stats);
     cli_files_add(&outs, "--samples-out", o->samples_out);
     cli_files_add(&outs, "--classes-out", o->classes_out);
-    cli_files_add(&ins, "SAMPLES", o->samples);
-    cli_files_add(&ins, "--ref", o->ref);
+    cli_files_add_data(&ins, "SAMPLES", o->samples);
+    cli_files_add_data(&ins, "--ref", o->ref);
     cli_files_add(&ins, "--labels", o->labels);
     cli_files_add(&ins, "--classifier", o->classifier);
     return cli_check_outputs(&outs, &ins);
