@@ -999,3 +999,94 @@ Test(model, classifier_learns_and_round_trips)
     free(m);
     free(c);
 }
+
+/* The directory entries of m's parameters over host (a copy of m's flat block). */
+static int param_dir(const fm_model *m, const float *host, fm_wtensor *t)
+{
+    for (int i = 0; i < m->nparams; i++)
+        cr_assert_eq(fm_wtensor_of_param(&t[i], "", &m->params[i], host), 0);
+    return m->nparams;
+}
+
+/* Issue 30: every tensor of a file is used, or the file is refused with the first
+ * stray name. A DiT file whose config says depth 1 but which holds two blocks used to
+ * sample with block 1 dropped; an unknown blocks.2.* was ignored. */
+Test(model, loader_refuses_tensors_that_are_not_the_models)
+{
+    fm_backend *be = tu_ref();
+    fm_config c2 = dit_cfg(0), c1 = c2;
+    c1.depth = 1;
+    fm_model *m = new_model(be, &c2, FM_MODE_SAMPLE, 3);
+    float *host = download(be, &m->flat);
+    fm_wtensor *t = calloc(FM_MAX_PARAMS + 4, sizeof *t);
+    fm_model *s = calloc(1, sizeof *s);
+    cr_assert(t && s);
+    int n = param_dir(m, host, t);
+    char path[512], err[512];
+    tmp_path(path, sizeof path, "stray");
+    /* Depth 2's tensors under depth=1: block 1 is a stranger. */
+    cr_assert_eq(fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c1, t, n, NULL, 0, scratch(), err,
+                                 sizeof err),
+                 FM_OK, "%s", err);
+    fm_weights w = read_weights(path);
+    for (int mode = 0; mode < 2; mode++) {
+        cr_expect_eq(fm_model_check_weights(&w, (fm_mode)mode, 0, s, err, sizeof err),
+                     FM_ERR_FORMAT);
+        cr_expect(strstr(err, "tensor 'blocks.1.") && strstr(err, "is not part of this model") &&
+                      strstr(err, "depth=1"),
+                  "%s", err);
+    }
+    /* The right config takes every tensor; one more, of any name, is refused. */
+    const char *extra[4] = {"blocks.2.attn.qkv.weight", "adam_m", "raw.blocks.7.mlp.fc1.bias",
+                            "text.data"};
+    for (int k = 0; k < 4; k++) {
+        t[n] = t[0];
+        snprintf(t[n].name, sizeof t[n].name, "%s", extra[k]);
+        cr_assert_eq(fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c2, t, n + 1, NULL, 0,
+                                     scratch(), err, sizeof err),
+                     FM_OK, "%s", err);
+        w = read_weights(path);
+        cr_expect_eq(fm_model_check_weights(&w, FM_MODE_SAMPLE, 0, s, err, sizeof err),
+                     FM_ERR_FORMAT, "%s", extra[k]);
+        cr_expect(strstr(err, extra[k]) && strstr(err, "is not part of this model"), "%s: %s",
+                  extra[k], err);
+    }
+    cr_assert_eq(fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c2, t, n, NULL, 0, scratch(), err,
+                                 sizeof err),
+                 FM_OK, "%s", err);
+    w = read_weights(path);
+    cr_expect_eq(fm_model_check_weights(&w, FM_MODE_SAMPLE, 0, s, err, sizeof err), FM_OK, "%s",
+                 err);
+    cr_expect_eq(fm_model_load(m, &w, 0, NULL, NULL, err, sizeof err), FM_OK, "%s", err);
+    unlink(path);
+    free(s);
+    free(t);
+    free(host);
+    free(m);
+}
+
+/* The classifier's loader has the same rule. */
+Test(model, classifier_loader_refuses_a_stray_tensor)
+{
+    fm_backend *be = tu_ref();
+    fm_model *c = calloc(1, sizeof *c);
+    cr_assert_eq(fm_classifier_create(c, be, 1, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_init(c, 7), FM_OK);
+    float *host = download(be, &c->flat);
+    fm_wtensor t[FM_CLS_NPARAMS + 1];
+    int n = param_dir(c, host, t);
+    t[n] = t[0];
+    snprintf(t[n].name, sizeof t[n].name, "fc3.weight");
+    char path[512], err[512];
+    tmp_path(path, sizeof path, "clsstray");
+    cr_assert_eq(fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c->cfg, t, n + 1, NULL, 0,
+                                 scratch(), err, sizeof err),
+                 FM_OK, "%s", err);
+    fm_weights w = read_weights(path);
+    cr_expect_eq(fm_classifier_load(c, &w), FM_ERR_FORMAT);
+    cr_expect(strstr(be->err, "tensor 'fc3.weight' is not part of this model") != NULL, "%s",
+              be->err);
+    unlink(path);
+    free(host);
+    free(c);
+}

@@ -295,7 +295,45 @@ int fm_weights_has_raw(const fm_weights *w)
     return 0;
 }
 
-/* Every tensor the model's mode takes from the file (see the header's table). */
+/* 1 when name is a parameter of m's layout, plain or behind prefix (may be ""). */
+static int layout_name(const fm_model *m, const char *prefix, const char *name)
+{
+    const size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl) != 0)
+        return 0;
+    for (int i = 0; i < m->nparams; i++)
+        if (strcmp(name + pl, m->params[i].name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every tensor of the file belongs to the model: a layout name, raw.<layout name>,
+ * the moments of a checkpoint, or recorded text (u8). A file holding more (a second
+ * DiT block under depth=1, a stray blocks.2.*) was written for another config, and
+ * using part of it would sample a model nobody trained: refuse the first stranger. */
+static fm_status check_strays(const fm_model *m, const fm_weights *w, char *err, size_t errlen)
+{
+    const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
+    for (int i = 0; i < w->ntensors; i++) {
+        fm_wtensor t;
+        if (fm_weights_tensor(w, i, &t) != FM_OK)
+            FAIL(FM_ERR_FORMAT, "tensor %d: cannot read its directory entry", i);
+        const int text = strcmp(t.name, "text.data") == 0 || strcmp(t.name, "text.classes") == 0;
+        const int moment = strcmp(t.name, "adam_m") == 0 || strcmp(t.name, "adam_v") == 0;
+        if (layout_name(m, "", t.name) || layout_name(m, FM_RAW_PREFIX, t.name) ||
+            (ck && moment) || (text && t.dtype == FM_U8))
+            continue;
+        char cs[300];
+        fm_config_format(&w->cfg, cs, sizeof cs);
+        FAIL(FM_ERR_FORMAT, "tensor '%s' is not part of this model (config %s%s)", t.name, cs,
+             moment ? "; optimizer moments belong in a checkpoint"
+             : text ? "; recorded text is u8" : "");
+    }
+    return FM_OK;
+}
+
+/* Every tensor the model's mode takes from the file (see the header's table), and
+ * nothing else in it. */
 static fm_status load_tensors(fm_model *m, const fm_weights *w, int use_raw, char *err,
                               size_t errlen)
 {
@@ -308,6 +346,9 @@ static fm_status load_tensors(fm_model *m, const fm_weights *w, int use_raw, cha
     if (w->dtype != FM_F32)
         FAIL(FM_ERR_FORMAT, "the file stores %s weights; only f32 is supported",
              fm_dtype_name(w->dtype));
+    fm_status s = check_strays(m, w, err, errlen);
+    if (s != FM_OK)
+        return s;
     const int has_raw = fm_weights_has_raw(w);
     if (m->mode == FM_MODE_SAMPLE) {
         if (use_raw && !has_raw)
@@ -315,7 +356,7 @@ static fm_status load_tensors(fm_model *m, const fm_weights *w, int use_raw, cha
                  w->kind == FM_WEIGHTS_KIND_CHECKPOINT ? "EMA" : "saved");
         return load_block(m, w, use_raw ? FM_RAW_PREFIX : "", &m->flat, err, errlen);
     }
-    fm_status s = load_block(m, w, "", &m->ema, err, errlen);
+    s = load_block(m, w, "", &m->ema, err, errlen);
     if (s == FM_OK)
         s = load_block(m, w, has_raw ? FM_RAW_PREFIX : "", &m->flat, err, errlen);
     return s == FM_OK ? load_moments(m, w, err, errlen) : s;

@@ -51,11 +51,31 @@ fm_status fm_classifier_save(fm_model *c, const char *path, fm_arena *scratch)
 }
 #endif
 
+/* Every tensor of w is one of c's parameters: a file with more was written for
+ * another network, and the features FID compares would not be its own. */
+static fm_status check_strays(fm_model *c, const fm_weights *w)
+{
+    for (int i = 0; i < w->ntensors; i++) {
+        fm_wtensor t;
+        int known = fm_weights_tensor(w, i, &t) == FM_OK ? 0 : -1;
+        for (int k = 0; known == 0 && k < c->nparams; k++)
+            known = strcmp(t.name, c->params[k].name) == 0;
+        if (known < 0)
+            return fm_fail(c->be, FM_ERR_FORMAT, "tensor %d: cannot read its directory entry", i);
+        if (!known)
+            return fm_fail(c->be, FM_ERR_FORMAT,
+                           "tensor '%s' is not part of this model (the classifier's %d tensors)",
+                           t.name, c->nparams);
+    }
+    return FM_OK;
+}
+
 fm_status fm_classifier_load(fm_model *c, const fm_weights *w)
 {
     if (!fm_weights_is_classifier(w))
         return fm_fail(c->be, FM_ERR_FORMAT, "not a classifier weights file (arch %s)",
                        fm_arch_by_id(w->cfg.arch) ? fm_arch_by_id(w->cfg.arch)->name : "?");
+    FM_TRY(check_strays(c, w));
     for (int i = 0; i < c->nparams; i++) {
         const fm_param *p = &c->params[i];
         fm_wtensor t;
