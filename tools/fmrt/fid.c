@@ -165,6 +165,28 @@ static int trace_sqrt_product(const double *sa, const double *sb, int n, double 
 
 int cli_fid_available(void) { return 1; }
 
+/* PSD within round-off: lambda_min >= -CLI_STATS_TOL lambda_max (the eigenvalues of
+ * a covariance are >= 0; a sum of n products in double, then dsyevd, errs by about
+ * (n + D) eps |S| ~ 1e-12 |S|, far inside the tolerance). *lmin, *lmax set. */
+static int psd_check(const double *c, int n, double *lmin, double *lmax)
+{
+    size_t nn = (size_t)n * (size_t)n;
+    double *a = malloc(sizeof(double) * nn), *w = malloc(sizeof(double) * (size_t)n);
+    int rc = !a || !w ? cli_error("cannot allocate a %d x %d matrix", n, n) : 0;
+    if (rc == 0) {
+        memcpy(a, c, sizeof(double) * nn);
+        rc = eigh(a, w, n, 0);
+    }
+    if (rc == 0) {
+        *lmin = w[0]; /* ascending */
+        *lmax = w[n - 1];
+        rc = *lmin < -CLI_STATS_TOL * (*lmax > 0 ? *lmax : 0) ? -1 : 0;
+    }
+    free(a);
+    free(w);
+    return rc;
+}
+
 int cli_fid(const cli_stats *a, const cli_stats *b, double *fid)
 {
     if (a->dim != b->dim)
@@ -181,12 +203,29 @@ int cli_fid(const cli_stats *a, const cli_stats *b, double *fid)
     if (trace_sqrt_product(a->cov, b->cov, n, &trs))
         return 1;
     *fid = d2 + tra + trb - 2 * trs;
-    if (*fid < 0) /* round-off of two equal sets */
+    /* Two equal sets give 0 up to round-off of the terms' size; anything further below
+     * zero, or not finite, means the inputs were no covariances (the loader checks
+     * them, so this guards computed statistics too). */
+    const double scale = d2 + tra + trb;
+    if (!isfinite(*fid) || *fid < -1e-6 * scale)
+        return cli_error("the Frechet distance came out %g (|mu_a - mu_b|^2 %g, tr S_a %g, "
+                         "tr S_b %g): the statistics are not valid covariances",
+                         *fid, d2, tra, trb);
+    if (*fid < 0)
         *fid = 0;
     return 0;
 }
 #else
 int cli_fid_available(void) { return 0; }
+
+/* Without LAPACK no FID is computed, so no eigenvalues are needed either. */
+static int psd_check(const double *c, int n, double *lmin, double *lmax)
+{
+    (void)c;
+    (void)n;
+    *lmin = *lmax = 0;
+    return 0;
+}
 
 int cli_fid(const cli_stats *a, const cli_stats *b, double *fid)
 {
@@ -240,8 +279,12 @@ static int parse_head(const uint8_t *p, size_t len, const char *path, cli_stats 
         return cli_error("%s: not a feature statistics file (magic %s)", path, CLI_STATS_MAGIC);
     uint32_t dim = get32(p + 8);
     uint64_t n = get32(p + 16) | (uint64_t)get32(p + 20) << 32;
-    if (dim < 1 || dim > 4096 || n < 2 || n > (1ull << 53))
-        return cli_error("%s: bad header (dim %u, n %llu)", path, dim, (unsigned long long)n);
+    if (dim < 1 || dim > 4096)
+        return cli_error("%s: bad header: dimension %u, expected 1..4096", path, dim);
+    if (n < 2 || n > CLI_STATS_MAX_N)
+        return cli_error("%s: bad header: %llu images summarised, expected 2..2^40 (a covariance "
+                         "needs 2)",
+                         path, (unsigned long long)n);
     size_t want = HEAD + sizeof(double) * ((size_t)dim + (size_t)dim * dim) + 4;
     if (len != want)
         return cli_error("%s: %zu bytes, a file of dimension %u has %zu", path, len, dim, want);
@@ -252,23 +295,74 @@ static int parse_head(const uint8_t *p, size_t len, const char *path, cli_stats 
     return stats_alloc(s, (int)dim);
 }
 
-int cli_stats_load(cli_stats *s, const char *path)
+/* The mean: finite, |mu_k| <= CLI_STATS_MAX_MEAN. */
+static int check_mean(const cli_stats *s, const char *path)
+{
+    for (int k = 0; k < s->dim; k++)
+        if (!isfinite(s->mean[k]) || fabs(s->mean[k]) > CLI_STATS_MAX_MEAN)
+            return cli_error("%s: mean[%d] = %g is %s", path, k, s->mean[k],
+                             isfinite(s->mean[k]) ? "outside +-1e6 (classifier features are "
+                                                    "SiLU outputs of order 10)"
+                                                  : "not finite");
+    return 0;
+}
+
+/* The covariance: finite, |c_ij| <= CLI_STATS_MAX_MEAN^2, variances >= 0, symmetric
+ * (|c_ij - c_ji| <= tol * scale, scale = the largest variance), PSD within tol. */
+static int check_cov(const cli_stats *s, const char *path)
+{
+    const int d = s->dim;
+    const double *c = s->cov, cmax = CLI_STATS_MAX_MEAN * CLI_STATS_MAX_MEAN;
+    double scale = 0, lmin = 0, lmax = 0;
+    for (int i = 0; i < d * d; i++)
+        if (!isfinite(c[i]) || fabs(c[i]) > cmax)
+            return cli_error("%s: covariance[%d][%d] = %g is %s", path, i / d, i % d, c[i],
+                             isfinite(c[i]) ? "outside +-1e12 (the square of the features' "
+                                              "bound, 1e6)"
+                                            : "not finite");
+    for (int k = 0; k < d; k++) {
+        if (c[k * d + k] < 0)
+            return cli_error("%s: variance covariance[%d][%d] = %g is negative", path, k, k,
+                             c[k * d + k]);
+        scale = fmax(scale, c[k * d + k]);
+    }
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < i; j++)
+            if (fabs(c[i * d + j] - c[j * d + i]) > CLI_STATS_TOL * scale)
+                return cli_error("%s: covariance not symmetric: [%d][%d] = %.17g, [%d][%d] = "
+                                 "%.17g",
+                                 path, i, j, c[i * d + j], j, i, c[j * d + i]);
+    int rc = psd_check(c, d, &lmin, &lmax);
+    if (rc < 0)
+        return cli_error("%s: covariance not positive semi-definite: smallest eigenvalue %g, "
+                         "largest %g",
+                         path, lmin, lmax);
+    return rc;
+}
+
+int cli_stats_load_dim(cli_stats *s, const char *path, int dim)
 {
     unsigned char *data = NULL;
     size_t len = 0;
     if (cli_read_file(path, &data, &len))
         return 1;
     int rc = parse_head(data, len, path, s);
+    if (rc == 0 && dim > 0 && s->dim != dim)
+        rc = cli_error("%s: features of dimension %d, fmrt's classifier has %d: not statistics "
+                       "of this classifier",
+                       path, s->dim, dim);
     if (rc == 0) {
         size_t nm = sizeof(double) * (size_t)s->dim, nc = nm * (size_t)s->dim;
         memcpy(s->mean, data + HEAD, nm);
         memcpy(s->cov, data + HEAD + nm, nc);
-        for (size_t i = 0; rc == 0 && i < nc / sizeof(double); i++)
-            if (!isfinite(s->cov[i]) || (i < (size_t)s->dim && !isfinite(s->mean[i])))
-                rc = cli_error("%s: a value is not finite", path);
-        if (rc)
-            cli_stats_free(s);
+        rc = check_mean(s, path);
+        if (rc == 0)
+            rc = check_cov(s, path);
     }
+    if (rc)
+        cli_stats_free(s);
     free(data);
     return rc;
 }
+
+int cli_stats_load(cli_stats *s, const char *path) { return cli_stats_load_dim(s, path, 0); }

@@ -11,7 +11,9 @@
  * (R^-1 M R = S_a S_b), so tr((S_a S_b)^(1/2)) = sum_k sqrt(lambda_k(M)) for the
  * eigenvalues of the symmetric positive semi-definite M. Two symmetric eigen-
  * decompositions (LAPACK dsyevd from the BLAS package the cpu backend links) give
- * R and then the lambda_k; round-off below zero is clamped to 0.
+ * R and then the lambda_k; round-off below zero is clamped to 0. A distance below
+ * -1e-6 (|mu_a - mu_b|^2 + tr S_a + tr S_b), or not finite, is an error: no
+ * covariances give it.
  *
  * Tool code: it allocates (the library never does). */
 #ifndef FMRT_FID_H
@@ -39,10 +41,24 @@ int cli_fid(const cli_stats *a, const cli_stats *b, double *fid);
 
 /* Statistics files: "FMRTFID1", u32 dim, u32 classifier CRC, u64 n, f64 mean[dim],
  * f64 cov[dim*dim], u32 CRC-32 of everything before it; little-endian. Written
- * crash-safely; a read checks the sizes, the CRC and that every value is finite. */
+ * crash-safely. A read checks the sizes and the CRC, then that the numbers are
+ * statistics of classifier features, each refusal naming the value:
+ *   dim 1..4096, n 2..CLI_STATS_MAX_N;
+ *   every value finite, |mu_k| <= CLI_STATS_MAX_MEAN and |S_ij| <= its square (the
+ *   features are SiLU outputs of a float32 layer, O(10) for a trained classifier:
+ *   1e6 is far beyond them, and keeps |mu_a - mu_b|^2 and the traces in double far
+ *   from overflow and from swamping the FID's other terms);
+ *   S_ii >= 0; symmetric, |S_ij - S_ji| <= CLI_STATS_TOL max_k S_kk;
+ *   positive semi-definite, lambda_min >= -CLI_STATS_TOL lambda_max (dsyevd; not
+ *   checked in a build without LAPACK, which computes no FID).
+ * cli_stats_load_dim also requires dim == dim (> 0; 0: any), naming both. */
 #define CLI_STATS_MAGIC "FMRTFID1"
+#define CLI_STATS_MAX_N ((int64_t)1 << 40)
+#define CLI_STATS_MAX_MEAN 1e6
+#define CLI_STATS_TOL 1e-9
 int cli_stats_save(const cli_stats *s, const char *path);
 int cli_stats_load(cli_stats *s, const char *path);
+int cli_stats_load_dim(cli_stats *s, const char *path, int dim);
 /* 1 when the file at path starts with CLI_STATS_MAGIC. */
 int cli_is_stats_file(const char *path);
 
