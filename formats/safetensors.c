@@ -133,6 +133,121 @@ static size_t bad_utf8(const uint8_t *s, size_t n)
     return n;
 }
 
+/* What one pass over the header text finds before cJSON builds its tree: cJSON keeps
+ * neither how a number was spelled nor a NUL inside a string (its strings are C
+ * strings, so "conv_in.weight\u0000evil" would read as conv_in.weight), and its tree
+ * costs about 64 bytes a value (a 60 MB header of a million empty tensors took
+ * 873 MB), so the counts bound it first. */
+typedef struct st_scan {
+    size_t entries; /* keys of the top-level object (tensors, __metadata__) */
+    size_t values;  /* strings (keys included), numbers, literals, objects, arrays */
+    size_t nul_at;  /* header byte of the first \u0000, or SIZE_MAX */
+    size_t num_at, num_len; /* the first number not spelled 0|[1-9][0-9]*, or SIZE_MAX */
+    size_t key_at, key_len; /* the top-level key before that number (its tensor) */
+} st_scan;
+
+static int is_num_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* The string whose opening quote is h[*i]; *i ends on its closing quote. */
+static void scan_string(const char *h, size_t n, size_t *i, st_scan *s)
+{
+    for ((*i)++; *i < n && h[*i] != '"'; (*i)++)
+        if (h[*i] == '\\' && *i + 1 < n) {
+            if (h[*i + 1] == 'u' && n - *i >= 6 && memcmp(h + *i + 2, "0000", 4) == 0 &&
+                s->nul_at == SIZE_MAX)
+                s->nul_at = *i;
+            (*i)++; /* the escaped character: \" does not end the string */
+        }
+}
+
+static void scan_header(const char *h, size_t n, st_scan *s)
+{
+    size_t key_at = 0, key_len = 0;
+    int depth = 0;
+    memset(s, 0, sizeof *s);
+    s->nul_at = s->num_at = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const char c = h[i];
+        if (c == '"') {
+            const size_t at = i + 1;
+            scan_string(h, n, &i, s);
+            s->values++;
+            if (depth == 1) {
+                key_at = at;
+                key_len = i - at;
+            }
+        } else if (c == '{' || c == '[') {
+            s->values++;
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ':' && depth == 1) {
+            s->entries++;
+        } else if (is_num_char(c) || c == 't' || c == 'f' || c == 'n') {
+            size_t j = i;
+            while (j < n && (is_num_char(h[j]) || (h[j] >= 'a' && h[j] <= 'z')))
+                j++;
+            int digits = c >= '1' && c <= '9';
+            for (size_t k = i + 1; digits && k < j; k++)
+                digits = h[k] >= '0' && h[k] <= '9';
+            if (!digits && is_num_char(c) && !(c == '0' && j == i + 1) && s->num_at == SIZE_MAX) {
+                s->num_at = i;
+                s->num_len = j - i;
+                s->key_at = key_at;
+                s->key_len = key_len;
+            }
+            s->values++;
+            i = j - 1;
+        }
+    }
+}
+
+/* The counts and the NUL of the scan, before cJSON runs. */
+static int check_scan(const st_scan *s, char *err, size_t errlen)
+{
+    if (s->entries > ST_MAX_ENTRIES) {
+        msg(err, errlen,
+            "header has %zu entries; fmrt reads at most %d (tensors and __metadata__: %d "
+            "parameters, raw copies, and a few more)",
+            s->entries, ST_MAX_ENTRIES, FM_MAX_PARAMS);
+        return 1;
+    }
+    if (s->values > ST_MAX_VALUES) {
+        msg(err, errlen, "header holds %zu JSON values; fmrt reads at most %d (%d per entry)",
+            s->values, ST_MAX_VALUES, ST_MAX_VALUES / ST_MAX_ENTRIES);
+        return 1;
+    }
+    if (s->nul_at != SIZE_MAX) {
+        msg(err, errlen,
+            "header byte %zu: \\u0000 (a NUL byte) inside a string: names and values are "
+            "compared as the bytes they decode to, and a NUL would cut them short",
+            s->nul_at);
+        return 1;
+    }
+    return 0;
+}
+
+/* The first number not written as plain digits (512.0, 512e0, -0, 0512): sizes and
+ * offsets are integers, written as integers. Checked after the entries, so that a
+ * value that is no integer at all (1.5, -1) gets get_uint's message with its field. */
+static int check_spelling(const char *hdr, const st_scan *s, char *err, size_t errlen)
+{
+    char kb[NAME_MAX_SHOWN + 4];
+    if (s->num_at == SIZE_MAX)
+        return 0;
+    const int kl = (int)(s->key_len < NAME_MAX_SHOWN ? s->key_len : NAME_MAX_SHOWN);
+    const int nl = (int)(s->num_len < 40 ? s->num_len : 40);
+    snprintf(kb, sizeof kb, "%.*s%s", kl, hdr + s->key_at, s->key_len > NAME_MAX_SHOWN ? "..." : "");
+    msg(err, errlen,
+        "tensor '%s': number '%.*s' (header byte %zu) is not written as an integer: sizes and "
+        "offsets are plain digits (no sign, point, exponent or leading zero)",
+        kb, nl, hdr + s->num_at, s->num_at);
+    return 1;
+}
+
 /* An integer in 0..ST_MAX_INT: 0, or 1 with the message "<what> is ..." in err. */
 static int get_uint(const cJSON *j, const char *tname, const char *what, uint64_t *v, char *err,
                     size_t errlen)
@@ -273,6 +388,15 @@ static int parse_tensor(const cJSON *e, st_tensor *t, size_t data_bytes, char *e
         msg(err, errlen, "tensor '%s': field %s is missing", name, missing);
         return 1;
     }
+    /* cJSON finds the first of two same-named fields: refuse the second. */
+    for (const cJSON *a = e->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (strcmp(a->string, b->string) == 0) {
+                char fb[NAME_MAX_SHOWN + 4];
+                msg(err, errlen, "tensor '%s': field %s appears twice", name,
+                    shown(a->string, fb, sizeof fb));
+                return 1;
+            }
     if (!cJSON_IsString(dt)) {
         msg(err, errlen, "tensor '%s': dtype is %s, not a string", name, json_type(dt));
         return 1;
@@ -425,6 +549,13 @@ int st_header_length(const uint8_t first[8], uint64_t file_bytes, uint64_t *n, c
         msg(err, errlen, "header length %" PRIu64 " is over the 100 MB limit of safetensors", *n);
         return 1;
     }
+    if (*n > ST_MAX_HEADER_FMRT) {
+        msg(err, errlen,
+            "header length %" PRIu64 " is over the %d MiB fmrt reads (the header of a model's "
+            "%d tensors is well under 1 MiB)",
+            *n, (int)(ST_MAX_HEADER_FMRT >> 20), FM_MAX_PARAMS);
+        return 1;
+    }
     return 0;
 }
 
@@ -449,6 +580,10 @@ int st_parse(const void *data, size_t len, st_file *f, char *err, size_t errlen)
             p[8 + bad], p[8 + bad] < 0x20 ? "a control character" : "not UTF-8");
         return 1;
     }
+    st_scan scan;
+    scan_header(hdr, (size_t)n, &scan);
+    if (check_scan(&scan, err, errlen))
+        return 1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)n, &end, 0);
     if (!root) {
@@ -498,7 +633,8 @@ int st_parse(const void *data, size_t len, st_file *f, char *err, size_t errlen)
         if (bad_entry)
             break;
     }
-    if (bad_entry || check_layout(f, order, err, errlen)) {
+    if (bad_entry || check_spelling(hdr, &scan, err, errlen) ||
+        check_layout(f, order, err, errlen)) {
         free(order);
         goto fail;
     }
@@ -658,6 +794,30 @@ int st_header(st_tensor *t, int n, const st_meta *meta, int nmeta, uint8_t **hdr
 
 /* ---- fmrt's model contract ------------------------------------------------------------ */
 
+/* One key=value of fmrt.config against the nk keys before it: the last of two would
+ * silently win, and an empty list item ("1,2,") would be a level nobody wrote. */
+static int config_item_bad(const char **keys, const size_t *klen, const int *nk, const char *key,
+                           const char *value, char *err, size_t errlen)
+{
+    const size_t kl = strlen(key), vl = strlen(value);
+    if (*nk == ST_CONFIG_ITEMS) {
+        msg(err, errlen, "__metadata__ %s: more than %d key=value items", ST_META_CONFIG,
+            ST_CONFIG_ITEMS);
+        return 1;
+    }
+    for (int i = 0; i < *nk; i++)
+        if (klen[i] == kl && memcmp(keys[i], key, kl) == 0) {
+            msg(err, errlen, "__metadata__ %s: key %s appears twice", ST_META_CONFIG, key);
+            return 1;
+        }
+    if (vl && (value[0] == ',' || value[vl - 1] == ',' || strstr(value, ",,"))) {
+        msg(err, errlen, "__metadata__ %s: %s: '%s' has an empty list item", ST_META_CONFIG, key,
+            value);
+        return 1;
+    }
+    return 0;
+}
+
 int st_fmrt_config(const st_file *f, fm_config *cfg, char *err, size_t errlen)
 {
     const char *v = st_meta_get(f, ST_META_CONFIG);
@@ -665,6 +825,9 @@ int st_fmrt_config(const st_file *f, fm_config *cfg, char *err, size_t errlen)
         return -1;
     fm_config_preset(cfg, "mnist");
     char m[256], tb[NAME_MAX_SHOWN + 4];
+    const char *keys[ST_CONFIG_ITEMS];
+    size_t klen[ST_CONFIG_ITEMS];
+    int nk = 0;
     for (const char *p = v; *p;) {
         p += strspn(p, " ");
         size_t k = strcspn(p, " ");
@@ -681,6 +844,10 @@ int st_fmrt_config(const st_file *f, fm_config *cfg, char *err, size_t errlen)
         memcpy(tok, p, k);
         tok[k] = 0;
         tok[eq - p] = 0;
+        if (config_item_bad(keys, klen, &nk, tok, tok + (eq - p) + 1, err, errlen))
+            return 1;
+        keys[nk] = p;
+        klen[nk++] = (size_t)(eq - p);
         if (fm_config_set(cfg, tok, tok + (eq - p) + 1, m, sizeof m) != FM_OK) {
             msg(err, errlen, "__metadata__ %s: %s", ST_META_CONFIG, m);
             return 1;

@@ -21,8 +21,18 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "layout.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20) /* the reference reader's limit: 100 MB */
+/* What fmrt reads, checked before the JSON is parsed (cJSON's tree costs ~64 bytes
+ * a value): a header of at most 16 MiB (a model's header is well under 1 MiB: each
+ * tensor entry is ~100 bytes), with at most ST_MAX_ENTRIES top-level keys (the
+ * FM_MAX_PARAMS parameters twice, as canonical and raw copies, plus __metadata__ and
+ * spares) and ST_MAX_VALUES JSON values in all (24 an entry: a tensor takes at most
+ * 18 with its 8 dimensions). */
+#define ST_MAX_HEADER_FMRT ((uint64_t)16 << 20)
+#define ST_MAX_ENTRIES (FM_MAX_PARAMS * 2 + 8)
+#define ST_MAX_VALUES (ST_MAX_ENTRIES * 24)
 #define ST_MAX_DIMS 8
 #define ST_MAX_INT ((((uint64_t)1) << 53) - 1) /* largest integer a JSON double holds exactly */
 
@@ -80,11 +90,14 @@ typedef struct st_file {
 
 /* Parse and check a whole file image (len bytes; data must outlive f). Returns 0, or
  * 1 with one line in err naming the problem (and the tensor and field): a header
- * length past the end or over ST_MAX_HEADER, a header that is not UTF-8, not JSON
- * or not an object, a missing or mistyped field, an unknown dtype, a shape or offset
- * that is not an integer in 0..2^53-1, a shape whose bytes overflow, offsets out of
- * bounds, inconsistent with the shape, not a multiple of the dtype size, overlapping
- * or leaving a hole, a duplicate name, metadata that are not strings. On failure f
+ * length past the end or over ST_MAX_HEADER / ST_MAX_HEADER_FMRT, more than
+ * ST_MAX_ENTRIES entries or ST_MAX_VALUES values, a header that is not UTF-8, not
+ * JSON or not an object, a string holding \u0000 (names and values are compared as
+ * the bytes they decode to), a missing, mistyped or repeated field, an unknown
+ * dtype, a shape or offset that is not an integer in 0..2^53-1 or not written as
+ * one (512.0, 512e0, -0), a shape whose bytes overflow, offsets out of bounds,
+ * inconsistent with the shape, not a multiple of the dtype size, overlapping or
+ * leaving a hole, a duplicate name or metadata key, metadata that are not strings. On failure f
  * holds nothing to free; on success release it with st_free. */
 int st_parse(const void *data, size_t len, st_file *f, char *err, size_t errlen);
 /* The header length N of a file of file_bytes (>= 8) bytes that starts with first:
@@ -115,8 +128,10 @@ int st_header(st_tensor *t, int n, const st_meta *meta, int nmeta, uint8_t **hdr
 
 /* ---- fmrt's model contract over a parsed file ----------------------------------------- */
 /* The config of the "fmrt.config" metadata value (the mnist preset, then each
- * key=value, then fm_config_validate). Returns 0, -1 when the key is absent, or 1
- * with a message. */
+ * key=value, then fm_config_validate). A key given twice, a list with an empty item
+ * ("channel_mult=1,2,") and more than ST_CONFIG_ITEMS items are refused. Returns 0,
+ * -1 when the key is absent, or 1 with a message. */
+#define ST_CONFIG_ITEMS 64
 int st_fmrt_config(const st_file *f, fm_config *cfg, char *err, size_t errlen);
 /* The file against cfg's parameter layout (fm_model_layout): every parameter present
  * with its exact shape and a float dtype (F32, F16, BF16), nothing else. Returns 0,
