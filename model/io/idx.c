@@ -183,16 +183,18 @@ static fm_status src_read(idx_src *s, uint8_t *dst, size_t n, size_t *got, char 
 
 /* ---- IDX ------------------------------------------------------------------------- */
 
+/* The IDX type codes (LeCun's page): 0x08 u8, 0x09 i8, 0x0b i16, 0x0c i32, 0x0d f32,
+ * 0x0e f64 (big-endian items). */
 static const char *idx_type_name(int t)
 {
     switch (t) {
-    case 0x08: return "unsigned byte";
-    case 0x09: return "signed byte";
-    case 0x0B: return "short";
-    case 0x0C: return "int";
-    case 0x0D: return "float";
-    case 0x0E: return "double";
-    default: return "unknown";
+    case 0x08: return "u8";
+    case 0x09: return "i8";
+    case 0x0B: return "i16";
+    case 0x0C: return "i32";
+    case 0x0D: return "f32";
+    case 0x0E: return "f64";
+    default: return "no IDX type";
     }
 }
 
@@ -220,7 +222,7 @@ static fm_status idx_header(idx_src *s, uint8_t *hdr, size_t *hlen, fm_idx *out,
                          s->path, got);
     if (hdr[2] != 0x08)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
-                         "%s: IDX type 0x%02x (%s) unsupported, expected 0x08 (unsigned byte)",
+                         "%s: IDX type 0x%02x (%s?) is not u8 images/labels (type 0x08)",
                          s->path, hdr[2], idx_type_name(hdr[2]));
     int ndim = hdr[3];
     if (ndim < 1 || ndim > 4)
@@ -285,6 +287,63 @@ static int gz_isize(const idx_src *s, uint32_t *isize)
     return 1;
 }
 
+/* Bytes of the source (file or memory image): 1, or 0 when unknown. */
+static int src_size(const idx_src *s, uint64_t *size)
+{
+    struct stat st;
+    if (s->fd < 0) {
+        *size = s->mem_len;
+        return 1;
+    }
+    if (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    *size = (uint64_t)st.st_size;
+    return 1;
+}
+
+/* deflate's largest expansion: a 258-byte match per bit at best, about 1032:1. A
+ * gzip member of c bytes decompresses to less than 1032 c. */
+#define GZ_MAX_RATIO 1032u
+
+/* What the header claims, for messages: "N labels" (1-D), "N images of HxW" (3-D),
+ * else "N items of K bytes". */
+static void claim_str(const fm_idx *x, char *buf, size_t len)
+{
+    if (x->ndim == 1)
+        snprintf(buf, len, "%zu labels", x->count);
+    else if (x->ndim == 3)
+        snprintf(buf, len, "%zu images of %lux%lu", x->count, (unsigned long)x->dims[1],
+                 (unsigned long)x->dims[2]);
+    else
+        snprintf(buf, len, "%zu items of %zu bytes", x->count, x->item_bytes);
+}
+
+/* The file can hold what the header claims (header + payload bytes): a raw file has
+ * them, a gzip'd one inflates to them at most GZ_MAX_RATIO times its size. Checked
+ * before any payload memory is taken, so that a 50-byte file claiming 64 MiB, or a
+ * 50 KB gzip claiming 2 GiB, is named as truncated rather than sized for. */
+static fm_status claim_fits(const idx_src *s, const fm_idx *x, size_t hlen, size_t payload,
+                            char *err, size_t errlen)
+{
+    uint64_t size;
+    char claim[96];
+    if (!src_size(s, &size))
+        return FM_OK; /* a pipe or device: the read finds a short payload */
+    const uint64_t need = (uint64_t)hlen + payload;
+    claim_str(x, claim, sizeof claim);
+    if (!s->gz && need > size)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "%s: truncated: header claims %s, file has %llu bytes (needs %llu)",
+                         s->path, claim, (unsigned long long)size, (unsigned long long)need);
+    if (s->gz && need / GZ_MAX_RATIO >= size)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "%s: truncated: header claims %s (%llu bytes), more than a %llu-byte "
+                         "gzip file can inflate to (deflate expands at most %u:1)",
+                         s->path, claim, (unsigned long long)need, (unsigned long long)size,
+                         GZ_MAX_RATIO);
+    return FM_OK;
+}
+
 /* The payload does not fit in the arena. A caller that sized the arena from the
  * gzip trailer (as fmrt train does) was misled when the trailer disagrees with the
  * IDX header: name both sizes rather than only the shortfall. */
@@ -340,6 +399,8 @@ static fm_status idx_read(idx_src *s, fm_arena *host, fm_idx *out, char *err, si
             goto done;
     }
 
+    if ((st = claim_fits(s, &idx, hlen, payload, err, errlen)))
+        goto done;
     if (fm_arena_alloc(host, payload, &off) != FM_OK) {
         st = payload_short(s, host, hlen, payload, err, errlen);
         goto done;
@@ -401,6 +462,45 @@ fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, 
     fm_status st = idx_read(&s, host, out, err, errlen);
     close(s.fd);
     return st;
+}
+
+fm_status fm_idx_probe(const char *path, fm_arena *scratch, fm_idx *out, size_t *need, char *err,
+                       size_t errlen)
+{
+    if (!path || !scratch || !scratch->base || !out || !need)
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_idx_probe: NULL argument");
+    idx_src s;
+    memset(&s, 0, sizeof s);
+    s.path = path;
+    s.arena = scratch;
+    s.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s.fd < 0)
+        return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fm_arena_mark mark = fm_arena_get_mark(scratch, "idx probe");
+    uint8_t hdr[20];
+    size_t hlen = 0, payload = 0;
+    fm_idx idx;
+    memset(&idx, 0, sizeof idx);
+    fm_status st = FM_OK;
+    if (src_fill(&s) < 0)
+        st = fm_errorf(err, errlen, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    s.gz = s.zs.avail_in >= 2 && s.zs.next_in[0] == 0x1f && s.zs.next_in[1] == 0x8b;
+    if (!st && !(st = src_begin(&s, err, errlen)) &&
+        !(st = idx_header(&s, hdr, &hlen, &idx, &payload, err, errlen)))
+        st = claim_fits(&s, &idx, hlen, payload, err, errlen);
+    src_end(&s);
+    fm_arena_reset(scratch, mark);
+    close(s.fd);
+    if (st)
+        return st;
+    *out = idx;
+    /* payload <= FM_IDX_MAX_BYTES < SIZE_MAX - FM_IDX_ZLIB_BYTES on 64-bit hosts; a
+     * 32-bit one checks. */
+    if (payload > SIZE_MAX - FM_IDX_ZLIB_BYTES)
+        return fm_errorf(err, errlen, FM_ERR_ARENA, "%s: %zu payload bytes do not fit the "
+                         "address space", path, payload);
+    *need = payload + FM_IDX_ZLIB_BYTES;
+    return FM_OK;
 }
 
 fm_status fm_idx_parse(const void *data, size_t len, fm_arena *host, fm_idx *out, char *err,

@@ -3,7 +3,8 @@
  * IDX (LeCun's format for MNIST), big-endian:
  *
  *   offset 0  u8 0, u8 0          magic prefix
- *          2  u8 type             0x08 = unsigned byte (the only type accepted here)
+ *          2  u8 type             0x08 = u8, the only type accepted here (the others:
+ *                                 0x09 i8, 0x0b i16, 0x0c i32, 0x0d f32, 0x0e f64)
  *          3  u8 ndim             1..4 accepted
  *          4  u32 dims[ndim]      each >= 1
  *          4 + 4 ndim             payload: prod(dims) items, row-major
@@ -47,10 +48,26 @@ typedef struct fm_dataset {
 } fm_dataset;
 
 /* Read a raw or gzip'd IDX file of type u8. FM_ERR_IO when the file cannot be
- * read, FM_ERR_FORMAT for a bad header, a truncated or over-long payload or a
- * corrupt gzip stream, FM_ERR_ARENA when the payload (or zlib's ~45 KiB of
+ * read, FM_ERR_FORMAT for a bad header, a header that claims more than the file
+ * can hold (see fm_idx_probe; named before any payload memory is taken), a
+ * truncated or over-long payload or a corrupt gzip stream, FM_ERR_ARENA when the payload (or zlib's ~45 KiB of
  * state) does not fit in `host`. */
 fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen);
+
+/* Host arena bytes fm_idx_load needs beyond the payload: zlib's inflate state (about
+ * 7 KiB) and window (32 KiB), and the arena's rounding of each block. */
+#define FM_IDX_ZLIB_BYTES ((size_t)64 << 10)
+
+/* The header of an IDX file without its payload (out->data NULL) and *need, the host
+ * arena bytes fm_idx_load takes for it (payload + FM_IDX_ZLIB_BYTES): what a caller
+ * sizes its arena by, instead of a gzip trailer (any 32-bit number) or the file's
+ * size. The header checks of fm_idx_load, and that the file can hold the claim (a
+ * raw file its bytes, a gzip'd one at most 1032 times its size: deflate's largest
+ * expansion), each FM_ERR_FORMAT; so *need is bounded by the file, and an arena
+ * of *need bytes fills only as data really arrives. zlib's state (gzip) comes from
+ * scratch (at least FM_IDX_ZLIB_BYTES free), which is restored. */
+fm_status fm_idx_probe(const char *path, fm_arena *scratch, fm_idx *out, size_t *need, char *err,
+                       size_t errlen);
 
 /* The same reader over an image already in memory (len bytes at data, raw or
  * gzip'd), with the same checks, statuses and arena use; messages name it "IDX
