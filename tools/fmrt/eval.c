@@ -208,11 +208,13 @@ static void digits_free(digits *d)
     *d = (digits){0};
 }
 
-/* IDX (gzip'd or with the IDX magic 0 0 8 type) or not, from its first bytes. */
+/* IDX (gzip'd, or the IDX magic 0 0 TYPE NDIM with any of IDX's types, so that the
+ * parser names one other than u8) or not, from its first bytes. */
 static int is_idx(const unsigned char *h, size_t len)
 {
-    return len >= 2 &&
-           ((h[0] == 0x1f && h[1] == 0x8b) || (len >= 4 && !h[0] && !h[1] && h[2] == 8));
+    int type = len >= 4 && !h[0] && !h[1] && h[3] >= 1 && h[3] <= 4 ? h[2] : 0;
+    return (len >= 2 && h[0] == 0x1f && h[1] == 0x8b) || type == 8 || type == 9 ||
+           (type >= 0x0b && type <= 0x0e);
 }
 
 /* An IDX file's bytes (raw or gzip'd, already in memory) parsed into idx, in *mem. */
