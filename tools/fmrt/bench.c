@@ -13,6 +13,7 @@
  * Each figure: warm-up runs, then repeats; the median, min and max are printed
  * (and written as JSON with --json FILE). --quick shortens every run, for smoke
  * tests; its numbers are not the targets' numbers. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,11 +330,14 @@ static int bench_model(const bench_opts *o, const char *spec, const char *preset
     return rc;
 }
 
+/* Composed in memory, then written crash-safely like every output (cli_write_file). */
 static int write_json(const char *path)
 {
-    FILE *f = fopen(path, "w");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
     if (!f)
-        return cli_error("cannot write %s", path);
+        return cli_error("cannot compose %s: out of memory", path);
     fprintf(f, "{\n  \"fmrt\": \"%s\",\n  \"results\": [\n", FMRT_VERSION);
     for (int i = 0; i < nresults; i++) {
         const result *r = &results[i];
@@ -351,7 +355,9 @@ static int write_json(const char *path)
         cli_profile_json(&profiles[i]->p, f, profiles[i]->backend, profiles[i]->what,
                          profiles[i]->preset, profiles[i]->runs, &first);
     fprintf(f, "\n  ]\n}\n");
-    return fclose(f) == 0 ? 0 : cli_error("cannot write %s", path);
+    int rc = fclose(f) == 0 ? cli_write_file(path, buf, len) : cli_error("cannot compose %s", path);
+    free(buf);
+    return rc;
 }
 
 static void usage(void)
@@ -474,6 +480,10 @@ int cmd_bench(int argc, char **argv)
     if (rc)
         return rc;
     o.backend = cli_precision_backend(o.backend);
+    cli_files outs = {0}, none = {0};
+    cli_files_add(&outs, "--json", o.json); /* before minutes of timing, not after */
+    if (cli_check_outputs(&outs, &none))
+        return 1;
     if (o.quick) {
         o.batch = o.batch > 8 ? 8 : o.batch;
         o.sample_n = o.sample_n > 4 ? 4 : o.sample_n;

@@ -424,6 +424,7 @@ static int check_outputs(const opts *o)
     add(&outs, "--ckpt", o->ckpt);
     add(&outs, "--log", o->log);
     add(&outs, "--preview", o->preview);
+    cli_files_add_data(&data, "--data", o->data);
     cli_files_add(&data, "--images", o->images);
     cli_files_add(&data, "--labels", o->labels);
     cli_files_add(&resume, "--resume", o->resume);
