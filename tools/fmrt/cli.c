@@ -666,23 +666,25 @@ double cli_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Bytes an IDX file holds once decompressed: a gzip member ends with its length
- * mod 2^32 (RFC 1952 ISIZE), exact for the files the loader accepts (< 2 GiB). */
+/* Host arena bytes to load an IDX file: its header's claim, bounded by the file
+ * (fm_idx_probe: a raw file's size, 1032 x a gzip file's), plus zlib's state. The
+ * gzip trailer (ISIZE: any 32-bit number) is not trusted: a 50 KB file whose trailer
+ * claims 2 GiB used to get a 2 GiB arena before zlib noticed. */
 static int idx_bytes(const char *path, size_t *bytes)
 {
     struct stat st;
+    char err[512];
+    cli_mem m = {0};
+    fm_arena sc;
+    fm_idx h;
     if (stat(path, &st) != 0)
         return cli_error("cannot open %s: %s", path, strerror(errno));
-    *bytes = (size_t)st.st_size;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cli_error("cannot open %s: %s", path, strerror(errno));
-    unsigned char head[2] = {0}, tail[4] = {0};
-    int gz = fread(head, 1, 2, f) == 2 && head[0] == 0x1f && head[1] == 0x8b;
-    if (gz && st.st_size >= 18 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4)
-        *bytes =
-            (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
-    fclose(f);
+    if (cli_host_arena(&sc, FM_IDX_ZLIB_BYTES, &m))
+        return 1;
+    fm_status s = fm_idx_probe(path, &sc, &h, bytes, err, sizeof err);
+    cli_mem_free(&m);
+    if (s != FM_OK)
+        return strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
     return 0;
 }
 
