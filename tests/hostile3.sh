@@ -179,7 +179,7 @@ expect_one "cls_nan.fmw: tensor '.*' holds NaN or inf" \
     "$fmrt" eval "$t/img64.u8" --classifier "$t/cls_nan.fmw" --backend $b
 expect_one "cls_shape.fmw: tensor 'c1.weight': file has f32 1x16x3x3, model expects f32 16x1x3x3" \
     "$fmrt" eval "$t/img64.u8" --classifier "$t/cls_shape.fmw" --backend $b
-expect_one "s127.fms holds features of dimension 127; the classifier's have 128" \
+expect_one "s127.fms: features of dimension 127, fmrt.s classifier has 128" \
     "$fmrt" eval "$t/img64.u8" --ref "$t/s127.fms" --backend $b
 
 # diff: f16 tensors compared as numbers, structure and zero norms named.

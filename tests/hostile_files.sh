@@ -129,6 +129,8 @@ printf '\000\000\010\001\004\001\004\011\001\002\003\004' >"$t/claim.idx"
 train=(train --backend ref --preset tiny --steps 1 --batch 1 --out "$t/w.fmw" --force)
 expect_one "f32.idx: IDX type 0x0d \(f32\?\) is not u8 images/labels" \
     "$fmrt" "${train[@]}" --images "$t/f32.idx" --labels "$t/lab.idx"
+expect_one "^fmrt eval: [^ ]*f32.idx: IDX type 0x0d \(f32\?\) is not u8" \
+    "$fmrt" eval "$t/f32.idx" --backend ref
 expect_one "claim.idx: truncated: header claims 67175433 labels, file has 12 bytes" \
     "$fmrt" "${train[@]}" --images "$t/img.idx" --labels "$t/claim.idx"
 # A gzip'd IDX whose header claims 2^31 - 1 labels over 1000 bytes.

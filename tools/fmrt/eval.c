@@ -234,7 +234,9 @@ static int parse_idx(const char *path, const unsigned char *buf, size_t len, fm_
         return 1;
     if (fm_idx_parse(buf, len, &a, idx, err, sizeof err) != FM_OK) {
         cli_mem_free(mem);
-        return cli_error("%s: %s", path, err);
+        /* fm_idx_parse names its source "IDX data" (it has no path): the path replaces it. */
+        const size_t k = strlen("IDX data: ");
+        return cli_error("%s: %s", path, strncmp(err, "IDX data: ", k) == 0 ? err + k : err);
     }
     return 0;
 }
@@ -708,13 +710,11 @@ static int read_ref(ev *e)
         snprintf(e->ref_path, sizeof e->ref_path, "%s", p);
     if (cli_is_pipe(e->ref_path) || !cli_is_stats_file(e->ref_path))
         return load_digits(e->ref_path, INT64_MAX, &e->ref);
-    if (cli_stats_load(&e->ref_stats, e->ref_path))
+    /* The dimension is checked before the values, so a file of another width is named
+     * as such rather than by what its values look like at this one. */
+    if (cli_stats_load_dim(&e->ref_stats, e->ref_path, DIM))
         return 1;
     e->have_ref_stats = 1;
-    if (e->ref_stats.dim != DIM)
-        return cli_error("%s holds features of dimension %d; the classifier's have %d: make it "
-                         "again with fmrt eval DIGITS --save-stats FILE",
-                         e->ref_path, e->ref_stats.dim, DIM);
     if (e->ref_stats.cls_crc != e->cw.crc)
         return cli_error("%s holds the features of another classifier (CRC 0x%08x, %s has "
                          "0x%08x): make it again with fmrt eval DIGITS --save-stats FILE",
