@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A decimal integer written plainly: an optional '-' and digits only (strtol alone
+ * would also take leading blanks and '+'). */
 static int parse_int(const char *s, int *out)
 {
     char *end;
+    if (!(*s == '-' ? s[1] >= '0' && s[1] <= '9' : *s >= '0' && *s <= '9'))
+        return 0;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
@@ -41,8 +45,10 @@ static fm_status set_mult(fm_config *c, const char *value, char *msg, size_t len
         }
         n++;
         p += k;
-        if (*p == ',')
-            p++;
+        if (*p == ',' && !*++p) { /* "1,2,": a trailing comma is an empty item */
+            snprintf(msg, len, "channel_mult: '%s' ends with a comma", value);
+            return FM_ERR_ARG;
+        }
     }
     if (n == 0) {
         snprintf(msg, len, "channel_mult: empty");

@@ -210,4 +210,8 @@ expect_one "the data has 1 digits, fewer than one batch of 64" \
 test ! -e "$t/c.fmw"
 expect_one "--dist-check is for a --dist run" \
     "$fmrt" train --data "$d" --dist-check 5 --steps 1 --out "$t/w.fmw"
+# Config values are integers written plainly; a list has no empty item.
+expect_one "channel_mult: '1,2,' ends with a comma" "$fmrt" plan --config channel_mult=1,2,
+expect_one "base_channels: '\+8' is not an integer" "$fmrt" plan --config base_channels=+8
+expect_one "base_channels: ' 8' is not an integer" "$fmrt" plan --config "base_channels= 8"
 echo "hostile3: all passed"
