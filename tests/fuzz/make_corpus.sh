@@ -70,4 +70,32 @@ arg eval w.fmw --n 100 --steps 10 --sampler heun --classes 1,2 --cfg 3 --batch 5
     --samples-out s.u8 --ref d --classifier c.fmw --json > "$out/cli/eval"
 arg eval --sanity --ref d --n 200 --backend cpu > "$out/cli/eval-sanity"
 arg eval d/t10k-images-idx3-ubyte.gz --labels l --save-stats s.fms > "$out/cli/eval-digits"
+# Statistics files (.fms, tools/fmrt/fid.h): "FMRTFID1", u32 dim, u32 classifier CRC,
+# u64 n, f64 mean[dim], f64 cov[dim*dim], then the CRC-32 of all that, little-endian.
+# gzip's trailer holds the same CRC-32 (of the uncompressed bytes): it is borrowed.
+mkdir -p "$out/stats"
+rm -f "$out"/stats/*
+f64() { # the IEEE bytes of a few exact values
+    case $1 in
+        0) printf '\000\000\000\000\000\000\000\000' ;; 0.5) printf '\000\000\000\000\000\000\340\077' ;;
+        1) printf '\000\000\000\000\000\000\360\077' ;; -1) printf '\000\000\000\000\000\000\360\277' ;;
+        2) printf '\000\000\000\000\000\000\000\100' ;; 3) printf '\000\000\000\000\000\000\010\100' ;;
+        0.25) printf '\000\000\000\000\000\000\320\077' ;;
+    esac
+}
+# stats NAME DIM N_BYTES VALUES...: DIM as one byte, n as 8 printf-escaped bytes.
+stats() {
+    name=$1 dim=$2 n=$3
+    shift 3
+    { printf 'FMRTFID1'; printf "\\$(printf %03o "$dim")\000\000\000"; printf '\001\002\003\004'
+      printf "$n"; for v in "$@"; do f64 "$v"; done; } > "$tmp/body"
+    { cat "$tmp/body"; gzip -c < "$tmp/body" | tail -c 8 | head -c 4; } > "$out/stats/$name.fms"
+}
+n100='\144\000\000\000\000\000\000\000'
+stats dim2 2 "$n100" 0.5 -1 2 0.5 0.5 1
+stats dim1-zero-variance 1 '\002\000\000\000\000\000\000\000' 3 0
+stats asymmetric 2 "$n100" 0.5 -1 2 0.5 0.25 1
+stats indefinite 2 "$n100" 0 0 1 2 2 1
+stats n-2pow53 2 '\000\000\000\000\000\000\040\000' 0.5 -1 2 0.5 0.5 1
+head -c 40 "$out/stats/dim2.fms" > "$out/stats/truncated.fms"
 ls -l "$out"/*
