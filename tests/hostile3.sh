@@ -210,6 +210,10 @@ expect_one "the data has 1 digits, fewer than one batch of 64" \
 test ! -e "$t/c.fmw"
 expect_one "--dist-check is for a --dist run" \
     "$fmrt" train --data "$d" --dist-check 5 --steps 1 --out "$t/w.fmw"
+# F16 export: values below F16's normal range are counted in one warning line.
+"$fmrt" convert --force "$src/model/tiny-cond.fmw" "$t/t16.safetensors" --dtype f16 2>"$t/err" >/dev/null
+grep -q "warning: [0-9]* nonzero values became 0 and [0-9]* kept fewer digits" "$t/err"
+echo "ok: $(cat "$t/err")"
 # Config values are integers written plainly; a list has no empty item.
 expect_one "channel_mult: '1,2,' ends with a comma" "$fmrt" plan --config channel_mult=1,2,
 expect_one "base_channels: '\+8' is not an integer" "$fmrt" plan --config base_channels=+8

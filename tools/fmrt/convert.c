@@ -356,7 +356,11 @@ static int st_to_fmw(const convert_opts *o)
 
 /* n floats of tensor `name` as little-endian F16 into h; a value beyond F16's range
  * is an error (it would become inf). */
-static int pack_f16(const char *in, const char *name, const void *src, size_t n, uint8_t *h)
+/* F16 of n floats into h. An overflow is an error (the value would become inf); a
+ * nonzero value below F16's normal range (6.1e-5) loses digits as a subnormal or
+ * becomes 0, counted in small[0] (now 0) and small[1] (subnormal) for one warning. */
+static int pack_f16(const char *in, const char *name, const void *src, size_t n, uint8_t *h,
+                    size_t small[2])
 {
     for (size_t k = 0; k < n; k++) {
         float v;
@@ -365,6 +369,8 @@ static int pack_f16(const char *in, const char *name, const void *src, size_t n,
         if ((x & 0x7c00) == 0x7c00)
             return cli_error("%s: tensor %s: value %g is beyond F16's range (65504): keep F32", in,
                              name, (double)v);
+        if (v != 0 && (x & 0x7c00) == 0)
+            small[(x & 0x7fff) != 0]++;
         h[2 * k] = (uint8_t)x;
         h[2 * k + 1] = (uint8_t)(x >> 8);
     }
@@ -403,6 +409,7 @@ static int fmw_to_st(const convert_opts *o)
     fm_param *params = NULL;
     st_tensor *t = NULL;
     uint8_t *half = NULL, *hdr = NULL;
+    size_t small[2] = {0, 0}; /* values F16 turned to 0, to subnormals */
     const void **chunks = NULL;
     size_t *sizes = NULL;
     if (o->raw && !has_raw) {
@@ -444,7 +451,7 @@ static int fmw_to_st(const convert_opts *o)
             continue;
         uint8_t *h = half + 2 * p->offset;
         size_t n = src.bytes / sizeof(float);
-        if (pack_f16(o->in, name, src.data, n, h))
+        if (pack_f16(o->in, name, src.data, n, h, small))
             goto done;
         chunks[i + 1] = h;
         sizes[i + 1] = 2 * n;
@@ -463,6 +470,11 @@ static int fmw_to_st(const convert_opts *o)
         cli_error("%s", err);
         goto done;
     }
+    if (small[0] || small[1])
+        fprintf(stderr,
+                "%swarning: %zu nonzero values became 0 and %zu kept fewer digits as F16 "
+                "subnormals (|v| < 6.1e-5); --dtype f32 keeps them\n",
+                cli_prefix, small[0], small[1]);
     printf("wrote %s: safetensors, %d tensors, %lld parameters, %s (%s weights of %s)\n", o->out,
            np, (long long)P, o->f16 ? "F16" : "F32",
            o->raw    ? "raw"
