@@ -87,8 +87,10 @@ fm_status fm_model_save(const fm_model *m, const char *path, int kind, const fm_
                        fm_arena *scratch, char *err, size_t errlen);
 
 /* Fill m (already created) from a parsed file. Checks the config (both configs in
- * the message when they differ) and every tensor's presence, dtype, shape and
- * values (the message names the tensor, what the model expects and what the file
+ * the message when they differ), that every tensor of the file belongs to the model
+ * (a layout name, raw.<name>, adam_m / adam_v, text.*: anything else is refused by
+ * its name, so a file never loses tensors silently) and every tensor's presence,
+ * dtype, shape and values (the message names the tensor, what the model expects and what the file
  * has; NaN or inf anywhere, or a negative AdamW second moment, is refused with the
  * tensor's name and the count).
  *
