@@ -98,4 +98,16 @@ stats asymmetric 2 "$n100" 0.5 -1 2 0.5 0.25 1
 stats indefinite 2 "$n100" 0 0 1 2 2 1
 stats n-2pow53 2 '\000\000\000\000\000\000\040\000' 0.5 -1 2 0.5 0.5 1
 head -c 40 "$out/stats/dim2.fms" > "$out/stats/truncated.fms"
+# diff: u32 LE length of A, A, then B (tests/fuzz/fuzz_diff.c).
+mkdir -p "$out/diff"
+rm -f "$out"/diff/*
+pair() { # pair NAME A B
+    n=$(wc -c < "$2")
+    printf "\\$(printf %03o $((n & 255)))\\$(printf %03o $((n >> 8 & 255)))"  > "$out/diff/$1"
+    printf "\\$(printf %03o $((n >> 16 & 255)))\\$(printf %03o $((n >> 24 & 255)))" >> "$out/diff/$1"
+    cat "$2" "$3" >> "$out/diff/$1"
+}
+pair same "$out/weights/u-weights" "$out/weights/u-weights"
+pair uncond-cond "$out/weights/u-weights" "$out/weights/c-weights"
+pair weights-checkpoint "$out/weights/r-weights" "$out/checkpoint/u-checkpoint"
 ls -l "$out"/*

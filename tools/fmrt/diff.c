@@ -213,7 +213,7 @@ static void diff_rest(const diff_opts *o, const fm_weights *wa, const fm_weights
     }
 }
 
-static int diff(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)
+int cli_diff_weights(const diff_opts *o, const fm_weights *wa, const fm_weights *wb)
 {
     tally tot = {0};
     char l2[64];
@@ -270,7 +270,7 @@ int cmd_diff(int argc, char **argv)
     cli_mem ma = {0}, mb = {0};
     rc = cli_load_weights(o.a, &wa, NULL, &ma) || cli_load_weights(o.b, &wb, NULL, &mb);
     if (rc == 0)
-        rc = diff(&o, &wa, &wb);
+        rc = cli_diff_weights(&o, &wa, &wb);
     cli_mem_free(&ma);
     cli_mem_free(&mb);
     return rc;
