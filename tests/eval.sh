@@ -90,10 +90,6 @@ done
 echo "ok: --samples-out holds the digits that were measured"
 
 # Bad inputs: one error line each, a non-zero exit.
-expect_one() {
-    expect_fail "$@"
-    if [ "$(wc -l <"$t/err")" -ne 1 ]; then echo "FAIL: not one error line:"; cat "$t/err"; exit 1; fi
-}
 head -c 785 /dev/zero >"$t/odd.u8"
 cp "$t/fix.fms" "$t/bad.fms"
 printf '\xff' | dd of="$t/bad.fms" bs=1 seek=100 conv=notrunc status=none

@@ -12,11 +12,6 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 . "$src/tests/expect.sh"
-# expect_one PATTERN CMD...: expect_fail, with exactly one stderr line.
-expect_one() {
-    expect_fail "$@"
-    if [ "$(wc -l <"$t/err")" -ne 1 ]; then echo "FAIL: not one error line:"; cat "$t/err"; exit 1; fi
-}
 # expect_note PATTERN CMD...: CMD succeeds and its stderr says PATTERN once.
 expect_note() {
     local pat=$1

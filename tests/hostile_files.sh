@@ -23,13 +23,6 @@ trap 'rm -rf "$t"' EXIT
 export LC_ALL=C # ${#s} counts bytes
 
 . "$(dirname "$0")/expect.sh"
-# expect_one PATTERN CMD...: expect_fail with exactly one line on stderr.
-expect_one() {
-    expect_fail "$@"
-    if [ "$(wc -l <"$t/err")" -ne 1 ]; then
-        echo "FAIL: '$*' printed more than one line:"; cat "$t/err"; exit 1
-    fi
-}
 # fixcrc FILE: its last 4 bytes become the CRC-32 of the bytes before them.
 fixcrc() {
     local n

@@ -446,6 +446,16 @@ done:
     return st;
 }
 
+/* A file source for path over arena a: 0, or -1 with errno from open(). */
+static int open_src(idx_src *s, const char *path, fm_arena *a)
+{
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    s->arena = a;
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    return s->fd < 0 ? -1 : 0;
+}
+
 fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, size_t errlen)
 {
     if (!path || !host || !host->base || !out)
@@ -453,11 +463,7 @@ fm_status fm_idx_load(const char *path, fm_arena *host, fm_idx *out, char *err, 
     /* idx_src holds a 16 KiB read buffer: static would not be reentrant, and the
      * library has no heap, so it lives on this frame. */
     idx_src s;
-    memset(&s, 0, sizeof s);
-    s.path = path;
-    s.arena = host;
-    s.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0)
+    if (open_src(&s, path, host) != 0)
         return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fm_status st = idx_read(&s, host, out, err, errlen);
     close(s.fd);
@@ -470,11 +476,7 @@ fm_status fm_idx_probe(const char *path, fm_arena *scratch, fm_idx *out, size_t 
     if (!path || !scratch || !scratch->base || !out || !need)
         return fm_errorf(err, errlen, FM_ERR_ARG, "fm_idx_probe: NULL argument");
     idx_src s;
-    memset(&s, 0, sizeof s);
-    s.path = path;
-    s.arena = scratch;
-    s.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0)
+    if (open_src(&s, path, scratch) != 0)
         return fm_errorf(err, errlen, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fm_arena_mark mark = fm_arena_get_mark(scratch, "idx probe");
     uint8_t hdr[20];

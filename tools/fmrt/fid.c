@@ -95,16 +95,25 @@ static int eigh(double *a, double *w, int n, int vectors)
     return 0;
 }
 
+/* The eigenvalues (*w, ascending) of the symmetric s (n x n), and in *v its copy
+ * overwritten by the eigenvectors when `vectors`; both malloc'd (freed by the caller
+ * also on failure). 0 or 1 (printed). */
+static int eig_copy(const double *s, int n, int vectors, double **v, double **w)
+{
+    size_t nn = (size_t)n * (size_t)n;
+    *v = malloc(sizeof(double) * nn);
+    *w = malloc(sizeof(double) * (size_t)n);
+    if (!*v || !*w)
+        return cli_error("cannot allocate a %d x %d matrix", n, n);
+    memcpy(*v, s, sizeof(double) * nn);
+    return eigh(*v, *w, n, vectors);
+}
+
 /* R = V diag(sqrt(max(lambda, 0))) V^T of the symmetric PSD s (n x n) into r. */
 static int sqrt_psd(const double *s, double *r, int n)
 {
-    size_t nn = (size_t)n * (size_t)n;
-    double *v = malloc(sizeof(double) * nn), *w = malloc(sizeof(double) * (size_t)n);
-    int rc = !v || !w ? cli_error("cannot allocate a %d x %d matrix", n, n) : 0;
-    if (rc == 0) {
-        memcpy(v, s, sizeof(double) * nn);
-        rc = eigh(v, w, n, 1);
-    }
+    double *v, *w;
+    int rc = eig_copy(s, n, 1, &v, &w);
     if (rc == 0) {
         /* column k of V is v[k * n .. k * n + n) */
         for (int k = 0; k < n; k++)
@@ -170,13 +179,8 @@ int cli_fid_available(void) { return 1; }
  * (n + D) eps |S| ~ 1e-12 |S|, far inside the tolerance). *lmin, *lmax set. */
 static int psd_check(const double *c, int n, double *lmin, double *lmax)
 {
-    size_t nn = (size_t)n * (size_t)n;
-    double *a = malloc(sizeof(double) * nn), *w = malloc(sizeof(double) * (size_t)n);
-    int rc = !a || !w ? cli_error("cannot allocate a %d x %d matrix", n, n) : 0;
-    if (rc == 0) {
-        memcpy(a, c, sizeof(double) * nn);
-        rc = eigh(a, w, n, 0);
-    }
+    double *a, *w;
+    int rc = eig_copy(c, n, 0, &a, &w);
     if (rc == 0) {
         *lmin = w[0]; /* ascending */
         *lmax = w[n - 1];
