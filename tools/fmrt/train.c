@@ -203,8 +203,6 @@ static int check_train_args(opts *o)
         return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
     if (o->steps && o->have_epochs)
         return cli_usage_error(CMD, "give --steps or --epochs, not both");
-    if (o->have_dist_check && !o->dist)
-        return cli_usage_error(CMD, "--dist-check is for a --dist run (the ranks' checksums)");
     if (o->no_ckpt && (o->ckpt || o->ckpt_every))
         return cli_usage_error(CMD, "--no-ckpt with --ckpt or --ckpt-every");
     /* Checkpoints are on by default: a resumed run goes on writing its own. */
@@ -1152,6 +1150,10 @@ int cmd_train(int argc, char **argv)
 
     if ((rc = train_dist_init(&s.dist, s.o.dist, s.o.dist_check)) != 0)
         return close_session(&s, rc);
+    /* After init: under mpirun a run is distributed without --dist too. */
+    if (s.o.have_dist_check && !s.dist.on)
+        return close_session(&s, cli_usage_error(CMD, "--dist-check is for a --dist run (the "
+                                                      "ranks' checksums)"));
     if (check_outputs(&s.o))
         return close_session(&s, 1);
     if ((rc = open_config(&s)) != 0 || (rc = size_run(&s)) != 0 || (rc = open_backend(&s)) != 0)
