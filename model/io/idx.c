@@ -557,6 +557,7 @@ fm_status fm_mnist_load(const char *images_path, const char *labels_path, int nu
             }
     /* The payload limit (2^31 - 1 bytes) keeps every count within int. */
     out->n = (int)im.count;
+    out->c = 1;
     out->h = (int)im.dims[1];
     out->w = (int)im.dims[2];
     out->images = im.data;

@@ -43,7 +43,8 @@ typedef struct fm_idx {
 
 typedef struct fm_dataset {
     int n, h, w;
-    const uint8_t *images; /* n * h * w bytes, row-major, 0 = background */
+    int c;                 /* channels: 1 (grey; every IDX set), 3 (RGB) */
+    const uint8_t *images; /* n * c * h * w bytes, each image channel-major, 0 = black */
     const uint8_t *labels; /* n bytes */
 } fm_dataset;
 

@@ -109,7 +109,7 @@ static void png_flush_nop(png_structp png)
 
 /* Encode into c->buf. 0 on success. Everything that must survive the longjmp lives
  * in *c, so no local is clobbered. */
-static int png_encode(png_ctx *c, const uint8_t *pixels, int width, int height)
+static int png_encode(png_ctx *c, const uint8_t *pixels, int width, int height, int channels)
 {
     c->png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, c, png_on_error, png_on_warning, c,
                                        png_arena_alloc, png_arena_free);
@@ -125,11 +125,13 @@ static int png_encode(png_ctx *c, const uint8_t *pixels, int width, int height)
         return -1;
     }
     png_set_write_fn(c->png, c, png_to_buf, png_flush_nop);
-    png_set_IHDR(c->png, c->info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(c->png, c->info, (png_uint_32)width, (png_uint_32)height, 8,
+                 channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(c->png, c->info);
+    const size_t row = (size_t)width * (size_t)channels;
     for (int y = 0; y < height; y++)
-        png_write_row(c->png, pixels + (size_t)y * (size_t)width);
+        png_write_row(c->png, pixels + (size_t)y * row);
     png_write_end(c->png, c->info);
     png_destroy_write_struct(&c->png, &c->info);
     return 0;
@@ -138,8 +140,17 @@ static int png_encode(png_ctx *c, const uint8_t *pixels, int width, int height)
 fm_status fm_png_write_gray(const char *path, const uint8_t *pixels, int width, int height,
                             fm_arena *scratch, char *err, size_t errlen)
 {
+    return fm_png_write(path, pixels, width, height, 1, scratch, err, errlen);
+}
+
+fm_status fm_png_write(const char *path, const uint8_t *pixels, int width, int height,
+                       int channels, fm_arena *scratch, char *err, size_t errlen)
+{
     if (!path || !pixels || !scratch || !scratch->base)
-        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_png_write_gray: NULL argument");
+        return fm_errorf(err, errlen, FM_ERR_ARG, "fm_png_write: NULL argument");
+    if (channels != 1 && channels != 3)
+        return fm_errorf(err, errlen, FM_ERR_ARG, "%s: %d channels (grey 1 or RGB 3)", path,
+                         channels);
     /* PNG allows 2^31 - 1 per side; 2^24 keeps the size arithmetic far from overflow. */
     if (width < 1 || height < 1 || width > (1 << 24) || height > (1 << 24))
         return fm_errorf(err, errlen, FM_ERR_ARG, "%s: image size %dx%d out of range 1..%d", path,
@@ -149,7 +160,7 @@ fm_status fm_png_write_gray(const char *path, const uint8_t *pixels, int width, 
      * data by more than stored blocks do (5 bytes per 16 KiB; raw/8 + raw/64 is
      * zlib's own conservative bound for any window); libpng cuts IDAT chunks of
      * PNG_ZBUF_SIZE bytes, 12 bytes of framing each; plus signature, IHDR, IEND. */
-    size_t raw = (size_t)height * ((size_t)width + 1);
+    size_t raw = (size_t)height * ((size_t)width * (size_t)channels + 1);
     size_t zlen = raw + raw / 8 + raw / 64 + 64;
     size_t cap = zlen + 12 * (zlen / 1024 + 2) + 128;
 
@@ -170,7 +181,7 @@ fm_status fm_png_write_gray(const char *path, const uint8_t *pixels, int width, 
         goto done;
     }
     c.buf = fm_arena_ptr(scratch, off);
-    if (png_encode(&c, pixels, width, height) != 0) {
+    if (png_encode(&c, pixels, width, height, channels) != 0) {
         if (c.arena_short)
             s = fm_errorf(err, errlen, FM_ERR_ARENA,
                           "%s: scratch arena too small for libpng and zlib (%zu bytes free)", path,

@@ -33,5 +33,9 @@ void fm_grid_compose(uint8_t *dst, int dst_w, int dst_h, const uint8_t *tiles, i
  * reported an error, message in err), FM_ERR_IO (the file). */
 fm_status fm_png_write_gray(const char *path, const uint8_t *pixels, int width, int height,
                             fm_arena *scratch, char *err, size_t errlen);
+/* The same for `channels` 1 (grey) or 3 (RGB, pixels interleaved: row-major
+ * [height][width][3]); the scratch it needs grows with the image's bytes. */
+fm_status fm_png_write(const char *path, const uint8_t *pixels, int width, int height,
+                       int channels, fm_arena *scratch, char *err, size_t errlen);
 
 #endif

@@ -15,27 +15,51 @@
 
 #define PAD 2 /* pixels between tiles of every grid the tool writes */
 
-int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int tile_h, int tile_w,
-                   int cols)
+/* Channel k of every tile into planes [ntiles][h][w], then their grid into grid, then
+ * into out's channel k (out: [gh][gw][C], interleaved as PNG wants). */
+static void compose_channel(uint8_t *out, uint8_t *grid, uint8_t *planes, const uint8_t *tiles,
+                            int ntiles, int C, int k, int th, int tw, int cols, int gw, int gh)
+{
+    const size_t plane = (size_t)th * (size_t)tw, npx = (size_t)gw * (size_t)gh;
+    for (int i = 0; i < ntiles; i++)
+        memcpy(planes + (size_t)i * plane, tiles + ((size_t)i * (size_t)C + (size_t)k) * plane,
+               plane);
+    fm_grid_compose(grid, gw, gh, planes, ntiles, th, tw, cols, PAD, 0);
+    for (size_t p = 0; p < npx; p++)
+        out[p * (size_t)C + (size_t)k] = grid[p];
+}
+
+int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int channels, int tile_h,
+                   int tile_w, int cols)
 {
     int w, h;
     char err[512];
-    size_t npx, need;
+    size_t npx, nout, nplanes, need;
     /* The PNG encoder's scratch: twice the image plus 1 MiB for libpng and zlib. */
     if (fm_grid_size(ntiles, cols, tile_h, tile_w, PAD, &w, &h) != FM_OK ||
-        !fm_mul_size((size_t)w, (size_t)h, &npx) || !fm_mul_add_size(npx, 2, 1 << 20, &need))
+        !fm_mul_size((size_t)w, (size_t)h, &npx) || !fm_mul_size(npx, (size_t)channels, &nout) ||
+        !fm_mul_size((size_t)ntiles * (size_t)tile_h, (size_t)tile_w, &nplanes) ||
+        !fm_mul_add_size(nout, 2, 1 << 20, &need))
         return cli_error("%s: grid of %d tiles in %d columns is too large", path, ntiles, cols);
-    uint8_t *px = malloc(npx);
-    if (!px)
-        return cli_error("cannot allocate a %dx%d image", w, h);
-    fm_grid_compose(px, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
+    uint8_t *out = malloc(nout), *grid = channels > 1 ? malloc(npx) : out;
+    uint8_t *planes = channels > 1 ? malloc(nplanes ? nplanes : 1) : NULL;
+    int rc = !out || !grid || (channels > 1 && !planes)
+                 ? cli_error("cannot allocate a %dx%d image", w, h)
+                 : 0;
+    if (rc == 0 && channels == 1)
+        fm_grid_compose(out, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
+    for (int k = 0; rc == 0 && channels > 1 && k < channels; k++)
+        compose_channel(out, grid, planes, tiles, ntiles, channels, k, tile_h, tile_w, cols, w, h);
     fm_arena a;
     cli_mem mem = {0};
-    int rc = cli_host_arena(&a, need, &mem);
-    if (rc == 0 && fm_png_write_gray(path, px, w, h, &a, err, sizeof err) != FM_OK)
+    if (rc == 0 && (rc = cli_host_arena(&a, need, &mem)) == 0 &&
+        fm_png_write(path, out, w, h, channels, &a, err, sizeof err) != FM_OK)
         rc = strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
     cli_mem_free(&mem);
-    free(px);
+    if (grid != out)
+        free(grid);
+    free(out);
+    free(planes);
     return rc;
 }
 
@@ -146,8 +170,9 @@ int cli_preview(fm_model *m, int n, int cols, int steps, float cfg, uint64_t see
     fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "preview");
     fm_status s = draw_preview(m, n, cols, steps, cfg, seed, out);
     fm_arena_reset(&m->be->arena, mark);
-    /* Tiles are C*H x W: channels stacked vertically, as fmrt sample's. */
-    int rc = s == FM_OK ? cli_write_grid(path, out, n, CH, c->image, cols)
+    /* As fmrt sample's grids: RGB for 3 channels, else channels stacked vertically. */
+    const int gc = c->in_channels == 3 ? 3 : 1, th = gc == 3 ? c->image : CH;
+    int rc = s == FM_OK ? cli_write_grid(path, out, n, gc, th, c->image, cols)
                         : cli_error("preview: %s", m->be->err);
     free(out);
     return rc;

@@ -414,14 +414,15 @@ static int draw(job *j)
     return 0;
 }
 
-/* --out, then --traj and --raw-out where asked for. Tiles are C*H x W: channels
- * stacked vertically (one for MNIST). */
+/* --out, then --traj and --raw-out where asked for. Tiles are RGB for 3 channels,
+ * else grey C*H x W (channels stacked vertically; one for MNIST). */
 static int write_outputs(job *j)
 {
     const opts *o = &j->o;
-    const int N = j->N, CH = j->C * j->H, ncols = j->tr.ncols;
+    const int N = j->N, ncols = j->tr.ncols;
+    const int gc = j->C == 3 ? 3 : 1, th = j->C == 3 ? j->H : j->C * j->H;
     const size_t frame = j->frame;
-    int rc = cli_write_grid(o->out, j->out, N, CH, j->H, (int)o->cols);
+    int rc = cli_write_grid(o->out, j->out, N, gc, th, j->H, (int)o->cols);
     if (rc != 0)
         return rc;
     fprintf(stderr, "wrote %s\n", o->out);
@@ -431,7 +432,7 @@ static int write_outputs(job *j)
             for (int c = 0; c < ncols; c++)
                 memcpy(j->tiles + ((size_t)i * (size_t)ncols + (size_t)c) * frame,
                        j->tr.host + (size_t)c * j->tr.frame + (size_t)i * frame, frame);
-        if ((rc = cli_write_grid(o->traj, j->tiles, N * ncols, CH, j->H, ncols)) != 0)
+        if ((rc = cli_write_grid(o->traj, j->tiles, N * ncols, gc, th, j->H, ncols)) != 0)
             return rc;
         fprintf(stderr, "wrote %s\n", o->traj);
     }

@@ -144,20 +144,26 @@ static int wanted_arch(const cli_config_opts *c)
 }
 
 /* --recipe (default quick) fills in what a new run's flags leave open. */
-static int apply_recipe(opts *o)
+/* The recipe --recipe names (default quick) for the flags' architecture, or NULL. */
+static const struct recipe *find_recipe(const opts *o)
 {
     const char *name = o->recipe ? o->recipe : "quick";
     const int arch = wanted_arch(&o->cfg);
-    const struct recipe *r = NULL;
     fm_config cfg;
-    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0] && !r; i++) {
+    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
         const int same = arch < 0 || (fm_config_preset(&cfg, recipes[i].preset) == FM_OK &&
                                       (int)cfg.arch == arch);
         if (strcmp(recipes[i].name, name) == 0 && same)
-            r = &recipes[i];
+            return &recipes[i];
     }
+    return NULL;
+}
+
+static int apply_recipe(opts *o)
+{
+    const struct recipe *r = find_recipe(o);
     if (!r)
-        return cli_usage_error(CMD, "--recipe %s: quick or notebook", name);
+        return cli_usage_error(CMD, "--recipe %s: quick or notebook", o->recipe);
     if (!o->cfg.preset)
         o->cfg.preset = r->preset;
     if (!o->have_batch)
@@ -318,10 +324,21 @@ int parse_train_args(int argc, char **argv, opts *o)
     return check_train_args(o);
 }
 
-/* The training set, in host memory the CLI owns. */
-static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *mem)
+/* The training set, in host memory the CLI owns: CIFAR-10 batches when --data holds
+ * them (their class names into names), else MNIST-format IDX files. */
+static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *mem, char *names,
+                     size_t names_len)
 {
     char images[1024], labels[1024], err[512];
+    if (o->data && cli_is_cifar(o->data, "train")) {
+        if (cli_load_cifar(o->data, "train", ds, mem, names, names_len))
+            return 1;
+        for (int i = 0; num_classes > 0 && i < ds->n; i++)
+            if (ds->labels[i] >= num_classes)
+                return cli_error("%s: label %d at index %d, the model has %d classes", o->data,
+                                 ds->labels[i], i, num_classes);
+        return 0;
+    }
     if (o->data) {
         if (fm_mnist_find(o->data, "train", images, labels, sizeof images, err, sizeof err) !=
             FM_OK)
@@ -351,7 +368,7 @@ typedef struct session {
     /* What st.data and st.classes point to (the checkpoint's memory is freed early);
      * the recorded data's paths when a resume names none. */
     char data_text[FM_TEXT_MAX], class_text[FM_TEXT_MAX], rec_data[FM_TEXT_MAX],
-        rec_labels[FM_TEXT_MAX];
+        rec_labels[FM_TEXT_MAX], data_names[FM_TEXT_MAX];
     size_t class_len; /* --class-names parsed into class_text */
     int data_recorded; /* a resume without data flags: the checkpoint's data */
     train_dist dist;
@@ -466,9 +483,8 @@ static void gather_batch(run *r)
     const uint64_t row0 = r->st.cursor * (uint64_t)r->B + (uint64_t)r->dist->rank * (uint64_t)r->lb;
     for (int b = 0; b < r->lb; b++) {
         uint32_t idx = r->perm[row0 + (uint64_t)b];
-        const uint8_t *px = r->ds->images + (size_t)idx * (size_t)r->HW;
-        float *dst = r->xb + (size_t)b * (size_t)r->C * (size_t)r->HW;
-        cli_pixels(dst, px, (size_t)r->HW);
+        const size_t frame = (size_t)r->C * (size_t)r->HW; /* channel-major, as x0 */
+        cli_pixels(r->xb + (size_t)b * frame, r->ds->images + (size_t)idx * frame, frame);
         r->yb[b] = r->ds->labels[idx];
     }
 }
@@ -598,8 +614,14 @@ static int step_batch(run *r)
  * the recipe and the target step: only the outputs are said. */
 static void print_resume(const opts *o)
 {
-    fprintf(stderr, "resume with: fmrt train --resume %s --out %s%s%s\n", o->ckpt, o->out,
+    fprintf(stderr, "resume with: fmrt train --resume %s --out %s%s%s", o->ckpt, o->out,
             o->log ? " --log " : "", o->log ? o->log : "");
+    /* The numbers are the same only on the same backend and thread count. */
+    if (o->backend)
+        fprintf(stderr, " --backend %s", o->backend);
+    if (cli_threads > 0)
+        fprintf(stderr, " --threads %d", cli_threads);
+    fputc('\n', stderr);
 }
 
 /* The run ended (target reached or Ctrl-C): the final files and the summary. Exit
@@ -702,6 +724,16 @@ out:
     return rc;
 }
 
+/* 1 when --config set `key` (key=...). */
+static int config_given(const cli_config_opts *c, const char *key)
+{
+    const size_t n = strlen(key);
+    for (int i = 0; i < c->nsets; i++)
+        if (strncmp(c->sets[i], key, n) == 0 && c->sets[i][n] == '=')
+            return 1;
+    return 0;
+}
+
 /* --resume with the original command's --preset/--config/--classes: they must describe
  * the checkpoint's model; the first field that differs is named. */
 static int same_model(session *s)
@@ -711,10 +743,19 @@ static int same_model(session *s)
     char err[256];
     if (!o->cfg.given)
         return 0;
-    if (cli_build_config(&o->cfg, &flags) != 0)
+    cli_config_opts c = o->cfg; /* the preset a new run's recipe chose, as it did */
+    const struct recipe *r = c.preset ? NULL : find_recipe(o);
+    if (r)
+        c.preset = r->preset;
+    if (cli_build_config(&c, &flags) != 0)
         return 1;
-    if (!o->cfg.have_classes) /* a new run took its classes from the labels */
+    /* What a new run took from its data unless the flags said. */
+    if (!o->cfg.have_classes)
         flags.num_classes = s->w.cfg.num_classes;
+    if (!config_given(&o->cfg, "in_channels"))
+        flags.in_channels = s->w.cfg.in_channels;
+    if (!config_given(&o->cfg, "image"))
+        flags.image = s->w.cfg.image;
     if (fm_weights_check_config(&s->w, &flags, err, sizeof err) != FM_OK)
         return cli_error("--resume %s: the model flags describe another model (%s); drop them "
                          "or resume the run they describe",
@@ -793,6 +834,15 @@ static int parse_class_names(session *s)
     unsigned char *file = NULL;
     size_t len = 0, n = 0;
     int k = 0;
+    int lines = s->data_names[0] != 0;
+    for (const char *c = s->data_names; *c; c++)
+        lines += *c == '\n';
+    /* The set's own names (CIFAR-10's batches.meta.txt), when they name the classes. */
+    if (!arg && !s->o.resume && lines && lines == s->cfg.num_classes) {
+        s->class_len = strlen(s->data_names);
+        memcpy(s->class_text, s->data_names, s->class_len);
+        return 0;
+    }
     if (!arg)
         return 0;
     if (*arg == '@' && cli_read_file(arg + 1, &file, &len))
@@ -847,9 +897,6 @@ static int open_config(session *s)
     } else if ((rc = cli_build_config(&o->cfg, &s->cfg)) != 0) {
         return rc;
     }
-    if (s->cfg.in_channels != 1)
-        return cli_error("config: MNIST-format data has 1 channel, the model has in_channels=%d",
-                         s->cfg.in_channels);
     return 0;
 }
 
@@ -868,19 +915,39 @@ static int classes_of_labels(session *s)
     return 0;
 }
 
+/* A new run takes its images' channels and size from the data unless --config says
+ * (a 32x32 RGB set trains the recipe's network at 32x32x3), as its classes. */
+static int shape_of_data(session *s)
+{
+    char msg[200];
+    if (!config_given(&s->o.cfg, "in_channels"))
+        s->cfg.in_channels = s->ds.c;
+    if (!config_given(&s->o.cfg, "image") && s->ds.h == s->ds.w)
+        s->cfg.image = s->ds.h;
+    if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config for the data's %dx%dx%d images: %s", s->ds.h, s->ds.w, s->ds.c,
+                         msg);
+    return 0;
+}
+
 /* The data (its first --limit images), the model description, the batch (the
  * checkpoint's on --resume) and the run's length in steps. */
 static int size_run(session *s)
 {
     const opts *o = &s->o;
-    int rc = load_data(o, s->cfg.num_classes, &s->ds, &s->datamem);
+    int rc = load_data(o, s->cfg.num_classes, &s->ds, &s->datamem, s->data_names,
+                       sizeof s->data_names);
     if (rc != 0)
+        return rc;
+    if (!o->resume && (rc = shape_of_data(s)) != 0)
         return rc;
     if (!o->resume && !o->cfg.have_classes && (rc = classes_of_labels(s)) != 0)
         return rc;
-    if (s->ds.h != s->cfg.image || s->ds.w != s->cfg.image)
-        return cli_error("the data has %dx%d images, the model expects image=%d", s->ds.h, s->ds.w,
-                         s->cfg.image);
+    if (s->ds.h != s->cfg.image || s->ds.w != s->cfg.image || s->ds.c != s->cfg.in_channels)
+        return cli_error("the data has %dx%d images of %d channel%s, the model expects image=%d "
+                         "in_channels=%d",
+                         s->ds.h, s->ds.w, s->ds.c, s->ds.c == 1 ? "" : "s", s->cfg.image,
+                         s->cfg.in_channels);
     if (o->limit && o->limit < s->ds.n)
         s->ds.n = (int)o->limit;
     /* A resume without --limit takes the first images its run took. */

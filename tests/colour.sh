@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Colour data end to end on a synthetic CIFAR-10-format set (tests/data/make-cifar.sh):
+# a new run takes the data's 3 channels, 32x32 size, classes and class names; previews
+# and sample grids are RGB PNGs; a run resumed from its checkpoint alone is
+# bit-identical; a malformed batch, a label above 9 and a short names file are one
+# line each. Usage: colour.sh FMRT SRC_DIR
+set -euo pipefail
+fmrt=$1
+src=$2
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+. "$src/tests/expect.sh"
+"$src/tests/data/make-cifar.sh" "$t/cifar" 48 10
+# PNG colour type, the IHDR byte at offset 25: 0 grey, 2 RGB.
+colour_type() { od -An -tu1 -j25 -N1 "$1" | tr -d ' '; }
+
+common=(--data "$t/cifar" --batch 8 --seed 4 --config base_channels=8 --backend ref)
+"$fmrt" train "${common[@]}" --steps 4 --out "$t/a.fmw" --no-ckpt --preview-every 4 \
+    </dev/null 2>"$t/a.log"
+grep -q "training conditional (the labels' classes" "$t/a.log"
+"$fmrt" info "$t/a.fmw" >"$t/info"
+grep -q "in_channels=3 image=32 .*num_classes=10" "$t/info"
+grep -q "^classes *red,green,blue,yellow,magenta,cyan,orange,grey,purple,white$" "$t/info"
+test "$(colour_type "$t/a-preview.png")" = 2
+echo "ok: 3 channels, 32x32, 10 classes and their names from the data; an RGB preview"
+
+"$fmrt" sample "$t/a.fmw" --cols 2 --steps 2 --backend ref --out "$t/s.png" 2>/dev/null
+test "$(colour_type "$t/s.png")" = 2
+"$fmrt" sample "$t/a.fmw" --class magenta --n 2 --steps 2 --backend ref --raw-out "$t/m.u8" \
+    --out "$t/m.png" 2>/dev/null
+"$fmrt" sample "$t/a.fmw" --class 4 --n 2 --steps 2 --backend ref --raw-out "$t/4.u8" \
+    --out "$t/4.png" 2>/dev/null
+cmp "$t/m.u8" "$t/4.u8"
+test "$(stat -c %s "$t/m.u8")" -eq $((2 * 3 * 32 * 32))
+echo "ok: RGB sample grids; --class magenta is class 4"
+
+"$fmrt" train "${common[@]}" --steps 2 --out "$t/b.fmw" </dev/null 2>/dev/null
+"$fmrt" train --resume "$t/b.ckpt" --steps 4 --out "$t/b.fmw" --backend ref </dev/null 2>/dev/null
+"$fmrt" diff "$t/a.fmw" "$t/b.fmw" --tol 0 >/dev/null
+# The original command with --resume added: the data's shape counts as given, as its classes.
+"$fmrt" train "${common[@]}" --steps 2 --out "$t/c.fmw" </dev/null 2>/dev/null
+"$fmrt" train "${common[@]}" --resume "$t/c.ckpt" --steps 4 --out "$t/c.fmw" </dev/null 2>/dev/null
+"$fmrt" diff "$t/a.fmw" "$t/c.fmw" --tol 0 >/dev/null
+echo "ok: resumed from the checkpoint alone (the data's path recorded), and with the original flags: the same weights"
+
+mkdir "$t/bad"
+head -c 5000 "$t/cifar/data_batch_1.bin" >"$t/bad/data_batch_1.bin"
+expect_one "data_batch_1.bin: 5000 bytes is not a whole number of 3073-byte CIFAR-10 records" \
+    "$fmrt" train --data "$t/bad" --steps 1 --out "$t/x.fmw"
+{ printf '\014'; head -c 3072 /dev/zero; } >"$t/bad/data_batch_1.bin"
+expect_one "record 0 has label 12; CIFAR-10 labels are 0..9" \
+    "$fmrt" train --data "$t/bad" --steps 1 --out "$t/x.fmw"
+cp "$t/cifar/data_batch_1.bin" "$t/bad/"
+printf 'a\nb\n' >"$t/bad/batches.meta.txt"
+expect_one "batches.meta.txt: 2 names, CIFAR-10 has 10 classes" \
+    "$fmrt" train --data "$t/bad" --steps 1 --out "$t/x.fmw"
+expect_one "the data has 32x32 images of 3 channels, the model expects image=32 in_channels=1" \
+    "$fmrt" train --data "$t/cifar" --config in_channels=1 --steps 1 --out "$t/x.fmw"
+echo "colour: all passed"
