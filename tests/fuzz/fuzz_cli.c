@@ -75,7 +75,8 @@ static void run(int argc, char **argv)
         if (rc == 0) {
             /* a resume takes the checkpoint's batch unless --batch is given */
             CHECK((o.resume && !o.have_batch) || (o.batch >= 1 && o.batch <= 1024));
-            CHECK(o.data || (o.images && o.labels));
+            /* a resume may name no data: the checkpoint records it */
+            CHECK(o.resume || o.data || (o.images && o.labels));
             if (!o.resume)
                 plan(&o.cfg, o.batch, 0);
         }
