@@ -112,7 +112,10 @@ expect_one "--backend $b:99: $b has no devices to choose" \
 # makes the plain run fail instead.)
 # Not with the CUDA libraries linked: their loader's own reads (ld.so expanding their
 # rpath) are reported by valgrind before main runs (scripts/valgrind.sh builds without).
-if command -v valgrind >/dev/null && ! ldd "$fmrt" 2>/dev/null | grep -q -E 'libasan|libcudart'; then
+# (ldd's output is taken whole first: under pipefail, grep -q closing the pipe early
+# would fail ldd with SIGPIPE and flip the test.)
+libs=$(ldd "$fmrt" 2>/dev/null || true)
+if command -v valgrind >/dev/null && ! grep -q -E 'libasan|libcudart' <<<"$libs"; then
     valgrind -q --leak-check=full --error-exitcode=9 "$fmrt" eval "$d" --n 10 --backend ref \
         --labels "$d/t10k-labels-idx1-ubyte.gz" >"$t/out" 2>"$t/err" ||
         { echo "FAIL: valgrind on eval DIR --labels:"; cat "$t/err"; exit 1; }
