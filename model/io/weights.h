@@ -95,6 +95,13 @@ fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *e
 fm_status fm_weights_tensor(const fm_weights *w, int i, fm_wtensor *out);
 /* Index of the tensor called name, or -1. */
 int fm_weights_find(const fm_weights *w, const char *name);
+/* What a file's first n bytes say it is, as a noun phrase ("a PNG image", "gzip-
+ * compressed data", ...), or NULL when none of the formats users mistake for one
+ * another (fmrt weights of another generation, .fms statistics, gzip, zip, a Python
+ * pickle, NumPy, PNG, GGUF, IDX) matches. Readers name a foreign file with it (memory only: the
+ * embedded subset has it too). */
+const char *fm_file_kind(const uint8_t *p, size_t n);
+
 /* 1 and *value when the metadata holds key, else 0. */
 int fm_weights_meta(const fm_weights *w, const char *key, uint64_t *value);
 

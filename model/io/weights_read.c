@@ -57,30 +57,39 @@ static const char *shape_str(const uint64_t *shape, int ndim, char *buf, size_t 
 
 /* ---- parse ------------------------------------------------------------------------- */
 
-/* Name the format a foreign file seems to be in, or "". */
+const char *fm_file_kind(const uint8_t *p, size_t n)
+{
+    static const struct {
+        size_t n;
+        const char *magic, *kind;
+    } magics[] = {
+        {8, "FMRTFID1", "fmrt eval's feature statistics (.fms)"},
+        {7, "FMRTWGT", "an fmrt weights file of another format generation"},
+        {2, "\x1f\x8b", "gzip-compressed data (decompress it first)"},
+        {4, "PK\x03\x04", "a zip archive (a PyTorch .pt/.pth? convert it first)"},
+        {6, "\x93NUMPY", "a NumPy .npy array"},
+        {4, "\x89PNG", "a PNG image"},
+        {4, "GGUF", "a GGUF model"},
+    };
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if (n >= magics[i].n && memcmp(p, magics[i].magic, magics[i].n) == 0)
+            return magics[i].kind;
+    if (n >= 2 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5)
+        return "a Python pickle (an old torch.save? convert it first)";
+    /* IDX: 00 00, a type code 0x08 (u8) .. 0x0e (f64), 1..4 dimensions. */
+    if (n >= 4 && p[0] == 0 && p[1] == 0 && p[2] >= 0x08 && p[2] <= 0x0e && p[3] >= 1 && p[3] <= 4)
+        return "an IDX data set (MNIST-style images or labels)";
+    return NULL;
+}
+
+/* What a foreign file seems to be: fm_file_kind, and safetensors (which only this
+ * reader needs to tell apart), or NULL. */
 static const char *magic_hint(const uint8_t *p, size_t len)
 {
-    if (len >= 7 && memcmp(p, FM_WEIGHTS_MAGIC, 7) == 0)
-        return " (an fmrt weights file of another format generation)";
-    if (len >= 8 && memcmp(p, "FMRTFID1", 8) == 0)
-        return " (fmrt eval's feature statistics, --save-stats: not weights)";
-    if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b)
-        return " (looks like gzip: decompress it first)";
-    if (len >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)
-        return " (looks like a zip archive, e.g. a PyTorch .pt/.pth: convert it first)";
-    if (len >= 2 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5)
-        return " (looks like a Python pickle, e.g. an old torch.save: convert it first)";
-    if (len >= 6 && memcmp(p, "\x93NUMPY", 6) == 0)
-        return " (looks like a NumPy .npy array)";
-    if (len >= 4 && memcmp(p, "\x89PNG", 4) == 0)
-        return " (looks like a PNG image)";
-    if (len >= 4 && memcmp(p, "GGUF", 4) == 0)
-        return " (looks like a GGUF model)";
-    if (len >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0x08 && p[3] >= 1 && p[3] <= 4)
-        return " (looks like an IDX data file, e.g. MNIST)";
-    if (len >= 9 && p[8] == '{' && get64(p) <= len - 8)
-        return " (looks like safetensors: convert it first)";
-    return "";
+    const char *kind = fm_file_kind(p, len);
+    if (!kind && len >= 9 && p[8] == '{' && get64(p) <= len - 8)
+        return "safetensors (convert it first)";
+    return kind;
 }
 
 /* The fixed header's fields, once checked. */
@@ -103,8 +112,10 @@ static fm_status parse_magic(const uint8_t *p, size_t len, char *err, size_t err
         shown[k] = '\0';
         if (m == 0)
             return fm_errorf(err, errlen, FM_ERR_FORMAT, "truncated: empty file, expected weights");
-        return fm_errorf(err, errlen, FM_ERR_FORMAT, "wrong magic \"%s\", expected \"%s\"%s", shown,
-                         FM_WEIGHTS_MAGIC, magic_hint(p, len));
+        const char *kind = magic_hint(p, len);
+        return fm_errorf(err, errlen, FM_ERR_FORMAT, "wrong magic \"%s\", expected \"%s\"%s%s%s",
+                         shown, FM_WEIGHTS_MAGIC, kind ? " (looks like " : "", kind ? kind : "",
+                         kind ? ")" : "");
     }
     return FM_OK;
 }

@@ -182,30 +182,6 @@ typedef struct st_job {
     char err[1024];
 } st_job;
 
-/* What a file that is not safetensors is, from its first bytes (got of them), or
- * NULL. None of these can open a safetensors file a reader would take: as the
- * little-endian header length their first 8 bytes are over 16 MiB (IDX: 00 00 08 01
- * ... is at least 0x01080000), so naming them loses nothing. */
-static const char *foreign_kind(const unsigned char *p, size_t got)
-{
-    if (got >= 8 && memcmp(p, CLI_STATS_MAGIC, 8) == 0)
-        return "fmrt eval's feature statistics (.fms)";
-    if (got >= 7 && memcmp(p, FM_WEIGHTS_MAGIC, 7) == 0)
-        return "an fmrt weights file of another format generation";
-    if (got >= 4 && memcmp(p, "\x89PNG", 4) == 0)
-        return "a PNG image";
-    if (got >= 2 && p[0] == 0x1f && p[1] == 0x8b)
-        return "gzip-compressed data (an IDX data set, or a file to decompress first?)";
-    if (got >= 4 && p[0] == 0 && p[1] == 0 && p[2] >= 0x08 && p[2] <= 0x0e && p[3] >= 1 &&
-        p[3] <= 4)
-        return "an IDX data set (MNIST-style images or labels)";
-    if (got >= 6 && memcmp(p, "\x93NUMPY", 6) == 0)
-        return "a NumPy .npy array";
-    if (got >= 4 && memcmp(p, "GGUF", 4) == 0)
-        return "a GGUF model";
-    return NULL;
-}
-
 /* The file, read and parsed. The header length is checked first, so that a hostile
  * one is refused before the file is read; files often mistaken for safetensors are
  * named. */
@@ -217,9 +193,6 @@ static int st_read(st_job *j)
     uint64_t size = 0, hn;
     if (sniff(in, first, &got, &size))
         return 1;
-    const char *kind = foreign_kind(first, got);
-    if (kind)
-        return cli_error("%s is %s, not a safetensors file", in, kind);
     if (got >= 4 && memcmp(first, "PK\003\004", 4) == 0)
         return cli_error("%s is a zip archive (torch.save's format?), not safetensors: save with "
                          "safetensors.torch.save_file(model.state_dict(), ...)",
@@ -228,6 +201,12 @@ static int st_read(st_job *j)
         return cli_error("%s is a Python pickle, not safetensors: save with "
                          "safetensors.torch.save_file(model.state_dict(), ...)",
                          in);
+    /* None of these opens a safetensors file a reader would take: as the little-endian
+     * header length their first 8 bytes are over 16 MiB (IDX: 00 00 08 01 ... is at
+     * least 0x01080000), so naming them loses nothing. */
+    const char *kind = fm_file_kind(first, got);
+    if (kind)
+        return cli_error("%s is %s, not a safetensors file", in, kind);
     if (got == 8 && st_header_length(first, size, &hn, j->err, sizeof j->err))
         return cli_error("%s: %s", in, j->err);
     if (cli_read_file(in, &j->data, &j->len))
