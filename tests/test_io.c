@@ -287,7 +287,7 @@ Test(io, idx_parse_from_memory_matches_the_file_reader)
     for (int gz = 0; gz < 2; gz++) {
         fm_arena a = arena(1 << 20);
         fm_idx idx;
-        cr_assert_eq(fm_idx_parse(gz ? gzb : buf, gz ? gl : n, &a, &idx, err, sizeof err), FM_OK,
+        cr_assert_eq(fm_idx_parse(gz ? gzb : buf, gz ? gl : n, NULL, &a, &idx, err, sizeof err), FM_OK,
                      "gz %d: %s", gz, err);
         cr_expect_eq(idx.ndim, 3);
         cr_expect_eq(idx.count, 5);
@@ -307,7 +307,7 @@ Test(io, idx_parse_from_memory_matches_the_file_reader)
             fm_arena a = arena(1 << 20);
             fm_idx idx;
             err[0] = '\0';
-            fm_status s = fm_idx_parse(img, len, &a, &idx, err, sizeof err);
+            fm_status s = fm_idx_parse(img, len, NULL, &a, &idx, err, sizeof err);
             cr_expect_eq(s, c->want, "%s (gz %d): status %d, %s", c->what, gz, s, err);
             cr_expect(strstr(err, c->msg) != NULL, "%s (gz %d): '%s' lacks '%s'", c->what, gz, err,
                       c->msg);
@@ -318,10 +318,10 @@ Test(io, idx_parse_from_memory_matches_the_file_reader)
     /* Arguments: NULL data is fine only when empty; a too small arena is FM_ERR_ARENA. */
     fm_arena a = arena(1 << 20);
     fm_idx idx;
-    cr_expect_eq(fm_idx_parse(NULL, 4, &a, &idx, err, sizeof err), FM_ERR_ARG);
-    cr_expect_eq(fm_idx_parse(NULL, 0, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
+    cr_expect_eq(fm_idx_parse(NULL, 4, NULL, &a, &idx, err, sizeof err), FM_ERR_ARG);
+    cr_expect_eq(fm_idx_parse(NULL, 0, NULL, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
     fm_arena small = arena(16 << 10);
-    cr_expect_eq(fm_idx_parse(gzb, gl, &small, &idx, err, sizeof err), FM_ERR_ARENA, "%s", err);
+    cr_expect_eq(fm_idx_parse(gzb, gl, NULL, &small, &idx, err, sizeof err), FM_ERR_ARENA, "%s", err);
     cr_expect_eq(small.used, 0);
     free(gzb);
 }
@@ -426,7 +426,7 @@ Test(io, idx_gzip_trailer_disagreeing_with_header)
              gl);
     cr_expect_eq(fm_idx_load(tpath("lie.gz"), &a, &idx, err, sizeof err), FM_ERR_FORMAT);
     cr_expect(strstr(err, want) != NULL, "%s", err);
-    cr_expect_eq(fm_idx_parse(g, gl, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
+    cr_expect_eq(fm_idx_parse(g, gl, NULL, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
     cr_expect(strstr(err, want) != NULL, "%s", err);
     cr_expect_eq(a.used, 0);
     free(g);
@@ -464,7 +464,7 @@ Test(io, idx_claims_beyond_the_file)
     cr_expect_eq(fm_idx_load(tpath("labels"), &a, &idx, err, sizeof err), FM_ERR_FORMAT);
     cr_expect(strstr(err, "truncated: header claims 67175433 labels, file has 12 bytes") != NULL,
               "%s", err);
-    cr_expect_eq(fm_idx_parse(lab, sizeof lab, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
+    cr_expect_eq(fm_idx_parse(lab, sizeof lab, NULL, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
     cr_expect(strstr(err, "truncated: header claims 67175433 labels, file has 12 bytes") != NULL,
               "%s", err);
     const uint8_t img[24] = {0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28};
@@ -473,7 +473,7 @@ Test(io, idx_claims_beyond_the_file)
     cr_expect(strstr(err, "truncated: header claims 9 images of 28x28, file has 24 bytes") != NULL,
               "%s", err);
     const uint8_t f32[12] = {0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0};
-    cr_expect_eq(fm_idx_parse(f32, sizeof f32, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
+    cr_expect_eq(fm_idx_parse(f32, sizeof f32, NULL, &a, &idx, err, sizeof err), FM_ERR_FORMAT);
     cr_expect(strstr(err, "IDX type 0x0d (f32?) is not u8 images/labels") != NULL, "%s", err);
     cr_expect_eq(a.used, 0);
 }

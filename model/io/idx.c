@@ -505,14 +505,14 @@ fm_status fm_idx_probe(const char *path, fm_arena *scratch, fm_idx *out, size_t 
     return FM_OK;
 }
 
-fm_status fm_idx_parse(const void *data, size_t len, fm_arena *host, fm_idx *out, char *err,
-                       size_t errlen)
+fm_status fm_idx_parse(const void *data, size_t len, const char *name, fm_arena *host, fm_idx *out,
+                       char *err, size_t errlen)
 {
     if ((!data && len) || !host || !host->base || !out)
         return fm_errorf(err, errlen, FM_ERR_ARG, "fm_idx_parse: NULL data, out or host arena");
     idx_src s;
     memset(&s, 0, sizeof s);
-    s.path = "IDX data";
+    s.path = name ? name : "IDX data";
     s.arena = host;
     s.fd = -1;
     s.mem = data;

@@ -71,12 +71,12 @@ fm_status fm_idx_probe(const char *path, fm_arena *scratch, fm_idx *out, size_t 
                        size_t errlen);
 
 /* The same reader over an image already in memory (len bytes at data, raw or
- * gzip'd), with the same checks, statuses and arena use; messages name it "IDX
- * data". fm_idx_load streams the file through this code instead of reading it
+ * gzip'd), with the same checks, statuses and arena use; messages name it `name`
+ * (the path it came from; NULL: "IDX data"). fm_idx_load streams the file through this code instead of reading it
  * whole, so a gzip'd file never needs its compressed bytes and its payload in the
  * arena at once. */
-fm_status fm_idx_parse(const void *data, size_t len, fm_arena *host, fm_idx *out, char *err,
-                       size_t errlen);
+fm_status fm_idx_parse(const void *data, size_t len, const char *name, fm_arena *host, fm_idx *out,
+                       char *err, size_t errlen);
 
 /* Images [N,H,W] u8 and labels [N] u8 with the same N. num_classes > 0 also
  * requires every label < num_classes; 0 skips that check. */

@@ -80,7 +80,7 @@ static void parse(const uint8_t *data, size_t size, size_t arena_bytes)
     fm_idx x;
     char err[512];
     CHECK(fm_arena_init(&a, g_mem, arena_bytes, 0) == FM_OK);
-    fm_status s = fm_idx_parse(data, size, &a, &x, err, sizeof err);
+    fm_status s = fm_idx_parse(data, size, NULL, &a, &x, err, sizeof err);
     check_result(s, &a, 0, &x, err);
 }
 

@@ -232,11 +232,9 @@ static int parse_idx(const char *path, const unsigned char *buf, size_t len, fm_
         return cli_error("%s: too large for this address space", path);
     if (cli_host_arena(&a, need, mem))
         return 1;
-    if (fm_idx_parse(buf, len, &a, idx, err, sizeof err) != FM_OK) {
+    if (fm_idx_parse(buf, len, path, &a, idx, err, sizeof err) != FM_OK) {
         cli_mem_free(mem);
-        /* fm_idx_parse names its source "IDX data" (it has no path): the path replaces it. */
-        const size_t k = strlen("IDX data: ");
-        return cli_error("%s: %s", path, strncmp(err, "IDX data: ", k) == 0 ? err + k : err);
+        return cli_error("%s", err);
     }
     return 0;
 }
