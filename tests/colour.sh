@@ -2,7 +2,7 @@
 # Colour data end to end on a synthetic CIFAR-10-format set (tests/data/make-cifar.sh):
 # a new run takes the data's 3 channels, 32x32 size, classes and class names; previews
 # and sample grids are RGB PNGs; a run resumed from its checkpoint alone is
-# bit-identical; a malformed batch, a label above 9 and a short names file are one
+# bit-identical (with --flip too); a malformed batch, a label above 9 and a short names file are one
 # line each. Usage: colour.sh FMRT SRC_DIR
 set -euo pipefail
 fmrt=$1
@@ -43,6 +43,16 @@ echo "ok: RGB sample grids; --class magenta is class 4"
 "$fmrt" diff "$t/a.fmw" "$t/c.fmw" --tol 0 >/dev/null
 echo "ok: resumed from the checkpoint alone (the data's path recorded), and with the original flags: the same weights"
 
+# --flip: recorded in the checkpoint, so a resume from it alone mirrors the same rows.
+"$fmrt" train "${common[@]}" --flip --steps 4 --out "$t/f.fmw" --no-ckpt </dev/null 2>/dev/null
+"$fmrt" train "${common[@]}" --flip --steps 2 --out "$t/g.fmw" </dev/null 2>/dev/null
+"$fmrt" train --resume "$t/g.ckpt" --steps 4 --out "$t/g.fmw" --backend ref </dev/null 2>/dev/null
+cmp "$t/f.fmw" "$t/g.fmw"
+! cmp -s "$t/f.fmw" "$t/a.fmw"
+expect_one "--flip: the checkpoint's run did not flip" \
+    "$fmrt" train --resume "$t/b.ckpt" --flip --steps 5 --out "$t/b.fmw"
+echo "ok: --flip changes the run, and its resume is bit-identical"
+
 mkdir "$t/bad"
 head -c 5000 "$t/cifar/data_batch_1.bin" >"$t/bad/data_batch_1.bin"
 expect_one "data_batch_1.bin: 5000 bytes is not a whole number of 3073-byte CIFAR-10 records" \
@@ -54,6 +64,11 @@ cp "$t/cifar/data_batch_1.bin" "$t/bad/"
 printf 'a\nb\n' >"$t/bad/batches.meta.txt"
 expect_one "batches.meta.txt: 2 names, CIFAR-10 has 10 classes" \
     "$fmrt" train --data "$t/bad" --steps 1 --out "$t/x.fmw"
-expect_one "the data has 32x32 images of 3 channels, the model expects image=32 in_channels=1" \
-    "$fmrt" train --data "$t/cifar" --config in_channels=1 --steps 1 --out "$t/x.fmw"
+# The model's shape, when the config gives it, is what the images become: grey by
+# BT.601 luma, and 32x32 shrunk to 16x16 by the area filter.
+"$fmrt" train --data "$t/cifar" --config in_channels=1 --config image=16 --steps 1 \
+    --out "$t/grey.fmw" --no-ckpt >"$t/log" 2>&1 || { cat "$t/log"; exit 1; }
+"$fmrt" info "$t/grey.fmw" >"$t/info" 2>&1
+grep -q "in_channels=1 image=16 " "$t/info" ||
+    { echo "FAIL: the grey 16x16 model"; cat "$t/info"; exit 1; }
 echo "colour: all passed"

@@ -17,6 +17,7 @@ typedef struct cli_train_opts {
     long long preview_every; /* --preview-every N: a sample grid every N steps (0: none) */
     double lr, wd, ema, label_drop;
     int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs, have_warmup;
+    int flip;             /* --flip: mirror a random half of the images (checkpointed) */
     int skip_nonfinite;   /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
     int no_ckpt;          /* --no-ckpt: no checkpoint file (Ctrl-C keeps only --out) */
     int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */

@@ -34,6 +34,7 @@
 #include "commands.h"
 #include "flow.h"
 #include "io.h"
+#include "philox.h"
 #include "size.h"
 #include "train_dist.h"
 
@@ -52,12 +53,16 @@ static void on_sigint(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fmrt train (--data DIR | --images F --labels F | --resume F) [options]\n\n"
-            "Trains a flow-matching model (U-Net or DiT) on MNIST-format data.\n\n"
-            "data:\n"
-            "  --data DIR           train-images-idx3-ubyte[.gz] and labels in DIR\n"
+            "usage: fmrt train (--data PATH | --images F --labels F | --resume F) [options]\n\n"
+            "Trains a flow-matching model (U-Net or DiT) on images.\n\n"
+            "data (the model takes the images' size and channels unless --config says):\n"
+            "  --data PATH          a folder of MNIST-format IDX files (train-images-idx3-ubyte\n"
+            "                       [.gz] and labels: MNIST, Fashion-MNIST), of CIFAR-10\n"
+            "                       batches (data_batch_N.bin), or of PNG/JPEG images (one\n"
+            "                       sub-folder per class, or none), or a pack (fmrt data pack)\n"
             "  --images F --labels F  IDX files (raw or gzip'd)\n"
             "  --limit N            use only the first N images\n"
+            "  --flip               mirror a random half of each batch left to right\n"
             "recipe (what a new run's flags leave open):\n"
             "  --recipe NAME        quick (default): --preset tiny --batch 32 --steps 3000\n"
             "                       --lr 3e-4 (dit-tiny, 20000 steps, lr 1e-3 with --arch dit);\n"
@@ -250,6 +255,7 @@ static int switch_flag(const char *a, opts *o)
     int *on = strcmp(a, "--skip-nonfinite") == 0 ? &o->skip_nonfinite
               : strcmp(a, "--dist") == 0         ? &o->dist
               : strcmp(a, "--no-ckpt") == 0      ? &o->no_ckpt
+              : strcmp(a, "--flip") == 0         ? &o->flip
                                                  : NULL;
     if (on)
         *on = 1;
@@ -324,30 +330,27 @@ int parse_train_args(int argc, char **argv, opts *o)
     return check_train_args(o);
 }
 
-/* The training set, in host memory the CLI owns: CIFAR-10 batches when --data holds
- * them (their class names into names), else MNIST-format IDX files. */
-static int load_data(const opts *o, int num_classes, fm_dataset *ds, cli_mem *mem, char *names,
-                     size_t names_len)
+/* 1 when --config set `key` (key=...). */
+static int config_given(const cli_config_opts *c, const char *key)
 {
-    char images[1024], labels[1024], err[512];
-    if (o->data && cli_is_cifar(o->data, "train")) {
-        if (cli_load_cifar(o->data, "train", ds, mem, names, names_len))
+    const size_t n = strlen(key);
+    for (int i = 0; i < c->nsets; i++)
+        if (strncmp(c->sets[i], key, n) == 0 && c->sets[i][n] == '=')
             return 1;
-        for (int i = 0; num_classes > 0 && i < ds->n; i++)
-            if (ds->labels[i] >= num_classes)
-                return cli_error("%s: label %d at index %d, the model has %d classes", o->data,
-                                 ds->labels[i], i, num_classes);
-        return 0;
-    }
-    if (o->data) {
-        if (fm_mnist_find(o->data, "train", images, labels, sizeof images, err, sizeof err) !=
-            FM_OK)
-            return cli_error("%s", err);
-    } else {
-        snprintf(images, sizeof images, "%s", o->images);
-        snprintf(labels, sizeof labels, "%s", o->labels);
-    }
-    return cli_load_mnist(images, labels, num_classes, ds, mem);
+    return 0;
+}
+
+/* The training set (cli_data_open: whatever --data holds), at the model's image size
+ * and channels when they are known (a resume, or --config image= / in_channels=); a
+ * new run otherwise takes the data's own. */
+static int load_data(const opts *o, const fm_config *cfg, int known, cli_data *d)
+{
+    const int image = known || config_given(&o->cfg, "image"),
+              ch = known || config_given(&o->cfg, "in_channels");
+    const cli_data_want want = {.image = image ? cfg->image : 0,
+                                .channels = ch ? cfg->in_channels : 0,
+                                .num_classes = cfg->num_classes};
+    return cli_data_open(o->data, o->images, o->labels, "train", &want, d);
 }
 
 /* What cmd_train opens, in order. Every field starts zeroed, so close_session is
@@ -357,8 +360,9 @@ typedef struct session {
     fm_config cfg;
     fm_ckpt_state st; /* the checkpoint's with --resume, else filled in for a new run */
     fm_weights w;     /* --resume: the checkpoint, in ckmem until the model holds it */
-    fm_dataset ds;
-    cli_mem ckmem, datamem, bemem, scratchmem;
+    cli_data data; /* the training set */
+    fm_dataset ds; /* data.ds, its first --limit images */
+    cli_mem ckmem, bemem, scratchmem;
     fm_model *m;
     fm_backend be;
     int be_open;
@@ -368,7 +372,7 @@ typedef struct session {
     /* What st.data and st.classes point to (the checkpoint's memory is freed early);
      * the recorded data's paths when a resume names none. */
     char data_text[FM_TEXT_MAX], class_text[FM_TEXT_MAX], rec_data[FM_TEXT_MAX],
-        rec_labels[FM_TEXT_MAX], data_names[FM_TEXT_MAX];
+        rec_labels[FM_TEXT_MAX];
     size_t class_len; /* --class-names parsed into class_text */
     int data_recorded; /* a resume without data flags: the checkpoint's data */
     train_dist dist;
@@ -382,6 +386,7 @@ typedef struct run {
     fm_model *m;
     fm_backend *be;
     const fm_dataset *ds;
+    cli_data *data;
     const fm_train_opts *to;
     FILE *log;
     fm_ckpt_state st;
@@ -395,6 +400,7 @@ typedef struct run {
     float *xb;                         /* the same rows on the host */
     int32_t *yb;                       /* [lb] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
+    uint8_t *pb;                       /* [lb, C, H, W] the batch's pixels */
     double t0, tlast;
     int stop; /* --dist: some rank asked to stop (the same on every rank) */
     int64_t skipped;
@@ -466,14 +472,26 @@ static int alloc_run(run *r, cli_mem *scratch_mem)
         r->xb = malloc(xbytes);
     r->yb = malloc(sizeof(int32_t) * (size_t)r->lb);
     r->perm = malloc(sizeof(uint32_t) * (size_t)r->ds->n);
-    if (!r->xb || !r->yb || !r->perm)
+    r->pb = malloc(xbytes / sizeof(float));
+    if (!r->xb || !r->yb || !r->perm || !r->pb)
         return cli_error("cannot allocate the host batch buffers");
     return 0;
 }
 
+/* --flip's draw for row `row` of the global batch of step `step`: Philox(seed),
+ * element step * B + row, stream CLI_FLIP_STREAM; mirrored when below 1/2. A pure
+ * function of the run's state, so a resume draws the same. */
+#define CLI_FLIP_STREAM 0x50000000u
+static int flip_row(const run *r, uint64_t step, uint64_t row)
+{
+    return fm_philox_uniform(r->st.opts.seed, step * (uint64_t)r->B + row, CLI_FLIP_STREAM) < 0.5f;
+}
+
 /* This rank's rows of the next batch of this epoch's order on the host (rows
- * rank * lb .. + lb of the B; all B on one rank): pixels p -> p / 127.5 - 1. */
-static void gather_batch(run *r)
+ * rank * lb .. + lb of the B; all B on one rank): pixels p -> p / 127.5 - 1. The
+ * data's reader is then told the rows of the batch after (within the epoch), which
+ * a pack fetches while this step computes. */
+static int gather_batch(run *r)
 {
     if (!r->shuffled || r->perm_epoch != r->st.epoch) {
         cli_shuffle(r->perm, r->ds->n, r->st.opts.seed, r->st.epoch);
@@ -481,12 +499,21 @@ static void gather_batch(run *r)
         r->perm_epoch = r->st.epoch;
     }
     const uint64_t row0 = r->st.cursor * (uint64_t)r->B + (uint64_t)r->dist->rank * (uint64_t)r->lb;
+    const size_t frame = (size_t)r->C * (size_t)r->HW; /* channel-major, as x0 */
+    uint8_t lab[FM_MAX_BATCH];
+    if (cli_data_rows(r->data, r->perm + row0, r->lb, r->pb, lab))
+        return 1;
+    if (r->st.cursor + 1 < (uint64_t)r->spe)
+        cli_data_prefetch(r->data, r->perm + row0 + r->B, r->lb);
     for (int b = 0; b < r->lb; b++) {
-        uint32_t idx = r->perm[row0 + (uint64_t)b];
-        const size_t frame = (size_t)r->C * (size_t)r->HW; /* channel-major, as x0 */
-        cli_pixels(r->xb + (size_t)b * frame, r->ds->images + (size_t)idx * frame, frame);
-        r->yb[b] = r->ds->labels[idx];
+        uint8_t *px = r->pb + (size_t)b * frame;
+        if (r->o->flip &&
+            flip_row(r, r->st.step + 1, (uint64_t)r->dist->rank * (uint64_t)r->lb + (uint64_t)b))
+            cli_img_flip(px, r->C, r->ds->h, r->ds->w);
+        cli_pixels(r->xb + (size_t)b * frame, px, frame);
+        r->yb[b] = lab[b];
     }
+    return 0;
 }
 
 /* The state moved past `step` (one batch further in the epoch), and the step timed. */
@@ -675,6 +702,7 @@ static int train(session *s)
              .m = s->m,
              .be = &s->be,
              .ds = &s->ds,
+             .data = &s->data,
              .to = &s->st.opts,
              .log = s->log,
              .st = s->st,
@@ -710,8 +738,7 @@ static int train(session *s)
                 (long long)r.spe, (long long)r.first + 1, (long long)r.total,
                 describe_lr(r.to, lr, sizeof lr), fm_backend_describe(r.be));
     while ((int64_t)r.st.step < r.total && !stopping(&r)) {
-        gather_batch(&r);
-        if ((rc = step_batch(&r)) != 0)
+        if ((rc = gather_batch(&r)) != 0 || (rc = step_batch(&r)) != 0)
             goto out;
     }
     rc = finish(&r);
@@ -721,17 +748,8 @@ out:
     free(r.xb);
     free(r.yb);
     free(r.perm);
+    free(r.pb);
     return rc;
-}
-
-/* 1 when --config set `key` (key=...). */
-static int config_given(const cli_config_opts *c, const char *key)
-{
-    const size_t n = strlen(key);
-    for (int i = 0; i < c->nsets; i++)
-        if (strncmp(c->sets[i], key, n) == 0 && c->sets[i][n] == '=')
-            return 1;
-    return 0;
 }
 
 /* --resume with the original command's --preset/--config/--classes: they must describe
@@ -806,7 +824,19 @@ static int recorded_data(session *s)
     return 0;
 }
 
-/* text.data of a run whose data the flags name: their absolute paths. */
+/* A resume augments as its run did (text.data's flip=1). */
+static int recorded_flip(session *s)
+{
+    char v[8];
+    const int was = text_value(&s->st.data, "flip", v, sizeof v) && strcmp(v, "1") == 0;
+    if (s->o.flip && !was)
+        return cli_error("--flip: the checkpoint's run did not flip; a resumed run keeps its "
+                         "data order and augmentation");
+    s->o.flip = was;
+    return 0;
+}
+
+/* text.data of a run whose data the flags name: their absolute paths (and flip=1). */
 static int record_data(session *s)
 {
     const opts *o = &s->o;
@@ -818,6 +848,8 @@ static int record_data(session *s)
         k = realpath(o->images, a) && realpath(o->labels, b)
                 ? snprintf(s->data_text, sizeof s->data_text, "images=%s\nlabels=%s", a, b)
                 : -1;
+    if (k > 0 && o->flip && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nflip=1");
     if (k < 0 || (size_t)k >= sizeof s->data_text)
         return cli_error("cannot record the data's path (%s)",
                          k < 0 ? strerror(errno) : "too long");
@@ -834,13 +866,13 @@ static int parse_class_names(session *s)
     unsigned char *file = NULL;
     size_t len = 0, n = 0;
     int k = 0;
-    int lines = s->data_names[0] != 0;
-    for (const char *c = s->data_names; *c; c++)
+    int lines = s->data.names[0] != 0;
+    for (const char *c = s->data.names; *c; c++)
         lines += *c == '\n';
     /* The set's own names (CIFAR-10's batches.meta.txt), when they name the classes. */
     if (!arg && !s->o.resume && lines && lines == s->cfg.num_classes) {
-        s->class_len = strlen(s->data_names);
-        memcpy(s->class_text, s->data_names, s->class_len);
+        s->class_len = strlen(s->data.names);
+        memcpy(s->class_text, s->data.names, s->class_len);
         return 0;
     }
     if (!arg)
@@ -892,7 +924,8 @@ static int open_config(session *s)
             return cli_error("%s: %s", o->resume, err);
         if ((rc = cli_check_weights(o->resume, &s->w, FM_MODE_TRAIN, 0)) != 0)
             return rc;
-        if ((rc = same_model(s)) != 0 || (rc = recorded_data(s)) != 0)
+        if ((rc = same_model(s)) != 0 || (rc = recorded_data(s)) != 0 ||
+            (rc = recorded_flip(s)) != 0)
             return rc;
     } else if ((rc = cli_build_config(&o->cfg, &s->cfg)) != 0) {
         return rc;
@@ -908,7 +941,7 @@ static int classes_of_labels(session *s)
     char msg[200];
     for (int i = 0; i < s->ds.n; i++)
         K = s->ds.labels[i] + 1 > K ? s->ds.labels[i] + 1 : K;
-    s->cfg.num_classes = K;
+    s->cfg.num_classes = K > s->data.num_classes ? K : s->data.num_classes;
     s->auto_classes = 1; /* said in the run's first line */
     if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
         return cli_error("config: %s", msg);
@@ -935,10 +968,10 @@ static int shape_of_data(session *s)
 static int size_run(session *s)
 {
     const opts *o = &s->o;
-    int rc = load_data(o, s->cfg.num_classes, &s->ds, &s->datamem, s->data_names,
-                       sizeof s->data_names);
+    int rc = load_data(o, &s->cfg, o->resume != NULL, &s->data);
     if (rc != 0)
         return rc;
+    s->ds = s->data.ds;
     if (!o->resume && (rc = shape_of_data(s)) != 0)
         return rc;
     if (!o->resume && !o->cfg.have_classes && (rc = classes_of_labels(s)) != 0)
@@ -1199,7 +1232,7 @@ static int close_session(session *s, int rc)
     train_dist_close(&s->dist);
     cli_mem_free(&s->scratchmem);
     cli_mem_free(&s->bemem);
-    cli_mem_free(&s->datamem);
+    cli_data_close(&s->data);
     cli_mem_free(&s->ckmem);
     return rc;
 }
