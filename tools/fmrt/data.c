@@ -4,6 +4,7 @@
  *
  *   --images F --labels F         an MNIST-format IDX pair
  *   --data FILE                   a pack (.fmd), streamed
+ *   --data DIR with SPLIT.fmd     a pack per split (train.fmd, test.fmd)
  *   --data DIR with IDX names     MNIST / Fashion-MNIST (train-*, t10k-*)
  *   --data DIR with data_batch_*  CIFAR-10's binary batches
  *   --data DIR, anything else     a folder of PNG/JPEG images */
@@ -136,6 +137,10 @@ static int open_source(const char *path, const char *images, const char *labels,
                          "give a folder (IDX files, CIFAR-10 batches or images) or a pack",
                          path);
     }
+    char pack[4200];
+    snprintf(pack, sizeof pack, "%s/%s.fmd", path, split);
+    if (stat(pack, &st) == 0)
+        return open_pack(pack, want, d);
     if (is_idx(path, split))
         return open_idx(path, NULL, NULL, split, d);
     if (cli_is_cifar(path, split)) {
