@@ -10,6 +10,7 @@
  *   --data DIR, anything else     a folder of PNG/JPEG images */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
