@@ -14,7 +14,7 @@ if [ "${1:-}" = "--target" ]; then
   shift 2
 fi
 
-pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg-dev libcriterion-dev libopenblas-dev
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg-dev libstb-dev libcriterion-dev libopenblas-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev libcjson-dev
       libopenmpi-dev openmpi-bin)
 missing=()

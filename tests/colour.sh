@@ -26,13 +26,16 @@ echo "ok: 3 channels, 32x32, 10 classes and their names from the data; an RGB pr
 
 "$fmrt" sample "$t/a.fmw" --cols 2 --steps 2 --backend ref --out "$t/s.png" 2>/dev/null
 test "$(colour_type "$t/s.png")" = 2
+# A row per class, named in a margin: wider than 2 tiles of 32 and 3 gaps of 2.
+width=$(od -An -tu1 -j16 -N4 "$t/s.png" | awk '{print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4}')
+test "$width" -gt 70 || { echo "FAIL: no class-name margin (width $width)"; exit 1; }
 "$fmrt" sample "$t/a.fmw" --class magenta --n 2 --steps 2 --backend ref --raw-out "$t/m.u8" \
     --out "$t/m.png" 2>/dev/null
 "$fmrt" sample "$t/a.fmw" --class 4 --n 2 --steps 2 --backend ref --raw-out "$t/4.u8" \
     --out "$t/4.png" 2>/dev/null
 cmp "$t/m.u8" "$t/4.u8"
 test "$(stat -c %s "$t/m.u8")" -eq $((2 * 3 * 32 * 32))
-echo "ok: RGB sample grids; --class magenta is class 4"
+echo "ok: RGB sample grids, rows named by class; --class magenta is class 4"
 
 "$fmrt" train "${common[@]}" --steps 2 --out "$t/b.fmw" </dev/null 2>/dev/null
 "$fmrt" train --resume "$t/b.ckpt" --steps 4 --out "$t/b.fmw" --backend ref </dev/null 2>/dev/null

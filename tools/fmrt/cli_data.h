@@ -70,6 +70,11 @@ typedef struct cli_data {
  * NULL). One error line naming what is wrong; *d is then closed. */
 int cli_data_open(const char *path, const char *images, const char *labels, const char *split,
                   const cli_data_want *want, cli_data *d);
+/* 1 when the data set at path (as cli_data_open takes it) has the split ("train" or
+ * "test"), without reading it: a folder's test split is t10k-* IDX files,
+ * test_batch.bin, test.fmd or a test/ or val/ image folder; a pack file has only
+ * "train". For a choice such as train-classifier's test accuracy, eval's reference. */
+int cli_data_has_split(const char *path, const char *split);
 /* Rows idx[0..n) into px (n * c*h*w bytes, CHW u8) and their labels into lab (NULL:
  * skipped). A pack reads them (its background reader may already hold them, see
  * cli_data_prefetch); a read or CRC failure is one error line. */

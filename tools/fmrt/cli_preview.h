@@ -31,9 +31,10 @@ int cli_preview(fm_model *m, int n, int cols, int steps, float cfg, uint64_t see
 
 /* ntiles tiles of channels x tile_h x tile_w u8 pixels (tile after tile, each
  * channel-major as the models' tensors) as a PNG grid of `cols` columns with 2-pixel
- * gaps, grey for 1 channel, RGB for 3, written crash-safely (fm_png_write). 0, or 1
- * after one cli_error line. */
+ * gaps, grey for 1 channel, RGB for 3, written crash-safely (fm_png_write). row_names
+ * (NULL: none): one name a row, written in a margin left of the rows. 0, or 1 after
+ * one cli_error line. */
 int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int channels, int tile_h,
-                   int tile_w, int cols);
+                   int tile_w, int cols, const char *const *row_names);
 
 #endif

@@ -19,19 +19,13 @@
 #include "cli_data.h"
 #include "size.h"
 
-/* Labels against the model's classes, and the source's own class count. */
-static int check_labels(const char *path, const cli_data_want *want, cli_data *d)
+/* Labels against the model's classes. */
+static int check_labels(const char *path, const cli_data_want *want, const cli_data *d)
 {
-    int K = 0;
-    for (int i = 0; i < d->ds.n; i++) {
-        const int y = d->ds.labels[i];
-        if (want->num_classes > 0 && y >= want->num_classes)
-            return cli_error("%s: label %d at index %d, the model has %d classes", path, y, i,
-                             want->num_classes);
-        K = y + 1 > K ? y + 1 : K;
-    }
-    if (d->num_classes < K)
-        d->num_classes = K;
+    for (int i = 0; want->num_classes > 0 && i < d->ds.n; i++)
+        if (d->ds.labels[i] >= want->num_classes)
+            return cli_error("%s: label %d at index %d, the model has %d classes", path,
+                             d->ds.labels[i], i, want->num_classes);
     return 0;
 }
 
@@ -90,7 +84,12 @@ static int open_idx(const char *dir, const char *images, const char *labels, con
         images = im, labels = lb;
     }
     d->kind = "IDX";
-    return cli_load_mnist(images, labels, 0, &d->ds, &d->mem);
+    if (cli_load_mnist(images, labels, 0, &d->ds, &d->mem))
+        return 1;
+    /* An IDX pair states no class count: 1 + its largest label (10 for MNIST). */
+    for (int i = 0; i < d->ds.n; i++)
+        d->num_classes = d->ds.labels[i] + 1 > d->num_classes ? d->ds.labels[i] + 1 : d->num_classes;
+    return 0;
 }
 
 /* 1 when dir holds the split's IDX files under their standard names. */
@@ -166,6 +165,29 @@ int cli_data_open(const char *path, const char *images, const char *labels, cons
     if (rc != 0)
         cli_data_close(d);
     return rc;
+}
+
+int cli_data_has_split(const char *path, const char *split)
+{
+    struct stat st;
+    char p[4200];
+    const int train = strcmp(split, "train") == 0;
+    const char *other = train ? "test" : "train";
+    if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return train; /* a pack file or an IDX pair: one set, read as the training split */
+    snprintf(p, sizeof p, "%s/%s.fmd", path, split);
+    if (stat(p, &st) == 0 || is_idx(path, split) || cli_is_cifar(path, split))
+        return 1;
+    snprintf(p, sizeof p, "%s/%s.fmd", path, other);
+    if (stat(p, &st) == 0 || is_idx(path, other) || cli_is_cifar(path, other))
+        return 0; /* a set of packs, IDX files or batches without this split */
+    if (train) /* an image folder's: DIR/train, else DIR itself */
+        return 1;
+    snprintf(p, sizeof p, "%s/test", path);
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        return 1;
+    snprintf(p, sizeof p, "%s/val", path);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 int cli_data_rows(cli_data *d, const uint32_t *idx, int n, uint8_t *px, uint8_t *lab)

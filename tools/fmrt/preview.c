@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "cli_config.h"
+#include "cli_label.h"
 #include "cli_mem.h"
 #include "flow.h"
 #include "image.h"
@@ -29,8 +30,32 @@ static void compose_channel(uint8_t *out, uint8_t *grid, uint8_t *planes, const 
         out[p * (size_t)C + (size_t)k] = grid[p];
 }
 
+/* The grid (w x h, C bytes a pixel) moved right by a margin of `m` pixels, where each
+ * row's name is written, vertically centred on the row; *out then owns the wider image. */
+static int add_names(uint8_t **out, int *w, int h, int C, int tile_h, int rows,
+                     const char *const *names)
+{
+    int m = 0;
+    for (int r = 0; r < rows; r++)
+        m = cli_label_width(names[r]) > m ? cli_label_width(names[r]) : m;
+    m += 2 * PAD;
+    const int W = *w + m;
+    uint8_t *wide = calloc((size_t)W * (size_t)h, (size_t)C);
+    if (!wide)
+        return cli_error("cannot allocate a %dx%d image", W, h);
+    for (int y = 0; y < h; y++)
+        memcpy(wide + ((size_t)y * W + m) * C, *out + (size_t)y * *w * C, (size_t)*w * C);
+    for (int r = 0; r < rows; r++)
+        cli_label_draw(wide, W, h, C, PAD, PAD + r * (tile_h + PAD) + (tile_h - CLI_LABEL_HEIGHT) / 2,
+                       names[r]);
+    free(*out);
+    *out = wide;
+    *w = W;
+    return 0;
+}
+
 int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int channels, int tile_h,
-                   int tile_w, int cols)
+                   int tile_w, int cols, const char *const *row_names)
 {
     int w, h;
     char err[512];
@@ -50,14 +75,20 @@ int cli_write_grid(const char *path, const uint8_t *tiles, int ntiles, int chann
         fm_grid_compose(out, w, h, tiles, ntiles, tile_h, tile_w, cols, PAD, 0);
     for (int k = 0; rc == 0 && channels > 1 && k < channels; k++)
         compose_channel(out, grid, planes, tiles, ntiles, channels, k, tile_h, tile_w, cols, w, h);
+    if (grid != out)
+        free(grid);
+    grid = NULL;
+    if (rc == 0 && row_names) {
+        rc = add_names(&out, &w, h, channels, tile_h, (ntiles + cols - 1) / cols, row_names);
+        if (rc == 0 && !fm_mul_add_size((size_t)w * (size_t)h * (size_t)channels, 2, 1 << 20, &need))
+            rc = cli_error("%s: grid of %d tiles in %d columns is too large", path, ntiles, cols);
+    }
     fm_arena a;
     cli_mem mem = {0};
     if (rc == 0 && (rc = cli_host_arena(&a, need, &mem)) == 0 &&
         fm_png_write(path, out, w, h, channels, &a, err, sizeof err) != FM_OK)
         rc = strstr(err, path) ? cli_error("%s", err) : cli_error("%s: %s", path, err);
     cli_mem_free(&mem);
-    if (grid != out)
-        free(grid);
     free(out);
     free(planes);
     return rc;
@@ -172,7 +203,7 @@ int cli_preview(fm_model *m, int n, int cols, int steps, float cfg, uint64_t see
     fm_arena_reset(&m->be->arena, mark);
     /* As fmrt sample's grids: RGB for 3 channels, else channels stacked vertically. */
     const int gc = c->in_channels == 3 ? 3 : 1, th = gc == 3 ? c->image : CH;
-    int rc = s == FM_OK ? cli_write_grid(path, out, n, gc, th, c->image, cols)
+    int rc = s == FM_OK ? cli_write_grid(path, out, n, gc, th, c->image, cols, NULL)
                         : cli_error("preview: %s", m->be->err);
     free(out);
     return rc;

@@ -20,6 +20,7 @@
 
 #define CMD "sample"
 #define MAX_LIST CLI_MAX_LIST
+#define MAX_NAMES 257 /* class names a grid shows (labels are u8), and a NULL */
 
 static void usage(FILE *f)
 {
@@ -214,6 +215,10 @@ typedef struct job {
     int N, C, H, K;
     size_t frame, images_bytes, traj_bytes; /* frame = C*H*W; images = N frames */
     fm_tensor x, y, q; /* [N, C, H, W] f32 state, [N] i32 labels, [N, C, H, W] u8 */
+    /* The model's class names (text.classes), each NUL-ended; name[k] points into it. */
+    char names[FM_TEXT_MAX + 1];
+    const char *name[MAX_NAMES];
+    const char *row[MAX_NAMES]; /* the grid's rows' names when each row is one class */
 } job;
 
 /* Every output is checked before the (possibly long) sampling starts; then the
@@ -290,12 +295,51 @@ static int named_classes(job *j)
     return 0;
 }
 
+/* The model's class names into j->name (none: name[0] NULL). */
+static void read_names(job *j)
+{
+    fm_ckpt_state st;
+    char err[256];
+    j->name[0] = NULL;
+    if (fm_ckpt_state_read(&j->w, &st, err, sizeof err) != FM_OK || !st.classes.n)
+        return;
+    memcpy(j->names, st.classes.s, st.classes.n);
+    j->names[st.classes.n] = 0;
+    int k = 0;
+    for (char *p = j->names; p && k < MAX_NAMES - 1 && k < j->w.cfg.num_classes; k++) {
+        j->name[k] = p;
+        if ((p = strchr(p, '\n')) != NULL)
+            *p++ = 0;
+    }
+    j->name[k] = NULL;
+}
+
+/* Row r of a grid of `cols` images labelled labels[i % nlabels] (i = r * cols ..) is
+ * named when all its images are of one class and the model names its classes: 1 when
+ * every row is, j->row then set. */
+static int name_rows(job *j, int n, int cols)
+{
+    const opts *o = &j->o;
+    const int rows = (n + cols - 1) / cols;
+    if (!j->name[0] || !o->nlabels || rows > MAX_NAMES)
+        return 0;
+    for (int r = 0; r < rows; r++) {
+        const int k = o->labels[r * cols % o->nlabels];
+        for (int i = r * cols; i < n && i < (r + 1) * cols; i++)
+            if (o->labels[i % o->nlabels] != k)
+                return 0;
+        j->row[r] = j->name[k];
+    }
+    return 1;
+}
+
 /* The sizes of the run, and the labels checked against the model's classes. */
 static int size_job(job *j)
 {
     const opts *o = &j->o;
     if (named_classes(j) || class_rows(j))
         return 1;
+    read_names(j); /* for the grids, before the weights' memory goes */
     if (o->have_cfg && j->w.cfg.num_classes == 0)
         return cli_error("%s is an unconditional model (num_classes=0): --cfg does not apply",
                          o->weights);
@@ -422,7 +466,8 @@ static int write_outputs(job *j)
     const int N = j->N, ncols = j->tr.ncols;
     const int gc = j->C == 3 ? 3 : 1, th = j->C == 3 ? j->H : j->C * j->H;
     const size_t frame = j->frame;
-    int rc = cli_write_grid(o->out, j->out, N, gc, th, j->H, (int)o->cols);
+    int rc = cli_write_grid(o->out, j->out, N, gc, th, j->H, (int)o->cols,
+                            name_rows(j, N, (int)o->cols) ? j->row : NULL);
     if (rc != 0)
         return rc;
     fprintf(stderr, "wrote %s\n", o->out);
@@ -432,7 +477,9 @@ static int write_outputs(job *j)
             for (int c = 0; c < ncols; c++)
                 memcpy(j->tiles + ((size_t)i * (size_t)ncols + (size_t)c) * frame,
                        j->tr.host + (size_t)c * j->tr.frame + (size_t)i * frame, frame);
-        if ((rc = cli_write_grid(o->traj, j->tiles, N * ncols, gc, th, j->H, ncols)) != 0)
+        /* Row i is sample i, of class labels[i % nlabels]. */
+        if ((rc = cli_write_grid(o->traj, j->tiles, N * ncols, gc, th, j->H, ncols,
+                                 name_rows(j, N, 1) ? j->row : NULL)) != 0)
             return rc;
         fprintf(stderr, "wrote %s\n", o->traj);
     }

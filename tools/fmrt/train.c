@@ -71,7 +71,8 @@ static void usage(FILE *f)
             "                       --batch 128 --epochs 30 --lr 1e-4\n"
             "model:\n"
             "  --arch unet|dit      the network family (default unet; dit: docs/spec/dit.md)\n"
-            "  --preset NAME        base configuration: mnist, tiny (U-Nets), dit, dit-tiny\n"
+            "  --preset NAME        base configuration: mnist, tiny (U-Nets), dit, dit-tiny;\n"
+            "                       for 32x32 RGB (CIFAR-10): cifar, cifar-small, dit-cifar\n"
             "                       (default: the recipe's)\n"
             "  --config key=value   override one config field (repeatable)\n"
             "  --classes K          conditional model with K classes (default: the labels'\n"
@@ -933,16 +934,14 @@ static int open_config(session *s)
     return 0;
 }
 
-/* A new run without --classes: conditional on the classes its labels hold (the largest
- * label + 1 over the whole file, so that --limit does not change the model). */
+/* A new run without --classes: conditional on the data's classes (cli_data: what the
+ * set states, or an IDX file's largest label + 1 over the whole file, so that --limit
+ * does not change the model); unconditional on an unlabelled set. */
 static int classes_of_labels(session *s)
 {
-    int K = 0;
     char msg[200];
-    for (int i = 0; i < s->ds.n; i++)
-        K = s->ds.labels[i] + 1 > K ? s->ds.labels[i] + 1 : K;
-    s->cfg.num_classes = K > s->data.num_classes ? K : s->data.num_classes;
-    s->auto_classes = 1; /* said in the run's first line */
+    s->cfg.num_classes = s->data.num_classes; /* 0: an unlabelled set */
+    s->auto_classes = s->cfg.num_classes > 0; /* said in the run's first line */
     if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
         return cli_error("config: %s", msg);
     return 0;
