@@ -2,6 +2,8 @@
 #ifndef FMRT_CLI_TRAIN_H
 #define FMRT_CLI_TRAIN_H
 
+#include <stdio.h>
+
 #include "cli_config.h"
 
 typedef struct cli_train_opts {
@@ -26,5 +28,11 @@ typedef struct cli_train_opts {
 } cli_train_opts;
 /* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
 int parse_train_args(int argc, char **argv, cli_train_opts *o);
+void cli_train_usage(FILE *f);
+/* The preset of the recipe a new run with these flags takes (--recipe, default quick,
+ * for the flags' architecture), or NULL. */
+const char *cli_train_recipe_preset(const cli_train_opts *o);
+/* --lr-schedule's name as fm_lr_schedule (constant, cosine), or -1. */
+int cli_train_schedule(const char *name);
 
 #endif

@@ -50,286 +50,7 @@ static void on_sigint(int sig)
     g_stop = 1;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: fmrt train (--data PATH | --images F --labels F | --resume F) [options]\n\n"
-            "Trains a flow-matching model (U-Net or DiT) on images.\n\n"
-            "data (the model takes the images' size and channels unless --config says):\n"
-            "  --data PATH          a folder of MNIST-format IDX files (train-images-idx3-ubyte\n"
-            "                       [.gz] and labels: MNIST, Fashion-MNIST), of CIFAR-10\n"
-            "                       batches (data_batch_N.bin), or of PNG/JPEG images (one\n"
-            "                       sub-folder per class, or none), or a pack (fmrt data pack)\n"
-            "  --images F --labels F  IDX files (raw or gzip'd)\n"
-            "  --limit N            use only the first N images\n"
-            "  --flip               mirror a random half of each batch left to right\n"
-            "recipe (what a new run's flags leave open):\n"
-            "  --recipe NAME        quick (default): --preset tiny --batch 32 --steps 3000\n"
-            "                       --lr 3e-4 (dit-tiny, 20000 steps, lr 1e-3 with --arch dit);\n"
-            "                       good digits in about half an hour on 2 cores\n"
-            "                       notebook: the seed notebook's: --preset mnist (dit)\n"
-            "                       --batch 128 --epochs 30 --lr 1e-4\n"
-            "model:\n"
-            "  --arch unet|dit      the network family (default unet; dit: docs/spec/dit.md)\n"
-            "  --preset NAME        base configuration: mnist, tiny (U-Nets), dit, dit-tiny;\n"
-            "                       for 32x32 RGB (CIFAR-10): cifar, cifar-small, dit-cifar\n"
-            "                       (default: the recipe's)\n"
-            "  --config key=value   override one config field (repeatable)\n"
-            "  --classes K          conditional model with K classes (default: the labels'\n"
-            "                       classes, 10 for MNIST; 0: an unconditional model)\n"
-            "  --class-names L      the classes' names, recorded in the model (fmrt sample\n"
-            "                       --class NAME): a,b,c or @FILE with one name per line\n"
-            "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
-               "                       compiled in that opens: fmrt backends lists them)\n"
-            "optimisation:\n"
-            "  --batch N            batch size (the recipe's; the last partial batch is dropped)\n"
-            "  --epochs N           epochs to train\n"
-            "  --steps N            total optimizer steps instead of --epochs\n"
-            "  --lr X --wd X        AdamW learning rate (the recipe's) / weight decay (0.01)\n"
-            "  --lr-schedule S      constant (default) or cosine: from lr down to 0 at the\n"
-            "                       run's last step\n"
-            "  --warmup N           steps of linear warmup to lr (default 0)\n"
-            "  --ema X              EMA decay (0.999)\n"
-            "  --label-drop P       conditional models: label dropout probability (0.1)\n"
-            "  --seed S             Philox seed of the whole run (default 0)\n"
-            "output:\n"
-            "  --out F              weights file written at the end (default weights.fmw)\n"
-            "  --ckpt F             checkpoint written every --ckpt-every steps and at the end\n"
-            "                       (default: --out with .ckpt for .fmw; with --resume, F)\n"
-            "  --ckpt-every N       steps between checkpoints (default 500)\n"
-            "  --no-ckpt            no checkpoint (Ctrl-C then keeps only the weights)\n"
-            "  --resume F           continue the run of checkpoint F bit-identically (the\n"
-            "                       original command with --resume F added, or just\n"
-            "                       --resume F: the data's path, --limit, model, recipe and\n"
-            "                       length are F's)\n"
-            "  --log F              CSV of step,epoch,loss,img_per_s\n"
-            "  --log-every N        progress line every N steps when stderr is not a TTY (50)\n"
-            "  --preview-every N    every N steps, a grid sampled from the EMA weights (the\n"
-            "                       same noise each time; a row per class, guidance 2, 20\n"
-            "                       Euler steps), replacing the last one\n"
-            "  --preview F          that grid's PNG file (default: --out with -preview.png)\n"
-            "  --skip-nonfinite     skip steps whose loss or gradient is NaN/inf (counted)\n"
-            "                       instead of stopping with the last checkpoint kept\n"
-            "data parallel (mpirun -np N fmrt train ... --dist):\n"
-            "  --dist               one rank of N: each takes batch/N rows of every global\n"
-            "                       batch; gradients averaged by MPI (NCCL for cuda ranks);\n"
-            "                       rank 0 logs and writes the files (on by itself under mpirun)\n"
-            "  --dist-check N       compare the ranks' parameter checksums every N steps (100)\n\n"
-            "--steps / --epochs count from the start of the run, also after --resume.\n"
-            "Ctrl-C finishes the current step, writes --out and --ckpt, and exits with\n"
-            "status 130 (a second Ctrl-C ends it at once).\n");
-}
-
 typedef cli_train_opts opts;
-
-/* Named recipes: what a new run takes for the flags it leaves out (the preset, when
- * its architecture is the run's, the batch, the length and the lr). quick is the
- * README's: good digits on a 2-core CPU in about half an hour (README "Shipped
- * weights" measures both); notebook is the seed notebook's. */
-static const struct recipe {
-    const char *name, *preset;
-    int batch;
-    long long steps, epochs;
-    double lr;
-} recipes[] = {
-    {"quick", "tiny", 32, 3000, 0, 3e-4},
-    {"quick", "dit-tiny", 32, 20000, 0, 1e-3},
-    {"notebook", "mnist", 128, 0, 30, 1e-4},
-    {"notebook", "dit", 128, 0, 30, 1e-4},
-};
-
-/* The architecture id the flags ask for (--arch, else --preset's, else the U-Net's);
- * -1 when they name none (cli_build_config says why later). */
-static int wanted_arch(const cli_config_opts *c)
-{
-    fm_config cfg;
-    const fm_arch *a = fm_arch_find(c->arch ? c->arch : "unet");
-    if (!c->arch && c->preset)
-        return fm_config_preset(&cfg, c->preset) == FM_OK ? (int)cfg.arch : -1;
-    return a ? a->id : -1;
-}
-
-/* --recipe (default quick) fills in what a new run's flags leave open. */
-/* The recipe --recipe names (default quick) for the flags' architecture, or NULL. */
-static const struct recipe *find_recipe(const opts *o)
-{
-    const char *name = o->recipe ? o->recipe : "quick";
-    const int arch = wanted_arch(&o->cfg);
-    fm_config cfg;
-    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
-        const int same = arch < 0 || (fm_config_preset(&cfg, recipes[i].preset) == FM_OK &&
-                                      (int)cfg.arch == arch);
-        if (strcmp(recipes[i].name, name) == 0 && same)
-            return &recipes[i];
-    }
-    return NULL;
-}
-
-static int apply_recipe(opts *o)
-{
-    const struct recipe *r = find_recipe(o);
-    if (!r)
-        return cli_usage_error(CMD, "--recipe %s: quick or notebook", o->recipe);
-    if (!o->cfg.preset)
-        o->cfg.preset = r->preset;
-    if (!o->have_batch)
-        o->batch = r->batch;
-    if (!o->steps && !o->have_epochs) {
-        o->steps = r->steps;
-        o->epochs = r->epochs;
-    }
-    if (!o->have_lr)
-        o->lr = r->lr;
-    return 0;
-}
-
-/* A default output name: --out's with `suffix` for .fmw (or added), into buf. */
-static const char *beside_out(const opts *o, const char *suffix, char *buf, size_t len)
-{
-    size_t n = strlen(o->out);
-    if (n > 4 && strcmp(o->out + n - 4, ".fmw") == 0)
-        n -= 4;
-    if (n + strlen(suffix) >= len) {
-        cli_usage_error(CMD, "--out: a name of %zu characters is too long", n);
-        return NULL;
-    }
-    memcpy(buf, o->out, n);
-    memcpy(buf + n, suffix, strlen(suffix) + 1);
-    return buf;
-}
-
-/* FM_LR_* of a --lr-schedule name, -1 for another. */
-static int schedule_id(const char *name)
-{
-    return strcmp(name, "constant") == 0 ? FM_LR_CONSTANT
-           : strcmp(name, "cosine") == 0 ? FM_LR_COSINE
-                                         : -1;
-}
-
-/* The flags against each other, once all are read; fills in --ckpt-every's default. */
-static int check_train_args(opts *o)
-{
-    if (o->data && (o->images || o->labels))
-        return cli_usage_error(CMD, "give --data DIR or --images/--labels, not both");
-    if (!o->data && (!o->images || !o->labels) && (!o->resume || o->images || o->labels))
-        return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
-    if (o->steps && o->have_epochs)
-        return cli_usage_error(CMD, "give --steps or --epochs, not both");
-    if (o->no_ckpt && (o->ckpt || o->ckpt_every))
-        return cli_usage_error(CMD, "--no-ckpt with --ckpt or --ckpt-every");
-    /* Checkpoints are on by default: a resumed run goes on writing its own. */
-    if (!o->no_ckpt && !o->ckpt && o->resume)
-        o->ckpt = o->resume;
-    if (!o->no_ckpt && !o->ckpt &&
-        !(o->ckpt = beside_out(o, ".ckpt", o->ckpt_default, sizeof o->ckpt_default)))
-        return 2;
-    if (o->preview && !o->preview_every)
-        return cli_usage_error(CMD, "--preview needs --preview-every N");
-    if (o->preview_every && !o->preview &&
-        !(o->preview =
-              beside_out(o, "-preview.png", o->preview_default, sizeof o->preview_default)))
-        return 2;
-    if (o->preview && cli_check_ext("--preview", o->preview, ".png", "previews are PNG images"))
-        return 2;
-    if (o->ckpt && !o->ckpt_every)
-        o->ckpt_every = 500;
-    if (o->lr_schedule && schedule_id(o->lr_schedule) < 0)
-        return cli_usage_error(CMD, "--lr-schedule %s: constant or cosine", o->lr_schedule);
-    return o->resume ? 0 : apply_recipe(o);
-}
-
-/* The flags' defaults: the seed notebook's recipe (flow.h). */
-static void default_train_args(opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->out = "weights.fmw";
-    o->log_every = 50;
-    o->wd = 0.01;
-    o->ema = 0.999;
-    o->label_drop = 0.1;
-    o->dist_check = 100;
-}
-
-/* The flags without a value; 1 when a is one of them. */
-static int switch_flag(const char *a, opts *o)
-{
-    int *on = strcmp(a, "--skip-nonfinite") == 0 ? &o->skip_nonfinite
-              : strcmp(a, "--dist") == 0         ? &o->dist
-              : strcmp(a, "--no-ckpt") == 0      ? &o->no_ckpt
-              : strcmp(a, "--flip") == 0         ? &o->flip
-                                                 : NULL;
-    if (on)
-        *on = 1;
-    return on != NULL;
-}
-
-int parse_train_args(int argc, char **argv, opts *o)
-{
-    default_train_args(o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-            return CLI_HELP;
-        if (switch_flag(a, o))
-            continue;
-        int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
-        if (r == 0)
-            continue;
-        if (r > 0)
-            return r;
-        if (strncmp(a, "--", 2) != 0)
-            return cli_usage_error(CMD, "unexpected argument '%s'", a);
-        if (i + 1 >= argc)
-            return cli_usage_error(CMD, "%s needs a value", a);
-        const char *v = argv[++i];
-        const char **str = NULL, *key = NULL; /* key: fm_train_opt_check's name */
-        long long *num = NULL, lo = 1, hi = 1ll << 29;
-        double *real = NULL;
-        int *have = NULL;
-        /* clang-format off */
-        if (strcmp(a, "--data") == 0) str = &o->data;
-        else if (strcmp(a, "--images") == 0) str = &o->images;
-        else if (strcmp(a, "--labels") == 0) str = &o->labels;
-        else if (strcmp(a, "--backend") == 0) str = &o->backend;
-        else if (strcmp(a, "--out") == 0) str = &o->out;
-        else if (strcmp(a, "--ckpt") == 0) str = &o->ckpt;
-        else if (strcmp(a, "--resume") == 0) str = &o->resume;
-        else if (strcmp(a, "--log") == 0) str = &o->log;
-        else if (strcmp(a, "--lr-schedule") == 0) str = &o->lr_schedule;
-        else if (strcmp(a, "--recipe") == 0) str = &o->recipe;
-        else if (strcmp(a, "--class-names") == 0) str = &o->class_names;
-        else if (strcmp(a, "--preview") == 0) str = &o->preview;
-        else if (strcmp(a, "--preview-every") == 0) num = &o->preview_every;
-        else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
-        else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = FM_MAX_BATCH, have = &o->have_batch;
-        else if (strcmp(a, "--epochs") == 0) num = &o->epochs, hi = 1000000, have = &o->have_epochs;
-        else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = FM_MAX_STEPS;
-        else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = FM_MAX_SEED, have = &o->have_seed;
-        else if (strcmp(a, "--ckpt-every") == 0) num = &o->ckpt_every;
-        else if (strcmp(a, "--limit") == 0) num = &o->limit, hi = 1ll << 31;
-        else if (strcmp(a, "--log-every") == 0) num = &o->log_every;
-        else if (strcmp(a, "--dist-check") == 0) num = &o->dist_check, have = &o->have_dist_check;
-        else if (strcmp(a, "--lr") == 0) real = &o->lr, key = "lr", have = &o->have_lr;
-        else if (strcmp(a, "--wd") == 0) real = &o->wd, key = "weight_decay", have = &o->have_wd;
-        else if (strcmp(a, "--ema") == 0) real = &o->ema, key = "ema_decay", have = &o->have_ema;
-        else if (strcmp(a, "--label-drop") == 0) real = &o->label_drop, key = "label_drop", have = &o->have_drop;
-        else return cli_usage_error(CMD, "unknown option '%s'", a);
-        /* clang-format on */
-        char msg[128];
-        if (str)
-            *str = v;
-        else if (num && cli_int(a, v, lo, hi, num))
-            return 2;
-        else if (real && cli_float(a, v, -DBL_MAX, DBL_MAX, real))
-            return 2;
-        /* The rule a resumed checkpoint's value is held to as well (flow.h). */
-        if (real && fm_train_opt_check(key, *real, msg, sizeof msg) != FM_OK)
-            return cli_usage_error(CMD, "%s %s: %s", a, v, msg);
-        if (have)
-            *have = 1;
-    }
-    return check_train_args(o);
-}
 
 /* 1 when --config set `key` (key=...). */
 static int config_given(const cli_config_opts *c, const char *key)
@@ -763,9 +484,8 @@ static int same_model(session *s)
     if (!o->cfg.given)
         return 0;
     cli_config_opts c = o->cfg; /* the preset a new run's recipe chose, as it did */
-    const struct recipe *r = c.preset ? NULL : find_recipe(o);
-    if (r)
-        c.preset = r->preset;
+    if (!c.preset)
+        c.preset = cli_train_recipe_preset(o);
     if (cli_build_config(&c, &flags) != 0)
         return 1;
     /* What a new run took from its data unless the flags said. */
@@ -1060,7 +780,7 @@ static int same_schedule(const session *s)
     const opts *o = &s->o;
     const fm_train_opts *to = &s->st.opts;
     static const char *const names[] = {"constant", "cosine"};
-    if (o->lr_schedule && (uint32_t)schedule_id(o->lr_schedule) != to->lr_schedule)
+    if (o->lr_schedule && (uint32_t)cli_train_schedule(o->lr_schedule) != to->lr_schedule)
         return cli_error("--lr-schedule %s differs from the checkpoint's %s: a resumed run "
                          "keeps its schedule",
                          o->lr_schedule, names[to->lr_schedule]);
@@ -1145,7 +865,7 @@ static int new_model(session *s)
     s->st.opts.label_drop = (float)o->label_drop;
     s->st.opts.seed = (uint64_t)o->seed;
     /* The schedule's length is this run's (a resume to another length stretches it). */
-    s->st.opts.lr_schedule = (uint32_t)(o->lr_schedule ? schedule_id(o->lr_schedule) : FM_LR_CONSTANT);
+    s->st.opts.lr_schedule = (uint32_t)(o->lr_schedule ? cli_train_schedule(o->lr_schedule) : FM_LR_CONSTANT);
     s->st.opts.warmup = (uint64_t)o->warmup;
     s->st.opts.decay_steps = (uint64_t)s->total;
     char msg[160];
@@ -1241,7 +961,7 @@ int cmd_train(int argc, char **argv)
     session s = {.st = {.opts = fm_train_defaults()}};
     int rc = parse_train_args(argc, argv, &s.o);
     if (rc == CLI_HELP) {
-        usage(stdout);
+        cli_train_usage(stdout);
         return 0;
     }
     if (rc)
