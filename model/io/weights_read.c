@@ -63,7 +63,7 @@ const char *fm_file_kind(const uint8_t *p, size_t n)
         size_t n;
         const char *magic, *kind;
     } magics[] = {
-        {8, "FMRTFID1", "fmrt eval's feature statistics (.fms)"},
+        {7, "FMRTFID", "fmrt eval's feature statistics (.fms)"},
         {7, "FMRTWGT", "an fmrt weights file of another format generation"},
         {2, "\x1f\x8b", "gzip-compressed data (decompress it first)"},
         {4, "PK\x03\x04", "a zip archive (a PyTorch .pt/.pth? convert it first)"},

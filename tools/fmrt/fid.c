@@ -10,7 +10,8 @@
 #include "crc32.h"
 #include "io.h"
 
-#define HEAD 24 /* magic 8, dim 4, classifier CRC 4, n 8 */
+#define HEAD_V1 24 /* magic 8, dim 4, classifier CRC 4, n 8 */
+#define HEAD 32    /* FMRTFID2: + info bytes 4, zero 4 */
 
 void cli_stats_free(cli_stats *s)
 {
@@ -40,6 +41,7 @@ int cli_stats_compute(cli_stats *s, const float *feat, int64_t n, int dim, uint3
         return 1;
     s->n = n;
     s->cls_crc = cls_crc;
+    s->info[0] = 0;
     double *c = malloc(sizeof(double) * (size_t)dim);
     if (!c) {
         cli_stats_free(s);
@@ -259,37 +261,93 @@ int cli_stats_save(const cli_stats *s, const char *path)
     uint8_t head[HEAD], tail[4];
     uint64_t n = (uint64_t)s->n;
     size_t nm = sizeof(double) * (size_t)s->dim, nc = nm * (size_t)s->dim;
+    const char *end = memchr(s->info, 0, sizeof s->info);
+    size_t ni = end ? (size_t)(end - s->info) : sizeof s->info - 1;
     memcpy(head, CLI_STATS_MAGIC, 8);
     put32(head + 8, (uint32_t)s->dim);
     put32(head + 12, s->cls_crc);
     put32(head + 16, (uint32_t)n);
     put32(head + 20, (uint32_t)(n >> 32));
-    uint32_t crc = fm_crc32(fm_crc32(fm_crc32(0, head, HEAD), s->mean, nm), s->cov, nc);
+    put32(head + 24, (uint32_t)ni);
+    put32(head + 28, 0);
+    uint32_t crc = fm_crc32(0, head, HEAD);
+    crc = fm_crc32(fm_crc32(fm_crc32(crc, s->info, ni), s->mean, nm), s->cov, nc);
     put32(tail, crc);
-    const void *chunks[4] = {head, s->mean, s->cov, tail};
-    size_t sizes[4] = {HEAD, nm, nc, 4};
+    const void *chunks[5] = {head, s->info, s->mean, s->cov, tail};
+    size_t sizes[5] = {HEAD, ni, nm, nc, 4};
     char err[768];
-    if (fm_file_write_atomic(path, chunks, sizes, 4, err, sizeof err) != FM_OK)
+    if (fm_file_write_atomic(path, chunks, sizes, 5, err, sizeof err) != FM_OK)
         return cli_error("%s", err);
     return 0;
 }
 
-int cli_is_stats_file(const char *path) { return cli_file_has_magic(path, CLI_STATS_MAGIC, 8); }
-
-/* The header of a file of len bytes: dim and n, checked against len. */
-static int parse_head(const uint8_t *p, size_t len, const char *path, cli_stats *s)
+int cli_is_stats_magic(const unsigned char *p, size_t len)
 {
-    if (len < HEAD + 4 || memcmp(p, CLI_STATS_MAGIC, 8) != 0)
+    return len >= 8 &&
+           (memcmp(p, CLI_STATS_MAGIC, 8) == 0 || memcmp(p, CLI_STATS_MAGIC_V1, 8) == 0);
+}
+
+int cli_is_stats_file(const char *path)
+{
+    return cli_file_has_magic(path, CLI_STATS_MAGIC, 8) ||
+           cli_file_has_magic(path, CLI_STATS_MAGIC_V1, 8);
+}
+
+int cli_stats_info(const cli_stats *s, const char *key, char *buf, size_t len)
+{
+    const size_t kl = strlen(key);
+    for (const char *at = s->info; *at;) {
+        const char *nl = strchr(at, '\n'), *end = nl ? nl : at + strlen(at);
+        if ((size_t)(end - at) > kl && memcmp(at, key, kl) == 0 && at[kl] == '=' &&
+            (size_t)(end - at) - kl - 1 < len) {
+            snprintf(buf, len, "%.*s", (int)((size_t)(end - at) - kl - 1), at + kl + 1);
+            return 1;
+        }
+        at = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+/* The record of an FMRTFID2 file (p[0..len) holds at least its header): its length
+ * in range and within the file, no control character but '\n' (as text.* of a
+ * weights file: UTF-8 paths pass); into s->info. *head:
+ * where the numbers start. */
+static int parse_info(const uint8_t *p, size_t len, const char *path, cli_stats *s, size_t *head)
+{
+    const uint32_t ni = get32(p + 24);
+    if (ni >= CLI_STATS_INFO || get32(p + 28) != 0 || (size_t)ni > len - HEAD - 4)
+        return cli_error("%s: bad header: a record of %u bytes (expected < %d) or a reserved "
+                         "field not 0",
+                         path, ni, CLI_STATS_INFO);
+    for (uint32_t k = 0; k < ni; k++)
+        if ((p[HEAD + k] < 0x20 && p[HEAD + k] != '\n') || p[HEAD + k] == 0x7f)
+            return cli_error("%s: the record's byte %u is a control character", path, k);
+    memcpy(s->info, p + HEAD, ni);
+    s->info[ni] = 0;
+    *head = HEAD + ni;
+    return 0;
+}
+
+/* The header of a file of len bytes: dim and n (and an FMRTFID2 file's record),
+ * checked against len; *head: where the mean starts. */
+static int parse_head(const uint8_t *p, size_t len, const char *path, cli_stats *s, size_t *head)
+{
+    const int v2 = len >= HEAD + 4 && memcmp(p, CLI_STATS_MAGIC, 8) == 0;
+    if (!v2 && (len < HEAD_V1 + 4 || memcmp(p, CLI_STATS_MAGIC_V1, 8) != 0))
         return cli_error("%s: not a feature statistics file (magic %s)", path, CLI_STATS_MAGIC);
     uint32_t dim = get32(p + 8);
     uint64_t n = get32(p + 16) | (uint64_t)get32(p + 20) << 32;
+    s->info[0] = 0;
+    *head = HEAD_V1;
+    if (v2 && parse_info(p, len, path, s, head))
+        return 1;
     if (dim < 1 || dim > 4096)
         return cli_error("%s: bad header: dimension %u, expected 1..4096", path, dim);
     if (n < 2 || n > CLI_STATS_MAX_N)
         return cli_error("%s: bad header: %llu images summarised, expected 2..2^40 (a covariance "
                          "needs 2)",
                          path, (unsigned long long)n);
-    size_t want = HEAD + sizeof(double) * ((size_t)dim + (size_t)dim * dim) + 4;
+    size_t want = *head + sizeof(double) * ((size_t)dim + (size_t)dim * dim) + 4;
     if (len != want)
         return cli_error("%s: %zu bytes, a file of dimension %u has %zu", path, len, dim, want);
     if (fm_crc32(0, p, len - 4) != get32(p + len - 4))
@@ -350,15 +408,16 @@ int cli_stats_load_dim(cli_stats *s, const char *path, int dim)
     size_t len = 0;
     if (cli_read_file(path, &data, &len))
         return 1;
-    int rc = parse_head(data, len, path, s);
+    size_t head = 0;
+    int rc = parse_head(data, len, path, s, &head);
     if (rc == 0 && dim > 0 && s->dim != dim)
         rc = cli_error("%s: features of dimension %d, fmrt's classifier has %d: not statistics "
                        "of this classifier",
                        path, s->dim, dim);
     if (rc == 0) {
         size_t nm = sizeof(double) * (size_t)s->dim, nc = nm * (size_t)s->dim;
-        memcpy(s->mean, data + HEAD, nm);
-        memcpy(s->cov, data + HEAD + nm, nc);
+        memcpy(s->mean, data + head, nm);
+        memcpy(s->cov, data + head + nm, nc);
         rc = check_mean(s, path);
         if (rc == 0)
             rc = check_cov(s, path);
