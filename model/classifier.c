@@ -1,5 +1,6 @@
-/* The MNIST classifier of classifier.h as an architecture (fm_arch_classifier) whose
- * forward gives the logits; its API and training step are classifier_api.c's. */
+/* The classifier of classifier.h as an architecture (fm_arch_classifier) whose
+ * forward gives the logits; its API and training step are classifier_api.c's. The
+ * shapes below are those of one config: C in_channels, S image, K classes. */
 #include "classifier.h"
 
 #include <math.h>
@@ -13,9 +14,9 @@ enum { C1, C2, C3, FC1, FC2 }; /* layer k: weight = param 2k, bias = param 2k + 
 /* The classifier's state in the model: the activations of one forward (backward
  * reads them) and where fm_classifier_forward wants the features. */
 typedef struct cls_state {
-    fm_tensor a1, h1;   /* [N,16,28,28] pre- and post-SiLU */
-    fm_tensor a2, h2;   /* [N,32,14,14] */
-    fm_tensor a3, h3;   /* [N,64,7,7] */
+    fm_tensor a1, h1;   /* [N,16,S,S] pre- and post-SiLU */
+    fm_tensor a2, h2;   /* [N,32,S/2,S/2] */
+    fm_tensor a3, h3;   /* [N,64,S/4,S/4] */
     fm_tensor z4, f;    /* [N,128] */
     fm_tensor features; /* f is copied here when present */
 } cls_state;
@@ -25,31 +26,50 @@ static cls_state *state(fm_model *m) { return FM_MODEL_STATE(m, cls_state); }
 
 /* ---- the architecture ----------------------------------------------------------------- */
 
-static void layout(const fm_config *cfg, fm_layout *b)
+int fm_classifier_classes(const fm_config *cfg)
 {
-    (void)cfg;
-    fm_lay_conv(b, "", "c1", 16, 1, 3);
-    fm_lay_conv(b, "", "c2", 32, 16, 3);
-    fm_lay_conv(b, "", "c3", 64, 32, 3);
-    fm_lay_linear(b, "", "fc1", FM_CLS_FEATURES, 64 * 7 * 7);
-    fm_lay_linear(b, "", "fc2", FM_CLS_CLASSES, FM_CLS_FEATURES);
+    /* num_classes 0: a file from before classifiers recorded K, all MNIST digits. */
+    return cfg->num_classes ? cfg->num_classes : FM_CLS_DEFAULT_CLASSES;
 }
 
+/* fc1's inputs: h3 flattened, 64 (S/4)^2. */
+static int flat_in(const fm_config *c)
+{
+    return 64 * (c->image / 4) * (c->image / 4);
+}
+
+static void layout(const fm_config *cfg, fm_layout *b)
+{
+    fm_lay_conv(b, "", "c1", 16, cfg->in_channels, 3);
+    fm_lay_conv(b, "", "c2", 32, 16, 3);
+    fm_lay_conv(b, "", "c3", 64, 32, 3);
+    fm_lay_linear(b, "", "fc1", FM_CLS_FEATURES, flat_in(cfg));
+    fm_lay_linear(b, "", "fc2", fm_classifier_classes(cfg), FM_CLS_FEATURES);
+}
+
+#define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
+
+/* C 1 or 3; S 8..256 and a multiple of 4 (two stride-2 convolutions halve it twice
+ * exactly); K 2..256 (a label is one byte), or 0 for the default 10. */
 static fm_status check(const fm_config *c, char *msg, size_t len)
 {
-    if (c->in_channels != 1 || c->image != FM_CLS_IMAGE) {
-        snprintf(msg, len, "the classifier takes in_channels=1 image=%d, not %d and %d",
-                 FM_CLS_IMAGE, c->in_channels, c->image);
-        return FM_ERR_ARG;
-    }
+    if (c->in_channels != 1 && c->in_channels != 3)
+        BAD("in_channels %d: the classifier takes 1 (grey) or 3 (RGB)", c->in_channels);
+    if (c->image < FM_CLS_MIN_IMAGE || c->image > FM_CLS_MAX_IMAGE || c->image % 4 != 0)
+        BAD("image %d: the classifier takes %d..%d, a multiple of 4", c->image, FM_CLS_MIN_IMAGE,
+            FM_CLS_MAX_IMAGE);
+    if (c->num_classes == 1 || c->num_classes > FM_CLS_MAX_CLASSES)
+        BAD("num_classes %d: the classifier tells 2..%d classes apart", c->num_classes,
+            FM_CLS_MAX_CLASSES);
     return FM_OK;
 }
 
+#undef BAD
+
 static int out_shape(const fm_config *c, int64_t n, int64_t shape[4])
 {
-    (void)c;
     shape[0] = n;
-    shape[1] = FM_CLS_CLASSES;
+    shape[1] = fm_classifier_classes(c);
     return 2;
 }
 
@@ -66,12 +86,13 @@ static fm_status create(fm_model *m)
     return FM_OK;
 }
 
-/* Convolutions 2 Cin Cout 9 Ho Wo, linears 2 In Out. */
+/* Convolutions 2 Cin Cout 9 Ho Wo, linears 2 In Out (the preset: 0.0169). */
 static double gflop(const fm_config *c)
 {
-    (void)c;
-    return (2.0 * 1 * 16 * 9 * 784 + 2.0 * 16 * 32 * 9 * 196 + 2.0 * 32 * 64 * 9 * 49 +
-            2.0 * 3136 * FM_CLS_FEATURES + 2.0 * FM_CLS_FEATURES * FM_CLS_CLASSES) / 1e9;
+    const double s1 = (double)c->image * c->image, s2 = s1 / 4, s3 = s1 / 16;
+    return (2.0 * c->in_channels * 16 * 9 * s1 + 2.0 * 16 * 32 * 9 * s2 + 2.0 * 32 * 64 * 9 * s3 +
+            2.0 * flat_in(c) * FM_CLS_FEATURES + 2.0 * FM_CLS_FEATURES * fm_classifier_classes(c)) /
+           1e9;
 }
 
 /* ---- forward ------------------------------------------------------------------------ */
@@ -100,10 +121,10 @@ static fm_status forward(fm_model *m, int keep, const fm_tensor *P, const fm_ten
 {
     (void)keep, (void)t, (void)y;
     cls_state *r = state(m);
-    const int64_t N = x->shape[0];
-    FM_TRY(conv_silu(m, P, C1, 1, x, &r->a1, &r->h1, 16, 28));
-    FM_TRY(conv_silu(m, P, C2, 2, &r->h1, &r->a2, &r->h2, 32, 14));
-    FM_TRY(conv_silu(m, P, C3, 2, &r->h2, &r->a3, &r->h3, 64, 7));
+    const int64_t N = x->shape[0], S = m->cfg.image;
+    FM_TRY(conv_silu(m, P, C1, 1, x, &r->a1, &r->h1, 16, S));
+    FM_TRY(conv_silu(m, P, C2, 2, &r->h1, &r->a2, &r->h2, 32, S / 2));
+    FM_TRY(conv_silu(m, P, C3, 2, &r->h2, &r->a3, &r->h3, 64, S / 4));
     FM_TRY(fm_new2(m->be, &r->z4, N, FM_CLS_FEATURES));
     FM_TRY(fm_new_like(m->be, &r->f, r->z4));
     FM_TRY(fm_do(m->be, (fm_call){.op = FM_OP_LINEAR_FWD,
@@ -159,14 +180,14 @@ static fm_status backward(fm_model *m, const fm_tensor *dlogits)
 }
 
 static const fm_preset presets[] = {
-    {"classifier", {.in_channels = 1, .image = FM_CLS_IMAGE}},
+    {"classifier", {.in_channels = 1, .image = FM_CLS_DEFAULT_IMAGE}},
     {NULL, {0}},
 };
 
 const fm_arch fm_arch_classifier = {
     .name = "classifier",
     .id = 2,
-    .fields = FM_FIELD(in_channels) | FM_FIELD(image),
+    .fields = FM_FIELD(in_channels) | FM_FIELD(image) | FM_FIELD(num_classes),
     .presets = presets,
     .velocity = 0,
     .check = check,

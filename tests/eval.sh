@@ -5,7 +5,13 @@
 # - the label accuracy of labelled real digits is the classifier's own test accuracy
 #   (train-classifier's, on the same digits) within one digit;
 # - a weights file is sampled (2 steps) and measured, with labels from --classes;
-# - every bad input is one error line and a non-zero exit.
+# - every bad input is one error line and a non-zero exit;
+# - any classifier (--classifier): a colour one trained on a synthetic CIFAR-format
+#   set measures a tiny colour model of the same set (finite numbers, a line per class
+#   by the classifier's names, its recorded data as the default reference, statistics
+#   that record their classifier and data), and a model of another shape or class
+#   count is refused, a model, reference or statistics file of another data set than
+#   the classifier's warned about, each in one line.
 # Usage: eval.sh FMRT TEST_DATA_DIR (tests/data) SOURCE_DIR
 set -euo pipefail
 fmrt=$1
@@ -62,7 +68,7 @@ eval_acc=$(sed -n 's/.* acc \([0-9.]*\)% .*/\1/p' "$t/acc")
 # The two classify in batches of different sizes (250 and 32), so on the cpu backend the
 # GEMMs may sum in another order; a digit whose two top logits tie within that rounding
 # may flip. One digit of the 256 (0.39 points) is allowed; more is a real difference.
-n_test=$(sed -n 's/^test accuracy [0-9.]*% (\([0-9]*\) digits).*/\1/p' "$t/train.log")
+n_test=$(sed -n 's/^test accuracy [0-9.]*% (\([0-9]*\) images).*/\1/p' "$t/train.log")
 if [ -z "$test_acc" ] || [ -z "$eval_acc" ] ||
     ! awk -v a="$eval_acc" -v b="$test_acc" -v n="${n_test:-256}" \
         'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 100 / n + 0.005) }'; then
@@ -105,4 +111,76 @@ expect_one "unconditional model" "$fmrt" eval "$src/model/tiny-uncond.fmw" --cla
 expect_one "statistics file" "$fmrt" eval --sanity --ref "$t/fix.fms"
 expect_one "not a classifier" "$fmrt" eval "$im" --classifier "$src/model/tiny-cond.fmw" --ref "$im"
 expect_one "--sampler" "$fmrt" eval "$src/model/tiny-cond.fmw" --sampler rk4
+
+# Any classifier: a colour one (3x32x32, 10 named classes) and a tiny colour model of
+# the same synthetic CIFAR-format set.
+"$src/tests/data/make-cifar.sh" "$t/cifar" 160 40
+"$fmrt" train-classifier --data "$t/cifar" --epochs 6 --lr 3e-3 --batch 32 --seed 2 --backend $b \
+    --out "$t/cc.fmw" 2>"$t/cc.log" </dev/null || { cat "$t/cc.log"; exit 1; }
+tiny=(--batch 8 --seed 4 --config base_channels=8 --steps 2 --no-ckpt --backend $b)
+"$fmrt" train --data "$t/cifar" "${tiny[@]}" --out "$t/cm.fmw" </dev/null 2>/dev/null
+"$fmrt" eval "$t/cm.fmw" --classifier "$t/cc.fmw" --n 24 --steps 2 --batch 12 --backend $b \
+    --samples-out "$t/cm.u8" --save-stats "$t/cm.fms" >"$t/col" 2>"$t/col.err"
+cat "$t/col"
+line=$(head -1 "$t/col")
+for k in fid conf kl; do # finite: digits, not nan or inf
+    v=$(sed -n "s/^\(.* \)\{0,1\}$k \([^ ]*\) .*/\2/p" <<<"$line")
+    if ! grep -Eqx '[0-9]+\.[0-9]+' <<<"$v"; then echo "FAIL: colour $k '$v' is not finite"; exit 1; fi
+    echo "ok: colour $k = $v"
+done
+grep -q "ref 40 " <<<"$line" || { echo "FAIL: the default reference is not the classifier's test split (40)"; exit 1; }
+grep -q "^  class red  *predicted [0-9]*  asked [0-9]*  right [0-9.]*%$" "$t/col" &&
+    [ "$(grep -c '^  class ' "$t/col")" -eq 10 ] ||
+    { echo "FAIL: no line per class by the classifier's names"; exit 1; }
+"$fmrt" eval "$t/cm.u8" --classifier "$t/cc.fmw" --json --backend $b >"$t/raw.json" 2>/dev/null
+grep -q '"class_names":\["red","green","blue"' "$t/raw.json" || { echo "FAIL: class_names"; cat "$t/raw.json"; exit 1; }
+if [ "$(sed -n 's/^fid \([0-9.]*\) .*/\1/p' "$t/col")" != "$(printf '%.3f' "$(field fid <"$t/raw.json")")" ]; then
+    echo "FAIL: the raw colour images (--samples-out) measure another FID"; exit 1
+fi
+"$fmrt" eval "$t/cm.u8" --classifier "$t/cc.fmw" --ref "$t/cm.fms" --json --backend $b >"$t/self3" 2>/dev/null
+check "colour FID against its saved statistics" "$(field fid <"$t/self3")" "x >= 0 && x < 1e-6"
+echo "ok: a colour model measured by a colour classifier; its raw images and statistics agree"
+
+# Refusals, one line each: statistics of another classifier (named by the file's record),
+# a model of another shape, a conditional model of another class count (a classifier
+# of 5 digit classes: the fixture's labels mod 5).
+expect_one "cm.fms holds the features of another classifier \(cc.fmw, CRC 0x" \
+    "$fmrt" eval "$im" --ref "$t/cm.fms"
+expect_one "cm.fmw makes 3x32x32 images; the classifier .*classifier.fmw measures 1x28x28" \
+    "$fmrt" eval "$t/cm.fmw" --n 2 --steps 1
+mkdir "$t/k5"
+ln -s "$im" "$t/k5/train-images-idx3-ubyte.gz"
+{ printf '\000\000\010\001\000\000\001\000'; gzip -dc "$lb" | tail -c +9 | tr '\005\006\007\010\011' '\000\001\002\003\004'; } \
+    >"$t/k5/train-labels-idx1-ubyte"
+"$fmrt" train-classifier --data "$t/k5" --epochs 1 --batch 64 --backend $b --out "$t/k5.fmw" 2>/dev/null </dev/null
+expect_one "tiny-cond.fmw is conditional on 10 classes, the classifier .*k5.fmw tells 5 apart" \
+    "$fmrt" eval "$src/model/tiny-cond.fmw" --classifier "$t/k5.fmw" --n 2 --steps 1
+
+# Warnings, one line each, and the run goes on: a model trained on another set than the
+# classifier's; a model naming its classes otherwise than the shipped digit classifier (a
+# Fashion-MNIST model's names); a reference set and a statistics file of another set.
+warn_one() { # warn_one PATTERN CMD...: exit 0, PATTERN on exactly one line of stderr
+    local pat=$1
+    shift
+    "$@" >"$t/out" 2>"$t/err" </dev/null || { echo "FAIL: exit $? from: $*"; cat "$t/err"; exit 1; }
+    if [ "$(grep -Ec -- "$pat" "$t/err")" -ne 1 ] || [ "$(grep -c -- "warning: " "$t/err")" -ne \
+        $((1 + $(grep -c -- "warning: FID of" "$t/err"))) ]; then
+        echo "FAIL: '$*' does not warn once with /$pat/:"; cat "$t/err"; exit 1
+    fi
+    echo "ok: $(grep -E -- "$pat" "$t/err" | head -c 200)"
+}
+cp -r "$t/cifar" "$t/cifar2"
+"$fmrt" train --data "$t/cifar2" "${tiny[@]}" --out "$t/cm2.fmw" </dev/null 2>/dev/null
+warn_one "warning: .*cm2.fmw was trained on .*/cifar2, the classifier .*cc.fmw on .*/cifar: the numbers measure another data set" \
+    "$fmrt" eval "$t/cm2.fmw" --classifier "$t/cc.fmw" --n 4 --steps 1 --backend $b
+"$fmrt" train --data "$data/mnist" "${tiny[@]}" --preset tiny \
+    --class-names t-shirt,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,boot \
+    --out "$t/fashion.fmw" </dev/null 2>/dev/null
+warn_one "warning: .*fashion.fmw names its classes t-shirt,trouser,.*; the classifier .*classifier.fmw names none" \
+    "$fmrt" eval "$t/fashion.fmw" --n 4 --steps 1 --backend $b
+warn_one "warning: the reference .*cifar2 is not the data the classifier .*cc.fmw was trained on" \
+    "$fmrt" eval "$t/cifar" --classifier "$t/cc.fmw" --ref "$t/cifar2" --backend $b
+"$fmrt" eval "$t/cifar2" --classifier "$t/cc.fmw" --save-stats "$t/c2.fms" --backend $b >/dev/null 2>&1
+warn_one "warning: the reference .*c2.fms holds features of .*/cifar2, the classifier .*cc.fmw was trained on" \
+    "$fmrt" eval "$t/cifar" --classifier "$t/cc.fmw" --ref "$t/c2.fms" --backend $b
 echo "eval: all passed"

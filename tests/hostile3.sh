@@ -98,11 +98,11 @@ expect_one "is a FIFO or pipe holding a weights file: give a regular file" \
     "$fmrt" eval <(cat "$src/model/tiny-cond.fmw") --backend $b
 
 # ---- 3: counts and backend names --------------------------------------------------------
-expect_note "warning: FID of 2 digits against .* need more than 128" \
+expect_note "warning: FID of 2 images against .* need more than 128" \
     "$fmrt" eval "$d" --n 2 --backend $b
-expect_note "note: --n 1073741824, but .* holds 64 digits: measuring those 64" \
+expect_note "note: --n 1073741824, but .* holds 64 images: measuring those 64" \
     "$fmrt" eval "$t/img64.u8" --n 1073741824 --backend $b
-expect_one "lab1000.u8: 1000 labels for 64 digits: the counts must match" \
+expect_one "lab1000.u8: 1000 labels for 64 images: the counts must match" \
     "$fmrt" eval "$t/img64.u8" --labels "$t/lab1000.u8" --backend $b
 expect_one "--backend $b:99: $b has no devices to choose" \
     "$fmrt" eval "$t/img64.u8" --backend $b:99
@@ -203,7 +203,7 @@ grep -q "only in A: class_emb.weight" "$t/out"
 echo "ok: only in A / only in B / config listed"
 
 # ---- 7: less than a batch, --dist-check alone --------------------------------------------
-expect_one "the data has 1 digits, fewer than one batch of 64" \
+expect_one "the data has 1 images, fewer than one batch of 64" \
     "$fmrt" train-classifier --data "$d" --limit 1 --batch 64 --out "$t/c.fmw" --backend $b
 test ! -e "$t/c.fmw"
 expect_one "--dist-check is for a --dist run" \

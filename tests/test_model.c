@@ -953,9 +953,9 @@ Test(model, classifier_learns_and_round_trips)
 {
     fm_backend *be = tu_ref();
     fm_model *c = calloc(2, sizeof *c);
-    cr_assert_eq(fm_classifier_create(&c[0], be, 4, FM_MODE_TRAIN), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_create(&c[0], be, NULL, 4, FM_MODE_TRAIN), FM_OK, "%s", be->err);
     cr_assert_eq(fm_classifier_init(&c[0], 7), FM_OK);
-    cr_expect_eq(fm_classifier_param_count(), 426122);
+    cr_expect_eq(fm_classifier_param_count(NULL), 426122);
     fm_tensor x = tu_tensor(be, FM_F32, 4, 4, 1, 28, 28);
     fm_tensor lg = tu_tensor(be, FM_F32, 2, 4, 10, 1, 1);
     fm_tensor f = tu_tensor(be, FM_F32, 2, 4, 128, 1, 1);
@@ -973,9 +973,9 @@ Test(model, classifier_learns_and_round_trips)
     cr_expect_lt(last, 0.5f * first, "loss %g -> %g", (double)first, (double)last);
     char path[512];
     tmp_path(path, sizeof path, "cls");
-    cr_assert_eq(fm_classifier_save(&c[0], path, scratch()), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_save(&c[0], path, NULL, NULL, scratch()), FM_OK, "%s", be->err);
     fm_weights w = read_weights(path);
-    cr_assert_eq(fm_classifier_create(&c[1], be, 4, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_create(&c[1], be, NULL, 4, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
     cr_assert_eq(fm_classifier_load(&c[1], &w), FM_OK, "%s", be->err);
     float a[40], b[40];
     cr_assert_eq(fm_classifier_forward(&c[0], &x, &f, &lg), FM_OK, "%s", be->err);
@@ -983,7 +983,7 @@ Test(model, classifier_learns_and_round_trips)
     cr_assert_eq(fm_classifier_forward(&c[1], &x, NULL, &lg), FM_OK, "%s", be->err);
     tu_get(be, &lg, b);
     cr_expect_eq(memcmp(a, b, sizeof a), 0, "logits differ after save/load");
-    cr_expect_eq(fm_classifier_count_correct(a, y, 4), 4);
+    cr_expect_eq(fm_classifier_count_correct(a, y, 4, 10), 4);
     unlink(path);
     fm_model *m = calloc(1, sizeof *m);
     fm_config cfg = tiny_cfg(0);
@@ -1065,12 +1065,83 @@ Test(model, loader_refuses_tensors_that_are_not_the_models)
     free(m);
 }
 
+/* A classifier takes its shape from its config: 3x16x16 RGB with 3 classes learns a
+ * batch, has the parameters of its formula, round-trips with its record (text.data,
+ * text.classes), and a file of one shape is refused by a model of another (both
+ * named); out-of-range shapes are refused by validation, naming the field. */
+Test(model, classifier_of_any_shape)
+{
+    fm_backend *be = tu_ref();
+    fm_model *c = calloc(2, sizeof *c);
+    fm_config cfg, other;
+    char msg[256];
+    cr_assert_eq(fm_classifier_config(&cfg, 3, 16, 3, msg, sizeof msg), FM_OK, "%s", msg);
+    /* 16 (27 + 1) + 32 (144 + 1) + 64 (288 + 1) + 128 (64 16 + 1) + 3 (128 + 1) */
+    cr_expect_eq(fm_classifier_param_count(&cfg), 448 + 4640 + 18496 + 131200 + 387);
+    cr_assert_eq(fm_classifier_create(&c[0], be, &cfg, 3, FM_MODE_TRAIN), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_init(&c[0], 5), FM_OK);
+    fm_tensor x = tu_tensor(be, FM_F32, 4, 3, 3, 16, 16);
+    fm_tensor lg = tu_tensor(be, FM_F32, 2, 3, 3, 1, 1);
+    tu_rand(be, &x, 4, -1.0f, 1.0f);
+    int32_t y[3] = {2, 0, 1};
+    fm_cls_opts o = fm_cls_defaults();
+    float first = 0, last = 0;
+    int ok = 0;
+    for (int s = 1; s <= 20; s++) {
+        cr_assert_eq(fm_classifier_train_step(&c[0], &o, &x, y, (uint64_t)s, &last, &ok), FM_OK,
+                     "%s", be->err);
+        if (s == 1)
+            first = last;
+    }
+    cr_expect_lt(last, 0.5f * first, "loss %g -> %g", (double)first, (double)last);
+    cr_expect_eq(ok, 3);
+    int32_t bad[3] = {0, 3, 1};
+    cr_expect_eq(fm_classifier_train_step(&c[0], &o, &x, bad, 21, &last, NULL), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "label 3 of item 1 outside 0..2") != NULL, "%s", be->err);
+    char path[512], err[256];
+    tmp_path(path, sizeof path, "cls3");
+    fm_text data = {"data=/x/y", 9}, names = {"red\ngreen\nblue", 14}, d2, n2;
+    cr_assert_eq(fm_classifier_save(&c[0], path, &data, &names, scratch()), FM_OK, "%s", be->err);
+    fm_weights w = read_weights(path);
+    cr_assert_eq(fm_classifier_file_config(&w, &other, err, sizeof err), FM_OK, "%s", err);
+    cr_expect(fm_config_equal(&other, &cfg));
+    cr_assert_eq(fm_classifier_texts(&w, &d2, &n2, err, sizeof err), FM_OK, "%s", err);
+    cr_expect(d2.n == 9 && memcmp(d2.s, "data=/x/y", 9) == 0);
+    cr_expect(n2.n == 14 && memcmp(n2.s, "red\ngreen\nblue", 14) == 0);
+    cr_assert_eq(fm_classifier_create(&c[1], be, &cfg, 3, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_load(&c[1], &w), FM_OK, "%s", be->err);
+    float a[9], b[9];
+    cr_assert_eq(fm_classifier_forward(&c[0], &x, NULL, &lg), FM_OK, "%s", be->err);
+    tu_get(be, &lg, a);
+    cr_assert_eq(fm_classifier_forward(&c[1], &x, NULL, &lg), FM_OK, "%s", be->err);
+    tu_get(be, &lg, b);
+    cr_expect_eq(memcmp(a, b, sizeof a), 0, "logits differ after save/load");
+    cr_expect_eq(fm_classifier_count_correct(a, y, 3, 3), 3);
+    /* The preset's model refuses the file, naming both shapes. */
+    cr_assert_eq(fm_classifier_create(&c[1], be, NULL, 1, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
+    cr_expect_eq(fm_classifier_load(&c[1], &w), FM_ERR_FORMAT);
+    cr_expect(strstr(be->err, "in_channels=3 image=16 num_classes=3") != NULL, "%s", be->err);
+    unlink(path);
+    cr_expect_eq(fm_classifier_config(&other, 2, 16, 3, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "in_channels 2") != NULL, "%s", msg);
+    cr_expect_eq(fm_classifier_config(&other, 1, 30, 3, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "image 30") != NULL, "%s", msg);
+    cr_expect_eq(fm_classifier_config(&other, 1, 260, 3, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect_eq(fm_classifier_config(&other, 1, 16, 1, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "num_classes 1") != NULL, "%s", msg);
+    cr_expect_eq(fm_classifier_config(&other, 1, 16, 257, msg, sizeof msg), FM_ERR_ARG);
+    /* num_classes 0 (every older file) is the default 10. */
+    fm_config_preset(&other, "classifier");
+    cr_expect_eq(fm_classifier_classes(&other), 10);
+    free(c);
+}
+
 /* The classifier's loader has the same rule. */
 Test(model, classifier_loader_refuses_a_stray_tensor)
 {
     fm_backend *be = tu_ref();
     fm_model *c = calloc(1, sizeof *c);
-    cr_assert_eq(fm_classifier_create(c, be, 1, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_classifier_create(c, be, NULL, 1, FM_MODE_SAMPLE), FM_OK, "%s", be->err);
     cr_assert_eq(fm_classifier_init(c, 7), FM_OK);
     float *host = download(be, &c->flat);
     fm_wtensor t[FM_CLS_NPARAMS + 1];

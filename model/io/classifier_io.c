@@ -14,10 +14,40 @@ int fm_weights_is_classifier(const fm_weights *w)
            (fm_weights_meta(w, FM_MODEL_KEY, &v) && v == FM_MODEL_CLASSIFIER);
 }
 
-size_t fm_classifier_save_scratch(void)
+fm_status fm_classifier_file_config(const fm_weights *w, fm_config *cfg, char *err, size_t errlen)
 {
-    return fm_weights_save_scratch(FM_CLS_NPARAMS, 0) +
-           (size_t)fm_classifier_param_count() * sizeof(float) + 4 * FM_ARENA_MIN_ALIGN;
+    char msg[200];
+    const fm_arch *a = fm_arch_by_id(w->cfg.arch);
+    if (!fm_weights_is_classifier(w)) {
+        snprintf(err, errlen, "not a classifier weights file (arch %s)", a ? a->name : "?");
+        return FM_ERR_FORMAT;
+    }
+    if (!a || strcmp(a->name, "classifier") != 0) { /* before the architecture record */
+        fm_config_preset(cfg, "classifier");
+        return FM_OK;
+    }
+    *cfg = w->cfg;
+    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK) {
+        snprintf(err, errlen, "the classifier's config: %s", msg);
+        return FM_ERR_FORMAT;
+    }
+    return FM_OK;
+}
+
+fm_status fm_classifier_texts(const fm_weights *w, fm_text *data, fm_text *classes, char *err,
+                              size_t errlen)
+{
+    fm_ckpt_state st;
+    fm_status s = fm_ckpt_state_read(w, &st, err, errlen);
+    *data = s == FM_OK ? st.data : (fm_text){0};
+    *classes = s == FM_OK ? st.classes : (fm_text){0};
+    return s;
+}
+
+size_t fm_classifier_save_scratch(const fm_config *cfg)
+{
+    return fm_weights_save_scratch(FM_CLS_NPARAMS + 2, 0) +
+           (size_t)fm_classifier_param_count(cfg) * sizeof(float) + 4 * FM_ARENA_MIN_ALIGN;
 }
 
 #ifndef FMRT_NO_FILES
@@ -28,7 +58,24 @@ static void directory(const fm_model *c, const float *host, fm_wtensor *t)
         fm_wtensor_of_param(&t[i], "", &c->params[i], host); /* short canonical names */
 }
 
-static fm_status save(fm_model *c, const char *path, fm_arena *scratch)
+/* The u8 tensor of a recorded text at *e: 1, or 0 when there is none. */
+static int text_tensor(fm_wtensor *e, const char *name, const fm_text *x)
+{
+    if (!x || !x->n)
+        return 0;
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->dtype = FM_U8;
+    e->ndim = 1;
+    e->shape[0] = (int64_t)x->n;
+    e->shape[1] = e->shape[2] = e->shape[3] = 1;
+    e->data = x->s;
+    e->bytes = x->n;
+    return 1;
+}
+
+static fm_status save(fm_model *c, const char *path, const fm_text *data, const fm_text *classes,
+                      fm_arena *scratch)
 {
     size_t off;
     if (fm_arena_alloc(scratch, (size_t)c->nfloats * sizeof(float), &off) != FM_OK)
@@ -36,23 +83,28 @@ static fm_status save(fm_model *c, const char *path, fm_arena *scratch)
                        (long long)c->nfloats);
     float *host = fm_arena_ptr(scratch, off);
     FM_TRY(fm_download(c->be, host, &c->flat));
-    fm_wtensor t[FM_CLS_NPARAMS];
+    fm_wtensor t[FM_CLS_NPARAMS + 2];
     directory(c, host, t);
-    return fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c->cfg, t, c->nparams, NULL, 0, scratch,
+    int nt = c->nparams;
+    nt += text_tensor(&t[nt], "text.data", data);
+    nt += text_tensor(&t[nt], "text.classes", classes);
+    return fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c->cfg, t, nt, NULL, 0, scratch,
                            c->be->err, sizeof c->be->err);
 }
 
-fm_status fm_classifier_save(fm_model *c, const char *path, fm_arena *scratch)
+fm_status fm_classifier_save(fm_model *c, const char *path, const fm_text *data,
+                             const fm_text *classes, fm_arena *scratch)
 {
     fm_arena_mark mark = fm_arena_get_mark(scratch, "classifier save");
-    fm_status s = save(c, path, scratch);
+    fm_status s = save(c, path, data, classes, scratch);
     fm_arena_reset(scratch, mark);
     return s;
 }
 #endif
 
-/* Every tensor of w is one of c's parameters: a file with more was written for
- * another network, and the features FID compares would not be its own. */
+/* Every tensor of w is one of c's parameters or the run's u8 record (text.*): a file
+ * with more was written for another network, and the features FID compares would not
+ * be its own. */
 static fm_status check_strays(fm_model *c, const fm_weights *w)
 {
     for (int i = 0; i < w->ntensors; i++) {
@@ -60,6 +112,8 @@ static fm_status check_strays(fm_model *c, const fm_weights *w)
         int known = fm_weights_tensor(w, i, &t) == FM_OK ? 0 : -1;
         for (int k = 0; known == 0 && k < c->nparams; k++)
             known = strcmp(t.name, c->params[k].name) == 0;
+        if (known == 0 && t.dtype == FM_U8)
+            known = strcmp(t.name, "text.data") == 0 || strcmp(t.name, "text.classes") == 0;
         if (known < 0)
             return fm_fail(c->be, FM_ERR_FORMAT, "tensor %d: cannot read its directory entry", i);
         if (!known)
@@ -70,11 +124,26 @@ static fm_status check_strays(fm_model *c, const fm_weights *w)
     return FM_OK;
 }
 
+/* The file's shape is c's: C, S and K (K by fm_classifier_classes, so an older file's
+ * num_classes 0 is the 10 of a new one). */
+static fm_status check_config(fm_model *c, const fm_weights *w)
+{
+    fm_config f;
+    char err[256], a[128], b[128];
+    if (fm_classifier_file_config(w, &f, err, sizeof err) != FM_OK)
+        return fm_fail(c->be, FM_ERR_FORMAT, "%s", err);
+    if (f.in_channels == c->cfg.in_channels && f.image == c->cfg.image &&
+        fm_classifier_classes(&f) == fm_classifier_classes(&c->cfg))
+        return FM_OK;
+    fm_config_format(&f, a, sizeof a);
+    fm_config_format(&c->cfg, b, sizeof b);
+    return fm_fail(c->be, FM_ERR_FORMAT, "the file's classifier is %s, the model created for it %s",
+                   a, b);
+}
+
 fm_status fm_classifier_load(fm_model *c, const fm_weights *w)
 {
-    if (!fm_weights_is_classifier(w))
-        return fm_fail(c->be, FM_ERR_FORMAT, "not a classifier weights file (arch %s)",
-                       fm_arch_by_id(w->cfg.arch) ? fm_arch_by_id(w->cfg.arch)->name : "?");
+    FM_TRY(check_config(c, w));
     FM_TRY(check_strays(c, w));
     for (int i = 0; i < c->nparams; i++) {
         const fm_param *p = &c->params[i];

@@ -1,8 +1,11 @@
-/* fmrt train-classifier: train the MNIST classifier of model/classifier.h (the
- * sample-quality meter of fmrt eval) on a folder of IDX digits, report train (and,
- * when the folder has t10k files, test) accuracy, and write a weights file marked
- * "model" = 1. */
+/* fmrt train-classifier: train the classifier of model/classifier.h (the
+ * sample-quality meter of fmrt eval) on any labelled data set (cli_data_open), at the
+ * data's channels, size and classes; report train (and, when the set has a test
+ * split, test) accuracy, and write a classifier weights file recording the data's
+ * absolute path (text.data) and its class names (text.classes) when it has them. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,19 +32,23 @@ typedef struct cls_cli {
 
 static void usage(void)
 {
-    printf("usage: fmrt train-classifier --data DIR --out FILE [options]\n\n"
-           "Trains the MNIST classifier (3 convs, 2 linears) on DIR's training digits\n"
-           "and writes its weights; reports test accuracy when DIR has t10k files.\n\n"
-           "  --data DIR       folder with train-images-idx3-ubyte[.gz] and labels\n"
+    printf("usage: fmrt train-classifier --data PATH --out FILE [options]\n\n"
+           "Trains the classifier of fmrt eval (3 convs, 2 linears) on a labelled data\n"
+           "set's training split and writes its weights; its shape (channels, size) and\n"
+           "classes come from the data, and the file records the data's path and class\n"
+           "names. Reports test accuracy when the set has a test split.\n\n"
+           "  --data PATH      a labelled set: a folder of IDX files (train-*, t10k-*),\n"
+           "                   CIFAR-10 batches, class sub-folders of images, or a pack;\n"
+           "                   square images of 8..256 pixels (a multiple of 4), 2..256 classes\n"
            "  --out FILE       weights file to write (crash-safe)\n"
            "  --epochs N       passes over the data (default 3)\n"
-           "  --shift P        training digits moved by up to P pixels each way, at random\n"
+           "  --shift P        training images moved by up to P pixels each way, at random\n"
            "                   (default 2; 0: none): the data augmentation\n"
            "  --batch B        batch size (default 64)\n"
            "  --lr X           AdamW learning rate at the start (default 0.001), decayed to 0\n"
            "                   over the run along a cosine\n"
            "  --seed S         initialisation and shuffling seed (default 0)\n"
-           "  --limit N        use only the first N training digits\n"
+           "  --limit N        use only the first N training images\n"
            "  --backend NAME   ref, cpu, opencl, cuda or auto (default auto)\n");
 }
 
@@ -94,96 +101,94 @@ static int parse(int argc, char **argv, cls_cli *o)
             return rc;
     }
     if (!o->data)
-        return cli_usage_error(CMD, "--data DIR missing");
+        return cli_usage_error(CMD, "--data PATH missing");
     if (!o->out)
         return cli_usage_error(CMD, "--out FILE missing");
-    return 0;
-}
-
-/* Split "train" or "t10k" of dir into host memory; 28x28 digits, labels 0..9. */
-static int load_split(const char *dir, const char *split, fm_dataset *ds, cli_mem *mem)
-{
-    char images[1024], labels[1024], err[512];
-    if (fm_mnist_find(dir, split, images, labels, sizeof images, err, sizeof err) != FM_OK)
-        return cli_error("%s", err);
-    if (cli_load_mnist(images, labels, FM_CLS_CLASSES, ds, mem))
-        return 1;
-    if (ds->h != FM_CLS_IMAGE || ds->w != FM_CLS_IMAGE) {
-        cli_mem_free(mem);
-        return cli_error("%s: digits are %dx%d, the classifier takes 28x28", images, ds->h, ds->w);
-    }
     return 0;
 }
 
 /* What a run holds; every field starts zeroed. */
 typedef struct cls_run {
     cls_cli o;
-    fm_dataset train, test;
-    cli_mem train_mem, test_mem, be_mem, save_mem;
+    fm_config cfg; /* the classifier's: the data's C, S and K */
+    cli_data train, test;
+    cli_mem be_mem, save_mem;
     int have_test, be_open;
     fm_backend be;
     fm_model c;
     fm_tensor x, logits;
-    float *xb, *lb; /* host batch [B,784], logits [B,10] */
-    int32_t *yb;    /* host labels [B] */
-    uint32_t *perm; /* [n] */
+    float *xb, *lb;    /* host batch [B,C,S,S], logits [B,K] */
+    int32_t *yb;       /* host labels [B] */
+    uint8_t *pb, *lab; /* a batch's rows as stored: [B,C,S,S] u8, labels [B] */
+    uint32_t *rows;    /* [B] row indices of an in-order batch */
+    uint32_t *perm;    /* [n] */
+    char data_text[FM_TEXT_MAX];
+    fm_text data, classes; /* the record written with the weights */
 } cls_run;
 
-/* Digit px into out (p -> p / 127.5 - 1), moved by (dy, dx) pixels; what moves in
- * from outside the frame is background (-1). */
-static void digit_in(float *out, const uint8_t *px, int dy, int dx)
+/* Image px (C planes of S x S) into out (p -> p / 127.5 - 1), moved by (dy, dx)
+ * pixels; what moves in from outside the frame is background (-1) in every channel. */
+static void image_in(float *out, const uint8_t *px, int C, int S, int dy, int dx)
 {
-    for (int y = 0; y < 28; y++)
-        for (int x = 0; x < 28; x++) {
-            int sy = y - dy, sx = x - dx;
-            int in = sy >= 0 && sy < 28 && sx >= 0 && sx < 28;
-            out[y * 28 + x] = in ? (float)px[sy * 28 + sx] / 127.5f - 1.0f : -1.0f;
-        }
+    for (int ch = 0; ch < C; ch++, out += S * S, px += S * S)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int sy = y - dy, sx = x - dx;
+                int in = sy >= 0 && sy < S && sx >= 0 && sx < S;
+                out[y * S + x] = in ? (float)px[sy * S + sx] / 127.5f - 1.0f : -1.0f;
+            }
 }
 
-/* Images idx[0..n) of ds into r->xb and r->yb; upload. aug >= 0 (training with
+/* Rows idx[0..n) of d into r->xb and r->yb; upload. aug >= 0 (training with
  * --shift P): each image moved by dy, dx uniform in [-P, P], from Philox(seed) at
  * element aug + b, stream 3, so a run is reproducible. */
-static fm_status batch_in(cls_run *r, const fm_dataset *ds, const uint32_t *idx, int64_t first,
-                          int n, int64_t aug, fm_tensor *x)
+static int batch_in(cls_run *r, cli_data *d, const uint32_t *idx, int n, int64_t aug, fm_tensor *x)
 {
-    int P = (int)r->o.shift;
+    const int P = (int)r->o.shift, C = r->cfg.in_channels, S = r->cfg.image;
+    const size_t frame = (size_t)C * S * S;
+    if (cli_data_rows(d, idx, n, r->pb, r->lab))
+        return 1;
     for (int b = 0; b < n; b++) {
-        int64_t k = idx ? idx[first + b] : first + b;
         int dy = 0, dx = 0;
         if (aug >= 0 && P > 0) {
             fm_philox4 v = fm_philox_element((uint64_t)r->o.seed, (uint64_t)(aug + b), 3);
             dy = (int)(v.v[0] % (uint32_t)(2 * P + 1)) - P;
             dx = (int)(v.v[1] % (uint32_t)(2 * P + 1)) - P;
         }
-        digit_in(r->xb + (size_t)b * 784, ds->images + (size_t)k * 784, dy, dx);
-        r->yb[b] = ds->labels[k];
+        image_in(r->xb + (size_t)b * frame, r->pb + (size_t)b * frame, C, S, dy, dx);
+        r->yb[b] = r->lab[b];
     }
     *x = fm_tensor_slice(r->x, 0, n);
-    return fm_upload(&r->be, x, r->xb);
+    if (fm_upload(&r->be, x, r->xb) != FM_OK)
+        return cli_error("%s", r->be.err);
+    return 0;
 }
 
-/* Accuracy of the current weights over ds (forward only). */
-static int accuracy(cls_run *r, const fm_dataset *ds, double *acc)
+/* Accuracy of the current weights over d (forward only, in order). */
+static int accuracy(cls_run *r, cli_data *d, double *acc)
 {
     int64_t ok = 0;
-    for (int64_t s = 0; s < ds->n; s += r->o.batch) {
-        int n = (int)(ds->n - s < r->o.batch ? ds->n - s : r->o.batch);
+    const int K = fm_classifier_classes(&r->cfg);
+    for (int64_t s = 0; s < d->ds.n; s += r->o.batch) {
+        int n = (int)(d->ds.n - s < r->o.batch ? d->ds.n - s : r->o.batch);
         fm_tensor x, lg = fm_tensor_slice(r->logits, 0, n);
-        if (batch_in(r, ds, NULL, s, n, -1, &x) != FM_OK ||
-            fm_classifier_forward(&r->c, &x, NULL, &lg) != FM_OK ||
+        for (int b = 0; b < n; b++)
+            r->rows[b] = (uint32_t)(s + b);
+        if (batch_in(r, d, r->rows, n, -1, &x))
+            return 1;
+        if (fm_classifier_forward(&r->c, &x, NULL, &lg) != FM_OK ||
             fm_download(&r->be, r->lb, &lg) != FM_OK)
             return cli_error("%s", r->be.err);
-        ok += fm_classifier_count_correct(r->lb, r->yb, n);
+        ok += fm_classifier_count_correct(r->lb, r->yb, n, K);
     }
-    *acc = 100.0 * (double)ok / (double)ds->n;
+    *acc = 100.0 * (double)ok / (double)d->ds.n;
     return 0;
 }
 
 static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step)
 {
     double t0 = cli_now(), sum = 0;
-    int64_t ok = 0, n_all = r->train.n, nsteps = 0;
+    int64_t ok = 0, n_all = r->train.ds.n, nsteps = 0;
     cli_shuffle(r->perm, n_all, (uint64_t)r->o.seed, e);
     for (int64_t s = 0; s < n_all; s += r->o.batch, nsteps++) {
         int n = (int)(n_all - s < r->o.batch ? n_all - s : r->o.batch), good = 0;
@@ -193,8 +198,12 @@ static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step
         fm_cls_opts o = *opts;
         double T = (double)r->o.epochs * (double)((n_all + r->o.batch - 1) / r->o.batch);
         o.lr = (float)(opts->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)*step / T)));
-        if (batch_in(r, &r->train, r->perm, s, n, (int64_t)e * n_all + s, &x) != FM_OK ||
-            fm_classifier_train_step(&r->c, &o, &x, r->yb, ++*step, &loss, &good) != FM_OK)
+        if (batch_in(r, &r->train, r->perm + s, n, (int64_t)e * n_all + s, &x))
+            return 1;
+        if (s + n < n_all) /* a pack's reader fetches the next batch meanwhile */
+            cli_data_prefetch(&r->train, r->perm + s + n,
+                              (int)(n_all - s - n < r->o.batch ? n_all - s - n : r->o.batch));
+        if (fm_classifier_train_step(&r->c, &o, &x, r->yb, ++*step, &loss, &good) != FM_OK)
             return cli_error("%s", r->be.err);
         sum += loss * n;
         ok += good;
@@ -207,38 +216,84 @@ static int epoch(cls_run *r, const fm_cls_opts *opts, uint64_t e, uint64_t *step
     return 0;
 }
 
+/* The record the weights carry: text.data "data=<absolute path>", and text.classes
+ * when the set names its K classes (CIFAR-10's batches.meta.txt, class folders, a
+ * pack's names). */
+static int record(cls_run *r)
+{
+    char abs[PATH_MAX];
+    int lines = r->train.names[0] != 0;
+    for (const char *c = r->train.names; *c; c++)
+        lines += *c == '\n';
+    if (!realpath(r->o.data, abs))
+        return cli_error("cannot record the data's path %s: %s", r->o.data, strerror(errno));
+    int k = snprintf(r->data_text, sizeof r->data_text, "data=%s", abs);
+    if (k < 0 || (size_t)k >= sizeof r->data_text)
+        return cli_error("cannot record the data's path %s: too long", abs);
+    r->data = (fm_text){r->data_text, (size_t)k};
+    if (lines == fm_classifier_classes(&r->cfg))
+        r->classes = (fm_text){r->train.names, strlen(r->train.names)};
+    return 0;
+}
+
+/* The training split at the data's own shape, which with its classes makes the
+ * classifier's config; the test split (when the set has one) at that shape. */
+static int open_data(cls_run *r)
+{
+    const cli_data_want own = {0};
+    char msg[200];
+    if (cli_data_open(r->o.data, NULL, NULL, "train", &own, &r->train))
+        return 1;
+    const fm_dataset *ds = &r->train.ds;
+    const int K = r->train.num_classes;
+    if (K < 2)
+        return cli_error("%s holds unlabelled images (%s, every label 0): a classifier learns "
+                         "2 or more classes (class sub-folders, IDX labels, CIFAR-10 batches "
+                         "or a labelled pack)",
+                         r->o.data, r->train.kind);
+    if (fm_classifier_config(&r->cfg, ds->c, ds->h, K, msg, sizeof msg) != FM_OK)
+        return cli_error("%s: %dx%dx%d images in %d classes do not fit the classifier: %s",
+                         r->o.data, ds->c, ds->h, ds->w, K, msg);
+    if (r->o.limit && r->o.limit < r->train.ds.n)
+        r->train.ds.n = (int)r->o.limit;
+    r->have_test = cli_data_has_split(r->o.data, "test");
+    const cli_data_want same = {.image = ds->h, .channels = ds->c, .num_classes = K};
+    if (r->have_test && cli_data_open(r->o.data, NULL, NULL, "test", &same, &r->test))
+        return 1;
+    return record(r);
+}
+
 static int setup(cls_run *r)
 {
     cli_files outs = {0}, ins = {0};
     cli_files_add(&outs, "--out", r->o.out);
-    cli_files_add_data(&ins, "--data", r->o.data); /* --out must not replace the digits */
-    if (cli_check_outputs(&outs, &ins) || load_split(r->o.data, "train", &r->train, &r->train_mem))
+    cli_files_add_data(&ins, "--data", r->o.data); /* --out must not replace the data */
+    if (cli_check_outputs(&outs, &ins) || open_data(r))
         return 1;
-    if (r->o.limit && r->o.limit < r->train.n)
-        r->train.n = (int)r->o.limit;
     /* As fmrt train: a run on less than one batch learns nothing worth saving. */
-    if (r->train.n < r->o.batch)
-        return cli_error("the data has %d digits, fewer than one batch of %lld (a smaller "
+    if (r->train.ds.n < r->o.batch)
+        return cli_error("the data has %d images, fewer than one batch of %lld (a smaller "
                          "--batch, or a larger --limit)",
-                         r->train.n, r->o.batch);
-    char im[1024], lb[1024], err[512];
-    r->have_test = fm_mnist_find(r->o.data, "t10k", im, lb, sizeof im, err, sizeof err) == FM_OK;
-    if (r->have_test && load_split(r->o.data, "t10k", &r->test, &r->test_mem))
-        return 1;
-    int B = (int)r->o.batch;
-    r->xb = malloc(sizeof(float) * 784 * (size_t)B);
-    r->lb = malloc(sizeof(float) * FM_CLS_CLASSES * (size_t)B);
+                         r->train.ds.n, r->o.batch);
+    const int B = (int)r->o.batch, C = r->cfg.in_channels, S = r->cfg.image;
+    const int K = fm_classifier_classes(&r->cfg);
+    const size_t frame = (size_t)C * S * S;
+    r->xb = malloc(sizeof(float) * frame * (size_t)B);
+    r->lb = malloc(sizeof(float) * (size_t)K * (size_t)B);
     r->yb = malloc(sizeof(int32_t) * (size_t)B);
-    r->perm = malloc(sizeof(uint32_t) * (size_t)r->train.n);
-    if (!r->xb || !r->lb || !r->yb || !r->perm)
+    r->pb = malloc(frame * (size_t)B);
+    r->lab = malloc((size_t)B);
+    r->rows = malloc(sizeof(uint32_t) * (size_t)B);
+    r->perm = malloc(sizeof(uint32_t) * (size_t)r->train.ds.n);
+    if (!r->xb || !r->lb || !r->yb || !r->pb || !r->lab || !r->rows || !r->perm)
         return cli_error("out of host memory");
-    if (cli_open_backend(&r->be, r->o.backend, fm_classifier_arena_bytes(B, FM_MODE_TRAIN),
+    if (cli_open_backend(&r->be, r->o.backend, fm_classifier_arena_bytes(&r->cfg, B, FM_MODE_TRAIN),
                          &r->be_mem))
         return 1;
     r->be_open = 1;
-    r->x = fm_tensor_4d(FM_F32, B, 1, FM_CLS_IMAGE, FM_CLS_IMAGE);
-    r->logits = fm_tensor_2d(FM_F32, B, FM_CLS_CLASSES);
-    if (fm_classifier_create(&r->c, &r->be, B, FM_MODE_TRAIN) != FM_OK ||
+    r->x = fm_tensor_4d(FM_F32, B, C, S, S);
+    r->logits = fm_tensor_2d(FM_F32, B, K);
+    if (fm_classifier_create(&r->c, &r->be, &r->cfg, B, FM_MODE_TRAIN) != FM_OK ||
         fm_classifier_init(&r->c, (uint64_t)r->o.seed) != FM_OK ||
         fm_tensor_alloc(&r->be, &r->x) != FM_OK || fm_tensor_alloc(&r->be, &r->logits) != FM_OK)
         return cli_error("%s", r->be.err);
@@ -248,9 +303,9 @@ static int setup(cls_run *r)
 static int save(cls_run *r)
 {
     fm_arena a;
-    if (cli_host_arena(&a, fm_classifier_save_scratch(), &r->save_mem))
+    if (cli_host_arena(&a, fm_classifier_save_scratch(&r->cfg), &r->save_mem))
         return 1;
-    if (fm_classifier_save(&r->c, r->o.out, &a) != FM_OK)
+    if (fm_classifier_save(&r->c, r->o.out, &r->data, &r->classes, &a) != FM_OK)
         return cli_error("%s", r->be.err);
     return 0;
 }
@@ -262,19 +317,21 @@ static int train(cls_run *r)
     uint64_t step = 0;
     double t0 = cli_now(), acc;
     fprintf(stderr,
-            "training classifier on %d digits (%lld parameters), batch %lld, %lld epochs, "
-            "backend %s\n",
-            r->train.n, (long long)r->c.nfloats, r->o.batch, r->o.epochs, fm_backend_name(&r->be));
+            "training classifier (%dx%dx%d, %d classes) on %d images of %s (%s), %lld "
+            "parameters, batch %lld, %lld epochs, backend %s\n",
+            r->cfg.in_channels, r->cfg.image, r->cfg.image, fm_classifier_classes(&r->cfg),
+            r->train.ds.n, r->o.data, r->train.kind, (long long)r->c.nfloats, r->o.batch,
+            r->o.epochs, fm_backend_name(&r->be));
     for (uint64_t e = 0; e < (uint64_t)r->o.epochs; e++)
         if (epoch(r, &opts, e, &step))
             return 1;
     if (accuracy(r, &r->train, &acc))
         return 1;
-    fprintf(stderr, "train accuracy %.2f%% (%d digits)\n", acc, r->train.n);
+    fprintf(stderr, "train accuracy %.2f%% (%d images)\n", acc, r->train.ds.n);
     if (r->have_test) {
         if (accuracy(r, &r->test, &acc))
             return 1;
-        fprintf(stderr, "test accuracy %.2f%% (%d digits)\n", acc, r->test.n);
+        fprintf(stderr, "test accuracy %.2f%% (%d images)\n", acc, r->test.ds.n);
     }
     if (save(r))
         return 1;
@@ -297,12 +354,15 @@ int cmd_train_classifier(int argc, char **argv)
     if (r.be_open)
         fm_backend_close(&r.be);
     cli_mem_free(&r.be_mem);
-    cli_mem_free(&r.train_mem);
-    cli_mem_free(&r.test_mem);
+    cli_data_close(&r.train);
+    cli_data_close(&r.test);
     cli_mem_free(&r.save_mem);
     free(r.xb);
     free(r.lb);
     free(r.yb);
+    free(r.pb);
+    free(r.lab);
+    free(r.rows);
     free(r.perm);
     return rc;
 }

@@ -1,19 +1,30 @@
-/* fmrt eval: a number for how good digits are.
+/* fmrt eval: a number for how good generated images are.
  *
- * The digits (a weights file sampled here, an IDX file, raw 28x28 u8 images or an
- * MNIST folder) go through the shipped classifier (model/classifier.h). From its
- * outputs:
- *   FID   Frechet distance between the 128 penultimate features of the digits and
- *         those of a reference set (fid.h), from the same classifier;
+ * The images (a weights file sampled here, a data set, an IDX file or raw u8 images)
+ * go through a classifier (model/classifier.h): the shipped MNIST one by default, or
+ * --classifier FILE of any shape C x S x S and K classes (fmrt train-classifier).
+ * From its outputs:
+ *   FID   Frechet distance between the 128 penultimate features of the images and
+ *         those of a reference set (fid.h), from the same classifier: comparable
+ *         only between runs of one classifier and one reference, never with
+ *         published (Inception) FIDs;
  *   conf  mean of the largest softmax probability (how sure the classifier is);
- *   kl    KL(h || uniform) = sum_k h_k ln(10 h_k) of the histogram h of predicted
+ *   kl    KL(h || uniform) = sum_k h_k ln(K h_k) of the histogram h of predicted
  *         classes (0 when every class is equally common: coverage);
- *   acc   with labels (asked-for classes of a conditional model, or --labels): the
- *         share classified as their label.
- * The reference defaults to the shipped statistics of the 10k MNIST test digits
- * (mnist-test.fms, made by `fmrt eval DIR --save-stats`). */
-#define _POSIX_C_SOURCE 200809L
+ *   acc   with labels (asked-for classes of a conditional model, --labels, or a
+ *         labelled set's own): the share classified as their label.
+ * The reference defaults to the classifier's own data (its text.data: the test split,
+ * else the training one), and for a classifier that records none (the shipped one)
+ * to the shipped statistics of the 10k MNIST test digits (mnist-test.fms, made by
+ * `fmrt eval DIR --save-stats`).
+ *
+ * What the numbers mean depends on the classifier knowing the images' data set:
+ * a model of another shape or class count than the classifier's is refused; a model,
+ * reference or statistics file whose recorded data (or class names) differ from the
+ * classifier's gets one warning line naming both. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +40,7 @@
 #include "cli_backend.h"
 #include "cli_data.h"
 #include "cli_eval.h"
+#include "cli_info.h"
 #include "cli_mem.h"
 #include "commands.h"
 #include "fid.h"
@@ -37,8 +49,6 @@
 #include "size.h"
 
 #define CMD "eval"
-#define PX (FM_CLS_IMAGE * FM_CLS_IMAGE)
-#define NCLS FM_CLS_CLASSES
 #define DIM FM_CLS_FEATURES
 #define CLS_BATCH 250
 #define DEFAULT_CLASSIFIER "classifier.fmw"
@@ -47,28 +57,36 @@
 static void usage(void)
 {
     printf("usage: fmrt eval SAMPLES [options]\n"
-           "       fmrt eval --sanity --ref DIR|IDX [options]\n\n"
-           "Sample quality of 28x28 digits through the shipped MNIST classifier: FID to a\n"
-           "reference set (its penultimate features), mean confidence, KL of the class\n"
-           "histogram to uniform, and with labels the share classified as asked.\n\n"
-           "SAMPLES is a weights file (then N digits are sampled here), an IDX image file\n"
-           "(.gz or raw), raw u8 images (N x 784 bytes) or an MNIST folder (t10k, else train).\n"
+           "       fmrt eval --sanity --ref DATA [options]\n\n"
+           "Sample quality through a classifier (the shipped MNIST one, or --classifier):\n"
+           "FID to a reference set in the classifier's 128 penultimate features, mean\n"
+           "confidence, KL of the class histogram to uniform, and with labels the share\n"
+           "classified as asked. These FIDs are not comparable with published (Inception)\n"
+           "FIDs, only with each other for one classifier and one reference.\n\n"
+           "SAMPLES is a weights file (then N images are sampled here; its shape and classes\n"
+           "must be the classifier's), a data set (a folder of IDX files, CIFAR-10 batches or\n"
+           "images, or a pack: its test split, else train, fitted to the classifier's shape),\n"
+           "an IDX image file (.gz or raw) or raw u8 images (N x C x S x S bytes).\n"
            "A bare name missing here (SAMPLES, --ref, --classifier) is a shipped file: the\n"
            "installed share/fmrt, then the source tree's model/ (fmrt eval tiny-cond.fmw).\n"
-           "Files are read once from their start: a FIFO or <(...) works for digits.\n"
-           "FID needs more than 128 digits on each side (its 128x128 covariances; 1000+\n"
+           "Files are read once from their start: a FIFO or <(...) works for images.\n"
+           "FID needs more than 128 images on each side (its 128x128 covariances; 1000+\n"
            "for a stable number): with fewer, a warning line says so and FID is a rough sign.\n"
-           "--labels must hold as many labels as the images file holds digits.\n\n"
-           "  --ref PATH         reference: MNIST folder, IDX, raw images or a statistics file\n"
-           "                     (default: the shipped " DEFAULT_REF ", the 10k test digits)\n"
-           "  --labels FILE      labels of SAMPLES (IDX1 or raw u8); a folder brings its own\n"
-           "  --n N              digits: sampled (default 1000), or the first N of a file\n"
+           "--labels must hold as many labels as the images file holds images.\n\n"
+           "  --ref PATH         reference: a data set (its test split, else train), IDX, raw\n"
+           "                     images or a statistics file (default: the classifier's\n"
+           "                     recorded data; for the shipped one " DEFAULT_REF ",\n"
+           "                     the 10k MNIST test digits)\n"
+           "  --labels FILE      labels of SAMPLES (IDX1 or raw u8); a data set brings its own\n"
+           "  --n N              images: sampled (default 1000), or the first N of a file\n"
            "                     (a note says when the file holds fewer)\n"
-           "  --save-stats FILE  write the feature statistics of SAMPLES (a --ref for later)\n"
+           "  --save-stats FILE  write the feature statistics of SAMPLES (a --ref for later;\n"
+           "                     they record the classifier and where the images came from)\n"
            "  --json             print one JSON object instead of the line\n"
-           "  --sanity           the scale's ends on the --ref digits: their two halves, their\n"
+           "  --sanity           the scale's ends on the --ref images: their two halves, their\n"
            "                     first N blurred, and N images of uniform noise\n"
-           "  --classifier FILE  (default: the shipped " DEFAULT_CLASSIFIER ")\n"
+           "  --classifier FILE  (default: the shipped " DEFAULT_CLASSIFIER "); its class names,\n"
+           "                     when it records them, give a line per class\n"
            "  --backend NAME     ref, cpu, opencl, cuda or auto (default auto)\n"
            "  --precision P      f32 (default) or bf16: cpu, 3x3 convs on bfloat16 operands\n"
            "sampling (SAMPLES a weights file):\n"
@@ -79,20 +97,22 @@ static void usage(void)
            "  --cfg W            guidance scale (default 2.0; 1 = conditional only)\n"
            "  --raw              the raw weights instead of the EMA\n"
            "  --batch B          images per sampling batch (default 250)\n"
-           "  --samples-out F    the sampled N x 784 u8 pixels, no header\n"
+           "  --samples-out F    the sampled N x C x S x S u8 pixels, no header\n"
            "output:\n"
-           "  --classes-out F    the classifier's class of each digit of SAMPLES, one u8\n"
-           "                     each, no header (to compare two runs digit by digit)\n");
+           "  --classes-out F    the classifier's class of each image of SAMPLES, one u8\n"
+           "                     each, no header (to compare two runs image by image)\n");
 }
 
 typedef cli_eval_opts eval_opts;
 
-/* A set of digits in host memory. */
-typedef struct digits {
-    int64_t n, total; /* digits held, of total in the file they came from */
-    uint8_t *px;      /* [n, 784], malloc'd */
-    int32_t *labels;  /* [n] or NULL, malloc'd */
-} digits;
+/* A set of images of the classifier's shape in host memory. */
+typedef struct imageset {
+    int64_t n, total;  /* images held, of total in the file they came from */
+    uint8_t *px;       /* [n, C, S, S], malloc'd */
+    int32_t *labels;   /* [n] or NULL, malloc'd */
+    const char *split; /* a data set's split read ("test", "train"); NULL: a file */
+    int classes;       /* a data set's class count (0: a file, or unlabelled) */
+} imageset;
 
 /* What a run holds; every field starts zeroed. */
 typedef struct ev {
@@ -103,9 +123,17 @@ typedef struct ev {
     fm_backend be;
     int be_open;
     fm_model c;
+    fm_config ccfg;                  /* the classifier's config */
+    int C, S, K;                     /* its images' channels and side, its classes */
+    size_t frame;                    /* C S S: bytes of one u8 image */
+    char cls_data[FM_TEXT_MAX + 1];  /* its text.data ("" when it records none) */
+    char cls_names[FM_TEXT_MAX + 1]; /* its class names, '\n'-separated ("": none) */
+    char name_buf[FM_TEXT_MAX + 1];  /* the same, NUL-separated: name[k] points in */
+    const char *name[FM_CLS_MAX_CLASSES];
+    int nnames;
     fm_tensor x, feat, logits; /* [CLS_BATCH, ...] on the backend */
-    float *xb, *lb;            /* host [CLS_BATCH, 784] pixels, [CLS_BATCH, 10] logits */
-    digits samples, ref;
+    float *xb, *lb;            /* host [CLS_BATCH, C S S] pixels, [CLS_BATCH, K] logits */
+    imageset samples, ref;
     cli_stats ref_stats;
     int have_ref_stats;
     int list[CLI_MAX_LIST], nlist; /* --classes */
@@ -114,8 +142,9 @@ typedef struct ev {
 
 /* What the classifier says about one set. */
 typedef struct metrics {
-    int64_t n, hist[NCLS], labelled, correct;
-    uint8_t *top;         /* [n]: each digit's class, or NULL (not kept) */
+    int64_t n, hist[FM_CLS_MAX_CLASSES], labelled, correct;
+    int64_t asked[FM_CLS_MAX_CLASSES], right[FM_CLS_MAX_CLASSES]; /* per label */
+    uint8_t *top;         /* [n]: each image's class, or NULL (not kept) */
     double conf, kl, fid; /* fid NAN when not computed */
     cli_stats stats;
 } metrics;
@@ -161,9 +190,9 @@ static int check_args(const eval_opts *o)
     if (!o->samples && !o->sanity)
         return cli_usage_error(CMD, "SAMPLES missing (a weights, IDX or raw file, or a folder)");
     if (o->samples && o->sanity)
-        return cli_usage_error(CMD, "--sanity measures the --ref digits: give no SAMPLES");
+        return cli_usage_error(CMD, "--sanity measures the --ref images: give no SAMPLES");
     if (o->sanity && (!o->ref || o->save_stats || o->labels || o->classes_out))
-        return cli_usage_error(CMD, "--sanity needs --ref DIGITS and takes no --save-stats, "
+        return cli_usage_error(CMD, "--sanity needs --ref IMAGES and takes no --save-stats, "
                                     "--labels or --classes-out");
     if (strcmp(o->sampler, "euler") != 0 && strcmp(o->sampler, "heun") != 0)
         return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
@@ -199,13 +228,23 @@ int parse_eval_args(int argc, char **argv, eval_opts *o)
     return check_args(o);
 }
 
-/* ---- digits in ---------------------------------------------------------------------------- */
+/* ---- images in ---------------------------------------------------------------------------- */
 
-static void digits_free(digits *d)
+static void images_free(imageset *d)
 {
     free(d->px);
     free(d->labels);
-    *d = (digits){0};
+    *d = (imageset){0};
+}
+
+/* "28x28" (grey) or "3x32x32": the classifier's image shape, for messages. */
+static const char *shape_text(const ev *e, char *buf, size_t len)
+{
+    if (e->C == 1)
+        snprintf(buf, len, "%dx%d", e->S, e->S);
+    else
+        snprintf(buf, len, "%dx%dx%d", e->C, e->S, e->S);
+    return buf;
 }
 
 /* IDX (gzip'd, or the IDX magic 0 0 TYPE NDIM with any of IDX's types, so that the
@@ -239,26 +278,29 @@ static int parse_idx(const char *path, const unsigned char *buf, size_t len, fm_
     return 0;
 }
 
-/* The first `limit` items of an IDX file's bytes (images: [N,28,28]; labels: [N])
- * into *dst (malloc'd); *n of them, of *total in the file. */
-static int from_idx(const char *path, const unsigned char *buf, size_t len, int want_ndim,
-                    int64_t limit, void **dst, int64_t *n, int64_t *total)
+/* The first `limit` items of an IDX file's bytes (images: [N,S,S], grey, the
+ * classifier's S; labels: [N]) into *dst (malloc'd); *n of them, of *total in the
+ * file. S = 0: labels. */
+static int from_idx(const char *path, const unsigned char *buf, size_t len, int S, int64_t limit,
+                    void **dst, int64_t *n, int64_t *total)
 {
     fm_idx idx;
     cli_mem mem = {0};
+    const int want_ndim = S ? 3 : 1;
     if (parse_idx(path, buf, len, &idx, &mem))
         return 1;
     int rc = 0;
-    if (idx.ndim != want_ndim || (want_ndim == 3 && (idx.dims[1] != 28 || idx.dims[2] != 28)))
-        rc = cli_error("%s: %s, not %s", path, idx.ndim == 1 ? "a label file" : "IDX data",
-                       want_ndim == 3 ? "28x28 images" : "labels");
+    if (idx.ndim != want_ndim || (S && (idx.dims[1] != (uint32_t)S || idx.dims[2] != (uint32_t)S)))
+        rc = S ? cli_error("%s: %s, not %dx%d images", path,
+                           idx.ndim == 1 ? "a label file" : "IDX data", S, S)
+               : cli_error("%s: %s, not labels", path, idx.ndim == 1 ? "a label file" : "IDX data");
+    const size_t px = (size_t)S * (size_t)S, item = S ? px : sizeof(int32_t);
     int64_t cnt = (int64_t)idx.count < limit ? (int64_t)idx.count : limit;
-    size_t item = want_ndim == 3 ? PX : sizeof(int32_t);
     if (rc == 0 && !(*dst = malloc((size_t)cnt * item + 1)))
-        rc = cli_error("cannot allocate %lld digits", (long long)cnt);
+        rc = cli_error("cannot allocate %lld images", (long long)cnt);
     for (int64_t i = 0; rc == 0 && i < cnt; i++) {
-        if (want_ndim == 3)
-            memcpy((uint8_t *)*dst + i * PX, idx.data + i * PX, PX);
+        if (S)
+            memcpy((uint8_t *)*dst + i * px, idx.data + i * px, px);
         else
             ((int32_t *)*dst)[i] = idx.data[i];
     }
@@ -285,25 +327,37 @@ static int read_once(const char *path, unsigned char **buf, size_t *len)
                                        : "");
 }
 
-/* Raw u8 images: N x 784 bytes, no header (buf is taken over). */
-static int from_raw(const char *path, unsigned char *buf, size_t len, int64_t limit, digits *d)
+/* Raw u8 images: N x C S S bytes, no header (buf is taken over). */
+static int from_raw(const ev *e, const char *path, unsigned char *buf, size_t len, int64_t limit,
+                    imageset *d)
 {
-    if (len % PX != 0) {
+    char shape[32];
+    if (len % e->frame != 0) {
         free(buf);
-        return cli_error("%s: %zu bytes is not a whole number of 28x28 u8 images (784 bytes "
+        return cli_error("%s: %zu bytes is not a whole number of %s u8 images (%zu bytes "
                          "each), nor an IDX, weights or statistics file",
-                         path, len);
+                         path, len, shape_text(e, shape, sizeof shape), e->frame);
     }
-    d->total = (int64_t)(len / PX);
+    d->total = (int64_t)(len / e->frame);
     d->n = d->total < limit ? d->total : limit;
     d->px = buf;
     return 0;
 }
 
-/* Labels in 0..9 for d from an IDX1 or raw u8 file holding exactly as many as the
+/* Every label of d (its first n) is one of the classifier's K classes. */
+static int labels_in_range(const ev *e, const char *path, const imageset *d)
+{
+    for (int64_t i = 0; d->labels && i < d->n; i++)
+        if (d->labels[i] >= e->K)
+            return cli_error("%s: label %d of image %lld is not a class 0..%d of the classifier",
+                             path, d->labels[i], (long long)i, e->K - 1);
+    return 0;
+}
+
+/* Labels in 0..K-1 for d from an IDX1 or raw u8 file holding exactly as many as the
  * images d was read from (d->total; the first d->n are kept). They replace any d
- * had (a folder's own). */
-static int load_labels(const char *path, digits *d)
+ * had (a data set's own). */
+static int load_labels(const ev *e, const char *path, imageset *d)
 {
     int64_t n = 0, total = 0;
     unsigned char *buf;
@@ -312,7 +366,7 @@ static int load_labels(const char *path, digits *d)
     if (read_once(path, &buf, &len))
         return 1;
     if (is_idx(buf, len)) {
-        int rc = from_idx(path, buf, len, 1, d->n, (void **)&lab, &n, &total);
+        int rc = from_idx(path, buf, len, 0, d->n, (void **)&lab, &n, &total);
         free(buf);
         if (rc) {
             free(lab);
@@ -331,42 +385,62 @@ static int load_labels(const char *path, digits *d)
     free(d->labels);
     d->labels = lab;
     if (total != d->total)
-        return cli_error("%s: %lld labels for %lld digits: the counts must match", path,
+        return cli_error("%s: %lld labels for %lld images: the counts must match", path,
                          (long long)total, (long long)d->total);
-    for (int64_t i = 0; i < n; i++)
-        if (d->labels[i] >= NCLS)
-            return cli_error("%s: label %d of digit %lld is not a digit class 0..9", path,
-                             d->labels[i], (long long)i);
+    return labels_in_range(e, path, d);
+}
+
+/* The first `limit` rows of an opened data set into d (its labels when it has two or
+ * more classes: a set of one class is unlabelled images). */
+static int copy_rows(const ev *e, cli_data *s, int64_t limit, imageset *d)
+{
+    enum { CHUNK = 256 };
+    uint32_t idx[CHUNK];
+    uint8_t lab[CHUNK];
+    d->total = s->ds.n;
+    d->n = s->ds.n < limit ? s->ds.n : limit;
+    d->classes = s->num_classes >= 2 ? s->num_classes : 0;
+    d->px = malloc((size_t)d->n * e->frame + 1);
+    d->labels = d->classes ? malloc(sizeof(int32_t) * (size_t)(d->n + 1)) : NULL;
+    if (!d->px || (d->classes && !d->labels))
+        return cli_error("cannot allocate %lld images", (long long)d->n);
+    for (int64_t at = 0; at < d->n; at += CHUNK) {
+        const int m = (int)(d->n - at < CHUNK ? d->n - at : CHUNK);
+        for (int i = 0; i < m; i++)
+            idx[i] = (uint32_t)(at + i);
+        if (cli_data_rows(s, idx, m, d->px + (size_t)at * e->frame, lab))
+            return 1;
+        for (int i = 0; d->labels && i < m; i++)
+            d->labels[at + i] = lab[i];
+    }
     return 0;
 }
 
-/* Images (IDX, n of them at most) from the file at path, with the labels at lb. */
-static int load_pair(const char *im, const char *lb, int64_t limit, digits *d)
+/* A data set (cli_data_open: a folder of IDX files, CIFAR-10 batches or images, or a
+ * pack), split `split` (NULL: test when it has one, else train), fitted to the
+ * classifier's shape. */
+static int load_set(const ev *e, const char *path, const char *split, int64_t limit, imageset *d)
 {
-    unsigned char *buf;
-    size_t len;
-    if (read_once(im, &buf, &len))
+    cli_data s;
+    const cli_data_want want = {.image = e->S, .channels = e->C};
+    d->split = split ? split : cli_data_has_split(path, "test") ? "test" : "train";
+    if (cli_data_open(path, NULL, NULL, d->split, &want, &s))
         return 1;
-    int rc = from_idx(im, buf, len, 3, limit, (void **)&d->px, &d->n, &d->total);
-    free(buf);
-    return rc || load_labels(lb, d);
+    int rc = copy_rows(e, &s, limit, d);
+    cli_data_close(&s);
+    return rc;
 }
 
-/* A folder (t10k, else train, with labels), an IDX file or raw images. A FIFO or a
- * pipe is read once; one holding a weights or statistics file is refused (those are
- * read from regular files only). */
-static int load_digits(const char *path, int64_t limit, digits *d)
+/* A data set, an IDX file or raw images. A FIFO or a pipe is read once; one holding a
+ * weights or statistics file is refused (those are read from regular files only). */
+static int load_images(const ev *e, const char *path, int64_t limit, imageset *d)
 {
     struct stat st;
-    char im[1024], lb[1024], err[512];
+    char shape[32];
     if (stat(path, &st) != 0)
         return cli_error("cannot open %s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        if (fm_mnist_find(path, "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK &&
-            fm_mnist_find(path, "train", im, lb, sizeof im, err, sizeof err) != FM_OK)
-            return cli_error("%s", err);
-        return load_pair(im, lb, limit, d);
-    }
+    if (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && cli_is_pack(path)))
+        return load_set(e, path, NULL, limit, d);
     unsigned char *buf;
     size_t len;
     if (read_once(path, &buf, &len))
@@ -374,23 +448,29 @@ static int load_digits(const char *path, int64_t limit, digits *d)
     const char *kind = NULL;
     if (len >= 8 && memcmp(buf, FM_WEIGHTS_MAGIC, 8) == 0)
         kind = "weights";
-    else if (len >= 8 && memcmp(buf, CLI_STATS_MAGIC, 8) == 0)
+    else if (cli_is_stats_magic(buf, len))
         kind = "statistics";
     if (kind) {
         free(buf);
         if (cli_is_pipe(path))
             return cli_error("%s is a FIFO or pipe holding a %s file: give a regular file", path,
                              kind);
-        return cli_error("%s is a %s file, not digits", path, kind);
+        return cli_error("%s is a %s file, not images", path, kind);
     }
     if (!is_idx(buf, len))
-        return from_raw(path, buf, len, limit, d);
-    int rc = from_idx(path, buf, len, 3, limit, (void **)&d->px, &d->n, &d->total);
+        return from_raw(e, path, buf, len, limit, d);
+    if (e->C != 1) {
+        free(buf);
+        return cli_error("%s: IDX files hold grey images, the classifier %s takes %s: give the "
+                         "images as a data set (fitted to its shape) or raw u8",
+                         path, e->cls_path, shape_text(e, shape, sizeof shape));
+    }
+    int rc = from_idx(path, buf, len, e->S, limit, (void **)&d->px, &d->n, &d->total);
     free(buf);
     return rc;
 }
 
-/* ---- digits sampled from a weights file ------------------------------------------------ */
+/* ---- images sampled from a weights file ------------------------------------------------ */
 
 static int is_weights(const char *path)
 {
@@ -444,10 +524,8 @@ static int sampling_labels(ev *e, int K)
     for (int k = 0; !o->have_cls && !o->classes && k < K && k < CLI_MAX_LIST; k++)
         e->list[e->nlist++] = k;
     for (int i = 0; i < e->nlist; i++)
-        if (e->list[i] >= K || e->list[i] >= NCLS)
-            return cli_error("class %d out of range: the model has %d classes and the "
-                             "classifier knows digits 0..9",
-                             e->list[i], K);
+        if (e->list[i] >= K)
+            return cli_error("class %d out of range: the model has %d classes", e->list[i], K);
     return 0;
 }
 
@@ -469,7 +547,7 @@ static fm_status sample_batch(cli_sampler *sm, const fm_tensor *x, const fm_tens
 static int sample_all(ev *e, cli_sampler *sm, int B, int K)
 {
     const eval_opts *o = &e->o;
-    digits *d = &e->samples;
+    imageset *d = &e->samples;
     sampling st = {.o = o, .n = d->n, .tty = isatty(2), .t0 = cli_now()};
     fm_sample_opts so = {.steps = (int)o->steps,
                          .heun = strcmp(o->sampler, "heun") == 0,
@@ -477,7 +555,8 @@ static int sample_all(ev *e, cli_sampler *sm, int B, int K)
                          .cfg_scale = (float)o->cfg,
                          .on_step = on_step,
                          .user = &st};
-    fm_tensor x = fm_tensor_4d(FM_F32, B, 1, 28, 28), q = fm_tensor_4d(FM_U8, B, 1, 28, 28);
+    fm_tensor x = fm_tensor_4d(FM_F32, B, e->C, e->S, e->S);
+    fm_tensor q = fm_tensor_4d(FM_U8, B, e->C, e->S, e->S);
     fm_tensor y = fm_tensor_1d(FM_I32, B);
     fm_status s = fm_tensor_alloc(&sm->be, &x);
     if (s == FM_OK)
@@ -493,21 +572,161 @@ static int sample_all(ev *e, cli_sampler *sm, int B, int K)
         if (K > 0)
             s = fm_upload(&sm->be, &yb, d->labels + st.done);
         if (s == FM_OK)
-            s = sample_batch(sm, &xb, &yb, &qb, &so, (uint64_t)o->seed, b, d->px + st.done * PX);
+            s = sample_batch(sm, &xb, &yb, &qb, &so, (uint64_t)o->seed, b,
+                             d->px + (size_t)st.done * e->frame);
     }
     if (st.tty)
         fputc('\n', stderr);
     if (s != FM_OK)
         return cli_error("sampling: %s", sm->be.err);
     e->sample_seconds = cli_now() - st.t0;
-    fprintf(stderr, "sampled %lld digits x %lld %s steps%s in %.1f s (backend %s)\n",
+    fprintf(stderr, "sampled %lld images x %lld %s steps%s in %.1f s (backend %s)\n",
             (long long)d->n, o->steps, o->sampler, K > 0 ? " with guidance" : "", e->sample_seconds,
             fm_backend_name(&sm->be));
     return 0;
 }
 
-/* --n digits from the weights file SAMPLES, in batches of --batch. */
-static int sample_digits(ev *e)
+/* ---- what the classifier knows ---------------------------------------------------- */
+
+/* One line "key=value" of the text t[0..n) into buf (len bytes); 0 when absent. */
+static int text_value(const char *t, size_t n, const char *key, char *buf, size_t len)
+{
+    const size_t kl = strlen(key);
+    for (size_t at = 0; t && at < n;) {
+        const char *nl = memchr(t + at, '\n', n - at);
+        const size_t end = nl ? (size_t)(nl - t) : n;
+        if (end - at > kl && memcmp(t + at, key, kl) == 0 && t[at + kl] == '=' &&
+            end - at - kl - 1 < len) {
+            snprintf(buf, len, "%.*s", (int)(end - at - kl - 1), t + at + kl + 1);
+            return 1;
+        }
+        at = end + 1;
+    }
+    return 0;
+}
+
+/* The data a record names (text.data, or a statistics file's record): its "data="
+ * path, else its "images=" file; 0 when it names none. */
+static int record_path(const char *t, size_t n, char *buf, size_t len)
+{
+    return text_value(t, n, "data", buf, len) || text_value(t, n, "images", buf, len);
+}
+
+/* The folder that stands for a data set's path: the path resolved, and a file's
+ * folder (an IDX file or a split's pack in it), so that data/mnist and
+ * data/mnist/t10k-images-idx3-ubyte.gz are one set. */
+static void set_of(const char *path, char *out, size_t len)
+{
+    struct stat st;
+    char real[PATH_MAX];
+    snprintf(out, len, "%s", realpath(path, real) ? real : path);
+    if (stat(out, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        char *slash = strrchr(out, '/');
+        if (slash && slash != out)
+            *slash = 0;
+    }
+}
+
+static int same_set(const char *a, const char *b)
+{
+    char sa[PATH_MAX + 1], sb[PATH_MAX + 1];
+    set_of(a, sa, sizeof sa);
+    set_of(b, sb, sizeof sb);
+    return strcmp(sa, sb) == 0;
+}
+
+/* The class names t[0..n) ('\n'-separated) as "a,b,c" for a message, cut short. */
+static const char *names_text(const char *t, size_t n, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.*s", (int)n, t);
+    for (char *c = buf; (c = strchr(c, '\n')) != NULL;)
+        *c = ',';
+    if (strlen(buf) > 60)
+        snprintf(buf + 57, len - 57, "...");
+    return buf;
+}
+
+/* One warning line when the model SAMPLES was trained on another data set than the
+ * classifier (their text.data), else when it names its classes otherwise: the
+ * numbers then measure it with another set's classifier. */
+static void warn_model(const ev *e, const fm_weights *w)
+{
+    fm_ckpt_state st;
+    char err[256], a[PATH_MAX], b[PATH_MAX], na[80], nb[80];
+    if (fm_ckpt_state_read(w, &st, err, sizeof err) != FM_OK)
+        return;
+    if (record_path(st.data.s, st.data.n, a, sizeof a) &&
+        record_path(e->cls_data, strlen(e->cls_data), b, sizeof b) && !same_set(a, b)) {
+        cli_error("warning: %s was trained on %s, the classifier %s on %s: the numbers measure "
+                  "another data set",
+                  e->o.samples, a, e->cls_path, b);
+        return;
+    }
+    if (!st.classes.n || (strlen(e->cls_names) == st.classes.n &&
+                          memcmp(e->cls_names, st.classes.s, st.classes.n) == 0))
+        return;
+    if (e->cls_names[0])
+        snprintf(b, sizeof b, "names them %s",
+                 names_text(e->cls_names, strlen(e->cls_names), nb, sizeof nb));
+    else
+        snprintf(b, sizeof b, "names none (the shipped one's are the digits 0..9)");
+    cli_error("warning: %s names its classes %s; the classifier %s %s: the numbers measure "
+              "another data set",
+              e->o.samples, names_text(st.classes.s, st.classes.n, na, sizeof na), e->cls_path, b);
+}
+
+/* One warning line when the reference (a statistics file's record, or the path of
+ * the images) is another data set than the classifier's, else when it has another
+ * number of classes. */
+static void warn_ref(const ev *e)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    const int rec = record_path(e->cls_data, strlen(e->cls_data), b, sizeof b);
+    const int stats = e->have_ref_stats && !e->ref.px;
+    int named = 0;
+    if (stats)
+        named = record_path(e->ref_stats.info, strlen(e->ref_stats.info), a, sizeof a);
+    else if (e->ref.px && !cli_is_pipe(e->ref_path))
+        named = snprintf(a, sizeof a, "%s", e->ref_path) > 0;
+    if (rec && named && !same_set(a, b) && stats) {
+        cli_error("warning: the reference %s holds features of %s, the classifier %s was "
+                  "trained on %s: FID against another data set",
+                  e->ref_path, a, e->cls_path, b);
+        return;
+    }
+    if (rec && named && !same_set(a, b)) {
+        cli_error("warning: the reference %s is not the data the classifier %s was trained on "
+                  "(%s): FID against another data set",
+                  e->ref_path, e->cls_path, b);
+        return;
+    }
+    if (e->ref.classes && e->ref.classes != e->K)
+        cli_error("warning: the reference %s has %d classes, the classifier %s tells %d apart: "
+                  "another data set",
+                  e->ref_path, e->ref.classes, e->cls_path, e->K);
+}
+
+/* A model the classifier can measure: its images of the classifier's shape, and a
+ * conditional one's classes the classifier's (label accuracy compares them). */
+static int check_model(const ev *e, const fm_weights *w)
+{
+    const fm_config *c = &w->cfg;
+    if (c->in_channels != e->C || c->image != e->S)
+        return cli_error("%s makes %dx%dx%d images; the classifier %s measures %dx%dx%d (train "
+                         "one on the model's data: fmrt train-classifier, then --classifier FILE)",
+                         e->o.samples, c->in_channels, c->image, c->image, e->cls_path, e->C, e->S,
+                         e->S);
+    if (c->num_classes > 0 && c->num_classes != e->K)
+        return cli_error("%s is conditional on %d classes, the classifier %s tells %d apart: its "
+                         "label accuracy would compare two sets' classes (train one on the "
+                         "model's data: fmrt train-classifier, then --classifier FILE)",
+                         e->o.samples, c->num_classes, e->cls_path, e->K);
+    warn_model(e, w);
+    return 0;
+}
+
+/* --n images from the weights file SAMPLES, in batches of --batch. */
+static int sample_images(ev *e)
 {
     const eval_opts *o = &e->o;
     fm_weights w;
@@ -519,20 +738,17 @@ static int sample_digits(ev *e)
         return 1;
     }
     const int K = w.cfg.num_classes, B = (int)(o->batch < o->n ? o->batch : o->n);
-    int rc = 0;
-    if (w.cfg.in_channels != 1 || w.cfg.image != 28)
-        rc = cli_error("%s makes %dx%dx%d images; the classifier measures 1x28x28 digits",
-                       o->samples, w.cfg.in_channels, w.cfg.image, w.cfg.image);
+    int rc = check_model(e, &w);
     if (rc == 0)
         rc = sampling_labels(e, K);
     e->samples.n = o->n;
-    e->samples.px = malloc((size_t)o->n * PX);
+    e->samples.px = malloc((size_t)o->n * e->frame);
     e->samples.labels = K > 0 ? malloc(sizeof(int32_t) * (size_t)o->n) : NULL;
     if (rc == 0 && (!e->samples.px || (K > 0 && !e->samples.labels)))
-        rc = cli_error("cannot allocate %lld digits", o->n);
+        rc = cli_error("cannot allocate %lld images", o->n);
     if (rc == 0)
-        rc =
-            cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw, (size_t)B * PX * 8, &sm);
+        rc = cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw,
+                              (size_t)B * e->frame * 8, &sm);
     if (rc == 0)
         rc = sample_all(e, &sm, B, K);
     cli_close_sampler(&sm);
@@ -548,7 +764,7 @@ static int sample_digits(ev *e)
  * sampled. No --backend or --precision flags: this is the file's check only. */
 static int check_classifier(ev *e)
 {
-    size_t arena = fm_classifier_arena_bytes(1, FM_MODE_SAMPLE), host = 0;
+    size_t arena = fm_classifier_arena_bytes(&e->ccfg, 1, FM_MODE_SAMPLE), host = 0;
     if (fm_backend_host_bytes("ref", arena, 0, &host) != FM_OK)
         return cli_error("cannot size the classifier check's arena");
     host = (host + 63) & ~(size_t)63;
@@ -561,7 +777,7 @@ static int check_classifier(ev *e)
     if (rc == 0 && fm_backend_open(&be, &bc) != FM_OK)
         rc = cli_error("classifier check: %s", be.err);
     else if (rc == 0) {
-        if (fm_classifier_create(c, &be, 1, FM_MODE_SAMPLE) != FM_OK ||
+        if (fm_classifier_create(c, &be, &e->ccfg, 1, FM_MODE_SAMPLE) != FM_OK ||
             fm_classifier_load(c, &e->cw) != FM_OK)
             rc = cli_error("%s: %s", e->cls_path, be.err);
         fm_backend_close(&be);
@@ -569,6 +785,32 @@ static int check_classifier(ev *e)
     free(c);
     free(mem);
     return rc;
+}
+
+/* The classifier's config, shape and record (its data, its class names: copied, the
+ * file's image is freed once uploaded). */
+static int classifier_shape(ev *e)
+{
+    char err[256];
+    fm_text data, names;
+    if (fm_classifier_file_config(&e->cw, &e->ccfg, err, sizeof err) != FM_OK ||
+        fm_classifier_texts(&e->cw, &data, &names, err, sizeof err) != FM_OK)
+        return cli_error("%s: %s", e->cls_path, err);
+    e->C = e->ccfg.in_channels;
+    e->S = e->ccfg.image;
+    e->K = fm_classifier_classes(&e->ccfg);
+    e->frame = (size_t)e->C * (size_t)e->S * (size_t)e->S;
+    snprintf(e->cls_data, sizeof e->cls_data, "%.*s", (int)data.n, data.s ? data.s : "");
+    snprintf(e->cls_names, sizeof e->cls_names, "%.*s", (int)names.n, names.s ? names.s : "");
+    memcpy(e->name_buf, e->cls_names, sizeof e->name_buf);
+    e->nnames = 0;
+    for (char *c = e->name_buf; e->cls_names[0] && e->nnames < FM_CLS_MAX_CLASSES;) {
+        e->name[e->nnames++] = c;
+        if (!(c = strchr(c, '\n')))
+            break;
+        *c++ = 0;
+    }
+    return 0;
 }
 
 /* Read the classifier file (before any long work, so a bad one fails at once). */
@@ -585,24 +827,24 @@ static int read_classifier(ev *e)
     if (!fm_weights_is_classifier(&e->cw))
         return cli_error("%s is not a classifier file (fmrt train-classifier writes those)",
                          e->cls_path);
-    return check_classifier(e);
+    return classifier_shape(e) || check_classifier(e);
 }
 
 /* A backend with the classifier on it and its batch tensors. */
 static int open_classifier(ev *e)
 {
     if (cli_open_backend(&e->be, e->o.backend ? e->o.backend : "auto",
-                         fm_classifier_arena_bytes(CLS_BATCH, FM_MODE_SAMPLE), &e->bemem))
+                         fm_classifier_arena_bytes(&e->ccfg, CLS_BATCH, FM_MODE_SAMPLE), &e->bemem))
         return 1;
     e->be_open = 1;
-    e->xb = malloc(sizeof(float) * CLS_BATCH * PX);
-    e->lb = malloc(sizeof(float) * CLS_BATCH * NCLS);
+    e->xb = malloc(sizeof(float) * CLS_BATCH * e->frame);
+    e->lb = malloc(sizeof(float) * CLS_BATCH * (size_t)e->K);
     if (!e->xb || !e->lb)
         return cli_error("cannot allocate the classifier's batch buffers");
-    e->x = fm_tensor_4d(FM_F32, CLS_BATCH, 1, 28, 28);
+    e->x = fm_tensor_4d(FM_F32, CLS_BATCH, e->C, e->S, e->S);
     e->feat = fm_tensor_2d(FM_F32, CLS_BATCH, DIM);
-    e->logits = fm_tensor_2d(FM_F32, CLS_BATCH, NCLS);
-    if (fm_classifier_create(&e->c, &e->be, CLS_BATCH, FM_MODE_SAMPLE) != FM_OK ||
+    e->logits = fm_tensor_2d(FM_F32, CLS_BATCH, e->K);
+    if (fm_classifier_create(&e->c, &e->be, &e->ccfg, CLS_BATCH, FM_MODE_SAMPLE) != FM_OK ||
         fm_classifier_load(&e->c, &e->cw) != FM_OK || fm_tensor_alloc(&e->be, &e->x) != FM_OK ||
         fm_tensor_alloc(&e->be, &e->feat) != FM_OK || fm_tensor_alloc(&e->be, &e->logits) != FM_OK)
         return cli_error("%s: %s", e->cls_path, e->be.err);
@@ -610,26 +852,26 @@ static int open_classifier(ev *e)
     return 0;
 }
 
-/* Softmax of one row of logits: the largest probability and its class. */
-static int top_class(const float *l, double *p)
+/* Softmax of one row of K logits: the largest probability and its class. */
+static int top_class(const float *l, int K, double *p)
 {
     int k = 0;
-    for (int j = 1; j < NCLS; j++)
+    for (int j = 1; j < K; j++)
         if (l[j] > l[k])
             k = j;
     double z = 0;
-    for (int j = 0; j < NCLS; j++)
+    for (int j = 0; j < K; j++)
         z += exp((double)l[j] - l[k]);
     *p = 1.0 / z;
     return k;
 }
 
-/* Confidence, histogram and label hits of nb rows of logits, digits [s, s + nb). */
-static void tally(metrics *m, const float *lg, const int32_t *labels, int64_t s, int nb)
+/* Confidence, histogram and label hits of nb rows of K logits, images [s, s + nb). */
+static void tally(metrics *m, const float *lg, int K, const int32_t *labels, int64_t s, int nb)
 {
     for (int i = 0; i < nb; i++) {
         double p;
-        int k = top_class(lg + i * NCLS, &p);
+        int k = top_class(lg + (size_t)i * (size_t)K, K, &p);
         if (m->top)
             m->top[s + i] = (uint8_t)k;
         m->conf += p;
@@ -637,45 +879,49 @@ static void tally(metrics *m, const float *lg, const int32_t *labels, int64_t s,
         if (labels) {
             m->labelled++;
             m->correct += k == labels[i];
+            if (labels[i] >= 0 && labels[i] < K) { /* a reference's own may be any */
+                m->asked[labels[i]]++;
+                m->right[labels[i]] += k == labels[i];
+            }
         }
     }
 }
 
 /* Features (into feat[n, 128] when not NULL) and the metrics of d. */
-static int classify(ev *e, const digits *d, float *feat, metrics *m)
+static int classify(ev *e, const imageset *d, float *feat, metrics *m)
 {
     float *xb = e->xb, *lb = e->lb;
     for (int64_t s = 0; s < d->n; s += CLS_BATCH) {
         int nb = (int)(d->n - s < CLS_BATCH ? d->n - s : CLS_BATCH);
         fm_tensor x = fm_tensor_slice(e->x, 0, nb), f = fm_tensor_slice(e->feat, 0, nb);
         fm_tensor lg = fm_tensor_slice(e->logits, 0, nb);
-        cli_pixels(xb, d->px + s * PX, (size_t)nb * PX);
+        cli_pixels(xb, d->px + (size_t)s * e->frame, (size_t)nb * e->frame);
         if (fm_upload(&e->be, &x, xb) != FM_OK ||
             fm_classifier_forward(&e->c, &x, &f, &lg) != FM_OK ||
             fm_download(&e->be, lb, &lg) != FM_OK ||
             (feat && fm_download(&e->be, feat + s * DIM, &f) != FM_OK))
             return cli_error("classifier: %s", e->be.err);
-        tally(m, lb, d->labels ? d->labels + s : NULL, s, nb);
+        tally(m, lb, e->K, d->labels ? d->labels + s : NULL, s, nb);
     }
     m->n = d->n;
     m->conf /= (double)d->n;
     m->kl = 0;
-    for (int k = 0; k < NCLS; k++)
+    for (int k = 0; k < e->K; k++)
         if (m->hist[k] > 0) {
             double h = (double)m->hist[k] / (double)d->n;
-            m->kl += h * log(NCLS * h);
+            m->kl += h * log(e->K * h);
         }
     return 0;
 }
 
-/* classify, and the feature statistics of d into m->stats (each digit's class into
+/* classify, and the feature statistics of d into m->stats (each image's class into
  * top[n] when not NULL). */
-static int measure_top(ev *e, const digits *d, metrics *m, uint8_t *top)
+static int measure_top(ev *e, const imageset *d, metrics *m, uint8_t *top)
 {
     *m = (metrics){.fid = NAN, .top = top};
     float *feat = malloc(sizeof(float) * DIM * (size_t)d->n);
     if (!feat)
-        return cli_error("cannot allocate the features of %lld digits", (long long)d->n);
+        return cli_error("cannot allocate the features of %lld images", (long long)d->n);
     int rc = classify(e, d, feat, m);
     if (rc == 0)
         rc = cli_stats_compute(&m->stats, feat, d->n, DIM, e->cw.crc);
@@ -683,44 +929,76 @@ static int measure_top(ev *e, const digits *d, metrics *m, uint8_t *top)
     return rc;
 }
 
-static int measure(ev *e, const digits *d, metrics *m)
+static int measure(ev *e, const imageset *d, metrics *m)
 {
     return measure_top(e, d, m, NULL);
 }
 
 /* ---- the reference ------------------------------------------------------------------ */
 
-/* --ref (or the shipped statistics): a statistics file is read now; digits are read
- * now and measured once the classifier is open. No --ref and no shipped file is an
- * error unless only --save-stats was asked for. */
+/* A statistics file made with the classifier in use (its CRC), else one line naming
+ * the one it was made with when it records it. */
+static int same_classifier(const ev *e)
+{
+    char who[300] = "", name[256];
+    if (e->ref_stats.cls_crc == e->cw.crc)
+        return 0;
+    if (cli_stats_info(&e->ref_stats, "classifier", name, sizeof name))
+        snprintf(who, sizeof who, "%s, ", name);
+    return cli_error("%s holds the features of another classifier (%sCRC 0x%08x; %s has "
+                     "0x%08x): give --ref DATA, or make them again with fmrt eval DATA "
+                     "--classifier %s --save-stats FILE",
+                     e->ref_path, who, e->ref_stats.cls_crc, e->cls_path, e->cw.crc, e->cls_path);
+}
+
+/* The reference without --ref: the classifier's recorded data when it is still there,
+ * else the shipped statistics (of the shipped classifier). NULL: none found. */
+static const char *default_ref(ev *e)
+{
+    char rec[PATH_MAX];
+    struct stat st;
+    if (text_value(e->cls_data, strlen(e->cls_data), "data", rec, sizeof rec) &&
+        stat(rec, &st) == 0) {
+        snprintf(e->ref_path, sizeof e->ref_path, "%s", rec);
+        return e->ref_path;
+    }
+    return cli_shipped_path(DEFAULT_REF, e->ref_path, sizeof e->ref_path);
+}
+
+/* --ref (or the default above): a statistics file is read now; images are read now
+ * (a data set's test split, else its training one) and measured once the classifier
+ * is open. No reference is an error unless only --save-stats was asked for. */
 static int read_ref(ev *e)
 {
     const char *p = e->o.ref;
-    if (!p && !(p = cli_shipped_path(DEFAULT_REF, e->ref_path, sizeof e->ref_path))) {
+    if (!p && !(p = default_ref(e))) {
         if (e->o.save_stats) {
             e->ref_path[0] = 0;
             return 0;
         }
-        return cli_error("the shipped %s was not found (%s): give --ref DIR|IDX", DEFAULT_REF,
+        return cli_error("the shipped %s was not found (%s): give --ref DATA", DEFAULT_REF,
                          e->ref_path);
     }
     if (p != e->ref_path)
         snprintf(e->ref_path, sizeof e->ref_path, "%s", p);
-    if (cli_is_pipe(e->ref_path) || !cli_is_stats_file(e->ref_path))
-        return load_digits(e->ref_path, INT64_MAX, &e->ref);
+    if (cli_is_pipe(e->ref_path) || !cli_is_stats_file(e->ref_path)) {
+        if (load_images(e, e->ref_path, INT64_MAX, &e->ref))
+            return 1;
+        warn_ref(e);
+        return 0;
+    }
     /* The dimension is checked before the values, so a file of another width is named
      * as such rather than by what its values look like at this one. */
     if (cli_stats_load_dim(&e->ref_stats, e->ref_path, DIM))
         return 1;
     e->have_ref_stats = 1;
-    if (e->ref_stats.cls_crc != e->cw.crc)
-        return cli_error("%s holds the features of another classifier (CRC 0x%08x, %s has "
-                         "0x%08x): make it again with fmrt eval DIGITS --save-stats FILE",
-                         e->ref_path, e->ref_stats.cls_crc, e->cls_path, e->cw.crc);
+    if (same_classifier(e))
+        return 1;
+    warn_ref(e);
     return 0;
 }
 
-/* The reference's statistics, from its digits when it has no file of them. */
+/* The reference's statistics, from its images when it has no file of them. */
 static int ref_stats(ev *e)
 {
     if (e->have_ref_stats || !e->ref.px)
@@ -747,6 +1025,18 @@ static void print_line(const ev *e, const metrics *m, const cli_stats *ref, cons
     if (e->sample_seconds > 0)
         printf("  sampling %.1f s", e->sample_seconds);
     printf("  (%s)\n", what);
+    /* A line per class, by the classifier's names (one that records none, as the
+     * shipped one, prints none): how many images it put there, and of those asked for
+     * (labelled) the share it saw as asked. */
+    for (int k = 0; k < e->nnames; k++) {
+        char esc[4 * FM_CLASS_NAME_MAX];
+        printf("  class %-12s predicted %lld", cli_escape(e->name[k], esc, sizeof esc),
+               (long long)m->hist[k]);
+        if (m->asked[k])
+            printf("  asked %lld  right %.1f%%", (long long)m->asked[k],
+                   100.0 * (double)m->right[k] / (double)m->asked[k]);
+        printf("\n");
+    }
 }
 
 static cJSON *json_of(const ev *e, const metrics *m, const cli_stats *ref, const char *what)
@@ -761,8 +1051,13 @@ static cJSON *json_of(const ev *e, const metrics *m, const cli_stats *ref, const
     cJSON_AddNumberToObject(j, "confidence", m->conf);
     cJSON_AddNumberToObject(j, "class_kl", m->kl);
     cJSON *h = cJSON_AddArrayToObject(j, "class_histogram");
-    for (int k = 0; k < NCLS; k++)
+    for (int k = 0; k < e->K; k++)
         cJSON_AddItemToArray(h, cJSON_CreateNumber((double)m->hist[k]));
+    if (e->nnames) {
+        cJSON *nm = cJSON_AddArrayToObject(j, "class_names");
+        for (int k = 0; k < e->nnames; k++)
+            cJSON_AddItemToArray(nm, cJSON_CreateString(e->name[k]));
+    }
     if (ref) {
         cJSON_AddStringToObject(j, "ref", e->ref_path);
         cJSON_AddNumberToObject(j, "ref_n", (double)ref->n);
@@ -790,7 +1085,7 @@ static int report(const ev *e, metrics *m, const cli_stats *ref, const char *wha
      * bias (tens to thousands on real digits). Said, not refused: a quick look at a
      * few samples is still a use. */
     if (ref && !isnan(m->fid) && (m->n <= DIM || ref->n <= DIM))
-        cli_error("warning: FID of %lld digits against %lld: its %dx%d covariances need more "
+        cli_error("warning: FID of %lld images against %lld: its %dx%d covariances need more "
                   "than %d on each side (1000+ for a stable number); read it as a rough sign",
                   (long long)m->n, (long long)ref->n, DIM, DIM, DIM);
     if (!e->o.json) {
@@ -809,43 +1104,49 @@ static int report(const ev *e, metrics *m, const cli_stats *ref, const char *wha
 
 /* ---- the scale's ends ------------------------------------------------------------- */
 
-/* A Gaussian blur, sigma 1 (taps at -2..2), edges clamped, of each 28x28 image. */
-static void blur(uint8_t *dst, const uint8_t *src, int64_t n)
+/* A Gaussian blur, sigma 1 (taps at -2..2), edges clamped, of each S x S plane of
+ * the n images of C planes (separable: rows into tmp[S, S], then columns). */
+static int blur(uint8_t *dst, const uint8_t *src, int64_t n, int C, int S)
 {
-    double g[5], z = 0, tmp[PX];
+    double g[5], z = 0, *tmp = malloc(sizeof(double) * (size_t)S * (size_t)S);
+    if (!tmp)
+        return cli_error("cannot allocate a %dx%d plane", S, S);
     for (int k = 0; k < 5; k++)
         z += g[k] = exp(-0.5 * (k - 2) * (k - 2));
-    for (int64_t i = 0; i < n; i++, src += PX, dst += PX) {
-        for (int y = 0; y < 28; y++)
-            for (int x = 0; x < 28; x++) {
+    for (int64_t i = 0; i < n * C; i++, src += S * S, dst += S * S) {
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
                 double a = 0;
                 for (int k = 0; k < 5; k++) {
-                    int xx = x + k - 2 < 0 ? 0 : x + k - 2 > 27 ? 27 : x + k - 2;
-                    a += g[k] * src[y * 28 + xx];
+                    int xx = x + k - 2 < 0 ? 0 : x + k - 2 > S - 1 ? S - 1 : x + k - 2;
+                    a += g[k] * src[y * S + xx];
                 }
-                tmp[y * 28 + x] = a / z;
+                tmp[y * S + x] = a / z;
             }
-        for (int y = 0; y < 28; y++)
-            for (int x = 0; x < 28; x++) {
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
                 double a = 0;
                 for (int k = 0; k < 5; k++) {
-                    int yy = y + k - 2 < 0 ? 0 : y + k - 2 > 27 ? 27 : y + k - 2;
-                    a += g[k] * tmp[yy * 28 + x];
+                    int yy = y + k - 2 < 0 ? 0 : y + k - 2 > S - 1 ? S - 1 : y + k - 2;
+                    a += g[k] * tmp[yy * S + x];
                 }
-                dst[y * 28 + x] = (uint8_t)(a / z + 0.5);
+                dst[y * S + x] = (uint8_t)(a / z + 0.5);
             }
     }
+    free(tmp);
+    return 0;
 }
 
-/* Uniform u8 noise: pixel e is the top byte of Philox(seed), element e, stream 7. */
-static void noise(uint8_t *dst, int64_t n, uint64_t seed)
+/* Uniform u8 noise: pixel e of the n frames is the top byte of Philox(seed), element
+ * e, stream 7. */
+static void noise(uint8_t *dst, int64_t n, size_t frame, uint64_t seed)
 {
-    for (int64_t e = 0; e < n * PX; e++)
+    for (int64_t e = 0; e < n * (int64_t)frame; e++)
         dst[e] = (uint8_t)(fm_philox_element(seed, (uint64_t)e, 7).v[0] >> 24);
 }
 
 /* One row: d measured against ref. */
-static int sanity_row(ev *e, const digits *d, const cli_stats *ref, const char *what)
+static int sanity_row(ev *e, const imageset *d, const cli_stats *ref, const char *what)
 {
     metrics m;
     int rc = measure(e, d, &m) || report(e, &m, ref, what);
@@ -853,85 +1154,84 @@ static int sanity_row(ev *e, const digits *d, const cli_stats *ref, const char *
     return rc;
 }
 
-/* Digits 0, 2, 4, ... (odd = 0) or 1, 3, 5, ... (odd = 1) of r into a copy. Not the
+/* Images 0, 2, 4, ... (odd = 0) or 1, 3, 5, ... (odd = 1) of r into a copy. Not the
  * first and second halves: MNIST's test set has the easier writers (Census staff)
  * in its first 5000 digits and students in the rest, which FID sees (128.8 for
  * those halves, 11.0 for the interleaved ones). */
-static int interleaved(const digits *r, int odd, digits *h)
+static int interleaved(const ev *e, const imageset *r, int odd, imageset *h)
 {
+    const size_t f = e->frame;
     h->n = (r->n + 1 - odd) / 2;
-    h->px = malloc((size_t)h->n * PX);
+    h->px = malloc((size_t)h->n * f);
     h->labels = r->labels ? malloc(sizeof(int32_t) * (size_t)h->n) : NULL;
     if (!h->px || (r->labels && !h->labels))
-        return cli_error("cannot allocate %lld digits", (long long)h->n);
+        return cli_error("cannot allocate %lld images", (long long)h->n);
     for (int64_t i = 0; i < h->n; i++) {
-        memcpy(h->px + i * PX, r->px + (2 * i + odd) * PX, PX);
+        memcpy(h->px + (size_t)i * f, r->px + (size_t)(2 * i + odd) * f, f);
         if (h->labels)
             h->labels[i] = r->labels[2 * i + odd];
     }
     return 0;
 }
 
-/* The floor: the reference's even digits against its odd ones. */
+/* The floor: the reference's even images against its odd ones. */
 static int halves(ev *e)
 {
-    digits a = {0}, b = {0};
+    imageset a = {0}, b = {0};
     metrics mb = {0};
     char what[256];
-    int rc = interleaved(&e->ref, 0, &a) || interleaved(&e->ref, 1, &b) || measure(e, &b, &mb);
+    int rc =
+        interleaved(e, &e->ref, 0, &a) || interleaved(e, &e->ref, 1, &b) || measure(e, &b, &mb);
     snprintf(what, sizeof what,
-             "halves: the %lld even-numbered reference digits against the "
+             "halves: the %lld even-numbered reference images against the "
              "%lld odd-numbered",
              (long long)a.n, (long long)b.n);
     if (rc == 0)
         rc = sanity_row(e, &a, &mb.stats, what);
     cli_stats_free(&mb.stats);
-    digits_free(&a);
-    digits_free(&b);
+    images_free(&a);
+    images_free(&b);
     return rc;
 }
 
-/* A floor at N: N real digits the reference does not hold (the training split of a
- * --ref folder), when there are some. */
+/* A floor at N: N real images the reference does not hold (the training split of a
+ * --ref data set read at its test split), when there are some. */
 static int unseen(ev *e, int64_t n)
 {
-    struct stat st;
-    char im[1024], lb[1024], err[512], what[256];
-    digits t = {0};
-    if (stat(e->ref_path, &st) != 0 || !S_ISDIR(st.st_mode) ||
-        fm_mnist_find(e->ref_path, "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK ||
-        fm_mnist_find(e->ref_path, "train", im, lb, sizeof im, err, sizeof err) != FM_OK)
+    char what[256];
+    imageset t = {0};
+    if (!e->ref.split || strcmp(e->ref.split, "test") != 0 ||
+        !cli_data_has_split(e->ref_path, "train"))
         return 0;
-    int rc = load_pair(im, lb, n, &t);
-    snprintf(what, sizeof what, "real: the first %lld training digits", (long long)t.n);
+    int rc = load_set(e, e->ref_path, "train", n, &t);
+    snprintf(what, sizeof what, "real: the first %lld training images", (long long)t.n);
     if (rc == 0)
         rc = sanity_row(e, &t, &e->ref_stats, what);
-    digits_free(&t);
+    images_free(&t);
     return rc;
 }
 
-/* The scale's ends: halves and unseen real digits (floors), the first N reference
- * digits blurred and N images of uniform noise (towards the ceiling). */
+/* The scale's ends: halves and unseen real images (floors), the first N reference
+ * images blurred and N images of uniform noise (towards the ceiling). */
 static int sanity(ev *e)
 {
-    const digits *r = &e->ref;
+    const imageset *r = &e->ref;
     int64_t n = e->o.n < r->n ? e->o.n : r->n;
     char what[256];
     if (!r->px)
-        return cli_error("--sanity measures digits: %s is a statistics file", e->ref_path);
+        return cli_error("--sanity measures images: %s is a statistics file", e->ref_path);
     if (r->n < 4)
-        return cli_error("--sanity needs at least 4 reference digits, %s has %lld", e->ref_path,
+        return cli_error("--sanity needs at least 4 reference images, %s has %lld", e->ref_path,
                          (long long)r->n);
-    digits t = {.n = n, .px = malloc((size_t)n * PX), .labels = r->labels};
+    imageset t = {.n = n, .px = malloc((size_t)n * e->frame), .labels = r->labels};
     if (!t.px)
-        return cli_error("cannot allocate %lld digits", (long long)n);
-    int rc = halves(e) || unseen(e, n);
-    blur(t.px, r->px, n);
-    snprintf(what, sizeof what, "blurred: the first %lld digits, Gaussian sigma 1 px",
+        return cli_error("cannot allocate %lld images", (long long)n);
+    int rc = halves(e) || unseen(e, n) || blur(t.px, r->px, n, e->C, e->S);
+    snprintf(what, sizeof what, "blurred: the first %lld images, Gaussian sigma 1 px",
              (long long)n);
     if (rc == 0)
         rc = sanity_row(e, &t, &e->ref_stats, what);
-    noise(t.px, n, (uint64_t)e->o.seed);
+    noise(t.px, n, e->frame, (uint64_t)e->o.seed);
     t.labels = NULL;
     snprintf(what, sizeof what, "noise: %lld images of uniform u8 pixels", (long long)n);
     if (rc == 0)
@@ -949,34 +1249,54 @@ static int load_samples(ev *e)
     const eval_opts *o = &e->o;
     if (o->sanity)
         return 0;
-    /* A FIFO or a pipe is not opened to sniff it: it is read once, as digits. */
+    /* A FIFO or a pipe is not opened to sniff it: it is read once, as images. */
     if (cli_is_pipe(o->samples) || !is_weights(o->samples)) {
         if (o->classes || o->have_cls || o->have_cfg || o->samples_out || o->raw)
             return cli_usage_error(CMD,
                                    "--class/--classes/--cfg/--raw/--samples-out are for "
-                                   "a weights file; %s is digits",
+                                   "a weights file; %s holds images",
                                    o->samples);
-        if (load_digits(o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
-            (o->labels && load_labels(o->labels, &e->samples)))
+        if (load_images(e, o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
+            labels_in_range(e, o->samples, &e->samples) ||
+            (o->labels && load_labels(e, o->labels, &e->samples)))
             return 1;
         if (o->have_n && o->n > e->samples.n)
-            cli_error("note: --n %lld, but %s holds %lld digits: measuring those %lld", o->n,
+            cli_error("note: --n %lld, but %s holds %lld images: measuring those %lld", o->n,
                       o->samples, (long long)e->samples.n, (long long)e->samples.n);
         return 0;
     }
     if (o->labels)
-        return cli_usage_error(CMD, "--labels is for digit files: a model's labels are the "
+        return cli_usage_error(CMD, "--labels is for image files: a model's labels are the "
                                     "classes asked for (--classes)");
-    if (sample_digits(e))
+    if (sample_images(e))
         return 1;
     if (!o->samples_out)
         return 0;
-    size_t len = (size_t)e->samples.n * PX;
+    size_t len = (size_t)e->samples.n * e->frame;
     if (cli_write_file(o->samples_out, e->samples.px, len))
         return 1;
-    fprintf(stderr, "wrote %s (%zu bytes: %lld x 28 x 28 u8)\n", o->samples_out, len,
-            (long long)e->samples.n);
+    fprintf(stderr, "wrote %s (%zu bytes: %lld x %d x %d x %d u8)\n", o->samples_out, len,
+            (long long)e->samples.n, e->C, e->S, e->S);
     return 0;
+}
+
+/* What a statistics file of SAMPLES records (fid.h): the classifier's file name (its
+ * CRC is in the header) and where the images came from, "model=", "data=" (with the
+ * split read) or "images=" and the absolute path; control characters of a path
+ * become '?'. */
+static void stats_record(const ev *e, cli_stats *st)
+{
+    char abs[PATH_MAX];
+    const char *cls = strrchr(e->cls_path, '/');
+    const char *kind = e->sample_seconds > 0 ? "model" : e->samples.split ? "data" : "images";
+    const char *path = realpath(e->o.samples, abs) ? abs : e->o.samples;
+    int k = snprintf(st->info, sizeof st->info, "classifier=%s\n%s=%s", cls ? cls + 1 : e->cls_path,
+                     kind, path);
+    if (k > 0 && (size_t)k < sizeof st->info && e->samples.split)
+        snprintf(st->info + k, sizeof st->info - (size_t)k, "\nsplit=%s", e->samples.split);
+    for (char *c = st->info; *c; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\n') || *c == 0x7f)
+            *c = '?';
 }
 
 static int evaluate(ev *e)
@@ -984,7 +1304,7 @@ static int evaluate(ev *e)
     metrics m;
     uint8_t *top = e->o.classes_out ? malloc((size_t)e->samples.n + 1) : NULL;
     if (e->o.classes_out && !top)
-        return cli_error("cannot allocate the classes of %lld digits", (long long)e->samples.n);
+        return cli_error("cannot allocate the classes of %lld images", (long long)e->samples.n);
     int rc = measure_top(e, &e->samples, &m, top);
     if (rc == 0 && top && (rc = cli_write_file(e->o.classes_out, top, (size_t)e->samples.n)) == 0)
         fprintf(stderr, "wrote %s (%lld classes, u8)\n", e->o.classes_out,
@@ -992,8 +1312,12 @@ static int evaluate(ev *e)
     free(top);
     if (rc == 0)
         rc = report(e, &m, e->have_ref_stats ? &e->ref_stats : NULL, e->o.samples);
-    if (rc == 0 && e->o.save_stats && (rc = cli_stats_save(&m.stats, e->o.save_stats)) == 0)
-        fprintf(stderr, "wrote %s (features of %lld digits)\n", e->o.save_stats, (long long)m.n);
+    if (rc == 0 && e->o.save_stats) {
+        stats_record(e, &m.stats);
+        if ((rc = cli_stats_save(&m.stats, e->o.save_stats)) == 0)
+            fprintf(stderr, "wrote %s (features of %lld images)\n", e->o.save_stats,
+                    (long long)m.n);
+    }
     cli_stats_free(&m.stats);
     return rc;
 }
@@ -1042,8 +1366,8 @@ int cmd_eval(int argc, char **argv)
         fm_backend_close(&e.be);
     cli_mem_free(&e.bemem);
     cli_mem_free(&e.cmem);
-    digits_free(&e.samples);
-    digits_free(&e.ref);
+    images_free(&e.samples);
+    images_free(&e.ref);
     cli_stats_free(&e.ref_stats);
     free(e.xb);
     free(e.lb);

@@ -155,16 +155,35 @@ static void print_texts(const fm_weights *w)
     }
 }
 
+/* A classifier's line: its shape, K and whether it names its classes (the names
+ * themselves are print_texts' "classes" line). */
+static void print_classifier(const fm_weights *w, const fm_config *c)
+{
+    fm_ckpt_state st;
+    char err[256];
+    const int named = fm_ckpt_state_read(w, &st, err, sizeof err) == FM_OK && st.classes.n;
+    const int64_t P = fm_classifier_param_count(c);
+    printf("model       classifier (fmrt train-classifier): %dx%dx%d images, %d classes%s, %d "
+           "parameter tensors, %lld parameters (%.2f MiB)\n",
+           c->in_channels, c->image, c->image, fm_classifier_classes(c),
+           named ? " (named below)" : " (unnamed)", FM_CLS_NPARAMS, (long long)P,
+           (double)P * 4 / (1024.0 * 1024.0));
+}
+
 /* What the file is and records: kind, config, parameters, canonical weights, CRC,
  * metadata. */
 static void print_summary(const fm_weights *w, const char *path, size_t bytes)
 {
-    char cfg[320];
+    char cfg[320], err[256];
     fm_config c = w->cfg;
-    /* An older classifier file holds a placeholder U-Net config (classifier_io.h): the
-     * classifier's is the one that describes it. */
-    if (fm_weights_is_classifier(w))
+    const int cls = fm_weights_is_classifier(w);
+    /* A classifier's config as it describes the network: an older file's placeholder
+     * U-Net config is the preset's (classifier_io.h), and K is shown as it counts
+     * (num_classes 0 of an older file is 10). */
+    if (cls && fm_classifier_file_config(w, &c, err, sizeof err) != FM_OK)
         fm_config_preset(&c, "classifier");
+    if (cls)
+        c.num_classes = fm_classifier_classes(&c);
     fm_config_format(&c, cfg, sizeof cfg);
     int64_t P = 0;
     fm_param *params = malloc(sizeof(fm_param) * FM_MAX_PARAMS);
@@ -176,11 +195,8 @@ static void print_summary(const fm_weights *w, const char *path, size_t bytes)
     printf("version     %d\n", w->version);
     printf("dtype       %s\n", fm_dtype_name(w->dtype));
     printf("config      %s\n", cfg);
-    if (fm_weights_is_classifier(w)) {
-        P = fm_classifier_param_count();
-        printf("model       classifier (fmrt train-classifier), %d parameter tensors, %lld "
-               "parameters (%.2f MiB)\n",
-               FM_CLS_NPARAMS, (long long)P, (double)P * 4 / (1024.0 * 1024.0));
+    if (cls) {
+        print_classifier(w, &c);
     } else {
         printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
                w->cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
@@ -192,9 +208,9 @@ static void print_summary(const fm_weights *w, const char *path, size_t bytes)
     uint64_t step;
     const int trained = fm_weights_meta(w, "step", &step);
     printf("weights     canonical = %s%s\n",
-           fm_weights_is_classifier(w) ? "as trained"
-           : has_raw || trained         ? "EMA"
-                                        : "as converted (no training record)",
+           cls                  ? "as trained"
+           : has_raw || trained ? "EMA"
+                                : "as converted (no training record)",
            has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
     print_texts(w);
     printf("crc         0x%08x ok\n", (unsigned)w->crc);
