@@ -21,5 +21,8 @@ int cmd_convert(int argc, char **argv);
 /* fmrt conformance (conformance.c): every op and the whole model on a backend against
  * the reference (model/conformance.h). */
 int cmd_conformance(int argc, char **argv);
+/* fmrt data SUBCOMMAND (datacmd.c): pack, info; a subcommand in another file is
+ * declared here, below, and gets one line in datacmd.c's table. */
+int cmd_data(int argc, char **argv);
 
 #endif

@@ -108,6 +108,7 @@ static const command commands[] = {
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
     {"conformance", cmd_conformance, "compare a backend with the reference, op by op and whole-model"},
     {"bench", cmd_bench, "time SGEMM, training img/s and sampling per backend"},
+    {"data", cmd_data, "data sets as files: pack any set into one file to stream from"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 
@@ -116,7 +117,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: fmrt <command> [options]   (fmrt <command> --help for its options)\n"
                "       train, sample, bench, conformance, golden also take --threads N\n"
                "       (the cpu backend's threads; 0, the default: the cores available);\n"
-               "       train, train-classifier, sample, eval, export, convert, plot take\n"
+               "       train, train-classifier, sample, eval, export, convert, plot, data take\n"
                "       --force (replace an existing output file; without it, one that this\n"
                "       run did not write stops the command before any work);\n"
                "       sample, eval, bench, conformance take --precision f32|bf16 (cpu: the\n"
@@ -166,7 +167,7 @@ static int apply_force(const char *cmd, const char *v)
 typedef struct global_opt {
     const char *flag, *need; /* need: the message for a missing value; NULL: takes none */
     int (*apply)(const char *cmd, const char *v);
-    const char *cmds[8]; /* the commands that take it, NULL-terminated */
+    const char *cmds[12]; /* the commands that take it, NULL-terminated */
 } global_opt;
 
 static const global_opt global_opts[] = {
@@ -175,7 +176,7 @@ static const global_opt global_opts[] = {
     {"--precision", "--precision needs a value (f32 or bf16)", apply_precision,
      {"sample", "eval", "bench", "conformance", NULL}},
     {"--force", NULL, apply_force,
-     {"train", "train-classifier", "sample", "eval", "export", "convert", "plot", NULL}},
+     {"train", "train-classifier", "sample", "eval", "export", "convert", "plot", "data", NULL}},
 };
 
 static int take_global(int *argc, char **argv, const global_opt *o)
