@@ -74,4 +74,21 @@ expect_one "batches.meta.txt: 2 names, CIFAR-10 has 10 classes" \
 "$fmrt" info "$t/grey.fmw" >"$t/info" 2>&1
 grep -q "in_channels=1 image=16 " "$t/info" ||
     { echo "FAIL: the grey 16x16 model"; cat "$t/info"; exit 1; }
+# fmrt data colour-mnist: deterministic from its seed, a caption per image that names
+# its label, and a set fmrt train takes (RGB, 80 named classes).
+"$fmrt" data colour-mnist "$src/tests/data/mnist" "$t/cm" >/dev/null
+"$fmrt" data colour-mnist "$src/tests/data/mnist" "$t/cm2" >/dev/null
+"$fmrt" data colour-mnist "$src/tests/data/mnist" "$t/cm3" --seed 1 >/dev/null
+cmp "$t/cm/train.fmd" "$t/cm2/train.fmd"
+! cmp -s "$t/cm/train.fmd" "$t/cm3/train.fmd"
+test "$(grep -c -E '^a (red|green|blue|yellow|magenta|cyan|orange|white) [0-9]$' \
+        "$t/cm/train-captions.txt")" -eq 256
+"$fmrt" train --data "$t/cm" --batch 8 --steps 1 --config base_channels=8 --backend ref \
+    --out "$t/cm.fmw" --no-ckpt </dev/null 2>/dev/null
+"$fmrt" info "$t/cm.fmw" >"$t/info"
+grep -q "in_channels=3 image=28 .*num_classes=80" "$t/info"
+grep -q "^classes *red 0,red 1," "$t/info"
+expect_one "cm/train.fmd exists: give --force to replace it" \
+    "$fmrt" data colour-mnist "$src/tests/data/mnist" "$t/cm"
+echo "ok: colour-mnist is deterministic, captioned, and trains an 80-class RGB model"
 echo "colour: all passed"

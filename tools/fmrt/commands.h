@@ -24,5 +24,7 @@ int cmd_conformance(int argc, char **argv);
 /* fmrt data SUBCOMMAND (datacmd.c): pack, info; a subcommand in another file is
  * declared here, below, and gets one line in datacmd.c's table. */
 int cmd_data(int argc, char **argv);
+/* fmrt data colour-mnist (colour_mnist.c), a subcommand of cmd_data. */
+int cli_colour_mnist(int argc, char **argv);
 
 #endif

@@ -169,6 +169,7 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"pack", data_pack, "write any data set as one pack file (.fmd) to stream from"},
     {"info", data_info, "check every image of a pack and describe it"},
+    {"colour-mnist", cli_colour_mnist, "MNIST digits in 8 colours, with captions (colour_mnist.c)"},
 };
 #define NSUB (sizeof subcommands / sizeof subcommands[0])
 

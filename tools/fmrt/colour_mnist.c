@@ -1,0 +1,203 @@
+/* fmrt data colour-mnist MNIST_DIR OUT: MNIST digits drawn in one of 8 named colours
+ * on black, a colour data set everyone can make (docs/data-pack.md, "Colour MNIST").
+ *
+ * Image i of a split: colour k = floor(8 u), u = Philox(seed) uniform, element i,
+ * stream CLI_COLOUR_STREAM + split (0 train, 1 test); its pixels
+ *   out[c, y, x] = round(digit[y, x] * rgb[k][c] / 255),
+ * label = 10 k + digit (80 classes, named "red 0" .. "white 9") and caption
+ * "a <colour> <digit>". OUT is a folder: train.fmd and test.fmd (packs: --data OUT
+ * reads them as its splits), train-captions.txt and test-captions.txt (line i is
+ * image i's caption). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "cli_data.h"
+#include "cli_pack.h"
+#include "philox.h"
+
+#define CMD "data colour-mnist"
+#define CLI_COLOUR_STREAM 0x60000000u
+#define NCOLOURS 8
+
+static const struct {
+    const char *name;
+    uint8_t rgb[3];
+} colours[NCOLOURS] = {
+    {"red", {255, 40, 40}},     {"green", {40, 220, 40}},  {"blue", {70, 110, 255}},
+    {"yellow", {255, 230, 40}}, {"magenta", {240, 50, 240}}, {"cyan", {40, 230, 240}},
+    {"orange", {255, 140, 20}}, {"white", {255, 255, 255}},
+};
+
+static void usage(void)
+{
+    printf("usage: fmrt data colour-mnist MNIST_DIR OUT [--seed S] [--force]\n\n"
+           "Draws MNIST_DIR's digits (IDX files: train-*, and t10k-* when present) in one\n"
+           "of 8 colours on black, each chosen at random from --seed (default 0):\n"
+           "%s %s %s %s %s %s %s %s.\n"
+           "Writes the folder OUT: train.fmd and test.fmd (28x28 RGB packs; fmrt train\n"
+           "--data OUT reads them) with 80 classes, label 10 * colour + digit, named\n"
+           "\"red 0\" .. \"white 9\", and train-captions.txt / test-captions.txt: line i\n"
+           "is image i's caption (\"a red 7\").\n\n"
+           "  --seed S   the colours' seed (default 0)\n"
+           "  --force    replace OUT's files\n",
+           colours[0].name, colours[1].name, colours[2].name, colours[3].name, colours[4].name,
+           colours[5].name, colours[6].name, colours[7].name);
+}
+
+/* The 80 class names, "red 0" .. "white 9", '\n'-separated. */
+static void class_names(char *names, size_t len)
+{
+    size_t n = 0;
+    for (int k = 0; k < NCOLOURS; k++)
+        for (int d = 0; d < 10; d++)
+            n += (size_t)snprintf(names + n, len - n, "%s%s %d", n ? "\n" : "", colours[k].name, d);
+}
+
+/* Digits src (n x 28x28 grey) into dst (n x 3x28x28) and labels, 10 k + digit. */
+static void colourise(const fm_dataset *src, uint64_t seed, uint32_t split, uint8_t *dst,
+                      uint8_t *lab)
+{
+    const size_t plane = (size_t)src->h * src->w;
+    for (int i = 0; i < src->n; i++) {
+        int k = (int)(fm_philox_uniform(seed, (uint64_t)i, CLI_COLOUR_STREAM + split) * NCOLOURS);
+        k = k < NCOLOURS ? k : NCOLOURS - 1;
+        const uint8_t *g = src->images + (size_t)i * plane;
+        uint8_t *o = dst + (size_t)i * 3 * plane;
+        for (int c = 0; c < 3; c++)
+            for (size_t p = 0; p < plane; p++)
+                o[c * plane + p] = (uint8_t)((g[p] * colours[k].rgb[c] + 127) / 255);
+        lab[i] = (uint8_t)(10 * k + src->labels[i]);
+    }
+}
+
+/* dir/name into buf; 1 (one error line) when it does not fit. */
+static int join(char *buf, size_t len, const char *dir, const char *name)
+{
+    const int k = snprintf(buf, len, "%s/%s", dir, name);
+    return k < 0 || (size_t)k >= len ? cli_error("%s/%s: path too long", dir, name) : 0;
+}
+
+/* Line i: "a <colour> <digit>" of label i; written to a temporary name, then renamed. */
+static int write_captions(const char *path, const uint8_t *lab, int n)
+{
+    char tmp[4200];
+    const int k = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (k < 0 || (size_t)k >= sizeof tmp)
+        return cli_error("%s: path too long", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return cli_error("cannot write %s: %s", tmp, strerror(errno));
+    for (int i = 0; i < n; i++)
+        fprintf(f, "a %s %d\n", colours[lab[i] / 10].name, lab[i] % 10);
+    if (fflush(f) != 0 || ferror(f) | (fclose(f) != 0)) {
+        remove(tmp);
+        return cli_error("writing %s failed", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return cli_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    }
+    return 0;
+}
+
+/* One split: the digits coloured into a pack and its captions. */
+static int make_split(const char *mnist, const char *out, const char *split, uint32_t sid,
+                      uint64_t seed, const char *names)
+{
+    cli_data src;
+    const cli_data_want want = {0};
+    char path[4096], name[64];
+    if (cli_data_open(mnist, NULL, NULL, split, &want, &src))
+        return 1;
+    if (src.ds.c != 1 || src.ds.h != 28 || src.ds.w != 28 || src.num_classes > 10) {
+        cli_data_close(&src);
+        return cli_error("%s: %dx%dx%d images in %d classes are not MNIST digits (28x28 grey, "
+                         "labels 0..9)",
+                         mnist, src.ds.h, src.ds.w, src.ds.c, src.num_classes);
+    }
+    const size_t n = (size_t)src.ds.n;
+    uint8_t *px = malloc(n * 3 * 28 * 28), *lab = malloc(n);
+    int rc = px && lab ? 0 : cli_error("cannot allocate %zu coloured digits", n);
+    static cli_data col; /* the coloured set in memory, as a pack's writer reads any set */
+    uint32_t crc = 0;
+    uint64_t bytes = 0;
+    if (rc == 0) {
+        colourise(&src.ds, seed, sid, px, lab);
+        memset(&col, 0, sizeof col);
+        col.ds = (fm_dataset){.n = (int)n, .c = 3, .h = 28, .w = 28, .images = px, .labels = lab};
+        col.num_classes = NCOLOURS * 10;
+        col.kind = "colour MNIST";
+        snprintf(col.names, sizeof col.names, "%s", names);
+        snprintf(name, sizeof name, "%s.fmd", split);
+        rc = join(path, sizeof path, out, name) || cli_pack_write(path, &col, &crc, &bytes);
+    }
+    if (rc == 0) {
+        snprintf(name, sizeof name, "%s-captions.txt", split);
+        rc = join(path, sizeof path, out, name) || write_captions(path, lab, (int)n);
+    }
+    if (rc == 0)
+        printf("%s/%s.fmd: %zu coloured digits of 3x28x28, 80 classes, %llu bytes, CRC %08x; "
+               "captions in %s\n",
+               out, split, n, (unsigned long long)bytes, (unsigned)crc, path);
+    free(px);
+    free(lab);
+    cli_data_close(&src);
+    return rc;
+}
+
+/* OUT must be a new or empty folder, or --force. */
+static int out_folder(const char *out, int force)
+{
+    struct stat st;
+    char p[4096];
+    if (stat(out, &st) != 0)
+        return mkdir(out, 0777) == 0 ? 0 : cli_error("cannot create %s: %s", out, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cli_error("%s exists and is not a folder", out);
+    if (join(p, sizeof p, out, "train.fmd"))
+        return 1;
+    if (!force && stat(p, &st) == 0)
+        return cli_error("%s exists: give --force to replace it", p);
+    return 0;
+}
+
+int cli_colour_mnist(int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL};
+    long long seed = 0;
+    int npos = 0, force = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return usage(), 0;
+        if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (strcmp(argv[i], "--seed") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--seed needs a value");
+            if (cli_int("--seed", argv[++i], 0, 1ll << 53, &seed))
+                return 2;
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        else if (npos < 2)
+            pos[npos++] = argv[i];
+        else
+            return cli_usage_error(CMD, "one MNIST_DIR and one OUT, not '%s' too", argv[i]);
+    }
+    if (npos < 2)
+        return cli_usage_error(CMD, "give MNIST_DIR and OUT");
+    char names[1024];
+    class_names(names, sizeof names);
+    if (out_folder(pos[1], force) || make_split(pos[0], pos[1], "train", 0, (uint64_t)seed, names))
+        return 1;
+    char im[1024], lb[1024], err[512];
+    if (fm_mnist_find(pos[0], "t10k", im, lb, sizeof im, err, sizeof err) != FM_OK) {
+        printf("%s has no t10k files: no test split written\n", pos[0]);
+        return 0;
+    }
+    return make_split(pos[0], pos[1], "test", 1, (uint64_t)seed, names);
+}
