@@ -29,6 +29,7 @@
 #include "cli_config.h"
 #include "cli_data.h"
 #include "cli_mem.h"
+#include "cli_pack.h"
 #include "cli_preview.h"
 #include "cli_train.h"
 #include "commands.h"
@@ -557,7 +558,22 @@ static int recorded_flip(session *s)
     return 0;
 }
 
-/* text.data of a run whose data the flags name: their absolute paths (and flip=1). */
+/* A resume from a pack reads the pack its run did: the CRC text.data records. */
+static int same_pack(const session *s)
+{
+    char v[16], now[16];
+    if (!s->data.pack || !text_value(&s->st.data, "pack_crc", v, sizeof v))
+        return 0;
+    snprintf(now, sizeof now, "%08x", (unsigned)cli_pack_crc(s->data.pack));
+    if (strcmp(v, now) != 0)
+        return cli_error("the pack's CRC is %s, the checkpoint's run read a pack of CRC %s: "
+                         "resume with the same data",
+                         now, v);
+    return 0;
+}
+
+/* text.data of a run whose data the flags name: their absolute paths (and flip=1, a
+ * pack's CRC). */
 static int record_data(session *s)
 {
     const opts *o = &s->o;
@@ -571,6 +587,9 @@ static int record_data(session *s)
                 : -1;
     if (k > 0 && o->flip && (size_t)k < sizeof s->data_text)
         k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nflip=1");
+    if (k > 0 && s->data.pack && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\npack_crc=%08x",
+                      (unsigned)cli_pack_crc(s->data.pack));
     if (k < 0 || (size_t)k >= sizeof s->data_text)
         return cli_error("cannot record the data's path (%s)",
                          k < 0 ? strerror(errno) : "too long");
@@ -688,7 +707,7 @@ static int size_run(session *s)
 {
     const opts *o = &s->o;
     int rc = load_data(o, &s->cfg, o->resume != NULL, &s->data);
-    if (rc != 0)
+    if (rc != 0 || (o->resume && (rc = same_pack(s)) != 0))
         return rc;
     s->ds = s->data.ds;
     if (!o->resume && (rc = shape_of_data(s)) != 0)
