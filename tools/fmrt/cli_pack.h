@@ -14,12 +14,21 @@
 #define CLI_PACK_MAX_SIDE 4096
 #define CLI_PACK_MAX_CLASSES 256 /* labels are u8, as fm_dataset's */
 
-/* Every row of d (any opened data set, read through cli_data_rows, so a pack
- * streams), its labels, class count and names, as a pack at path: written under
+/* How the writer reads rows: cli_data_rows and cli_data_prefetch, passed in (see
+ * CLI_ROWS_SOURCE) so that this file, below data.c (which opens packs through it),
+ * never calls back up into it. */
+typedef struct cli_rows_source {
+    int (*rows)(cli_data *d, const uint32_t *idx, int n, uint8_t *px, uint8_t *lab);
+    void (*prefetch)(cli_data *d, const uint32_t *idx, int n);
+} cli_rows_source;
+#define CLI_ROWS_SOURCE {cli_data_rows, cli_data_prefetch}
+
+/* Every row of d (any opened data set, read through src, so a pack streams), its labels, class count and names, as a pack at path: written under
  * "<path>.tmp", fsync'd and renamed over path (path was checked by
  * cli_check_outputs). *crc: the new pack's data CRC, *bytes: its size. One error
  * line naming the file (the temporary file is then removed). */
-int cli_pack_write(const char *path, cli_data *d, uint32_t *crc, uint64_t *bytes);
+int cli_pack_write(const char *path, cli_data *d, const cli_rows_source *src, uint32_t *crc,
+                   uint64_t *bytes);
 /* Every image against its CRC, in one pass of reads a few MiB each: one error
  * line naming the first bad image. */
 int cli_pack_verify(struct cli_pack *p);

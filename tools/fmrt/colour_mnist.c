@@ -124,6 +124,7 @@ static int make_split(const char *mnist, const char *out, const char *split, uin
     uint8_t *px = malloc(n * 3 * 28 * 28), *lab = malloc(n);
     int rc = px && lab ? 0 : cli_error("cannot allocate %zu coloured digits", n);
     static cli_data col; /* the coloured set in memory, as a pack's writer reads any set */
+    const cli_rows_source rows = CLI_ROWS_SOURCE;
     uint32_t crc = 0;
     uint64_t bytes = 0;
     if (rc == 0) {
@@ -134,7 +135,7 @@ static int make_split(const char *mnist, const char *out, const char *split, uin
         col.kind = "colour MNIST";
         snprintf(col.names, sizeof col.names, "%s", names);
         snprintf(name, sizeof name, "%s.fmd", split);
-        rc = join(path, sizeof path, out, name) || cli_pack_write(path, &col, &crc, &bytes);
+        rc = join(path, sizeof path, out, name) || cli_pack_write(path, &col, &rows, &crc, &bytes);
     }
     if (rc == 0) {
         snprintf(name, sizeof name, "%s-captions.txt", split);

@@ -118,9 +118,10 @@ static int data_pack(int argc, char **argv)
     const cli_data_want want = {.image = (int)o.image, .channels = (int)o.channels};
     if (cli_data_open(o.src, NULL, NULL, o.split, &want, &d))
         return 1;
+    const cli_rows_source src = CLI_ROWS_SOURCE;
     uint32_t crc;
     uint64_t bytes;
-    const int bad = cli_pack_write(o.out, &d, &crc, &bytes);
+    const int bad = cli_pack_write(o.out, &d, &src, &crc, &bytes);
     if (!bad) {
         printf("wrote %s: ", o.out);
         summary(&d, bytes, crc);

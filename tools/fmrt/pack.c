@@ -684,9 +684,9 @@ static void fill_idx(uint32_t *idx, uint64_t r0, uint64_t k)
         idx[j] = (uint32_t)(r0 + j);
 }
 
-/* Every row in order through cli_data_rows (a pack source streams: the next chunk is
+/* Every row in order through src's cli_data_rows (a pack source streams: the next chunk is
  * prefetched while this one is summed and written), its CRC into meta. */
-static int write_rows(writer *w, cli_data *d)
+static int write_rows(writer *w, cli_data *d, const cli_rows_source *src)
 {
     const layout *L = &w->h.L;
     const uint64_t k = chunk_rows(L->frame, L->count);
@@ -700,10 +700,10 @@ static int write_rows(writer *w, cli_data *d)
     for (uint64_t r = 0, j = 0; r < L->count; r += k, j ^= 1) {
         const uint64_t n = L->count - r < k ? L->count - r : k, next = r + n;
         const uint64_t nn = L->count - next < k ? L->count - next : k;
-        if (cli_data_rows(d, w->idx[j], (int)n, w->px, NULL))
+        if (src->rows(d, w->idx[j], (int)n, w->px, NULL))
             return 1;
         fill_idx(w->idx[j ^ 1], next, nn);
-        cli_data_prefetch(d, w->idx[j ^ 1], (int)nn);
+        src->prefetch(d, w->idx[j ^ 1], (int)nn);
         for (uint64_t i = 0; i < n; i++)
             put32(crcs + 4 * (r + i), crc(0, w->px + i * L->frame, L->frame));
         if (pwrite_all(w->fd, w->px, n * L->frame, L->pixels_off + r * L->frame) != 0)
@@ -740,14 +740,15 @@ static int finish(writer *w, const cli_data *d)
     return 0;
 }
 
-int cli_pack_write(const char *path, cli_data *d, uint32_t *crc_out, uint64_t *bytes)
+int cli_pack_write(const char *path, cli_data *d, const cli_rows_source *src, uint32_t *crc_out,
+                   uint64_t *bytes)
 {
     writer w = {.path = path, .fd = -1};
     int rc = writer_layout(&w, d);
     if (rc == 0 && !(w.meta = calloc(1, (size_t)(w.h.L.pixels_off - HEADER))))
         rc = cli_error("%s: cannot allocate %llu bytes for the labels and CRCs", path,
                        (unsigned long long)(w.h.L.pixels_off - HEADER));
-    rc = rc || open_tmp(&w) || write_rows(&w, d) || finish(&w, d);
+    rc = rc || open_tmp(&w) || write_rows(&w, d, src) || finish(&w, d);
     if (w.fd >= 0)
         close(w.fd);
     if (rc && w.locked)
