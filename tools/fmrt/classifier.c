@@ -25,7 +25,7 @@
 #define CMD "train-classifier"
 
 typedef struct cls_cli {
-    const char *data, *backend, *out;
+    const char *data, *backend, *out, *class_names;
     long long epochs, batch, seed, limit, shift;
     double lr;
 } cls_cli;
@@ -49,6 +49,9 @@ static void usage(void)
            "                   over the run along a cosine\n"
            "  --seed S         initialisation and shuffling seed (default 0)\n"
            "  --limit N        use only the first N training images\n"
+           "  --class-names L  the classes' names, recorded in the classifier (a,b,c or @FILE\n"
+           "                   with one per line; default: the set's own, e.g. class folders):\n"
+           "                   fmrt eval prints them and checks a model's against them\n"
            "  --backend NAME   ref, cpu, opencl, cuda or auto (default auto)\n");
 }
 
@@ -64,6 +67,8 @@ static int take(cls_cli *o, int argc, char **argv, int *i)
         str = &o->out;
     else if (strcmp(a, "--backend") == 0)
         str = &o->backend;
+    else if (strcmp(a, "--class-names") == 0)
+        str = &o->class_names;
     else if (strcmp(a, "--epochs") == 0)
         num = &o->epochs, hi = 100000;
     else if (strcmp(a, "--batch") == 0)
@@ -122,7 +127,7 @@ typedef struct cls_run {
     uint8_t *pb, *lab; /* a batch's rows as stored: [B,C,S,S] u8, labels [B] */
     uint32_t *rows;    /* [B] row indices of an in-order batch */
     uint32_t *perm;    /* [n] */
-    char data_text[FM_TEXT_MAX];
+    char data_text[FM_TEXT_MAX], class_text[FM_TEXT_MAX];
     fm_text data, classes; /* the record written with the weights */
 } cls_run;
 
@@ -231,8 +236,15 @@ static int record(cls_run *r)
     if (k < 0 || (size_t)k >= sizeof r->data_text)
         return cli_error("cannot record the data's path %s: too long", abs);
     r->data = (fm_text){r->data_text, (size_t)k};
-    if (lines == fm_classifier_classes(&r->cfg))
+    size_t n = 0;
+    if (r->o.class_names) { /* the flag names them (an IDX set names none) */
+        if (cli_class_names(r->o.class_names, fm_classifier_classes(&r->cfg), r->class_text,
+                            sizeof r->class_text, &n))
+            return 1;
+        r->classes = (fm_text){r->class_text, n};
+    } else if (lines == fm_classifier_classes(&r->cfg)) {
         r->classes = (fm_text){r->train.names, strlen(r->train.names)};
+    }
     return 0;
 }
 

@@ -800,3 +800,33 @@ int cli_load_mnist(const char *images, const char *labels, int num_classes, fm_d
     }
     return 0;
 }
+
+int cli_class_names(const char *arg, int K, char *out, size_t cap, size_t *len)
+{
+    unsigned char *file = NULL;
+    size_t flen = 0, n = 0;
+    int k = 0;
+    if (*arg == '@' && cli_read_file(arg + 1, &file, &flen))
+        return 1;
+    const char *p = file ? (const char *)file : arg, *end = file ? p + flen : p + strlen(p);
+    const char sep = file ? '\n' : ',';
+    int rc = 0;
+    while (p < end && rc == 0) {
+        const char *q = memchr(p, sep, (size_t)(end - p));
+        size_t l = (size_t)((q ? q : end) - p);
+        if (file && l && p[l - 1] == '\r')
+            l--;
+        if (!fm_class_name_ok(p, l) || n + l + 1 > cap)
+            rc = cli_error("--class-names: name %d '%.*s' is empty, over %d bytes or holds a ','",
+                           k, (int)(l < 80 ? l : 80), p, FM_CLASS_NAME_MAX - 1);
+        else
+            n += (size_t)snprintf(out + n, cap - n, "%s%.*s", k ? "\n" : "", (int)l, p);
+        k++;
+        p = q ? q + 1 : end;
+    }
+    free(file);
+    if (rc == 0 && k != K)
+        rc = cli_error("--class-names: %d names for %d classes", k, K);
+    *len = rc ? 0 : n;
+    return rc;
+}

@@ -89,4 +89,9 @@ void cli_hms(double s, char *buf, size_t len);
 #define CLI_INTERRUPTED 130
 #define CLI_MAX_LIST 1024
 
+/* --class-names L (fmrt train, train-classifier): "a,b,c", or "@FILE" with a name per
+ * line, into out ('\n'-separated, *len bytes, at most cap): exactly K names, each
+ * fm_class_name_ok. One error line naming the bad one. */
+int cli_class_names(const char *arg, int K, char *out, size_t cap, size_t *len);
+
 #endif

@@ -603,9 +603,6 @@ static int record_data(session *s)
 static int parse_class_names(session *s)
 {
     const char *arg = s->o.class_names;
-    unsigned char *file = NULL;
-    size_t len = 0, n = 0;
-    int k = 0;
     int lines = s->data.names[0] != 0;
     for (const char *c = s->data.names; *c; c++)
         lines += *c == '\n';
@@ -617,30 +614,8 @@ static int parse_class_names(session *s)
     }
     if (!arg)
         return 0;
-    if (*arg == '@' && cli_read_file(arg + 1, &file, &len))
-        return 1;
-    const char *p = file ? (const char *)file : arg, *end = file ? p + len : p + strlen(p);
-    const char sep = file ? '\n' : ',';
-    int rc = 0;
-    while (p < end && rc == 0) {
-        const char *q = memchr(p, sep, (size_t)(end - p));
-        size_t l = (size_t)((q ? q : end) - p);
-        if (file && l && p[l - 1] == '\r')
-            l--;
-        if (!fm_class_name_ok(p, l) || n + l + 1 > sizeof s->class_text)
-            rc = cli_error("--class-names: name %d '%.*s' is empty, over %d bytes or holds a ','",
-                           k, (int)(l < 80 ? l : 80), p, FM_CLASS_NAME_MAX - 1);
-        else
-            n += (size_t)snprintf(s->class_text + n, sizeof s->class_text - n, "%s%.*s",
-                                  k ? "\n" : "", (int)l, p) ;
-        k++;
-        p = q ? q + 1 : end;
-    }
-    free(file);
-    if (rc == 0 && k != s->cfg.num_classes)
-        rc = cli_error("--class-names: %d names for %d classes", k, s->cfg.num_classes);
-    s->class_len = n;
-    return rc;
+    return cli_class_names(arg, s->cfg.num_classes, s->class_text, sizeof s->class_text,
+                           &s->class_len);
 }
 
 /* The model's config: the checkpoint's with --resume, else the flags'. */
