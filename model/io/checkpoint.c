@@ -87,10 +87,9 @@ static void *scratch_alloc(fm_arena *a, size_t bytes)
     return fm_arena_ptr(a, off);
 }
 
-/* The u8 tensor of a recorded text at *e: 1, or 0 (e untouched) when there is none. */
-static int text_tensor(fm_wtensor *e, const char *name, const fm_text *x)
+int fm_text_tensor(fm_wtensor *e, const char *name, const fm_text *x)
 {
-    if (!x->n)
+    if (!x || !x->n)
         return 0;
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
@@ -152,8 +151,8 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
     }
 
     if (st) {
-        nt += text_tensor(&t[nt], "text.data", &st->data);
-        nt += text_tensor(&t[nt], "text.classes", &st->classes);
+        nt += fm_text_tensor(&t[nt], "text.data", &st->data);
+        nt += fm_text_tensor(&t[nt], "text.classes", &st->classes);
     }
     fm_wmeta meta[NMETA_MAX];
     int nm = 0;

@@ -75,6 +75,9 @@ int fm_class_index(const fm_text *classes, const char *name);
  * host + p->offset (host: a copy of the flat parameter block). 0, or -1 when the name
  * is longer than a file holds. Every writer of parameters builds its directory so. */
 int fm_wtensor_of_param(fm_wtensor *e, const char *prefix, const fm_param *p, const float *host);
+/* Entry *e of a weights file for a recorded text x (a 1-D u8 tensor `name` over x's
+ * bytes): 1, or 0 (e untouched) when x is NULL or empty. */
+int fm_text_tensor(fm_wtensor *e, const char *name, const fm_text *x);
 
 /* Host scratch bytes fm_model_save needs for this model and kind. */
 size_t fm_model_save_scratch_bytes(const fm_model *m, int kind);

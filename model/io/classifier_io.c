@@ -58,22 +58,6 @@ static void directory(const fm_model *c, const float *host, fm_wtensor *t)
         fm_wtensor_of_param(&t[i], "", &c->params[i], host); /* short canonical names */
 }
 
-/* The u8 tensor of a recorded text at *e: 1, or 0 when there is none. */
-static int text_tensor(fm_wtensor *e, const char *name, const fm_text *x)
-{
-    if (!x || !x->n)
-        return 0;
-    memset(e, 0, sizeof *e);
-    snprintf(e->name, sizeof e->name, "%s", name);
-    e->dtype = FM_U8;
-    e->ndim = 1;
-    e->shape[0] = (int64_t)x->n;
-    e->shape[1] = e->shape[2] = e->shape[3] = 1;
-    e->data = x->s;
-    e->bytes = x->n;
-    return 1;
-}
-
 static fm_status save(fm_model *c, const char *path, const fm_text *data, const fm_text *classes,
                       fm_arena *scratch)
 {
@@ -86,8 +70,8 @@ static fm_status save(fm_model *c, const char *path, const fm_text *data, const 
     fm_wtensor t[FM_CLS_NPARAMS + 2];
     directory(c, host, t);
     int nt = c->nparams;
-    nt += text_tensor(&t[nt], "text.data", data);
-    nt += text_tensor(&t[nt], "text.classes", classes);
+    nt += fm_text_tensor(&t[nt], "text.data", data);
+    nt += fm_text_tensor(&t[nt], "text.classes", classes);
     return fm_weights_save(path, FM_WEIGHTS_KIND_WEIGHTS, &c->cfg, t, nt, NULL, 0, scratch,
                            c->be->err, sizeof c->be->err);
 }
