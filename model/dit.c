@@ -566,12 +566,15 @@ static double gflop(const fm_config *c)
     return (4 * T * D * pc + c->depth * block + 4 * D * D) / 1e9;
 }
 
-/* docs/spec/dit.md's two presets. */
+/* docs/spec/dit.md's presets. */
 static const fm_preset presets[] = {
     {"dit", {.in_channels = 1, .image = 28, .patch = 2, .hidden = 192, .depth = 6, .heads = 6,
              .freq_dim = 256, .mlp_ratio = 4}},
     {"dit-tiny", {.in_channels = 1, .image = 28, .patch = 4, .hidden = 128, .depth = 4,
                   .heads = 4, .freq_dim = 128, .mlp_ratio = 4}},
+    /* CIFAR-10 (32x32 RGB): dit-tiny's network, 8x8 patches of 4x4x3 (64 tokens). */
+    {"dit-cifar", {.in_channels = 3, .image = 32, .patch = 4, .hidden = 128, .depth = 4,
+                   .heads = 4, .freq_dim = 128, .mlp_ratio = 4}},
     {NULL, {0}},
 };
 
@@ -583,6 +586,7 @@ const fm_arch fm_arch_dit = {
               FM_FIELD(num_classes),
     .presets = presets,
     .conformance = "dit-tiny",
+    .conformance_rgb = "dit-cifar",
     .velocity = 1,
     .check = check,
     .layout = layout,

@@ -65,6 +65,7 @@ typedef struct fm_arch {
     const fm_preset *presets; /* the first is its default */
     const char *conformance; /* the (small) preset whose whole-model rows every backend
                                 runs (tests/test_conformance.c); NULL: none */
+    const char *conformance_rgb; /* likewise, a preset with in_channels 3 (colour) */
     int velocity;            /* 1: out = v(x, t, y), the shape of x (flow matching) */
     /* Ranges and consistency of the fields it uses, once the shared ones
      * (in_channels, num_classes) are checked; the message names the field. */
@@ -120,10 +121,11 @@ const fm_arch *fm_arch_at(int i);
 const char *fm_arch_names(void);
 
 /* The named preset of any architecture (every architecture's first is its default):
- * "mnist", "tiny" (U-Nets), "dit", "dit-tiny", "classifier". All unconditional: set
- * num_classes for a conditional model. FM_ERR_ARG for an unknown name. */
+ * "mnist", "tiny", "cifar", "cifar-small" (U-Nets), "dit", "dit-tiny", "dit-cifar",
+ * "classifier". All unconditional: set num_classes for a conditional model.
+ * FM_ERR_ARG for an unknown name. */
 fm_status fm_config_preset(fm_config *c, const char *name);
-/* "mnist, tiny, dit, dit-tiny, classifier": for messages. */
+/* "mnist, tiny, cifar, ..., classifier": for messages. */
 const char *fm_preset_names(void);
 /* A known architecture, none of the other architectures' fields set, every field in
  * range and consistent, and the model fits its tables. Message names the field. */

@@ -728,6 +728,12 @@ static const fm_preset presets[] = {
                .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 128, .heads = 4, .groups = 8}},
     {"tiny", {.in_channels = 1, .image = 28, .base_channels = 32, .levels = 3,
               .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 64, .heads = 4, .groups = 8}},
+    /* CIFAR-10 (32x32 RGB): mnist's and tiny's networks with 3 channels in and out. */
+    {"cifar", {.in_channels = 3, .image = 32, .base_channels = 64, .levels = 3,
+               .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 128, .heads = 4, .groups = 8}},
+    {"cifar-small", {.in_channels = 3, .image = 32, .base_channels = 32, .levels = 3,
+                     .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 64, .heads = 4,
+                     .groups = 8}},
     {NULL, {0}},
 };
 
@@ -739,6 +745,7 @@ const fm_arch fm_arch_unet = {
               FM_FIELD(groups) | FM_FIELD(num_classes),
     .presets = presets,
     .conformance = "tiny",
+    .conformance_rgb = "cifar-small",
     .velocity = 1,
     .check = check,
     .layout = layout,

@@ -133,17 +133,21 @@ static void check_device(const char *name)
 {
     if (!fm_backend_is_compiled(name))
         cr_skip_test("%s: not compiled into this build", name);
-    /* Every architecture's conformance preset (tiny, dit-tiny) at batch 2, both
-     * unconditional and conditional; then mnist at batch 1, conditional (not under the
-     * sanitizers: its rows there take longer than the rest of the suite, and tiny
-     * reaches the same kernels; the plain build runs them). */
-    const char *presets[8];
-    int batches[8], npresets = 0;
-    for (int i = 0; fm_arch_at(i) && npresets < 7; i++)
-        if (fm_arch_at(i)->conformance) {
-            presets[npresets] = fm_arch_at(i)->conformance;
-            batches[npresets++] = 2;
-        }
+    /* Every architecture's conformance presets (tiny, dit-tiny, and in colour
+     * cifar-small, dit-cifar) at batch 2, both unconditional and conditional; then mnist
+     * at batch 1, conditional (not under the sanitizers: its rows there take longer than
+     * the rest of the suite, and tiny reaches the same kernels; the plain build runs
+     * them). */
+    const char *presets[16];
+    int batches[16], npresets = 0;
+    for (int i = 0; fm_arch_at(i) && npresets < 14; i++) {
+        const char *both[2] = {fm_arch_at(i)->conformance, fm_arch_at(i)->conformance_rgb};
+        for (int k = 0; k < 2; k++)
+            if (both[k]) {
+                presets[npresets] = both[k];
+                batches[npresets++] = 2;
+            }
+    }
     const int narch = npresets;
 #ifndef FMRT_SANITIZED_BUILD
     presets[npresets] = "mnist";

@@ -10,6 +10,8 @@ it, so that `fmrt sample --seed S` starts from the very same x1.
 
     python3 scripts/reference/fmrt_ref.py golden OUT_DIR     # a golden case folder (U-Net)
     python3 scripts/reference/fmrt_ref.py golden-dit OUT_DIR # a golden case folder (DiT)
+    python3 scripts/reference/fmrt_ref.py golden-rgb OUT_DIR     # U-Net, 3 channels (colour)
+    python3 scripts/reference/fmrt_ref.py golden-dit-rgb OUT_DIR # DiT, 3 channels (colour)
     python3 scripts/reference/fmrt_ref.py check-dit GOLDEN_DIR  # this DiT against a DiT case
     python3 scripts/reference/fmrt_ref.py torch OUT_DIR      # state dict + samples
 
@@ -38,6 +40,15 @@ BATCH = 2
 DIT_CFG = dict(in_channels=1, image=8, patch=2, hidden=16, depth=2, heads=2, freq_dim=16,
                mlp_ratio=4, num_classes=10)
 DIT_BATCH = 2
+# The colour fixtures (in_channels 3): small networks that still have every part
+# (U-Net: two levels, the decoder's skip 1x1 convs, attention, classes; DiT: a block,
+# classes), so that each case (parameters and gradients dominate) stays under 80 KiB.
+# The U-Net keeps 4 channels on both levels: channel_mult 1,2 would double its size
+# (98 KiB), and an encoder that widens is unet_cond's.
+RGB_CFG = dict(in_channels=3, image=8, base_channels=4, channel_mult=(1, 1), res_blocks=1,
+               time_dim=8, heads=2, groups=2, num_classes=10)
+DIT_RGB_CFG = dict(in_channels=3, image=8, patch=2, hidden=8, depth=1, heads=2, freq_dim=8,
+                   mlp_ratio=4, num_classes=10)
 EULER_STEPS, HEUN_STEPS, CFG_SCALE = 4, 3, 2.0
 
 
@@ -428,6 +439,18 @@ def golden_dit(out):
     write_case(out, tensors, dit_config_line(DIT_CFG, DIT_BATCH))
 
 
+def golden_rgb(out):
+    """The U-Net case in colour (RGB_CFG: 3 channels in and out)."""
+    tensors = random_case(UNet(RGB_CFG), init_params, RGB_CFG, BATCH, 20261204)
+    write_case(out, tensors, unet_config_line(RGB_CFG, BATCH))
+
+
+def golden_dit_rgb(out):
+    """The DiT case in colour (DIT_RGB_CFG: 3 channels, patches of 2x2x3)."""
+    tensors = random_case(DiT(DIT_RGB_CFG), init_dit_params, DIT_RGB_CFG, DIT_BATCH, 20261205)
+    write_case(out, tensors, dit_config_line(DIT_RGB_CFG, DIT_BATCH))
+
+
 def check_dit(folder, tol=1e-9):
     """Recompute a DiT golden case (e.g. the shared dit_small_cond) from its parameters and
     inputs; one line per output/gradient tensor. The case stores float32, so beside the
@@ -489,7 +512,8 @@ def torch_fixture(out):
 
 
 if __name__ == "__main__":
-    commands = {"golden": golden, "golden-dit": golden_dit, "torch": torch_fixture,
+    commands = {"golden": golden, "golden-dit": golden_dit, "golden-rgb": golden_rgb,
+                "golden-dit-rgb": golden_dit_rgb, "torch": torch_fixture,
                 "check-dit": lambda d: sys.exit(check_dit(d))}
     if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)

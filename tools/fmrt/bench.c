@@ -4,7 +4,7 @@
  *          1024 x 1024 x 1024 problem (2.1 GFLOP): every other figure can be read
  *          as a fraction of it
  *   train  img/s of fm_train_step at a batch (default 128) per preset
- *   sample seconds to sample N digits (default 64) with S Euler steps (default 50)
+ *   sample seconds to sample N images (default 64) with S Euler steps (default 50)
  *   ops    per op, forward and backward, with the model's own shapes: one profiled
  *          training step and a few profiled sampling steps (profile.c), each call's
  *          time, GFLOP/s (convs, linears, attention) or GB/s (the rest), its share of
@@ -106,7 +106,7 @@ static void add_result(const char *be, const char *what, const char *preset, con
     r->s = s;
     r->value = value;
     r->work = work;
-    printf("%-8s %-22s %-6s %12.3f %-8s  (median %.4f s, min %.4f, max %.4f, n=%d)\n", be, what,
+    printf("%-8s %-22s %-11s %12.3f %-8s  (median %.4f s, min %.4f, max %.4f, n=%d)\n", be, what,
            preset, value, unit, s.median, s.min, s.max, s.n);
     fflush(stdout);
 }
@@ -285,7 +285,7 @@ static int bench_sample(preset_run *p)
                gf * N * o->sample_steps);
     double rate = gf * N * o->sample_steps / s.median;
     printf(
-        "%-8s %-22s %-6s %12.1f %-8s  (%.3f GFLOP per image forward; %.0f%% of the SGEMM rate)\n",
+        "%-8s %-22s %-11s %12.1f %-8s  (%.3f GFLOP per image forward; %.0f%% of the SGEMM rate)\n",
         fm_backend_name(&p->be), "sample throughput", p->preset, rate, "GFLOP/s", gf,
         sgemm > 0 ? 100 * rate / sgemm : 0.0);
     if (o->ops) {
@@ -368,7 +368,7 @@ static void usage(void)
            "                  [--json FILE] [--quick] [--tf32] [--no-ops] [--top 12]\n"
            "                  [--threads N] [--precision f32|bf16]\n\n"
            "Measures each backend's SGEMM rate (LINEAR_FWD, 1024^3), training img/s at a batch\n"
-           "and the time to sample N digits with S Euler steps, per preset: median, min and\n"
+           "and the time to sample N images with S Euler steps, per preset: median, min and\n"
            "max over repeats after warm-up. Then per op (forward and backward, the model's own\n"
            "shapes): one profiled training step and min(S, 5) profiled sampling steps, each op's\n"
            "share of the time, time per call and GFLOP/s (as a share of SGEMM) or GB/s; --top K\n"
@@ -499,7 +499,7 @@ int cmd_bench(int argc, char **argv)
     } else
         names[nb++] = o.backend;
     int bad = 0;
-    printf("%-8s %-22s %-6s %12s %-8s\n", "backend", "what", "preset", "value", "unit");
+    printf("%-8s %-22s %-11s %12s %-8s\n", "backend", "what", "preset", "value", "unit");
     for (int b = 0; b < nb; b++)
         bad |= bench_backend(&o, names[b]);
     if (o.json && write_json(o.json))

@@ -29,7 +29,7 @@
 typedef struct opts {
     const char *backend; /* NULL: every compiled backend but ref */
     const char *op;
-    const char *model; /* tiny | mnist | all | none */
+    const char *model; /* a list of presets | all | none */
     int batch;
     int allow_unsupported;
 } opts;
@@ -48,7 +48,8 @@ static void usage(FILE *f)
             "  --op NAME            only this op ('conv2d_bwd') or family ('conv2d');\n"
             "                       model rows then default to none\n"
             "  --model LIST         presets of the whole-model rows, separated by commas: tiny,\n"
-            "                       mnist, dit-tiny, dit; or all, or none (default tiny)\n"
+            "                       mnist, cifar-small, cifar (3 channels), dit-tiny, dit,\n"
+            "                       dit-cifar (3 channels); or all, or none (default tiny)\n"
             "  --batch N            batch of the model rows (default 2)\n"
             "  --allow-unsupported  ops the backend lacks do not fail the command\n"
             "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n"
@@ -85,7 +86,7 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
 }
 
 /* The presets of the whole-model rows (--model NAME or all): every preset of every
- * velocity model's architecture, in the table's order (tiny, mnist, dit-tiny, dit...). */
+ * velocity model's architecture, in the table's order (mnist, tiny, cifar, ..., dit...). */
 static const char *presets[32];
 static int NPRESETS;
 

@@ -74,16 +74,16 @@ static int parse_convert_args(int argc, char **argv, convert_opts *o)
 
 static void usage(void)
 {
-    printf("usage: fmrt convert IN.safetensors OUT.fmw [--arch unet|dit]\n"
-           "                    [--preset mnist|tiny|dit|dit-tiny]\n"
+    printf("usage: fmrt convert IN.safetensors OUT.fmw [--arch unet|dit] [--preset NAME]\n"
            "                    [--config key=value ...] [--classes K]\n"
            "       fmrt convert IN.fmw OUT.safetensors [--raw] [--dtype f32|f16]\n\n"
            "Converts between safetensors (PyTorch, Hugging Face) and fmrt weights files; the\n"
            "direction follows IN's contents. Everything is checked before OUT is written.\n\n"
            "safetensors -> weights: a state dict of the contract's network under fmrt's names\n"
            "(time_lin1.weight, conv_in.weight, enc.0.norm1.weight, mid.1.qkv.weight, ...),\n"
-           "tensors F32, F16 or BF16. The config comes from --preset, --config and --classes\n"
-           "(as for fmrt train), or, without them, from IN's \"fmrt.config\" metadata. Every\n"
+           "tensors F32, F16 or BF16. The config comes from --preset (mnist, tiny, cifar,\n"
+           "cifar-small, dit, dit-tiny, dit-cifar), --config and --classes (as for fmrt\n"
+           "train), or, without them, from IN's \"fmrt.config\" metadata. Every\n"
            "tensor is checked against the config's layout: the first one missing, of\n"
            "another shape or unexpected is named. heads and groups shape no tensor: give\n"
            "the ones the network was trained with.\n\n"

@@ -52,7 +52,8 @@ int cmd_plan(int argc, char **argv)
     cli_plan_opts o;
     int rc = parse_plan_args(argc, argv, &o);
     if (rc == CLI_HELP) {
-        printf("usage: fmrt plan [--arch unet|dit] [--preset mnist|tiny|dit|dit-tiny]\n"
+        printf("usage: fmrt plan [--arch unet|dit]\n"
+               "                 [--preset mnist|tiny|cifar|cifar-small|dit|dit-tiny|dit-cifar]\n"
                "                 [--config key=value ...] [--classes K]\n"
                "                 [--batch N] [--sample-batch N]\n\n"
                "Prints parameters, persistent state and total arena bytes for training\n"
