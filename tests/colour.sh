@@ -91,4 +91,11 @@ grep -q "^classes *red 0,red 1," "$t/info"
 expect_one "cm/train.fmd exists: give --force to replace it" \
     "$fmrt" data colour-mnist "$src/tests/data/mnist" "$t/cm"
 echo "ok: colour-mnist is deterministic, captioned, and trains an 80-class RGB model"
+# The shipped colour and Fashion-MNIST models, found by their bare names.
+"$fmrt" sample colour-mnist-cond.fmw --class "red 7" --n 2 --steps 2 --backend ref \
+    --out "$t/r7.png" 2>/dev/null
+test "$(colour_type "$t/r7.png")" = 2
+"$fmrt" info fashion-cond.fmw >"$t/info"
+grep -q "^classes *T-shirt/top,Trouser,Pullover," "$t/info"
+echo "ok: the shipped colour-mnist-cond and fashion-cond models"
 echo "colour: all passed"
