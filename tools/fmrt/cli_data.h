@@ -80,7 +80,7 @@ int cli_data_has_split(const char *path, const char *split);
  * cli_data_prefetch); a read or CRC failure is one error line. */
 int cli_data_rows(cli_data *d, const uint32_t *idx, int n, uint8_t *px, uint8_t *lab);
 /* The rows the next cli_data_rows will ask for, so that a pack's reader fetches them
- * while the caller computes (no effect in memory). idx must stay valid until then. */
+ * while the caller computes (no effect in memory; idx is copied). */
 void cli_data_prefetch(cli_data *d, const uint32_t *idx, int n);
 void cli_data_close(cli_data *d);
 
@@ -112,7 +112,7 @@ int cli_load_folder(const char *dir, const char *split, const cli_data_want *wan
 /* 1 when path is a file that starts with a pack's magic. */
 int cli_is_pack(const char *path);
 /* Open a pack for streaming (pack.c): header and CRC checks (docs/data-pack.md),
- * labels and names into memory, the background reader started. */
+ * labels and names into memory (its background reader starts at the first prefetch). */
 int cli_pack_open(const char *path, cli_data *d);
 int cli_pack_rows(struct cli_pack *p, const uint32_t *idx, int n, uint8_t *px);
 void cli_pack_prefetch(struct cli_pack *p, const uint32_t *idx, int n);
