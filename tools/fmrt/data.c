@@ -72,14 +72,19 @@ static int fit_all(const char *path, const cli_data_want *want, cli_data *d)
     return 0;
 }
 
+/* The IDX files' name of a split: MNIST calls its test split t10k. */
+static const char *idx_split(const char *split)
+{
+    return strcmp(split, "test") == 0 ? "t10k" : split;
+}
+
 /* An IDX pair (the split's standard names in dir, or the two paths). */
 static int open_idx(const char *dir, const char *images, const char *labels, const char *split,
                     cli_data *d)
 {
     char im[1024], lb[1024], err[512];
     if (dir) {
-        const char *idx_split = strcmp(split, "test") == 0 ? "t10k" : split;
-        if (fm_mnist_find(dir, idx_split, im, lb, sizeof im, err, sizeof err) != FM_OK)
+        if (fm_mnist_find(dir, idx_split(split), im, lb, sizeof im, err, sizeof err) != FM_OK)
             return cli_error("%s", err);
         images = im, labels = lb;
     }
@@ -92,12 +97,20 @@ static int open_idx(const char *dir, const char *images, const char *labels, con
     return 0;
 }
 
-/* 1 when dir holds the split's IDX files under their standard names. */
-static int is_idx(const char *dir, const char *split)
+/* What folder dir holds for a split, by its files' names (an image folder is what
+ * holds none of these): one rule for cli_data_open and cli_data_has_split. pack gets
+ * the split's pack path. */
+typedef enum { SPLIT_NONE, SPLIT_PACK, SPLIT_IDX, SPLIT_CIFAR } split_kind;
+static split_kind kind_of_split(const char *dir, const char *split, char *pack, size_t len)
 {
     char im[1024], lb[1024], err[512];
-    const char *idx_split = strcmp(split, "test") == 0 ? "t10k" : split;
-    return fm_mnist_find(dir, idx_split, im, lb, sizeof im, err, sizeof err) == FM_OK;
+    struct stat st;
+    snprintf(pack, len, "%s/%s.fmd", dir, split);
+    if (stat(pack, &st) == 0)
+        return SPLIT_PACK;
+    if (fm_mnist_find(dir, idx_split(split), im, lb, sizeof im, err, sizeof err) == FM_OK)
+        return SPLIT_IDX;
+    return cli_is_cifar(dir, split) ? SPLIT_CIFAR : SPLIT_NONE;
 }
 
 /* A pack: rows stay in the file; a shape other than the wanted one is fitted row by
@@ -138,12 +151,12 @@ static int open_source(const char *path, const char *images, const char *labels,
                          path);
     }
     char pack[4200];
-    snprintf(pack, sizeof pack, "%s/%s.fmd", path, split);
-    if (stat(pack, &st) == 0)
+    const split_kind k = kind_of_split(path, split, pack, sizeof pack);
+    if (k == SPLIT_PACK)
         return open_pack(pack, want, d);
-    if (is_idx(path, split))
+    if (k == SPLIT_IDX)
         return open_idx(path, NULL, NULL, split, d);
-    if (cli_is_cifar(path, split)) {
+    if (k == SPLIT_CIFAR) {
         d->kind = "CIFAR-10";
         d->num_classes = CLI_CIFAR_CLASSES;
         return cli_load_cifar(path, split, &d->ds, &d->mem, d->names, sizeof d->names);
@@ -175,11 +188,9 @@ int cli_data_has_split(const char *path, const char *split)
     const char *other = train ? "test" : "train";
     if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return train; /* a pack file or an IDX pair: one set, read as the training split */
-    snprintf(p, sizeof p, "%s/%s.fmd", path, split);
-    if (stat(p, &st) == 0 || is_idx(path, split) || cli_is_cifar(path, split))
+    if (kind_of_split(path, split, p, sizeof p) != SPLIT_NONE)
         return 1;
-    snprintf(p, sizeof p, "%s/%s.fmd", path, other);
-    if (stat(p, &st) == 0 || is_idx(path, other) || cli_is_cifar(path, other))
+    if (kind_of_split(path, other, p, sizeof p) != SPLIT_NONE)
         return 0; /* a set of packs, IDX files or batches without this split */
     if (train) /* an image folder's: DIR/train, else DIR itself */
         return 1;
