@@ -427,28 +427,23 @@ def random_case(model, init, cfg, batch, seed):
     return case_tensors(model, r(x0), r(x1), r(t), y, sy)
 
 
-def golden(out):
-    """Forward, loss, every gradient and both samplers for one set of parameters."""
-    tensors = random_case(UNet(CFG), init_params, CFG, BATCH, 20261202)
-    write_case(out, tensors, unet_config_line(CFG, BATCH))
+# The golden cases: forward, loss, every gradient and both samplers for one set of
+# random parameters: (network, its parameter filler, config, batch, seed, config line).
+GOLDEN = {
+    "golden": (UNet, init_params, CFG, BATCH, 20261202, unet_config_line),
+    # the DiT of docs/spec/dit.md (adaLN layers random)
+    "golden-dit": (DiT, init_dit_params, DIT_CFG, DIT_BATCH, 20261203, dit_config_line),
+    # both in colour: 3 channels in and out (the DiT's patches 2x2x3)
+    "golden-rgb": (UNet, init_params, RGB_CFG, BATCH, 20261204, unet_config_line),
+    "golden-dit-rgb": (DiT, init_dit_params, DIT_RGB_CFG, DIT_BATCH, 20261205, dit_config_line),
+}
 
 
-def golden_dit(out):
-    """The same for the DiT of docs/spec/dit.md (DIT_CFG, adaLN layers random)."""
-    tensors = random_case(DiT(DIT_CFG), init_dit_params, DIT_CFG, DIT_BATCH, 20261203)
-    write_case(out, tensors, dit_config_line(DIT_CFG, DIT_BATCH))
-
-
-def golden_rgb(out):
-    """The U-Net case in colour (RGB_CFG: 3 channels in and out)."""
-    tensors = random_case(UNet(RGB_CFG), init_params, RGB_CFG, BATCH, 20261204)
-    write_case(out, tensors, unet_config_line(RGB_CFG, BATCH))
-
-
-def golden_dit_rgb(out):
-    """The DiT case in colour (DIT_RGB_CFG: 3 channels, patches of 2x2x3)."""
-    tensors = random_case(DiT(DIT_RGB_CFG), init_dit_params, DIT_RGB_CFG, DIT_BATCH, 20261205)
-    write_case(out, tensors, dit_config_line(DIT_RGB_CFG, DIT_BATCH))
+def golden_case(name, out):
+    """Write the golden case `name` of GOLDEN into the folder out."""
+    net, init, cfg, batch, seed, config_line = GOLDEN[name]
+    tensors = random_case(net(cfg), init, cfg, batch, seed)
+    write_case(out, tensors, config_line(cfg, batch))
 
 
 def check_dit(folder, tol=1e-9):
@@ -512,9 +507,8 @@ def torch_fixture(out):
 
 
 if __name__ == "__main__":
-    commands = {"golden": golden, "golden-dit": golden_dit, "golden-rgb": golden_rgb,
-                "golden-dit-rgb": golden_dit_rgb, "torch": torch_fixture,
-                "check-dit": lambda d: sys.exit(check_dit(d))}
+    commands = {name: (lambda d, n=name: golden_case(n, d)) for name in GOLDEN}
+    commands.update({"torch": torch_fixture, "check-dit": lambda d: sys.exit(check_dit(d))})
     if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2])
