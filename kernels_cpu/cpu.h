@@ -203,13 +203,14 @@ static inline double fm_cpu_sum(const float *x, int64_t n)
  * the losses (mse, softmax cross-entropy), interpolation, sums, the backward of
  * add/axpby, quantize and rng -- well under a percent of a step (fmrt bench's per-op
  * table) -- and the DiT's data movement (gated residual, transpose, unpatchify: one
- * pass over memory each, next to the GEMMs around them). */
+ * pass over memory each, next to the GEMMs around them), and the autoencoder's posterior
+ * (one pass over a latent 8x smaller per image than the image). */
 /* clang-format off */
 #define FM_CPU_FROM_REF(X)                                                                         \
     X(add_bwd) X(axpby_bwd) X(timeemb_fwd) X(timeemb_bwd) X(embed_fwd) X(embed_bwd)                \
     X(softmax_xent_fwd) X(softmax_xent_bwd) X(mse_fwd) X(mse_bwd) X(fm_interp_fwd)                 \
     X(fm_interp_bwd) X(sum_fwd) X(sum_bwd) X(quantize_u8) X(rng) X(gated_add_fwd)                \
-    X(gated_add_bwd) X(unpatchify_fwd) X(unpatchify_bwd)
+    X(gated_add_bwd) X(unpatchify_fwd) X(unpatchify_bwd) X(reparam_fwd) X(reparam_bwd)
 /* clang-format on */
 
 #define FM_X(id, name, slots) fm_status fm_cpu_##name(fm_backend *be, const fm_call *c);

@@ -8,7 +8,7 @@
 
 /* Every architecture, by the name of its fm_arch (fm_arch_<name>, defined in its own
  * file): adding one is one entry here. The order is the order of listings. */
-#define FM_ARCHS(X) X(unet) X(dit) X(classifier)
+#define FM_ARCHS(X) X(unet) X(dit) X(classifier) X(vae)
 
 #define FM_ARCH_EXTERN(a) extern const fm_arch fm_arch_##a;
 FM_ARCHS(FM_ARCH_EXTERN)
@@ -129,7 +129,7 @@ int fm_config_format(const fm_config *c, char *buf, size_t len)
     static const int order[] = {FM_CF_in_channels, FM_CF_image,     FM_CF_patch,     FM_CF_hidden,
                                 FM_CF_depth,       FM_CF_base_channels, FM_CF_channel_mult,
                                 FM_CF_res_blocks,  FM_CF_time_dim,  FM_CF_heads,     FM_CF_freq_dim,
-                                FM_CF_mlp_ratio,   FM_CF_groups,    FM_CF_num_classes};
+                                FM_CF_mlp_ratio,   FM_CF_groups,    FM_CF_latent_channels, FM_CF_num_classes};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         int f = order[i];
         if (!(a->fields & (1u << f)))

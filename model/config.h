@@ -31,7 +31,8 @@
     X(hidden, 2)                                                                                   \
     X(depth, 4)                                                                                    \
     X(mlp_ratio, 5)                                                                                \
-    X(freq_dim, 6)
+    X(freq_dim, 6)                                                                                 \
+    X(latent_channels, 14)
 
 /* One bit per field, for the set of fields an architecture uses: FM_FIELD(patch). */
 enum {
@@ -64,6 +65,8 @@ typedef struct fm_config {
     int depth;                        /* transformer blocks */
     int mlp_ratio;                    /* MLP hidden = mlp_ratio * D */
     int freq_dim;                     /* F: sinusoidal time-embedding width */
+    /* autoencoder (also base_channels, channel_mult, res_blocks, heads, groups) */
+    int latent_channels;              /* Z: channels of the latent */
 } fm_config;
 
 /* Set one field (not arch) from text; "channel_mult" takes "1,2,2". FM_ERR_ARG with

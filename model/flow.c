@@ -185,6 +185,40 @@ fm_status fm_grad_check(fm_model *m, uint64_t step, float loss)
     SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "grad_check"), grad_check(m, step, loss));
 }
 
+fm_status fm_train_apply(fm_model *m, const fm_train_opts *o, uint64_t step, float *loss)
+{
+    fm_backend *be = m->be;
+    if (o->grad_hook)
+        TRY(o->grad_hook(o->grad_user, be, &m->grad, loss));
+    TRY(fm_grad_check(m, step, *loss));
+
+    /* Bias corrections in double: 1 - beta^step underflows nothing and loses no
+     * digits for the step counts of a long run. */
+    double bc1 = 1.0 - pow((double)o->beta1, (double)step);
+    double bc2 = 1.0 - pow((double)o->beta2, (double)step);
+    TRY(run(be, (fm_call){.op = FM_OP_ADAMW,
+                          .t = {m->flat, m->adam_m, m->adam_v, m->grad},
+                          .f = {fm_train_lr(o, step), o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
+                                (float)bc2}}));
+    return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
+}
+
+fm_status fm_train_check_step(fm_model *m, const fm_train_opts *o, uint64_t step)
+{
+    if (m->mode != FM_MODE_TRAIN)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: the model was created for sampling");
+    if (step < 1 || step >= (1u << 30))
+        return fm_fail(m->be, FM_ERR_ARG, "train step: step %llu outside 1..2^30",
+                       (unsigned long long)step);
+    if (o->shard < 0 || o->shard > (1ll << 40))
+        return fm_fail(m->be, FM_ERR_ARG, "train step: shard %lld outside 0..2^40",
+                       (long long)o->shard);
+    char msg[128];
+    if (fm_train_opts_check(o, msg, sizeof msg) != FM_OK)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: %s", msg);
+    return FM_OK;
+}
+
 static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                             uint64_t step, float *loss_out)
 {
@@ -224,40 +258,18 @@ static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor
     /* Before the update: a bad step must leave the weights, EMA and moments as
      * they were, so that the caller's last checkpoint or a skip stays valid. */
     TRY(fm_download(be, loss_out, &loss));
-    if (o->grad_hook)
-        TRY(o->grad_hook(o->grad_user, be, &m->grad, loss_out));
-    TRY(grad_check(m, step, *loss_out));
-
-    /* Bias corrections in double: 1 - beta^step underflows nothing and loses no
-     * digits for the step counts of a long run. */
-    double bc1 = 1.0 - pow((double)o->beta1, (double)step);
-    double bc2 = 1.0 - pow((double)o->beta2, (double)step);
-    TRY(run(be, (fm_call){.op = FM_OP_ADAMW,
-                          .t = {m->flat, m->adam_m, m->adam_v, m->grad},
-                          .f = {fm_train_lr(o, step), o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
-                                (float)bc2}}));
-    return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
+    return fm_train_apply(m, o, step, loss_out);
 }
 
 fm_status fm_train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                         uint64_t step, float *loss)
 {
-    if (m->mode != FM_MODE_TRAIN)
-        return fm_fail(m->be, FM_ERR_ARG, "train step: the model was created for sampling");
+    TRY(fm_train_check_step(m, o, step));
     if (!m->arch->velocity)
         return fm_fail(m->be, FM_ERR_ARG, "train step: a %s is not a velocity model",
                        m->arch->name);
-    if (step < 1 || step >= (1u << 30))
-        return fm_fail(m->be, FM_ERR_ARG, "train step: step %llu outside 1..2^30",
-                       (unsigned long long)step);
     if (m->cfg.num_classes > 0 && !y)
         return fm_fail(m->be, FM_ERR_ARG, "train step: a conditional model needs labels");
-    if (o->shard < 0 || o->shard > (1ll << 40))
-        return fm_fail(m->be, FM_ERR_ARG, "train step: shard %lld outside 0..2^40",
-                       (long long)o->shard);
-    char msg[128];
-    if (fm_train_opts_check(o, msg, sizeof msg) != FM_OK)
-        return fm_fail(m->be, FM_ERR_ARG, "train step: %s", msg);
     SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "step"), train_step(m, o, x0, y, step, loss));
 }
 

@@ -92,6 +92,14 @@ fm_status fm_train_opts_check(const fm_train_opts *o, char *msg, size_t len);
 fm_status fm_train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0, const int32_t *y,
                         uint64_t step, float *loss);
 
+/* The checks every training step makes first: a model created for training, step in
+ * 1..2^30, shard in 0..2^40, o by fm_train_opts_check (FM_ERR_ARG, message in be). */
+fm_status fm_train_check_step(fm_model *m, const fm_train_opts *o, uint64_t step);
+/* The end every training step shares, once m->grad holds this step's gradient and
+ * *loss its loss: o->grad_hook, the non-finite guard (fm_grad_check), AdamW at
+ * fm_train_lr(o, step), EMA. Used by fm_train_step and the autoencoder's step. */
+fm_status fm_train_apply(fm_model *m, const fm_train_opts *o, uint64_t step, float *loss);
+
 /* Loss and gradients (accumulated into m->grad, which the caller zeroes) for given
  * x0, x1, t, y, all on the device: the deterministic core of a training step.
  * xt and v (targets) and vpred are written when non-NULL (may be absent). */

@@ -14,39 +14,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "build.h"
+#include "blocks.h"
 
 #define MAX_MODULES 96
 
-/* One network module: a ResBlock, Down, Up or Attention, with its first parameter. */
-typedef enum mod_kind { MOD_RES, MOD_DOWN, MOD_UP, MOD_ATTN } mod_kind;
+/* Which part of the network a module belongs to (fm_blk_mod.part). */
 typedef enum mod_part { PART_ENC, PART_MID, PART_DEC } mod_part;
-
-typedef struct module {
-    mod_kind kind;
-    mod_part part;
-    int cin, cout;  /* channels in (for decoder ResBlocks: h + skip) and out */
-    int cskip;      /* decoder ResBlocks: channels taken from the skip stack */
-    int res;        /* H = W at this module's input */
-    int p;          /* index of its first parameter */
-    int has_skip;   /* ResBlock with a 1x1 skip conv (cin != cout) */
-} module;
-
-/* What a module's backward needs from its forward (fields used per kind). */
-typedef struct saved {
-    fm_tensor x;                            /* module input (decoder: the concat) */
-    fm_tensor n1, mean1, rstd1, a1, h1;     /* ResBlock first half; Attention: n1 = norm(x) */
-    fm_tensor n2, mean2, rstd2, a2;         /* ResBlock second half */
-    fm_tensor qkv, att, o;                  /* Attention */
-    fm_tensor up;                           /* Up: the upsampled input */
-    fm_tensor out;
-} saved;
 
 /* The U-Net's state in the model: its modules and the activations backward reads. */
 typedef struct unet_state {
     int nmods;
-    module mods[MAX_MODULES];
-    saved sv[MAX_MODULES];                  /* training forwards */
+    fm_blk_mod mods[MAX_MODULES];
+    fm_blk_saved sv[MAX_MODULES];           /* training forwards */
     fm_tensor e, l1, s1, temb, st;          /* time path: st = SiLU(temb) feeds every ResBlock */
     fm_tensor hs[2 * FM_MAX_LEVELS * 10];   /* skip stack */
     int nhs;
@@ -58,45 +37,39 @@ static unet_state *state(fm_model *m) { return FM_MODEL_STATE(m, unet_state); }
 
 /* ---- layout ------------------------------------------------------------------------ */
 
-/* ResBlock parameter order: norm1 conv1 temb norm2 conv2 [skip], weight then bias. */
-enum { RB_N1W, RB_N1B, RB_C1W, RB_C1B, RB_TW, RB_TB, RB_N2W, RB_N2B, RB_C2W, RB_C2B, RB_SW, RB_SB };
-/* Attention: norm qkv proj. Down/Up: conv. */
-enum { AT_NW, AT_NB, AT_QW, AT_QB, AT_PW, AT_PB };
-
 /* The walk's output: the parameter table (b) and, when mods is set, the module list;
  * n counts the modules either way. */
 typedef struct walk {
     fm_layout *b;
-    module *mods;
+    fm_blk_mod *mods;
     int n;
-    module dummy; /* what add_module hands out when it only counts or is full */
 } walk;
 
-/* A module whose first parameter is the next one added. */
-static module *add_module(walk *w, mod_kind kind, mod_part part, int cin, int cout, int res)
+/* The next module's description (NULL when the walk only counts or is full). */
+static fm_blk_mod *next_module(walk *w)
 {
     int i = w->n++;
-    if (!w->mods || i >= MAX_MODULES)
-        return &w->dummy;
-    module *m = &w->mods[i];
-    *m = (module){.kind = kind, .part = part, .cin = cin, .cout = cout, .res = res, .p = w->b->np};
-    return m;
+    return w->mods && i < MAX_MODULES ? &w->mods[i] : NULL;
 }
 
-static module *add_resblock(walk *w, mod_part part, const char *prefix, int cin, int cout, int T,
-                            int res)
+static void add_resblock(walk *w, mod_part part, const char *prefix, int cin, int cout, int cskip,
+                         int T, int res)
 {
-    fm_layout *b = w->b;
-    module *m = add_module(w, MOD_RES, part, cin, cout, res);
-    m->has_skip = cin != cout;
-    fm_lay_norm(b, prefix, "norm1", cin);
-    fm_lay_conv(b, prefix, "conv1", cout, cin, 3);
-    fm_lay_linear(b, prefix, "temb", cout, T);
-    fm_lay_norm(b, prefix, "norm2", cout);
-    fm_lay_conv(b, prefix, "conv2", cout, cout, 3);
-    if (m->has_skip)
-        fm_lay_conv(b, prefix, "skip", cout, cin, 1);
-    return m;
+    fm_blk_mod *md = next_module(w);
+    fm_blk_lay_res(w->b, md, prefix, cin, cout, T, res);
+    if (md)
+        md->part = part, md->cskip = cskip;
+}
+
+static void add_other(walk *w, fm_blk_kind kind, mod_part part, const char *prefix, int c, int res)
+{
+    fm_blk_mod *md = next_module(w);
+    if (kind == FM_BLK_ATTN)
+        fm_blk_lay_attn(w->b, md, prefix, c, res);
+    else
+        fm_blk_lay_resample(w->b, md, kind, prefix, c, res);
+    if (md)
+        md->part = part;
 }
 
 static void build(const fm_config *cfg, walk *w)
@@ -115,35 +88,30 @@ static void build(const fm_config *cfg, walk *w)
     for (int l = 0; l < cfg->levels; l++) {
         for (int r = 0; r < cfg->res_blocks; r++) {
             snprintf(prefix, sizeof prefix, "enc.%d.", e++);
-            add_resblock(w, PART_ENC, prefix, c, C * cfg->channel_mult[l], T, res);
+            add_resblock(w, PART_ENC, prefix, c, C * cfg->channel_mult[l], 0, T, res);
             c = C * cfg->channel_mult[l];
             chans[nch++] = c;
         }
         if (l < cfg->levels - 1) {
             snprintf(prefix, sizeof prefix, "enc.%d.", e++);
-            add_module(w, MOD_DOWN, PART_ENC, c, c, res);
-            fm_lay_conv(b, prefix, "conv", c, c, 3);
+            add_other(w, FM_BLK_DOWN, PART_ENC, prefix, c, res);
             chans[nch++] = c;
             res /= 2;
         }
     }
-    add_resblock(w, PART_MID, "mid.0.", c, c, T, res);
-    add_module(w, MOD_ATTN, PART_MID, c, c, res);
-    fm_lay_norm(b, "mid.1.", "norm", c);
-    fm_lay_conv(b, "mid.1.", "qkv", 3 * c, c, 1);
-    fm_lay_conv(b, "mid.1.", "proj", c, c, 1);
-    add_resblock(w, PART_MID, "mid.2.", c, c, T, res);
+    add_resblock(w, PART_MID, "mid.0.", c, c, 0, T, res);
+    add_other(w, FM_BLK_ATTN, PART_MID, "mid.1.", c, res);
+    add_resblock(w, PART_MID, "mid.2.", c, c, 0, T, res);
     for (int l = cfg->levels - 1; l >= 0; l--) {
         for (int r = 0; r < cfg->res_blocks + 1; r++) {
             int skip = chans[--nch];
             snprintf(prefix, sizeof prefix, "dec.%d.", d++);
-            add_resblock(w, PART_DEC, prefix, c + skip, C * cfg->channel_mult[l], T, res)->cskip = skip;
+            add_resblock(w, PART_DEC, prefix, c + skip, C * cfg->channel_mult[l], skip, T, res);
             c = C * cfg->channel_mult[l];
         }
         if (l > 0) {
             snprintf(prefix, sizeof prefix, "dec.%d.", d++);
-            add_module(w, MOD_UP, PART_DEC, c, c, res);
-            fm_lay_conv(b, prefix, "conv", c, c, 3);
+            add_other(w, FM_BLK_UP, PART_DEC, prefix, c, res);
             res *= 2;
         }
     }
@@ -250,192 +218,20 @@ static fm_status create(fm_model *m)
     return FM_OK;
 }
 
-/* ---- op helpers ----------------------------------------------------------------------- */
-
-typedef struct ctx {
-    fm_model *m;
-    unet_state *u;
-    fm_backend *be;
-    const fm_tensor *P; /* parameter block for forward */
-    int N;
-    int train;
-} ctx;
-
-static fm_tensor W(const ctx *c, int i) { return fm_w(c->m, c->P, i); }
-
-/* out = conv(in) + bias (+ bn[N,Co] per sample) (+ res, the residual): bn and res are
- * CONV2D_FWD's epilogue terms ({0}: absent). */
-static fm_status conv_add(ctx *c, fm_tensor out, fm_tensor in, int p, int stride, fm_tensor bn,
-                          fm_tensor res)
-{
-    fm_tensor w = W(c, p);
-    int pad = (int)(w.shape[2] / 2);
-    return fm_do(c->be, (fm_call){.op = FM_OP_CONV2D_FWD,
-                                .t = {out, in, w, W(c, p + 1), bn, res},
-                                .i = {stride, pad}});
-}
-
-static fm_status conv(ctx *c, fm_tensor out, fm_tensor in, int p, int stride)
-{
-    return conv_add(c, out, in, p, stride, (fm_tensor){0}, (fm_tensor){0});
-}
-
-static fm_status conv_bwd(fm_model *m, fm_tensor din, fm_tensor dout, fm_tensor in, const fm_tensor *P,
-                          int p, int stride)
-{
-    fm_tensor w = fm_w(m, P, p);
-    int pad = (int)(w.shape[2] / 2);
-    return fm_do(m->be, (fm_call){.op = FM_OP_CONV2D_BWD,
-                                .t = {din, fm_g(m, p), fm_g(m, p + 1), dout, in, w},
-                                .i = {stride, pad}});
-}
-
-/* act: GROUPNORM_FWD's post-op (FM_GN_ACT_*) */
-static fm_status gnorm_act(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in,
-                           int p, int act)
-{
-    int G = c->m->cfg.groups;
-    FM_TRY(fm_new2(c->m->be, mean, c->N, G));
-    FM_TRY(fm_new2(c->m->be, rstd, c->N, G));
-    FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_GROUPNORM_FWD,
-                                .t = {out, *mean, *rstd, in, W(c, p), W(c, p + 1)},
-                                .i = {G, act},
-                                .f = {1e-5f}}));
-    /* [N, G] statistics only backward reads; top of the arena first, so no hole. */
-    FM_TRY(fm_dead(c->be, c->train, rstd));
-    return fm_dead(c->be, c->train, mean);
-}
-
-static fm_status gnorm(ctx *c, fm_tensor out, fm_tensor *mean, fm_tensor *rstd, fm_tensor in, int p)
-{
-    return gnorm_act(c, out, mean, rstd, in, p, FM_GN_ACT_NONE);
-}
-
-static fm_status gnorm_bwd(fm_model *m, fm_tensor din, fm_tensor dout, fm_tensor in, fm_tensor mean,
-                           fm_tensor rstd, const fm_tensor *P, int p)
-{
-    return fm_do(m->be, (fm_call){.op = FM_OP_GROUPNORM_BWD,
-                                .t = {din, fm_g(m, p), fm_g(m, p + 1), dout, in, mean, rstd,
-                                      fm_w(m, P, p)},
-                                .i = {m->cfg.groups}});
-}
-
-static fm_status silu(fm_backend *be, fm_tensor out, fm_tensor in)
-{
-    return fm_do(be, (fm_call){.op = FM_OP_SILU_FWD, .t = {out, in}});
-}
-
-static fm_status silu_bwd(fm_backend *be, fm_tensor din, fm_tensor dout, fm_tensor in)
-{
-    return fm_do(be, (fm_call){.op = FM_OP_SILU_BWD, .t = {din, dout, in}});
-}
-
-/* *act = SiLU(norm(in)), both the shape of in. Training keeps the norm's output in *nrm
- * for SILU_BWD: two ops. Otherwise one GROUPNORM_FWD with the SiLU post-op, and *nrm is
- * never allocated (one pass and one tensor less; the same bytes on ref, see
- * kernels_ref/groupnorm.c). */
-static fm_status norm_silu(ctx *c, fm_tensor *nrm, fm_tensor *act, fm_tensor *mean, fm_tensor *rstd,
-                           fm_tensor in, int p)
-{
-    const int64_t *d = in.shape;
-    if (!c->train) {
-        *nrm = (fm_tensor){0};
-        FM_TRY(fm_new4(c->m->be, act, d[0], d[1], d[2], d[3]));
-        return gnorm_act(c, *act, mean, rstd, in, p, FM_GN_ACT_SILU);
-    }
-    FM_TRY(fm_new4(c->m->be, nrm, d[0], d[1], d[2], d[3]));
-    FM_TRY(gnorm(c, *nrm, mean, rstd, in, p));
-    FM_TRY(fm_new4(c->m->be, act, d[0], d[1], d[2], d[3]));
-    return silu(c->be, *act, *nrm);
-}
-
-static fm_status add(fm_backend *be, fm_tensor out, fm_tensor a, fm_tensor b)
-{
-    return fm_do(be, (fm_call){.op = FM_OP_ADD_FWD, .t = {out, a, b}});
-}
-
-/* ---- modules: forward ---------------------------------------------------------------- */
-
-/* out = conv2(SiLU(norm2(conv1(SiLU(norm1(x))) + temb(st)))) + skip(x)
- *
- * The time embedding tp [N,cout] and the skip path are conv1's and conv2's epilogue
- * terms (CONV2D_FWD bn and res), not passes of their own. x [N,cin,H,H], out
- * [N,cout,H,H] allocated here, at its first write. When sampling each temporary is
- * freed after its last use, so at most x, a1 = SiLU(norm1(x)) [N,cin,H,H] (one fused
- * GROUPNORM_FWD) and h1 [N,cout,H,H] are alive at once, plus a2, sk and out
- * [N,cout,H,H] at the end (sk before out: the order in which the arena's holes fit,
- * tests/test_model.c's mnist_sample_arena check); x itself belongs to the caller
- * (module_fwd). */
-static fm_status res_fwd(ctx *c, const module *md, saved *s, fm_tensor x, fm_tensor *out,
-                         fm_tensor st)
-{
-    fm_model *m = c->m;
-    int N = c->N, H = md->res, p = md->p;
-    fm_tensor tp;
-    s->x = x;
-    FM_TRY(norm_silu(c, &s->n1, &s->a1, &s->mean1, &s->rstd1, x, p + RB_N1W));
-    FM_TRY(fm_new2(m->be, &tp, N, md->cout));
-    FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp, st, W(c, p + RB_TW), W(c, p + RB_TB)}}));
-    FM_TRY(fm_new4(m->be, &s->h1, N, md->cout, H, H));
-    FM_TRY(conv_add(c, s->h1, s->a1, p + RB_C1W, 1, tp, (fm_tensor){0}));
-    FM_TRY(fm_dead(c->be, c->train, &s->a1));
-    FM_TRY(fm_dead(c->be, c->train, &tp));
-    FM_TRY(norm_silu(c, &s->n2, &s->a2, &s->mean2, &s->rstd2, s->h1, p + RB_N2W));
-    FM_TRY(fm_dead(c->be, c->train, &s->h1));
-    fm_tensor sk = x;
-    if (md->has_skip) {
-        FM_TRY(fm_new4(m->be, &sk, N, md->cout, H, H));
-        FM_TRY(conv(c, sk, x, p + RB_SW, 1));
-    }
-    FM_TRY(fm_new4(m->be, out, N, md->cout, H, H));
-    FM_TRY(conv_add(c, *out, s->a2, p + RB_C2W, 1, (fm_tensor){0}, sk));
-    FM_TRY(fm_dead(c->be, c->train, &s->a2));
-    if (md->has_skip)
-        FM_TRY(fm_dead(c->be, c->train, &sk));
-    s->out = *out;
-    return FM_OK;
-}
-
-/* out = x + proj(attention(qkv(norm(x)))), x the projection's epilogue term
- * x, out [N,C,H,H]; n1 [N,C,H,H] dies at qkv [N,3C,H,H], which dies with the
- * attention weights att [N,heads,L,L] once o [N,C,H,H] is written. */
-static fm_status attn_fwd(ctx *c, const module *md, saved *s, fm_tensor x, fm_tensor *out)
-{
-    fm_model *m = c->m;
-    int N = c->N, H = md->res, C = md->cin, p = md->p, L = H * H, heads = m->cfg.heads;
-    s->x = x;
-    FM_TRY(fm_new4(m->be, &s->n1, N, C, H, H));
-    FM_TRY(gnorm(c, s->n1, &s->mean1, &s->rstd1, x, p + AT_NW));
-    FM_TRY(fm_new4(m->be, &s->qkv, N, 3 * C, H, H));
-    FM_TRY(conv(c, s->qkv, s->n1, p + AT_QW, 1));
-    FM_TRY(fm_dead(c->be, c->train, &s->n1));
-    s->att = fm_tensor_4d(FM_F32, N, heads, L, L);
-    FM_TRY(fm_tensor_alloc(m->be, &s->att));
-    FM_TRY(fm_new4(m->be, &s->o, N, C, H, H));
-    FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_ATTENTION_FWD, .t = {s->o, s->att, s->qkv}, .i = {heads}}));
-    FM_TRY(fm_dead(c->be, c->train, &s->att));
-    FM_TRY(fm_dead(c->be, c->train, &s->qkv));
-    FM_TRY(fm_new4(m->be, out, N, C, H, H));
-    FM_TRY(conv_add(c, *out, s->o, p + AT_PW, 1, (fm_tensor){0}, x));
-    FM_TRY(fm_dead(c->be, c->train, &s->o));
-    s->out = *out;
-    return FM_OK;
-}
+/* ---- forward ------------------------------------------------------------------------- */
 
 /* x_dead: x is not on the skip stack, so this module is its last user (sampling frees
  * it after its last read). A decoder ResBlock's popped skip always dies at the concat. */
-static fm_status module_fwd(ctx *c, int i, fm_tensor x, int x_dead, fm_tensor skip, fm_tensor *out,
-                            fm_tensor st)
+static fm_status module_fwd(fm_blk_ctx *c, int i, fm_tensor x, int x_dead, fm_tensor skip,
+                            fm_tensor *out, fm_tensor st)
 {
-    fm_model *m = c->m;
-    const module *md = &c->u->mods[i];
-    saved local, *s = c->train ? &c->u->sv[i] : &local;
-    int N = c->N, H = md->res;
-    int Ho = md->kind == MOD_DOWN ? H / 2 : md->kind == MOD_UP ? 2 * H : H;
-    if (md->kind == MOD_RES && md->part == PART_DEC) {
+    unet_state *u = state(c->m);
+    const fm_blk_mod *md = &u->mods[i];
+    fm_blk_saved local, *s = c->train ? &u->sv[i] : &local;
+    if (md->kind == FM_BLK_RES && md->part == PART_DEC) {
         /* cat [N, cin, H, H] = [h, skip] replaces both from here on. */
         fm_tensor cat;
-        FM_TRY(fm_new4(m->be, &cat, N, md->cin, H, H));
+        FM_TRY(fm_new4(c->be, &cat, c->N, md->cin, md->res, md->res));
         FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_CONCAT_FWD, .t = {cat, x, skip}}));
         FM_TRY(fm_dead(c->be, c->train, &skip));
         if (x_dead)
@@ -443,30 +239,7 @@ static fm_status module_fwd(ctx *c, int i, fm_tensor x, int x_dead, fm_tensor sk
         x = cat;
         x_dead = 1;
     }
-    switch (md->kind) {
-    case MOD_RES: FM_TRY(res_fwd(c, md, s, x, out, st)); break;
-    case MOD_ATTN: FM_TRY(attn_fwd(c, md, s, x, out)); break;
-    case MOD_DOWN:
-        s->x = x;
-        FM_TRY(fm_new4(m->be, out, N, md->cout, Ho, Ho));
-        FM_TRY(conv(c, *out, x, md->p, 2));
-        break;
-    case MOD_UP:
-        /* up [N, cin, 2H, 2H] is 4x the input, which dies before the conv's out. */
-        s->x = x;
-        FM_TRY(fm_new4(m->be, &s->up, N, md->cin, 2 * H, 2 * H));
-        FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_UPSAMPLE2X_FWD, .t = {s->up, x}}));
-        if (x_dead)
-            FM_TRY(fm_dead(c->be, c->train, &x));
-        x_dead = 0;
-        FM_TRY(fm_new4(m->be, out, N, md->cout, Ho, Ho));
-        FM_TRY(conv(c, *out, s->up, md->p, 1));
-        FM_TRY(fm_dead(c->be, c->train, &s->up));
-        break;
-    }
-    if (x_dead)
-        FM_TRY(fm_dead(c->be, c->train, &x));
-    return FM_OK;
+    return fm_blk_fwd(c, md, s, x, x_dead, out, st);
 }
 
 static fm_status forward(fm_model *m, int train, const fm_tensor *params, const fm_tensor *v,
@@ -476,41 +249,41 @@ static fm_status forward(fm_model *m, int train, const fm_tensor *params, const 
     fm_backend *be = m->be;
     unet_state *tp = state(m);
     const int N = (int)x->shape[0];
-    ctx c = {m, tp, be, params, N, train};
+    fm_blk_ctx c = {m, be, params, N, train};
 
     /* time path */
     const int C = cfg->base_channels, T = cfg->time_dim;
     FM_TRY(fm_new2(m->be, &tp->e, N, C));
     FM_TRY(fm_do(be, (fm_call){.op = FM_OP_TIMEEMB_FWD, .t = {tp->e, *t}}));
     FM_TRY(fm_new2(m->be, &tp->l1, N, T));
-    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->l1, tp->e, W(&c, 0), W(&c, 1)}}));
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->l1, tp->e, fm_w(m, params, 0), fm_w(m, params, 1)}}));
     FM_TRY(fm_new2(m->be, &tp->s1, N, T));
-    FM_TRY(silu(be, tp->s1, tp->l1));
+    FM_TRY(fm_blk_silu(be, tp->s1, tp->l1));
     FM_TRY(fm_new2(m->be, &tp->temb, N, T));
-    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->temb, tp->s1, W(&c, 2), W(&c, 3)}}));
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->temb, tp->s1, fm_w(m, params, 2), fm_w(m, params, 3)}}));
     int p = 4;
     if (cfg->num_classes > 0) {
         fm_tensor ce;
         FM_TRY(fm_new2(m->be, &ce, N, T));
-        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, W(&c, p), *y}}));
-        FM_TRY(add(be, tp->temb, tp->temb, ce));
+        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, fm_w(m, params, p), *y}}));
+        FM_TRY(fm_blk_add(be, tp->temb, tp->temb, ce));
         p++;
     }
     FM_TRY(fm_new2(m->be, &tp->st, N, T));
-    FM_TRY(silu(be, tp->st, tp->temb));
+    FM_TRY(fm_blk_silu(be, tp->st, tp->temb));
 
     fm_tensor h;
     FM_TRY(fm_new4(m->be, &h, N, C, cfg->image, cfg->image));
-    FM_TRY(conv(&c, h, *x, p, 1));
+    FM_TRY(fm_blk_conv(&c, h, *x, p, 1));
     tp->nhs = 0;
     tp->hs[tp->nhs++] = h;
     /* Every pushed tensor lives until the decoder pops it; any other h dies in the
      * module that reads it. */
     int pushed = 1;
     for (int i = 0; i < tp->nmods; i++) {
-        const module *md = &tp->mods[i];
+        const fm_blk_mod *md = &tp->mods[i];
         fm_tensor out, skip = {0};
-        if (md->kind == MOD_RES && md->part == PART_DEC)
+        if (md->kind == FM_BLK_RES && md->part == PART_DEC)
             skip = tp->hs[--tp->nhs];
         FM_TRY(module_fwd(&c, i, h, !pushed, skip, &out, tp->st));
         h = out;
@@ -520,71 +293,16 @@ static fm_status forward(fm_model *m, int train, const fm_tensor *params, const 
     }
 
     int po = m->nparams - 4; /* norm_out.weight, norm_out.bias, conv_out.weight, conv_out.bias */
-    FM_TRY(norm_silu(&c, &tp->nout, &tp->aout, &tp->mout, &tp->rout, h, po));
+    FM_TRY(fm_blk_norm_silu(&c, &tp->nout, &tp->aout, &tp->mout, &tp->rout, h, po));
     if (!pushed)
         FM_TRY(fm_dead(be, train, &h));
-    FM_TRY(conv(&c, *v, tp->aout, po + 2, 1));
+    FM_TRY(fm_blk_conv(&c, *v, tp->aout, po + 2, 1));
     FM_TRY(fm_dead(be, train, &tp->aout));
     tp->hlast = h;
     return FM_OK;
 }
 
-/* ---- modules: backward --------------------------------------------------------------- */
-
-/* Inputs: dout = dL/d(out). Writes dx = dL/dx; adds dL/dst into dst. */
-static fm_status res_bwd(fm_model *m, const module *md, const saved *s, fm_tensor dx,
-                         fm_tensor dout, fm_tensor dst, const fm_tensor *P)
-{
-    int N = (int)dout.shape[0], H = md->res, p = md->p;
-    const unet_state *tp = state(m);
-    fm_tensor da2, dn2, dh1, dtp, dst_i, da1, dn1;
-    FM_TRY(fm_new4(m->be, &da2, N, md->cout, H, H));
-    FM_TRY(conv_bwd(m, da2, dout, s->a2, P, p + RB_C2W, 1));
-    FM_TRY(fm_new4(m->be, &dn2, N, md->cout, H, H));
-    FM_TRY(silu_bwd(m->be, dn2, da2, s->n2));
-    FM_TRY(fm_new4(m->be, &dh1, N, md->cout, H, H));
-    FM_TRY(gnorm_bwd(m, dh1, dn2, s->h1, s->mean2, s->rstd2, P, p + RB_N2W));
-    /* h1 = conv1(a1) + temb(st) broadcast: the projection sees the spatial sums. */
-    FM_TRY(fm_new2(m->be, &dtp, N, md->cout));
-    FM_TRY(fm_do(m->be, (fm_call){.op = FM_OP_BIAS_ADD_BWD, .t = {dtp, dh1}}));
-    FM_TRY(fm_new2(m->be, &dst_i, N, m->cfg.time_dim));
-    FM_TRY(fm_do(m->be, (fm_call){.op = FM_OP_LINEAR_BWD,
-                             .t = {dst_i, fm_g(m, p + RB_TW), fm_g(m, p + RB_TB), dtp, tp->st,
-                                   fm_w(m, P, p + RB_TW)}}));
-    FM_TRY(add(m->be, dst, dst, dst_i));
-    FM_TRY(fm_new4(m->be, &da1, N, md->cin, H, H));
-    FM_TRY(conv_bwd(m, da1, dh1, s->a1, P, p + RB_C1W, 1));
-    FM_TRY(fm_new4(m->be, &dn1, N, md->cin, H, H));
-    FM_TRY(silu_bwd(m->be, dn1, da1, s->n1));
-    FM_TRY(gnorm_bwd(m, dx, dn1, s->x, s->mean1, s->rstd1, P, p + RB_N1W));
-    if (md->has_skip) {
-        fm_tensor dsk;
-        FM_TRY(fm_new4(m->be, &dsk, N, md->cin, H, H));
-        FM_TRY(conv_bwd(m, dsk, dout, s->x, P, p + RB_SW, 1));
-        FM_TRY(add(m->be, dx, dx, dsk));
-    } else {
-        FM_TRY(add(m->be, dx, dx, dout));
-    }
-    return FM_OK;
-}
-
-static fm_status attn_bwd(fm_model *m, const module *md, const saved *s, fm_tensor dx,
-                          fm_tensor dout, const fm_tensor *P)
-{
-    int N = (int)dout.shape[0], H = md->res, C = md->cin, p = md->p;
-    fm_tensor d_o, dqkv, ws, dn;
-    FM_TRY(fm_new4(m->be, &d_o, N, C, H, H));
-    FM_TRY(conv_bwd(m, d_o, dout, s->o, P, p + AT_PW, 1));
-    FM_TRY(fm_new4(m->be, &dqkv, N, 3 * C, H, H));
-    ws = fm_tensor_1d(FM_F32, fm_attention_ws_floats((int64_t)H * H));
-    FM_TRY(fm_tensor_alloc(m->be, &ws));
-    FM_TRY(fm_do(m->be, (fm_call){.op = FM_OP_ATTENTION_BWD, .t = {dqkv, ws, d_o, s->qkv, s->att},
-                             .i = {m->cfg.heads}}));
-    FM_TRY(fm_new4(m->be, &dn, N, C, H, H));
-    FM_TRY(conv_bwd(m, dn, dqkv, s->n1, P, p + AT_QW, 1));
-    FM_TRY(gnorm_bwd(m, dx, dn, s->x, s->mean1, s->rstd1, P, p + AT_NW));
-    return add(m->be, dx, dx, dout);
-}
+/* ---- backward ------------------------------------------------------------------------ */
 
 /* Module i's backward: *dx (allocated here, it outlives the module's temporaries) =
  * dL/d(its input) from dh; dst +=. A decoder ResBlock also writes the gradient of its
@@ -593,40 +311,24 @@ static fm_status module_bwd(fm_model *m, int i, fm_tensor dh, fm_tensor dst, fm_
                             int *top, fm_tensor *dx)
 {
     const unet_state *tp = state(m);
-    const module *md = &tp->mods[i];
-    const saved *s = &tp->sv[i];
-    const fm_tensor *P = &m->P;
+    const fm_blk_mod *md = &tp->mods[i];
+    const fm_blk_saved *s = &tp->sv[i];
     fm_backend *be = m->be;
     const int N = (int)dh.shape[0], H = md->res;
-    fm_arena_mark mark;
-    if (md->kind == MOD_RES && md->part == PART_DEC) {
+    if (md->kind == FM_BLK_RES && md->part == PART_DEC) {
         int idx = (*top)++;
         fm_tensor dcat;
         FM_TRY(fm_new4(be, dx, N, md->cin - md->cskip, H, H));
         FM_TRY(fm_new4(be, &dhs[idx], N, md->cskip, H, H));
-        mark = fm_arena_get_mark(&be->arena, "module grad");
+        fm_arena_mark mark = fm_arena_get_mark(&be->arena, "module grad");
         FM_TRY(fm_new4(be, &dcat, N, md->cin, H, H));
-        FM_TRY(res_bwd(m, md, s, dcat, dh, dst, P));
+        FM_TRY(fm_blk_bwd(m, md, s, dcat, dh, dst, tp->st));
         FM_TRY(fm_do(be, (fm_call){.op = FM_OP_CONCAT_BWD, .t = {*dx, dhs[idx], dcat}}));
         fm_arena_reset(&be->arena, mark);
         return FM_OK;
     }
     FM_TRY(fm_new4(be, dx, N, md->cin, H, H));
-    mark = fm_arena_get_mark(&be->arena, "module grad");
-    switch (md->kind) {
-    case MOD_RES: FM_TRY(res_bwd(m, md, s, *dx, dh, dst, P)); break;
-    case MOD_ATTN: FM_TRY(attn_bwd(m, md, s, *dx, dh, P)); break;
-    case MOD_DOWN: FM_TRY(conv_bwd(m, *dx, dh, s->x, P, md->p, 2)); break;
-    case MOD_UP: {
-        fm_tensor du;
-        FM_TRY(fm_new4(be, &du, N, md->cin, 2 * H, 2 * H));
-        FM_TRY(conv_bwd(m, du, dh, s->up, P, md->p, 1));
-        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {*dx, du}}));
-        break;
-    }
-    }
-    fm_arena_reset(&be->arena, mark);
-    return FM_OK;
+    return fm_blk_bwd(m, md, s, *dx, dh, dst, tp->st);
 }
 
 /* The time path from dst = dL/dst: st = SiLU(temb), temb = lin2(SiLU(lin1(e))) +
@@ -639,14 +341,14 @@ static fm_status time_bwd(fm_model *m, fm_tensor dst)
     const int N = (int)dst.shape[0], T = m->cfg.time_dim;
     fm_tensor dtemb, ds1, dl1;
     FM_TRY(fm_new2(be, &dtemb, N, T));
-    FM_TRY(silu_bwd(be, dtemb, dst, tp->temb));
+    FM_TRY(fm_blk_silu_bwd(be, dtemb, dst, tp->temb));
     if (m->cfg.num_classes > 0)
         FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {fm_g(m, 4), dtemb, m->y}}));
     FM_TRY(fm_new2(be, &ds1, N, T));
     FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
                                .t = {ds1, fm_g(m, 2), fm_g(m, 3), dtemb, tp->s1, fm_w(m, P, 2)}}));
     FM_TRY(fm_new2(be, &dl1, N, T));
-    FM_TRY(silu_bwd(be, dl1, ds1, tp->l1));
+    FM_TRY(fm_blk_silu_bwd(be, dl1, ds1, tp->l1));
     return fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
                                .t = {(fm_tensor){0}, fm_g(m, 0), fm_g(m, 1), dl1, tp->e,
                                      fm_w(m, P, 0)}});
@@ -665,11 +367,11 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
     FM_TRY(fm_new2(be, &dst, N, cfg->time_dim));
     FM_TRY(fm_fill(be, &dst, 0.0f));
     FM_TRY(fm_new4(be, &dao, N, Cl, S, S));
-    FM_TRY(conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
+    FM_TRY(fm_blk_conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
     FM_TRY(fm_new4(be, &dno, N, Cl, S, S));
-    FM_TRY(silu_bwd(be, dno, dao, tp->nout));
+    FM_TRY(fm_blk_silu_bwd(be, dno, dao, tp->nout));
     FM_TRY(fm_new4(be, &dh, N, Cl, S, S));
-    FM_TRY(gnorm_bwd(m, dh, dno, h, tp->mout, tp->rout, P, po));
+    FM_TRY(fm_blk_gnorm_bwd(m, dh, dno, h, tp->mout, tp->rout, P, po));
 
     /* Gradients of the skip stack, filled by the decoder, consumed by the encoder.
      * Decoder ResBlocks pop hs[nskip-1] first and hs[0] last; in reverse the first
@@ -686,10 +388,10 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
          * hs[i] and writes hs[i+1]; the first middle module reads the last one). Its
          * other use, the decoder's concat, left its gradient in dhs[i]. */
         if (i < nskip)
-            FM_TRY(add(be, dh, dh, dhs[i]));
+            FM_TRY(fm_blk_add(be, dh, dh, dhs[i]));
     }
     /* conv_in: its output was hs[0]; its input x needs no gradient. */
-    FM_TRY(conv_bwd(m, (fm_tensor){0}, dh, m->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
+    FM_TRY(fm_blk_conv_bwd(m, (fm_tensor){0}, dh, m->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
     return time_bwd(m, dst);
 }
 
@@ -698,7 +400,7 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
  * and A v). A training step is about 3x (backward: two products per layer). */
 static double gflop(const fm_config *c)
 {
-    module mods[MAX_MODULES];
+    fm_blk_mod mods[MAX_MODULES];
     fm_layout b = {0};
     walk w = {.b = &b, .mods = mods};
     build(c, &w);
@@ -706,17 +408,8 @@ static double gflop(const fm_config *c)
     f += 2.0 * c->in_channels * c->base_channels * 9 * S2; /* conv_in */
     int clast = c->base_channels;
     for (int k = 0; k < w.n && k < MAX_MODULES; k++) {
-        const module *md = &mods[k];
-        double r2 = (double)md->res * md->res, ci = md->cin, co = md->cout;
-        switch (md->kind) {
-        case MOD_RES:
-            f += 2.0 * ci * co * 9 * r2 + 2.0 * co * co * 9 * r2 + (md->has_skip ? 2.0 * ci * co * r2 : 0);
-            break;
-        case MOD_DOWN: f += 2.0 * ci * co * 9 * r2 / 4; break;
-        case MOD_UP: f += 2.0 * ci * co * 9 * r2 * 4; break;
-        case MOD_ATTN: f += 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci; break;
-        }
-        clast = md->cout;
+        f += fm_blk_gflop(&mods[k]) * 1e9;
+        clast = mods[k].cout;
     }
     f += 2.0 * clast * c->in_channels * 9 * S2; /* conv_out */
     return f / 1e9;

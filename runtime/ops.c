@@ -487,6 +487,28 @@ static void rule_fm_interp_bwd(chk *k)
     interp_shapes(k);
 }
 
+/* mom [N,2Z,h,w]; z, dz, eps [N,Z,h,w] (any absent); kl [1]. */
+static void reparam_shapes(chk *k, int mom, int z, int eps)
+{
+    dims(k, mom, 4, -1, -1, -1, -1);
+    if (k->s == FM_OK && D(k, mom, 1) % 2 != 0)
+        fail(k, "tensor %d (%s) has %lld channels, expected 2Z (mean and log-variance)", mom,
+             NM(k, mom), (long long)D(k, mom, 1));
+    dims(k, z, 4, D(k, mom, 0), D(k, mom, 1) / 2, D(k, mom, 2), D(k, mom, 3));
+    dims(k, eps, 4, D(k, mom, 0), D(k, mom, 1) / 2, D(k, mom, 2), D(k, mom, 3));
+}
+
+static void rule_reparam_fwd(chk *k)
+{
+    want_numel(k, 1, 1);
+    reparam_shapes(k, 2, 0, 3);
+}
+static void rule_reparam_bwd(chk *k)
+{
+    reparam_shapes(k, 2, 1, 3);
+    same_shape(k, 0, 2);
+}
+
 static void rule_sum_fwd(chk *k)
 {
     want_numel(k, 0, 1);

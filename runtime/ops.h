@@ -119,6 +119,14 @@
  *               p -= lr (m / bc1) / (sqrt(v / bc2) + eps)     (PyTorch AdamW)
  * EMA           ema +=, param        f0 decay: ema = decay ema + (1 - decay) param
  * QUANTIZE_U8   out (u8), in         out = round(clamp((in + 1) * 127.5, 0, 255))
+ * REPARAM_FWD   z[N,Z,h,w], kl[1], mom[N,2Z,h,w], eps?[N,Z,h,w]   (the autoencoder's
+ *               posterior, docs/spec/vae.md): mu = mom[:, :Z], lv = clamp(mom[:, Z:], -30, 20)
+ *               z = mu + exp(lv/2) eps   (eps absent: z = mu)
+ *               kl = (1/N) sum 0.5 (mu^2 + exp(lv) - 1 - lv)   (per image, batch mean)
+ * REPARAM_BWD   dmom[N,2Z,h,w] =, dz?[N,Z,h,w], mom, eps?   f0 dkl (beta, the KL's weight):
+ *               dmu = dz + dkl mu / N
+ *               dlv = [-30 <= lv <= 20] (dz eps exp(lv/2) / 2 + dkl (exp(lv) - 1) / (2 N))
+ *               (an absent dz or eps counts as zero)
  * RNG           out (f32)            i0 distribution (FM_RNG_UNIFORM / FM_RNG_NORMAL),
  *               u0 seed, u1 stream, u2 first counter: element e =
  *               Philox(key = seed, ctr = (u2 + e, stream)) (see philox.h); u2 lets a
@@ -190,7 +198,11 @@
       FM_S(O, dh, f32) FM_S(O, dg, f32) FM_S(i, dout, f32) FM_S(i, g, f32) FM_S(i, h, f32))        \
     X(TRANSPOSE, transpose, FM_S(o, out, f32) FM_S(i, in, f32))                                    \
     X(UNPATCHIFY_FWD, unpatchify_fwd, FM_S(o, out, f32) FM_S(i, in, f32))                          \
-    X(UNPATCHIFY_BWD, unpatchify_bwd, FM_S(o, din, f32) FM_S(i, dout, f32))
+    X(UNPATCHIFY_BWD, unpatchify_bwd, FM_S(o, din, f32) FM_S(i, dout, f32))                        \
+    X(REPARAM_FWD, reparam_fwd,                                                                    \
+      FM_S(o, z, f32) FM_S(o, kl, f32) FM_S(i, mom, f32) FM_S(I, eps, f32))                        \
+    X(REPARAM_BWD, reparam_bwd,                                                                    \
+      FM_S(o, dmom, f32) FM_S(I, dz, f32) FM_S(i, mom, f32) FM_S(I, eps, f32))
 
 typedef enum fm_op {
 #define FM_X(id, name, slots) FM_OP_##id,
@@ -200,6 +212,9 @@ typedef enum fm_op {
 } fm_op;
 
 enum { FM_RNG_UNIFORM = 0, FM_RNG_NORMAL = 1 };
+/* REPARAM_*: the range the log-variance is clamped to (Stable Diffusion's). */
+#define FM_LOGVAR_MIN (-30.0f)
+#define FM_LOGVAR_MAX 20.0f
 /* GROUPNORM_FWD i1: the activation applied to the normalised value. */
 enum { FM_GN_ACT_NONE = 0, FM_GN_ACT_SILU = 1 };
 

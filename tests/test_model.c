@@ -15,6 +15,7 @@
 #include "flow.h"
 #include "io.h"
 #include "testutil.h"
+#include "vae.h"
 
 /* Small enough for a few hundred CPU steps in seconds: 8x8 images, two levels. */
 static fm_config tiny_cfg(int classes)
@@ -1161,4 +1162,92 @@ Test(model, classifier_loader_refuses_a_stray_tensor)
     unlink(path);
     free(host);
     free(c);
+}
+
+/* ---- the autoencoder (docs/spec/vae.md) ------------------------------------------------ */
+
+static double vae_loss_at(fm_model *m, float beta, const fm_tensor *x, const fm_tensor *eps,
+                          const fm_tensor *losses)
+{
+    float l[3];
+    cr_assert_eq(fm_fill(m->be, &m->grad, 0.0f), FM_OK);
+    cr_assert_eq(fm_vae_loss_grad(m, beta, x, eps, NULL, NULL, NULL, losses), FM_OK, "%s",
+                 m->be->err);
+    cr_assert_eq(fm_download(m->be, l, losses), FM_OK);
+    cr_assert(fabsf(l[0] - (l[1] + beta * l[2])) <= 1e-5f * fabsf(l[0]), "loss %g rec %g kl %g",
+              (double)l[0], (double)l[1], (double)l[2]);
+    return l[0];
+}
+
+/* Central differences of the loss against the analytic gradient, one element of every
+ * fourth parameter tensor (all kinds of layer are among them). */
+Test(model, vae_gradient_matches_finite_differences, .timeout = 300)
+{
+    fm_backend *be = tu_ref();
+    fm_config c;
+    cr_assert_eq(fm_config_preset(&c, "vae-test"), FM_OK);
+    fm_model *m = new_model(be, &c, FM_MODE_TRAIN, 3);
+    int64_t zs[4];
+    fm_vae_latent_shape(&c, 2, zs);
+    fm_tensor x = tu_tensor(be, FM_F32, 4, 2, 3, 8, 8);
+    fm_tensor eps = tu_tensor(be, FM_F32, 4, zs[0], zs[1], zs[2], zs[3]);
+    fm_tensor losses = tu_tensor(be, FM_F32, 1, 3, 1, 1, 1);
+    tu_rand(be, &x, 21, -1.0f, 1.0f);
+    cr_assert_eq(fm_noise(be, &eps, 22, 0), FM_OK);
+    const float beta = 0.5f;
+    vae_loss_at(m, beta, &x, &eps, &losses);
+    float *g = download(be, &m->grad), *p = download(be, &m->flat);
+    double worst = 0;
+    for (int i = 0; i < m->nparams; i += 4) {
+        const int64_t e = m->params[i].offset + fm_tensor_numel(&m->params[i].t) / 2;
+        const float h = 1e-2f, keep = p[e];
+        double lp, lm;
+        p[e] = keep + h;
+        cr_assert_eq(fm_upload(be, &m->flat, p), FM_OK);
+        lp = vae_loss_at(m, beta, &x, &eps, &losses);
+        p[e] = keep - h;
+        cr_assert_eq(fm_upload(be, &m->flat, p), FM_OK);
+        lm = vae_loss_at(m, beta, &x, &eps, &losses);
+        p[e] = keep;
+        const double fd = (lp - lm) / (2.0 * h), err = fabs(fd - g[e]) / (fabs(g[e]) + 1e-2);
+        worst = fmax(worst, err);
+        cr_expect_lt(err, 0.05, "%s[%lld]: analytic %g, differences %g", m->params[i].name,
+                     (long long)(e - m->params[i].offset), (double)g[e], fd);
+    }
+    printf("vae finite differences: worst relative error %.3g\n", worst);
+    free(g), free(p), free(m);
+}
+
+Test(model, vae_learns_encodes_and_decodes, .timeout = 300)
+{
+    fm_backend *be = tu_ref();
+    fm_config c;
+    cr_assert_eq(fm_config_preset(&c, "vae-test"), FM_OK);
+    fm_model *m = new_model(be, &c, FM_MODE_TRAIN, 4);
+    fm_tensor x = tu_tensor(be, FM_F32, 4, B, 3, 8, 8), xr = tu_tensor(be, FM_F32, 4, B, 3, 8, 8);
+    int64_t zs[4];
+    fm_vae_latent_shape(&c, B, zs);
+    fm_tensor z = tu_tensor(be, FM_F32, 4, zs[0], zs[1], zs[2], zs[3]);
+    tu_rand(be, &x, 31, -1.0f, 1.0f);
+    fm_train_opts o = fm_train_defaults();
+    o.lr = 2e-3f;
+    fm_vae_loss first = {0}, last = {0};
+    for (uint64_t s = 1; s <= 150; s++) {
+        cr_assert_eq(fm_vae_train_step(m, &o, 1e-3f, &x, s, &last), FM_OK, "%s", be->err);
+        if (s == 1)
+            first = last;
+    }
+    printf("vae fixed batch: rec %.4f kl %.4f -> rec %.4f kl %.4f\n", (double)first.rec,
+           (double)first.kl, (double)last.rec, (double)last.kl);
+    cr_expect_lt(last.rec, 0.5f * first.rec, "rec %g -> %g", (double)first.rec, (double)last.rec);
+    /* encode then decode with a scale: the same as decoding the unscaled means */
+    cr_assert_eq(fm_vae_encode(m, &m->flat, &x, 2.0f, &z), FM_OK, "%s", be->err);
+    cr_assert_eq(fm_vae_decode(m, &m->flat, &z, 2.0f, &xr), FM_OK, "%s", be->err);
+    float *a = download(be, &x), *b = download(be, &xr);
+    double se = 0;
+    for (int64_t i = 0; i < fm_tensor_numel(&x); i++)
+        se += (double)(a[i] - b[i]) * (a[i] - b[i]);
+    cr_expect_lt(se / B, 1.5 * first.rec, "reconstruction error %g per image", se / B);
+    cr_expect_eq(fm_vae_decode(m, &m->flat, &x, 1.0f, &xr), FM_ERR_ARG, "an image is no latent");
+    free(a), free(b), free(m);
 }

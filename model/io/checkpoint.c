@@ -39,7 +39,7 @@ size_t fm_model_save_scratch_bytes(const fm_model *m, int kind)
     /* nparams <= FM_MAX_PARAMS keeps the table sizes small; the float blocks are
      * as large as the file's config makes them, so they are checked (SIZE_MAX, which
      * no arena can provide, when they do not fit). */
-    size_t nt = (size_t)m->nparams * 2 + 4; /* + the moments, text.data, text.classes */
+    size_t nt = (size_t)m->nparams * 2 + 5; /* + the moments, text.data, .classes, .vae */
     size_t floats, blocks;
     if (m->nfloats < 0 || (uint64_t)m->nfloats > SIZE_MAX ||
         !fm_mul_add_size((size_t)m->nfloats, sizeof(float), 64, &floats) ||
@@ -116,7 +116,7 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
     src[2] = &m->adam_m;
     src[3] = &m->adam_v;
 
-    fm_wtensor *t = scratch_alloc(scratch, sizeof(fm_wtensor) * ((size_t)np * 2 + 4));
+    fm_wtensor *t = scratch_alloc(scratch, sizeof(fm_wtensor) * ((size_t)np * 2 + 5));
     if (!t)
         FAIL(FM_ERR_ARENA, "save %s: scratch arena too small (%zu bytes free)", path,
              fm_arena_free_bytes(scratch));
@@ -153,6 +153,7 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
     if (st) {
         nt += fm_text_tensor(&t[nt], "text.data", &st->data);
         nt += fm_text_tensor(&t[nt], "text.classes", &st->classes);
+        nt += fm_text_tensor(&t[nt], "text.vae", &st->vae);
     }
     fm_wmeta meta[NMETA_MAX];
     int nm = 0;
@@ -165,6 +166,10 @@ static fm_status save(const fm_model *m, const char *path, int kind, const fm_ck
     if (st) {
         META("step", st->step);
         META("seed", st->opts.seed);
+        if (st->latent_scale > 0)
+            META("latent_scale", fbits(st->latent_scale));
+        if (st->vae_crc)
+            META("vae_crc", st->vae_crc);
     }
     if (kind == FM_WEIGHTS_KIND_CHECKPOINT) {
         META("epoch", st->epoch);
@@ -317,7 +322,8 @@ static fm_status check_strays(const fm_model *m, const fm_weights *w, char *err,
         fm_wtensor t;
         if (fm_weights_tensor(w, i, &t) != FM_OK)
             FAIL(FM_ERR_FORMAT, "tensor %d: cannot read its directory entry", i);
-        const int text = strcmp(t.name, "text.data") == 0 || strcmp(t.name, "text.classes") == 0;
+        const int text = strcmp(t.name, "text.data") == 0 || strcmp(t.name, "text.classes") == 0 ||
+                         strcmp(t.name, "text.vae") == 0;
         const int moment = strcmp(t.name, "adam_m") == 0 || strcmp(t.name, "adam_v") == 0;
         if (layout_name(m, "", t.name) || layout_name(m, FM_RAW_PREFIX, t.name) ||
             (ck && moment) || (text && t.dtype == FM_U8))
@@ -508,6 +514,25 @@ static fm_status check_classes(const fm_text *c, int num_classes, char *err, siz
     return FM_OK;
 }
 
+/* latent_scale, vae_crc and text.vae (fm_ckpt_state), each optional. */
+static fm_status read_latent_keys(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
+{
+    uint64_t v;
+    if (fm_weights_meta(w, "latent_scale", &v)) {
+        st->latent_scale = bitsf(v);
+        if (v > UINT32_MAX || !(st->latent_scale > 0) || !isfinite(st->latent_scale))
+            FAIL(FM_ERR_FORMAT, "metadata latent_scale = %#llx is not a positive float32",
+                 (unsigned long long)v);
+    }
+    if (fm_weights_meta(w, "vae_crc", &v)) {
+        if (v == 0 || v > UINT32_MAX)
+            FAIL(FM_ERR_FORMAT, "metadata vae_crc = %#llx is not a CRC-32",
+                 (unsigned long long)v);
+        st->vae_crc = v;
+    }
+    return read_text(w, "text.vae", &st->vae, err, errlen);
+}
+
 fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, size_t errlen)
 {
     const int ck = w->kind == FM_WEIGHTS_KIND_CHECKPOINT;
@@ -520,6 +545,8 @@ fm_status fm_ckpt_state_read(const fm_weights *w, fm_ckpt_state *st, char *err, 
         s = read_text(w, "text.classes", &st->classes, err, errlen);
     if (s == FM_OK)
         s = check_classes(&st->classes, w->cfg.num_classes, err, errlen);
+    if (s == FM_OK)
+        s = read_latent_keys(w, st, err, errlen);
     /* A weights file may record step and seed; a checkpoint must hold everything. */
     for (int i = 0; i < (ck ? 6 : 2) && s == FM_OK; i++)
         s = meta_get(w, int_keys[i], ck, ints[i], err, errlen);

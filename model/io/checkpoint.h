@@ -64,6 +64,16 @@ typedef struct fm_ckpt_state {
     double epoch_loss;
     uint64_t epoch_steps;
     fm_text data, classes; /* weights files and checkpoints alike (above) */
+    /* Latent flow matching (docs/spec/vae.md), weights files and checkpoints alike,
+     * each absent (0 / empty) unless set:
+     *   latent_scale  an autoencoder's latent scale k (metadata "latent_scale", the
+     *                 float's bits; positive and finite)
+     *   vae_crc       a flow model trained on latents: the CRC-32 its autoencoder's
+     *                 weights file ends with (metadata "vae_crc", 1..2^32-1)
+     *   vae           that autoencoder's file as the run named it (text.vae) */
+    float latent_scale;
+    uint64_t vae_crc;
+    fm_text vae;
 } fm_ckpt_state;
 
 /* 1 when name (len bytes) is a valid class name (FM_CLASS_NAME_MAX, printable, no ','). */

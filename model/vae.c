@@ -1,0 +1,528 @@
+/* The autoencoder of docs/spec/vae.md as dispatch-table calls: the architecture "vae"
+ * (model.h) and its API (vae.h).
+ *
+ *   encoder: h = enc.conv_in(x); modules (ResBlocks, Downs, middle);
+ *            moments = enc.conv_out(SiLU(enc.norm_out(h)))            [N, 2Z, s, s]
+ *   z = REPARAM_FWD(moments, eps)                                      [N, Z, s, s]
+ *   decoder: h = dec.conv_in(z); modules (middle, ResBlocks, Ups);
+ *            xhat = dec.conv_out(SiLU(dec.norm_out(h)))               [N, Cin, S, S]
+ *
+ * Each half is a straight list of blocks.c modules (no skip stack), run by one walker
+ * forward and backward. Backward adds beta dKL/dmoments at the posterior. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "philox.h"
+#include "vae.h"
+
+#define MAX_MODULES 48
+
+/* One half's walk: conv_in, its modules, norm_out + conv_out. */
+typedef struct modlist {
+    int p_in, p_out; /* conv_in's weight; norm_out's weight (conv_out's is + 2) */
+    int n;
+    fm_blk_mod mods[MAX_MODULES];
+} modlist;
+
+/* One half of the network and what its backward reads: the head's input h and
+ * activations. */
+typedef struct half {
+    modlist l;
+    fm_blk_saved sv[MAX_MODULES];
+    fm_tensor in;          /* its input (x or z), conv_in's input */
+    fm_tensor h, nrm, act, mean, rstd; /* head: act = SiLU(nrm = norm_out(h)) */
+} half;
+
+typedef struct vae_state {
+    half enc, dec;
+    fm_tensor moments, z, kl; /* the last training forward's posterior */
+    fm_tensor eps;            /* fm_vae_want: the noise (absent: z = mu) */
+    fm_tensor want_mom, want_z, want_kl;
+    float beta;               /* the KL's weight in the loss backward differentiates */
+} vae_state;
+_Static_assert(sizeof(vae_state) <= FM_MODEL_STATE_BYTES, "vae_state outgrew FM_MODEL_STATE_BYTES");
+
+static vae_state *state(fm_model *m) { return FM_MODEL_STATE(m, vae_state); }
+
+/* ---- layout -------------------------------------------------------------------------------- */
+
+static fm_blk_mod *next_module(modlist *h)
+{
+    int i = h->n++;
+    return i < MAX_MODULES ? &h->mods[i] : NULL;
+}
+
+static void middle(fm_layout *b, modlist *hf, const char *part, int c, int res)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s.mid.0.", part);
+    fm_blk_lay_res(b, next_module(hf), prefix, c, c, 0, res);
+    snprintf(prefix, sizeof prefix, "%s.mid.1.", part);
+    fm_blk_lay_attn(b, next_module(hf), prefix, c, res);
+    snprintf(prefix, sizeof prefix, "%s.mid.2.", part);
+    fm_blk_lay_res(b, next_module(hf), prefix, c, c, 0, res);
+}
+
+/* docs/spec/vae.md, "Layout": the parameter table into b and both halves' modules. */
+static void build(const fm_config *cfg, fm_layout *b, modlist *enc, modlist *dec)
+{
+    const int C = cfg->base_channels, L = cfg->levels, Z = cfg->latent_channels;
+    char prefix[32];
+    int c = C, res = cfg->image, k = 0;
+    enc->n = dec->n = 0;
+    enc->p_in = b->np;
+    fm_lay_conv(b, "enc.", "conv_in", C, cfg->in_channels, 3);
+    for (int l = 0; l < L; l++) {
+        for (int r = 0; r < cfg->res_blocks; r++, c = C * cfg->channel_mult[l]) {
+            snprintf(prefix, sizeof prefix, "enc.%d.", k++);
+            fm_blk_lay_res(b, next_module(enc), prefix, c, C * cfg->channel_mult[l], 0, res);
+        }
+        if (l < L - 1) {
+            snprintf(prefix, sizeof prefix, "enc.%d.", k++);
+            fm_blk_lay_resample(b, next_module(enc), FM_BLK_DOWN, prefix, c, res);
+            res /= 2;
+        }
+    }
+    middle(b, enc, "enc", c, res);
+    enc->p_out = b->np;
+    fm_lay_norm(b, "enc.", "norm_out", c);
+    fm_lay_conv(b, "enc.", "conv_out", 2 * Z, c, 3);
+
+    dec->p_in = b->np;
+    fm_lay_conv(b, "dec.", "conv_in", c, Z, 3);
+    middle(b, dec, "dec", c, res);
+    k = 0;
+    for (int l = L - 1; l >= 0; l--) {
+        for (int r = 0; r < cfg->res_blocks + 1; r++, c = C * cfg->channel_mult[l]) {
+            snprintf(prefix, sizeof prefix, "dec.%d.", k++);
+            fm_blk_lay_res(b, next_module(dec), prefix, c, C * cfg->channel_mult[l], 0, res);
+        }
+        if (l > 0) {
+            snprintf(prefix, sizeof prefix, "dec.%d.", k++);
+            fm_blk_lay_resample(b, next_module(dec), FM_BLK_UP, prefix, c, res);
+            res *= 2;
+        }
+    }
+    dec->p_out = b->np;
+    fm_lay_norm(b, "dec.", "norm_out", c);
+    fm_lay_conv(b, "dec.", "conv_out", cfg->in_channels, c, 3);
+}
+
+static void layout(const fm_config *cfg, fm_layout *b)
+{
+    modlist enc, dec;
+    build(cfg, b, &enc, &dec);
+}
+
+/* ---- config ---------------------------------------------------------------------------------- */
+
+static int in_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
+#define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
+
+static fm_status check(const fm_config *c, char *msg, size_t len)
+{
+    if (!in_range(c->levels, 1, FM_MAX_LEVELS))
+        BAD("channel_mult has %d levels, expected 1..%d", c->levels, FM_MAX_LEVELS);
+    for (int l = 0; l < c->levels; l++)
+        if (!in_range(c->channel_mult[l], 1, 64))
+            BAD("channel_mult[%d] = %d out of range 1..64", l, c->channel_mult[l]);
+    if (!in_range(c->image, 1, 4096))
+        BAD("image %d out of range 1..4096", c->image);
+    if (c->image % (1 << (c->levels - 1)) != 0)
+        BAD("image %d must be divisible by 2^(levels-1) = %d", c->image, 1 << (c->levels - 1));
+    if (!in_range(c->groups, 1, 1024))
+        BAD("groups %d out of range 1..1024", c->groups);
+    if (!in_range(c->base_channels, 4, 4096))
+        BAD("base_channels %d out of range 4..4096", c->base_channels);
+    if (c->base_channels % c->groups != 0)
+        BAD("base_channels %d must be a multiple of groups %d", c->base_channels, c->groups);
+    if (!in_range(c->res_blocks, 1, FM_MAX_RES_BLOCKS))
+        BAD("res_blocks %d out of range 1..%d", c->res_blocks, FM_MAX_RES_BLOCKS);
+    if (!in_range(c->latent_channels, 1, 64))
+        BAD("latent_channels %d out of range 1..64", c->latent_channels);
+    int mid = c->base_channels * c->channel_mult[c->levels - 1];
+    if (!in_range(c->heads, 1, mid) || mid % c->heads != 0)
+        BAD("heads %d must divide the middle width %d", c->heads, mid);
+    if (c->num_classes != 0)
+        BAD("num_classes %d: the autoencoder takes no labels (0)", c->num_classes);
+    fm_layout b = {0};
+    modlist enc, dec;
+    build(c, &b, &enc, &dec);
+    if (enc.n > MAX_MODULES || dec.n > MAX_MODULES)
+        BAD("res_blocks %d with %d levels needs more than the %d modules a half supports",
+            c->res_blocks, c->levels, MAX_MODULES);
+    if (b.np > FM_MAX_PARAMS)
+        BAD("res_blocks %d with %d levels needs %d parameter tensors, more than the %d this "
+            "build supports (FM_MAX_PARAMS)", c->res_blocks, c->levels, b.np, FM_MAX_PARAMS);
+    return FM_OK;
+}
+
+#undef BAD
+
+/* docs/spec/vae.md, "Layout": conv weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * (a bias takes its weight's fan_in), norms 1 and 0. */
+static fm_init init(const fm_model *m, int i)
+{
+    const char *name = m->params[i].name;
+    size_t len = strlen(name);
+    int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
+    if (strstr(name, "norm"))
+        return (fm_init){is_bias ? FM_INIT_ZERO : FM_INIT_ONE, 0};
+    const fm_tensor *w = is_bias && i > 0 ? &m->params[i - 1].t : &m->params[i].t;
+    int64_t fan_in = fm_tensor_numel(w) / w->shape[0];
+    return (fm_init){FM_INIT_UNIFORM, 1.0f / sqrtf((float)fan_in)};
+}
+
+static fm_status create(fm_model *m)
+{
+    vae_state *v = state(m);
+    fm_layout b = {0};
+    memset(v, 0, sizeof *v);
+    build(&m->cfg, &b, &v->enc.l, &v->dec.l);
+    return FM_OK;
+}
+
+/* ---- forward ----------------------------------------------------------------------------------- */
+
+/* out = conv_out(SiLU(norm_out(conv_in-and-modules(in)))) for one half; `in` belongs to
+ * the caller. */
+static fm_status half_fwd(fm_blk_ctx *c, half *hf, fm_tensor in, const fm_tensor *out)
+{
+    const modlist *l = &hf->l;
+    const fm_blk_mod *first = &l->mods[0];
+    fm_tensor h;
+    hf->in = in;
+    FM_TRY(fm_new4(c->be, &h, c->N, first->cin, first->res, first->res));
+    FM_TRY(fm_blk_conv(c, h, in, l->p_in, 1));
+    for (int i = 0; i < l->n; i++) {
+        fm_blk_saved local, *s = c->train ? &hf->sv[i] : &local;
+        fm_tensor o;
+        FM_TRY(fm_blk_fwd(c, &l->mods[i], s, h, 1, &o, (fm_tensor){0}));
+        h = o;
+    }
+    hf->h = h;
+    FM_TRY(fm_blk_norm_silu(c, &hf->nrm, &hf->act, &hf->mean, &hf->rstd, h, l->p_out));
+    FM_TRY(fm_dead(c->be, c->train, &h));
+    FM_TRY(fm_blk_conv(c, *out, hf->act, l->p_out + 2, 1));
+    return fm_dead(c->be, c->train, &hf->act);
+}
+
+static fm_status latent_like(fm_model *m, fm_tensor *t, int64_t n, int chans)
+{
+    const int s = m->cfg.image >> (m->cfg.levels - 1);
+    return fm_new4(m->be, t, n, chans, s, s);
+}
+
+static fm_status copy_wanted(fm_backend *be, const fm_tensor *want, const fm_tensor *t)
+{
+    return fm_tensor_present(want) ? fm_copy(be, want, t) : FM_OK;
+}
+
+/* xhat = dec(z), z = mu + sigma eps (eps absent: mu), moments = enc(x). */
+static fm_status forward(fm_model *m, int train, const fm_tensor *params, const fm_tensor *xhat,
+                         const fm_tensor *x, const fm_tensor *t, const fm_tensor *y)
+{
+    (void)t, (void)y;
+    vae_state *v = state(m);
+    const int N = (int)x->shape[0], Z = m->cfg.latent_channels;
+    fm_blk_ctx c = {m, m->be, params, N, train};
+    FM_TRY(latent_like(m, &v->moments, N, 2 * Z));
+    FM_TRY(half_fwd(&c, &v->enc, *x, &v->moments));
+    FM_TRY(latent_like(m, &v->z, N, Z));
+    v->kl = fm_tensor_1d(FM_F32, 1);
+    FM_TRY(fm_tensor_alloc(m->be, &v->kl));
+    FM_TRY(fm_do(m->be, (fm_call){.op = FM_OP_REPARAM_FWD, .t = {v->z, v->kl, v->moments, v->eps}}));
+    FM_TRY(copy_wanted(m->be, &v->want_mom, &v->moments));
+    FM_TRY(copy_wanted(m->be, &v->want_z, &v->z));
+    FM_TRY(copy_wanted(m->be, &v->want_kl, &v->kl));
+    FM_TRY(fm_dead(m->be, train, &v->kl));
+    FM_TRY(fm_dead(m->be, train, &v->moments));
+    FM_TRY(half_fwd(&c, &v->dec, v->z, xhat));
+    return fm_dead(m->be, train, &v->z);
+}
+
+/* ---- backward ---------------------------------------------------------------------------------- */
+
+/* din (absent: not wanted) = dL/d(half's input) from dout = dL/d(its output). */
+static fm_status half_bwd(fm_model *m, const half *hf, fm_tensor din, fm_tensor dout)
+{
+    fm_backend *be = m->be;
+    const fm_tensor *P = &m->P;
+    const int64_t *d = hf->h.shape;
+    fm_tensor da, dn, dh;
+    FM_TRY(fm_new4(be, &da, d[0], d[1], d[2], d[3]));
+    FM_TRY(fm_blk_conv_bwd(m, da, dout, hf->act, P, hf->l.p_out + 2, 1));
+    FM_TRY(fm_new4(be, &dn, d[0], d[1], d[2], d[3]));
+    FM_TRY(fm_blk_silu_bwd(be, dn, da, hf->nrm));
+    FM_TRY(fm_new4(be, &dh, d[0], d[1], d[2], d[3]));
+    FM_TRY(fm_blk_gnorm_bwd(m, dh, dn, hf->h, hf->mean, hf->rstd, P, hf->l.p_out));
+    for (int i = hf->l.n - 1; i >= 0; i--) {
+        const fm_blk_mod *md = &hf->l.mods[i];
+        fm_tensor dx;
+        FM_TRY(fm_new4(be, &dx, d[0], md->cin, md->res, md->res));
+        FM_TRY(fm_blk_bwd(m, md, &hf->sv[i], dx, dh, (fm_tensor){0}, (fm_tensor){0}));
+        dh = dx;
+    }
+    return fm_blk_conv_bwd(m, din, dh, hf->in, P, hf->l.p_in, 1);
+}
+
+static fm_status backward(fm_model *m, const fm_tensor *dxhat)
+{
+    vae_state *v = state(m);
+    fm_tensor dz, dmom;
+    FM_TRY(fm_new_like(m->be, &dz, v->z));
+    FM_TRY(half_bwd(m, &v->dec, dz, *dxhat));
+    FM_TRY(fm_new_like(m->be, &dmom, v->moments));
+    FM_TRY(fm_do(m->be, (fm_call){.op = FM_OP_REPARAM_BWD, .t = {dmom, dz, v->moments, v->eps},
+                                  .f = {v->beta}}));
+    return half_bwd(m, &v->enc, (fm_tensor){0}, dmom);
+}
+
+/* conv_in, modules and conv_out of both halves, for one image. */
+static double gflop(const fm_config *c)
+{
+    fm_layout b = {0};
+    modlist enc, dec;
+    build(c, &b, &enc, &dec);
+    const double S2 = (double)c->image * c->image, s = c->image >> (c->levels - 1);
+    const int C = c->base_channels, Z = c->latent_channels;
+    const int cmid = C * c->channel_mult[c->levels - 1], c0 = C * c->channel_mult[0];
+    double f = 2.0 * 9 * S2 * (c->in_channels * C + c0 * c->in_channels) +
+               2.0 * 9 * s * s * (cmid * 2 * Z + Z * cmid);
+    for (int i = 0; i < enc.n; i++)
+        f += fm_blk_gflop(&enc.mods[i]) * 1e9;
+    for (int i = 0; i < dec.n; i++)
+        f += fm_blk_gflop(&dec.mods[i]) * 1e9;
+    return f / 1e9;
+}
+
+/* docs/spec/vae.md's presets. */
+static const fm_preset presets[] = {
+    {"vae", {.in_channels = 1, .image = 28, .base_channels = 32, .levels = 3,
+             .channel_mult = {1, 2, 2}, .res_blocks = 1, .heads = 1, .groups = 8,
+             .latent_channels = 4}},
+    {"vae-cifar", {.in_channels = 3, .image = 32, .base_channels = 64, .levels = 3,
+                   .channel_mult = {1, 2, 2}, .res_blocks = 1, .heads = 1, .groups = 8,
+                   .latent_channels = 4}},
+    {"vae-test", {.in_channels = 3, .image = 8, .base_channels = 4, .levels = 2,
+                  .channel_mult = {1, 2}, .res_blocks = 1, .heads = 2, .groups = 2,
+                  .latent_channels = 2}},
+    {NULL, {0}},
+};
+
+const fm_arch fm_arch_vae = {
+    .name = "vae",
+    .id = 3,
+    .fields = FM_FIELD(in_channels) | FM_FIELD(image) | FM_FIELD(base_channels) |
+              FM_FIELD(channel_mult) | FM_FIELD(res_blocks) | FM_FIELD(heads) | FM_FIELD(groups) |
+              FM_FIELD(latent_channels),
+    .presets = presets,
+    .velocity = 0,
+    .check = check,
+    .layout = layout,
+    .init = init,
+    .create = create,
+    .forward = forward,
+    .backward = backward,
+    .gflop = gflop,
+};
+
+/* ---- the API (vae.h) ---------------------------------------------------------------------------- */
+
+int fm_vae_is(const fm_config *cfg)
+{
+    return fm_arch_by_id(cfg->arch) == &fm_arch_vae;
+}
+
+int fm_vae_latent_shape(const fm_config *cfg, int64_t n, int64_t shape[4])
+{
+    const int s = cfg->image >> (cfg->levels - 1);
+    shape[0] = n, shape[1] = cfg->latent_channels, shape[2] = shape[3] = s;
+    return 4;
+}
+
+static fm_tensor given(const fm_tensor *t)
+{
+    return t ? *t : (fm_tensor){0};
+}
+
+void fm_vae_want(fm_model *m, const fm_tensor *eps, const fm_tensor *moments, const fm_tensor *z,
+                 const fm_tensor *kl)
+{
+    vae_state *v = state(m);
+    v->eps = given(eps), v->want_mom = given(moments), v->want_z = given(z), v->want_kl = given(kl);
+}
+
+static fm_status need_vae(fm_model *m, const char *what)
+{
+    if (m->arch != &fm_arch_vae)
+        return fm_fail(m->be, FM_ERR_ARG, "%s: a %s is not an autoencoder", what, m->arch->name);
+    return FM_OK;
+}
+
+/* t is [N, Z, s, s] for some 1 <= N <= m->batch. */
+static fm_status check_latent(fm_model *m, const char *what, const fm_tensor *t)
+{
+    int64_t shape[4];
+    fm_vae_latent_shape(&m->cfg, t->ndim == 4 ? t->shape[0] : 0, shape);
+    fm_tensor want = fm_tensor_desc(FM_F32, 4, shape);
+    if (!fm_tensor_same_shape(t, &want) || shape[0] < 1 || shape[0] > m->batch)
+        return fm_fail(m->be, FM_ERR_ARG, "%s: the latent must be [N<=%d, %lld, %lld, %lld]", what,
+                       m->batch, (long long)shape[1], (long long)shape[2], (long long)shape[3]);
+    return FM_OK;
+}
+
+/* The loss of docs/spec/vae.md with its REC scaled by dscale in backward (1 but for
+ * the fault_step test hook). losses [3]: loss, rec, kl. */
+static fm_status loss_grad(fm_model *m, float beta, const fm_tensor *x, const fm_tensor *eps,
+                           const fm_tensor *xhat_out, const fm_tensor *moments, const fm_tensor *z,
+                           const fm_tensor *losses, float dscale)
+{
+    fm_backend *be = m->be;
+    vae_state *v = state(m);
+    const int64_t N = x->shape[0], D = fm_tensor_numel(x) / N;
+    fm_tensor xhat = given(xhat_out), dx, mse;
+    fm_tensor loss = fm_tensor_slice(*losses, 0, 1), rec = fm_tensor_slice(*losses, 1, 1);
+    fm_tensor kl = fm_tensor_slice(*losses, 2, 1);
+    if (!xhat_out)
+        FM_TRY(fm_new_like(be, &xhat, *x));
+    FM_TRY(fm_new_like(be, &dx, *x));
+    FM_TRY(fm_new_like(be, &mse, rec));
+    fm_vae_want(m, eps, moments, z, &kl);
+    v->beta = beta;
+    FM_TRY(fm_model_forward(m, FM_MODE_TRAIN, &m->flat, &xhat, x, NULL, NULL));
+    /* REC = D mean((xhat - x)^2): the squared error summed per image, batch mean. */
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_MSE_FWD, .t = {mse, xhat, *x}}));
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {rec, mse, mse}, .f = {(float)D, 0}}));
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {loss, rec, kl}, .f = {1, beta}}));
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_MSE_BWD, .t = {dx, (fm_tensor){0}, xhat, *x},
+                               .f = {(float)D * dscale}}));
+    return fm_model_backward(m, &dx);
+}
+
+static fm_status check_losses(fm_model *m, const fm_tensor *x, const fm_tensor *losses)
+{
+    FM_TRY(need_vae(m, "vae loss"));
+    if (!losses || fm_tensor_numel(losses) != 3 || losses->ndim != 1)
+        return fm_fail(m->be, FM_ERR_ARG, "vae loss: losses must be a [3] tensor");
+    if (x->ndim != 4 || x->shape[0] < 1)
+        return fm_fail(m->be, FM_ERR_ARG, "vae loss: x must be [N, C, H, W]");
+    return FM_OK;
+}
+
+fm_status fm_vae_loss_grad(fm_model *m, float beta, const fm_tensor *x, const fm_tensor *eps,
+                           const fm_tensor *xhat, const fm_tensor *moments, const fm_tensor *z,
+                           const fm_tensor *losses)
+{
+    FM_TRY(check_losses(m, x, losses));
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "vae loss");
+    fm_status s = loss_grad(m, beta, x, eps, xhat, moments, z, losses, 1.0f);
+    fm_vae_want(m, NULL, NULL, NULL, NULL);
+    fm_arena_reset(&m->be->arena, mark);
+    return s;
+}
+
+static fm_status train_step(fm_model *m, const fm_train_opts *o, float beta, const fm_tensor *x,
+                            uint64_t step, fm_vae_loss *out)
+{
+    fm_backend *be = m->be;
+    const int64_t N = x->shape[0];
+    fm_tensor eps, losses;
+    float host[3];
+    FM_TRY(latent_like(m, &eps, N, m->cfg.latent_channels));
+    losses = fm_tensor_1d(FM_F32, 3);
+    FM_TRY(fm_tensor_alloc(be, &losses));
+    /* docs/spec/vae.md, "Training step": global row shard + n starts at (shard + n) Z s s */
+    const uint64_t first = (uint64_t)o->shard * (uint64_t)(fm_tensor_numel(&eps) / N);
+    FM_TRY(fm_do(be, (fm_call){.op = FM_OP_RNG, .t = {eps}, .i = {FM_RNG_NORMAL},
+                               .u = {o->seed, FM_STREAM(step, 0), first}}));
+    FM_TRY(fm_fill(be, &m->grad, 0.0f));
+    const float dscale = o->fault_step && step == o->fault_step ? INFINITY : 1.0f;
+    FM_TRY(loss_grad(m, beta, x, &eps, NULL, NULL, NULL, &losses, dscale));
+    FM_TRY(fm_download(be, host, &losses));
+    out->loss = host[0], out->rec = host[1], out->kl = host[2];
+    return fm_train_apply(m, o, step, &out->loss);
+}
+
+fm_status fm_vae_train_step(fm_model *m, const fm_train_opts *o, float beta, const fm_tensor *x,
+                            uint64_t step, fm_vae_loss *out)
+{
+    FM_TRY(need_vae(m, "vae train step"));
+    FM_TRY(fm_train_check_step(m, o, step));
+    if (!(beta >= 0 && beta <= 1e6f))
+        return fm_fail(m->be, FM_ERR_ARG, "vae train step: kl weight %g outside [0, 1e6]",
+                       (double)beta);
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "vae step");
+    fm_status s = train_step(m, o, beta, x, step, out);
+    fm_vae_want(m, NULL, NULL, NULL, NULL);
+    fm_arena_reset(&m->be->arena, mark);
+    return s;
+}
+
+/* One half alone in sampling mode, its activations released after. */
+static fm_status run_half(fm_model *m, half *hf, const fm_tensor *params, const fm_tensor *in,
+                          const fm_tensor *out)
+{
+    fm_model_release(m);
+    fm_blk_ctx c = {m, m->be, params, (int)in->shape[0], 0};
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "vae half");
+    fm_status s = half_fwd(&c, hf, *in, out);
+    fm_arena_reset(&m->be->arena, mark);
+    return s;
+}
+
+static fm_status check_image(fm_model *m, const char *what, const fm_tensor *x)
+{
+    const fm_config *c = &m->cfg;
+    if (x->ndim != 4 || x->shape[1] != c->in_channels || x->shape[2] != c->image ||
+        x->shape[3] != c->image || x->shape[0] < 1 || x->shape[0] > m->batch)
+        return fm_fail(m->be, FM_ERR_ARG, "%s: images must be [N<=%d, %d, %d, %d]", what, m->batch,
+                       c->in_channels, c->image, c->image);
+    return FM_OK;
+}
+
+fm_status fm_vae_encode(fm_model *m, const fm_tensor *params, const fm_tensor *x, float scale,
+                        const fm_tensor *z)
+{
+    FM_TRY(need_vae(m, "vae encode"));
+    FM_TRY(check_image(m, "vae encode", x));
+    FM_TRY(check_latent(m, "vae encode", z));
+    if (z->shape[0] != x->shape[0])
+        return fm_fail(m->be, FM_ERR_ARG, "vae encode: %lld images, %lld latents",
+                       (long long)x->shape[0], (long long)z->shape[0]);
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "vae encode");
+    fm_tensor mom, kl = fm_tensor_1d(FM_F32, 1);
+    fm_status s = latent_like(m, &mom, x->shape[0], 2 * m->cfg.latent_channels);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(m->be, &kl);
+    if (s == FM_OK)
+        s = run_half(m, &state(m)->enc, params, x, &mom);
+    /* z = mu (REPARAM_FWD without noise), then scaled in place. */
+    if (s == FM_OK)
+        s = fm_do(m->be, (fm_call){.op = FM_OP_REPARAM_FWD, .t = {*z, kl, mom}});
+    if (s == FM_OK && scale != 1.0f)
+        s = fm_do(m->be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {*z, *z, *z}, .f = {scale, 0}});
+    fm_arena_reset(&m->be->arena, mark);
+    return s;
+}
+
+fm_status fm_vae_decode(fm_model *m, const fm_tensor *params, const fm_tensor *z, float scale,
+                        const fm_tensor *out)
+{
+    FM_TRY(need_vae(m, "vae decode"));
+    FM_TRY(check_latent(m, "vae decode", z));
+    FM_TRY(check_image(m, "vae decode", out));
+    if (!(scale > 0) || !isfinite(scale))
+        return fm_fail(m->be, FM_ERR_ARG, "vae decode: latent scale %g is not positive", (double)scale);
+    fm_arena_mark mark = fm_arena_get_mark(&m->be->arena, "vae decode");
+    fm_tensor zs;
+    fm_status s = fm_new_like(m->be, &zs, *z);
+    if (s == FM_OK)
+        s = fm_do(m->be, (fm_call){.op = FM_OP_AXPBY_FWD, .t = {zs, *z, *z}, .f = {1.0f / scale, 0}});
+    if (s == FM_OK)
+        s = run_half(m, &state(m)->dec, params, &zs, out);
+    fm_arena_reset(&m->be->arena, mark);
+    return s;
+}
