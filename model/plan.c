@@ -13,6 +13,8 @@ static fm_status plan_run(fm_model *m, fm_backend *be, const fm_config *cfg, fm_
     fm_tensor x = fm_tensor_4d(FM_F32, batch, cfg->in_channels, cfg->image, cfg->image);
     if ((s = fm_tensor_alloc(be, &x)) != FM_OK)
         return s;
+    if (m->arch->plan_run)
+        return m->arch->plan_run(m, mode, &x);
     if (mode == FM_MODE_TRAIN) {
         int32_t y[1024] = {0};
         float loss;

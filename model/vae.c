@@ -298,6 +298,8 @@ static double gflop(const fm_config *c)
     return f / 1e9;
 }
 
+static fm_status plan_run(fm_model *m, fm_mode mode, const fm_tensor *x);
+
 /* docs/spec/vae.md's presets. */
 static const fm_preset presets[] = {
     {"vae", {.in_channels = 1, .image = 28, .base_channels = 32, .levels = 3,
@@ -327,6 +329,7 @@ const fm_arch fm_arch_vae = {
     .forward = forward,
     .backward = backward,
     .gflop = gflop,
+    .plan_run = plan_run,
 };
 
 /* ---- the API (vae.h) ---------------------------------------------------------------------------- */
@@ -525,4 +528,19 @@ fm_status fm_vae_decode(fm_model *m, const fm_tensor *params, const fm_tensor *z
         s = run_half(m, &state(m)->dec, params, &zs, out);
     fm_arena_reset(&m->be->arena, mark);
     return s;
+}
+
+/* fm_model_plan: a training step, or an encode and a decode of the batch (sampling
+ * from a latent model decodes; fmrt encode encodes). */
+static fm_status plan_run(fm_model *m, fm_mode mode, const fm_tensor *x)
+{
+    if (mode == FM_MODE_TRAIN) {
+        fm_train_opts o = fm_train_defaults();
+        fm_vae_loss l;
+        return fm_vae_train_step(m, &o, 1e-3f, x, 1, &l);
+    }
+    fm_tensor z;
+    FM_TRY(latent_like(m, &z, x->shape[0], m->cfg.latent_channels));
+    FM_TRY(fm_vae_encode(m, &m->flat, x, 1.0f, &z));
+    return fm_vae_decode(m, &m->flat, &z, 1.0f, x);
 }
