@@ -321,6 +321,7 @@ const fm_arch fm_arch_vae = {
               FM_FIELD(channel_mult) | FM_FIELD(res_blocks) | FM_FIELD(heads) | FM_FIELD(groups) |
               FM_FIELD(latent_channels),
     .presets = presets,
+    .conformance = "vae-test",
     .velocity = 0,
     .check = check,
     .layout = layout,

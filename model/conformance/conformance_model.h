@@ -16,6 +16,10 @@
  *   train_grads       worst per-parameter gradient NMSE         <= 1e-6
  *   train_params      parameters after AdamW (whole block)      <= 1e-6
  *   train_ema         EMA after the step (whole block)          <= 1e-6
+ * An autoencoder (docs/spec/vae.md; unconditional only) has model_fwd (z = mu), then
+ *   vae_encode         2 mu(x)                                   NMSE <= 1e-8
+ *   vae_decode         dec(z / 2) of each backend's own z        NMSE <= 1e-8
+ * and the train_* rows of its own step (REC + 0.5 KL) instead of the samplers.
  * Sampling runs before the step, so both samplers see the very same weights. A
  * failed call gives an ERROR (or "unsupported") row naming the stage; the rows that
  * depend on it are not emitted. Returns FM_ERR_ARG for a bad preset or batch,

@@ -9,6 +9,7 @@
 #include "conf_rows.h"
 #include "flow.h"
 #include "philox.h"
+#include "vae.h"
 
 /* ---- whole-model rows ------------------------------------------------------------- */
 
@@ -322,6 +323,53 @@ done:
     return;
 }
 
+/* Step 1 of the model's own training: flow matching, or the autoencoder's
+ * REC + beta KL (beta 0.5, so that the KL's gradient weighs in). */
+static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x,
+                            const int32_t *y, float *loss)
+{
+    if (m->arch->velocity)
+        return fm_train_step(m, o, x, y, 1, loss);
+    fm_vae_loss l = {0};
+    fm_status s = fm_vae_train_step(m, o, 0.5f, x, 1, &l);
+    *loss = l.loss;
+    return s;
+}
+
+/* An autoencoder's two halves: z = 2 mu(x) (vae_encode), then dec(z / 2) (vae_decode),
+ * each backend decoding its own z. */
+static void stage_codec(model_ctx *x, const fm_config *cfg, int batch)
+{
+    int on_ref = 1;
+    int64_t zs[4];
+    fm_vae_latent_shape(cfg, batch, zs);
+    fm_tensor xr, xb, zr, zb, orr, ob;
+    fm_tensor img = fm_tensor_4d(FM_F32, batch, cfg->in_channels, cfg->image, cfg->image);
+    fm_status s = alloc_both(x, img, &xr, &xb, &on_ref);
+    if (s == FM_OK)
+        s = alloc_both(x, img, &orr, &ob, &on_ref);
+    if (s == FM_OK)
+        s = alloc_both(x, fm_tensor_desc(FM_F32, 4, zs), &zr, &zb, &on_ref);
+    int64_t n = image_numel(cfg, batch);
+    for (int64_t e = 0; e < n; e++)
+        x->ha[e] = 2.0f * fm_philox_uniform(MODEL_SEED, (uint64_t)e, 103) - 1.0f;
+    if (s == FM_OK)
+        s = upload_both(x, &xr, &xb, x->ha, &on_ref);
+    if (s != FM_OK) {
+        stage_failed(x, "vae_encode", TOL_FWD, s, on_ref);
+        return;
+    }
+    BOTH(x, "vae_encode", TOL_FWD, fm_vae_encode(x->mr, &x->mr->flat, &xr, 2.0f, &zr),
+         fm_vae_encode(x->mb, &x->mb->flat, &xb, 2.0f, &zb), done);
+    if (compare_tensor(x, "vae_encode", TOL_FWD, &zr, &zb) != FM_OK)
+        goto done;
+    BOTH(x, "vae_decode", TOL_FWD, fm_vae_decode(x->mr, &x->mr->flat, &zr, 2.0f, &orr),
+         fm_vae_decode(x->mb, &x->mb->flat, &zb, 2.0f, &ob), done);
+    compare_tensor(x, "vae_decode", TOL_FWD, &orr, &ob);
+done:
+    return;
+}
+
 static void stage_train(model_ctx *x, const fm_config *cfg, int batch)
 {
     int K = cfg->num_classes, on_ref = 1;
@@ -343,8 +391,8 @@ static void stage_train(model_ctx *x, const fm_config *cfg, int batch)
     fm_train_opts o = fm_train_defaults();
     o.seed = TRAIN_SEED;
     float lr = 0, lb = 0;
-    BOTH(x, "train_loss", TOL_FWD, fm_train_step(x->mr, &o, &xr, K ? yv : NULL, 1, &lr),
-         fm_train_step(x->mb, &o, &xb, K ? yv : NULL, 1, &lb), done);
+    BOTH(x, "train_loss", TOL_FWD, train_step(x->mr, &o, &xr, K ? yv : NULL, &lr),
+         train_step(x->mb, &o, &xb, K ? yv : NULL, &lb), done);
     fm_conf_row row;
     fm_conf_row_init(&row, "train_loss", x->shape, fm_conf_tol(x->be, "train_loss", TOL_FWD));
     fm_conf_cmp c = fm_conf_compare(&lb, &lr, FM_F32, 0, 1);
@@ -428,11 +476,21 @@ fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, 
         /* Each stage starts from the state after setup: same weights, same arenas. */
         fm_arena_mark br = fm_arena_get_mark(&ref->arena, "conf stage");
         fm_arena_mark bb = fm_arena_get_mark(&be->arena, "conf stage");
+        /* A velocity model's samplers; an autoencoder's encode and decode. */
+        const int velocity = x.mr->arch->velocity;
         for (int st = 0; st < 4; st++) {
             switch (st) {
             case 0: stage_forward(&x, &cfg, batch); break;
-            case 1: stage_sample(&x, &cfg, batch, 0); break;
-            case 2: stage_sample(&x, &cfg, batch, 1); break;
+            case 1:
+                if (velocity)
+                    stage_sample(&x, &cfg, batch, 0);
+                else
+                    stage_codec(&x, &cfg, batch);
+                break;
+            case 2:
+                if (velocity)
+                    stage_sample(&x, &cfg, batch, 1);
+                break;
             default: stage_train(&x, &cfg, batch); break;
             }
             fm_model_release(x.mr);
