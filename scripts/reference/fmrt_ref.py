@@ -3,8 +3,8 @@
 
 It writes the project's own test fixtures (tests/data/); nothing in the build or the
 tests runs Python (llm.c's train_gpt2.py writing its debug state is the model).
-Written from the contract (docs/spec/unet.md, flow.md, rng.md and dit.md): the
-U-Net, the DiT, the flow-matching loss, the Euler and Heun samplers with
+Written from the contract (docs/spec/unet.md, flow.md, rng.md, dit.md and vae.md):
+the U-Net, the DiT, the autoencoder (VAE) and its loss, the flow-matching loss, the Euler and Heun samplers with
 classifier-free guidance, and Philox4x32-10 noise exactly as runtime/philox.h draws
 it, so that `fmrt sample --seed S` starts from the very same x1.
 
@@ -12,7 +12,9 @@ it, so that `fmrt sample --seed S` starts from the very same x1.
     python3 scripts/reference/fmrt_ref.py golden-dit OUT_DIR # a golden case folder (DiT)
     python3 scripts/reference/fmrt_ref.py golden-rgb OUT_DIR     # U-Net, 3 channels (colour)
     python3 scripts/reference/fmrt_ref.py golden-dit-rgb OUT_DIR # DiT, 3 channels (colour)
+    python3 scripts/reference/fmrt_ref.py golden-vae OUT_DIR     # the autoencoder (vae-test)
     python3 scripts/reference/fmrt_ref.py check-dit GOLDEN_DIR  # this DiT against a DiT case
+    python3 scripts/reference/fmrt_ref.py vae-sizes             # parameters, GFLOP of the VAE presets
     python3 scripts/reference/fmrt_ref.py torch OUT_DIR      # state dict + samples
 
 Set-up (one command): python3 -m venv /tmp/rv && /tmp/rv/bin/pip install torch
@@ -49,6 +51,17 @@ RGB_CFG = dict(in_channels=3, image=8, base_channels=4, channel_mult=(1, 1), res
                time_dim=8, heads=2, groups=2, num_classes=10)
 DIT_RGB_CFG = dict(in_channels=3, image=8, patch=2, hidden=8, depth=1, heads=2, freq_dim=8,
                    mlp_ratio=4, num_classes=10)
+# The autoencoder's presets (docs/spec/vae.md, "Configuration"); the golden case is
+# vae-test, in colour, with a batch of two and the KL weight beta = 0.5.
+VAE_PRESETS = {
+    "vae": dict(in_channels=1, image=28, base_channels=32, channel_mult=(1, 2, 2), res_blocks=1,
+                heads=1, groups=8, latent_channels=4),
+    "vae-cifar": dict(in_channels=3, image=32, base_channels=64, channel_mult=(1, 2, 2),
+                      res_blocks=1, heads=1, groups=8, latent_channels=4),
+    "vae-test": dict(in_channels=3, image=8, base_channels=4, channel_mult=(1, 2), res_blocks=1,
+                     heads=2, groups=2, latent_channels=2),
+}
+VAE_BATCH, VAE_BETA = 2, 0.5
 EULER_STEPS, HEUN_STEPS, CFG_SCALE = 4, 3, 2.0
 
 
@@ -304,6 +317,209 @@ def init_dit_params(model, gen):
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
 
 
+# ---- the autoencoder (docs/spec/vae.md; canonical parameter names) --------------------
+class VAEResBlock(nn.Module):
+    """The U-Net's ResBlock without the time embedding (vae.md, "Building blocks"):
+    out = conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))) + skip(x), skip a 1x1 conv only when
+    cin != cout. Members in canonical order norm1 conv1 norm2 conv2 [skip]."""
+    def __init__(self, cin, cout, G):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(G, cin, eps=1e-5), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm2, self.conv2 = nn.GroupNorm(G, cout, eps=1e-5), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return h + (self.skip(x) if self.skip is not None else x)
+
+
+def vae_middle(c, heads, G):
+    """ResBlock(c -> c), Attention(c) (the U-Net's), ResBlock(c -> c): <part>.mid.0..2."""
+    return nn.ModuleList([VAEResBlock(c, c, G), Attention(c, heads, G), VAEResBlock(c, c, G)])
+
+
+class VAEEncoder(nn.Module):
+    """x [N, Cin, S, S] -> moments [N, 2Z, s, s]. Parameters in the order conv_in, the
+    numbered modules (ResBlocks and Downs in walk order), mid, norm_out, conv_out: the
+    registration order of the members below."""
+    def __init__(self, cfg):
+        super().__init__()
+        C, G, R, mult = cfg["base_channels"], cfg["groups"], cfg["res_blocks"], cfg["channel_mult"]
+        self.conv_in = nn.Conv2d(cfg["in_channels"], C, 3, padding=1)
+        self.walk, c = [], C
+        for l, m in enumerate(mult):
+            for _ in range(R):
+                self.walk.append(VAEResBlock(c, C * m, G))
+                c = C * m
+            if l < len(mult) - 1:
+                self.walk.append(Conv(c, 2))      # Down: 3x3, stride 2, padding 1
+        for i, mod in enumerate(self.walk):
+            self.add_module(str(i), mod)
+        self.mid = vae_middle(c, cfg["heads"], G)
+        self.norm_out = nn.GroupNorm(G, c, eps=1e-5)
+        self.conv_out = nn.Conv2d(c, 2 * cfg["latent_channels"], 3, padding=1)
+
+    def forward(self, x):
+        h = self.conv_in(x)
+        for mod in self.walk:
+            h = mod(h) if isinstance(mod, VAEResBlock) else mod.conv(h)
+        for mod in self.mid:
+            h = mod(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class VAEDecoder(nn.Module):
+    """z [N, Z, s, s] -> xhat [N, Cin, S, S]. Parameters in the order conv_in, mid, the
+    numbered modules (R+1 ResBlocks per level, an Up after every level but the last),
+    norm_out, conv_out."""
+    def __init__(self, cfg):
+        super().__init__()
+        C, G, R, mult = cfg["base_channels"], cfg["groups"], cfg["res_blocks"], cfg["channel_mult"]
+        c = C * mult[-1]
+        self.conv_in = nn.Conv2d(cfg["latent_channels"], c, 3, padding=1)
+        self.mid = vae_middle(c, cfg["heads"], G)
+        self.walk = []
+        for l in reversed(range(len(mult))):
+            for _ in range(R + 1):
+                self.walk.append(VAEResBlock(c, C * mult[l], G))
+                c = C * mult[l]
+            if l > 0:
+                self.walk.append(Conv(c, 1))      # Up: nearest doubling, then 3x3
+        for i, mod in enumerate(self.walk):
+            self.add_module(str(i), mod)
+        self.norm_out = nn.GroupNorm(G, c, eps=1e-5)
+        self.conv_out = nn.Conv2d(c, cfg["in_channels"], 3, padding=1)
+
+    def forward(self, z):
+        h = self.conv_in(z)
+        for mod in self.mid:
+            h = mod(h)
+        for mod in self.walk:
+            if isinstance(mod, VAEResBlock):
+                h = mod(h)
+            else:
+                h = mod.conv(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class VAE(nn.Module):
+    """The autoencoder: enc.* then dec.*, the canonical order of vae.md, "Layout"."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.Z = cfg["latent_channels"]
+        self.enc, self.dec = VAEEncoder(cfg), VAEDecoder(cfg)
+
+    def loss(self, x, eps, beta):
+        """vae.md, "Posterior, sample and loss", N = batch:
+            mu, lv = moments[:, :Z], moments[:, Z:];  lv' = clamp(lv, -30, 20)
+            z    = mu + exp(lv'/2) eps;  xhat = dec(z)
+            REC  = (1/N) sum (xhat - x)^2
+            KL   = (1/N) sum 0.5 (mu^2 + exp(lv') - 1 - lv')
+            loss = REC + beta KL
+        (torch.clamp's derivative is 1 on [-30, 20], ends included, 0 outside.)
+        Returns moments, z, xhat, REC, KL, loss."""
+        n = x.shape[0]
+        moments = self.enc(x)
+        mu, lv = moments[:, :self.Z], moments[:, self.Z:]
+        lvc = torch.clamp(lv, -30.0, 20.0)
+        z = mu + torch.exp(lvc / 2) * eps
+        xhat = self.dec(z)
+        rec = ((xhat - x) ** 2).sum() / n
+        kl = (0.5 * (mu ** 2 + torch.exp(lvc) - 1 - lvc)).sum() / n
+        return moments, z, xhat, rec, kl, rec + beta * kl
+
+
+# The log-variance channel whose bias the golden case sets near the lower clamp, and
+# that bias: part of its values fall below -30, so that the clamp's zero derivative is
+# checked too (a value closer than VAE_CLAMP_MARGIN to -30 would make the case fragile:
+# float32 rounding could put it on the other side).
+VAE_CLAMP_BIAS, VAE_CLAMP_MARGIN = -30.0, 1e-3
+
+
+def init_vae_params(model, gen):
+    """init_params's rule (GroupNorm weight 1, bias ~ 0.1 N(0, 1); every other weight and
+    bias ~ U[-b, b), b = 1/sqrt(fan_in), conv_out included, so that no gradient vanishes),
+    then the bias of the last log-variance channel at VAE_CLAMP_BIAS (see there)."""
+    init_params(model, gen)
+    with torch.no_grad():
+        model.enc.conv_out.bias[-1] = VAE_CLAMP_BIAS
+
+
+def vae_case(model, cfg, batch, seed, beta):
+    """Parameters by init_vae_params, x ~ U(-1, 1), eps ~ N(0, I), all rounded to
+    float32; the loss, every gradient and the tensors on the way (vae.md, "The golden
+    case")."""
+    gen = torch.Generator().manual_seed(seed)
+    init_vae_params(model, gen)
+    n, c, S, Z = batch, cfg["in_channels"], cfg["image"], cfg["latent_channels"]
+    s = S // 2 ** (len(cfg["channel_mult"]) - 1)
+    r = lambda v: v.float().double()
+    x = r(torch.rand(n, c, S, S, generator=gen) * 2 - 1)
+    eps = r(torch.randn(n, Z, s, s, generator=gen))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(r(p))
+    model.zero_grad()
+    moments, z, xhat, rec, kl, loss = model.loss(x, eps, beta)
+    loss.backward()
+    # Every log-variance must lie clearly inside or outside [-30, 20].
+    lv = moments[:, Z:].detach()
+    margin = torch.minimum((lv + 30).abs(), (lv - 20).abs()).min().item()
+    clamped = int((lv < -30).sum())
+    if margin < VAE_CLAMP_MARGIN or clamped == 0 or clamped == lv.numel() // Z:
+        sys.exit("vae case: log-variances too close to the clamp (margin %.3g) or none / a whole "
+                 "channel clamped (%d); choose another seed" % (margin, clamped))
+    print("vae case: %d of %d log-variances below -30 (closest to a clamp end: %.3g)" % (
+        clamped, lv.numel(), margin), file=sys.stderr)
+    params = list(model.named_parameters())
+    tensors = [("param." + k, p) for k, p in params]
+    tensors += [("input.x", x), ("input.eps", eps), ("output.moments", moments), ("output.z", z),
+                ("output.xhat", xhat), ("output.rec", rec.reshape(1)), ("output.kl", kl.reshape(1)),
+                ("output.loss", loss.reshape(1))]
+    tensors += [("grad." + k, p.grad) for k, p in params]
+    return tensors
+
+
+def vae_flops(model, cfg):
+    """Forward FLOP of one image, (encoder, decoder), 2 per multiply-add: every
+    convolution (Cout * Cin * kh * kw * Hout * Wout multiply-adds) and the attention's
+    two products (s = q^T k and o = A v: P * P * c each, over all heads). Norms,
+    activations, softmax and the posterior are not counted (as unet.md's table)."""
+    flops = [0]
+
+    def conv_hook(mod, inp, out):
+        flops[0] += 2 * out.shape[1] * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1] * \
+            out.shape[2] * out.shape[3]
+
+    def attn_hook(mod, inp, out):
+        c, P = out.shape[1], out.shape[2] * out.shape[3]
+        flops[0] += 2 * 2 * P * P * c
+
+    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks += [m.register_forward_hook(attn_hook) for m in model.modules() if isinstance(m, Attention)]
+    S, Z = cfg["image"], cfg["latent_channels"]
+    with torch.no_grad():
+        moments = model.enc(torch.zeros(1, cfg["in_channels"], S, S))
+        enc = flops[0]
+        model.dec(moments[:, :Z])
+    for h in hooks:
+        h.remove()
+    return enc, flops[0] - enc
+
+
+def vae_sizes():
+    """Parameters, tensors and forward GFLOP per image of every VAE preset."""
+    print("%-10s %11s %8s %10s %10s %10s" % ("preset", "parameters", "tensors", "GFLOP enc", "dec",
+                                           "enc + dec"))
+    for name, cfg in VAE_PRESETS.items():
+        model = VAE(cfg)
+        params = list(model.parameters())
+        enc, dec = vae_flops(model, cfg)
+        print("%-10s %11s %8d %10.4f %10.4f %10.4f" % (name, format(sum(p.numel() for p in params), ","),
+                                                      len(params), enc / 1e9, dec / 1e9, (enc + dec) / 1e9))
+
+
 # ---- flow matching and samplers (docs/spec/flow.md) ---------------------------------
 def velocity(model, x, t, y, guided):
     if not guided:
@@ -342,13 +558,29 @@ def dit_config_line(cfg, batch):
                 cfg["depth"], cfg["heads"], cfg["freq_dim"], cfg["mlp_ratio"], cfg["num_classes"], batch))
 
 
-def write_case(out, tensors, config_line):
-    """case.txt + case.bin in the layout of the shared golden cases."""
+def vae_config_line(cfg, batch):
+    mult = ",".join(str(m) for m in cfg["channel_mult"])
+    return ("# config arch=vae in_channels=%d image=%dx%d base_channels=%d channel_mult=%s "
+            "res_blocks=%d heads=%d groups=%d latent_channels=%d batch=%d" % (
+                cfg["in_channels"], cfg["image"], cfg["image"], cfg["base_channels"], mult,
+                cfg["res_blocks"], cfg["heads"], cfg["groups"], cfg["latent_channels"], batch))
+
+
+SAMPLER_LINE = ("# sampler: cfg_scale=%.1f with labels input.sample_y (when num_classes>0); euler%d = %d "
+                "Euler steps, heun%d = %d Heun steps, both from x = input.x1 at t=1" % (
+                    CFG_SCALE, EULER_STEPS, EULER_STEPS, HEUN_STEPS, HEUN_STEPS))
+
+
+def vae_loss_line(beta):
+    return ("# loss: beta=%g; moments = enc(input.x), z = mu + exp(clamp(lv, -30, 20) / 2) * "
+            "input.eps, xhat = dec(z), loss = rec + beta * kl" % beta)
+
+
+def write_case(out, tensors, config_line, comment=SAMPLER_LINE):
+    """case.txt + case.bin in the layout of the shared golden cases; comment is the
+    second line (a flow case's sampler settings, the autoencoder's loss)."""
     os.makedirs(out, exist_ok=True)
-    lines = [config_line,
-             "# sampler: cfg_scale=%.1f with labels input.sample_y (when num_classes>0); euler%d = %d "
-             "Euler steps, heun%d = %d Heun steps, both from x = input.x1 at t=1" % (
-                 CFG_SCALE, EULER_STEPS, EULER_STEPS, HEUN_STEPS, HEUN_STEPS),
+    lines = [config_line, comment,
              "# columns: name dtype byte_offset shape (little-endian, row-major)"]
     blob = bytearray()
     for name, t in tensors:
@@ -446,6 +678,14 @@ def golden_case(name, out):
     write_case(out, tensors, config_line(cfg, batch))
 
 
+def golden_vae(out, seed=20261206):
+    """The autoencoder's golden case (vae.md, "The golden case"): preset vae-test, a
+    batch of VAE_BATCH, beta = VAE_BETA."""
+    cfg = VAE_PRESETS["vae-test"]
+    tensors = vae_case(VAE(cfg), cfg, VAE_BATCH, seed, VAE_BETA)
+    write_case(out, tensors, vae_config_line(cfg, VAE_BATCH), vae_loss_line(VAE_BETA))
+
+
 def check_dit(folder, tol=1e-9):
     """Recompute a DiT golden case (e.g. the shared dit_small_cond) from its parameters and
     inputs; one line per output/gradient tensor. The case stores float32, so beside the
@@ -508,7 +748,11 @@ def torch_fixture(out):
 
 if __name__ == "__main__":
     commands = {name: (lambda d, n=name: golden_case(n, d)) for name in GOLDEN}
-    commands.update({"torch": torch_fixture, "check-dit": lambda d: sys.exit(check_dit(d))})
-    if len(sys.argv) != 3 or sys.argv[1] not in commands:
+    commands.update({"torch": torch_fixture, "check-dit": lambda d: sys.exit(check_dit(d)),
+                     "golden-vae": golden_vae})
+    if len(sys.argv) == 2 and sys.argv[1] == "vae-sizes":
+        vae_sizes()
+    elif len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    commands[sys.argv[1]](sys.argv[2])
+    else:
+        commands[sys.argv[1]](sys.argv[2])

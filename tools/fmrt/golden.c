@@ -1,10 +1,15 @@
 /* fmrt golden DIR [--backend NAME]: run a golden case folder (format of
- * ../shared/golden/README.md) and print each tensor's relative L2 error,
- * ||got - want|| / ||want||, against the float64 reference.
+ * docs/spec/README.md, "How the contract is checked") and print each tensor's
+ * relative L2 error, ||got - want|| / ||want||, against the float64 reference.
  *
- * The case gives a config, parameters, x0, x1, t, y and the expected xt, v, loss,
- * every gradient, and Euler (4 steps) / Heun (3 steps) samples from x1 with
- * guidance 2.0 on sample_y when the model is conditional. */
+ * A flow case (U-Net, DiT) gives a config, parameters, x0, x1, t, y and the expected
+ * xt, v, loss, every gradient, and Euler (4 steps) / Heun (3 steps) samples from x1
+ * with guidance 2.0 on sample_y when the model is conditional.
+ *
+ * An autoencoder case (config arch=vae, docs/spec/vae.md, "The golden case") gives a
+ * config, beta (its "# loss:" line), parameters, x and eps and the expected moments,
+ * z = mu + exp(clamp(lv, -30, 20) / 2) eps, xhat = dec(z), rec, kl,
+ * loss = rec + beta kl and every gradient of the loss. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 #include "commands.h"
 #include "flow.h"
 #include "size.h"
+#include "vae.h"
 
 #define MAX_ENTRIES 1024
 
@@ -31,6 +37,7 @@ typedef struct gcase {
     fm_config cfg;
     int batch, euler_steps, heun_steps;
     float cfg_scale;
+    float beta; /* an autoencoder case's KL weight; NAN when the case gives none */
     int n;
     entry e[MAX_ENTRIES];
     unsigned char *bin;
@@ -84,6 +91,7 @@ static int load_case(const char *dir, gcase *g)
     g->euler_steps = 4;
     g->heun_steps = 3;
     g->cfg_scale = 2.0f;
+    g->beta = NAN;
     g->n = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
@@ -107,6 +115,10 @@ static int load_case(const char *dir, gcase *g)
             const char *c = strstr(line, "cfg_scale=");
             if (c)
                 g->cfg_scale = strtof(c + 10, NULL);
+        } else if (strncmp(line, "# loss:", 7) == 0) {
+            const char *b = strstr(line, "beta=");
+            if (b)
+                g->beta = strtof(b + 5, NULL);
         } else if (line[0] && line[0] != '#') {
             entry *e = &g->e[g->n];
             char dt[8], shape[64];
@@ -155,15 +167,28 @@ static int upload_entry(fm_backend *be, const gcase *g, const char *name, const 
     return 0;
 }
 
+/* Every parameter of m from the case's param.<name>. */
+static int upload_params(fm_backend *be, const gcase *g, const fm_model *m)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "param.%s", m->params[i].name);
+        if (upload_entry(be, g, name, &m->params[i].t))
+            return 1;
+    }
+    return 0;
+}
+
 typedef struct tally {
     int pass, fail;
     double worst_grad;
     char worst_name[96];
 } tally;
 
-/* rel = ||got - want|| / ||want|| in double; prints one row. */
-static void compare(fm_backend *be, const gcase *g, const char *name, const fm_tensor *t, double tol,
-                    tally *ty)
+/* rel = ||got - want|| / ||want|| in double over the n host values got; prints one
+ * row. */
+static void compare_host(const gcase *g, const char *name, const float *got, size_t n, double tol,
+                         tally *ty)
 {
     const entry *e = find(g, name);
     if (!e) {
@@ -171,12 +196,9 @@ static void compare(fm_backend *be, const gcase *g, const char *name, const fm_t
         ty->fail++;
         return;
     }
-    size_t n = (size_t)fm_tensor_numel(t);
-    float *got = malloc(n * sizeof *got);
-    if (!got || entry_bytes(e) != n * 4 || fm_download(be, got, t) != FM_OK) {
-        printf("%-34s shape mismatch or read failure\n", name);
+    if (entry_bytes(e) != n * 4) {
+        printf("%-34s shape mismatch\n", name);
         ty->fail++;
-        free(got);
         return;
     }
     const unsigned char *w = g->bin + e->off;
@@ -188,7 +210,6 @@ static void compare(fm_backend *be, const gcase *g, const char *name, const fm_t
         num += d * d;
         den += (double)want * want;
     }
-    free(got);
     double rel = den > 0 ? sqrt(num / den) : sqrt(num);
     int ok = rel <= tol && isfinite(rel);
     printf("%-34s %12.3e %10.0e  %s\n", name, rel, tol, ok ? "pass" : "FAIL");
@@ -202,7 +223,36 @@ static void compare(fm_backend *be, const gcase *g, const char *name, const fm_t
     }
 }
 
-static int run_case(const gcase *g, const char *backend)
+/* compare_host on the device tensor t. */
+static void compare(fm_backend *be, const gcase *g, const char *name, const fm_tensor *t, double tol,
+                    tally *ty)
+{
+    size_t n = (size_t)fm_tensor_numel(t);
+    float *got = malloc(n * sizeof *got);
+    if (!got || fm_download(be, got, t) != FM_OK) {
+        printf("%-34s read failure\n", name);
+        ty->fail++;
+        free(got);
+        return;
+    }
+    compare_host(g, name, got, n, tol, ty);
+    free(got);
+}
+
+/* Every gradient of m against the case's grad.<name>. */
+static void compare_grads(fm_backend *be, const gcase *g, fm_model *m, double tol, tally *ty)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        char name[96];
+        fm_tensor gv = fm_model_view(m, &m->grad, i);
+        snprintf(name, sizeof name, "grad.%s", m->params[i].name);
+        compare(be, g, name, &gv, tol, ty);
+    }
+}
+
+/* A flow case (U-Net, DiT): forward, loss and gradients of fm_flow_loss_grad, then
+ * both samplers. */
+static int run_flow_case(const gcase *g, const char *backend)
 {
     fm_model *m = malloc(sizeof *m);
     fm_plan plan;
@@ -238,12 +288,8 @@ static int run_case(const gcase *g, const char *backend)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (fm_tensor_alloc(&be, all[i]) != FM_OK)
             goto fail;
-    for (int i = 0; i < m->nparams; i++) {
-        char name[96];
-        snprintf(name, sizeof name, "param.%s", m->params[i].name);
-        if (upload_entry(&be, g, name, &m->params[i].t))
-            goto done;
-    }
+    if (upload_params(&be, g, m))
+        goto done;
     if (upload_entry(&be, g, "input.x0", &x0) || upload_entry(&be, g, "input.x1", &x1) ||
         upload_entry(&be, g, "input.t", &t) ||
         (K > 0 && (upload_entry(&be, g, "input.y", &y) || upload_entry(&be, g, "input.sample_y", &sy))))
@@ -257,12 +303,7 @@ static int run_case(const gcase *g, const char *backend)
     compare(&be, g, "output.xt", &xt, 1e-5, &ty);
     compare(&be, g, "output.v", &v, 1e-5, &ty);
     compare(&be, g, "output.loss", &loss, 1e-5, &ty);
-    for (int i = 0; i < m->nparams; i++) {
-        char name[96];
-        fm_tensor gv = fm_model_view(m, &m->grad, i);
-        snprintf(name, sizeof name, "grad.%s", m->params[i].name);
-        compare(&be, g, name, &gv, 1e-4, &ty);
-    }
+    compare_grads(&be, g, m, 1e-4, &ty);
     const char *samplers[2] = {"output.euler4", "output.heun3"};
     for (int k = 0; k < 2; k++) {
         fm_sample_opts o = {.steps = k ? g->heun_steps : g->euler_steps, .heun = k,
@@ -284,6 +325,83 @@ done:
     return rc;
 }
 
+/* An autoencoder case (docs/spec/vae.md): fm_vae_loss_grad with the case's eps and
+ * beta gives moments = enc(x), z = mu + exp(clamp(lv, -30, 20) / 2) eps,
+ * xhat = dec(z), the losses rec = (1/N) sum (xhat - x)^2,
+ * kl = (1/N) sum 0.5 (mu^2 + exp(lv') - 1 - lv') and loss = rec + beta kl, and every
+ * gradient of loss; each is compared with the case. */
+static int run_vae_case(const gcase *g, const char *backend)
+{
+    fm_model *m;
+    fm_plan plan;
+    char msg[FM_ERR_LEN];
+    if (!(isfinite(g->beta) && g->beta >= 0))
+        return cli_error("an autoencoder case needs a line '# loss: beta=B' (B >= 0)");
+    if (!(m = malloc(sizeof *m)))
+        return cli_error("out of memory");
+    if (fm_model_plan(&g->cfg, FM_MODE_TRAIN, g->batch, m, &plan, msg, sizeof msg) != FM_OK) {
+        free(m);
+        return cli_error("plan: %s", msg);
+    }
+    const int N = g->batch, C = g->cfg.in_channels, S = g->cfg.image, Z = g->cfg.latent_channels;
+    int64_t ls[4];
+    fm_vae_latent_shape(&g->cfg, N, ls); /* [N, Z, s, s] */
+    /* Memory: the training step, this command's own six batch tensors (the moments
+     * are twice a latent, the losses three floats), and 64 KiB for a device whose
+     * arena aligns beyond the plan backend's 64 bytes (cuda: 256; the margin fmrt
+     * train and sample keep). */
+    size_t image = (size_t)N * C * S * S * 4, latent = (size_t)(ls[0] * ls[1] * ls[2] * ls[3]) * 4;
+    size_t bytes = plan.total_bytes + 2 * image + 4 * latent + 6 * 256 + (64 << 10);
+    fm_backend be;
+    cli_mem mem;
+    if (cli_open_backend(&be, backend, bytes, &mem) != 0) {
+        free(m);
+        return 1;
+    }
+    int rc = 1;
+    tally ty = {0};
+    float l3[3]; /* the losses: loss, rec, kl */
+    fm_tensor x = fm_tensor_4d(FM_F32, N, C, S, S), xhat = x;
+    fm_tensor eps = fm_tensor_4d(FM_F32, ls[0], ls[1], ls[2], ls[3]), z = eps;
+    fm_tensor moments = fm_tensor_4d(FM_F32, N, 2 * Z, ls[2], ls[3]);
+    fm_tensor losses = fm_tensor_1d(FM_F32, 3);
+    fm_tensor *all[] = {&x, &xhat, &eps, &z, &moments, &losses};
+    if (fm_model_create(m, &be, &g->cfg, FM_MODE_TRAIN, N) != FM_OK)
+        goto fail;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (fm_tensor_alloc(&be, all[i]) != FM_OK)
+            goto fail;
+    if (upload_params(&be, g, m) || upload_entry(&be, g, "input.x", &x) ||
+        upload_entry(&be, g, "input.eps", &eps))
+        goto done;
+    if (fm_fill(&be, &m->grad, 0.0f) != FM_OK ||
+        fm_vae_loss_grad(m, g->beta, &x, &eps, &xhat, &moments, &z, &losses) != FM_OK)
+        goto fail;
+    if (fm_download(&be, l3, &losses) != FM_OK)
+        goto fail;
+    printf("golden (autoencoder, beta %g) on %s: %s\n", g->beta, fm_backend_describe(&be),
+           "relative L2 error ||got - want|| / ||want||");
+    printf("%-34s %12s %10s  %s\n", "tensor", "rel error", "tolerance", "result");
+    compare(&be, g, "output.moments", &moments, 1e-5, &ty);
+    compare(&be, g, "output.z", &z, 1e-5, &ty);
+    compare(&be, g, "output.xhat", &xhat, 1e-5, &ty);
+    compare_host(g, "output.rec", &l3[1], 1, 1e-5, &ty);
+    compare_host(g, "output.kl", &l3[2], 1, 1e-5, &ty);
+    compare_host(g, "output.loss", &l3[0], 1, 1e-5, &ty);
+    compare_grads(&be, g, m, 1e-4, &ty);
+    printf("golden: %d passed, %d failed; worst gradient %s %.3e\n", ty.pass, ty.fail, ty.worst_name,
+           ty.worst_grad);
+    rc = ty.fail ? 1 : 0;
+    goto done;
+fail:
+    cli_error("%s", be.err);
+done:
+    fm_backend_close(&be);
+    cli_mem_free(&mem);
+    free(m);
+    return rc;
+}
+
 int cmd_golden(int argc, char **argv)
 {
     const char *dir = NULL, *backend = "ref";
@@ -291,8 +409,10 @@ int cmd_golden(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: fmrt golden DIR [--backend NAME]\n\n"
                    "Runs a golden case folder (case.txt + case.bin) and prints each tensor's\n"
-                   "relative L2 error against it: forward, loss, every gradient, Euler and Heun.\n"
-                   "Tolerances: 1e-5 for xt, v and loss; 1e-4 for gradients and samplers.\n");
+                   "relative L2 error against it: forward, loss, every gradient, Euler and Heun\n"
+                   "(an autoencoder case: moments, z, xhat, rec, kl, loss, every gradient).\n"
+                   "Tolerances: 1e-5 for the forward tensors and losses; 1e-4 for gradients and\n"
+                   "samplers.\n");
             return 0;
         } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
             backend = argv[++i];
@@ -310,7 +430,7 @@ int cmd_golden(int argc, char **argv)
         return cli_error("out of memory");
     int rc = load_case(dir, g);
     if (rc == 0)
-        rc = run_case(g, backend);
+        rc = fm_vae_is(&g->cfg) ? run_vae_case(g, backend) : run_flow_case(g, backend);
     free(g->bin);
     free(g);
     return rc;
