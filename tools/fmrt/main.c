@@ -100,6 +100,8 @@ static const command commands[] = {
     {"train-classifier", cmd_train_classifier, "train the MNIST classifier (sample quality)"},
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
     {"eval", cmd_eval, "sample quality: FID, confidence, coverage, label accuracy"},
+    {"encode", cmd_encode, "a data set's scaled latents (an autoencoder's) as a .npy file"},
+    {"decode", cmd_decode, "latents of a .npy file into a PNG grid through an autoencoder"},
     {"export", cmd_export, "keep only the sampling weights of a weights or checkpoint file"},
     {"convert", cmd_convert, "convert between safetensors (PyTorch) and fmrt weights files"},
     {"plot", cmd_plot, "draw loss curves from training CSV logs as SVG"},
@@ -172,11 +174,13 @@ typedef struct global_opt {
 
 static const global_opt global_opts[] = {
     {"--threads", "--threads needs a value", apply_threads,
-     {"train", "train-classifier", "sample", "eval", "bench", "conformance", "golden", NULL}},
+     {"train", "train-classifier", "sample", "eval", "bench", "conformance", "golden", "encode",
+      "decode", NULL}},
     {"--precision", "--precision needs a value (f32 or bf16)", apply_precision,
-     {"sample", "eval", "bench", "conformance", NULL}},
+     {"sample", "eval", "bench", "conformance", "encode", "decode", NULL}},
     {"--force", NULL, apply_force,
-     {"train", "train-classifier", "sample", "eval", "export", "convert", "plot", "data", NULL}},
+     {"train", "train-classifier", "sample", "eval", "export", "convert", "plot", "data", "encode",
+      "decode", NULL}},
 };
 
 static int take_global(int *argc, char **argv, const global_opt *o)
