@@ -6,6 +6,7 @@
 
 typedef struct cli_sample_opts {
     const char *weights, *backend, *sampler, *out, *traj, *traj_list, *raw_out, *f32_out, *classes;
+    const char *vae; /* --vae: a latent model's autoencoder (default: the one it records) */
     long long n, steps, seed, cls, cols;
     double cfg;
     int have_cls, have_cfg, have_n, raw;

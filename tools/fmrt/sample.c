@@ -12,6 +12,7 @@
 #include "cli_mem.h"
 #include "cli_preview.h"
 #include "cli_sample.h"
+#include "cli_vaecmd.h"
 #include "commands.h"
 #include "flow.h"
 #include "image.h"
@@ -27,7 +28,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: fmrt sample WEIGHTS [options]\n\n"
                "Integrates noise to images with the EMA weights (the canonical tensors).\n"
                "A bare WEIGHTS name missing here is a shipped model: the installed\n"
-               "share/fmrt, then the source tree's model/ (fmrt sample tiny-cond.fmw).\n\n"
+               "share/fmrt, then the source tree's model/ (fmrt sample tiny-cond.fmw).\n"
+               "A latent model (fmrt train --vae) samples latents and decodes them with its\n"
+               "autoencoder: the file it recorded (or one of that name beside the model),\n"
+               "checked by the CRC the model holds.\n\n"
                "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
                "  --precision P        f32 (default) or bf16: on cpu, the 3x3 convolutions'\n"
@@ -35,6 +39,7 @@ static void usage(FILE *f)
                "                       BF16; float32 where the CPU lacks it)\n"
                "  --n N                images (default 16; conditional models: a row per class)\n"
                "  --steps N            integration steps (default 50)\n"
+               "  --vae F              a latent model's autoencoder, instead of the recorded one\n"
                "  --sampler euler|heun (default euler)\n"
                "  --seed S             noise: Philox(S), stream 0 (default 0)\n"
                "  --class K            conditional models: every image of class K (a number,\n"
@@ -53,7 +58,8 @@ static void usage(FILE *f)
                "  --traj-steps LIST    steps shown in --traj (default 0,N/4,N/2,N; 0 = the noise)\n"
                "  --raw-out F          the N x H x W u8 pixels, no header\n"
                "  --f32-out F          the N x C x H x W float32 samples before rounding to\n"
-               "                       pixels (little-endian, no header): for comparisons\n");
+               "                       pixels (little-endian, no header): for comparisons;\n"
+               "                       a latent model's: the decoded images\n");
 }
 
 typedef cli_sample_opts opts;
@@ -151,6 +157,7 @@ int parse_sample_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--raw-out") == 0) str = &o->raw_out;
         else if (strcmp(a, "--f32-out") == 0) str = &o->f32_out;
         else if (strcmp(a, "--classes") == 0) str = &o->classes;
+        else if (strcmp(a, "--vae") == 0) str = &o->vae;
         else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024, o->have_n = 1;
         else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
         else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
@@ -171,10 +178,13 @@ int parse_sample_args(int argc, char **argv, opts *o)
     return check_sample_args(o);
 }
 
-/* Trajectory capture: quantise the state into `q` and keep the columns asked for. */
+/* Trajectory capture: the state's pixels into `q` (a latent model's decoded first),
+ * the columns asked for kept. */
 typedef struct traj {
     fm_backend *be;
-    fm_tensor q; /* [N, C, H, W] u8 on the backend */
+    cli_vae *vae; /* a latent model's autoencoder, else NULL */
+    fm_tensor img; /* [N, C, H, W] f32: a latent state decoded */
+    fm_tensor q;  /* [N, C, H, W] u8 on the backend */
     int ncols, cols[MAX_LIST];
     uint8_t *host; /* [ncols][N * C*H*W] */
     size_t frame;  /* N * C*H*W */
@@ -185,8 +195,7 @@ static fm_status capture(traj *t, int step, const fm_tensor *x)
     for (int c = 0; c < t->ncols; c++) {
         if (t->cols[c] != step)
             continue;
-        fm_call q = {.op = FM_OP_QUANTIZE_U8, .t = {t->q, *x}};
-        fm_status s = fm_run(t->be, &q);
+        fm_status s = cli_latent_pixels(t->be, t->vae, x, &t->img, &t->q);
         if (s == FM_OK)
             s = fm_download(t->be, t->host + (size_t)c * t->frame, &t->q);
         if (s != FM_OK)
@@ -206,15 +215,18 @@ typedef struct job {
     fm_weights w; /* in wmem until the model holds its tensors */
     cli_mem wmem;
     cli_sampler s; /* backend and model */
+    cli_vae vae;   /* a latent model's autoencoder (latent = 1) */
+    int latent;
     traj tr;
     uint8_t *out;   /* [N * frame] the final images */
     float *out_f32; /* --f32-out: [N * frame] the final state */
     uint8_t *tiles; /* --traj: [N][ncols][frame], the trajectory grid's tiles */
-    fm_config cfg;  /* the file's */
+    fm_config cfg;  /* the file's (a latent model's: the latent's channels and size) */
     char weights_path[CLI_WEIGHTS_PATH]; /* a shipped WEIGHTS' path (cli_find_input) */
-    int N, C, H, K;
+    int N, C, H, K; /* C, H: the images' (a latent model's: its autoencoder's) */
     size_t frame, images_bytes, traj_bytes; /* frame = C*H*W; images = N frames */
-    fm_tensor x, y, q; /* [N, C, H, W] f32 state, [N] i32 labels, [N, C, H, W] u8 */
+    fm_tensor x, y, q; /* [N, cfg's C, H, W] f32 state, [N] i32 labels, [N, C, H, W] u8 */
+    fm_tensor img;     /* a latent model's: [N, C, H, W] f32, the state decoded */
     /* The model's class names (text.classes), each NUL-ended; name[k] points into it. */
     char names[FM_TEXT_MAX + 1];
     const char *name[MAX_NAMES];
@@ -223,25 +235,45 @@ typedef struct job {
 
 /* Every output is checked before the (possibly long) sampling starts; then the
  * weights are read and checked. */
+static void add_outputs(const job *j, cli_files *outs)
+{
+    cli_files_add(outs, "--out", j->o.out);
+    cli_files_add(outs, "--traj", j->o.traj);
+    cli_files_add(outs, "--raw-out", j->o.raw_out);
+    cli_files_add(outs, "--f32-out", j->o.f32_out);
+}
+
 static int open_weights(job *j)
 {
     cli_files outs = {0}, ins = {0};
     if (cli_find_input(j->o.weights, j->weights_path, sizeof j->weights_path, &j->o.weights))
         return 1;
-    cli_files_add(&outs, "--out", j->o.out);
-    cli_files_add(&outs, "--traj", j->o.traj);
-    cli_files_add(&outs, "--raw-out", j->o.raw_out);
-    cli_files_add(&outs, "--f32-out", j->o.f32_out);
+    add_outputs(j, &outs);
     cli_files_add(&ins, "WEIGHTS", j->o.weights);
+    cli_files_add(&ins, "--vae", j->o.vae);
     if (cli_check_outputs(&outs, &ins))
         return 1;
     if (cli_load_weights(j->o.weights, &j->w, NULL, &j->wmem))
         return 1;
-    if (cli_check_weights(j->o.weights, &j->w, FM_MODE_SAMPLE, j->o.raw)) {
-        cli_mem_free(&j->wmem);
-        return 1;
-    }
-    return 0;
+    if (fm_vae_is(&j->w.cfg))
+        return cli_error("%s is an autoencoder: use fmrt decode (its latents) or train a flow "
+                         "model on it (fmrt train --vae)",
+                         j->o.weights);
+    return cli_check_weights(j->o.weights, &j->w, FM_MODE_SAMPLE, j->o.raw);
+}
+
+/* A latent model's autoencoder, read and checked against the CRC the model records;
+ * the outputs checked against the file found too. */
+static int open_vae(job *j)
+{
+    cli_files outs = {0}, ins = {0};
+    int r = cli_model_vae(j->o.weights, &j->w, j->o.vae, &j->vae);
+    if (r <= 0)
+        return -r;
+    j->latent = 1;
+    add_outputs(j, &outs);
+    cli_files_add(&ins, "the autoencoder", j->vae.path);
+    return cli_check_outputs(&outs, &ins);
 }
 
 /* A conditional model without --class/--classes (or with --classes all): a row of
@@ -345,8 +377,8 @@ static int size_job(job *j)
                          o->weights);
     j->cfg = j->w.cfg;
     j->N = (int)o->n;
-    j->C = j->cfg.in_channels;
-    j->H = j->cfg.image;
+    j->C = j->latent ? j->vae.w.cfg.in_channels : j->cfg.in_channels;
+    j->H = j->latent ? j->vae.w.cfg.image : j->cfg.image;
     j->K = j->cfg.num_classes;
     /* The config is the file's: every size below is checked (a validated config
      * keeps frame under 2^28, but N frames, the arena and the trajectory are
@@ -371,20 +403,30 @@ static int size_job(job *j)
 }
 
 /* The backend, sized by the plan plus the u8 output tensor this command allocates
- * beside the planned ones, and the model on it. */
+ * beside the planned ones (a latent model: plus its autoencoder's plan and the f32
+ * images it decodes into), and the model (and autoencoder) on it. */
 static int open_model(job *j)
 {
-    return cli_open_sampler(j->o.weights, &j->wmem, &j->w, j->o.backend, j->N, j->o.raw,
-                            j->images_bytes, &j->s);
+    size_t extra = j->images_bytes, vae_bytes = 0;
+    if (j->latent && (cli_vae_arena_bytes(&j->vae, j->N, &vae_bytes) ||
+                      !fm_mul_add_size(j->images_bytes, 5, vae_bytes, &extra)))
+        return cli_error("%s: the autoencoder's arena does not fit", j->vae.path);
+    int rc = cli_open_sampler(j->o.weights, &j->wmem, &j->w, j->o.backend, j->N, j->o.raw, extra,
+                              &j->s);
+    return rc || !j->latent ? rc : cli_vae_attach(&j->vae, &j->s.be, j->N);
 }
 
-/* x (noise of --seed, stream 0), y (the labels cycling through the list) and q. */
+/* x (noise of --seed, stream 0), y (the labels cycling through the list), q and a
+ * latent model's img. */
 static fm_status init_tensors(job *j)
 {
-    j->x = fm_tensor_4d(FM_F32, j->N, j->C, j->H, j->H);
+    j->x = fm_tensor_4d(FM_F32, j->N, j->cfg.in_channels, j->cfg.image, j->cfg.image);
     j->y = fm_tensor_1d(FM_I32, j->N);
     j->q = fm_tensor_4d(FM_U8, j->N, j->C, j->H, j->H);
+    j->img = fm_tensor_4d(FM_F32, j->N, j->C, j->H, j->H);
     fm_status s = fm_tensor_alloc(&j->s.be, &j->x);
+    if (s == FM_OK && j->latent)
+        s = fm_tensor_alloc(&j->s.be, &j->img);
     if (s == FM_OK)
         s = fm_tensor_alloc(&j->s.be, &j->y);
     if (s == FM_OK)
@@ -409,6 +451,8 @@ static int alloc_outputs(job *j, fm_status *s)
         return cli_error("cannot allocate the --f32-out buffer");
     if (j->o.traj) {
         j->tr.be = &j->s.be;
+        j->tr.vae = j->latent ? &j->vae : NULL;
+        j->tr.img = j->img;
         j->tr.q = j->q;
         j->tr.frame = j->images_bytes;
         j->tr.host = malloc(j->traj_bytes);
@@ -441,20 +485,21 @@ static int draw(job *j)
                              .user = &j->tr};
         s = fm_sample(j->s.m, &j->s.m->flat, &j->x, o->nlabels ? &j->y : NULL, &so);
     }
-    if (s == FM_OK) {
-        fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {j->q, j->x}};
-        s = fm_run(&j->s.be, &qc);
-    }
+    if (s == FM_OK)
+        s = cli_latent_pixels(&j->s.be, j->latent ? &j->vae : NULL, &j->x, &j->img, &j->q);
     if (s == FM_OK)
         s = fm_download(&j->s.be, j->out, &j->q);
     if (s == FM_OK && j->out_f32)
-        s = fm_download(&j->s.be, j->out_f32, &j->x);
+        s = fm_download(&j->s.be, j->out_f32, j->latent ? &j->img : &j->x);
     if (s != FM_OK)
         return cli_error("sampling: %s", j->s.be.err);
     double el = cli_now() - t0;
     fprintf(stderr, "sampled %d images x %lld %s steps%s in %.2f s (%s weights, backend %s)\n",
             j->N, o->steps, o->sampler, o->nlabels ? " with guidance" : "", el,
             o->raw ? "raw" : "EMA", fm_backend_name(&j->s.be));
+    if (j->latent)
+        fprintf(stderr, "decoded %dx%dx%d latents to %dx%dx%d images with %s\n",
+                j->cfg.in_channels, j->cfg.image, j->cfg.image, j->C, j->H, j->H, j->vae.path);
     return 0;
 }
 
@@ -502,6 +547,7 @@ static int write_outputs(job *j)
 
 static int close_job(job *j, int rc)
 {
+    cli_vae_close(&j->vae);
     cli_close_sampler(&j->s);
     free(j->out);
     free(j->out_f32);
@@ -523,9 +569,8 @@ int cmd_sample(int argc, char **argv)
         return rc;
     signal(SIGXFSZ, SIG_IGN);
 
-    if (open_weights(&j))
-        return 1;
-    if ((rc = size_job(&j)) == 0 && (rc = open_model(&j)) == 0 && (rc = draw(&j)) == 0)
+    if ((rc = open_weights(&j)) == 0 && (rc = open_vae(&j)) == 0 && (rc = size_job(&j)) == 0 &&
+        (rc = open_model(&j)) == 0 && (rc = draw(&j)) == 0)
         rc = write_outputs(&j);
     return close_job(&j, rc);
 }
