@@ -5,6 +5,8 @@
 typedef struct cli_eval_opts {
     const char *samples, *ref, *labels, *classifier, *backend, *sampler, *classes, *save_stats,
         *samples_out, *classes_out;
+    const char *vae;  /* --vae: a latent model's autoencoder (default: the one it records) */
+    const char *data; /* --data: the images an autoencoder (SAMPLES) reconstructs */
     long long n, steps, seed, batch, cls;
     double cfg;
     int have_n, have_cls, have_cfg, raw, sanity, json;

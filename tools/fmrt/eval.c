@@ -21,7 +21,12 @@
  * What the numbers mean depends on the classifier knowing the images' data set:
  * a model of another shape or class count than the classifier's is refused; a model,
  * reference or statistics file whose recorded data (or class names) differ from the
- * classifier's gets one warning line naming both. */
+ * classifier's gets one warning line naming both.
+ *
+ * Latent flow matching (docs/spec/vae.md): a latent model's samples are decoded by its
+ * autoencoder before they are measured; an autoencoder as SAMPLES is measured by its
+ * reconstructions of --data's test images: their PSNR, and the rows above with the
+ * originals and unseen real images as the floors. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +47,7 @@
 #include "cli_eval.h"
 #include "cli_info.h"
 #include "cli_mem.h"
+#include "cli_vaecmd.h"
 #include "commands.h"
 #include "fid.h"
 #include "flow.h"
@@ -72,7 +78,13 @@ static void usage(void)
            "Files are read once from their start: a FIFO or <(...) works for images.\n"
            "FID needs more than 128 images on each side (its 128x128 covariances; 1000+\n"
            "for a stable number): with fewer, a warning line says so and FID is a rough sign.\n"
-           "--labels must hold as many labels as the images file holds images.\n\n"
+           "--labels must hold as many labels as the images file holds images.\n"
+           "A latent model (fmrt train --vae) is decoded by its autoencoder (the one it\n"
+           "recorded, or --vae). An autoencoder (fmrt train-vae) as SAMPLES reconstructs\n"
+           "the first N images of --data (its test split, else train; also the default\n"
+           "reference): a row for the reconstructions with their PSNR (dB, over the u8\n"
+           "pixels as sample quantises them, scaled to [0, 1], the MSE of all N images),\n"
+           "one for the originals and one for N unseen training images (the floors).\n\n"
            "  --ref PATH         reference: a data set (its test split, else train), IDX, raw\n"
            "                     images or a statistics file (default: the classifier's\n"
            "                     recorded data; for the shipped one " DEFAULT_REF ",\n"
@@ -96,8 +108,11 @@ static void usage(void)
            "                     (default 0..K-1); --class K: all of class K\n"
            "  --cfg W            guidance scale (default 2.0; 1 = conditional only)\n"
            "  --raw              the raw weights instead of the EMA\n"
+           "  --vae F            a latent model's autoencoder, instead of the recorded one\n"
            "  --batch B          images per sampling batch (default 250)\n"
            "  --samples-out F    the sampled N x C x S x S u8 pixels, no header\n"
+           "autoencoder (SAMPLES an autoencoder's weights file):\n"
+           "  --data PATH        the data set to reconstruct (required)\n"
            "output:\n"
            "  --classes-out F    the classifier's class of each image of SAMPLES, one u8\n"
            "                     each, no header (to compare two runs image by image)\n");
@@ -113,6 +128,12 @@ typedef struct imageset {
     const char *split; /* a data set's split read ("test", "train"); NULL: a file */
     int classes;       /* a data set's class count (0: a file, or unlabelled) */
 } imageset;
+
+/* A batch of sampling on the sampler's backend: the state x (a latent model's: its
+ * latents), img the state decoded (a latent model's only), q its pixels, y labels. */
+typedef struct batch_t {
+    fm_tensor x, img, q, y;
+} batch_t;
 
 /* What a run holds; every field starts zeroed. */
 typedef struct ev {
@@ -138,6 +159,12 @@ typedef struct ev {
     int have_ref_stats;
     int list[CLI_MAX_LIST], nlist; /* --classes */
     double sample_seconds;         /* 0: SAMPLES was not sampled here */
+    /* An autoencoder as SAMPLES (recon = 1): the originals it reconstructed, the
+     * reconstructions' PSNR and what their row is called. */
+    int recon;
+    imageset orig;
+    double psnr;
+    char what[512];
 } ev;
 
 /* What the classifier says about one set. */
@@ -146,6 +173,7 @@ typedef struct metrics {
     int64_t asked[FM_CLS_MAX_CLASSES], right[FM_CLS_MAX_CLASSES]; /* per label */
     uint8_t *top;         /* [n]: each image's class, or NULL (not kept) */
     double conf, kl, fid; /* fid NAN when not computed */
+    double psnr;          /* an autoencoder's reconstructions only; else NAN */
     cli_stats stats;
 } metrics;
 
@@ -165,6 +193,8 @@ static int take(eval_opts *o, int argc, char **argv, int *i)
     else if (strcmp(a, "--save-stats") == 0) str = &o->save_stats;
     else if (strcmp(a, "--samples-out") == 0) str = &o->samples_out;
     else if (strcmp(a, "--classes-out") == 0) str = &o->classes_out;
+    else if (strcmp(a, "--vae") == 0) str = &o->vae;
+    else if (strcmp(a, "--data") == 0) str = &o->data;
     else if (strcmp(a, "--n") == 0) num = &o->n, o->have_n = 1, hi = 1ll << 30;
     else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
     else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
@@ -191,9 +221,9 @@ static int check_args(const eval_opts *o)
         return cli_usage_error(CMD, "SAMPLES missing (a weights, IDX or raw file, or a folder)");
     if (o->samples && o->sanity)
         return cli_usage_error(CMD, "--sanity measures the --ref images: give no SAMPLES");
-    if (o->sanity && (!o->ref || o->save_stats || o->labels || o->classes_out))
+    if (o->sanity && (!o->ref || o->save_stats || o->labels || o->classes_out || o->data))
         return cli_usage_error(CMD, "--sanity needs --ref IMAGES and takes no --save-stats, "
-                                    "--labels or --classes-out");
+                                    "--labels, --classes-out or --data");
     if (strcmp(o->sampler, "euler") != 0 && strcmp(o->sampler, "heun") != 0)
         return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
     if (o->have_cls && o->classes)
@@ -529,24 +559,52 @@ static int sampling_labels(ev *e, int K)
     return 0;
 }
 
-/* One batch of nb images (noise of stream b) into px. */
-static fm_status sample_batch(cli_sampler *sm, const fm_tensor *x, const fm_tensor *y,
-                              const fm_tensor *q, const fm_sample_opts *so, uint64_t seed,
-                              uint32_t b, uint8_t *px)
+/* One batch (noise of stream b) into px; v: a latent model's autoencoder. */
+static fm_status sample_batch(cli_sampler *sm, cli_vae *v, const batch_t *t,
+                              const fm_sample_opts *so, uint64_t seed, uint32_t b, uint8_t *px)
 {
-    fm_status s = fm_noise(&sm->be, x, seed, b);
+    fm_status s = fm_noise(&sm->be, &t->x, seed, b);
     if (s == FM_OK)
-        s = fm_sample(sm->m, &sm->m->flat, x, y->ndim ? y : NULL, so);
-    fm_call qc = {.op = FM_OP_QUANTIZE_U8, .t = {*q, *x}};
+        s = fm_sample(sm->m, &sm->m->flat, &t->x, t->y.ndim ? &t->y : NULL, so);
     if (s == FM_OK)
-        s = fm_run(&sm->be, &qc);
-    return s == FM_OK ? fm_download(&sm->be, px, q) : s;
+        s = cli_latent_pixels(&sm->be, v, &t->x, &t->img, &t->q);
+    return s == FM_OK ? fm_download(&sm->be, px, &t->q) : s;
 }
 
-/* The batches of the run on an opened sampler. */
-static int sample_all(ev *e, cli_sampler *sm, int B, int K)
+/* The batch tensors of B images: x of the model's config mc, the rest of the
+ * classifier's image shape; img for a latent model, y for a conditional one. */
+static fm_status batch_alloc(const ev *e, fm_backend *be, const fm_config *mc, int latent, int B,
+                             batch_t *t)
+{
+    t->x = fm_tensor_4d(FM_F32, B, mc->in_channels, mc->image, mc->image);
+    t->img = fm_tensor_4d(FM_F32, B, e->C, e->S, e->S);
+    t->q = fm_tensor_4d(FM_U8, B, e->C, e->S, e->S);
+    t->y = fm_tensor_1d(FM_I32, B);
+    fm_status s = fm_tensor_alloc(be, &t->x);
+    if (s == FM_OK)
+        s = fm_tensor_alloc(be, &t->q);
+    if (s == FM_OK && latent)
+        s = fm_tensor_alloc(be, &t->img);
+    if (s == FM_OK && mc->num_classes > 0)
+        s = fm_tensor_alloc(be, &t->y);
+    return s;
+}
+
+/* The first n images of each of t's tensors (a conditional model's y; else none). */
+static batch_t batch_slice(const batch_t *t, int n, int K)
+{
+    return (batch_t){.x = fm_tensor_slice(t->x, 0, n),
+                     .img = t->img.ndim ? fm_tensor_slice(t->img, 0, n) : t->img,
+                     .q = fm_tensor_slice(t->q, 0, n),
+                     .y = K > 0 ? fm_tensor_slice(t->y, 0, n) : (fm_tensor){0}};
+}
+
+/* The batches of the run on an opened sampler of the model config mc (v: a latent
+ * model's autoencoder, attached to it; else NULL). */
+static int sample_all(ev *e, cli_sampler *sm, cli_vae *v, const fm_config *mc, int B)
 {
     const eval_opts *o = &e->o;
+    const int K = mc->num_classes;
     imageset *d = &e->samples;
     sampling st = {.o = o, .n = d->n, .tty = isatty(2), .t0 = cli_now()};
     fm_sample_opts so = {.steps = (int)o->steps,
@@ -555,24 +613,17 @@ static int sample_all(ev *e, cli_sampler *sm, int B, int K)
                          .cfg_scale = (float)o->cfg,
                          .on_step = on_step,
                          .user = &st};
-    fm_tensor x = fm_tensor_4d(FM_F32, B, e->C, e->S, e->S);
-    fm_tensor q = fm_tensor_4d(FM_U8, B, e->C, e->S, e->S);
-    fm_tensor y = fm_tensor_1d(FM_I32, B);
-    fm_status s = fm_tensor_alloc(&sm->be, &x);
-    if (s == FM_OK)
-        s = fm_tensor_alloc(&sm->be, &q);
-    if (s == FM_OK && K > 0)
-        s = fm_tensor_alloc(&sm->be, &y);
+    batch_t t;
+    fm_status s = batch_alloc(e, &sm->be, mc, v != NULL, B, &t);
     for (uint32_t b = 0; s == FM_OK && st.done < d->n; b++, st.done += st.batch_n) {
         st.batch_n = (int)(d->n - st.done < B ? d->n - st.done : B);
-        fm_tensor xb = fm_tensor_slice(x, 0, st.batch_n), qb = fm_tensor_slice(q, 0, st.batch_n);
-        fm_tensor yb = K > 0 ? fm_tensor_slice(y, 0, st.batch_n) : (fm_tensor){0};
+        const batch_t tb = batch_slice(&t, st.batch_n, K);
         for (int i = 0; K > 0 && i < st.batch_n; i++)
             d->labels[st.done + i] = e->list[(st.done + i) % e->nlist];
         if (K > 0)
-            s = fm_upload(&sm->be, &yb, d->labels + st.done);
+            s = fm_upload(&sm->be, &tb.y, d->labels + st.done);
         if (s == FM_OK)
-            s = sample_batch(sm, &xb, &yb, &qb, &so, (uint64_t)o->seed, b,
+            s = sample_batch(sm, v, &tb, &so, (uint64_t)o->seed, b,
                              d->px + (size_t)st.done * e->frame);
     }
     if (st.tty)
@@ -580,9 +631,9 @@ static int sample_all(ev *e, cli_sampler *sm, int B, int K)
     if (s != FM_OK)
         return cli_error("sampling: %s", sm->be.err);
     e->sample_seconds = cli_now() - st.t0;
-    fprintf(stderr, "sampled %lld images x %lld %s steps%s in %.1f s (backend %s)\n",
+    fprintf(stderr, "sampled %lld images x %lld %s steps%s in %.1f s (backend %s%s%s)\n",
             (long long)d->n, o->steps, o->sampler, K > 0 ? " with guidance" : "", e->sample_seconds,
-            fm_backend_name(&sm->be));
+            fm_backend_name(&sm->be), v ? "; latents decoded by " : "", v ? v->path : "");
     return 0;
 }
 
@@ -706,16 +757,26 @@ static void warn_ref(const ev *e)
                   e->ref_path, e->ref.classes, e->cls_path, e->K);
 }
 
-/* A model the classifier can measure: its images of the classifier's shape, and a
- * conditional one's classes the classifier's (label accuracy compares them). */
-static int check_model(const ev *e, const fm_weights *w)
+/* Images of c's shape (in_channels x image x image) are the classifier's: `verb` says
+ * what SAMPLES does with them ("makes", "reconstructs"). */
+static int check_shape(const ev *e, const fm_config *c, const char *verb)
+{
+    if (c->in_channels != e->C || c->image != e->S)
+        return cli_error("%s %s %dx%dx%d images; the classifier %s measures %dx%dx%d (train "
+                         "one on the model's data: fmrt train-classifier, then --classifier FILE)",
+                         e->o.samples, verb, c->in_channels, c->image, c->image, e->cls_path, e->C,
+                         e->S, e->S);
+    return 0;
+}
+
+/* A model the classifier can measure: its images (img: of a latent model, its
+ * autoencoder's) of the classifier's shape, and a conditional one's classes the
+ * classifier's (label accuracy compares them). */
+static int check_model(const ev *e, const fm_weights *w, const fm_config *img)
 {
     const fm_config *c = &w->cfg;
-    if (c->in_channels != e->C || c->image != e->S)
-        return cli_error("%s makes %dx%dx%d images; the classifier %s measures %dx%dx%d (train "
-                         "one on the model's data: fmrt train-classifier, then --classifier FILE)",
-                         e->o.samples, c->in_channels, c->image, c->image, e->cls_path, e->C, e->S,
-                         e->S);
+    if (check_shape(e, img, "makes"))
+        return 1;
     if (c->num_classes > 0 && c->num_classes != e->K)
         return cli_error("%s is conditional on %d classes, the classifier %s tells %d apart: its "
                          "label accuracy would compare two sets' classes (train one on the "
@@ -725,20 +786,63 @@ static int check_model(const ev *e, const fm_weights *w)
     return 0;
 }
 
-/* --n images from the weights file SAMPLES, in batches of --batch. */
+static int reconstruct(ev *e);
+
+/* Sampler arena beyond the plan: the batch tensors (B images of `frame` bytes: x, q
+ * and slack) and, for a latent model, the autoencoder's plan and its f32 images. */
+static int extra_bytes(const ev *e, cli_vae *v, int B, size_t *extra)
+{
+    size_t vb = 0;
+    *extra = (size_t)B * e->frame * 8;
+    if (v &&
+        (cli_vae_arena_bytes(v, B, &vb) || !fm_mul_add_size((size_t)B * e->frame, 4, vb, &vb) ||
+         !fm_add_size(*extra, vb, extra)))
+        return cli_error("%s: the autoencoder's arena does not fit", v->path);
+    return 0;
+}
+
+/* A flow model's file read and checked (*ae = 1 and nothing else done for an
+ * autoencoder: reconstruct measures it). *v: a latent model's autoencoder (read, CRC
+ * checked), else NULL. */
+static int open_flow(ev *e, fm_weights *w, cli_mem *wmem, cli_vae *vae, cli_vae **v, int *ae)
+{
+    const eval_opts *o = &e->o;
+    *v = NULL;
+    if (cli_load_weights(o->samples, w, NULL, wmem))
+        return 1;
+    if ((*ae = fm_vae_is(&w->cfg)) != 0)
+        return 0;
+    if (o->data)
+        return cli_usage_error(CMD,
+                               "--data is for an autoencoder (the images it reconstructs); "
+                               "%s is a flow model",
+                               o->samples);
+    int r = cli_check_weights(o->samples, w, FM_MODE_SAMPLE, o->raw)
+                ? -1
+                : cli_model_vae(o->samples, w, o->vae, vae);
+    *v = r == 1 ? vae : NULL;
+    return r < 0;
+}
+
+/* --n images from the weights file SAMPLES, in batches of --batch (a latent model's
+ * decoded by its autoencoder). */
 static int sample_images(ev *e)
 {
     const eval_opts *o = &e->o;
     fm_weights w;
     cli_mem wmem = {0};
     cli_sampler sm = {0};
-    if (cli_load_weights(o->samples, &w, NULL, &wmem) ||
-        cli_check_weights(o->samples, &w, FM_MODE_SAMPLE, o->raw)) {
+    cli_vae vae = {0}, *v;
+    int ae = 0, rc = open_flow(e, &w, &wmem, &vae, &v, &ae);
+    if (rc || ae) {
         cli_mem_free(&wmem);
-        return 1;
+        cli_vae_close(&vae);
+        return rc ? rc : reconstruct(e);
     }
     const int K = w.cfg.num_classes, B = (int)(o->batch < o->n ? o->batch : o->n);
-    int rc = check_model(e, &w);
+    const fm_config mc = w.cfg;
+    size_t extra = 0;
+    rc = check_model(e, &w, v ? &v->w.cfg : &w.cfg);
     if (rc == 0)
         rc = sampling_labels(e, K);
     e->samples.n = o->n;
@@ -747,12 +851,132 @@ static int sample_images(ev *e)
     if (rc == 0 && (!e->samples.px || (K > 0 && !e->samples.labels)))
         rc = cli_error("cannot allocate %lld images", o->n);
     if (rc == 0)
-        rc = cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw,
-                              (size_t)B * e->frame * 8, &sm);
+        rc = extra_bytes(e, v, B, &extra);
     if (rc == 0)
-        rc = sample_all(e, &sm, B, K);
+        rc = cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw, extra, &sm);
+    if (rc == 0 && v)
+        rc = cli_vae_attach(v, &sm.be, B);
+    if (rc == 0)
+        rc = sample_all(e, &sm, v, &mc, B);
+    cli_vae_close(&vae);
     cli_close_sampler(&sm);
     cli_mem_free(&wmem);
+    return rc;
+}
+
+/* ---- an autoencoder's reconstructions ---------------------------------------------- */
+
+/* d's first n images and labels into a fresh copy (the reconstructions start as it). */
+static int copy_set(const ev *e, const imageset *d, imageset *c)
+{
+    *c = (imageset){.n = d->n, .total = d->total, .split = d->split, .classes = d->classes};
+    c->px = malloc((size_t)d->n * e->frame + 1);
+    c->labels = d->labels ? malloc(sizeof(int32_t) * (size_t)(d->n + 1)) : NULL;
+    if (!c->px || (d->labels && !c->labels))
+        return cli_error("cannot allocate %lld images", (long long)d->n);
+    memcpy(c->px, d->px, (size_t)d->n * e->frame);
+    if (c->labels)
+        memcpy(c->labels, d->labels, sizeof(int32_t) * (size_t)d->n);
+    return 0;
+}
+
+/* PSNR in dB of n u8 images against their originals, pixels scaled to [0, 1]: one
+ * MSE over every pixel of the set (inf when they are equal). */
+static double psnr_u8(const uint8_t *a, const uint8_t *b, size_t count)
+{
+    double se = 0;
+    for (size_t i = 0; i < count; i++) {
+        const double d = ((double)a[i] - (double)b[i]) / 255.0;
+        se += d * d;
+    }
+    return se > 0 ? 10.0 * log10((double)count / se) : INFINITY;
+}
+
+/* A backend for the autoencoder at batch B and the batch tensors (those of a latent
+ * model's sampling, x the images, plus the latents z), the model attached. */
+static int recon_open(const ev *e, cli_vae *v, int B, fm_tensor *z, fm_backend *be, cli_mem *mem,
+                      int *open)
+{
+    size_t bytes, extra;
+    if (cli_vae_arena_bytes(v, B, &bytes) || extra_bytes(e, NULL, B, &extra) ||
+        !fm_add_size(bytes, extra, &bytes) || !fm_add_size(bytes, fm_tensor_bytes(z), &bytes) ||
+        !fm_add_size(bytes, 64 << 10, &bytes))
+        return cli_error("%s: the autoencoder's arena does not fit", v->path);
+    if (cli_open_backend(be, e->o.backend ? e->o.backend : "auto", bytes, mem))
+        return 1;
+    *open = 1;
+    return cli_vae_attach(v, be, B);
+}
+
+/* Encode and decode e->samples (a copy of the originals) in place, batch after batch,
+ * on a backend of its own (as a sampler's). */
+static int recon_all(ev *e, cli_vae *v, int B, fm_backend *be, cli_mem *mem, int *open)
+{
+    imageset *d = &e->samples;
+    int64_t zs[4];
+    fm_vae_latent_shape(&v->w.cfg, B, zs);
+    const fm_config mc = {.in_channels = e->C, .image = e->S};
+    fm_tensor z = fm_tensor_desc(FM_F32, 4, zs);
+    float *xf = malloc(sizeof(float) * (size_t)B * e->frame);
+    batch_t t;
+    if (!xf)
+        return cli_error("cannot allocate a batch of %d images", B);
+    int rc = recon_open(e, v, B, &z, be, mem, open);
+    if (rc == 0 && (batch_alloc(e, be, &mc, 1, B, &t) != FM_OK || fm_tensor_alloc(be, &z) != FM_OK))
+        rc = cli_error("reconstruction: %s", be->err);
+    for (int64_t at = 0; rc == 0 && at < d->n; at += B) {
+        const int n = (int)(d->n - at < B ? d->n - at : B);
+        const batch_t tb = batch_slice(&t, n, 0);
+        const fm_tensor zb = fm_tensor_slice(z, 0, n);
+        uint8_t *px = d->px + (size_t)at * e->frame;
+        cli_pixels(xf, px, (size_t)n * e->frame);
+        if (fm_upload(be, &tb.x, xf) != FM_OK || cli_vae_encode(v, &tb.x, &zb) ||
+            cli_latent_pixels(be, v, &zb, &tb.img, &tb.q) != FM_OK ||
+            fm_download(be, px, &tb.q) != FM_OK)
+            rc = cli_error("reconstruction: %s", be->err);
+    }
+    free(xf);
+    return rc;
+}
+
+/* An autoencoder as SAMPLES: the first --n images of --data (its test split, else
+ * train: as the reference is chosen) encoded to their latent means and decoded, as
+ * a latent model's samples are; e->orig keeps the originals, e->psnr their PSNR. */
+static int reconstruct(ev *e)
+{
+    const eval_opts *o = &e->o;
+    cli_vae v = {0};
+    fm_backend be;
+    cli_mem mem = {0};
+    int open = 0;
+    if (!o->data)
+        return cli_error("%s is an autoencoder: give --data DIR, the images it reconstructs",
+                         o->samples);
+    if (o->classes || o->have_cls || o->have_cfg || o->raw || o->vae)
+        return cli_usage_error(CMD,
+                               "--class/--classes/--cfg/--raw/--vae are for a flow model; "
+                               "%s is an autoencoder",
+                               o->samples);
+    const int B = (int)(o->batch < o->n ? o->batch : o->n);
+    double t0 = cli_now();
+    int rc = cli_vae_read(o->samples, &v) || check_shape(e, &v.w.cfg, "reconstructs") ||
+             load_set(e, o->data, NULL, o->n, &e->orig) || copy_set(e, &e->orig, &e->samples) ||
+             recon_all(e, &v, B, &be, &mem, &open);
+    if (rc == 0) {
+        e->recon = 1;
+        e->psnr = psnr_u8(e->orig.px, e->samples.px, (size_t)e->orig.n * e->frame);
+        snprintf(e->what, sizeof e->what, "reconstructions of the first %lld %s images of %s by %s",
+                 (long long)e->orig.n, e->orig.split, o->data, o->samples);
+        fprintf(stderr, "reconstructed %lld images in %.1f s (backend %s, latent scale %.9g)\n",
+                (long long)e->orig.n, cli_now() - t0, fm_backend_name(&be), (double)v.scale);
+    }
+    if (rc == 0 && o->have_n && o->n > e->orig.n)
+        cli_error("note: --n %lld, but %s holds %lld %s images: reconstructing those", o->n,
+                  o->data, (long long)e->orig.n, e->orig.split);
+    cli_vae_close(&v);
+    if (open)
+        fm_backend_close(&be);
+    cli_mem_free(&mem);
     return rc;
 }
 
@@ -918,7 +1142,7 @@ static int classify(ev *e, const imageset *d, float *feat, metrics *m)
  * top[n] when not NULL). */
 static int measure_top(ev *e, const imageset *d, metrics *m, uint8_t *top)
 {
-    *m = (metrics){.fid = NAN, .top = top};
+    *m = (metrics){.fid = NAN, .psnr = NAN, .top = top};
     float *feat = malloc(sizeof(float) * DIM * (size_t)d->n);
     if (!feat)
         return cli_error("cannot allocate the features of %lld images", (long long)d->n);
@@ -965,12 +1189,13 @@ static const char *default_ref(ev *e)
     return cli_shipped_path(DEFAULT_REF, e->ref_path, sizeof e->ref_path);
 }
 
-/* --ref (or the default above): a statistics file is read now; images are read now
- * (a data set's test split, else its training one) and measured once the classifier
- * is open. No reference is an error unless only --save-stats was asked for. */
+/* --ref (or --data, the images an autoencoder reconstructs, or the default above): a
+ * statistics file is read now; images are read now (a data set's test split, else its
+ * training one) and measured once the classifier is open. No reference is an error
+ * unless only --save-stats was asked for. */
 static int read_ref(ev *e)
 {
-    const char *p = e->o.ref;
+    const char *p = e->o.ref ? e->o.ref : e->o.data;
     if (!p && !(p = default_ref(e))) {
         if (e->o.save_stats) {
             e->ref_path[0] = 0;
@@ -1022,6 +1247,8 @@ static void print_line(const ev *e, const metrics *m, const cli_stats *ref, cons
         snprintf(acc, sizeof acc, "%.2f%%", 100.0 * (double)m->correct / (double)m->labelled);
     printf("fid %s  acc %s  conf %.4f  kl %.4f  n %lld  ref %lld", fid, acc, m->conf, m->kl,
            (long long)m->n, (long long)(ref ? ref->n : 0));
+    if (!isnan(m->psnr))
+        printf("  psnr %.2f dB", m->psnr);
     if (e->sample_seconds > 0)
         printf("  sampling %.1f s", e->sample_seconds);
     printf("  (%s)\n", what);
@@ -1050,6 +1277,8 @@ static cJSON *json_of(const ev *e, const metrics *m, const cli_stats *ref, const
         cJSON_AddNumberToObject(j, "label_accuracy", (double)m->correct / (double)m->labelled);
     cJSON_AddNumberToObject(j, "confidence", m->conf);
     cJSON_AddNumberToObject(j, "class_kl", m->kl);
+    if (!isnan(m->psnr)) /* inf (identical images) prints as JSON null */
+        cJSON_AddNumberToObject(j, "psnr_db", m->psnr);
     cJSON *h = cJSON_AddArrayToObject(j, "class_histogram");
     for (int k = 0; k < e->K; k++)
         cJSON_AddItemToArray(h, cJSON_CreateNumber((double)m->hist[k]));
@@ -1251,10 +1480,11 @@ static int load_samples(ev *e)
         return 0;
     /* A FIFO or a pipe is not opened to sniff it: it is read once, as images. */
     if (cli_is_pipe(o->samples) || !is_weights(o->samples)) {
-        if (o->classes || o->have_cls || o->have_cfg || o->samples_out || o->raw)
+        if (o->classes || o->have_cls || o->have_cfg || o->samples_out || o->raw || o->vae ||
+            o->data)
             return cli_usage_error(CMD,
-                                   "--class/--classes/--cfg/--raw/--samples-out are for "
-                                   "a weights file; %s holds images",
+                                   "--class/--classes/--cfg/--raw/--samples-out/--vae/--data "
+                                   "are for a weights file; %s holds images",
                                    o->samples);
         if (load_images(e, o->samples, o->have_n ? o->n : INT64_MAX, &e->samples) ||
             labels_in_range(e, o->samples, &e->samples) ||
@@ -1288,7 +1518,10 @@ static void stats_record(const ev *e, cli_stats *st)
 {
     char abs[PATH_MAX];
     const char *cls = strrchr(e->cls_path, '/');
-    const char *kind = e->sample_seconds > 0 ? "model" : e->samples.split ? "data" : "images";
+    const char *kind = e->recon                ? "autoencoder"
+                       : e->sample_seconds > 0 ? "model"
+                       : e->samples.split      ? "data"
+                                               : "images";
     const char *path = realpath(e->o.samples, abs) ? abs : e->o.samples;
     int k = snprintf(st->info, sizeof st->info, "classifier=%s\n%s=%s", cls ? cls + 1 : e->cls_path,
                      kind, path);
@@ -1310,8 +1543,11 @@ static int evaluate(ev *e)
         fprintf(stderr, "wrote %s (%lld classes, u8)\n", e->o.classes_out,
                 (long long)e->samples.n);
     free(top);
+    if (rc == 0 && e->recon)
+        m.psnr = e->psnr;
     if (rc == 0)
-        rc = report(e, &m, e->have_ref_stats ? &e->ref_stats : NULL, e->o.samples);
+        rc = report(e, &m, e->have_ref_stats ? &e->ref_stats : NULL,
+                    e->recon ? e->what : e->o.samples);
     if (rc == 0 && e->o.save_stats) {
         stats_record(e, &m.stats);
         if ((rc = cli_stats_save(&m.stats, e->o.save_stats)) == 0)
@@ -1320,6 +1556,20 @@ static int evaluate(ev *e)
     }
     cli_stats_free(&m.stats);
     return rc;
+}
+
+/* An autoencoder's rows: its reconstructions (with their PSNR) as evaluate measures
+ * any SAMPLES, then the floors to read them against: the originals they were made
+ * from and, when the set has a training split, as many unseen real images. */
+static int evaluate_recon(ev *e)
+{
+    char what[512];
+    snprintf(what, sizeof what, "originals: the %lld %s images reconstructed", (long long)e->orig.n,
+             e->orig.split);
+    int rc = evaluate(e);
+    if (rc == 0)
+        rc = sanity_row(e, &e->orig, e->have_ref_stats ? &e->ref_stats : NULL, what);
+    return rc == 0 && e->have_ref_stats ? unseen(e, e->orig.n) : rc;
 }
 
 /* SAMPLES, --ref and --classifier by the rule of every command (cli_find_input): a
@@ -1342,6 +1592,8 @@ static int check_files(const eval_opts *o)
     cli_files_add(&outs, "--classes-out", o->classes_out);
     cli_files_add_data(&ins, "SAMPLES", o->samples);
     cli_files_add_data(&ins, "--ref", o->ref);
+    cli_files_add_data(&ins, "--data", o->data);
+    cli_files_add(&ins, "--vae", o->vae);
     cli_files_add(&ins, "--labels", o->labels);
     cli_files_add(&ins, "--classifier", o->classifier);
     return cli_check_outputs(&outs, &ins);
@@ -1361,13 +1613,16 @@ int cmd_eval(int argc, char **argv)
     /* The cheap inputs first: a bad classifier or reference fails before sampling. */
     rc = find_inputs(&e) || check_files(&e.o) || read_classifier(&e) || read_ref(&e) ||
          load_samples(&e) || open_classifier(&e) || ref_stats(&e) ||
-         (e.o.sanity ? sanity(&e) : evaluate(&e));
+         (e.o.sanity ? sanity(&e)
+          : e.recon  ? evaluate_recon(&e)
+                     : evaluate(&e));
     if (e.be_open)
         fm_backend_close(&e.be);
     cli_mem_free(&e.bemem);
     cli_mem_free(&e.cmem);
     images_free(&e.samples);
     images_free(&e.ref);
+    images_free(&e.orig);
     cli_stats_free(&e.ref_stats);
     free(e.xb);
     free(e.lb);
