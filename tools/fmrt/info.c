@@ -10,6 +10,7 @@
 #include "cli_backend.h"
 #include "cli_info.h"
 #include "cli_mem.h"
+#include "cli_vaecmd.h"
 #include "commands.h"
 
 #define CMD "info"
@@ -17,8 +18,8 @@
 /* Metadata values that carry IEEE float bits (see fm_ckpt_state). */
 static int float_key(const char *k)
 {
-    static const char *const keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay",
-                                       "ema_decay", "label_drop"};
+    static const char *const keys[] = {"lr",           "beta1",     "beta2",      "eps",
+                                       "weight_decay", "ema_decay", "label_drop", "latent_scale"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(k, keys[i]) == 0)
             return 1;
@@ -82,6 +83,8 @@ static void print_meta(const fm_weights *w)
             double d;
             memcpy(&d, &v, sizeof d);
             printf("  %-22s %g\n", key, d);
+        } else if (strcmp(key, "vae_crc") == 0) { /* a CRC reads as one: hex */
+            printf("  %-22s 0x%08llx\n", key, (unsigned long long)v);
         } else if (float_key(key)) {
             uint32_t u = (uint32_t)v;
             float f;
@@ -170,6 +173,38 @@ static void print_classifier(const fm_weights *w, const fm_config *c)
            (double)P * 4 / (1024.0 * 1024.0));
 }
 
+/* The line of the network: an autoencoder's shapes and latent scale, else a velocity
+ * model's conditioning (and, for a latent model, the autoencoder it needs). */
+static void print_model(const fm_weights *w, int np, int64_t P)
+{
+    fm_ckpt_state st;
+    char err[256], rec[4200];
+    const fm_config *c = &w->cfg;
+    const int have = fm_ckpt_state_read(w, &st, err, sizeof err) == FM_OK;
+    if (fm_vae_is(c)) {
+        int64_t z[4];
+        fm_vae_latent_shape(c, 1, z);
+        printf("model       autoencoder (fmrt train-vae): %dx%dx%d images <-> %lldx%lldx%lld "
+               "latents (f = %d), %d parameter tensors, %lld parameters (%.2f MiB)\n",
+               c->in_channels, c->image, c->image, (long long)z[1], (long long)z[2],
+               (long long)z[3], c->image / (int)z[2], np, (long long)P,
+               (double)P * 4 / (1024.0 * 1024.0));
+        if (have && st.latent_scale > 0)
+            printf("latent      scale k = %.9g (fmrt encode writes k mu; samples decode z / k)\n",
+                   (double)st.latent_scale);
+        else
+            printf("latent      no scale recorded (a checkpoint: train-vae measures it for the "
+                   "weights file)\n");
+        return;
+    }
+    printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
+           c->num_classes ? "conditional" : "unconditional", np, (long long)P,
+           (double)P * 4 / (1024.0 * 1024.0));
+    if (have && st.vae_crc)
+        printf("latent      latent model: needs autoencoder %s\n",
+               cli_vae_recorded(&st, rec, sizeof rec));
+}
+
 /* What the file is and records: kind, config, parameters, canonical weights, CRC,
  * metadata. */
 static void print_summary(const fm_weights *w, const char *path, size_t bytes)
@@ -198,9 +233,7 @@ static void print_summary(const fm_weights *w, const char *path, size_t bytes)
     if (cls) {
         print_classifier(w, &c);
     } else {
-        printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
-               w->cfg.num_classes ? "conditional" : "unconditional", np, (long long)P,
-               (double)P * 4 / (1024.0 * 1024.0));
+        print_model(w, np, P);
     }
     /* Without raw.* a file fmrt trained (it records the step) holds the EMA alone
      * (fmrt export keeps only it); the classifier has no EMA; a converted file holds
