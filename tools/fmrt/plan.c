@@ -1,12 +1,15 @@
 /* fmrt plan: the exact arena bytes fm_model_plan measures for training and
- * sampling, so a user can size a device before starting a run. */
+ * sampling, so a user can size a device before starting a run; with --vae, a latent
+ * model's whole pipeline (the flow model at the latent's shape and its autoencoder). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cli_config.h"
+#include "cli_latent.h"
 #include "cli_plan.h"
 #include "commands.h"
+#include "size.h"
 
 #define CMD "plan"
 
@@ -23,6 +26,46 @@ static void row(const char *mode, int batch, const fm_plan *p)
            p->live_bytes ? (double)p->total_bytes / (double)p->live_bytes : 0.0);
 }
 
+/* The flow config at the autoencoder's latent shape, validated again (a preset's
+ * levels may not divide the latent's side). */
+static int latent_config(const char *path, cli_vae *v, fm_config *cfg)
+{
+    char msg[256];
+    if (cli_vae_read(path, v))
+        return 1;
+    cli_vae_latent_config(v, cfg);
+    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("the latents of %s (%dx%dx%d) do not fit this config: %s", path,
+                         cfg->in_channels, cfg->image, cfg->image, msg);
+    printf("vae     %s: %dx%dx%d images <-> %dx%dx%d latents, scale %.9g\n", path,
+           v->w.cfg.in_channels, v->w.cfg.image, v->w.cfg.image, cfg->in_channels, cfg->image,
+           cfg->image, (double)v->scale);
+    return 0;
+}
+
+/* The autoencoder's rows at both batches and each pipeline's sum: flow + autoencoder
+ * on one backend, as train --vae and a latent model's sampling open it. */
+static int pipeline(const cli_vae *v, int batch, int sbatch, const fm_plan *tp, const fm_plan *sp)
+{
+    const double mib = 1024.0 * 1024.0;
+    fm_plan vt, vs;
+    size_t t, s;
+    if (cli_plan(&v->w.cfg, FM_MODE_SAMPLE, batch, &vt) ||
+        cli_plan(&v->w.cfg, FM_MODE_SAMPLE, sbatch, &vs))
+        return 1;
+    row("vae", batch, &vt);
+    if (sbatch != batch)
+        row("vae", sbatch, &vs);
+    if (!fm_add_size(tp->total_bytes, vt.total_bytes, &t) ||
+        !fm_add_size(sp->total_bytes, vs.total_bytes, &s))
+        return cli_error("the pipeline's arena does not fit in this address space");
+    printf("pipeline train  batch %-5d flow %zu + vae %zu = %zu bytes (%.2f MiB)\n", batch,
+           tp->total_bytes, vt.total_bytes, t, (double)t / mib);
+    printf("pipeline sample batch %-5d flow %zu + vae %zu = %zu bytes (%.2f MiB)\n", sbatch,
+           sp->total_bytes, vs.total_bytes, s, (double)s / mib);
+    return 0;
+}
+
 int parse_plan_args(int argc, char **argv, cli_plan_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -37,10 +80,15 @@ int parse_plan_args(int argc, char **argv, cli_plan_opts *o)
             continue;
         if (r > 0)
             return r;
-        if (strcmp(a, "--batch") != 0 && strcmp(a, "--sample-batch") != 0)
+        if (strcmp(a, "--batch") != 0 && strcmp(a, "--sample-batch") != 0 &&
+            strcmp(a, "--vae") != 0)
             return cli_usage_error(CMD, "unknown option '%s'", a);
         if (i + 1 >= argc)
             return cli_usage_error(CMD, "%s needs a value", a);
+        if (strcmp(a, "--vae") == 0) {
+            o->vae = argv[++i];
+            continue;
+        }
         if (cli_int(a, argv[++i], 1, 1024, strcmp(a, "--batch") == 0 ? &o->batch : &o->sbatch))
             return 2;
     }
@@ -61,15 +109,23 @@ int cmd_plan(int argc, char **argv)
                "running the real code on the plan backend. 'live' is the lower bound\n"
                "the same run measures: the most bytes alive at one time (parameters and\n"
                "state included), where a tensor is alive from the first to the last op\n"
-               "that touches it; arena/live is what the allocation order costs above it.\n");
+               "that touches it; arena/live is what the allocation order costs above it.\n"
+               "  --vae F   a latent model on the autoencoder F (fmrt train-vae): the flow\n"
+               "            model at F's latent shape (in_channels = Z, image = s), F's own\n"
+               "            arena (an encode and a decode of the batch) at each batch, and\n"
+               "            each pipeline's sum: what fmrt train --vae and fmrt sample of\n"
+               "            the latent model open (one backend holds both models)\n");
         return 0;
     }
     if (rc)
         return rc;
     const long long batch = o.batch, sbatch = o.sbatch;
     fm_config cfg;
-    if (cli_build_config(&o.cfg, &cfg))
+    cli_vae v = {0};
+    if (cli_build_config(&o.cfg, &cfg) || (o.vae && latent_config(o.vae, &v, &cfg))) {
+        cli_vae_close(&v);
         return 1;
+    }
     char line[320];
     fm_config_format(&cfg, line, sizeof line);
     printf("config  %s\n", line);
@@ -81,5 +137,7 @@ int cmd_plan(int argc, char **argv)
     row("sample", (int)sbatch, &sp);
     if (sbatch == batch)
         printf("sample/train arena ratio %.3f\n", (double)sp.total_bytes / (double)tp.total_bytes);
-    return 0;
+    rc = o.vae ? pipeline(&v, (int)batch, (int)sbatch, &tp, &sp) : 0;
+    cli_vae_close(&v);
+    return rc;
 }
