@@ -302,8 +302,8 @@ static fm_status plan_run(fm_model *m, fm_mode mode, const fm_tensor *x);
 
 /* docs/spec/vae.md's presets. */
 static const fm_preset presets[] = {
-    {"vae", {.in_channels = 1, .image = 28, .base_channels = 32, .levels = 3,
-             .channel_mult = {1, 2, 2}, .res_blocks = 1, .heads = 1, .groups = 8,
+    {"vae", {.in_channels = 1, .image = 28, .base_channels = 16, .levels = 3,
+             .channel_mult = {1, 2, 4}, .res_blocks = 1, .heads = 1, .groups = 8,
              .latent_channels = 4}},
     {"vae-cifar", {.in_channels = 3, .image = 32, .base_channels = 64, .levels = 3,
                    .channel_mult = {1, 2, 2}, .res_blocks = 1, .heads = 1, .groups = 8,
