@@ -60,7 +60,8 @@ enum { END, S_F, S_ONE_MINUS_F, S_TWICE_F_N, S_PER_SAMPLE, S_H, S_W, S_HW, S_DIM
     X(gated_add_fwd, "gated_add_fwd", DIM1(1), DIM2(1))                                            \
     X(transpose, "transpose", DIM1(1), DIM2(1))                                                    \
     X(unpatchify_fwd, "unpatchify_fwd", DIM1(0), H(0), W(0), PARAM_I(0))                           \
-    X(unpatchify_bwd, "unpatchify_bwd", DIM1(1), H(1), W(1), PARAM_I(0))
+    X(unpatchify_bwd, "unpatchify_bwd", DIM1(1), H(1), W(1), PARAM_I(0))                           \
+    X(reparam_bwd, "reparam_bwd", DIM1(2), HW(2), F(0))
 
 #define MAX_SCALARS 8
 

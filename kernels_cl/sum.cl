@@ -1,5 +1,6 @@
 /* SUM: out[0] = sum_i in_i;  backward: din_i = dout[0]. The same two passes serve
- * MSE's forward: with b, the terms are (in_i - b_i)^2 and the total is divided by n.
+ * MSE's forward: with b, the terms are (in_i - b_i)^2 and the total is divided by n;
+ * sum_final also closes REPARAM_FWD's KL, whose first pass is reparam.cl's.
  *
  * Forward in two passes: P work-groups each reduce a grid-strided share of in into
  * one partial (scratch), then one work-group reduces the P partials. Within a

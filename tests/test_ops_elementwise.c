@@ -1,6 +1,6 @@
 /* Reference kernels of the elementwise, reshaping, loss, optimiser and RNG ops:
- * silu, gelu, bias_add, add, upsample2x, concat, mse, fm_interp, axpby, sum, adamw, ema,
- * quantize_u8, rng.
+ * silu, gelu, bias_add, add, upsample2x, concat, mse, fm_interp, axpby, sum, reparam,
+ * adamw, ema, quantize_u8, rng.
  *
  * Each op gets (1) small forward cases whose expected values are worked out by hand
  * in the comments (including in-place calls where ops.h allows aliasing) and
@@ -699,6 +699,112 @@ Test(sum, gradcheck)
         .n_wrt = 1, .in_slot = {1}, .grad_slot = {0},
     };
     check_grad(be, &gc, "sum");
+}
+
+/* --------------------------------------------------------------- reparam */
+
+/* N = 1, Z = 1, 1x4: mu = {1, -2, 0.5, 3}, lv = {-35, -31, 25, 0} (two below -30, one
+ * above 20), eps = {1, 1, 1, 2}, dz = {1, 2, 3, 4}, dkl = 2, so k = dkl / N = 2.
+ * Forward with lv' = clamp(lv, -30, 20) = {-30, -30, 20, 0}:
+ *   z  = mu + e^(lv'/2) eps = {1 + e^-15, -2 + e^-15, 0.5 + e^10, 3 + 2}   (no eps: mu)
+ *   kl = 0.5 sum (mu^2 + e^lv' - 1 - lv') = 0.5 (14.25 + 2 (e^-30 + 29) + e^20 - 21)
+ * Backward: dmu = dz + k mu = {3, -2, 4, 10}; dlv is 0 where lv is outside [-30, 20]
+ * (the clamp's derivative), and at lv = 0: 0.5 (dz eps e^0 + k (e^0 - 1)) = 4. */
+Test(reparam, clamp_hand)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor mom = t4(be, 1, 2, 1, 4), dmom = t4(be, 1, 2, 1, 4), kl = t1(be, 1);
+    fm_tensor z = t4(be, 1, 1, 1, 4), eps = t4(be, 1, 1, 1, 4), dz = t4(be, 1, 1, 1, 4);
+    const float momv[8] = {1, -2, 0.5f, 3, -35, -31, 25, 0}, epsv[4] = {1, 1, 1, 2};
+    const float dzv[4] = {1, 2, 3, 4}, want_dmom[8] = {3, -2, 4, 10, 0, 0, 0, 4};
+    const float want_z[4] = {(float)(1 + exp(-15.0)), (float)(-2 + exp(-15.0)),
+                             (float)(0.5 + exp(10.0)), 5};
+    const float want_kl = (float)(0.5 * (14.25 + 2 * (exp(-30.0) + 29) + exp(20.0) - 21));
+    float got[8];
+    tu_set(be, &mom, momv);
+    tu_set(be, &eps, epsv);
+    tu_set(be, &dz, dzv);
+    tu_run(be, &(fm_call){.op = FM_OP_REPARAM_FWD, .t = {z, kl, mom, eps}});
+    tu_get(be, &z, got);
+    tu_expect_close(got, want_z, 4, 0, 1e-6, "reparam fwd z");
+    tu_get(be, &kl, got);
+    tu_expect_close(got, &want_kl, 1, 0, 1e-6, "reparam fwd kl");
+    tu_run(be, &(fm_call){.op = FM_OP_REPARAM_FWD, .t = {z, kl, mom, NONE}});
+    tu_get(be, &z, got);
+    tu_expect_close(got, momv, 4, 0, 0, "reparam fwd z without eps");
+    tu_get(be, &kl, got);
+    tu_expect_close(got, &want_kl, 1, 0, 1e-6, "reparam fwd kl without eps");
+
+    tu_run(be, &(fm_call){.op = FM_OP_REPARAM_BWD, .t = {dmom, dz, mom, eps}, .f = {2.0f}});
+    tu_get(be, &dmom, got);
+    tu_expect_close(got, want_dmom, 8, 0, 0, "reparam bwd");
+}
+
+/* L = sum_e z_e g_e + beta kl, from REPARAM_FWD's z and kl on the current mom (on the
+ * host, in double); zbuf receives z. */
+static double reparam_loss(fm_backend *be, const fm_call *fwd, const float *g, float beta,
+                           float *zbuf)
+{
+    float kl;
+    tu_run(be, fwd);
+    tu_get(be, &fwd->t[0], zbuf);
+    tu_get(be, &fwd->t[1], &kl);
+    double L = (double)beta * kl;
+    for (int64_t e = 0; e < fm_tensor_numel(&fwd->t[0]); e++)
+        L += (double)zbuf[e] * g[e];
+    return L;
+}
+
+/* REPARAM_BWD with dz = g and dkl = beta is dL/dmom for L above; dkl is a scalar (f0),
+ * so the check is by hand, as mse's. N = 3, Z = 2, 5x5, mom in [-1, 1]: kl ~ 6, whose
+ * float rounding (2.4e-7) over 2h = 0.04 is ~1e-5 against gradients of ~0.1; the
+ * central difference's truncation, h^2/6 times the ratio of third to first derivative
+ * (at most 1, for exp(lv)), is 7e-5. The means' and the log-variances' halves of dmom
+ * get a relative error each. */
+Test(reparam, gradcheck)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor mom = t4(be, 3, 4, 5, 5), dmom = t4(be, 3, 4, 5, 5), kl = t1(be, 1);
+    fm_tensor z = t4(be, 3, 2, 5, 5), eps = t4(be, 3, 2, 5, 5), g = t4(be, 3, 2, 5, 5);
+    const int64_t n = 3 * 4 * 25, zl = 2 * 25;
+    const float beta = 0.7f, h = 0.02f;
+    tu_rand(be, &mom, 111, -1.0f, 1.0f);
+    tu_rand(be, &eps, 112, -2.0f, 2.0f);
+    tu_rand(be, &g, 113, -1.0f, 1.0f);
+    const fm_call fwd = {.op = FM_OP_REPARAM_FWD, .t = {z, kl, mom, eps}};
+    tu_run(be, &(fm_call){.op = FM_OP_REPARAM_BWD, .t = {dmom, g, mom, eps}, .f = {beta}});
+
+    float *x = malloc((size_t)n * sizeof(float)), *d = malloc((size_t)n * sizeof(float));
+    float *gv = malloc((size_t)n / 2 * sizeof(float));
+    float *zbuf = malloc((size_t)n / 2 * sizeof(float));
+    cr_assert(x && d && gv && zbuf);
+    tu_get(be, &mom, x);
+    tu_get(be, &dmom, d);
+    tu_get(be, &g, gv);
+    double num2[2] = {0, 0}, err2[2] = {0, 0};
+    for (int64_t i = 0; i < n; i++) {
+        const float x0 = x[i], xp = x0 + h, xm = x0 - h;
+        x[i] = xp;
+        tu_set(be, &mom, x);
+        double lp = reparam_loss(be, &fwd, gv, beta, zbuf);
+        x[i] = xm;
+        tu_set(be, &mom, x);
+        double lm = reparam_loss(be, &fwd, gv, beta, zbuf);
+        x[i] = x0;
+        double gnum = (lp - lm) / ((double)xp - (double)xm);
+        int lv = i % (2 * zl) >= zl;
+        num2[lv] += gnum * gnum;
+        err2[lv] += ((double)d[i] - gnum) * ((double)d[i] - gnum);
+    }
+    for (int k = 0; k < 2; k++) {
+        double rel = sqrt(err2[k]) / fmax(sqrt(num2[k]), 1e-12);
+        printf("gradcheck reparam %s: rel %.3e (|g| %.3e)\n", k ? "lv" : "mu", rel, sqrt(num2[k]));
+        cr_assert(rel < GRAD_TOL, "reparam %s: gradcheck relative error %g", k ? "lv" : "mu", rel);
+    }
+    free(x);
+    free(d);
+    free(gv);
+    free(zbuf);
 }
 
 /* ----------------------------------------------------------------- adamw */

@@ -371,6 +371,28 @@ static const op_desc descs[] = {
     {OP(UNPATCHIFY_FWD), "2 C1 28x28 p4", {T4(2, 1, 28, 28), T3(2, 49, 16)}, {4}, .tol = TOL_E},
     {OP(UNPATCHIFY_BWD), "3 C3 6x9 p3", {T3(3, 6, 27), T4(3, 3, 6, 9)}, {3}, .tol = TOL_E},
     {OP(UNPATCHIFY_BWD), "2 C1 28x28 p2", {T3(2, 196, 4), T4(2, 1, 28, 28)}, {2}, .tol = TOL_E},
+
+    /* reparam: z, kl[1], mom[N,2Z,h,w], eps? / dmom, dz?, mom, eps?   f0 dkl. mom in
+     * [-3, 3], or [-36, 26] in the last case of each: a tenth of the log-variances
+     * below -30 and a tenth above 20 (clamped forward, zero gradient backward), KL
+     * terms up to 2.4e8. */
+    {OP(REPARAM_FWD), "3x4x7x7 Z2 +eps",
+     {T4(3, 2, 7, 7), T1(1), T4R(3, 4, 7, 7, -3.0f, 3.0f), T4(3, 2, 7, 7)}, .tol = TOL_R},
+    {OP(REPARAM_FWD), "2x8x8x8 Z4", {T4(2, 4, 8, 8), T1(1), T4R(2, 8, 8, 8, -3.0f, 3.0f), NONE},
+     .tol = TOL_R},
+    {OP(REPARAM_FWD), "2x8x8x8 Z4 +eps lv -36..26",
+     {T4(2, 4, 8, 8), T1(1), T4R(2, 8, 8, 8, -36.0f, 26.0f), T4(2, 4, 8, 8)}, .tol = TOL_R},
+    {OP(REPARAM_BWD), "3x4x7x7 Z2",
+     {T4(3, 4, 7, 7), T4(3, 2, 7, 7), T4R(3, 4, 7, 7, -3.0f, 3.0f), T4(3, 2, 7, 7)},
+     .f = {0.5f}, .tol = TOL_E},
+    {OP(REPARAM_BWD), "2x8x8x8 Z4 no dz/eps",
+     {T4(2, 8, 8, 8), NONE, T4R(2, 8, 8, 8, -3.0f, 3.0f), NONE}, .f = {0.25f}, .tol = TOL_E},
+    {OP(REPARAM_BWD), "2x8x8x8 Z4 no eps lv -36..26",
+     {T4(2, 8, 8, 8), T4(2, 4, 8, 8), T4R(2, 8, 8, 8, -36.0f, 26.0f), NONE}, .f = {1e-3f},
+     .tol = TOL_E},
+    {OP(REPARAM_BWD), "2x8x8x8 Z4 lv -36..26",
+     {T4(2, 8, 8, 8), T4(2, 4, 8, 8), T4R(2, 8, 8, 8, -36.0f, 26.0f), T4(2, 4, 8, 8)},
+     .f = {1.0f}, .tol = TOL_E},
 };
 /* clang-format on */
 #define NDESC (sizeof descs / sizeof descs[0])
