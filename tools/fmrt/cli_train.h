@@ -1,4 +1,4 @@
-/* fmrt train's options (train.c; tests/fuzz/fuzz_cli.c). */
+/* fmrt train's and fmrt train-vae's options (train.c; tests/fuzz/fuzz_cli.c). */
 #ifndef FMRT_CLI_TRAIN_H
 #define FMRT_CLI_TRAIN_H
 
@@ -7,6 +7,11 @@
 #include "cli_config.h"
 
 typedef struct cli_train_opts {
+    const char *cmd;  /* "train" or "train-vae": the name messages and --help give */
+    int ae_cmd;       /* fmrt train-vae: an autoencoder's preset (default vae) is required */
+    const char *vae;  /* --vae F: a flow model trained on F's latents (cli_latent.h) */
+    double kl_weight; /* --kl-weight (an autoencoder's beta, default 1e-3) */
+    int have_kl;      /* --kl-weight given */
     const char *data, *images, *labels, *backend, *out, *ckpt, *resume, *log;
     const char *lr_schedule; /* --lr-schedule constant|cosine (NULL: not given) */
     const char *recipe;      /* --recipe NAME (default quick): what the flags leave open */
@@ -28,7 +33,11 @@ typedef struct cli_train_opts {
 } cli_train_opts;
 /* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
 int parse_train_args(int argc, char **argv, cli_train_opts *o);
+/* fmrt train-vae's: fmrt train's flags, the preset vae unless --preset names another
+ * autoencoder's (train.c refuses any other). */
+int parse_train_vae_args(int argc, char **argv, cli_train_opts *o);
 void cli_train_usage(FILE *f);
+void cli_train_vae_usage(FILE *f);
 /* The preset of the recipe a new run with these flags takes (--recipe, default quick,
  * for the flags' architecture), or NULL. */
 const char *cli_train_recipe_preset(const cli_train_opts *o);

@@ -5,6 +5,8 @@
 
 int cmd_golden(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+/* fmrt train-vae (train.c): fmrt train on an autoencoder (docs/spec/vae.md). */
+int cmd_train_vae(int argc, char **argv);
 /* fmrt train-classifier (classifier.c): the MNIST classifier of model/classifier.h. */
 int cmd_train_classifier(int argc, char **argv);
 int cmd_sample(int argc, char **argv);

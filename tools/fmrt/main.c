@@ -97,6 +97,7 @@ static const command commands[] = {
     {"backends", cmd_backends, "list the backends compiled into this build"},
     {"golden", cmd_golden, "run a golden case folder and print each tensor's error"},
     {"train", cmd_train, "train a model on MNIST-format IDX data"},
+    {"train-vae", cmd_train_vae, "train an autoencoder for latent flow matching"},
     {"train-classifier", cmd_train_classifier, "train the MNIST classifier (sample quality)"},
     {"sample", cmd_sample, "draw digits from a weights file into a PNG grid"},
     {"eval", cmd_eval, "sample quality: FID, confidence, coverage, label accuracy"},
@@ -174,13 +175,13 @@ typedef struct global_opt {
 
 static const global_opt global_opts[] = {
     {"--threads", "--threads needs a value", apply_threads,
-     {"train", "train-classifier", "sample", "eval", "bench", "conformance", "golden", "encode",
-      "decode", NULL}},
+     {"train", "train-vae", "train-classifier", "sample", "eval", "bench", "conformance", "golden",
+      "encode", "decode", NULL}},
     {"--precision", "--precision needs a value (f32 or bf16)", apply_precision,
      {"sample", "eval", "bench", "conformance", "encode", "decode", NULL}},
     {"--force", NULL, apply_force,
-     {"train", "train-classifier", "sample", "eval", "export", "convert", "plot", "data", "encode",
-      "decode", NULL}},
+     {"train", "train-vae", "train-classifier", "sample", "eval", "export", "convert", "plot",
+      "data", "encode", "decode", NULL}},
 };
 
 static int take_global(int *argc, char **argv, const global_opt *o)

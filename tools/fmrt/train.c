@@ -1,4 +1,12 @@
-/* fmrt train: the seed notebook's training loop over MNIST-format IDX files.
+/* fmrt train: the seed notebook's training loop over MNIST-format IDX files; also
+ * fmrt train-vae, the same loop on an autoencoder (docs/spec/vae.md), and fmrt train
+ * --vae, a flow model on an autoencoder's latents.
+ *
+ * The model's kind is decided once, from its config (fm_vae_is): an autoencoder
+ * ("ae") steps by fm_vae_train_step (REC + beta KL; labels unused), logs rec and kl,
+ * records its KL weight (text.data kl_weight=) and, with its final weights, its
+ * latent scale; a flow model on latents ("latent") uploads each batch's images and
+ * encodes them into its x0 with the autoencoder on the same backend.
  *
  * Determinism: every random number of a run is a pure function of (seed, step,
  * epoch): the initial weights (Philox(seed)), the per-step noise, t and label
@@ -28,6 +36,7 @@
 #include "cli_backend.h"
 #include "cli_config.h"
 #include "cli_data.h"
+#include "cli_latent.h"
 #include "cli_mem.h"
 #include "cli_pack.h"
 #include "cli_preview.h"
@@ -38,8 +47,8 @@
 #include "philox.h"
 #include "size.h"
 #include "train_dist.h"
+#include "vae.h"
 
-#define CMD "train"
 /* Shuffle streams sit far from the step streams FM_STREAM(step, k) = 4 step + k,
  * which reach them only after 2^28 steps. */
 
@@ -63,16 +72,18 @@ static int config_given(const cli_config_opts *c, const char *key)
     return 0;
 }
 
-/* The training set (cli_data_open: whatever --data holds), at the model's image size
- * and channels when they are known (a resume, or --config image= / in_channels=); a
- * new run otherwise takes the data's own. */
-static int load_data(const opts *o, const fm_config *cfg, int known, cli_data *d)
+/* The training set (cli_data_open: whatever --data holds), at the image size and
+ * channels of img (the model's, or under --vae its autoencoder's) when they are known
+ * (a resume, --vae, or --config image= / in_channels=); a new run otherwise takes the
+ * data's own. Labels must be below num_classes (0: any). */
+static int load_data(const opts *o, const fm_config *img, int known, int num_classes,
+                     cli_data *d)
 {
     const int image = known || config_given(&o->cfg, "image"),
               ch = known || config_given(&o->cfg, "in_channels");
-    const cli_data_want want = {.image = image ? cfg->image : 0,
-                                .channels = ch ? cfg->in_channels : 0,
-                                .num_classes = cfg->num_classes};
+    const cli_data_want want = {.image = image ? img->image : 0,
+                                .channels = ch ? img->in_channels : 0,
+                                .num_classes = num_classes};
     return cli_data_open(o->data, o->images, o->labels, "train", &want, d);
 }
 
@@ -97,7 +108,10 @@ typedef struct session {
     char data_text[FM_TEXT_MAX], class_text[FM_TEXT_MAX], rec_data[FM_TEXT_MAX],
         rec_labels[FM_TEXT_MAX];
     size_t class_len; /* --class-names parsed into class_text */
-    int data_recorded; /* a resume without data flags: the checkpoint's data */
+    int ae;       /* the model is an autoencoder (fm_vae_is, decided by check_kind) */
+    float beta;   /* ae: the run's KL weight */
+    int latent;   /* a flow model on vae's latents (--vae, or the checkpoint's) */
+    cli_vae vae;
     train_dist dist;
     int64_t spe, total; /* steps per epoch; the step the run ends at */
     FILE *log;
@@ -119,7 +133,13 @@ typedef struct run {
     int preview_n, preview_cols;
     train_dist *dist;
     int64_t total, spe, epochs, first; /* first: the step the run (or resume) starts after */
-    fm_tensor x0;                      /* [lb, C, H, W] f32 on the backend */
+    int ae;                            /* an autoencoder (session.ae) of KL weight beta */
+    float beta;
+    fm_vae_loss vl;                    /* ae: the last step's loss, rec and kl */
+    cli_vae *vae;                      /* latent: the autoencoder that encodes xi into x0 */
+    int64_t timed;                     /* latent: the step whose encode and step are timed */
+    fm_tensor xi;                      /* [lb, C, H, W] f32 images on the backend */
+    fm_tensor x0;                      /* the model's input: xi, or xi's latents */
     float *xb;                         /* the same rows on the host */
     int32_t *yb;                       /* [lb] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
@@ -135,16 +155,79 @@ typedef struct run {
 typedef struct tick {
     uint64_t step, ep, pos; /* ep: the step's epoch (from 0); pos: its batch in it (from 1) */
     float loss;
+    fm_vae_loss vl; /* an autoencoder's terms */
     double mean, ips, dt; /* the epoch's mean loss so far; img/s of the run; this step's s */
 } tick;
 
-/* Both files are attempted even when one fails, so one bad path loses nothing else. */
+/* Images at .. at + n - 1 of the training set (in the data's order, unflipped) onto
+ * the backend (xi's first n rows) and their latent means (EMA weights) into zh on the
+ * host. */
+static int encode_rows(run *r, int at, int n, const fm_tensor *z, float *zh)
+{
+    uint32_t idx[FM_MAX_BATCH];
+    for (int i = 0; i < n; i++)
+        idx[i] = (uint32_t)(at + i);
+    if (cli_data_rows(r->data, idx, n, r->pb, NULL))
+        return 1;
+    cli_pixels(r->xb, r->pb, (size_t)n * (size_t)r->C * (size_t)r->HW);
+    const fm_tensor xs = fm_tensor_slice(r->xi, 0, n), zs = fm_tensor_slice(*z, 0, n);
+    fm_status s = fm_upload(r->be, &xs, r->xb);
+    if (s == FM_OK)
+        s = fm_vae_encode(r->m, &r->m->ema, &xs, 1.0f, &zs);
+    if (s == FM_OK)
+        s = fm_download(r->be, zh, &zs);
+    return s == FM_OK ? 0 : cli_error("latent scale: %s", r->be->err);
+}
+
+/* The autoencoder's latent scale (docs/spec/vae.md, "Latent scale"): k = 1 / the
+ * population std of every element of the latent means of the first min(10000, n)
+ * training images, encoded in batches of lb with the EMA weights; into st.latent_scale.
+ * Sums in double: the elements are O(1), so sum x^2 - n mean^2 loses nothing that
+ * shows in the float k. Arena: the z tensor and an encode, within scale_bytes. */
+static int measure_scale(run *r)
+{
+    const int n = r->ds->n < FM_VAE_SCALE_IMAGES ? r->ds->n : FM_VAE_SCALE_IMAGES;
+    int64_t ls[4];
+    fm_vae_latent_shape(&r->m->cfg, r->lb, ls);
+    fm_tensor z = fm_tensor_4d(FM_F32, ls[0], ls[1], ls[2], ls[3]);
+    const size_t per = (size_t)(ls[1] * ls[2] * ls[3]); /* latent elements per image */
+    float *zh = malloc(fm_tensor_bytes(&z));
+    if (!zh)
+        return cli_error("latent scale: cannot allocate %zu bytes", fm_tensor_bytes(&z));
+    fm_arena_mark mark = fm_arena_get_mark(&r->be->arena, "latent scale");
+    int rc = fm_tensor_alloc(r->be, &z) == FM_OK ? 0 : cli_error("latent scale: %s", r->be->err);
+    double sum = 0, sq = 0;
+    for (int at = 0; at < n && rc == 0; at += r->lb) {
+        const int k = n - at < r->lb ? n - at : r->lb;
+        rc = encode_rows(r, at, k, &z, zh);
+        for (size_t i = 0; rc == 0 && i < (size_t)k * per; i++)
+            sum += zh[i], sq += (double)zh[i] * zh[i];
+    }
+    fm_arena_reset(&r->be->arena, mark);
+    free(zh);
+    if (rc != 0)
+        return rc;
+    const double count = (double)n * (double)per, mean = sum / count,
+                 sd = sqrt(fmax(sq / count - mean * mean, 0));
+    if (!(sd > 0) || !isfinite(sd) || !isfinite((float)(1 / sd)))
+        return cli_error("latent scale: the latents' std is %g; the weights are written without "
+                         "a scale", sd);
+    r->st.latent_scale = (float)(1 / sd);
+    fprintf(stderr, "%slatent scale %.4f (std of %d latents %.4f)\n",
+            r->tty && r->st.cursor != 0 ? "\n" : "", (double)r->st.latent_scale, n, sd);
+    return 0;
+}
+
+/* Both files are attempted even when one fails, so one bad path loses nothing else.
+ * An autoencoder's final files record its latent scale, measured here. */
 static int save_all(run *r, int final)
 {
     char err[512];
     int rc = 0;
     if (r->dist->rank != 0) /* rank 0 writes; every rank holds the same state */
         return 0;
+    if (final && r->ae)
+        rc = measure_scale(r);
     if (r->o->ckpt && fm_model_save(r->m, r->o->ckpt, FM_WEIGHTS_KIND_CHECKPOINT, &r->st,
                                    &r->scratch, err, sizeof err) != FM_OK)
         rc = cli_error("writing checkpoint: %s", err);
@@ -158,7 +241,8 @@ static int save_all(run *r, int final)
  * --ckpt and --log distinct and none of them a data file; --out and --log not the
  * checkpoint being resumed (--ckpt may be: the run goes on writing it). A resumed
  * run's outputs are its own (the run that wrote them goes on): an existing one is
- * replaced (--log: extended) without --force; a new run's are not. */
+ * replaced (--log: extended) without --force; a new run's are not. --vae is an input
+ * as the data is. */
 static int check_outputs(const opts *o)
 {
     cli_files outs = {0}, data = {0}, resume = {0}, final = {0};
@@ -171,6 +255,7 @@ static int check_outputs(const opts *o)
     cli_files_add_data(&data, "--data", o->data);
     cli_files_add(&data, "--images", o->images);
     cli_files_add(&data, "--labels", o->labels);
+    cli_files_add(&data, "--vae", o->vae);
     cli_files_add(&resume, "--resume", o->resume);
     add(&final, "--out", o->out);
     add(&final, "--log", o->log);
@@ -179,16 +264,33 @@ static int check_outputs(const opts *o)
            cli_check_outputs(&final, &resume);
 }
 
-/* The checkpoint writer's scratch arena, the batch tensor and the host buffers
+/* The images' tensor xi and the model's input x0: xi itself, or under --vae the
+ * latents [lb, Z, s, s] xi is encoded into. */
+static int alloc_batch(run *r)
+{
+    r->xi = fm_tensor_4d(FM_F32, r->lb, r->C, r->ds->h, r->ds->w);
+    if (fm_tensor_alloc(r->be, &r->xi) != FM_OK)
+        return cli_error("batch tensor: %s", r->be->err);
+    r->x0 = r->xi;
+    if (!r->vae)
+        return 0;
+    int64_t ls[4];
+    fm_vae_latent_shape(&r->vae->m->cfg, r->lb, ls);
+    r->x0 = fm_tensor_4d(FM_F32, ls[0], ls[1], ls[2], ls[3]);
+    if (fm_tensor_alloc(r->be, &r->x0) != FM_OK)
+        return cli_error("latent batch tensor: %s", r->be->err);
+    return 0;
+}
+
+/* The checkpoint writer's scratch arena, the batch tensors and the host buffers
  * (freed by train, also on failure). */
 static int alloc_run(run *r, cli_mem *scratch_mem)
 {
     if (cli_host_arena(&r->scratch, fm_model_save_scratch_bytes(r->m, FM_WEIGHTS_KIND_CHECKPOINT),
                        scratch_mem))
         return 1;
-    r->x0 = fm_tensor_4d(FM_F32, r->lb, r->C, r->ds->h, r->ds->w);
-    if (fm_tensor_alloc(r->be, &r->x0) != FM_OK)
-        return cli_error("batch tensor: %s", r->be->err);
+    if (alloc_batch(r))
+        return 1;
     size_t xbytes = 0;
     if (fm_mul_size((size_t)r->lb * sizeof(float), (size_t)r->C, &xbytes) &&
         fm_mul_size(xbytes, (size_t)r->HW, &xbytes))
@@ -222,7 +324,7 @@ static int gather_batch(run *r)
         r->perm_epoch = r->st.epoch;
     }
     const uint64_t row0 = r->st.cursor * (uint64_t)r->B + (uint64_t)r->dist->rank * (uint64_t)r->lb;
-    const size_t frame = (size_t)r->C * (size_t)r->HW; /* channel-major, as x0 */
+    const size_t frame = (size_t)r->C * (size_t)r->HW; /* channel-major, as xi */
     uint8_t lab[FM_MAX_BATCH];
     if (cli_data_rows(r->data, r->perm + row0, r->lb, r->pb, lab))
         return 1;
@@ -262,17 +364,36 @@ static tick advance(run *r, uint64_t step, float loss, int ok)
     return t;
 }
 
+/* An autoencoder's terms after the loss (nothing for a flow model): the log's
+ * ",rec,kl" columns (REC per image, so loss = rec + beta kl; t NULL: the header's
+ * names), or the progress line's REC per pixel (the mean squared error) and KL. */
+static const char *ae_terms(int ae, const fm_config *cfg, const tick *t, int csv, char *buf,
+                            size_t len)
+{
+    const double px = (double)cfg->in_channels * cfg->image * cfg->image;
+    buf[0] = 0;
+    if (ae && !t)
+        snprintf(buf, len, ",rec,kl");
+    else if (ae)
+        snprintf(buf, len, csv ? ",%.6f,%.6f" : " rec/px %.5f kl %.3f",
+                 csv ? (double)t->vl.rec : t->vl.rec / px, (double)t->vl.kl);
+    return buf;
+}
+
 /* The --log row, then a bar redrawn in place on a TTY, or a line every --log-every
  * steps (and the first and last) otherwise. */
 static void progress(const run *r, const tick *t)
 {
+    char terms[64];
     if (r->dist->rank != 0)
         return;
     if (r->log) { /* flushed: the CSV is readable (fmrt plot) while the run goes on */
-        fprintf(r->log, "%llu,%llu,%.6f,%.2f\n", (unsigned long long)t->step,
-                (unsigned long long)t->ep + 1, (double)t->loss, t->dt > 0 ? r->B / t->dt : 0.0);
+        fprintf(r->log, "%llu,%llu,%.6f,%.2f%s\n", (unsigned long long)t->step,
+                (unsigned long long)t->ep + 1, (double)t->loss, t->dt > 0 ? r->B / t->dt : 0.0,
+                ae_terms(r->ae, &r->m->cfg, t, 1, terms, sizeof terms));
         fflush(r->log);
     }
+    ae_terms(r->ae, &r->m->cfg, t, 0, terms, sizeof terms);
     char eta[32];
     cli_hms((double)(r->total - (int64_t)t->step) * r->B / t->ips, eta, sizeof eta);
     if (r->tty) {
@@ -281,14 +402,15 @@ static void progress(const run *r, const tick *t)
         for (int k = 0; k < 20; k++)
             bar[k] = k < fill ? '=' : k == fill ? '>' : ' ';
         bar[20] = 0;
-        fprintf(stderr, "\rstep %llu/%lld epoch %llu/%lld [%s] loss %.4f img/s %.1f ETA %s\x1b[K",
+        fprintf(stderr,
+                "\rstep %llu/%lld epoch %llu/%lld [%s] loss %.4f%s img/s %.1f ETA %s\x1b[K",
                 (unsigned long long)t->step, (long long)r->total, (unsigned long long)t->ep + 1,
-                (long long)r->epochs, bar, t->mean, t->ips, eta);
+                (long long)r->epochs, bar, t->mean, terms, t->ips, eta);
     } else if (t->step % (uint64_t)r->o->log_every == 0 || (int64_t)t->step == r->first + 1 ||
                (int64_t)t->step == r->total) {
-        fprintf(stderr, "step %llu/%lld epoch %llu loss %.4f img/s %.1f ETA %s\n",
+        fprintf(stderr, "step %llu/%lld epoch %llu loss %.4f%s img/s %.1f ETA %s\n",
                 (unsigned long long)t->step, (long long)r->total, (unsigned long long)t->ep + 1,
-                (double)t->loss, t->ips, eta);
+                (double)t->loss, terms, t->ips, eta);
     }
 }
 
@@ -310,6 +432,37 @@ static int preview(run *r, uint64_t step)
     return 0;
 }
 
+/* The model's step on x0: an autoencoder's (REC + beta KL, labels unused) or a flow
+ * model's. */
+static fm_status model_step(run *r, uint64_t step, float *loss)
+{
+    if (!r->ae)
+        return fm_train_step(r->m, r->to, &r->x0, r->cond ? r->yb : NULL, step, loss);
+    fm_status s = fm_vae_train_step(r->m, r->to, r->beta, &r->x0, step, &r->vl);
+    *loss = r->vl.loss;
+    return s;
+}
+
+/* The gathered batch onto the backend (under --vae: encoded, z = k mu, into x0), then
+ * the step. Step r->timed of a latent run is timed in its two parts, synchronised,
+ * so that encoding on the fly can be weighed against pre-encoded latents. */
+static fm_status upload_and_step(run *r, uint64_t step, float *loss)
+{
+    const int timed = r->vae && (int64_t)step == r->timed && r->dist->rank == 0;
+    double t0 = cli_now(), t1 = t0;
+    fm_status s = fm_upload(r->be, &r->xi, r->xb);
+    if (s == FM_OK && r->vae)
+        s = fm_vae_encode(r->vae->m, &r->vae->m->flat, &r->xi, r->vae->scale, &r->x0);
+    if (s == FM_OK && timed && (s = fm_sync(r->be)) == FM_OK)
+        t1 = cli_now();
+    if (s == FM_OK)
+        s = model_step(r, step, loss); /* its loss is downloaded: synchronised */
+    if (s == FM_OK && timed)
+        fprintf(stderr, "%sencode %.3f s per batch of %d (upload included), step %.3f s\n",
+                r->tty ? "\n" : "", t1 - t0, r->lb, cli_now() - t1);
+    return s;
+}
+
 /* One optimizer step on the gathered batch, its report and the periodic
  * checkpoint; nonzero stops the run. */
 static int step_batch(run *r)
@@ -317,9 +470,7 @@ static int step_batch(run *r)
     uint64_t step = r->st.step + 1;
     float loss = 0;
     train_dist_request_stop(r->dist, g_stop);
-    fm_status s = fm_upload(r->be, &r->x0, r->xb);
-    if (s == FM_OK)
-        s = fm_train_step(r->m, r->to, &r->x0, r->cond ? r->yb : NULL, step, &loss);
+    fm_status s = upload_and_step(r, step, &loss);
     /* fm_train_step checks the loss and gradients before updating, so on
      * FM_ERR_NUMERIC the weights are still those of the previous step. */
     if (s == FM_ERR_NUMERIC && r->o->skip_nonfinite) {
@@ -334,7 +485,8 @@ static int step_batch(run *r)
     } else if (s != FM_OK) {
         return cli_error("step %llu: %s", (unsigned long long)step, r->be->err);
     }
-    const tick t = advance(r, step, loss, s == FM_OK);
+    tick t = advance(r, step, loss, s == FM_OK);
+    t.vl = r->vl;
     int rc = train_dist_after_step(r->dist, r->m, step, &r->stop);
     if (rc != 0)
         return rc;
@@ -364,7 +516,7 @@ static int step_batch(run *r)
  * the recipe and the target step: only the outputs are said. */
 static void print_resume(const opts *o)
 {
-    fprintf(stderr, "resume with: fmrt train --resume %s --out %s%s%s", o->ckpt, o->out,
+    fprintf(stderr, "resume with: fmrt %s --resume %s --out %s%s%s", o->cmd, o->ckpt, o->out,
             o->log ? " --log " : "", o->log ? o->log : "");
     /* The numbers are the same only on the same backend and thread count. */
     if (o->backend)
@@ -417,6 +569,22 @@ static const char *describe_lr(const fm_train_opts *o, char *buf, size_t len)
     return buf;
 }
 
+/* What the run's first line says the model is: "conditional (the labels' classes;
+ * ...)", "an autoencoder (KL weight 0.001)", "unconditional on 4x7x7 latents of F
+ * (scale 0.81)". */
+static const char *describe_kind(const session *s, char *buf, size_t len)
+{
+    int k = snprintf(buf, len, "%s%s", s->cfg.num_classes > 0 ? "conditional" : "unconditional",
+                     s->auto_classes ? " (the labels' classes; --classes 0: unconditional)" : "");
+    if (s->ae)
+        snprintf(buf, len, "an autoencoder (KL weight %g)", (double)s->beta);
+    if (s->latent && k > 0 && (size_t)k < len)
+        snprintf(buf + k, len - (size_t)k, " on %dx%dx%d latents of %s (scale %g)",
+                 s->cfg.in_channels, s->cfg.image, s->cfg.image, s->vae.path,
+                 (double)s->vae.scale);
+    return buf;
+}
+
 /* Steps s->st.step + 1 .. s->total (or up to Ctrl-C), then the final files; on
  * success s->st is the state written. */
 static int train(session *s)
@@ -430,22 +598,27 @@ static int train(session *s)
              .log = s->log,
              .st = s->st,
              .B = (int)s->st.batch,
-             .C = s->m->cfg.in_channels,
+             .C = s->ds.c, /* the model's in_channels, or under --vae its autoencoder's */
              .HW = s->ds.h * s->ds.w,
              .cond = s->m->cfg.num_classes > 0,
+             .ae = s->ae,
+             .beta = s->beta,
+             .vae = s->latent ? &s->vae : NULL,
              .lb = s->lb,
              .preview_n = s->preview_n,
              .preview_cols = s->preview_cols,
              .dist = &s->dist,
              .total = s->total,
              .spe = s->spe};
-    char lr[96];
+    char lr[96], kind[FM_TEXT_MAX + 160];
     int rc = alloc_run(&r, &s->scratchmem);
     if (rc != 0)
         goto out;
     r.tty = isatty(fileno(stderr));
     r.epochs = (r.total + r.spe - 1) / r.spe;
     r.first = (int64_t)r.st.step;
+    /* The second step when there is one: the first also loads and warms the kernels. */
+    r.timed = r.first + 2 <= r.total ? r.first + 2 : r.first + 1;
     r.t0 = cli_now();
     r.tlast = r.t0;
     if (r.dist->rank == 0 && r.dist->on)
@@ -453,11 +626,9 @@ static int train(session *s)
                 r.dist->size, r.dist->size == 1 ? "" : "s", r.lb, r.B);
     if (r.dist->rank == 0)
         fprintf(stderr,
-                "training %s%s: %lld params, %d images, batch %d, %lld steps/epoch, "
+                "training %s: %lld params, %d images, batch %d, %lld steps/epoch, "
                 "steps %lld..%lld, %s, backend %s\n",
-                r.cond ? "conditional" : "unconditional",
-                s->auto_classes ? " (the labels' classes; --classes 0: unconditional)" : "",
-                (long long)r.m->nfloats, r.ds->n, r.B,
+                describe_kind(s, kind, sizeof kind), (long long)r.m->nfloats, r.ds->n, r.B,
                 (long long)r.spe, (long long)r.first + 1, (long long)r.total,
                 describe_lr(r.to, lr, sizeof lr), fm_backend_describe(r.be));
     while ((int64_t)r.st.step < r.total && !stopping(&r)) {
@@ -475,6 +646,54 @@ out:
     return rc;
 }
 
+/* The autoencoder presets "vae, vae-cifar, ..." for messages. */
+static const char *ae_presets(void)
+{
+    static char buf[160];
+    size_t k = 0;
+    const fm_arch *a = fm_arch_find("vae");
+    for (const fm_preset *p = a ? a->presets : NULL; p && p->name && k < sizeof buf; p++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, k ? ", %s" : "%s", p->name);
+    return buf;
+}
+
+/* 1 when the flags ask for an autoencoder: fmrt train-vae (ae_cmd), or a --preset of
+ * arch vae. */
+static int wants_ae(const cli_config_opts *o, int ae_cmd)
+{
+    fm_config c;
+    return ae_cmd || (o->preset && fm_config_preset(&c, o->preset) == FM_OK && fm_vae_is(&c));
+}
+
+/* The flags' config: a velocity model's (cli_build_config, which builds nothing else),
+ * or an autoencoder's: its preset, then the --config settings. --classes is left to
+ * check_kind, which refuses it by name. */
+static int build_config(const cli_config_opts *o, int ae_cmd, fm_config *cfg)
+{
+    char msg[256];
+    const char *preset = o->preset;
+    if (!wants_ae(o, ae_cmd))
+        return cli_build_config(o, cfg);
+    if (fm_config_preset(cfg, preset) != FM_OK || !fm_vae_is(cfg))
+        return cli_error("--preset %s is not an autoencoder's (have: %s)", preset, ae_presets());
+    if (o->arch)
+        return cli_error("--arch %s: an autoencoder is arch vae, set by its --preset (%s)",
+                         o->arch, ae_presets());
+    for (int i = 0; i < o->nsets; i++) {
+        char key[64];
+        const char *v = o->sets[i], *eq = strchr(v, '=');
+        const size_t kl = eq ? (size_t)(eq - v) : 0;
+        if (!eq || kl == 0 || kl >= sizeof key)
+            return cli_error("--config: '%s' is not key=value", v);
+        snprintf(key, sizeof key, "%.*s", (int)kl, v);
+        if (fm_config_set(cfg, key, eq + 1, msg, sizeof msg) != FM_OK)
+            return cli_error("--config %s: %s", v, msg);
+    }
+    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config: %s", msg);
+    return 0;
+}
+
 /* --resume with the original command's --preset/--config/--classes: they must describe
  * the checkpoint's model; the first field that differs is named. */
 static int same_model(session *s)
@@ -487,7 +706,7 @@ static int same_model(session *s)
     cli_config_opts c = o->cfg; /* the preset a new run's recipe chose, as it did */
     if (!c.preset)
         c.preset = cli_train_recipe_preset(o);
-    if (cli_build_config(&c, &flags) != 0)
+    if (build_config(&c, o->ae_cmd, &flags) != 0)
         return 1;
     /* What a new run took from its data unless the flags said. */
     if (!o->cfg.have_classes)
@@ -542,7 +761,6 @@ static int recorded_data(session *s)
         return cli_error("the checkpoint's training data %s is gone (%s): give --data DIR or "
                          "--images/--labels",
                          gone, strerror(errno));
-    s->data_recorded = 1;
     return 0;
 }
 
@@ -572,8 +790,23 @@ static int same_pack(const session *s)
     return 0;
 }
 
-/* text.data of a run whose data the flags name: their absolute paths (and flip=1, a
- * pack's CRC). */
+/* The fewest significant digits (6..9) that give f back when read as a float: 0.001,
+ * not 0.00100000005. */
+static int float_digits(float f)
+{
+    char buf[32];
+    for (int d = 6; d < 9; d++) {
+        snprintf(buf, sizeof buf, "%.*g", d, (double)f);
+        if (strtof(buf, NULL) == f)
+            return d;
+    }
+    return 9;
+}
+
+/* text.data: the data's absolute paths (the flags', or on a resume without them the
+ * checkpoint's), flip=1, a pack's CRC, and an autoencoder's KL weight (kl_weight=, so
+ * that a resume keeps it; fm_ckpt_state has no field for it). Rebuilt by every run,
+ * so that a changed --kl-weight is what the next resume takes. */
 static int record_data(session *s)
 {
     const opts *o = &s->o;
@@ -590,6 +823,9 @@ static int record_data(session *s)
     if (k > 0 && s->data.pack && (size_t)k < sizeof s->data_text)
         k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\npack_crc=%08x",
                       (unsigned)cli_pack_crc(s->data.pack));
+    if (k > 0 && s->ae && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nkl_weight=%.*g",
+                      float_digits(s->beta), (double)s->beta);
     if (k < 0 || (size_t)k >= sizeof s->data_text)
         return cli_error("cannot record the data's path (%s)",
                          k < 0 ? strerror(errno) : "too long");
@@ -642,10 +878,101 @@ static int open_config(session *s)
         if ((rc = same_model(s)) != 0 || (rc = recorded_data(s)) != 0 ||
             (rc = recorded_flip(s)) != 0)
             return rc;
-    } else if ((rc = cli_build_config(&o->cfg, &s->cfg)) != 0) {
+    } else if ((rc = build_config(&o->cfg, o->ae_cmd, &s->cfg)) != 0) {
         return rc;
     }
     return 0;
+}
+
+/* The run's KL weight: --kl-weight, else the checkpoint's (text.data's kl_weight=,
+ * record_data), else 1e-3. */
+static int kl_weight(session *s)
+{
+    char v[64], *end;
+    s->beta = (float)s->o.kl_weight;
+    if (s->o.have_kl || !s->o.resume || !text_value(&s->st.data, "kl_weight", v, sizeof v))
+        return 0;
+    const double b = strtod(v, &end);
+    if (end == v || *end || !(b >= 0 && b <= 1e6))
+        return cli_error("%s: recorded kl_weight=%s is not in [0, 1e6]", s->o.resume, v);
+    s->beta = (float)b;
+    return 0;
+}
+
+/* What the model's kind takes and refuses, decided here once (fm_vae_is): an
+ * autoencoder is unconditional, has no samples to preview and trains on images; a flow
+ * model has no KL term; a latent model's preview would need decoding. */
+static int check_kind(session *s)
+{
+    const opts *o = &s->o;
+    s->ae = fm_vae_is(&s->cfg);
+    if (o->ae_cmd && !s->ae)
+        return cli_error("%s holds a %s, not an autoencoder: resume it with fmrt train", o->resume,
+                         fm_arch_by_id(s->cfg.arch)->name);
+    if (s->ae && (o->cfg.have_classes || o->class_names))
+        return cli_error("%s: an autoencoder is unconditional",
+                         o->cfg.have_classes ? "--classes" : "--class-names");
+    if (s->ae && o->preview_every)
+        return cli_error("--preview-every: an autoencoder samples nothing to preview (fmrt "
+                         "train-vae writes no previews)");
+    if (s->ae && o->vae)
+        return cli_error("--vae: an autoencoder trains on images, not on another's latents");
+    if (!s->ae && o->have_kl)
+        return cli_error("--kl-weight is an autoencoder's (fmrt train-vae, or --preset %s)",
+                         ae_presets());
+    if ((o->vae || s->st.vae_crc) && o->preview_every)
+        return cli_error("--preview-every: previews of a model on latents (decoded by its "
+                         "autoencoder) are not drawn yet; sample its weights instead");
+    return s->ae ? kl_weight(s) : 0;
+}
+
+/* A new latent run's config: in_channels and image of the autoencoder's latents
+ * (cli_vae_latent_config); --config may say them only as they are. */
+static int latent_config(session *s)
+{
+    fm_config want = s->cfg;
+    char msg[200];
+    cli_vae_latent_config(&s->vae, &want);
+    if (config_given(&s->o.cfg, "in_channels") && s->cfg.in_channels != want.in_channels)
+        return cli_error("--config in_channels=%d: the latents of %s have %d channels",
+                         s->cfg.in_channels, s->vae.path, want.in_channels);
+    if (config_given(&s->o.cfg, "image") && s->cfg.image != want.image)
+        return cli_error("--config image=%d: the latents of %s are %dx%d", s->cfg.image,
+                         s->vae.path, want.image, want.image);
+    s->cfg = want;
+    if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config for the %dx%dx%d latents of %s: %s", want.in_channels,
+                         want.image, want.image, s->vae.path, msg);
+    return 0;
+}
+
+/* --vae F (a new run), or the autoencoder a resumed latent run recorded (F, or --vae
+ * naming the same file by its CRC): read, and a new run's config set to its latents. */
+static int open_vae(session *s)
+{
+    const opts *o = &s->o;
+    char abs[PATH_MAX];
+    if (o->resume && o->vae && !s->st.vae_crc)
+        return cli_error("--vae: %s was not trained on latents (it records no autoencoder)",
+                         o->resume);
+    if (o->resume ? !s->st.vae_crc : !o->vae)
+        return 0;
+    struct stat sb;
+    if (o->resume && !o->vae) { /* the recorded file: said by name when it has gone */
+        snprintf(abs, sizeof abs, "%.*s", (int)s->st.vae.n, s->st.vae.s ? s->st.vae.s : "");
+        if (abs[0] == '/' && stat(abs, &sb) != 0)
+            return cli_error("the checkpoint's autoencoder %s is gone (%s): give --vae FILE (the "
+                             "file of CRC %08x)",
+                             abs, strerror(errno), (unsigned)s->st.vae_crc);
+    }
+    /* Recorded absolute, so that a resume from elsewhere finds it. */
+    const char *path = o->vae && realpath(o->vae, abs) ? abs : o->vae;
+    int rc = o->resume ? cli_vae_for_model(o->resume, &s->st, path, &s->vae)
+                       : cli_vae_read(path, &s->vae);
+    if (rc != 0)
+        return rc;
+    s->latent = 1;
+    return o->resume ? 0 : latent_config(s);
 }
 
 /* A new run without --classes: conditional on the data's classes (cli_data: what the
@@ -677,23 +1004,25 @@ static int shape_of_data(session *s)
 }
 
 /* The data (its first --limit images), the model description, the batch (the
- * checkpoint's on --resume) and the run's length in steps. */
+ * checkpoint's on --resume) and the run's length in steps. Under --vae the images are
+ * the autoencoder's (img), the model's config its latents'. */
 static int size_run(session *s)
 {
     const opts *o = &s->o;
-    int rc = load_data(o, &s->cfg, o->resume != NULL, &s->data);
+    const fm_config *img = s->latent ? &s->vae.w.cfg : &s->cfg;
+    int rc = load_data(o, img, o->resume || s->latent, s->cfg.num_classes, &s->data);
     if (rc != 0 || (o->resume && (rc = same_pack(s)) != 0))
         return rc;
     s->ds = s->data.ds;
-    if (!o->resume && (rc = shape_of_data(s)) != 0)
+    if (!o->resume && !s->latent && (rc = shape_of_data(s)) != 0)
         return rc;
-    if (!o->resume && !o->cfg.have_classes && (rc = classes_of_labels(s)) != 0)
+    if (!o->resume && !o->cfg.have_classes && !s->ae && (rc = classes_of_labels(s)) != 0)
         return rc;
-    if (s->ds.h != s->cfg.image || s->ds.w != s->cfg.image || s->ds.c != s->cfg.in_channels)
-        return cli_error("the data has %dx%d images of %d channel%s, the model expects image=%d "
+    if (s->ds.h != img->image || s->ds.w != img->image || s->ds.c != img->in_channels)
+        return cli_error("the data has %dx%d images of %d channel%s, the %s expects image=%d "
                          "in_channels=%d",
-                         s->ds.h, s->ds.w, s->ds.c, s->ds.c == 1 ? "" : "s", s->cfg.image,
-                         s->cfg.in_channels);
+                         s->ds.h, s->ds.w, s->ds.c, s->ds.c == 1 ? "" : "s",
+                         s->latent ? "autoencoder" : "model", img->image, img->in_channels);
     if (o->limit && o->limit < s->ds.n)
         s->ds.n = (int)o->limit;
     /* A resume without --limit takes the first images its run took. */
@@ -744,6 +1073,39 @@ static void preview_shape(int lb, int K, int *n, int *cols)
     }
 }
 
+/* f32 bytes of [n, c, h, w], 0 on overflow. */
+static size_t f32_bytes(int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    fm_tensor t = fm_tensor_4d(FM_F32, n, c, h, w);
+    return fm_tensor_bytes(&t);
+}
+
+/* Arena bytes beyond the training plan that the model's kind needs between steps, each
+ * from the level a step starts at: an autoencoder measures its latent scale (an encode
+ * of lb images, within the sample plan's peak above its weights, and the latents z);
+ * a latent run holds its autoencoder (its sample plan for lb images: weights, encode,
+ * decode) and the images it encodes. 64 KiB each for a device that aligns more. */
+static int kind_bytes(const session *s, size_t *bytes)
+{
+    fm_plan p;
+    int64_t ls[4];
+    size_t b = 0;
+    *bytes = 0;
+    if (s->ae && cli_plan(&s->cfg, FM_MODE_SAMPLE, s->lb, &p))
+        return 1;
+    if (s->ae && fm_vae_latent_shape(&s->cfg, s->lb, ls) &&
+        !fm_add_size(p.total_bytes - p.state_bytes, f32_bytes(ls[0], ls[1], ls[2], ls[3]), &b))
+        return cli_error("the latent scale's arena is too large");
+    if (s->latent && cli_vae_arena_bytes(&s->vae, s->lb, &b))
+        return 1;
+    if (s->latent && !fm_add_size(b, f32_bytes(s->lb, s->ds.c, s->ds.h, s->ds.w), &b))
+        return cli_error("the autoencoder's arena is too large");
+    if (b && !fm_add_size(b, 64 << 10, &b))
+        return cli_error("the arena is too large");
+    *bytes = b;
+    return 0;
+}
+
 static int open_backend(session *s)
 {
     fm_plan plan;
@@ -751,13 +1113,16 @@ static int open_backend(session *s)
     if (rc != 0)
         return rc;
     /* The plan counts the model, one batch tensor and a whole step exactly; a preview
-     * samples between steps from the level a step starts at, so its bytes add. */
-    size_t arena_bytes, pv = 0;
+     * samples between steps from the level a step starts at, so its bytes add, as do
+     * the kind's. */
+    size_t arena_bytes, pv = 0, kb = 0;
     preview_shape(s->lb, s->cfg.num_classes, &s->preview_n, &s->preview_cols);
     if (s->o.preview_every && (rc = cli_preview_bytes(&s->cfg, s->preview_n, &pv)) != 0)
         return rc;
+    if ((rc = kind_bytes(s, &kb)) != 0)
+        return rc;
     if (!fm_add_size(plan.total_bytes, 64 << 10, &arena_bytes) ||
-        !fm_add_size(arena_bytes, pv, &arena_bytes))
+        !fm_add_size(arena_bytes, pv, &arena_bytes) || !fm_add_size(arena_bytes, kb, &arena_bytes))
         return cli_error("the training arena (%zu bytes) is too large", plan.total_bytes);
     char spec[64];
     const char *name = train_dist_backend(&s->dist, s->o.backend ? s->o.backend : "auto", spec,
@@ -882,7 +1247,11 @@ static int record_settings(session *s)
         s->st.classes.s = s->class_text;
         s->st.classes.n = s->class_len;
     }
-    return s->data_recorded ? 0 : record_data(s);
+    if (s->latent) /* vae_crc and text.vae: a resume and the sampler find it */
+        cli_vae_record(&s->vae, &s->st);
+    if (s->ae) /* a resumed run's scale is its old weights': measured afresh (save_all) */
+        s->st.latent_scale = 0;
+    return record_data(s);
 }
 
 /* A resumed run appends to its log; a new run starts one. */
@@ -899,8 +1268,10 @@ static int open_log(session *s)
     s->log = fopen(o->log, fresh ? "w" : "a");
     if (!s->log)
         return cli_error("cannot open log %s: %s", o->log, strerror(errno));
+    char terms[16];
     if (fresh)
-        fprintf(s->log, "step,epoch,loss,img_per_s\n");
+        fprintf(s->log, "step,epoch,loss,img_per_s%s\n",
+                ae_terms(s->ae, &s->cfg, NULL, 1, terms, sizeof terms));
     return 0;
 }
 
@@ -947,48 +1318,71 @@ static int close_session(session *s, int rc)
     cli_mem_free(&s->bemem);
     cli_data_close(&s->data);
     cli_mem_free(&s->ckmem);
+    cli_vae_close(&s->vae);
     return rc;
+}
+
+/* The model, its config and its data: each stage needs the ones before it. */
+static int open_run(session *s)
+{
+    int rc;
+    if ((rc = open_config(s)) != 0 || (rc = check_kind(s)) != 0 || (rc = open_vae(s)) != 0 ||
+        (rc = size_run(s)) != 0 || (rc = open_backend(s)) != 0)
+        return rc;
+    if ((rc = s->o.resume ? resume_model(s) : new_model(s)) != 0)
+        return rc;
+    /* On the model's backend, after the model (both stay for the run). */
+    return s->latent ? cli_vae_attach(&s->vae, &s->be, s->lb) : 0;
+}
+
+/* fmrt train and fmrt train-vae once their flags are parsed into s->o. */
+static int run_command(session *s)
+{
+    int rc;
+    if ((rc = train_dist_init(&s->dist, s->o.dist, s->o.dist_check)) != 0)
+        return close_session(s, rc);
+    /* After init: under mpirun a run is distributed without --dist too. */
+    if (s->o.have_dist_check && !s->dist.on)
+        return close_session(s, cli_usage_error(s->o.cmd, "--dist-check is for a --dist run "
+                                                          "(the ranks' checksums)"));
+    if (check_outputs(&s->o))
+        return close_session(s, 1);
+    if ((rc = open_run(s)) != 0)
+        return close_session(s, rc);
+    if ((rc = record_settings(s)) != 0 ||
+        (rc = train_dist_attach(&s->dist, s->m, &s->st.opts, s->lb)) != 0)
+        return close_session(s, rc);
+    if ((int64_t)s->st.step >= s->total) {
+        fprintf(stderr,
+                "the checkpoint is at step %llu, the target is %lld: nothing to train "
+                "(raise --steps or --epochs)\n",
+                (unsigned long long)s->st.step, (long long)s->total);
+        return close_session(s, 0);
+    }
+    if ((rc = open_log(s)) != 0)
+        return close_session(s, rc);
+
+    catch_signals(s->dist.on && s->dist.size > 1);
+    rc = train(s);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return close_session(s, rc);
 }
 
 int cmd_train(int argc, char **argv)
 {
     session s = {.st = {.opts = fm_train_defaults()}};
     int rc = parse_train_args(argc, argv, &s.o);
-    if (rc == CLI_HELP) {
+    if (rc == CLI_HELP)
         cli_train_usage(stdout);
-        return 0;
-    }
-    if (rc)
-        return rc;
+    return rc == CLI_HELP ? 0 : rc ? rc : run_command(&s);
+}
 
-    if ((rc = train_dist_init(&s.dist, s.o.dist, s.o.dist_check)) != 0)
-        return close_session(&s, rc);
-    /* After init: under mpirun a run is distributed without --dist too. */
-    if (s.o.have_dist_check && !s.dist.on)
-        return close_session(&s, cli_usage_error(CMD, "--dist-check is for a --dist run (the "
-                                                      "ranks' checksums)"));
-    if (check_outputs(&s.o))
-        return close_session(&s, 1);
-    if ((rc = open_config(&s)) != 0 || (rc = size_run(&s)) != 0 || (rc = open_backend(&s)) != 0)
-        return close_session(&s, rc);
-    if ((rc = s.o.resume ? resume_model(&s) : new_model(&s)) != 0)
-        return close_session(&s, rc);
-    if ((rc = record_settings(&s)) != 0 ||
-        (rc = train_dist_attach(&s.dist, s.m, &s.st.opts, s.lb)) != 0)
-        return close_session(&s, rc);
-    if ((int64_t)s.st.step >= s.total) {
-        fprintf(stderr,
-                "the checkpoint is at step %llu, the target is %lld: nothing to train "
-                "(raise --steps or --epochs)\n",
-                (unsigned long long)s.st.step, (long long)s.total);
-        return close_session(&s, 0);
-    }
-    if ((rc = open_log(&s)) != 0)
-        return close_session(&s, rc);
-
-    catch_signals(s.dist.on && s.dist.size > 1);
-    rc = train(&s);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    return close_session(&s, rc);
+int cmd_train_vae(int argc, char **argv)
+{
+    session s = {.st = {.opts = fm_train_defaults()}};
+    int rc = parse_train_vae_args(argc, argv, &s.o);
+    if (rc == CLI_HELP)
+        cli_train_vae_usage(stdout);
+    return rc == CLI_HELP ? 0 : rc ? rc : run_command(&s);
 }

@@ -13,8 +13,6 @@
 #include "flow.h"
 #include "model.h"
 
-#define CMD "train"
-
 typedef cli_train_opts opts;
 
 void cli_train_usage(FILE *f)
@@ -48,6 +46,9 @@ void cli_train_usage(FILE *f)
             "                       --class NAME): a,b,c or @FILE with one name per line\n"
             "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
+            "  --vae F              train on the latents of autoencoder F (fmrt train-vae):\n"
+            "                       images encoded each step, in_channels and image F's\n"
+            "                       latents'; a resume takes the one the run recorded\n"
             "optimisation:\n"
             "  --batch N            batch size (the recipe's; the last partial batch is dropped)\n"
             "  --epochs N           epochs to train\n"
@@ -84,7 +85,29 @@ void cli_train_usage(FILE *f)
             "  --dist-check N       compare the ranks' parameter checksums every N steps (100)\n\n"
             "--steps / --epochs count from the start of the run, also after --resume.\n"
             "Ctrl-C finishes the current step, writes --out and --ckpt, and exits with\n"
-            "status 130 (a second Ctrl-C ends it at once).\n");
+            "status 130 (a second Ctrl-C ends it at once).\n"
+            "--preset vae (or vae-cifar, vae-test) trains an autoencoder as fmrt train-vae.\n");
+}
+
+void cli_train_vae_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fmrt train-vae (--data PATH | --images F --labels F | --resume F) [options]\n\n"
+            "Trains the autoencoder of latent flow matching (docs/spec/vae.md) on images:\n"
+            "loss = REC + beta KL. Takes fmrt train's data, optimisation, output and --dist\n"
+            "options (fmrt train --help), with these differences:\n"
+            "  --preset NAME        vae (default: 28x28 grey, 4x7x7 latents), vae-cifar\n"
+            "                       (32x32 RGB, 4x8x8), vae-test; --config as fmrt train\n"
+            "  --kl-weight B        beta, the weight of the KL term (default 1e-3, 0..1e6;\n"
+            "                       recorded, so a resume keeps it unless given)\n"
+            "  --recipe quick       (the default; notebook is the same) --batch 32 --steps 2000\n"
+            "                       --lr 1e-3\n"
+            "  --log F              CSV of step,epoch,loss,img_per_s,rec,kl (rec: REC per\n"
+            "                       image; the progress line shows it per pixel)\n"
+            "The unconditional autoencoder takes no --classes, --class-names or\n"
+            "--preview-every. The weights file records the latent scale k = 1/std of the\n"
+            "latent means of the first min(10000, N) images (EMA weights), which fmrt\n"
+            "train --vae uses.\n");
 }
 
 /* Named recipes: what a new run takes for the flags it leaves out (the preset, when
@@ -101,6 +124,9 @@ static const struct recipe {
     {"quick", "dit-tiny", 32, 20000, 0, 1e-3},
     {"notebook", "mnist", 128, 0, 30, 1e-4},
     {"notebook", "dit", 128, 0, 30, 1e-4},
+    /* The autoencoder (fmrt train-vae): no seed-notebook recipe, so notebook is quick. */
+    {"quick", "vae", 32, 2000, 0, 1e-3},
+    {"notebook", "vae", 32, 2000, 0, 1e-3},
 };
 
 /* The architecture id the flags ask for (--arch, else --preset's, else the U-Net's);
@@ -134,7 +160,7 @@ static int apply_recipe(opts *o)
 {
     const struct recipe *r = find_recipe(o);
     if (!r)
-        return cli_usage_error(CMD, "--recipe %s: quick or notebook", o->recipe);
+        return cli_usage_error(o->cmd, "--recipe %s: quick or notebook", o->recipe);
     if (!o->cfg.preset)
         o->cfg.preset = r->preset;
     if (!o->have_batch)
@@ -155,7 +181,7 @@ static const char *beside_out(const opts *o, const char *suffix, char *buf, size
     if (n > 4 && strcmp(o->out + n - 4, ".fmw") == 0)
         n -= 4;
     if (n + strlen(suffix) >= len) {
-        cli_usage_error(CMD, "--out: a name of %zu characters is too long", n);
+        cli_usage_error(o->cmd, "--out: a name of %zu characters is too long", n);
         return NULL;
     }
     memcpy(buf, o->out, n);
@@ -175,13 +201,13 @@ int cli_train_schedule(const char *name)
 static int check_train_args(opts *o)
 {
     if (o->data && (o->images || o->labels))
-        return cli_usage_error(CMD, "give --data DIR or --images/--labels, not both");
+        return cli_usage_error(o->cmd, "give --data DIR or --images/--labels, not both");
     if (!o->data && (!o->images || !o->labels) && (!o->resume || o->images || o->labels))
-        return cli_usage_error(CMD, "training data missing: --data DIR or --images F --labels F");
+        return cli_usage_error(o->cmd, "training data missing: --data DIR or --images F --labels F");
     if (o->steps && o->have_epochs)
-        return cli_usage_error(CMD, "give --steps or --epochs, not both");
+        return cli_usage_error(o->cmd, "give --steps or --epochs, not both");
     if (o->no_ckpt && (o->ckpt || o->ckpt_every))
-        return cli_usage_error(CMD, "--no-ckpt with --ckpt or --ckpt-every");
+        return cli_usage_error(o->cmd, "--no-ckpt with --ckpt or --ckpt-every");
     /* Checkpoints are on by default: a resumed run goes on writing its own. */
     if (!o->no_ckpt && !o->ckpt && o->resume)
         o->ckpt = o->resume;
@@ -189,7 +215,7 @@ static int check_train_args(opts *o)
         !(o->ckpt = beside_out(o, ".ckpt", o->ckpt_default, sizeof o->ckpt_default)))
         return 2;
     if (o->preview && !o->preview_every)
-        return cli_usage_error(CMD, "--preview needs --preview-every N");
+        return cli_usage_error(o->cmd, "--preview needs --preview-every N");
     if (o->preview_every && !o->preview &&
         !(o->preview =
               beside_out(o, "-preview.png", o->preview_default, sizeof o->preview_default)))
@@ -199,7 +225,7 @@ static int check_train_args(opts *o)
     if (o->ckpt && !o->ckpt_every)
         o->ckpt_every = 500;
     if (o->lr_schedule && cli_train_schedule(o->lr_schedule) < 0)
-        return cli_usage_error(CMD, "--lr-schedule %s: constant or cosine", o->lr_schedule);
+        return cli_usage_error(o->cmd, "--lr-schedule %s: constant or cosine", o->lr_schedule);
     return o->resume ? 0 : apply_recipe(o);
 }
 
@@ -213,6 +239,8 @@ static void default_train_args(opts *o)
     o->ema = 0.999;
     o->label_drop = 0.1;
     o->dist_check = 100;
+    o->kl_weight = 1e-3;
+    o->cmd = "train";
 }
 
 /* The flags without a value; 1 when a is one of them. */
@@ -228,28 +256,31 @@ static int switch_flag(const char *a, opts *o)
     return on != NULL;
 }
 
-int parse_train_args(int argc, char **argv, opts *o)
+/* fmrt train's and train-vae's flags (cmd names the command, ae: train-vae's). */
+static int parse_as(const char *cmd, int ae, int argc, char **argv, opts *o)
 {
     default_train_args(o);
+    o->cmd = cmd;
+    o->ae_cmd = ae;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return CLI_HELP;
         if (switch_flag(a, o))
             continue;
-        int r = cli_config_option(CMD, &o->cfg, argc, argv, &i);
+        int r = cli_config_option(o->cmd, &o->cfg, argc, argv, &i);
         if (r == 0)
             continue;
         if (r > 0)
             return r;
         if (strncmp(a, "--", 2) != 0)
-            return cli_usage_error(CMD, "unexpected argument '%s'", a);
+            return cli_usage_error(o->cmd, "unexpected argument '%s'", a);
         if (i + 1 >= argc)
-            return cli_usage_error(CMD, "%s needs a value", a);
+            return cli_usage_error(o->cmd, "%s needs a value", a);
         const char *v = argv[++i];
         const char **str = NULL, *key = NULL; /* key: fm_train_opt_check's name */
         long long *num = NULL, lo = 1, hi = 1ll << 29;
-        double *real = NULL;
+        double *real = NULL, hi_real = DBL_MAX, lo_real = -DBL_MAX;
         int *have = NULL;
         /* clang-format off */
         if (strcmp(a, "--data") == 0) str = &o->data;
@@ -264,6 +295,8 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--recipe") == 0) str = &o->recipe;
         else if (strcmp(a, "--class-names") == 0) str = &o->class_names;
         else if (strcmp(a, "--preview") == 0) str = &o->preview;
+        else if (strcmp(a, "--vae") == 0) str = &o->vae;
+        else if (strcmp(a, "--kl-weight") == 0) real = &o->kl_weight, lo_real = 0, hi_real = 1e6, have = &o->have_kl;
         else if (strcmp(a, "--preview-every") == 0) num = &o->preview_every;
         else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
         else if (strcmp(a, "--batch") == 0) num = &o->batch, hi = FM_MAX_BATCH, have = &o->have_batch;
@@ -278,22 +311,34 @@ int parse_train_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--wd") == 0) real = &o->wd, key = "weight_decay", have = &o->have_wd;
         else if (strcmp(a, "--ema") == 0) real = &o->ema, key = "ema_decay", have = &o->have_ema;
         else if (strcmp(a, "--label-drop") == 0) real = &o->label_drop, key = "label_drop", have = &o->have_drop;
-        else return cli_usage_error(CMD, "unknown option '%s'", a);
+        else return cli_usage_error(o->cmd, "unknown option '%s'", a);
         /* clang-format on */
         char msg[128];
         if (str)
             *str = v;
         else if (num && cli_int(a, v, lo, hi, num))
             return 2;
-        else if (real && cli_float(a, v, -DBL_MAX, DBL_MAX, real))
+        else if (real && cli_float(a, v, lo_real, hi_real, real))
             return 2;
         /* The rule a resumed checkpoint's value is held to as well (flow.h). */
-        if (real && fm_train_opt_check(key, *real, msg, sizeof msg) != FM_OK)
-            return cli_usage_error(CMD, "%s %s: %s", a, v, msg);
+        if (real && key && fm_train_opt_check(key, *real, msg, sizeof msg) != FM_OK)
+            return cli_usage_error(o->cmd, "%s %s: %s", a, v, msg);
         if (have)
             *have = 1;
     }
+    if (ae && o->vae)
+        return cli_usage_error(cmd, "--vae is fmrt train's (a flow model on an autoencoder's "
+                                    "latents); an autoencoder trains on images");
+    if (ae && !o->cfg.preset)
+        o->cfg.preset = "vae";
     return check_train_args(o);
+}
+
+int parse_train_args(int argc, char **argv, opts *o) { return parse_as("train", 0, argc, argv, o); }
+
+int parse_train_vae_args(int argc, char **argv, opts *o)
+{
+    return parse_as("train-vae", 1, argc, argv, o);
 }
 
 const char *cli_train_recipe_preset(const opts *o)
