@@ -88,10 +88,6 @@ typedef struct fm_arch {
     fm_status (*backward)(fm_model *m, const fm_tensor *dout);
     /* Forward GFLOP per image (2 per multiply-add), for fmrt bench. */
     double (*gflop)(const fm_config *c);
-    /* What fm_model_plan runs on the plan backend for a model m of this architecture
-     * (created in `mode`) and a batch x of images: its training step (TRAIN) or its
-     * largest sampling-time work. NULL: a velocity model's (fm_train_step, fm_sample). */
-    fm_status (*plan_run)(fm_model *m, fm_mode mode, const fm_tensor *x);
 } fm_arch;
 
 struct fm_model {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flow.h"
+#include "vae.h"
 
 static fm_status plan_run(fm_model *m, fm_backend *be, const fm_config *cfg, fm_mode mode, int batch)
 {
@@ -13,8 +14,11 @@ static fm_status plan_run(fm_model *m, fm_backend *be, const fm_config *cfg, fm_
     fm_tensor x = fm_tensor_4d(FM_F32, batch, cfg->in_channels, cfg->image, cfg->image);
     if ((s = fm_tensor_alloc(be, &x)) != FM_OK)
         return s;
-    if (m->arch->plan_run)
-        return m->arch->plan_run(m, mode, &x);
+    /* A velocity model trains and samples by flow.h; the other model fm_model_plan
+     * sizes is the autoencoder (the classifier sizes itself:
+     * fm_classifier_arena_bytes). */
+    if (!m->arch->velocity)
+        return fm_vae_plan_run(m, mode, &x);
     if (mode == FM_MODE_TRAIN) {
         int32_t y[1024] = {0};
         float loss;

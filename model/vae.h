@@ -55,6 +55,10 @@ fm_status fm_vae_loss_grad(fm_model *m, float beta, const fm_tensor *x, const fm
 fm_status fm_vae_train_step(fm_model *m, const fm_train_opts *o, float beta, const fm_tensor *x,
                             uint64_t step, fm_vae_loss *out);
 
+/* What fm_model_plan runs for an autoencoder m (created in `mode`) on images x: one
+ * training step (TRAIN), or an encode and a decode of x (SAMPLE). */
+fm_status fm_vae_plan_run(fm_model *m, fm_mode mode, const fm_tensor *x);
+
 /* z = scale * mu(x): the latent means of x [N,Cin,S,S] with the weights `params`
  * (m->flat or m->ema), scaled by the latent scale (1: the raw means). z [N,Z,s,s]. */
 fm_status fm_vae_encode(fm_model *m, const fm_tensor *params, const fm_tensor *x, float scale,
@@ -62,5 +66,15 @@ fm_status fm_vae_encode(fm_model *m, const fm_tensor *params, const fm_tensor *x
 /* out = dec(z / scale): z [N,Z,s,s] a scaled latent, out [N,Cin,S,S]. */
 fm_status fm_vae_decode(fm_model *m, const fm_tensor *params, const fm_tensor *z, float scale,
                         const fm_tensor *out);
+
+/* ---- internal to model/: the architecture's state (vae.c) for the API (vae_api.c) ---- */
+
+/* The KL weight the next backward differentiates (0 after create). */
+void fm_vae_set_beta(fm_model *m, float beta);
+/* The encoder (decoder 0: x -> moments [N,2Z,s,s]) or the decoder (1: z -> xhat) alone,
+ * in sampling mode, every activation released before returning; no forward of m may
+ * be active (fm_model_release). */
+fm_status fm_vae_run_half(fm_model *m, int decoder, const fm_tensor *params, const fm_tensor *in,
+                          const fm_tensor *out);
 
 #endif
