@@ -213,8 +213,8 @@ static int measure_scale(run *r)
         return cli_error("latent scale: the latents' std is %g; the weights are written without "
                          "a scale", sd);
     r->st.latent_scale = (float)(1 / sd);
-    fprintf(stderr, "%slatent scale %.4f (std of %d latents %.4f)\n",
-            r->tty && r->st.cursor != 0 ? "\n" : "", (double)r->st.latent_scale, n, sd);
+    fprintf(stderr, "latent scale %.4f (std of %d latents %.4f)\n", (double)r->st.latent_scale, n,
+            sd);
     return 0;
 }
 
