@@ -892,13 +892,13 @@ static double psnr_u8(const uint8_t *a, const uint8_t *b, size_t count)
     return se > 0 ? 10.0 * log10((double)count / se) : INFINITY;
 }
 
-/* A backend for the autoencoder at batch B and the batch tensors (those of a latent
- * model's sampling, x the images, plus the latents z), the model attached. */
+/* A backend for the autoencoder at batch B and the batch tensors (x the images and
+ * img, f32; q, u8; the latents z), the model attached. */
 static int recon_open(const ev *e, cli_vae *v, int B, fm_tensor *z, fm_backend *be, cli_mem *mem,
                       int *open)
 {
     size_t bytes, extra;
-    if (cli_vae_arena_bytes(v, B, &bytes) || extra_bytes(e, NULL, B, &extra) ||
+    if (cli_vae_arena_bytes(v, B, &bytes) || !fm_mul_size((size_t)B * e->frame, 9, &extra) ||
         !fm_add_size(bytes, extra, &bytes) || !fm_add_size(bytes, fm_tensor_bytes(z), &bytes) ||
         !fm_add_size(bytes, 64 << 10, &bytes))
         return cli_error("%s: the autoencoder's arena does not fit", v->path);
