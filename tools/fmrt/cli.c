@@ -830,3 +830,23 @@ int cli_class_names(const char *arg, int K, char *out, size_t cap, size_t *len)
     *len = rc ? 0 : n;
     return rc;
 }
+
+const char *cli_escape(const char *s, char *buf, size_t len)
+{
+    size_t k = 0;
+    if (!len)
+        return buf;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        /* Printable ASCII as is; a backslash is escaped too, so that the output
+         * reads back unambiguously. */
+        int plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
+        char one[5];
+        int n = snprintf(one, sizeof one, plain ? "%c" : "\\x%02x", *p);
+        if (k + (size_t)n >= len)
+            break;
+        memcpy(buf + k, one, (size_t)n);
+        k += (size_t)n;
+    }
+    buf[k] = '\0';
+    return buf;
+}

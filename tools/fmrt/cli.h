@@ -94,4 +94,9 @@ void cli_hms(double s, char *buf, size_t len);
  * fm_class_name_ok. One error line naming the bad one. */
 int cli_class_names(const char *arg, int K, char *out, size_t cap, size_t *len);
 
+/* s with every byte outside printable ASCII, and the backslash, written as \xNN,
+ * into buf (len bytes, cut at a whole escape); returns buf. For strings read from
+ * files: names and keys reach the terminal without control sequences. */
+const char *cli_escape(const char *s, char *buf, size_t len);
+
 #endif

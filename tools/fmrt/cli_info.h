@@ -11,9 +11,5 @@ typedef struct cli_info_opts {
 } cli_info_opts;
 /* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
 int parse_info_args(int argc, char **argv, cli_info_opts *o);
-/* s with every byte outside printable ASCII, and the backslash, written as \xNN,
- * into buf (len bytes, cut at a whole escape); returns buf. For strings read from
- * files: names and keys reach the terminal without control sequences. */
-const char *cli_escape(const char *s, char *buf, size_t len);
 
 #endif

@@ -26,26 +26,6 @@ static int float_key(const char *k)
     return 0;
 }
 
-const char *cli_escape(const char *s, char *buf, size_t len)
-{
-    size_t k = 0;
-    if (!len)
-        return buf;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        /* Printable ASCII as is; a backslash is escaped too, so that the output
-         * reads back unambiguously. */
-        int plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
-        char one[5];
-        int n = snprintf(one, sizeof one, plain ? "%c" : "\\x%02x", *p);
-        if (k + (size_t)n >= len)
-            break;
-        memcpy(buf + k, one, (size_t)n);
-        k += (size_t)n;
-    }
-    buf[k] = '\0';
-    return buf;
-}
-
 int parse_info_args(int argc, char **argv, cli_info_opts *o)
 {
     o->path = NULL;
