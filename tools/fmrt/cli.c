@@ -606,19 +606,9 @@ int cli_velocity_presets(const char **names, int max)
     return n;
 }
 
-int cli_build_config(const cli_config_opts *o, fm_config *cfg)
+int cli_config_sets(const cli_config_opts *o, fm_config *cfg)
 {
     char msg[256];
-    /* --arch picks its default preset; a preset of another architecture is an error. */
-    const fm_arch *arch = fm_arch_find(o->arch ? o->arch : "unet");
-    const char *preset = o->preset ? o->preset : arch->presets[0].name;
-    if (fm_config_preset(cfg, preset) != FM_OK)
-        return cli_error("--preset: unknown preset '%s' (have: %s)", preset, fm_preset_names());
-    if (o->arch && cfg->arch != arch->id)
-        return cli_error("--preset %s is not a %s preset (--arch %s)", preset, o->arch, o->arch);
-    if (!fm_arch_by_id(cfg->arch)->velocity)
-        return cli_error("--preset %s is a %s, not a velocity model", preset,
-                         fm_arch_by_id(cfg->arch)->name);
     for (int i = 0; i < o->nsets; i++) {
         char key[64];
         const char *eq = strchr(o->sets[i], '=');
@@ -630,11 +620,27 @@ int cli_build_config(const cli_config_opts *o, fm_config *cfg)
         if (fm_config_set(cfg, key, eq + 1, msg, sizeof msg) != FM_OK)
             return cli_error("--config %s: %s", o->sets[i], msg);
     }
-    if (o->have_classes)
+    /* Classes are a velocity model's (the caller refuses them for the others). */
+    if (o->have_classes && fm_arch_by_id(cfg->arch)->velocity)
         cfg->num_classes = o->classes;
     if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
         return cli_error("config: %s", msg);
     return 0;
+}
+
+int cli_build_config(const cli_config_opts *o, fm_config *cfg)
+{
+    /* --arch picks its default preset; a preset of another architecture is an error. */
+    const fm_arch *arch = fm_arch_find(o->arch ? o->arch : "unet");
+    const char *preset = o->preset ? o->preset : arch->presets[0].name;
+    if (fm_config_preset(cfg, preset) != FM_OK)
+        return cli_error("--preset: unknown preset '%s' (have: %s)", preset, fm_preset_names());
+    if (o->arch && cfg->arch != arch->id)
+        return cli_error("--preset %s is not a %s preset (--arch %s)", preset, o->arch, o->arch);
+    if (!fm_arch_by_id(cfg->arch)->velocity)
+        return cli_error("--preset %s is a %s, not a velocity model", preset,
+                         fm_arch_by_id(cfg->arch)->name);
+    return cli_config_sets(o, cfg);
 }
 
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p)

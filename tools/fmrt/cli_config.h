@@ -28,6 +28,10 @@ int cli_velocity_presets(const char **names, int max);
 /* Preset (default: the architecture's first, mnist for the U-Net), then the --config settings, then
  * --classes; validated. */
 int cli_build_config(const cli_config_opts *o, fm_config *cfg);
+/* o's --config fields (and a velocity model's --classes) applied to cfg, then validated:
+ * any architecture.
+ * One error line naming the field. */
+int cli_config_sets(const cli_config_opts *o, fm_config *cfg);
 /* fm_model_plan_live with its scratch model and tracker on the heap; prints the error. */
 int cli_plan(const fm_config *cfg, fm_mode mode, int batch, fm_plan *p);
 

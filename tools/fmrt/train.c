@@ -670,7 +670,6 @@ static int wants_ae(const cli_config_opts *o, int ae_cmd)
  * check_kind, which refuses it by name. */
 static int build_config(const cli_config_opts *o, int ae_cmd, fm_config *cfg)
 {
-    char msg[256];
     const char *preset = o->preset;
     if (!wants_ae(o, ae_cmd))
         return cli_build_config(o, cfg);
@@ -679,19 +678,7 @@ static int build_config(const cli_config_opts *o, int ae_cmd, fm_config *cfg)
     if (o->arch)
         return cli_error("--arch %s: an autoencoder is arch vae, set by its --preset (%s)",
                          o->arch, ae_presets());
-    for (int i = 0; i < o->nsets; i++) {
-        char key[64];
-        const char *v = o->sets[i], *eq = strchr(v, '=');
-        const size_t kl = eq ? (size_t)(eq - v) : 0;
-        if (!eq || kl == 0 || kl >= sizeof key)
-            return cli_error("--config: '%s' is not key=value", v);
-        snprintf(key, sizeof key, "%.*s", (int)kl, v);
-        if (fm_config_set(cfg, key, eq + 1, msg, sizeof msg) != FM_OK)
-            return cli_error("--config %s: %s", v, msg);
-    }
-    if (fm_config_validate(cfg, msg, sizeof msg) != FM_OK)
-        return cli_error("config: %s", msg);
-    return 0;
+    return cli_config_sets(o, cfg);
 }
 
 /* --resume with the original command's --preset/--config/--classes: they must describe
