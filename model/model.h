@@ -121,7 +121,7 @@ const fm_arch *fm_arch_at(int i);
 const char *fm_arch_names(void);
 
 /* The named preset of any architecture (every architecture's first is its default):
- * "mnist", "tiny", "cifar", "cifar-small" (U-Nets), "dit", "dit-tiny", "dit-cifar",
+ * "mnist", "tiny", "cifar", "cifar-small", "latent" (U-Nets), "dit", "dit-tiny", "dit-cifar",
  * "classifier". All unconditional: set num_classes for a conditional model.
  * FM_ERR_ARG for an unknown name. */
 fm_status fm_config_preset(fm_config *c, const char *name);

@@ -427,6 +427,10 @@ static const fm_preset presets[] = {
     {"cifar-small", {.in_channels = 3, .image = 32, .base_channels = 32, .levels = 3,
                      .channel_mult = {1, 2, 2}, .res_blocks = 1, .time_dim = 64, .heads = 4,
                      .groups = 8}},
+    /* Latent flow matching (docs/spec/vae.md): the vae preset's 4x7x7 latents, one level
+     * (7 is odd: no downsampling), two ResBlocks and attention over the 49 positions. */
+    {"latent", {.in_channels = 4, .image = 7, .base_channels = 64, .levels = 1,
+                .channel_mult = {1}, .res_blocks = 2, .time_dim = 128, .heads = 4, .groups = 8}},
     {NULL, {0}},
 };
 
