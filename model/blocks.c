@@ -1,6 +1,8 @@
 /* The U-Net's and the autoencoder's shared modules (blocks.h), as dispatch-table
  * calls. docs/spec/unet.md, "Building blocks", gives the maths of each. */
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "blocks.h"
 
@@ -343,4 +345,50 @@ double fm_blk_gflop(const fm_blk_mod *md)
     case FM_BLK_ATTN: f = 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci; break;
     }
     return f / 1e9;
+}
+
+/* ---- configuration and initialisation ------------------------------------------------------- */
+
+static int in_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
+#define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
+
+fm_status fm_blk_check(const fm_config *c, char *msg, size_t len)
+{
+    if (!in_range(c->levels, 1, FM_MAX_LEVELS))
+        BAD("channel_mult has %d levels, expected 1..%d", c->levels, FM_MAX_LEVELS);
+    if (!in_range(c->image, 1, 4096))
+        BAD("image %d out of range 1..4096", c->image);
+    if (c->image % (1 << (c->levels - 1)) != 0)
+        BAD("image %d must be divisible by 2^(levels-1) = %d", c->image, 1 << (c->levels - 1));
+    if (!in_range(c->groups, 1, 1024))
+        BAD("groups %d out of range 1..1024", c->groups);
+    if (!in_range(c->base_channels, 4, 4096))
+        BAD("base_channels %d out of range 4..4096", c->base_channels);
+    if (c->base_channels % c->groups != 0)
+        BAD("base_channels %d must be a multiple of groups %d", c->base_channels, c->groups);
+    for (int l = 0; l < c->levels; l++)
+        if (!in_range(c->channel_mult[l], 1, 64))
+            BAD("channel_mult[%d] = %d out of range 1..64", l, c->channel_mult[l]);
+    if (!in_range(c->res_blocks, 1, FM_MAX_RES_BLOCKS))
+        BAD("res_blocks %d out of range 1..%d", c->res_blocks, FM_MAX_RES_BLOCKS);
+    int mid = c->base_channels * c->channel_mult[c->levels - 1];
+    if (!in_range(c->heads, 1, mid))
+        BAD("heads %d out of range 1..%d (the middle width)", c->heads, mid);
+    if (mid % c->heads != 0)
+        BAD("heads %d must divide the middle width %d", c->heads, mid);
+    return FM_OK;
+}
+
+#undef BAD
+
+fm_init fm_blk_init(const fm_model *m, int i)
+{
+    const char *name = m->params[i].name;
+    size_t len = strlen(name);
+    int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
+    if (strstr(name, "norm"))
+        return (fm_init){is_bias ? FM_INIT_ZERO : FM_INIT_ONE, 0};
+    const fm_tensor *w = is_bias && i > 0 ? &m->params[i - 1].t : &m->params[i].t;
+    int64_t fan_in = fm_tensor_numel(w) / w->shape[0];
+    return (fm_init){FM_INIT_UNIFORM, 1.0f / sqrtf((float)fan_in)};
 }

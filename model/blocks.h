@@ -92,4 +92,15 @@ fm_status fm_blk_bwd(fm_model *m, const fm_blk_mod *md, const fm_blk_saved *s, f
 /* Forward GFLOP of the module for one image (2 per multiply-add). */
 double fm_blk_gflop(const fm_blk_mod *md);
 
+/* ---- configuration and initialisation -------------------------------------------------------- */
+
+/* The fields both networks share, in this order: levels, image (range, a multiple of
+ * 2^(levels-1)), groups, base_channels (range, a multiple of groups), each channel_mult,
+ * res_blocks, heads (dividing the middle width C m_{L-1}). The message names the field. */
+fm_status fm_blk_check(const fm_config *c, char *msg, size_t len);
+/* Parameter i's start: a norm's weight 1 and bias 0; any other weight or bias
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = the weight's elements per output row (a
+ * bias takes its weight's): PyTorch's default for Conv2d and Linear. */
+fm_init fm_blk_init(const fm_model *m, int i);
+
 #endif

@@ -118,33 +118,14 @@ static void layout(const fm_config *cfg, fm_layout *b)
 
 /* ---- config ---------------------------------------------------------------------------------- */
 
-static int in_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
 #define BAD(...) return (snprintf(msg, len, __VA_ARGS__), FM_ERR_ARG)
 
 static fm_status check(const fm_config *c, char *msg, size_t len)
 {
-    if (!in_range(c->levels, 1, FM_MAX_LEVELS))
-        BAD("channel_mult has %d levels, expected 1..%d", c->levels, FM_MAX_LEVELS);
-    for (int l = 0; l < c->levels; l++)
-        if (!in_range(c->channel_mult[l], 1, 64))
-            BAD("channel_mult[%d] = %d out of range 1..64", l, c->channel_mult[l]);
-    if (!in_range(c->image, 1, 4096))
-        BAD("image %d out of range 1..4096", c->image);
-    if (c->image % (1 << (c->levels - 1)) != 0)
-        BAD("image %d must be divisible by 2^(levels-1) = %d", c->image, 1 << (c->levels - 1));
-    if (!in_range(c->groups, 1, 1024))
-        BAD("groups %d out of range 1..1024", c->groups);
-    if (!in_range(c->base_channels, 4, 4096))
-        BAD("base_channels %d out of range 4..4096", c->base_channels);
-    if (c->base_channels % c->groups != 0)
-        BAD("base_channels %d must be a multiple of groups %d", c->base_channels, c->groups);
-    if (!in_range(c->res_blocks, 1, FM_MAX_RES_BLOCKS))
-        BAD("res_blocks %d out of range 1..%d", c->res_blocks, FM_MAX_RES_BLOCKS);
-    if (!in_range(c->latent_channels, 1, 64))
+    if (fm_blk_check(c, msg, len) != FM_OK)
+        return FM_ERR_ARG;
+    if (c->latent_channels < 1 || c->latent_channels > 64)
         BAD("latent_channels %d out of range 1..64", c->latent_channels);
-    int mid = c->base_channels * c->channel_mult[c->levels - 1];
-    if (!in_range(c->heads, 1, mid) || mid % c->heads != 0)
-        BAD("heads %d must divide the middle width %d", c->heads, mid);
     if (c->num_classes != 0)
         BAD("num_classes %d: the autoencoder takes no labels (0)", c->num_classes);
     fm_layout b = {0};
@@ -161,19 +142,6 @@ static fm_status check(const fm_config *c, char *msg, size_t len)
 
 #undef BAD
 
-/* docs/spec/vae.md, "Layout": conv weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
- * (a bias takes its weight's fan_in), norms 1 and 0. */
-static fm_init init(const fm_model *m, int i)
-{
-    const char *name = m->params[i].name;
-    size_t len = strlen(name);
-    int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
-    if (strstr(name, "norm"))
-        return (fm_init){is_bias ? FM_INIT_ZERO : FM_INIT_ONE, 0};
-    const fm_tensor *w = is_bias && i > 0 ? &m->params[i - 1].t : &m->params[i].t;
-    int64_t fan_in = fm_tensor_numel(w) / w->shape[0];
-    return (fm_init){FM_INIT_UNIFORM, 1.0f / sqrtf((float)fan_in)};
-}
 
 static fm_status create(fm_model *m)
 {
@@ -323,7 +291,7 @@ const fm_arch fm_arch_vae = {
     .velocity = 0,
     .check = check,
     .layout = layout,
-    .init = init,
+    .init = fm_blk_init, /* docs/spec/vae.md, "Layout" */
     .create = create,
     .forward = forward,
     .backward = backward,
