@@ -2,7 +2,7 @@
  *
  * The input is split at NUL bytes into argv strings (each its own exact-size heap
  * block, so ASan sees a read past any one of them). The first string names the
- * command (train, sample, info, plan, eval, diff by name; anything else picks one of
+ * command (train, sample, info, plan, eval, diff, encode, decode by name; anything else picks one of
  * the first five by its first byte) and plays argv[0], as in main.c's dispatch. Then parse_<cmd>_args, which must
  * not touch a file; for train and plan the model config the flags describe is
  * built and validated (cli_build_config) and planned (fm_model_plan, the same
@@ -20,6 +20,7 @@
 #include "cli_plan.h"
 #include "cli_sample.h"
 #include "cli_train.h"
+#include "cli_vaecmd.h"
 #include "fuzz.h"
 
 #define MAX_ARGS 128
@@ -58,10 +59,12 @@ static void plan(const cli_config_opts *co, long long train_batch, long long sam
 
 static void run(int argc, char **argv)
 {
-    /* diff by name only: the other commands keep their "% 5" slots (corpus, regress) */
-    static const char *const names[6] = {"train", "sample", "info", "plan", "eval", "diff"};
+    /* diff, encode, decode by name only: the other commands keep their "% 5" slots
+     * (corpus, regress) */
+    static const char *const names[8] = {"train", "sample", "info", "plan",
+                                         "eval",  "diff",   "encode", "decode"};
     int cmd = -1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 8; i++)
         if (strcmp(argv[0], names[i]) == 0)
             cmd = i;
     if (cmd < 0)
@@ -117,6 +120,20 @@ static void run(int argc, char **argv)
         rc = parse_diff_args(argc, argv, &o);
         CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
         CHECK(rc != 0 || (o.a && o.b && (!o.have_tol || o.tol >= 0)));
+        break;
+    }
+    case 6: {
+        cli_encode_opts o;
+        rc = parse_encode_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        CHECK(rc != 0 || (o.vae && o.data && o.out && o.n >= 0 && o.batch >= 1 && o.batch <= 1024));
+        break;
+    }
+    case 7: {
+        cli_decode_opts o;
+        rc = parse_decode_args(argc, argv, &o);
+        CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
+        CHECK(rc != 0 || (o.vae && o.latents && o.out && o.n >= 1 && o.n <= 1024 && o.cols >= 1));
         break;
     }
     default: {
