@@ -51,7 +51,11 @@ echo "fmrt train --preset vae = fmrt train-vae"
 #    autoencoder found by its path), then a resume given another autoencoder.
 "$fmrt" train "${unet[@]}" --vae "$t/A.fmw" --steps 4 --out "$t/L.fmw" </dev/null 2>"$t/L.log"
 grep -q "on 4x7x7 latents of $t/A.fmw" "$t/L.log"
-grep -Eq "^encode [0-9.]+ s per batch of 16 \(upload included\), step [0-9.]+ s" "$t/L.log"
+grep -Eq "^encoded the 64 training images once: [0-9.]+ s" "$t/L.log"
+# each batch encoded at its step instead (timed: the encode against the step)
+"$fmrt" train "${unet[@]}" --vae "$t/A.fmw" --steps 4 --encode-each-step --out "$t/E.fmw" \
+    --no-ckpt </dev/null 2>"$t/E.log"
+grep -Eq "^encode [0-9.]+ s per batch of 16 \(upload included\), step [0-9.]+ s" "$t/E.log"
 "$fmrt" info "$t/L.fmw" 2>&1 | grep -q "vae_crc"
 "$fmrt" train "${unet[@]}" --vae "$t/A.fmw" --steps 2 --out "$t/M.fmw" </dev/null 2>/dev/null
 "$fmrt" train --resume "$t/M.ckpt" --steps 4 --out "$t/M.fmw" --backend $be --threads 2 \
@@ -80,6 +84,8 @@ expect_one "--kl-weight: '-1' is not a number in 0..1e\+06" \
     "$fmrt" train-vae "${ae[@]}" --kl-weight -1 --out "$t/x.fmw"
 expect_one "--kl-weight is an autoencoder's" \
     "$fmrt" train "${unet[@]}" --kl-weight 0.1 --out "$t/x.fmw"
+expect_one "--encode-each-step is for a model on latents" \
+    "$fmrt" train "${unet[@]}" --encode-each-step --out "$t/x.fmw"
 expect_one "--vae is fmrt train's" "$fmrt" train-vae "${ae[@]}" --vae "$t/A2.fmw" --out "$t/x.fmw"
 expect_one "not an autoencoder \(arch unet" \
     "$fmrt" train "${unet[@]}" --vae "$t/L.fmw" --out "$t/x.fmw"

@@ -25,6 +25,8 @@ typedef struct cli_train_opts {
     double lr, wd, ema, label_drop;
     int have_batch, have_seed, have_lr, have_wd, have_ema, have_drop, have_epochs, have_warmup;
     int flip;             /* --flip: mirror a random half of the images (checkpointed) */
+    int encode_each_step; /* --vae: encode every batch (default: the set once, if --flip
+                             does not make each epoch's images new) */
     int skip_nonfinite;   /* --skip-nonfinite: skip (and count) steps with a NaN/inf */
     int no_ckpt;          /* --no-ckpt: no checkpoint file (Ctrl-C keeps only --out) */
     int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */

@@ -140,6 +140,9 @@ typedef struct run {
     int64_t timed;                     /* latent: the step whose encode and step are timed */
     fm_tensor xi;                      /* [lb, C, H, W] f32 images on the backend */
     fm_tensor x0;                      /* the model's input: xi, or xi's latents */
+    float *zc;                         /* latent: every image's latent k mu, zper floats
+                                          each, when encoded once (NULL: at each step) */
+    size_t zper;
     float *xb;                         /* the same rows on the host */
     int32_t *yb;                       /* [lb] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
@@ -326,6 +329,15 @@ static int gather_batch(run *r)
     const uint64_t row0 = r->st.cursor * (uint64_t)r->B + (uint64_t)r->dist->rank * (uint64_t)r->lb;
     const size_t frame = (size_t)r->C * (size_t)r->HW; /* channel-major, as xi */
     uint8_t lab[FM_MAX_BATCH];
+    if (r->zc) { /* the latents encoded once: the rows' copies, no image read */
+        for (int b = 0; b < r->lb; b++) {
+            const uint32_t i = r->perm[row0 + (uint64_t)b];
+            memcpy(r->xb + (size_t)b * r->zper, r->zc + (size_t)i * r->zper,
+                   r->zper * sizeof(float));
+            r->yb[b] = r->ds->labels ? r->ds->labels[i] : 0;
+        }
+        return 0;
+    }
     if (cli_data_rows(r->data, r->perm + row0, r->lb, r->pb, lab))
         return 1;
     if (r->st.cursor + 1 < (uint64_t)r->spe)
@@ -450,6 +462,10 @@ static fm_status upload_and_step(run *r, uint64_t step, float *loss)
 {
     const int timed = r->vae && (int64_t)step == r->timed && r->dist->rank == 0;
     double t0 = cli_now(), t1 = t0;
+    if (r->zc) { /* latents encoded once: xb holds this batch's */
+        fm_status u = fm_upload(r->be, &r->x0, r->xb);
+        return u == FM_OK ? model_step(r, step, loss) : u;
+    }
     fm_status s = fm_upload(r->be, &r->xi, r->xb);
     if (s == FM_OK && r->vae)
         s = fm_vae_encode(r->vae->m, &r->vae->m->flat, &r->xi, r->vae->scale, &r->x0);
@@ -587,6 +603,46 @@ static const char *describe_kind(const session *s, char *buf, size_t len)
 
 /* Steps s->st.step + 1 .. s->total (or up to Ctrl-C), then the final files; on
  * success s->st is the state written. */
+/* --vae without --flip: every image of the training set encoded once (z = k mu, in
+ * batches of lb on the run's backend) into host memory, so that a step uploads its
+ * latents instead of encoding its images again each epoch. Timed, against the cost of
+ * encoding at each step (docs: README, "Latent flow matching"). */
+static int cache_latents(run *r)
+{
+    int64_t ls[4];
+    fm_vae_latent_shape(&r->vae->m->cfg, 1, ls);
+    r->zper = (size_t)(ls[1] * ls[2] * ls[3]);
+    size_t bytes;
+    if (!fm_mul_size((size_t)r->ds->n, r->zper * sizeof(float), &bytes) ||
+        !(r->zc = malloc(bytes)))
+        return cli_error("cannot hold the %d images' latents in memory (%zu floats each): "
+                         "give --encode-each-step", r->ds->n, r->zper);
+    const double t0 = cli_now();
+    const size_t frame = (size_t)r->C * (size_t)r->HW;
+    uint32_t idx[FM_MAX_BATCH];
+    for (int at = 0; at < r->ds->n; at += r->lb) {
+        const int n = r->ds->n - at < r->lb ? r->ds->n - at : r->lb;
+        for (int i = 0; i < n; i++)
+            idx[i] = (uint32_t)(at + i);
+        if (cli_data_rows(r->data, idx, n, r->pb, NULL))
+            return 1;
+        cli_pixels(r->xb, r->pb, (size_t)n * frame);
+        const fm_tensor xs = fm_tensor_slice(r->xi, 0, n), zs = fm_tensor_slice(r->x0, 0, n);
+        fm_status s = fm_upload(r->be, &xs, r->xb);
+        if (s == FM_OK)
+            s = fm_vae_encode(r->vae->m, &r->vae->m->flat, &xs, r->vae->scale, &zs);
+        if (s == FM_OK)
+            s = fm_download(r->be, r->zc + (size_t)at * r->zper, &zs);
+        if (s != FM_OK)
+            return cli_error("encoding the training set: %s", r->be->err);
+    }
+    if (r->dist->rank == 0)
+        fprintf(stderr, "encoded the %d training images once: %.1f s (%.0f img/s), %zu MiB of "
+                "latents in memory\n", r->ds->n, cli_now() - t0, r->ds->n / (cli_now() - t0),
+                bytes >> 20);
+    return 0;
+}
+
 static int train(session *s)
 {
     run r = {.o = &s->o,
@@ -612,6 +668,8 @@ static int train(session *s)
              .spe = s->spe};
     char lr[96], kind[FM_TEXT_MAX + 160];
     int rc = alloc_run(&r, &s->scratchmem);
+    if (rc == 0 && r.vae && !r.o->flip && !r.o->encode_each_step)
+        rc = cache_latents(&r);
     if (rc != 0)
         goto out;
     r.tty = isatty(fileno(stderr));
@@ -639,6 +697,7 @@ static int train(session *s)
     if (rc == 0 || rc == CLI_INTERRUPTED)
         s->st = r.st;
 out:
+    free(r.zc);
     free(r.xb);
     free(r.yb);
     free(r.perm);
@@ -907,6 +966,8 @@ static int check_kind(session *s)
     if (!s->ae && o->have_kl)
         return cli_error("--kl-weight is an autoencoder's (fmrt train-vae, or --preset %s)",
                          ae_presets());
+    if (!o->vae && !s->st.vae_crc && o->encode_each_step)
+        return cli_error("--encode-each-step is for a model on latents (--vae F)");
     if ((o->vae || s->st.vae_crc) && o->preview_every)
         return cli_error("--preview-every: previews of a model on latents (decoded by its "
                          "autoencoder) are not drawn yet; sample its weights instead");

@@ -47,8 +47,12 @@ void cli_train_usage(FILE *f)
             "  --backend NAME       ref, cpu, opencl, cuda or auto (default auto: the fastest\n"
                "                       compiled in that opens: fmrt backends lists them)\n"
             "  --vae F              train on the latents of autoencoder F (fmrt train-vae):\n"
-            "                       images encoded each step, in_channels and image F's\n"
-            "                       latents'; a resume takes the one the run recorded\n"
+            "                       in_channels and image F's latents'; the training set\n"
+            "                       is encoded once at the start and its latents kept in\n"
+            "                       memory (with --flip or --encode-each-step: each batch\n"
+            "                       is encoded at its step); a resume takes the\n"
+            "                       autoencoder the run recorded\n"
+            "  --encode-each-step   --vae: encode each batch at its step, not the set once\n"
             "optimisation:\n"
             "  --batch N            batch size (the recipe's; the last partial batch is dropped)\n"
             "  --epochs N           epochs to train\n"
@@ -250,6 +254,7 @@ static int switch_flag(const char *a, opts *o)
               : strcmp(a, "--dist") == 0         ? &o->dist
               : strcmp(a, "--no-ckpt") == 0      ? &o->no_ckpt
               : strcmp(a, "--flip") == 0         ? &o->flip
+              : strcmp(a, "--encode-each-step") == 0 ? &o->encode_each_step
                                                  : NULL;
     if (on)
         *on = 1;
