@@ -48,8 +48,10 @@ static void usage(FILE *f)
             "  --op NAME            only this op ('conv2d_bwd') or family ('conv2d');\n"
             "                       model rows then default to none\n"
             "  --model LIST         presets of the whole-model rows, separated by commas: tiny,\n"
-            "                       mnist, cifar-small, cifar (3 channels), dit-tiny, dit,\n"
-            "                       dit-cifar (3 channels); or all, or none (default tiny)\n"
+            "                       mnist, cifar-small, cifar (3 channels), latent, dit-tiny,\n"
+            "                       dit, dit-cifar (3 channels), vae-test (the autoencoder:\n"
+            "                       encode, decode, its training step); or all, or none\n"
+            "                       (default tiny)\n"
             "  --batch N            batch of the model rows (default 2)\n"
             "  --allow-unsupported  ops the backend lacks do not fail the command\n"
             "  --tf32               cuda: TF32 GEMMs, checked with the TF32 tolerances\n"
@@ -86,9 +88,26 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
 }
 
 /* The presets of the whole-model rows (--model NAME or all): every preset of every
- * velocity model's architecture, in the table's order (mnist, tiny, cifar, ..., dit...). */
+ * velocity model's architecture, in the table's order (mnist, tiny, cifar, ..., dit...),
+ * then the conformance preset of each other architecture that has one (vae-test). */
 static const char *presets[32];
 static int NPRESETS;
+
+static void list_presets(void)
+{
+    NPRESETS = cli_velocity_presets(presets, 30);
+    for (int i = 0; fm_arch_at(i) && NPRESETS < 32; i++)
+        if (!fm_arch_at(i)->velocity && fm_arch_at(i)->conformance)
+            presets[NPRESETS++] = fm_arch_at(i)->conformance;
+}
+
+/* Row sets of a preset: unconditional and conditional for a velocity model, the first
+ * only for an autoencoder (no labels). */
+static int conditions(const char *preset)
+{
+    fm_config c;
+    return fm_config_preset(&c, preset) == FM_OK && fm_arch_by_id(c.arch)->velocity ? 2 : 1;
+}
 
 /* Whether --model LIST ("all", or names separated by commas) asks for preset. */
 static int wants(const char *list, const char *preset)
@@ -113,7 +132,7 @@ static int sizes(const opts *o, size_t *device, size_t *host)
             continue;
         if (!scratch && !(scratch = malloc(sizeof *scratch)))
             return cli_error("cannot allocate the planner's model description");
-        for (int cond = 0; cond < 2; cond++) {
+        for (int cond = 0; cond < conditions(presets[p]); cond++) {
             size_t d, h;
             char err[256];
             if (fm_conformance_model_bytes(presets[p], o->batch, cond, scratch, &d, &h, err,
@@ -199,7 +218,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
         for (int p = 0; p < NPRESETS && s == FM_OK; p++) {
             if (!wants(o->model, presets[p]))
                 continue;
-            for (int cond = 0; cond < 2 && s == FM_OK; cond++)
+            for (int cond = 0; cond < conditions(presets[p]) && s == FM_OK; cond++)
                 s = fm_conformance_model(&ref, &be, &host, presets[p], o->batch, cond, print_row,
                                          NULL, &sum);
         }
@@ -220,7 +239,7 @@ static int check_backend(const opts *o, const char *name, int explicit_backend)
 
 int cmd_conformance(int argc, char **argv)
 {
-    NPRESETS = cli_velocity_presets(presets, 32);
+    list_presets();
     opts o = {.backend = NULL, .op = NULL, .model = NULL, .batch = 2, .allow_unsupported = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -256,7 +275,7 @@ int cmd_conformance(int argc, char **argv)
                 len += wants(v, presets[p]) ? strlen(presets[p]) + 1 : 0;
             if (!known && len != strlen(v) + 1)
                 return cli_usage_error(CMD, "--model: '%s' is not a list of the velocity "
-                                            "models' presets, or all or none", v);
+                                            "models' presets and vae-test, or all or none", v);
             o.model = v;
         } else {
             long long b;
