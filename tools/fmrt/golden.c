@@ -252,6 +252,22 @@ static void compare_grads(fm_backend *be, const gcase *g, fm_model *m, double to
 
 /* A flow case (U-Net, DiT): forward, loss and gradients of fm_flow_loss_grad, then
  * both samplers. */
+/* The last line of a case: its counts and worst gradient; 1 when a tensor failed. */
+static int summary(const tally *ty)
+{
+    printf("golden: %d passed, %d failed; worst gradient %s %.3e\n", ty->pass, ty->fail,
+           ty->worst_name, ty->worst_grad);
+    return ty->fail ? 1 : 0;
+}
+
+static int close_case(fm_backend *be, cli_mem *mem, fm_model *m, int rc)
+{
+    fm_backend_close(be);
+    cli_mem_free(mem);
+    free(m);
+    return rc;
+}
+
 static int run_flow_case(const gcase *g, const char *backend)
 {
     fm_model *m = malloc(sizeof *m);
@@ -312,17 +328,12 @@ static int run_flow_case(const gcase *g, const char *backend)
             goto fail;
         compare(&be, g, samplers[k], &xs, 1e-4, &ty);
     }
-    printf("golden: %d passed, %d failed; worst gradient %s %.3e\n", ty.pass, ty.fail, ty.worst_name,
-           ty.worst_grad);
-    rc = ty.fail ? 1 : 0;
+    rc = summary(&ty);
     goto done;
 fail:
     cli_error("%s", be.err);
 done:
-    fm_backend_close(&be);
-    cli_mem_free(&mem);
-    free(m);
-    return rc;
+    return close_case(&be, &mem, m, rc);
 }
 
 /* An autoencoder case (docs/spec/vae.md): fm_vae_loss_grad with the case's eps and
@@ -389,17 +400,12 @@ static int run_vae_case(const gcase *g, const char *backend)
     compare_host(g, "output.kl", &l3[2], 1, 1e-5, &ty);
     compare_host(g, "output.loss", &l3[0], 1, 1e-5, &ty);
     compare_grads(&be, g, m, 1e-4, &ty);
-    printf("golden: %d passed, %d failed; worst gradient %s %.3e\n", ty.pass, ty.fail, ty.worst_name,
-           ty.worst_grad);
-    rc = ty.fail ? 1 : 0;
+    rc = summary(&ty);
     goto done;
 fail:
     cli_error("%s", be.err);
 done:
-    fm_backend_close(&be);
-    cli_mem_free(&mem);
-    free(m);
-    return rc;
+    return close_case(&be, &mem, m, rc);
 }
 
 int cmd_golden(int argc, char **argv)
