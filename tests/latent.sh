@@ -128,4 +128,11 @@ grep -Eq "^pipeline sample batch 4 +flow [0-9]+ \+ vae [0-9]+ = [0-9]+ bytes" "$
 expect_one "the latents of .*v.fmw \(2x14x14\) do not fit this config" \
     "$fmrt" plan --preset tiny --vae "$t/v.fmw"
 echo "ok: plan --vae: the flow model at the latent shape and the pipeline's arena"
+# The shipped pair by bare name (looked up in share/fmrt, then the source tree's
+# model/): the latent model recorded its autoencoder's path on the machine that trained
+# it, and finds model/mnist-vae.fmw beside itself here by that file's name and CRC.
+"$fmrt" sample latent-cond.fmw --class 3 --n 2 --steps 2 --backend $be --out "$t/shipped.png" \
+    </dev/null 2>"$t/err"
+grep -q "decoded 4x7x7 latents to 1x28x28 images with .*mnist-vae.fmw" "$t/err"
+echo "ok: the shipped latent model samples through the shipped autoencoder"
 echo "latent: all passed"
