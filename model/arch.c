@@ -129,11 +129,15 @@ int fm_config_format(const fm_config *c, char *buf, size_t len)
     static const int order[] = {FM_CF_in_channels, FM_CF_image,     FM_CF_patch,     FM_CF_hidden,
                                 FM_CF_depth,       FM_CF_base_channels, FM_CF_channel_mult,
                                 FM_CF_res_blocks,  FM_CF_time_dim,  FM_CF_heads,     FM_CF_freq_dim,
-                                FM_CF_mlp_ratio,   FM_CF_groups,    FM_CF_latent_channels, FM_CF_num_classes};
+                                FM_CF_mlp_ratio,   FM_CF_groups,    FM_CF_latent_channels, FM_CF_num_classes,
+                                FM_CF_text_tokenizer, FM_CF_text_vocab, FM_CF_text_ctx, FM_CF_text_width,
+                                FM_CF_text_depth, FM_CF_text_heads, FM_CF_text_ff};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         int f = order[i];
         if (!(a->fields & (1u << f)))
             continue;
+        if (f >= FM_CF_text_vocab && f <= FM_CF_text_tokenizer && c->text_depth == 0)
+            continue; /* no text encoder: its fields are not part of the description */
         PUT("%s%s=", k ? " " : "", fm_config_field_name(f));
         if (f != FM_CF_channel_mult) {
             PUT("%d", fm_config_field(c, f));
@@ -151,11 +155,11 @@ int fm_config_format(const fm_config *c, char *buf, size_t len)
 /* Slots of channel_mult: levels in 3, the multipliers in 4..7. */
 enum { SLOT_LEVELS = 3, SLOT_MULT = 4 };
 
-void fm_config_pack(const fm_config *c, int32_t v[16])
+void fm_config_pack(const fm_config *c, int32_t v[FM_CONFIG_SLOTS])
 {
     const fm_arch *a = fm_arch_by_id(c->arch);
     const uint32_t fields = a ? a->fields : 0;
-    memset(v, 0, 16 * sizeof v[0]);
+    memset(v, 0, FM_CONFIG_SLOTS * sizeof v[0]);
 #define PACK(f, slot)                                                                              \
     if (fields & FM_FIELD(f))                                                                      \
         v[slot] = c->f;
@@ -169,7 +173,7 @@ void fm_config_pack(const fm_config *c, int32_t v[16])
     v[FM_CONFIG_SLOT_ARCH] = c->arch;
 }
 
-void fm_config_unpack(const int32_t v[16], fm_config *c)
+void fm_config_unpack(const int32_t v[FM_CONFIG_SLOTS], fm_config *c)
 {
     memset(c, 0, sizeof *c);
     c->arch = v[FM_CONFIG_SLOT_ARCH];

@@ -230,6 +230,8 @@ fm_status fm_blk_fwd(fm_blk_ctx *c, const fm_blk_mod *md, fm_blk_saved *s, fm_te
         FM_TRY(fm_new4(c->be, out, N, md->cout, H / 2, H / 2));
         FM_TRY(fm_blk_conv(c, *out, x, md->p, 2));
         break;
+    case FM_BLK_XATTN:
+        return fm_fail(c->be, FM_ERR_ARG, "blocks: a cross-attention module runs in text.c");
     case FM_BLK_UP:
         /* up [N, cin, 2H, 2H] is 4x the input, which dies before the conv's out. */
         s->x = x;
@@ -326,6 +328,9 @@ fm_status fm_blk_bwd(fm_model *m, const fm_blk_mod *md, const fm_blk_saved *s, f
             r = fm_do(be, (fm_call){.op = FM_OP_UPSAMPLE2X_BWD, .t = {dx, du}});
         break;
     }
+    case FM_BLK_XATTN:
+        r = fm_fail(be, FM_ERR_ARG, "blocks: a cross-attention module runs in text.c");
+        break;
     }
     fm_arena_reset(&be->arena, mark);
     return r;
@@ -343,6 +348,7 @@ double fm_blk_gflop(const fm_blk_mod *md)
     case FM_BLK_DOWN: f = 2.0 * ci * co * 9 * r2 / 4; break;
     case FM_BLK_UP: f = 2.0 * ci * co * 9 * r2 * 4; break;
     case FM_BLK_ATTN: f = 2.0 * ci * 3 * ci * r2 + 2.0 * ci * ci * r2 + 4.0 * r2 * r2 * ci; break;
+    case FM_BLK_XATTN: break; /* text.c counts it (fm_text_cross_gflop) */
     }
     return f / 1e9;
 }

@@ -9,7 +9,9 @@
 
 #include "build.h"
 
-typedef enum fm_blk_kind { FM_BLK_RES, FM_BLK_DOWN, FM_BLK_UP, FM_BLK_ATTN } fm_blk_kind;
+/* FM_BLK_XATTN: cross-attention to a prompt's token states (text.c runs it; blocks.c
+ * only names the kind). */
+typedef enum fm_blk_kind { FM_BLK_RES, FM_BLK_DOWN, FM_BLK_UP, FM_BLK_ATTN, FM_BLK_XATTN } fm_blk_kind;
 
 /* One module. ResBlock parameters, in order: norm1 conv1 [temb] norm2 conv2 [skip]
  * (weight then bias each); Attention: norm qkv proj; Down, Up: conv. */
@@ -22,6 +24,7 @@ typedef struct fm_blk_mod {
     int p;         /* index of its first parameter */
     int has_skip;  /* ResBlock with a 1x1 skip conv (cin != cout) */
     int temb;      /* ResBlock with the time-embedding projection (T > 0) */
+    int xslot;     /* FM_BLK_XATTN: which of the architecture's fm_text_cross it keeps */
 } fm_blk_mod;
 
 /* What a module's backward needs from its forward (fields used per kind). */

@@ -32,7 +32,18 @@
     X(depth, 4)                                                                                    \
     X(mlp_ratio, 5)                                                                                \
     X(freq_dim, 6)                                                                                 \
-    X(latent_channels, 14)
+    X(latent_channels, 14)                                                                         \
+    X(text_vocab, 16)                                                                              \
+    X(text_ctx, 17)                                                                                \
+    X(text_width, 18)                                                                              \
+    X(text_depth, 19)                                                                              \
+    X(text_heads, 20)                                                                              \
+    X(text_ff, 21)                                                                                 \
+    X(text_tokenizer, 22)
+
+/* Slots of a weights file's config block: 16 in the fixed header, 16 more after it in
+ * a version 3 file (docs/weights-format.md). */
+#define FM_CONFIG_SLOTS 32
 
 /* One bit per field, for the set of fields an architecture uses: FM_FIELD(patch). */
 enum {
@@ -67,6 +78,14 @@ typedef struct fm_config {
     int freq_dim;                     /* F: sinusoidal time-embedding width */
     /* autoencoder (also base_channels, channel_mult, res_blocks, heads, groups) */
     int latent_channels;              /* Z: channels of the latent */
+    /* text conditioning (docs/spec/text.md): a CLIP-architecture text encoder; 0 = none */
+    int text_vocab;                   /* V: token ids 0..V-1 */
+    int text_ctx;                     /* L: tokens per prompt (context length) */
+    int text_width;                   /* Dt: width of the token states */
+    int text_depth;                   /* transformer layers; 0 = no text encoder */
+    int text_heads;
+    int text_ff;                      /* hidden width of each layer's MLP */
+    int text_tokenizer;               /* FM_TOKENIZER_*: 1 bytes, 2 CLIP BPE */
 } fm_config;
 
 /* Set one field (not arch) from text; "channel_mult" takes "1,2,2". FM_ERR_ARG with

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "build.h"
+#include "text.h"
 
 /* What a block's backward needs from its forward (tokens [N,T,D]). */
 typedef struct block_saved {
@@ -31,6 +32,8 @@ typedef struct block_saved {
     fm_tensor x1;                /* x + g1 pr */
     fm_tensor mean2, rstd2, mm;  /* mm = modulate(LN(x1), sh2, sc2) */
     fm_tensor h, gh, f;          /* fc1(mm) [N,T,rD], GELU(h), fc2(gh) */
+    fm_tensor xa;                /* text models: x + g1 pr, before x1 = xa + xattn(xa, H) */
+    fm_text_cross xc;
 } block_saved;
 
 /* The DiT's state in the model: its constants and the activations backward reads. */
@@ -39,6 +42,7 @@ typedef struct dit_state {
     fm_tensor e, l1, s1, c, sc;  /* time path: sc = SiLU(c) feeds every ada */
     fm_tensor fmod[2], meanf, rstdf, af; /* final layer: shift, scale, modulate(LN(x)) */
     fm_tensor xlast;             /* the last block's output */
+    fm_text_state text;          /* a text model's encoder (docs/spec/text.md) */
     block_saved blk[FM_MAX_DEPTH];
 } dit_state;
 _Static_assert(sizeof(dit_state) <= FM_MODEL_STATE_BYTES, "dit_state outgrew FM_MODEL_STATE_BYTES");
@@ -62,11 +66,14 @@ static void layout(const fm_config *cfg, fm_layout *b)
     fm_lay_linear(b, "", "time_lin2", D, D);
     if (cfg->num_classes > 0)
         fm_lay_param(b, "class_emb.weight", "", 2, cfg->num_classes + 1, D, 1, 1);
+    fm_text_lay(b, cfg, D);
     for (int i = 0; i < cfg->depth; i++) {
         snprintf(prefix, sizeof prefix, "blocks.%d.", i);
         fm_lay_linear(b, prefix, "ada", 6 * D, D);
         fm_lay_linear(b, prefix, "qkv", 3 * D, D);
         fm_lay_linear(b, prefix, "proj", D, D);
+        if (cfg->text_depth)
+            fm_text_lay_cross(b, prefix, D, cfg->text_width, 0);
         fm_lay_linear(b, prefix, "fc1", cfg->mlp_ratio * D, D);
         fm_lay_linear(b, prefix, "fc2", D, cfg->mlp_ratio * D);
     }
@@ -85,8 +92,18 @@ typedef struct ctx {
     int train;
 } ctx;
 
-static int first_block(const fm_model *m) { return P_EMB + (m->cfg.num_classes > 0); }
-static int block_param(const fm_model *m, int i, int k) { return first_block(m) + B_N * i + k; }
+/* Parameter indices: class_emb or the text encoder and text_proj after time_lin2, then
+ * the blocks, each with its cross-attention's 8 tensors after proj in a text model. */
+static int first_text(const fm_model *m) { return P_EMB + (m->cfg.num_classes > 0); }
+static int text_proj(const fm_model *m) { return first_text(m) + fm_text_nparams(&m->cfg) - 2; }
+static int first_block(const fm_model *m) { return first_text(m) + fm_text_nparams(&m->cfg); }
+enum { B_XN = 8 };
+static int block_param(const fm_model *m, int i, int k)
+{
+    const int x = m->cfg.text_depth ? B_XN : 0;
+    return first_block(m) + (B_N + x) * i + k + (k >= B_FC1 ? x : 0);
+}
+static int cross_param(const fm_model *m, int i) { return block_param(m, i, B_PROJB) + 1; }
 
 static fm_tensor W(const ctx *c, int i) { return fm_w(c->m, c->P, i); }
 
@@ -196,6 +213,8 @@ static fm_status create(fm_model *m)
     memset(d, 0, sizeof *d);
     if (D > 4 * 4096)
         return fm_fail(m->be, FM_ERR_ARG, "dit: hidden %d above %d", D, 4 * 4096);
+    if (m->cfg.text_depth)
+        FM_TRY(fm_text_create(m, &d->text, first_text(m)));
     FM_TRY(alloc(m->be, &d->pos, 2, T, D, 0));
     d->posidx = fm_tensor_1d(FM_I32, (int64_t)m->batch * T);
     FM_TRY(fm_tensor_alloc(m->be, &d->posidx));
@@ -220,6 +239,9 @@ static fm_init init(const fm_model *m, int i)
     const fm_param *p = &m->params[i];
     const char *name = p->name;
     size_t len = strlen(name);
+    fm_init r;
+    if (fm_text_init(m, i, &r))
+        return r;
     int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
     if (is_bias || strstr(name, "ada.") || strncmp(name, "final_linear.", 13) == 0)
         return (fm_init){FM_INIT_ZERO, 0};
@@ -253,6 +275,11 @@ static fm_status time_fwd(const ctx *c, const fm_tensor *t, const fm_tensor *y)
         FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, W(c, P_EMB), *y}}));
         FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {d->c, d->c, ce}}));
         FM_TRY(fm_dead(c->be, c->train, &ce));
+    }
+    if (c->m->cfg.text_depth) {
+        fm_blk_ctx bc = {c->m, c->be, c->P, c->N, c->train};
+        FM_TRY(fm_text_fwd(&bc, &d->text, y));
+        FM_TRY(fm_text_pool_fwd(&bc, &d->text, d->c, text_proj(c->m)));
     }
     FM_TRY(alloc(c->be, &d->sc, 2, c->N, c->D, 0));
     FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_SILU_FWD, .t = {d->sc, d->c}}));
@@ -306,6 +333,20 @@ static fm_status attend(const ctx *c, block_saved *s, int i, fm_tensor a)
     return fm_dead(c->be, c->train, &ot);
 }
 
+/* Text models (PixArt-alpha): x1 = xa + xattn(xa, H), xa = x + g1 proj(...), ungated and
+ * without a norm; sampling adds in place. */
+static fm_status cross_fwd(const ctx *c, block_saved *s, int i)
+{
+    fm_blk_ctx bc = {c->m, c->be, c->P, c->N, c->train};
+    fm_tensor d;
+    FM_TRY(fm_text_cross_fwd(&bc, &c->d->text, &s->xc, cross_param(c->m, i), s->x1, 0, &d));
+    s->xa = s->x1;
+    if (c->train)
+        FM_TRY(tokens(c, &s->x1, 1));
+    FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {s->x1, s->xa, d}}));
+    return fm_tensor_free(c->be, &d);
+}
+
 /* out = x1 + g2 fc2(GELU(fc1(LN(x1) (1 + sc2) + sh2))),  x1 = x + g1 proj(attend(...)).
  * Sampling writes x1 and out over x (GATED_ADD_FWD may alias), so the residual stream
  * keeps one place in the arena; training keeps x and x1 for backward. */
@@ -328,6 +369,8 @@ static fm_status block_fwd(const ctx *c, int i, fm_tensor x, fm_tensor *out)
         s->x1 = x;
     FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_GATED_ADD_FWD, .t = {s->x1, x, s->mod[2], s->pr}}));
     FM_TRY(dead_all(c, (fm_tensor *[]){&s->pr, &s->mod[2]}, 2));
+    if (c->m->cfg.text_depth)
+        FM_TRY(cross_fwd(c, s, i));
     FM_TRY(ln_mod(c, &s->mm, &s->mean2, &s->rstd2, s->x1, s->mod[3], s->mod[4]));
     FM_TRY(dead_all(c, (fm_tensor *[]){&s->rstd2, &s->mean2, &s->mod[4], &s->mod[3]}, 4));
     FM_TRY(tokens(c, &s->h, r));
@@ -376,6 +419,10 @@ static fm_status forward(fm_model *m, int keep, const fm_tensor *P, const fm_ten
         h = out; /* training: a new tensor, the input saved; sampling: h itself */
     }
     c.d->xlast = h;
+    if (m->cfg.text_depth) {
+        fm_blk_ctx bc = {m, c.be, P, c.N, keep};
+        FM_TRY(fm_text_release(&bc, &c.d->text));
+    }
     FM_TRY(final_fwd(&c, h, v));
     return fm_dead(c.be, c.train, &h);
 }
@@ -452,6 +499,13 @@ static fm_status block_bwd(const ctx *c, int i, fm_tensor dout, fm_tensor dx, fm
                                 .t = {dx1, dmod[3], dmod[4], dmm, s->x1, s->mean2, s->rstd2,
                                       s->mod[4]}}));
     FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {dx1, dx1, dout}}));
+    if (c->m->cfg.text_depth) {
+        /* x1 = xa + xattn(xa): dL/dxa = dx1 + the branch's share */
+        fm_tensor du;
+        FM_TRY(tokens(c, &du, 1));
+        FM_TRY(fm_text_cross_bwd(c->m, &c->d->text, &s->xc, cross_param(c->m, i), du, dx1));
+        FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_ADD_FWD, .t = {dx1, dx1, du}}));
+    }
     FM_TRY(tokens(c, &da, 1));
     FM_TRY(attend_bwd(c, s, i, dx1, dmod, da));
     FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_LAYERNORM_BWD,
@@ -497,6 +551,8 @@ static fm_status stem_bwd(const ctx *c, fm_tensor dx, fm_tensor dsc)
     FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_SILU_BWD, .t = {dc, dsc, d->c}}));
     if (m->cfg.num_classes > 0)
         FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {fm_g(m, P_EMB), dc, m->y}}));
+    if (m->cfg.text_depth)
+        FM_TRY(fm_text_bwd_end(m, &d->text, dc, text_proj(m)));
     FM_TRY(alloc(c->be, &ds1, 2, c->N, c->D, 0));
     FM_TRY(fm_do(c->be, (fm_call){.op = FM_OP_LINEAR_BWD,
                                 .t = {ds1, fm_g(m, P_LIN2), fm_g(m, P_LIN2 + 1), dc, d->s1, W(c, P_LIN2)}}));
@@ -514,6 +570,8 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
     fm_tensor dsc, dh, dx;
     FM_TRY(alloc(c.be, &dsc, 2, c.N, c.D, 0));
     FM_TRY(fm_fill(c.be, &dsc, 0.0f));
+    if (m->cfg.text_depth)
+        FM_TRY(fm_text_bwd_begin(m, &c.d->text));
     FM_TRY(tokens(&c, &dh, 1));
     FM_TRY(final_bwd(&c, dv, dh, dsc));
     for (int i = m->cfg.depth - 1; i >= 0; i--) {
@@ -550,7 +608,7 @@ static fm_status check(const fm_config *c, char *msg, size_t len)
         BAD("mlp_ratio %d out of range 1..64", c->mlp_ratio);
     if (!in_range(c->freq_dim, 4, 65536) || c->freq_dim % 2 != 0)
         BAD("freq_dim %d must be even, in 4..65536", c->freq_dim);
-    return FM_OK;
+    return fm_text_check(c, msg, len);
 }
 
 #undef BAD
@@ -563,7 +621,9 @@ static double gflop(const fm_config *c)
     double g = c->image / c->patch, T = g * g, D = c->hidden, r = c->mlp_ratio;
     double pc = (double)c->patch * c->patch * c->in_channels;
     double block = 12 * D * D + 6 * T * D * D + 4 * T * T * D + 2 * T * D * D + 4 * r * T * D * D;
-    return (4 * T * D * pc + c->depth * block + 4 * D * D) / 1e9;
+    double text = c->text_depth ? fm_text_gflop(c) + c->depth * fm_text_cross_gflop(c, (int)D, (int)T)
+                                : 0;
+    return (4 * T * D * pc + c->depth * block + 4 * D * D) / 1e9 + text;
 }
 
 /* docs/spec/dit.md's presets. */
@@ -583,7 +643,7 @@ const fm_arch fm_arch_dit = {
     .id = 1,
     .fields = FM_FIELD(in_channels) | FM_FIELD(image) | FM_FIELD(patch) | FM_FIELD(hidden) |
               FM_FIELD(depth) | FM_FIELD(heads) | FM_FIELD(freq_dim) | FM_FIELD(mlp_ratio) |
-              FM_FIELD(num_classes),
+              FM_FIELD(num_classes) | FM_TEXT_FIELDS,
     .presets = presets,
     .conformance = "dit-tiny",
     .conformance_rgb = "dit-cifar",

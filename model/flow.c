@@ -196,10 +196,28 @@ fm_status fm_train_apply(fm_model *m, const fm_train_opts *o, uint64_t step, flo
      * digits for the step counts of a long run. */
     double bc1 = 1.0 - pow((double)o->beta1, (double)step);
     double bc2 = 1.0 - pow((double)o->beta2, (double)step);
-    TRY(run(be, (fm_call){.op = FM_OP_ADAMW,
-                          .t = {m->flat, m->adam_m, m->adam_v, m->grad},
-                          .f = {fm_train_lr(o, step), o->beta1, o->beta2, o->eps, o->weight_decay, (float)bc1,
-                                (float)bc2}}));
+    const fm_call adamw = {.op = FM_OP_ADAMW,
+                           .f = {fm_train_lr(o, step), o->beta1, o->beta2, o->eps, o->weight_decay,
+                                 (float)bc1, (float)bc2}};
+    /* Frozen parameters (m->frozen_*, one contiguous range) keep their values: AdamW
+     * runs on the floats before and after them. */
+    int64_t lo = m->nfloats, hi = m->nfloats;
+    if (m->frozen_count > 0) {
+        const fm_param *a = &m->params[m->frozen_first];
+        const fm_param *b = &m->params[m->frozen_first + m->frozen_count - 1];
+        lo = a->offset, hi = b->offset + fm_tensor_numel(&b->t);
+    }
+    const int64_t from[2] = {0, hi}, count[2] = {lo, m->nfloats - hi};
+    for (int k = 0; k < 2; k++) {
+        if (count[k] == 0)
+            continue;
+        fm_call c = adamw;
+        c.t[0] = fm_tensor_slice(m->flat, from[k], count[k]);
+        c.t[1] = fm_tensor_slice(m->adam_m, from[k], count[k]);
+        c.t[2] = fm_tensor_slice(m->adam_v, from[k], count[k]);
+        c.t[3] = fm_tensor_slice(m->grad, from[k], count[k]);
+        TRY(run(be, c));
+    }
     return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
 }
 
@@ -223,7 +241,7 @@ static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor
                             uint64_t step, float *loss_out)
 {
     fm_backend *be = m->be;
-    const int N = (int)x0->shape[0], K = m->cfg.num_classes;
+    const int N = (int)x0->shape[0];
     fm_tensor x1, t, yt = {0}, loss;
     TRY(alloc(be, &x1, *x0));
     TRY(alloc(be, &t, fm_tensor_1d(FM_F32, N)));
@@ -234,27 +252,30 @@ static fm_status train_step(fm_model *m, const fm_train_opts *o, const fm_tensor
                           .u = {o->seed, FM_STREAM(step, 0), first}}));
 
     /* t and the label dropout are N numbers: drawn on the host from the same Philox
-     * streams, so every backend sees the same values. */
+     * streams, so every backend sees the same values. A dropped row (a label, or a
+     * prompt's ids) becomes the "no condition" row. */
     float tv[FM_MAX_BATCH];
-    int32_t yv[FM_MAX_BATCH];
     if (N > FM_MAX_BATCH)
         return fm_fail(be, FM_ERR_ARG, "train step: batch %d above %d", N, FM_MAX_BATCH);
+    const int cond = fm_config_conditional(&m->cfg), w = fm_config_cond_width(&m->cfg);
+    int32_t none[256];
+    fm_config_null_cond(&m->cfg, none);
+    if (cond) {
+        TRY(alloc(be, &yt, fm_tensor_1d(FM_I32, (int64_t)N * w)));
+        TRY(fm_upload(be, &yt, y));
+    }
     for (int n = 0; n < N; n++) {
         const uint64_t g = (uint64_t)(o->shard + n); /* the row in the global batch */
         tv[n] = fm_philox_uniform(o->seed, g, FM_STREAM(step, 1));
-        if (K > 0) {
-            int drop = fm_philox_uniform(o->seed, g, FM_STREAM(step, 2)) < o->label_drop;
-            yv[n] = drop ? K : y[n];
+        if (cond && fm_philox_uniform(o->seed, g, FM_STREAM(step, 2)) < o->label_drop) {
+            fm_tensor row = fm_tensor_slice(yt, (int64_t)n * w, w);
+            TRY(fm_upload(be, &row, none));
         }
     }
     TRY(fm_upload(be, &t, tv));
-    if (K > 0) {
-        TRY(alloc(be, &yt, fm_tensor_1d(FM_I32, N)));
-        TRY(fm_upload(be, &yt, yv));
-    }
     TRY(fm_fill(be, &m->grad, 0.0f));
     const float dscale = o->fault_step && step == o->fault_step ? INFINITY : 1.0f;
-    TRY(loss_grad(m, x0, &x1, &t, K > 0 ? &yt : NULL, NULL, NULL, &loss, dscale));
+    TRY(loss_grad(m, x0, &x1, &t, cond ? &yt : NULL, NULL, NULL, &loss, dscale));
     /* Before the update: a bad step must leave the weights, EMA and moments as
      * they were, so that the caller's last checkpoint or a skip stays valid. */
     TRY(fm_download(be, loss_out, &loss));
@@ -268,8 +289,9 @@ fm_status fm_train_step(fm_model *m, const fm_train_opts *o, const fm_tensor *x0
     if (!m->arch->velocity)
         return fm_fail(m->be, FM_ERR_ARG, "train step: a %s is not a velocity model",
                        m->arch->name);
-    if (m->cfg.num_classes > 0 && !y)
-        return fm_fail(m->be, FM_ERR_ARG, "train step: a conditional model needs labels");
+    if (fm_config_conditional(&m->cfg) && !y)
+        return fm_fail(m->be, FM_ERR_ARG, "train step: a conditional model needs %s",
+                       m->cfg.text_depth ? "token ids" : "labels");
     SCOPED(m->be, fm_arena_get_mark(&m->be->arena, "step"), train_step(m, o, x0, y, step, loss));
 }
 
@@ -292,8 +314,9 @@ static fm_status velocity(fm_model *m, const fm_tensor *P, const fm_tensor *v, c
 {
     /* w = 1 is the conditional velocity itself (w vc + 0 vu = vc exactly for a finite
      * vu): the unconditional pass would be wasted. */
-    if (!o->guidance || m->cfg.num_classes == 0 || o->cfg_scale == 1.0f)
-        return fm_model_forward(m, FM_MODE_SAMPLE, P, v, x, t, m->cfg.num_classes ? y : NULL);
+    const int cond = fm_config_conditional(&m->cfg);
+    if (!o->guidance || !cond || o->cfg_scale == 1.0f)
+        return fm_model_forward(m, FM_MODE_SAMPLE, P, v, x, t, cond ? y : NULL);
     TRY(fm_model_forward(m, FM_MODE_SAMPLE, P, vu, x, t, yk));
     TRY(fm_model_forward(m, FM_MODE_SAMPLE, P, v, x, t, y));
     /* v = vu + w (vc - vu) = w vc + (1 - w) vu */
@@ -305,7 +328,7 @@ static fm_status sample(fm_model *m, const fm_tensor *P, const fm_tensor *x, con
                         const fm_sample_opts *o)
 {
     fm_backend *be = m->be;
-    const int N = (int)x->shape[0], K = m->cfg.num_classes;
+    const int N = (int)x->shape[0];
     fm_tensor t, v, v1, vu, xp, yk = {0}, y = {0}, sum;
     TRY(alloc(be, &sum, fm_tensor_1d(FM_F32, 1)));
     TRY(alloc(be, &t, fm_tensor_1d(FM_F32, N)));
@@ -315,10 +338,17 @@ static fm_status sample(fm_model *m, const fm_tensor *P, const fm_tensor *x, con
         TRY(alloc(be, &v1, *x));
         TRY(alloc(be, &xp, *x));
     }
-    if (K > 0) {
-        /* The "no label" row K for unconditional passes (and for y absent). */
-        TRY(alloc(be, &yk, fm_tensor_1d(FM_I32, N)));
-        TRY(fm_fill(be, &yk, (float)K));
+    if (fm_config_conditional(&m->cfg)) {
+        /* The "no condition" rows (label K, or the empty prompt) for unconditional
+         * passes (and for y absent). */
+        const int w = fm_config_cond_width(&m->cfg);
+        int32_t none[256];
+        fm_config_null_cond(&m->cfg, none);
+        TRY(alloc(be, &yk, fm_tensor_1d(FM_I32, (int64_t)N * w)));
+        for (int n = 0; n < N; n++) {
+            fm_tensor row = fm_tensor_slice(yk, (int64_t)n * w, w);
+            TRY(fm_upload(be, &row, none));
+        }
         y = y_in && y_in->ndim ? *y_in : yk;
     }
     const double h = 1.0 / o->steps;

@@ -2,6 +2,7 @@
  * blocks, initialisation, input checks, and the arena marks around a forward and
  * its backward. What the network computes is its architecture's (m->arch). */
 #include "model.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -160,8 +161,13 @@ static fm_status check_inputs(fm_model *m, const fm_tensor *out, const fm_tensor
         return fm_fail(m->be, FM_ERR_ARG, "model forward: %s's output must be %s for N = %lld",
                        m->arch->name, m->arch->velocity ? "the shape of x" : "[N, classes]",
                        (long long)x->shape[0]);
-    if (c->num_classes > 0 && m->arch->velocity && (!y || y->ndim == 0))
-        return fm_fail(m->be, FM_ERR_ARG, "model forward: a conditional model needs labels y");
+    if (fm_config_conditional(c) && m->arch->velocity && (!y || y->ndim == 0))
+        return fm_fail(m->be, FM_ERR_ARG, "model forward: a conditional model needs %s",
+                       c->text_depth ? "token ids y" : "labels y");
+    if (c->text_depth && m->arch->velocity &&
+        (y->dtype != FM_I32 || fm_tensor_numel(y) != x->shape[0] * c->text_ctx))
+        return fm_fail(m->be, FM_ERR_ARG, "model forward: a text model's y must be [%lld, %d] "
+                       "token ids (i32)", (long long)x->shape[0], c->text_ctx);
     return FM_OK;
 }
 
@@ -178,7 +184,7 @@ fm_status fm_model_forward(fm_model *m, fm_mode mode, const fm_tensor *params,
     m->act = fm_arena_get_mark(&m->be->arena, "activations");
     m->x = *x;
     m->t = t ? *t : (fm_tensor){0};
-    m->y = y && m->cfg.num_classes > 0 ? *y : (fm_tensor){0};
+    m->y = y && fm_config_conditional(&m->cfg) ? *y : (fm_tensor){0};
     m->P = *params;
     m->active = 1;
     m->kept = keep;
@@ -195,4 +201,12 @@ fm_status fm_model_backward(fm_model *m, const fm_tensor *dout)
     fm_status s = m->arch->backward(m, dout);
     fm_model_release(m);
     return s;
+}
+
+void fm_config_null_cond(const fm_config *c, int32_t *row)
+{
+    if (c->text_depth > 0)
+        fm_text_empty(c, row);
+    else
+        row[0] = c->num_classes;
 }

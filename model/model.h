@@ -106,9 +106,34 @@ struct fm_model {
      * where its activations start. */
     fm_tensor x, t, y, P;
     int active, kept;
+    /* Parameters [frozen_first, frozen_first + frozen_count) stay as they are: training
+     * leaves them out of the update, and a backward may skip what only they need (a
+     * frozen text encoder, docs/spec/text.md). */
+    int frozen_first, frozen_count;
     fm_arena_mark act;
     alignas(max_align_t) unsigned char state[FM_MODEL_STATE_BYTES];
 };
+
+static inline int fm_model_frozen(const fm_model *m, int i)
+{
+    return i >= m->frozen_first && i < m->frozen_first + m->frozen_count;
+}
+
+/* Whether a model takes a conditioning input y: class labels [N] (num_classes > 0) or a
+ * prompt's token ids [N, text_ctx] (a text encoder). */
+static inline int fm_config_conditional(const fm_config *c)
+{
+    return c->num_classes > 0 || c->text_depth > 0;
+}
+
+/* The int32 values of one sample's conditioning input: 1 (a label) or text_ctx (ids). */
+static inline int fm_config_cond_width(const fm_config *c)
+{
+    return c->text_depth > 0 ? c->text_ctx : 1;
+}
+/* The "no condition" row (fm_config_cond_width values): the class model's row K, the
+ * text model's empty prompt [BOS, EOS, PAD, ...] (docs/spec/text.md). */
+void fm_config_null_cond(const fm_config *c, int32_t *row);
 
 /* ---- the architecture table (arch.c) ---------------------------------------------------- */
 
@@ -137,11 +162,11 @@ fm_status fm_config_set(fm_config *c, const char *key, const char *value, char *
 /* "in_channels=1 image=28 base_channels=64 channel_mult=1,2,2 ..." (another
  * architecture than the U-Net starts with "arch=<name>"). */
 int fm_config_format(const fm_config *c, char *buf, size_t len);
-/* The 16 int32 slots of a weights file's config block and back: each field the
- * architecture uses in its slot, the id in slot 13, every other slot 0. unpack
- * leaves fields it cannot place (unknown id) at 0; validation then names it. */
-void fm_config_pack(const fm_config *c, int32_t v[16]);
-void fm_config_unpack(const int32_t v[16], fm_config *c);
+/* The FM_CONFIG_SLOTS int32 slots of a weights file's config block and back: each
+ * field the architecture uses in its slot, the id in slot 13, every other slot 0.
+ * unpack leaves fields it cannot place (unknown id) at 0; validation then names it. */
+void fm_config_pack(const fm_config *c, int32_t v[FM_CONFIG_SLOTS]);
+void fm_config_unpack(const int32_t v[FM_CONFIG_SLOTS], fm_config *c);
 /* Whether slot i carries a field of c's architecture (unpack reads only those). */
 int fm_config_slot_used(const fm_config *c, int i);
 #define FM_CONFIG_SLOT_ARCH 13

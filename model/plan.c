@@ -20,14 +20,15 @@ static fm_status plan_run(fm_model *m, fm_backend *be, const fm_config *cfg, fm_
     if (!m->arch->velocity)
         return fm_vae_plan_run(m, mode, &x);
     if (mode == FM_MODE_TRAIN) {
-        int32_t y[1024] = {0};
+        /* The plan backend reads no data: any pointer stands for the labels or ids. */
+        int32_t y[1] = {0};
         float loss;
         fm_train_opts o = fm_train_defaults();
         if (batch > 1024)
             return fm_fail(be, FM_ERR_ARG, "plan: batch %d above 1024", batch);
-        return fm_train_step(m, &o, &x, cfg->num_classes ? y : NULL, 1, &loss);
+        return fm_train_step(m, &o, &x, fm_config_conditional(cfg) ? y : NULL, 1, &loss);
     }
-    fm_tensor y = fm_tensor_1d(FM_I32, batch);
+    fm_tensor y = fm_tensor_1d(FM_I32, (int64_t)batch * fm_config_cond_width(cfg));
     if ((s = fm_tensor_alloc(be, &y)) != FM_OK)
         return s;
     /* The most a sampling run holds: Heun (two states) with guidance (two passes). */

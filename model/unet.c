@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "text.h"
 
 #define MAX_MODULES 96
 
@@ -30,6 +31,9 @@ typedef struct unet_state {
     fm_tensor hs[2 * FM_MAX_LEVELS * 10];   /* skip stack */
     int nhs;
     fm_tensor hlast, nout, mout, rout, aout; /* output head: v = conv_out(SiLU(norm_out(hlast))) */
+    fm_text_state text;                     /* a text model's encoder (docs/spec/text.md) */
+    fm_text_cross xs[FM_MAX_LEVELS];        /* its cross-attention modules */
+    int nxs;
 } unet_state;
 _Static_assert(sizeof(unet_state) <= FM_MODEL_STATE_BYTES, "unet_state outgrew FM_MODEL_STATE_BYTES");
 
@@ -43,6 +47,7 @@ typedef struct walk {
     fm_layout *b;
     fm_blk_mod *mods;
     int n;
+    int nx; /* cross-attention modules */
 } walk;
 
 /* The next module's description (NULL when the walk only counts or is full). */
@@ -72,6 +77,18 @@ static void add_other(walk *w, fm_blk_kind kind, mod_part part, const char *pref
         md->part = part;
 }
 
+/* The cross-attention after a self-attention module (text models). */
+static void add_cross(walk *w, const fm_config *cfg, mod_part part, const char *prefix, int c,
+                      int res)
+{
+    fm_blk_mod *md = next_module(w);
+    if (md)
+        *md = (fm_blk_mod){.kind = FM_BLK_XATTN, .part = part, .cin = c, .cout = c, .res = res,
+                           .p = w->b->np, .xslot = w->nx};
+    w->nx++;
+    fm_text_lay_cross(w->b, prefix, c, cfg->text_width, 1);
+}
+
 static void build(const fm_config *cfg, walk *w)
 {
     fm_layout *b = w->b;
@@ -83,6 +100,7 @@ static void build(const fm_config *cfg, walk *w)
     fm_lay_linear(b, "", "time_lin2", T, T);
     if (cfg->num_classes > 0)
         fm_lay_param(b, "class_emb.weight", "", 2, cfg->num_classes + 1, T, 1, 1);
+    fm_text_lay(b, cfg, T);
     fm_lay_conv(b, "", "conv_in", C, cfg->in_channels, 3);
     chans[nch++] = C;
     for (int l = 0; l < cfg->levels; l++) {
@@ -101,6 +119,8 @@ static void build(const fm_config *cfg, walk *w)
     }
     add_resblock(w, PART_MID, "mid.0.", c, c, 0, T, res);
     add_other(w, FM_BLK_ATTN, PART_MID, "mid.1.", c, res);
+    if (cfg->text_depth)
+        add_cross(w, cfg, PART_MID, "mid.1.", c, res);
     add_resblock(w, PART_MID, "mid.2.", c, c, 0, T, res);
     for (int l = cfg->levels - 1; l >= 0; l--) {
         for (int r = 0; r < cfg->res_blocks + 1; r++) {
@@ -153,6 +173,8 @@ static fm_status check(const fm_config *c, char *msg, size_t len)
         BAD("base_channels %d must be even (sinusoidal embedding)", c->base_channels);
     if (c->time_dim < 1 || c->time_dim > 65536)
         BAD("time_dim %d out of range 1..65536", c->time_dim);
+    if (fm_text_check(c, msg, len) != FM_OK)
+        return FM_ERR_ARG;
     return check_tables(c, msg, len);
 }
 
@@ -164,12 +186,21 @@ static fm_status check(const fm_config *c, char *msg, size_t len)
 static fm_init init(const fm_model *m, int i)
 {
     const char *name = m->params[i].name;
+    fm_init r;
+    if (fm_text_init(m, i, &r))
+        return r;
     if (strncmp(name, "conv_out.", 9) == 0)
         return (fm_init){FM_INIT_ZERO, 0};
     if (strncmp(name, "class_emb.", 10) == 0)
         return (fm_init){FM_INIT_NORMAL, 1.0f};
     return fm_blk_init(m, i);
 }
+
+/* Parameter indices: time_lin1, time_lin2 (0..3), class_emb or the text encoder and
+ * text_proj, then conv_in. */
+static int first_text(const fm_config *c) { return 4 + (c->num_classes > 0); }
+static int text_proj(const fm_config *c) { return first_text(c) + fm_text_nparams(c) - 2; }
+static int conv_in(const fm_config *c) { return first_text(c) + fm_text_nparams(c); }
 
 /* The module list, walked again into the state (the table is the model's). */
 static fm_status create(fm_model *m)
@@ -180,7 +211,8 @@ static fm_status create(fm_model *m)
     memset(u, 0, sizeof *u);
     build(&m->cfg, &w);
     u->nmods = w.n;
-    return FM_OK;
+    u->nxs = w.nx;
+    return m->cfg.text_depth ? fm_text_create(m, &u->text, first_text(&m->cfg)) : FM_OK;
 }
 
 /* ---- forward ------------------------------------------------------------------------- */
@@ -193,6 +225,8 @@ static fm_status module_fwd(fm_blk_ctx *c, int i, fm_tensor x, int x_dead, fm_te
     unet_state *u = state(c->m);
     const fm_blk_mod *md = &u->mods[i];
     fm_blk_saved local, *s = c->train ? &u->sv[i] : &local;
+    if (md->kind == FM_BLK_XATTN)
+        return fm_text_cross_img_fwd(c, &u->text, &u->xs[md->xslot], md->p, x, x_dead, out);
     if (md->kind == FM_BLK_RES && md->part == PART_DEC) {
         /* cat [N, cin, H, H] = [h, skip] replaces both from here on. */
         fm_tensor cat;
@@ -226,14 +260,17 @@ static fm_status forward(fm_model *m, int train, const fm_tensor *params, const 
     FM_TRY(fm_blk_silu(be, tp->s1, tp->l1));
     FM_TRY(fm_new2(m->be, &tp->temb, N, T));
     FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_FWD, .t = {tp->temb, tp->s1, fm_w(m, params, 2), fm_w(m, params, 3)}}));
-    int p = 4;
     if (cfg->num_classes > 0) {
         fm_tensor ce;
         FM_TRY(fm_new2(m->be, &ce, N, T));
-        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, fm_w(m, params, p), *y}}));
+        FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_FWD, .t = {ce, fm_w(m, params, 4), *y}}));
         FM_TRY(fm_blk_add(be, tp->temb, tp->temb, ce));
-        p++;
     }
+    if (cfg->text_depth) {
+        FM_TRY(fm_text_fwd(&c, &tp->text, y));
+        FM_TRY(fm_text_pool_fwd(&c, &tp->text, tp->temb, text_proj(cfg)));
+    }
+    const int p = conv_in(cfg);
     FM_TRY(fm_new2(m->be, &tp->st, N, T));
     FM_TRY(fm_blk_silu(be, tp->st, tp->temb));
 
@@ -257,6 +294,8 @@ static fm_status forward(fm_model *m, int train, const fm_tensor *params, const 
             tp->hs[tp->nhs++] = h;
     }
 
+    if (cfg->text_depth)
+        FM_TRY(fm_text_release(&c, &tp->text));
     int po = m->nparams - 4; /* norm_out.weight, norm_out.bias, conv_out.weight, conv_out.bias */
     FM_TRY(fm_blk_norm_silu(&c, &tp->nout, &tp->aout, &tp->mout, &tp->rout, h, po));
     if (!pushed)
@@ -280,6 +319,13 @@ static fm_status module_bwd(fm_model *m, int i, fm_tensor dh, fm_tensor dst, fm_
     const fm_blk_saved *s = &tp->sv[i];
     fm_backend *be = m->be;
     const int N = (int)dh.shape[0], H = md->res;
+    if (md->kind == FM_BLK_XATTN) {
+        /* x + xattn(x): dL/dx = dh + the branch's share */
+        unet_state *u = state(m);
+        FM_TRY(fm_new4(be, dx, N, md->cin, H, H));
+        FM_TRY(fm_copy(be, dx, &dh));
+        return fm_text_cross_img_bwd(m, &u->text, &u->xs[md->xslot], md->p, *dx);
+    }
     if (md->kind == FM_BLK_RES && md->part == PART_DEC) {
         int idx = (*top)++;
         fm_tensor dcat;
@@ -309,6 +355,8 @@ static fm_status time_bwd(fm_model *m, fm_tensor dst)
     FM_TRY(fm_blk_silu_bwd(be, dtemb, dst, tp->temb));
     if (m->cfg.num_classes > 0)
         FM_TRY(fm_do(be, (fm_call){.op = FM_OP_EMBED_BWD, .t = {fm_g(m, 4), dtemb, m->y}}));
+    if (m->cfg.text_depth)
+        FM_TRY(fm_text_bwd_end(m, &state(m)->text, dtemb, text_proj(&m->cfg)));
     FM_TRY(fm_new2(be, &ds1, N, T));
     FM_TRY(fm_do(be, (fm_call){.op = FM_OP_LINEAR_BWD,
                                .t = {ds1, fm_g(m, 2), fm_g(m, 3), dtemb, tp->s1, fm_w(m, P, 2)}}));
@@ -331,6 +379,8 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
 
     FM_TRY(fm_new2(be, &dst, N, cfg->time_dim));
     FM_TRY(fm_fill(be, &dst, 0.0f));
+    if (cfg->text_depth)
+        FM_TRY(fm_text_bwd_begin(m, &state(m)->text));
     FM_TRY(fm_new4(be, &dao, N, Cl, S, S));
     FM_TRY(fm_blk_conv_bwd(m, dao, *dv, tp->aout, P, po + 2, 1));
     FM_TRY(fm_new4(be, &dno, N, Cl, S, S));
@@ -356,7 +406,7 @@ static fm_status backward(fm_model *m, const fm_tensor *dv)
             FM_TRY(fm_blk_add(be, dh, dh, dhs[i]));
     }
     /* conv_in: its output was hs[0]; its input x needs no gradient. */
-    FM_TRY(fm_blk_conv_bwd(m, (fm_tensor){0}, dh, m->x, P, cfg->num_classes > 0 ? 5 : 4, 1));
+    FM_TRY(fm_blk_conv_bwd(m, (fm_tensor){0}, dh, m->x, P, conv_in(cfg), 1));
     return time_bwd(m, dst);
 }
 
@@ -373,11 +423,14 @@ static double gflop(const fm_config *c)
     f += 2.0 * c->in_channels * c->base_channels * 9 * S2; /* conv_in */
     int clast = c->base_channels;
     for (int k = 0; k < w.n && k < MAX_MODULES; k++) {
-        f += fm_blk_gflop(&mods[k]) * 1e9;
+        if (mods[k].kind == FM_BLK_XATTN)
+            f += fm_text_cross_gflop(c, mods[k].cin, mods[k].res * mods[k].res) * 1e9;
+        else
+            f += fm_blk_gflop(&mods[k]) * 1e9;
         clast = mods[k].cout;
     }
     f += 2.0 * clast * c->in_channels * 9 * S2; /* conv_out */
-    return f / 1e9;
+    return f / 1e9 + (c->text_depth ? fm_text_gflop(c) : 0);
 }
 
 /* docs/spec/unet.md's presets; every one unconditional (set num_classes). */
@@ -404,7 +457,7 @@ const fm_arch fm_arch_unet = {
     .id = 0,
     .fields = FM_FIELD(in_channels) | FM_FIELD(image) | FM_FIELD(base_channels) |
               FM_FIELD(channel_mult) | FM_FIELD(res_blocks) | FM_FIELD(time_dim) | FM_FIELD(heads) |
-              FM_FIELD(groups) | FM_FIELD(num_classes),
+              FM_FIELD(groups) | FM_FIELD(num_classes) | FM_TEXT_FIELDS,
     .presets = presets,
     .conformance = "tiny",
     .conformance_rgb = "cifar-small",
