@@ -142,11 +142,12 @@ if op == 'crop':  # a statistics file cut to dimension dim - 1
     sys.exit(0)
 nt = struct.unpack_from('<I', b, 88)[0]
 po = struct.unpack_from('<Q', b, 96)[0]
+hb = struct.unpack_from('<I', b, 16)[0]  # 112, or 176 in version 3
 hdr, pay = bytearray(b[:po]), bytearray()
 if op == 'f16':
     struct.pack_into('<I', hdr, 20, 3)
 for i in range(nt):
-    e = 112 + 104 * i
+    e = hb + 104 * i
     dt = struct.unpack_from('<I', hdr, e + 48)[0]
     o, n = struct.unpack_from('<QQ', hdr, e + 88)
     data = bytearray(b[po + o:po + o + n])

@@ -23,6 +23,7 @@
 
 #include "image.h"
 #include "io.h"
+#include "sampler.h"
 #include "weights.h"
 #include <png.h>
 
@@ -107,6 +108,11 @@ static void put32le(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* Whole file into a malloc'd buffer. */
@@ -1017,6 +1023,39 @@ static fm_config tiny_config(void)
     return c;
 }
 
+/* The tiny U-Net conditioned on text (docs/spec/text.md): config slots 16..22 set, so
+ * its files are version 3. */
+static fm_config text_config(void)
+{
+    fm_config c;
+    cr_assert_eq(fm_config_preset(&c, "tiny"), FM_OK);
+    c.num_classes = 0;
+    c.text_vocab = 259;
+    c.text_ctx = 16;
+    c.text_width = 32;
+    c.text_depth = 2;
+    c.text_heads = 4;
+    c.text_ff = 128;
+    c.text_tokenizer = 1;
+    char msg[160];
+    cr_assert_eq(fm_config_validate(&c, msg, sizeof msg), FM_OK, "%s", msg);
+    return c;
+}
+
+/* Save the sample set (kind 1) under config c and return the file's bytes (malloc'd). */
+static uint8_t *sample_file_cfg(const fm_config *c, size_t *len, int nmeta)
+{
+    fm_wtensor t[6];
+    int nt = sample_tensors(t);
+    fm_arena a = arena(1 << 20);
+    const char *p = tpath("w.fmrt");
+    cr_assert_eq(fm_weights_save(p, FM_WEIGHTS_KIND_CHECKPOINT, c, t, nt, sample_meta, nmeta, &a,
+                                 err, sizeof err),
+                 FM_OK, "%s", err);
+    cr_expect_eq(a.used, 0, "scratch not restored");
+    return slurp(p, len);
+}
+
 /* Save the sample set (kind 1) and return the file's bytes (malloc'd). */
 static uint8_t *sample_file(size_t *len, int nmeta)
 {
@@ -1218,11 +1257,11 @@ Test(io, weights_rejections)
     b[7] = '2';
     expect_reject(b, len, "another format generation", "FMRTWGT2");
 
-    /* Version 3 with a valid CRC: the version check, not the checksum, answers. */
+    /* Version 4 with a valid CRC: the version check, not the checksum, answers. */
     RESET();
-    put32le(b + 8, 3);
+    put32le(b + 8, 4);
     fix_crc(b, len);
-    expect_reject(b, len, "unknown weights format version 3", "version");
+    expect_reject(b, len, "unknown weights format version 4", "version");
     RESET();
     put32le(b + 12, 7);
     fix_crc(b, len);
@@ -1230,7 +1269,15 @@ Test(io, weights_rejections)
     RESET();
     put32le(b + 16, 128);
     fix_crc(b, len);
-    expect_reject(b, len, "header size 128", "header bytes");
+    expect_reject(b, len, "header size 128, a version 1 file has 112", "header bytes");
+    RESET();
+    put32le(b + 16, 176); /* version 3's size in a version 1 file */
+    fix_crc(b, len);
+    expect_reject(b, len, "header size 176, a version 1 file has 112", "v3 size in v1");
+    RESET();
+    put32le(b + 8, 3); /* a version 1 file relabelled 3: its header is 112 bytes */
+    fix_crc(b, len);
+    expect_reject(b, len, "header size 112, a version 3 file has 176", "v1 size in v3");
 
     /* A flipped payload byte. */
     RESET();
@@ -1358,6 +1405,224 @@ Test(io, weights_rejections)
     free(f);
 }
 
+/* Version 3 (docs/weights-format.md): a text model's config slots 16..31 follow the
+ * 112-byte fixed header, header_bytes is 176, and everything after moves by 64 bytes.
+ * The file is the version 1 file of the same model without its text fields, with the
+ * 64 bytes inserted: nothing else changes. */
+Test(io, weights_v3_layout_and_roundtrip)
+{
+    fm_config ct = text_config(), c1 = ct;
+    c1.text_vocab = c1.text_ctx = c1.text_width = c1.text_depth = c1.text_heads = c1.text_ff =
+        c1.text_tokenizer = 0;
+    size_t n3, n1;
+    uint8_t *f3 = sample_file_cfg(&ct, &n3, 3);
+    uint8_t *f1 = sample_file_cfg(&c1, &n1, 3);
+    /* header 176 + 6 x 104 + 3 x 40 = 920 -> 960; the payload, 88, and the CRC. */
+    cr_assert_eq(n3, 960 + 88 + 4);
+    cr_assert_eq(n1, 896 + 88 + 4);
+    uint8_t want[176];
+    memcpy(want, f1, 112);
+    put32le(want + 8, 3);                     /* version */
+    put32le(want + 16, 176);                  /* header_bytes */
+    put64le(want + 96, 960);                  /* payload_offset */
+    const int32_t slots[16] = {259, 16, 32, 2, 4, 128, 1}; /* 16..22; 23..31 are 0 */
+    for (int i = 0; i < 16; i++)
+        put32le(want + 112 + 4 * i, (uint32_t)slots[i]);
+    for (int i = 0; i < 176; i++)
+        cr_expect_eq(f3[i], want[i], "header byte %d: %u, expected %u", i, f3[i], want[i]);
+    cr_expect_eq(memcmp(f3 + 176, f1 + 112, 6 * 104 + 3 * 40), 0, "directory and metadata");
+    for (size_t i = 176 + 6 * 104 + 3 * 40; i < 960; i++)
+        cr_expect_eq(f3[i], 0, "padding byte %zu", i);
+    cr_expect_eq(memcmp(f3 + 960, f1 + 896, 88), 0, "payload");
+    cr_expect_eq(f3[n3 - 4] | f3[n3 - 3] << 8 | f3[n3 - 2] << 16 | (uint32_t)f3[n3 - 1] << 24,
+                 (uint32_t)crc32(0, f3, (uInt)(n3 - 4)), "CRC");
+
+    /* Read back in place: the config with its text fields, the tensors and metadata. */
+    fm_weights w;
+    cr_assert_eq(fm_weights_parse(f3, n3, &w, err, sizeof err), FM_OK, "%s", err);
+    cr_expect_eq(w.version, 3);
+    cr_expect(fm_config_equal(&w.cfg, &ct));
+    cr_expect_eq(w.cfg.text_vocab, 259);
+    cr_expect_eq(w.cfg.text_tokenizer, 1);
+    cr_expect_eq(w.dir, f3 + 176);
+    cr_expect_eq(w.payload, f3 + 960);
+    cr_expect_eq(w.ntensors, 6);
+    fm_wtensor ts[6];
+    sample_tensors(ts);
+    for (int i = 0; i < 6; i++) {
+        fm_wtensor t;
+        cr_assert_eq(fm_weights_tensor(&w, i, &t), FM_OK);
+        cr_expect_str_eq(t.name, ts[i].name);
+        cr_expect_eq(memcmp(t.data, ts[i].data, t.bytes), 0, "%s data", t.name);
+    }
+    uint64_t v = 0;
+    cr_expect(fm_weights_meta(&w, "rng_cursor", &v) && v == (1ull << 40) + 7);
+    cr_expect_eq(fm_weights_check_config(&w, &ct, err, sizeof err), FM_OK, "%s", err);
+    cr_expect_eq(fm_weights_check_config(&w, &c1, err, sizeof err), FM_ERR_FORMAT);
+    cr_expect(strstr(err, "text_") != NULL, "%s", err);
+
+    /* The version 1 file reads its (absent) slots 16..31 as 0. */
+    cr_assert_eq(fm_weights_parse(f1, n1, &w, err, sizeof err), FM_OK, "%s", err);
+    cr_expect_eq(w.version, 1);
+    cr_expect(fm_config_equal(&w.cfg, &c1));
+    cr_expect_eq(w.dir, f1 + 112);
+    free(f3);
+    free(f1);
+}
+
+Test(io, weights_v3_truncated_at_every_length)
+{
+    fm_config ct = text_config();
+    size_t len;
+    uint8_t *file = sample_file_cfg(&ct, &len, 1);
+    for (size_t n = 0; n < len; n++) {
+        char what[64];
+        snprintf(what, sizeof what, "length %zu of %zu", n, len);
+        expect_reject(file, n, "truncated", what);
+    }
+    /* Between the 112 bytes every version has and the 176 of version 3. */
+    expect_reject(file, 112, "truncated: 112 bytes, the version 3 weights header alone is 176",
+                  "112 of a v3 header");
+    expect_reject(file, 175, "truncated: 175 bytes, the version 3 weights header alone is 176",
+                  "175 of a v3 header");
+    free(file);
+}
+
+Test(io, weights_v3_rejections)
+{
+    fm_config ct = text_config();
+    size_t len;
+    uint8_t *f = sample_file_cfg(&ct, &len, 3);
+    uint8_t *b = malloc(len);
+#define RESET() memcpy(b, f, len)
+    /* Reserved slots 23..31 must be 0. */
+    RESET();
+    put32le(b + 112 + 4 * (23 - 16), 5);
+    fix_crc(b, len);
+    expect_reject(b, len, "config: reserved slot 23 is 5, expected 0", "slot 23");
+    RESET();
+    put32le(b + 112 + 4 * (31 - 16), 1);
+    fix_crc(b, len);
+    expect_reject(b, len, "config: reserved slot 31 is 1, expected 0", "slot 31");
+    /* The text fields are validated like the others. */
+    RESET();
+    put32le(b + 112 + 4 * (18 - 16), 33);
+    fix_crc(b, len);
+    expect_reject(b, len, "config: text_width 33 is not a multiple of text_heads 4", "width");
+    /* header_bytes must be 176 in version 3, 112 in the older ones. */
+    RESET();
+    put32le(b + 16, 112);
+    fix_crc(b, len);
+    expect_reject(b, len, "header size 112, a version 3 file has 176", "v3 header 112");
+    RESET();
+    put32le(b + 16, 240);
+    fix_crc(b, len);
+    expect_reject(b, len, "header size 240, a version 3 file has 176", "v3 header 240");
+    RESET();
+    put32le(b + 8, 2);
+    fix_crc(b, len);
+    expect_reject(b, len, "header size 176, a version 2 file has 112", "v2 with 176");
+    /* The payload offset must clear the longer header's directory and metadata. */
+    RESET();
+    put64le(b + 96, 896);
+    fix_crc(b, len);
+    expect_reject(b, len, ">= 920", "payload offset inside the metadata");
+    /* Slots 16..31 all 0 in a version 3 file: a model without a text encoder, valid
+     * (a writer would have chosen version 1; a reader need not mind). */
+    RESET();
+    memset(b + 112, 0, 64);
+    fix_crc(b, len);
+    fm_weights w;
+    cr_expect_eq(fm_weights_parse(b, len, &w, err, sizeof err), FM_OK, "%s", err);
+    cr_expect_eq(w.version, 3);
+    cr_expect_eq(w.cfg.text_depth, 0);
+    RESET();
+    cr_expect_eq(fm_weights_parse(b, len, &w, err, sizeof err), FM_OK, "%s", err);
+#undef RESET
+    free(b);
+    free(f);
+}
+
+/* The sampler reads the config from the file's head before it reads the file: the
+ * 176 bytes of a version 3 header, the 112 of an older one. */
+Test(io, sampler_reads_v3_header)
+{
+    static fm_sampler s;
+    fm_config ct = text_config();
+    size_t len, bytes = 0;
+    uint8_t *f = sample_file_cfg(&ct, &len, 3);
+    write_raw(tpath("v3.fmw"), f, len);
+    fm_sampler_config sc = {.weights = tpath("v3.fmw"), .backend = "ref", .batch = 1};
+    cr_expect_eq(fm_sampler_bytes(&s, &sc, &bytes), FM_OK, "%s", s.err);
+    cr_expect(fm_config_equal(&s.cfg, &ct), "text fields of slots 16..22");
+    cr_expect_gt(bytes, len);
+    /* Cut inside the second half of the config block. */
+    write_raw(tpath("v3cut.fmw"), f, 150);
+    sc.weights = tpath("v3cut.fmw");
+    cr_expect_eq(fm_sampler_bytes(&s, &sc, &bytes), FM_ERR_FORMAT);
+    cr_expect(strstr(s.err, "truncated: 150 bytes, the version 3 weights header alone is 176"),
+              "%s", s.err);
+    /* An unknown version is named at once. */
+    put32le(f + 8, 4);
+    write_raw(tpath("v4.fmw"), f, len);
+    sc.weights = tpath("v4.fmw");
+    cr_expect_eq(fm_sampler_bytes(&s, &sc, &bytes), FM_ERR_FORMAT);
+    cr_expect(strstr(s.err, "unknown weights format version 4"), "%s", s.err);
+    /* An older file (version 1, 112-byte header) as before. */
+    fm_config c1 = tiny_config();
+    uint8_t *g = sample_file_cfg(&c1, &len, 3);
+    write_raw(tpath("v1.fmw"), g, len);
+    sc.weights = tpath("v1.fmw");
+    cr_expect_eq(fm_sampler_bytes(&s, &sc, &bytes), FM_OK, "%s", s.err);
+    cr_expect(fm_config_equal(&s.cfg, &c1));
+    free(g);
+    free(f);
+}
+
+/* Versions 1 and 2 are written byte for byte as before version 3 existed: every
+ * shipped model (U-Nets of version 1; a DiT, an autoencoder and classifiers of
+ * version 2), parsed and saved again with its tensors and metadata, is the same file. */
+Test(io, weights_shipped_files_resave_identically)
+{
+    static const char *names[] = {"tiny-cond.fmw", "tiny-uncond.fmw", "dit-tiny-cond.fmw",
+                                  "mnist-vae.fmw", "latent-cond.fmw", "classifier.fmw"};
+    static fm_wtensor t[FM_WEIGHTS_MAX_TENSORS];
+    static fm_wmeta m[FM_WEIGHTS_MAX_META];
+    int versions = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/../../model/%s", FMRT_TEST_DATA_DIR, names[k]);
+        if (access(path, R_OK) != 0)
+            cr_skip_test("%s missing", path);
+        size_t n;
+        uint8_t *f = slurp(path, &n);
+        fm_weights w;
+        cr_assert_eq(fm_weights_parse(f, n, &w, err, sizeof err), FM_OK, "%s: %s", path, err);
+        cr_expect(w.version == 1 || w.version == 2, "%s: version %d", names[k], w.version);
+        cr_expect_eq(get32le(f + 16), 112, "%s: header_bytes", names[k]);
+        versions |= 1 << w.version;
+        for (int i = 0; i < w.ntensors; i++)
+            cr_assert_eq(fm_weights_tensor(&w, i, &t[i]), FM_OK);
+        for (int i = 0; i < w.nmeta; i++) {
+            const uint8_t *e = w.meta + (size_t)FM_WEIGHTS_META_BYTES * i;
+            memcpy(m[i].key, e, FM_WEIGHTS_KEY);
+            m[i].value = (uint64_t)get32le(e + 32) | (uint64_t)get32le(e + 36) << 32;
+        }
+        fm_arena a = arena(1 << 20);
+        const char *out = tpath("resave.fmw");
+        cr_assert_eq(fm_weights_save(out, w.kind, &w.cfg, t, w.ntensors, m, w.nmeta, &a, err,
+                                     sizeof err),
+                     FM_OK, "%s: %s", names[k], err);
+        size_t n2;
+        uint8_t *g = slurp(out, &n2);
+        cr_expect(n2 == n && memcmp(f, g, n) == 0, "%s: saved again, it differs", names[k]);
+        free(g);
+        free(f);
+        unlink(out);
+    }
+    cr_expect_eq(versions, (1 << 1) | (1 << 2), "both older versions covered");
+}
+
 /* Random damage to the header and directory with the CRC repaired, so the
  * structural checks see it: the parser must answer, never crash or overread. */
 Test(io, weights_parse_survives_random_damage)
@@ -1437,13 +1702,22 @@ Test(io, weights_save_rejections)
     cr_expect_eq(tiny.used, 0);
     struct stat st;
     cr_expect_neq(stat(p, &st), 0, "nothing written after a rejection");
-    /* fm_weights_save_scratch is exact. */
+    /* fm_weights_save_scratch is exact for a version 3 file, and 64 bytes over for a
+     * version 1 or 2 file (a 112-byte header instead of 176). */
     size_t need = fm_weights_save_scratch(nt, 3);
-    fm_arena exact = arena(need - 64);
+    fm_arena exact = arena(need - 128);
     cr_expect_eq(fm_weights_save(p, 1, &c, t, nt, sample_meta, 3, &exact, err, sizeof err),
                  FM_ERR_ARENA);
-    exact = arena(need);
+    exact = arena(need - 64);
     cr_expect_eq(fm_weights_save(p, 1, &c, t, nt, sample_meta, 3, &exact, err, sizeof err), FM_OK,
+                 "%s", err);
+    cr_expect_eq(exact.high, need - 64);
+    fm_config ct = text_config();
+    exact = arena(need - 64);
+    cr_expect_eq(fm_weights_save(p, 1, &ct, t, nt, sample_meta, 3, &exact, err, sizeof err),
+                 FM_ERR_ARENA);
+    exact = arena(need);
+    cr_expect_eq(fm_weights_save(p, 1, &ct, t, nt, sample_meta, 3, &exact, err, sizeof err), FM_OK,
                  "%s", err);
     cr_expect_eq(exact.high, need);
     unlink(p);

@@ -45,7 +45,7 @@ size_t fm_model_save_scratch_bytes(const fm_model *m, int kind)
         !fm_mul_add_size((size_t)m->nfloats, sizeof(float), 64, &floats) ||
         !fm_mul_size((size_t)nb, floats, &blocks))
         return SIZE_MAX;
-    size_t header = FM_WEIGHTS_HEADER_BYTES + nt * FM_WEIGHTS_DIR_BYTES +
+    size_t header = FM_WEIGHTS_HEADER_MAX + nt * FM_WEIGHTS_DIR_BYTES +
                     NMETA_MAX * FM_WEIGHTS_META_BYTES + 2 * FM_WEIGHTS_ALIGN;
     /* fm_weights_save also keeps a chunk list (pointer + size, two chunks per tensor);
      * the slack covers that list's framing and the arena's rounding of each request. */

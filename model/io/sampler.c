@@ -21,22 +21,30 @@ static fm_status fail(fm_sampler *s, fm_status st, const char *what)
     return st;
 }
 
-/* The config in the file's header (checked in full when the file is opened). */
+/* The config in the file's header (checked in full when the file is opened): the
+ * fixed header of the file's version, 112 bytes (versions 1, 2) or 176 (version 3). */
 static fm_status header_config(fm_sampler *s, const char *path)
 {
-    uint8_t h[FM_WEIGHTS_HEADER_BYTES];
+    uint8_t h[FM_WEIGHTS_HEADER_MAX];
     size_t got = 0;
-    int32_t v[NCONFIG];
+    int32_t v[FM_CONFIG_SLOTS];
     char msg[200];
     FM_TRY(fm_file_head(path, h, sizeof h, &got, &s->file_bytes, s->err, sizeof s->err));
-    if (got < sizeof h || memcmp(h + H_MAGIC, FM_WEIGHTS_MAGIC, 8) != 0)
+    if (got < FM_WEIGHTS_HEADER_BYTES || memcmp(h + H_MAGIC, FM_WEIGHTS_MAGIC, 8) != 0)
         return fm_errorf(s->err, sizeof s->err, FM_ERR_FORMAT, "%s: not an fmrt weights file",
                          path);
-    for (int i = 0; i < NCONFIG; i++) {
-        const uint8_t *p = h + H_CONFIG + 4 * i;
-        v[i] = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                         (uint32_t)p[3] << 24);
-    }
+    const uint32_t version = (uint32_t)h[H_VERSION] | (uint32_t)h[H_VERSION + 1] << 8 |
+                             (uint32_t)h[H_VERSION + 2] << 16 | (uint32_t)h[H_VERSION + 3] << 24;
+    const size_t hbytes = fm_weights_header_bytes(version);
+    if (!hbytes)
+        return fm_errorf(s->err, sizeof s->err, FM_ERR_FORMAT,
+                         "%s: unknown weights format version %u, this build reads versions 1..%d",
+                         path, (unsigned)version, FM_WEIGHTS_VERSION);
+    if (got < hbytes)
+        return fm_errorf(s->err, sizeof s->err, FM_ERR_FORMAT,
+                         "%s: truncated: %zu bytes, the version %u weights header alone is %zu",
+                         path, got, (unsigned)version, hbytes);
+    fm_wf_config_read(h, version, v);
     fm_config_unpack(v, &s->cfg);
     if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
         return fm_errorf(s->err, sizeof s->err, FM_ERR_FORMAT, "%s: config: %s", path, msg);

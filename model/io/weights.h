@@ -1,6 +1,6 @@
 /* The flat binary weights / checkpoint format (docs/weights-format.md):
  *
- *   fixed header (112 bytes) | tensor directory (104 bytes each) |
+ *   fixed header (112 bytes; 176 in version 3) | tensor directory (104 bytes each) |
  *   metadata (40 bytes each) | zero padding to 64 | payload | CRC-32
  *
  * All integers little-endian. The payload holds the tensors in directory order,
@@ -27,8 +27,12 @@
 #include "tensor.h"
 
 #define FM_WEIGHTS_MAGIC "FMRTWGT1" /* 8 bytes, no NUL in the file */
-#define FM_WEIGHTS_VERSION 2 /* the newest this build reads; 2 added the architecture */
-#define FM_WEIGHTS_HEADER_BYTES 112
+/* The newest version this build reads; 2 added the architecture, 3 the config slots
+ * 16..31 (text conditioning). A writer uses the lowest version that holds the model. */
+#define FM_WEIGHTS_VERSION 3
+#define FM_WEIGHTS_HEADER_BYTES 112    /* the fixed header of versions 1 and 2 */
+#define FM_WEIGHTS_HEADER_BYTES_V3 176 /* version 3: config slots 16..31 at 112..175 */
+#define FM_WEIGHTS_HEADER_MAX FM_WEIGHTS_HEADER_BYTES_V3 /* the largest fixed header */
 #define FM_WEIGHTS_DIR_BYTES 104 /* one directory entry */
 #define FM_WEIGHTS_META_BYTES 40 /* one metadata entry */
 #define FM_WEIGHTS_ALIGN 64      /* payload offset in the file */
@@ -80,8 +84,10 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
 
 /* Scratch bytes fm_weights_save needs for nt tensors and nmeta metadata entries
  * in an arena of the minimum alignment (64): the header block plus the chunk list
- * handed to fm_file_write_atomic (2 nt + 2 entries). For an arena of alignment A,
- * add 3 (A - 64). 0 for counts outside 0..FM_WEIGHTS_MAX_TENSORS / _META. */
+ * handed to fm_file_write_atomic (2 nt + 2 entries). Exact for a version 3 file
+ * (176-byte header); a version 1 or 2 file (no text encoder) needs 64 bytes less.
+ * For an arena of alignment A, add 3 (A - 64). 0 for counts outside
+ * 0..FM_WEIGHTS_MAX_TENSORS / _META. */
 size_t fm_weights_save_scratch(int nt, int nmeta);
 
 /* Validate a file image (for instance from fm_file_read) and describe it in *w.
@@ -90,6 +96,11 @@ size_t fm_weights_save_scratch(int nt, int nmeta);
  * NumPy, pickle, PNG or IDX), unknown version or kind, bad header sizes, a bad
  * directory or metadata entry, an invalid config, or a checksum mismatch. */
 fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *err, size_t errlen);
+
+/* The fixed header's size in a file of this version: FM_WEIGHTS_HEADER_BYTES for
+ * versions 1 and 2, FM_WEIGHTS_HEADER_BYTES_V3 for 3; 0 for a version this build
+ * does not read. */
+size_t fm_weights_header_bytes(uint32_t version);
 
 /* Tensor i (0 <= i < ntensors) of a parsed image; data points into the image. */
 fm_status fm_weights_tensor(const fm_weights *w, int i, fm_wtensor *out);

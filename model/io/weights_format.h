@@ -19,26 +19,55 @@
 #include <zlib.h>
 #endif
 
-/* Fixed header. */
+/* Fixed header (versions 1 and 2: 112 bytes; version 3 appends H_CONFIG_HI, 176). */
 enum {
     H_MAGIC = 0,          /* char[8] "FMRTWGT1" */
     H_VERSION = 8,        /* u32 */
     H_KIND = 12,          /* u32: 0 weights, 1 checkpoint */
-    H_HEADER_BYTES = 16,  /* u32: 112, where the directory starts */
+    H_HEADER_BYTES = 16,  /* u32: 112 (176 in version 3), where the directory starts */
     H_DTYPE = 20,         /* u32: fm_dtype of the float tensors */
-    H_CONFIG = 24,        /* i32[16] */
+    H_CONFIG = 24,        /* i32[16]: config slots 0..15 */
     H_NTENSORS = 88,      /* u32 */
     H_NMETA = 92,         /* u32 */
     H_PAYLOAD_OFF = 96,   /* u64, multiple of 64 */
-    H_PAYLOAD_BYTES = 104 /* u64 */
+    H_PAYLOAD_BYTES = 104, /* u64 */
+    H_CONFIG_HI = 112      /* version 3 only: i32[16], config slots 16..31 */
 };
 /* Directory entry. */
 enum { D_NAME = 0, D_DTYPE = 48, D_NDIM = 52, D_SHAPE = 56, D_OFFSET = 88, D_BYTES = 96 };
 /* Metadata entry. */
 enum { M_KEY = 0, M_VALUE = 32 };
-/* Config slots: each architecture's fields (FM_CONFIG_INTS), the architecture's id in
- * slot 13 (version 2), 2 reserved (zero); fm_config_pack places them. */
-#define NCONFIG 16
+/* Config slots (FM_CONFIG_SLOTS of them): each architecture's fields (FM_CONFIG_INTS),
+ * the architecture's id in slot 13 (version 2), the others reserved (zero);
+ * fm_config_pack places them. Slots 0..15 lie at H_CONFIG in every version, slots
+ * 16..31 at H_CONFIG_HI in version 3; older versions have none (they read as 0). */
+#define H_CONFIG_LO_SLOTS 16
+
+_Static_assert(H_CONFIG + 4 * H_CONFIG_LO_SLOTS == H_NTENSORS &&
+                   H_CONFIG_HI == FM_WEIGHTS_HEADER_BYTES &&
+                   H_CONFIG_HI + 4 * (FM_CONFIG_SLOTS - H_CONFIG_LO_SLOTS) ==
+                       FM_WEIGHTS_HEADER_BYTES_V3,
+               "the config block's two halves fill the version 3 header");
+
+/* Byte offset of config slot i (0 <= i < FM_CONFIG_SLOTS) in the fixed header. */
+static inline size_t fm_wf_config_at(int i)
+{
+    return i < H_CONFIG_LO_SLOTS ? (size_t)H_CONFIG + 4 * (size_t)i
+                                 : (size_t)H_CONFIG_HI + 4 * (size_t)(i - H_CONFIG_LO_SLOTS);
+}
+
+/* The config slots of a fixed header h of this version (h holds
+ * fm_weights_header_bytes(version) bytes): the slots the version lacks are 0. */
+static inline void fm_wf_config_read(const uint8_t *h, uint32_t version, int32_t v[FM_CONFIG_SLOTS])
+{
+    for (int i = 0; i < FM_CONFIG_SLOTS; i++) {
+        const uint8_t *p = h + fm_wf_config_at(i);
+        v[i] = i < H_CONFIG_LO_SLOTS || version >= 3
+                   ? (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                               (uint32_t)p[3] << 24)
+                   : 0;
+    }
+}
 
 /* The file's CRC-32: zlib's on the host (the project's choice); builds without zlib
  * (FMRT_NO_ZLIB, microcontrollers) use the table-driven fm_crc32, which gives the

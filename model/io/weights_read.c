@@ -25,10 +25,10 @@ static uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-static void config_unpack(const uint8_t *p, fm_config *c, int32_t v[NCONFIG])
+static void config_unpack(const uint8_t *h, uint32_t version, fm_config *c,
+                          int32_t v[FM_CONFIG_SLOTS])
 {
-    for (int i = 0; i < NCONFIG; i++)
-        v[i] = (int32_t)get32(p + 4 * i);
+    fm_wf_config_read(h, version, v);
     fm_config_unpack(v, c);
 }
 
@@ -92,9 +92,17 @@ static const char *magic_hint(const uint8_t *p, size_t len)
     return kind;
 }
 
+size_t fm_weights_header_bytes(uint32_t version)
+{
+    if (version < 1 || version > FM_WEIGHTS_VERSION)
+        return 0;
+    return version >= 3 ? FM_WEIGHTS_HEADER_BYTES_V3 : FM_WEIGHTS_HEADER_BYTES;
+}
+
 /* The fixed header's fields, once checked. */
 typedef struct header {
     uint32_t version, kind, dtype, nt, nm, crc;
+    uint32_t hbytes; /* fixed header's size: where the directory starts */
     uint64_t poff, pbytes;
 } header;
 
@@ -138,9 +146,16 @@ static fm_status parse_header(const uint8_t *p, size_t len, header *h, char *err
                          "unknown weights format version %" PRIu32
                          ", this build reads versions 1..%d",
                          version, FM_WEIGHTS_VERSION);
-    if (hbytes != FM_WEIGHTS_HEADER_BYTES)
-        return fm_errorf(err, errlen, FM_ERR_FORMAT, "header size %" PRIu32 ", the format has %d",
-                         hbytes, FM_WEIGHTS_HEADER_BYTES);
+    const size_t want = fm_weights_header_bytes(version);
+    if (hbytes != want)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "header size %" PRIu32 ", a version %" PRIu32 " file has %zu", hbytes,
+                         version, want);
+    h->hbytes = hbytes;
+    if (len < want)
+        return fm_errorf(err, errlen, FM_ERR_FORMAT,
+                         "truncated: %zu bytes, the version %" PRIu32 " weights header alone is %zu",
+                         len, version, want);
     if (kind > FM_WEIGHTS_KIND_CHECKPOINT)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
                          "unknown kind %" PRIu32 ", expected 0 (weights) or 1 (checkpoint)", kind);
@@ -149,7 +164,7 @@ static fm_status parse_header(const uint8_t *p, size_t len, header *h, char *err
                          "%" PRIu32 " tensors / %" PRIu32 " metadata entries, limits %d / %d", nt,
                          nm, FM_WEIGHTS_MAX_TENSORS, FM_WEIGHTS_MAX_META);
     /* nt, nm are small now: no overflow below. */
-    uint64_t meta_end = FM_WEIGHTS_HEADER_BYTES + (uint64_t)FM_WEIGHTS_DIR_BYTES * nt +
+    uint64_t meta_end = hbytes + (uint64_t)FM_WEIGHTS_DIR_BYTES * nt +
                         (uint64_t)FM_WEIGHTS_META_BYTES * nm;
     if (poff % FM_WEIGHTS_ALIGN != 0 || poff < meta_end)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
@@ -188,9 +203,9 @@ static fm_status parse_config(const uint8_t *p, const header *h, fm_weights *w, 
                          "float dtype %" PRIu32 " (%s) unknown, expected "
                          "%d (f32) or %d (f16)",
                          h->dtype, fm_wf_dtype_name(h->dtype), FM_F32, FM_F16);
-    int32_t cv[NCONFIG];
+    int32_t cv[FM_CONFIG_SLOTS];
     char msg[160];
-    config_unpack(p + H_CONFIG, &w->cfg, cv);
+    config_unpack(p, h->version, &w->cfg, cv);
     if (h->version == 1 && cv[FM_CONFIG_SLOT_ARCH] != 0)
         return fm_errorf(err, errlen, FM_ERR_FORMAT,
                          "config: reserved slot %d is %" PRId32 ", expected 0 (version 1 files "
@@ -205,7 +220,7 @@ static fm_status parse_config(const uint8_t *p, const header *h, fm_weights *w, 
             return fm_errorf(err, errlen, FM_ERR_FORMAT,
                              "config: channel_mult[%d] = %" PRId32 " beyond levels %d, expected 0",
                              l, cv[4 + l], w->cfg.levels);
-    for (int i = 0; i < NCONFIG; i++)
+    for (int i = 0; i < FM_CONFIG_SLOTS; i++)
         if (cv[i] && !fm_config_slot_used(&w->cfg, i))
             return fm_errorf(err, errlen, FM_ERR_FORMAT,
                              "config: %s%s slot %d is %" PRId32 ", expected 0",
@@ -302,7 +317,7 @@ fm_status fm_weights_parse(const void *image, size_t len, fm_weights *w, char *e
     FM_TRY(parse_magic(p, len, err, errlen));
     FM_TRY(parse_header(p, len, &h, err, errlen));
     FM_TRY(parse_config(p, &h, w, err, errlen));
-    const uint8_t *dir = p + FM_WEIGHTS_HEADER_BYTES;
+    const uint8_t *dir = p + h.hbytes;
     uint64_t prev_end = 0;
     for (uint32_t i = 0; i < h.nt; i++)
         FM_TRY(parse_entry(dir, i, &h, &prev_end, err, errlen));

@@ -32,18 +32,23 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) / a * a;
 }
 
-static void config_pack(uint8_t *p, const fm_config *c)
+/* The config slots of cfg into the fixed header h: slots 0..15 always, 16..31 (at
+ * H_CONFIG_HI) only in a version 3 header, which has room for them. */
+static void config_pack(uint8_t *h, uint32_t version, const int32_t v[FM_CONFIG_SLOTS])
 {
-    int32_t v[NCONFIG];
-    fm_config_pack(c, v);
-    for (int i = 0; i < NCONFIG; i++)
-        put32(p + 4 * i, (uint32_t)v[i]);
+    for (int i = 0; i < FM_CONFIG_SLOTS; i++)
+        if (i < H_CONFIG_LO_SLOTS || version >= 3)
+            put32(h + fm_wf_config_at(i), (uint32_t)v[i]);
 }
 
-/* The lowest version that holds cfg: 1 for a U-Net (architecture 0; older builds
- * read it), 2 for another architecture. */
-static uint32_t version_of(const fm_config *c)
+/* The lowest version that holds cfg (packed in v): 3 when a slot beyond the fixed
+ * header's 16 is set (a text encoder), else 1 for a U-Net (architecture 0; older
+ * builds read it), 2 for another architecture. */
+static uint32_t version_of(const fm_config *c, const int32_t v[FM_CONFIG_SLOTS])
 {
+    for (int i = H_CONFIG_LO_SLOTS; i < FM_CONFIG_SLOTS; i++)
+        if (v[i])
+            return 3;
     return c->arch == 0 ? 1 : 2;
 }
 
@@ -58,10 +63,10 @@ static size_t bounded_len(const char *s, size_t n)
 
 /* ---- save -------------------------------------------------------------------------- */
 
-/* Header, directory, metadata and padding up to the payload. */
-static size_t header_block(int nt, int nmeta)
+/* Header (hbytes), directory, metadata and padding up to the payload. */
+static size_t header_block(size_t hbytes, int nt, int nmeta)
 {
-    return (size_t)align_up(FM_WEIGHTS_HEADER_BYTES + (uint64_t)FM_WEIGHTS_DIR_BYTES * nt +
+    return (size_t)align_up(hbytes + (uint64_t)FM_WEIGHTS_DIR_BYTES * nt +
                                 (uint64_t)FM_WEIGHTS_META_BYTES * nmeta,
                             FM_WEIGHTS_ALIGN);
 }
@@ -73,7 +78,8 @@ size_t fm_weights_save_scratch(int nt, int nmeta)
     if (nt < 0 || nmeta < 0 || nt > FM_WEIGHTS_MAX_TENSORS || nmeta > FM_WEIGHTS_MAX_META)
         return 0;
     size_t nchunks = 2 * (size_t)nt + 2;
-    return header_block(nt, nmeta) + align_up(sizeof(void *) * nchunks, FM_ARENA_MIN_ALIGN) +
+    return header_block(FM_WEIGHTS_HEADER_MAX, nt, nmeta) +
+           align_up(sizeof(void *) * nchunks, FM_ARENA_MIN_ALIGN) +
            align_up(sizeof(size_t) * nchunks, FM_ARENA_MIN_ALIGN);
 }
 
@@ -146,21 +152,22 @@ static fm_status check_save_meta(const char *path, const fm_wmeta *meta, int nme
     return FM_OK;
 }
 
-/* Header h (hdr bytes: fixed header, directory, metadata) filled in, and the chunks of
- * the file listed in order: header, then each tensor's bytes and its padding to 4.
- * Returns the number of chunks; the CRC trailer is the caller's. */
-static int pack_file(uint8_t *h, size_t hdr, const void **chunks, size_t *sizes, int kind,
-                     const fm_config *cfg, const fm_wtensor *t, int nt, const fm_wmeta *meta,
-                     int nmeta, fm_dtype fdt)
+/* Header h (hdr bytes: fixed header of this version, directory, metadata) filled in,
+ * and the chunks of the file listed in order: header, then each tensor's bytes and its
+ * padding to 4. Returns the number of chunks; the CRC trailer is the caller's. */
+static int pack_file(uint8_t *h, size_t hdr, uint32_t version, const int32_t v[FM_CONFIG_SLOTS],
+                     const void **chunks, size_t *sizes, int kind, const fm_wtensor *t, int nt,
+                     const fm_wmeta *meta, int nmeta, fm_dtype fdt)
 {
     static const uint8_t zeros[4];
+    const size_t hbytes = fm_weights_header_bytes(version);
     memset(h, 0, hdr);
     uint64_t off = 0;
     int c = 0;
     chunks[c] = h;
     sizes[c++] = hdr;
     for (int i = 0; i < nt; i++) {
-        uint8_t *e = h + FM_WEIGHTS_HEADER_BYTES + (size_t)FM_WEIGHTS_DIR_BYTES * i;
+        uint8_t *e = h + hbytes + (size_t)FM_WEIGHTS_DIR_BYTES * i;
         memcpy(e + D_NAME, t[i].name, strlen(t[i].name));
         put32(e + D_DTYPE, (uint32_t)t[i].dtype);
         put32(e + D_NDIM, (uint32_t)t[i].ndim);
@@ -176,17 +183,17 @@ static int pack_file(uint8_t *h, size_t hdr, const void **chunks, size_t *sizes,
         off = next;
     }
     for (int i = 0; i < nmeta; i++) {
-        uint8_t *e = h + FM_WEIGHTS_HEADER_BYTES + (size_t)FM_WEIGHTS_DIR_BYTES * nt +
+        uint8_t *e = h + hbytes + (size_t)FM_WEIGHTS_DIR_BYTES * nt +
                      (size_t)FM_WEIGHTS_META_BYTES * i;
         memcpy(e + M_KEY, meta[i].key, strlen(meta[i].key));
         put64(e + M_VALUE, meta[i].value);
     }
     memcpy(h + H_MAGIC, FM_WEIGHTS_MAGIC, 8);
-    put32(h + H_VERSION, version_of(cfg));
+    put32(h + H_VERSION, version);
     put32(h + H_KIND, (uint32_t)kind);
-    put32(h + H_HEADER_BYTES, FM_WEIGHTS_HEADER_BYTES);
+    put32(h + H_HEADER_BYTES, (uint32_t)hbytes);
     put32(h + H_DTYPE, (uint32_t)fdt);
-    config_pack(h + H_CONFIG, cfg);
+    config_pack(h, version, v);
     put32(h + H_NTENSORS, (uint32_t)nt);
     put32(h + H_NMETA, (uint32_t)nmeta);
     put64(h + H_PAYLOAD_OFF, hdr);
@@ -220,7 +227,10 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
         return s;
 
     /* Header, directory, metadata and padding: one block in scratch. */
-    size_t hdr = header_block(nt, nmeta);
+    int32_t v[FM_CONFIG_SLOTS];
+    fm_config_pack(cfg, v);
+    const uint32_t version = version_of(cfg, v);
+    size_t hdr = header_block(fm_weights_header_bytes(version), nt, nmeta);
     int nchunks = 1 + 2 * nt + 1; /* header, tensor + padding each, CRC */
     fm_arena_mark mark = fm_arena_get_mark(scratch, "weights save");
     size_t off_h, off_c, off_s;
@@ -235,7 +245,7 @@ fm_status fm_weights_save(const char *path, int kind, const fm_config *cfg, cons
     const void **chunks = fm_arena_ptr(scratch, off_c);
     size_t *sizes = fm_arena_ptr(scratch, off_s);
 
-    int c = pack_file(h, hdr, chunks, sizes, kind, cfg, t, nt, meta, nmeta, fdt);
+    int c = pack_file(h, hdr, version, v, chunks, sizes, kind, t, nt, meta, nmeta, fdt);
     uint32_t crc = 0; /* zlib's crc32(0, Z_NULL, 0) */
     for (int i = 0; i < c; i++)
         crc = fm_wf_crc(crc, chunks[i], sizes[i]);

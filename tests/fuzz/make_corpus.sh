@@ -49,6 +49,21 @@ for f in u c r; do
     cp "$tmp/$f.ckpt" "$out/checkpoint/$f-checkpoint"
 done
 cp "$tmp/u.fmw" "$out/checkpoint/u-weights" # weights files load through the same path
+# Version 3 (docs/weights-format.md): u-weights with a text encoder's config in slots
+# 16..22, the 64 bytes of slots 16..31 after the 112-byte header, header_bytes 176, the
+# payload 64 bytes later. For the container parser only: no tensor of the text encoder.
+python3 - "$out/weights/u-weights" "$out/weights/t-weights-v3" <<'EOF'
+import struct, sys, zlib
+b = open(sys.argv[1], 'rb').read()
+h = bytearray(b[:112])
+po = struct.unpack_from('<Q', h, 96)[0]
+struct.pack_into('<I', h, 8, 3)
+struct.pack_into('<I', h, 16, 176)
+struct.pack_into('<Q', h, 96, po + 64)
+hi = struct.pack('<16i', 259, 16, 32, 2, 4, 128, 1, *[0] * 9)  # text_vocab .. text_tokenizer
+out = bytes(h) + hi + b[112:po] + b[po:-4]
+open(sys.argv[2], 'wb').write(out + struct.pack('<I', zlib.crc32(out)))
+EOF
 
 # CLI: argv strings separated by NUL bytes, the command name first.
 arg() { printf '%s\000' "$@"; }
