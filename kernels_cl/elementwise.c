@@ -55,8 +55,8 @@ enum { END, S_F, S_ONE_MINUS_F, S_TWICE_F_N, S_PER_SAMPLE, S_H, S_W, S_HW, S_DIM
     X(adamw, "adamw_update", F(0), F(1), F(2), F(3), F(4), F(5), F(6))                             \
     X(ema, "ema_update", F(0), ONE_MINUS_F(0))                                                     \
     X(quantize_u8, "quantize_u8_fwd", NONE)                                                        \
-    X(gelu_fwd, "gelu_fwd", NONE)                                                                  \
-    X(gelu_bwd, "gelu_bwd", NONE)                                                                  \
+    X(gelu_fwd, "gelu_fwd", PARAM_I(0))                                                            \
+    X(gelu_bwd, "gelu_bwd", PARAM_I(0))                                                            \
     X(gated_add_fwd, "gated_add_fwd", DIM1(1), DIM2(1))                                            \
     X(transpose, "transpose", DIM1(1), DIM2(1))                                                    \
     X(unpatchify_fwd, "unpatchify_fwd", DIM1(0), H(0), W(0), PARAM_I(0))                           \

@@ -1,5 +1,6 @@
 /* Host glue for layernorm.cl: f0 eps; optional shift/scale (forward), dshift/dscale
- * and scale (backward) passed with has_ flags. */
+ * and scale (backward) passed with has_ flags; i0 form as `one` (m = one + scale: 1
+ * adaLN, 0 affine). */
 #include "cl.h"
 
 /* One work-group per row: the power of two covering D / 4, capped at reduce_wg (<= 128,
@@ -16,7 +17,7 @@ static fm_status ln_rows(fm_backend *be, cl_kernel k, size_t rows, int64_t D)
         "launch layernorm kernel");
 }
 
-/* t: out, mean, rstd, in[B,T,D], shift?, scale? */
+/* t: out, mean, rstd, in[B,T,D], shift?, scale?   f0 eps, i0 form */
 fm_status fm_cl_layernorm_fwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
@@ -30,6 +31,7 @@ fm_status fm_cl_layernorm_fwd(fm_backend *be, const fm_call *c)
     FM_TRY(fm_cl_arg_float(be, k, &a, c->f[0]));
     FM_TRY(fm_cl_arg_int(be, k, &a, fm_tensor_present(&c->t[4])));
     FM_TRY(fm_cl_arg_int(be, k, &a, fm_tensor_present(&c->t[5])));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->i[0] == FM_LN_AFFINE ? 0.0f : 1.0f));
     return ln_rows(be, k, (size_t)(in->shape[0] * in->shape[1]), in->shape[2]);
 }
 
@@ -49,7 +51,7 @@ static fm_status ln_bwd_mod(fm_backend *be, const fm_call *c)
     return fm_cl_run1d(be, k, (size_t)(in->shape[0] * in->shape[2]));
 }
 
-/* t: din, dshift?, dscale?, dout, in[B,T,D], mean, rstd, scale? */
+/* t: din, dshift?, dscale?, dout, in[B,T,D], mean, rstd, scale?   i0 form */
 fm_status fm_cl_layernorm_bwd(fm_backend *be, const fm_call *c)
 {
     cl_kernel k;
@@ -64,5 +66,6 @@ fm_status fm_cl_layernorm_bwd(fm_backend *be, const fm_call *c)
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)in->shape[1]));
     FM_TRY(fm_cl_arg_int(be, k, &a, (int)in->shape[2]));
     FM_TRY(fm_cl_arg_int(be, k, &a, fm_tensor_present(&c->t[7])));
+    FM_TRY(fm_cl_arg_float(be, k, &a, c->i[0] == FM_LN_AFFINE ? 0.0f : 1.0f));
     return ln_rows(be, k, (size_t)(in->shape[0] * in->shape[1]), in->shape[2]);
 }

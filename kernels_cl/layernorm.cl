@@ -1,9 +1,10 @@
-/* Layer norm over the last dim of x[B,T,D] (row r = b*T + t) with the adaLN post-op,
- * shift/scale [B,D] optional (absent = 0):
+/* Layer norm over the last dim of x[B,T,D] (row r = b*T + t) with a post-op, shift/scale
+ * [B,D] optional (absent shift = 0):
  *   mean = (1/D) sum x,  var = (1/D) sum (x - mean)^2,  rstd = 1/sqrt(var + eps)
- *   out  = (x - mean) rstd (1 + scale[b,j]) + shift[b,j]
+ *   out  = (x - mean) rstd m[b,j] + shift[b,j],  m = one + scale (absent scale: m = 1),
+ *   one = 1 for the adaLN form, 0 for the affine one (kernels_ref/layernorm.c)
  * Forward: one work-group per row (two tree sums, then the writing pass).
- * Backward, g = dout (1 + scale[b,j]):
+ * Backward, g = dout m[b,j]:
  *   layernorm_bwd_mod: one work-item per column (b, j), over the T rows of sample b:
  *                      dshift = sum dout, dscale = sum dout xhat (compensated sums)
  *   layernorm_bwd_din: one work-group per row:
@@ -17,7 +18,7 @@ __kernel void layernorm_fwd(__global float *out, uint out_off, __global float *m
                             uint mean_off, __global float *rstd, uint rstd_off,
                             __global const float *in, uint in_off, __global const float *shift,
                             uint shift_off, __global const float *scale, uint scale_off, int T,
-                            int D, float eps, int has_shift, int has_scale)
+                            int D, float eps, int has_shift, int has_scale, float one)
 {
     __local float s[LN_WG_MAX];
     int r = get_group_id(0), l = get_local_id(0), ls = get_local_size(0);
@@ -36,9 +37,9 @@ __kernel void layernorm_fwd(__global float *out, uint out_off, __global float *m
         rstd[rstd_off + r] = rs;
     }
     for (int j = l; j < D; j += ls) {
-        float sc = has_scale ? scale[scale_off + sb + j] : 0.0f;
+        float m = has_scale ? one + scale[scale_off + sb + j] : 1.0f;
         float sh = has_shift ? shift[shift_off + sb + j] : 0.0f;
-        out[out_off + base + j] = (x[j] - mu) * rs * (1.0f + sc) + sh;
+        out[out_off + base + j] = (x[j] - mu) * rs * m + sh;
     }
 }
 
@@ -77,7 +78,7 @@ __kernel void layernorm_bwd_din(__global float *din, uint din_off, __global cons
                                 __global const float *mean, uint mean_off,
                                 __global const float *rstd, uint rstd_off,
                                 __global const float *scale, uint scale_off, int T, int D,
-                                int has_scale)
+                                int has_scale, float one)
 {
     __local float s[LN_WG_MAX];
     int r = get_group_id(0), l = get_local_id(0), ls = get_local_size(0);
@@ -85,13 +86,13 @@ __kernel void layernorm_bwd_din(__global float *din, uint din_off, __global cons
     __global const float *x = in + in_off + base, *dy = dout + dout_off + base;
     float mu = mean[mean_off + r], rs = rstd[rstd_off + r], s1 = 0.0f, s2 = 0.0f;
     for (int j = l; j < D; j += ls) {
-        float g = dy[j] * (1.0f + (has_scale ? scale[scale_off + sb + j] : 0.0f));
+        float g = dy[j] * (has_scale ? one + scale[scale_off + sb + j] : 1.0f);
         s1 += g;
         s2 += g * ((x[j] - mu) * rs);
     }
     float m1 = fm_cl_tree_sum(s, s1) / (float)D, m2 = fm_cl_tree_sum(s, s2) / (float)D;
     for (int j = l; j < D; j += ls) {
-        float g = dy[j] * (1.0f + (has_scale ? scale[scale_off + sb + j] : 0.0f));
+        float g = dy[j] * (has_scale ? one + scale[scale_off + sb + j] : 1.0f);
         din[din_off + base + j] = rs * (g - m1 - (x[j] - mu) * rs * m2);
     }
 }

@@ -1,4 +1,6 @@
-/* Layer norm with the adaLN post-op (maths in kernels_ref/layernorm.c) over the pool.
+/* Layer norm with its post-op, adaLN or affine by i0 (maths in kernels_ref/layernorm.c;
+ * the multiplier m = one + scale, one = 1 for adaLN, 0 for affine, 1 when scale is
+ * absent) over the pool.
  * Rows are independent: forward and din take blocks of rows per item, each row's sums
  * in double as the reference (rows are short: D is the token width). dshift/dscale are
  * column sums over the T rows of a sample: one item per (sample, block of LN_COLS
@@ -15,7 +17,13 @@ typedef struct ln_job {
     const float *in, *shift, *scale, *dout, *cmean, *crstd;
     int64_t R, T, D;
     float eps;
+    double one; /* m = one + scale: 1 adaLN, 0 affine */
 } ln_job;
+
+static double ln_one(const fm_call *c)
+{
+    return c->i[0] == FM_LN_AFFINE ? 0.0 : 1.0;
+}
 
 static const float *opt(const fm_tensor *t)
 {
@@ -40,13 +48,14 @@ static void fwd_rows(void *p, int64_t k, int tid)
         double rs = 1.0 / sqrt(ss / (double)D + (double)j->eps);
         j->mean[r] = (float)mu;
         j->rstd[r] = (float)rs;
-        for (int64_t i = 0; i < D; i++)
-            j->out[r * D + i] =
-                (float)((x[i] - mu) * rs * (sc ? 1.0 + (double)sc[i] : 1.0) + (sh ? sh[i] : 0.0));
+        for (int64_t i = 0; i < D; i++) {
+            double m = sc ? j->one + (double)sc[i] : 1.0;
+            j->out[r * D + i] = (float)((x[i] - mu) * rs * m + (sh ? sh[i] : 0.0));
+        }
     }
 }
 
-/* LAYERNORM_FWD: out, mean, rstd, in[B,T,D], shift?, scale?   f0 eps */
+/* LAYERNORM_FWD: out, mean, rstd, in[B,T,D], shift?, scale?   f0 eps, i0 form */
 fm_status fm_cpu_layernorm_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *in = &c->t[3];
@@ -59,7 +68,8 @@ fm_status fm_cpu_layernorm_fwd(fm_backend *be, const fm_call *c)
                 .R = in->shape[0] * in->shape[1],
                 .T = in->shape[1],
                 .D = in->shape[2],
-                .eps = c->f[0]};
+                .eps = c->f[0],
+                .one = ln_one(c)};
     fm_cpu_parallel(fm_cpu_of(be), (j.R + LN_ROWS - 1) / LN_ROWS, fwd_rows, &j);
     return FM_OK;
 }
@@ -99,19 +109,19 @@ static void din_rows(void *p, int64_t k, int tid)
         const float *sc = j->scale ? j->scale + r / j->T * D : NULL;
         double mu = j->cmean[r], rs = j->crstd[r], s1 = 0.0, s2 = 0.0;
         for (int64_t i = 0; i < D; i++) {
-            double g = dy[i] * (sc ? 1.0 + (double)sc[i] : 1.0);
+            double g = dy[i] * (sc ? j->one + (double)sc[i] : 1.0);
             s1 += g;
             s2 += g * ((x[i] - mu) * rs);
         }
         double m1 = s1 / (double)D, m2 = s2 / (double)D;
         for (int64_t i = 0; i < D; i++) {
-            double g = dy[i] * (sc ? 1.0 + (double)sc[i] : 1.0);
+            double g = dy[i] * (sc ? j->one + (double)sc[i] : 1.0);
             j->din[r * D + i] = (float)(rs * (g - m1 - (x[i] - mu) * rs * m2));
         }
     }
 }
 
-/* LAYERNORM_BWD: din, dshift?, dscale?, dout, in[B,T,D], mean, rstd, scale? */
+/* LAYERNORM_BWD: din, dshift?, dscale?, dout, in[B,T,D], mean, rstd, scale?   i0 form */
 fm_status fm_cpu_layernorm_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *in = &c->t[4];
@@ -125,7 +135,8 @@ fm_status fm_cpu_layernorm_bwd(fm_backend *be, const fm_call *c)
                 .scale = opt(&c->t[7]),
                 .R = in->shape[0] * in->shape[1],
                 .T = in->shape[1],
-                .D = in->shape[2]};
+                .D = in->shape[2],
+                .one = ln_one(c)};
     fm_cpu *cpu = fm_cpu_of(be);
     if (j.dshift || j.dscale)
         fm_cpu_parallel(cpu, in->shape[0] * ((j.D + LN_COLS - 1) / LN_COLS), mod_cols, &j);

@@ -1,8 +1,9 @@
-/* Layer norm over the last dim of x[B,T,D] (row r = b*T + t, no affine) with the adaLN
- * post-op, shift/scale [B,D] optional (NULL = 0):
+/* Layer norm over the last dim of x[B,T,D] (row r = b*T + t) with a post-op, shift/scale
+ * [B,D] optional (absent shift = 0):
  *   mean = (1/D) sum x,  var = (1/D) sum (x - mean)^2 (biased),  rstd = 1/sqrt(var + eps)
- *   out  = (x - mean) rstd (1 + scale[b,j]) + shift[b,j]
- * Backward, xhat recomputed from the saved statistics, g = dout (1 + scale[b,j]):
+ *   out  = (x - mean) rstd m[b,j] + shift[b,j],  m = one + scale (absent scale: m = 1),
+ *   one = 1 for the adaLN form (i0 0), 0 for the affine one (i0 1)
+ * Backward, xhat recomputed from the saved statistics, g = dout m[b,j]:
  *   din         = rstd (g - mean(g) - xhat mean(g xhat))        (means over the row)
  *   dshift[b,j] = sum_t dout,  dscale[b,j] = sum_t dout xhat     (written)
  * Forward and din: one block per row, two passes of fm_cuda_block_sum (deterministic
@@ -14,7 +15,7 @@ static_assert(FM_CUDA_THREADS % 32 == 0 && FM_CUDA_THREADS <= 1024, "block = who
 
 static __global__ void ln_fwd_kernel(float *out, float *mean, float *rstd, const float *in,
                                      const float *shift, const float *scale, int T, int D,
-                                     float eps)
+                                     float eps, float one)
 {
     __shared__ float sh[FM_CUDA_THREADS / 32];
     const long long r = blockIdx.x, base = r * D, sb = r / T * D;
@@ -32,8 +33,8 @@ static __global__ void ln_fwd_kernel(float *out, float *mean, float *rstd, const
         rstd[r] = rs;
     }
     for (int j = threadIdx.x; j < D; j += FM_CUDA_THREADS) {
-        float sc = scale ? scale[sb + j] : 0.0f, sf = shift ? shift[sb + j] : 0.0f;
-        out[base + j] = (x[j] - mu) * rs * (1.0f + sc) + sf;
+        float m = scale ? one + scale[sb + j] : 1.0f, sf = shift ? shift[sb + j] : 0.0f;
+        out[base + j] = (x[j] - mu) * rs * m + sf;
     }
 }
 
@@ -66,7 +67,7 @@ static __global__ void ln_bwd_mod_kernel(float *dshift, float *dscale, const flo
 
 static __global__ void ln_bwd_din_kernel(float *din, const float *dout, const float *in,
                                          const float *mean, const float *rstd,
-                                         const float *scale, int T, int D)
+                                         const float *scale, int T, int D, float one)
 {
     __shared__ float sh[FM_CUDA_THREADS / 32];
     const long long r = blockIdx.x, base = r * D, sb = r / T * D;
@@ -74,14 +75,14 @@ static __global__ void ln_bwd_din_kernel(float *din, const float *dout, const fl
     const float mu = mean[r], rs = rstd[r];
     float s1 = 0.0f, s2 = 0.0f;
     for (int j = threadIdx.x; j < D; j += FM_CUDA_THREADS) {
-        float g = dy[j] * (1.0f + (scale ? scale[sb + j] : 0.0f));
+        float g = dy[j] * (scale ? one + scale[sb + j] : 1.0f);
         s1 += g;
         s2 += g * ((x[j] - mu) * rs);
     }
     const float m1 = fm_cuda_block_sum(s1, sh) / (float)D;
     const float m2 = fm_cuda_block_sum(s2, sh) / (float)D;
     for (int j = threadIdx.x; j < D; j += FM_CUDA_THREADS) {
-        float g = dy[j] * (1.0f + (scale ? scale[sb + j] : 0.0f));
+        float g = dy[j] * (scale ? one + scale[sb + j] : 1.0f);
         din[base + j] = rs * (g - m1 - (x[j] - mu) * rs * m2);
     }
 }
@@ -91,7 +92,13 @@ static const float *opt(const fm_tensor *t)
     return fm_tensor_present(t) ? fm_cuda_f32(t) : NULL;
 }
 
-/* t: out, mean[B,T], rstd[B,T], in[B,T,D], shift?[B,D], scale?[B,D]   f0 eps */
+/* m = one + scale: 1 for adaLN (form 0), 0 for affine (form 1). */
+static float ln_one(const fm_call *c)
+{
+    return c->i[0] == FM_LN_AFFINE ? 0.0f : 1.0f;
+}
+
+/* t: out, mean[B,T], rstd[B,T], in[B,T,D], shift?[B,D], scale?[B,D]   f0 eps, i0 form */
 extern "C" fm_status fm_cuda_layernorm_fwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *in = &c->t[3];
@@ -101,11 +108,11 @@ extern "C" fm_status fm_cuda_layernorm_fwd(fm_backend *be, const fm_call *c)
                    fm_cuda_of(be)->stream)(fm_cuda_f32(&c->t[0]), fm_cuda_f32(&c->t[1]),
                                            fm_cuda_f32(&c->t[2]), fm_cuda_f32(in), opt(&c->t[4]),
                                            opt(&c->t[5]), (int)in->shape[1], (int)in->shape[2],
-                                           c->f[0]);
+                                           c->f[0], ln_one(c));
     return fm_cuda_launched(be, "layernorm_fwd");
 }
 
-/* t: din, dshift?, dscale?, dout, in[B,T,D], mean, rstd, scale? */
+/* t: din, dshift?, dscale?, dout, in[B,T,D], mean, rstd, scale?   i0 form */
 extern "C" fm_status fm_cuda_layernorm_bwd(fm_backend *be, const fm_call *c)
 {
     const fm_tensor *in = &c->t[4];
@@ -124,6 +131,6 @@ extern "C" fm_status fm_cuda_layernorm_bwd(fm_backend *be, const fm_call *c)
     }
     /* din, one block per row */
     FM_CUDA_LAUNCH(ln_bwd_din_kernel, fm_cuda_blocks(rows * FM_CUDA_THREADS), FM_CUDA_THREADS, 0,
-                   st)(fm_cuda_f32(&c->t[0]), dout, x, mean, rstd, opt(&c->t[7]), T, D);
+                   st)(fm_cuda_f32(&c->t[0]), dout, x, mean, rstd, opt(&c->t[7]), T, D, ln_one(c));
     return fm_cuda_launched(be, "layernorm_bwd din");
 }

@@ -575,8 +575,15 @@ static void layernorm_shapes(chk *k, int x, int mean, int rstd)
     want_numel(k, rstd, D(k, x, 0) * D(k, x, 1));
 }
 
+static void layernorm_form(chk *k)
+{
+    if (k->c->i[0] != FM_LN_ADALN && k->c->i[0] != FM_LN_AFFINE)
+        fail(k, "form %d is not 0 (adaLN) or 1 (affine)", k->c->i[0]);
+}
+
 static void rule_layernorm_fwd(chk *k)
 {
+    layernorm_form(k);
     layernorm_shapes(k, 3, 1, 2);
     token_shapes(k, 3, 4, 5);
     same_shape(k, 0, 3);
@@ -586,6 +593,7 @@ static void rule_layernorm_fwd(chk *k)
 
 static void rule_layernorm_bwd(chk *k)
 {
+    layernorm_form(k);
     layernorm_shapes(k, 4, 5, 6);
     token_shapes(k, 4, 1, 2);
     token_shapes(k, 4, 7, -1);
@@ -593,13 +601,61 @@ static void rule_layernorm_bwd(chk *k)
     same_shape(k, 3, 4);
 }
 
+static void gelu_form(chk *k)
+{
+    if (k->c->i[0] != FM_GELU_TANH && k->c->i[0] != FM_GELU_QUICK)
+        fail(k, "form %d is not 0 (tanh) or 1 (quick)", k->c->i[0]);
+}
+
 static void rule_gelu_fwd(chk *k)
 {
+    gelu_form(k);
     same_numel(k, 0, 1);
 }
 static void rule_gelu_bwd(chk *k)
 {
+    gelu_form(k);
     two_like_third(k);
+}
+
+/* Attention between sequences: q[N,Lq,C] (tensor q), k and v [N,Lk,C], out (or dout)
+ * like q, att[N,heads,Lq,Lk], i0 heads. */
+static void xattn_shapes(chk *k, int o, int att, int q, int kk, int v)
+{
+    int heads = k->c->i[0];
+    dims(k, q, 3, -1, -1, -1, -1);
+    if (k->s != FM_OK)
+        return;
+    int64_t N = D(k, q, 0), Lq = D(k, q, 1), C = D(k, q, 2);
+    if (heads < 1 || C % heads != 0) {
+        fail(k, "q has width %lld: not a multiple of %d heads", (long long)C, heads);
+        return;
+    }
+    if (k->c->i[1] != 0 && k->c->i[1] != 1) {
+        fail(k, "causal is %d, not 0 or 1", k->c->i[1]);
+        return;
+    }
+    dims(k, kk, 3, N, -1, C, -1);
+    dims(k, v, 3, N, has(k, kk) ? D(k, kk, 1) : -1, C, -1);
+    dims(k, o, 3, N, Lq, C, -1);
+    if (k->s == FM_OK)
+        dims(k, att, 4, N, heads, Lq, D(k, kk, 1));
+}
+
+static void rule_xattn_fwd(chk *k)
+{
+    xattn_shapes(k, 0, 1, 2, 3, 4);
+    if (k->s == FM_OK)
+        dims(k, 5, 2, D(k, 2, 0), D(k, 3, 1), -1, -1);
+}
+
+static void rule_xattn_bwd(chk *k)
+{
+    xattn_shapes(k, 4, 8, 5, 6, 7);
+    same_shape(k, 0, 5);
+    same_shape(k, 1, 6);
+    same_shape(k, 2, 7);
+    same_shape(k, 3, 8);
 }
 
 static void rule_gated_add_fwd(chk *k)

@@ -69,18 +69,24 @@
  * Token ops (the DiT): activations are rows, x[B,T,D] row-major (T tokens of width D);
  * per-sample vectors s[B,D] are broadcast over the T tokens of sample b.
  * LAYERNORM_FWD out[B,T,D], mean[B,T], rstd[B,T], in[B,T,D], shift?[B,D], scale?[B,D]
- *               f0 eps. Per row (b,t): layer norm over the last dim, no affine, biased
- *               variance, then the adaLN modulation as a post-op (absent = 0):
+ *               f0 eps, i0 form (FM_LN_*). Per row (b,t): layer norm over the last dim,
+ *               biased variance, then a per-sample modulation as a post-op (absent = 0):
  *               xhat = (in - mean) rstd, rstd = 1/sqrt(var + eps)
- *               out[b,t,j] = xhat[b,t,j] (1 + scale[b,j]) + shift[b,j]
+ *               0 adaLN:  out[b,t,j] = xhat[b,t,j] (1 + scale[b,j]) + shift[b,j]
+ *               1 affine: out[b,t,j] = xhat[b,t,j] scale[b,j] + shift[b,j] (absent
+ *                 scale = 1): nn.LayerNorm's gamma and beta on the [1, B*T, D] view
  * LAYERNORM_BWD din[B,T,D] =, dshift?[B,D] =, dscale?[B,D] =, dout, in, mean, rstd,
- *               scale?[B,D]:  with xhat recomputed and g = dout (1 + scale[b,j]),
- *               dshift[b,j] = sum_t dout, dscale[b,j] = sum_t dout xhat,
+ *               scale?[B,D]   i0 form:  with xhat recomputed and g = dout (1 + scale[b,j])
+ *               (form 1: g = dout scale[b,j]), dshift[b,j] = sum_t dout,
+ *               dscale[b,j] = sum_t dout xhat,
  *               din = rstd (g - mean_j(g) - xhat mean_j(g xhat))   (means over the row)
- * GELU_FWD      out, in      out = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3)
- *               (the tanh form; out may alias in)
- * GELU_BWD      din, dout, in    din = dout (0.5 (1 + th) + 0.5 x (1 - th^2) a'),
- *               th = tanh(a), a' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ * GELU_FWD      out, in      i0 form (FM_GELU_*; out may alias in):
+ *               0 tanh:  out = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3)
+ *               1 quick: out = x sigmoid(1.702 x)   (CLIP's "quick_gelu")
+ * GELU_BWD      din, dout, in    i0 form:
+ *               0: din = dout (0.5 (1 + th) + 0.5 x (1 - th^2) a'),
+ *                  th = tanh(a), a' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ *               1: din = dout (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x)
  * GATED_ADD_FWD out[B,T,D], x[B,T,D], g[B,D], h[B,T,D]   out = x + g[b,j] h (adaLN-Zero's
  *               gated residual; out may alias x)
  * GATED_ADD_BWD dh? =, dg?[B,D] =, dout[B,T,D], g, h   dh = g[b,j] dout,
@@ -127,6 +133,23 @@
  *               dmu = dz + dkl mu / N
  *               dlv = [-30 <= lv <= 20] (dz eps exp(lv/2) / 2 + dkl (exp(lv) - 1) / (2 N))
  *               (an absent dz or eps counts as zero)
+ * XATTN_FWD     out[N,Lq,C], att[N,heads,Lq,Lk], q[N,Lq,C], k[N,Lk,C], v[N,Lk,C],
+ *               bias?[N,Lk]   i0 heads (d = C/heads), i1 causal (0/1). Multi-head
+ *               attention between token sequences, rows token-major: cross-attention
+ *               (q from the image, k and v from the text) and, with q k v of one
+ *               sequence, the text encoder's causal self-attention. Head h reads
+ *               columns h*d .. h*d+d-1 of q, k and v:
+ *               s[i,k] = sum_j q[i,h*d+j] k[k,h*d+j] / sqrt(d) + bias[n,k]
+ *                        (-inf where causal and k > i)
+ *               att[n,h,i,k] = softmax_k s[i,k];  out[n,i,h*d+j] = sum_k att v[k,h*d+j]
+ *               bias is additive (0 keeps a key, -inf masks it: the padding mask, as
+ *               PyTorch's float attn_mask); every query row must keep at least one key
+ *               (the ref backend refuses others). Masked weights are exactly 0.
+ * XATTN_BWD     dq =, dk =, dv =, ds[N,heads,Lq,Lk] (scratch), dout[N,Lq,C], q, k, v, att
+ *               i0 heads: dA[i,k] = sum_j dout[i,h*d+j] v[k,h*d+j],
+ *               ds[i,k] = att (dA - sum_k' att dA)   (masked entries: att = 0, so ds = 0)
+ *               dq[i] = sum_k ds k[k] / sqrt(d), dk[k] = sum_i ds q[i] / sqrt(d),
+ *               dv[k] = sum_i att dout[i]
  * RNG           out (f32)            i0 distribution (FM_RNG_UNIFORM / FM_RNG_NORMAL),
  *               u0 seed, u1 stream, u2 first counter: element e =
  *               Philox(key = seed, ctr = (u2 + e, stream)) (see philox.h); u2 lets a
@@ -202,7 +225,13 @@
     X(REPARAM_FWD, reparam_fwd,                                                                    \
       FM_S(o, z, f32) FM_S(o, kl, f32) FM_S(i, mom, f32) FM_S(I, eps, f32))                        \
     X(REPARAM_BWD, reparam_bwd,                                                                    \
-      FM_S(o, dmom, f32) FM_S(I, dz, f32) FM_S(i, mom, f32) FM_S(I, eps, f32))
+      FM_S(o, dmom, f32) FM_S(I, dz, f32) FM_S(i, mom, f32) FM_S(I, eps, f32))                     \
+    X(XATTN_FWD, xattn_fwd,                                                                        \
+      FM_S(o, out, f32) FM_S(o, att, f32) FM_S(i, q, f32) FM_S(i, k, f32) FM_S(i, v, f32)          \
+          FM_S(I, bias, f32))                                                                      \
+    X(XATTN_BWD, xattn_bwd,                                                                        \
+      FM_S(o, dq, f32) FM_S(o, dk, f32) FM_S(o, dv, f32) FM_S(o, ds, f32) FM_S(i, dout, f32)       \
+          FM_S(i, q, f32) FM_S(i, k, f32) FM_S(i, v, f32) FM_S(i, att, f32))
 
 typedef enum fm_op {
 #define FM_X(id, name, slots) FM_OP_##id,
@@ -217,8 +246,11 @@ enum { FM_RNG_UNIFORM = 0, FM_RNG_NORMAL = 1 };
 #define FM_LOGVAR_MAX 20.0f
 /* GROUPNORM_FWD i1: the activation applied to the normalised value. */
 enum { FM_GN_ACT_NONE = 0, FM_GN_ACT_SILU = 1 };
+/* GELU_* i0 and LAYERNORM_* i0: the form. */
+enum { FM_GELU_TANH = 0, FM_GELU_QUICK = 1 };
+enum { FM_LN_ADALN = 0, FM_LN_AFFINE = 1 };
 
-#define FM_CALL_TENSORS 8
+#define FM_CALL_TENSORS 9
 
 typedef struct fm_call {
     fm_op op;

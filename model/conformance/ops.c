@@ -17,11 +17,13 @@ typedef struct slot_desc {
     int ndim; /* 0: the optional tensor is absent */
     int64_t s[4];
     char gen; /* 'u' uniform [lo, hi); 'x' i32 index in [0, hi); 'q' quantize
-                 input (uniform, first elements pinned); 'p' written by prep */
+                 input (uniform, first elements pinned); 'p' written by prep; 'm' an
+                 additive mask over rows of s[1]: -inf with probability hi, else 0,
+                 element 0 of each row always 0 (every row keeps one) */
     float lo, hi;
 } slot_desc;
 
-enum { PREP_NONE = 0, PREP_GN_STATS, PREP_ATT, PREP_LN_STATS };
+enum { PREP_NONE = 0, PREP_GN_STATS, PREP_ATT, PREP_LN_STATS, PREP_XATT };
 
 typedef struct op_desc {
     fm_op op;
@@ -33,6 +35,7 @@ typedef struct op_desc {
     double tol;
     unsigned nocmp; /* bit k: slot k is scratch, not compared */
     int prep;       /* inputs that must be consistent: computed by the reference */
+    slot_desc aux;  /* an input of the prep alone (xattn_bwd's bias: att's mask) */
 } op_desc;
 
 /* The table is laid out by hand, one case to a few lines. */
@@ -48,6 +51,7 @@ typedef struct op_desc {
 #define IDX(n, r) {1, {n, 1, 1, 1}, 'x', 0.0f, (float)(r)}
 #define PREP2(a, b) {2, {a, b, 1, 1}, 'p', 0.0f, 0.0f}
 #define PREP4(a, b, c, d) {4, {a, b, c, d}, 'p', 0.0f, 0.0f}
+#define MASK2(a, b, frac) {2, {a, b, 1, 1}, 'm', 0.0f, frac}
 #define NONE {0, {0, 0, 0, 0}, 0, 0.0f, 0.0f}
 
 #define OP(id) .op = FM_OP_##id
@@ -224,6 +228,42 @@ static const op_desc descs[] = {
       PREP4(1, 4, 49, 49)},
      {4}, .tol = TOL_R, .nocmp = 1u << 1, .prep = PREP_ATT},
 
+    /* xattn: out, att, q[N,Lq,C], k, v [N,Lk,C], bias?[N,Lk]   i0 heads, i1 causal. q and
+     * k in [-2, 2] as attention's; the padding masks drop a share of the keys (-inf),
+     * never a row's first. */
+    {OP(XATTN_FWD), "self 2x9x8 h2 causal",
+     {T3(2, 9, 8), T4(2, 2, 9, 9), T3R(2, 9, 8, -2.0f, 2.0f), T3R(2, 9, 8, -2.0f, 2.0f),
+      T3(2, 9, 8), NONE}, {2, 1}, .tol = TOL_R},
+    {OP(XATTN_FWD), "cross 3x7<-5x12 h3 +pad",
+     {T3(3, 7, 12), T4(3, 3, 7, 5), T3R(3, 7, 12, -2.0f, 2.0f), T3R(3, 5, 12, -2.0f, 2.0f),
+      T3(3, 5, 12), MASK2(3, 5, 0.4f)}, {3, 0}, .tol = TOL_R},
+    {OP(XATTN_FWD), "cross 2x49<-77x64 h4 +pad",
+     {T3(2, 49, 64), T4(2, 4, 49, 77), T3R(2, 49, 64, -2.0f, 2.0f), T3R(2, 77, 64, -2.0f, 2.0f),
+      T3(2, 77, 64), MASK2(2, 77, 0.3f)}, {4, 0}, .tol = TOL_R},
+    {OP(XATTN_FWD), "self 2x77x32 h2 causal +pad",
+     {T3(2, 77, 32), T4(2, 2, 77, 77), T3R(2, 77, 32, -2.0f, 2.0f), T3R(2, 77, 32, -2.0f, 2.0f),
+      T3(2, 77, 32), MASK2(2, 77, 0.3f)}, {2, 1}, .tol = TOL_R},
+    /* dq, dk, dv, ds (scratch, not compared), dout, q, k, v, att (the reference
+     * forward's, with i1 and the aux bias) */
+    {OP(XATTN_BWD), "self 2x9x8 h2 causal",
+     {T3(2, 9, 8), T3(2, 9, 8), T3(2, 9, 8), T4(2, 2, 9, 9), T3(2, 9, 8),
+      T3R(2, 9, 8, -2.0f, 2.0f), T3R(2, 9, 8, -2.0f, 2.0f), T3(2, 9, 8), PREP4(2, 2, 9, 9)},
+     {2, 1}, .tol = TOL_R, .nocmp = 1u << 3, .prep = PREP_XATT},
+    {OP(XATTN_BWD), "cross 3x7<-5x12 h3 +pad",
+     {T3(3, 7, 12), T3(3, 5, 12), T3(3, 5, 12), T4(3, 3, 7, 5), T3(3, 7, 12),
+      T3R(3, 7, 12, -2.0f, 2.0f), T3R(3, 5, 12, -2.0f, 2.0f), T3(3, 5, 12), PREP4(3, 3, 7, 5)},
+     {3, 0}, .tol = TOL_R, .nocmp = 1u << 3, .prep = PREP_XATT, .aux = MASK2(3, 5, 0.4f)},
+    {OP(XATTN_BWD), "cross 2x49<-77x64 h4 +pad",
+     {T3(2, 49, 64), T3(2, 77, 64), T3(2, 77, 64), T4(2, 4, 49, 77), T3(2, 49, 64),
+      T3R(2, 49, 64, -2.0f, 2.0f), T3R(2, 77, 64, -2.0f, 2.0f), T3(2, 77, 64),
+      PREP4(2, 4, 49, 77)},
+     {4, 0}, .tol = TOL_R, .nocmp = 1u << 3, .prep = PREP_XATT, .aux = MASK2(2, 77, 0.3f)},
+    {OP(XATTN_BWD), "self 2x77x32 h2 causal +pad",
+     {T3(2, 77, 32), T3(2, 77, 32), T3(2, 77, 32), T4(2, 2, 77, 77), T3(2, 77, 32),
+      T3R(2, 77, 32, -2.0f, 2.0f), T3R(2, 77, 32, -2.0f, 2.0f), T3(2, 77, 32),
+      PREP4(2, 2, 77, 77)},
+     {2, 1}, .tol = TOL_R, .nocmp = 1u << 3, .prep = PREP_XATT, .aux = MASK2(2, 77, 0.3f)},
+
     /* timeemb: out[N,D], t[N] / dt, dout, t. t in [0, 1) as in training. */
     {OP(TIMEEMB_FWD), "3 D8", {T2(3, 8), T1R(3, 0.0f, 1.0f)}, .tol = TOL_TIMEEMB_FWD},
     {OP(TIMEEMB_FWD), "5 D32", {T2(5, 32), T1R(5, 0.0f, 1.0f)}, .tol = TOL_TIMEEMB_FWD},
@@ -344,6 +384,21 @@ static const op_desc descs[] = {
     {OP(LAYERNORM_BWD), "2x196x192 +dscale", {T3(2, 196, 192), NONE, T2(2, 192),
       T3(2, 196, 192), T3R(2, 196, 192, -1.0f, 3.0f), PREP2(2, 196), PREP2(2, 196), T2(2, 192)},
      .f = {1e-6f}, .tol = TOL_R, .prep = PREP_LN_STATS},
+    /* i0 affine: nn.LayerNorm's gamma (scale) and beta (shift) [1,D] over the [1,R,D]
+     * view, eps 1e-5 */
+    {OP(LAYERNORM_FWD), "affine 1x21x5 +shift+scale",
+     {T3(1, 21, 5), T2(1, 21), T2(1, 21), T3R(1, 21, 5, -1.0f, 3.0f), T2(1, 5), T2(1, 5)},
+     {FM_LN_AFFINE}, .f = {1e-5f}, .tol = TOL_R},
+    {OP(LAYERNORM_FWD), "affine 1x154x64 +scale", {T3(1, 154, 64), T2(1, 154), T2(1, 154),
+      T3R(1, 154, 64, -1.0f, 3.0f), NONE, T2(1, 64)}, {FM_LN_AFFINE}, .f = {1e-5f}, .tol = TOL_R},
+    {OP(LAYERNORM_BWD), "affine 1x21x5 +shift+scale",
+     {T3(1, 21, 5), T2(1, 5), T2(1, 5), T3(1, 21, 5), T3R(1, 21, 5, -1.0f, 3.0f), PREP2(1, 21),
+      PREP2(1, 21), T2(1, 5)},
+     {FM_LN_AFFINE}, .f = {1e-5f}, .tol = TOL_R, .prep = PREP_LN_STATS},
+    {OP(LAYERNORM_BWD), "affine 1x154x64 +shift+scale",
+     {T3(1, 154, 64), T2(1, 64), T2(1, 64), T3(1, 154, 64), T3R(1, 154, 64, -1.0f, 3.0f),
+      PREP2(1, 154), PREP2(1, 154), T2(1, 64)},
+     {FM_LN_AFFINE}, .f = {1e-5f}, .tol = TOL_R, .prep = PREP_LN_STATS},
 
     /* gelu: out, in / din, dout, in. Wide ranges reach tanh's saturation. */
     {OP(GELU_FWD), "3x7x5", {T3(3, 7, 5), T3R(3, 7, 5, -6.0f, 6.0f)}, .tol = TOL_E},
@@ -351,6 +406,15 @@ static const op_desc descs[] = {
     {OP(GELU_BWD), "3x7x5", {T3(3, 7, 5), T3(3, 7, 5), T3R(3, 7, 5, -6.0f, 6.0f)},
      .tol = TOL_E},
     {OP(GELU_BWD), "1001", {T1(1001), T1(1001), T1R(1001, -20.0f, 20.0f)}, .tol = TOL_E},
+    /* i0 quick: x in [-60, 60] reaches the sigmoid's saturation (e^(1.702 * 60) = inf) */
+    {OP(GELU_FWD), "3x7x5 quick", {T3(3, 7, 5), T3R(3, 7, 5, -6.0f, 6.0f)}, {FM_GELU_QUICK},
+     .tol = TOL_E},
+    {OP(GELU_FWD), "1001 quick", {T1(1001), T1R(1001, -60.0f, 60.0f)}, {FM_GELU_QUICK},
+     .tol = TOL_E},
+    {OP(GELU_BWD), "3x7x5 quick", {T3(3, 7, 5), T3(3, 7, 5), T3R(3, 7, 5, -6.0f, 6.0f)},
+     {FM_GELU_QUICK}, .tol = TOL_E},
+    {OP(GELU_BWD), "1001 quick", {T1(1001), T1(1001), T1R(1001, -60.0f, 60.0f)},
+     {FM_GELU_QUICK}, .tol = TOL_E},
 
     /* gated_add: out, x[B,T,D], g[B,D], h / dh?, dg?, dout, g, h */
     {OP(GATED_ADD_FWD), "3x7x5", {T3(3, 7, 5), T3(3, 7, 5), T2(3, 5), T3(3, 7, 5)},
@@ -429,6 +493,8 @@ static void generate(const slot_desc *sd, fm_dtype dt, void *buf, int64_t n, uin
             int32_t r = sd->gen == 'x' ? (int32_t)sd->hi : 1 << 20;
             int32_t v = (int32_t)(u * (float)r);
             ((int32_t *)buf)[e] = v < r ? v : r - 1;
+        } else if (sd->gen == 'm') {
+            ((float *)buf)[e] = e % sd->s[1] != 0 && u < sd->hi ? -INFINITY : 0.0f;
         } else {
             ((float *)buf)[e] = sd->lo + (sd->hi - sd->lo) * u;
         }
@@ -440,11 +506,41 @@ static void generate(const slot_desc *sd, fm_dtype dt, void *buf, int64_t n, uin
     }
 }
 
+/* xattn_bwd's att: the reference forward of its q, k, v with the desc's i1 (causal) and
+ * aux bias (generated on the host as a slot's contents, stream FM_CALL_TENSORS). */
+static fm_status prep_xattn(fm_backend *ref, fm_arena *host, const op_desc *d, const fm_call *c,
+                            uint64_t seed)
+{
+    /* xattn_bwd: dq, dk, dv, ds, dout, q, k, v, att */
+    fm_tensor out = c->t[4], bias = {.ndim = 0};
+    fm_status s = fm_tensor_alloc(ref, &out);
+    if (s == FM_OK && d->aux.ndim) {
+        void *hb = NULL;
+        bias = fm_tensor_desc(FM_F32, d->aux.ndim, d->aux.s);
+        fm_status hs = fm_conf_host_alloc(host, fm_tensor_bytes(&bias), &hb);
+        if (hs != FM_OK)
+            return hs;
+        generate(&d->aux, FM_F32, hb, fm_tensor_numel(&bias), seed, FM_CALL_TENSORS);
+        s = fm_tensor_alloc(ref, &bias);
+        if (s == FM_OK)
+            s = fm_upload(ref, &bias, hb);
+    }
+    if (s != FM_OK)
+        return s;
+    fm_call f = {.op = FM_OP_XATTN_FWD,
+                 .t = {out, c->t[8], c->t[5], c->t[6], c->t[7], bias},
+                 .i = {d->i[0], d->i[1]}};
+    return fm_run(ref, &f);
+}
+
 /* Inputs the op's contract ties to others, computed on the reference backend from
  * the call's own tensors: groupnorm's and layernorm's saved statistics, attention's
  * probabilities. */
-static fm_status prep_on_ref(fm_backend *ref, const op_desc *d, const fm_call *c)
+static fm_status prep_on_ref(fm_backend *ref, fm_arena *host, const op_desc *d, const fm_call *c,
+                             uint64_t seed)
 {
+    if (d->prep == PREP_XATT)
+        return prep_xattn(ref, host, d, c, seed);
     if (d->prep == PREP_GN_STATS) {
         /* groupnorm_bwd: din, dgamma, dbeta, dout, in, mean, rstd, gamma */
         fm_tensor out = c->t[4], beta = c->t[7];
@@ -537,7 +633,7 @@ static fm_status run_desc(fm_backend *ref, fm_backend *be, fm_arena *host, const
         hs = fm_conf_host_alloc(host, maxbytes, &got);
     if (hs == FM_OK && s == FM_OK && d->prep) {
         who = "ref (preparing inputs)";
-        s = prep_on_ref(ref, d, &cr);
+        s = prep_on_ref(ref, host, d, &cr, seed);
         for (int k = 0; k < info->ntensors && s == FM_OK; k++)
             if (d->t[k].gen == 'p')
                 s = fm_download(ref, hbuf[k], &cr.t[k]);
@@ -603,6 +699,8 @@ size_t fm_conformance_ops_bytes(void)
                     big = fm_tensor_bytes(&t);
             }
         total += 2 * big; /* prep temporaries or the host's second copy */
+        if (descs[k].aux.ndim) /* the prep's input, on the host and the reference */
+            total += 2 * (size_t)(descs[k].aux.s[0] * descs[k].aux.s[1]) * sizeof(float);
         if (total > most)
             most = total;
     }
