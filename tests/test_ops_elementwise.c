@@ -1,6 +1,6 @@
 /* Reference kernels of the elementwise, reshaping, loss, optimiser and RNG ops:
- * silu, gelu, bias_add, add, upsample2x, concat, mse, fm_interp, axpby, sum, reparam,
- * adamw, ema, quantize_u8, rng.
+ * silu, gelu (both forms), bias_add, add, upsample2x, concat, mse, fm_interp, axpby,
+ * sum, reparam, adamw, ema, quantize_u8, rng.
  *
  * Each op gets (1) small forward cases whose expected values are worked out by hand
  * in the comments (including in-place calls where ops.h allows aliasing) and
@@ -165,6 +165,70 @@ Test(gelu, gradcheck)
         .n_wrt = 1, .in_slot = {1}, .grad_slot = {0},
     };
     check_grad(be, &gc, "gelu");
+}
+
+/* Quick form (i0 1): out = x s, s = sigmoid(1.702 x); d/dx = s + 1.702 x s (1 - s).
+ *   x = 1: s = 1 / (1 + e^-1.702) = 0.8457958, out = 0.8457958,
+ *          d = 0.8457958 + 1.702 * 0.8457958 * 0.1542042 = 1.0677796
+ *   x = -1: s = 0.1542042, out = -0.1542042, d = 0.1542042 - 0.2219838 = -0.0677796
+ *   x = 2: s = 0.9678293, out = 1.9356586, d = 1.073815
+ *   x = -3: s = 0.0060238, out = -0.0180713, d = -0.0245483
+ *   x = +-60: e^(-+102) saturates to 0 and inf: s = 1 (out 60, d 1) and s = 0 (out -0,
+ *          d 0), the limits, no NaN. */
+static const float qgelu_x[7] = {0.0f, 1.0f, -1.0f, 2.0f, -3.0f, 60.0f, -60.0f};
+static const float qgelu_y[7] = {0.0f, 0.8457958f, -0.1542042f, 1.935659f, -0.01807131f, 60.0f,
+                                 0.0f};
+static const float qgelu_d[7] = {0.5f, 1.06778f, -0.06777961f, 1.073815f, -0.02454832f, 1.0f,
+                                 0.0f};
+
+Test(gelu, quick_forward_hand_in_place)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t1(be, 7);
+    float got[7];
+    tu_set(be, &x, qgelu_x);
+    tu_run(be, &(fm_call){.op = FM_OP_GELU_FWD, .t = {x, x}, .i = {FM_GELU_QUICK}});
+    tu_get(be, &x, got);
+    tu_expect_close(got, qgelu_y, 7, 1e-6, 1e-6, "quick gelu fwd in place");
+}
+
+Test(gelu, quick_backward_hand)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t1(be, 7), dy = t1(be, 7), dx = t1(be, 7);
+    float got[7], want[7], two[7];
+    for (int i = 0; i < 7; i++)
+        want[i] = 2.0f * qgelu_d[i], two[i] = 2.0f;
+    tu_set(be, &x, qgelu_x);
+    tu_set(be, &dy, two);
+    tu_run(be, &(fm_call){.op = FM_OP_GELU_BWD, .t = {dx, dy, x}, .i = {FM_GELU_QUICK}});
+    tu_get(be, &dx, got);
+    tu_expect_close(got, want, 7, 1e-6, 1e-6, "quick gelu bwd");
+}
+
+Test(gelu, quick_gradcheck)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor x = t4(be, 3, 3, 7, 7), y = t4(be, 3, 3, 7, 7);
+    fm_tensor dy = t4(be, 3, 3, 7, 7), dx = t4(be, 3, 3, 7, 7);
+    tu_rand(be, &x, 13, -4.0f, 4.0f);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_GELU_FWD, .t = {y, x}, .i = {FM_GELU_QUICK}},
+        .bwd = {.op = FM_OP_GELU_BWD, .t = {dx, dy, x}, .i = {FM_GELU_QUICK}},
+        .n_out = 1, .out_slot = {0}, .dout_slot = {1},
+        .n_wrt = 1, .in_slot = {1}, .grad_slot = {0},
+    };
+    check_grad(be, &gc, "quick gelu");
+}
+
+Test(gelu, unknown_form_refused)
+{
+    fm_backend *be = tu_ref();
+    char msg[256];
+    fm_tensor x = t1(be, 7), y = t1(be, 7);
+    fm_call c = {.op = FM_OP_GELU_FWD, .t = {y, x}, .i = {2}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "form") != NULL, "message: %s", msg);
 }
 
 /* -------------------------------------------------------------- bias_add */

@@ -1,6 +1,7 @@
 /* Reference-backend tests of the layer ops: conv2d, groupnorm, linear, attention,
- * timeemb, embed, softmax cross-entropy, and the DiT's token ops: layernorm (with its
- * adaLN post-op), gated_add, transpose, unpatchify. For every op:
+ * xattn (attention between token sequences: padding bias, causal), timeemb, embed,
+ * softmax cross-entropy, and the DiT's token ops: layernorm (adaLN and affine forms),
+ * gated_add, transpose, unpatchify. For every op:
  *   - forward on small cases whose expected numbers are worked out by hand (the
  *     derivation is in the comment above each case);
  *   - backward against central differences of the forward (tu_gradcheck) on random
@@ -75,7 +76,7 @@ static float *download(fm_backend *be, const fm_tensor *t)
 static void check_convention(fm_backend *be, const fm_call *bwd, const int *acc, int nacc,
                              const int *wr, int nwr, const char *label)
 {
-    float *once[8] = {0};
+    float *once[FM_CALL_TENSORS] = {0};
     for (int k = 0; k < nacc; k++)
         cr_assert_eq(fm_fill(be, &bwd->t[acc[k]], 0.0f), FM_OK);
     for (int k = 0; k < nwr; k++)
@@ -100,7 +101,7 @@ static void check_convention(fm_backend *be, const fm_call *bwd, const int *acc,
         snprintf(what, sizeof what, "%s: slot %d (=) over stale contents", label, wr[k]);
         expect_tensor(be, &bwd->t[wr[k]], once[wr[k]], 0.0, what);
     }
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < FM_CALL_TENSORS; k++)
         free(once[k]);
 }
 
@@ -696,6 +697,215 @@ Test(attention, backward_convention)
     check_convention(be, &c, NULL, 0, (const int[]){0, 1}, 2, "attention_bwd");
 }
 
+/* ---- xattn -------------------------------------------------------------------------- */
+
+static fm_tensor t3r(fm_backend *be, int64_t b, int64_t t, int64_t d, uint32_t seed)
+{
+    fm_tensor x = t3(be, b, t, d);
+    tu_rand(be, &x, seed, -1.5f, 1.5f);
+    return x;
+}
+
+Test(xattn, forward_hand_padding_mask)
+{
+    /* N = 1, C = 1, 1 head (d = 1), Lq = 1, Lk = 3: q = [1], k = [0, ln 3, 5],
+     * v = [4, 8, 100], bias = [0, 0, -inf]: S = [0, ln 3, -inf] -> att = [0.25, 0.75, 0]
+     * (the third exactly 0: its v = 100 must not leak), out = 1 + 6 = 7. */
+    fm_backend *be = tu_ref();
+    fm_tensor q = with(be, t3(be, 1, 1, 1), (const float[]){1});
+    fm_tensor k = with(be, t3(be, 1, 3, 1), (const float[]){0, logf(3.0f), 5});
+    fm_tensor v = with(be, t3(be, 1, 3, 1), (const float[]){4, 8, 100});
+    fm_tensor bias = with(be, t2(be, 1, 3), (const float[]){0, 0, -INFINITY});
+    fm_tensor out = t3(be, 1, 1, 1), att = t4(be, 1, 1, 1, 3);
+    tu_run(be, &(fm_call){.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v, bias}, .i = {1, 0}});
+    expect_tensor(be, &att, (const float[]){0.25f, 0.75f, 0.0f}, 1e-6, "att");
+    expect_tensor(be, &out, (const float[]){7}, 1e-5, "out");
+    float *a = download(be, &att);
+    cr_expect(a[2] == 0.0f && !signbit(a[2]), "masked weight %g, not exactly 0", (double)a[2]);
+    free(a);
+}
+
+Test(xattn, forward_hand_causal)
+{
+    /* Self-attention, L = 2, d = 1, causal: q = [1, 1], k = [0, ln 3], v = [4, 8].
+     * Row 0 keeps key 0 only: att = [1, 0], out = 4; row 1: S = [0, ln 3] -> [0.25, 0.75],
+     * out = 7. att[0,1] is exactly 0. */
+    fm_backend *be = tu_ref();
+    fm_tensor q = with(be, t3(be, 1, 2, 1), (const float[]){1, 1});
+    fm_tensor k = with(be, t3(be, 1, 2, 1), (const float[]){0, logf(3.0f)});
+    fm_tensor v = with(be, t3(be, 1, 2, 1), (const float[]){4, 8});
+    fm_tensor out = t3(be, 1, 2, 1), att = t4(be, 1, 1, 2, 2);
+    tu_run(be, &(fm_call){.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v}, .i = {1, 1}});
+    expect_tensor(be, &att, (const float[]){1, 0, 0.25f, 0.75f}, 1e-6, "att");
+    expect_tensor(be, &out, (const float[]){4, 7}, 1e-5, "out");
+    float *a = download(be, &att);
+    cr_expect(a[1] == 0.0f && !signbit(a[1]), "masked weight %g, not exactly 0", (double)a[1]);
+    free(a);
+}
+
+Test(xattn, forward_two_heads_token_major)
+{
+    /* C = 2, 2 heads (d = 1), Lq = 1, Lk = 2; rows are tokens, head h reads column h.
+     * q row [1, 0]; k rows [0, 5], [ln 3, -5]; v rows [4, 2], [8, 10].
+     * Head 0: S = [0, ln 3] -> [0.25, 0.75], out col 0 = 1 + 6 = 7.
+     * Head 1: q = 0 -> [0.5, 0.5], out col 1 = 1 + 5 = 6. */
+    fm_backend *be = tu_ref();
+    fm_tensor q = with(be, t3(be, 1, 1, 2), (const float[]){1, 0});
+    fm_tensor k = with(be, t3(be, 1, 2, 2), (const float[]){0, 5, logf(3.0f), -5});
+    fm_tensor v = with(be, t3(be, 1, 2, 2), (const float[]){4, 2, 8, 10});
+    fm_tensor out = t3(be, 1, 1, 2), att = t4(be, 1, 2, 1, 2);
+    tu_run(be, &(fm_call){.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v}, .i = {2, 0}});
+    expect_tensor(be, &att, (const float[]){0.25f, 0.75f, 0.5f, 0.5f}, 1e-6, "att");
+    expect_tensor(be, &out, (const float[]){7, 6}, 1e-5, "out");
+}
+
+/* Causal self-attention whose bias masks key 0: query 0 keeps no key. */
+static fm_call all_masked_call(fm_backend *be)
+{
+    fm_tensor q = t3r(be, 1, 2, 2, 31), k = t3r(be, 1, 2, 2, 32), v = t3r(be, 1, 2, 2, 33);
+    fm_tensor bias = with(be, t2(be, 1, 2), (const float[]){-INFINITY, 0});
+    fm_tensor out = t3(be, 1, 2, 2), att = t4(be, 1, 1, 2, 2);
+    return (fm_call){.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v, bias}, .i = {1, 1}};
+}
+
+Test(xattn, all_masked_row_refused_by_ref)
+{
+    fm_backend *be = tu_ref();
+    fm_call c = all_masked_call(be);
+    cr_expect_eq(fm_run(be, &c), FM_ERR_ARG);
+    cr_expect(strstr(be->err, "keeps no key") != NULL, "message: %s", be->err);
+}
+
+Test(xattn, all_masked_row_is_zero_on_cpu)
+{
+    /* Elsewhere such a row must not crash or spread NaN: the cpu backend writes 0s. */
+    size_t bytes = 0;
+    if (fm_backend_host_bytes("cpu", 1u << 20, 1, &bytes) != FM_OK)
+        cr_skip_test("no cpu backend in this build");
+    void *mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    fm_backend be;
+    fm_backend_config cfg = {.name = "cpu", .mem = mem, .mem_bytes = bytes, .threads = 1};
+    cr_assert_eq(fm_backend_open(&be, &cfg), FM_OK, "%s", be.err);
+    fm_call c = all_masked_call(&be);
+    cr_expect_eq(fm_run(&be, &c), FM_OK, "%s", be.err);
+    float *a = download(&be, &c.t[1]), *o = download(&be, &c.t[0]);
+    cr_expect(a[0] == 0.0f && a[1] == 0.0f, "row 0: %g %g", (double)a[0], (double)a[1]);
+    cr_expect(o[0] == 0.0f && o[1] == 0.0f, "out row 0: %g %g", (double)o[0], (double)o[1]);
+    cr_expect(a[2] == 0.0f && a[3] == 1.0f, "row 1 keeps key 1 only: %g %g", (double)a[2],
+              (double)a[3]);
+    free(a);
+    free(o);
+    fm_backend_close(&be);
+    free(mem);
+}
+
+/* Gradient check of xattn with q[N,Lq,C], k and v [N,Lk,C], an optional bias (a row per
+ * sample of Lk values, -inf masking), causal or not. bias and the forward's att are
+ * inputs of no gradient: L moves with q, k, v only. */
+static double xattn_grad(int64_t N, int64_t Lq, int64_t Lk, int64_t C, int heads, int causal,
+                         const float *bias_v, const char *label)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor none = {0};
+    fm_tensor q = t3r(be, N, Lq, C, 41), k = t3r(be, N, Lk, C, 42), v = t3r(be, N, Lk, C, 43);
+    fm_tensor bias = bias_v ? with(be, t2(be, N, Lk), bias_v) : none;
+    fm_tensor out = t3(be, N, Lq, C), att = t4(be, N, heads, Lq, Lk);
+    fm_tensor dq = t3(be, N, Lq, C), dk = t3(be, N, Lk, C), dv = t3(be, N, Lk, C);
+    fm_tensor ds = t4(be, N, heads, Lq, Lk), dout = t3(be, N, Lq, C);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v, bias}, .i = {heads, causal}},
+        .bwd = {.op = FM_OP_XATTN_BWD,
+                .t = {dq, dk, dv, ds, dout, q, k, v, att},
+                .i = {heads, causal}},
+        .n_out = 1,
+        .out_slot = {0},
+        .dout_slot = {4},
+        .n_wrt = 3,
+        .in_slot = {2, 3, 4},
+        .grad_slot = {0, 1, 2},
+    };
+    return tu_gradcheck(be, &gc, label);
+}
+
+/* Padding masks of 2 samples x 5 keys: -inf drops a key, finite values shift scores. */
+static const float xa_pad5[10] = {0, -INFINITY, 0.3f, -INFINITY, -0.7f,
+                                  0, 0.5f,      0,    -INFINITY, 0};
+
+Test(xattn, grad_cross_padding_2heads)
+{
+    double e = xattn_grad(2, 3, 5, 4, 2, 0, xa_pad5, "xattn cross 2x3<-5 C4 h2 +pad");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(xattn, grad_cross_no_bias_3heads)
+{
+    double e = xattn_grad(1, 4, 3, 6, 3, 0, NULL, "xattn cross 1x4<-3 C6 h3");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(xattn, grad_self_causal)
+{
+    double e = xattn_grad(2, 5, 5, 4, 2, 1, NULL, "xattn self 2x5 C4 h2 causal");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(xattn, grad_self_causal_padding)
+{
+    double e = xattn_grad(2, 5, 5, 3, 1, 1, xa_pad5, "xattn self 2x5 C3 h1 causal +pad");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(xattn, backward_convention)
+{
+    /* dq, dk, dv and ds are all written. */
+    fm_backend *be = tu_ref();
+    fm_tensor q = t3r(be, 2, 3, 4, 51), k = t3r(be, 2, 5, 4, 52), v = t3r(be, 2, 5, 4, 53);
+    fm_tensor bias = with(be, t2(be, 2, 5), xa_pad5);
+    fm_tensor out = t3(be, 2, 3, 4), att = t4(be, 2, 2, 3, 5), ds = t4(be, 2, 2, 3, 5);
+    fm_tensor dq = t3(be, 2, 3, 4), dk = t3(be, 2, 5, 4), dv = t3(be, 2, 5, 4);
+    fm_tensor dout = t3r(be, 2, 3, 4, 54);
+    tu_run(be, &(fm_call){.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v, bias}, .i = {2, 0}});
+    fm_call c = {.op = FM_OP_XATTN_BWD, .t = {dq, dk, dv, ds, dout, q, k, v, att}, .i = {2, 0}};
+    check_convention(be, &c, NULL, 0, (const int[]){0, 1, 2, 3}, 4, "xattn_bwd");
+}
+
+Test(xattn, masked_keys_get_no_gradient)
+{
+    /* A masked key's weight is 0 in every row, so its dk and dv rows are exactly 0. */
+    fm_backend *be = tu_ref();
+    fm_tensor q = t3r(be, 2, 3, 4, 61), k = t3r(be, 2, 5, 4, 62), v = t3r(be, 2, 5, 4, 63);
+    fm_tensor bias = with(be, t2(be, 2, 5), xa_pad5);
+    fm_tensor out = t3(be, 2, 3, 4), att = t4(be, 2, 2, 3, 5), ds = t4(be, 2, 2, 3, 5);
+    fm_tensor dq = t3(be, 2, 3, 4), dk = t3(be, 2, 5, 4), dv = t3(be, 2, 5, 4);
+    fm_tensor dout = t3r(be, 2, 3, 4, 64);
+    tu_run(be, &(fm_call){.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v, bias}, .i = {2, 0}});
+    tu_run(be, &(fm_call){.op = FM_OP_XATTN_BWD,
+                          .t = {dq, dk, dv, ds, dout, q, k, v, att},
+                          .i = {2, 0}});
+    float *gk = download(be, &dk), *gv = download(be, &dv);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t kk = 0; kk < 5; kk++)
+            for (int64_t j = 0; j < 4 && xa_pad5[n * 5 + kk] == -INFINITY; j++) {
+                int64_t e = (n * 5 + kk) * 4 + j;
+                cr_expect(gk[e] == 0.0f && gv[e] == 0.0f, "masked key %lld of sample %lld: "
+                          "dk %g dv %g", (long long)kk, (long long)n, (double)gk[e],
+                          (double)gv[e]);
+            }
+    free(gk);
+    free(gv);
+}
+
+Test(xattn, heads_not_dividing_width_refused)
+{
+    fm_backend *be = tu_ref();
+    char msg[256];
+    fm_tensor q = t3(be, 1, 2, 6), k = t3(be, 1, 3, 6), v = t3(be, 1, 3, 6);
+    fm_tensor out = t3(be, 1, 2, 6), att = t4(be, 1, 4, 2, 3);
+    fm_call c = {.op = FM_OP_XATTN_FWD, .t = {out, att, q, k, v}, .i = {4, 0}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "heads") != NULL, "message: %s", msg);
+}
+
 /* ---- timeemb ------------------------------------------------------------------------ */
 
 Test(timeemb, forward_D4_t0_t05)
@@ -1052,6 +1262,82 @@ Test(layernorm, backward_convention)
                           .f = {1e-6f}});
     fm_call c = {.op = FM_OP_LAYERNORM_BWD, .t = {din, dsh, dsc, dout, in, mean, rstd, sc}};
     check_convention(be, &c, NULL, 0, (const int[]){0, 1, 2}, 3, "layernorm_bwd");
+}
+
+Test(layernorm, forward_hand_affine)
+{
+    /* The row of forward_hand_modulated, x = [1, 2, 3, 4], xhat = [-1.5, -0.5, 0.5, 1.5]
+     * rstd (rstd = 0.8944268), in the affine form: out = xhat gamma + beta with
+     * gamma = [1, 0, -1, 0.5], beta = [0, 1, 2, 3]
+     *   = [-1.5 rstd, 1, 2 - 0.5 rstd, 3 + 0.75 rstd] = [-1.3416402, 1, 1.5527866, 3.6708201].
+     * Without gamma (absent = 1): out = xhat + beta = [-1.3416402, 0.5527866, 2.4472134,
+     * 4.3416402]. */
+    fm_backend *be = tu_ref();
+    fm_tensor none = {0};
+    fm_tensor in = with(be, t3(be, 1, 1, 4), (const float[]){1, 2, 3, 4});
+    fm_tensor beta = with(be, t2(be, 1, 4), (const float[]){0, 1, 2, 3});
+    fm_tensor gamma = with(be, t2(be, 1, 4), (const float[]){1, 0, -1, 0.5f});
+    fm_tensor out = t3(be, 1, 1, 4), mean = t2(be, 1, 1), rstd = t2(be, 1, 1);
+    tu_run(be, &(fm_call){.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in, beta, gamma},
+                          .i = {FM_LN_AFFINE}, .f = {1e-6f}});
+    expect_tensor(be, &out, (const float[]){-1.3416402f, 1.0f, 1.5527866f, 3.6708201f}, 1e-5,
+                  "affine out");
+    tu_run(be, &(fm_call){.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in, beta, none},
+                          .i = {FM_LN_AFFINE}, .f = {1e-6f}});
+    expect_tensor(be, &out, (const float[]){-1.3416402f, 0.5527866f, 2.4472134f, 4.3416402f}, 1e-5,
+                  "affine out, no gamma");
+}
+
+/* Gradient check of the affine form on the [1, R, D] view: gamma, beta [1, D]. */
+static double layernorm_affine_grad(int64_t R, int64_t D, const char *label)
+{
+    fm_backend *be = tu_ref();
+    fm_tensor in = t3(be, 1, R, D), out = t3(be, 1, R, D);
+    fm_tensor din = t3(be, 1, R, D), dout = t3(be, 1, R, D);
+    fm_tensor mean = t2(be, 1, R), rstd = t2(be, 1, R);
+    fm_tensor beta = t2(be, 1, D), gamma = t2(be, 1, D), dbeta = t2(be, 1, D), dgamma = t2(be, 1, D);
+    tu_rand(be, &in, 97, -2, 2);
+    tu_rand(be, &beta, 98, -0.5f, 0.5f);
+    tu_rand(be, &gamma, 99, 0.5f, 1.5f);
+    tu_grad_case gc = {
+        .fwd = {.op = FM_OP_LAYERNORM_FWD,
+                .t = {out, mean, rstd, in, beta, gamma},
+                .i = {FM_LN_AFFINE},
+                .f = {1e-5f}},
+        .bwd = {.op = FM_OP_LAYERNORM_BWD,
+                .t = {din, dbeta, dgamma, dout, in, mean, rstd, gamma},
+                .i = {FM_LN_AFFINE}},
+        .n_out = 1,
+        .out_slot = {0},
+        .dout_slot = {3},
+        .n_wrt = 3,
+        .in_slot = {3, 4, 5},
+        .grad_slot = {0, 1, 2},
+    };
+    return tu_gradcheck(be, &gc, label);
+}
+
+Test(layernorm, grad_affine_1x6x5)
+{
+    double e = layernorm_affine_grad(6, 5, "layernorm affine 1x6x5");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(layernorm, grad_affine_1x11x8)
+{
+    double e = layernorm_affine_grad(11, 8, "layernorm affine 1x11x8");
+    cr_expect_lt(e, GRAD_TOL);
+}
+
+Test(layernorm, unknown_form_refused)
+{
+    fm_backend *be = tu_ref();
+    char msg[256];
+    fm_tensor in = t3(be, 1, 3, 5), out = t3(be, 1, 3, 5);
+    fm_tensor mean = t2(be, 1, 3), rstd = t2(be, 1, 3);
+    fm_call c = {.op = FM_OP_LAYERNORM_FWD, .t = {out, mean, rstd, in}, .i = {2}, .f = {1e-6f}};
+    cr_expect_eq(fm_op_check(&c, msg, sizeof msg), FM_ERR_ARG);
+    cr_expect(strstr(msg, "form") != NULL, "message: %s", msg);
 }
 
 Test(layernorm, shift_of_the_wrong_batch_refused)
