@@ -29,7 +29,7 @@
 /* TF32 (opt-in on CUDA, FM_BACKEND_TF32): GEMM inputs are rounded to 10 mantissa
  * bits, a relative error of up to 2^-11 per operand, so a GEMM's NMSE lands near
  * 1e-7; ops that are not GEMMs are unaffected. Limits in TF32 mode: GEMM-shaped ops
- * (conv2d, linear, attention) 1e-5, whole-model forward 1e-4, after a step or 10
+ * (conv2d, linear, attention, xattn) 1e-5, whole-model forward 1e-4, after a step or 10
  * sampler steps 1e-3. */
 #define TOL_TF32_GEMM 1e-5
 #define TOL_TF32_FWD 1e-4

@@ -686,7 +686,7 @@ static fm_status run_desc(fm_backend *ref, fm_backend *be, fm_arena *host, const
 size_t fm_conformance_ops_bytes(void)
 {
     /* The largest descriptor's tensors plus the staging copy, with alignment slack
-     * for 8 slots and the prep temporaries (device alignments reach 4 KiB). */
+     * for every slot and the prep temporaries (device alignments reach 4 KiB). */
     size_t most = 0;
     for (size_t k = 0; k < NDESC; k++) {
         size_t total = 0, big = 0;

@@ -39,7 +39,7 @@ double fm_conf_tol(const fm_backend *be, const char *op, double tol)
     if (tol == TOL_STEP)
         return TOL_TF32_STEP;
     if (strncmp(op, "conv2d", 6) == 0 || strncmp(op, "linear", 6) == 0 ||
-        strncmp(op, "attention", 9) == 0)
+        strncmp(op, "attention", 9) == 0 || strncmp(op, "xattn", 5) == 0)
         return tol > TOL_TF32_GEMM ? tol : TOL_TF32_GEMM;
     return tol;
 }
