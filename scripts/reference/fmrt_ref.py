@@ -3,8 +3,9 @@
 
 It writes the project's own test fixtures (tests/data/); nothing in the build or the
 tests runs Python (llm.c's train_gpt2.py writing its debug state is the model).
-Written from the contract (docs/spec/unet.md, flow.md, rng.md, dit.md and vae.md):
-the U-Net, the DiT, the autoencoder (VAE) and its loss, the flow-matching loss, the Euler and Heun samplers with
+Written from the contract (docs/spec/unet.md, flow.md, rng.md, dit.md, vae.md and text.md):
+the U-Net, the DiT, their text conditioning (CLIP's text transformer, the pooled vector,
+cross-attention), the autoencoder (VAE) and its loss, the flow-matching loss, the Euler and Heun samplers with
 classifier-free guidance, and Philox4x32-10 noise exactly as runtime/philox.h draws
 it, so that `fmrt sample --seed S` starts from the very same x1.
 
@@ -13,13 +14,18 @@ it, so that `fmrt sample --seed S` starts from the very same x1.
     python3 scripts/reference/fmrt_ref.py golden-rgb OUT_DIR     # U-Net, 3 channels (colour)
     python3 scripts/reference/fmrt_ref.py golden-dit-rgb OUT_DIR # DiT, 3 channels (colour)
     python3 scripts/reference/fmrt_ref.py golden-vae OUT_DIR     # the autoencoder (vae-test)
+    python3 scripts/reference/fmrt_ref.py golden-unet-text OUT_DIR # U-Net on prompts (text.md)
+    python3 scripts/reference/fmrt_ref.py golden-dit-text OUT_DIR  # DiT on prompts (text.md)
     python3 scripts/reference/fmrt_ref.py check-dit GOLDEN_DIR  # this DiT against a DiT case
+    python3 scripts/reference/fmrt_ref.py pack GOLDEN_DIR     # case.txt/.bin -> compact .gz form
+    python3 scripts/reference/fmrt_ref.py unpack GOLDEN_DIR   # and back (the same bytes)
     python3 scripts/reference/fmrt_ref.py vae-sizes             # parameters, GFLOP of the VAE presets
     python3 scripts/reference/fmrt_ref.py torch OUT_DIR      # state dict + samples
 
 Set-up (one command): python3 -m venv /tmp/rv && /tmp/rv/bin/pip install torch
 safetensors numpy.
 """
+import gzip
 import math
 import os
 import struct
@@ -51,6 +57,16 @@ RGB_CFG = dict(in_channels=3, image=8, base_channels=4, channel_mult=(1, 1), res
                time_dim=8, heads=2, groups=2, num_classes=10)
 DIT_RGB_CFG = dict(in_channels=3, image=8, patch=2, hidden=8, depth=1, heads=2, freq_dim=8,
                    mlp_ratio=4, num_classes=10)
+# The text-conditioned fixtures (docs/spec/text.md, "Golden cases"): the byte-level
+# tokenizer (V 259), L 8, Dt 16, one layer of 2 heads, F 32; a one-level U-Net of 4
+# channels on 8x8 grey images (cross-attention after the middle self-attention, over
+# its 64 positions) and a DiT of two blocks (each its own cross-attention) on 16 tokens.
+TEXT_CFG = dict(text_tokenizer=1, text_vocab=259, text_ctx=8, text_width=16, text_depth=1,
+                text_heads=2, text_ff=32)
+UNET_TEXT_CFG = dict(in_channels=1, image=8, base_channels=4, channel_mult=(1,), res_blocks=1,
+                     time_dim=8, heads=2, groups=2, num_classes=0, **TEXT_CFG)
+DIT_TEXT_CFG = dict(in_channels=1, image=8, patch=2, hidden=8, depth=2, heads=2, freq_dim=8,
+                    mlp_ratio=4, num_classes=0, **TEXT_CFG)
 # The autoencoder's presets (docs/spec/vae.md, "Configuration"); the golden case is
 # vae-test, in colour, with a batch of two and the KL weight beta = 0.5.
 VAE_PRESETS = {
@@ -97,6 +113,127 @@ def philox_normal(shape, seed, stream):
     return torch.from_numpy(x.astype(np.float32).reshape(shape)).double()
 
 
+# ---- text conditioning (docs/spec/text.md; canonical parameter names) -----------------
+BYTE_BOS, BYTE_EOS, BYTE_PAD, BYTE_VOCAB = 256, 257, 258, 259
+
+
+def byte_tokens(prompt, L):
+    """The byte-level tokenizer (text_tokenizer 1): the UTF-8 bytes of the prompt after
+    trimming and collapsing white space, as [BOS, bytes.., EOS, PAD..] of length L; a
+    longer prompt keeps its first L - 2 bytes and the end token."""
+    b = list(" ".join(prompt.split()).encode("utf-8"))[:L - 2]
+    ids = [BYTE_BOS] + b + [BYTE_EOS]
+    return ids + [BYTE_PAD] * (L - len(ids))
+
+
+def text_lengths(y, eos=BYTE_EOS):
+    """l_n = 1 + the position of row n's first EOS (L when the row has none)."""
+    L = y.shape[1]
+    is_eos = (y == eos)
+    first = torch.where(is_eos.any(1), is_eos.int().argmax(1), torch.full((y.shape[0],), L - 1))
+    return first + 1
+
+
+def quick_gelu(u):
+    return u * torch.sigmoid(1.702 * u)
+
+
+def heads_attention(q, k, v, heads, causal=False, keep=None):
+    """Multi-head attention between token sequences [N, Lq, C] x [N, Lk, C]: head h reads
+    columns h*d .. h*d+d-1; keep [N, Lk] (bool) masks keys out (padding), causal keeps
+    keys k <= i. F.scaled_dot_product_attention, softmax(q k^T / sqrt(d))."""
+    N, Lq, C = q.shape
+    Lk, d = k.shape[1], C // heads
+    sp = lambda t: t.reshape(N, -1, heads, d).transpose(1, 2)          # [N, heads, L, d]
+    mask = None if keep is None else keep[:, None, None, :]           # [N, 1, 1, Lk]
+    o = F.scaled_dot_product_attention(sp(q), sp(k), sp(v), attn_mask=mask, is_causal=causal)
+    return o.transpose(1, 2).reshape(N, Lq, C)
+
+
+class TextLayer(nn.Module):
+    """CLIP's pre-LN layer; members in canonical order ln1 q k v out ln2 fc1 fc2."""
+    def __init__(self, Dt, heads, F_):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(Dt, eps=1e-5)
+        self.q, self.k, self.v, self.out = (nn.Linear(Dt, Dt) for _ in range(4))
+        self.ln2 = nn.LayerNorm(Dt, eps=1e-5)
+        self.fc1, self.fc2 = nn.Linear(Dt, F_), nn.Linear(F_, Dt)
+
+    def forward(self, x):
+        a = self.ln1(x)
+        x = x + self.out(heads_attention(self.q(a), self.k(a), self.v(a), self.heads, causal=True))
+        return x + self.fc2(quick_gelu(self.fc1(self.ln2(x))))
+
+
+class TextEncoder(nn.Module):
+    """CLIP's text transformer (text.md, "The text encoder"): ids [N, L] -> H [N, L, Dt]
+    and pooled [N, Dt] = H[n, l_n - 1]. Members in canonical order token_emb pos_emb
+    layers.i final_ln (the model registers it as `text`)."""
+    def __init__(self, cfg):
+        super().__init__()
+        V, L, Dt = cfg["text_vocab"], cfg["text_ctx"], cfg["text_width"]
+        self.token_emb, self.pos_emb = nn.Embedding(V, Dt), nn.Embedding(L, Dt)
+        self.layers = nn.ModuleList([TextLayer(Dt, cfg["text_heads"], cfg["text_ff"])
+                                     for _ in range(cfg["text_depth"])])
+        self.final_ln = nn.LayerNorm(Dt, eps=1e-5)
+
+    def forward(self, y):
+        N, L = y.shape
+        x = self.token_emb(y) + self.pos_emb(torch.arange(L))[None]
+        for layer in self.layers:
+            x = layer(x)
+        H = self.final_ln(x)
+        ln = text_lengths(y)
+        return H, H[torch.arange(N), ln - 1], torch.arange(L)[None] < ln[:, None]
+
+
+class CrossAttention(nn.Module):
+    """xattn(x, H) = out(attn(q(x), k(H), v(H), padding mask)); the U-Net's form has a
+    GroupNorm first (members norm q k v out), the DiT's none (q k v out)."""
+    def __init__(self, C, Dt, heads, groups=0):
+        super().__init__()
+        self.heads = heads
+        if groups:
+            self.norm = nn.GroupNorm(groups, C)
+        self.q, self.k, self.v, self.out = nn.Linear(C, C), nn.Linear(Dt, C), nn.Linear(Dt, C), nn.Linear(C, C)
+
+    def forward(self, u, H, keep):
+        return self.out(heads_attention(self.q(u), self.k(H), self.v(H), self.heads, keep=keep))
+
+    def image(self, h, H, keep):
+        """The U-Net's: h + xattn(GroupNorm(h) as tokens [N, hw, C], H), back to [N, C, h, w]."""
+        n, c, hh, ww = h.shape
+        u = self.norm(h).reshape(n, c, hh * ww).transpose(1, 2)
+        return h + self(u, H, keep).transpose(1, 2).reshape(n, c, hh, ww)
+
+
+def text_fields(cfg):
+    return {k: cfg.get(k, 0) for k in ("text_vocab", "text_ctx", "text_width", "text_depth",
+                                       "text_heads", "text_ff", "text_tokenizer")}
+
+
+def init_text_params(model, gen, used):
+    """After the network's own filler: the text encoder's norms (weight 1 + 0.1 N(0, 1),
+    bias 0.1 N(0, 1)), the position table ~ 0.5 N(0, 1), the token table's rows of the ids
+    in `used` ~ 0.5 N(0, 1) and every other row 0 (no prompt of the case reads them, so
+    they cannot change an output, and their gradient is 0: zeros keep the case small);
+    every other text and cross-attention tensor as the filler left it (random; cross.out
+    included, so that cross-attention changes the output)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("text."):
+                continue
+            if ".ln" in name or "final_ln" in name:
+                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(p.shape, generator=gen))
+            elif "pos_emb" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+            elif "token_emb" in name:
+                p.zero_()
+                rows = sorted(set(used))
+                p[rows] = 0.5 * torch.randn(len(rows), p.shape[1], generator=gen)
+
+
 # ---- the network (docs/spec/unet.md; canonical parameter names) ---------------------
 def time_embedding(t, width):
     """e = [sin(a_0..a_{half-1}), cos(a_...)], a_i = 1000 t f_i,
@@ -123,12 +260,21 @@ class ResBlock(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, c, heads, G):
+    """Self-attention over the h w positions (members norm qkv proj); a text model's
+    has its cross-attention `cross` after them (text.md: mid.1.cross.*)."""
+    def __init__(self, c, heads, G, text_width=0):
         super().__init__()
         self.heads = heads
         self.norm, self.qkv, self.proj = nn.GroupNorm(G, c), nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+        if text_width:
+            self.cross = CrossAttention(c, text_width, heads, G)
 
-    def forward(self, x):
+    def forward(self, x, text=None):
+        """text: (H, keep) of a text model, then h = h + xattn(GroupNorm(h), H)."""
+        h = self.self_attention(x)
+        return self.cross.image(h, *text) if text is not None else h
+
+    def self_attention(self, x):
         n, c, hh, ww = x.shape
         d = c // self.heads
         # channel s*c + h*d + j: [n, 3, heads, d, L]
@@ -150,10 +296,13 @@ class UNet(nn.Module):
         super().__init__()
         C, T, G, K = cfg["base_channels"], cfg["time_dim"], cfg["groups"], cfg["num_classes"]
         mult, R = cfg["channel_mult"], cfg["res_blocks"]
-        self.C, self.K = C, K
+        self.C, self.K, self.tcfg = C, K, text_fields(cfg)
         self.time_lin1, self.time_lin2 = nn.Linear(C, T), nn.Linear(T, T)
         if K > 0:
             self.class_emb = nn.Embedding(K + 1, T)
+        Dt = self.tcfg["text_width"] if self.tcfg["text_depth"] else 0
+        if Dt:  # the text encoder and text_proj take class_emb's place (text.md)
+            self.text, self.text_proj = TextEncoder(cfg), nn.Linear(Dt, T)
         self.conv_in = nn.Conv2d(cfg["in_channels"], C, 3, padding=1)
         self.enc, chans, c = nn.ModuleList(), [C], C
         for l, m in enumerate(mult):
@@ -164,7 +313,7 @@ class UNet(nn.Module):
             if l < len(mult) - 1:
                 self.enc.append(Conv(c, 2))
                 chans.append(c)
-        self.mid = nn.ModuleList([ResBlock(c, c, T, G), Attention(c, cfg["heads"], G),
+        self.mid = nn.ModuleList([ResBlock(c, c, T, G), Attention(c, cfg["heads"], G, Dt),
                                   ResBlock(c, c, T, G)])
         self.dec = nn.ModuleList()
         for l in reversed(range(len(mult))):
@@ -180,13 +329,16 @@ class UNet(nn.Module):
         return e + self.class_emb(y) if self.K > 0 else e
 
     def forward(self, x, t, y=None):
-        te = self.temb(t, y)
+        te, text = self.temb(t, y), None
+        if self.tcfg["text_depth"]:  # temb + text_proj(pooled); H and the key mask
+            H, pooled, keep = self.text(y)
+            te, text = te + self.text_proj(pooled), (H, keep)
         h = self.conv_in(x)
         hs = [h]
         for m in self.enc:
             h = m(h, te) if isinstance(m, ResBlock) else m.conv(h)
             hs.append(h)
-        h = self.mid[2](self.mid[1](self.mid[0](h, te)), te)
+        h = self.mid[2](self.mid[1](self.mid[0](h, te), text), te)
         for m in self.dec:
             if isinstance(m, ResBlock):
                 h = m(torch.cat([h, hs.pop()], 1), te)
@@ -242,11 +394,13 @@ def gelu_tanh(u):
 
 class DiTBlock(nn.Module):
     """adaLN-Zero block; members in canonical order ada qkv proj fc1 fc2."""
-    def __init__(self, D, heads, mlp_ratio):
+    def __init__(self, D, heads, mlp_ratio, text_width=0):
         super().__init__()
         self.heads = heads
         self.ada = nn.Linear(D, 6 * D)
         self.qkv, self.proj = nn.Linear(D, 3 * D), nn.Linear(D, D)
+        if text_width:  # a text model's cross-attention (blocks.j.cross.*, after proj)
+            self.cross = CrossAttention(D, text_width, heads)
         self.fc1, self.fc2 = nn.Linear(D, mlp_ratio * D), nn.Linear(mlp_ratio * D, D)
 
     def attention(self, a):
@@ -260,9 +414,11 @@ class DiTBlock(nn.Module):
         o = torch.einsum("bhnm,bmhj->bnhj", A, v).reshape(B, N, D)    # column h*d + j
         return self.proj(o)
 
-    def forward(self, x, c):
+    def forward(self, x, c, text=None):
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(F.silu(c)).chunk(6, dim=1)
         x = x + g1[:, None] * self.attention(modulate(layer_norm(x), sh1, sc1))
+        if text is not None:  # PixArt-alpha: ungated, without a norm
+            x = x + self.cross(x, *text)
         m = modulate(layer_norm(x), sh2, sc2)
         return x + g2[:, None] * self.fc2(gelu_tanh(self.fc1(m)))
 
@@ -272,11 +428,15 @@ class DiT(nn.Module):
         super().__init__()
         C, D, p, K = cfg["in_channels"], cfg["hidden"], cfg["patch"], cfg["num_classes"]
         self.C, self.D, self.p, self.g, self.Fd, self.K = C, D, p, cfg["image"] // p, cfg["freq_dim"], K
+        self.tcfg = text_fields(cfg)
         self.patch = nn.Conv2d(C, D, p, stride=p)
         self.time_lin1, self.time_lin2 = nn.Linear(self.Fd, D), nn.Linear(D, D)
         if K > 0:
             self.class_emb = nn.Embedding(K + 1, D)
-        self.blocks = nn.ModuleList([DiTBlock(D, cfg["heads"], cfg["mlp_ratio"])
+        Dt = self.tcfg["text_width"] if self.tcfg["text_depth"] else 0
+        if Dt:  # the text encoder and text_proj take class_emb's place (text.md)
+            self.text, self.text_proj = TextEncoder(cfg), nn.Linear(Dt, D)
+        self.blocks = nn.ModuleList([DiTBlock(D, cfg["heads"], cfg["mlp_ratio"], Dt)
                                      for _ in range(cfg["depth"])])
         self.final_ada, self.final_linear = nn.Linear(D, 2 * D), nn.Linear(D, p * p * C)
         self.pos = pos_table(D, self.g)                              # not a parameter
@@ -287,10 +447,14 @@ class DiT(nn.Module):
         c = self.time_lin2(F.silu(self.time_lin1(time_embedding(t, self.Fd))))
         if self.K > 0:
             c = c + self.class_emb(y)
+        text = None
+        if self.tcfg["text_depth"]:  # c + text_proj(pooled), before the blocks' SiLU
+            H, pooled, keep = self.text(y)
+            c, text = c + self.text_proj(pooled), (H, keep)
         # tokens [B, N, D], n = i*g + j, plus the position table
         h = self.patch(x).flatten(2).transpose(1, 2) + self.pos[None]
         for b in self.blocks:
-            h = b(h, c)
+            h = b(h, c, text)
         shift, scale = self.final_ada(F.silu(c)).chunk(2, dim=1)
         out = self.final_linear(modulate(layer_norm(h), shift, scale))  # [B, N, p*p*C]
         # v[b, ch, i*p + pi, j*p + pj] = out[b, i*g + j, (pi*p + pj)*C + ch]
@@ -521,15 +685,23 @@ def vae_sizes():
 
 
 # ---- flow matching and samplers (docs/spec/flow.md) ---------------------------------
+def null_cond(model, y):
+    """The "no condition" rows for y: label K, or a text model's empty prompt
+    [BOS, EOS, PAD, ...] (text.md)."""
+    if model.tcfg["text_depth"]:
+        return torch.tensor(byte_tokens("", y.shape[1])).repeat(y.shape[0], 1)
+    return torch.full_like(y, model.K)
+
+
 def velocity(model, x, t, y, guided):
     if not guided:
         return model(x, t, y)
-    vu = model(x, t, torch.full_like(y, model.K))
+    vu = model(x, t, null_cond(model, y))
     return vu + CFG_SCALE * (model(x, t, y) - vu)
 
 
 def sample(model, x, steps, y, heun):
-    n, guided = x.shape[0], model.K > 0
+    n, guided = x.shape[0], model.K > 0 or model.tcfg["text_depth"] > 0
     h = 1.0 / steps
     for i in range(steps):
         t = torch.full((n,), 1.0 - i / steps)
@@ -543,19 +715,27 @@ def sample(model, x, steps, y, heun):
 
 
 # ---- writers -------------------------------------------------------------------------
+def text_config(cfg):
+    """ text_tokenizer=.. text_vocab=.. ... of a text model (text.md's fields), else ''."""
+    t = text_fields(cfg)
+    return "".join(" %s=%d" % kv for kv in t.items()) if t["text_depth"] else ""
+
+
 def unet_config_line(cfg, batch):
     mult = ",".join(str(m) for m in cfg["channel_mult"])
     return ("# config in_channels=%d image=%dx%d base_channels=%d channel_mult=%s res_blocks=%d "
-            "time_dim=%d heads=%d groups=%d num_classes=%d batch=%d" % (
+            "time_dim=%d heads=%d groups=%d num_classes=%d%s batch=%d" % (
                 cfg["in_channels"], cfg["image"], cfg["image"], cfg["base_channels"], mult,
-                cfg["res_blocks"], cfg["time_dim"], cfg["heads"], cfg["groups"], cfg["num_classes"], batch))
+                cfg["res_blocks"], cfg["time_dim"], cfg["heads"], cfg["groups"], cfg["num_classes"],
+                text_config(cfg), batch))
 
 
 def dit_config_line(cfg, batch):
     return ("# config arch=dit in_channels=%d image=%dx%d patch=%d hidden=%d depth=%d heads=%d "
-            "freq_dim=%d mlp_ratio=%d num_classes=%d batch=%d" % (
+            "freq_dim=%d mlp_ratio=%d num_classes=%d%s batch=%d" % (
                 cfg["in_channels"], cfg["image"], cfg["image"], cfg["patch"], cfg["hidden"],
-                cfg["depth"], cfg["heads"], cfg["freq_dim"], cfg["mlp_ratio"], cfg["num_classes"], batch))
+                cfg["depth"], cfg["heads"], cfg["freq_dim"], cfg["mlp_ratio"], cfg["num_classes"],
+                text_config(cfg), batch))
 
 
 def vae_config_line(cfg, batch):
@@ -569,6 +749,10 @@ def vae_config_line(cfg, batch):
 SAMPLER_LINE = ("# sampler: cfg_scale=%.1f with labels input.sample_y (when num_classes>0); euler%d = %d "
                 "Euler steps, heun%d = %d Heun steps, both from x = input.x1 at t=1" % (
                     CFG_SCALE, EULER_STEPS, EULER_STEPS, HEUN_STEPS, HEUN_STEPS))
+TEXT_SAMPLER_LINE = ("# sampler: cfg_scale=%.1f with prompts input.sample_y (token ids, one row a "
+                     "sample; the empty prompt is the unconditional row); euler%d = %d Euler steps, "
+                     "heun%d = %d Heun steps, both from x = input.x1 at t=1" % (
+                         CFG_SCALE, EULER_STEPS, EULER_STEPS, HEUN_STEPS, HEUN_STEPS))
 
 
 def vae_loss_line(beta):
@@ -576,10 +760,42 @@ def vae_loss_line(beta):
             "input.eps, xhat = dec(z), loss = rec + beta * kl" % beta)
 
 
-def write_case(out, tensors, config_line, comment=SAMPLER_LINE):
-    """case.txt + case.bin in the layout of the shared golden cases; comment is the
-    second line (a flow case's sampler settings, the autoencoder's loss)."""
+def planes(blob, inverse=False):
+    """A case.bin.gz's byte order: byte 0 of every 4-byte value, then every byte 1, 2
+    and 3 (the shuffle filter of HDF5 and Blosc: the sign and exponent bytes of float32
+    values lie together and compress); inverse=True undoes it."""
+    a = np.frombuffer(bytes(blob), dtype=np.uint8)
+    return (a.reshape(4, -1).T if inverse else a.reshape(-1, 4).T).tobytes()
+
+
+def gz_bytes(data):
+    """gzip with no name or time in the header: the same file on every run."""
+    import io
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=buf, mtime=0) as z:
+        z.write(data)
+    return buf.getvalue()
+
+
+def store_case(out, text, blob, compact):
+    """case.txt + case.bin, or (compact) case.txt.gz (the same text, gzip'd) + case.bin.gz
+    (planes(case.bin), gzip'd); the other form's files are removed."""
     os.makedirs(out, exist_ok=True)
+    files = {"case.txt.gz": gz_bytes(text.encode()), "case.bin.gz": gz_bytes(planes(blob))} if compact \
+        else {"case.txt": text.encode(), "case.bin": bytes(blob)}
+    for name in ("case.txt", "case.bin", "case.txt.gz", "case.bin.gz"):
+        if name not in files and os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+    for name, data in files.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+def write_case(out, tensors, config_line, comment=SAMPLER_LINE, compact=True):
+    """A golden case in the layout of the shared golden cases (docs/spec/README.md);
+    comment is the second line (a flow case's sampler settings, the autoencoder's
+    loss). compact: case.txt.gz + case.bin.gz (store_case), the form of tests/data, which
+    must stay under 1 MiB; otherwise case.txt + case.bin."""
     lines = [config_line, comment,
              "# columns: name dtype byte_offset shape (little-endian, row-major)"]
     blob = bytearray()
@@ -589,19 +805,40 @@ def write_case(out, tensors, config_line, comment=SAMPLER_LINE):
         lines.append("%s %s %d %s" % (name, "i32" if is_int else "f32", len(blob),
                                       "x".join(str(s) for s in t.shape)))
         blob += data
-    with open(os.path.join(out, "case.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(out, "case.bin"), "wb") as f:
-        f.write(blob)
+    store_case(out, "\n".join(lines) + "\n", blob, compact)
+
+
+def load_case(folder):
+    """(case.txt's text, case.bin's bytes) of a case folder in either form."""
+    p = lambda name: os.path.join(folder, name)
+    if os.path.exists(p("case.txt")):
+        with open(p("case.txt")) as f:
+            text = f.read()
+    else:
+        with gzip.open(p("case.txt.gz"), "rt") as f:
+            text = f.read()
+    if os.path.exists(p("case.bin")):
+        with open(p("case.bin"), "rb") as f:
+            blob = f.read()
+    else:
+        with gzip.open(p("case.bin.gz"), "rb") as f:
+            blob = planes(f.read(), inverse=True)
+    return text, blob
+
+
+def repack(folder, compact=True):
+    """A case folder into the other form, losslessly (checked by reading it back)."""
+    text, blob = load_case(folder)
+    store_case(folder, text, blob, compact)
+    if load_case(folder) != (text, blob):
+        sys.exit("%s: repacking changed the case" % folder)
 
 
 def read_case(folder):
     """A golden case folder: (config dict, [(name, tensor)]) with f32 as float64, i32 as
     int64. Config values are ints where they parse; image "HxW" gives H."""
-    with open(os.path.join(folder, "case.txt")) as f:
-        lines = f.read().splitlines()
-    with open(os.path.join(folder, "case.bin"), "rb") as f:
-        blob = f.read()
+    text, blob = load_case(folder)
+    lines = text.splitlines()
     cfg = {}
     for kv in lines[0].split()[2:]:  # "# config k=v k=v ..."
         k, v = kv.split("=")
@@ -627,6 +864,15 @@ def case_tensors(model, x0, x1, t, y, sy):
     v = model(xt, t, y)
     loss = ((v - (x1 - x0)) ** 2).mean()
     loss.backward()
+    # A separate key projection's bias (text.md: the encoder's k, cross-attention's k)
+    # has gradient exactly 0: it adds the same q.b to every score of a query row, which
+    # the softmax ignores. Stored as the exact 0 (fmrt golden then compares the absolute
+    # error) instead of the float64 summation noise, ~1e-18, that backward leaves there.
+    for name, p in model.named_parameters():
+        if name.endswith(".k.bias"):
+            if not p.grad.abs().max() < 1e-12:
+                sys.exit("%s: gradient %g where 0 is exact" % (name, p.grad.abs().max()))
+            p.grad.zero_()
     with torch.no_grad():
         e4 = sample(model, x1, EULER_STEPS, sy, heun=False)
         h3 = sample(model, x1, HEUN_STEPS, sy, heun=True)
@@ -640,17 +886,32 @@ def case_tensors(model, x0, x1, t, y, sy):
     return tensors
 
 
+# A text case's prompts (text_ctx 8: at most 6 bytes between BOS and EOS): the training
+# rows are a short prompt (EOS at 4, three PAD after it) and one that fills the context
+# (EOS last, no PAD); the sampled rows are two others.
+TEXT_PROMPTS = ("a 7", "zero 0")
+TEXT_SAMPLE_PROMPTS = ("one 1", "9")
+
+
 def random_case(model, init, cfg, batch, seed):
     """Parameters by init, x0 ~ U(-1, 1), x1 ~ N(0, I), t ~ U(0, 1), all rounded to
-    float32; labels y = [3, K] (one label, one "no label"), sample_y = [7, 1]."""
+    float32; labels y = [3, K] (one label, one "no label"), sample_y = [7, 1]; a text
+    model's y and sample_y are the byte-level ids of TEXT_PROMPTS and
+    TEXT_SAMPLE_PROMPTS, and init_text_params fills its text tensors after init."""
     gen = torch.Generator().manual_seed(seed)
     init(model, gen)
     n, c, s = batch, cfg["in_channels"], cfg["image"]
+    L = cfg.get("text_ctx", 0)
+    if cfg.get("text_depth", 0):
+        y = torch.tensor([byte_tokens(p, L) for p in TEXT_PROMPTS], dtype=torch.int64)
+        sy = torch.tensor([byte_tokens(p, L) for p in TEXT_SAMPLE_PROMPTS], dtype=torch.int64)
+        init_text_params(model, gen, y.flatten().tolist() + sy.flatten().tolist() + byte_tokens("", L))
+    else:
+        y = torch.tensor([3, cfg["num_classes"]], dtype=torch.int64)
+        sy = torch.tensor([7, 1], dtype=torch.int64)
     x0 = torch.rand(n, c, s, s, generator=gen) * 2 - 1
     x1 = torch.randn(n, c, s, s, generator=gen)
     t = torch.rand(n, generator=gen)
-    y = torch.tensor([3, cfg["num_classes"]], dtype=torch.int64)
-    sy = torch.tensor([7, 1], dtype=torch.int64)
     # Inputs are stored as float32: the reference computes from the rounded values.
     r = lambda v: v.float().double()
     with torch.no_grad():
@@ -668,6 +929,9 @@ GOLDEN = {
     # both in colour: 3 channels in and out (the DiT's patches 2x2x3)
     "golden-rgb": (UNet, init_params, RGB_CFG, BATCH, 20261204, unet_config_line),
     "golden-dit-rgb": (DiT, init_dit_params, DIT_RGB_CFG, DIT_BATCH, 20261205, dit_config_line),
+    # text-conditioned (docs/spec/text.md): the byte-level tokenizer's ids, cross-attention
+    "golden-unet-text": (UNet, init_params, UNET_TEXT_CFG, BATCH, 20261207, unet_config_line),
+    "golden-dit-text": (DiT, init_dit_params, DIT_TEXT_CFG, DIT_BATCH, 20261208, dit_config_line),
 }
 
 
@@ -675,7 +939,8 @@ def golden_case(name, out):
     """Write the golden case `name` of GOLDEN into the folder out."""
     net, init, cfg, batch, seed, config_line = GOLDEN[name]
     tensors = random_case(net(cfg), init, cfg, batch, seed)
-    write_case(out, tensors, config_line(cfg, batch))
+    text = cfg.get("text_depth", 0) > 0
+    write_case(out, tensors, config_line(cfg, batch), TEXT_SAMPLER_LINE if text else SAMPLER_LINE)
 
 
 def golden_vae(out, seed=20261206):
@@ -749,7 +1014,8 @@ def torch_fixture(out):
 if __name__ == "__main__":
     commands = {name: (lambda d, n=name: golden_case(n, d)) for name in GOLDEN}
     commands.update({"torch": torch_fixture, "check-dit": lambda d: sys.exit(check_dit(d)),
-                     "golden-vae": golden_vae})
+                     "golden-vae": golden_vae, "pack": repack,
+                     "unpack": lambda d: repack(d, compact=False)})
     if len(sys.argv) == 2 and sys.argv[1] == "vae-sizes":
         vae_sizes()
     elif len(sys.argv) != 3 or sys.argv[1] not in commands:

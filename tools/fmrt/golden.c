@@ -9,11 +9,20 @@
  * An autoencoder case (config arch=vae, docs/spec/vae.md, "The golden case") gives a
  * config, beta (its "# loss:" line), parameters, x and eps and the expected moments,
  * z = mu + exp(clamp(lv, -30, 20) / 2) eps, xhat = dec(z), rec, kl,
- * loss = rec + beta kl and every gradient of the loss. */
+ * loss = rec + beta kl and every gradient of the loss.
+ *
+ * A text model's case (text_* fields, docs/spec/text.md) gives its y and sample_y as
+ * token ids [N, text_ctx]; guidance's unconditional row is the empty prompt.
+ *
+ * A folder holds case.txt + case.bin, or the compact form of tests/data (which must
+ * stay under 1 MiB): case.txt.gz, the same text gzip'd, and case.bin.gz, case.bin's
+ * bytes by plane (byte 0 of every 4-byte value, then every byte 1, 2, 3) gzip'd. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_backend.h"
@@ -22,6 +31,7 @@
 #include "flow.h"
 #include "size.h"
 #include "vae.h"
+#include <zlib.h>
 
 #define MAX_ENTRIES 1024
 
@@ -79,11 +89,77 @@ static int parse_shape(const char *s, entry *e)
     return *s == 0 && e->ndim > 0;
 }
 
+/* dir/name, or dir/name.gz when there is no dir/name: its path in path. */
+static int case_file(const char *dir, const char *name, char *path, size_t len, int *gz)
+{
+    snprintf(path, len, "%s/%s", dir, name);
+    *gz = 0;
+    if (access(path, F_OK) == 0)
+        return 0;
+    snprintf(path, len, "%s/%s.gz", dir, name);
+    if (access(path, F_OK) == 0)
+        return *gz = 1, 0;
+    snprintf(path, len, "%s/%s", dir, name);
+    return cli_error("cannot open %s (nor %s.gz)", path, name);
+}
+
+/* case.bin.gz: inflated, then its byte planes put back into 4-byte values. At most
+ * 1 GiB (a case is far smaller: more is a broken or hostile file). */
+static int read_bin_gz(const char *path, unsigned char **data, size_t *len)
+{
+    gzFile z = gzopen(path, "rb");
+    if (!z)
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = malloc(cap);
+    int got = 0;
+    while (buf) {
+        got = gzread(z, buf + n, (unsigned)(cap - n < (1u << 30) ? cap - n : (1u << 30)));
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+        if (n == cap) {
+            unsigned char *more = cap < ((size_t)1 << 30) ? realloc(buf, cap * 2) : NULL;
+            if (!more) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = more, cap *= 2;
+        }
+    }
+    int zerr = Z_OK;
+    const char *zmsg = got < 0 ? gzerror(z, &zerr) : "";
+    gzclose(z);
+    if (!buf)
+        return cli_error("%s: more than 1 GiB inflated, or out of memory", path);
+    if (got < 0 || n % 4) {
+        free(buf);
+        return got < 0 ? cli_error("%s: %s", path, zmsg)
+                       : cli_error("%s: %zu bytes inflated, not whole 4-byte values", path, n);
+    }
+    unsigned char *out = malloc(n ? n : 1);
+    if (!out) {
+        free(buf);
+        return cli_error("out of memory");
+    }
+    const size_t v = n / 4; /* plane b holds byte b of values 0 .. v-1 */
+    for (size_t i = 0; i < v; i++)
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = buf[(size_t)b * v + i];
+    free(buf);
+    *data = out;
+    *len = n;
+    return 0;
+}
+
 static int load_case(const char *dir, gcase *g)
 {
     char path[1024], line[1024], msg[256];
-    snprintf(path, sizeof path, "%s/case.txt", dir);
-    FILE *f = fopen(path, "r");
+    int gz;
+    if (case_file(dir, "case.txt", path, sizeof path, &gz))
+        return 1;
+    gzFile f = gzopen(path, "rb"); /* reads a plain case.txt as it is */
     if (!f)
         return cli_error("cannot open %s", path);
     memset(&g->cfg, 0, sizeof g->cfg);
@@ -93,7 +169,7 @@ static int load_case(const char *dir, gcase *g)
     g->cfg_scale = 2.0f;
     g->beta = NAN;
     g->n = 0;
-    while (fgets(line, sizeof line, f)) {
+    while (gzgets(f, line, sizeof line)) {
         line[strcspn(line, "\r\n")] = 0;
         if (strncmp(line, "# config ", 9) == 0) {
             for (char *tok = strtok(line + 9, " "); tok; tok = strtok(NULL, " ")) {
@@ -107,7 +183,7 @@ static int load_case(const char *dir, gcase *g)
                 else if (strcmp(key, "image") == 0)
                     g->cfg.image = atoi(val); /* "28x28": square images */
                 else if (fm_config_set(&g->cfg, key, val, msg, sizeof msg) != FM_OK) {
-                    fclose(f);
+                    gzclose(f);
                     return cli_error("%s: %s", path, msg);
                 }
             }
@@ -125,7 +201,7 @@ static int load_case(const char *dir, gcase *g)
             unsigned long long off;
             if (g->n == MAX_ENTRIES || sscanf(line, "%95s %7s %llu %63s", e->name, dt, &off, shape) != 4 ||
                 !parse_shape(shape, e)) {
-                fclose(f);
+                gzclose(f);
                 return cli_error("%s: bad line '%s'", path, line);
             }
             e->off = off;
@@ -133,11 +209,11 @@ static int load_case(const char *dir, gcase *g)
             g->n++;
         }
     }
-    fclose(f);
+    gzclose(f);
     if (fm_config_validate(&g->cfg, msg, sizeof msg) != FM_OK || g->batch < 1)
         return cli_error("%s: config: %s", path, g->batch < 1 ? "batch missing" : msg);
-    snprintf(path, sizeof path, "%s/case.bin", dir);
-    if (cli_read_file(path, &g->bin, &g->binlen) != 0)
+    if (case_file(dir, "case.bin", path, sizeof path, &gz) ||
+        (gz ? read_bin_gz(path, &g->bin, &g->binlen) : cli_read_file(path, &g->bin, &g->binlen)))
         return 1;
     for (int i = 0; i < g->n; i++) {
         const entry *e = &g->e[i];
@@ -185,8 +261,8 @@ typedef struct tally {
     char worst_name[96];
 } tally;
 
-/* rel = ||got - want|| / ||want|| in double over the n host values got; prints one
- * row. */
+/* rel = ||got - want|| / ||want|| in double over the n host values got (||got|| when
+ * want is all 0); prints one row. */
 static void compare_host(const gcase *g, const char *name, const float *got, size_t n, double tol,
                          tally *ty)
 {
@@ -212,7 +288,9 @@ static void compare_host(const gcase *g, const char *name, const float *got, siz
     }
     double rel = den > 0 ? sqrt(num / den) : sqrt(num);
     int ok = rel <= tol && isfinite(rel);
-    printf("%-34s %12.3e %10.0e  %s\n", name, rel, tol, ok ? "pass" : "FAIL");
+    /* An exact 0 in the case (a key projection's bias gradient): the absolute error. */
+    printf("%-34s %12.3e %10.0e  %s%s\n", name, rel, tol, ok ? "pass" : "FAIL",
+           den > 0 ? "" : " (absolute: the case is 0)");
     if (ok)
         ty->pass++;
     else
@@ -295,10 +373,13 @@ static int run_flow_case(const gcase *g, const char *backend)
     tally ty = {0};
     const int N = g->batch, C = g->cfg.in_channels, S = g->cfg.image;
     fm_tensor x0 = fm_tensor_4d(FM_F32, N, C, S, S), x1 = x0, xt = x0, v = x0, xs = x0;
-    fm_tensor t = fm_tensor_1d(FM_F32, N), y = fm_tensor_1d(FM_I32, N), sy = y;
+    /* y, sample_y: labels [N] or a text model's token ids [N, text_ctx] */
+    const int cond = fm_config_conditional(&g->cfg);
+    fm_tensor t = fm_tensor_1d(FM_F32, N), sy;
+    fm_tensor y = fm_tensor_1d(FM_I32, (int64_t)N * fm_config_cond_width(&g->cfg));
+    sy = y;
     fm_tensor loss = fm_tensor_1d(FM_F32, 1);
     fm_tensor *all[] = {&x0, &x1, &xt, &v, &xs, &t, &y, &sy, &loss};
-    int K = g->cfg.num_classes;
     if (fm_model_create(m, &be, &g->cfg, FM_MODE_TRAIN, N) != FM_OK)
         goto fail;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -308,12 +389,13 @@ static int run_flow_case(const gcase *g, const char *backend)
         goto done;
     if (upload_entry(&be, g, "input.x0", &x0) || upload_entry(&be, g, "input.x1", &x1) ||
         upload_entry(&be, g, "input.t", &t) ||
-        (K > 0 && (upload_entry(&be, g, "input.y", &y) || upload_entry(&be, g, "input.sample_y", &sy))))
+        (cond && (upload_entry(&be, g, "input.y", &y) || upload_entry(&be, g, "input.sample_y", &sy))))
         goto done;
     if (fm_fill(&be, &m->grad, 0.0f) != FM_OK ||
-        fm_flow_loss_grad(m, &x0, &x1, &t, K > 0 ? &y : NULL, &xt, &v, &loss) != FM_OK)
+        fm_flow_loss_grad(m, &x0, &x1, &t, cond ? &y : NULL, &xt, &v, &loss) != FM_OK)
         goto fail;
-    printf("golden %s on %s: %s\n", g->cfg.num_classes ? "(conditional)" : "(unconditional)",
+    printf("golden %s on %s: %s\n",
+           g->cfg.text_depth ? "(text)" : cond ? "(conditional)" : "(unconditional)",
            fm_backend_describe(&be), "relative L2 error ||got - want|| / ||want||");
     printf("%-34s %12s %10s  %s\n", "tensor", "rel error", "tolerance", "result");
     compare(&be, g, "output.xt", &xt, 1e-5, &ty);
@@ -323,8 +405,8 @@ static int run_flow_case(const gcase *g, const char *backend)
     const char *samplers[2] = {"output.euler4", "output.heun3"};
     for (int k = 0; k < 2; k++) {
         fm_sample_opts o = {.steps = k ? g->heun_steps : g->euler_steps, .heun = k,
-                            .guidance = K > 0, .cfg_scale = g->cfg_scale};
-        if (fm_copy(&be, &xs, &x1) != FM_OK || fm_sample(m, &m->flat, &xs, K > 0 ? &sy : NULL, &o) != FM_OK)
+                            .guidance = cond, .cfg_scale = g->cfg_scale};
+        if (fm_copy(&be, &xs, &x1) != FM_OK || fm_sample(m, &m->flat, &xs, cond ? &sy : NULL, &o) != FM_OK)
             goto fail;
         compare(&be, g, samplers[k], &xs, 1e-4, &ty);
     }
@@ -414,7 +496,8 @@ int cmd_golden(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: fmrt golden DIR [--backend NAME]\n\n"
-                   "Runs a golden case folder (case.txt + case.bin) and prints each tensor's\n"
+                   "Runs a golden case folder (case.txt + case.bin, or the compact\n"
+                   "case.txt.gz + case.bin.gz) and prints each tensor's\n"
                    "relative L2 error against it: forward, loss, every gradient, Euler and Heun\n"
                    "(an autoencoder case: moments, z, xhat, rec, kl, loss, every gradient).\n"
                    "Tolerances: 1e-5 for the forward tensors and losses; 1e-4 for gradients and\n"
