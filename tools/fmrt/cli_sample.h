@@ -16,6 +16,11 @@ typedef struct cli_sample_opts {
     int unguided;  /* --classes none: the "no label" row K, no guidance */
     int labels[CLI_MAX_LIST], nlabels;  /* from --class or --classes */
     int traj_cols[CLI_MAX_LIST], ntraj; /* steps captured with --traj */
+    /* A text model (docs/spec/text.md): --prompt TEXT (repeatable; each a grid row),
+     * --prompts FILE (one prompt per line, each a row), --vocab F (CLIP BPE). */
+    const char *prompt[CLI_MAX_LIST];
+    int nprompt;
+    const char *prompts_file, *vocab;
 } cli_sample_opts;
 /* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
 int parse_sample_args(int argc, char **argv, cli_sample_opts *o);

@@ -32,6 +32,11 @@ typedef struct cli_train_opts {
     int dist;             /* --dist: one rank of a data-parallel run (train_dist.c) */
     long long dist_check; /* --dist-check N: the ranks' parameter checksums every N steps */
     int have_dist_check;  /* --dist-check given: refused without --dist */
+    /* Text conditioning (docs/spec/text.md, cli_text.h): */
+    const char *captions; /* --captions F: line i is training image i's caption (a folder:
+                             its train-captions.txt, as fmrt data colour-mnist writes) */
+    const char *text;     /* --text F: F's text encoder, copied and frozen */
+    const char *vocab;    /* --vocab F: CLIP BPE's vocabulary (a CLIP-BPE model) */
 } cli_train_opts;
 /* 0, CLI_HELP or 2 (cli.h: "option parsing"). */
 int parse_train_args(int argc, char **argv, cli_train_opts *o);

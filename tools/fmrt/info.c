@@ -10,6 +10,7 @@
 #include "cli_backend.h"
 #include "cli_info.h"
 #include "cli_mem.h"
+#include "cli_text.h"
 #include "cli_vaecmd.h"
 #include "commands.h"
 
@@ -109,7 +110,8 @@ static int print_tensor_counts(const fm_weights *w, const char *path, int list)
         bytes += t.bytes;
         raw += strncmp(t.name, FM_RAW_PREFIX, np) == 0;
         other += strncmp(t.name, "adam_", 5) == 0;
-        text += strncmp(t.name, "text.", 5) == 0;
+        /* recorded text (u8 text.data, ...), not a text encoder's text.* parameters */
+        text += strncmp(t.name, "text.", 5) == 0 && t.dtype == FM_U8;
     }
     printf("tensors     %d: %d canonical, %d raw.*, %d optimizer state, %d text; %zu bytes "
            "(%.2f MiB)%s\n",
@@ -153,6 +155,37 @@ static void print_classifier(const fm_weights *w, const fm_config *c)
            (double)P * 4 / (1024.0 * 1024.0));
 }
 
+/* A text model's encoder (docs/spec/text.md): tokenizer, sizes, parameters, frozen or
+ * trained, and the captions and vocabulary its run recorded (escaped: from the file). */
+static void print_text(const fm_config *c, const fm_ckpt_state *st)
+{
+    char v[FM_TEXT_MAX], esc[4 * FM_TEXT_MAX + 1], from[FM_TEXT_MAX];
+    const int frozen = st && cli_text_value(&st->data, "text_frozen", v, sizeof v) &&
+                       strcmp(v, "1") == 0;
+    const int64_t P = cli_text_encoder_params(c);
+    printf("text        tokenizer %s (%d ids), context %d, width %d, depth %d, heads %d, MLP "
+           "width %d; encoder %lld parameters (%.2f MiB), %s",
+           cli_tok_name(c->text_tokenizer), c->text_vocab, c->text_ctx, c->text_width,
+           c->text_depth, c->text_heads, c->text_ff, (long long)P,
+           (double)P * 4 / (1024.0 * 1024.0), frozen ? "frozen" : "trained");
+    if (frozen && cli_text_value(&st->data, "text_from", from, sizeof from))
+        printf(" (copied from %s)", cli_escape(from, esc, sizeof esc));
+    printf("\n");
+    if (st && cli_text_value(&st->data, "captions", v, sizeof v)) {
+        char crc[16];
+        printf("captions    %s", cli_escape(v, esc, sizeof esc));
+        if (cli_text_value(&st->data, "captions_crc", crc, sizeof crc))
+            printf(" (CRC %s)", cli_escape(crc, esc, sizeof esc));
+        printf("\n");
+    } else {
+        printf("captions    none recorded\n");
+    }
+    if (c->text_tokenizer == FM_TOK_CLIP_BPE)
+        printf("vocab       %s\n", st && cli_text_value(&st->data, "vocab", v, sizeof v)
+                                        ? cli_escape(v, esc, sizeof esc)
+                                        : "none recorded (fmrt sample --vocab FILE)");
+}
+
 /* The line of the network: an autoencoder's shapes and latent scale, else a velocity
  * model's conditioning (and, for a latent model, the autoencoder it needs). */
 static void print_model(const fm_weights *w, int np, int64_t P)
@@ -178,8 +211,12 @@ static void print_model(const fm_weights *w, int np, int64_t P)
         return;
     }
     printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
-           c->num_classes ? "conditional" : "unconditional", np, (long long)P,
-           (double)P * 4 / (1024.0 * 1024.0));
+           c->text_depth    ? "text-conditioned"
+           : c->num_classes ? "conditional"
+                            : "unconditional",
+           np, (long long)P, (double)P * 4 / (1024.0 * 1024.0));
+    if (c->text_depth)
+        print_text(c, have ? &st : NULL);
     if (have && st.vae_crc)
         printf("latent      latent model: needs autoencoder %s\n",
                cli_vae_recorded(&st, rec, sizeof rec));

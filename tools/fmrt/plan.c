@@ -8,6 +8,7 @@
 #include "cli_config.h"
 #include "cli_latent.h"
 #include "cli_plan.h"
+#include "cli_text.h"
 #include "commands.h"
 #include "size.h"
 
@@ -110,6 +111,9 @@ int cmd_plan(int argc, char **argv)
                "the same run measures: the most bytes alive at one time (parameters and\n"
                "state included), where a tensor is alive from the first to the last op\n"
                "that touches it; arena/live is what the allocation order costs above it.\n"
+               "A --config text_*=V (text_ctx, text_width, ...) plans a text model: the\n"
+               "other text fields take fmrt train --captions' default encoder\n"
+               "(docs/spec/text.md); the text line gives its size.\n"
                "  --vae F   a latent model on the autoencoder F (fmrt train-vae): the flow\n"
                "            model at F's latent shape (in_channels = Z, image = s), F's own\n"
                "            arena (an encode and a decode of the batch) at each batch, and\n"
@@ -122,7 +126,7 @@ int cmd_plan(int argc, char **argv)
     const long long batch = o.batch, sbatch = o.sbatch;
     fm_config cfg;
     cli_vae v = {0};
-    if (cli_build_config(&o.cfg, &cfg) || (o.vae && latent_config(o.vae, &v, &cfg))) {
+    if (cli_text_build_config(&o.cfg, 0, &cfg) || (o.vae && latent_config(o.vae, &v, &cfg))) {
         cli_vae_close(&v);
         return 1;
     }
@@ -133,6 +137,11 @@ int cmd_plan(int argc, char **argv)
     if (cli_plan(&cfg, FM_MODE_TRAIN, (int)batch, &tp) ||
         cli_plan(&cfg, FM_MODE_SAMPLE, (int)sbatch, &sp))
         return 1;
+    if (cfg.text_depth) /* text_proj is the image network's: counted in params only */
+        printf("text    tokenizer %s, context %d, width %d, depth %d, heads %d, MLP width %d: "
+               "encoder %lld parameters\n",
+               cli_tok_name(cfg.text_tokenizer), cfg.text_ctx, cfg.text_width, cfg.text_depth,
+               cfg.text_heads, cfg.text_ff, (long long)cli_text_encoder_params(&cfg));
     row("train", (int)batch, &tp);
     row("sample", (int)sbatch, &sp);
     if (sbatch == batch)

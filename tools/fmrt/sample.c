@@ -12,6 +12,7 @@
 #include "cli_mem.h"
 #include "cli_preview.h"
 #include "cli_sample.h"
+#include "cli_text.h"
 #include "cli_vaecmd.h"
 #include "commands.h"
 #include "flow.h"
@@ -49,7 +50,16 @@ static void usage(FILE *f)
                "                       all (the default): a row of --cols images per class\n"
                "                       (--n then defaults to classes x cols); none: the\n"
                "                       \"no label\" row, no guidance\n"
-               "  --cfg W              guidance scale with labels (default 2.0)\n"
+               "  --cfg W              guidance scale with labels or prompts (default 2.0)\n"
+               "  --prompt TEXT        text models: a row of --cols images of TEXT, guided\n"
+               "                       against the empty prompt (repeatable: a row each;\n"
+               "                       --n then defaults to prompts x cols); a prompt longer\n"
+               "                       than the model's context is cut (said)\n"
+               "  --prompts FILE       text models: one prompt per line, a row each\n"
+               "  --vocab F            a CLIP-BPE model's vocabulary, instead of the recorded\n"
+               "                       one (bpe_simple_vocab_16e6.txt[.gz] or merges.txt)\n"
+               "                       A text model without --prompt samples the empty prompt\n"
+               "                       (unconditional, no guidance)\n"
                "  --raw                use the raw weights (raw.* tensors) instead of the EMA\n"
                "  --out F              PNG grid (default samples.png); --out and --traj\n"
                "                       must end in .png (any case) or have no extension\n"
@@ -76,6 +86,12 @@ static int check_sample_args(opts *o)
         return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
     if (o->have_cls && o->classes)
         return cli_usage_error(CMD, "give --class or --classes, not both");
+    if ((o->nprompt || o->prompts_file) && (o->have_cls || o->classes))
+        return cli_usage_error(CMD, "--%s with --%s: prompts are a text model's, classes a class "
+                                    "model's",
+                               o->nprompt ? "prompt" : "prompts", o->have_cls ? "class" : "classes");
+    if (o->nprompt && o->prompts_file)
+        return cli_usage_error(CMD, "give --prompt or --prompts, not both");
     if (o->have_cfg && o->classes && strcmp(o->classes, "none") == 0)
         return cli_usage_error(CMD, "--cfg does not apply to --classes none (no guidance)");
     if (o->traj_list && !o->traj)
@@ -158,6 +174,14 @@ int parse_sample_args(int argc, char **argv, opts *o)
         else if (strcmp(a, "--f32-out") == 0) str = &o->f32_out;
         else if (strcmp(a, "--classes") == 0) str = &o->classes;
         else if (strcmp(a, "--vae") == 0) str = &o->vae;
+        else if (strcmp(a, "--prompts") == 0) str = &o->prompts_file;
+        else if (strcmp(a, "--vocab") == 0) str = &o->vocab;
+        else if (strcmp(a, "--prompt") == 0) {
+            if (o->nprompt == MAX_LIST)
+                return cli_usage_error(CMD, "more than %d --prompt options", MAX_LIST);
+            o->prompt[o->nprompt++] = v;
+            continue;
+        }
         else if (strcmp(a, "--n") == 0) num = &o->n, hi = 1024, o->have_n = 1;
         else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
         else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
@@ -231,6 +255,15 @@ typedef struct job {
     char names[FM_TEXT_MAX + 1];
     const char *name[MAX_NAMES];
     const char *row[MAX_NAMES]; /* the grid's rows' names when each row is one class */
+    /* A text model: its prompts (--prompt, or --prompts' lines), their ids [np, L], the
+     * tokenizer, and each prompt's name for the grid's margin (cut to PNAME bytes). */
+    int text, np;
+    char *const *prompts;
+    cli_lines plines;
+    cli_tok tok;
+    int32_t *ids;
+#define PNAME 32
+    char pname[MAX_NAMES][PNAME + 4];
 } job;
 
 /* Every output is checked before the (possibly long) sampling starts; then the
@@ -251,6 +284,8 @@ static int open_weights(job *j)
     add_outputs(j, &outs);
     cli_files_add(&ins, "WEIGHTS", j->o.weights);
     cli_files_add(&ins, "--vae", j->o.vae);
+    cli_files_add(&ins, "--prompts", j->o.prompts_file);
+    cli_files_add(&ins, "--vocab", j->o.vocab);
     if (cli_check_outputs(&outs, &ins))
         return 1;
     if (cli_load_weights(j->o.weights, &j->w, NULL, &j->wmem))
@@ -365,14 +400,90 @@ static int name_rows(job *j, int n, int cols)
     return 1;
 }
 
+/* Rows of a grid of `cols` images, image i of prompt (i / --cols) % np, named by their
+ * prompts when each row is one prompt: 1, j->row then set. */
+static int prompt_rows(job *j, int n, int cols)
+{
+    const int rows = (n + cols - 1) / cols, c = (int)j->o.cols;
+    if (!j->np || j->np >= MAX_NAMES || rows > MAX_NAMES)
+        return 0;
+    for (int r = 0; r < rows; r++) {
+        const int k = r * cols / c % j->np;
+        for (int i = r * cols; i < n && i < (r + 1) * cols; i++)
+            if (i / c % j->np != k)
+                return 0;
+        j->row[r] = j->pname[k];
+    }
+    return 1;
+}
+
+/* A text model's prompts tokenized (the rows of the grid), or none: the empty prompt,
+ * unguided. --prompt on a model without a text encoder, --class on one with, one line. */
+static int text_job(job *j)
+{
+    opts *o = &j->o;
+    const fm_config *c = &j->w.cfg;
+    j->text = c->text_depth > 0;
+    const int asked = o->nprompt > 0 || o->prompts_file;
+    if (!j->text && asked)
+        return cli_error("%s is not a text model (it has no text encoder): --prompt%s applies to "
+                         "models trained with --captions%s",
+                         o->weights, o->prompts_file ? "s" : "",
+                         c->num_classes ? "; this one takes --class" : "");
+    if (!j->text && o->vocab)
+        return cli_error("--vocab: %s is not a text model (it has no text encoder)", o->weights);
+    if (!j->text)
+        return 0;
+    if (o->have_cls || o->classes)
+        return cli_error("%s is a text model: --class/--classes do not apply (give --prompt "
+                         "TEXT)",
+                         o->weights);
+    if (o->prompts_file && cli_lines_read("--prompts", o->prompts_file, MAX_LIST, &j->plines))
+        return 1;
+    j->np = o->prompts_file ? j->plines.n : o->nprompt;
+    j->prompts = o->prompts_file ? j->plines.line : (char *const *)o->prompt;
+    if (!j->np && o->have_cfg)
+        return cli_error("--cfg: without --prompt a text model samples the empty prompt, "
+                         "unguided");
+    fm_ckpt_state st;
+    char err[256], rec[4096];
+    const char *vocab = o->vocab;
+    if (!vocab && c->text_tokenizer == FM_TOK_CLIP_BPE &&
+        fm_ckpt_state_read(&j->w, &st, err, sizeof err) == FM_OK &&
+        cli_text_value(&st.data, "vocab", rec, sizeof rec))
+        vocab = rec;
+    if (!j->np)
+        return 0;
+    if (cli_tok_open(&j->tok, c, vocab))
+        return 1;
+    const int L = c->text_ctx;
+    int cut = 0, first = -1;
+    if (!(j->ids = malloc((size_t)j->np * (size_t)L * sizeof(int32_t))))
+        return cli_error("cannot allocate the prompts' ids");
+    if (cli_tok_rows(&j->tok, c, j->prompts, j->np, j->ids, &cut, &first))
+        return 1;
+    if (cut)
+        cli_error("note: %d prompt%s longer than the model's context of %d tokens: cut to its "
+                  "first %d and the end token (the first: prompt %d)",
+                  cut, cut == 1 ? " is" : "s are", L, L - 2, first + 1);
+    for (int k = 0; k < j->np && k < MAX_NAMES; k++)
+        snprintf(j->pname[k], sizeof j->pname[k], "%.*s%s", PNAME, j->prompts[k][0] ? j->prompts[k] : "(empty)",
+                 strlen(j->prompts[k]) > PNAME ? "..." : "");
+    if (!o->have_n)
+        o->n = (long long)j->np * o->cols > MAX_LIST ? MAX_LIST : (long long)j->np * o->cols;
+    return 0;
+}
+
 /* The sizes of the run, and the labels checked against the model's classes. */
 static int size_job(job *j)
 {
     const opts *o = &j->o;
-    if (named_classes(j) || class_rows(j))
+    if (text_job(j))
+        return 1;
+    if (!j->text && (named_classes(j) || class_rows(j)))
         return 1;
     read_names(j); /* for the grids, before the weights' memory goes */
-    if (o->have_cfg && j->w.cfg.num_classes == 0)
+    if (o->have_cfg && j->w.cfg.num_classes == 0 && !j->text)
         return cli_error("%s is an unconditional model (num_classes=0): --cfg does not apply",
                          o->weights);
     j->cfg = j->w.cfg;
@@ -408,6 +519,9 @@ static int size_job(job *j)
 static int open_model(job *j)
 {
     size_t extra = j->images_bytes, vae_bytes = 0;
+    /* A text model's y: N rows of text_ctx ids, beside the planned tensors. */
+    if (j->text && !fm_add_size(extra, (size_t)j->N * (size_t)j->cfg.text_ctx * 4 + 64, &extra))
+        return cli_error("%s: the prompts' ids do not fit", j->o.weights);
     if (j->latent && (cli_vae_arena_bytes(&j->vae, j->N, &vae_bytes) ||
                       !fm_mul_add_size(j->images_bytes, 5, vae_bytes, &extra)))
         return cli_error("%s: the autoencoder's arena does not fit", j->vae.path);
@@ -421,7 +535,7 @@ static int open_model(job *j)
 static fm_status init_tensors(job *j)
 {
     j->x = fm_tensor_4d(FM_F32, j->N, j->cfg.in_channels, j->cfg.image, j->cfg.image);
-    j->y = fm_tensor_1d(FM_I32, j->N);
+    j->y = fm_tensor_1d(FM_I32, (int64_t)j->N * (j->np ? j->cfg.text_ctx : 1));
     j->q = fm_tensor_4d(FM_U8, j->N, j->C, j->H, j->H);
     j->img = fm_tensor_4d(FM_F32, j->N, j->C, j->H, j->H);
     fm_status s = fm_tensor_alloc(&j->s.be, &j->x);
@@ -433,6 +547,17 @@ static fm_status init_tensors(job *j)
         s = fm_tensor_alloc(&j->s.be, &j->q);
     if (s == FM_OK)
         s = fm_noise(&j->s.be, &j->x, (uint64_t)j->o.seed, 0);
+    if (s == FM_OK && j->np) { /* image i: prompt (i / cols) % np */
+        const size_t L = (size_t)j->cfg.text_ctx;
+        int32_t *yv = malloc((size_t)j->N * L * sizeof(int32_t));
+        if (!yv)
+            return fm_fail(&j->s.be, FM_ERR_ARENA, "cannot allocate the prompts' rows");
+        for (int i = 0; i < j->N; i++)
+            memcpy(yv + (size_t)i * L, j->ids + (size_t)(i / (int)j->o.cols % j->np) * L,
+                   L * sizeof(int32_t));
+        s = fm_upload(&j->s.be, &j->y, yv);
+        free(yv);
+    }
     if (s == FM_OK && j->o.nlabels) {
         int32_t yv[1024];
         for (int i = 0; i < j->N; i++)
@@ -479,11 +604,11 @@ static int draw(job *j)
     if (s == FM_OK) {
         fm_sample_opts so = {.steps = (int)o->steps,
                              .heun = strcmp(o->sampler, "heun") == 0,
-                             .guidance = o->nlabels > 0,
+                             .guidance = o->nlabels > 0 || j->np > 0,
                              .cfg_scale = (float)o->cfg,
                              .on_step = o->traj ? on_step : NULL,
                              .user = &j->tr};
-        s = fm_sample(j->s.m, &j->s.m->flat, &j->x, o->nlabels ? &j->y : NULL, &so);
+        s = fm_sample(j->s.m, &j->s.m->flat, &j->x, o->nlabels || j->np ? &j->y : NULL, &so);
     }
     if (s == FM_OK)
         s = cli_latent_pixels(&j->s.be, j->latent ? &j->vae : NULL, &j->x, &j->img, &j->q);
@@ -495,7 +620,9 @@ static int draw(job *j)
         return cli_error("sampling: %s", j->s.be.err);
     double el = cli_now() - t0;
     fprintf(stderr, "sampled %d images x %lld %s steps%s in %.2f s (%s weights, backend %s)\n",
-            j->N, o->steps, o->sampler, o->nlabels ? " with guidance" : "", el,
+            j->N, o->steps, o->sampler,
+            j->np ? " with guidance (prompts)" : j->text ? " from the empty prompt"
+            : o->nlabels ? " with guidance" : "", el,
             o->raw ? "raw" : "EMA", fm_backend_name(&j->s.be));
     if (j->latent)
         fprintf(stderr, "decoded %dx%dx%d latents to %dx%dx%d images with %s\n",
@@ -511,8 +638,8 @@ static int write_outputs(job *j)
     const int N = j->N, ncols = j->tr.ncols;
     const int gc = j->C == 3 ? 3 : 1, th = j->C == 3 ? j->H : j->C * j->H;
     const size_t frame = j->frame;
-    int rc = cli_write_grid(o->out, j->out, N, gc, th, j->H, (int)o->cols,
-                            name_rows(j, N, (int)o->cols) ? j->row : NULL);
+    int named = j->np ? prompt_rows(j, N, (int)o->cols) : name_rows(j, N, (int)o->cols);
+    int rc = cli_write_grid(o->out, j->out, N, gc, th, j->H, (int)o->cols, named ? j->row : NULL);
     if (rc != 0)
         return rc;
     fprintf(stderr, "wrote %s\n", o->out);
@@ -523,8 +650,9 @@ static int write_outputs(job *j)
                 memcpy(j->tiles + ((size_t)i * (size_t)ncols + (size_t)c) * frame,
                        j->tr.host + (size_t)c * j->tr.frame + (size_t)i * frame, frame);
         /* Row i is sample i, of class labels[i % nlabels]. */
+        named = j->np ? prompt_rows(j, N, 1) : name_rows(j, N, 1);
         if ((rc = cli_write_grid(o->traj, j->tiles, N * ncols, gc, th, j->H, ncols,
-                                 name_rows(j, N, 1) ? j->row : NULL)) != 0)
+                                 named ? j->row : NULL)) != 0)
             return rc;
         fprintf(stderr, "wrote %s\n", o->traj);
     }
@@ -554,6 +682,9 @@ static int close_job(job *j, int rc)
     free(j->tiles);
     free(j->tr.host);
     cli_mem_free(&j->wmem);
+    cli_lines_free(&j->plines);
+    cli_tok_close(&j->tok);
+    free(j->ids);
     return rc;
 }
 

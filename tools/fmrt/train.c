@@ -40,6 +40,7 @@
 #include "cli_mem.h"
 #include "cli_pack.h"
 #include "cli_preview.h"
+#include "cli_text.h"
 #include "cli_train.h"
 #include "commands.h"
 #include "flow.h"
@@ -115,6 +116,18 @@ typedef struct session {
     train_dist dist;
     int64_t spe, total; /* steps per epoch; the step the run ends at */
     FILE *log;
+    /* A text model (cfg.text_depth > 0, docs/spec/text.md): its captions (--captions,
+     * or the run's recorded file), tokenized once into ids [ds.n, text_ctx]; the
+     * tokenizer (--vocab or the recorded vocabulary for CLIP BPE); a frozen encoder
+     * (--text F, or a resumed run's text_frozen=1) and the file it came from. */
+    int text;
+    cli_lines caps;
+    cli_tok tok;
+    int32_t *ids;
+    int frozen;
+    char captions[PATH_MAX], vocab[PATH_MAX], text_from[PATH_MAX];
+    fm_weights tw; /* --text F, in twmem until its tensors are copied */
+    cli_mem twmem;
 } session;
 
 /* The step loop's state; st runs ahead of the session's until the run ends. */
@@ -146,6 +159,8 @@ typedef struct run {
     float *xb;                         /* the same rows on the host */
     int32_t *yb;                       /* [lb] labels */
     uint32_t *perm;                    /* [n] the order of epoch perm_epoch */
+    const int32_t *ids;                /* a text model: every image's ids [n, wy] */
+    int wy;                            /* int32 values of a row's y: 1 or text_ctx */
     uint8_t *pb;                       /* [lb, C, H, W] the batch's pixels */
     double t0, tlast;
     int stop; /* --dist: some rank asked to stop (the same on every rank) */
@@ -240,6 +255,8 @@ static int save_all(run *r, int final)
     return rc;
 }
 
+static const char *captions_file(const char *path, char *buf, size_t len);
+
 /* Every output checked before hours of training start (cli_check_outputs): --out,
  * --ckpt and --log distinct and none of them a data file; --out and --log not the
  * checkpoint being resumed (--ckpt may be: the run goes on writing it). A resumed
@@ -259,6 +276,10 @@ static int check_outputs(const opts *o)
     cli_files_add(&data, "--images", o->images);
     cli_files_add(&data, "--labels", o->labels);
     cli_files_add(&data, "--vae", o->vae);
+    char cap[PATH_MAX + 32];
+    cli_files_add(&data, "--captions", captions_file(o->captions, cap, sizeof cap));
+    cli_files_add(&data, "--text", o->text);
+    cli_files_add(&data, "--vocab", o->vocab);
     cli_files_add(&resume, "--resume", o->resume);
     add(&final, "--out", o->out);
     add(&final, "--log", o->log);
@@ -298,7 +319,7 @@ static int alloc_run(run *r, cli_mem *scratch_mem)
     if (fm_mul_size((size_t)r->lb * sizeof(float), (size_t)r->C, &xbytes) &&
         fm_mul_size(xbytes, (size_t)r->HW, &xbytes))
         r->xb = malloc(xbytes);
-    r->yb = malloc(sizeof(int32_t) * (size_t)r->lb);
+    r->yb = malloc(sizeof(int32_t) * (size_t)r->lb * (size_t)r->wy);
     r->perm = malloc(sizeof(uint32_t) * (size_t)r->ds->n);
     r->pb = malloc(xbytes / sizeof(float));
     if (!r->xb || !r->yb || !r->perm || !r->pb)
@@ -313,6 +334,19 @@ static int alloc_run(run *r, cli_mem *scratch_mem)
 static int flip_row(const run *r, uint64_t step, uint64_t row)
 {
     return fm_philox_uniform(r->st.opts.seed, step * (uint64_t)r->B + row, CLI_FLIP_STREAM) < 0.5f;
+}
+
+/* A text model's y: the captions' ids of this rank's rows (the images at perm[row0 ..]),
+ * in place of their labels. */
+static int text_rows(run *r, uint64_t row0)
+{
+    if (!r->ids)
+        return 0;
+    const size_t w = (size_t)r->wy;
+    for (int b = 0; b < r->lb; b++)
+        memcpy(r->yb + (size_t)b * w, r->ids + (size_t)r->perm[row0 + (uint64_t)b] * w,
+               w * sizeof(int32_t));
+    return 0;
 }
 
 /* This rank's rows of the next batch of this epoch's order on the host (rows
@@ -336,7 +370,7 @@ static int gather_batch(run *r)
                    r->zper * sizeof(float));
             r->yb[b] = r->ds->labels ? r->ds->labels[i] : 0;
         }
-        return 0;
+        return text_rows(r, row0);
     }
     if (cli_data_rows(r->data, r->perm + row0, r->lb, r->pb, lab))
         return 1;
@@ -350,7 +384,7 @@ static int gather_batch(run *r)
         cli_pixels(r->xb + (size_t)b * frame, px, frame);
         r->yb[b] = lab[b];
     }
-    return 0;
+    return text_rows(r, row0);
 }
 
 /* The state moved past `step` (one batch further in the epoch), and the step timed. */
@@ -592,6 +626,10 @@ static const char *describe_kind(const session *s, char *buf, size_t len)
 {
     int k = snprintf(buf, len, "%s%s", s->cfg.num_classes > 0 ? "conditional" : "unconditional",
                      s->auto_classes ? " (the labels' classes; --classes 0: unconditional)" : "");
+    if (s->text)
+        k = snprintf(buf, len, "text-conditioned (%s tokens, context %d, encoder %s%s)",
+                     cli_tok_name(s->cfg.text_tokenizer), s->cfg.text_ctx,
+                     s->frozen ? "frozen from " : "trained", s->frozen ? s->text_from : "");
     if (s->ae)
         snprintf(buf, len, "an autoencoder (KL weight %g)", (double)s->beta);
     if (s->latent && k > 0 && (size_t)k < len)
@@ -656,7 +694,9 @@ static int train(session *s)
              .B = (int)s->st.batch,
              .C = s->ds.c, /* the model's in_channels, or under --vae its autoencoder's */
              .HW = s->ds.h * s->ds.w,
-             .cond = s->m->cfg.num_classes > 0,
+             .cond = fm_config_conditional(&s->m->cfg),
+             .ids = s->ids,
+             .wy = fm_config_cond_width(&s->m->cfg),
              .ae = s->ae,
              .beta = s->beta,
              .vae = s->latent ? &s->vae : NULL,
@@ -752,11 +792,20 @@ static int same_model(session *s)
     cli_config_opts c = o->cfg; /* the preset a new run's recipe chose, as it did */
     if (!c.preset)
         c.preset = cli_train_recipe_preset(o);
-    if (build_config(&c, o->ae_cmd, &flags) != 0)
+    if (wants_ae(&c, o->ae_cmd) ? build_config(&c, o->ae_cmd, &flags) != 0
+                                 : cli_text_build_config(&c, o->captions != NULL, &flags) != 0)
         return 1;
     /* What a new run took from its data unless the flags said. */
     if (!o->cfg.have_classes)
         flags.num_classes = s->w.cfg.num_classes;
+    /* ... and from --text F or --vocab F: the encoder's fields, unless --config said. */
+    if (!cli_config_sets_text(&o->cfg) && s->w.cfg.text_depth && flags.text_depth) {
+        const fm_config *t = &s->w.cfg;
+        flags.text_vocab = t->text_vocab, flags.text_ctx = t->text_ctx;
+        flags.text_width = t->text_width, flags.text_depth = t->text_depth;
+        flags.text_heads = t->text_heads, flags.text_ff = t->text_ff;
+        flags.text_tokenizer = t->text_tokenizer;
+    }
     if (!config_given(&o->cfg, "in_channels"))
         flags.in_channels = s->w.cfg.in_channels;
     if (!config_given(&o->cfg, "image"))
@@ -872,6 +921,15 @@ static int record_data(session *s)
     if (k > 0 && s->ae && (size_t)k < sizeof s->data_text)
         k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nkl_weight=%.*g",
                       float_digits(s->beta), (double)s->beta);
+    /* A text model: its captions (and their CRC), CLIP's vocabulary, a frozen encoder. */
+    if (k > 0 && s->text && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k,
+                      "\ncaptions=%s\ncaptions_crc=%08x", s->captions, (unsigned)s->caps.crc);
+    if (k > 0 && s->text && s->vocab[0] && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nvocab=%s", s->vocab);
+    if (k > 0 && s->frozen && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k,
+                      "\ntext_frozen=1\ntext_from=%s", s->text_from);
     if (k < 0 || (size_t)k >= sizeof s->data_text)
         return cli_error("cannot record the data's path (%s)",
                          k < 0 ? strerror(errno) : "too long");
@@ -900,6 +958,214 @@ static int parse_class_names(session *s)
                            &s->class_len);
 }
 
+/* A path of at most PATH_MAX bytes into buf, absolute when realpath resolves it. */
+static void absolute(const char *path, char *buf)
+{
+    char a[PATH_MAX];
+    const char *src = realpath(path, a) ? a : path;
+    size_t n = strlen(src);
+    n = n < PATH_MAX ? n : PATH_MAX - 1;
+    memmove(buf, src, n);
+    buf[n] = 0;
+}
+
+/* --captions F as a file: F, or a folder's train-captions.txt (into buf). */
+static const char *captions_file(const char *path, char *buf, size_t len)
+{
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return path;
+    snprintf(buf, len, "%s/train-captions.txt", path);
+    return buf;
+}
+
+/* A resumed text model's recorded captions, vocabulary and frozen encoder
+ * (record_data); --captions / --vocab replace the recorded files (the captions' CRC
+ * is checked in open_text). */
+static int recorded_text(session *s)
+{
+    opts *o = &s->o;
+    char v[8];
+    struct stat sb;
+    if (s->cfg.text_depth == 0) {
+        if (o->captions || o->vocab)
+            return cli_error("%s: %s is not a text model (it has no text encoder)",
+                             o->captions ? "--captions" : "--vocab", o->resume);
+        return 0;
+    }
+    s->frozen = cli_text_value(&s->st.data, "text_frozen", v, sizeof v) && strcmp(v, "1") == 0;
+    if (s->frozen && !cli_text_value(&s->st.data, "text_from", s->text_from, sizeof s->text_from))
+        snprintf(s->text_from, sizeof s->text_from, "?");
+    if (!o->vocab && cli_text_value(&s->st.data, "vocab", s->vocab, sizeof s->vocab)) {
+        if (stat(s->vocab, &sb) != 0)
+            return cli_error("the checkpoint's vocabulary %s is gone (%s): give --vocab FILE",
+                             s->vocab, strerror(errno));
+        o->vocab = s->vocab;
+    }
+    if (o->captions)
+        return 0;
+    if (!cli_text_value(&s->st.data, "captions", s->captions, sizeof s->captions))
+        return cli_error("%s records no captions: give --captions FILE", o->resume);
+    if (stat(s->captions, &sb) != 0)
+        return cli_error("the checkpoint's captions %s are gone (%s): give --captions FILE",
+                         s->captions, strerror(errno));
+    o->captions = s->captions;
+    return 0;
+}
+
+/* --text F: F's text encoder config (its tensors are copied by new_model). */
+static int frozen_config(session *s)
+{
+    const opts *o = &s->o;
+    char msg[256];
+    if (cli_config_sets_text(&o->cfg))
+        return cli_error("--config text_*: --text takes the encoder's config from %s", o->text);
+    if (cli_load_weights(o->text, &s->tw, NULL, &s->twmem))
+        return 1;
+    const fm_config *t = &s->tw.cfg;
+    if (t->text_depth == 0)
+        return cli_error("--text %s has no text encoder (text_depth=0): give a text model's "
+                         "weights or a CLIP text encoder (fmrt convert)",
+                         o->text);
+    if (cli_check_weights(o->text, &s->tw, FM_MODE_SAMPLE, 0))
+        return 1;
+    s->cfg.text_vocab = t->text_vocab, s->cfg.text_ctx = t->text_ctx;
+    s->cfg.text_width = t->text_width, s->cfg.text_depth = t->text_depth;
+    s->cfg.text_heads = t->text_heads, s->cfg.text_ff = t->text_ff;
+    s->cfg.text_tokenizer = t->text_tokenizer;
+    if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config with the text encoder of %s: %s", o->text, msg);
+    absolute(o->text, s->text_from);
+    /* A CLIP-BPE encoder fmrt trained records its vocabulary: the default --vocab. */
+    fm_ckpt_state st;
+    char err[256];
+    if (!o->vocab && t->text_tokenizer == FM_TOK_CLIP_BPE &&
+        fm_ckpt_state_read(&s->tw, &st, err, sizeof err) == FM_OK)
+        cli_text_value(&st.data, "vocab", s->vocab, sizeof s->vocab);
+    return 0;
+}
+
+/* A new run's config: an autoencoder's, a velocity model's, or a text model's (the
+ * preset with the default encoder, --text F's, or with --vocab CLIP's tokenizer). */
+static int new_config(session *s)
+{
+    const opts *o = &s->o;
+    char msg[256];
+    if (wants_ae(&o->cfg, o->ae_cmd) ||
+        !(o->captions || o->text || o->vocab || cli_config_sets_text(&o->cfg)))
+        return build_config(&o->cfg, o->ae_cmd, &s->cfg);
+    int rc = cli_text_build_config(&o->cfg, o->captions != NULL, &s->cfg);
+    if (rc != 0 || s->cfg.text_depth == 0)
+        return rc;
+    if (o->text)
+        return frozen_config(s);
+    if (!o->vocab || config_given(&o->cfg, "text_tokenizer"))
+        return 0;
+    /* --vocab on a new encoder: CLIP's tokenizer, the file's vocabulary. */
+    fm_config c = s->cfg;
+    c.text_tokenizer = FM_TOK_CLIP_BPE;
+    c.text_vocab = config_given(&o->cfg, "text_vocab") ? s->cfg.text_vocab : 0;
+    if (cli_tok_open(&s->tok, &c, o->vocab))
+        return 1;
+    s->cfg.text_tokenizer = FM_TOK_CLIP_BPE;
+    s->cfg.text_vocab = s->tok.bpe.vocab;
+    if (fm_config_validate(&s->cfg, msg, sizeof msg) != FM_OK)
+        return cli_error("config with the vocabulary of %s: %s", o->vocab, msg);
+    return 0;
+}
+
+/* A text model's captions, read, counted against the training set, checked against a
+ * resumed run's, and tokenized once into s->ids [ds.n, text_ctx]. */
+static int open_text(session *s)
+{
+    const opts *o = &s->o;
+    char buf[PATH_MAX + 32], crc[16], now[16];
+    if (!s->text)
+        return 0;
+    const char *cap = captions_file(o->captions, buf, sizeof buf);
+    if (cli_lines_read("--captions", cap, 1 << 30, &s->caps))
+        return 1;
+    if (s->caps.n != s->data.ds.n)
+        return cli_error("--captions %s has %d lines, the training data has %d images: one "
+                         "caption per image, in the data's order",
+                         cap, s->caps.n, s->data.ds.n);
+    absolute(cap, s->captions);
+    snprintf(now, sizeof now, "%08x", (unsigned)s->caps.crc);
+    if (o->resume && cli_text_value(&s->st.data, "captions_crc", crc, sizeof crc) &&
+        strcmp(crc, now) != 0)
+        return cli_error("--captions %s: CRC %s, the checkpoint's run read captions of CRC %s: "
+                         "resume with the same captions",
+                         cap, now, crc);
+    const char *vocab = o->vocab ? o->vocab : s->vocab[0] ? s->vocab : NULL;
+    if (!s->tok.t.kind && cli_tok_open(&s->tok, &s->cfg, vocab))
+        return 1;
+    if (s->cfg.text_tokenizer == FM_TOK_CLIP_BPE)
+        absolute(vocab, s->vocab);
+    else
+        s->vocab[0] = 0;
+    const size_t L = (size_t)s->cfg.text_ctx;
+    int cut = 0, first = -1;
+    s->ids = malloc((size_t)s->ds.n * L * sizeof(int32_t));
+    if (!s->ids)
+        return cli_error("cannot hold the %d captions' token ids in memory", s->ds.n);
+    const double t0 = cli_now();
+    if (cli_tok_rows(&s->tok, &s->cfg, s->caps.line, s->ds.n, s->ids, &cut, &first))
+        return 1;
+    if (s->dist.rank == 0) {
+        fprintf(stderr, "captions %s: %d tokenized (%s, context %d) in %.2f s", s->captions,
+                s->ds.n, cli_tok_name(s->cfg.text_tokenizer), s->cfg.text_ctx, cli_now() - t0);
+        if (cut)
+            fprintf(stderr, "; %d longer than the context were cut (the first: line %d)", cut,
+                    first + 1);
+        fputc('\n', stderr);
+    }
+    return 0;
+}
+
+/* The text.* parameters (the encoder, not text_proj): their index range in m. */
+static int text_range(const fm_model *m, int *first, int *count)
+{
+    *first = -1;
+    *count = 0;
+    for (int i = 0; i < m->nparams; i++)
+        if (strncmp(m->params[i].name, "text.", 5) == 0) {
+            if (*first < 0)
+                *first = i;
+            if (i != *first + *count)
+                return cli_error("the model's text.* parameters are not one range");
+            ++*count;
+        }
+    return *first < 0 ? cli_error("the model has no text.* parameters") : 0;
+}
+
+/* --text F: F's text.* tensors into the new model's raw and EMA weights, frozen. */
+static int copy_frozen(session *s)
+{
+    fm_model *m = s->m;
+    int first, count;
+    if (text_range(m, &first, &count))
+        return 1;
+    for (int i = first; i < first + count; i++) {
+        const fm_param *p = &m->params[i];
+        fm_wtensor t;
+        const int k = fm_weights_find(&s->tw, p->name);
+        if (k < 0 || fm_weights_tensor(&s->tw, k, &t) != FM_OK)
+            return cli_error("--text %s lacks the tensor %s", s->o.text, p->name);
+        if (t.dtype != FM_F32 || t.bytes != fm_tensor_bytes(&p->t))
+            return cli_error("--text %s: %s is %s of %zu bytes, the model's is f32 of %zu",
+                             s->o.text, p->name, fm_dtype_name(t.dtype), t.bytes,
+                             fm_tensor_bytes(&p->t));
+        const fm_tensor raw = fm_model_view(m, &m->flat, i), ema = fm_model_view(m, &m->ema, i);
+        if (fm_upload(&s->be, &raw, t.data) != FM_OK || fm_upload(&s->be, &ema, t.data) != FM_OK)
+            return cli_error("--text: %s", s->be.err);
+    }
+    m->frozen_first = first;
+    m->frozen_count = count;
+    s->frozen = 1;
+    cli_mem_free(&s->twmem);
+    return 0;
+}
+
 /* The model's config: the checkpoint's with --resume, else the flags'. */
 static int open_config(session *s)
 {
@@ -922,11 +1188,12 @@ static int open_config(session *s)
         if ((rc = cli_check_weights(o->resume, &s->w, FM_MODE_TRAIN, 0)) != 0)
             return rc;
         if ((rc = same_model(s)) != 0 || (rc = recorded_data(s)) != 0 ||
-            (rc = recorded_flip(s)) != 0)
+            (rc = recorded_flip(s)) != 0 || (rc = recorded_text(s)) != 0)
             return rc;
-    } else if ((rc = build_config(&o->cfg, o->ae_cmd, &s->cfg)) != 0) {
+    } else if ((rc = new_config(s)) != 0) {
         return rc;
     }
+    s->text = s->cfg.text_depth > 0;
     return 0;
 }
 
@@ -963,6 +1230,17 @@ static int check_kind(session *s)
                          "train-vae writes no previews)");
     if (s->ae && o->vae)
         return cli_error("--vae: an autoencoder trains on images, not on another's latents");
+    if (s->ae && (o->captions || o->text || o->vocab))
+        return cli_error("%s: an autoencoder is unconditional (text prompts condition flow "
+                         "models)", o->captions ? "--captions" : o->text ? "--text" : "--vocab");
+    if (!s->text && o->captions)
+        return cli_error("--captions: --config text_depth=0 leaves the model without a text "
+                         "encoder");
+    if (!s->text && o->vocab)
+        return cli_error("--vocab is a text model's (CLIP's tokenizer): give --captions FILE");
+    if (s->text && !o->captions)
+        return cli_error("a text model (--config text_*) trains on captions: give --captions "
+                         "FILE");
     if (!s->ae && o->have_kl)
         return cli_error("--kl-weight is an autoencoder's (fmrt train-vae, or --preset %s)",
                          ae_presets());
@@ -1064,7 +1342,8 @@ static int size_run(session *s)
     s->ds = s->data.ds;
     if (!o->resume && !s->latent && (rc = shape_of_data(s)) != 0)
         return rc;
-    if (!o->resume && !o->cfg.have_classes && !s->ae && (rc = classes_of_labels(s)) != 0)
+    if (!o->resume && !o->cfg.have_classes && !s->ae && !s->text &&
+        (rc = classes_of_labels(s)) != 0)
         return rc;
     if (s->ds.h != img->image || s->ds.w != img->image || s->ds.c != img->in_channels)
         return cli_error("the data has %dx%d images of %d channel%s, the %s expects image=%d "
@@ -1218,6 +1497,8 @@ static int resume_model(session *s)
     if (fm_model_create_from_weights(s->m, &s->be, &s->w, FM_MODE_TRAIN, s->lb, 0, &s->st,
                                     &has_state, err, sizeof err) != FM_OK)
         return cli_error("%s: %s", o->resume, err);
+    if (s->frozen && text_range(s->m, &s->m->frozen_first, &s->m->frozen_count))
+        return 1;
     if (o->have_seed && (uint64_t)o->seed != to->seed)
         return cli_error("--seed %lld differs from the checkpoint's seed %llu: a resumed run "
                          "keeps its seed",
@@ -1265,6 +1546,8 @@ static int new_model(session *s)
         st = fm_model_init(s->m, (uint64_t)o->seed);
     if (st != FM_OK)
         return cli_error("%s", s->be.err);
+    if (s->o.text && copy_frozen(s))
+        return 1;
     s->st.opts = fm_train_defaults();
     s->st.opts.lr = (float)o->lr;
     s->st.opts.weight_decay = (float)o->wd;
@@ -1367,6 +1650,10 @@ static int close_session(session *s, int rc)
     cli_data_close(&s->data);
     cli_mem_free(&s->ckmem);
     cli_vae_close(&s->vae);
+    cli_lines_free(&s->caps);
+    cli_tok_close(&s->tok);
+    free(s->ids);
+    cli_mem_free(&s->twmem);
     return rc;
 }
 
@@ -1375,7 +1662,7 @@ static int open_run(session *s)
 {
     int rc;
     if ((rc = open_config(s)) != 0 || (rc = check_kind(s)) != 0 || (rc = open_vae(s)) != 0 ||
-        (rc = size_run(s)) != 0 || (rc = open_backend(s)) != 0)
+        (rc = size_run(s)) != 0 || (rc = open_text(s)) != 0 || (rc = open_backend(s)) != 0)
         return rc;
     if ((rc = s->o.resume ? resume_model(s) : new_model(s)) != 0)
         return rc;

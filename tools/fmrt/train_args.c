@@ -53,6 +53,26 @@ void cli_train_usage(FILE *f)
             "                       is encoded at its step); a resume takes the\n"
             "                       autoencoder the run recorded\n"
             "  --encode-each-step   --vae: encode each batch at its step, not the set once\n"
+            "text prompts (docs/spec/text.md):\n"
+            "  --captions F         a text-conditioned model: line i of F is training image\n"
+            "                       i's caption (as many lines as the data has images); F a\n"
+            "                       folder: its train-captions.txt (fmrt data colour-mnist).\n"
+            "                       A model without a text encoder gets the default one\n"
+            "                       (byte level, text_ctx=32 text_width=64 text_depth=2\n"
+            "                       text_heads=4 text_ff=256; --config text_*=... changes\n"
+            "                       it). Captions are tokenized once at the start; with\n"
+            "                       probability --label-drop a row trains as the empty prompt\n"
+            "  --text F             copy the text encoder of weights file F (a text model, or\n"
+            "                       a CLIP text encoder from fmrt convert): its text_* config\n"
+            "                       and text.* tensors, frozen (never updated; text_proj is\n"
+            "                       trained). Needs --captions\n"
+            "  --vocab F            CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt[.gz] or\n"
+            "                       merges.txt) of a CLIP-tokenizer model; with --captions on\n"
+            "                       a new run and no --text: the default encoder with CLIP's\n"
+            "                       tokenizer (text_vocab the file's)\n"
+            "                       A resume takes the captions, vocabulary and frozen encoder\n"
+            "                       the run recorded; --preview-every of a text model samples\n"
+            "                       the empty prompt\n"
             "optimisation:\n"
             "  --batch N            batch size (the recipe's; the last partial batch is dropped)\n"
             "  --epochs N           epochs to train\n"
@@ -228,6 +248,23 @@ static int check_train_args(opts *o)
         return 2;
     if (o->ckpt && !o->ckpt_every)
         o->ckpt_every = 500;
+    if ((o->captions || o->text || o->vocab) && o->ae_cmd)
+        return cli_usage_error(o->cmd, "%s: an autoencoder is unconditional (text prompts "
+                                       "condition fmrt train's flow models)",
+                               o->captions ? "--captions" : o->text ? "--text" : "--vocab");
+    if ((o->captions || o->text) && o->cfg.have_classes)
+        return cli_usage_error(o->cmd, "--classes with %s: a model is conditioned on classes or "
+                                       "on text prompts, not both",
+                               o->captions ? "--captions" : "--text");
+    if ((o->captions || o->text) && o->class_names)
+        return cli_usage_error(o->cmd, "--class-names with %s: a text model has no classes",
+                               o->captions ? "--captions" : "--text");
+    if (o->text && o->resume)
+        return cli_usage_error(o->cmd, "--text is for a new run: a resumed run keeps the "
+                                       "encoder its checkpoint holds");
+    if (o->text && !o->captions)
+        return cli_usage_error(o->cmd, "--text needs --captions F (the training images' "
+                                       "captions)");
     if (o->lr_schedule && cli_train_schedule(o->lr_schedule) < 0)
         return cli_usage_error(o->cmd, "--lr-schedule %s: constant or cosine", o->lr_schedule);
     return o->resume ? 0 : apply_recipe(o);
@@ -301,6 +338,9 @@ static int parse_as(const char *cmd, int ae, int argc, char **argv, opts *o)
         else if (strcmp(a, "--class-names") == 0) str = &o->class_names;
         else if (strcmp(a, "--preview") == 0) str = &o->preview;
         else if (strcmp(a, "--vae") == 0) str = &o->vae;
+        else if (strcmp(a, "--captions") == 0) str = &o->captions;
+        else if (strcmp(a, "--text") == 0) str = &o->text;
+        else if (strcmp(a, "--vocab") == 0) str = &o->vocab;
         else if (strcmp(a, "--kl-weight") == 0) real = &o->kl_weight, lo_real = 0, hi_real = 1e6, have = &o->have_kl;
         else if (strcmp(a, "--preview-every") == 0) num = &o->preview_every;
         else if (strcmp(a, "--warmup") == 0) num = &o->warmup, lo = 0, hi = FM_MAX_STEPS, have = &o->have_warmup;
