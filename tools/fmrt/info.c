@@ -157,21 +157,22 @@ static void print_classifier(const fm_weights *w, const fm_config *c)
 
 /* A text model's encoder (docs/spec/text.md): tokenizer, sizes, parameters, frozen or
  * trained, and the captions and vocabulary its run recorded (escaped: from the file). */
-static void print_text(const fm_config *c, const fm_ckpt_state *st)
+static void print_text(const fm_config *c, const fm_ckpt_state *st, int encoder)
 {
     char v[FM_TEXT_MAX], esc[4 * FM_TEXT_MAX + 1], from[FM_TEXT_MAX];
     const int frozen = st && cli_text_value(&st->data, "text_frozen", v, sizeof v) &&
                        strcmp(v, "1") == 0;
     const int64_t P = cli_text_encoder_params(c);
     printf("text        tokenizer %s (%d ids), context %d, width %d, depth %d, heads %d, MLP "
-           "width %d; encoder %lld parameters (%.2f MiB), %s",
+           "width %d; encoder %lld parameters (%.2f MiB)%s",
            cli_tok_name(c->text_tokenizer), c->text_vocab, c->text_ctx, c->text_width,
            c->text_depth, c->text_heads, c->text_ff, (long long)P,
-           (double)P * 4 / (1024.0 * 1024.0), frozen ? "frozen" : "trained");
+           (double)P * 4 / (1024.0 * 1024.0), encoder ? "" : frozen ? ", frozen" : ", trained");
     if (frozen && cli_text_value(&st->data, "text_from", from, sizeof from))
         printf(" (copied from %s)", cli_escape(from, esc, sizeof esc));
     printf("\n");
-    if (st && cli_text_value(&st->data, "captions", v, sizeof v)) {
+    if (encoder) { /* no captions: a converted encoder, or one fmrt sample cannot run */
+    } else if (st && cli_text_value(&st->data, "captions", v, sizeof v)) {
         char crc[16];
         printf("captions    %s", cli_escape(v, esc, sizeof esc));
         if (cli_text_value(&st->data, "captions_crc", crc, sizeof crc))
@@ -210,13 +211,15 @@ static void print_model(const fm_weights *w, int np, int64_t P)
                    "weights file)\n");
         return;
     }
+    const int encoder = !fm_arch_by_id(c->arch)->velocity; /* a text encoder alone (clip) */
     printf("model       %s, %d parameter tensors, %lld parameters (%.2f MiB)\n",
-           c->text_depth    ? "text-conditioned"
+           encoder          ? "text encoder (fmrt train --text FILE copies it, frozen)"
+           : c->text_depth  ? "text-conditioned"
            : c->num_classes ? "conditional"
                             : "unconditional",
            np, (long long)P, (double)P * 4 / (1024.0 * 1024.0));
     if (c->text_depth)
-        print_text(c, have ? &st : NULL);
+        print_text(c, have ? &st : NULL, encoder);
     if (have && st.vae_crc)
         printf("latent      latent model: needs autoencoder %s\n",
                cli_vae_recorded(&st, rec, sizeof rec));

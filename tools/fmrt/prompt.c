@@ -1,8 +1,11 @@
 /* Text conditioning in the tool (cli_text.h): the default encoder, text configs, the
  * tokenizer of a text model, caption and prompt files and their rows of token ids. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "cli.h"
@@ -172,6 +175,8 @@ int cli_lines_read(const char *flag, const char *path, int max, cli_lines *l)
     unsigned char *data = NULL;
     size_t len = 0;
     memset(l, 0, sizeof *l);
+    if (access(path, R_OK) != 0)
+        return cli_error("%s %s: %s", flag, path, strerror(errno));
     if (cli_read_file(path, &data, &len))
         return 1;
     if (memchr(data, 0, len)) {

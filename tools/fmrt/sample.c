@@ -294,6 +294,12 @@ static int open_weights(job *j)
         return cli_error("%s is an autoencoder: use fmrt decode (its latents) or train a flow "
                          "model on it (fmrt train --vae)",
                          j->o.weights);
+    if (!fm_arch_by_id(j->w.cfg.arch)->velocity)
+        return cli_error("%s is a %s, not an image model: %s", j->o.weights,
+                         fm_arch_by_id(j->w.cfg.arch)->name,
+                         j->w.cfg.text_depth ? "a text encoder conditions a model trained with "
+                                               "fmrt train --captions ... --text FILE"
+                                             : "it samples no images");
     return cli_check_weights(j->o.weights, &j->w, FM_MODE_SAMPLE, j->o.raw);
 }
 
