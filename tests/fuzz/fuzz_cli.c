@@ -19,6 +19,7 @@
 #include "cli_info.h"
 #include "cli_plan.h"
 #include "cli_sample.h"
+#include "cli_text.h"
 #include "cli_train.h"
 #include "cli_vaecmd.h"
 #include "fuzz.h"
@@ -38,10 +39,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void plan(const cli_config_opts *co, long long train_batch, long long sample_batch)
+/* text: the flags ask for a text model (train --captions), as cli_text_build_config
+ * takes them (a --config text_* does too). */
+static void plan(const cli_config_opts *co, int text, long long train_batch, long long sample_batch)
 {
     fm_config cfg;
-    if (cli_build_config(co, &cfg) != 0)
+    if (cli_text_build_config(co, text, &cfg) != 0)
         return;
     char msg[256];
     CHECK(fm_config_validate(&cfg, msg, sizeof msg) == FM_OK);
@@ -81,7 +84,7 @@ static void run(int argc, char **argv)
             /* a resume may name no data: the checkpoint records it */
             CHECK(o.resume || o.data || (o.images && o.labels));
             if (!o.resume)
-                plan(&o.cfg, o.batch, 0);
+                plan(&o.cfg, o.captions != NULL, o.batch, 0);
         }
         break;
     }
@@ -94,6 +97,9 @@ static void run(int argc, char **argv)
         if (rc == 0) {
             CHECK(o->weights && o->n >= 1 && o->n <= 1024);
             CHECK(o->nlabels >= 0 && o->nlabels <= CLI_MAX_LIST);
+            CHECK(o->nprompt >= 0 && o->nprompt <= CLI_MAX_LIST);
+            CHECK(!(o->nprompt && o->prompts_file) && !((o->nprompt || o->prompts_file) &&
+                                                        (o->have_cls || o->classes)));
             CHECK(o->ntraj >= 0 && o->ntraj <= CLI_MAX_LIST && (o->ntraj > 0) == (o->traj != 0));
             for (int i = 0; i < o->ntraj; i++)
                 CHECK(o->traj_cols[i] >= 0 && o->traj_cols[i] <= o->steps);
@@ -141,7 +147,7 @@ static void run(int argc, char **argv)
         rc = parse_plan_args(argc, argv, &o);
         CHECK(rc == 0 || rc == CLI_HELP || rc == 2);
         if (rc == 0)
-            plan(&o.cfg, o.batch, o.sbatch);
+            plan(&o.cfg, 0, o.batch, o.sbatch);
         break;
     }
     }

@@ -73,10 +73,15 @@ arg train --images i --labels l --epochs 2 --limit 100 --seed 5 --ema 0.99 --wd 
     --label-drop 0.2 --log l.csv --log-every 5 --out w.fmw > "$out/cli/train-files"
 arg train --data d --resume c.ckpt --steps 20 > "$out/cli/train-resume"
 arg train --data d --batch 64 --dist --dist-check 10 > "$out/cli/train-dist"
+arg train --data d --captions c.txt --config text_ctx=16 --config text_width=32 \
+    --text f.fmw --vocab v.txt --steps 10 > "$out/cli/train-text"
 arg diff a.fmw b.fmw --tol 1e-6 --all > "$out/cli/diff"
 arg sample w.fmw --n 16 --steps 10 --sampler heun --classes 0,1,2 --cfg 1.5 --traj t.png \
     --traj-steps 0,5,10 --cols 4 --raw --raw-out r.u8 --seed 3 > "$out/cli/sample"
 arg sample w.fmw --class 3 --backend ref --out s.png > "$out/cli/sample-class"
+arg sample w.fmw --prompt "a red 7" --prompt "" --cfg 3 --vocab v.txt --cols 4 \
+    > "$out/cli/sample-prompt"
+arg plan --config text_ctx=8 --config text_depth=1 --batch 4 > "$out/cli/plan-text"
 arg info w.fmw > "$out/cli/info"
 arg plan --preset mnist --config groups=4 --batch 32 --sample-batch 8 > "$out/cli/plan"
 arg plan --config in_channels=3 --config image=32 --config channel_mult=1,2,2,2 \
