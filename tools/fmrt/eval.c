@@ -26,8 +26,15 @@
  * Latent flow matching (docs/spec/vae.md): a latent model's samples are decoded by its
  * autoencoder before they are measured; an autoencoder as SAMPLES is measured by its
  * reconstructions of --data's test images: their PSNR, and the rows above with the
- * originals and unseen real images as the floors. */
+ * originals and unseen real images as the floors.
+ *
+ * Prompt adherence (--prompts FILE, a text model): K images per prompt, each scored
+ * for the digit its prompt names (the classifier: 10 digits, or colour MNIST's 80
+ * classes, the digit the largest summed probability over the 8 colours) and the colour
+ * (the stroke pixels' mean RGB against colour MNIST's 8 colours); a table per prompt,
+ * overall, and for the seen and held-out (colour, digit) pairs. */
 #define _XOPEN_SOURCE 700 /* realpath */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -43,10 +50,12 @@
 #include "classifier_io.h"
 #include "cli.h"
 #include "cli_backend.h"
+#include "cli_colour.h"
 #include "cli_data.h"
 #include "cli_eval.h"
 #include "cli_info.h"
 #include "cli_mem.h"
+#include "cli_text.h"
 #include "cli_vaecmd.h"
 #include "commands.h"
 #include "fid.h"
@@ -59,6 +68,7 @@
 #define CLS_BATCH 250
 #define DEFAULT_CLASSIFIER "classifier.fmw"
 #define DEFAULT_REF "mnist-test.fms"
+#define DEFAULT_COLOUR_CLASSIFIER "colour-mnist-classifier.fmw"
 
 static void usage(void)
 {
@@ -115,7 +125,23 @@ static void usage(void)
            "  --data PATH        the data set to reconstruct (required)\n"
            "output:\n"
            "  --classes-out F    the classifier's class of each image of SAMPLES, one u8\n"
-           "                     each, no header (to compare two runs image by image)\n");
+           "                     each, no header (to compare two runs image by image)\n"
+           "prompt adherence (SAMPLES a text model, fmrt train --captions):\n"
+           "  --prompts FILE     one prompt a line (\"a red 7\"; blank lines and lines starting\n"
+           "                     with '#' skipped). Each names a digit 0..9 (\"7\" or \"seven\"),\n"
+           "                     one of colour MNIST's 8 colours, or both, and is scored for\n"
+           "                     what it names: digit (the classifier's), colour (the mean RGB\n"
+           "                     of the stroke pixels, max channel >= 128, nearest up to\n"
+           "                     brightness of the 8) and both. A table per prompt, overall and\n"
+           "                     for the seen and held-out pairs (no FID)\n"
+           "  --n-per-prompt K   images per prompt (default 100), sampled in --batch batches;\n"
+           "                     noise of batch b: Philox(--seed), stream b, as without prompts\n"
+           "  --held-out PAIRS   the pairs the training left out, \"red 7,green 2\" (default:\n"
+           "                     the model's record, text.data held_out=)\n"
+           "  --csv FILE         the table as CSV too (accuracies as fractions)\n"
+           "  --vocab FILE       a CLIP-BPE model's vocabulary (default: the one it records)\n"
+           "  default classifier: " DEFAULT_COLOUR_CLASSIFIER " for an RGB model, else\n"
+           "  " DEFAULT_CLASSIFIER "; one of 10 digit classes or colour MNIST's 80\n");
 }
 
 typedef cli_eval_opts eval_opts;
@@ -165,6 +191,11 @@ typedef struct ev {
     imageset orig;
     double psnr;
     char what[512];
+    /* --prompts: the prompts' token ids [np, L] (image i has prompt i / per), and the
+     * classifier's default name (by the model's channels) */
+    const int32_t *ids;
+    int L, per;
+    const char *cls_default;
 } ev;
 
 /* What the classifier says about one set. */
@@ -195,6 +226,12 @@ static int take(eval_opts *o, int argc, char **argv, int *i)
     else if (strcmp(a, "--classes-out") == 0) str = &o->classes_out;
     else if (strcmp(a, "--vae") == 0) str = &o->vae;
     else if (strcmp(a, "--data") == 0) str = &o->data;
+    else if (strcmp(a, "--prompts") == 0) str = &o->prompts;
+    else if (strcmp(a, "--held-out") == 0) str = &o->held_out;
+    else if (strcmp(a, "--csv") == 0) str = &o->csv;
+    else if (strcmp(a, "--vocab") == 0) str = &o->vocab;
+    else if (strcmp(a, "--n-per-prompt") == 0)
+        num = &o->per_prompt, o->have_per_prompt = 1, hi = 1 << 20;
     else if (strcmp(a, "--n") == 0) num = &o->n, o->have_n = 1, hi = 1ll << 30;
     else if (strcmp(a, "--steps") == 0) num = &o->steps, hi = 100000;
     else if (strcmp(a, "--seed") == 0) num = &o->seed, lo = 0, hi = 1ll << 62;
@@ -228,13 +265,23 @@ static int check_args(const eval_opts *o)
         return cli_usage_error(CMD, "--sampler must be euler or heun, not '%s'", o->sampler);
     if (o->have_cls && o->classes)
         return cli_usage_error(CMD, "give --class or --classes, not both");
+    if (!o->prompts && (o->have_per_prompt || o->held_out || o->csv || o->vocab))
+        return cli_usage_error(CMD,
+                               "--n-per-prompt/--held-out/--csv/--vocab are for --prompts FILE");
+    if (o->prompts && (o->sanity || o->ref || o->labels || o->classes || o->have_cls ||
+                       o->have_n || o->save_stats || o->classes_out || o->data || o->json))
+        return cli_usage_error(CMD, "--prompts scores a text model's samples by prompt: "
+                                    "--ref/--labels/--class/--classes/--n/--save-stats/"
+                                    "--classes-out/--data/--json do not apply (--n-per-prompt, "
+                                    "--csv)");
     return 0;
 }
 
 int parse_eval_args(int argc, char **argv, eval_opts *o)
 {
     *o = (eval_opts){
-        .n = 1000, .steps = 50, .seed = 0, .batch = 250, .cfg = 2.0, .sampler = "euler"};
+        .n = 1000, .steps = 50, .seed = 0, .batch = 250, .cfg = 2.0, .sampler = "euler",
+        .per_prompt = 100};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int rc = 0;
@@ -579,24 +626,25 @@ static fm_status batch_alloc(const ev *e, fm_backend *be, const fm_config *mc, i
     t->x = fm_tensor_4d(FM_F32, B, mc->in_channels, mc->image, mc->image);
     t->img = fm_tensor_4d(FM_F32, B, e->C, e->S, e->S);
     t->q = fm_tensor_4d(FM_U8, B, e->C, e->S, e->S);
-    t->y = fm_tensor_1d(FM_I32, B);
+    t->y = mc->text_depth > 0 ? fm_tensor_2d(FM_I32, B, mc->text_ctx) : fm_tensor_1d(FM_I32, B);
     fm_status s = fm_tensor_alloc(be, &t->x);
     if (s == FM_OK)
         s = fm_tensor_alloc(be, &t->q);
     if (s == FM_OK && latent)
         s = fm_tensor_alloc(be, &t->img);
-    if (s == FM_OK && mc->num_classes > 0)
+    if (s == FM_OK && fm_config_conditional(mc))
         s = fm_tensor_alloc(be, &t->y);
     return s;
 }
 
-/* The first n images of each of t's tensors (a conditional model's y; else none). */
-static batch_t batch_slice(const batch_t *t, int n, int K)
+/* The first n images of each of t's tensors (a conditional model's y, cond; else
+ * none). */
+static batch_t batch_slice(const batch_t *t, int n, int cond)
 {
     return (batch_t){.x = fm_tensor_slice(t->x, 0, n),
                      .img = t->img.ndim ? fm_tensor_slice(t->img, 0, n) : t->img,
                      .q = fm_tensor_slice(t->q, 0, n),
-                     .y = K > 0 ? fm_tensor_slice(t->y, 0, n) : (fm_tensor){0}};
+                     .y = cond ? fm_tensor_slice(t->y, 0, n) : (fm_tensor){0}};
 }
 
 /* The batches of the run on an opened sampler of the model config mc (v: a latent
@@ -604,35 +652,46 @@ static batch_t batch_slice(const batch_t *t, int n, int K)
 static int sample_all(ev *e, cli_sampler *sm, cli_vae *v, const fm_config *mc, int B)
 {
     const eval_opts *o = &e->o;
-    const int K = mc->num_classes;
+    const int K = mc->num_classes, text = mc->text_depth > 0, cond = K > 0 || text;
     imageset *d = &e->samples;
     sampling st = {.o = o, .n = d->n, .tty = isatty(2), .t0 = cli_now()};
     fm_sample_opts so = {.steps = (int)o->steps,
                          .heun = strcmp(o->sampler, "heun") == 0,
-                         .guidance = K > 0,
+                         .guidance = cond,
                          .cfg_scale = (float)o->cfg,
                          .on_step = on_step,
                          .user = &st};
     batch_t t;
+    /* A text model's rows of token ids: image i has prompt i / per. */
+    int32_t *rows = text ? malloc(sizeof(int32_t) * (size_t)B * (size_t)e->L) : NULL;
+    if (text && !rows)
+        return cli_error("cannot allocate the prompts of a batch of %d", B);
     fm_status s = batch_alloc(e, &sm->be, mc, v != NULL, B, &t);
     for (uint32_t b = 0; s == FM_OK && st.done < d->n; b++, st.done += st.batch_n) {
         st.batch_n = (int)(d->n - st.done < B ? d->n - st.done : B);
-        const batch_t tb = batch_slice(&t, st.batch_n, K);
+        const batch_t tb = batch_slice(&t, st.batch_n, cond);
         for (int i = 0; K > 0 && i < st.batch_n; i++)
             d->labels[st.done + i] = e->list[(st.done + i) % e->nlist];
-        if (K > 0)
-            s = fm_upload(&sm->be, &tb.y, d->labels + st.done);
+        for (int i = 0; text && i < st.batch_n; i++) {
+            const int p = (int)((st.done + i) / e->per);
+            d->labels[st.done + i] = p;
+            memcpy(rows + (size_t)i * (size_t)e->L, e->ids + (size_t)p * (size_t)e->L,
+                   sizeof(int32_t) * (size_t)e->L);
+        }
+        if (cond)
+            s = fm_upload(&sm->be, &tb.y, text ? rows : d->labels + st.done);
         if (s == FM_OK)
             s = sample_batch(sm, v, &tb, &so, (uint64_t)o->seed, b,
                              d->px + (size_t)st.done * e->frame);
     }
+    free(rows);
     if (st.tty)
         fputc('\n', stderr);
     if (s != FM_OK)
         return cli_error("sampling: %s", sm->be.err);
     e->sample_seconds = cli_now() - st.t0;
     fprintf(stderr, "sampled %lld images x %lld %s steps%s in %.1f s (backend %s%s%s)\n",
-            (long long)d->n, o->steps, o->sampler, K > 0 ? " with guidance" : "", e->sample_seconds,
+            (long long)d->n, o->steps, o->sampler, cond ? " with guidance" : "", e->sample_seconds,
             fm_backend_name(&sm->be), v ? "; latents decoded by " : "", v ? v->path : "");
     return 0;
 }
@@ -793,7 +852,7 @@ static int reconstruct(ev *e);
 static int extra_bytes(const ev *e, cli_vae *v, int B, size_t *extra)
 {
     size_t vb = 0;
-    *extra = (size_t)B * e->frame * 8;
+    *extra = (size_t)B * e->frame * 8 + (size_t)B * (size_t)e->L * sizeof(int32_t);
     if (v &&
         (cli_vae_arena_bytes(v, B, &vb) || !fm_mul_add_size((size_t)B * e->frame, 4, vb, &vb) ||
          !fm_add_size(*extra, vb, extra)))
@@ -842,7 +901,12 @@ static int sample_images(ev *e)
     const int K = w.cfg.num_classes, B = (int)(o->batch < o->n ? o->batch : o->n);
     const fm_config mc = w.cfg;
     size_t extra = 0;
-    rc = check_model(e, &w, v ? &v->w.cfg : &w.cfg);
+    if (w.cfg.text_depth > 0)
+        rc = cli_error("%s is a text model: give --prompts FILE (one prompt a line, as \"a red "
+                       "7\") to measure how its samples follow them",
+                       o->samples);
+    if (rc == 0)
+        rc = check_model(e, &w, v ? &v->w.cfg : &w.cfg);
     if (rc == 0)
         rc = sampling_labels(e, K);
     e->samples.n = o->n;
@@ -1040,10 +1104,10 @@ static int classifier_shape(ev *e)
 /* Read the classifier file (before any long work, so a bad one fails at once). */
 static int read_classifier(ev *e)
 {
-    const char *p = e->o.classifier;
-    if (!p && !(p = cli_shipped_path(DEFAULT_CLASSIFIER, e->cls_path, sizeof e->cls_path)))
-        return cli_error("the shipped %s was not found (%s): give --classifier FILE",
-                         DEFAULT_CLASSIFIER, e->cls_path);
+    const char *p = e->o.classifier, *dflt = e->cls_default ? e->cls_default : DEFAULT_CLASSIFIER;
+    if (!p && !(p = cli_shipped_path(dflt, e->cls_path, sizeof e->cls_path)))
+        return cli_error("the shipped %s was not found (%s): give --classifier FILE", dflt,
+                         e->cls_path);
     if (p != e->cls_path)
         snprintf(e->cls_path, sizeof e->cls_path, "%s", p);
     if (cli_load_weights(e->cls_path, &e->cw, NULL, &e->cmem))
@@ -1469,6 +1533,477 @@ static int sanity(ev *e)
     return rc;
 }
 
+/* ---- prompt adherence (--prompts) ------------------------------------------------- */
+
+#define MAX_PROMPTS 4096
+#define MAX_PROMPT_BYTES 1000
+#define STROKE_MIN 128 /* a stroke pixel: its largest channel at least this */
+
+/* One prompt of the file and its tallies. */
+typedef struct prompt {
+    char *text;               /* the line, without its end (malloc'd) */
+    int line;                 /* in the file, from 1 */
+    int colour, digit;        /* what it names (cli_colours' index, 0..9); -1: nothing */
+    int group;                /* 1 a held-out pair, 0 a seen one; -1 not a pair, or no record */
+    int64_t n, den[4], ok[4]; /* images; scored and right: digit, colour, both, class */
+} prompt;
+
+typedef struct prompts {
+    prompt *p;
+    int np;
+    int32_t *ids; /* [np, L] token ids */
+    uint8_t held[CLI_NPAIRS];
+    int have_held;         /* held[] known: --held-out or the model's record */
+    const char *held_from; /* which */
+    int cls80;             /* the classifier has colour MNIST's 80 classes (else 10 digits) */
+} prompts;
+
+static const char *const digit_words[10] = {"zero", "one", "two",   "three", "four",
+                                            "five", "six", "seven", "eight", "nine"};
+/* Colour words colour MNIST has no images of: a prompt naming one is refused. */
+static const char *const other_colours[] = {
+    "black", "grey",   "gray",   "purple", "pink",  "brown",     "violet", "indigo",
+    "teal",  "navy",   "gold",   "silver", "lime",  "maroon",    "olive",  "turquoise",
+    "beige", "golden", "crimson", "scarlet", "lavender", NULL};
+
+/* What the prompt t names: at most one of the 8 colours and one digit 0..9 (a word
+ * "7" or "seven", ASCII case ignored), at least one of them. 0, or 1 with the reason
+ * in why. */
+static int prompt_names(const char *t, int *colour, int *digit, char *why, size_t len)
+{
+    char names[128];
+    *colour = *digit = -1;
+    for (const char *c = t; *c;) {
+        if (!isalnum((unsigned char)*c)) {
+            c++;
+            continue;
+        }
+        const char *w = c;
+        while (isalnum((unsigned char)*c))
+            c++;
+        const size_t n = (size_t)(c - w);
+        char word[16];
+        if (n >= sizeof word)
+            continue;
+        int alldig = 1;
+        for (size_t i = 0; i < n; i++) {
+            word[i] = (char)tolower((unsigned char)w[i]);
+            alldig &= isdigit((unsigned char)w[i]) != 0;
+        }
+        word[n] = 0;
+        int k = cli_colour_find(word, n), d = alldig && n == 1 ? word[0] - '0' : -1;
+        for (int j = 0; j < 10 && d < 0 && !alldig; j++)
+            if (strcmp(word, digit_words[j]) == 0)
+                d = j;
+        for (int j = 0; other_colours[j] && k < 0 && d < 0; j++)
+            if (strcmp(word, other_colours[j]) == 0) {
+                snprintf(why, len, "names the colour '%s', which colour MNIST has no images of "
+                                   "(its colours: %s)",
+                         word, cli_colour_list(names, sizeof names));
+                return 1;
+            }
+        if (alldig && n > 1) {
+            snprintf(why, len, "names the number %s: a prompt names one digit 0..9", word);
+            return 1;
+        }
+        if (k >= 0 && *colour >= 0 && k != *colour) {
+            snprintf(why, len, "names two colours, %s and %s: one at most",
+                     cli_colours[*colour].name, cli_colours[k].name);
+            return 1;
+        }
+        if (d >= 0 && *digit >= 0 && d != *digit) {
+            snprintf(why, len, "names two digits, %d and %d: one at most", *digit, d);
+            return 1;
+        }
+        *colour = k >= 0 ? k : *colour;
+        *digit = d >= 0 ? d : *digit;
+    }
+    if (*colour < 0 && *digit < 0) {
+        snprintf(why, len, "names no digit 0..9 and none of the colours %s: nothing to score",
+                 cli_colour_list(names, sizeof names));
+        return 1;
+    }
+    return 0;
+}
+
+static void prompts_free(prompts *pr)
+{
+    for (int i = 0; i < pr->np; i++)
+        free(pr->p[i].text);
+    free(pr->p);
+    free(pr->ids);
+}
+
+/* --prompts FILE: one prompt a line; blank lines and '#' comments skipped; ends and
+ * a final '\r' trimmed. Each is checked by prompt_names (one line naming the file's
+ * line when not). */
+static int read_prompts(const ev *e, prompts *pr)
+{
+    const char *path = e->o.prompts;
+    unsigned char *buf;
+    size_t len;
+    char why[300], esc[4 * 64];
+    if (cli_read_file(path, &buf, &len))
+        return 1;
+    int rc = memchr(buf, 0, len)
+                 ? cli_error("%s holds a NUL byte: not a text file of prompts", path)
+                 : 0;
+    pr->p = rc ? NULL : calloc(MAX_PROMPTS, sizeof *pr->p);
+    if (rc == 0 && !pr->p)
+        rc = cli_error("cannot allocate the prompts");
+    int line = 0;
+    for (size_t at = 0; rc == 0 && at < len;) {
+        const unsigned char *nl = memchr(buf + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - buf) : len, a = at;
+        at = end + 1;
+        line++;
+        while (a < end && isspace(buf[a]))
+            a++;
+        while (end > a && isspace(buf[end - 1]))
+            end--;
+        if (a == end || buf[a] == '#')
+            continue;
+        char raw[64];
+        snprintf(raw, sizeof raw, "%.*s", (int)(end - a < 60 ? end - a : 60),
+                 (const char *)buf + a);
+        cli_escape(raw, esc, sizeof esc);
+        if (end - a > MAX_PROMPT_BYTES) {
+            rc = cli_error("%s:%d: a prompt of %zu bytes ('%s...'): at most %d", path, line,
+                           end - a, esc, MAX_PROMPT_BYTES);
+            break;
+        }
+        if (pr->np == MAX_PROMPTS) {
+            rc = cli_error("%s: more than %d prompts", path, MAX_PROMPTS);
+            break;
+        }
+        prompt *p = &pr->p[pr->np];
+        p->line = line;
+        p->group = -1;
+        if (!(p->text = malloc(end - a + 1))) {
+            rc = cli_error("cannot allocate the prompts");
+            break;
+        }
+        memcpy(p->text, buf + a, end - a);
+        p->text[end - a] = 0;
+        pr->np++;
+        if (prompt_names(p->text, &p->colour, &p->digit, why, sizeof why))
+            rc = cli_error("%s:%d: '%s' %s", path, line, esc, why);
+    }
+    free(buf);
+    if (rc == 0 && pr->np == 0)
+        rc = cli_error("%s holds no prompts (only blank lines and '#' comments): give one a line, "
+                       "as \"a red 7\"",
+                       path);
+    return rc;
+}
+
+/* The pairs the training left out: --held-out, else the model's record (text.data's
+ * "held_out=red 7,green 2", which fmrt train writes from a pack's held-out.txt); each
+ * prompt naming a colour and a digit is then seen or held out. */
+static int held_pairs(const ev *e, const fm_weights *w, prompts *pr)
+{
+    fm_ckpt_state st;
+    char err[256], rec[1024];
+    if (e->o.held_out) {
+        if (cli_colour_pairs("--held-out", e->o.held_out, pr->held))
+            return 2;
+        pr->have_held = 1;
+        pr->held_from = "--held-out";
+    } else if (fm_ckpt_state_read(w, &st, err, sizeof err) == FM_OK &&
+               text_value(st.data.s, st.data.n, "held_out", rec, sizeof rec)) {
+        if (rec[0] && cli_colour_pairs("the model's text.data held_out=", rec, pr->held))
+            return 1;
+        pr->have_held = 1;
+        pr->held_from = "the model's record";
+    }
+    for (int i = 0; pr->have_held && i < pr->np; i++) {
+        prompt *p = &pr->p[i];
+        if (p->colour >= 0 && p->digit >= 0)
+            p->group = pr->held[10 * p->colour + p->digit];
+    }
+    return 0;
+}
+
+/* The classifier tells the 10 digits apart (named 0..9, or unnamed) or colour MNIST's
+ * 80 classes ("red 0" .. "white 9", label 10 colour + digit). */
+static int prompt_classifier(const ev *e, prompts *pr)
+{
+    char want[32];
+    int ok = e->K == 10 || e->K == CLI_NPAIRS;
+    for (int k = 0; ok && e->nnames && k < e->K; k++) {
+        if (e->K == 10)
+            snprintf(want, sizeof want, "%d", k);
+        else
+            snprintf(want, sizeof want, "%s %d", cli_colours[k / 10].name, k % 10);
+        ok = k < e->nnames && strcmp(e->name[k], want) == 0;
+    }
+    if (!ok || (e->K == CLI_NPAIRS && e->nnames != CLI_NPAIRS))
+        return cli_error("the classifier %s tells %d classes apart%s: --prompts reads digits from "
+                         "one of the 10 digits (the shipped " DEFAULT_CLASSIFIER ") or of colour "
+                         "MNIST's 80 classes \"red 0\" .. \"white 9\" (" DEFAULT_COLOUR_CLASSIFIER
+                         ")",
+                         e->cls_path, e->K, e->nnames ? " by other names" : "");
+    pr->cls80 = e->K == CLI_NPAIRS;
+    return 0;
+}
+
+/* The prompts' rows of L token ids, by the model's tokenizer (docs/spec/text.md):
+ * byte level, or CLIP's BPE from --vocab, else the vocabulary the model records. */
+static int tokenize_prompts(ev *e, const fm_weights *w, prompts *pr)
+{
+    const fm_config *c = &w->cfg;
+    const int L = c->text_ctx;
+    fm_ckpt_state st;
+    char err[256], rec[4096];
+    const char *vocab = e->o.vocab;
+    if (!vocab && c->text_tokenizer == FM_TOK_CLIP_BPE &&
+        fm_ckpt_state_read(w, &st, err, sizeof err) == FM_OK &&
+        cli_text_value(&st.data, "vocab", rec, sizeof rec))
+        vocab = rec;
+    char **texts = malloc(sizeof(char *) * (size_t)pr->np);
+    cli_tok tok;
+    int cut = 0, first = -1;
+    if (!texts || !(pr->ids = malloc(sizeof(int32_t) * (size_t)pr->np * (size_t)L))) {
+        free(texts);
+        return cli_error("cannot allocate the prompts' token ids");
+    }
+    for (int i = 0; i < pr->np; i++)
+        texts[i] = pr->p[i].text;
+    int rc = cli_tok_open(&tok, c, vocab);
+    if (rc == 0) {
+        rc = cli_tok_rows(&tok, c, texts, pr->np, pr->ids, &cut, &first);
+        cli_tok_close(&tok);
+    }
+    free(texts);
+    if (rc == 0 && cut)
+        cli_error("warning: %d prompt%s longer than the model's context of %d tokens: cut to its "
+                  "first %d and the end token (the first: %s:%d)",
+                  cut, cut == 1 ? " is" : "s are", L, L - 2, e->o.prompts, pr->p[first].line);
+    e->L = L;
+    e->ids = pr->ids;
+    e->per = (int)e->o.per_prompt;
+    return rc;
+}
+
+/* The colour of an image (C planes of S x S; grey counts as white): the mean RGB of
+ * its stroke pixels (the largest channel >= STROKE_MIN), nearest of the 8 colours up
+ * to brightness (the colour whose ray s rgb, s >= 0, passes closest to the mean);
+ * -1 when it has no stroke pixel. */
+static int stroke_colour(const ev *e, const uint8_t *img)
+{
+    const size_t plane = (size_t)e->S * (size_t)e->S;
+    double m[3] = {0, 0, 0};
+    int64_t cnt = 0;
+    for (size_t p = 0; p < plane; p++) {
+        int v[3], mx = 0;
+        for (int c = 0; c < 3; c++) {
+            v[c] = img[(size_t)(e->C == 3 ? c : 0) * plane + p];
+            mx = v[c] > mx ? v[c] : mx;
+        }
+        if (mx < STROKE_MIN)
+            continue;
+        for (int c = 0; c < 3; c++)
+            m[c] += v[c];
+        cnt++;
+    }
+    if (!cnt)
+        return -1;
+    int best = -1;
+    double bd = INFINITY, mm = m[0] * m[0] + m[1] * m[1] + m[2] * m[2];
+    for (int k = 0; k < CLI_NCOLOURS; k++) {
+        const uint8_t *r = cli_colours[k].rgb;
+        const double mp = m[0] * r[0] + m[1] * r[1] + m[2] * r[2],
+                     pp = (double)r[0] * r[0] + (double)r[1] * r[1] + (double)r[2] * r[2];
+        const double d = mm - (mp > 0 ? mp * mp / pp : 0);
+        if (d < bd)
+            bd = d, best = k;
+    }
+    return best;
+}
+
+/* Every sample through the classifier (its digit; with 80 classes the digit of the
+ * largest probability summed over the 8 colours, and the class itself) and the colour
+ * rule, tallied on its prompt. */
+static int score_prompts(ev *e, prompts *pr)
+{
+    const imageset *d = &e->samples;
+    for (int64_t s = 0; s < d->n; s += CLS_BATCH) {
+        const int nb = (int)(d->n - s < CLS_BATCH ? d->n - s : CLS_BATCH);
+        fm_tensor x = fm_tensor_slice(e->x, 0, nb), f = fm_tensor_slice(e->feat, 0, nb);
+        fm_tensor lg = fm_tensor_slice(e->logits, 0, nb);
+        cli_pixels(e->xb, d->px + (size_t)s * e->frame, (size_t)nb * e->frame);
+        if (fm_upload(&e->be, &x, e->xb) != FM_OK ||
+            fm_classifier_forward(&e->c, &x, &f, &lg) != FM_OK ||
+            fm_download(&e->be, e->lb, &lg) != FM_OK)
+            return cli_error("classifier: %s", e->be.err);
+        for (int i = 0; i < nb; i++) {
+            const float *l = e->lb + (size_t)i * (size_t)e->K;
+            int cls = 0, dig = 0;
+            for (int j = 1; j < e->K; j++)
+                cls = l[j] > l[cls] ? j : cls;
+            if (pr->cls80) {
+                double pd[10] = {0};
+                for (int j = 0; j < e->K; j++)
+                    pd[j % 10] += exp((double)l[j] - l[cls]);
+                for (int j = 1; j < 10; j++)
+                    dig = pd[j] > pd[dig] ? j : dig;
+            } else
+                dig = cls;
+            prompt *p = &pr->p[d->labels[s + i]];
+            const int col = stroke_colour(e, d->px + (size_t)(s + i) * e->frame);
+            const int dok = dig == p->digit, cok = col == p->colour;
+            const int both = p->digit >= 0 && p->colour >= 0;
+            p->n++;
+            p->den[0] += p->digit >= 0, p->ok[0] += p->digit >= 0 && dok;
+            p->den[1] += p->colour >= 0, p->ok[1] += p->colour >= 0 && cok;
+            p->den[2] += both, p->ok[2] += both && dok && cok;
+            p->den[3] += both && pr->cls80;
+            p->ok[3] += both && pr->cls80 && cls == 10 * p->colour + p->digit;
+        }
+    }
+    return 0;
+}
+
+/* One row of the table (and of the CSV when csv is not NULL). */
+static void table_row(FILE *csv, const char *group, const char *colour, const char *digit,
+                      const int64_t n, const int64_t *den, const int64_t *ok, const char *what)
+{
+    char pct[4][16], esc[4 * MAX_PROMPT_BYTES + 1];
+    for (int k = 0; k < 4; k++)
+        if (den[k])
+            snprintf(pct[k], sizeof pct[k], "%.1f", 100.0 * (double)ok[k] / (double)den[k]);
+        else
+            snprintf(pct[k], sizeof pct[k], "-");
+    printf("%-9s %-8s %5s %7lld %7s %7s %7s %7s  %s\n", group, colour, digit, (long long)n, pct[0],
+           pct[1], pct[2], pct[3], cli_escape(what, esc, sizeof esc));
+    if (!csv)
+        return;
+    fprintf(csv, "%s,%s,%s,%lld", group, colour, digit, (long long)n);
+    for (int k = 0; k < 4; k++)
+        if (den[k])
+            fprintf(csv, ",%.4f", (double)ok[k] / (double)den[k]);
+        else
+            fprintf(csv, ",");
+    fputs(",\"", csv);
+    for (const char *c = what; *c; c++)
+        fputs(*c == '"' ? "\"\"" : (char[2]){*c, 0}, csv);
+    fputs("\"\n", csv);
+}
+
+/* The table: a row per prompt, then all, seen and held-out (with a record of the
+ * held-out pairs). */
+static int prompt_table(const ev *e, const prompts *pr)
+{
+    const eval_opts *o = &e->o;
+    char held[CLI_NPAIRS * 12], dg[8], sum_what[3][24] = {"(all prompts)", "(seen pairs)",
+                                                          "(held-out pairs)"};
+    FILE *csv = NULL;
+    if (o->csv && !(csv = fopen(o->csv, "w")))
+        return cli_error("cannot write %s: %s", o->csv, strerror(errno));
+    printf("# %s: %d prompts x %d images, %s %lld steps, cfg %g, seed %lld, sampled in %.1f s\n",
+           o->samples, pr->np, e->per, o->sampler, o->steps, o->cfg, o->seed, e->sample_seconds);
+    printf("# digit: the classifier %s%s; colour: the stroke pixels' (max channel >= %d) mean "
+           "RGB, nearest of the 8 up to brightness; both: digit and colour right%s\n",
+           e->cls_path, pr->cls80 ? " (the digit of its 80 classes, probabilities summed over "
+                                    "colours)"
+                                  : "",
+           STROKE_MIN, pr->cls80 ? "; class: its 80-class prediction is the prompt's pair" : "");
+    if (pr->have_held)
+        printf("# held out (%s): %s\n", pr->held_from,
+               cli_colour_pairs_text(pr->held, ", ", held, sizeof held)[0] ? held : "none");
+    else
+        printf("# held out: not known (no --held-out, no record in the model)\n");
+    printf("%-9s %-8s %5s %7s %7s %7s %7s %7s  %s\n", "group", "colour", "digit", "n", "digit%",
+           "colour%", "both%", "class%", "prompt");
+    if (csv)
+        fputs("group,colour,digit,n,digit_acc,colour_acc,both_acc,class_acc,prompt\n", csv);
+    int64_t n[3] = {0}, den[3][4] = {{0}}, ok[3][4] = {{0}};
+    static const char *const gname[3] = {"-", "seen", "held-out"};
+    for (int i = 0; i < pr->np; i++) {
+        const prompt *p = &pr->p[i];
+        snprintf(dg, sizeof dg, "%d", p->digit);
+        table_row(csv, gname[p->group + 1], p->colour >= 0 ? cli_colours[p->colour].name : "-",
+                  p->digit >= 0 ? dg : "-", p->n, p->den, p->ok, p->text);
+        for (int g = 0; g < 3; g++) {
+            if (g > 0 && p->group != g - 1)
+                continue;
+            n[g] += p->n;
+            for (int k = 0; k < 4; k++)
+                den[g][k] += p->den[k], ok[g][k] += p->ok[k];
+        }
+    }
+    static const char *const sname[3] = {"all", "seen", "held-out"};
+    for (int g = 0; g < (pr->have_held ? 3 : 1); g++)
+        table_row(csv, sname[g], "-", "-", n[g], den[g], ok[g], sum_what[g]);
+    if (csv && (fflush(csv) != 0 || ferror(csv)) | (fclose(csv) != 0))
+        return cli_error("writing %s failed", o->csv);
+    if (o->csv)
+        fprintf(stderr, "wrote %s\n", o->csv);
+    return 0;
+}
+
+/* --prompts: the prompts read, the text model checked and sampled K times each, the
+ * classifier opened (by default the colour MNIST one for an RGB model) and the table
+ * printed. */
+static int prompts_run(ev *e)
+{
+    const eval_opts *o = &e->o;
+    prompts pr = {0};
+    fm_weights w;
+    cli_mem wmem = {0};
+    cli_sampler sm = {0};
+    cli_vae vae = {0}, *v = NULL;
+    fm_config mc = {0};
+    size_t extra = 0;
+    int ae = 0, B = 0;
+    int rc = read_prompts(e, &pr) || open_flow(e, &w, &wmem, &vae, &v, &ae);
+    if (rc == 0 && ae)
+        rc = cli_error("%s is an autoencoder: --prompts measures a text model's samples",
+                       o->samples);
+    if (rc == 0 && w.cfg.text_depth == 0)
+        rc = w.cfg.num_classes
+                 ? cli_error("%s is conditional on %d classes, not a text model: --prompts is for "
+                             "a model trained on captions (fmrt train --captions); measure this "
+                             "one without it",
+                             o->samples, w.cfg.num_classes)
+                 : cli_error("%s is unconditional, not a text model: --prompts is for a model "
+                             "trained on captions (fmrt train --captions)",
+                             o->samples);
+    if (rc == 0) {
+        mc = w.cfg;
+        e->cls_default =
+            (v ? v->w.cfg.in_channels : mc.in_channels) == 3 ? DEFAULT_COLOUR_CLASSIFIER : NULL;
+        rc = held_pairs(e, &w, &pr) || read_classifier(e) || prompt_classifier(e, &pr) ||
+             check_model(e, &w, v ? &v->w.cfg : &w.cfg) || tokenize_prompts(e, &w, &pr);
+    }
+    const int64_t total = (int64_t)pr.np * o->per_prompt;
+    if (rc == 0 && total > (1ll << 30))
+        rc = cli_error("%d prompts x %lld images is over 2^30 images", pr.np, o->per_prompt);
+    if (rc == 0) {
+        B = (int)(o->batch < total ? o->batch : total);
+        e->samples.n = total;
+        e->samples.px = malloc((size_t)total * e->frame);
+        e->samples.labels = malloc(sizeof(int32_t) * (size_t)total);
+        if (!e->samples.px || !e->samples.labels)
+            rc = cli_error("cannot allocate %lld images", (long long)total);
+    }
+    if (rc == 0)
+        rc = extra_bytes(e, v, B, &extra) ||
+             cli_open_sampler(o->samples, &wmem, &w, o->backend, B, o->raw, extra, &sm) ||
+             (v && cli_vae_attach(v, &sm.be, B)) || sample_all(e, &sm, v, &mc, B);
+    cli_vae_close(&vae);
+    cli_close_sampler(&sm);
+    cli_mem_free(&wmem);
+    if (rc == 0 && o->samples_out &&
+        (rc = cli_write_file(o->samples_out, e->samples.px, (size_t)total * e->frame)) == 0)
+        fprintf(stderr, "wrote %s (%lld x %d x %d x %d u8, prompt after prompt)\n",
+                o->samples_out, (long long)total, e->C, e->S, e->S);
+    if (rc == 0)
+        rc = open_classifier(e) || score_prompts(e, &pr) || prompt_table(e, &pr);
+    prompts_free(&pr);
+    return rc;
+}
+
 /* ---- the command ------------------------------------------------------------------ */
 
 /* SAMPLES: sampled from a weights file (then written to --samples-out when asked),
@@ -1590,12 +2125,15 @@ static int check_files(const eval_opts *o)
     cli_files_add(&outs, "--save-stats", o->save_stats);
     cli_files_add(&outs, "--samples-out", o->samples_out);
     cli_files_add(&outs, "--classes-out", o->classes_out);
+    cli_files_add(&outs, "--csv", o->csv);
     cli_files_add_data(&ins, "SAMPLES", o->samples);
     cli_files_add_data(&ins, "--ref", o->ref);
     cli_files_add_data(&ins, "--data", o->data);
     cli_files_add(&ins, "--vae", o->vae);
     cli_files_add(&ins, "--labels", o->labels);
     cli_files_add(&ins, "--classifier", o->classifier);
+    cli_files_add(&ins, "--prompts", o->prompts);
+    cli_files_add(&ins, "--vocab", o->vocab);
     return cli_check_outputs(&outs, &ins);
 }
 
@@ -1611,11 +2149,14 @@ int cmd_eval(int argc, char **argv)
         return rc;
     signal(SIGXFSZ, SIG_IGN);
     /* The cheap inputs first: a bad classifier or reference fails before sampling. */
-    rc = find_inputs(&e) || check_files(&e.o) || read_classifier(&e) || read_ref(&e) ||
-         load_samples(&e) || open_classifier(&e) || ref_stats(&e) ||
-         (e.o.sanity ? sanity(&e)
-          : e.recon  ? evaluate_recon(&e)
-                     : evaluate(&e));
+    if (e.o.prompts)
+        rc = find_inputs(&e) || check_files(&e.o) || prompts_run(&e);
+    else
+        rc = find_inputs(&e) || check_files(&e.o) || read_classifier(&e) || read_ref(&e) ||
+             load_samples(&e) || open_classifier(&e) || ref_stats(&e) ||
+             (e.o.sanity ? sanity(&e)
+              : e.recon  ? evaluate_recon(&e)
+                         : evaluate(&e));
     if (e.be_open)
         fm_backend_close(&e.be);
     cli_mem_free(&e.bemem);
