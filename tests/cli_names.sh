@@ -101,4 +101,14 @@ expect_line 2 "^fmrt: unknown command 'frobnicate'" "$fmrt" frobnicate
 printf 'step,epoch,loss,img_per_s\n1,0,0.5,10\n2,0,nan,10\n3,0,0.4,10\n' >nan.csv
 "$fmrt" plot nan.csv --out nan.svg >/dev/null 2>err
 grep -q "^fmrt plot: nan.csv: skipped 1 rows" err || { echo "FAIL: plot's note:"; cat err; exit 1; }
+# fmrt tokenize: ids on stdout, one line a text; a bad vocabulary or --ctx is one line.
+"$fmrt" tokenize --ctx 6 "a  b" "" >tok.txt
+printf '256 97 32 98 257 258\n256 257 258 258 258 258\n' | cmp -s - tok.txt \
+    || { echo "FAIL: tokenize --bytes:"; cat tok.txt; exit 1; }
+"$fmrt" tokenize --vocab "$src/tests/data/tokenizer/clip-merges-300.txt" --ctx 5 "A photo" >tok.txt
+[ "$(cat tok.txt)" = "813 320 79 606 814" ] || { echo "FAIL: tokenize --vocab:"; cat tok.txt; exit 1; }
+expect_line 1 "^fmrt tokenize: cannot open $t/none.txt.gz" "$fmrt" tokenize --vocab "$t/none.txt.gz" x
+expect_line 1 "^fmrt tokenize: bad.csv: not a CLIP BPE merges file" "$fmrt" tokenize --vocab bad.csv x
+expect_line 2 "^fmrt tokenize: --ctx: '1' is not an integer" "$fmrt" tokenize --ctx 1 x
+expect_line 2 "^fmrt tokenize: no TEXT" "$fmrt" tokenize --ctx 8
 echo "cli_names: ok"

@@ -21,6 +21,8 @@ int cmd_plot(int argc, char **argv);
 /* fmrt encode / fmrt decode (vaecmd.c): a data set's latents as .npy, latents to images. */
 int cmd_encode(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
+/* fmrt tokenize (tokenize.c): prompts to token ids (model/tokenizer.h). */
+int cmd_tokenize(int argc, char **argv);
 /* fmrt convert IN OUT: safetensors <-> weights (convert.c, safetensors.h). */
 int cmd_convert(int argc, char **argv);
 /* fmrt conformance (conformance.c): every op and the whole model on a backend against

@@ -111,6 +111,7 @@ static const command commands[] = {
     {"plan", cmd_plan, "print the exact arena bytes for training and sampling"},
     {"conformance", cmd_conformance, "compare a backend with the reference, op by op and whole-model"},
     {"bench", cmd_bench, "time SGEMM, training img/s and sampling per backend"},
+    {"tokenize", cmd_tokenize, "print the token ids of prompts (byte level or CLIP's BPE)"},
     {"data", cmd_data, "data sets as files: pack any set into one file to stream from"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
