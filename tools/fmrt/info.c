@@ -281,6 +281,9 @@ int cmd_info(int argc, char **argv)
                "CRC: kind, config, parameters, which weights are canonical, the metadata\n"
                "it records (step, seed, ...) and its tensors' counts and bytes.\n"
                "  --tensors  also list every tensor: name, dtype, shape\n"
+               "A text model (fmrt train --captions): its tokenizer, context, width, depth,\n"
+               "heads, MLP width and encoder parameters, frozen (--text F) or trained, and\n"
+               "the captions (path, CRC) and CLIP vocabulary its run recorded.\n"
                "A bare name missing here is a shipped model (share/fmrt, then the source\n"
                "tree's model/): fmrt info tiny-cond.fmw.\n");
         return 0;
