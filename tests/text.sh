@@ -104,6 +104,14 @@ cmp "$t/D.fmw" "$t/E.fmw"
     2>/dev/null
 echo "ok: a text DiT, resumed bit-identically and sampled"
 
+# colour-mnist --hold-out: the folder's held-out.txt recorded (held_out=) for eval --prompts.
+"$fmrt" data colour-mnist "$src/tests/data/mnist" "$t/ho" --hold-out "red 7,green 2" \
+    >/dev/null 2>&1
+"$fmrt" train --data "$t/ho" --captions "$t/ho" --limit 16 "${net[@]}" --batch 8 --steps 1 \
+    --backend $be --out "$t/H.fmw" --no-ckpt </dev/null 2>/dev/null
+"$fmrt" info "$t/H.fmw" | grep -q "^data .* held_out=red 7,green 2$"
+echo "ok: the held-out pairs of colour-mnist --hold-out recorded"
+
 # 4. Misuse: one line each, non-zero, nothing written.
 base=(--data "$t/cm" --limit 64 --batch 8 --steps 1 --backend $be --no-ckpt --out "$t/x.fmw")
 head -5 "$t/cm/train-captions.txt" >"$t/five.txt"

@@ -34,6 +34,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "cli_backend.h"
+#include "cli_colour.h"
 #include "cli_config.h"
 #include "cli_data.h"
 #include "cli_latent.h"
@@ -126,6 +127,7 @@ typedef struct session {
     int32_t *ids;
     int frozen;
     char captions[PATH_MAX], vocab[PATH_MAX], text_from[PATH_MAX];
+    char held[CLI_NPAIRS * 12]; /* colour MNIST's held-out pairs, "red 7,green 2" */
     fm_weights tw; /* --text F, in twmem until its tensors are copied */
     cli_mem twmem;
 } session;
@@ -927,6 +929,8 @@ static int record_data(session *s)
                       "\ncaptions=%s\ncaptions_crc=%08x", s->captions, (unsigned)s->caps.crc);
     if (k > 0 && s->text && s->vocab[0] && (size_t)k < sizeof s->data_text)
         k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nvocab=%s", s->vocab);
+    if (k > 0 && s->held[0] && (size_t)k < sizeof s->data_text)
+        k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k, "\nheld_out=%s", s->held);
     if (k > 0 && s->frozen && (size_t)k < sizeof s->data_text)
         k += snprintf(s->data_text + k, sizeof s->data_text - (size_t)k,
                       "\ntext_frozen=1\ntext_from=%s", s->text_from);
@@ -1074,6 +1078,8 @@ static int new_config(session *s)
     return 0;
 }
 
+static int held_out(session *s);
+
 /* A text model's captions, read, counted against the training set, checked against a
  * resumed run's, and tokenized once into s->ids [ds.n, text_ctx]. */
 static int open_text(session *s)
@@ -1109,7 +1115,8 @@ static int open_text(session *s)
     if (!s->ids)
         return cli_error("cannot hold the %d captions' token ids in memory", s->ds.n);
     const double t0 = cli_now();
-    if (cli_tok_rows(&s->tok, &s->cfg, s->caps.line, s->ds.n, s->ids, &cut, &first))
+    if (cli_tok_rows(&s->tok, &s->cfg, s->caps.line, s->ds.n, s->ids, &cut, &first) ||
+        held_out(s))
         return 1;
     if (s->dist.rank == 0) {
         fprintf(stderr, "captions %s: %d tokenized (%s, context %d) in %.2f s", s->captions,
@@ -1120,6 +1127,49 @@ static int open_text(session *s)
         fputc('\n', stderr);
     }
     return 0;
+}
+
+/* held-out.txt in the folder of path (path itself when a folder) into buf; 1 when it
+ * exists. */
+static int held_file(const char *path, char *buf, size_t len)
+{
+    struct stat sb;
+    if (!path)
+        return 0;
+    const int dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    const char *slash = strrchr(path, '/');
+    const int n = dir ? (int)strlen(path) : slash ? (int)(slash - path) : 1;
+    snprintf(buf, len, "%.*s/held-out.txt", n, dir || slash ? path : ".");
+    return stat(buf, &sb) == 0;
+}
+
+/* A text run on colour MNIST made with --hold-out (docs/data-pack.md): the pairs of
+ * the data's (else the captions') folder's held-out.txt, recorded as text.data's
+ * held_out= for fmrt eval --prompts; a resume keeps its record. */
+static int held_out(session *s)
+{
+    char path[PATH_MAX + 32];
+    uint8_t held[CLI_NPAIRS] = {0};
+    cli_lines l;
+    if (s->o.resume) {
+        if (!cli_text_value(&s->st.data, "held_out", s->held, sizeof s->held))
+            s->held[0] = 0;
+        return 0;
+    }
+    if (!held_file(s->o.data, path, sizeof path) && !held_file(s->o.captions, path, sizeof path))
+        return 0;
+    if (cli_lines_read("held-out pairs", path, CLI_NPAIRS, &l))
+        return 1;
+    int rc = 0;
+    for (int i = 0; i < l.n && rc == 0; i++)
+        if (l.line[i][strspn(l.line[i], " \t")])
+            rc = cli_colour_pairs(path, l.line[i], held);
+    cli_lines_free(&l);
+    cli_colour_pairs_text(held, ",", s->held, sizeof s->held);
+    if (rc == 0 && s->held[0] && s->dist.rank == 0)
+        fprintf(stderr, "held-out pairs (%s, recorded for fmrt eval --prompts): %s\n", path,
+                s->held);
+    return rc;
 }
 
 /* The text.* parameters (the encoder, not text_proj): their index range in m. */
