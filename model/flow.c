@@ -217,8 +217,13 @@ fm_status fm_train_apply(fm_model *m, const fm_train_opts *o, uint64_t step, flo
         c.t[2] = fm_tensor_slice(m->adam_v, from[k], count[k]);
         c.t[3] = fm_tensor_slice(m->grad, from[k], count[k]);
         TRY(run(be, c));
+        /* The EMA too: d x + (1 - d) x is not x in float, and frozen tensors must stay
+         * the bits they were given. */
+        TRY(run(be, (fm_call){.op = FM_OP_EMA,
+                              .t = {fm_tensor_slice(m->ema, from[k], count[k]), c.t[0]},
+                              .f = {o->ema_decay}}));
     }
-    return run(be, (fm_call){.op = FM_OP_EMA, .t = {m->ema, m->flat}, .f = {o->ema_decay}});
+    return FM_OK;
 }
 
 fm_status fm_train_check_step(fm_model *m, const fm_train_opts *o, uint64_t step)
