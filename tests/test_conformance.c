@@ -46,12 +46,13 @@ static void on_row(void *user, const fm_conf_row *r)
     fflush(stdout);
 }
 
-/* 2 (unconditional and conditional) for a velocity model's preset, 1 for an
- * autoencoder's, which takes no labels. */
+/* 2 (unconditional and conditional; a +text preset's: empty prompts, prompts) for a
+ * velocity model's preset, 1 for an autoencoder's, which takes no labels. */
 static int conditions(const char *preset)
 {
-    fm_config c;
-    return fm_config_preset(&c, preset) == FM_OK && fm_arch_by_id(c.arch)->velocity ? 2 : 1;
+    int n = fm_conformance_model_conditions(preset);
+    cr_assert(n > 0, "unknown conformance preset %s", preset);
+    return n;
 }
 
 /* Arena sizes for the op rows and the given model rows (largest of them). */
@@ -142,19 +143,26 @@ static void check_device(const char *name)
     if (!fm_backend_is_compiled(name))
         cr_skip_test("%s: not compiled into this build", name);
     /* Every architecture's conformance presets (tiny, dit-tiny, and in colour
-     * cifar-small, dit-cifar) at batch 2, both unconditional and conditional; then mnist
-     * at batch 1, conditional (not under the sanitizers: its rows there take longer than
-     * the rest of the suite, and tiny reaches the same kernels; the plain build runs
-     * them). */
-    const char *presets[16];
-    int batches[16], npresets = 0;
-    for (int i = 0; fm_arch_at(i) && npresets < 14; i++) {
+     * cifar-small, dit-cifar) at batch 2, both unconditional and conditional, and a
+     * velocity model's conditioned on prompts (tiny+text, dit-tiny+text: empty prompts,
+     * then prompts); then mnist at batch 1, conditional (not under the sanitizers: its
+     * rows there take longer than the rest of the suite, and tiny reaches the same
+     * kernels; the plain build runs them). */
+    const char *presets[24];
+    char text[8][48];
+    int batches[24], npresets = 0, ntext = 0;
+    for (int i = 0; fm_arch_at(i) && npresets < 20; i++) {
         const char *both[2] = {fm_arch_at(i)->conformance, fm_arch_at(i)->conformance_rgb};
         for (int k = 0; k < 2; k++)
             if (both[k]) {
                 presets[npresets] = both[k];
                 batches[npresets++] = 2;
             }
+        if (fm_arch_at(i)->velocity && fm_arch_at(i)->conformance && ntext < 8) {
+            snprintf(text[ntext], sizeof text[ntext], "%s+text", fm_arch_at(i)->conformance);
+            presets[npresets] = text[ntext++];
+            batches[npresets++] = 2;
+        }
     }
     const int narch = npresets;
 #ifndef FMRT_SANITIZED_BUILD

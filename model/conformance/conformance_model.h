@@ -5,8 +5,13 @@
 #include "conformance.h"
 #include "model.h"
 
-/* Whole-model rows for `preset` ("tiny" | "mnist") at batch `batch`, unconditional
- * or with 10 classes and guidance: identical parameters on both backends (the
+/* Whole-model rows for `preset` ("tiny" | "mnist" | ...) at batch `batch`, unconditional
+ * or with 10 classes and guidance. "PRESET+text" ("tiny+text", "dit-tiny+text") is the
+ * preset conditioned on prompts instead (docs/spec/text.md; a small text encoder:
+ * byte-level ids, text_ctx 12, width 32, 2 layers of 2 heads, text_ff 64): its
+ * unconditional rows feed every sample the empty prompt, its conditional ones prompts
+ * of several lengths (padding after the end token, an empty one among them) with
+ * guidance against the empty prompt. Identical parameters on both backends (the
  * seeded init, with the zero-initialised tensors such as conv_out filled with
  * random values so that every gradient is non-zero), then
  *   model_fwd          v for the same x, t, y                    NMSE <= 1e-8
@@ -27,6 +32,10 @@
 fm_status fm_conformance_model(fm_backend *ref, fm_backend *be, fm_arena *host, const char *preset,
                                int batch, int conditional, fm_conf_report cb, void *user,
                                fm_conf_summary *sum);
+
+/* The row sets of preset: 2 (unconditional and conditional) for a velocity model's, 1
+ * for an autoencoder's (no labels), 0 for an unknown name. */
+int fm_conformance_model_conditions(const char *preset);
 
 /* Bytes fm_conformance_model needs: in each backend's arena (`device`) and in the
  * host arena (`host`, including alignment). `scratch` holds the planner's model

@@ -42,15 +42,18 @@ static void usage(FILE *f)
             "Compares a backend with the reference: every op, forward and backward, on\n"
             "random inputs of several shapes (NMSE against a per-op tolerance), then the\n"
             "model's forward, one training step and 10-step Euler and Heun sampling runs,\n"
-            "unconditional and conditional (10 classes, guidance 2).\n\n"
+            "unconditional and conditional (10 classes, guidance 2; a NAME+text preset:\n"
+            "empty prompts, and prompts with guidance against the empty prompt).\n\n"
             "  --backend NAME       backend to check (default: every compiled one but ref;\n"
             "                       'ref' checks ref against a second ref instance)\n"
             "  --op NAME            only this op ('conv2d_bwd') or family ('conv2d');\n"
             "                       model rows then default to none\n"
             "  --model LIST         presets of the whole-model rows, separated by commas: tiny,\n"
             "                       mnist, cifar-small, cifar (3 channels), latent, dit-tiny,\n"
-            "                       dit, dit-cifar (3 channels), vae-test (the autoencoder:\n"
-            "                       encode, decode, its training step); or all, or none\n"
+            "                       dit, dit-cifar (3 channels), tiny+text, dit-tiny+text\n"
+            "                       (conditioned on prompts: a small text encoder and\n"
+            "                       cross-attention), vae-test (the autoencoder: encode,\n"
+            "                       decode, its training step); or all, or none\n"
             "                       (default tiny)\n"
             "  --batch N            batch of the model rows (default 2)\n"
             "  --allow-unsupported  ops the backend lacks do not fail the command\n"
@@ -89,24 +92,32 @@ static void summary_line(const char *name, const fm_conf_summary *s, double secs
 
 /* The presets of the whole-model rows (--model NAME or all): every preset of every
  * velocity model's architecture, in the table's order (mnist, tiny, cifar, ..., dit...),
- * then the conformance preset of each other architecture that has one (vae-test). */
-static const char *presets[32];
+ * each velocity architecture's conformance preset conditioned on prompts (tiny+text,
+ * dit-tiny+text: conformance_model.h), then the conformance preset of each other
+ * architecture that has one (vae-test). */
+static const char *presets[40];
+static char text_names[8][48];
 static int NPRESETS;
 
 static void list_presets(void)
 {
     NPRESETS = cli_velocity_presets(presets, 30);
-    for (int i = 0; fm_arch_at(i) && NPRESETS < 32; i++)
+    for (int i = 0, k = 0; fm_arch_at(i) && k < 8; i++)
+        if (fm_arch_at(i)->velocity && fm_arch_at(i)->conformance) {
+            snprintf(text_names[k], sizeof text_names[k], "%s+text", fm_arch_at(i)->conformance);
+            presets[NPRESETS++] = text_names[k++];
+        }
+    for (int i = 0; fm_arch_at(i) && NPRESETS < 40; i++)
         if (!fm_arch_at(i)->velocity && fm_arch_at(i)->conformance)
             presets[NPRESETS++] = fm_arch_at(i)->conformance;
 }
 
-/* Row sets of a preset: unconditional and conditional for a velocity model, the first
- * only for an autoencoder (no labels). */
+/* Row sets of a preset: unconditional and conditional for a velocity model (a text
+ * one's: empty prompts, and prompts), the first only for an autoencoder (no labels). */
 static int conditions(const char *preset)
 {
-    fm_config c;
-    return fm_config_preset(&c, preset) == FM_OK && fm_arch_by_id(c.arch)->velocity ? 2 : 1;
+    int n = fm_conformance_model_conditions(preset);
+    return n ? n : 1;
 }
 
 /* Whether --model LIST ("all", or names separated by commas) asks for preset. */
