@@ -15,7 +15,7 @@
 #      conformance  strict float32: the op rows, and the whole-model rows of tiny,
 #                   mnist, dit-tiny, cifar-small, dit-cifar (batch 2), a process each
 #      tf32         the same with --tf32 (TF32 GEMMs, checked with TF32 tolerances)
-#      golden       the float64 cases unet_cond dit_cond unet_rgb dit_rgb vae on cuda
+#      golden       the float64 cases unet_cond dit_cond unet_rgb dit_rgb vae unet_text dit_text on cuda
 #      memcheck     compute-sanitizer --tool memcheck on the op rows         [150 s]
 #      racecheck    compute-sanitizer --tool racecheck on the op rows        [150 s]
 #      cross        train tiny 30 steps on cuda; sample 4 digits x 10 steps from the
@@ -37,11 +37,12 @@
 # Exit status: 0 no check failed, 1 a check failed, 2 no usable build or device (or
 # one of this script's own tools missing), 3 no NVIDIA GPU visible.
 #
-# The model rows are those six presets (the five below and the autoencoder's vae-test),
-# not --model all: the ref oracle runs them on
-# one CPU core, and the full-size cifar and dit presets take it minutes each. The five
-# reach every kernel at each architecture's shapes, grey and colour (cifar-small,
-# dit-cifar): the set ctest's conformance_cuda_emu runs.
+# The model rows are those eight presets (the five below, the autoencoder's vae-test and
+# the text-conditioned tiny+text and dit-tiny+text), not --model all: the ref oracle
+# runs them on one CPU core, and the full-size cifar and dit presets take it minutes
+# each. They reach every kernel at each architecture's shapes, grey and colour
+# (cifar-small, dit-cifar), with and without a prompt: the set ctest's
+# conformance_cuda_emu runs.
 #
 # A bare GPU machine has no network and may lack what the build needs besides CUDA
 # (zlib, libpng, libjpeg, cJSON and pkg-config, stb), the OpenCL headers, ICD loader and
@@ -376,8 +377,8 @@ probe() { # can the backend run at all?
 }
 
 # ---- 2. correctness jobs -------------------------------------------------------------------
-conf_models=(tiny mnist dit-tiny cifar-small dit-cifar vae-test)
-golden_cases=(unet_cond dit_cond unet_rgb dit_rgb vae)
+conf_models=(tiny mnist dit-tiny cifar-small dit-cifar vae-test tiny+text dit-tiny+text)
+golden_cases=(unet_cond dit_cond unet_rgb dit_rgb vae unet_text dit_text)
 san_box=150 train_batch=32 cross_steps=30 dist_steps=20
 data=${FMRT_SHARED_DIR:-../shared}/data/mnist
 [ -d "$data" ] || data=.gpu-deps/mnist
