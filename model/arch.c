@@ -8,7 +8,7 @@
 
 /* Every architecture, by the name of its fm_arch (fm_arch_<name>, defined in its own
  * file): adding one is one entry here. The order is the order of listings. */
-#define FM_ARCHS(X) X(unet) X(dit) X(classifier) X(vae)
+#define FM_ARCHS(X) X(unet) X(dit) X(classifier) X(vae) X(clip)
 
 #define FM_ARCH_EXTERN(a) extern const fm_arch fm_arch_##a;
 FM_ARCHS(FM_ARCH_EXTERN)
@@ -90,9 +90,11 @@ fm_status fm_config_validate(const fm_config *c, char *msg, size_t len)
         BAD("arch %d unknown (known: %s)", c->arch, fm_arch_names());
     if (check_fields(a, c, msg, len) != FM_OK)
         return FM_ERR_ARG;
-    if (c->in_channels < 1 || c->in_channels > 16)
+    /* in_channels and num_classes are every image model's (a text encoder has neither:
+     * check_fields has found them 0). */
+    if ((a->fields & FM_FIELD(in_channels)) && (c->in_channels < 1 || c->in_channels > 16))
         BAD("in_channels %d out of range 1..16", c->in_channels);
-    if (c->num_classes < 0 || c->num_classes > 65535)
+    if ((a->fields & FM_FIELD(num_classes)) && (c->num_classes < 0 || c->num_classes > 65535))
         BAD("num_classes %d out of range 0..65535", c->num_classes);
     return a->check(c, msg, len);
 }

@@ -144,30 +144,54 @@ void fm_model_release(fm_model *m)
     m->active = 0;
 }
 
-/* x [N <= batch, in_channels, image, image] and out the architecture's shape for N. */
+/* "[2, 8, 16]" */
+static const char *shape_str(const fm_tensor *t, char *buf, size_t len)
+{
+    size_t k = 0;
+    for (int d = 0; d < t->ndim && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%lld", d ? ", " : "[", (long long)t->shape[d]);
+    if (k < len)
+        snprintf(buf + k, len - k, "]");
+    return buf;
+}
+
+/* The input: x [N <= batch, in_channels, image, image], or for an architecture of token
+ * ids (fm_arch.tokens) y [N <= batch, text_ctx] i32; out the architecture's shape for N
+ * (that of x when it has no out_shape). */
 static fm_status check_inputs(fm_model *m, const fm_tensor *out, const fm_tensor *x,
                               const fm_tensor *y)
 {
     const fm_config *c = &m->cfg;
-    int64_t shape[4];
-    if (x->ndim != 4 || x->shape[1] != c->in_channels || x->shape[2] != c->image ||
-        x->shape[3] != c->image || x->shape[0] < 1 || x->shape[0] > m->batch)
-        return fm_fail(m->be, FM_ERR_ARG, "model forward: x must be [N<=%d, %d, %d, %d]",
-                       m->batch, c->in_channels, c->image, c->image);
-    fm_tensor want = *x;
+    int64_t shape[4], N;
+    char want_s[96];
+    if (m->arch->tokens) {
+        if (!y || y->ndim != 2 || y->dtype != FM_I32 || y->shape[1] != c->text_ctx ||
+            y->shape[0] < 1 || y->shape[0] > m->batch)
+            return fm_fail(m->be, FM_ERR_ARG, "model forward: %s's input y must be [N<=%d, %d] "
+                           "token ids (i32)", m->arch->name, m->batch, c->text_ctx);
+        N = y->shape[0];
+    } else {
+        if (!x || x->ndim != 4 || x->shape[1] != c->in_channels || x->shape[2] != c->image ||
+            x->shape[3] != c->image || x->shape[0] < 1 || x->shape[0] > m->batch)
+            return fm_fail(m->be, FM_ERR_ARG, "model forward: x must be [N<=%d, %d, %d, %d]",
+                           m->batch, c->in_channels, c->image, c->image);
+        N = x->shape[0];
+    }
+    fm_tensor want = m->arch->tokens ? (fm_tensor){0} : *x;
     if (m->arch->out_shape)
-        want = fm_tensor_desc(FM_F32, m->arch->out_shape(c, x->shape[0], shape), shape);
+        want = fm_tensor_desc(FM_F32, m->arch->out_shape(c, N, shape), shape);
     if (!fm_tensor_same_shape(out, &want))
         return fm_fail(m->be, FM_ERR_ARG, "model forward: %s's output must be %s for N = %lld",
-                       m->arch->name, m->arch->velocity ? "the shape of x" : "[N, classes]",
-                       (long long)x->shape[0]);
+                       m->arch->name,
+                       m->arch->velocity ? "the shape of x" : shape_str(&want, want_s, sizeof want_s),
+                       (long long)N);
     if (fm_config_conditional(c) && m->arch->velocity && (!y || y->ndim == 0))
         return fm_fail(m->be, FM_ERR_ARG, "model forward: a conditional model needs %s",
                        c->text_depth ? "token ids y" : "labels y");
     if (c->text_depth && m->arch->velocity &&
-        (y->dtype != FM_I32 || fm_tensor_numel(y) != x->shape[0] * c->text_ctx))
+        (y->dtype != FM_I32 || fm_tensor_numel(y) != N * c->text_ctx))
         return fm_fail(m->be, FM_ERR_ARG, "model forward: a text model's y must be [%lld, %d] "
-                       "token ids (i32)", (long long)x->shape[0], c->text_ctx);
+                       "token ids (i32)", (long long)N, c->text_ctx);
     return FM_OK;
 }
 
@@ -182,7 +206,7 @@ fm_status fm_model_forward(fm_model *m, fm_mode mode, const fm_tensor *params,
     FM_TRY(check_inputs(m, out, x, y));
     fm_model_release(m);
     m->act = fm_arena_get_mark(&m->be->arena, "activations");
-    m->x = *x;
+    m->x = x ? *x : (fm_tensor){0};
     m->t = t ? *t : (fm_tensor){0};
     m->y = y && fm_config_conditional(&m->cfg) ? *y : (fm_tensor){0};
     m->P = *params;

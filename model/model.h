@@ -67,6 +67,9 @@ typedef struct fm_arch {
                                 runs (tests/test_conformance.c); NULL: none */
     const char *conformance_rgb; /* likewise, a preset with in_channels 3 (colour) */
     int velocity;            /* 1: out = v(x, t, y), the shape of x (flow matching) */
+    int tokens;              /* 1: its input is token ids y [N, text_ctx] (i32) alone, no
+                                image x (a text encoder, arch clip): N comes from y, x and
+                                t are absent (NULL), out is out_shape(N) */
     /* Ranges and consistency of the fields it uses, once the shared ones
      * (in_channels, num_classes) are checked; the message names the field. */
     fm_status (*check)(const fm_config *c, char *msg, size_t len);
@@ -195,10 +198,11 @@ const fm_param *fm_model_find(const fm_model *m, const char *name);
 fm_tensor fm_model_view(const fm_model *m, const fm_tensor *block, int i);
 
 /* out = net(x[N,Cin,H,W], t[N], y[N] i32 or absent), N <= batch; out's shape is the
- * architecture's (velocity models: that of x). `params` selects the weights: m->flat
- * (raw) or m->ema. mode TRAIN (a model created for training): the activations stay
- * allocated for fm_model_backward, which must come before the next forward; SAMPLE:
- * each is freed after its last use. */
+ * architecture's (velocity models: that of x). An architecture of token ids
+ * (fm_arch.tokens, a text encoder) takes y [N, text_ctx] i32 alone (x, t NULL).
+ * `params` selects the weights: m->flat (raw) or m->ema. mode TRAIN (a model created
+ * for training): the activations stay allocated for fm_model_backward, which must come
+ * before the next forward; SAMPLE: each is freed after its last use. */
 fm_status fm_model_forward(fm_model *m, fm_mode mode, const fm_tensor *params,
                            const fm_tensor *out, const fm_tensor *x, const fm_tensor *t,
                            const fm_tensor *y);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clip.h"
 #include "flow.h"
 #include "vae.h"
 
@@ -11,6 +12,8 @@ static fm_status plan_run(fm_model *m, fm_backend *be, const fm_config *cfg, fm_
     fm_status s = fm_model_create(m, be, cfg, mode, batch);
     if (s != FM_OK)
         return s;
+    if (m->arch->tokens) /* a text encoder: ids in, no image */
+        return fm_clip_plan_run(m, mode);
     fm_tensor x = fm_tensor_4d(FM_F32, batch, cfg->in_channels, cfg->image, cfg->image);
     if ((s = fm_tensor_alloc(be, &x)) != FM_OK)
         return s;

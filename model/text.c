@@ -55,7 +55,7 @@ fm_status fm_text_check(const fm_config *c, char *msg, size_t len)
     return FM_OK;
 }
 
-void fm_text_lay(fm_layout *b, const fm_config *c, int out)
+void fm_text_lay_encoder(fm_layout *b, const fm_config *c)
 {
     const int Dt = c->text_width, F = c->text_ff;
     char prefix[32];
@@ -75,7 +75,14 @@ void fm_text_lay(fm_layout *b, const fm_config *c, int out)
         fm_lay_linear(b, prefix, "fc2", Dt, F);
     }
     fm_lay_norm(b, "text.", "final_ln", Dt);
-    fm_lay_linear(b, "", "text_proj", out, Dt);
+}
+
+void fm_text_lay(fm_layout *b, const fm_config *c, int out)
+{
+    if (c->text_depth == 0)
+        return;
+    fm_text_lay_encoder(b, c);
+    fm_lay_linear(b, "", "text_proj", out, c->text_width);
 }
 
 int fm_text_nparams(const fm_config *c)
@@ -601,4 +608,14 @@ fm_status fm_text_bwd_end(fm_model *m, fm_text_state *s, fm_tensor demb, int ppr
     if (!fm_model_frozen(m, s->p))
         FM_TRY(encoder_bwd(m, s));
     return fm_tensor_free(be, &s->dH);
+}
+
+fm_status fm_text_bwd_states(fm_model *m, fm_text_state *s, fm_tensor dH)
+{
+    if (fm_model_frozen(m, s->p))
+        return FM_OK;
+    s->dH = dH;
+    fm_status st = encoder_bwd(m, s);
+    s->dH = (fm_tensor){0};
+    return st;
 }

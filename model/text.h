@@ -9,13 +9,15 @@
  * network with fm_text_cross_fwd / fm_text_cross_img_fwd where it cross-attends, and
  * fm_text_release when it is done with H. Backward: fm_text_bwd_begin (dH = 0), the
  * image network's backward with fm_text_cross_bwd / _img_bwd (dH += their share), then
- * fm_text_bwd_end (the pooled vector's share and the encoder's backward). */
+ * fm_text_bwd_end (the pooled vector's share and the encoder's backward). A standalone
+ * encoder (clip.c) lays fm_text_lay_encoder, runs fm_text_fwd alone (its outputs H and
+ * pooled), and its backward is fm_text_bwd_states. */
 #ifndef FMRT_TEXT_H
 #define FMRT_TEXT_H
 
 #include "blocks.h"
 
-#define FM_TEXT_MAX_DEPTH 12
+#define FM_TEXT_MAX_DEPTH 32 /* docs/spec/text.md: text_depth 0..32 (open_clip ViT-bigG: 32) */
 /* The config fields of a text encoder (fm_arch.fields of a network that takes one). */
 #define FM_TEXT_FIELDS                                                                             \
     (FM_FIELD(text_vocab) | FM_FIELD(text_ctx) | FM_FIELD(text_width) | FM_FIELD(text_depth) |    \
@@ -59,6 +61,8 @@ fm_status fm_text_check(const fm_config *c, char *msg, size_t len);
 void fm_text_lay(fm_layout *b, const fm_config *c, int out);
 /* Their count (0 without a text encoder): text.* then text_proj's two. */
 int fm_text_nparams(const fm_config *c);
+/* The text.* tensors alone (a standalone encoder, arch clip: no text_proj). */
+void fm_text_lay_encoder(fm_layout *b, const fm_config *c);
 /* A cross-attention module "<prefix>cross.*" from C-wide image tokens to Dt-wide states;
  * img: with the GroupNorm of the U-Net's image form. */
 void fm_text_lay_cross(fm_layout *b, const char *prefix, int C, int Dt, int img);
@@ -97,5 +101,9 @@ fm_status fm_text_cross_img_bwd(fm_model *m, fm_text_state *s, const fm_text_cro
                                 fm_tensor dx);
 /* demb: dL/d(emb) of fm_text_pool_fwd. Then the encoder's backward, unless frozen. */
 fm_status fm_text_bwd_end(fm_model *m, fm_text_state *s, fm_tensor demb, int pproj);
+/* A standalone encoder (arch clip): the encoder's backward from dH = dL/dH [N, L, Dt]
+ * alone (no pooled vector, no cross-attention; nothing when frozen). dH is only read;
+ * no fm_text_bwd_begin before it. */
+fm_status fm_text_bwd_states(fm_model *m, fm_text_state *s, fm_tensor dH);
 
 #endif

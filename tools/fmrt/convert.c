@@ -8,6 +8,11 @@
  *     canonical names; the config from --preset / --config / --classes (as fmrt
  *     train), else from the "fmrt.config" metadata; every tensor against that
  *     config's layout (the first mismatch named); F16 and BF16 widened exactly.
+ *   Hugging Face CLIP -> .fmw: a transformers.CLIPTextModel state dict (or a CLIPModel's,
+ *     whose text_model.* part is taken and vision tower ignored) becomes a standalone
+ *     text encoder (arch clip, docs/spec/text.md, "From Hugging Face"): vocab, ctx,
+ *     width, depth and ff from the shapes, heads from --heads (default width / 64),
+ *     the tokenizer from --tokenizer (default clip).
  *   .fmw -> safetensors: the canonical (EMA) tensors, or the raw ones with --raw,
  *     as F32 or F16 (--dtype f16), the config in the metadata. */
 #include <errno.h>
@@ -28,11 +33,15 @@
 #include "safetensors.h"
 
 #define CMD "convert"
+/* The config's text_tokenizer (docs/spec/text.md): byte-level, CLIP BPE. */
+enum { TOK_BYTES = 1, TOK_CLIP = 2 };
 
 typedef struct convert_opts {
     const char *in, *out;
     cli_config_opts cfg;
     int raw, f16, have_dtype;
+    int heads;     /* --heads (a CLIP IN): 0 = width / 64 */
+    int tokenizer; /* --tokenizer (a CLIP IN): TOK_*, 0 = clip */
 } convert_opts;
 
 static int parse_convert_args(int argc, char **argv, convert_opts *o)
@@ -49,6 +58,23 @@ static int parse_convert_args(int argc, char **argv, convert_opts *o)
             return r;
         if (strcmp(a, "--raw") == 0) {
             o->raw = 1;
+        } else if (strcmp(a, "--heads") == 0) {
+            long long v;
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--heads needs a value");
+            if (cli_int("--heads", argv[++i], 1, 64, &v))
+                return 2;
+            o->heads = (int)v;
+        } else if (strcmp(a, "--tokenizer") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--tokenizer needs a value");
+            const char *v = argv[++i];
+            if (strcmp(v, "clip") == 0)
+                o->tokenizer = TOK_CLIP;
+            else if (strcmp(v, "bytes") == 0)
+                o->tokenizer = TOK_BYTES;
+            else
+                return cli_usage_error(CMD, "--tokenizer: '%s' is not clip or bytes", v);
         } else if (strcmp(a, "--dtype") == 0) {
             if (i + 1 >= argc)
                 return cli_usage_error(CMD, "--dtype needs a value");
@@ -76,6 +102,7 @@ static void usage(void)
 {
     printf("usage: fmrt convert IN.safetensors OUT.fmw [--arch unet|dit] [--preset NAME]\n"
            "                    [--config key=value ...] [--classes K]\n"
+           "       fmrt convert CLIP.safetensors OUT.fmw [--heads H] [--tokenizer clip|bytes]\n"
            "       fmrt convert IN.fmw OUT.safetensors [--raw] [--dtype f32|f16]\n\n"
            "Converts between safetensors (PyTorch, Hugging Face) and fmrt weights files; the\n"
            "direction follows IN's contents. Everything is checked before OUT is written.\n\n"
@@ -87,6 +114,12 @@ static void usage(void)
            "tensor is checked against the config's layout: the first one missing, of\n"
            "another shape or unexpected is named. heads and groups shape no tensor: give\n"
            "the ones the network was trained with.\n\n"
+           "Hugging Face CLIP -> weights: a transformers.CLIPTextModel's model.safetensors\n"
+           "(text_model.*; a whole CLIPModel's text_model.* part, its vision tower ignored)\n"
+           "becomes a text encoder of its own (arch=clip, docs/spec/text.md): vocabulary,\n"
+           "context, width, depth and MLP width from the shapes; --heads H (not in the\n"
+           "tensors; default width / 64, OpenAI CLIP's); --tokenizer clip (default, CLIP's\n"
+           "BPE, 49408 ids) or bytes (the byte-level tokenizer, 259 ids).\n\n"
            "weights -> safetensors: the canonical tensors (the EMA weights of a trainer's\n"
            "file), or the raw ones with --raw; F32, or F16 with --dtype f16; the config,\n"
            "step and seed in the metadata.\n");
@@ -179,6 +212,7 @@ typedef struct st_job {
     fm_wtensor *wt;   /* [np] their entries in the weights file */
     fm_wmeta meta[2]; /* step and seed, when the file has them */
     int nm;
+    const char *hf;   /* a transformers CLIP file: its text encoder's prefix, else NULL */
     char err[1024];
 } st_job;
 
@@ -310,12 +344,247 @@ static int st_write(st_job *j)
     return rc;
 }
 
+/* ---- Hugging Face CLIP text models ------------------------------------------------------ */
+
+/* The text encoder's tensors are "text_model.<name>" in a CLIPModel file and in a
+ * CLIPTextModel file of transformers 4 (the Hub's), "<name>" in one of transformers 5. */
+#define HF_TEXT "text_model."
+#define HF_TOKEN "embeddings.token_embedding.weight"
+#define HF_POS "embeddings.position_embedding.weight"
+
+/* The prefix of f's text encoder when f is a transformers CLIP state dict (its token
+ * embedding, or failing that any text_model.* tensor: a broken one, whose missing
+ * tensors are then named); NULL when it is not one. */
+static const char *hf_clip_prefix(const st_file *f)
+{
+    if (st_find(f, HF_TEXT HF_TOKEN))
+        return HF_TEXT;
+    if (st_find(f, HF_TOKEN))
+        return "";
+    for (int i = 0; i < f->n; i++)
+        if (strncmp(f->t[i].name, HF_TEXT, strlen(HF_TEXT)) == 0)
+            return HF_TEXT;
+    return NULL;
+}
+
+/* Tensors of a CLIP file that are not the text encoder's and are left out: CLIPModel's
+ * vision tower and projections, and the position_ids buffer older transformers saved. */
+static int hf_ignored(const char *name, const char *pre)
+{
+    static const char *const other[] = {"vision_model.", "visual_projection.",
+                                        "text_projection.", "logit_scale"};
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++)
+        if (strncmp(name, other[k], strlen(other[k])) == 0)
+            return 1;
+    size_t n = strlen(pre);
+    return strncmp(name, pre, n) == 0 && strcmp(name + n, "embeddings.position_ids") == 0;
+}
+
+/* The transformers name (after prefix pre) of fmrt's text.* parameter name
+ * (docs/spec/text.md, "From Hugging Face"); 1 when name is not an encoder's. */
+static int hf_name(const char *name, const char *pre, char *buf, size_t len)
+{
+    static const char *const part[][2] = {
+        {"ln1.", "layer_norm1."},      {"q.", "self_attn.q_proj."}, {"k.", "self_attn.k_proj."},
+        {"v.", "self_attn.v_proj."},   {"out.", "self_attn.out_proj."},
+        {"ln2.", "layer_norm2."},      {"fc1.", "mlp.fc1."},        {"fc2.", "mlp.fc2."},
+    };
+    int layer, n = 0;
+    if (strcmp(name, "text.token_emb.weight") == 0)
+        return snprintf(buf, len, "%s" HF_TOKEN, pre), 0;
+    if (strcmp(name, "text.pos_emb.weight") == 0)
+        return snprintf(buf, len, "%s" HF_POS, pre), 0;
+    if (strncmp(name, "text.final_ln.", 14) == 0)
+        return snprintf(buf, len, "%sfinal_layer_norm.%s", pre, name + 14), 0;
+    if (sscanf(name, "text.layers.%d.%n", &layer, &n) == 1 && n > 0)
+        for (size_t k = 0; k < sizeof part / sizeof part[0]; k++)
+            if (strncmp(name + n, part[k][0], strlen(part[k][0])) == 0)
+                return snprintf(buf, len, "%sencoder.layers.%d.%s%s", pre, layer, part[k][1],
+                                name + n + strlen(part[k][0])),
+                       0;
+    return 1;
+}
+
+/* "512x768" */
+static const char *dims(const uint64_t *shape, int ndim, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int d = 0; d < ndim && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, d ? "x%llu" : "%llu", (unsigned long long)shape[d]);
+    return buf;
+}
+
+/* A 2-D tensor called name: its shape, or 1 after naming the problem. */
+static int hf_2d(const st_job *j, const char *name, const char *what, uint64_t *rows, uint64_t *cols)
+{
+    char d[96];
+    const st_tensor *t = st_find(&j->f, name);
+    if (!t)
+        return cli_error("%s: missing tensor %s (%s)", j->o->in, name, what);
+    if (t->ndim != 2)
+        return cli_error("%s: tensor %s has shape %s; %s is 2-D", j->o->in, name,
+                         dims(t->shape, t->ndim, d, sizeof d), what);
+    *rows = t->shape[0], *cols = t->shape[1];
+    return 0;
+}
+
+/* The config from the shapes and the flags, checked. */
+static int hf_config(st_job *j)
+{
+    const convert_opts *o = j->o;
+    const char *in = o->in;
+    const char *pre = j->hf;
+    uint64_t V, Dt, L, Dp, F, Df, depth = 0;
+    char name[160], msg[256];
+    snprintf(name, sizeof name, "%s" HF_TOKEN, pre);
+    if (hf_2d(j, name, "the token embedding [vocab, width]", &V, &Dt))
+        return 1;
+    snprintf(name, sizeof name, "%s" HF_POS, pre);
+    if (hf_2d(j, name, "the position embedding [ctx, width]", &L, &Dp))
+        return 1;
+    if (Dp != Dt)
+        return cli_error("%s: %s is %llux%llu, the token embedding's width is %llu", in, name,
+                         (unsigned long long)L, (unsigned long long)Dp, (unsigned long long)Dt);
+    for (;; depth++) {
+        snprintf(name, sizeof name, "%sencoder.layers.%llu.layer_norm1.weight", pre,
+                 (unsigned long long)depth);
+        if (!st_find(&j->f, name) || depth > 1000)
+            break;
+    }
+    if (depth == 0)
+        return cli_error("%s: missing tensor %sencoder.layers.0.layer_norm1.weight (a CLIP text "
+                         "model's first layer)", in, pre);
+    snprintf(name, sizeof name, "%sencoder.layers.0.mlp.fc1.weight", pre);
+    if (hf_2d(j, name, "fc1's weight [ff, width]", &F, &Df))
+        return 1;
+    int heads = o->heads;
+    if (!heads) {
+        if (Dt % 64 != 0)
+            return cli_error("%s: width %llu is not a multiple of 64, the head width of OpenAI's "
+                             "CLIP: give the model's heads with --heads (config.json's "
+                             "num_attention_heads)", in, (unsigned long long)Dt);
+        heads = (int)(Dt / 64);
+    }
+    fm_config *c = &j->cfg;
+    memset(c, 0, sizeof *c);
+    const fm_arch *a = fm_arch_find("clip");
+    if (!a)
+        return cli_error("this fmrt has no arch=clip");
+    c->arch = a->id;
+    const uint64_t big = 1 << 20; /* beyond every range: validation names the field */
+    c->text_vocab = (int)(V < big ? V : big);
+    c->text_ctx = (int)(L < big ? L : big);
+    c->text_width = (int)(Dt < big ? Dt : big);
+    c->text_depth = (int)(depth < big ? depth : big);
+    c->text_heads = heads;
+    c->text_ff = (int)(F < big ? F : big);
+    c->text_tokenizer = o->tokenizer ? o->tokenizer : TOK_CLIP;
+    if (fm_config_validate(c, msg, sizeof msg) != FM_OK)
+        return cli_error("%s: %s (the config of its shapes, --heads and --tokenizer)", in, msg);
+    /* The tokenizer's ids must be tokens of the model: the byte-level tokenizer's 259
+     * (bytes, BOS, EOS, PAD); CLIP's BPE has its 512 byte tokens, then its merges, then
+     * BOS and EOS last (49408 ids with the full merges file: docs/spec/text.md). */
+    const int clip = c->text_tokenizer == TOK_CLIP, need = clip ? 514 : 259;
+    if (c->text_vocab < need)
+        return cli_error("%s: a vocabulary of %d tokens is too small for %s (at least %d): %s",
+                         in, c->text_vocab, clip ? "CLIP's BPE" : "the byte-level tokenizer",
+                         need,
+                         clip ? "--tokenizer bytes for a byte-level model (259 ids)"
+                              : "--tokenizer clip for CLIP's BPE (49408 ids)");
+    return 0;
+}
+
+/* Every parameter of the layout from its transformers tensor, shape for shape; then
+ * every tensor of the file taken or known to be left out. */
+static int hf_gather_tensors(st_job *j)
+{
+    const char *in = j->o->in;
+    char name[160], d1[96], d2[96];
+    j->params = malloc(sizeof *j->params * FM_MAX_PARAMS);
+    j->np = j->params ? fm_model_layout(&j->cfg, j->params, FM_MAX_PARAMS, &j->P) : -1;
+    j->flat = j->np > 0 ? malloc((size_t)j->P * sizeof(float)) : NULL;
+    j->wt = j->np > 0 ? calloc((size_t)j->np, sizeof *j->wt) : NULL;
+    unsigned char *used = calloc((size_t)j->f.n + 1, 1);
+    int rc = 0;
+    if (!j->flat || !j->wt || !used) {
+        free(used);
+        return cli_error("out of memory for the %s parameters", in);
+    }
+    for (int i = 0; i < j->np && !rc; i++) {
+        const fm_param *p = &j->params[i];
+        const st_tensor *t;
+        uint64_t want[4];
+        for (int d = 0; d < p->t.ndim; d++)
+            want[d] = (uint64_t)p->t.shape[d];
+        if (hf_name(p->name, j->hf, name, sizeof name)) {
+            rc = cli_error("%s: no transformers name for %s", in, p->name);
+        } else if (!(t = st_find(&j->f, name))) {
+            rc = cli_error("%s: missing tensor %s", in, name);
+        } else if (t->ndim != p->t.ndim || memcmp(t->shape, want, sizeof want[0] * (size_t)t->ndim)) {
+            rc = cli_error("%s: tensor %s has shape %s, a CLIP text model of width %d and MLP "
+                           "width %d needs %s",
+                           in, name, dims(t->shape, t->ndim, d1, sizeof d1), j->cfg.text_width,
+                           j->cfg.text_ff, dims(want, p->t.ndim, d2, sizeof d2));
+        } else {
+            float *dst = j->flat + p->offset;
+            used[t - j->f.t] = 1;
+            if (st_to_f32(t, dst, j->err, sizeof j->err)) {
+                rc = cli_error("%s: %s", in, j->err);
+            } else {
+                size_t bad = fm_f32_nonfinite(dst, (size_t)t->numel, NULL);
+                if (bad)
+                    rc = cli_error("%s: tensor %s: %zu of its %" PRIu64
+                                   " values are not finite (NaN or inf)",
+                                   in, name, bad, t->numel);
+                fm_wtensor_of_param(&j->wt[i], "", p, j->flat);
+            }
+        }
+    }
+    for (int i = 0; i < j->f.n && !rc; i++)
+        if (!used[i] && !hf_ignored(j->f.t[i].name, j->hf))
+            rc = cli_error("%s: unexpected tensor %s: not part of a CLIP text model of %d layers",
+                           in, j->f.t[i].name, j->cfg.text_depth);
+    free(used);
+    return rc;
+}
+
+static int hf_clip_to_fmw(st_job *j)
+{
+    const convert_opts *o = j->o;
+    if (o->cfg.given)
+        return cli_usage_error(CMD, "%s is a CLIP text model (transformers): its config comes "
+                               "from its shapes, not from --preset, --config or --classes "
+                               "(--heads and --tokenizer name what they cannot)",
+                               o->in);
+    int rc = hf_config(j);
+    if (rc == 0)
+        rc = hf_gather_tensors(j);
+    if (rc == 0)
+        rc = st_write(j);
+    if (rc == 0)
+        printf("CLIP text model (transformers): %d tokens (%s), context %d, width %d, %d layers, "
+               "%d heads%s, MLP %d\n",
+               j->cfg.text_vocab, j->cfg.text_tokenizer == TOK_CLIP ? "CLIP BPE" : "bytes",
+               j->cfg.text_ctx, j->cfg.text_width, j->cfg.text_depth, j->cfg.text_heads,
+               o->heads ? "" : " (width / 64; --heads for another)", j->cfg.text_ff);
+    return rc;
+}
+
 static int st_to_fmw(const convert_opts *o)
 {
     st_job j;
     memset(&j, 0, sizeof j);
     j.o = o;
     int rc = st_read(&j);
+    j.hf = rc == 0 ? hf_clip_prefix(&j.f) : NULL;
+    if (rc == 0 && !j.hf && (o->heads || o->tokenizer))
+        rc = cli_usage_error(CMD, "--heads and --tokenizer are for a CLIP text model: %s has no "
+                             "%s", o->in, HF_TEXT HF_TOKEN);
+    if (rc == 0 && j.hf) {
+        rc = hf_clip_to_fmw(&j);
+        goto done;
+    }
     if (rc == 0)
         rc = st_choose_config(&j);
     if (rc == 0)
@@ -324,6 +593,7 @@ static int st_to_fmw(const convert_opts *o)
         rc = st_gather_tensors(&j);
     if (rc == 0)
         rc = st_write(&j);
+done:
     free(j.wt);
     free(j.flat);
     free(j.params);
@@ -498,10 +768,11 @@ int cmd_convert(int argc, char **argv)
         return 1;
     int from_fmw = n == 8 && memcmp(magic, FM_WEIGHTS_MAGIC, 8) == 0;
     if (from_fmw) {
-        if (o.cfg.given)
+        if (o.cfg.given || o.heads || o.tokenizer)
             return cli_usage_error(CMD,
-                                   "--preset, --config and --classes are for a safetensors "
-                                   "IN: %s is a weights file, which carries its config",
+                                   "--preset, --config, --classes, --heads and --tokenizer are "
+                                   "for a safetensors IN: %s is a weights file, which carries "
+                                   "its config",
                                    o.in);
         if (ends_with(o.out, ".fmw"))
             return cli_usage_error(CMD,
@@ -513,6 +784,7 @@ int cmd_convert(int argc, char **argv)
     if (o.raw || o.have_dtype)
         return cli_usage_error(CMD, "--raw and --dtype are for a weights IN (.fmw): %s is not one",
                                o.in);
+    /* (--heads and --tokenizer with a safetensors IN that is not CLIP: st_to_fmw.) */
     if (ends_with(o.out, ".safetensors"))
         return cli_usage_error(CMD,
                                "%s is read as safetensors, so OUT gets a weights file: name "
