@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "text.h"
+#include "tokenizer.h"
 
 #define LN_EPS 1e-5f
 /* Per encoder layer: ln1 q k v out ln2 fc1 fc2, weight and bias each. */
@@ -47,6 +48,12 @@ fm_status fm_text_check(const fm_config *c, char *msg, size_t len)
     FM_TRY(range("text_width", c->text_width, 1, 4096, msg, len));
     FM_TRY(range("text_heads", c->text_heads, 1, 64, msg, len));
     FM_TRY(range("text_ff", c->text_ff, 1, 16384, msg, len));
+    /* every id the tokenizer writes must have a row: bytes 0..258; CLIP's 512 byte
+     * tokens and its start and end tokens at least */
+    const int vmin = c->text_tokenizer == FM_TOKENIZER_CLIP ? 514 : FM_TOK_BYTES_VOCAB;
+    if (c->text_vocab < vmin)
+        BAD("text_vocab %d is below the %d ids of the %s tokenizer", c->text_vocab, vmin,
+            c->text_tokenizer == FM_TOKENIZER_CLIP ? "CLIP BPE" : "byte-level");
     if (c->text_width % c->text_heads)
         BAD("text_width %d is not a multiple of text_heads %d", c->text_width, c->text_heads);
     if (c->num_classes)
@@ -243,18 +250,20 @@ fm_status fm_text_create(fm_model *m, fm_text_state *s, int p)
     return FM_OK;
 }
 
-/* The special ids of the config's tokenizer (model/tokenizer.h). */
+/* The special ids of the config's tokenizer (model/tokenizer.h): bytes BOS 256, EOS 257,
+ * PAD 258; CLIP's BPE puts its start and end tokens last (49406, 49407 in the full
+ * vocabulary, V - 2 and V - 1 in a vocabulary of fewer merges) and pads with 0. */
 static int32_t eos_id(const fm_config *c)
 {
-    return c->text_tokenizer == FM_TOKENIZER_CLIP ? 49407 : 257;
+    return c->text_tokenizer == FM_TOKENIZER_CLIP ? c->text_vocab - 1 : FM_TOK_BYTES_EOS;
 }
 
 void fm_text_empty(const fm_config *c, int32_t *ids)
 {
     const int clip = c->text_tokenizer == FM_TOKENIZER_CLIP;
     for (int k = 0; k < c->text_ctx; k++)
-        ids[k] = clip ? 0 : 258;
-    ids[0] = clip ? 49406 : 256;
+        ids[k] = clip ? FM_CLIP_PAD : FM_TOK_BYTES_PAD;
+    ids[0] = clip ? c->text_vocab - 2 : FM_TOK_BYTES_BOS;
     ids[1] = eos_id(c);
 }
 
