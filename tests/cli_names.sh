@@ -108,7 +108,7 @@ printf '256 97 32 98 257 258\n256 257 258 258 258 258\n' | cmp -s - tok.txt \
 "$fmrt" tokenize --vocab "$src/tests/data/tokenizer/clip-merges-300.txt" --ctx 5 "A photo" >tok.txt
 [ "$(cat tok.txt)" = "813 320 79 606 814" ] || { echo "FAIL: tokenize --vocab:"; cat tok.txt; exit 1; }
 expect_line 1 "^fmrt tokenize: cannot open $t/none.txt.gz" "$fmrt" tokenize --vocab "$t/none.txt.gz" x
-expect_line 1 "^fmrt tokenize: bad.csv: not a CLIP BPE merges file" "$fmrt" tokenize --vocab bad.csv x
+expect_line 1 "^fmrt tokenize: --vocab bad.csv: not a CLIP BPE merges file" "$fmrt" tokenize --vocab bad.csv x
 expect_line 2 "^fmrt tokenize: --ctx: '1' is not an integer" "$fmrt" tokenize --ctx 1 x
 expect_line 2 "^fmrt tokenize: no TEXT" "$fmrt" tokenize --ctx 8
 echo "cli_names: ok"

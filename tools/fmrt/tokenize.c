@@ -3,20 +3,19 @@
  * Each TEXT's row of L token ids (padding included) on one line, as the model would
  * get it (model/tokenizer.h): byte level (the default, vocabulary 259) or CLIP's BPE
  * from a vocabulary file, bpe_simple_vocab_16e6.txt.gz (OpenAI CLIP / open_clip;
- * gzip'd or not) or Hugging Face's merges.txt. The file is read and gunzipped here
- * (the tool may allocate); the library parses the text in memory. */
+ * gzip'd or not) or Hugging Face's merges.txt, read as a text model reads it
+ * (cli_tok_open). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "cli.h"
+#include "cli_text.h"
 #include "commands.h"
 #include "tokenizer.h"
 
 #define MAX_CTX 8192
-#define MAX_VOCAB_BYTES ((size_t)64 << 20) /* the real file inflates to 1.6 MB */
 
 static int usage(FILE *f)
 {
@@ -31,53 +30,6 @@ static int usage(FILE *f)
             "  --ctx L       context length, 2..%d\n",
             MAX_CTX);
     return f == stdout ? 0 : 2;
-}
-
-/* gzip'd data at in into a malloc'd buffer. */
-static int gunzip(const char *path, const unsigned char *in, size_t n, char **out, size_t *len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-        return cli_error("%s: zlib initialisation failed", path);
-    size_t cap = n * 4 + 1024, got = 0;
-    char *b = malloc(cap + 1);
-    int rc = Z_OK;
-    zs.next_in = (unsigned char *)(uintptr_t)in;
-    zs.avail_in = (uInt)n;
-    while (b && rc != Z_STREAM_END) {
-        if (got == cap) {
-            if (cap >= MAX_VOCAB_BYTES)
-                break;
-            cap *= 2;
-            char *nb = realloc(b, cap + 1);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-        }
-        zs.next_out = (unsigned char *)b + got;
-        zs.avail_out = (uInt)(cap - got);
-        rc = inflate(&zs, Z_NO_FLUSH);
-        got = cap - zs.avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END)
-            break;
-        if (rc == Z_OK && zs.avail_in == 0 && got < cap)
-            break; /* truncated */
-    }
-    inflateEnd(&zs);
-    if (!b)
-        return cli_error("out of memory reading %s", path);
-    if (rc != Z_STREAM_END) {
-        free(b);
-        return cli_error("%s: corrupt or truncated gzip data%s", path,
-                         got >= MAX_VOCAB_BYTES ? " (over 64 MiB inflated)" : "");
-    }
-    *out = b;
-    *len = got;
-    return 0;
 }
 
 int cmd_tokenize(int argc, char **argv)
@@ -113,41 +65,18 @@ int cmd_tokenize(int argc, char **argv)
         return cli_usage_error("tokenize", "--bytes and --vocab exclude each other");
     if (first_text >= argc)
         return cli_usage_error("tokenize", "no TEXT to tokenize");
-    fm_tokenizer tk = {FM_TOK_BYTES, NULL};
-    fm_bpe bpe;
-    void *mem = NULL;
+    /* the tokenizer a text model of this kind would use (cli_tok_open reads and checks
+     * the vocabulary, gzip'd or not) */
+    fm_config c = {.text_depth = 1, .text_tokenizer = vocab ? FM_TOK_CLIP_BPE : FM_TOK_BYTES,
+                   .text_vocab = vocab ? 0 : FM_TOK_BYTES_VOCAB};
+    cli_tok tok;
     char msg[512];
-    if (vocab) {
-        unsigned char *raw = NULL;
-        size_t rawlen = 0;
-        if (cli_read_file(vocab, &raw, &rawlen))
-            return 1;
-        char *text = (char *)raw;
-        size_t n = rawlen;
-        if (rawlen >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
-            int rc = gunzip(vocab, raw, rawlen, &text, &n);
-            free(raw);
-            if (rc)
-                return 1;
-        }
-        size_t need;
-        fm_status s = fm_bpe_need(text, n, &need, msg, sizeof msg);
-        if (s == FM_OK) {
-            mem = malloc(need);
-            s = mem ? fm_bpe_load(&bpe, mem, need, text, n, msg, sizeof msg) : FM_ERR_ARENA;
-            if (!mem)
-                snprintf(msg, sizeof msg, "out of memory (%zu bytes)", need);
-        }
-        free(text);
-        if (s != FM_OK) {
-            free(mem);
-            return cli_error("%s: %s", vocab, msg);
-        }
-        tk = (fm_tokenizer){FM_TOK_CLIP_BPE, &bpe};
-    }
+    if (cli_tok_open(&tok, &c, vocab))
+        return 1;
+    const fm_tokenizer tk = tok.t;
     int32_t *ids = malloc((size_t)ctx * sizeof *ids);
     if (!ids) {
-        free(mem);
+        cli_tok_close(&tok);
         return cli_error("out of memory");
     }
     int rc = 0;
@@ -162,7 +91,7 @@ int cmd_tokenize(int argc, char **argv)
         printf("\n");
     }
     free(ids);
-    free(mem);
+    cli_tok_close(&tok);
     if (!rc && fflush(stdout) != 0)
         rc = cli_error("cannot write the ids");
     return rc;
