@@ -40,7 +40,12 @@ echo "ok: a text model trained on captions; resumed from its checkpoint alone: t
 grep -q "^model *text-conditioned, " "$t/info"
 grep -q "^text *tokenizer bytes (259 ids), context 16, width 16, depth 1, heads 2, MLP width 32; encoder 6656 parameters (0.03 MiB), trained$" "$t/info"
 grep -q "^captions *.*/cm/train-captions.txt (CRC [0-9a-f]\{8\})$" "$t/info"
-echo "ok: info shows the encoder and the captions"
+grep -q "^weights *canonical = EMA, raw" "$t/info"
+# fmrt export --raw records that its canonical tensors are the raw weights.
+"$fmrt" export "$t/B.ckpt" "$t/raw.fmw" --raw >/dev/null
+"$fmrt" info "$t/raw.fmw" | grep -q "^weights *canonical = raw (fmrt export --raw)$"
+"$fmrt" info "$t/raw.fmw" | grep -q "^data .* weights=raw$"
+echo "ok: info shows the encoder, the captions, and which weights are canonical"
 
 # The default encoder (no --config text_*): the spec's sizes.
 "$fmrt" plan --config text_ctx=32 --batch 2 --sample-batch 2 >"$t/plan"

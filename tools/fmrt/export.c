@@ -22,7 +22,8 @@ int cmd_export(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: fmrt export IN OUT [--raw]\n\n"
                    "Writes the sampling weights of IN (the EMA weights, or the raw ones with\n"
-                   "--raw) to OUT, without raw copies or optimizer state.\n");
+                   "--raw, recorded as the line weights=raw of its text.data) to OUT, without\n"
+                   "raw copies or optimizer state.\n");
             return 0;
         } else if (strcmp(argv[i], "--raw") == 0)
             use_raw = 1;
@@ -68,6 +69,18 @@ int cmd_export(int argc, char **argv)
                                     sizeof err) != FM_OK) {
         cli_error("%s: %s", in, err);
         goto close;
+    }
+    /* --raw: the recorded text says which weights are canonical ("weights=raw", which
+     * fmrt info shows); without it a trained file's canonical tensors are its EMA. */
+    char data[FM_TEXT_MAX + 1];
+    if (use_raw) {
+        int n = snprintf(data, sizeof data, "%.*s%sweights=raw", (int)st.data.n, st.data.s,
+                         st.data.n ? "\n" : "");
+        if (n < 0 || (size_t)n >= sizeof data) {
+            cli_error("%s: its recorded text leaves no room for the line weights=raw", in);
+            goto close;
+        }
+        st.data = (fm_text){data, (size_t)n};
     }
     fm_arena scratch;
     if (cli_host_arena(&scratch, fm_model_save_scratch_bytes(m, FM_WEIGHTS_KIND_WEIGHTS), &smem))

@@ -122,6 +122,20 @@ static int print_tensor_counts(const fm_weights *w, const char *path, int list)
 
 /* What the run recorded: its data and its classes' names (text.*, checkpoint.h),
  * escaped like every string from the file; the names on one line, comma-separated. */
+/* Whether fmrt export --raw wrote the file: a line "weights=raw" in text.data. */
+static int exported_raw(const fm_weights *w)
+{
+    fm_ckpt_state st;
+    char err[256];
+    if (fm_ckpt_state_read(w, &st, err, sizeof err) != FM_OK)
+        return 0;
+    for (size_t i = 0; i + 11 <= st.data.n; i++)
+        if ((i == 0 || st.data.s[i - 1] == '\n') && memcmp(st.data.s + i, "weights=raw", 11) == 0 &&
+            (i + 11 == st.data.n || st.data.s[i + 11] == '\n'))
+            return 1;
+    return 0;
+}
+
 static void print_texts(const fm_weights *w)
 {
     fm_ckpt_state st;
@@ -262,6 +276,7 @@ static void print_summary(const fm_weights *w, const char *path, size_t bytes)
     const int trained = fm_weights_meta(w, "step", &step);
     printf("weights     canonical = %s%s\n",
            cls                  ? "as trained"
+           : exported_raw(w)    ? "raw (fmrt export --raw)"
            : has_raw || trained ? "EMA"
                                 : "as converted (no training record)",
            has_raw ? ", raw.* = raw (fmrt sample --raw)" : "");
