@@ -5,7 +5,8 @@
 # checkpoint alone; a second model copies its encoder (--text), keeps it frozen across
 # a resume; a text DiT the same; a converted CLIP text encoder (tests/data/clip) is taken the same way;
 # sample --prompt / --prompts on cpu and ref, info and plan show the text setup, and
-# every misuse is one error line.
+# every misuse is one error line; the shipped colour-mnist-text.fmw follows its prompts'
+# colours.
 # Usage: text.sh FMRT SRC_DIR
 set -euo pipefail
 fmrt=$1
@@ -154,4 +155,15 @@ expect_one "clip.fmw is a clip, not an image model" \
     "$fmrt" sample "$t/clip.fmw" --out "$t/y.png"
 expect_one "text model" "$fmrt" eval "$t/A.fmw" --n 4
 test ! -e "$t/y.png"
+
+# The shipped model by bare name (model/colour-mnist-text.fmw): a prompt sets the colour
+# (stroke-colour accuracy over 16 images with margin: 100% where it was trained), and the
+# held-out pairs it records group the table.
+printf 'a blue 3\na red 7\n' >"$t/two.txt"
+"$fmrt" eval colour-mnist-text.fmw --prompts "$t/two.txt" --n-per-prompt 8 --steps 6 --batch 8 \
+    --backend $be >"$t/ship.txt" 2>/dev/null
+awk '$1 == "all" { found = 1; if ($6 < 75) exit 1 } END { exit !found }' "$t/ship.txt" \
+    || { echo "FAIL: the shipped text model's colours:"; cat "$t/ship.txt"; exit 1; }
+grep -q "^held-out .* a red 7$" "$t/ship.txt"
+echo "ok: the shipped text model follows the prompts' colours; its held-out pairs are known"
 echo "text: all passed"
