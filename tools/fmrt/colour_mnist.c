@@ -167,18 +167,23 @@ static int join(char *buf, size_t len, const char *dir, const char *name)
     return k < 0 || (size_t)k >= len ? cli_error("%s/%s: path too long", dir, name) : 0;
 }
 
-/* Line i: "a <colour> <digit>" of label i; written to a temporary name, then renamed. */
-static int write_captions(const char *path, const uint8_t *lab, int n)
+/* Open path's temporary name for writing (*tmp, len bytes). */
+static FILE *open_tmp(const char *path, char *tmp, size_t len)
 {
-    char tmp[4200];
-    const int k = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (k < 0 || (size_t)k >= sizeof tmp)
-        return cli_error("%s: path too long", path);
+    const int k = snprintf(tmp, len, "%s.tmp", path);
+    if (k < 0 || (size_t)k >= len) {
+        cli_error("%s: path too long", path);
+        return NULL;
+    }
     FILE *f = fopen(tmp, "w");
     if (!f)
-        return cli_error("cannot write %s: %s", tmp, strerror(errno));
-    for (int i = 0; i < n; i++)
-        fprintf(f, "a %s %d\n", cli_colours[lab[i] / 10].name, lab[i] % 10);
+        cli_error("cannot write %s: %s", tmp, strerror(errno));
+    return f;
+}
+
+/* Close f (written to tmp) and rename it to path, so that path is whole or absent. */
+static int close_rename(FILE *f, const char *tmp, const char *path)
+{
     if (fflush(f) != 0 || ferror(f) | (fclose(f) != 0)) {
         remove(tmp);
         return cli_error("writing %s failed", tmp);
@@ -188,6 +193,18 @@ static int write_captions(const char *path, const uint8_t *lab, int n)
         return cli_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
     }
     return 0;
+}
+
+/* Line i: "a <colour> <digit>" of label i; written to a temporary name, then renamed. */
+static int write_captions(const char *path, const uint8_t *lab, int n)
+{
+    char tmp[4200];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f)
+        return 1;
+    for (int i = 0; i < n; i++)
+        fprintf(f, "a %s %d\n", cli_colours[lab[i] / 10].name, lab[i] % 10);
+    return close_rename(f, tmp, path);
 }
 
 /* The images of the training split whose pair is not held out moved to the front of
@@ -276,20 +293,11 @@ static int write_held(const char *out, const uint8_t *held)
         return remove(path) == 0 || errno == ENOENT
                    ? 0
                    : cli_error("cannot remove %s: %s", path, strerror(errno));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
     if (!f)
-        return cli_error("cannot write %s: %s", tmp, strerror(errno));
+        return 1;
     fprintf(f, "%s\n", text);
-    if (fflush(f) != 0 || ferror(f) | (fclose(f) != 0)) {
-        remove(tmp);
-        return cli_error("writing %s failed", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return cli_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    }
-    return 0;
+    return close_rename(f, tmp, path);
 }
 
 /* OUT must be a new or empty folder, or --force. */
