@@ -13,7 +13,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-weights checkpoint idx cli plot ckpt_meta safetensors stats diff}
+harnesses=${*:-weights checkpoint idx cli plot ckpt_meta safetensors stats diff tokenizer}
 build=$root/build-fuzz
 command -v clang >/dev/null 2>&1 || {
     echo "run.sh: clang not found (apt-get install clang)" >&2

@@ -1935,8 +1935,13 @@ static int prompt_table(const ev *e, const prompts *pr)
     static const char *const sname[3] = {"all", "seen", "held-out"};
     for (int g = 0; g < (pr->have_held ? 3 : 1); g++)
         table_row(csv, sname[g], "-", "-", n[g], den[g], ok[g], sum_what[g]);
-    if (csv && (fflush(csv) != 0 || ferror(csv)) | (fclose(csv) != 0))
-        return cli_error("writing %s failed", o->csv);
+    if (csv) {
+        /* fclose even when an earlier write failed, so the file is never left open */
+        int bad = fflush(csv) != 0 || ferror(csv) != 0;
+        bad |= fclose(csv) != 0;
+        if (bad)
+            return cli_error("writing %s failed", o->csv);
+    }
     if (o->csv)
         fprintf(stderr, "wrote %s\n", o->csv);
     return 0;
