@@ -144,17 +144,6 @@ void fm_model_release(fm_model *m)
     m->active = 0;
 }
 
-/* "[2, 8, 16]" */
-static const char *shape_str(const fm_tensor *t, char *buf, size_t len)
-{
-    size_t k = 0;
-    for (int d = 0; d < t->ndim && k < len; d++)
-        k += (size_t)snprintf(buf + k, len - k, "%s%lld", d ? ", " : "[", (long long)t->shape[d]);
-    if (k < len)
-        snprintf(buf + k, len - k, "]");
-    return buf;
-}
-
 /* The input: x [N <= batch, in_channels, image, image], or for an architecture of token
  * ids (fm_arch.tokens) y [N <= batch, text_ctx] i32; out the architecture's shape for N
  * (that of x when it has no out_shape). */
@@ -183,7 +172,8 @@ static fm_status check_inputs(fm_model *m, const fm_tensor *out, const fm_tensor
     if (!fm_tensor_same_shape(out, &want))
         return fm_fail(m->be, FM_ERR_ARG, "model forward: %s's output must be %s for N = %lld",
                        m->arch->name,
-                       m->arch->velocity ? "the shape of x" : shape_str(&want, want_s, sizeof want_s),
+                       m->arch->velocity ? "the shape of x"
+                                         : fm_tensor_shape_str(&want, want_s, sizeof want_s),
                        (long long)N);
     if (fm_config_conditional(c) && m->arch->velocity && (!y || y->ndim == 0))
         return fm_fail(m->be, FM_ERR_ARG, "model forward: a conditional model needs %s",
