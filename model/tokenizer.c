@@ -760,7 +760,7 @@ static fm_status shape_of(const char *m, size_t n, merges_shape *sh, char *msg, 
             return fm_errorf(msg, msglen, FM_ERR_FORMAT,
                              "not a CLIP BPE merges file: line %d has %d field%s (a merge is "
                              "two tokens, \"a b\")",
-                             sh->lines + 2, k, k == 1 ? "" : "s");
+                             (int)(sh->lines + 2), k, k == 1 ? "" : "s");
         if (k == 2)
             sh->field_bytes += fl[0] + fl[1];
         sh->lines++;
@@ -929,7 +929,7 @@ fm_status fm_bpe_load(fm_bpe *t, void *mem, size_t bytes, const char *merges, si
                 return fm_errorf(msg, msglen, FM_ERR_FORMAT,
                                  "not a CLIP BPE merges file: line %d: '%.*s' is not a token "
                                  "defined above it",
-                                 k + 2, (int)(a < 0 ? fl[0] : fl[1]), a < 0 ? f[0] : f[1]);
+                                 (int)(k + 2), (int)(a < 0 ? fl[0] : fl[1]), a < 0 ? f[0] : f[1]);
             memcpy(t->pool + o, f[0], fl[0]);
             memcpy(t->pool + o + fl[0], f[1], fl[1]);
             o += (uint32_t)(fl[0] + fl[1]);
@@ -939,7 +939,7 @@ fm_status fm_bpe_load(fm_bpe *t, void *mem, size_t bytes, const char *merges, si
                 return fm_errorf(msg, msglen, FM_ERR_FORMAT,
                                  "not a CLIP BPE merges file: line %d: token '%.*s%.*s' is "
                                  "already defined (id %d)",
-                                 k + 2, (int)fl[0], f[0], (int)fl[1], f[1], dup);
+                                 (int)(k + 2), (int)fl[0], f[0], (int)fl[1], f[1], (int)dup);
             str_insert(t, id);
             fm_bpe_pair *slot = NULL;
             for (uint32_t h = hash_pair(a, b) & t->pair_mask;; h = (h + 1) & t->pair_mask) {
@@ -973,7 +973,7 @@ fm_status fm_bpe_token(const fm_bpe *t, int32_t id, const char **s, size_t *n, c
         return fm_errorf(msg, msglen, FM_ERR_ARG, "fm_bpe_token: NULL argument");
     if (id < 0 || id >= t->vocab)
         return fm_errorf(msg, msglen, FM_ERR_ARG, "token id %d is outside the vocabulary (0..%d)",
-                         id, t->vocab - 1);
+                         (int)id, (int)(t->vocab - 1));
     *s = (const char *)t->pool + t->str_off[id];
     *n = t->str_off[id + 1] - t->str_off[id];
     return FM_OK;

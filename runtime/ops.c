@@ -578,7 +578,7 @@ static void layernorm_shapes(chk *k, int x, int mean, int rstd)
 static void layernorm_form(chk *k)
 {
     if (k->c->i[0] != FM_LN_ADALN && k->c->i[0] != FM_LN_AFFINE)
-        fail(k, "form %d is not 0 (adaLN) or 1 (affine)", k->c->i[0]);
+        fail(k, "form %d is not 0 (adaLN) or 1 (affine)", (int)k->c->i[0]);
 }
 
 static void rule_layernorm_fwd(chk *k)
@@ -604,7 +604,7 @@ static void rule_layernorm_bwd(chk *k)
 static void gelu_form(chk *k)
 {
     if (k->c->i[0] != FM_GELU_TANH && k->c->i[0] != FM_GELU_QUICK)
-        fail(k, "form %d is not 0 (tanh) or 1 (quick)", k->c->i[0]);
+        fail(k, "form %d is not 0 (tanh) or 1 (quick)", (int)k->c->i[0]);
 }
 
 static void rule_gelu_fwd(chk *k)
@@ -632,7 +632,7 @@ static void xattn_shapes(chk *k, int o, int att, int q, int kk, int v)
         return;
     }
     if (k->c->i[1] != 0 && k->c->i[1] != 1) {
-        fail(k, "causal is %d, not 0 or 1", k->c->i[1]);
+        fail(k, "causal is %d, not 0 or 1", (int)k->c->i[1]);
         return;
     }
     dims(k, kk, 3, N, -1, C, -1);
